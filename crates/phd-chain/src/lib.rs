@@ -1,0 +1,1 @@
+//! phd-chain (work in progress).

@@ -1,0 +1,1 @@
+//! phd-cli (work in progress).

@@ -1,0 +1,1 @@
+//! phd-customer (work in progress).

@@ -1,0 +1,1 @@
+//! phd-device (work in progress).

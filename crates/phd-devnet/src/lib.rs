@@ -1,0 +1,1 @@
+//! phd-devnet (work in progress).

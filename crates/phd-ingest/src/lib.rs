@@ -1,0 +1,1 @@
+//! phd-ingest (work in progress).

@@ -1,0 +1,1 @@
+//! phd-keeper (work in progress).

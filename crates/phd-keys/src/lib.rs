@@ -1,0 +1,1 @@
+//! phd-keys (work in progress).

@@ -1,0 +1,1 @@
+//! phd-quality (work in progress).

@@ -1,0 +1,1 @@
+//! phd-seal (work in progress).

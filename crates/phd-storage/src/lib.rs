@@ -1,0 +1,1 @@
+//! phd-storage (work in progress).

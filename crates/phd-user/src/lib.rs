@@ -1,0 +1,1 @@
+//! phd-user (work in progress).

@@ -1,0 +1,1 @@
+//! phd-validator (work in progress).

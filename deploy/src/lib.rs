@@ -1,0 +1,1 @@
+//! phd-deploy (work in progress).

@@ -1,0 +1,1 @@
+//! phd-e2e (work in progress).
