@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+/// @title IDataRegistry
+/// @notice Listings of sealed health datasets: where the ciphertext lives, its content root, the
+/// keepers holding key shares and the Feldman commitments that let anyone verify a share, the
+/// purposes the owner consented to, validator certificates, and consent withdrawal with
+/// per-keeper erasure confirmations (GDPR Art. 7(3), 17).
+interface IDataRegistry {
+    /// @notice Pending until `threshold` keepers acknowledged their share; Withdrawn is final.
+    enum Status {
+        None,
+        Pending,
+        Active,
+        Withdrawn
+    }
+
+    /// @notice Everything the owner states when publishing.
+    /// @param storageUri Where the sealed object lives, e.g. `s3://bucket/key`.
+    /// @param contentRoot SHA-256 Merkle root over the sealed object's chunk hashes.
+    /// @param metadata Versioned JSON metadata, at most 4096 bytes; only its keccak256 is stored,
+    /// the bytes are in the `Published` event.
+    /// @param price Price in PHD (wei units) for one purchase.
+    /// @param keepers Keeper i (0-based) holds share identifier i + 1. 2 ≤ threshold ≤ n ≤ 255.
+    /// @param threshold Shares needed to reconstruct the key.
+    /// @param commitments Feldman commitments a_j·G, exactly `threshold` compressed points
+    /// (33 bytes each); commitments[0] = s·G is the key commitment C0.
+    /// @param purposes Bitmask of consented purpose ids (see `PURPOSE_*` in Purposes.sol).
+    /// @param consentTermsHash Hash of the consent terms text the owner agreed to.
+    struct PublishParams {
+        string storageUri;
+        bytes32 contentRoot;
+        bytes metadata;
+        uint256 price;
+        address[] keepers;
+        uint8 threshold;
+        bytes[] commitments;
+        uint256 purposes;
+        bytes32 consentTermsHash;
+    }
+
+    /// @notice A dataset as stored.
+    struct Dataset {
+        address owner;
+        Status status;
+        uint8 threshold;
+        uint8 keeperCount;
+        uint8 acknowledged;
+        uint8 erasures;
+        uint64 publishedAt;
+        uint64 withdrawnAt;
+        uint256 price;
+        uint256 purposes;
+        bytes32 contentRoot;
+        bytes32 metadataHash;
+        bytes32 consentTermsHash;
+        string storageUri;
+    }
+
+    /// @notice The latest certificate a validator posted for a dataset.
+    struct Certification {
+        address validator;
+        uint16 scoreBps;
+        uint64 certifiedAt;
+        bytes32 modelId;
+        bytes32 reportHash;
+        string reportUri;
+    }
+
+    event Published(
+        uint256 indexed datasetId,
+        address indexed owner,
+        string storageUri,
+        bytes32 contentRoot,
+        bytes metadata,
+        uint256 price,
+        address[] keepers,
+        uint8 threshold,
+        bytes[] commitments,
+        uint256 purposes,
+        bytes32 consentTermsHash
+    );
+    event ShareAcknowledged(uint256 indexed datasetId, address indexed keeper, uint8 shareIndex, uint8 acknowledged);
+    event Activated(uint256 indexed datasetId);
+    event PriceChanged(uint256 indexed datasetId, uint256 oldPrice, uint256 newPrice);
+    event Certified(
+        uint256 indexed datasetId,
+        address indexed validator,
+        uint16 scoreBps,
+        bytes32 modelId,
+        bytes32 reportHash,
+        string reportUri,
+        uint256 reward
+    );
+    event ConsentWithdrawn(uint256 indexed datasetId, address indexed owner);
+    event ErasureConfirmed(uint256 indexed datasetId, address indexed keeper, uint8 erasures);
+
+    error DataRegistryUnknownDataset(uint256 datasetId);
+    error DataRegistryNotOwner(uint256 datasetId, address caller);
+    error DataRegistryInvalidThreshold(uint8 threshold, uint256 keeperCount);
+    error DataRegistryInvalidCommitments(uint256 expected, uint256 actual);
+    /// @dev Wrong length, wrong prefix, or not on secp256k1.
+    error DataRegistryInvalidCommitment(uint256 index);
+    error DataRegistryKeeperNotRegistered(address keeper);
+    error DataRegistryDuplicateKeeper(address keeper);
+    error DataRegistryMetadataTooLarge(uint256 length, uint256 max);
+    error DataRegistryEmptyStorageUri();
+    error DataRegistryNoPurposes();
+    error DataRegistryNotListedKeeper(uint256 datasetId, address keeper);
+    error DataRegistryAlreadyAcknowledged(uint256 datasetId, address keeper);
+    error DataRegistryWrongStatus(uint256 datasetId, Status status);
+    error DataRegistryNotValidator(address caller);
+    error DataRegistryInvalidScore(uint16 scoreBps);
+    error DataRegistryAlreadyCertifiedBy(uint256 datasetId, address validator);
+    error DataRegistryAlreadyConfirmedErasure(uint256 datasetId, address keeper);
+
+    /// @notice Lists a dataset in status Pending. Returns its id (ids start at 1).
+    function publish(PublishParams calldata params) external returns (uint256 datasetId);
+
+    /// @notice A listed keeper states it verified and durably stored its share.
+    /// @dev The `threshold`-th acknowledgement activates the dataset.
+    function acknowledgeShare(uint256 datasetId) external;
+
+    /// @notice Owner only; not after withdrawal. Purchases name a `maxPrice`, so a change cannot
+    /// front-run a buyer.
+    function setPrice(uint256 datasetId, uint256 newPrice) external;
+
+    /// @notice A registered validator certifies quality. The first certificate of a dataset mints
+    /// `CERTIFICATION_REWARD` PHD to its owner; each validator certifies a dataset once.
+    /// @param scoreBps Quality score in basis points (0..10000).
+    function certify(uint256 datasetId, uint16 scoreBps, bytes32 modelId, bytes32 reportHash, string calldata reportUri)
+        external;
+
+    /// @notice Owner only: final. No new purchases; open purchases become refundable at once;
+    /// keepers must destroy their shares and confirm.
+    function withdrawConsent(uint256 datasetId) external;
+
+    /// @notice A listed keeper confirms it destroyed its share of a withdrawn dataset.
+    function confirmErasure(uint256 datasetId) external;
+
+    function CERTIFICATION_REWARD() external view returns (uint256);
+    function MAX_METADATA_BYTES() external view returns (uint256);
+    function datasetCount() external view returns (uint256);
+    function dataset(uint256 datasetId) external view returns (Dataset memory);
+    function keepersOf(uint256 datasetId) external view returns (address[] memory);
+    function commitmentsOf(uint256 datasetId) external view returns (bytes[] memory);
+    /// @notice 1-based share identifier of `keeper` in the dataset, 0 when not listed.
+    function shareIndexOf(uint256 datasetId, address keeper) external view returns (uint8);
+    function hasAcknowledged(uint256 datasetId, address keeper) external view returns (bool);
+    function hasConfirmedErasure(uint256 datasetId, address keeper) external view returns (bool);
+    function isPurposeConsented(uint256 datasetId, uint8 purpose) external view returns (bool);
+    function certification(uint256 datasetId) external view returns (Certification memory);
+    function isCertified(uint256 datasetId) external view returns (bool);
+}

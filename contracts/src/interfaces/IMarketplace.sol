@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+/// @title IMarketplace
+/// @notice Escrow for dataset purchases. The buyer's PHD is held until ≥ threshold keepers posted
+/// their share (ECIES-encrypted to the buyer's key) through `deliverShare`; then the sale settles
+/// into withdrawable credits for the owner and the delivering keepers, or, if too few shares
+/// arrived by the deadline or consent was withdrawn, the buyer takes a full refund.
+interface IMarketplace {
+    enum PurchaseStatus {
+        None,
+        Open,
+        Settled,
+        Refunded
+    }
+
+    /// @notice A purchase or a grant (a grant is a purchase of price zero made by the owner).
+    struct Purchase {
+        uint256 datasetId;
+        address buyer;
+        uint8 purpose;
+        uint8 threshold;
+        uint8 delivered;
+        bool confirmed;
+        bool isGrant;
+        PurchaseStatus status;
+        uint64 createdAt;
+        uint64 deliveryDeadline;
+        /// @dev When the threshold-th share arrived (0 before); starts the confirmation window.
+        uint64 thresholdReachedAt;
+        uint256 price;
+    }
+
+    event Purchased(
+        uint256 indexed purchaseId,
+        uint256 indexed datasetId,
+        address indexed buyer,
+        uint8 purpose,
+        uint256 price,
+        bytes buyerPubKey,
+        uint64 deliveryDeadline
+    );
+    event Granted(
+        uint256 indexed purchaseId,
+        uint256 indexed datasetId,
+        address indexed grantee,
+        uint8 purpose,
+        bytes granteePubKey,
+        uint64 deliveryDeadline
+    );
+    /// @param payload The keeper's share, ECIES-encrypted to the buyer's public key.
+    event ShareDelivered(
+        uint256 indexed purchaseId, address indexed keeper, uint8 shareIndex, uint8 delivered, bytes payload
+    );
+    event Confirmed(uint256 indexed purchaseId, address indexed buyer);
+    event Settled(uint256 indexed purchaseId, uint256 ownerAmount, uint256 keeperAmountEach, uint8 keeperCount);
+    event Refunded(uint256 indexed purchaseId, address indexed buyer, uint256 amount);
+    event Withdrawn(address indexed account, uint256 amount);
+
+    error MarketplaceUnknownPurchase(uint256 purchaseId);
+    error MarketplaceDatasetNotActive(uint256 datasetId, uint8 status);
+    error MarketplacePurposeNotConsented(uint256 datasetId, uint8 purpose);
+    error MarketplacePriceAboveMax(uint256 price, uint256 maxPrice);
+    /// @dev The paper's "declined": the buyer cannot pay.
+    error MarketplaceInsufficientBalance(address buyer, uint256 balance, uint256 price);
+    error MarketplaceInsufficientAllowance(address buyer, uint256 allowance, uint256 price);
+    /// @dev The public key must be 64 bytes (x ‖ y) and hash to the account it is for.
+    error MarketplaceInvalidPubKey(address account, uint256 length);
+    error MarketplacePubKeyMismatch(address account, address derived);
+    error MarketplaceNotDatasetOwner(uint256 datasetId, address caller);
+    error MarketplaceNotListedKeeper(uint256 purchaseId, address keeper);
+    error MarketplaceAlreadyDelivered(uint256 purchaseId, address keeper);
+    error MarketplaceEmptyPayload();
+    error MarketplacePayloadTooLarge(uint256 length, uint256 max);
+    error MarketplacePurchaseNotOpen(uint256 purchaseId, PurchaseStatus status);
+    error MarketplaceDeliveryClosed(uint256 purchaseId, uint64 deadline);
+    error MarketplaceNotBuyer(uint256 purchaseId, address caller);
+    error MarketplaceThresholdNotReached(uint256 purchaseId, uint8 delivered, uint8 threshold);
+    error MarketplaceConfirmationWindowOpen(uint256 purchaseId, uint64 endsAt);
+    error MarketplaceRefundNotYetAllowed(uint256 purchaseId, uint64 deadline);
+    error MarketplaceNothingToWithdraw(address account);
+    error MarketplaceInvalidConfig();
+
+    /// @notice Pays `price` (≤ `maxPrice`) into escrow for dataset `datasetId`.
+    /// @param buyerPubKey Uncompressed secp256k1 key without prefix (64 bytes) of `msg.sender`;
+    /// keepers encrypt shares to it.
+    /// @param purpose A purpose id the owner consented to.
+    function purchase(uint256 datasetId, bytes calldata buyerPubKey, uint8 purpose, uint256 maxPrice)
+        external
+        returns (uint256 purchaseId);
+
+    /// @notice `purchase` with an EIP-2612 permit instead of a prior approval.
+    function purchaseWithPermit(
+        uint256 datasetId,
+        bytes calldata buyerPubKey,
+        uint8 purpose,
+        uint256 maxPrice,
+        uint256 permitDeadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external returns (uint256 purchaseId);
+
+    /// @notice Owner only: free access for `grantee` (a validator, or the owner's own portability copy).
+    function grant(uint256 datasetId, address grantee, bytes calldata granteePubKey, uint8 purpose)
+        external
+        returns (uint256 purchaseId);
+
+    /// @notice A keeper listed on the dataset posts its share for the purchase, once.
+    function deliverShare(uint256 purchaseId, bytes calldata payload) external;
+
+    /// @notice Buyer states receipt; settles the sale at once when ≥ threshold shares arrived.
+    function confirm(uint256 purchaseId) external;
+
+    /// @notice Anyone: settles when ≥ threshold shares arrived and the buyer confirmed or the
+    /// confirmation window passed.
+    function settle(uint256 purchaseId) external;
+
+    /// @notice Buyer: full refund when fewer than threshold shares arrived by the delivery
+    /// deadline, or at once when the owner withdrew consent.
+    function refund(uint256 purchaseId) external;
+
+    /// @notice Pulls the caller's credits.
+    function withdraw() external returns (uint256 amount);
+
+    function token() external view returns (address);
+    function dataRegistry() external view returns (address);
+    function keeperFeeBps() external view returns (uint16);
+    function deliveryWindow() external view returns (uint64);
+    function confirmationWindow() external view returns (uint64);
+    function purchaseCount() external view returns (uint256);
+    function getPurchase(uint256 purchaseId) external view returns (Purchase memory);
+    function hasDelivered(uint256 purchaseId, address keeper) external view returns (bool);
+    function creditsOf(address account) external view returns (uint256);
+    /// @notice Sum of prices of open purchases: with total credits, what the contract must hold.
+    function openEscrow() external view returns (uint256);
+    function totalCredits() external view returns (uint256);
+}
