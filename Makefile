@@ -1,0 +1,67 @@
+# PHD exchange — the two commands of the README (`make demo`, `make test`) and their helpers.
+# Everything installs from package registries (npm ci + cargo); nothing downloads at run time.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+ROOT := $(CURDIR)
+BIN := $(ROOT)/node_modules/@foundry-rs
+FORGE := $(BIN)/forge-linux-amd64/bin/forge
+ANVIL := $(BIN)/anvil-linux-amd64/bin/anvil
+CAST := $(BIN)/cast-linux-amd64/bin/cast
+CARGO ?= cargo
+export PHD_ANVIL_BIN := $(ANVIL)
+export PHD_DATA_DIR ?= $(abspath $(ROOT)/../shared/data/basic-motions)
+
+.PHONY: all deps test test-forge test-rust check-bindings bindings demo bench gas fuzz fmt lint clean
+
+all: test
+
+## Install the pinned toolchain (forge/anvil/cast/solc-js/OpenZeppelin/forge-std) and fetch crates.
+deps: node_modules/.installed
+	$(CARGO) fetch --locked >/dev/null
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## Every test: forge (unit, fuzz, invariant), the bindings drift check, then cargo (unit, integration, end to end).
+test: deps test-forge check-bindings test-rust
+
+test-forge: node_modules/.installed
+	cd contracts && $(FORGE) test
+
+check-bindings: node_modules/.installed
+	scripts/sync-bindings.sh --check
+
+test-rust: deps
+	$(CARGO) test --workspace --locked
+
+## Regenerate the committed contract artifacts the Rust bindings are generated from.
+bindings: node_modules/.installed
+	scripts/sync-bindings.sh
+
+## The whole product story on a local stack: anvil, contracts, embedded S3, five keepers, a validator.
+demo: deps
+	scripts/demo.sh
+
+## Benchmarks: gas report, sealing vs zstd|openssl, storage, keeper, quality. Figures go to docs/PERFORMANCE.md.
+bench: deps
+	scripts/bench.sh
+
+gas: node_modules/.installed
+	cd contracts && $(FORGE) test --gas-report --match-path 'test/gas/*'
+
+## Fuzz the sealed-object parser for a fixed budget (not part of CI).
+fuzz: deps
+	scripts/fuzz.sh
+
+fmt:
+	$(CARGO) fmt --all
+	cd contracts && $(FORGE) fmt
+
+lint: deps
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+clean:
+	$(CARGO) clean
+	rm -rf contracts/out contracts/cache .devnet
