@@ -1,1 +1,550 @@
-//! phd-seal (work in progress).
+//! phd-seal: the sealed object format of PHD exchange.
+//!
+//! Plaintext is cut into fixed-size chunks; each chunk is zstd-compressed on
+//! its own, encrypted with AES-256-CTR and hashed with SHA-256. A trailer lists
+//! every chunk and a fixed footer points at the trailer, so a remote reader can
+//! fetch footer → trailer → any chunk range with ranged reads. The *content
+//! root* (what goes on-chain) commits to the header, the trailer and every
+//! chunk; nothing is decrypted before it and the chunk hash have been checked.
+//!
+//! The byte layout, the Merkle construction and the key schedule are specified
+//! in `docs/FORMATS.md`.
+
+mod error;
+mod format;
+mod keys;
+mod pipeline;
+mod source;
+
+pub use error::{Result, SealError};
+pub use format::{
+    ChunkEntry, ENTRY_LEN, FLAG_ZSTD, FOOTER_LEN, FOOTER_MAGIC, HEADER_LEN, HEADER_MAGIC, MAX_CHUNK_SIZE,
+    TRAILER_FIXED_LEN, VERSION, chunk_tree_root,
+};
+pub use keys::{OpeningKey, SealingKey};
+pub use source::{ChunkSource, FileSource};
+
+use format::Header;
+use keys::ObjectKeys;
+use sha2::{Digest, Sha256};
+use std::io::{self, Read, Write};
+use std::ops::Range;
+use subtle::ConstantTimeEq;
+
+/// Default plaintext chunk size: 4 MiB.
+pub const DEFAULT_CHUNK_SIZE: u32 = 4 << 20;
+/// Default zstd level.
+pub const DEFAULT_LEVEL: i32 = 3;
+
+/// Options for [`seal`].
+#[derive(Debug, Clone)]
+pub struct SealOptions {
+    /// Plaintext bytes per chunk (1..=[`MAX_CHUNK_SIZE`]).
+    pub chunk_size: u32,
+    /// zstd compression level.
+    pub level: i32,
+    /// Worker threads; 0 = number of CPUs.
+    pub threads: usize,
+    /// Chunks in flight; 0 = 2 × threads.
+    pub window: usize,
+}
+
+impl Default for SealOptions {
+    fn default() -> Self {
+        SealOptions {
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            level: DEFAULT_LEVEL,
+            threads: 0,
+            window: 0,
+        }
+    }
+}
+
+/// Bounds applied when reading a (hostile) sealed object.
+#[derive(Debug, Clone)]
+pub struct OpenLimits {
+    /// Largest accepted plaintext chunk size.
+    pub max_chunk_size: u32,
+    /// Largest accepted chunk count.
+    pub max_chunks: u64,
+    /// Largest accepted trailer, in bytes.
+    pub max_trailer_bytes: u64,
+    /// Upper bound for zstd's `window_log_max` (the decoder uses
+    /// `min(this, ceil(log2(chunk_size)))`).
+    pub window_log_max: u32,
+    /// When true (default), [`open`] checks every chunk hash of the requested
+    /// range before the first plaintext byte reaches the writer (two passes
+    /// over the ciphertext). When false, each chunk is still verified before
+    /// it is decrypted, but earlier chunks may already have been written when
+    /// a later one fails.
+    pub verify_all_before_output: bool,
+    /// Worker threads; 0 = number of CPUs.
+    pub threads: usize,
+    /// Chunks in flight; 0 = 2 × threads.
+    pub window: usize,
+}
+
+impl Default for OpenLimits {
+    fn default() -> Self {
+        OpenLimits {
+            max_chunk_size: 64 << 20,
+            max_chunks: 1 << 20,
+            max_trailer_bytes: 64 << 20,
+            window_log_max: 27,
+            verify_all_before_output: true,
+            threads: 0,
+            window: 0,
+        }
+    }
+}
+
+/// What [`seal`] produced.
+#[derive(Debug)]
+pub struct SealSummary {
+    /// Content root (goes on-chain).
+    pub root: [u8; 32],
+    /// Number of chunks.
+    pub chunk_count: u64,
+    /// Plaintext bytes read.
+    pub plaintext_len: u64,
+    /// Bytes written (whole sealed object).
+    pub sealed_len: u64,
+    /// The key that opens the object (the sealing key was consumed).
+    pub opening_key: OpeningKey,
+}
+
+/// What [`open`] / [`open_range`] produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenSummary {
+    /// Chunks decrypted.
+    pub chunks: u64,
+    /// Plaintext bytes written.
+    pub plaintext_len: u64,
+}
+
+/// Public facts about a sealed object, readable without a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedInfo {
+    /// Format version.
+    pub version: u16,
+    /// Plaintext chunk size.
+    pub chunk_size: u32,
+    /// Number of chunks.
+    pub chunk_count: u64,
+    /// Total plaintext length.
+    pub plaintext_len: u64,
+    /// Total sealed object length.
+    pub sealed_len: u64,
+    /// Content root recomputed from header and trailer (what the object
+    /// *claims*; compare with the trusted on-chain root).
+    pub root: [u8; 32],
+    /// Per-chunk entries from the trailer.
+    pub chunks: Vec<ChunkEntry>,
+}
+
+impl SealedInfo {
+    /// Chunks holding the plaintext byte range `bytes` (clamped to the object).
+    pub fn chunk_range_for(&self, bytes: Range<u64>) -> Range<u64> {
+        let cs = u64::from(self.chunk_size.max(1));
+        let end = bytes.end.min(self.plaintext_len);
+        if bytes.start >= end {
+            return 0..0;
+        }
+        (bytes.start / cs)..end.div_ceil(cs).min(self.chunk_count)
+    }
+}
+
+/// Seal everything `reader` yields into `writer`, consuming the key.
+pub fn seal<R: Read, W: Write>(
+    key: SealingKey,
+    mut reader: R,
+    mut writer: W,
+    opts: &SealOptions,
+) -> Result<SealSummary> {
+    if opts.chunk_size == 0 || opts.chunk_size > MAX_CHUNK_SIZE {
+        return Err(SealError::ChunkSizeOutOfRange {
+            size: u64::from(opts.chunk_size),
+            limit: u64::from(MAX_CHUNK_SIZE),
+        });
+    }
+    if !zstd::compression_level_range().contains(&opts.level) {
+        return Err(SealError::InvalidOption("zstd level out of range"));
+    }
+    key.mark_used()?;
+    let mut salt = [0u8; 32];
+    keys::fill_random(&mut salt)?;
+    let okeys = ObjectKeys::derive(&key.key, &salt)?;
+    let header = Header {
+        chunk_size: opts.chunk_size,
+        salt,
+        key_check: okeys.check,
+    };
+    let header_bytes = header.to_bytes();
+    writer
+        .write_all(&header_bytes)
+        .map_err(SealError::io("writing header"))?;
+
+    let chunk_size = opts.chunk_size as usize;
+    let threads = if opts.threads == 0 {
+        pipeline::default_threads()
+    } else {
+        opts.threads
+    };
+    let window = if opts.window == 0 {
+        2 * threads
+    } else {
+        opts.window
+    };
+    let level = opts.level;
+    let mut entries: Vec<ChunkEntry> = Vec::new();
+    let mut offset = HEADER_LEN as u64;
+    let mut plaintext_len = 0u64;
+    let mut eof = false;
+
+    pipeline::run(
+        threads,
+        window,
+        |_idx| {
+            if eof {
+                return Ok(None);
+            }
+            let buf = read_chunk(&mut reader, chunk_size)?;
+            if buf.len() < chunk_size {
+                eof = true;
+            }
+            if buf.is_empty() {
+                Ok(None)
+            } else {
+                Ok(Some(buf))
+            }
+        },
+        || {
+            zstd::bulk::Compressor::new(level).map_err(SealError::io("creating zstd compressor"))
+        },
+        |comp, idx, pt: Vec<u8>| {
+            let pt_len = u32::try_from(pt.len())
+                .map_err(|_| SealError::Internal("chunk larger than u32"))?;
+            let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(pt.len()));
+            comp.compress_to_buffer(&pt, &mut out)
+                .map_err(SealError::io("compressing chunk"))?;
+            drop(pt);
+            okeys.apply_keystream(idx, &mut out)?;
+            let hash: [u8; 32] = Sha256::digest(&out).into();
+            Ok((out, hash, pt_len))
+        },
+        |_idx, (ct, hash, pt_len): (Vec<u8>, [u8; 32], u32)| {
+            writer
+                .write_all(&ct)
+                .map_err(SealError::io("writing chunk"))?;
+            let ct_len = u32::try_from(ct.len())
+                .map_err(|_| SealError::Internal("ciphertext chunk larger than u32"))?;
+            entries.push(ChunkEntry {
+                offset,
+                ct_len,
+                pt_len,
+                hash,
+            });
+            offset += u64::from(ct_len);
+            plaintext_len += u64::from(pt_len);
+            Ok(())
+        },
+    )?;
+    let trailer = format::trailer_bytes(&entries, plaintext_len);
+    writer
+        .write_all(&trailer)
+        .map_err(SealError::io("writing trailer"))?;
+    writer
+        .write_all(&format::footer_bytes(trailer.len() as u64))
+        .map_err(SealError::io("writing footer"))?;
+    writer.flush().map_err(SealError::io("flushing output"))?;
+    let root = format::content_root(&header_bytes, &entries, plaintext_len);
+    Ok(SealSummary {
+        root,
+        chunk_count: entries.len() as u64,
+        plaintext_len,
+        sealed_len: offset + (trailer.len() + FOOTER_LEN) as u64,
+        opening_key: key.opening_key(),
+    })
+}
+
+/// Read up to `n` bytes (fewer only at end of input).
+fn read_chunk<R: Read>(reader: &mut R, n: usize) -> Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(n);
+    let mut limited = reader.take(n as u64);
+    loop {
+        match limited.read_to_end(&mut buf) {
+            Ok(_) => return Ok(buf),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(SealError::Io {
+                    context: "reading plaintext",
+                    source: e,
+                });
+            }
+        }
+    }
+}
+
+/// A parsed, structurally validated object (root not yet compared).
+struct Parsed {
+    header: Header,
+    entries: Vec<ChunkEntry>,
+    plaintext_len: u64,
+    object_len: u64,
+    root: [u8; 32],
+}
+
+fn read_exact_at<S: ChunkSource + ?Sized>(
+    source: &S,
+    offset: u64,
+    len: usize,
+    context: &'static str,
+) -> Result<Vec<u8>> {
+    let buf = source.read_at(offset, len).map_err(|e| {
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            SealError::Truncated { context }
+        } else {
+            SealError::Io { context, source: e }
+        }
+    })?;
+    if buf.len() != len {
+        return Err(SealError::Truncated { context });
+    }
+    Ok(buf)
+}
+
+fn parse<S: ChunkSource + ?Sized>(source: &S, limits: &OpenLimits) -> Result<Parsed> {
+    let object_len = source.len();
+    let min = (HEADER_LEN + format::TRAILER_FIXED_LEN + FOOTER_LEN) as u64;
+    if object_len < min {
+        return Err(SealError::Truncated { context: "object shorter than header + trailer + footer" });
+    }
+    let footer = read_exact_at(source, object_len - FOOTER_LEN as u64, FOOTER_LEN, "footer")?;
+    let trailer_len = format::parse_footer(&footer)?;
+    if trailer_len > limits.max_trailer_bytes {
+        return Err(SealError::TrailerTooLarge {
+            len: trailer_len,
+            limit: limits.max_trailer_bytes,
+        });
+    }
+    if trailer_len < format::TRAILER_FIXED_LEN as u64
+        || trailer_len > object_len - (HEADER_LEN + FOOTER_LEN) as u64
+    {
+        return Err(SealError::Truncated { context: "trailer length exceeds object" });
+    }
+    let header_raw = read_exact_at(source, 0, HEADER_LEN, "header")?;
+    let header = Header::parse(&header_raw)?;
+    let limit = limits.max_chunk_size.min(MAX_CHUNK_SIZE);
+    if header.chunk_size == 0 || header.chunk_size > limit {
+        return Err(SealError::ChunkSizeOutOfRange {
+            size: u64::from(header.chunk_size),
+            limit: u64::from(limit),
+        });
+    }
+    let trailer_len_usize = usize::try_from(trailer_len).map_err(|_| SealError::TrailerTooLarge {
+        len: trailer_len,
+        limit: limits.max_trailer_bytes,
+    })?;
+    let trailer_off = object_len - FOOTER_LEN as u64 - trailer_len;
+    let trailer = read_exact_at(source, trailer_off, trailer_len_usize, "trailer")?;
+    let max_ct = zstd::zstd_safe::compress_bound(header.chunk_size as usize) as u64;
+    let (entries, plaintext_len) =
+        format::parse_trailer(&trailer, &header, object_len, limits.max_chunks, max_ct)?;
+    let root = format::content_root(&header.to_bytes(), &entries, plaintext_len);
+    Ok(Parsed {
+        header,
+        entries,
+        plaintext_len,
+        object_len,
+        root,
+    })
+}
+
+/// Read header, trailer and footer (no key needed) and report what the object
+/// claims. Uses default [`OpenLimits`].
+pub fn inspect<S: ChunkSource + ?Sized>(source: &S) -> Result<SealedInfo> {
+    inspect_with_limits(source, &OpenLimits::default())
+}
+
+/// [`inspect`] with explicit limits.
+pub fn inspect_with_limits<S: ChunkSource + ?Sized>(
+    source: &S,
+    limits: &OpenLimits,
+) -> Result<SealedInfo> {
+    let p = parse(source, limits)?;
+    Ok(SealedInfo {
+        version: VERSION,
+        chunk_size: p.header.chunk_size,
+        chunk_count: p.entries.len() as u64,
+        plaintext_len: p.plaintext_len,
+        sealed_len: p.object_len,
+        root: p.root,
+        chunks: p.entries,
+    })
+}
+
+/// Verify and decrypt the whole object into `writer`.
+///
+/// Order of checks: footer/trailer/header structure and bounds → content root
+/// against `expected_root` (constant time) → key check value → every chunk
+/// hash (all of them first when `limits.verify_all_before_output`) → decrypt →
+/// bounded decompression.
+pub fn open<S: ChunkSource + ?Sized, W: Write>(
+    key: &OpeningKey,
+    source: &S,
+    expected_root: [u8; 32],
+    writer: W,
+    limits: &OpenLimits,
+) -> Result<OpenSummary> {
+    let p = parse(source, limits)?;
+    let count = p.entries.len() as u64;
+    open_parsed(key, source, &p, expected_root, 0..count, writer, limits)
+}
+
+/// Verify and decrypt chunks `chunks` (indices, end exclusive) into `writer`.
+/// The whole trailer is verified against `expected_root` first.
+pub fn open_range<S: ChunkSource + ?Sized, W: Write>(
+    key: &OpeningKey,
+    source: &S,
+    expected_root: [u8; 32],
+    chunks: Range<u64>,
+    writer: W,
+    limits: &OpenLimits,
+) -> Result<OpenSummary> {
+    let p = parse(source, limits)?;
+    let count = p.entries.len() as u64;
+    if chunks.start > chunks.end || chunks.end > count {
+        return Err(SealError::RangeOutOfBounds {
+            start: chunks.start,
+            end: chunks.end,
+            count,
+        });
+    }
+    open_parsed(key, source, &p, expected_root, chunks, writer, limits)
+}
+
+fn open_parsed<S: ChunkSource + ?Sized, W: Write>(
+    key: &OpeningKey,
+    source: &S,
+    p: &Parsed,
+    expected_root: [u8; 32],
+    chunks: Range<u64>,
+    mut writer: W,
+    limits: &OpenLimits,
+) -> Result<OpenSummary> {
+    if !bool::from(p.root.ct_eq(&expected_root)) {
+        return Err(SealError::RootMismatch {
+            expected: expected_root,
+            actual: p.root,
+        });
+    }
+    let okeys = ObjectKeys::derive(&key.key, &p.header.salt)?;
+    if !bool::from(okeys.check.ct_eq(&p.header.key_check)) {
+        return Err(SealError::WrongKey);
+    }
+    let start = usize::try_from(chunks.start).map_err(|_| SealError::Internal("range"))?;
+    let end = usize::try_from(chunks.end).map_err(|_| SealError::Internal("range"))?;
+    let selected = p
+        .entries
+        .get(start..end)
+        .ok_or(SealError::RangeOutOfBounds {
+            start: chunks.start,
+            end: chunks.end,
+            count: p.entries.len() as u64,
+        })?;
+    let threads = if limits.threads == 0 {
+        pipeline::default_threads()
+    } else {
+        limits.threads
+    };
+    let window = if limits.window == 0 {
+        2 * threads
+    } else {
+        limits.window
+    };
+    let base = chunks.start;
+    let read = |i: u64| -> Result<Option<(ChunkEntry, Vec<u8>)>> {
+        let Some(e) = usize::try_from(i).ok().and_then(|i| selected.get(i)) else {
+            return Ok(None);
+        };
+        let ct = read_exact_at(source, e.offset, e.ct_len as usize, "chunk")?;
+        Ok(Some((*e, ct)))
+    };
+    let check = |rel: u64, e: &ChunkEntry, ct: &[u8]| -> Result<()> {
+        let h: [u8; 32] = Sha256::digest(ct).into();
+        if bool::from(h.ct_eq(&e.hash)) {
+            Ok(())
+        } else {
+            Err(SealError::ChunkHashMismatch { index: base + rel })
+        }
+    };
+    if limits.verify_all_before_output {
+        pipeline::run(
+            threads,
+            window,
+            read,
+            || Ok(()),
+            |(), rel, (e, ct)| check(rel, &e, &ct),
+            |_, ()| Ok(()),
+        )?;
+    }
+    let wlog = limits
+        .window_log_max
+        .min(ceil_log2(p.header.chunk_size).max(10));
+    let mut written = 0u64;
+    let n = pipeline::run(
+        threads,
+        window,
+        read,
+        || {
+            let mut d = zstd::bulk::Decompressor::new()
+                .map_err(SealError::io("creating zstd decompressor"))?;
+            d.set_parameter(zstd::zstd_safe::DParameter::WindowLogMax(wlog))
+                .map_err(SealError::io("setting zstd window_log_max"))?;
+            Ok(d)
+        },
+        |d, rel, (e, mut ct)| {
+            let index = base + rel;
+            // Re-check: the source may have changed since the first pass.
+            check(rel, &e, &ct)?;
+            okeys.apply_keystream(index, &mut ct)?;
+            let declared = e.pt_len as usize;
+            let mut out = Vec::with_capacity(declared);
+            match d.decompress_to_buffer(&ct, &mut out) {
+                Ok(_) => {}
+                Err(err) if err.to_string().contains("too small") => {
+                    return Err(SealError::OutputTooLarge {
+                        index,
+                        declared: declared as u64,
+                        actual: out.capacity() as u64 + 1,
+                    });
+                }
+                Err(source) => return Err(SealError::Decompress { index, source }),
+            }
+            if out.len() != declared {
+                return Err(SealError::OutputTooLarge {
+                    index,
+                    declared: declared as u64,
+                    actual: out.len() as u64,
+                });
+            }
+            Ok(out)
+        },
+        |_, pt: Vec<u8>| {
+            writer
+                .write_all(&pt)
+                .map_err(SealError::io("writing plaintext"))?;
+            written += pt.len() as u64;
+            Ok(())
+        },
+    )?;
+    writer.flush().map_err(SealError::io("flushing plaintext"))?;
+    Ok(OpenSummary {
+        chunks: n,
+        plaintext_len: written,
+    })
+}
+
+fn ceil_log2(x: u32) -> u32 {
+    if x <= 1 { 0 } else { 32 - (x - 1).leading_zeros() }
+}
