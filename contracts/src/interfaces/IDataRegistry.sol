@@ -113,6 +113,8 @@ interface IDataRegistry {
     error DataRegistryInvalidScore(uint16 scoreBps);
     error DataRegistryAlreadyCertifiedBy(uint256 datasetId, address validator);
     error DataRegistryAlreadyConfirmedErasure(uint256 datasetId, address keeper);
+    /// @dev Added with the implementation: prices are stored as uint96 (≤ 7.9·10²⁸ wei).
+    error DataRegistryPriceTooLarge(uint256 price, uint256 max);
 
     /// @notice Lists a dataset in status Pending. Returns its id (ids start at 1).
     function publish(PublishParams calldata params) external returns (uint256 datasetId);
@@ -151,4 +153,25 @@ interface IDataRegistry {
     function isPurposeConsented(uint256 datasetId, uint8 purpose) external view returns (bool);
     function certification(uint256 datasetId) external view returns (Certification memory);
     function isCertified(uint256 datasetId) external view returns (bool);
+
+    // ---------------------------------------------------------------------------------------
+    // Added with the implementation: compact views for the Marketplace (one call per step).
+    // ---------------------------------------------------------------------------------------
+
+    /// @notice What `purchase`/`grant` need, in one call. Status None for an unknown id.
+    function purchaseTerms(uint256 datasetId)
+        external
+        view
+        returns (address owner, Status status, uint8 threshold, uint256 price, uint256 purposes);
+
+    /// @notice What `deliverShare` needs: the dataset status and `keeper`'s 1-based share index
+    /// (0 when not listed).
+    function deliveryTerms(uint256 datasetId, address keeper) external view returns (Status status, uint8 shareIndex);
+
+    /// @notice What `settle` needs: the owner and the keepers whose share index i has bit i − 1
+    /// set in `shareBitmap`, in share-index order.
+    function settlementParties(uint256 datasetId, uint256 shareBitmap)
+        external
+        view
+        returns (address owner, address[] memory keepers);
 }

@@ -1,0 +1,405 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {IDataRegistry} from "./interfaces/IDataRegistry.sol";
+import {IKeeperRegistry} from "./interfaces/IKeeperRegistry.sol";
+import {IPHDCoin} from "./interfaces/IPHDCoin.sol";
+import {Purposes} from "./Purposes.sol";
+import {Secp256k1} from "./libraries/Secp256k1.sol";
+
+/// @title DataRegistry
+/// @notice Listings of sealed health datasets. Lifecycle: `publish` → Pending; the
+/// `threshold`-th keeper `acknowledgeShare` → Active (purchasable); `withdrawConsent` (from
+/// Pending or Active) → Withdrawn, final, after which every listed keeper `confirmErasure`s.
+/// The first validator certificate of a dataset mints `CERTIFICATION_REWARD` PHD to its owner.
+/// @dev Storage is laid out for the Marketplace's hot paths: `purchaseTerms` reads three slots,
+/// `deliveryTerms` two, `settlementParties` one plus one per delivering keeper. Commitments are
+/// stored as their x-coordinates plus a parity bitmap (one slot per commitment instead of three).
+contract DataRegistry is IDataRegistry, ReentrancyGuardTransient {
+    using Purposes for uint256;
+
+    /// @notice Largest metadata blob accepted by `publish`, in bytes.
+    uint256 public constant MAX_METADATA_BYTES = 4096;
+    /// @notice Largest keeper list (share identifiers are uint8 and non-zero).
+    uint256 public constant MAX_KEEPERS = 255;
+    /// @notice Smallest threshold.
+    uint256 public constant MIN_THRESHOLD = 2;
+    /// @notice Largest score a certificate may carry, in basis points.
+    uint16 public constant MAX_SCORE_BPS = 10_000;
+
+    /// @notice The coin minted as certification reward.
+    IPHDCoin public immutable TOKEN;
+    /// @notice Where keepers and validators are registered.
+    IKeeperRegistry public immutable KEEPER_REGISTRY;
+    /// @notice PHD (wei units) minted to a dataset's owner on its first certificate.
+    uint256 public immutable CERTIFICATION_REWARD;
+
+    /// @dev A dataset as stored. Slot 0 and 1 hold everything the marketplace needs.
+    struct DatasetData {
+        // slot 0
+        address owner;
+        Status status;
+        uint8 threshold;
+        uint8 keeperCount;
+        uint8 acknowledged;
+        uint8 erasures;
+        bool certified;
+        uint40 publishedAt;
+        // slot 1
+        uint96 price;
+        uint40 withdrawnAt;
+        // slot 2..
+        uint256 purposes;
+        /// @dev Bit j set when commitment j has prefix 0x03 (odd y).
+        uint256 commitmentParity;
+        bytes32 contentRoot;
+        bytes32 metadataHash;
+        bytes32 consentTermsHash;
+        string storageUri;
+    }
+
+    /// @dev One listed keeper (share index i ↦ slot), flags packed with the address.
+    struct KeeperSlot {
+        address keeper;
+        bool acknowledged;
+        bool erased;
+    }
+
+    uint256 private _datasetCount;
+    mapping(uint256 datasetId => DatasetData) private _datasets;
+    mapping(uint256 datasetId => mapping(uint256 shareIndex => KeeperSlot)) private _keeperAt;
+    mapping(uint256 datasetId => mapping(address keeper => uint8 shareIndex)) private _shareIndex;
+    mapping(uint256 datasetId => mapping(uint256 j => bytes32 x)) private _commitmentX;
+    mapping(uint256 datasetId => Certification) private _certifications;
+    mapping(uint256 datasetId => mapping(address validator => bool)) private _certifiedBy;
+
+    /// @param token PHD coin; this contract must hold its MINTER_ROLE for rewards.
+    /// @param keeperRegistry Registry of keepers and validators.
+    /// @param reward CERTIFICATION_REWARD in wei units (the deployment uses 10 PHD = 10·10¹⁸).
+    constructor(IPHDCoin token, IKeeperRegistry keeperRegistry, uint256 reward) {
+        TOKEN = token;
+        KEEPER_REGISTRY = keeperRegistry;
+        CERTIFICATION_REWARD = reward;
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Owner actions
+    // ------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IDataRegistry
+    function publish(PublishParams calldata params) external nonReentrant returns (uint256 datasetId) {
+        if (bytes(params.storageUri).length == 0) revert DataRegistryEmptyStorageUri();
+        if (params.metadata.length > MAX_METADATA_BYTES) {
+            revert DataRegistryMetadataTooLarge(params.metadata.length, MAX_METADATA_BYTES);
+        }
+        if (params.purposes == 0) revert DataRegistryNoPurposes();
+        _checkPrice(params.price);
+        uint256 n = params.keepers.length;
+        uint8 t = params.threshold;
+        if (t < MIN_THRESHOLD || t > n || n > MAX_KEEPERS) revert DataRegistryInvalidThreshold(t, n);
+        if (params.commitments.length != t) revert DataRegistryInvalidCommitments(t, params.commitments.length);
+
+        datasetId = ++_datasetCount;
+
+        uint256 parity;
+        for (uint256 j; j < t; ++j) {
+            bytes calldata c = params.commitments[j];
+            if (!Secp256k1.isValidCompressed(c)) revert DataRegistryInvalidCommitment(j);
+            // forge-lint: disable-next-line(incorrect-shift)
+            if (c[0] == 0x03) parity |= 1 << j;
+            _commitmentX[datasetId][j] = bytes32(c[1:33]);
+        }
+
+        for (uint256 i; i < n; ++i) {
+            address keeper = params.keepers[i];
+            if (!KEEPER_REGISTRY.isKeeper(keeper)) revert DataRegistryKeeperNotRegistered(keeper);
+            if (_shareIndex[datasetId][keeper] != 0) revert DataRegistryDuplicateKeeper(keeper);
+            // forge-lint: disable-next-line(unsafe-typecast) -- i < n ≤ 255
+            uint8 shareIndex = uint8(i + 1);
+            _shareIndex[datasetId][keeper] = shareIndex;
+            _keeperAt[datasetId][shareIndex].keeper = keeper;
+        }
+
+        DatasetData storage d = _datasets[datasetId];
+        d.owner = msg.sender;
+        d.status = Status.Pending;
+        d.threshold = t;
+        // forge-lint: disable-next-line(unsafe-typecast) -- n ≤ 255 checked
+        d.keeperCount = uint8(n);
+        d.publishedAt = uint40(block.timestamp);
+        // forge-lint: disable-next-line(unsafe-typecast) -- _checkPrice
+        d.price = uint96(params.price);
+        d.purposes = params.purposes;
+        if (parity != 0) d.commitmentParity = parity;
+        d.contentRoot = params.contentRoot;
+        d.metadataHash = keccak256(params.metadata);
+        d.consentTermsHash = params.consentTermsHash;
+        d.storageUri = params.storageUri;
+
+        _emitPublished(datasetId, params);
+    }
+
+    /// @inheritdoc IDataRegistry
+    function setPrice(uint256 datasetId, uint256 newPrice) external {
+        DatasetData storage d = _existing(datasetId);
+        if (d.owner != msg.sender) revert DataRegistryNotOwner(datasetId, msg.sender);
+        if (d.status == Status.Withdrawn) revert DataRegistryWrongStatus(datasetId, Status.Withdrawn);
+        _checkPrice(newPrice);
+        uint256 oldPrice = d.price;
+        // forge-lint: disable-next-line(unsafe-typecast) -- _checkPrice
+        d.price = uint96(newPrice);
+        emit PriceChanged(datasetId, oldPrice, newPrice);
+    }
+
+    /// @inheritdoc IDataRegistry
+    function withdrawConsent(uint256 datasetId) external {
+        DatasetData storage d = _existing(datasetId);
+        if (d.owner != msg.sender) revert DataRegistryNotOwner(datasetId, msg.sender);
+        if (d.status == Status.Withdrawn) revert DataRegistryWrongStatus(datasetId, Status.Withdrawn);
+        d.status = Status.Withdrawn;
+        d.withdrawnAt = uint40(block.timestamp);
+        emit ConsentWithdrawn(datasetId, msg.sender);
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Keeper actions
+    // ------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IDataRegistry
+    function acknowledgeShare(uint256 datasetId) external {
+        DatasetData storage d = _existing(datasetId);
+        uint8 shareIndex = _shareIndex[datasetId][msg.sender];
+        if (shareIndex == 0) revert DataRegistryNotListedKeeper(datasetId, msg.sender);
+        Status status = d.status;
+        if (status == Status.Withdrawn) revert DataRegistryWrongStatus(datasetId, status);
+        KeeperSlot storage k = _keeperAt[datasetId][shareIndex];
+        if (k.acknowledged) revert DataRegistryAlreadyAcknowledged(datasetId, msg.sender);
+
+        k.acknowledged = true;
+        uint8 acknowledged = d.acknowledged + 1;
+        d.acknowledged = acknowledged;
+        bool activates = status == Status.Pending && acknowledged >= d.threshold;
+        if (activates) d.status = Status.Active;
+        emit ShareAcknowledged(datasetId, msg.sender, shareIndex, acknowledged);
+        if (activates) emit Activated(datasetId);
+    }
+
+    /// @inheritdoc IDataRegistry
+    function confirmErasure(uint256 datasetId) external {
+        DatasetData storage d = _existing(datasetId);
+        uint8 shareIndex = _shareIndex[datasetId][msg.sender];
+        if (shareIndex == 0) revert DataRegistryNotListedKeeper(datasetId, msg.sender);
+        if (d.status != Status.Withdrawn) revert DataRegistryWrongStatus(datasetId, d.status);
+        KeeperSlot storage k = _keeperAt[datasetId][shareIndex];
+        if (k.erased) revert DataRegistryAlreadyConfirmedErasure(datasetId, msg.sender);
+
+        k.erased = true;
+        uint8 erasures = d.erasures + 1;
+        d.erasures = erasures;
+        emit ErasureConfirmed(datasetId, msg.sender, erasures);
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Validator actions
+    // ------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IDataRegistry
+    function certify(uint256 datasetId, uint16 scoreBps, bytes32 modelId, bytes32 reportHash, string calldata reportUri)
+        external
+        nonReentrant
+    {
+        if (!KEEPER_REGISTRY.isValidator(msg.sender)) revert DataRegistryNotValidator(msg.sender);
+        if (scoreBps > MAX_SCORE_BPS) revert DataRegistryInvalidScore(scoreBps);
+        DatasetData storage d = _existing(datasetId);
+        if (d.status != Status.Active) revert DataRegistryWrongStatus(datasetId, d.status);
+        if (_certifiedBy[datasetId][msg.sender]) revert DataRegistryAlreadyCertifiedBy(datasetId, msg.sender);
+
+        _certifiedBy[datasetId][msg.sender] = true;
+        _certifications[datasetId] = Certification({
+            validator: msg.sender,
+            scoreBps: scoreBps,
+            certifiedAt: uint64(block.timestamp),
+            modelId: modelId,
+            reportHash: reportHash,
+            reportUri: reportUri
+        });
+        uint256 reward;
+        if (!d.certified) {
+            d.certified = true;
+            reward = CERTIFICATION_REWARD;
+        }
+        emit Certified(datasetId, msg.sender, scoreBps, modelId, reportHash, reportUri, reward);
+        if (reward != 0) TOKEN.mint(d.owner, reward);
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Views
+    // ------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IDataRegistry
+    function datasetCount() external view returns (uint256) {
+        return _datasetCount;
+    }
+
+    /// @inheritdoc IDataRegistry
+    function dataset(uint256 datasetId) external view returns (Dataset memory) {
+        DatasetData storage d = _existing(datasetId);
+        return Dataset({
+            owner: d.owner,
+            status: d.status,
+            threshold: d.threshold,
+            keeperCount: d.keeperCount,
+            acknowledged: d.acknowledged,
+            erasures: d.erasures,
+            publishedAt: d.publishedAt,
+            withdrawnAt: d.withdrawnAt,
+            price: d.price,
+            purposes: d.purposes,
+            contentRoot: d.contentRoot,
+            metadataHash: d.metadataHash,
+            consentTermsHash: d.consentTermsHash,
+            storageUri: d.storageUri
+        });
+    }
+
+    /// @inheritdoc IDataRegistry
+    function keepersOf(uint256 datasetId) external view returns (address[] memory out) {
+        uint256 n = _existing(datasetId).keeperCount;
+        out = new address[](n);
+        for (uint256 i; i < n; ++i) {
+            out[i] = _keeperAt[datasetId][i + 1].keeper;
+        }
+    }
+
+    /// @inheritdoc IDataRegistry
+    function commitmentsOf(uint256 datasetId) external view returns (bytes[] memory out) {
+        DatasetData storage d = _existing(datasetId);
+        uint256 t = d.threshold;
+        uint256 parity = d.commitmentParity;
+        out = new bytes[](t);
+        for (uint256 j; j < t; ++j) {
+            bytes1 prefix = (parity >> j) & 1 == 1 ? bytes1(0x03) : bytes1(0x02);
+            out[j] = abi.encodePacked(prefix, _commitmentX[datasetId][j]);
+        }
+    }
+
+    /// @inheritdoc IDataRegistry
+    function shareIndexOf(uint256 datasetId, address keeper) external view returns (uint8) {
+        return _shareIndex[datasetId][keeper];
+    }
+
+    /// @inheritdoc IDataRegistry
+    function hasAcknowledged(uint256 datasetId, address keeper) external view returns (bool) {
+        uint8 shareIndex = _shareIndex[datasetId][keeper];
+        return shareIndex != 0 && _keeperAt[datasetId][shareIndex].acknowledged;
+    }
+
+    /// @inheritdoc IDataRegistry
+    function hasConfirmedErasure(uint256 datasetId, address keeper) external view returns (bool) {
+        uint8 shareIndex = _shareIndex[datasetId][keeper];
+        return shareIndex != 0 && _keeperAt[datasetId][shareIndex].erased;
+    }
+
+    /// @inheritdoc IDataRegistry
+    function isPurposeConsented(uint256 datasetId, uint8 purpose) external view returns (bool) {
+        return _datasets[datasetId].purposes.contains(purpose);
+    }
+
+    /// @inheritdoc IDataRegistry
+    function certification(uint256 datasetId) external view returns (Certification memory) {
+        return _certifications[datasetId];
+    }
+
+    /// @inheritdoc IDataRegistry
+    function isCertified(uint256 datasetId) external view returns (bool) {
+        return _datasets[datasetId].certified;
+    }
+
+    /// @notice True when `validator` certified `datasetId`.
+    function isCertifiedBy(uint256 datasetId, address validator) external view returns (bool) {
+        return _certifiedBy[datasetId][validator];
+    }
+
+    /// @inheritdoc IDataRegistry
+    function purchaseTerms(uint256 datasetId)
+        external
+        view
+        returns (address owner, Status status, uint8 threshold, uint256 price, uint256 purposes)
+    {
+        DatasetData storage d = _datasets[datasetId];
+        status = d.status;
+        if (status == Status.None) return (owner, status, threshold, price, purposes);
+        return (d.owner, status, d.threshold, d.price, d.purposes);
+    }
+
+    /// @inheritdoc IDataRegistry
+    function deliveryTerms(uint256 datasetId, address keeper) external view returns (Status status, uint8 shareIndex) {
+        return (_datasets[datasetId].status, _shareIndex[datasetId][keeper]);
+    }
+
+    /// @inheritdoc IDataRegistry
+    function settlementParties(uint256 datasetId, uint256 shareBitmap)
+        external
+        view
+        returns (address owner, address[] memory keepers)
+    {
+        owner = _datasets[datasetId].owner;
+        keepers = new address[](_popcount(shareBitmap));
+        uint256 k;
+        for (uint256 bits = shareBitmap; bits != 0;) {
+            uint256 i = _lowestBit(bits);
+            keepers[k++] = _keeperAt[datasetId][i + 1].keeper;
+            bits &= bits - 1;
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Internals
+    // ------------------------------------------------------------------------------------------
+
+    function _existing(uint256 datasetId) private view returns (DatasetData storage d) {
+        d = _datasets[datasetId];
+        if (d.status == Status.None) revert DataRegistryUnknownDataset(datasetId);
+    }
+
+    function _checkPrice(uint256 price) private pure {
+        if (price > type(uint96).max) revert DataRegistryPriceTooLarge(price, type(uint96).max);
+    }
+
+    /// @dev Emits `Published`. Its non-indexed fields are exactly the fields of `PublishParams`
+    /// in order, so the event data is the canonical ABI encoding of the params tuple (without the
+    /// leading offset word). Emitting it this way avoids a stack-too-deep 11-argument emit.
+    function _emitPublished(uint256 datasetId, PublishParams calldata p) private {
+        bytes memory encoded = abi.encode(p);
+        bytes32 topic0 = Published.selector;
+        assembly ("memory-safe") {
+            // Skip the length word and the tuple's head offset (always 0x20).
+            log3(add(encoded, 0x40), sub(mload(encoded), 0x20), topic0, datasetId, caller())
+        }
+    }
+
+    /// @dev Number of set bits (SWAR).
+    function _popcount(uint256 x) private pure returns (uint256 count) {
+        unchecked {
+            for (; x != 0; ++count) {
+                x &= x - 1;
+            }
+        }
+    }
+
+    /// @dev Index of the lowest set bit of a non-zero `x`.
+    function _lowestBit(uint256 x) private pure returns (uint256 i) {
+        unchecked {
+            x &= ~x + 1;
+            if (x >= 1 << 128) { x >>= 128; i += 128; }
+            if (x >= 1 << 64) { x >>= 64; i += 64; }
+            if (x >= 1 << 32) { x >>= 32; i += 32; }
+            if (x >= 1 << 16) { x >>= 16; i += 16; }
+            if (x >= 1 << 8) { x >>= 8; i += 8; }
+            if (x >= 1 << 4) { x >>= 4; i += 4; }
+            if (x >= 1 << 2) { x >>= 2; i += 2; }
+            if (x >= 1 << 1) { i += 1; }
+        }
+    }
+}
