@@ -10,7 +10,7 @@ library Secp256k1 {
     /// @notice The field prime p = 2²⁵⁶ − 2³² − 977.
     uint256 internal constant P = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFC2F;
     /// @notice (p − 1) / 2, the exponent of Euler's criterion.
-    uint256 internal constant HALF_P_MINUS_ONE = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF7FFFFE17;
+    uint256 internal constant HALF_P_MINUS_ONE = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF7FFFFE17;
     /// @notice Length of a compressed point.
     uint256 internal constant COMPRESSED_LENGTH = 33;
 
