@@ -1,1 +1,22 @@
-//! phd-keys (work in progress).
+//! phd-keys: dataset secrets, Feldman VSS of the secret among key keepers,
+//! and ECIES over secp256k1 for carrying shares to keepers and buyers.
+//!
+//! Independent of `phd-seal`: the application glues them with
+//! `SealingKey::from_derived(secret.data_key())`. Formats are specified in
+//! `docs/FORMATS.md`.
+
+mod ecies;
+mod error;
+mod secret;
+mod vss;
+
+pub use ecies::{
+    ECIES_HEADER_LEN, ECIES_INFO, ECIES_OVERHEAD, ECIES_TAG_LEN, ECIES_VERSION,
+    EncryptionSecretKey, decrypt, ecdh, encrypt, parse_public_key,
+};
+pub use error::{KeyError, Result};
+pub use k256::PublicKey;
+pub use secret::{DATA_KEY_INFO, DatasetSecret};
+pub use vss::{
+    Commitments, KeyShare, SHARE_LEN, combine, identify_bad_shares, split, verify_share,
+};
