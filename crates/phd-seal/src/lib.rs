@@ -548,3 +548,67 @@ fn open_parsed<S: ChunkSource + ?Sized, W: Write>(
 fn ceil_log2(x: u32) -> u32 {
     if x <= 1 { 0 } else { 32 - (x - 1).leading_zeros() }
 }
+
+/// Test support: build a *valid* sealed object around arbitrary chunk payloads
+/// (`(compressed bytes, declared plaintext length)`), as a malicious key
+/// holder could. Used to test the decoder's output caps against zstd bombs;
+/// not part of the stable API.
+#[doc(hidden)]
+pub mod testing {
+    use super::*;
+
+    /// See the module docs.
+    pub fn seal_precompressed<W: Write>(
+        key: SealingKey,
+        chunk_size: u32,
+        chunks: &[(Vec<u8>, u32)],
+        mut writer: W,
+    ) -> Result<SealSummary> {
+        key.mark_used()?;
+        let mut salt = [0u8; 32];
+        keys::fill_random(&mut salt)?;
+        let okeys = ObjectKeys::derive(&key.key, &salt)?;
+        let header = Header {
+            chunk_size,
+            salt,
+            key_check: okeys.check,
+        };
+        let header_bytes = header.to_bytes();
+        writer
+            .write_all(&header_bytes)
+            .map_err(SealError::io("writing header"))?;
+        let mut entries = Vec::new();
+        let mut offset = HEADER_LEN as u64;
+        let mut plaintext_len = 0u64;
+        for (i, (payload, pt_len)) in chunks.iter().enumerate() {
+            let mut ct = payload.clone();
+            okeys.apply_keystream(i as u64, &mut ct)?;
+            writer
+                .write_all(&ct)
+                .map_err(SealError::io("writing chunk"))?;
+            let ct_len = u32::try_from(ct.len()).map_err(|_| SealError::Internal("len"))?;
+            entries.push(ChunkEntry {
+                offset,
+                ct_len,
+                pt_len: *pt_len,
+                hash: Sha256::digest(&ct).into(),
+            });
+            offset += u64::from(ct_len);
+            plaintext_len += u64::from(*pt_len);
+        }
+        let trailer = format::trailer_bytes(&entries, plaintext_len);
+        writer
+            .write_all(&trailer)
+            .map_err(SealError::io("writing trailer"))?;
+        writer
+            .write_all(&format::footer_bytes(trailer.len() as u64))
+            .map_err(SealError::io("writing footer"))?;
+        Ok(SealSummary {
+            root: format::content_root(&header_bytes, &entries, plaintext_len),
+            chunk_count: entries.len() as u64,
+            plaintext_len,
+            sealed_len: offset + (trailer.len() + FOOTER_LEN) as u64,
+            opening_key: key.opening_key(),
+        })
+    }
+}
