@@ -1,0 +1,272 @@
+//! Window validity: exact rules first, then thresholds calibrated on clean TRAIN windows, then
+//! a forest trained on TRAIN clean vs. corrupted windows.
+
+use serde::{Deserialize, Serialize};
+
+use crate::corrupt::{CorruptionKind, corrupt};
+use crate::error::Result;
+use crate::features::{FeatureConfig, FeatureExtractor};
+use crate::forest::{Forest, ForestParams, argmax};
+use crate::rng::SplitMix64;
+use crate::window::Window;
+
+/// Why a window is invalid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum InvalidReason {
+    TooShort,
+    NonFinite,
+    DuplicateTimestamp,
+    NonMonotonicTime,
+    TimestampGap,
+    Flatline,
+    Clipping,
+    WhiteNoise,
+    Spikes,
+    WrongScale,
+}
+
+impl InvalidReason {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::TooShort => "too_short",
+            Self::NonFinite => "non_finite",
+            Self::DuplicateTimestamp => "duplicate_timestamp",
+            Self::NonMonotonicTime => "non_monotonic_time",
+            Self::TimestampGap => "timestamp_gap",
+            Self::Flatline => "flatline",
+            Self::Clipping => "clipping",
+            Self::WhiteNoise => "white_noise",
+            Self::Spikes => "spikes",
+            Self::WrongScale => "wrong_scale",
+        }
+    }
+}
+
+/// Validity of one window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Validity {
+    Valid,
+    Invalid { reason: InvalidReason },
+}
+
+impl Validity {
+    pub fn is_valid(self) -> bool {
+        self == Self::Valid
+    }
+}
+
+/// Calibrated thresholds (all learned from clean TRAIN windows, with margins).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    /// windows shorter than this are `TooShort`
+    pub min_len: usize,
+    /// a step larger than `gap_factor / fs` is a gap
+    pub gap_factor: f64,
+    /// a run of ≥ this many identical values in one channel is a flatline
+    pub flat_run: usize,
+    /// ≥ this many samples exactly at a channel's max (or min) is clipping
+    pub clip_count: usize,
+    /// max over channels of `peak_ratio` above this → spikes
+    pub peak_ratio_max: f64,
+    /// log10 rms of the first magnitude series must lie in this range
+    pub log_rms_range: (f64, f64),
+    /// log10 rms ratio of magnitude 0 over magnitude 1 must lie in this range (if 2 groups)
+    pub log_ratio_range: Option<(f64, f64)>,
+    /// reject if the forest's vote for "clean" is below this
+    pub clean_vote_min: f64,
+}
+
+/// The detector's forest classes.
+const MODEL_REASONS: [Option<InvalidReason>; 4] =
+    [None, Some(InvalidReason::WhiteNoise), Some(InvalidReason::Spikes), Some(InvalidReason::WrongScale)];
+const MODEL_KINDS: [CorruptionKind; 3] = [CorruptionKind::WhiteNoise, CorruptionKind::Spikes, CorruptionKind::WrongScale];
+
+/// Validity detector.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Detector {
+    pub thresholds: Thresholds,
+    forest: Forest,
+}
+
+fn longest_run(x: &[f64]) -> usize {
+    let mut best = 0;
+    let mut run = 0;
+    for i in 0..x.len() {
+        if i > 0 && x[i].to_bits() == x[i - 1].to_bits() {
+            run += 1;
+        } else {
+            run = 1;
+        }
+        best = best.max(run);
+    }
+    best
+}
+
+fn extreme_count(x: &[f64]) -> usize {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for &v in x {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if hi <= lo {
+        return 0; // constant: flatline's business
+    }
+    let a = x.iter().filter(|v| **v == hi).count();
+    let b = x.iter().filter(|v| **v == lo).count();
+    a.max(b)
+}
+
+/// Exact rules: length, NaN/inf, timestamps, flatline, clipping.
+pub fn rule_check(w: &Window, cfg: &FeatureConfig, th: &Thresholds) -> Option<InvalidReason> {
+    if w.len() < th.min_len || w.data.iter().any(|c| c.len() != w.len()) {
+        return Some(InvalidReason::TooShort);
+    }
+    if w.t.iter().chain(w.data.iter().flatten()).any(|v| !v.is_finite()) {
+        return Some(InvalidReason::NonFinite);
+    }
+    let nominal = 1.0 / cfg.sampling_rate_hz;
+    for p in w.t.windows(2) {
+        let dt = p[1] - p[0];
+        if dt == 0.0 {
+            return Some(InvalidReason::DuplicateTimestamp);
+        }
+        if dt < 0.0 {
+            return Some(InvalidReason::NonMonotonicTime);
+        }
+    }
+    if w.t.windows(2).any(|p| p[1] - p[0] > th.gap_factor * nominal) {
+        return Some(InvalidReason::TimestampGap);
+    }
+    if w.data.iter().any(|c| longest_run(c) >= th.flat_run) {
+        return Some(InvalidReason::Flatline);
+    }
+    if w.data.iter().any(|c| extreme_count(c) >= th.clip_count) {
+        return Some(InvalidReason::Clipping);
+    }
+    None
+}
+
+fn stat_check(f: &[f64], cfg: &FeatureConfig, th: &Thresholds) -> Option<InvalidReason> {
+    let (peak, rms, ratio) = summary(f, cfg);
+    if peak > th.peak_ratio_max {
+        return Some(InvalidReason::Spikes);
+    }
+    if rms < th.log_rms_range.0 || rms > th.log_rms_range.1 {
+        return Some(InvalidReason::WrongScale);
+    }
+    if let (Some(r), Some((lo, hi))) = (ratio, th.log_ratio_range) {
+        if r < lo || r > hi {
+            return Some(InvalidReason::WrongScale);
+        }
+    }
+    None
+}
+
+/// (max channel peak ratio, log10 rms of magnitude 0, log10 magnitude ratio)
+fn summary(f: &[f64], cfg: &FeatureConfig) -> (f64, f64, Option<f64>) {
+    let per = cfg.per_series();
+    let nch = cfg.channels.len();
+    let peak = (0..nch).filter_map(|s| f.get(s * per + 16).copied()).fold(0.0, f64::max);
+    let rms = f.get(nch * per + 4).copied().unwrap_or(0.0).max(1e-12).log10();
+    let ratio = if cfg.magnitude_groups.len() >= 2 { f.last().copied() } else { None };
+    (peak, rms, ratio)
+}
+
+/// Per-window detector output including the feature vector (reused by the activity model).
+#[derive(Debug, Clone)]
+pub struct Detection {
+    pub validity: Validity,
+    /// features (empty if a rule fired before features were computed)
+    pub features: Vec<f64>,
+}
+
+impl Detector {
+    /// Train on clean windows (TRAIN split only).
+    pub fn train(clean: &[Window], cfg: &FeatureConfig, reps: usize, seed: u64, p: &ForestParams) -> Result<Self> {
+        let mut fx = FeatureExtractor::new(cfg);
+        let feats = |fx: &mut FeatureExtractor, w: &Window| {
+            let mut v = Vec::with_capacity(cfg.feature_count());
+            fx.extract(&w.data, &mut v);
+            v
+        };
+        // thresholds from clean windows
+        let max_run = clean.iter().flat_map(|w| w.data.iter().map(|c| longest_run(c))).max().unwrap_or(1);
+        let max_ext = clean.iter().flat_map(|w| w.data.iter().map(|c| extreme_count(c))).max().unwrap_or(1);
+        let clean_f: Vec<Vec<f64>> = clean.iter().map(|w| feats(&mut fx, w)).collect();
+        let sums: Vec<_> = clean_f.iter().map(|f| summary(f, cfg)).collect();
+        let peak_max = sums.iter().map(|s| s.0).fold(0.0, f64::max);
+        let (rlo, rhi) = sums.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), s| (a.min(s.1), b.max(s.1)));
+        let ratio = sums
+            .iter()
+            .filter_map(|s| s.2)
+            .fold(None, |acc: Option<(f64, f64)>, r| Some(acc.map_or((r, r), |(a, b)| (a.min(r), b.max(r)))));
+        let thresholds = Thresholds {
+            min_len: cfg.window_len.div_ceil(2),
+            gap_factor: 1.5,
+            flat_run: (2 * max_run).max(6),
+            clip_count: (max_ext + 2).max(4),
+            peak_ratio_max: peak_max * 1.25,
+            log_rms_range: (rlo - 1.0, rhi + 1.0),
+            log_ratio_range: ratio.map(|(a, b)| (a - 0.5, b + 0.5)),
+            clean_vote_min: 0.5,
+        };
+        // forest: clean (+ gain-augmented clean) vs model-detected corruptions
+        let mut rng = SplitMix64::new(seed);
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        for (i, w) in clean.iter().enumerate() {
+            x.push(clean_f[i].clone());
+            y.push(0);
+            for r in 0..reps {
+                let mut a = w.clone();
+                for g in a.data.chunks_mut(3) {
+                    let gain = rng.range_f(0.8, 1.25);
+                    g.iter_mut().flatten().for_each(|v| *v *= gain);
+                }
+                x.push(feats(&mut fx, &a));
+                y.push(0);
+                for (k, kind) in MODEL_KINDS.iter().enumerate() {
+                    let s = seed ^ ((i as u64) << 20) ^ ((r as u64) << 8) ^ k as u64;
+                    x.push(feats(&mut fx, &corrupt(w, *kind, s)));
+                    y.push(k as u32 + 1);
+                }
+            }
+        }
+        let forest = Forest::fit(&x, &y, MODEL_REASONS.len(), p)?;
+        Ok(Self { thresholds, forest })
+    }
+
+    /// Validity for a batch of windows; features are computed once and returned.
+    pub fn detect(&self, windows: &[Window], cfg: &FeatureConfig, fx: &mut FeatureExtractor) -> Result<Vec<Detection>> {
+        let th = &self.thresholds;
+        let mut out: Vec<Detection> = Vec::with_capacity(windows.len());
+        let mut pending = Vec::new();
+        for w in windows {
+            match rule_check(w, cfg, th) {
+                Some(reason) => out.push(Detection { validity: Validity::Invalid { reason }, features: Vec::new() }),
+                None => {
+                    let mut f = Vec::with_capacity(cfg.feature_count());
+                    fx.extract(&w.data, &mut f);
+                    let validity = match stat_check(&f, cfg, th) {
+                        Some(reason) => Validity::Invalid { reason },
+                        None => {
+                            pending.push(out.len());
+                            Validity::Valid
+                        }
+                    };
+                    out.push(Detection { validity, features: f });
+                }
+            }
+        }
+        let rows: Vec<Vec<f64>> = pending.iter().map(|&i| out[i].features.clone()).collect();
+        let proba = self.forest.predict_proba(&rows)?;
+        for (&i, p) in pending.iter().zip(&proba) {
+            if p.first().copied().unwrap_or(0.0) < th.clean_vote_min {
+                let (k, _) = argmax(p.get(1..).unwrap_or(&[]));
+                if let Some(Some(reason)) = MODEL_REASONS.get(k + 1) {
+                    out[i].validity = Validity::Invalid { reason: *reason };
+                }
+            }
+        }
+        Ok(out)
+    }
+}

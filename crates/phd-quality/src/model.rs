@@ -1,0 +1,414 @@
+//! The quality model bundle: training, evaluation, scoring, filtering, persistence.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use bincode::Options;
+use phd_ingest::{QualitySummary, ReadOptions, SensorTable};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::corrupt::{CorruptionKind, corrupt};
+use crate::detect::{Detector, InvalidReason, Validity};
+use crate::error::{QualityError, Result};
+use crate::features::{FeatureConfig, FeatureExtractor};
+use crate::forest::{Forest, ForestParams, argmax};
+use crate::window::{Window, windows};
+
+/// Serialisation format version of [`QualityModel`].
+pub const MODEL_VERSION: u32 = 1;
+const MAGIC: &[u8; 8] = b"PHDQMDL\x01";
+const MAX_MODEL_BYTES: u64 = 256 << 20;
+
+/// Training hyper-parameters (all seeds fixed → deterministic model bytes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainParams {
+    pub activity: ForestParams,
+    pub detector: ForestParams,
+    /// corrupted copies per clean TRAIN window and model-detected corruption kind
+    pub detector_reps: usize,
+    pub corruption_seed: u64,
+}
+
+impl Default for TrainParams {
+    fn default() -> Self {
+        Self {
+            activity: ForestParams { n_trees: 100, subspace_fraction: 0.33, max_depth: Some(12), seed: 0xAC71_0001 },
+            detector: ForestParams { n_trees: 60, subspace_fraction: 0.33, max_depth: Some(12), seed: 0xDE7E_0001 },
+            detector_reps: 4,
+            corruption_seed: 0xC022_0001,
+        }
+    }
+}
+
+/// One channel set (e.g. acc+gyro, or acc only) with its activity model and detector.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Variant {
+    pub name: String,
+    pub features: FeatureConfig,
+    activity: Forest,
+    detector: Detector,
+}
+
+impl Variant {
+    pub fn detector(&self) -> &Detector {
+        &self.detector
+    }
+}
+
+/// Activity model(s) + detector + feature config + class names.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct QualityModel {
+    /// must stay the first field: `load` reads it before decoding the rest
+    pub version: u32,
+    pub class_names: Vec<String>,
+    pub params: TrainParams,
+    /// tried in order; the first whose channels are all present is used
+    pub variants: Vec<Variant>,
+}
+
+/// Summary of a training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainReport {
+    pub train_windows: usize,
+    pub class_names: Vec<String>,
+    pub variants: Vec<String>,
+    pub model_id: String,
+}
+
+/// Which classes the owner shares; `None` = all.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScoreOptions {
+    /// class names (case-insensitive) to keep, e.g. `["Walking", "Running"]`
+    pub keep_classes: Option<Vec<String>>,
+    /// force a variant by name (`acc+gyro`, `acc`)
+    pub variant: Option<String>,
+}
+
+/// Result for one window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowScore {
+    pub recording: u32,
+    pub start_row: usize,
+    pub len: usize,
+    /// predicted activity (None for invalid windows)
+    pub class: Option<String>,
+    /// forest vote fraction of the predicted class (0 for invalid windows)
+    pub confidence: f64,
+    pub validity: Validity,
+    /// valid and of a kept class
+    pub kept: bool,
+}
+
+/// Result for a dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetScore {
+    /// Σ confidence over valid windows / number of windows, in [0, 1]
+    pub score: f64,
+    pub model_id: String,
+    pub variant: String,
+    pub windows: Vec<WindowScore>,
+    pub windows_kept: u64,
+    /// reason name (or `class_excluded`) → count
+    pub windows_dropped: BTreeMap<String, u64>,
+    /// predicted class → kept windows
+    pub classes: BTreeMap<String, u64>,
+}
+
+impl DatasetScore {
+    /// The metadata block (phd-ingest §4.4).
+    pub fn summary(&self) -> QualitySummary {
+        QualitySummary {
+            score: (self.score * 1e6).round() / 1e6,
+            model_id: self.model_id.clone(),
+            windows_kept: self.windows_kept,
+            windows_dropped: self.windows_dropped.clone(),
+            classes: self.classes.clone(),
+        }
+    }
+}
+
+/// Test-split evaluation of one variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalReport {
+    pub variant: String,
+    pub class_names: Vec<String>,
+    /// accuracy on clean TEST windows
+    pub accuracy: f64,
+    /// `confusion[true][predicted]`
+    pub confusion: Vec<Vec<u32>>,
+    /// clean TEST windows wrongly rejected / clean TEST windows
+    pub false_reject_rate: f64,
+    pub false_rejects: BTreeMap<String, u32>,
+    /// corruption kind → (detected, total, detected with the matching reason)
+    pub recall: BTreeMap<String, (u32, u32, u32)>,
+}
+
+/// Default location of the BasicMotions data: `$PHD_DATA_DIR`, else
+/// `<this crate>/../../../shared/data/basic-motions`.
+pub fn default_data_dir() -> PathBuf {
+    std::env::var_os("PHD_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/basic-motions"))
+}
+
+/// Read a `.ts` file with BasicMotions defaults (10 Hz).
+pub fn read_basic_motions(path: &Path) -> Result<SensorTable> {
+    let opts = ReadOptions { sampling_rate_hz: Some(10.0), ..Default::default() };
+    Ok(phd_ingest::read_ts_path(path, &opts)?)
+}
+
+fn expected_reason(kind: CorruptionKind) -> &'static [InvalidReason] {
+    use InvalidReason as R;
+    match kind {
+        CorruptionKind::Flatline => &[R::Flatline],
+        CorruptionKind::Clipping => &[R::Clipping],
+        CorruptionKind::WhiteNoise => &[R::WhiteNoise],
+        CorruptionKind::Spikes => &[R::Spikes],
+        CorruptionKind::Dropout => &[R::TimestampGap, R::TooShort],
+        CorruptionKind::WrongScale => &[R::WrongScale],
+        CorruptionKind::DuplicateTimestamps => &[R::DuplicateTimestamp],
+        CorruptionKind::NonMonotonicTime => &[R::NonMonotonicTime],
+        CorruptionKind::NanInf => &[R::NonFinite],
+    }
+}
+
+/// Train on the TRAIN `.ts` in `dir` (`BasicMotions_TRAIN.ts`).
+pub fn train_from_dir(dir: &Path) -> Result<(QualityModel, TrainReport)> {
+    let path = dir.join("BasicMotions_TRAIN.ts");
+    let table = read_basic_motions(&path)?;
+    if table.labels.iter().all(Option::is_none) {
+        return Err(QualityError::NoData { path });
+    }
+    QualityModel::train(&table, &TrainParams::default())
+}
+
+impl QualityModel {
+    /// Train both variants (acc+gyro, acc) on a labelled table (TRAIN split only).
+    pub fn train(table: &SensorTable, params: &TrainParams) -> Result<(Self, TrainReport)> {
+        let mut class_names: Vec<String> = table.labels.iter().flatten().cloned().collect();
+        class_names.sort();
+        class_names.dedup();
+        if class_names.is_empty() {
+            return Err(QualityError::Train { what: "activity model", reason: "no labels".into() });
+        }
+        let mut variants = Vec::new();
+        let mut n_windows = 0;
+        for (name, cfg) in [("acc+gyro", FeatureConfig::acc_gyro()), ("acc", FeatureConfig::acc_only())] {
+            let ws = match windows(table, &cfg) {
+                Ok(w) => w,
+                Err(QualityError::MissingChannel { .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            let ws: Vec<Window> = ws.into_iter().filter(|w| w.len() == cfg.window_len).collect();
+            n_windows = n_windows.max(ws.len());
+            let mut fx = FeatureExtractor::new(&cfg);
+            let (mut x, mut y) = (Vec::new(), Vec::new());
+            for w in &ws {
+                let Some(c) = w.label.as_ref().and_then(|l| class_names.iter().position(|n| n == l)) else { continue };
+                let mut f = Vec::new();
+                fx.extract(&w.data, &mut f);
+                x.push(f);
+                y.push(c as u32);
+            }
+            let activity = Forest::fit(&x, &y, class_names.len(), &params.activity)?;
+            let detector = Detector::train(&ws, &cfg, params.detector_reps, params.corruption_seed, &params.detector)?;
+            variants.push(Variant { name: name.into(), features: cfg, activity, detector });
+        }
+        if variants.is_empty() {
+            return Err(QualityError::NoVariant { available: table.channel_names.clone() });
+        }
+        let model = Self { version: MODEL_VERSION, class_names: class_names.clone(), params: params.clone(), variants };
+        let report = TrainReport {
+            train_windows: n_windows,
+            class_names,
+            variants: model.variants.iter().map(|v| v.name.clone()).collect(),
+            model_id: model.model_id()?,
+        };
+        Ok((model, report))
+    }
+
+    /// Deterministic bytes (bincode, fixed-int little-endian) — what `model_id` hashes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        bincode::serialize(self).map_err(|source| QualityError::ModelEncode { source })
+    }
+
+    /// `0x` + hex SHA-256 of [`Self::to_bytes`] (a bytes32 on-chain).
+    pub fn model_id(&self) -> Result<String> {
+        Ok(format!("0x{}", hex::encode(Sha256::digest(self.to_bytes()?))))
+    }
+
+    /// Write `MAGIC ‖ to_bytes()`.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let mut v = MAGIC.to_vec();
+        v.extend(self.to_bytes()?);
+        std::fs::write(path, v).map_err(|source| QualityError::Io { path: path.to_owned(), source })
+    }
+
+    /// Load and check magic, version and size.
+    pub fn load(path: &Path) -> Result<Self> {
+        let io = |source| QualityError::Io { path: path.to_owned(), source };
+        let len = std::fs::metadata(path).map_err(io)?.len();
+        if len > MAX_MODEL_BYTES {
+            return Err(QualityError::BadConfig { reason: format!("{}: model file of {len} bytes is too large", path.display()) });
+        }
+        let bytes = std::fs::read(path).map_err(io)?;
+        Self::from_file_bytes(&bytes, path)
+    }
+
+    /// Decode file bytes (`MAGIC ‖ bincode`); `path` is for error messages.
+    pub fn from_file_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
+        let body = bytes.strip_prefix(MAGIC.as_slice()).ok_or_else(|| QualityError::BadMagic { path: path.to_owned() })?;
+        let ver = body.get(..4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        if let Some(v) = ver {
+            if v != MODEL_VERSION {
+                return Err(QualityError::ModelVersion { found: v, expected: MODEL_VERSION });
+            }
+        }
+        bincode::DefaultOptions::new()
+            .with_fixint_encoding()
+            .with_limit(MAX_MODEL_BYTES)
+            .deserialize(body)
+            .map_err(|source| QualityError::ModelDecode { path: path.to_owned(), source })
+    }
+
+    /// The variant to use for a table.
+    pub fn variant_for(&self, table: &SensorTable, name: Option<&str>) -> Result<&Variant> {
+        self.variants
+            .iter()
+            .filter(|v| name.is_none_or(|n| v.name == n))
+            .find(|v| v.features.channels.iter().all(|c| table.channel_index(c).is_some()))
+            .ok_or_else(|| QualityError::NoVariant { available: table.channel_names.clone() })
+    }
+
+    /// Validity and activity for windows (class index + confidence for valid windows).
+    pub fn classify_windows(&self, v: &Variant, ws: &[Window]) -> Result<Vec<(Validity, Option<usize>, f64)>> {
+        let mut fx = FeatureExtractor::new(&v.features);
+        let det = v.detector.detect(ws, &v.features, &mut fx)?;
+        let valid: Vec<usize> = (0..det.len()).filter(|&i| det[i].validity.is_valid()).collect();
+        let rows: Vec<Vec<f64>> = valid.iter().map(|&i| det[i].features.clone()).collect();
+        let proba = v.activity.predict_proba(&rows)?;
+        let mut out: Vec<(Validity, Option<usize>, f64)> = det.iter().map(|d| (d.validity, None, 0.0)).collect();
+        for (&i, p) in valid.iter().zip(&proba) {
+            let (c, conf) = argmax(p);
+            out[i].1 = Some(c);
+            out[i].2 = conf;
+        }
+        Ok(out)
+    }
+
+    /// Score every window of a table.
+    pub fn score(&self, table: &SensorTable, opts: &ScoreOptions) -> Result<DatasetScore> {
+        let v = self.variant_for(table, opts.variant.as_deref())?;
+        let ws = windows(table, &v.features)?;
+        let res = self.classify_windows(v, &ws)?;
+        let keep_class = |c: &str| {
+            opts.keep_classes.as_ref().is_none_or(|k| k.iter().any(|x| x.eq_ignore_ascii_case(c)))
+        };
+        let mut out = DatasetScore {
+            score: 0.0,
+            model_id: self.model_id()?,
+            variant: v.name.clone(),
+            windows: Vec::with_capacity(ws.len()),
+            windows_kept: 0,
+            windows_dropped: BTreeMap::new(),
+            classes: BTreeMap::new(),
+        };
+        let mut conf_sum = 0.0;
+        for (w, (validity, class, conf)) in ws.iter().zip(res) {
+            let class = class.and_then(|c| self.class_names.get(c)).cloned();
+            let kept = match (&validity, &class) {
+                (Validity::Invalid { reason }, _) => {
+                    *out.windows_dropped.entry(reason.name().to_owned()).or_default() += 1;
+                    false
+                }
+                (Validity::Valid, Some(c)) => {
+                    conf_sum += conf;
+                    if keep_class(c) {
+                        *out.classes.entry(c.clone()).or_default() += 1;
+                        out.windows_kept += 1;
+                        true
+                    } else {
+                        *out.windows_dropped.entry("class_excluded".to_owned()).or_default() += 1;
+                        false
+                    }
+                }
+                (Validity::Valid, None) => false,
+            };
+            out.windows.push(WindowScore { recording: w.recording, start_row: w.start_row, len: w.len(), class, confidence: conf, validity, kept });
+        }
+        out.score = if ws.is_empty() { 0.0 } else { (conf_sum / ws.len() as f64).clamp(0.0, 1.0) };
+        Ok(out)
+    }
+
+    /// Only the rows every covering window kept (invalid and excluded windows never reach sealed
+    /// data; rows covered by no window are dropped too).
+    pub fn filter(table: &SensorTable, score: &DatasetScore) -> Result<SensorTable> {
+        let n = table.len();
+        let mut covered = vec![false; n];
+        let mut veto = vec![false; n];
+        for w in &score.windows {
+            let end = (w.start_row + w.len).min(n);
+            let start = w.start_row.min(end);
+            for i in start..end {
+                covered[i] = true;
+                veto[i] |= !w.kept;
+            }
+        }
+        let keep: Vec<bool> = covered.iter().zip(&veto).map(|(c, v)| *c && !*v).collect();
+        Ok(table.filter_rows(&keep)?)
+    }
+
+    /// Evaluate a variant on a labelled TEST table: accuracy/confusion on clean windows,
+    /// false-reject rate, and per-corruption recall over `reps` seeded corruptions per window.
+    pub fn evaluate(&self, test: &SensorTable, variant: &str, reps: usize, seed: u64) -> Result<EvalReport> {
+        let v = self.variant_for(test, Some(variant))?;
+        let ws = windows(test, &v.features)?;
+        let res = self.classify_windows(v, &ws)?;
+        let k = self.class_names.len();
+        let mut confusion = vec![vec![0u32; k]; k];
+        let (mut correct, mut total) = (0u32, 0u32);
+        let mut false_rejects = BTreeMap::new();
+        let mut rejected = 0u32;
+        for (w, (validity, class, _)) in ws.iter().zip(&res) {
+            if let Validity::Invalid { reason } = validity {
+                rejected += 1;
+                *false_rejects.entry(reason.name().to_owned()).or_insert(0) += 1;
+            }
+            let Some(t) = w.label.as_ref().and_then(|l| self.class_names.iter().position(|n| n == l)) else { continue };
+            // accuracy counts every clean window: a rejected one counts as wrong
+            total += 1;
+            if let Some(p) = class {
+                confusion[t][*p] += 1;
+                if *p == t {
+                    correct += 1;
+                }
+            }
+        }
+        let mut recall = BTreeMap::new();
+        for kind in CorruptionKind::ALL {
+            let mut cw = Vec::new();
+            for (i, w) in ws.iter().enumerate() {
+                for r in 0..reps {
+                    cw.push(corrupt(w, kind, seed ^ ((i as u64) << 24) ^ ((r as u64) << 4) ^ 0x7E57));
+                }
+            }
+            let out = self.classify_windows(v, &cw)?;
+            let det = out.iter().filter(|o| !o.0.is_valid()).count() as u32;
+            let exact = out
+                .iter()
+                .filter(|o| matches!(o.0, Validity::Invalid { reason } if expected_reason(kind).contains(&reason)))
+                .count() as u32;
+            recall.insert(kind.name().to_owned(), (det, cw.len() as u32, exact));
+        }
+        Ok(EvalReport {
+            variant: v.name.clone(),
+            class_names: self.class_names.clone(),
+            accuracy: if total == 0 { 0.0 } else { correct as f64 / total as f64 },
+            confusion,
+            false_reject_rate: if ws.is_empty() { 0.0 } else { rejected as f64 / ws.len() as f64 },
+            false_rejects,
+            recall,
+        })
+    }
+}
