@@ -138,6 +138,16 @@ abstract contract Base is Test {
         coin.approve(address(market), type(uint256).max);
     }
 
+    /// @dev Mints fresh PHD (the test contract takes MINTER_ROLE on first use).
+    function mintTo(address to, uint256 amount) internal {
+        bytes32 role = coin.MINTER_ROLE();
+        if (!coin.hasRole(role, address(this))) {
+            vm.prank(admin);
+            coin.grantRole(role, address(this));
+        }
+        coin.mint(to, amount);
+    }
+
     function firstKeepers(uint256 n) internal view returns (address[] memory out) {
         out = new address[](n);
         for (uint256 i; i < n; ++i) {

@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {Vm} from "forge-std/Test.sol";
+import {console2} from "forge-std/console2.sol";
+import {Base} from "../Base.t.sol";
+import {IDataRegistry} from "../../src/interfaces/IDataRegistry.sol";
+import {Purposes} from "../../src/Purposes.sol";
+
+/// @notice Reproducible gas of each step of a sale, measured with `vm.snapshotGasLastCall`
+/// (written to `snapshots/CompleteSale.json` by `forge test --mc CompleteSaleGas --isolate`).
+/// Each external call is its own transaction under `--isolate`, so the figures include the
+/// 21 000 intrinsic gas, calldata, cold accesses and refunds, as a wallet would pay.
+/// Two scenarios: the very first sale on a fresh deployment (every touched slot goes
+/// zero → non-zero), and a steady-state sale (escrow, counters and keeper/owner credits already
+/// non-zero, as after earlier sales).
+contract CompleteSaleGas is Base {
+    uint256 internal id;
+    bytes internal buyerKey;
+    bytes internal buyer2Key;
+
+    function setUp() public override {
+        super.setUp();
+        vm.warp(1_700_000_000);
+        buyerKey = pubKey(buyerW);
+        buyer2Key = pubKey(buyer2W);
+    }
+
+    function _registryFlow(string memory group) internal {
+        IDataRegistry.PublishParams memory p = params(N_KEEPERS, THRESHOLD, PRICE);
+        vm.prank(owner);
+        id = registry.publish(p);
+        vm.snapshotGasLastCall(group, "publish_n5_t3");
+        vm.prank(keepers[0]);
+        registry.acknowledgeShare(id);
+        vm.snapshotGasLastCall(group, "acknowledgeShare");
+        vm.prank(keepers[1]);
+        registry.acknowledgeShare(id);
+        vm.prank(keepers[2]);
+        registry.acknowledgeShare(id);
+        vm.snapshotGasLastCall(group, "acknowledgeShare_activating");
+    }
+
+    function _sale(string memory group, Vm.Wallet memory w, bytes memory key, bool viaConfirm)
+        internal
+        returns (uint256 total)
+    {
+        vm.prank(w.addr);
+        uint256 pid = market.purchase(id, key, Purposes.RESEARCH, PRICE);
+        total += vm.snapshotGasLastCall(group, "purchase");
+        for (uint256 i; i < THRESHOLD; ++i) {
+            bytes memory pl = payload(i);
+            vm.prank(keepers[i]);
+            market.deliverShare(pid, pl);
+            total += vm.snapshotGasLastCall(group, string.concat("deliverShare_", vm.toString(i + 1)));
+        }
+        if (viaConfirm) {
+            vm.prank(w.addr);
+            market.confirm(pid);
+            total += vm.snapshotGasLastCall(group, "confirm_and_settle");
+        } else {
+            vm.warp(block.timestamp + CONFIRMATION_WINDOW);
+            market.settle(pid);
+            total += vm.snapshotGasLastCall(group, "settle");
+        }
+    }
+
+    /// @dev First sale ever on a fresh deployment, settled by `settle` after the window.
+    function test_Gas_FirstSale_Settle() public {
+        _registryFlow("first");
+        uint256 total = _sale("first", buyerW, buyerKey, false);
+        vm.snapshotValue("first", "complete_sale_total", total);
+        console2.log("first sale (purchase + 3 deliveries + settle):", total);
+        vm.prank(owner);
+        market.withdraw();
+        vm.snapshotGasLastCall("first", "withdraw_owner");
+    }
+
+    /// @dev A later sale: escrow and credits already non-zero; buyer confirms (settles at once).
+    function test_Gas_SteadyState_Confirm() public {
+        _registryFlow("warmup");
+        _sale("warmup", buyer2W, buyer2Key, true);
+        uint256 total = _sale("steady", buyerW, buyerKey, true);
+        vm.snapshotValue("steady", "complete_sale_total", total);
+        console2.log("steady-state sale (purchase + 3 deliveries + confirm):", total);
+        vm.prank(keepers[0]);
+        market.withdraw();
+        vm.snapshotGasLastCall("steady", "withdraw_keeper");
+    }
+
+    /// @dev A later sale settled by anyone after the confirmation window.
+    function test_Gas_SteadyState_Settle() public {
+        _registryFlow("warmup");
+        _sale("warmup", buyer2W, buyer2Key, true);
+        uint256 total = _sale("steady_settle", buyerW, buyerKey, false);
+        vm.snapshotValue("steady_settle", "complete_sale_total", total);
+    }
+
+    function test_Gas_Refund() public {
+        _registryFlow("warmup");
+        vm.prank(buyer);
+        uint256 pid = market.purchase(id, buyerKey, Purposes.RESEARCH, PRICE);
+        vm.prank(keepers[0]);
+        market.deliverShare(pid, payload(0));
+        vm.warp(block.timestamp + DELIVERY_WINDOW);
+        vm.prank(buyer);
+        market.refund(pid);
+        vm.snapshotGasLastCall("refund", "refund_after_deadline");
+    }
+}
