@@ -1,0 +1,148 @@
+//! Matching on-chain runtime code against the committed artifacts (immutables masked).
+
+use std::fmt;
+
+use alloy::primitives::{B256, Bytes, keccak256};
+use serde::Deserialize;
+
+use crate::{ChainError, bindings::artifacts};
+
+/// The four PHD exchange contracts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ContractKind {
+    /// `PHDCoin`.
+    PhdCoin,
+    /// `KeeperRegistry`.
+    KeeperRegistry,
+    /// `DataRegistry`.
+    DataRegistry,
+    /// `Marketplace`.
+    Marketplace,
+}
+
+impl ContractKind {
+    /// All contracts in deployment order.
+    pub const ALL: [ContractKind; 4] = [Self::PhdCoin, Self::KeeperRegistry, Self::DataRegistry, Self::Marketplace];
+
+    /// Solidity contract name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::PhdCoin => "PHDCoin",
+            Self::KeeperRegistry => "KeeperRegistry",
+            Self::DataRegistry => "DataRegistry",
+            Self::Marketplace => "Marketplace",
+        }
+    }
+
+    fn artifact_json(self) -> &'static str {
+        match self {
+            Self::PhdCoin => artifacts::PHD_COIN,
+            Self::KeeperRegistry => artifacts::KEEPER_REGISTRY,
+            Self::DataRegistry => artifacts::DATA_REGISTRY,
+            Self::Marketplace => artifacts::MARKETPLACE,
+        }
+    }
+
+    /// Creation and runtime code with immutable ranges from the committed artifact.
+    pub fn artifact(self) -> Result<Artifact, ChainError> {
+        #[derive(Deserialize)]
+        struct Obj {
+            object: Bytes,
+            #[serde(default, rename = "immutableReferences")]
+            immutable_references: std::collections::BTreeMap<String, Vec<Range>>,
+        }
+        #[derive(Deserialize)]
+        struct Range {
+            start: usize,
+            length: usize,
+        }
+        #[derive(Deserialize)]
+        struct Raw {
+            bytecode: Obj,
+            #[serde(rename = "deployedBytecode")]
+            deployed_bytecode: Obj,
+        }
+        let raw: Raw = serde_json::from_str(self.artifact_json())
+            .map_err(|e| ChainError::Artifact { name: self.name(), reason: e.to_string() })?;
+        let mut immutables: Vec<(usize, usize)> = raw
+            .deployed_bytecode
+            .immutable_references
+            .values()
+            .flatten()
+            .map(|r| (r.start, r.length))
+            .collect();
+        immutables.sort_unstable();
+        Ok(Artifact {
+            kind: self,
+            bytecode: raw.bytecode.object,
+            deployed_bytecode: raw.deployed_bytecode.object,
+            immutables,
+        })
+    }
+}
+
+impl fmt::Display for ContractKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A contract's committed bytecode.
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    /// Which contract.
+    pub kind: ContractKind,
+    /// Creation code.
+    pub bytecode: Bytes,
+    /// Runtime code (immutables zeroed).
+    pub deployed_bytecode: Bytes,
+    /// `(start, length)` byte ranges of immutables in the runtime code.
+    pub immutables: Vec<(usize, usize)>,
+}
+
+impl Artifact {
+    /// keccak256 of `code` with the immutable ranges zeroed; `None` when the length differs from
+    /// the artifact's runtime code (then it cannot be this contract).
+    pub fn masked_hash(&self, code: &[u8]) -> Option<B256> {
+        if code.len() != self.deployed_bytecode.len() {
+            return None;
+        }
+        let mut masked = code.to_vec();
+        for &(start, len) in &self.immutables {
+            if let Some(slice) = masked.get_mut(start..start.saturating_add(len)) {
+                slice.fill(0);
+            }
+        }
+        Some(keccak256(&masked))
+    }
+
+    /// Whether on-chain runtime `code` is this artifact's code (immutables ignored).
+    pub fn matches_runtime(&self, code: &[u8]) -> bool {
+        match (self.masked_hash(code), self.masked_hash(&self.deployed_bytecode)) {
+            (Some(a), Some(b)) => a == b && !code.is_empty(),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifacts_parse_and_self_match() {
+        for kind in ContractKind::ALL {
+            let a = kind.artifact();
+            assert!(a.is_ok(), "{kind}");
+            if let Ok(a) = a {
+                assert!(!a.bytecode.is_empty(), "{kind} has no bytecode (interface artifact?)");
+                assert!(a.matches_runtime(&a.deployed_bytecode));
+                let mut other = a.deployed_bytecode.to_vec();
+                if let Some(b) = other.last_mut() {
+                    *b ^= 1;
+                }
+                assert!(!a.matches_runtime(&other) || a.immutables.iter().any(|&(s, l)| s + l == other.len()));
+            }
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! Decoding revert data of the four contracts into typed errors with human messages.
+
+use std::fmt;
+
+use alloy::{
+    primitives::{Bytes, U256},
+    sol_types::{GenericContractError, SolInterface},
+};
+
+use crate::{
+    bindings::{
+        coin::PHDCoin::PHDCoinErrors as C, data_registry::DataRegistry::DataRegistryErrors as D,
+        keeper_registry::KeeperRegistry::KeeperRegistryErrors as K, marketplace::Marketplace::MarketplaceErrors as M,
+    },
+    purpose::{DatasetStatus, PurchaseStatus, purpose_name, role_name},
+    units::format_phd_unit as phd,
+};
+
+/// Why a contract call reverted, decoded from the revert data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContractRevert {
+    /// A `DataRegistry` error.
+    DataRegistry(D),
+    /// A `KeeperRegistry` error (incl. OpenZeppelin `Ownable`).
+    KeeperRegistry(K),
+    /// A `Marketplace` error (incl. `ReentrancyGuard`, `SafeERC20`).
+    Marketplace(M),
+    /// A `PHDCoin` error (incl. OpenZeppelin ERC-20, ERC-2612, AccessControl, ECDSA, nonces).
+    Coin(C),
+    /// `Error(string)` from `require`/`revert("...")`.
+    Message(String),
+    /// `Panic(uint256)`: assertion, arithmetic overflow, …
+    Panic(U256),
+    /// The call reverted without data.
+    Empty,
+    /// Data that matches no known error.
+    Unknown(Bytes),
+}
+
+impl ContractRevert {
+    /// Decodes revert data, trying every contract's error set.
+    pub fn decode(data: &[u8]) -> Self {
+        if data.is_empty() {
+            return Self::Empty;
+        }
+        if let Ok(e) = M::abi_decode(data) {
+            return Self::Marketplace(e);
+        }
+        if let Ok(e) = D::abi_decode(data) {
+            return Self::DataRegistry(e);
+        }
+        if let Ok(e) = K::abi_decode(data) {
+            return Self::KeeperRegistry(e);
+        }
+        if let Ok(e) = C::abi_decode(data) {
+            return Self::Coin(e);
+        }
+        match GenericContractError::abi_decode(data) {
+            Ok(GenericContractError::Revert(r)) => Self::Message(r.reason),
+            Ok(GenericContractError::Panic(p)) => Self::Panic(p.code),
+            Err(_) => Self::Unknown(Bytes::copy_from_slice(data)),
+        }
+    }
+
+    /// Solidity name of the error (`MarketplacePriceAboveMax`, `Error`, `Panic`, …).
+    pub fn name(&self) -> String {
+        fn short(dbg: String) -> String {
+            // `Variant(Struct { .. })` → `Variant`
+            dbg.split(['(', ' ', '{']).next().unwrap_or_default().to_owned()
+        }
+        match self {
+            Self::DataRegistry(e) => short(format!("{e:?}")),
+            Self::KeeperRegistry(e) => short(format!("{e:?}")),
+            Self::Marketplace(e) => short(format!("{e:?}")),
+            Self::Coin(e) => short(format!("{e:?}")),
+            Self::Message(_) => "Error".into(),
+            Self::Panic(_) => "Panic".into(),
+            Self::Empty => "EmptyRevert".into(),
+            Self::Unknown(_) => "UnknownError".into(),
+        }
+    }
+}
+
+fn status(s: u8) -> DatasetStatus {
+    s.into()
+}
+
+fn pstatus(s: u8) -> PurchaseStatus {
+    s.into()
+}
+
+impl fmt::Display for ContractRevert {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Marketplace(e) => match e {
+                M::MarketplaceUnknownPurchase(e) => write!(f, "purchase {} does not exist", e.purchaseId),
+                M::MarketplaceDatasetNotActive(e) => {
+                    write!(f, "dataset {} is not for sale (status: {})", e.datasetId, status(e.status))
+                }
+                M::MarketplacePurposeNotConsented(e) => write!(
+                    f,
+                    "the owner of dataset {} did not consent to purpose {}",
+                    e.datasetId,
+                    purpose_name(e.purpose)
+                ),
+                M::MarketplacePriceAboveMax(e) => {
+                    write!(f, "price {} is above your maximum {}", phd(e.price), phd(e.maxPrice))
+                }
+                M::MarketplaceInsufficientBalance(e) => write!(
+                    f,
+                    "declined: {} holds {} but the price is {}",
+                    e.buyer,
+                    phd(e.balance),
+                    phd(e.price)
+                ),
+                M::MarketplaceInsufficientAllowance(e) => write!(
+                    f,
+                    "declined: {} allowed the marketplace to take {} but the price is {} (approve first)",
+                    e.buyer,
+                    phd(e.allowance),
+                    phd(e.price)
+                ),
+                M::MarketplaceInvalidPubKey(e) => write!(
+                    f,
+                    "public key for {} must be 64 bytes (x‖y), got {} bytes",
+                    e.account, e.length
+                ),
+                M::MarketplacePubKeyMismatch(e) => {
+                    write!(f, "public key belongs to {}, not to {}", e.derived, e.account)
+                }
+                M::MarketplaceNotDatasetOwner(e) => {
+                    write!(f, "{} is not the owner of dataset {}", e.caller, e.datasetId)
+                }
+                M::MarketplaceNotListedKeeper(e) => {
+                    write!(f, "{} is not a keeper of the dataset of purchase {}", e.keeper, e.purchaseId)
+                }
+                M::MarketplaceAlreadyDelivered(e) => {
+                    write!(f, "keeper {} already delivered its share for purchase {}", e.keeper, e.purchaseId)
+                }
+                M::MarketplaceEmptyPayload(_) => f.write_str("the share payload is empty"),
+                M::MarketplacePayloadTooLarge(e) => {
+                    write!(f, "the share payload is {} bytes, at most {} allowed", e.length, e.max)
+                }
+                M::MarketplacePurchaseNotOpen(e) => {
+                    write!(f, "purchase {} is not open (status: {})", e.purchaseId, pstatus(e.status))
+                }
+                M::MarketplaceDeliveryClosed(e) => {
+                    write!(f, "delivery for purchase {} closed at unix time {}", e.purchaseId, e.deadline)
+                }
+                M::MarketplaceNotBuyer(e) => write!(f, "{} is not the buyer of purchase {}", e.caller, e.purchaseId),
+                M::MarketplaceThresholdNotReached(e) => write!(
+                    f,
+                    "purchase {} has {} of {} required shares",
+                    e.purchaseId, e.delivered, e.threshold
+                ),
+                M::MarketplaceConfirmationWindowOpen(e) => write!(
+                    f,
+                    "purchase {} awaits the buyer's confirmation until unix time {}",
+                    e.purchaseId, e.endsAt
+                ),
+                M::MarketplaceRefundNotYetAllowed(e) => write!(
+                    f,
+                    "purchase {} cannot be refunded before its delivery deadline (unix time {})",
+                    e.purchaseId, e.deadline
+                ),
+                M::MarketplaceNothingToWithdraw(e) => write!(f, "{} has no credits to withdraw", e.account),
+                M::MarketplaceInvalidConfig(_) => f.write_str("invalid marketplace configuration"),
+                M::ReentrancyGuardReentrantCall(_) => f.write_str("reentrant call refused"),
+                M::SafeERC20FailedOperation(e) => write!(f, "token transfer failed ({})", e.token),
+            },
+            Self::DataRegistry(e) => match e {
+                D::DataRegistryUnknownDataset(e) => write!(f, "dataset {} does not exist", e.datasetId),
+                D::DataRegistryNotOwner(e) => write!(f, "{} is not the owner of dataset {}", e.caller, e.datasetId),
+                D::DataRegistryInvalidThreshold(e) => write!(
+                    f,
+                    "threshold {} is invalid for {} keepers (need 2 ≤ t ≤ n ≤ 255)",
+                    e.threshold, e.keeperCount
+                ),
+                D::DataRegistryInvalidCommitments(e) => {
+                    write!(f, "expected {} commitments (one per threshold), got {}", e.expected, e.actual)
+                }
+                D::DataRegistryInvalidCommitment(e) => {
+                    write!(f, "commitment {} is not a compressed secp256k1 point", e.index)
+                }
+                D::DataRegistryKeeperNotRegistered(e) => write!(f, "{} is not a registered keeper", e.keeper),
+                D::DataRegistryDuplicateKeeper(e) => write!(f, "keeper {} is listed twice", e.keeper),
+                D::DataRegistryMetadataTooLarge(e) => {
+                    write!(f, "metadata is {} bytes, at most {} allowed", e.length, e.max)
+                }
+                D::DataRegistryEmptyStorageUri(_) => f.write_str("the storage URI is empty"),
+                D::DataRegistryNoPurposes(_) => f.write_str("no purposes consented"),
+                D::DataRegistryNotListedKeeper(e) => {
+                    write!(f, "{} is not a keeper of dataset {}", e.keeper, e.datasetId)
+                }
+                D::DataRegistryAlreadyAcknowledged(e) => {
+                    write!(f, "keeper {} already acknowledged dataset {}", e.keeper, e.datasetId)
+                }
+                D::DataRegistryWrongStatus(e) => {
+                    write!(f, "dataset {} is {} for this operation", e.datasetId, status(e.status))
+                }
+                D::DataRegistryNotValidator(e) => write!(f, "{} is not a registered validator", e.caller),
+                D::DataRegistryInvalidScore(e) => write!(f, "score {} bps is above 10000", e.scoreBps),
+                D::DataRegistryAlreadyCertifiedBy(e) => {
+                    write!(f, "validator {} already certified dataset {}", e.validator, e.datasetId)
+                }
+                D::DataRegistryAlreadyConfirmedErasure(e) => {
+                    write!(f, "keeper {} already confirmed erasure for dataset {}", e.keeper, e.datasetId)
+                }
+                D::DataRegistryPriceTooLarge(e) => write!(f, "price {} is above the maximum {}", phd(e.price), phd(e.max)),
+                D::ReentrancyGuardReentrantCall(_) => f.write_str("reentrant call refused"),
+            },
+            Self::KeeperRegistry(e) => match e {
+                K::KeeperRegistryAlreadyRegistered(e) => {
+                    write!(f, "{} is already registered as {}", e.node, role_name(e.role))
+                }
+                K::KeeperRegistryNotRegistered(e) => write!(f, "{} is not registered", e.node),
+                K::KeeperRegistryInvalidRole(e) => write!(f, "invalid role {}", e.role),
+                K::KeeperRegistryInvalidEncryptionKey(e) => write!(
+                    f,
+                    "encryption key 0x{} is not a 33-byte compressed secp256k1 point",
+                    alloy::hex::encode(&e.key)
+                ),
+                K::KeeperRegistryInvalidEndpoint(e) => {
+                    write!(f, "endpoint {:?} is empty or longer than 256 bytes", e.endpoint)
+                }
+                K::KeeperRegistryInvalidManufacturer(e) => write!(f, "invalid manufacturer {}", e.manufacturer),
+                K::KeeperRegistryManufacturerNotApproved(e) => {
+                    write!(f, "manufacturer {} is not approved", e.manufacturer)
+                }
+                K::OwnableInvalidOwner(e) => write!(f, "invalid owner {}", e.owner),
+                K::OwnableUnauthorizedAccount(e) => {
+                    write!(f, "{} is not the registry owner", e.account)
+                }
+            },
+            Self::Coin(e) => match e {
+                C::AccessControlBadConfirmation(_) => f.write_str("role renouncement not confirmed by the caller"),
+                C::AccessControlUnauthorizedAccount(e) => {
+                    write!(f, "{} lacks role {}", e.account, e.neededRole)
+                }
+                C::ECDSAInvalidSignature(_) => f.write_str("invalid signature"),
+                C::ECDSAInvalidSignatureLength(e) => write!(f, "invalid signature length {}", e.length),
+                C::ECDSAInvalidSignatureS(e) => write!(f, "invalid signature s value {}", e.s),
+                C::ERC20InsufficientAllowance(e) => write!(
+                    f,
+                    "{} may spend {} but needs {}",
+                    e.spender,
+                    phd(e.allowance),
+                    phd(e.needed)
+                ),
+                C::ERC20InsufficientBalance(e) => write!(
+                    f,
+                    "{} holds {} but needs {}",
+                    e.sender,
+                    phd(e.balance),
+                    phd(e.needed)
+                ),
+                C::ERC20InvalidApprover(e) => write!(f, "invalid approver {}", e.approver),
+                C::ERC20InvalidReceiver(e) => write!(f, "invalid receiver {}", e.receiver),
+                C::ERC20InvalidSender(e) => write!(f, "invalid sender {}", e.sender),
+                C::ERC20InvalidSpender(e) => write!(f, "invalid spender {}", e.spender),
+                C::ERC2612ExpiredSignature(e) => write!(f, "permit expired at unix time {}", e.deadline),
+                C::ERC2612InvalidSigner(e) => {
+                    write!(f, "permit signed by {}, not by the owner {}", e.signer, e.owner)
+                }
+                C::InvalidAccountNonce(e) => {
+                    write!(f, "invalid nonce for {} (current {})", e.account, e.currentNonce)
+                }
+                C::InvalidShortString(_) => f.write_str("invalid short string"),
+                C::StringTooLong(e) => write!(f, "string too long: {:?}", e.str),
+            },
+            Self::Message(m) => write!(f, "reverted: {m}"),
+            Self::Panic(code) => write!(f, "panic 0x{code:x} ({})", panic_reason(*code)),
+            Self::Empty => f.write_str("reverted without a reason"),
+            Self::Unknown(data) => write!(f, "reverted with unknown error data {data}"),
+        }
+    }
+}
+
+fn panic_reason(code: U256) -> &'static str {
+    match code.saturating_to::<u64>() {
+        0x01 => "assertion failed",
+        0x11 => "arithmetic overflow or underflow",
+        0x12 => "division by zero",
+        0x21 => "invalid enum value",
+        0x31 => "pop on empty array",
+        0x32 => "array index out of bounds",
+        0x41 => "out of memory",
+        0x51 => "call to uninitialised function",
+        _ => "unknown panic",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::{
+        primitives::Address,
+        sol_types::{SolError, SolInterface as _},
+    };
+
+    use super::*;
+    use crate::{bindings::marketplace::Marketplace, units::phd as whole};
+
+    #[test]
+    fn decodes_and_displays() {
+        let err = Marketplace::MarketplacePriceAboveMax { price: whole(120), maxPrice: whole(100) };
+        let data = err.abi_encode();
+        let r = ContractRevert::decode(&data);
+        assert_eq!(r.to_string(), "price 120 PHD is above your maximum 100 PHD");
+        assert_eq!(r.name(), "MarketplacePriceAboveMax");
+
+        let e = M::MarketplaceNothingToWithdraw(Marketplace::MarketplaceNothingToWithdraw { account: Address::ZERO });
+        assert_eq!(ContractRevert::decode(&e.abi_encode()), ContractRevert::Marketplace(e));
+        assert_eq!(ContractRevert::decode(&[]), ContractRevert::Empty);
+        assert!(matches!(ContractRevert::decode(&[1, 2, 3, 4, 5]), ContractRevert::Unknown(_)));
+        let msg = alloy::sol_types::Revert::from("nope").abi_encode();
+        assert_eq!(ContractRevert::decode(&msg), ContractRevert::Message("nope".into()));
+    }
+}
