@@ -72,7 +72,7 @@ pub struct Thresholds {
     pub log_rms_range: (f64, f64),
     /// log10 rms ratio of magnitude 0 over magnitude 1 must lie in this range (if 2 groups)
     pub log_ratio_range: Option<(f64, f64)>,
-    /// reject if the forest's vote for "clean" is below this
+    /// reject if the forest's vote for "clean" is below this (cross-validated on TRAIN)
     pub clean_vote_min: f64,
 }
 
@@ -210,12 +210,14 @@ impl Detector {
             log_ratio_range: ratio.map(|(a, b)| (a - 0.5, b + 0.5)),
             clean_vote_min: 0.5,
         };
-        // forest: clean (+ gain-augmented clean) vs model-detected corruptions
+        // forest: clean (+ gain-augmented clean) vs model-detected corruptions; `group[i]` is
+        // the source window of row i (for cross-validation folds)
         let mut rng = SplitMix64::new(seed);
-        let (mut x, mut y) = (Vec::new(), Vec::new());
+        let (mut x, mut y, mut group) = (Vec::new(), Vec::new(), Vec::new());
         for (i, w) in clean.iter().enumerate() {
             x.push(clean_f[i].clone());
             y.push(0);
+            group.push(i);
             for r in 0..reps {
                 let mut a = w.clone();
                 for g in a.data.chunks_mut(3) {
@@ -224,13 +226,34 @@ impl Detector {
                 }
                 x.push(feats(&mut fx, &a));
                 y.push(0);
+                group.push(i);
                 for (k, kind) in MODEL_KINDS.iter().enumerate() {
                     let s = seed ^ ((i as u64) << 20) ^ ((r as u64) << 8) ^ k as u64;
                     x.push(feats(&mut fx, &corrupt(w, *kind, s)));
                     y.push(k as u32 + 1);
+                    group.push(i);
                 }
             }
         }
+        // calibrate the clean-vote threshold by 4-fold cross-validation on TRAIN (folds by
+        // source window): the largest threshold ≤ 0.5 that rejects at most 1 in 40 held-out
+        // clean windows.
+        let mut held_out = Vec::new();
+        let cv = ForestParams { n_trees: p.n_trees.min(40), ..*p };
+        for fold in 0..4 {
+            let tr: Vec<usize> = (0..x.len()).filter(|&r| group[r] % 4 != fold).collect();
+            let xt: Vec<Vec<f64>> = tr.iter().map(|&r| x[r].clone()).collect();
+            let yt: Vec<u32> = tr.iter().map(|&r| y[r]).collect();
+            let f = Forest::fit(&xt, &yt, MODEL_REASONS.len(), &cv)?;
+            let ho: Vec<Vec<f64>> =
+                clean_f.iter().enumerate().filter(|(i, _)| i % 4 == fold).map(|(_, v)| v.clone()).collect();
+            held_out.extend(f.predict_proba(&ho)?.iter().map(|p| p.first().copied().unwrap_or(0.0)));
+        }
+        held_out.sort_by(f64::total_cmp);
+        let allowed = held_out.len() / 40;
+        let q = held_out.get(allowed).copied().unwrap_or(0.5);
+        let mut thresholds = thresholds;
+        thresholds.clean_vote_min = q.min(0.5);
         let forest = Forest::fit(&x, &y, MODEL_REASONS.len(), p)?;
         Ok(Self { thresholds, forest })
     }

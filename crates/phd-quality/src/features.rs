@@ -53,18 +53,21 @@ impl FeatureConfig {
 
     /// Total feature vector length.
     pub fn feature_count(&self) -> usize {
-        self.series_count() * self.per_series() + self.magnitude_groups.len().saturating_sub(1)
+        self.series_count() * self.per_series() + AGGREGATES.len() + self.magnitude_groups.len().saturating_sub(1)
     }
 }
 
 /// Fixed per-series features (band energies come on top).
-pub const PER_SERIES_FIXED: usize = 20;
+pub const PER_SERIES_FIXED: usize = 22;
+
+/// Per-series feature positions aggregated (max over the raw channels) after all series.
+pub const AGGREGATES: [usize; 5] = [16, 17, 18, 20, 21];
 
 /// Names of the per-series features (for docs / debugging).
 pub const SERIES_FEATURE_NAMES: [&str; PER_SERIES_FIXED] = [
     "mean", "std", "min", "max", "rms", "energy", "zero_cross_rate", "dominant_hz", "spectral_flatness",
     "spectral_centroid_hz", "acf1", "acf2", "acf5", "jerk_mean_abs", "jerk_std", "jerk_max_abs",
-    "peak_ratio", "diff_ratio", "kurtosis", "iqr",
+    "peak_ratio", "diff_ratio", "kurtosis", "iqr", "top1_top4_ratio", "spike_isolation",
 ];
 
 /// In-place iterative radix-2 complex FFT (length must be a power of two).
@@ -137,6 +140,7 @@ pub struct FeatureExtractor {
     power: Vec<f64>,
     scratch: Vec<f64>,
     series: Vec<Vec<f64>>,
+    agg: Vec<f64>,
 }
 
 impl FeatureExtractor {
@@ -151,6 +155,7 @@ impl FeatureExtractor {
             power: vec![0.0; n / 2 + 1],
             scratch: Vec::new(),
             series: Vec::new(),
+            agg: Vec::new(),
         }
     }
 
@@ -176,14 +181,21 @@ impl FeatureExtractor {
                 s.extend(a.iter().zip(b).zip(c).map(|((x, y), z)| (x * x + y * y + z * z).sqrt()));
             }
         }
+        let first = out.len();
         for ch in data {
             self.series_features(ch, out);
+        }
+        let per = self.cfg.per_series();
+        for j in AGGREGATES {
+            let m = (0..data.len()).filter_map(|c| out.get(first + c * per + j).copied()).fold(0.0, f64::max);
+            self.agg.push(m);
         }
         let mut rms = Vec::with_capacity(series.len());
         for s in &series {
             self.series_features(s, out);
             rms.push((s.iter().map(|v| v * v).sum::<f64>() / s.len().max(1) as f64).sqrt());
         }
+        out.append(&mut self.agg);
         // cross-sensor scale ratios: log10(rms(mag_0) / rms(mag_k))
         for k in 1..rms.len() {
             out.push(((rms[0] + 1e-12) / (rms[k] + 1e-12)).log10());
@@ -287,6 +299,13 @@ impl FeatureExtractor {
         let p90 = quantile(&mut self.scratch, 0.9);
         let maxdev = self.scratch.iter().copied().fold(0.0, f64::max);
         let peak_ratio = maxdev / (p90 + 1e-9 * (std + 1e-12));
+        // spike shape at the largest deviation: how far it stands from both neighbours
+        let imax = self.scratch.iter().enumerate().fold((0, -1.0), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0;
+        let left = if imax > 0 { (x[imax] - x[imax - 1]).abs() } else { f64::INFINITY };
+        let right = if imax + 1 < n { (x[imax] - x[imax + 1]).abs() } else { f64::INFINITY };
+        let isolation = left.min(right) / (med_diff + 1e-9 * (std + 1e-12));
+        self.scratch.sort_unstable_by(|a, b| b.total_cmp(a));
+        let top_ratio = self.scratch[0] / (self.scratch[3.min(n - 1)] + 1e-9 * (std + 1e-12));
         out.extend_from_slice(&[
             mean,
             std,
@@ -308,6 +327,8 @@ impl FeatureExtractor {
             diff_ratio.min(1e6),
             kurt,
             q3 - q1,
+            top_ratio.min(1e6),
+            if isolation.is_finite() { isolation.min(1e6) } else { 0.0 },
         ]);
         // band energy fractions
         let edges = &self.cfg.band_edges_hz;

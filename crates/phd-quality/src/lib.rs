@@ -13,7 +13,7 @@ mod window;
 pub use corrupt::{CorruptionKind, corrupt};
 pub use detect::{Detection, Detector, InvalidReason, Thresholds, Validity, rule_check};
 pub use error::{QualityError, Result};
-pub use features::{FeatureConfig, FeatureExtractor, PER_SERIES_FIXED, SERIES_FEATURE_NAMES};
+pub use features::{AGGREGATES, FeatureConfig, FeatureExtractor, PER_SERIES_FIXED, SERIES_FEATURE_NAMES};
 pub use forest::{Forest, ForestParams};
 pub use model::{
     DatasetScore, EvalReport, MODEL_VERSION, QualityModel, ScoreOptions, TrainParams, TrainReport, Variant,

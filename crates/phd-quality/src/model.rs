@@ -34,7 +34,7 @@ impl Default for TrainParams {
     fn default() -> Self {
         Self {
             activity: ForestParams { n_trees: 100, subspace_fraction: 0.33, max_depth: Some(12), seed: 0xAC71_0001 },
-            detector: ForestParams { n_trees: 60, subspace_fraction: 0.33, max_depth: Some(12), seed: 0xDE7E_0001 },
+            detector: ForestParams { n_trees: 100, subspace_fraction: 0.33, max_depth: Some(12), seed: 0xDE7E_0001 },
             detector_reps: 4,
             corruption_seed: 0xC022_0001,
         }
@@ -53,6 +53,11 @@ pub struct Variant {
 impl Variant {
     pub fn detector(&self) -> &Detector {
         &self.detector
+    }
+
+    /// Mutable detector (to adjust thresholds, e.g. in calibration experiments).
+    pub fn detector_mut(&mut self) -> &mut Detector {
+        &mut self.detector
     }
 }
 
