@@ -187,11 +187,10 @@ pub fn coarsen_weight(v: &str) -> Option<String> {
 /// Identifier-looking values in a column that will be kept.
 fn identifier_kind(v: &str) -> Option<&'static str> {
     let v = v.trim();
-    if let Some((local, domain)) = v.split_once('@') {
-        if !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') {
+    if let Some((local, domain)) = v.split_once('@')
+        && !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') {
             return Some("e-mail address");
         }
-    }
     let digits = v.chars().filter(char::is_ascii_digit).count();
     if digits >= 9 && v.chars().all(|c| c.is_ascii_digit() || " +-()/.".contains(c)) {
         return Some("phone/ID-like number");
@@ -290,6 +289,7 @@ pub fn pseudonymise(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

@@ -312,21 +312,18 @@ pub fn read_csv<R: BufRead>(reader: R, opts: &ReadOptions) -> Result<SensorTable
                 Kind::Attr(a) => attrs[a].push(f),
             }
         }
-        if let Some(&prev) = recording.last() {
-            if rec < prev {
+        if let Some(&prev) = recording.last()
+            && rec < prev {
                 return Err(IngestError::TsFormat {
                     line,
                     reason: format!("recording id {rec} after {prev}: recordings must be contiguous and ascending"),
                 });
             }
-        }
-        if !opts.allow_non_monotonic_time && recording.last() == Some(&rec) {
-            if let (Some(&t1), Some(&t0)) = (time.last(), time.len().checked_sub(2).and_then(|i| time.get(i))) {
-                if t1 <= t0 {
+        if !opts.allow_non_monotonic_time && recording.last() == Some(&rec)
+            && let (Some(&t1), Some(&t0)) = (time.last(), time.len().checked_sub(2).and_then(|i| time.get(i)))
+                && t1 <= t0 {
                     return Err(IngestError::NonMonotonicTime { line, recording: rec, previous: t0, time: t1 });
                 }
-            }
-        }
         let r = rec as usize;
         if r >= labels.len() {
             if r > lim.max_rows {
@@ -334,11 +331,10 @@ pub fn read_csv<R: BufRead>(reader: R, opts: &ReadOptions) -> Result<SensorTable
             }
             labels.resize(r + 1, None);
         }
-        if let (Some(l), Some(slot)) = (label, labels.get_mut(r)) {
-            if !l.is_empty() {
+        if let (Some(l), Some(slot)) = (label, labels.get_mut(r))
+            && !l.is_empty() {
                 *slot = Some(l);
             }
-        }
         recording.push(rec);
     }
     if time.is_empty() {
@@ -497,6 +493,7 @@ pub fn read_ts<R: BufRead>(reader: R, opts: &ReadOptions) -> Result<SensorTable>
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
