@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use phd_keys::*;
 
 fn setup(t: u8, n: u8) -> (DatasetSecret, Vec<KeyShare>, Commitments) {

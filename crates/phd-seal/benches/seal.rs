@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Criterion micro-benchmark: seal/open of 16 MiB of accelerometer-like CSV in
 //! memory (1 MiB chunks). The end-to-end comparison with zstd|openssl lives in
 //! `scripts/bench-seal.sh`.

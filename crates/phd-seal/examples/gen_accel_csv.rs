@@ -56,7 +56,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut phase, mut activity) = (0.0f64, 0.3f64);
     let mut i = 0u64;
     while written < bytes {
-        if i % 3000 == 0 {
+        if i.is_multiple_of(3000) {
             activity = (activity + 0.2 * rng.gauss()).clamp(0.0, 1.5);
         }
         phase += 2.0 * std::f64::consts::PI * (1.6 + 0.2 * activity) / 100.0;
@@ -65,7 +65,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let ay = 0.02 * rng.gauss() + 0.15 * (2.0 * phase).sin() * activity;
         let az = 9.81 + 0.02 * rng.gauss() + 0.8 * step.abs();
         line.clear();
-        write!(line, "{t},{ax:.4},{ay:.4},{az:.4}\n")?;
+        writeln!(line, "{t},{ax:.4},{ay:.4},{az:.4}")?;
         let take = line.len().min((bytes - written) as usize);
         w.write_all(&line[..take])?;
         written += take as u64;

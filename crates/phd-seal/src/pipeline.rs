@@ -39,7 +39,12 @@ where
                     };
                     let Ok((idx, item)) = job else { return };
                     let r = match state.as_mut() {
-                        Ok(s) => work(s, idx, item),
+                        // A panic in a worker must not leave the driver waiting
+                        // for a result that never comes.
+                        Ok(s) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            work(s, idx, item)
+                        }))
+                        .unwrap_or(Err(SealError::Internal("worker panicked"))),
                         Err(e) => Err(SealError::Internal(match e {
                             SealError::Io { context, .. } => context,
                             _ => "worker initialisation failed",

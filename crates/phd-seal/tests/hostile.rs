@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! A malicious key holder (e.g. a dishonest data owner) can build objects that
 //! verify but carry hostile compressed payloads. The decoder must cap output.
 use phd_seal::testing::seal_precompressed;

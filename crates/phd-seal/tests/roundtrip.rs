@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use phd_seal::*;
 use proptest::prelude::*;
 use std::cell::RefCell;
