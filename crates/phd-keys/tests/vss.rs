@@ -49,6 +49,7 @@ fn fewer_than_t_shares_fail() {
 fn single_corrupted_share_always_detected() {
     let (s, shares, c) = setup(3, 5);
     let mut seed = 12345u64;
+    let mut checked = 0;
     for trial in 0..200 {
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         let victim = (seed >> 33) as usize % 5;
@@ -57,8 +58,10 @@ fn single_corrupted_share_always_detected() {
         let mut raw = shares[victim].to_bytes();
         raw[byte] ^= 1 << bit;
         let Ok(bad) = KeyShare::from_bytes(&raw[..]) else {
-            continue; // non-canonical scalar: rejected at parse, also a detection
+            checked += 1; // non-canonical scalar: rejected at parse, also a detection
+            continue;
         };
+        checked += 1;
         assert!(verify_share(&bad, &c).is_err(), "trial {trial}");
         let mut set = shares.clone();
         set[victim] = bad;
@@ -72,6 +75,7 @@ fn single_corrupted_share_always_detected() {
         // with all 5, combine skips the bad share and still succeeds
         assert_eq!(*combine(&set, &c).unwrap().to_bytes(), *s.to_bytes());
     }
+    assert_eq!(checked, 200);
 }
 
 #[test]

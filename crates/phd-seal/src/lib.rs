@@ -463,17 +463,16 @@ fn open_parsed<S: ChunkSource + ?Sized, W: Write>(
         limits.window
     };
     let base = chunks.start;
-    let read = |i: u64| -> Result<Option<(ChunkEntry, Vec<u8>)>> {
-        let Some(e) = usize::try_from(i).ok().and_then(|i| selected.get(i)) else {
-            return Ok(None);
-        };
-        let ct = read_exact_at(source, e.offset, e.ct_len as usize, "chunk")?;
-        Ok(Some((*e, ct)))
+    // The driver thread only hands out trailer entries; workers do the ranged
+    // reads themselves, so a remote source gets `threads` concurrent requests.
+    let next = |i: u64| -> Result<Option<ChunkEntry>> {
+        Ok(usize::try_from(i).ok().and_then(|i| selected.get(i)).copied())
     };
-    let check = |rel: u64, e: &ChunkEntry, ct: &[u8]| -> Result<()> {
-        let h: [u8; 32] = Sha256::digest(ct).into();
+    let fetch = |rel: u64, e: &ChunkEntry| -> Result<Vec<u8>> {
+        let ct = read_exact_at(source, e.offset, e.ct_len as usize, "chunk")?;
+        let h: [u8; 32] = Sha256::digest(&ct).into();
         if bool::from(h.ct_eq(&e.hash)) {
-            Ok(())
+            Ok(ct)
         } else {
             Err(SealError::ChunkHashMismatch { index: base + rel })
         }
@@ -482,9 +481,9 @@ fn open_parsed<S: ChunkSource + ?Sized, W: Write>(
         pipeline::run(
             threads,
             window,
-            read,
+            next,
             || Ok(()),
-            |(), rel, (e, ct)| check(rel, &e, &ct),
+            |(), rel, e| fetch(rel, &e).map(drop),
             |_, ()| Ok(()),
         )?;
     }
@@ -495,7 +494,7 @@ fn open_parsed<S: ChunkSource + ?Sized, W: Write>(
     let n = pipeline::run(
         threads,
         window,
-        read,
+        next,
         || {
             let mut d = zstd::bulk::Decompressor::new()
                 .map_err(SealError::io("creating zstd decompressor"))?;
@@ -503,10 +502,10 @@ fn open_parsed<S: ChunkSource + ?Sized, W: Write>(
                 .map_err(SealError::io("setting zstd window_log_max"))?;
             Ok(d)
         },
-        |d, rel, (e, mut ct)| {
+        |d, rel, e| {
             let index = base + rel;
-            // Re-check: the source may have changed since the first pass.
-            check(rel, &e, &ct)?;
+            // Read and verify again: the source may have changed since the first pass.
+            let mut ct = fetch(rel, &e)?;
             okeys.apply_keystream(index, &mut ct)?;
             let declared = e.pt_len as usize;
             let mut out = Vec::with_capacity(declared);

@@ -6,8 +6,12 @@ use std::io;
 /// or a remote object read with ranged GETs).
 ///
 /// `read_at` must return exactly `len` bytes or an error; short reads are
-/// reported by the caller as [`crate::SealError::Truncated`].
-pub trait ChunkSource {
+/// reported by the caller as [`crate::SealError::Truncated`]. `read_at` is
+/// called from several worker threads at once (hence `Sync`), so a remote
+/// implementation (S3 ranged GETs through a blocking bridge such as
+/// `tokio::runtime::Handle::block_on`) gets `OpenLimits::threads` requests in
+/// flight; raise `threads` for high-latency stores.
+pub trait ChunkSource: Sync {
     /// Total length of the object in bytes.
     fn len(&self) -> u64;
     /// True when the object is empty.
