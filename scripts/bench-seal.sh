@@ -2,13 +2,13 @@
 # Sealing benchmark: phd-seal vs `zstd -3 | openssl enc -aes-256-ctr` on a
 # reproducible accelerometer CSV, plus peak RSS on a 4 GiB input.
 #
-#   crates/phd-seal/scripts/bench-seal.sh [WORKDIR]
+#   scripts/bench-seal.sh [WORKDIR]
 #
 # Env: BYTES (default 150000000), BIG_BYTES (default 4294967296, 0 = skip),
 #      SEED (42), CARGO_TARGET_DIR (default target).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/../../.." && pwd)"
+root="$(cd "$here/.." && pwd)"
 work="${1:-$(mktemp -d /tmp/phd-bench.XXXXXX)}"
 mkdir -p "$work"
 BYTES="${BYTES:-150000000}"
