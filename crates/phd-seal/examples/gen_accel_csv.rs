@@ -24,6 +24,38 @@ impl SplitMix {
     }
 }
 
+fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// `v` with exactly 4 decimals (round half away from zero), e.g. `-0.0132`.
+fn push_fixed4(out: &mut Vec<u8>, v: f64) {
+    let scaled = (v * 10_000.0).round() as i64;
+    if scaled < 0 {
+        out.push(b'-');
+    }
+    let a = scaled.unsigned_abs();
+    push_u64(out, a / 10_000);
+    out.push(b'.');
+    let f = a % 10_000;
+    out.extend_from_slice(&[
+        b'0' + (f / 1000) as u8,
+        b'0' + (f / 100 % 10) as u8,
+        b'0' + (f / 10 % 10) as u8,
+        b'0' + (f % 10) as u8,
+    ]);
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut seed = 42u64;
     let mut bytes = 150_000_000u64;
@@ -65,7 +97,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let ay = 0.02 * rng.gauss() + 0.15 * (2.0 * phase).sin() * activity;
         let az = 9.81 + 0.02 * rng.gauss() + 0.8 * step.abs();
         line.clear();
-        writeln!(line, "{t},{ax:.4},{ay:.4},{az:.4}")?;
+        push_u64(&mut line, t);
+        for v in [ax, ay, az] {
+            line.push(b',');
+            push_fixed4(&mut line, v);
+        }
+        line.push(b'\n');
         let take = line.len().min((bytes - written) as usize);
         w.write_all(&line[..take])?;
         written += take as u64;
