@@ -64,13 +64,13 @@ fn group_of(w: &Window, rng: &mut SplitMix64) -> std::ops::Range<usize> {
 }
 
 /// Corrupt a clean window. `seed` fully determines the result. Windows shorter than 10 samples
-/// are returned unchanged.
+/// (or with ragged channels) are returned unchanged.
 pub fn corrupt(w: &Window, kind: CorruptionKind, seed: u64) -> Window {
     let mut rng = SplitMix64::new(seed ^ ((kind as u64 + 1) << 56));
     let mut out = w.clone();
     let n = w.len();
     let nch = w.data.len();
-    if n < 10 || nch == 0 {
+    if n < 10 || nch == 0 || w.data.iter().any(|c| c.len() != n) {
         return out;
     }
     match kind {

@@ -154,11 +154,10 @@ fn stat_check(f: &[f64], cfg: &FeatureConfig, th: &Thresholds) -> Option<Invalid
     if rms < th.log_rms_range.0 || rms > th.log_rms_range.1 {
         return Some(InvalidReason::WrongScale);
     }
-    if let (Some(r), Some((lo, hi))) = (ratio, th.log_ratio_range) {
-        if r < lo || r > hi {
+    if let (Some(r), Some((lo, hi))) = (ratio, th.log_ratio_range)
+        && (r < lo || r > hi) {
             return Some(InvalidReason::WrongScale);
         }
-    }
     None
 }
 

@@ -227,11 +227,10 @@ impl FeatureExtractor {
             m4 += d2 * d2;
             sq += v * v;
             let pos = d >= 0.0;
-            if let Some(p) = prev_pos {
-                if p != pos {
+            if let Some(p) = prev_pos
+                && p != pos {
                     zc += 1;
                 }
-            }
             prev_pos = Some(pos);
         }
         let var = m2 / nf;
@@ -240,9 +239,10 @@ impl FeatureExtractor {
         let kurt = if var > 1e-18 { (m4 / nf) / (var * var) } else { 0.0 };
         // spectrum of the mean-removed, zero-padded series
         let nfft = self.fft.len();
-        for i in 0..nfft {
-            self.re[i] = if i < n { x[i] - mean } else { 0.0 };
-            self.im[i] = 0.0;
+        self.re.fill(0.0);
+        self.im.fill(0.0);
+        for (r, v) in self.re.iter_mut().zip(x) {
+            *r = v - mean;
         }
         self.fft.run(&mut self.re, &mut self.im);
         let half = nfft / 2;
@@ -304,8 +304,12 @@ impl FeatureExtractor {
         let left = if imax > 0 { (x[imax] - x[imax - 1]).abs() } else { f64::INFINITY };
         let right = if imax + 1 < n { (x[imax] - x[imax + 1]).abs() } else { f64::INFINITY };
         let isolation = left.min(right) / (med_diff + 1e-9 * (std + 1e-12));
-        self.scratch.sort_unstable_by(|a, b| b.total_cmp(a));
-        let top_ratio = self.scratch[0] / (self.scratch[3.min(n - 1)] + 1e-9 * (std + 1e-12));
+        let fourth = {
+            let k = n.saturating_sub(4);
+            let (_, v, _) = self.scratch.select_nth_unstable_by(k, f64::total_cmp);
+            *v
+        };
+        let top_ratio = maxdev / (fourth + 1e-9 * (std + 1e-12));
         out.extend_from_slice(&[
             mean,
             std,
@@ -354,6 +358,7 @@ pub(crate) fn quantile(v: &mut [f64], q: f64) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

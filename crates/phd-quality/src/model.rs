@@ -55,10 +55,7 @@ impl Variant {
         &self.detector
     }
 
-    /// Mutable detector (to adjust thresholds, e.g. in calibration experiments).
-    pub fn detector_mut(&mut self) -> &mut Detector {
-        &mut self.detector
-    }
+
 }
 
 /// Activity model(s) + detector + feature config + class names.
@@ -69,7 +66,10 @@ pub struct QualityModel {
     pub class_names: Vec<String>,
     pub params: TrainParams,
     /// tried in order; the first whose channels are all present is used
-    pub variants: Vec<Variant>,
+    variants: Vec<Variant>,
+    /// cached [`Self::model_id`] (not serialised)
+    #[serde(skip)]
+    id_cache: std::sync::OnceLock<String>,
 }
 
 /// Summary of a training run.
@@ -223,7 +223,13 @@ impl QualityModel {
         if variants.is_empty() {
             return Err(QualityError::NoVariant { available: table.channel_names.clone() });
         }
-        let model = Self { version: MODEL_VERSION, class_names: class_names.clone(), params: params.clone(), variants };
+        let model = Self {
+            version: MODEL_VERSION,
+            class_names: class_names.clone(),
+            params: params.clone(),
+            variants,
+            id_cache: std::sync::OnceLock::new(),
+        };
         let report = TrainReport {
             train_windows: n_windows,
             class_names,
@@ -233,6 +239,11 @@ impl QualityModel {
         Ok((model, report))
     }
 
+    /// Model variants (acc+gyro first, then acc only).
+    pub fn variants(&self) -> &[Variant] {
+        &self.variants
+    }
+
     /// Deterministic bytes (bincode, fixed-int little-endian) — what `model_id` hashes.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         bincode::serialize(self).map_err(|source| QualityError::ModelEncode { source })
@@ -240,7 +251,11 @@ impl QualityModel {
 
     /// `0x` + hex SHA-256 of [`Self::to_bytes`] (a bytes32 on-chain).
     pub fn model_id(&self) -> Result<String> {
-        Ok(format!("0x{}", hex::encode(Sha256::digest(self.to_bytes()?))))
+        if let Some(id) = self.id_cache.get() {
+            return Ok(id.clone());
+        }
+        let id = format!("0x{}", hex::encode(Sha256::digest(self.to_bytes()?)));
+        Ok(self.id_cache.get_or_init(|| id).clone())
     }
 
     /// Write `MAGIC ‖ to_bytes()`.
@@ -265,11 +280,10 @@ impl QualityModel {
     pub fn from_file_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
         let body = bytes.strip_prefix(MAGIC.as_slice()).ok_or_else(|| QualityError::BadMagic { path: path.to_owned() })?;
         let ver = body.get(..4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-        if let Some(v) = ver {
-            if v != MODEL_VERSION {
+        if let Some(v) = ver
+            && v != MODEL_VERSION {
                 return Err(QualityError::ModelVersion { found: v, expected: MODEL_VERSION });
             }
-        }
         bincode::DefaultOptions::new()
             .with_fixint_encoding()
             .with_limit(MAX_MODEL_BYTES)
