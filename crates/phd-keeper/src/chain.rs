@@ -1,0 +1,202 @@
+//! The keeper's view of the chain: a small trait over exactly the calls the keeper makes, so
+//! the HTTP and watcher logic can be tested against an in-memory chain, and an alloy
+//! implementation over the contract interfaces in `contracts/src/interfaces/`.
+
+use alloy::primitives::{Address, B256, Bytes, U256};
+
+pub(crate) mod alloy_impl;
+
+/// A decoded contract revert the keeper reacts to; anything else is `Other`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revert {
+    /// `MarketplaceAlreadyDelivered`: this keeper's share is already on-chain for the purchase.
+    AlreadyDelivered,
+    /// `DataRegistryAlreadyAcknowledged`.
+    AlreadyAcknowledged,
+    /// `DataRegistryAlreadyConfirmedErasure`.
+    AlreadyConfirmedErasure,
+    /// `MarketplacePurchaseNotOpen`: settled or refunded.
+    PurchaseNotOpen,
+    /// `MarketplaceDeliveryClosed`: the deadline passed.
+    DeliveryClosed,
+    /// `DataRegistryWrongStatus`.
+    WrongStatus,
+    /// `MarketplaceNotListedKeeper` / `DataRegistryNotListedKeeper`.
+    NotListed,
+    /// Any other revert, as decoded text.
+    Other(String),
+}
+
+impl std::fmt::Display for Revert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Other(s) => f.write_str(s),
+            other => write!(f, "{other:?}"),
+        }
+    }
+}
+
+/// A failed chain call.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainFailure {
+    /// Transport or node trouble: worth retrying.
+    #[error("rpc error: {0}")]
+    Rpc(String),
+    /// The contract reverted (in simulation or on-chain).
+    #[error("reverted: {0}")]
+    Reverted(Revert),
+    /// The transaction was mined but failed.
+    #[error("transaction {0} failed on-chain")]
+    TxFailed(B256),
+}
+
+impl ChainFailure {
+    /// Whether retrying the same call later can succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Rpc(_))
+    }
+}
+
+/// Dataset lifecycle, as in `IDataRegistry.Status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DatasetStatus {
+    /// Unknown id.
+    None,
+    /// Waiting for acknowledgements.
+    Pending,
+    /// Purchasable.
+    Active,
+    /// Consent withdrawn (final).
+    Withdrawn,
+}
+
+impl DatasetStatus {
+    pub(crate) fn from_u8(v: u8) -> Self {
+        match v {
+            1 => Self::Pending,
+            2 => Self::Active,
+            3 => Self::Withdrawn,
+            _ => Self::None,
+        }
+    }
+}
+
+/// The parts of a dataset the keeper needs.
+#[derive(Debug, Clone)]
+pub(crate) struct DatasetView {
+    /// The owner, whose signature authorises share uploads.
+    pub(crate) owner: Address,
+    /// Lifecycle status.
+    pub(crate) status: DatasetStatus,
+}
+
+/// Purchase status, as in `IMarketplace.PurchaseStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PurchaseStatus {
+    /// Unknown id.
+    None,
+    /// Waiting for shares.
+    Open,
+    /// Paid out.
+    Settled,
+    /// Refunded.
+    Refunded,
+}
+
+impl PurchaseStatus {
+    pub(crate) fn from_u8(v: u8) -> Self {
+        match v {
+            1 => Self::Open,
+            2 => Self::Settled,
+            3 => Self::Refunded,
+            _ => Self::None,
+        }
+    }
+}
+
+/// The parts of a purchase the keeper re-checks before delivering.
+#[derive(Debug, Clone)]
+pub(crate) struct PurchaseView {
+    /// Dataset bought.
+    pub(crate) dataset_id: U256,
+    /// Buyer account.
+    pub(crate) buyer: Address,
+    /// Open / settled / refunded.
+    pub(crate) status: PurchaseStatus,
+    /// Unix seconds after which deliveries are refused.
+    pub(crate) delivery_deadline: u64,
+}
+
+/// A registered node.
+#[derive(Debug, Clone)]
+pub(crate) struct NodeView {
+    /// 0 none, 1 keeper, 2 validator.
+    pub(crate) role: u8,
+    /// Registered 33-byte compressed encryption key.
+    pub(crate) encryption_key: Vec<u8>,
+    /// Registered endpoint.
+    pub(crate) endpoint: String,
+}
+
+/// An event the watcher acts on, with its position in the chain.
+#[derive(Debug, Clone)]
+pub(crate) enum ChainEvent {
+    /// `Purchased` or `Granted`.
+    Purchase {
+        /// Purchase id.
+        purchase_id: U256,
+        /// Dataset bought.
+        dataset_id: U256,
+        /// 64-byte public key shares are encrypted to.
+        buyer_pubkey: Bytes,
+        /// `Granted` rather than `Purchased`.
+        grant: bool,
+        /// Block number.
+        block: u64,
+    },
+    /// `ConsentWithdrawn`.
+    ConsentWithdrawn {
+        /// The dataset.
+        dataset_id: U256,
+        /// Block number.
+        block: u64,
+    },
+}
+
+/// What the keeper needs from the chain. `me` is always the keeper's own account.
+#[async_trait::async_trait]
+pub(crate) trait KeeperChain: Send + Sync + 'static {
+    /// The keeper's account.
+    fn address(&self) -> Address;
+    /// Chain id of the deployment.
+    fn chain_id(&self) -> u64;
+    /// DataRegistry address.
+    fn data_registry(&self) -> Address;
+    /// Marketplace address.
+    fn marketplace(&self) -> Address;
+
+    async fn block_number(&self) -> Result<u64, ChainFailure>;
+    async fn block_timestamp(&self) -> Result<u64, ChainFailure>;
+    async fn node(&self) -> Result<NodeView, ChainFailure>;
+    async fn register_keeper(&self, encryption_key: Bytes, endpoint: String) -> Result<B256, ChainFailure>;
+    async fn update_node(&self, encryption_key: Bytes, endpoint: String) -> Result<B256, ChainFailure>;
+
+    async fn dataset(&self, dataset_id: U256) -> Result<DatasetView, ChainFailure>;
+    async fn commitments_of(&self, dataset_id: U256) -> Result<Vec<Bytes>, ChainFailure>;
+    async fn share_index_of(&self, dataset_id: U256) -> Result<u8, ChainFailure>;
+    async fn has_acknowledged(&self, dataset_id: U256) -> Result<bool, ChainFailure>;
+    async fn acknowledge_share(&self, dataset_id: U256) -> Result<B256, ChainFailure>;
+    async fn has_confirmed_erasure(&self, dataset_id: U256) -> Result<bool, ChainFailure>;
+    async fn confirm_erasure(&self, dataset_id: U256) -> Result<B256, ChainFailure>;
+
+    async fn purchase(&self, purchase_id: U256) -> Result<PurchaseView, ChainFailure>;
+    async fn has_delivered(&self, purchase_id: U256) -> Result<bool, ChainFailure>;
+    /// Broadcasts `deliverShare`; returns the hash as soon as the node accepted it.
+    async fn send_delivery(&self, purchase_id: U256, payload: Bytes) -> Result<B256, ChainFailure>;
+    /// Waits for a transaction's receipt; `Ok(None)` when the node does not know it (dropped).
+    async fn wait_receipt(&self, tx_hash: B256) -> Result<Option<bool>, ChainFailure>;
+
+    /// Purchases, grants and withdrawals in `[from, to]`, in chain order.
+    async fn events(&self, from: u64, to: u64) -> Result<Vec<ChainEvent>, ChainFailure>;
+}

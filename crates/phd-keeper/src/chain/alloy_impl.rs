@@ -1,0 +1,378 @@
+//! [`KeeperChain`] over alloy: bindings generated from the contract interfaces, one HTTP
+//! provider with the keeper's wallet, and local nonce tracking so many deliveries can be in
+//! flight at once without nonce races.
+
+use std::time::Duration;
+
+use alloy::{
+    eips::BlockNumberOrTag,
+    network::{EthereumWallet, TransactionBuilder},
+    primitives::{Address, B256, Bytes, U256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::types::{Filter, TransactionRequest},
+    signers::local::PrivateKeySigner,
+    sol_types::{SolCall, SolEvent, SolInterface},
+    transports::TransportError,
+};
+
+use super::{
+    ChainEvent, ChainFailure, DatasetStatus, DatasetView, KeeperChain, NodeView, PurchaseStatus,
+    PurchaseView, Revert,
+};
+
+#[allow(missing_docs, unreachable_pub, clippy::all, missing_debug_implementations)]
+pub(crate) mod bindings {
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        "../../contracts/src/interfaces/IDataRegistry.sol"
+    );
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        "../../contracts/src/interfaces/IKeeperRegistry.sol"
+    );
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        "../../contracts/src/interfaces/IMarketplace.sol"
+    );
+}
+
+use bindings::{IDataRegistry, IKeeperRegistry, IMarketplace};
+
+/// Contract addresses the keeper talks to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Addresses {
+    pub(crate) chain_id: u64,
+    pub(crate) keeper_registry: Address,
+    pub(crate) data_registry: Address,
+    pub(crate) marketplace: Address,
+}
+
+#[derive(Debug)]
+pub(crate) struct AlloyChain {
+    provider: DynProvider,
+    me: Address,
+    addrs: Addresses,
+    next_nonce: tokio::sync::Mutex<Option<u64>>,
+    receipt_poll: Duration,
+}
+
+impl AlloyChain {
+    pub(crate) fn connect(
+        rpc_url: &url::Url,
+        signer: PrivateKeySigner,
+        addrs: Addresses,
+        poll: Duration,
+    ) -> Self {
+        let me = signer.address();
+        let provider = ProviderBuilder::new()
+            .wallet(EthereumWallet::from(signer))
+            .connect_http(rpc_url.clone())
+            .erased();
+        provider.client().set_poll_interval(poll);
+        Self {
+            provider,
+            me,
+            addrs,
+            next_nonce: tokio::sync::Mutex::new(None),
+            receipt_poll: (poll / 4).clamp(Duration::from_millis(20), Duration::from_secs(1)),
+        }
+    }
+
+    async fn send(&self, to: Address, input: Vec<u8>) -> Result<B256, ChainFailure> {
+        let tx = TransactionRequest::default()
+            .with_from(self.me)
+            .with_to(to)
+            .with_input(Bytes::from(input));
+        // One sender at a time: estimate (reverts surface here, before a nonce is used), assign
+        // the nonce, broadcast. Receipts are awaited outside the lock.
+        let mut next = self.next_nonce.lock().await;
+        let gas = self.provider.estimate_gas(tx.clone()).await.map_err(transport_failure)?;
+        let nonce = match *next {
+            Some(n) => n,
+            None => self
+                .provider
+                .get_transaction_count(self.me)
+                .pending()
+                .await
+                .map_err(transport_failure)?,
+        };
+        let tx = tx.with_nonce(nonce).with_gas_limit(gas.saturating_mul(12) / 10);
+        match self.provider.send_transaction(tx).await {
+            Ok(pending) => {
+                *next = Some(nonce.saturating_add(1));
+                Ok(*pending.tx_hash())
+            }
+            Err(e) => {
+                *next = None;
+                Err(transport_failure(e))
+            }
+        }
+    }
+
+    async fn send_and_confirm(&self, to: Address, input: Vec<u8>) -> Result<B256, ChainFailure> {
+        let hash = self.send(to, input).await?;
+        match self.wait_receipt(hash).await? {
+            Some(true) => Ok(hash),
+            Some(false) => Err(ChainFailure::TxFailed(hash)),
+            None => Err(ChainFailure::Rpc(format!("transaction {hash} was dropped"))),
+        }
+    }
+}
+
+fn decode_revert(data: &[u8]) -> Revert {
+    use IDataRegistry::IDataRegistryErrors as D;
+    use IKeeperRegistry::IKeeperRegistryErrors as K;
+    use IMarketplace::IMarketplaceErrors as M;
+    if let Ok(e) = M::abi_decode(data) {
+        return match e {
+            M::MarketplaceAlreadyDelivered(_) => Revert::AlreadyDelivered,
+            M::MarketplacePurchaseNotOpen(_) => Revert::PurchaseNotOpen,
+            M::MarketplaceDeliveryClosed(_) => Revert::DeliveryClosed,
+            M::MarketplaceNotListedKeeper(_) => Revert::NotListed,
+            other => Revert::Other(format!("{other:?}")),
+        };
+    }
+    if let Ok(e) = D::abi_decode(data) {
+        return match e {
+            D::DataRegistryAlreadyAcknowledged(_) => Revert::AlreadyAcknowledged,
+            D::DataRegistryAlreadyConfirmedErasure(_) => Revert::AlreadyConfirmedErasure,
+            D::DataRegistryWrongStatus(_) => Revert::WrongStatus,
+            D::DataRegistryNotListedKeeper(_) => Revert::NotListed,
+            other => Revert::Other(format!("{other:?}")),
+        };
+    }
+    if let Ok(e) = K::abi_decode(data) {
+        return Revert::Other(format!("{e:?}"));
+    }
+    Revert::Other(format!("0x{}", hex::encode(data)))
+}
+
+fn transport_failure(e: TransportError) -> ChainFailure {
+    match e.as_error_resp().and_then(|p| p.as_revert_data()) {
+        Some(data) => ChainFailure::Reverted(decode_revert(&data)),
+        None => match e.as_error_resp() {
+            // Node-side "execution reverted" without data is still a revert, not a transport hiccup.
+            Some(p) if p.message.contains("revert") => {
+                ChainFailure::Reverted(Revert::Other(p.message.to_string()))
+            }
+            _ => ChainFailure::Rpc(e.to_string()),
+        },
+    }
+}
+
+fn contract_failure(e: alloy::contract::Error) -> ChainFailure {
+    match e {
+        alloy::contract::Error::TransportError(t) => transport_failure(t),
+        other => match other.as_revert_data() {
+            Some(data) => ChainFailure::Reverted(decode_revert(&data)),
+            None => ChainFailure::Rpc(other.to_string()),
+        },
+    }
+}
+
+#[async_trait::async_trait]
+impl KeeperChain for AlloyChain {
+    fn address(&self) -> Address {
+        self.me
+    }
+    fn chain_id(&self) -> u64 {
+        self.addrs.chain_id
+    }
+    fn data_registry(&self) -> Address {
+        self.addrs.data_registry
+    }
+    fn marketplace(&self) -> Address {
+        self.addrs.marketplace
+    }
+
+    async fn block_number(&self) -> Result<u64, ChainFailure> {
+        self.provider.get_block_number().await.map_err(transport_failure)
+    }
+
+    async fn block_timestamp(&self) -> Result<u64, ChainFailure> {
+        let block = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Latest)
+            .await
+            .map_err(transport_failure)?
+            .ok_or_else(|| ChainFailure::Rpc("no latest block".into()))?;
+        Ok(block.header.timestamp)
+    }
+
+    async fn node(&self) -> Result<NodeView, ChainFailure> {
+        let reg = IKeeperRegistry::new(self.addrs.keeper_registry, &self.provider);
+        let n = reg.node(self.me).call().await.map_err(contract_failure)?;
+        Ok(NodeView {
+            role: n.role as u8,
+            encryption_key: n.encryptionKey.to_vec(),
+            endpoint: n.endpoint,
+        })
+    }
+
+    async fn register_keeper(&self, encryption_key: Bytes, endpoint: String) -> Result<B256, ChainFailure> {
+        let call = IKeeperRegistry::registerCall {
+            role: IKeeperRegistry::Role::Keeper,
+            encryptionKey: encryption_key,
+            endpoint,
+        };
+        self.send_and_confirm(self.addrs.keeper_registry, call.abi_encode()).await
+    }
+
+    async fn update_node(&self, encryption_key: Bytes, endpoint: String) -> Result<B256, ChainFailure> {
+        let call = IKeeperRegistry::updateCall { encryptionKey: encryption_key, endpoint };
+        self.send_and_confirm(self.addrs.keeper_registry, call.abi_encode()).await
+    }
+
+    async fn dataset(&self, dataset_id: U256) -> Result<DatasetView, ChainFailure> {
+        let reg = IDataRegistry::new(self.addrs.data_registry, &self.provider);
+        match reg.dataset(dataset_id).call().await {
+            Ok(d) => Ok(DatasetView { owner: d.owner, status: DatasetStatus::from_u8(d.status as u8) }),
+            Err(e) => match contract_failure(e) {
+                ChainFailure::Reverted(Revert::Other(s)) if s.contains("UnknownDataset") => {
+                    Ok(DatasetView { owner: Address::ZERO, status: DatasetStatus::None })
+                }
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn commitments_of(&self, dataset_id: U256) -> Result<Vec<Bytes>, ChainFailure> {
+        let reg = IDataRegistry::new(self.addrs.data_registry, &self.provider);
+        reg.commitmentsOf(dataset_id).call().await.map_err(contract_failure)
+    }
+
+    async fn share_index_of(&self, dataset_id: U256) -> Result<u8, ChainFailure> {
+        let reg = IDataRegistry::new(self.addrs.data_registry, &self.provider);
+        reg.shareIndexOf(dataset_id, self.me).call().await.map_err(contract_failure)
+    }
+
+    async fn has_acknowledged(&self, dataset_id: U256) -> Result<bool, ChainFailure> {
+        let reg = IDataRegistry::new(self.addrs.data_registry, &self.provider);
+        reg.hasAcknowledged(dataset_id, self.me).call().await.map_err(contract_failure)
+    }
+
+    async fn acknowledge_share(&self, dataset_id: U256) -> Result<B256, ChainFailure> {
+        let call = IDataRegistry::acknowledgeShareCall { datasetId: dataset_id };
+        self.send_and_confirm(self.addrs.data_registry, call.abi_encode()).await
+    }
+
+    async fn has_confirmed_erasure(&self, dataset_id: U256) -> Result<bool, ChainFailure> {
+        let reg = IDataRegistry::new(self.addrs.data_registry, &self.provider);
+        reg.hasConfirmedErasure(dataset_id, self.me).call().await.map_err(contract_failure)
+    }
+
+    async fn confirm_erasure(&self, dataset_id: U256) -> Result<B256, ChainFailure> {
+        let call = IDataRegistry::confirmErasureCall { datasetId: dataset_id };
+        self.send_and_confirm(self.addrs.data_registry, call.abi_encode()).await
+    }
+
+    async fn purchase(&self, purchase_id: U256) -> Result<PurchaseView, ChainFailure> {
+        let m = IMarketplace::new(self.addrs.marketplace, &self.provider);
+        match m.getPurchase(purchase_id).call().await {
+            Ok(p) => Ok(PurchaseView {
+                dataset_id: p.datasetId,
+                buyer: p.buyer,
+                status: PurchaseStatus::from_u8(p.status as u8),
+                delivery_deadline: p.deliveryDeadline,
+            }),
+            Err(e) => match contract_failure(e) {
+                ChainFailure::Reverted(Revert::Other(s)) if s.contains("UnknownPurchase") => Ok(PurchaseView {
+                    dataset_id: U256::ZERO,
+                    buyer: Address::ZERO,
+                    status: PurchaseStatus::None,
+                    delivery_deadline: 0,
+                }),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn has_delivered(&self, purchase_id: U256) -> Result<bool, ChainFailure> {
+        let m = IMarketplace::new(self.addrs.marketplace, &self.provider);
+        m.hasDelivered(purchase_id, self.me).call().await.map_err(contract_failure)
+    }
+
+    async fn send_delivery(&self, purchase_id: U256, payload: Bytes) -> Result<B256, ChainFailure> {
+        let call = IMarketplace::deliverShareCall { purchaseId: purchase_id, payload };
+        self.send(self.addrs.marketplace, call.abi_encode()).await
+    }
+
+    async fn wait_receipt(&self, tx_hash: B256) -> Result<Option<bool>, ChainFailure> {
+        let mut unknown_polls = 0u32;
+        loop {
+            if let Some(r) = self
+                .provider
+                .get_transaction_receipt(tx_hash)
+                .await
+                .map_err(transport_failure)?
+            {
+                return Ok(Some(r.status()));
+            }
+            let known = self
+                .provider
+                .get_transaction_by_hash(tx_hash)
+                .await
+                .map_err(transport_failure)?
+                .is_some();
+            if !known {
+                unknown_polls = unknown_polls.saturating_add(1);
+                // Give the node a moment (load balancers, propagation) before calling it dropped.
+                if unknown_polls > 20 {
+                    return Ok(None);
+                }
+            }
+            tokio::time::sleep(self.receipt_poll).await;
+        }
+    }
+
+    async fn events(&self, from: u64, to: u64) -> Result<Vec<ChainEvent>, ChainFailure> {
+        let filter = Filter::new()
+            .address(vec![self.addrs.marketplace, self.addrs.data_registry])
+            .event_signature(vec![
+                IMarketplace::Purchased::SIGNATURE_HASH,
+                IMarketplace::Granted::SIGNATURE_HASH,
+                IDataRegistry::ConsentWithdrawn::SIGNATURE_HASH,
+            ])
+            .from_block(from)
+            .to_block(to);
+        let mut logs = self.provider.get_logs(&filter).await.map_err(transport_failure)?;
+        logs.sort_by_key(|l| (l.block_number, l.log_index));
+        let mut out = Vec::with_capacity(logs.len());
+        for log in logs {
+            let block = log.block_number.unwrap_or(to);
+            let addr = log.address();
+            let Some(topic0) = log.topic0().copied() else { continue };
+            if addr == self.addrs.marketplace && topic0 == IMarketplace::Purchased::SIGNATURE_HASH {
+                match log.log_decode::<IMarketplace::Purchased>() {
+                    Ok(l) => out.push(ChainEvent::Purchase {
+                        purchase_id: l.inner.data.purchaseId,
+                        dataset_id: l.inner.data.datasetId,
+                        buyer_pubkey: l.inner.data.buyerPubKey.clone(),
+                        grant: false,
+                        block,
+                    }),
+                    Err(e) => tracing::warn!(error = %e, block, "undecodable Purchased log"),
+                }
+            } else if addr == self.addrs.marketplace && topic0 == IMarketplace::Granted::SIGNATURE_HASH {
+                match log.log_decode::<IMarketplace::Granted>() {
+                    Ok(l) => out.push(ChainEvent::Purchase {
+                        purchase_id: l.inner.data.purchaseId,
+                        dataset_id: l.inner.data.datasetId,
+                        buyer_pubkey: l.inner.data.granteePubKey.clone(),
+                        grant: true,
+                        block,
+                    }),
+                    Err(e) => tracing::warn!(error = %e, block, "undecodable Granted log"),
+                }
+            } else if addr == self.addrs.data_registry
+                && topic0 == IDataRegistry::ConsentWithdrawn::SIGNATURE_HASH
+            {
+                match log.log_decode::<IDataRegistry::ConsentWithdrawn>() {
+                    Ok(l) => out.push(ChainEvent::ConsentWithdrawn { dataset_id: l.inner.data.datasetId, block }),
+                    Err(e) => tracing::warn!(error = %e, block, "undecodable ConsentWithdrawn log"),
+                }
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,102 @@
+//! Adapter over `phd-keys`: the keeper's encryption key, share parsing and Feldman checks,
+//! ECIES to and from the keeper. The only module that names phd-keys items.
+
+use alloy::primitives::Bytes;
+use phd_keys::{Commitments, EncryptionSecretKey, KeyShare};
+use zeroize::Zeroizing;
+
+/// The keeper's encryption key (never its account key).
+pub(crate) struct KeeperKey {
+    sk: EncryptionSecretKey,
+    raw: Zeroizing<[u8; 32]>,
+    public: [u8; 33],
+}
+
+impl std::fmt::Debug for KeeperKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeeperKey").field("public", &hex::encode(self.public)).finish_non_exhaustive()
+    }
+}
+
+impl KeeperKey {
+    pub(crate) fn generate() -> Result<Self, String> {
+        let sk = EncryptionSecretKey::generate().map_err(|e| e.to_string())?;
+        Self::from_secret(sk)
+    }
+
+    pub(crate) fn from_bytes(bytes: &[u8; 32]) -> Result<Self, String> {
+        let sk = EncryptionSecretKey::from_bytes(bytes).map_err(|e| e.to_string())?;
+        Self::from_secret(sk)
+    }
+
+    fn from_secret(sk: EncryptionSecretKey) -> Result<Self, String> {
+        let raw = sk.to_bytes();
+        let public = sk.public_key_compressed();
+        Ok(Self { sk, raw: Zeroizing::new(*raw), public })
+    }
+
+    pub(crate) fn secret_bytes(&self) -> &[u8; 32] {
+        &self.raw
+    }
+
+    pub(crate) fn public_compressed(&self) -> [u8; 33] {
+        self.public
+    }
+
+    /// ECIES-decrypts a share sent to this keeper.
+    pub(crate) fn decrypt(&self, ciphertext: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
+        phd_keys::decrypt(&self.sk, ciphertext, aad).map_err(|e| e.to_string())
+    }
+}
+
+/// Why a decrypted share was refused.
+#[derive(Debug)]
+pub(crate) enum ShareRejection {
+    Malformed(String),
+    WrongIndex { expected: u8, got: u8 },
+    BadCommitments(String),
+    DoesNotVerify,
+}
+
+/// Parses a 33-byte share and Feldman-verifies it against on-chain commitments.
+pub(crate) fn check_share(share_bytes: &[u8], expected_index: u8, commitments: &[Bytes]) -> Result<(), ShareRejection> {
+    let share = KeyShare::from_bytes(share_bytes).map_err(|e| ShareRejection::Malformed(e.to_string()))?;
+    if share.index() != expected_index {
+        return Err(ShareRejection::WrongIndex { expected: expected_index, got: share.index() });
+    }
+    let points = commitments
+        .iter()
+        .enumerate()
+        .map(|(j, c)| {
+            <[u8; 33]>::try_from(c.as_ref())
+                .map_err(|_| ShareRejection::BadCommitments(format!("commitment {j} is {} bytes", c.len())))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let commitments = Commitments::from_bytes(&points).map_err(|e| ShareRejection::BadCommitments(e.to_string()))?;
+    phd_keys::verify_share(&share, &commitments).map_err(|_| ShareRejection::DoesNotVerify)
+}
+
+/// A wrong but well-formed share with the same index (test knob for a cheating keeper).
+pub(crate) fn corrupt_share(share_bytes: &[u8]) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(share_bytes.to_vec());
+    for bit in [1u8, 2, 4, 8] {
+        if let Some(last) = out.last_mut() {
+            *last ^= bit;
+        }
+        if KeyShare::from_bytes(&out).is_ok() {
+            break;
+        }
+        if let Some(last) = out.last_mut() {
+            *last ^= bit;
+        }
+    }
+    out
+}
+
+/// ECIES-encrypts `plaintext` to a buyer's 64-byte (x ‖ y) account public key.
+pub(crate) fn encrypt_to_buyer(buyer_pubkey: &[u8], plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, String> {
+    if buyer_pubkey.len() != 64 {
+        return Err(format!("buyer public key is {} bytes, expected 64", buyer_pubkey.len()));
+    }
+    phd_keys::encrypt(buyer_pubkey, plaintext, aad).map_err(|e| e.to_string())
+}

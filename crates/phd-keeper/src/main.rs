@@ -1,0 +1,143 @@
+//! `phd-keeper`: thin binary over the `phd_keeper` library.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+use eyre::WrapErr;
+use phd_cli::{RpcArgs, WalletArgs};
+use phd_keeper::KeeperConfig;
+
+#[derive(Debug, Parser)]
+#[command(name = "phd-keeper", version, about = "PHD exchange key keeper")]
+struct Cli {
+    /// Data directory (encryption key, database).
+    #[arg(long, env = "PHD_KEEPER_DATA_DIR", default_value = ".phd-keeper", global = true)]
+    data_dir: PathBuf,
+    /// More log output (-v info, -vv debug); RUST_LOG wins.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Serve the HTTP API and watch the chain until Ctrl-C / SIGTERM.
+    Run(RunArgs),
+    /// Register (or update) this keeper on-chain and exit.
+    Register(RegisterArgs),
+    /// Summarise shares, deliveries and erasures from the local database.
+    Status {
+        /// Print JSON.
+        #[arg(long, env = "PHD_KEEPER_STATUS_JSON")]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    #[command(flatten)]
+    rpc: RpcArgs,
+    #[command(flatten)]
+    wallet: WalletArgs,
+    /// Address to listen on.
+    #[arg(long, env = "PHD_KEEPER_LISTEN", default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// URL registered on-chain (default: http://<listen address>).
+    #[arg(long, env = "PHD_KEEPER_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Chain poll interval in milliseconds.
+    #[arg(long, env = "PHD_KEEPER_POLL_MS", default_value_t = 1000)]
+    poll_ms: u64,
+    /// Blocks to stay behind the head.
+    #[arg(long, env = "PHD_KEEPER_CONFIRMATIONS", default_value_t = 0)]
+    confirmations: u64,
+}
+
+#[derive(Debug, Args)]
+struct RegisterArgs {
+    #[command(flatten)]
+    rpc: RpcArgs,
+    #[command(flatten)]
+    wallet: WalletArgs,
+    /// URL to register on-chain.
+    #[arg(long, env = "PHD_KEEPER_PUBLIC_URL")]
+    public_url: String,
+}
+
+async fn config(data_dir: PathBuf, rpc: &RpcArgs, wallet: &WalletArgs) -> eyre::Result<KeeperConfig> {
+    let signer = wallet.signer().wrap_err("loading the keeper's account key")?;
+    let deployment = rpc.load_deployment().await.wrap_err("loading the deployment")?;
+    let rpc_url = rpc.rpc_url.parse().wrap_err_with(|| format!("invalid --rpc-url {}", rpc.rpc_url))?;
+    Ok(KeeperConfig::new(data_dir, rpc_url, signer, deployment))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested");
+}
+
+#[tokio::main]
+async fn main() -> eyre::Result<()> {
+    phd_cli::load_devnet_env().wrap_err("loading the devnet env file")?;
+    let cli = Cli::parse();
+    phd_cli::init_tracing(cli.verbose.max(1));
+    match cli.cmd {
+        Cmd::Run(args) => {
+            let mut cfg = config(cli.data_dir, &args.rpc, &args.wallet).await?;
+            cfg.poll_interval = Duration::from_millis(args.poll_ms.max(10));
+            cfg.confirmations = args.confirmations;
+            cfg.public_endpoint = args.public_url;
+            let listener = tokio::net::TcpListener::bind(args.listen)
+                .await
+                .wrap_err_with(|| format!("binding {}", args.listen))?;
+            let local = listener.local_addr().wrap_err("reading the listen address")?;
+            eprintln!("phd-keeper listening on http://{local}");
+            phd_keeper::run(cfg, listener, shutdown_signal()).await.wrap_err("keeper failed")?;
+        }
+        Cmd::Register(args) => {
+            let cfg = config(cli.data_dir, &args.rpc, &args.wallet).await?;
+            let out = phd_keeper::register(&cfg, &args.public_url).await.wrap_err("registration failed")?;
+            println!("{out:?}");
+        }
+        Cmd::Status { json } => {
+            let st = phd_keeper::local_status(&cli.data_dir).wrap_err("reading keeper status")?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&st).wrap_err("encoding status")?);
+            } else {
+                println!("shares held:          {}", st.shares);
+                println!("shares acknowledged:  {}", st.shares_acknowledged);
+                println!(
+                    "cursor block:         {}",
+                    st.cursor_block.map_or_else(|| "-".to_string(), |b| b.to_string())
+                );
+                println!("deliveries:");
+                for (state, n) in &st.deliveries {
+                    println!("  {state:<20}{n}");
+                }
+                println!("erasures:");
+                for (state, n) in &st.erasures {
+                    println!("  {state:<20}{n}");
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,315 @@
+//! The chain watcher: follows `Purchased`/`Granted`/`ConsentWithdrawn` from a persisted block
+//! cursor, turns them into job rows (atomically with the cursor), and works the jobs off:
+//! deliveries through `deliverShare`, erasures through `confirmErasure`. Every chain effect is
+//! bracketed by database writes, and every job re-checks the chain first, so a restart at any
+//! point neither loses nor repeats an effect.
+
+use std::{sync::Arc, time::Duration};
+
+use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    FailPoint, KeeperError, Misbehaviour, Shared,
+    chain::{ChainFailure, DatasetStatus, PurchaseStatus, Revert},
+    crypto::buyer_aad,
+    keys::{corrupt_share, encrypt_to_buyer},
+    metrics::Metrics,
+    store::{DeliveryJob, ErasureJob, dstate, estate, now_ms},
+};
+
+/// Largest block range per `eth_getLogs`.
+const MAX_RANGE: u64 = 2_000;
+/// Jobs fetched per tick.
+const BATCH: usize = 256;
+/// Deliveries in flight at once.
+const CONCURRENCY: usize = 64;
+/// Non-transient failures before a job is given up.
+const MAX_ATTEMPTS: u32 = 8;
+
+#[derive(Debug, Clone)]
+pub(crate) struct WatcherConfig {
+    pub(crate) poll_interval: Duration,
+    pub(crate) confirmations: u64,
+    pub(crate) start_block: u64,
+    pub(crate) fail_after: Option<FailPoint>,
+    pub(crate) misbehave: Option<Misbehaviour>,
+}
+
+/// Runs until `cancel` fires (finishing the tick in progress) or a fail point is hit.
+pub(crate) async fn run(s: Arc<Shared>, cfg: WatcherConfig, cancel: CancellationToken) -> Result<(), KeeperError> {
+    let mut backoff = cfg.poll_interval;
+    loop {
+        if cancel.is_cancelled() {
+            break;
+        }
+        match tick(&s, &cfg).await {
+            Ok(()) => backoff = cfg.poll_interval,
+            Err(e @ KeeperError::FailPointHit(_)) => {
+                tracing::warn!(error = %e, "watcher stopped by fault injection");
+                return Err(e);
+            }
+            Err(e) => {
+                Metrics::inc(&s.metrics.rpc_errors);
+                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "watcher tick failed");
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+        let wait = if backoff > cfg.poll_interval { backoff } else { cfg.poll_interval };
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+    tracing::info!("chain watcher stopped");
+    Ok(())
+}
+
+fn retry_at(cfg: &WatcherConfig, attempts: u32) -> i64 {
+    let base = cfg.poll_interval.as_millis().max(50);
+    let exp = base.saturating_mul(1u128 << attempts.min(10)).min(60_000);
+    now_ms().saturating_add(i64::try_from(exp).unwrap_or(60_000))
+}
+
+async fn tick(s: &Arc<Shared>, cfg: &WatcherConfig) -> Result<(), KeeperError> {
+    scan(s, cfg).await?;
+    reconcile_acks(s).await?;
+    let erasures = s.store.run(|st| st.due_erasures(BATCH)).await?;
+    for job in erasures {
+        process_erasure(s, cfg, job).await?;
+    }
+    let deliveries = s.store.run(|st| st.due_deliveries(BATCH)).await?;
+    if !deliveries.is_empty() {
+        let mut results = futures::stream::iter(deliveries)
+            .map(|job| process_delivery(s, cfg, job))
+            .buffer_unordered(CONCURRENCY);
+        while let Some(r) = results.next().await {
+            if let Err(e) = r {
+                if matches!(e, KeeperError::FailPointHit(_)) {
+                    return Err(e);
+                }
+                tracing::warn!(error = %e, "delivery job failed");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Moves the cursor to the confirmed head, recording jobs for every event on the way.
+async fn scan(s: &Arc<Shared>, cfg: &WatcherConfig) -> Result<(), KeeperError> {
+    let head = s.chain.block_number().await.map_err(KeeperError::chain("eth_blockNumber"))?;
+    let Some(safe) = head.checked_sub(cfg.confirmations) else { return Ok(()) };
+    loop {
+        let from = s.store.run(|st| st.cursor()).await?.unwrap_or(cfg.start_block);
+        if from > safe {
+            return Ok(());
+        }
+        let to = safe.min(from.saturating_add(MAX_RANGE - 1));
+        let events = s.chain.events(from, to).await.map_err(KeeperError::chain("eth_getLogs"))?;
+        let n = events.len();
+        let (d, e) = s.store.run(move |st| st.record_events(&events, to + 1)).await?;
+        s.metrics.cursor_block.store(to + 1, std::sync::atomic::Ordering::Relaxed);
+        if n > 0 {
+            tracing::info!(from, to, events = n, new_deliveries = d, new_erasures = e, "scanned blocks");
+        } else {
+            tracing::debug!(from, to, "scanned blocks");
+        }
+    }
+}
+
+/// Acknowledges shares stored but not yet acknowledged (e.g. a crash between store and ack).
+async fn reconcile_acks(s: &Arc<Shared>) -> Result<(), KeeperError> {
+    let ids = s.store.run(|st| st.unacked_shares()).await?;
+    for id in ids {
+        let ds = s.chain.dataset(id).await.map_err(KeeperError::chain("dataset"))?;
+        if matches!(ds.status, DatasetStatus::Pending | DatasetStatus::Active) {
+            crate::api::acknowledge(s, id).await.map_err(KeeperError::chain("acknowledgeShare"))?;
+        }
+    }
+    Ok(())
+}
+
+fn fail_if(cfg: &WatcherConfig, point: FailPoint) -> Result<(), KeeperError> {
+    if cfg.fail_after == Some(point) { Err(KeeperError::FailPointHit(point)) } else { Ok(()) }
+}
+
+async fn set_delivery(
+    s: &Arc<Shared>,
+    pid: U256,
+    state: &'static str,
+    tx: Option<B256>,
+    retry: Option<(u32, i64, String)>,
+) -> Result<(), KeeperError> {
+    s.store
+        .run(move |st| st.set_delivery(pid, state, tx, retry.as_ref().map(|(a, n, e)| (*a, *n, e.as_str()))))
+        .await
+}
+
+/// Schedules a retry, or gives up after `MAX_ATTEMPTS` non-transient failures.
+async fn delivery_failed(
+    s: &Arc<Shared>,
+    cfg: &WatcherConfig,
+    job: &DeliveryJob,
+    state_if_retry: &'static str,
+    err: &ChainFailure,
+) -> Result<(), KeeperError> {
+    Metrics::inc(&s.metrics.deliveries_failed);
+    let attempts = job.attempts.saturating_add(1);
+    let give_up = !err.is_transient() && attempts >= MAX_ATTEMPTS;
+    tracing::warn!(purchase_id = %job.purchase_id, attempts, give_up, error = %err, "delivery attempt failed");
+    let state = if give_up { dstate::FAILED } else { state_if_retry };
+    set_delivery(s, job.purchase_id, state, None, Some((attempts, retry_at(cfg, attempts), err.to_string()))).await
+}
+
+async fn process_delivery(s: &Arc<Shared>, cfg: &WatcherConfig, job: DeliveryJob) -> Result<(), KeeperError> {
+    let pid = job.purchase_id;
+    let chain = &s.chain;
+    // A previous run recorded intent: find out whether that attempt landed.
+    if job.state == dstate::SENDING {
+        if let Some(h) = job.tx_hash {
+            match chain.wait_receipt(h).await {
+                Ok(Some(true)) => {
+                    Metrics::inc(&s.metrics.deliveries_sent);
+                    tracing::info!(purchase_id = %pid, tx = %h, "delivery from earlier run confirmed");
+                    return set_delivery(s, pid, dstate::DELIVERED, Some(h), None).await;
+                }
+                Ok(_) => {}
+                Err(e) => return delivery_failed(s, cfg, &job, dstate::SENDING, &e).await,
+            }
+        }
+        match chain.has_delivered(pid).await {
+            Ok(true) => {
+                tracing::info!(purchase_id = %pid, "delivery found on-chain after restart");
+                return set_delivery(s, pid, dstate::ALREADY, None, None).await;
+            }
+            Ok(false) => {}
+            Err(e) => return delivery_failed(s, cfg, &job, dstate::SENDING, &e).await,
+        }
+    }
+
+    let ds = job.dataset_id;
+    let Some(row) = s.store.run(move |st| st.get_share(ds)).await? else {
+        tracing::debug!(purchase_id = %pid, dataset_id = %ds, "no share held for purchased dataset");
+        return set_delivery(s, pid, dstate::NO_SHARE, None, None).await;
+    };
+
+    // Re-check the purchase on-chain.
+    let checked = async {
+        let p = chain.purchase(pid).await?;
+        let now = chain.block_timestamp().await?;
+        let delivered = chain.has_delivered(pid).await?;
+        Ok::<_, ChainFailure>((p, now, delivered))
+    }
+    .await;
+    let (p, now, delivered) = match checked {
+        Ok(v) => v,
+        Err(e) => return delivery_failed(s, cfg, &job, job_state(&job), &e).await,
+    };
+    if delivered {
+        return set_delivery(s, pid, dstate::ALREADY, None, None).await;
+    }
+    if p.status != PurchaseStatus::Open || p.dataset_id != ds || now > p.delivery_deadline {
+        tracing::info!(purchase_id = %pid, status = ?p.status, deadline = p.delivery_deadline, now, "purchase not deliverable; skipped");
+        return set_delivery(s, pid, dstate::SKIPPED, None, None).await;
+    }
+
+    if job.buyer_pubkey.len() != 64 || Address::from_slice(&keccak256(&job.buyer_pubkey)[12..]) != p.buyer {
+        tracing::warn!(purchase_id = %pid, buyer = %p.buyer, "event public key does not belong to the buyer; skipped");
+        return set_delivery(s, pid, dstate::SKIPPED, None, None).await;
+    }
+
+    let Some(share) = s.at_rest.open(ds, row.share_index, &row.sealed) else {
+        return Err(KeeperError::AtRestCorrupt { dataset_id: ds });
+    };
+    let share = match s.misbehave.or(cfg.misbehave) {
+        Some(Misbehaviour::WrongShare) => corrupt_share(&share),
+        None => share,
+    };
+    let aad = buyer_aad(chain.chain_id(), chain.marketplace(), pid, row.share_index);
+    let payload = match encrypt_to_buyer(&job.buyer_pubkey, &share, &aad) {
+        Ok(p) => Bytes::from(p),
+        Err(reason) => {
+            tracing::warn!(purchase_id = %pid, %reason, "cannot encrypt to buyer key; skipped");
+            return set_delivery(s, pid, dstate::SKIPPED, None, Some((job.attempts, 0, reason))).await;
+        }
+    };
+    drop(share);
+
+    // Intent first, then the transaction.
+    set_delivery(s, pid, dstate::SENDING, None, None).await?;
+    fail_if(cfg, FailPoint::DeliveryIntentRecorded)?;
+    let sent = chain.send_delivery(pid, payload).await;
+    let h = match sent {
+        Ok(h) => h,
+        Err(ChainFailure::Reverted(Revert::AlreadyDelivered)) => {
+            return set_delivery(s, pid, dstate::ALREADY, None, None).await;
+        }
+        Err(ChainFailure::Reverted(Revert::PurchaseNotOpen | Revert::DeliveryClosed | Revert::NotListed)) => {
+            return set_delivery(s, pid, dstate::SKIPPED, None, None).await;
+        }
+        Err(e) => return delivery_failed(s, cfg, &job, dstate::SENDING, &e).await,
+    };
+    fail_if(cfg, FailPoint::DeliverySent)?;
+    set_delivery(s, pid, dstate::SENDING, Some(h), None).await?;
+    match chain.wait_receipt(h).await {
+        Ok(Some(true)) => {
+            Metrics::inc(&s.metrics.deliveries_sent);
+            tracing::info!(purchase_id = %pid, dataset_id = %ds, tx = %h, "share delivered");
+            set_delivery(s, pid, dstate::DELIVERED, Some(h), None).await
+        }
+        Ok(Some(false)) => delivery_failed(s, cfg, &job, dstate::SENDING, &ChainFailure::TxFailed(h)).await,
+        Ok(None) => {
+            let e = ChainFailure::Rpc(format!("transaction {h} dropped"));
+            delivery_failed(s, cfg, &job, dstate::SENDING, &e).await
+        }
+        Err(e) => delivery_failed(s, cfg, &job, dstate::SENDING, &e).await,
+    }
+}
+
+fn job_state(job: &DeliveryJob) -> &'static str {
+    if job.state == dstate::SENDING { dstate::SENDING } else { dstate::PENDING }
+}
+
+async fn process_erasure(s: &Arc<Shared>, cfg: &WatcherConfig, job: ErasureJob) -> Result<(), KeeperError> {
+    let id = job.dataset_id;
+    let force = job.state == estate::DELETED;
+    let erased = s.store.run(move |st| st.erase_share(id, force)).await?;
+    if erased {
+        Metrics::inc(&s.metrics.erasures);
+        tracing::info!(dataset_id = %id, "share erased after consent withdrawal");
+    }
+    fail_if(cfg, FailPoint::ErasureDeleted)?;
+    let set = |state: &'static str, tx: Option<B256>, retry: Option<(u32, i64, String)>| {
+        s.store.run(move |st| st.set_erasure(id, state, tx, retry.as_ref().map(|(a, n, e)| (*a, *n, e.as_str()))))
+    };
+    let result = async {
+        if s.chain.share_index_of(id).await? == 0 {
+            return Ok(Some((estate::NOT_LISTED, None)));
+        }
+        if s.chain.has_confirmed_erasure(id).await? {
+            return Ok(Some((estate::CONFIRMED, None)));
+        }
+        match s.chain.confirm_erasure(id).await {
+            Ok(h) => {
+                Metrics::inc(&s.metrics.erasures_confirmed);
+                tracing::info!(dataset_id = %id, tx = %h, "erasure confirmed on-chain");
+                Ok(Some((estate::CONFIRMED, Some(h))))
+            }
+            Err(ChainFailure::Reverted(Revert::AlreadyConfirmedErasure)) => Ok(Some((estate::CONFIRMED, None))),
+            Err(e) => Err(e),
+        }
+    }
+    .await;
+    match result {
+        Ok(Some((state, tx))) => set(state, tx, None).await,
+        Ok(None) => Ok(()),
+        Err(e) => {
+            let attempts = job.attempts.saturating_add(1);
+            let give_up = !e.is_transient() && attempts >= MAX_ATTEMPTS;
+            tracing::warn!(dataset_id = %id, attempts, give_up, error = %e, "erasure confirmation failed");
+            let state = if give_up { estate::FAILED } else { estate::DELETED };
+            set(state, None, Some((attempts, retry_at(cfg, attempts), e.to_string()))).await
+        }
+    }
+}
