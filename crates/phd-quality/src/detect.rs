@@ -181,7 +181,14 @@ pub struct Detection {
 
 impl Detector {
     /// Train on clean windows (TRAIN split only).
-    pub fn train(clean: &[Window], cfg: &FeatureConfig, reps: usize, seed: u64, p: &ForestParams) -> Result<Self> {
+    pub fn train(
+        clean: &[Window],
+        cfg: &FeatureConfig,
+        reps: usize,
+        seed: u64,
+        max_false_reject: f64,
+        p: &ForestParams,
+    ) -> Result<Self> {
         let mut fx = FeatureExtractor::new(cfg);
         let feats = |fx: &mut FeatureExtractor, w: &Window| {
             let mut v = Vec::with_capacity(cfg.feature_count());
@@ -235,8 +242,8 @@ impl Detector {
             }
         }
         // calibrate the clean-vote threshold by 4-fold cross-validation on TRAIN (folds by
-        // source window): the largest threshold ≤ 0.5 that rejects at most 1 in 40 held-out
-        // clean windows.
+        // source window): the largest threshold ≤ 0.5 that rejects at most `max_false_reject`
+        // of the held-out clean windows.
         let mut held_out = Vec::new();
         let cv = ForestParams { n_trees: p.n_trees.min(40), ..*p };
         for fold in 0..4 {
@@ -249,7 +256,7 @@ impl Detector {
             held_out.extend(f.predict_proba(&ho)?.iter().map(|p| p.first().copied().unwrap_or(0.0)));
         }
         held_out.sort_by(f64::total_cmp);
-        let allowed = held_out.len() / 40;
+        let allowed = (held_out.len() as f64 * max_false_reject).floor() as usize;
         let q = held_out.get(allowed).copied().unwrap_or(0.5);
         let mut thresholds = thresholds;
         thresholds.clean_vote_min = q.min(0.5);

@@ -28,15 +28,18 @@ pub struct TrainParams {
     /// corrupted copies per clean TRAIN window and model-detected corruption kind
     pub detector_reps: usize,
     pub corruption_seed: u64,
+    /// clean-window false-reject rate the detector threshold is calibrated to (4-fold CV on TRAIN)
+    pub detector_max_false_reject: f64,
 }
 
 impl Default for TrainParams {
     fn default() -> Self {
         Self {
             activity: ForestParams { n_trees: 100, subspace_fraction: 0.33, max_depth: Some(12), seed: 0xAC71_0001 },
-            detector: ForestParams { n_trees: 100, subspace_fraction: 0.33, max_depth: Some(12), seed: 0xDE7E_0001 },
+            detector: ForestParams { n_trees: 100, subspace_fraction: 0.6, max_depth: Some(12), seed: 0xDE7E_0001 },
             detector_reps: 4,
             corruption_seed: 0xC022_0001,
+            detector_max_false_reject: 0.025,
         }
     }
 }
@@ -217,7 +220,7 @@ impl QualityModel {
                 y.push(c as u32);
             }
             let activity = Forest::fit(&x, &y, class_names.len(), &params.activity)?;
-            let detector = Detector::train(&ws, &cfg, params.detector_reps, params.corruption_seed, &params.detector)?;
+            let detector = Detector::train(&ws, &cfg, params.detector_reps, params.corruption_seed, params.detector_max_false_reject, &params.detector)?;
             variants.push(Variant { name: name.into(), features: cfg, activity, detector });
         }
         if variants.is_empty() {

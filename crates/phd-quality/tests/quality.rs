@@ -31,15 +31,15 @@ fn shipped_model_meets_measured_figures_on_test() {
     let r = m.evaluate(&test, "acc+gyro", 5, 0xE7A1).unwrap();
     assert!(r.accuracy >= 0.95, "accuracy {}", r.accuracy);
     assert!(r.false_reject_rate <= 0.05, "false rejects {:?}", r.false_rejects);
-    for k in ["clipping", "dropout", "duplicate_timestamps", "flatline", "nan_inf", "non_monotonic_time", "wrong_scale"] {
+    for k in ["clipping", "dropout", "duplicate_timestamps", "flatline", "nan_inf", "non_monotonic_time", "wrong_scale", "white_noise"] {
         assert!(recall(&r, k) >= 0.99, "{k}: {:?}", r.recall[k]);
     }
-    assert!(recall(&r, "white_noise") >= 0.95, "{:?}", r.recall);
-    // known miss: see docs/QUALITY.md (measured 0.68)
-    assert!(recall(&r, "spikes") >= 0.60, "{:?}", r.recall);
+    // known miss: see docs/QUALITY.md (measured 0.875)
+    assert!(recall(&r, "spikes") >= 0.85, "{:?}", r.recall);
 
     let r = m.evaluate(&test, "acc", 5, 0xE7A1).unwrap();
     assert!(r.accuracy >= 0.90, "acc-only accuracy {}", r.accuracy);
+    // known miss: acc-only false rejects 0.10 (docs/QUALITY.md)
     assert!(r.false_reject_rate <= 0.10, "{:?}", r.false_rejects);
     assert!(recall(&r, "spikes") >= 0.95, "{:?}", r.recall);
     assert!(recall(&r, "white_noise") >= 0.95, "{:?}", r.recall);
@@ -47,7 +47,9 @@ fn shipped_model_meets_measured_figures_on_test() {
 }
 
 /// Training is deterministic: retraining on TRAIN reproduces the shipped model byte for byte.
+/// (~15 s optimised, over a minute unoptimised: run with `cargo test -p phd-quality --release`.)
 #[test]
+#[cfg_attr(debug_assertions, ignore = "slow unoptimised; run with --release")]
 fn retraining_reproduces_the_shipped_model_id() {
     let (m, report) = train_from_dir(&data_dir()).unwrap();
     assert_eq!(report.train_windows, 40);
@@ -71,7 +73,7 @@ fn scoring_keeps_only_chosen_classes_and_valid_windows() {
     assert_eq!(s.windows.len(), 40);
     assert!((0.0..=1.0).contains(&s.score) && s.score > 0.8, "score {}", s.score);
     assert_eq!(s.windows_dropped.get("non_finite"), Some(&1));
-    assert!(s.windows_dropped.get("class_excluded").copied().unwrap_or(0) >= 19);
+    assert!(s.windows_dropped.get("class_excluded").copied().unwrap_or(0) >= 18);
     assert_eq!(s.windows_kept, 19);
     assert_eq!(s.model_id, m.model_id().unwrap());
     let filtered = QualityModel::filter(&test, &s).unwrap();
