@@ -1,13 +1,33 @@
 //! phd-user: the data owner's side of PHD exchange.
 //!
-//! Every command of the `phd-user` binary is a library function taking an explicit context,
-//! so end-to-end tests drive exactly what a person runs.
+//! Every command of the `phd-user` binary is a library function taking an explicit
+//! [`UserCtx`] (chain client, store, local state dir, progress mode), so end-to-end tests
+//! drive exactly what a person runs:
+//!
+//! | command | function |
+//! |---|---|
+//! | `publish FILE` | [`publish::publish`] |
+//! | `list` | [`manage::list`] |
+//! | `sales [--dataset]` | [`manage::sales`] |
+//! | `price ID NEW` | [`manage::set_price`] |
+//! | `withdraw` | [`manage::withdraw_credits`] |
+//! | `grant ID --to --pubkey --purpose` | [`manage::grant`] (and [`manage::grant_to_self`]) |
+//! | `withdraw-consent ID` | [`gdpr::withdraw_consent`] |
+//! | `status ID` | [`gdpr::status`] |
+//! | `export [--out] [--with-data]` | [`gdpr::export`] + [`gdpr::write_export`] |
 
+pub mod checks;
+pub mod cli;
+pub mod ctx;
 pub mod error;
 pub mod export_doc;
+pub mod gdpr;
+pub mod manage;
 pub mod prepare;
 pub mod protocol;
+pub mod publish;
 pub mod state;
 pub mod util;
 
+pub use ctx::UserCtx;
 pub use error::{BoxError, Result, UserError};

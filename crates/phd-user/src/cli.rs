@@ -1,0 +1,448 @@
+//! Command-line interface: clap definitions and the dispatcher the binary calls.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use alloy::primitives::{Address, U256};
+use clap::{ArgAction, Args, Parser, Subcommand};
+use eyre::WrapErr;
+use phd_chain::Purpose;
+use phd_cli::{OutputArgs, RpcArgs, S3Args, WalletArgs};
+
+use crate::ctx::UserCtx;
+use crate::state::LocalState;
+use crate::util::Progress;
+
+/// PHD exchange — data owner: publish wearable data, see sales, withdraw consent, export.
+#[derive(Debug, Parser)]
+#[command(name = "phd-user", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub rpc: RpcArgs,
+    #[command(flatten)]
+    pub wallet: WalletArgs,
+    #[command(flatten)]
+    pub s3: S3Args,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Local state directory (default ~/.local/share/phd/user/<address>).
+    #[arg(long, env = "PHD_STATE_DIR", global = true)]
+    pub state_dir: Option<PathBuf>,
+    /// More logging (-v info, -vv debug).
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check, pseudonymise, seal, upload and list a sensor file; send key shares to keepers.
+    Publish(PublishCmd),
+    /// My datasets: id, status, price, acknowledgements, sales, certification.
+    List,
+    /// Who bought my data: when, purpose, price, status.
+    Sales {
+        /// Only this dataset.
+        #[arg(long, env = "PHD_DATASET")]
+        dataset: Option<u64>,
+    },
+    /// Change the price of a dataset.
+    Price {
+        /// Dataset id.
+        id: u64,
+        /// New price in PHD (e.g. 12.5).
+        #[arg(value_parser = parse_price)]
+        price: U256,
+    },
+    /// Withdraw my credits (sale proceeds) from the marketplace.
+    Withdraw,
+    /// Free access for a validator (or another grantee) for one purpose.
+    Grant {
+        /// Dataset id.
+        id: u64,
+        /// Grantee address.
+        #[arg(long, env = "PHD_GRANT_TO")]
+        to: Address,
+        /// Grantee's 64-byte public key (hex x‖y, optional 0x/04 prefix); shares are encrypted to it.
+        #[arg(long, env = "PHD_GRANT_PUBKEY")]
+        pubkey: String,
+        /// Purpose of the grant.
+        #[arg(long, env = "PHD_GRANT_PURPOSE", default_value = "validation")]
+        purpose: Purpose,
+    },
+    /// Withdraw consent (GDPR Art. 7(3)/17): close the listing, delete the object, wait for keepers' erasure.
+    WithdrawConsent {
+        /// Dataset id.
+        id: u64,
+        /// Seconds to wait for erasure confirmations.
+        #[arg(long, env = "PHD_ERASURE_WAIT", default_value_t = 60)]
+        wait: u64,
+    },
+    /// On-chain status, acknowledgements, erasures and storage state of a dataset.
+    Status {
+        /// Dataset id.
+        id: u64,
+    },
+    /// Export everything about me as one JSON document (GDPR Art. 15/20; docs/EXPORT.md).
+    Export {
+        /// Write to this file (atomically) instead of stdout.
+        #[arg(long, env = "PHD_EXPORT_OUT")]
+        out: Option<PathBuf>,
+        /// Embed my pseudonymised data from the local copy.
+        #[arg(long, env = "PHD_EXPORT_WITH_DATA")]
+        with_data: bool,
+    },
+}
+
+/// `publish` flags.
+#[derive(Debug, Args)]
+pub struct PublishCmd {
+    /// CSV file with a time column, or a BasicMotions .ts file.
+    pub file: PathBuf,
+    /// Price in PHD (e.g. 12.5).
+    #[arg(long, env = "PHD_PRICE", value_parser = parse_price)]
+    pub price: U256,
+    /// Consented purposes.
+    #[arg(long, env = "PHD_PURPOSES", value_delimiter = ',', default_value = "research")]
+    pub purposes: Vec<Purpose>,
+    /// Consent terms text file (its SHA-256 goes on-chain).
+    #[arg(long, env = "PHD_CONSENT_TERMS")]
+    pub consent_terms: Option<PathBuf>,
+    /// Shares needed to reconstruct the key.
+    #[arg(long, env = "PHD_THRESHOLD", default_value_t = 3)]
+    pub threshold: u8,
+    /// Keeper addresses (share i to the i-th); default: first --keepers-n healthy registered keepers.
+    #[arg(long, env = "PHD_KEEPER_ADDRESSES", value_delimiter = ',')]
+    pub keepers: Vec<Address>,
+    /// Number of keepers to pick automatically.
+    #[arg(long, env = "PHD_KEEPERS_N", default_value_t = 5)]
+    pub keepers_n: u8,
+    /// Activities to share (e.g. walking,running); other windows are dropped before sealing.
+    #[arg(long = "keep", env = "PHD_KEEP", value_delimiter = ',')]
+    pub keep: Vec<String>,
+    /// Keep these columns unchanged (overrides the identifier classifier).
+    #[arg(long = "keep-column", env = "PHD_KEEP_COLUMNS", value_delimiter = ',')]
+    pub keep_column: Vec<String>,
+    /// Drop these columns.
+    #[arg(long = "drop-column", env = "PHD_DROP_COLUMNS", value_delimiter = ',')]
+    pub drop_column: Vec<String>,
+    /// Owner HMAC key for keyed hashes (hex, ≥ 16 bytes); default: generated once in the state dir.
+    #[arg(long, env = "PHD_PSEUDONYM_KEY", hide_env_values = true)]
+    pub pseudonym_key: Option<String>,
+    /// Also write the pseudonymised canonical CSV here.
+    #[arg(long, env = "PHD_PSEUDONYMISED_OUT")]
+    pub pseudonymised_out: Option<PathBuf>,
+    /// Refuse data without a valid device signature (<FILE>.sig.json).
+    #[arg(long, env = "PHD_REQUIRE_CERTIFIED")]
+    pub require_certified: bool,
+    /// Quality model file (default: the shipped model).
+    #[arg(long, env = "PHD_QUALITY_MODEL")]
+    pub quality_model: Option<PathBuf>,
+    /// Skip the quality model (no score in the metadata).
+    #[arg(long, env = "PHD_NO_QUALITY")]
+    pub no_quality: bool,
+    /// Title in the metadata.
+    #[arg(long, env = "PHD_TITLE")]
+    pub title: Option<String>,
+    /// Data type in the metadata (default: from the channel names).
+    #[arg(long, env = "PHD_DATA_TYPE")]
+    pub data_type: Option<String>,
+    /// Sampling rate (Hz) when the file does not say.
+    #[arg(long, env = "PHD_SAMPLING_RATE")]
+    pub sampling_rate: Option<f64>,
+    /// Seconds to wait for ≥ threshold keeper acknowledgements.
+    #[arg(long, env = "PHD_ACK_TIMEOUT", default_value_t = 120)]
+    pub ack_timeout: u64,
+}
+
+fn parse_price(s: &str) -> Result<U256, String> {
+    phd_chain::parse_phd(s).map_err(|e| e.to_string())
+}
+
+/// Builds the context from the flags: chain client (wallet from --private-key / keystore, else
+/// `PHD_USER_PRIVATE_KEY` from the devnet env), optional store, state dir.
+pub async fn connect(cli: &Cli) -> eyre::Result<UserCtx> {
+    let signer = if cli.wallet.is_set() {
+        cli.wallet.signer()?
+    } else if let Ok(k) = std::env::var("PHD_USER_PRIVATE_KEY") {
+        phd_chain::signer_from_hex(&k).wrap_err("PHD_USER_PRIVATE_KEY")?
+    } else {
+        return Err(phd_cli::CliError::NoWallet.into());
+    };
+    let chain = cli.rpc.connect(signer).await?;
+    let (endpoint, region, bucket, access_key, secret_key, path_style) = cli.s3.parts();
+    let store = match bucket {
+        Some(bucket) => {
+            let cfg = phd_storage::S3Config {
+                endpoint,
+                region,
+                access_key_id: access_key,
+                secret_access_key: secret_key,
+                force_path_style: path_style,
+                ..phd_storage::S3Config::new(bucket)
+            };
+            Some(phd_storage::Store::connect(cfg).await.wrap_err("configuring S3 storage")?)
+        }
+        None => None,
+    };
+    let state_dir = cli
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| LocalState::default_dir(&format!("{:#x}", chain.address())));
+    Ok(UserCtx::new(chain, store, state_dir).with_progress(Progress::auto(cli.output.json)))
+}
+
+/// Runs one parsed command line.
+pub async fn run(cli: Cli) -> eyre::Result<()> {
+    let ctx = connect(&cli).await?;
+    let out = cli.output;
+    match cli.command {
+        Command::Publish(p) => {
+            let quality = if p.no_quality {
+                None
+            } else {
+                Some(match &p.quality_model {
+                    Some(path) => crate::checks::ModelQuality::load(path)?,
+                    None => crate::checks::ModelQuality::shipped()?,
+                })
+            };
+            let pseudonym_key = match &p.pseudonym_key {
+                Some(h) => Some(hex::decode(h.trim_start_matches("0x")).wrap_err("--pseudonym-key is not hex")?),
+                None => None,
+            };
+            let args = crate::publish::PublishArgs {
+                file: p.file,
+                price: p.price,
+                purposes: p.purposes,
+                consent_terms: p.consent_terms,
+                threshold: p.threshold,
+                keepers: p.keepers,
+                keepers_n: p.keepers_n,
+                keep_classes: p.keep,
+                keep_columns: p.keep_column,
+                drop_columns: p.drop_column,
+                pseudonym_key,
+                pseudonymised_out: p.pseudonymised_out,
+                require_certified: p.require_certified,
+                title: p.title,
+                data_type: p.data_type,
+                sampling_rate_hz: p.sampling_rate,
+                ack_timeout: Duration::from_secs(p.ack_timeout),
+            };
+            let hw = crate::checks::DeviceSignature;
+            let r = crate::publish::publish(
+                &ctx,
+                &args,
+                quality.as_ref().map(|q| q as &dyn crate::prepare::QualityCheck),
+                Some(&hw),
+            )
+            .await?;
+            out.emit(&r, || {
+                format!(
+                    "published dataset {} ({})\n  tx {} (gas {})\n  object {} ({} bytes sealed, {} of {} rows kept{})\n  keepers acknowledged {}/{} (threshold {})",
+                    r.dataset_id,
+                    r.status,
+                    r.tx_hash,
+                    r.gas_used,
+                    r.storage_uri,
+                    r.sealed_bytes,
+                    r.rows_kept,
+                    r.rows_read,
+                    r.quality_score.map(|s| format!(", quality {s:.3}")).unwrap_or_default(),
+                    r.acknowledged,
+                    r.keepers.len(),
+                    r.threshold
+                )
+            })?;
+        }
+        Command::List => {
+            let rows = crate::manage::list(&ctx).await?;
+            out.emit(&rows, || {
+                let mut s = format!(
+                    "{:>4}  {:<10} {:>10}  {:<7} {:>5} {:>6}  {:<9} {}",
+                    "ID", "STATUS", "PRICE", "ACKS", "SALES", "GRANTS", "CERTIFIED", "TITLE"
+                );
+                for r in &rows {
+                    s.push_str(&format!(
+                        "\n{:>4}  {:<10} {:>10}  {:<7} {:>5} {:>6}  {:<9} {}",
+                        r.dataset_id,
+                        r.status,
+                        r.price_phd,
+                        format!("{}/{}", r.acknowledged, r.keepers),
+                        r.sales,
+                        r.grants,
+                        r.certified_score_bps.map_or("no".to_string(), |b| format!("{:.1}%", f64::from(b) / 100.0)),
+                        r.title.as_deref().unwrap_or("")
+                    ));
+                }
+                if rows.is_empty() {
+                    s.push_str("\n(no datasets)");
+                }
+                s
+            })?;
+        }
+        Command::Sales { dataset } => {
+            let rows = crate::manage::sales(&ctx, dataset).await?;
+            out.emit(&rows, || {
+                let mut s = format!(
+                    "{:>5} {:>4}  {:<8} {:<42} {:<12} {:>10}  {:<9} {}",
+                    "BUY", "DS", "KIND", "BUYER", "PURPOSE", "PRICE", "STATUS", "CREATED"
+                );
+                for r in &rows {
+                    s.push_str(&format!(
+                        "\n{:>5} {:>4}  {:<8} {:<42} {:<12} {:>10}  {:<9} {}",
+                        r.purchase_id, r.dataset_id, r.kind, format!("{:#x}", r.buyer), r.purpose, r.price_phd, r.status, r.created_at
+                    ));
+                }
+                if rows.is_empty() {
+                    s.push_str("\n(no sales yet)");
+                }
+                s
+            })?;
+        }
+        Command::Price { id, price } => {
+            let r = crate::manage::set_price(&ctx, id, price).await?;
+            out.emit(&r, || format!("dataset {id} now costs {} PHD (tx {})", r.amount_phd.clone().unwrap_or_default(), r.tx_hash))?;
+        }
+        Command::Withdraw => {
+            let r = crate::manage::withdraw_credits(&ctx).await?;
+            out.emit(&r, || format!("withdrew {} PHD (tx {})", r.amount_phd.clone().unwrap_or_default(), r.tx_hash))?;
+        }
+        Command::Grant { id, to, pubkey, purpose } => {
+            let pk = crate::manage::parse_pubkey64(&pubkey)?;
+            let r = crate::manage::grant(&ctx, id, to, &pk, purpose).await?;
+            out.emit(&r, || {
+                format!("granted dataset {id} to {to} for {purpose:?} as purchase {} (tx {})", r.purchase_id.unwrap_or_default(), r.tx_hash)
+            })?;
+        }
+        Command::WithdrawConsent { id, wait } => {
+            let r = crate::gdpr::withdraw_consent(&ctx, id, Duration::from_secs(wait)).await?;
+            out.emit(&r, || {
+                let mut s = format!(
+                    "consent withdrawn for dataset {id}{}\n  object deleted: {}{}\n  unfinished uploads aborted: {}\n  keepers confirmed erasure: {}/{}",
+                    r.tx_hash.as_ref().map(|t| format!(" (tx {t})")).unwrap_or_else(|| " (already withdrawn)".into()),
+                    if r.object_deleted { "yes" } else { "no" },
+                    r.storage_error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default(),
+                    r.uploads_aborted,
+                    r.erasures,
+                    r.keepers
+                );
+                if !r.missing_erasures.is_empty() {
+                    s.push_str(&format!(
+                        "\n  still waiting for: {}",
+                        r.missing_erasures.iter().map(|a| format!("{a:#x}")).collect::<Vec<_>>().join(", ")
+                    ));
+                }
+                if !r.refundable_purchases.is_empty() {
+                    s.push_str(&format!("\n  open purchases now refundable by their buyers: {:?}", r.refundable_purchases));
+                }
+                s
+            })?;
+        }
+        Command::Status { id } => {
+            let r = crate::gdpr::status(&ctx, id).await?;
+            out.emit(&r, || {
+                let mut s = format!(
+                    "dataset {id}: {}\n  price {} PHD, purposes {}\n  acknowledgements {}/{} (threshold {})\n  erasure confirmations {}/{}\n  certified: {}\n  storage {}: {}",
+                    r.status,
+                    r.price_phd,
+                    r.purposes.join(","),
+                    r.acknowledged,
+                    r.keeper_count,
+                    r.threshold,
+                    r.erasures,
+                    r.keeper_count,
+                    if r.certified { "yes" } else { "no" },
+                    r.storage.storage_uri,
+                    match (r.storage.object_present, &r.storage.error) {
+                        (Some(true), _) => format!("object present ({} bytes)", r.storage.object_bytes.unwrap_or(0)),
+                        (Some(false), _) => "object absent".to_string(),
+                        (None, Some(e)) => format!("unknown ({e})"),
+                        (None, None) => "unknown".to_string(),
+                    }
+                );
+                if let Some(n) = r.storage.incomplete_uploads {
+                    s.push_str(&format!(", incomplete uploads: {n}"));
+                }
+                for k in &r.keepers {
+                    s.push_str(&format!(
+                        "\n  keeper {} {:#x}: {}{}",
+                        k.share_index,
+                        k.address,
+                        if k.acknowledged { "acknowledged" } else { "not acknowledged" },
+                        if k.erasure_confirmed { ", erasure confirmed" } else { "" }
+                    ));
+                }
+                s
+            })?;
+        }
+        Command::Export { out: path, with_data } => {
+            let doc = crate::gdpr::export(&ctx, with_data).await?;
+            match path {
+                Some(p) => {
+                    crate::gdpr::write_export(&doc, &p)?;
+                    if out.json {
+                        println!("{}", serde_json::json!({ "written": p, "datasets": doc.datasets.len() }));
+                    } else {
+                        println!("export of {} datasets written to {}", doc.datasets.len(), p.display());
+                    }
+                }
+                None => println!("{}", serde_json::to_string_pretty(&doc)?),
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("phd-user").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn publish_flags() {
+        let cli = parse(&[
+            "publish",
+            "walk.csv",
+            "--price",
+            "12.5",
+            "--purposes",
+            "research,commercial,validation",
+            "--threshold",
+            "3",
+            "--keep",
+            "walking,running",
+            "--keepers",
+            "0x0000000000000000000000000000000000000001,0x0000000000000000000000000000000000000002",
+            "--json",
+        ])
+        .unwrap();
+        assert!(cli.output.json);
+        let Command::Publish(p) = cli.command else { panic!("not publish") };
+        assert_eq!(p.price, phd_chain::parse_phd("12.5").unwrap());
+        assert_eq!(p.purposes, vec![Purpose::Research, Purpose::Commercial, Purpose::Validation]);
+        assert_eq!(p.keep, vec!["walking".to_string(), "running".to_string()]);
+        assert_eq!(p.keepers.len(), 2);
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        assert!(parse(&["publish", "x.csv", "--price", "abc"]).is_err());
+        assert!(parse(&["publish", "x.csv", "--price", "1", "--purposes", "marketing"]).is_err());
+        assert!(parse(&["price", "notanumber", "1"]).is_err());
+        assert!(parse(&["grant", "1", "--to", "0xzz", "--pubkey", "00"]).is_err());
+    }
+
+    #[test]
+    fn other_commands() {
+        assert!(matches!(parse(&["withdraw-consent", "7"]).unwrap().command, Command::WithdrawConsent { id: 7, wait: 60 }));
+        assert!(matches!(parse(&["export", "--with-data", "--out", "e.json"]).unwrap().command, Command::Export { with_data: true, .. }));
+        assert!(matches!(parse(&["sales", "--dataset", "3"]).unwrap().command, Command::Sales { dataset: Some(3) }));
+        assert!(matches!(parse(&["status", "3"]).unwrap().command, Command::Status { id: 3 }));
+    }
+}

@@ -1,0 +1,499 @@
+//! `phd-user publish`: prepare → seal → upload → publish → shares to keepers → acknowledgements.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::signers::Signer;
+use phd_chain::{DatasetStatus, Purpose};
+use phd_keys::{DatasetSecret, KeyShare};
+use phd_seal::{SealOptions, SealingKey};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::ctx::{UserCtx, id_u64};
+use crate::error::{Result, UserError};
+use crate::prepare::{HardwareCheck, PrepareOptions, QualityCheck, prepare};
+use crate::protocol::{Health, ShareUpload, UploadReply, keeper_share_aad, upload_message};
+use crate::state::LocalDataset;
+use crate::util::{now_unix, write_atomic};
+
+/// Consent terms used when `--consent-terms` is not given.
+pub const DEFAULT_CONSENT_TERMS: &str = "PHD exchange standard consent terms v1: the data owner consents to \
+the listed purposes only; buyers may not attempt re-identification; the owner may withdraw consent at any \
+time, after which key shares are destroyed and the sealed object is deleted.";
+
+/// Inputs of [`publish`] (the `publish` command's flags).
+#[derive(Debug, Clone)]
+pub struct PublishArgs {
+    /// CSV (time column) or BasicMotions `.ts` file.
+    pub file: PathBuf,
+    /// Price in PHD wei.
+    pub price: U256,
+    /// Consented purposes (at least one).
+    pub purposes: Vec<Purpose>,
+    /// Consent terms text file (hashed); `None` = [`DEFAULT_CONSENT_TERMS`].
+    pub consent_terms: Option<PathBuf>,
+    /// Shares needed (t).
+    pub threshold: u8,
+    /// Explicit keepers (share i+1 to keeper i); empty = the first `keepers_n` registered keepers
+    /// whose `/health` answers.
+    pub keepers: Vec<Address>,
+    /// Number of keepers to pick when `keepers` is empty.
+    pub keepers_n: u8,
+    /// Activities to keep (empty = all).
+    pub keep_classes: Vec<String>,
+    /// Columns to keep as-is.
+    pub keep_columns: Vec<String>,
+    /// Columns to drop.
+    pub drop_columns: Vec<String>,
+    /// Owner HMAC key for keyed hashes; `None` = the one in the state dir (generated once).
+    pub pseudonym_key: Option<Vec<u8>>,
+    /// Also write the pseudonymised canonical CSV here.
+    pub pseudonymised_out: Option<PathBuf>,
+    /// Refuse files without a device signature.
+    pub require_certified: bool,
+    /// Metadata title.
+    pub title: Option<String>,
+    /// Metadata data type.
+    pub data_type: Option<String>,
+    /// Sampling rate when the file does not say.
+    pub sampling_rate_hz: Option<f64>,
+    /// How long to wait for ≥ t acknowledgements.
+    pub ack_timeout: Duration,
+}
+
+impl PublishArgs {
+    /// Defaults for everything but the file, price and purposes: t = 3 of 5 registered keepers,
+    /// 120 s acknowledgement timeout.
+    pub fn new(file: impl Into<PathBuf>, price: U256, purposes: Vec<Purpose>) -> Self {
+        PublishArgs {
+            file: file.into(),
+            price,
+            purposes,
+            consent_terms: None,
+            threshold: 3,
+            keepers: Vec::new(),
+            keepers_n: 5,
+            keep_classes: Vec::new(),
+            keep_columns: Vec::new(),
+            drop_columns: Vec::new(),
+            pseudonym_key: None,
+            pseudonymised_out: None,
+            require_certified: false,
+            title: None,
+            data_type: None,
+            sampling_rate_hz: None,
+            ack_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// One keeper's part in a publish.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeeperReport {
+    pub address: Address,
+    pub endpoint: String,
+    pub share_index: u8,
+    /// On-chain acknowledgement seen.
+    pub acknowledged: bool,
+    /// Keeper's acknowledgement transaction, when it told us.
+    pub ack_tx: Option<String>,
+    /// Why the upload failed, if it did.
+    pub error: Option<String>,
+}
+
+/// Result of [`publish`].
+#[derive(Debug, Clone, Serialize)]
+pub struct PublishOutcome {
+    pub dataset_id: u64,
+    pub tx_hash: String,
+    pub gas_used: u64,
+    pub block_number: u64,
+    pub status: String,
+    pub storage_uri: String,
+    pub object_key: String,
+    pub content_root: String,
+    pub sealed_bytes: u64,
+    pub plaintext_bytes: u64,
+    pub rows_read: usize,
+    pub rows_kept: usize,
+    pub quality_score: Option<f64>,
+    pub certified_device: bool,
+    pub threshold: u8,
+    pub acknowledged: usize,
+    pub keepers: Vec<KeeperReport>,
+    pub metadata: serde_json::Value,
+}
+
+/// A keeper chosen for a dataset.
+#[derive(Debug, Clone)]
+pub(crate) struct KeeperTarget {
+    pub(crate) address: Address,
+    pub(crate) endpoint: String,
+    pub(crate) encryption_key: Vec<u8>,
+}
+
+/// Publishes `args.file`. `quality`/`hardware`: see [`crate::prepare::prepare`]
+/// ([`crate::checks::ModelQuality`] and [`crate::checks::DeviceSignature`] are the real ones).
+pub async fn publish(
+    ctx: &UserCtx,
+    args: &PublishArgs,
+    quality: Option<&dyn QualityCheck>,
+    hardware: Option<&dyn HardwareCheck>,
+) -> Result<PublishOutcome> {
+    if args.purposes.is_empty() {
+        return Err(UserError::InvalidArg { arg: "--purposes", reason: "at least one purpose is required".into() });
+    }
+    let n_wanted = if args.keepers.is_empty() { args.keepers_n } else { u8::try_from(args.keepers.len()).unwrap_or(u8::MAX) };
+    if args.threshold < 2 || args.threshold > n_wanted {
+        return Err(UserError::InvalidArg {
+            arg: "--threshold",
+            reason: format!("need 2 <= threshold <= keepers, got threshold {} with {n_wanted} keepers", args.threshold),
+        });
+    }
+    let store = ctx.store()?;
+
+    // 1. Local preparation (nothing leaves the machine yet).
+    let terms_hash = consent_terms_hash(args.consent_terms.as_deref())?;
+    let pseudonym_key = match &args.pseudonym_key {
+        Some(k) => zeroize::Zeroizing::new(k.clone()),
+        None => ctx.state.pseudonym_key()?,
+    };
+    let opts = PrepareOptions {
+        keep_classes: args.keep_classes.clone(),
+        keep_columns: args.keep_columns.clone(),
+        drop_columns: args.drop_columns.clone(),
+        title: args.title.clone(),
+        data_type: args.data_type.clone(),
+        purposes: args.purposes.iter().map(|p| p.name().to_string()).collect(),
+        consent_terms_hash: format!("0x{}", hex::encode(terms_hash)),
+        sampling_rate_hz: args.sampling_rate_hz,
+        pseudonym_key: pseudonym_key.to_vec(),
+        require_certified: args.require_certified,
+    };
+    let spinner = ctx.progress.bar(None, "checking, scoring and pseudonymising");
+    // CPU-bound but short (seconds); the checks borrow from the caller, so it runs inline.
+    let prepared = prepare(&args.file, &opts, quality, hardware)?;
+    spinner.finish_and_clear();
+
+    // 2. Hardware: the manufacturer must be approved on-chain.
+    if let Some(dev) = &prepared.device {
+        let m: Address = dev.manufacturer.parse().map_err(|_| UserError::Hardware {
+            path: args.file.clone(),
+            reason: format!("manufacturer `{}` is not an address", dev.manufacturer),
+        })?;
+        let ok = ctx
+            .chain
+            .is_approved_manufacturer(m)
+            .await
+            .map_err(|e| UserError::chain("checking the device manufacturer", e))?;
+        if !ok {
+            return Err(UserError::Hardware {
+                path: args.file.clone(),
+                reason: format!("manufacturer {m} is not on the on-chain approved list (KeeperRegistry)"),
+            });
+        }
+    }
+
+    // 3. Keepers (before anything is uploaded).
+    let targets = select_keepers(ctx, &args.keepers, args.keepers_n).await?;
+    let n = u8::try_from(targets.len()).unwrap_or(u8::MAX);
+
+    // 4. Local copies.
+    if let Some(out) = &args.pseudonymised_out {
+        write_atomic(out, &prepared.canonical)?;
+    }
+
+    // 5. Secret, shares, seal.
+    let secret = DatasetSecret::generate().map_err(|e| UserError::keys("generating the dataset secret", e))?;
+    let (shares, commitments) =
+        phd_keys::split(&secret, args.threshold, n).map_err(|e| UserError::keys("splitting the dataset secret", e))?;
+    let key = SealingKey::from_derived(secret.data_key())
+        .map_err(|e| UserError::Seal { path: args.file.clone(), source: Box::new(e) })?;
+    drop(secret);
+    let sealed_tmp = tempfile::NamedTempFile::new()
+        .map_err(|source| UserError::Write { path: std::env::temp_dir(), source })?;
+    let sealed_path = sealed_tmp.path().to_path_buf();
+    let summary = {
+        let file = sealed_tmp.reopen().map_err(|source| UserError::Write { path: sealed_path.clone(), source })?;
+        let canonical = prepared.canonical.clone();
+        let pb = ctx.progress.bar(None, "sealing");
+        let r = tokio::task::spawn_blocking(move || {
+            let mut w = std::io::BufWriter::new(file);
+            let s = phd_seal::seal(key, &canonical[..], &mut w, &SealOptions::default())?;
+            std::io::Write::flush(&mut w).map_err(|e| phd_seal::SealError::Io { context: "flushing sealed file", source: e })?;
+            Ok::<_, phd_seal::SealError>(s)
+        })
+        .await
+        .map_err(|e| UserError::Seal { path: args.file.clone(), source: Box::new(e) })?
+        .map_err(|e| UserError::Seal { path: args.file.clone(), source: Box::new(e) })?;
+        pb.finish_and_clear();
+        r
+    };
+    let content_root = B256::from(summary.root);
+    let root_hex = format!("{content_root:#x}");
+    let object_key = format!("datasets/{:#x}/{}.phd", ctx.owner(), root_hex.trim_start_matches("0x"));
+    let storage_uri = format!("s3://{}/{}", store.bucket(), object_key);
+
+    let local_copy = ctx.state.data_path(&root_hex);
+    write_atomic(&local_copy, &prepared.canonical)?;
+    let mut record = LocalDataset {
+        dataset_id: None,
+        object_key: object_key.clone(),
+        storage_uri: storage_uri.clone(),
+        content_root: root_hex.clone(),
+        source_file: args.file.clone(),
+        pseudonymised_file: Some(local_copy),
+        publish_tx: None,
+        created_at: now_unix(),
+        metadata: serde_json::from_slice(&prepared.metadata_json).unwrap_or(serde_json::Value::Null),
+        object_deleted: false,
+    };
+
+    // 6. Upload.
+    let pb = ctx.progress.bytes(summary.sealed_len, "uploading");
+    let put = store.put_file(&object_key, &sealed_path, |done| pb.set_position(done)).await;
+    pb.finish_and_clear();
+    drop(sealed_tmp);
+    put.map_err(|e| UserError::storage(format!("uploading {storage_uri} (nothing was published)"), e))?;
+    ctx.state.upsert(&record)?;
+
+    // 7. Publish on-chain; on failure delete the object again.
+    let params = phd_chain::PublishParams {
+        storage_uri: storage_uri.clone(),
+        content_root,
+        metadata: Bytes::from(prepared.metadata_json.clone()),
+        price: args.price,
+        keepers: targets.iter().map(|k| k.address).collect(),
+        threshold: args.threshold,
+        commitments: commitments.to_bytes().iter().map(|c| Bytes::copy_from_slice(c)).collect(),
+        purposes: args.purposes.clone(),
+        consent_terms_hash: B256::from(terms_hash),
+    };
+    let (tx, dataset_id) = match ctx.chain.publish(&params).await {
+        Ok(r) => r,
+        Err(e) => {
+            let err = UserError::chain("publishing the dataset", e);
+            let state = match store.delete(&object_key).await {
+                Ok(()) => {
+                    record.object_deleted = true;
+                    let _ = ctx.state.upsert(&record);
+                    format!("nothing published; the uploaded object {storage_uri} was deleted again")
+                }
+                Err(de) => format!(
+                    "nothing published; the uploaded object {storage_uri} is still there (deleting it failed: {de}); \
+                     delete it by hand"
+                ),
+            };
+            return Err(UserError::Partial { state, source: Box::new(err) });
+        }
+    };
+    let did = id_u64(dataset_id);
+    record.dataset_id = Some(did);
+    record.publish_tx = Some(format!("{:#x}", tx.tx_hash));
+    ctx.state.upsert(&record)?;
+
+    // 8. Shares to keepers, concurrently; then wait for ≥ t acknowledgements on-chain.
+    let mut reports = send_shares(ctx, dataset_id, &targets, &shares).await;
+    let acked = wait_for_acks(ctx, dataset_id, &targets, &mut reports, args.threshold, args.ack_timeout).await;
+    let dataset = ctx.chain.dataset(dataset_id).await.ok();
+    let status = dataset.as_ref().map_or(DatasetStatus::Pending, |d| DatasetStatus::from(d.status));
+    if acked < usize::from(args.threshold) {
+        let details = reports
+            .iter()
+            .map(|r| format!("{} ({}): {}", r.address, r.endpoint, r.error.as_deref().unwrap_or(if r.acknowledged { "acknowledged" } else { "no acknowledgement" })))
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(UserError::Partial {
+            state: format!(
+                "dataset {did} is published (tx {:#x}) but {status}; the object is uploaded at {storage_uri}; \
+                 run `phd-user withdraw-consent {did}` to take it down, or `phd-user status {did}` to watch",
+                tx.tx_hash
+            ),
+            source: Box::new(UserError::AckTimeout {
+                dataset_id: did,
+                acked,
+                threshold: usize::from(args.threshold),
+                secs: args.ack_timeout.as_secs(),
+                details,
+            }),
+        });
+    }
+
+    Ok(PublishOutcome {
+        dataset_id: did,
+        tx_hash: format!("{:#x}", tx.tx_hash),
+        gas_used: tx.gas_used,
+        block_number: tx.block_number,
+        status: status.to_string(),
+        storage_uri,
+        object_key,
+        content_root: root_hex,
+        sealed_bytes: summary.sealed_len,
+        plaintext_bytes: summary.plaintext_len,
+        rows_read: prepared.rows_read,
+        rows_kept: prepared.rows_kept,
+        quality_score: prepared.metadata.quality.as_ref().map(|q| q.score),
+        certified_device: prepared.device.is_some(),
+        threshold: args.threshold,
+        acknowledged: acked,
+        keepers: reports,
+        metadata: record.metadata,
+    })
+}
+
+/// SHA-256 of the consent terms text (file, or [`DEFAULT_CONSENT_TERMS`]).
+pub fn consent_terms_hash(path: Option<&Path>) -> Result<[u8; 32]> {
+    let text = match path {
+        Some(p) => std::fs::read_to_string(p).map_err(|source| UserError::Read { path: p.to_path_buf(), source })?,
+        None => DEFAULT_CONSENT_TERMS.to_string(),
+    };
+    Ok(Sha256::digest(text.as_bytes()).into())
+}
+
+/// Explicit keepers (each must be registered), or the first `n` registered keepers whose
+/// `/health` answers.
+pub(crate) async fn select_keepers(ctx: &UserCtx, explicit: &[Address], n: u8) -> Result<Vec<KeeperTarget>> {
+    let mut out = Vec::new();
+    if !explicit.is_empty() {
+        for (i, a) in explicit.iter().enumerate() {
+            if explicit[..i].contains(a) {
+                return Err(UserError::InvalidArg { arg: "--keepers", reason: format!("keeper {a} is listed twice") });
+            }
+            let node = ctx.chain.node(*a).await.map_err(|e| UserError::chain("reading the keeper registry", e))?;
+            if node.role != 1 {
+                return Err(UserError::Keepers { reason: format!("{a} is not a registered keeper") });
+            }
+            out.push(KeeperTarget { address: *a, endpoint: node.endpoint, encryption_key: node.encryptionKey.to_vec() });
+        }
+        return Ok(out);
+    }
+    let all = ctx.chain.keepers().await.map_err(|e| UserError::chain("reading the keeper registry", e))?;
+    let mut skipped = Vec::new();
+    for a in all {
+        if out.len() >= usize::from(n) {
+            break;
+        }
+        let node = ctx.chain.node(a).await.map_err(|e| UserError::chain("reading the keeper registry", e))?;
+        match health(ctx, &node.endpoint).await {
+            Ok(h) if h.address.parse::<Address>().ok().is_some_and(|x| x != a) => {
+                skipped.push(format!("{a} ({}): answers as {}", node.endpoint, h.address));
+            }
+            Ok(_) => out.push(KeeperTarget { address: a, endpoint: node.endpoint, encryption_key: node.encryptionKey.to_vec() }),
+            Err(e) => skipped.push(format!("{a} ({}): {e}", node.endpoint)),
+        }
+    }
+    if out.len() < usize::from(n) {
+        return Err(UserError::Keepers {
+            reason: format!(
+                "wanted {n} healthy registered keepers, found {}{}",
+                out.len(),
+                if skipped.is_empty() { String::new() } else { format!(" (unreachable: {})", skipped.join("; ")) }
+            ),
+        });
+    }
+    Ok(out)
+}
+
+async fn health(ctx: &UserCtx, endpoint: &str) -> std::result::Result<Health, String> {
+    let url = format!("{}/health", endpoint.trim_end_matches('/'));
+    let resp = ctx
+        .http
+        .get(&url)
+        .timeout(Duration::from_secs(3))
+        .send()
+        .await
+        .map_err(|e| format!("no answer: {e}"))?;
+    if !resp.status().is_success() {
+        return Err(format!("/health answered {}", resp.status()));
+    }
+    resp.json::<Health>().await.map_err(|e| format!("bad /health reply: {e}"))
+}
+
+async fn send_shares(ctx: &UserCtx, dataset_id: U256, targets: &[KeeperTarget], shares: &[KeyShare]) -> Vec<KeeperReport> {
+    let pb = ctx.progress.bar(Some(targets.len() as u64), "sending shares to keepers");
+    let futs = targets.iter().zip(shares).map(|(t, s)| {
+        let pb = pb.clone();
+        async move {
+            let r = upload_share(ctx, dataset_id, t, s).await;
+            pb.inc(1);
+            let (ack_tx, error) = match r {
+                Ok(reply) => (reply.tx_hash, None),
+                Err(e) => (None, Some(e)),
+            };
+            KeeperReport {
+                address: t.address,
+                endpoint: t.endpoint.clone(),
+                share_index: s.index(),
+                acknowledged: false,
+                ack_tx,
+                error,
+            }
+        }
+    });
+    let out = futures::future::join_all(futs).await;
+    pb.finish_and_clear();
+    out
+}
+
+async fn upload_share(ctx: &UserCtx, dataset_id: U256, t: &KeeperTarget, share: &KeyShare) -> std::result::Result<UploadReply, String> {
+    let d = ctx.chain.deployment();
+    let index = share.index();
+    let aad = keeper_share_aad(d.chain_id, d.data_registry, dataset_id, index);
+    let ct = phd_keys::encrypt(&t.encryption_key, share.to_bytes().as_slice(), &aad)
+        .map_err(|e| format!("cannot encrypt to its registered key: {e}"))?;
+    let msg = upload_message(d.chain_id, d.data_registry, dataset_id, index, &ct);
+    let sig = ctx.chain.signer().sign_message(msg.as_slice()).await.map_err(|e| format!("signing failed: {e}"))?;
+    let body = ShareUpload {
+        chain_id: d.chain_id,
+        registry: format!("{:#x}", d.data_registry),
+        dataset_id: id_u64(dataset_id),
+        share_index: index,
+        ciphertext: format!("0x{}", hex::encode(&ct)),
+        signature: format!("0x{}", hex::encode(sig.as_bytes())),
+    };
+    let url = format!("{}/v1/shares/{}", t.endpoint.trim_end_matches('/'), dataset_id);
+    let resp = ctx.http.put(&url).json(&body).send().await.map_err(|e| format!("unreachable: {e}"))?;
+    let status = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    if !status.is_success() {
+        let msg = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+            .unwrap_or(text);
+        return Err(format!("refused the share ({status}): {msg}"));
+    }
+    serde_json::from_str(&text).map_err(|e| format!("bad reply: {e}"))
+}
+
+async fn wait_for_acks(
+    ctx: &UserCtx,
+    dataset_id: U256,
+    targets: &[KeeperTarget],
+    reports: &mut [KeeperReport],
+    threshold: u8,
+    timeout: Duration,
+) -> usize {
+    let pb = ctx.progress.bar(Some(u64::from(threshold)), "waiting for keeper acknowledgements");
+    let start = Instant::now();
+    let want_all = reports.iter().filter(|r| r.error.is_none()).count().max(usize::from(threshold));
+    loop {
+        let mut acked = 0usize;
+        for (t, r) in targets.iter().zip(reports.iter_mut()) {
+            if !r.acknowledged {
+                r.acknowledged = ctx.chain.has_acknowledged(dataset_id, t.address).await.unwrap_or(false);
+            }
+            acked += usize::from(r.acknowledged);
+        }
+        pb.set_position(acked.min(usize::from(threshold)) as u64);
+        // Enough once every keeper that took the share acknowledged, or ≥ t and a short grace.
+        let done_all = acked >= want_all;
+        let grace = acked >= usize::from(threshold) && start.elapsed() > Duration::from_secs(2);
+        if done_all || grace || start.elapsed() >= timeout {
+            pb.finish_and_clear();
+            return acked;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
