@@ -10,9 +10,8 @@ use std::{
 };
 
 use alloy::{
-    network::EthereumWallet,
     primitives::{Address, U256},
-    providers::{DynProvider, Provider, ProviderBuilder},
+    providers::{DynProvider, Provider},
     signers::local::PrivateKeySigner,
 };
 use phd_chain::{
@@ -96,11 +95,8 @@ pub async fn deploy(
     out: Option<&Path>,
     force: bool,
 ) -> Result<DeployOutcome, DeployError> {
-    let url: alloy::transports::http::reqwest::Url = rpc_url
-        .parse()
-        .map_err(|e| ChainError::InvalidInput(format!("invalid RPC URL {rpc_url:?}: {e}")))?;
     let deployer = signer.address();
-    let provider = ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(url).erased();
+    let provider = phd_chain::signing_provider(rpc_url, signer, None)?;
     let chain_id = provider.get_chain_id().await.map_err(|e| ChainError::from_transport("connect", rpc_url, e))?;
 
     if let (Some(path), false) = (out, force) {

@@ -111,6 +111,24 @@ pub struct Settlement {
     pub keeper_count: u8,
 }
 
+/// An HTTP provider signing with `signer`: gas estimation, nonces from the node's pending count
+/// (no local cache, so a refused transaction never leaves a nonce gap), chain id given or fetched.
+pub fn signing_provider(
+    rpc_url: &str,
+    signer: PrivateKeySigner,
+    chain_id: Option<u64>,
+) -> Result<DynProvider, ChainError> {
+    let url: alloy::transports::http::reqwest::Url = rpc_url
+        .parse()
+        .map_err(|e| ChainError::InvalidInput(format!("invalid RPC URL {rpc_url:?}: {e}")))?;
+    let base = ProviderBuilder::new().disable_recommended_fillers().with_gas_estimation().with_simple_nonce_management();
+    let wallet = EthereumWallet::from(signer);
+    Ok(match chain_id {
+        Some(id) => base.with_chain_id(id).wallet(wallet).connect_http(url).erased(),
+        None => base.fetch_chain_id().wallet(wallet).connect_http(url).erased(),
+    })
+}
+
 /// Default time to wait for a receipt.
 pub const DEFAULT_TX_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -128,12 +146,8 @@ pub struct PhdClient {
 impl PhdClient {
     /// Connects to `rpc_url` signing with `signer`; checks the node's chain id matches the deployment.
     pub async fn connect(rpc_url: &str, signer: PrivateKeySigner, deployment: Deployment) -> Result<Self, ChainError> {
-        let url: alloy::transports::http::reqwest::Url = rpc_url
-            .parse()
-            .map_err(|e| ChainError::InvalidInput(format!("invalid RPC URL {rpc_url:?}: {e}")))?;
         let signer = signer.with_chain_id(Some(deployment.chain_id));
-        let provider =
-            ProviderBuilder::new().wallet(EthereumWallet::from(signer.clone())).connect_http(url).erased();
+        let provider = signing_provider(rpc_url, signer.clone(), Some(deployment.chain_id))?;
         let actual = provider
             .get_chain_id()
             .await

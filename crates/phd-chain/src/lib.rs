@@ -25,7 +25,7 @@ pub mod units;
 pub use alloy;
 pub use anvil::{AnvilSettings, RoleIndexes, RoleSigners, anvil_bin, repo_root, spawn_anvil};
 pub use client::{
-    Acknowledged, Certification, DEFAULT_TX_TIMEOUT, Dataset, Node, PhdClient, PublishParams, Purchase, PurchaseOutcome,
+    Acknowledged, Certification, DEFAULT_TX_TIMEOUT, Dataset, Node, PhdClient, PublishParams, signing_provider, Purchase, PurchaseOutcome,
     Settlement,
 };
 pub use code::{Artifact, ContractKind};
