@@ -1,0 +1,302 @@
+//! Store against the real embedded S3 server over HTTP (port 0, a fresh bucket per test).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use phd_storage::server::{EmbeddedS3, ServerCredentials};
+use phd_storage::{Error, S3Config, Store, UploadSource};
+
+const MIB: u64 = 1024 * 1024;
+
+fn creds() -> ServerCredentials {
+    ServerCredentials::new("phd-test-access", "phd-test-secret-0123456789")
+}
+
+fn unique_bucket(tag: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("t-{tag}-{}-{n}-{}", std::process::id(), t % 1_000_000_000)
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so corruption anywhere is detectable.
+fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+struct Env {
+    _dir: tempfile::TempDir,
+    server: EmbeddedS3,
+    store: Store,
+}
+
+async fn env(tag: &str, tune: impl FnOnce(&mut S3Config)) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let server = EmbeddedS3::start(dir.path().join("s3"), creds()).await.unwrap();
+    let mut cfg = server.client_config(unique_bucket(tag));
+    tune(&mut cfg);
+    let store = Store::connect(cfg).await.unwrap();
+    store.ensure_bucket().await.unwrap();
+    store.ensure_bucket().await.unwrap(); // idempotent
+    Env { _dir: dir, server, store }
+}
+
+#[tokio::test]
+async fn small_put_get_roundtrip() {
+    let e = env("small", |_| {}).await;
+    let data = pattern(100_000, 1);
+    let info = e.store.put_bytes("a/small.bin", data.clone()).await.unwrap();
+    assert_eq!(info.len, data.len() as u64);
+
+    let head = e.store.head("a/small.bin").await.unwrap().unwrap();
+    assert_eq!(head.len, data.len() as u64);
+    assert!(e.store.exists("a/small.bin").await.unwrap());
+    assert!(!e.store.exists("a/missing.bin").await.unwrap());
+
+    let got = e.store.get_range("a/small.bin", 0..data.len() as u64).await.unwrap();
+    assert_eq!(&got[..], &data[..]);
+    let got = e.store.get_range("a/small.bin", 10..20).await.unwrap();
+    assert_eq!(&got[..], &data[10..20]);
+    assert!(e.store.get_range("a/small.bin", 5..5).await.unwrap().is_empty());
+
+    // put_file below the threshold is a single PUT; progress reports the full length.
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("in.bin");
+    std::fs::write(&src, &data).unwrap();
+    let seen = AtomicU64::new(0);
+    e.store.put_file("a/file.bin", &src, |n| seen.store(n, Ordering::Relaxed)).await.unwrap();
+    assert_eq!(seen.load(Ordering::Relaxed), data.len() as u64);
+    let dst = dir.path().join("out.bin");
+    let info = e.store.get_to_file("a/file.bin", &dst).await.unwrap();
+    assert_eq!(info.len, data.len() as u64);
+    assert_eq!(std::fs::read(&dst).unwrap(), data);
+    e.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn multipart_roundtrip_and_ranges() {
+    let e = env("multi", |c| {
+        c.multipart_threshold = 5 * MIB;
+        c.part_size = 5 * MIB;
+        c.upload_concurrency = 3;
+    })
+    .await;
+    let len = (12 * MIB) as usize;
+    let data = pattern(len, 7);
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("big.bin");
+    std::fs::write(&src, &data).unwrap();
+
+    let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let c2 = calls.clone();
+    let info = e.store.put_file("obj/big.bin", &src, move |n| c2.lock().unwrap().push(n)).await.unwrap();
+    assert_eq!(info.len, len as u64);
+    assert!(info.etag.as_deref().unwrap().ends_with("-3"), "multipart etag: {:?}", info.etag);
+    let calls = calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 3);
+    assert_eq!(*calls.last().unwrap(), len as u64);
+    assert!(calls.windows(2).all(|w| w[0] < w[1]));
+
+    assert_eq!(e.store.head("obj/big.bin").await.unwrap().unwrap().len, len as u64);
+    let dst = dir.path().join("back.bin");
+    e.store.get_to_file("obj/big.bin", &dst).await.unwrap();
+    assert!(std::fs::read(&dst).unwrap() == data, "download differs");
+
+    // Ranges inside a part, across part boundaries, at the very end.
+    let p = 5 * MIB;
+    for r in [0..1, 1000..5000, p - 10..p + 10, 2 * p - 1..2 * p + 1, len as u64 - 17..len as u64, 3..len as u64] {
+        let got = e.store.get_range("obj/big.bin", r.clone()).await.unwrap();
+        assert!(got[..] == data[r.start as usize..r.end as usize], "range {r:?}");
+    }
+    // Past the end.
+    let err = e.store.get_range("obj/big.bin", len as u64 - 1..len as u64 + 1).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidRange { .. }), "{err}");
+    let err = e.store.get_range("obj/big.bin", len as u64 + 10..len as u64 + 20).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidRange { .. }), "{err}");
+
+    assert!(e.store.list_incomplete_uploads("").await.unwrap().is_empty());
+    e.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn presigned_get_with_plain_http_client() {
+    let e = env("presign", |_| {}).await;
+    let data = pattern(4321, 3);
+    e.store.put_bytes("p/x.bin", data.clone()).await.unwrap();
+    let url = e.store.presign_get("p/x.bin", Duration::from_secs(300)).await.unwrap();
+    assert!(url.starts_with(e.server.endpoint()), "{url}");
+    assert!(url.contains("X-Amz-Signature="), "{url}");
+    assert!(!url.contains("phd-test-secret"), "secret leaked into URL");
+
+    let http = reqwest::Client::new();
+    let resp = http.get(&url).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(&resp.bytes().await.unwrap()[..], &data[..]);
+
+    // Tampering with the signed URL is rejected.
+    let bad = url.replace("p/x.bin", "p/y.bin");
+    assert_eq!(http.get(&bad).send().await.unwrap().status(), 403);
+    // Too long a TTL is a config error, not a panic.
+    assert!(matches!(
+        e.store.presign_get("p/x.bin", Duration::from_secs(8 * 24 * 3600)).await,
+        Err(Error::Config(_))
+    ));
+    e.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn delete_then_not_found() {
+    let e = env("delete", |_| {}).await;
+    e.store.put_bytes("d/x", Bytes::from_static(b"hello")).await.unwrap();
+    assert!(e.store.exists("d/x").await.unwrap());
+    e.store.delete("d/x").await.unwrap();
+    assert!(e.store.head("d/x").await.unwrap().is_none());
+    let err = e.store.get_range("d/x", 0..5).await.unwrap_err();
+    assert!(matches!(&err, Error::NotFound { key, .. } if key == "d/x"), "{err}");
+    assert!(err.to_string().contains("d/x"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let err = e.store.get_to_file("d/x", dir.path().join("out")).await.unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    // Deleting again is fine (S3 semantics).
+    e.store.delete("d/x").await.unwrap();
+    e.server.shutdown().await.unwrap();
+}
+
+/// Serves `inner` but fails every read at or past `fail_from`.
+struct FailingSource {
+    inner: Bytes,
+    fail_from: u64,
+    reads: AtomicUsize,
+}
+
+impl UploadSource for FailingSource {
+    fn size(&self) -> u64 {
+        self.inner.len() as u64
+    }
+    async fn read_at(&self, offset: u64, len: usize) -> std::io::Result<Bytes> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        if offset >= self.fail_from {
+            // Let the earlier parts get under way first.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            return Err(std::io::Error::other("sensor file vanished"));
+        }
+        self.inner.read_at(offset, len).await
+    }
+}
+
+#[tokio::test]
+async fn failed_multipart_is_aborted() {
+    let e = env("abort", |c| {
+        c.multipart_threshold = 5 * MIB;
+        c.part_size = 5 * MIB;
+        c.upload_concurrency = 2;
+    })
+    .await;
+    let src = FailingSource {
+        inner: Bytes::from(pattern((16 * MIB) as usize, 9)),
+        fail_from: 10 * MIB, // parts 1 and 2 succeed, part 3 fails
+        reads: AtomicUsize::new(0),
+    };
+    let err = e.store.put_source("f/obj", &src, |_| {}).await.unwrap_err();
+    assert!(matches!(&err, Error::Source { offset, key, .. } if *offset == 10 * MIB && key == "f/obj"), "{err}");
+    assert!(e.store.list_incomplete_uploads("").await.unwrap().is_empty());
+    assert!(!e.store.exists("f/obj").await.unwrap());
+
+    // An upload left behind by someone else is found and cleaned up.
+    let created = e
+        .store
+        .client()
+        .create_multipart_upload()
+        .bucket(e.store.bucket())
+        .key("f/left")
+        .send()
+        .await
+        .unwrap();
+    let listed = e.store.list_incomplete_uploads("f/").await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].key, "f/left");
+    assert_eq!(Some(listed[0].upload_id.as_str()), created.upload_id());
+    assert!(e.store.list_incomplete_uploads("other/").await.unwrap().is_empty());
+    assert_eq!(e.store.abort_incomplete_uploads("f/").await.unwrap(), 1);
+    assert!(e.store.list_incomplete_uploads("").await.unwrap().is_empty());
+
+    // No stray part files in the server's root either.
+    let root = e.server_root();
+    let leftovers: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .filter_map(|d| d.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(".upload"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    e.server.shutdown().await.unwrap();
+}
+
+impl Env {
+    fn server_root(&self) -> std::path::PathBuf {
+        self._dir.path().join("s3")
+    }
+}
+
+#[tokio::test]
+async fn server_down_fails_fast_with_clear_error() {
+    // Bind then drop to get a port nobody listens on.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut cfg = S3Config::new("nobody-home");
+    cfg.endpoint = Some(format!("http://127.0.0.1:{port}"));
+    cfg.access_key_id = Some("a".into());
+    cfg.secret_access_key = Some("b".into());
+    cfg.force_path_style = true;
+    let store = Store::connect(cfg).await.unwrap();
+    let t0 = Instant::now();
+    let err = store.put_bytes("k", Bytes::from_static(b"x")).await.unwrap_err();
+    let took = t0.elapsed();
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    assert!(matches!(err, Error::Unreachable { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains(&port.to_string()) && msg.contains("nobody-home/k"), "{msg}");
+    assert!(matches!(store.ensure_bucket().await, Err(Error::Unreachable { .. })));
+}
+
+#[tokio::test]
+async fn get_to_file_of_missing_key_leaves_nothing() {
+    let e = env("missing", |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let dst = dir.path().join("never.bin");
+    let err = e.store.get_to_file("nope/never.bin", &dst).await.unwrap_err();
+    assert!(matches!(&err, Error::NotFound { op: "GetObject", .. }), "{err}");
+    assert!(!dst.exists());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "temp file left behind");
+
+    // An existing file survives a failed download untouched.
+    std::fs::write(&dst, b"keep me").unwrap();
+    assert!(e.store.get_to_file("nope/never.bin", &dst).await.is_err());
+    assert_eq!(std::fs::read(&dst).unwrap(), b"keep me");
+    e.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn wrong_credentials_are_rejected() {
+    let e = env("auth", |_| {}).await;
+    let mut cfg = e.server.client_config(e.store.bucket());
+    cfg.secret_access_key = Some("wrong".into());
+    let bad = Store::connect(cfg).await.unwrap();
+    let err = bad.put_bytes("x", Bytes::from_static(b"x")).await.unwrap_err();
+    assert!(matches!(&err, Error::S3 { status: Some(403), .. }), "{err}");
+    assert!(!err.to_string().contains("phd-test-secret"));
+    e.server.shutdown().await.unwrap();
+}
