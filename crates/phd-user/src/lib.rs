@@ -16,6 +16,8 @@
 //! | `status ID` | [`gdpr::status`] |
 //! | `export [--out] [--with-data]` | [`gdpr::export`] + [`gdpr::write_export`] |
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 pub mod checks;
 pub mod cli;
 pub mod ctx;

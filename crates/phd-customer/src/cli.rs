@@ -1,0 +1,282 @@
+//! Command-line interface of `phd-customer`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use alloy::primitives::U256;
+use clap::{ArgAction, Parser, Subcommand};
+use eyre::WrapErr;
+use phd_chain::Purpose;
+use phd_cli::{OutputArgs, RpcArgs, S3Args, WalletArgs};
+
+use crate::browse::BrowseFilter;
+use crate::buy::BuyArgs;
+use crate::ctx::CustomerCtx;
+use crate::retrieve::RetrieveOptions;
+use crate::util::Progress;
+
+/// PHD exchange — customer: browse, buy and download certified wearable data.
+#[derive(Debug, Parser)]
+#[command(name = "phd-customer", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub rpc: RpcArgs,
+    #[command(flatten)]
+    pub wallet: WalletArgs,
+    #[command(flatten)]
+    pub s3: S3Args,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// More logging (-v info, -vv debug).
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List datasets for sale.
+    Browse {
+        /// Data type contains (e.g. accelerometer).
+        #[arg(long, env = "PHD_DATA_TYPE")]
+        data_type: Option<String>,
+        /// Minimum quality score 0..1 (certified score if certified).
+        #[arg(long, env = "PHD_MIN_QUALITY")]
+        min_quality: Option<f64>,
+        /// Only validator-certified datasets.
+        #[arg(long, env = "PHD_CERTIFIED")]
+        certified: bool,
+        /// Maximum price in PHD.
+        #[arg(long, env = "PHD_MAX_PRICE", value_parser = parse_price)]
+        max_price: Option<U256>,
+        /// Include pending and withdrawn datasets.
+        #[arg(long, env = "PHD_BROWSE_ALL")]
+        all: bool,
+    },
+    /// Buy a dataset, collect key shares, download, verify, decrypt, confirm.
+    Buy {
+        /// Dataset id.
+        id: u64,
+        /// Purpose (must be one the owner consented to).
+        #[arg(long, env = "PHD_PURPOSE", default_value = "research")]
+        purpose: Purpose,
+        /// Pay at most this many PHD (default: the current price).
+        #[arg(long, env = "PHD_MAX_PRICE", value_parser = parse_price)]
+        max_price: Option<U256>,
+        /// Pay with an EIP-2612 permit instead of approve + purchase.
+        #[arg(long, env = "PHD_PERMIT")]
+        permit: bool,
+        /// Output file.
+        #[arg(long, short, env = "PHD_OUT")]
+        out: PathBuf,
+        /// Seconds to wait for key shares.
+        #[arg(long, env = "PHD_SHARE_TIMEOUT", default_value_t = 120)]
+        share_timeout: u64,
+        /// Do not confirm receipt on-chain.
+        #[arg(long, env = "PHD_NO_CONFIRM")]
+        no_confirm: bool,
+    },
+    /// Download (again) the data of a purchase or grant of mine.
+    Retrieve {
+        /// Purchase id.
+        purchase: u64,
+        /// Output file.
+        #[arg(long, short, env = "PHD_OUT")]
+        out: PathBuf,
+        /// Seconds to wait for key shares.
+        #[arg(long, env = "PHD_SHARE_TIMEOUT", default_value_t = 120)]
+        share_timeout: u64,
+        /// Confirm receipt on-chain afterwards.
+        #[arg(long, env = "PHD_CONFIRM")]
+        confirm: bool,
+    },
+    /// Refund a purchase (too few shares by the deadline, or consent withdrawn).
+    Refund {
+        /// Purchase id.
+        purchase: u64,
+    },
+    /// My purchases, with status.
+    Purchases,
+}
+
+fn parse_price(s: &str) -> Result<U256, String> {
+    phd_chain::parse_phd(s).map_err(|e| e.to_string())
+}
+
+/// Builds the context: wallet from flags, else `PHD_CUSTOMER_PRIVATE_KEY` (devnet env).
+pub async fn connect(cli: &Cli) -> eyre::Result<CustomerCtx> {
+    let signer = if cli.wallet.is_set() {
+        cli.wallet.signer()?
+    } else if let Ok(k) = std::env::var("PHD_CUSTOMER_PRIVATE_KEY") {
+        phd_chain::signer_from_hex(&k).wrap_err("PHD_CUSTOMER_PRIVATE_KEY")?
+    } else {
+        return Err(phd_cli::CliError::NoWallet.into());
+    };
+    let chain = cli.rpc.connect(signer).await?;
+    let (endpoint, region, bucket, access_key, secret_key, path_style) = cli.s3.parts();
+    let store = match bucket {
+        Some(bucket) => {
+            let cfg = phd_storage::S3Config {
+                endpoint,
+                region,
+                access_key_id: access_key,
+                secret_access_key: secret_key,
+                force_path_style: path_style,
+                ..phd_storage::S3Config::new(bucket)
+            };
+            Some(phd_storage::Store::connect(cfg).await.wrap_err("configuring S3 storage")?)
+        }
+        None => None,
+    };
+    Ok(CustomerCtx::new(chain, store).with_progress(Progress::auto(cli.output.json)))
+}
+
+/// Runs one parsed command line.
+pub async fn run(cli: Cli) -> eyre::Result<()> {
+    let ctx = connect(&cli).await?;
+    let out = cli.output;
+    match cli.command {
+        Command::Browse { data_type, min_quality, certified, max_price, all } => {
+            let f = BrowseFilter { data_type, min_quality, certified, max_price, all };
+            let rows = crate::browse::browse(&ctx, &f).await?;
+            out.emit(&rows, || {
+                let mut s = format!(
+                    "{:>4}  {:<26} {:>9} {:>9}  {:>7}  {:<10} {:>10}  {}",
+                    "ID", "TYPE", "BYTES", "SAMPLES", "QUALITY", "CERTIFIED", "PRICE", "PURPOSES"
+                );
+                for l in &rows {
+                    s.push_str(&format!(
+                        "\n{:>4}  {:<26} {:>9} {:>9}  {:>7}  {:<10} {:>10}  {}",
+                        l.dataset_id,
+                        l.data_type.as_deref().unwrap_or("?"),
+                        l.plaintext_bytes.map_or("?".into(), |b| b.to_string()),
+                        l.samples.map_or("?".into(), |b| b.to_string()),
+                        l.effective_quality().map_or("-".into(), |q| format!("{q:.3}")),
+                        l.certified_by.map_or_else(|| "no".to_string(), |a| format!("{a:#x}").chars().take(10).collect::<String>()),
+                        l.price_phd,
+                        l.purposes.join(",")
+                    ));
+                }
+                if rows.is_empty() {
+                    s.push_str("\n(nothing matches)");
+                }
+                s
+            })?;
+        }
+        Command::Buy { id, purpose, max_price, permit, out: path, share_timeout, no_confirm } => {
+            let args = BuyArgs {
+                dataset_id: id,
+                purpose,
+                max_price,
+                permit,
+                out: path,
+                confirm: !no_confirm,
+                retrieve: RetrieveOptions { share_timeout: Duration::from_secs(share_timeout), ..RetrieveOptions::default() },
+            };
+            let r = crate::buy::buy(&ctx, &args).await?;
+            out.emit(&r, || {
+                let mut s = format!(
+                    "bought dataset {} as purchase {} for {} PHD (tx {})\n  {} bytes written to {} ({} chunks verified against the on-chain root)\n  shares used: {:?}",
+                    r.dataset_id,
+                    r.purchase_id,
+                    r.price_phd,
+                    r.purchase_tx,
+                    r.retrieved.bytes_written,
+                    r.retrieved.out.display(),
+                    r.retrieved.chunks,
+                    r.retrieved.shares_used
+                );
+                for b in &r.retrieved.bad_shares {
+                    s.push_str(&format!("\n  warning: {b}"));
+                }
+                if let Some(c) = &r.confirm_tx {
+                    s.push_str(&format!("\n  confirmed (tx {c})"));
+                }
+                s
+            })?;
+        }
+        Command::Retrieve { purchase, out: path, share_timeout, confirm } => {
+            let opts = RetrieveOptions { share_timeout: Duration::from_secs(share_timeout), ..RetrieveOptions::default() };
+            let r = crate::retrieve::retrieve(&ctx, purchase, &path, &opts).await?;
+            let c = if confirm { Some(crate::buy::confirm(&ctx, purchase).await?) } else { None };
+            let v = serde_json::json!({ "retrieved": r, "confirm": c });
+            out.emit(&v, || {
+                let mut s = format!("{} bytes of dataset {} written to {}", r.bytes_written, r.dataset_id, r.out.display());
+                for b in &r.bad_shares {
+                    s.push_str(&format!("\n  warning: {b}"));
+                }
+                s
+            })?;
+        }
+        Command::Refund { purchase } => {
+            let r = crate::buy::refund(&ctx, purchase).await?;
+            out.emit(&r, || format!("refunded {} PHD for purchase {purchase} (tx {})", r.amount_phd.clone().unwrap_or_default(), r.tx_hash))?;
+        }
+        Command::Purchases => {
+            let rows = crate::buy::purchases(&ctx).await?;
+            out.emit(&rows, || {
+                let mut s = format!(
+                    "{:>5} {:>4}  {:<8} {:<13} {:>10}  {:<9} {:<7} {}",
+                    "BUY", "DS", "KIND", "PURPOSE", "PRICE", "STATUS", "SHARES", "CONFIRMED"
+                );
+                for r in &rows {
+                    s.push_str(&format!(
+                        "\n{:>5} {:>4}  {:<8} {:<13} {:>10}  {:<9} {:<7} {}",
+                        r.purchase_id,
+                        r.dataset_id,
+                        r.kind,
+                        r.purpose,
+                        r.price_phd,
+                        r.status,
+                        format!("{}/{}", r.delivered, r.threshold),
+                        if r.confirmed { "yes" } else { "no" }
+                    ));
+                }
+                if rows.is_empty() {
+                    s.push_str("\n(no purchases)");
+                }
+                s
+            })?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("phd-customer").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn buy_flags() {
+        let cli = parse(&["buy", "7", "--purpose", "research", "--max-price", "13", "--permit", "--out", "d.csv"]);
+        assert!(cli.is_ok(), "{cli:?}");
+        if let Ok(Cli { command: Command::Buy { id, purpose, max_price, permit, out, .. }, .. }) = cli {
+            assert_eq!(id, 7);
+            assert_eq!(purpose, Purpose::Research);
+            assert_eq!(max_price, phd_chain::parse_phd("13").ok());
+            assert!(permit);
+            assert_eq!(out, PathBuf::from("d.csv"));
+        }
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        assert!(parse(&["buy", "7", "--purpose", "marketing", "--out", "x"]).is_err());
+        assert!(parse(&["buy", "7"]).is_err(), "--out is required");
+        assert!(parse(&["buy", "x", "--out", "y"]).is_err());
+        assert!(parse(&["browse", "--max-price", "abc"]).is_err());
+        assert!(parse(&["refund"]).is_err());
+    }
+
+    #[test]
+    fn browse_flags() {
+        let cli = parse(&["browse", "--data-type", "accelerometer", "--min-quality", "0.8", "--certified", "--json"]);
+        assert!(matches!(cli, Ok(Cli { command: Command::Browse { certified: true, .. }, .. })));
+    }
+}

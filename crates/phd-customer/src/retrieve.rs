@@ -1,0 +1,253 @@
+//! Step 8: collect shares → decrypt → Feldman-verify → combine → C0 → data key → download →
+//! verify every chunk against the on-chain root → decrypt → write atomically.
+//! Used by `buy` and, for grants, by the validator and the owner's portability copy.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{Address, U256};
+use phd_chain::PurchaseStatus;
+use phd_keys::{Commitments, EncryptionSecretKey, KeyShare, SHARE_LEN};
+use phd_seal::{FileSource, OpenLimits, OpeningKey};
+use serde::Serialize;
+
+use crate::ctx::{CustomerCtx, id_u64};
+use crate::error::{BadShare, CustomerError, Result};
+use crate::util::{buyer_share_aad, parse_s3_uri};
+
+/// Options of [`retrieve`].
+#[derive(Debug, Clone)]
+pub struct RetrieveOptions {
+    /// How long to wait for ≥ t valid shares (also bounded by the delivery deadline).
+    pub share_timeout: Duration,
+    /// Poll interval for `ShareDelivered` events.
+    pub poll: Duration,
+}
+
+impl Default for RetrieveOptions {
+    fn default() -> Self {
+        RetrieveOptions { share_timeout: Duration::from_secs(120), poll: Duration::from_millis(300) }
+    }
+}
+
+/// Result of [`retrieve`].
+#[derive(Debug, Clone, Serialize)]
+pub struct RetrieveOutcome {
+    pub purchase_id: u64,
+    pub dataset_id: u64,
+    pub out: PathBuf,
+    pub bytes_written: u64,
+    pub chunks: u64,
+    pub storage_uri: String,
+    /// Indices of the shares used to reconstruct the key.
+    pub shares_used: Vec<u8>,
+    /// Shares that failed verification, each naming its keeper.
+    pub bad_shares: Vec<BadShare>,
+    /// Where the object was fetched from: `s3` or `presigned-url`.
+    pub source: String,
+}
+
+/// One decrypted, verified share (and the optional presigned URL that came with it).
+struct GoodShare {
+    share: KeyShare,
+    url: Option<String>,
+}
+
+/// Retrieves the data of purchase (or grant) `purchase_id` into `out` (atomically). Does not
+/// confirm on-chain (see [`crate::buy::confirm`]).
+pub async fn retrieve(ctx: &CustomerCtx, purchase_id: u64, out: &Path, opts: &RetrieveOptions) -> Result<RetrieveOutcome> {
+    let pid = U256::from(purchase_id);
+    let chain = &ctx.chain;
+    let p = chain.get_purchase(pid).await.map_err(|e| CustomerError::chain(format!("reading purchase {purchase_id}"), e))?;
+    if PurchaseStatus::from(p.status) == PurchaseStatus::None {
+        return Err(CustomerError::Purchase { purchase_id, reason: "no such purchase".into() });
+    }
+    if p.buyer != ctx.me() {
+        return Err(CustomerError::Purchase { purchase_id, reason: format!("belongs to {}, not to {}", p.buyer, ctx.me()) });
+    }
+    if PurchaseStatus::from(p.status) == PurchaseStatus::Refunded {
+        return Err(CustomerError::Purchase { purchase_id, reason: "was refunded; keepers no longer deliver".into() });
+    }
+    let dataset_id = id_u64(p.datasetId);
+    let d = chain.dataset(p.datasetId).await.map_err(|e| CustomerError::chain("reading the dataset", e))?;
+    let raw_commitments = chain.commitments_of(p.datasetId).await.map_err(|e| CustomerError::chain("reading commitments", e))?;
+    let points: Vec<[u8; 33]> = raw_commitments
+        .iter()
+        .map(|c| <[u8; 33]>::try_from(c.as_ref()))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| CustomerError::Reconstruct { purchase_id, reason: "on-chain commitment of wrong length".into() })?;
+    let commitments = Commitments::from_bytes(&points)
+        .map_err(|e| CustomerError::Reconstruct { purchase_id, reason: format!("on-chain commitments: {e}") })?;
+    let t = commitments.threshold();
+
+    // Our account key decrypts the payloads (shares are encrypted to the purchase's pubkey).
+    let esk = EncryptionSecretKey::from_bytes(chain.signer().to_bytes().as_slice())
+        .map_err(|e| CustomerError::Reconstruct { purchase_id, reason: format!("account key: {e}") })?;
+    let dep = chain.deployment();
+
+    // Collect shares.
+    let pb = ctx.progress.bar(Some(t as u64), format!("waiting for key shares (purchase {purchase_id})"));
+    let start = Instant::now();
+    let mut good: Vec<GoodShare> = Vec::new();
+    let mut bad: Vec<BadShare> = Vec::new();
+    let mut seen: Vec<Address> = Vec::new();
+    loop {
+        let deliveries = chain
+            .share_deliveries(pid, phd_chain::BlockRange::all())
+            .await
+            .map_err(|e| CustomerError::chain("reading share deliveries", e))?;
+        for dl in deliveries {
+            let keeper = dl.event.keeper;
+            if seen.contains(&keeper) {
+                continue;
+            }
+            seen.push(keeper);
+            let idx = dl.event.shareIndex;
+            let aad = buyer_share_aad(dep.chain_id, dep.marketplace, pid, idx);
+            let mut reject = |reason: String| bad.push(BadShare { keeper: format!("{keeper:#x}"), share_index: idx, reason });
+            let pt = match phd_keys::decrypt(&esk, &dl.event.payload, &aad) {
+                Ok(pt) => pt,
+                Err(e) => {
+                    reject(format!("payload does not decrypt ({e})"));
+                    continue;
+                }
+            };
+            if pt.len() < SHARE_LEN {
+                reject(format!("payload of {} bytes is shorter than a share", pt.len()));
+                continue;
+            }
+            let share = match KeyShare::from_bytes(&pt[..SHARE_LEN]) {
+                Ok(s) => s,
+                Err(e) => {
+                    reject(format!("malformed share ({e})"));
+                    continue;
+                }
+            };
+            if share.index() != idx {
+                reject(format!("share says index {}, delivery says {idx}", share.index()));
+                continue;
+            }
+            if let Err(e) = phd_keys::verify_share(&share, &commitments) {
+                reject(format!("does not match the on-chain commitments ({e})"));
+                continue;
+            }
+            let url = std::str::from_utf8(&pt[SHARE_LEN..]).ok().map(str::trim).filter(|u| u.starts_with("http")).map(str::to_string);
+            good.push(GoodShare { share, url });
+        }
+        pb.set_position(good.len().min(t) as u64);
+        if good.len() >= t {
+            break;
+        }
+        let now = chain.block_timestamp().await.unwrap_or(0);
+        let deadline_passed = p.deliveryDeadline != 0 && now > p.deliveryDeadline;
+        if start.elapsed() >= opts.share_timeout || deadline_passed {
+            pb.finish_and_clear();
+            for b in &bad {
+                tracing::warn!("{b}");
+            }
+            return Err(CustomerError::NotEnoughShares {
+                purchase_id,
+                good: good.len(),
+                threshold: t,
+                secs: start.elapsed().as_secs(),
+                bad,
+            });
+        }
+        tokio::time::sleep(opts.poll).await;
+    }
+    pb.finish_and_clear();
+    for b in &bad {
+        tracing::warn!("{b}");
+    }
+
+    // Combine any t good ones; C0 check.
+    let chosen: Vec<KeyShare> = good.iter().take(t).map(|g| g.share.clone()).collect();
+    let secret = phd_keys::combine(&chosen, &commitments)
+        .map_err(|e| CustomerError::Reconstruct { purchase_id, reason: e.to_string() })?;
+    if secret.key_commitment() != commitments.key_commitment() {
+        return Err(CustomerError::Reconstruct { purchase_id, reason: "secret does not match the key commitment C0".into() });
+    }
+    let key = OpeningKey::from_derived(secret.data_key());
+    drop(secret);
+
+    // Download the sealed object into a private temp dir.
+    let tmpdir = tempfile::tempdir().map_err(|source| CustomerError::Write { path: std::env::temp_dir(), source })?;
+    let sealed = tmpdir.path().join("object.phd");
+    let uri = d.storageUri.clone();
+    let source = download(ctx, &uri, good.iter().find_map(|g| g.url.as_deref()), &sealed).await?;
+
+    // Verify + decrypt into a temp file next to `out`, then rename.
+    let out_dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&out_dir).map_err(|source| CustomerError::Write { path: out_dir.clone(), source })?;
+    let tmp_out = tempfile::NamedTempFile::new_in(&out_dir).map_err(|source| CustomerError::Write { path: out.to_path_buf(), source })?;
+    let writer = tmp_out.reopen().map_err(|source| CustomerError::Write { path: out.to_path_buf(), source })?;
+    let root: [u8; 32] = d.contentRoot.0;
+    let sealed_c = sealed.clone();
+    let spinner = ctx.progress.bar(None, "verifying and decrypting");
+    let opened = tokio::task::spawn_blocking(move || {
+        let src = FileSource::open(&sealed_c).map_err(|e| e.to_string())?;
+        let mut w = std::io::BufWriter::new(writer);
+        let limits = OpenLimits { verify_all_before_output: true, ..OpenLimits::default() };
+        let s = phd_seal::open(&key, &src, root, &mut w, &limits).map_err(|e| e.to_string())?;
+        w.flush().map_err(|e| e.to_string())?;
+        w.get_ref().sync_all().map_err(|e| e.to_string())?;
+        Ok::<_, String>(s)
+    })
+    .await
+    .map_err(|e| CustomerError::Tampered { storage_uri: uri.clone(), reason: e.to_string() })?;
+    spinner.finish_and_clear();
+    let summary = opened.map_err(|reason| CustomerError::Tampered { storage_uri: uri.clone(), reason })?;
+    tmp_out.persist(out).map_err(|e| CustomerError::Write { path: out.to_path_buf(), source: e.error })?;
+
+    Ok(RetrieveOutcome {
+        purchase_id,
+        dataset_id,
+        out: out.to_path_buf(),
+        bytes_written: summary.plaintext_len,
+        chunks: summary.chunks,
+        storage_uri: uri,
+        shares_used: chosen.iter().map(KeyShare::index).collect(),
+        bad_shares: bad,
+        source,
+    })
+}
+
+/// Fetches the sealed object: from S3 when the store is configured for its bucket, else from a
+/// keeper-provided presigned URL.
+async fn download(ctx: &CustomerCtx, uri: &str, presigned: Option<&str>, to: &Path) -> Result<String> {
+    let parsed = parse_s3_uri(uri);
+    if let (Some((bucket, key)), Some(store)) = (&parsed, &ctx.store) {
+        if store.bucket() == bucket {
+            let pb = ctx.progress.bar(None, format!("downloading {uri}"));
+            let r = store.get_to_file(key, to).await;
+            pb.finish_and_clear();
+            r.map_err(|e| CustomerError::Storage { context: format!("downloading {uri}"), source: Box::new(e) })?;
+            return Ok("s3".into());
+        }
+    }
+    let Some(url) = presigned else {
+        return Err(CustomerError::Storage {
+            context: format!("downloading {uri}"),
+            source: "no S3 access to this bucket (set --s3-bucket and credentials) and no keeper sent a presigned URL".into(),
+        });
+    };
+    let pb = ctx.progress.bar(None, "downloading (presigned URL)");
+    let resp = ctx
+        .http
+        .get(url)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| CustomerError::Storage { context: format!("downloading {uri} via presigned URL"), source: Box::new(e) })?;
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| CustomerError::Storage { context: format!("downloading {uri} via presigned URL"), source: Box::new(e) })?;
+    pb.finish_and_clear();
+    std::fs::write(to, &bytes).map_err(|source| CustomerError::Write { path: to.to_path_buf(), source })?;
+    Ok("presigned-url".into())
+}
