@@ -74,6 +74,18 @@ pub struct Thresholds {
     pub log_ratio_range: Option<(f64, f64)>,
     /// reject if the forest's vote for "clean" is below this (cross-validated on TRAIN)
     pub clean_vote_min: f64,
+    /// per activity class: [max channel peak ratio, max channel top1/top4 ratio] over clean
+    /// TRAIN windows of that class, × `CLASS_SPIKE_MARGIN`; checked after classification
+    pub class_spike_max: Vec<[f64; 2]>,
+}
+
+/// Margin over the per-class TRAIN maxima of the spike statistics.
+pub const CLASS_SPIKE_MARGIN: f64 = 1.5;
+
+/// (max channel peak ratio, max channel top1/top4 ratio) from a feature vector.
+pub(crate) fn spike_stats(f: &[f64], cfg: &FeatureConfig) -> [f64; 2] {
+    let base = cfg.series_count() * cfg.per_series();
+    [f.get(base).copied().unwrap_or(0.0), f.get(base + 3).copied().unwrap_or(0.0)]
 }
 
 /// The detector's forest classes.
@@ -181,8 +193,13 @@ pub struct Detection {
 
 impl Detector {
     /// Train on clean windows (TRAIN split only).
+    /// `classes[i]` is the activity class index of `clean[i]` (None if unlabelled), `n_classes`
+    /// the number of activity classes.
+    #[allow(clippy::too_many_arguments)]
     pub fn train(
         clean: &[Window],
+        classes: &[Option<usize>],
+        n_classes: usize,
         cfg: &FeatureConfig,
         reps: usize,
         seed: u64,
@@ -215,6 +232,17 @@ impl Detector {
             log_rms_range: (rlo - 1.0, rhi + 1.0),
             log_ratio_range: ratio.map(|(a, b)| (a - 0.5, b + 0.5)),
             clean_vote_min: 0.5,
+            class_spike_max: {
+                let mut m = vec![[0.0f64; 2]; n_classes];
+                for (f, c) in clean_f.iter().zip(classes) {
+                    if let Some(slot) = c.and_then(|c| m.get_mut(c)) {
+                        let s = spike_stats(f, cfg);
+                        slot[0] = slot[0].max(s[0] * CLASS_SPIKE_MARGIN);
+                        slot[1] = slot[1].max(s[1] * CLASS_SPIKE_MARGIN);
+                    }
+                }
+                m
+            },
         };
         // forest: clean (+ gain-augmented clean) vs model-detected corruptions; `group[i]` is
         // the source window of row i (for cross-validation folds)

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::corrupt::{CorruptionKind, corrupt};
-use crate::detect::{Detector, InvalidReason, Validity};
+use crate::detect::{Detector, InvalidReason, Validity, spike_stats};
 use crate::error::{QualityError, Result};
 use crate::features::{FeatureConfig, FeatureExtractor};
 use crate::forest::{Forest, ForestParams, argmax};
@@ -212,15 +212,17 @@ impl QualityModel {
             n_windows = n_windows.max(ws.len());
             let mut fx = FeatureExtractor::new(&cfg);
             let (mut x, mut y) = (Vec::new(), Vec::new());
-            for w in &ws {
-                let Some(c) = w.label.as_ref().and_then(|l| class_names.iter().position(|n| n == l)) else { continue };
+            let classes: Vec<Option<usize>> =
+                ws.iter().map(|w| w.label.as_ref().and_then(|l| class_names.iter().position(|n| n == l))).collect();
+            for (w, c) in ws.iter().zip(&classes) {
+                let Some(c) = *c else { continue };
                 let mut f = Vec::new();
                 fx.extract(&w.data, &mut f);
                 x.push(f);
                 y.push(c as u32);
             }
             let activity = Forest::fit(&x, &y, class_names.len(), &params.activity)?;
-            let detector = Detector::train(&ws, &cfg, params.detector_reps, params.corruption_seed, params.detector_max_false_reject, &params.detector)?;
+            let detector = Detector::train(&ws, &classes, class_names.len(), &cfg, params.detector_reps, params.corruption_seed, params.detector_max_false_reject, &params.detector)?;
             variants.push(Variant { name: name.into(), features: cfg, activity, detector });
         }
         if variants.is_empty() {
@@ -311,8 +313,18 @@ impl QualityModel {
         let rows: Vec<Vec<f64>> = valid.iter().map(|&i| det[i].features.clone()).collect();
         let proba = v.activity.predict_proba(&rows)?;
         let mut out: Vec<(Validity, Option<usize>, f64)> = det.iter().map(|d| (d.validity, None, 0.0)).collect();
+        let th = &v.detector.thresholds;
         for (&i, p) in valid.iter().zip(&proba) {
             let (c, conf) = argmax(p);
+            // class-conditional spike check: spikes beyond what clean TRAIN windows of the
+            // predicted activity ever showed (× margin)
+            let s = spike_stats(&det[i].features, &v.features);
+            if let Some(lim) = th.class_spike_max.get(c) {
+                if s[0] > lim[0] || s[1] > lim[1] {
+                    out[i].0 = Validity::Invalid { reason: InvalidReason::Spikes };
+                    continue;
+                }
+            }
             out[i].1 = Some(c);
             out[i].2 = conf;
         }
