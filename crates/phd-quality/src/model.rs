@@ -319,11 +319,11 @@ impl QualityModel {
             // class-conditional spike check: spikes beyond what clean TRAIN windows of the
             // predicted activity ever showed (× margin)
             let s = spike_stats(&det[i].features, &v.features);
-            if let Some(lim) = th.class_spike_max.get(c) {
-                if s[0] > lim[0] || s[1] > lim[1] {
-                    out[i].0 = Validity::Invalid { reason: InvalidReason::Spikes };
-                    continue;
-                }
+            if let Some(lim) = th.class_spike_max.get(c)
+                && (s[0] > lim[0] || s[1] > lim[1])
+            {
+                out[i].0 = Validity::Invalid { reason: InvalidReason::Spikes };
+                continue;
             }
             out[i].1 = Some(c);
             out[i].2 = conf;
