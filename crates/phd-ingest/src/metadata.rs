@@ -51,6 +51,27 @@ pub struct CoarseAttributes {
     pub weight_band: Option<String>,
 }
 
+impl CoarseAttributes {
+    /// Derive from a pseudonymised table: `sex`/`gender`, `age`, `weight` attribute columns are
+    /// used only if every row carries the same non-empty value (one person per dataset);
+    /// `age`/`weight` must already be bands (`30-39`) — raw numbers are never copied.
+    pub fn from_table(table: &crate::SensorTable) -> Self {
+        let uniform = |names: &[&str]| -> Option<String> {
+            let a = table.attributes.iter().find(|a| names.iter().any(|n| a.name.eq_ignore_ascii_case(n)))?;
+            let first = a.values.first()?;
+            (!first.is_empty() && a.values.iter().all(|v| v == first)).then(|| first.clone())
+        };
+        let band = |v: Option<String>| v.filter(|b| {
+            b.split_once('-').is_some_and(|(lo, hi)| lo.parse::<u32>().is_ok() && hi.parse::<u32>().is_ok())
+        });
+        Self {
+            sex: uniform(&["sex", "gender"]),
+            age_band: band(uniform(&["age", "age_years"])),
+            weight_band: band(uniform(&["weight", "weight_kg", "body_weight"])),
+        }
+    }
+}
+
 /// Dataset metadata (DESIGN §4.4), versioned, ≤ 4096 bytes as canonical JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

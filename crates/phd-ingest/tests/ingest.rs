@@ -139,6 +139,11 @@ fn pseudonymisation_removes_identifiers() {
     assert_eq!(h.len(), HASH_HEX_LEN);
     assert_eq!(out.lines().next().unwrap(), "t,acc_x,acc_y,acc_z,device_serial,age,weight,sex");
     assert_eq!(out.lines().nth(1).unwrap(), format!("0,0.1,0.2,0.3,{h},30-39,70-79,female"));
+    let coarse = CoarseAttributes::from_table(&p);
+    assert_eq!(coarse.sex.as_deref(), Some("female"));
+    assert_eq!(coarse.age_band.as_deref(), Some("30-39"));
+    assert_eq!(coarse.weight_band.as_deref(), Some("70-79"));
+    assert_eq!(CoarseAttributes::from_table(&t).age_band, None, "raw ages are never copied");
     // a different owner key gives unlinkable hashes
     assert_ne!(keyed_hash(b"another-owner-key-000000000000", "device_serial", "SN-998877").unwrap(), h);
     assert!(matches!(keyed_hash(b"short", "c", "v"), Err(IngestError::WeakKey)));
