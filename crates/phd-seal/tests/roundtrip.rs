@@ -231,6 +231,26 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 32, .. ProptestConfig::default() })]
 
     #[test]
+    fn prop_threads_window_and_ranges(len in 0usize..60_000, chunk in 256u32..8192, threads in 1usize..5, window in 0usize..9, a in any::<prop::sample::Index>(), b in any::<prop::sample::Index>()) {
+        let data = pseudo(len, len as u64 ^ 0x55);
+        let mut obj = Vec::new();
+        let o = SealOptions { chunk_size: chunk, level: 1, threads, window };
+        let s = seal(SealingKey::generate().unwrap(), &data[..], &mut obj, &o).unwrap();
+        let lim = OpenLimits { threads, window, ..OpenLimits::default() };
+        let mut out = Vec::new();
+        open(&s.opening_key, &obj[..], s.root, &mut out, &lim).unwrap();
+        prop_assert_eq!(&out, &data);
+        let n = s.chunk_count as usize;
+        let (x, y) = (a.index(n + 1) as u64, b.index(n + 1) as u64);
+        let (lo, hi) = (x.min(y), x.max(y));
+        let mut part = Vec::new();
+        open_range(&s.opening_key, &obj[..], s.root, lo..hi, &mut part, &lim).unwrap();
+        let cs = chunk as usize;
+        let (plo, phi) = ((lo as usize * cs).min(len), (hi as usize * cs).min(len));
+        prop_assert_eq!(&part[..], &data[plo..phi]);
+    }
+
+    #[test]
     fn prop_round_trip(chunk in 1u32..65536, len in 0usize..200_000, seed in any::<u64>(), random in any::<bool>()) {
         let data: Vec<u8> = if random {
             let mut x = seed | 1;
