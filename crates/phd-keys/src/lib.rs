@@ -4,6 +4,15 @@
 //! Independent of `phd-seal`: the application glues them with
 //! `SealingKey::from_derived(secret.data_key())`. Formats are specified in
 //! `docs/FORMATS.md`.
+//!
+//! ```text
+//! let secret = DatasetSecret::generate()?;
+//! let (shares, commitments) = split(&secret, t, n)?;     // commitments.to_bytes() → chain
+//! let ct = encrypt(&keeper_pubkey, &shares[i].to_bytes()[..], &aad)?;   // to keeper i+1
+//! // keeper:  verify_share(&KeyShare::from_bytes(&decrypt(&sk, &ct, &aad)?)?, &commitments)?
+//! // buyer:   let secret = combine(&received_shares, &commitments)?;   // checks C0
+//! //          identify_bad_shares(&received_shares, &commitments) names cheaters
+//! ```
 
 mod ecies;
 mod error;

@@ -9,6 +9,18 @@
 //!
 //! The byte layout, the Merkle construction and the key schedule are specified
 //! in `docs/FORMATS.md`.
+//!
+//! ```text
+//! // owner: one fresh secret per dataset (phd-keys), seal, publish summary.root
+//! let secret = phd_keys::DatasetSecret::generate()?;
+//! let key = phd_seal::SealingKey::from_derived(secret.data_key())?;
+//! let summary = phd_seal::seal(key, File::open(csv)?, File::create(out)?, &SealOptions::default())?;
+//!
+//! // buyer: combine shares → secret, then verify against the on-chain root and decrypt
+//! let key = phd_seal::OpeningKey::from_derived(secret.data_key());
+//! let src = phd_seal::FileSource::open(out)?;            // or an S3 ChunkSource
+//! phd_seal::open(&key, &src, onchain_root, File::create(plain)?, &OpenLimits::default())?;
+//! ```
 
 mod error;
 mod format;
