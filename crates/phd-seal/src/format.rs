@@ -222,7 +222,9 @@ pub(crate) fn parse_trailer(
         if offset > data_end {
             return Err(SealError::Truncated { context: "chunk data" });
         }
-        pt_total += u64::from(e.pt_len);
+        pt_total = pt_total
+            .checked_add(u64::from(e.pt_len))
+            .ok_or_else(|| SealError::malformed("trailer", "plaintext length overflow"))?;
         entries.push(e);
     }
     if offset != data_end {
