@@ -77,6 +77,51 @@ pub struct Thresholds {
     /// per activity class: [max channel peak ratio, max channel top1/top4 ratio] over clean
     /// TRAIN windows of that class, × `CLASS_SPIKE_MARGIN`; checked after classification
     pub class_spike_max: Vec<[f64; 2]>,
+    /// per activity class: max [`lonely_peak`] over clean TRAIN windows × `LONELY_MARGIN`
+    pub class_lonely_max: Vec<f64>,
+}
+
+/// Margin over the per-class TRAIN maximum of [`lonely_peak`].
+pub const LONELY_MARGIN: f64 = 1.75;
+
+/// "Lonely peak" statistic: for each channel, the largest robust deviation
+/// `|x − median| / p90(|x − median|)` at sample `i`, divided by the largest robust deviation of
+/// the *other axes of the same sensor* at the same sample (floored at 1); max over channels.
+/// A real jolt moves all axes of a sensor at once; a glitch spike hits one channel.
+pub fn lonely_peak(w: &Window) -> f64 {
+    let n = w.len();
+    if n == 0 || w.data.iter().any(|c| c.len() != n) {
+        return 0.0;
+    }
+    let mut scratch = Vec::with_capacity(n);
+    let stats: Vec<(f64, f64)> = w
+        .data
+        .iter()
+        .map(|c| {
+            scratch.clear();
+            scratch.extend_from_slice(c);
+            let med = crate::features::quantile(&mut scratch, 0.5);
+            scratch.clear();
+            scratch.extend(c.iter().map(|v| (v - med).abs()));
+            (med, crate::features::quantile(&mut scratch, 0.9).max(1e-12))
+        })
+        .collect();
+    let mut best = 0.0f64;
+    for (c, x) in w.data.iter().enumerate() {
+        let (med, p90) = stats[c];
+        let (i, peak) = x
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i, (v - med).abs() / p90))
+            .fold((0, 0.0), |b, v| if v.1 > b.1 { v } else { b });
+        let g = c / 3 * 3;
+        let others = (g..(g + 3).min(w.data.len()))
+            .filter(|&j| j != c)
+            .map(|j| (w.data[j][i] - stats[j].0).abs() / stats[j].1)
+            .fold(0.0, f64::max);
+        best = best.max(peak / others.max(1.0));
+    }
+    best.min(1e6)
 }
 
 /// Margin over the per-class TRAIN maxima of the spike statistics.
@@ -239,6 +284,15 @@ impl Detector {
                         let s = spike_stats(f, cfg);
                         slot[0] = slot[0].max(s[0] * CLASS_SPIKE_MARGIN);
                         slot[1] = slot[1].max(s[1] * CLASS_SPIKE_MARGIN);
+                    }
+                }
+                m
+            },
+            class_lonely_max: {
+                let mut m = vec![0.0f64; n_classes];
+                for (w, c) in clean.iter().zip(classes) {
+                    if let Some(slot) = c.and_then(|c| m.get_mut(c)) {
+                        *slot = slot.max(lonely_peak(w) * LONELY_MARGIN);
                     }
                 }
                 m

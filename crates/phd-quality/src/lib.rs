@@ -11,7 +11,7 @@ mod rng;
 mod window;
 
 pub use corrupt::{CorruptionKind, corrupt};
-pub use detect::{CLASS_SPIKE_MARGIN, Detection, Detector, InvalidReason, Thresholds, Validity, rule_check};
+pub use detect::{CLASS_SPIKE_MARGIN, Detection, Detector, InvalidReason, LONELY_MARGIN, Thresholds, Validity, lonely_peak, rule_check};
 pub use error::{QualityError, Result};
 pub use features::{AGGREGATES, FeatureConfig, FeatureExtractor, PER_SERIES_FIXED, SERIES_FEATURE_NAMES};
 pub use forest::{Forest, ForestParams};

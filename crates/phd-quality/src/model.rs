@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::corrupt::{CorruptionKind, corrupt};
-use crate::detect::{Detector, InvalidReason, Validity, spike_stats};
+use crate::detect::{Detector, InvalidReason, Validity, lonely_peak, spike_stats};
 use crate::error::{QualityError, Result};
 use crate::features::{FeatureConfig, FeatureExtractor};
 use crate::forest::{Forest, ForestParams, argmax};
@@ -319,8 +319,9 @@ impl QualityModel {
             // class-conditional spike check: spikes beyond what clean TRAIN windows of the
             // predicted activity ever showed (× margin)
             let s = spike_stats(&det[i].features, &v.features);
-            if let Some(lim) = th.class_spike_max.get(c)
-                && (s[0] > lim[0] || s[1] > lim[1])
+            let lonely = ws.get(i).map_or(0.0, lonely_peak);
+            if th.class_spike_max.get(c).is_some_and(|lim| s[0] > lim[0] || s[1] > lim[1])
+                || th.class_lonely_max.get(c).is_some_and(|lim| lonely > *lim)
             {
                 out[i].0 = Validity::Invalid { reason: InvalidReason::Spikes };
                 continue;
