@@ -140,3 +140,30 @@ fn bad_model_files_give_clear_errors() {
     assert_eq!(std::fs::read(&p).unwrap(), good);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A generic CSV stream (one recording, continuous time, extra columns) is windowed, scored and
+/// filtered; a gap in the timestamps invalidates exactly the window containing it.
+#[test]
+fn generic_csv_stream_is_windowed_and_scored() {
+    let test = test_table();
+    let mut csv = String::from("timestamp,acc_x,acc_y,acc_z,gyr_x,gyr_y,gyr_z,sex\n");
+    for row in 0..test.len() {
+        // continuous time at 10 Hz; a 2 s gap before row 1234 (window 12)
+        let t = row as f64 / 10.0 + if row >= 1234 { 2.0 } else { 0.0 };
+        csv.push_str(&format!("{t}"));
+        for c in &test.channels {
+            csv.push_str(&format!(",{}", c[row]));
+        }
+        csv.push_str(",female\n");
+    }
+    let table = phd_ingest::read_csv(std::io::Cursor::new(csv.into_bytes()), &phd_ingest::ReadOptions::default()).unwrap();
+    assert_eq!(table.recording_count(), 1);
+    let m = shipped();
+    let s = m.score(&table, &ScoreOptions::default()).unwrap();
+    assert_eq!(s.windows.len(), 40);
+    assert_eq!(s.windows[12].validity, Validity::Invalid { reason: InvalidReason::TimestampGap });
+    assert!(s.windows_kept >= 37, "{:?}", s.windows_dropped);
+    let f = QualityModel::filter(&table, &s).unwrap();
+    assert_eq!(f.len() as u64, s.windows_kept * 100);
+    assert!(f.attributes[0].values.iter().all(|v| v == "female"));
+}
