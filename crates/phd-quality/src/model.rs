@@ -270,7 +270,9 @@ impl QualityModel {
         std::fs::write(path, v).map_err(|source| QualityError::Io { path: path.to_owned(), source })
     }
 
-    /// Load and check magic, version and size.
+    /// Load and check magic, version and size. Model files are trusted artifacts (identified by
+    /// [`Self::model_id`]); decoding is bounded, but a crafted file that decodes could still
+    /// make smartcore's tree traversal misbehave — load only models whose id you expect.
     pub fn load(path: &Path) -> Result<Self> {
         let io = |source| QualityError::Io { path: path.to_owned(), source };
         let len = std::fs::metadata(path).map_err(io)?.len();
@@ -414,7 +416,9 @@ impl QualityModel {
             // accuracy counts every clean window: a rejected one counts as wrong
             total += 1;
             if let Some(p) = class {
-                confusion[t][*p] += 1;
+                if let Some(cell) = confusion.get_mut(t).and_then(|row| row.get_mut(*p)) {
+                    *cell += 1;
+                }
                 if *p == t {
                     correct += 1;
                 }
