@@ -5,6 +5,7 @@ import {Vm} from "forge-std/Test.sol";
 import {console2} from "forge-std/console2.sol";
 import {Base} from "../Base.t.sol";
 import {IDataRegistry} from "../../src/interfaces/IDataRegistry.sol";
+import {Marketplace} from "../../src/Marketplace.sol";
 import {IMarketplace} from "../../src/interfaces/IMarketplace.sol";
 import {MarketplaceHandler} from "./handlers/MarketplaceHandler.sol";
 
@@ -18,6 +19,9 @@ contract MarketplaceInvariantTest is Base {
     function setUp() public override {
         super.setUp();
         vm.warp(1_700_000_000);
+        // Short windows so that a 100-call run sees many full purchase lifecycles.
+        market = new Marketplace(address(coin), address(registry), FEE_BPS, 6 hours, 3 hours);
+        vm.label(address(market), "Marketplace(short windows)");
 
         Vm.Wallet[] memory bs = new Vm.Wallet[](4);
         bs[0] = buyerW;

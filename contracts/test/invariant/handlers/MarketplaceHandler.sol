@@ -51,6 +51,7 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
 
     mapping(uint256 purchaseId => GhostPurchase) internal _ghost;
     uint256[] public purchaseIds;
+    mapping(uint256 datasetId => uint256) public keeperCountOf;
 
     // (a) escrow solvency
     uint256 public ghostDeposited;
@@ -96,6 +97,9 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
         keepers = keepers_;
         validators = validators_;
         datasetIds = datasetIds_;
+        for (uint256 i; i < datasetIds_.length; ++i) {
+            keeperCountOf[datasetIds_[i]] = registry_.keepersOf(datasetIds_[i]).length;
+        }
     }
 
     // ------------------------------------------------------------------------------------------
@@ -107,16 +111,16 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
         if (!found) return;
         uint256 bi = buyerSeed % buyers.length;
         address b = buyers[bi];
-        IDataRegistry.Dataset memory d = registry.dataset(id);
-        uint8 purpose = _consentedPurpose(d.purposes, purposeSeed);
-        if (coin.balanceOf(b) < d.price) return; // never happens with the funding, but stay valid
-        uint256 maxPrice = d.price + _bound(slack, 0, 1e18);
+        (, , uint8 t, uint256 price, uint256 purposes) = registry.purchaseTerms(id);
+        uint8 purpose = _consentedPurpose(purposes, purposeSeed);
+        if (coin.balanceOf(b) < price) return; // never happens with the funding, but stay valid
+        uint256 maxPrice = price + _bound(slack, 0, 1e18);
 
         vm.prank(b);
         uint256 pid = market.purchase(id, buyerKeys[bi], purpose, maxPrice);
-        _record(pid, id, b, d.price, d.threshold);
-        ghostDeposited += d.price;
-        ghostOpenEscrow += d.price;
+        _record(pid, id, b, price, t);
+        ghostDeposited += price;
+        ghostOpenEscrow += price;
         calls["purchase"]++;
     }
 
@@ -124,22 +128,22 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
         (bool found, uint256 id) = _activeDataset(datasetSeed);
         if (!found) return;
         uint256 bi = granteeSeed % buyers.length;
-        IDataRegistry.Dataset memory d = registry.dataset(id);
-        uint8 purpose = _consentedPurpose(d.purposes, purposeSeed);
-        vm.prank(d.owner);
+        (address o,, uint8 t,, uint256 purposes) = registry.purchaseTerms(id);
+        uint8 purpose = _consentedPurpose(purposes, purposeSeed);
+        vm.prank(o);
         uint256 pid = market.grant(id, buyers[bi], buyerKeys[bi], purpose);
-        _record(pid, id, buyers[bi], 0, d.threshold);
+        _record(pid, id, buyers[bi], 0, t);
         calls["grant"]++;
     }
 
-    /// @dev Delivers 1..4 shares (from distinct listed keepers) for one open purchase.
+    /// @dev Delivers 1..8 shares (from distinct listed keepers) for one open purchase.
     function deliverShare(uint256 purchaseSeed, uint256 keeperSeed, uint256 len, uint256 count) external {
         (bool found, uint256 pid) = _deliverablePurchase(purchaseSeed);
         if (!found) return;
         GhostPurchase storage g = _ghost[pid];
         lastTouched = pid;
         address[] memory listed = registry.keepersOf(g.datasetId);
-        count = _bound(count, 1, 4);
+        count = _bound(count, 1, 8);
         len = _bound(len, 1, 1024);
         for (uint256 i; i < listed.length && count != 0; ++i) {
             address keeper = listed[(keeperSeed % listed.length + i) % listed.length];
@@ -166,7 +170,7 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
     }
 
     function settle(uint256 purchaseSeed, address caller) external {
-        if (purchaseSeed % 4 == 0) {
+        if (_roll(purchaseSeed, 4) == 0) {
             // Adversarial probe: a second ending of a closed purchase must be refused.
             (bool closed, uint256 cpid) = _closedPurchase(purchaseSeed / 4);
             if (!closed) return;
@@ -186,7 +190,7 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
     }
 
     function refund(uint256 purchaseSeed) external {
-        if (purchaseSeed % 4 == 0) {
+        if (_roll(purchaseSeed, 4) == 0) {
             (bool closed, uint256 cpid) = _closedPurchase(purchaseSeed / 4);
             if (!closed) return;
             lastTouched = cpid;
@@ -222,15 +226,15 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
     }
 
     function warp(uint256 secs) external {
-        vm.warp(block.timestamp + _bound(secs, 1 hours, 1 days));
+        vm.warp(block.timestamp + _bound(secs, 5 minutes, 4 hours));
         calls["warp"]++;
     }
 
     function setPrice(uint256 datasetSeed, uint256 price) external {
         uint256 id = datasetIds[datasetSeed % datasetIds.length];
-        IDataRegistry.Dataset memory d = registry.dataset(id);
-        if (d.status == IDataRegistry.Status.Withdrawn) return;
-        vm.prank(d.owner);
+        (address o, IDataRegistry.Status st,,,) = registry.purchaseTerms(id);
+        if (st == IDataRegistry.Status.Withdrawn) return;
+        vm.prank(o);
         registry.setPrice(id, _bound(price, 0, 1_000e18));
         calls["setPrice"]++;
     }
@@ -239,9 +243,9 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
     function withdrawConsent(uint256 datasetSeed) external {
         if (_roll(datasetSeed, 32) != 0) return;
         uint256 id = datasetIds[(datasetSeed / 32) % datasetIds.length];
-        IDataRegistry.Dataset memory d = registry.dataset(id);
-        if (d.status == IDataRegistry.Status.Withdrawn) return;
-        vm.prank(d.owner);
+        (address o, IDataRegistry.Status st,,,) = registry.purchaseTerms(id);
+        if (st == IDataRegistry.Status.Withdrawn) return;
+        vm.prank(o);
         registry.withdrawConsent(id);
         calls["withdrawConsent"]++;
     }
@@ -257,6 +261,7 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
             registry.acknowledgeShare(id);
         }
         datasetIds.push(id);
+        keeperCountOf[id] = p.keepers.length;
         calls["publish"]++;
     }
 
@@ -360,7 +365,8 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
         for (uint256 i; i < k; ++i) {
             ghostEarned[g.deliverers[i]] += each;
         }
-        ghostEarned[registry.dataset(g.datasetId).owner] += g.price - each * k;
+        (address o,,,,) = registry.purchaseTerms(g.datasetId);
+        ghostEarned[o] += g.price - each * k;
     }
 
     /// @dev Uniform-ish die roll immune to the fuzzer's bias towards 0 and small values.
@@ -414,7 +420,7 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
             GhostPurchase storage g = _ghost[pid];
             if (g.status != GhostStatus.Open || block.timestamp >= g.createdAt + deliveryWindow) continue;
             if (_status(g.datasetId) != IDataRegistry.Status.Active) continue;
-            if (g.deliverers.length == registry.dataset(g.datasetId).keeperCount) continue;
+            if (g.deliverers.length == keeperCountOf[g.datasetId]) continue;
             return (true, pid);
         }
         return (false, 0);
