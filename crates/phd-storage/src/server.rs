@@ -432,6 +432,7 @@ impl Drop for EmbeddedS3 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
