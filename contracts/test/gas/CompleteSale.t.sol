@@ -14,6 +14,8 @@ import {Purposes} from "../../src/Purposes.sol";
 /// Two scenarios: the very first sale on a fresh deployment (every touched slot goes
 /// zero → non-zero), and a steady-state sale (escrow, counters and keeper/owner credits already
 /// non-zero, as after earlier sales).
+/// Run: `FOUNDRY_PROFILE=gas forge test` (profile `gas` sets isolate = true; the default profile
+/// skips this directory because non-isolated figures would be meaningless).
 contract CompleteSaleGas is Base {
     uint256 internal id;
     bytes internal buyerKey;
@@ -41,13 +43,19 @@ contract CompleteSaleGas is Base {
         vm.snapshotGasLastCall(group, "acknowledgeShare_activating");
     }
 
+    /// @dev Budgets from the issue: purchase < 150k; a complete sale < Ocean's buyFromFreAndOrder (≈ 364k).
+    uint256 internal constant PURCHASE_BUDGET = 150_000;
+    uint256 internal constant SALE_BUDGET = 364_000;
+
     function _sale(string memory group, Vm.Wallet memory w, bytes memory key, bool viaConfirm)
         internal
         returns (uint256 total)
     {
         vm.prank(w.addr);
         uint256 pid = market.purchase(id, key, Purposes.RESEARCH, PRICE);
-        total += vm.snapshotGasLastCall(group, "purchase");
+        uint256 purchaseGas = vm.snapshotGasLastCall(group, "purchase");
+        assertLt(purchaseGas, PURCHASE_BUDGET, "purchase budget");
+        total += purchaseGas;
         for (uint256 i; i < THRESHOLD; ++i) {
             bytes memory pl = payload(i);
             vm.prank(keepers[i]);
@@ -82,6 +90,7 @@ contract CompleteSaleGas is Base {
         _sale("warmup", buyer2W, buyer2Key, true);
         uint256 total = _sale("steady", buyerW, buyerKey, true);
         vm.snapshotValue("steady", "complete_sale_total", total);
+        assertLt(total, SALE_BUDGET, "sale budget");
         console2.log("steady-state sale (purchase + 3 deliveries + confirm):", total);
         vm.prank(keepers[0]);
         market.withdraw();
@@ -94,6 +103,7 @@ contract CompleteSaleGas is Base {
         _sale("warmup", buyer2W, buyer2Key, true);
         uint256 total = _sale("steady_settle", buyerW, buyerKey, false);
         vm.snapshotValue("steady_settle", "complete_sale_total", total);
+        assertLt(total, SALE_BUDGET, "sale budget");
     }
 
     function test_Gas_Refund() public {
