@@ -226,7 +226,8 @@ async fn handle_put(s: &Arc<Shared>, path_id: &str, req: PutShareRequest) -> Res
 /// Acknowledges a stored share on-chain unless already acknowledged; records it locally.
 pub(crate) async fn acknowledge(s: &Arc<Shared>, dataset_id: U256) -> Result<Option<B256>, ChainFailure> {
     let tx = if s.chain.has_acknowledged(dataset_id).await? {
-        None
+        let store = Arc::clone(&s.store);
+        store.run(move |st| st.get_share(dataset_id)).await.ok().flatten().and_then(|r| r.ack_tx)
     } else {
         match s.chain.acknowledge_share(dataset_id).await {
             Ok(h) => {

@@ -372,7 +372,7 @@ async fn stored_fixture(dir: &std::path::Path) -> (Fixture, EncryptionSecretKey)
             U256::from(1),
             PurchaseView {
                 dataset_id: f.dataset,
-                buyer: Address::repeat_byte(0xBB),
+                buyer: phd_chain::address_of_pubkey64(&buyer.public_key_raw64()),
                 status: PurchaseStatus::Open,
                 delivery_deadline: 5_000,
             },

@@ -122,6 +122,13 @@ async fn scan(s: &Arc<Shared>, cfg: &WatcherConfig) -> Result<(), KeeperError> {
 async fn reconcile_acks(s: &Arc<Shared>) -> Result<(), KeeperError> {
     let ids = s.store.run(|st| st.unacked_shares()).await?;
     for id in ids {
+        // Same lock as uploads: an upload in progress acknowledges its own share.
+        let lock = s.dataset_lock(id);
+        let _guard = lock.lock().await;
+        match s.store.run(move |st| st.get_share(id)).await? {
+            Some(row) if !row.acked => {}
+            _ => continue,
+        }
         let ds = s.chain.dataset(id).await.map_err(KeeperError::chain("dataset"))?;
         if matches!(ds.status, DatasetStatus::Pending | DatasetStatus::Active) {
             crate::api::acknowledge(s, id).await.map_err(KeeperError::chain("acknowledgeShare"))?;
