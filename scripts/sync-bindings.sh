@@ -6,7 +6,9 @@
 #                                     artifacts differ from what the contracts compile to
 #
 # Each artifact keeps only abi, bytecode.object and deployedBytecode.{object,immutableReferences},
-# pretty-printed with sorted keys so diffs are stable. Until a contract implementation exists the
+# pretty-printed with sorted keys so diffs are stable. immutableReferences is flattened to a list of
+# {start,length} ranges sorted by start: forge keys it by AST id, which changes whenever other
+# files join the compilation. Until a contract implementation exists the
 # script falls back to its interface (I<Name>) with empty bytecode, and says so.
 set -euo pipefail
 
@@ -33,7 +35,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 # Always build into a private out dir: never disturbs contracts/out, and --check sees exactly
 # what the sources compile to now.
-(cd "$CONTRACTS" && "$FORGE" build --skip test --skip script --out "$tmp/out" --cache-path "$tmp/cache" >"$tmp/forge.log" 2>&1) || {
+(cd "$CONTRACTS" && "$FORGE" build src --out "$tmp/out" --cache-path "$tmp/cache" >"$tmp/forge.log" 2>&1) || {
   cat "$tmp/forge.log" >&2
   echo "error: forge build failed" >&2
   exit 1
@@ -46,7 +48,8 @@ extract() {
     jq -S '{abi: .abi,
             bytecode: {object: .bytecode.object},
             deployedBytecode: {object: .deployedBytecode.object,
-                               immutableReferences: (.deployedBytecode.immutableReferences // {})}}' \
+                               immutableReferences: ([(.deployedBytecode.immutableReferences // {}) | to_entries[] | .value[]]
+                                                     | sort_by(.start))}}' \
       "$src" >"$dst"
   else
     node -e '
@@ -56,7 +59,8 @@ extract() {
         : (v && typeof v === "object") ? Object.fromEntries(Object.keys(v).sort().map(k => [k, sort(v[k])])) : v;
       const o = { abi: a.abi, bytecode: { object: a.bytecode.object },
         deployedBytecode: { object: a.deployedBytecode.object,
-          immutableReferences: a.deployedBytecode.immutableReferences || {} } };
+          immutableReferences: Object.values(a.deployedBytecode.immutableReferences || {}).flat()
+            .sort((x, y) => x.start - y.start) } };
       fs.writeFileSync(process.argv[2], JSON.stringify(sort(o), null, 2) + "\n");
     ' "$src" "$dst"
   fi

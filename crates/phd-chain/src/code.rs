@@ -49,7 +49,7 @@ impl ContractKind {
         struct Obj {
             object: Bytes,
             #[serde(default, rename = "immutableReferences")]
-            immutable_references: std::collections::BTreeMap<String, Vec<Range>>,
+            immutable_references: Vec<Range>,
         }
         #[derive(Deserialize)]
         struct Range {
@@ -67,8 +67,7 @@ impl ContractKind {
         let mut immutables: Vec<(usize, usize)> = raw
             .deployed_bytecode
             .immutable_references
-            .values()
-            .flatten()
+            .iter()
             .map(|r| (r.start, r.length))
             .collect();
         immutables.sort_unstable();
