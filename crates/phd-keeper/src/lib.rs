@@ -39,6 +39,7 @@ mod store;
 mod watcher;
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests;
 
 
@@ -272,10 +273,10 @@ fn load_or_create_key(path: &Path) -> Result<KeeperKey, KeeperError> {
             #[cfg(unix)]
             {
                 use std::os::unix::fs::PermissionsExt;
-                if let Ok(m) = std::fs::metadata(path) {
-                    if m.permissions().mode() & 0o077 != 0 {
-                        tracing::warn!(path = %path.display(), "encryption key file is readable by others; chmod 600 it");
-                    }
+                if let Ok(m) = std::fs::metadata(path)
+                    && m.permissions().mode() & 0o077 != 0
+                {
+                    tracing::warn!(path = %path.display(), "encryption key file is readable by others; chmod 600 it");
                 }
             }
             KeeperKey::from_bytes(&raw).map_err(|r| invalid(&r))
