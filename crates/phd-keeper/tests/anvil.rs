@@ -112,6 +112,19 @@ async fn purchase_is_delivered_once_per_keeper() {
         assert_eq!(got[0], ds.shares[i]);
         assert!(buyer.has_delivered(p.purchase_id, k.address).await.unwrap());
     }
+
+    // A grant (zero-price access for a validator) takes the same path.
+    let validator = client(&c, &c.roles.validator).await;
+    let g = owner.grant(ds.id, validator.address(), &validator.pubkey64(), Purpose::Research).await.unwrap();
+    wait_until("three grant deliveries", 30, || async {
+        validator.share_deliveries(g.purchase_id, BlockRange::all()).await.map(|v| v.len() == 3).unwrap_or(false)
+    })
+    .await;
+    for (i, k) in keepers.iter().enumerate() {
+        assert_eq!(deliveries_from(&validator, g.purchase_id, k.address).await, vec![ds.shares[i].clone()]);
+        let m = reqwest::get(format!("{}/metrics", k.url)).await.unwrap().text().await.unwrap();
+        assert!(m.contains("phd_keeper_deliveries_sent_total 2"), "{m}");
+    }
     for k in keepers {
         k.stop().await.unwrap();
     }
