@@ -25,6 +25,8 @@ const MAX_RANGE: u64 = 2_000;
 const BATCH: usize = 256;
 /// Deliveries in flight at once.
 const CONCURRENCY: usize = 64;
+/// How long a round in progress may run on after shutdown was requested.
+const DRAIN_GRACE: Duration = Duration::from_secs(10);
 /// Non-transient failures before a job is given up.
 const MAX_ATTEMPTS: u32 = 8;
 
@@ -44,7 +46,19 @@ pub(crate) async fn run(s: Arc<Shared>, cfg: WatcherConfig, cancel: Cancellation
         if cancel.is_cancelled() {
             break;
         }
-        match tick(&s, &cfg).await {
+        // On shutdown the round in progress gets a grace period to finish; past it, it is
+        // dropped mid-way, which the job states make safe (as if the process had been killed).
+        let round = tokio::select! {
+            r = tick(&s, &cfg) => r,
+            () = async {
+                cancel.cancelled().await;
+                tokio::time::sleep(DRAIN_GRACE).await;
+            } => {
+                tracing::warn!(grace_ms = DRAIN_GRACE.as_millis() as u64, "watcher round cut short by shutdown");
+                break;
+            }
+        };
+        match round {
             Ok(()) => backoff = cfg.poll_interval,
             Err(e @ KeeperError::FailPointHit(_)) => {
                 tracing::warn!(error = %e, "watcher stopped by fault injection");

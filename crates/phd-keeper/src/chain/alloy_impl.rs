@@ -20,6 +20,9 @@ use super::{
     PurchaseView, Revert,
 };
 
+/// How long one wait for a receipt may take before the attempt counts as failed (and is retried).
+const RECEIPT_TIMEOUT: Duration = Duration::from_secs(120);
+
 #[allow(missing_docs, unreachable_pub, clippy::all, missing_debug_implementations)]
 pub(crate) mod bindings {
     alloy::sol!(
@@ -299,7 +302,12 @@ impl KeeperChain for AlloyChain {
 
     async fn wait_receipt(&self, tx_hash: B256) -> Result<Option<bool>, ChainFailure> {
         let mut unknown_polls = 0u32;
+        let deadline = tokio::time::Instant::now() + RECEIPT_TIMEOUT;
         loop {
+            if tokio::time::Instant::now() > deadline {
+                // Still pending: the caller keeps the hash and checks again on its next attempt.
+                return Err(ChainFailure::Rpc(format!("no receipt for {tx_hash} after {}s", RECEIPT_TIMEOUT.as_secs())));
+            }
             if let Some(r) = self
                 .provider
                 .get_transaction_receipt(tx_hash)
@@ -318,6 +326,8 @@ impl KeeperChain for AlloyChain {
                 unknown_polls = unknown_polls.saturating_add(1);
                 // Give the node a moment (load balancers, propagation) before calling it dropped.
                 if unknown_polls > 20 {
+                    // Its nonce may be free again: re-read it before the next send.
+                    *self.next_nonce.lock().await = None;
                     return Ok(None);
                 }
             }
