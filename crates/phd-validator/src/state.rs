@@ -1,0 +1,242 @@
+//! The validator's data directory: encryption key, chain cursor, one job record per dataset
+//! and the report bytes. Every write is atomic (temp file, fsync, rename).
+//!
+//! ```text
+//! <data_dir>/encryption.key        hex secp256k1 scalar, mode 0600 (registered on-chain)
+//! <data_dir>/state.json            {"cursor_block": N}
+//! <data_dir>/jobs/<dataset>.json   JobRecord
+//! <data_dir>/reports/<dataset>.json  the exact report bytes whose keccak256 is certified
+//! ```
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use phd_keys::EncryptionSecretKey;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::error::{Result, ValidatorError};
+
+/// File name of the encryption key.
+pub const KEY_FILE: &str = "encryption.key";
+
+/// Where a dataset's validation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Grant seen; data not yet retrieved and scored.
+    Pending,
+    /// Report written; certificate not yet confirmed on-chain.
+    Reported,
+    /// Certified on-chain by this validator (final).
+    Certified,
+    /// Scored below the minimum or unscorable: no certificate (final).
+    Rejected,
+    /// Gave up (dataset withdrawn, delivery deadline passed without shares, tampered object…).
+    Failed,
+}
+
+impl JobState {
+    /// No more work for this dataset (apart from confirming grants).
+    pub fn is_final(self) -> bool {
+        matches!(self, JobState::Certified | JobState::Rejected | JobState::Failed)
+    }
+}
+
+/// Durable record of one dataset's validation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub dataset_id: u64,
+    /// Grants (purchase ids) to this validator for the dataset, oldest first.
+    pub purchases: Vec<u64>,
+    /// Grants already confirmed on-chain.
+    pub confirmed: Vec<u64>,
+    pub state: JobState,
+    pub attempts: u32,
+    pub score_bps: Option<u16>,
+    /// 0x-hex keccak256 of the report bytes.
+    pub report_hash: Option<String>,
+    pub report_uri: Option<String>,
+    pub certify_tx: Option<String>,
+    /// Last error (transient or final).
+    pub error: Option<String>,
+    pub updated_at: u64,
+}
+
+impl JobRecord {
+    pub(crate) fn new(dataset_id: u64, purchase_id: u64) -> Self {
+        JobRecord {
+            dataset_id,
+            purchases: vec![purchase_id],
+            confirmed: Vec::new(),
+            state: JobState::Pending,
+            attempts: 0,
+            score_bps: None,
+            report_hash: None,
+            report_uri: None,
+            certify_tx: None,
+            error: None,
+            updated_at: crate::report::now_unix(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+struct Cursor {
+    cursor_block: Option<u64>,
+}
+
+/// The data directory.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    /// Opens (creating, mode 0700) the directory and its subdirectories.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        let root = root.into();
+        for d in [root.clone(), root.join("jobs"), root.join("reports"), root.join("work")] {
+            create_private_dir(&d)?;
+        }
+        Ok(DataDir { root })
+    }
+
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Scratch directory for decrypted plaintext (deleted right after scoring).
+    pub fn work_dir(&self) -> PathBuf {
+        self.root.join("work")
+    }
+
+    /// Loads the encryption key or creates it (0600).
+    pub fn encryption_key(&self) -> Result<EncryptionSecretKey> {
+        let path = self.root.join(KEY_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let text = Zeroizing::new(text);
+                let h = text.trim();
+                let h = h.strip_prefix("0x").unwrap_or(h);
+                let raw = Zeroizing::new(
+                    hex::decode(h).map_err(|_| ValidatorError::Corrupt { path: path.clone(), reason: "expected 64 hex digits".into() })?,
+                );
+                EncryptionSecretKey::from_bytes(&raw).map_err(|e| ValidatorError::Corrupt { path, reason: e.to_string() })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = EncryptionSecretKey::generate().map_err(|e| ValidatorError::Config(format!("generating the encryption key: {e}")))?;
+                let hexkey = Zeroizing::new(hex::encode(key.to_bytes().as_slice()));
+                write_atomic(&path, hexkey.as_bytes(), true)?;
+                tracing::info!(path = %path.display(), public_key = %hex::encode(key.public_key_compressed()), "created encryption key");
+                Ok(key)
+            }
+            Err(e) => Err(ValidatorError::Io { path, source: e }),
+        }
+    }
+
+    /// Last block fully scanned for grants.
+    pub fn cursor(&self) -> Result<Option<u64>> {
+        let path = self.root.join("state.json");
+        match std::fs::read(&path) {
+            Ok(b) => {
+                let c: Cursor = serde_json::from_slice(&b).map_err(|e| ValidatorError::Corrupt { path, reason: e.to_string() })?;
+                Ok(c.cursor_block)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ValidatorError::Io { path, source: e }),
+        }
+    }
+
+    /// Persists the cursor.
+    pub fn set_cursor(&self, block: u64) -> Result<()> {
+        let b = serde_json::to_vec(&Cursor { cursor_block: Some(block) })?;
+        write_atomic(&self.root.join("state.json"), &b, false)
+    }
+
+    fn job_path(&self, dataset_id: u64) -> PathBuf {
+        self.root.join("jobs").join(format!("{dataset_id}.json"))
+    }
+
+    /// Path of a dataset's report.
+    pub fn report_path(&self, dataset_id: u64) -> PathBuf {
+        self.root.join("reports").join(format!("{dataset_id}.json"))
+    }
+
+    /// A job record.
+    pub fn job(&self, dataset_id: u64) -> Result<Option<JobRecord>> {
+        let path = self.job_path(dataset_id);
+        match std::fs::read(&path) {
+            Ok(b) => Ok(Some(serde_json::from_slice(&b).map_err(|e| ValidatorError::Corrupt { path, reason: e.to_string() })?)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ValidatorError::Io { path, source: e }),
+        }
+    }
+
+    /// Writes a job record.
+    pub fn put_job(&self, job: &JobRecord) -> Result<()> {
+        let mut j = job.clone();
+        j.updated_at = crate::report::now_unix();
+        write_atomic(&self.job_path(job.dataset_id), &serde_json::to_vec_pretty(&j)?, false)
+    }
+
+    /// Every job record, by dataset id.
+    pub fn jobs(&self) -> Result<Vec<JobRecord>> {
+        let dir = self.root.join("jobs");
+        let mut ids: Vec<u64> = std::fs::read_dir(&dir)
+            .map_err(ValidatorError::io(&dir))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".json")).and_then(|n| n.parse().ok()))
+            .collect();
+        ids.sort_unstable();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(j) = self.job(id)? {
+                out.push(j);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The stored report bytes of a dataset.
+    pub fn report(&self, dataset_id: u64) -> Result<Option<Vec<u8>>> {
+        let path = self.report_path(dataset_id);
+        match std::fs::read(&path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ValidatorError::Io { path, source: e }),
+        }
+    }
+
+    /// Stores report bytes (atomically; never overwritten once certified — callers check).
+    pub fn put_report(&self, dataset_id: u64, bytes: &[u8]) -> Result<()> {
+        write_atomic(&self.report_path(dataset_id), bytes, false)
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir).map_err(ValidatorError::io(dir))
+}
+
+/// temp file in the same directory → write → fsync → rename.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(ValidatorError::io(dir))?;
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o600)).map_err(ValidatorError::io(tmp.path()))?;
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    let mut f = tmp.as_file();
+    f.write_all(bytes).map_err(ValidatorError::io(path))?;
+    f.sync_all().map_err(ValidatorError::io(path))?;
+    tmp.persist(path).map_err(|e| ValidatorError::Io { path: path.to_path_buf(), source: e.error })?;
+    Ok(())
+}
