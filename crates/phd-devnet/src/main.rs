@@ -45,6 +45,51 @@ enum Cmd {
         #[arg(long)]
         write_deployment: Option<PathBuf>,
     },
+    /// Demo hardware: the devnet manufacturer (PHD_MANUFACTURER_PRIVATE_KEY, approved on-chain by
+    /// `up`) certifies a fresh device key, and the device signs FILE (writes FILE.sig.json).
+    DeviceSign {
+        /// Recording to sign.
+        file: PathBuf,
+        /// Device model in the certificate.
+        #[arg(long, default_value = "PHD Watch 1")]
+        model: String,
+        /// Device serial (only its keyed hash goes into the certificate).
+        #[arg(long, default_value = "SN-DEVNET-0001")]
+        serial: String,
+        /// Manufacturer private key (hex).
+        #[arg(long, env = "PHD_MANUFACTURER_PRIVATE_KEY", hide_env_values = true)]
+        manufacturer_key: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn device_sign(file: &std::path::Path, model: &str, serial: &str, key: &str, json: bool) -> eyre::Result<()> {
+    let manufacturer = phd_device::Manufacturer::new(phd_chain::signer_from_hex(key).wrap_err("manufacturer key")?);
+    let device_key = phd_device::PrivateKeySigner::random();
+    let cert = manufacturer.certify_device(device_key.address(), model, serial)?;
+    let device = phd_device::Device::new(device_key, cert)?;
+    let sig = device.sign_recording_file(file).wrap_err_with(|| format!("signing {}", file.display()))?;
+    let path = sig.save_sidecar(file)?;
+    let out = serde_json::json!({
+        "manufacturer": format!("{:#x}", manufacturer.address()),
+        "device": format!("{:#x}", device.address()),
+        "model": model,
+        "content_sha256": format!("{:#x}", sig.content_sha256),
+        "signature_file": path.display().to_string(),
+    });
+    if json {
+        println!("{out}");
+    } else {
+        println!(
+            "manufacturer {:#x} certified device {:#x} ({model}); recording signed: {}",
+            manufacturer.address(),
+            device.address(),
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {
@@ -70,9 +115,20 @@ async fn shutdown_signal() {
 
 #[tokio::main]
 async fn main() -> eyre::Result<()> {
+    // `device-sign` reads the manufacturer key from the devnet env file when not set.
+    if std::env::args().nth(1).as_deref() == Some("device-sign") {
+        phd_cli::load_devnet_env()?;
+    }
     let cli = Cli::parse();
-    phd_cli::init_tracing(cli.verbose.max(1));
     match cli.cmd {
+        Cmd::DeviceSign { file, model, serial, manufacturer_key, json } => {
+            phd_cli::init_tracing(cli.verbose);
+            return device_sign(&file, &model, &serial, &manufacturer_key, json);
+        }
+        Cmd::Up { .. } => phd_cli::init_tracing(cli.verbose.max(1)),
+    }
+    match cli.cmd {
+        Cmd::DeviceSign { .. } => {}
         Cmd::Up {
             state_dir,
             keepers,

@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# The whole PHD exchange story on a local stack, with the real CLIs and the real BasicMotions
+# smartwatch recording. `make demo` runs `npm ci` + `cargo fetch` first, then this script.
+#
+#   hardware check → publish (quality, --keep, pseudonymise, seal, upload, list, shares, acks)
+#   → browse → buy (escrow) → keepers release → download, verify, decrypt → settle
+#   → byte-for-byte check → owner withdraws earnings
+#   → GDPR: export, withdraw consent, status (erasure n/n, object gone) → stack stopped.
+#
+# Environment: PHD_DATA_DIR (default ../shared/data/basic-motions), PHD_DEMO_PROFILE (debug|release,
+# default debug), PHD_DEMO_PORT (anvil port, default 8545), PHD_DEMO_DIR (work dir, default
+# .devnet-demo), CARGO (default cargo). Exits non-zero if any step fails; the stack is always stopped.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+CARGO="${CARGO:-cargo}"
+PROFILE="${PHD_DEMO_PROFILE:-debug}"
+PORT="${PHD_DEMO_PORT:-8545}"
+DEMO_DIR="${PHD_DEMO_DIR:-$ROOT/.devnet-demo}"
+DATA_DIR="${PHD_DATA_DIR:-$ROOT/../shared/data/basic-motions}"
+DATA_FILE="$DATA_DIR/BasicMotions_TEST.ts"
+STATE="$DEMO_DIR/state"
+WORK="$DEMO_DIR/work"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+export PHD_ANVIL_BIN="${PHD_ANVIL_BIN:-$ROOT/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil}"
+
+bold() { printf '\033[1m%s\033[0m\n' "$*"; }
+fail() { printf '\033[31mFAILED: %s\033[0m\n' "$*" >&2; exit 1; }
+
+# JSON field from stdin: `jf '.a.b'` (jq when installed, else node — installed by npm ci anyway).
+jf() {
+  if command -v jq >/dev/null 2>&1; then
+    jq -r "$1 // empty"
+  else
+    node -e '
+      const o = JSON.parse(require("fs").readFileSync(0, "utf8"));
+      let v; try { v = eval("o" + process.argv[1]); } catch (e) { v = undefined; }
+      if (v !== undefined && v !== null) console.log(typeof v === "object" ? JSON.stringify(v) : v);' "$1"
+  fi
+}
+
+now_ms() { date +%s%3N; }
+
+[[ -f "$DATA_FILE" ]] || fail "no recording at $DATA_FILE (set PHD_DATA_DIR)"
+[[ -x "$PHD_ANVIL_BIN" ]] || fail "no anvil at $PHD_ANVIL_BIN (run npm ci / make deps)"
+
+# ---------------------------------------------------------------------------------------------
+bold "==> building phd-devnet, phd-user, phd-customer ($PROFILE)"
+t0=$(now_ms)
+profile_flag=()
+[[ "$PROFILE" == release ]] && profile_flag=(--release)
+"$CARGO" build "${profile_flag[@]}" -p phd-devnet -p phd-user -p phd-customer \
+  --bin phd-devnet --bin phd-user --bin phd-customer
+BIN="$TARGET/$PROFILE"
+echo "    built in $(( ($(now_ms) - t0) / 1000 )) s"
+
+rm -rf "$DEMO_DIR"
+mkdir -p "$STATE" "$WORK"
+
+# ---------------------------------------------------------------------------------------------
+bold "==> starting the local stack (phd-devnet up)"
+"$BIN/phd-devnet" up --state-dir "$STATE" --port "$PORT" >"$DEMO_DIR/devnet.log" 2>&1 &
+DEVNET_PID=$!
+cleanup() {
+  local rc=$?
+  if kill -0 "$DEVNET_PID" 2>/dev/null; then
+    echo "==> stopping the stack (pid $DEVNET_PID)"
+    kill -TERM "$DEVNET_PID" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$DEVNET_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$DEVNET_PID" 2>/dev/null || true
+    wait "$DEVNET_PID" 2>/dev/null || true
+  fi
+  if [[ $rc -ne 0 ]]; then
+    echo "demo failed (exit $rc); devnet log: $DEMO_DIR/devnet.log" >&2
+    tail -n 30 "$DEMO_DIR/devnet.log" >&2 || true
+  fi
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+t0=$(now_ms)
+for _ in $(seq 1 1800); do
+  [[ -f "$STATE/env" ]] && break
+  kill -0 "$DEVNET_PID" 2>/dev/null || fail "phd-devnet exited during start-up"
+  sleep 0.1
+done
+[[ -f "$STATE/env" ]] || fail "phd-devnet did not write $STATE/env within 180 s"
+echo "    stack up in $(( ($(now_ms) - t0) / 1000 )) s"
+sed -n '/^component/,/^env file/p' "$DEMO_DIR/devnet.log" | sed 's/^/    /'
+
+# Every CLI reads the env file (keys, RPC, S3, keepers) through phd-cli.
+export PHD_DEVNET_ENV="$STATE/env"
+
+# run STEP_NAME OUT_JSON cmd...: runs a CLI with --json, prints tx hash / gas / time.
+run() {
+  local name="$1" out="$2"; shift 2
+  local s e
+  s=$(now_ms)
+  if ! "$@" >"$out" 2>"$out.err"; then
+    cat "$out.err" >&2
+    fail "$name: $*"
+  fi
+  e=$(now_ms)
+  local tx gas
+  tx=$(jf '.tx_hash // .tx.tx_hash // .purchase.tx_hash // .purchase_tx // empty' <"$out" 2>/dev/null || true)
+  gas=$(jf '.gas_used // .tx.gas_used // .purchase.gas_used // empty' <"$out" 2>/dev/null || true)
+  printf '    %-34s %6d ms  %s%s\n' "$name" "$((e - s))" "${tx:+tx $tx }" "${gas:+gas $gas}"
+}
+
+# ---------------------------------------------------------------------------------------------
+bold "==> 1. hardware check: the approved manufacturer certifies the watch; the watch signs the recording"
+cp "$DATA_FILE" "$WORK/BasicMotions_TEST.ts"
+run "device certificate + signature" "$WORK/device.json" \
+  "$BIN/phd-devnet" device-sign "$WORK/BasicMotions_TEST.ts" --json
+echo "    manufacturer $(jf .manufacturer <"$WORK/device.json"), device $(jf .device <"$WORK/device.json")"
+
+# ---------------------------------------------------------------------------------------------
+bold "==> 2. publish: quality model, keep walking/running/badminton, pseudonymise, seal, upload, list, shares"
+export PHD_STATE_DIR="$WORK/user-state"
+run "publish" "$WORK/publish.json" \
+  "$BIN/phd-user" --json publish "$WORK/BasicMotions_TEST.ts" \
+    --price 25 --purposes research,validation --keep walking,running,badminton \
+    --require-certified --title "BasicMotions smartwatch, test split" \
+    --pseudonymised-out "$WORK/pseudonymised.csv"
+DATASET=$(jf .dataset_id <"$WORK/publish.json")
+[[ -n "$DATASET" ]] || fail "publish printed no dataset id"
+echo "    dataset $DATASET: $(jf .status <"$WORK/publish.json"), rows kept $(jf .rows_kept <"$WORK/publish.json")/$(jf .rows_read <"$WORK/publish.json"), quality $(jf .quality_score <"$WORK/publish.json"), acks $(jf .acknowledged <"$WORK/publish.json")/$(jf '.keepers | length' <"$WORK/publish.json"), sealed $(jf .sealed_bytes <"$WORK/publish.json") B"
+
+# ---------------------------------------------------------------------------------------------
+bold "==> 3. browse (customer)"
+run "browse" "$WORK/browse.json" "$BIN/phd-customer" --json browse
+unset PHD_STATE_DIR
+export PHD_STATE_DIR="$WORK/customer-state"
+
+# ---------------------------------------------------------------------------------------------
+bold "==> 4–8. buy into escrow → keepers release → download, verify, decrypt → confirm/settle"
+run "buy + decrypt + confirm" "$WORK/buy.json" \
+  "$BIN/phd-customer" --json buy "$DATASET" --purpose research --max-price 25 --out "$WORK/bought.csv"
+echo "    purchase $(jf .purchase_id <"$WORK/buy.json"): $(jf .status <"$WORK/buy.json")"
+cmp "$WORK/pseudonymised.csv" "$WORK/bought.csv" || fail "the decrypted file differs from the owner's pseudonymised input"
+echo "    cmp: bought.csv == pseudonymised.csv ($(wc -c <"$WORK/bought.csv") bytes, byte for byte)"
+run "purchases" "$WORK/purchases.json" "$BIN/phd-customer" --json purchases
+unset PHD_STATE_DIR
+export PHD_STATE_DIR="$WORK/user-state"
+
+# ---------------------------------------------------------------------------------------------
+bold "==> owner: sales and withdrawal of earnings"
+run "sales" "$WORK/sales.json" "$BIN/phd-user" --json sales
+run "withdraw earnings" "$WORK/withdraw.json" "$BIN/phd-user" --json withdraw
+echo "    withdrew $(jf .amount_phd <"$WORK/withdraw.json") PHD"
+
+# ---------------------------------------------------------------------------------------------
+bold "==> GDPR: export (Art. 15/20), withdraw consent (Art. 7(3)/17), status"
+run "export" "$WORK/export.run.json" "$BIN/phd-user" --json export --out "$WORK/export.json"
+echo "    export: $(jf '.datasets | length' <"$WORK/export.json") dataset(s), $(jf '.datasets[0].purchases | length' <"$WORK/export.json") purchase(s)"
+run "withdraw consent" "$WORK/withdraw-consent.json" "$BIN/phd-user" --json withdraw-consent "$DATASET" --wait 120
+run "status" "$WORK/status.json" "$BIN/phd-user" --json status "$DATASET"
+ER=$(jf .erasures <"$WORK/status.json"); KC=$(jf .keeper_count <"$WORK/status.json")
+PRESENT=$(jf .storage.object_present <"$WORK/status.json")
+echo "    status $(jf .status <"$WORK/status.json"): erasure $ER/$KC, object present: ${PRESENT:-unknown}"
+[[ "$ER" == "$KC" ]] || fail "erasure confirmations $ER/$KC"
+[[ "$PRESENT" == "false" ]] || fail "the sealed object is still in storage"
+
+bold "==> demo complete: every step passed"
