@@ -61,6 +61,8 @@
 //!
 //! [EIP-191]: https://eips.ethereum.org/EIPS/eip-191
 
+pub mod cli;
+
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};

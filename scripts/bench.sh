@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Every benchmark, in sequence (`make bench`). Each step's output is also saved under $OUT;
+# a step whose example/script is missing is skipped, a failing step does not stop the others,
+# and the exit status is non-zero if any step failed. Figures go to docs/PERFORMANCE.md
+# (one section per crate; printed at the end).
+#
+#   scripts/bench.sh [OUT_DIR]
+#
+# Env: CARGO (cargo), CARGO_TARGET_DIR (target), FORGE (node_modules forge),
+#      S3_MB (256), DELIVERY_ARGS ("" = example defaults: 200 purchases, 3 keepers),
+#      E2E_ARGS ("" = example defaults: --sizes 1MB,100MB), ONLY (space-separated step names:
+#      seal gas storage quality keeper e2e), DRY_RUN=1 (print the steps, run nothing),
+#      plus what scripts/bench-seal.sh reads (BYTES, BIG_BYTES, SEED).
+set -uo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+cd "$root"
+
+CARGO="${CARGO:-cargo}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+FORGE="${FORGE:-$root/node_modules/@foundry-rs/forge-linux-amd64/bin/forge}"
+export PHD_ANVIL_BIN="${PHD_ANVIL_BIN:-$root/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil}"
+S3_MB="${S3_MB:-256}"
+DELIVERY_ARGS="${DELIVERY_ARGS:-}"
+E2E_ARGS="${E2E_ARGS:-}"
+ONLY="${ONLY:-}"
+DRY_RUN="${DRY_RUN:-}"
+OUT="${1:-$CARGO_TARGET_DIR/bench/$(date -u +%Y%m%dT%H%M%SZ)}"
+[ -n "$DRY_RUN" ] || mkdir -p "$OUT"
+
+declare -a summary=()
+failed=0
+
+bold() { if [ -t 1 ]; then printf '\n\033[1m%s\033[0m\n' "$*"; else printf '\n%s\n' "$*"; fi; }
+
+# wanted NAME: whether ONLY (if set) selects this step
+wanted() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
+
+# step NAME "WHERE FIGURES GO" CMD... : runs CMD, tees to $OUT/NAME.log, records the outcome
+step() {
+  local name="$1" dest="$2"
+  shift 2
+  wanted "$name" || return 0
+  bold "==> [$name] $*"
+  if [ -n "$DRY_RUN" ]; then
+    summary+=("dry-run $name → $dest")
+    return 0
+  fi
+  local start=$SECONDS rc
+  "$@" 2>&1 | tee "$OUT/$name.log"
+  rc=${PIPESTATUS[0]}
+  local took=$((SECONDS - start))
+  if [ "$rc" -eq 0 ]; then
+    summary+=("ok      $name (${took}s) → $dest   [log: $OUT/$name.log]")
+  else
+    summary+=("FAILED  $name (exit $rc after ${took}s) → see $OUT/$name.log")
+    failed=1
+  fi
+}
+
+# skip NAME WHY
+skip() {
+  wanted "$1" || return 0
+  bold "==> [$1] skipped: $2"
+  summary+=("skipped $1: $2")
+}
+
+# has_example PACKAGE_DIR NAME: examples/NAME.rs or examples/NAME/main.rs exists
+has_example() { [ -f "$1/examples/$2.rs" ] || [ -f "$1/examples/$2/main.rs" ]; }
+
+# 1. sealing: phd-seal vs zstd | openssl (+ peak RSS)
+if [ -f "$here/bench-seal.sh" ]; then
+  step seal 'docs/PERFORMANCE.md "Sealing"' bash "$here/bench-seal.sh"
+else
+  skip seal "scripts/bench-seal.sh not found"
+fi
+
+# 2. gas: isolated snapshots (profile "gas": test/gas/*, isolate = true) + per-function report
+if [ ! -x "$FORGE" ]; then
+  skip gas "forge not found at $FORGE (run make deps)"
+elif [ ! -d contracts/test/gas ]; then
+  skip gas "contracts/test/gas not found"
+else
+  gas() {
+    echo "--- isolated snapshots: cd contracts && FOUNDRY_PROFILE=gas $FORGE test --gas-report"
+    (cd contracts && FOUNDRY_PROFILE=gas "$FORGE" test --gas-report) || return
+    echo "--- per-function min/avg/max over the unit tests (not isolated): --match-path 'test/unit/*'"
+    (cd contracts && "$FORGE" test --gas-report --match-path 'test/unit/*')
+  }
+  step gas 'docs/PERFORMANCE.md "Gas" (snapshots: contracts/snapshots/*.json)' gas  # forge test --gas-report
+fi
+
+# 3. storage: S3 upload/download throughput against the embedded server
+if has_example crates/phd-storage s3_throughput; then
+  step storage 'docs/PERFORMANCE.md "Storage"' \
+    "$CARGO" run -q -p phd-storage --release --example s3_throughput -- --mb "$S3_MB"
+else
+  skip storage "crates/phd-storage/examples/s3_throughput.rs not found"
+fi
+
+# 4. quality: scoring throughput per CPU second
+if has_example crates/phd-quality throughput; then
+  step quality 'docs/PERFORMANCE.md "Quality"' \
+    "$CARGO" run -q -p phd-quality --release --example throughput
+else
+  skip quality "crates/phd-quality/examples/throughput.rs not found"
+fi
+
+# 5. keeper: sustained delivery throughput on anvil
+if has_example crates/phd-keeper delivery_throughput; then
+  # shellcheck disable=SC2086 # DELIVERY_ARGS is a word list on purpose
+  step keeper 'docs/PERFORMANCE.md "Keeper"' \
+    "$CARGO" run -q -p phd-keeper --release --example delivery_throughput -- $DELIVERY_ARGS
+else
+  skip keeper "crates/phd-keeper/examples/delivery_throughput.rs not found"
+fi
+
+# 6. end to end: purchase → verified plaintext on the full local stack
+if has_example tests e2e_bench; then
+  # shellcheck disable=SC2086
+  step e2e 'docs/PERFORMANCE.md "End to end"' \
+    "$CARGO" run -q -p phd-e2e --release --example e2e_bench -- $E2E_ARGS
+else
+  skip e2e "tests/examples/e2e_bench.rs not found (phd-e2e has no e2e_bench example yet)"
+fi
+
+bold "==> summary (logs in $OUT)"
+printf '  %s\n' "${summary[@]}"
+echo
+echo "Copy the figures into docs/PERFORMANCE.md, one section per crate (Sealing, Gas, Storage,"
+echo "Quality, Keeper, End to end), with the machine (nproc: $(nproc 2>/dev/null || echo ?), $(uname -m)) and the date."
+exit "$failed"
