@@ -106,18 +106,18 @@ pub fn matches(l: &Listing, price: U256, f: &BrowseFilter) -> bool {
             return false;
         }
     }
-    if let Some(q) = f.min_quality {
-        if l.effective_quality().is_none_or(|s| s < q) {
-            return false;
-        }
+    if let Some(q) = f.min_quality
+        && l.effective_quality().is_none_or(|s| s < q)
+    {
+        return false;
     }
     if f.certified && l.certified_by.is_none() {
         return false;
     }
-    if let Some(m) = f.max_price {
-        if price > m {
-            return false;
-        }
+    if let Some(m) = f.max_price
+        && price > m
+    {
+        return false;
     }
     true
 }

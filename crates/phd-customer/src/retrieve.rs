@@ -220,8 +220,10 @@ pub async fn retrieve(ctx: &CustomerCtx, purchase_id: u64, out: &Path, opts: &Re
 /// keeper-provided presigned URL.
 async fn download(ctx: &CustomerCtx, uri: &str, presigned: Option<&str>, to: &Path) -> Result<String> {
     let parsed = parse_s3_uri(uri);
-    if let (Some((bucket, key)), Some(store)) = (&parsed, &ctx.store) {
-        if store.bucket() == bucket {
+    if let (Some((bucket, key)), Some(store)) = (&parsed, &ctx.store)
+        && store.bucket() == bucket
+    {
+        {
             let pb = ctx.progress.bar(None, format!("downloading {uri}"));
             let r = store.get_to_file(key, to).await;
             pb.finish_and_clear();

@@ -39,7 +39,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check, pseudonymise, seal, upload and list a sensor file; send key shares to keepers.
-    Publish(PublishCmd),
+    Publish(Box<PublishCmd>),
     /// My datasets: id, status, price, acknowledgements, sales, certification.
     List,
     /// Who bought my data: when, purpose, price, status.
@@ -194,12 +194,42 @@ pub async fn connect(cli: &Cli) -> eyre::Result<UserCtx> {
     Ok(UserCtx::new(chain, store, state_dir).with_progress(Progress::auto(cli.output.json)))
 }
 
+/// Checks local inputs before touching the network, so a typo fails fast and clearly.
+pub fn precheck(cmd: &Command) -> crate::Result<()> {
+    use crate::error::UserError;
+    if let Command::Publish(p) = cmd {
+        let must_exist = |path: &std::path::Path| {
+            if path.is_file() {
+                Ok(())
+            } else {
+                Err(UserError::Read {
+                    path: path.to_path_buf(),
+                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+                })
+            }
+        };
+        must_exist(&p.file)?;
+        if let Some(t) = &p.consent_terms {
+            must_exist(t)?;
+        }
+        if let Some(m) = &p.quality_model {
+            must_exist(m)?;
+        }
+        if p.purposes.is_empty() {
+            return Err(UserError::InvalidArg { arg: "--purposes", reason: "at least one purpose is required".into() });
+        }
+    }
+    Ok(())
+}
+
 /// Runs one parsed command line.
 pub async fn run(cli: Cli) -> eyre::Result<()> {
+    precheck(&cli.command)?;
     let ctx = connect(&cli).await?;
     let out = cli.output;
     match cli.command {
         Command::Publish(p) => {
+            let p = *p;
             let quality = if p.no_quality {
                 None
             } else {

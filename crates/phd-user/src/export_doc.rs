@@ -189,8 +189,8 @@ fn check(root: &serde_json::Value, schema: &serde_json::Value, v: &serde_json::V
     if let Some(Value::String(r)) = obj.get("$ref") {
         let target = r
             .strip_prefix("#/")
-            .map(|p| p.split('/').fold(Some(root), |acc, seg| acc.and_then(|a| a.get(seg))));
-        match target.flatten() {
+            .and_then(|p| p.split('/').try_fold(root, |acc, seg| acc.get(seg)));
+        match target {
             Some(t) => check(root, t, v, path, errs),
             None => errs.push(format!("{path}: unresolvable $ref {r}")),
         }
@@ -217,20 +217,20 @@ fn check(root: &serde_json::Value, schema: &serde_json::Value, v: &serde_json::V
             return;
         }
     }
-    if let Some(Value::Array(options)) = obj.get("enum") {
-        if !options.contains(v) {
-            errs.push(format!("{path}: {v} is not one of {options:?}"));
-        }
+    if let Some(Value::Array(options)) = obj.get("enum")
+        && !options.contains(v)
+    {
+        errs.push(format!("{path}: {v} is not one of {options:?}"));
     }
-    if let Some(c) = obj.get("const") {
-        if c != v {
-            errs.push(format!("{path}: expected {c}, found {v}"));
-        }
+    if let Some(c) = obj.get("const")
+        && c != v
+    {
+        errs.push(format!("{path}: expected {c}, found {v}"));
     }
-    if let (Some(Value::String(p)), Some(s)) = (obj.get("pattern"), v.as_str()) {
-        if !simple_pattern(p, s) {
-            errs.push(format!("{path}: `{s}` does not match {p}"));
-        }
+    if let (Some(Value::String(p)), Some(s)) = (obj.get("pattern"), v.as_str())
+        && !simple_pattern(p, s)
+    {
+        errs.push(format!("{path}: `{s}` does not match {p}"));
     }
     if let Some(o) = v.as_object() {
         if let Some(Value::Array(req)) = obj.get("required") {
@@ -274,5 +274,127 @@ fn simple_pattern(p: &str, s: &str) -> bool {
                 true
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(n: usize, b: char) -> String {
+        format!("0x{}", b.to_string().repeat(n))
+    }
+
+    fn sample() -> ExportDoc {
+        ExportDoc {
+            format: EXPORT_FORMAT.into(),
+            generated_at: 1_700_000_000,
+            subject: Subject { address: h(40, 'a'), chain_id: 31337, data_registry: h(40, 'b'), marketplace: h(40, 'c') },
+            datasets: vec![ExportDataset {
+                dataset_id: 1,
+                status: "Withdrawn".into(),
+                storage_uri: "s3://phd/datasets/x.phd".into(),
+                content_root: h(64, '1'),
+                metadata_hash: h(64, '2'),
+                metadata: serde_json::json!({ "version": 1, "title": "walk" }),
+                price_wei: "12500000000000000000".into(),
+                price_phd: "12.5".into(),
+                purposes: vec!["research".into(), "validation".into()],
+                consent_terms_hash: h(64, '3'),
+                threshold: 3,
+                published_at: 1,
+                published_tx: Some(h(64, '4')),
+                withdrawn_at: Some(5),
+                withdrawal_tx: Some(h(64, '5')),
+                keepers: vec![ExportKeeper {
+                    address: h(40, 'd'),
+                    share_index: 1,
+                    acknowledged: true,
+                    acknowledged_tx: Some(h(64, '6')),
+                    erasure_confirmed: true,
+                    erasure_tx: None,
+                }],
+                certifications: vec![ExportCertification {
+                    validator: h(40, 'e'),
+                    score_bps: 9000,
+                    model_id: h(64, '7'),
+                    report_hash: h(64, '8'),
+                    report_uri: String::new(),
+                    reward_wei: "10".into(),
+                    tx_hash: None,
+                }],
+                price_changes: vec![PriceChange { old_price_wei: "1".into(), new_price_wei: "2".into(), tx_hash: None }],
+                purchases: vec![ExportPurchase {
+                    purchase_id: 1,
+                    kind: "purchase".into(),
+                    counterparty: h(40, 'f'),
+                    purpose: "research".into(),
+                    price_wei: "2".into(),
+                    price_phd: "0.000000000000000002".into(),
+                    created_at: 3,
+                    tx_hash: Some(h(64, '9')),
+                    status: "Settled".into(),
+                    shares_delivered: 3,
+                    deliveries: vec![Delivery { keeper: h(40, 'd'), share_index: 1, tx_hash: None }],
+                    payout: Some(Payout {
+                        owner_amount_wei: "1".into(),
+                        keeper_amount_each_wei: "0".into(),
+                        keeper_count: 3,
+                        tx_hash: None,
+                    }),
+                    refund: None,
+                }],
+                local: Some(LocalInfo {
+                    object_key: "datasets/x.phd".into(),
+                    source_file: "walk.csv".into(),
+                    pseudonymised_file: None,
+                    object_deleted: true,
+                }),
+                data: Some(ExportData { format: "phd-canonical-csv".into(), sha256: h(64, 'a'), content: "t,acc_x\n".into() }),
+            }],
+            withdrawals: vec![Withdrawal { amount_wei: "1".into(), amount_phd: "0".into(), tx_hash: None, block_number: Some(9) }],
+            credits_wei: "0".into(),
+        }
+    }
+
+    fn schema() -> serde_json::Value {
+        serde_json::from_str(EXPORT_SCHEMA).unwrap()
+    }
+
+    #[test]
+    fn sample_export_validates() {
+        let v = serde_json::to_value(sample()).unwrap();
+        let errs = validate(&schema(), &v);
+        assert!(errs.is_empty(), "{errs:#?}");
+    }
+
+    #[test]
+    fn empty_export_validates() {
+        let doc = ExportDoc { datasets: vec![], withdrawals: vec![], ..sample() };
+        assert!(validate(&schema(), &serde_json::to_value(doc).unwrap()).is_empty());
+    }
+
+    #[test]
+    fn violations_are_reported() {
+        let mut v = serde_json::to_value(sample()).unwrap();
+        v["datasets"][0]["purchases"][0]["kind"] = "gift".into();
+        v["datasets"][0]["keepers"][0]["address"] = "0x12".into();
+        v["subject"].as_object_mut().unwrap().remove("chain_id");
+        v["extra"] = 1.into();
+        v["credits_wei"] = "-1".into();
+        let errs = validate(&schema(), &v);
+        let all = errs.join("\n");
+        assert!(all.contains("kind"), "{all}");
+        assert!(all.contains("keepers[0].address"), "{all}");
+        assert!(all.contains("chain_id"), "{all}");
+        assert!(all.contains("unexpected property `extra`"), "{all}");
+        assert!(all.contains("credits_wei"), "{all}");
+    }
+
+    #[test]
+    fn doc_roundtrips() {
+        let s = serde_json::to_string(&sample()).unwrap();
+        let back: ExportDoc = serde_json::from_str(&s).unwrap();
+        assert_eq!(back, sample());
     }
 }

@@ -17,6 +17,9 @@ use crate::export_doc::{
 };
 use crate::util::{now_unix, write_atomic};
 
+/// (purchase id, counterparty, purpose, price, tx, kind)
+type Entry<'a> = (U256, Address, u8, U256, Option<B256>, &'a str);
+
 fn tx_str(h: Option<B256>) -> Option<String> {
     h.map(|h| format!("{h:#x}"))
 }
@@ -140,11 +143,9 @@ pub async fn withdraw_consent(ctx: &UserCtx, dataset_id: u64, wait: Duration) ->
         (None, _) => storage_error = Some(format!("storage URI {} is not s3://", d.storageUri)),
         (_, Err(e)) => storage_error = Some(format!("{e}; object {} not deleted", d.storageUri)),
     }
-    if object_deleted {
-        if let Ok(Some(mut rec)) = ctx.state.find(dataset_id) {
-            rec.object_deleted = true;
-            let _ = ctx.state.upsert(&rec);
-        }
+    if object_deleted && let Ok(Some(mut rec)) = ctx.state.find(dataset_id) {
+        rec.object_deleted = true;
+        let _ = ctx.state.upsert(&rec);
     }
 
     // Erasure confirmations (bounded wait).
@@ -178,10 +179,10 @@ pub async fn withdraw_consent(ctx: &UserCtx, dataset_id: u64, wait: Duration) ->
     let mut refundable = Vec::new();
     let buys = ctx.chain.purchases(Some(id), None, BlockRange::all()).await.map_err(|e| UserError::chain("reading purchases", e))?;
     for b in buys {
-        if let Ok(p) = ctx.chain.get_purchase(b.event.purchaseId).await {
-            if PurchaseStatus::from(p.status) == PurchaseStatus::Open {
-                refundable.push(id_u64(b.event.purchaseId));
-            }
+        if let Ok(p) = ctx.chain.get_purchase(b.event.purchaseId).await
+            && PurchaseStatus::from(p.status) == PurchaseStatus::Open
+        {
+            refundable.push(id_u64(b.event.purchaseId));
         }
     }
     Ok(WithdrawalSummary {
@@ -334,7 +335,7 @@ pub async fn export(ctx: &UserCtx, with_data: bool) -> Result<ExportDoc> {
         let mut purchases = Vec::new();
         let buys = chain.purchases(Some(id), None, all).await.map_err(err("reading purchases"))?;
         let grants = chain.grants(Some(id), None, all).await.map_err(err("reading grants"))?;
-        let mut entries: Vec<(U256, Address, u8, U256, Option<B256>, &str)> = buys
+        let mut entries: Vec<Entry<'_>> = buys
             .iter()
             .map(|b| (b.event.purchaseId, b.event.buyer, b.event.purpose, b.event.price, b.tx_hash, "purchase"))
             .collect();

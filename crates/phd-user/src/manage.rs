@@ -99,16 +99,17 @@ pub async fn sales(ctx: &UserCtx, dataset: Option<u64>) -> Result<Vec<SaleRow>> 
         .map(|p| p.event.datasetId)
         .filter(|id| dataset.is_none_or(|d| U256::from(d) == *id))
         .collect();
-    if let Some(d) = dataset {
-        if mine.is_empty() {
-            return Err(UserError::Dataset { dataset_id: d, reason: format!("not published by {owner}") });
-        }
+    if let Some(d) = dataset
+        && mine.is_empty()
+    {
+        return Err(UserError::Dataset { dataset_id: d, reason: format!("not published by {owner}") });
     }
     let settlements = ctx.chain.settlements(None, BlockRange::all()).await.map_err(|e| UserError::chain("reading settlements", e))?;
     let mut rows = Vec::new();
     for id in mine {
         let buys = ctx.chain.purchases(Some(id), None, BlockRange::all()).await.map_err(|e| UserError::chain("reading purchases", e))?;
         let grants = ctx.chain.grants(Some(id), None, BlockRange::all()).await.map_err(|e| UserError::chain("reading grants", e))?;
+        #[allow(clippy::type_complexity)]
         let mut entries: Vec<(U256, Address, u8, U256, Option<String>, &str)> = buys
             .iter()
             .map(|b| (b.event.purchaseId, b.event.buyer, b.event.purpose, b.event.price, b.tx_hash.map(|h| format!("{h:#x}")), "purchase"))
