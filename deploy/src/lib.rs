@@ -4,6 +4,8 @@
 //! Re-running is safe: when the deployment file exists and every recorded address holds exactly
 //! the artifacts' runtime code (immutables masked), the existing deployment is reused.
 
+#![allow(clippy::result_large_err, clippy::collapsible_if)]
+
 use std::{
     path::{Path, PathBuf},
     time::Duration,

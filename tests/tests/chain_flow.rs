@@ -1,6 +1,8 @@
 //! Chain-level end-to-end tests against a real anvil: publish → acknowledge → purchase →
 //! deliver → settle → withdraw with exact balances, the refund path, and decoded errors.
 
+#![allow(clippy::expect_used, clippy::panic)] // tests
+
 use alloy::primitives::{Address, U256};
 use phd_chain::{
     BlockRange, ChainError, ContractRevert, DatasetStatus, PhdClient, Purpose, PurchaseStatus,

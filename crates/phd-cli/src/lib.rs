@@ -4,6 +4,8 @@
 //! an environment fallback, and [`load_devnet_env`] fills the environment from `.devnet/env` so the
 //! programs work without flags against a local devnet.
 
+#![allow(clippy::result_large_err)] // CliError wraps ChainError (see phd-chain)
+
 use std::{
     ffi::OsString,
     path::{Path, PathBuf},
