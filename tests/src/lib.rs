@@ -144,3 +144,4 @@ pub async fn publish_sample(
     }
     Ok(id)
 }
+pub mod stack;

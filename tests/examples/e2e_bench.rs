@@ -1,0 +1,166 @@
+//! End-to-end latency: purchase transaction → verified plaintext on disk, on the full local
+//! stack (anvil, contracts, embedded S3 over loopback HTTP, five in-process keepers, t = 3).
+//!
+//! `cargo run -p phd-e2e --release --example e2e_bench -- --sizes 1MB,100MB,1GB [--runs 5]`
+//!
+//! For each size: a CSV-like plaintext (accelerometer-style numbers, compresses like real
+//! data) is sealed, uploaded and listed once; then each run buys it and times
+//! purchase tx → t shares delivered → the customer library's retrieve (collect + verify shares,
+//! combine, download, verify every chunk, decrypt, rename into place). The plaintext is compared with the input (SHA-256, outside the timing).
+//! Prints a Markdown table (median and min/max per phase).
+
+use std::{
+    io::Write as _,
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use phd_chain::{Purpose, phd};
+use phd_e2e::stack::{Stack, publish_raw, wait_deliveries};
+use sha2::{Digest, Sha256};
+
+fn parse_size(s: &str) -> eyre::Result<u64> {
+    let s = s.trim().to_ascii_uppercase();
+    let (num, mult) = if let Some(n) = s.strip_suffix("GB") {
+        (n, 1u64 << 30)
+    } else if let Some(n) = s.strip_suffix("MB") {
+        (n, 1 << 20)
+    } else if let Some(n) = s.strip_suffix("KB") {
+        (n, 1 << 10)
+    } else {
+        (s.as_str(), 1)
+    };
+    Ok(num.trim().parse::<u64>().map_err(|e| eyre::eyre!("bad size {s:?}: {e}"))? * mult)
+}
+
+/// Writes `size` bytes of accelerometer-like CSV.
+fn write_plaintext(path: &Path, size: u64) -> eyre::Result<()> {
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    let mut written = 0u64;
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut line = String::with_capacity(64);
+    let mut i = 0u64;
+    w.write_all(b"time,acc_x,acc_y,acc_z\n")?;
+    written += 23;
+    while written < size {
+        // xorshift noise on top of a slow signal
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        line.clear();
+        use std::fmt::Write as _;
+        let _ = writeln!(
+            line,
+            "{}.{:02},{:.4},{:.4},{:.4}",
+            i / 50,
+            (i % 50) * 2,
+            ((i % 628) as f64 / 100.0).sin() + (x % 1000) as f64 / 10_000.0,
+            (((i + 157) % 628) as f64 / 100.0).sin() * 0.5,
+            9.81 + ((x >> 20) % 1000) as f64 / 50_000.0
+        );
+        let bytes = line.as_bytes();
+        let take = usize::try_from((size - written).min(bytes.len() as u64))?;
+        w.write_all(&bytes[..take])?;
+        written += take as u64;
+        i += 1;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+fn sha256_file(path: &Path) -> eyre::Result<[u8; 32]> {
+    use std::io::Read as _;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().into())
+}
+
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0}", d.as_secs_f64() * 1000.0)
+}
+
+#[tokio::main]
+async fn main() -> eyre::Result<()> {
+    let mut sizes = vec!["1MB".to_owned(), "100MB".to_owned()];
+    let mut runs: Option<usize> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--sizes" => sizes = args.next().unwrap_or_default().split(',').map(str::to_owned).collect(),
+            "--runs" => runs = Some(args.next().unwrap_or_default().parse()?),
+            "-h" | "--help" => {
+                println!("e2e_bench [--sizes 1MB,100MB,1GB] [--runs N]");
+                return Ok(());
+            }
+            other => eyre::bail!("unknown argument {other:?}"),
+        }
+    }
+    let sizes: Vec<(String, u64)> = sizes.iter().map(|s| Ok((s.clone(), parse_size(s)?))).collect::<eyre::Result<_>>()?;
+
+    let stack = Stack::start_with(|c| {
+        c.keeper_poll_interval = Duration::from_millis(100);
+        c.deploy.delivery_window = 3600;
+    })
+    .await?;
+    let d = &stack.devnet;
+    let work = stack.work();
+    let customer = d.customer_client().await?;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    eprintln!("devnet up: {} keepers, t = {}, {} CPUs", d.keepers.len(), d.threshold, cpus);
+
+    println!("| size | runs | purchase tx (ms) | shares (ms) | download+verify+decrypt (ms) | **total median (ms)** | total min–max (ms) | sealed |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (label, size) in sizes {
+        let input = work.join(format!("plain-{label}.csv"));
+        write_plaintext(&input, size)?;
+        let want = sha256_file(&input)?;
+        let published = publish_raw(d, &input, phd(1), &[Purpose::Research]).await?;
+        let n = runs.unwrap_or(if size >= 1 << 30 { 1 } else { 5 });
+        let (mut t_tx, mut t_sh, mut t_dl, mut t_all) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for run in 0..n {
+            let out = work.join(format!("out-{label}-{run}.csv"));
+            let start = Instant::now();
+            let bought = customer.purchase(published.dataset_id, Purpose::Research, phd(1)).await?;
+            let a = start.elapsed();
+            wait_deliveries(&customer, bought.purchase_id, d.threshold).await?;
+            let b = start.elapsed();
+            stack.retrieve(bought.purchase_id, &out).await?.map_err(|e| eyre::eyre!("{e}"))?;
+            let c = start.elapsed();
+            eyre::ensure!(sha256_file(&out)? == want, "plaintext differs for {label}");
+            std::fs::remove_file(&out)?;
+            t_tx.push(a);
+            t_sh.push(b - a);
+            t_dl.push(c - b);
+            t_all.push(c);
+            eprintln!("{label} run {run}: total {} ms", ms(c));
+        }
+        let (lo, hi) = (t_all.iter().min().copied().unwrap_or_default(), t_all.iter().max().copied().unwrap_or_default());
+        println!(
+            "| {label} | {n} | {} | {} | {} | **{}** | {}–{} | {:.1} MB |",
+            ms(median(&mut t_tx)),
+            ms(median(&mut t_sh)),
+            ms(median(&mut t_dl)),
+            ms(median(&mut t_all)),
+            ms(lo),
+            ms(hi),
+            published.sealed_len as f64 / 1e6
+        );
+        std::fs::remove_file(&input)?;
+        let _ = std::fs::remove_file(d.s3.object_path(&published.object_key));
+    }
+    stack.stop().await;
+    Ok(())
+}

@@ -1,0 +1,145 @@
+//! Keeper failures on the full local stack: two of five down, three of five down (refund after
+//! the deadline), and keepers killed mid-delivery and restarted (exactly-once delivery).
+
+use std::time::Duration;
+
+use alloy::primitives::U256;
+use phd_chain::{BlockRange, Purpose, PurchaseStatus, phd};
+use phd_devnet::KeeperKnobs;
+use phd_e2e::stack::{BuyerError, KEEPER_TIMEOUT, Stack, reference_buy_decrypt, wait_deliveries, write_accel_csv};
+use phd_keeper::FailPoint;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_of_five_down_sale_completes() -> eyre::Result<()> {
+    let mut stack = Stack::start().await?;
+    let work = stack.work();
+    let input = work.join("in.csv");
+    write_accel_csv(&input, 500, None)?;
+    let pseudo = work.join("pseudo.csv");
+    let published = stack.publish(&input, phd(10), &[Purpose::Research], &pseudo).await?;
+    // Wait until all five stored their share before taking two down.
+    let user = stack.devnet.user_client().await?;
+    let id = U256::from(published.dataset_id);
+    phd_e2e::stack::wait_for("5 acknowledgements", KEEPER_TIMEOUT, || async {
+        Ok((user.dataset(id).await?.acknowledged == 5).then_some(()))
+    })
+    .await?;
+    stack.devnet.keepers[3].stop().await?;
+    stack.devnet.keepers[4].stop().await?;
+
+    let d = &stack.devnet;
+    let customer = d.customer_client().await?;
+    let bought = customer.purchase(id, Purpose::Research, phd(10)).await?;
+    wait_deliveries(&customer, bought.purchase_id, 3).await?;
+    let out = work.join("out.csv");
+    stack.retrieve(bought.purchase_id, &out).await??;
+    eyre::ensure!(std::fs::read(&out)? == std::fs::read(&pseudo)?, "plaintext differs");
+    let (_, s) = customer.confirm(bought.purchase_id).await?;
+    let s = s.ok_or_else(|| eyre::eyre!("not settled"))?;
+    eyre::ensure!(s.keeper_count == 3, "deliverers {}", s.keeper_count);
+    stack.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_of_five_down_nothing_released_then_full_refund() -> eyre::Result<()> {
+    let mut stack = Stack::start().await?;
+    let work = stack.work();
+    let input = work.join("in.csv");
+    write_accel_csv(&input, 500, None)?;
+    let pseudo = work.join("pseudo.csv");
+    let price = phd(10);
+    let published = stack.publish(&input, price, &[Purpose::Research], &pseudo).await?;
+    let id = U256::from(published.dataset_id);
+    let user = stack.devnet.user_client().await?;
+    phd_e2e::stack::wait_for("5 acknowledgements", KEEPER_TIMEOUT, || async {
+        Ok((user.dataset(id).await?.acknowledged == 5).then_some(()))
+    })
+    .await?;
+    for i in 0..3 {
+        stack.devnet.keepers[i].stop().await?;
+    }
+    let d = &stack.devnet;
+    let customer = d.customer_client().await?;
+    let before = customer.balance_of(customer.address()).await?;
+    let bought = customer.purchase(id, Purpose::Research, price).await?;
+    // The two live keepers deliver; that is below the threshold.
+    wait_deliveries(&customer, bought.purchase_id, 2).await?;
+    let out = work.join("out.csv");
+    match reference_buy_decrypt(d, &customer, bought.purchase_id, &out).await {
+        Err(BuyerError::NotEnoughShares { good: 2, threshold: 3, .. }) => {}
+        other => eyre::bail!("expected NotEnoughShares, got {other:?}"),
+    }
+    eyre::ensure!(!out.exists(), "file written without enough shares");
+    // Settling is refused, refunding too until the deadline.
+    let e = customer.settle(bought.purchase_id).await.err().ok_or_else(|| eyre::eyre!("settle succeeded"))?;
+    eyre::ensure!(e.revert().map(|r| r.name()).as_deref() == Some("MarketplaceThresholdNotReached"), "{e}");
+    let e = customer.refund(bought.purchase_id).await.err().ok_or_else(|| eyre::eyre!("early refund succeeded"))?;
+    eyre::ensure!(e.revert().map(|r| r.name()).as_deref() == Some("MarketplaceRefundNotYetAllowed"), "{e}");
+
+    let window = d.deployment.params.as_ref().map_or(60, |p| p.delivery_window);
+    d.increase_time(window + 1).await?;
+    let (_, amount) = customer.refund(bought.purchase_id).await?;
+    eyre::ensure!(amount == price, "refunded {amount}");
+    eyre::ensure!(customer.balance_of(customer.address()).await? == before, "balance not restored");
+    let p = customer.get_purchase(bought.purchase_id).await?;
+    eyre::ensure!(PurchaseStatus::from(p.status) == PurchaseStatus::Refunded, "status");
+    stack.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keeper_killed_and_restarted_delivers_exactly_once() -> eyre::Result<()> {
+    let mut stack = Stack::start_with(|c| {
+        c.keeper_knobs = vec![
+            KeeperKnobs { fail_after: Some(FailPoint::DeliveryIntentRecorded), ..Default::default() },
+            KeeperKnobs { fail_after: Some(FailPoint::DeliverySent), ..Default::default() },
+        ];
+    })
+    .await?;
+    let work = stack.work();
+    let input = work.join("in.csv");
+    write_accel_csv(&input, 500, None)?;
+    let pseudo = work.join("pseudo.csv");
+    let published = stack.publish(&input, phd(10), &[Purpose::Research], &pseudo).await?;
+    let id = U256::from(published.dataset_id);
+    let customer = stack.devnet.customer_client().await?;
+    let bought = customer.purchase(id, Purpose::Research, phd(10)).await?;
+
+    // Both faulty keepers die at their fail point during this purchase.
+    for i in 0..2 {
+        let stopped = stack.devnet.keepers[i].wait_stopped(KEEPER_TIMEOUT).await?;
+        eyre::ensure!(stopped, "keeper {i} did not hit its fail point");
+    }
+    // Restart with the same data directories, without the fault.
+    for i in 0..2 {
+        let k = &mut stack.devnet.keepers[i];
+        k.config.fail_after = None;
+        k.start().await?;
+    }
+    wait_deliveries(&customer, bought.purchase_id, 5).await?;
+    let deliveries = customer.share_deliveries(bought.purchase_id, BlockRange::all()).await?;
+    for k in &stack.devnet.keepers {
+        let n = deliveries.iter().filter(|l| l.event.keeper == k.address).count();
+        eyre::ensure!(n == 1, "keeper {} delivered {n} times", k.index);
+    }
+    // Give the restarted keepers another full poll round; still exactly once.
+    let block = customer.block_number().await?;
+    phd_e2e::stack::wait_for("keepers past the purchase block", KEEPER_TIMEOUT, || async {
+        let mut all = true;
+        for k in &stack.devnet.keepers[..2] {
+            let s = phd_keeper::local_status(k.data_dir())?;
+            all &= s.cursor_block.is_some_and(|c| c > block);
+        }
+        Ok(all.then_some(()))
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let again = customer.share_deliveries(bought.purchase_id, BlockRange::all()).await?;
+    eyre::ensure!(again.len() == 5, "{} deliveries", again.len());
+    let out = work.join("out.csv");
+    stack.retrieve(bought.purchase_id, &out).await??;
+    eyre::ensure!(std::fs::read(&out)? == std::fs::read(&pseudo)?, "plaintext differs");
+    stack.stop().await;
+    Ok(())
+}
