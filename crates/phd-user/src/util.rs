@@ -121,10 +121,10 @@ pub fn parse_purpose(s: &str) -> std::result::Result<u8, String> {
     if let Some((_, id)) = PURPOSES.iter().find(|(n, _)| *n == norm) {
         return Ok(*id);
     }
-    if let Ok(id) = norm.parse::<u8>() {
-        if PURPOSES.iter().any(|(_, i)| *i == id) {
-            return Ok(id);
-        }
+    if let Ok(id) = norm.parse::<u8>()
+        && PURPOSES.iter().any(|(_, i)| *i == id)
+    {
+        return Ok(id);
     }
     Err(format!(
         "unknown purpose `{s}` (expected one of: {})",
