@@ -31,7 +31,7 @@ fail() { printf '\033[31mFAILED: %s\033[0m\n' "$*" >&2; exit 1; }
 # JSON field from stdin: `jf '.a.b'` (jq when installed, else node — installed by npm ci anyway).
 jf() {
   if command -v jq >/dev/null 2>&1; then
-    jq -r "$1 // empty"
+    jq -r "($1) | if . == null then empty else . end"
   else
     node -e '
       const o = JSON.parse(require("fs").readFileSync(0, "utf8"));
@@ -138,7 +138,8 @@ export PHD_STATE_DIR="$WORK/customer-state"
 bold "==> 4–8. buy into escrow → keepers release → download, verify, decrypt → confirm/settle"
 run "buy + decrypt + confirm" "$WORK/buy.json" \
   "$BIN/phd-customer" --json buy "$DATASET" --purpose research --max-price 25 --out "$WORK/bought.csv"
-echo "    purchase $(jf .purchase_id <"$WORK/buy.json"): $(jf .status <"$WORK/buy.json")"
+echo "    purchase $(jf .purchase_id <"$WORK/buy.json"): shares used $(jf .retrieved.shares_used <"$WORK/buy.json"), confirm tx $(jf .confirm_tx <"$WORK/buy.json")"
+echo "    settled: owner credited $(jf .settled_owner_wei <"$WORK/buy.json") wei, each delivering keeper $(jf .settled_keeper_each_wei <"$WORK/buy.json") wei"
 cmp "$WORK/pseudonymised.csv" "$WORK/bought.csv" || fail "the decrypted file differs from the owner's pseudonymised input"
 echo "    cmp: bought.csv == pseudonymised.csv ($(wc -c <"$WORK/bought.csv") bytes, byte for byte)"
 run "purchases" "$WORK/purchases.json" "$BIN/phd-customer" --json purchases

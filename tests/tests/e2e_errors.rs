@@ -31,7 +31,7 @@ async fn purchase_refusals_are_decoded() -> eyre::Result<()> {
     let poor = d.client(&d.accounts.manufacturer).await?;
     let e = poor.purchase(id, Purpose::Research, price).await.err().ok_or_else(|| eyre::eyre!("poor purchase succeeded"))?;
     eyre::ensure!(revert_name(&e) == "MarketplaceInsufficientBalance", "{e}");
-    eyre::ensure!(e.to_string().to_lowercase().contains("balance"), "message: {e}");
+    eyre::ensure!(e.to_string().contains("declined") && e.to_string().contains("0 PHD"), "message: {e}");
 
     // Unconsented purpose.
     let e = customer.purchase(id, Purpose::Commercial, price).await.err().ok_or_else(|| eyre::eyre!("commercial purchase succeeded"))?;

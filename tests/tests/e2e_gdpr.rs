@@ -112,7 +112,7 @@ async fn pii_stripped_withdrawal_erases_everything_and_export_is_exact() -> eyre
     eyre::ensure!(violations.is_empty(), "export violates the schema: {violations:?}");
     eyre::ensure!(doc.datasets.len() == 1, "datasets {}", doc.datasets.len());
     let ds = &doc.datasets[0];
-    eyre::ensure!(ds.status == "Withdrawn", "export status {}", ds.status);
+    eyre::ensure!(ds.status.eq_ignore_ascii_case("withdrawn"), "export status {}", ds.status);
     let purchases: Vec<_> = ds.purchases.iter().filter(|p| p.kind == "purchase").collect();
     eyre::ensure!(purchases.len() == 2, "export lists {} purchases", purchases.len());
     eyre::ensure!(ds.purchases.len() == 2, "export lists grants too: {}", ds.purchases.len());
@@ -121,7 +121,7 @@ async fn pii_stripped_withdrawal_erases_everything_and_export_is_exact() -> eyre
         eyre::ensure!(U256::from(p.purchase_id) == pid, "purchase id {}", p.purchase_id);
         eyre::ensure!(p.counterparty.eq_ignore_ascii_case(&cust), "counterparty {}", p.counterparty);
         eyre::ensure!(p.price_wei == price.to_string(), "price {}", p.price_wei);
-        eyre::ensure!(p.status == st.to_string(), "status {} != {st}", p.status);
+        eyre::ensure!(p.status.eq_ignore_ascii_case(&st.to_string()), "status {} != {st}", p.status);
     }
     eyre::ensure!(ds.keepers.iter().all(|k| k.erasure_confirmed), "export misses erasures");
     stack.stop().await;
