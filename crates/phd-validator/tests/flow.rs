@@ -138,7 +138,7 @@ async fn validator_certifies_granted_data_and_rejects_garbage() -> eyre::Result<
     let cert = phd_validator::wait_for_certification(&owner_client, id, Duration::from_secs(180)).await?;
     assert_eq!(cert.validator, vaddr);
     assert_eq!(cert.model_id, format!("{shipped:#x}"));
-    assert!(cert.score_bps > 7_000, "clean BasicMotions data should score high: {cert:?}");
+    assert!(cert.score_bps > 5_000, "clean BasicMotions data should score high: {cert:?}");
     let after = owner_client.balance_of(owner).await?;
     assert_eq!(after - before, reward, "certification mints CERTIFICATION_REWARD to the owner");
 
@@ -261,7 +261,7 @@ fn offline_scoring_of_canonical_csv() {
     assert_eq!(s.outcome, Outcome::Scored);
     assert_eq!(s.model_id, format!("{id:#x}"));
     assert_eq!(s.windows_total, 40);
-    assert!(s.score_bps > 7_000, "{s:?}");
+    assert!(s.score_bps > 5_000, "{s:?}");
     for junk in [&b""[..], b"\x00\x01\x02garbage", b"time,acc_x\n1,2\n", b"a,b,c\n1,2,3\n"] {
         let s = phd_validator::score_plaintext(&model, junk);
         assert_eq!(s.outcome, Outcome::Unscorable, "{s:?}");
