@@ -135,8 +135,8 @@ impl std::fmt::Debug for Shared {
 
 /// Loads a model file with a clear error (what `run` does first).
 pub fn load_model(path: &std::path::Path) -> Result<(QualityModel, B256)> {
-    let model = QualityModel::load(path).map_err(|source| ValidatorError::Model { path: path.to_path_buf(), source })?;
-    let id = model.model_id().map_err(|source| ValidatorError::Model { path: path.to_path_buf(), source })?;
+    let model = QualityModel::load(path).map_err(|source| ValidatorError::Model { path: path.to_path_buf(), source: Box::new(source) })?;
+    let id = model.model_id().map_err(|source| ValidatorError::Model { path: path.to_path_buf(), source: Box::new(source) })?;
     let id_b = id.parse::<B256>().map_err(|e| ValidatorError::Config(format!("model id {id} is not a bytes32: {e}")))?;
     Ok((model, id_b))
 }
@@ -167,7 +167,7 @@ pub async fn run(
         .map_err(|e| ValidatorError::chain("connecting to the chain", e))?;
     client.check_code().await.map_err(|e| ValidatorError::chain("checking the deployment", e))?;
     let store = match &config.s3 {
-        Some(c) => Some(Store::connect(c.clone()).await.map_err(|source| ValidatorError::Storage { context: "configuring S3".into(), source })?),
+        Some(c) => Some(Store::connect(c.clone()).await.map_err(|source| ValidatorError::Storage { context: "configuring S3".into(), source: Box::new(source) })?),
         None => None,
     };
     ensure_registered(&client, &enc_pub, &endpoint).await?;
@@ -512,7 +512,7 @@ async fn retrieve_and_report(s: &Shared, job: &JobRecord, content_root: B256) ->
         Ok(o) => o,
         Err(source) => {
             let _ = std::fs::remove_file(&out);
-            return Err(ValidatorError::Retrieve { dataset_id: id, purchase_id, source });
+            return Err(ValidatorError::Retrieve { dataset_id: id, purchase_id, source: Box::new(source) });
         }
     };
     let read = std::fs::read(&out);
@@ -568,7 +568,7 @@ async fn certify(s: &Shared, job: &mut JobRecord) -> Result<()> {
             store
                 .put_bytes(&key, bytes.clone())
                 .await
-                .map_err(|source| ValidatorError::Storage { context: format!("uploading {key}"), source })?;
+                .map_err(|source| ValidatorError::Storage { context: format!("uploading {key}"), source: Box::new(source) })?;
             format!("s3://{}/{key}", store.bucket())
         }
         None => format!("{}/reports/{id}", s.health.endpoint.trim_end_matches('/')),

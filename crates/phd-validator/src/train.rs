@@ -35,7 +35,7 @@ pub fn train(data_dir: &Path, out: &Path) -> Result<TrainOutcome> {
     let (model, report) = phd_quality::train_from_dir(data_dir)?;
     model.save(out)?;
     // reload what was written: the id printed is the id of the file's bytes
-    let reloaded = QualityModel::load(out).map_err(|source| ValidatorError::Model { path: out.to_path_buf(), source })?;
+    let reloaded = QualityModel::load(out).map_err(|source| ValidatorError::Model { path: out.to_path_buf(), source: Box::new(source) })?;
     let model_id = reloaded.model_id()?;
     let file_bytes = std::fs::metadata(out).map_err(ValidatorError::io(out))?.len();
     let mut test = Vec::new();
