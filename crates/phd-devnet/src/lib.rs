@@ -22,6 +22,8 @@
 //! same stack in-process; [`KeeperHandle`] stops and restarts single keepers (same data
 //! directory, same port when it is still free) and carries the keepers' test knobs.
 
+#![allow(clippy::result_large_err)] // ChainError carries decoded reverts; boxing everywhere is noise
+
 use std::{
     fmt::Write as _,
     future::Future,
@@ -323,8 +325,9 @@ impl KeeperHandle {
         let health = format!("{}/health", self.endpoint);
         let mut last;
         loop {
-            if let Some(r) = &self.running {
-                if r.task.is_finished() {
+            if let Some(r) = &self.running
+                && r.task.is_finished()
+            {
                     // The task ended during start-up: surface its error.
                     return match self.running.take().map(|r| r.task) {
                         Some(task) => match task.await {
@@ -334,7 +337,6 @@ impl KeeperHandle {
                         },
                         None => Err(self.not_ready(started, "keeper not running".into())),
                     };
-                }
             }
             match http.get(&health).send().await {
                 Ok(resp) if resp.status().is_success() => {
@@ -641,7 +643,7 @@ impl Devnet {
     /// A human-readable table of what runs where.
     pub fn table(&self) -> String {
         let mut t = String::new();
-        let _ = writeln!(t, "{:<14} {:<44} {}", "component", "where", "account / detail");
+        let _ = writeln!(t, "{:<14} {:<44} account / detail", "component", "where");
         let _ = writeln!(t, "{:<14} {:<44} chain id {}", "anvil", self.rpc_url, self.deployment.chain_id);
         let d = &self.deployment;
         for (name, a) in [
@@ -718,10 +720,10 @@ impl Devnet {
                 tracing::warn!(keeper = k.index, error = %e, "keeper stopped with an error");
             }
         }
-        if let Some(s3) = self.s3_server.take() {
-            if let Err(e) = s3.shutdown().await {
-                tracing::warn!(error = %e, "embedded S3 stopped with an error");
-            }
+        if let Some(s3) = self.s3_server.take()
+            && let Err(e) = s3.shutdown().await
+        {
+            tracing::warn!(error = %e, "embedded S3 stopped with an error");
         }
         if let Some(anvil) = self.anvil.take() {
             drop(anvil); // kills the process
