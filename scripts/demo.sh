@@ -129,13 +129,31 @@ DATASET=$(jf .dataset_id <"$WORK/publish.json")
 echo "    dataset $DATASET: $(jf .status <"$WORK/publish.json"), rows kept $(jf .rows_kept <"$WORK/publish.json")/$(jf .rows_read <"$WORK/publish.json"), quality $(jf .quality_score <"$WORK/publish.json"), acks $(jf .acknowledged <"$WORK/publish.json")/$(jf '.keepers | length' <"$WORK/publish.json"), sealed $(jf .sealed_bytes <"$WORK/publish.json") B"
 
 # ---------------------------------------------------------------------------------------------
-bold "==> 3. browse (customer)"
+bold "==> 3. validation: the owner grants the devnet validator access; it decrypts, scores, certifies"
+envval() { grep "^$1=" "$STATE/env" | cut -d= -f2-; }
+V_ADDR=$(envval PHD_VALIDATOR_ADDRESS); V_URL=$(envval PHD_VALIDATOR_ENDPOINT)
+[[ -n "$V_URL" ]] || fail "no validator endpoint in $STATE/env"
+V_PK=$(node -e 'fetch(process.argv[1] + "/health").then(r => r.json()).then(h => console.log(h.account_pubkey)).catch(e => { console.error(e.message); process.exit(1); })' "$V_URL") \
+  || fail "validator /health at $V_URL"
+run "grant to validator" "$WORK/grant.json" \
+  "$BIN/phd-user" --json grant "$DATASET" --to "$V_ADDR" --pubkey "$V_PK" --purpose validation
+t0=$(now_ms)
+for _ in $(seq 1 600); do
+  "$BIN/phd-user" --json status "$DATASET" >"$WORK/cert-status.json" 2>/dev/null || true
+  [[ "$(jf .certified <"$WORK/cert-status.json")" == "true" ]] && break
+  sleep 0.2
+done
+[[ "$(jf .certified <"$WORK/cert-status.json")" == "true" ]] || fail "the validator did not certify within 120 s"
+echo "    certified by $V_ADDR after $(( $(now_ms) - t0 )) ms (reward minted to the owner)"
+
+# ---------------------------------------------------------------------------------------------
+bold "==> 4. browse (customer)"
 run "browse" "$WORK/browse.json" "$BIN/phd-customer" --json browse
 unset PHD_STATE_DIR
 export PHD_STATE_DIR="$WORK/customer-state"
 
 # ---------------------------------------------------------------------------------------------
-bold "==> 4–8. buy into escrow → keepers release → download, verify, decrypt → confirm/settle"
+bold "==> 5–8. buy into escrow → keepers release → download, verify, decrypt → confirm/settle"
 run "buy + decrypt + confirm" "$WORK/buy.json" \
   "$BIN/phd-customer" --json buy "$DATASET" --purpose research --max-price 25 --out "$WORK/bought.csv"
 echo "    purchase $(jf .purchase_id <"$WORK/buy.json"): shares used $(jf .retrieved.shares_used <"$WORK/buy.json"), confirm tx $(jf .confirm_tx <"$WORK/buy.json")"

@@ -14,7 +14,7 @@
 //!    account, its own data directory `<state>/keepers/<i>` (encryption key + SQLite store), each
 //!    registering itself on-chain; the devnet waits until every one answers `/health` and is
 //!    registered with its endpoint;
-//! 6. the **validator** hook ([`Devnet::start_validator`]; `phd-validator` is not written yet);
+//! 6. optionally the **validator** (`phd_validator::run` in-process, [`Devnet::start_validator`]);
 //! 7. the **env file** `<state>/env` (docs/PROTOCOL.md "Devnet environment file") that every CLI
 //!    reads.
 //!
@@ -147,6 +147,10 @@ pub struct DevnetConfig {
     pub extra_deployment_path: Option<PathBuf>,
     /// How long to wait for each keeper to become ready.
     pub ready_timeout: Duration,
+    /// Run a `phd-validator` in-process with the validator account (default false in the
+    /// library, so tests that drive the validator account themselves are not disturbed;
+    /// `phd-devnet up` turns it on).
+    pub validator: bool,
 }
 
 impl DevnetConfig {
@@ -171,6 +175,7 @@ impl DevnetConfig {
             clean: true,
             extra_deployment_path: None,
             ready_timeout: Duration::from_secs(120),
+            validator: false,
         }
     }
 
@@ -239,9 +244,9 @@ pub struct Accounts {
     pub keepers: Vec<PrivateKeySigner>,
 }
 
-struct Running {
+struct Running<E = KeeperError> {
     cancel: CancellationToken,
-    task: JoinHandle<Result<(), KeeperError>>,
+    task: JoinHandle<Result<(), E>>,
 }
 
 /// One in-process keeper.
@@ -424,6 +429,10 @@ pub struct Devnet {
     pub state_dir: PathBuf,
     /// The env file.
     pub env_path: PathBuf,
+    /// Endpoint of the in-process validator, when one runs.
+    pub validator_endpoint: Option<String>,
+    validator_task: Option<Running<phd_validator::ValidatorError>>,
+    validator_wanted: bool,
     anvil: Option<AnvilInstance>,
     s3_server: Option<EmbeddedS3>,
 }
@@ -567,6 +576,9 @@ impl Devnet {
             threshold: config.threshold,
             env_path: state.join("env"),
             state_dir: state,
+            validator_endpoint: None,
+            validator_task: None,
+            validator_wanted: config.validator,
             anvil: Some(anvil),
             s3_server: Some(server),
         };
@@ -592,12 +604,55 @@ impl Devnet {
         Ok(devnet)
     }
 
-    /// Hook for the validator service. `phd-validator` does not exist yet: when it does, start
-    /// it here in-process (like the keepers) with `self.accounts.validator`, a data directory
-    /// `<state>/validator` and the chain/S3 settings of this devnet, and stop it in
-    /// [`Self::shutdown`]. Until then the validator account is funded with ether only.
+    /// Starts `phd-validator` in-process (when [`DevnetConfig::validator`]) with the validator
+    /// account, data directory `<state>/validator`, this devnet's S3 and a 250 ms poll; waits
+    /// until it is registered on-chain. Stopped in [`Self::shutdown`].
     pub async fn start_validator(&mut self) -> Result<(), DevnetError> {
-        tracing::debug!(validator = %self.accounts.validator.address(), "no validator service yet (phd-validator pending)");
+        if !self.validator_wanted || self.validator_task.is_some() {
+            return Ok(());
+        }
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .map_err(DevnetError::io("binding validator listener", Path::new("127.0.0.1:0")))?;
+        let addr = listener.local_addr().map_err(DevnetError::io("reading validator address", Path::new("")))?;
+        let endpoint = format!("http://{addr}");
+        let mut vc = phd_validator::ValidatorConfig::new(
+            self.state_dir.join("validator"),
+            self.rpc_url.clone(),
+            self.accounts.validator.clone(),
+            self.deployment.clone(),
+        );
+        vc.s3 = Some(self.s3.client_config());
+        vc.public_endpoint = Some(endpoint.clone());
+        vc.poll_interval = Duration::from_millis(250);
+        let cancel = CancellationToken::new();
+        let stop = cancel.clone();
+        let task = tokio::spawn(phd_validator::run(vc, listener, async move { stop.cancelled().await }));
+        self.validator_task = Some(Running { cancel, task });
+        let client = self.deployer_client().await?;
+        let started = Instant::now();
+        loop {
+            if self.validator_task.as_ref().is_some_and(|r| r.task.is_finished()) {
+                let reason = match self.validator_task.take().map(|r| r.task) {
+                    Some(t) => match t.await {
+                        Ok(Err(e)) => e.to_string(),
+                        Ok(Ok(())) => "exited during start-up".into(),
+                        Err(e) => e.to_string(),
+                    },
+                    None => "not running".into(),
+                };
+                return Err(DevnetError::Config(format!("validator failed to start: {reason}")));
+            }
+            let node = client.node(self.accounts.validator.address()).await?;
+            if node.role == NodeRole::Validator as u8 && node.endpoint == endpoint {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(120) {
+                return Err(DevnetError::Config("validator not registered after 120 s".into()));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.validator_endpoint = Some(endpoint);
         Ok(())
     }
 
@@ -622,6 +677,8 @@ impl Devnet {
             ("PHD_KEEPERS".into(), endpoints.join(",")),
             ("PHD_KEEPER_ADDRESSES".into(), addresses.join(",")),
             ("PHD_THRESHOLD".into(), self.threshold.to_string()),
+            ("PHD_VALIDATOR_ADDRESS".into(), self.accounts.validator.address().to_string()),
+            ("PHD_VALIDATOR_ENDPOINT".into(), self.validator_endpoint.clone().unwrap_or_default()),
             ("PHD_DEVNET_STATE_DIR".into(), self.state_dir.display().to_string()),
         ]
     }
@@ -665,7 +722,8 @@ impl Devnet {
         for k in &self.keepers {
             let _ = writeln!(t, "{:<14} {:<44} {}", format!("keeper {}", k.index + 1), k.endpoint, k.address);
         }
-        let _ = writeln!(t, "{:<14} {:<44} {}", "validator", "(phd-validator pending)", self.accounts.validator.address());
+        let v = self.validator_endpoint.as_deref().unwrap_or("(not started: --no-validator)");
+        let _ = writeln!(t, "{:<14} {:<44} {}", "validator", v, self.accounts.validator.address());
         let _ = writeln!(t, "{:<14} {:<44} {}", "user", "", self.accounts.user.address());
         let _ = writeln!(t, "{:<14} {:<44} {}", "customer", "", self.accounts.customer.address());
         let _ = writeln!(t, "{:<14} {:<44} {} (approved)", "manufacturer", "", self.accounts.manufacturer.address());
@@ -715,6 +773,14 @@ impl Devnet {
 
     /// Stops everything: keepers (drained), the S3 server, anvil. Errors are logged.
     pub async fn shutdown(&mut self) {
+        if let Some(v) = self.validator_task.take() {
+            v.cancel.cancel();
+            match v.task.await {
+                Ok(Err(e)) => tracing::warn!(error = %e, "validator stopped with an error"),
+                Err(e) => tracing::warn!(error = %e, "validator task failed"),
+                Ok(Ok(())) => {}
+            }
+        }
         for k in &mut self.keepers {
             if let Err(e) = k.stop().await {
                 tracing::warn!(keeper = k.index, error = %e, "keeper stopped with an error");
@@ -734,6 +800,10 @@ impl Devnet {
 
 impl Drop for Devnet {
     fn drop(&mut self) {
+        if let Some(v) = self.validator_task.take() {
+            v.cancel.cancel();
+            v.task.abort();
+        }
         for k in &mut self.keepers {
             if let Some(r) = k.running.take() {
                 r.cancel.cancel();

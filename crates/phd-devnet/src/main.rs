@@ -44,6 +44,9 @@ enum Cmd {
         /// Also write the deployment file here (e.g. deploy/deployments/31337.json).
         #[arg(long)]
         write_deployment: Option<PathBuf>,
+        /// Do not start the in-process validator.
+        #[arg(long)]
+        no_validator: bool,
     },
     /// Demo hardware: the devnet manufacturer (PHD_MANUFACTURER_PRIVATE_KEY, approved on-chain by
     /// `up`) certifies a fresh device key, and the device signs FILE (writes FILE.sig.json).
@@ -138,6 +141,7 @@ async fn main() -> eyre::Result<()> {
             confirmation_window,
             keeper_poll_ms,
             write_deployment,
+            no_validator,
         } => {
             let mut config = DevnetConfig::new(state_dir);
             config.keepers = keepers;
@@ -147,6 +151,7 @@ async fn main() -> eyre::Result<()> {
             config.deploy.confirmation_window = confirmation_window;
             config.keeper_poll_interval = Duration::from_millis(keeper_poll_ms.max(10));
             config.extra_deployment_path = write_deployment;
+            config.validator = !no_validator;
             phd_devnet::run(config, shutdown_signal()).await.wrap_err("phd-devnet up")?;
         }
     }
