@@ -52,3 +52,29 @@ impl HardwareCheck for DeviceSignature {
         Ok(VerifiedDevice { manufacturer: format!("{:#x}", v.manufacturer), model: v.model })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prepare::{PrepareOptions, prepare};
+
+    #[test]
+    fn shipped_model_scores_basic_motions() {
+        let Ok(q) = ModelQuality::shipped() else { return };
+        let p = phd_quality::default_data_dir().join("BasicMotions_TEST.ts");
+        if !p.is_file() {
+            return;
+        }
+        let opts = PrepareOptions {
+            purposes: vec!["research".into()],
+            consent_terms_hash: phd_ingest::DatasetMetadata::hash_terms("t"),
+            pseudonym_key: vec![1u8; 32],
+            keep_classes: vec!["walking".into(), "running".into()],
+            ..PrepareOptions::default()
+        };
+        let prep = prepare(&p, &opts, Some(&q), None).unwrap();
+        let quality = prep.metadata.quality.clone().unwrap();
+        assert!((0.0..=1.0).contains(&quality.score), "{quality:?}");
+        assert!(prep.rows_kept < prep.rows_read, "--keep walking,running drops the other activities");
+    }
+}
