@@ -18,6 +18,9 @@ use serde::Serialize;
 
 pub use phd_chain::{format_phd as fmt_phd, format_phd_unit as fmt_phd_unit};
 
+mod progress;
+pub use progress::Progress;
+
 /// Errors of the shared CLI pieces.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {

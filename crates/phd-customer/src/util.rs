@@ -1,49 +1,6 @@
-//! Progress bars and small helpers.
+//! Small helpers: S3 URIs, the buyer share AAD; progress bars come from phd-cli.
 
-use std::time::Duration;
-
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-
-/// Whether progress bars are drawn. Hidden for `--json` and when stderr is not a terminal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Progress {
-    /// Draw bars on stderr.
-    Visible,
-    /// Draw nothing.
-    #[default]
-    Hidden,
-}
-
-impl Progress {
-    /// Visible only if `json` is false and stderr is a terminal.
-    pub fn auto(json: bool) -> Progress {
-        use std::io::IsTerminal;
-        if !json && std::io::stderr().is_terminal() { Progress::Visible } else { Progress::Hidden }
-    }
-
-    /// A bar of `len` steps (spinner when `None`).
-    pub fn bar(self, len: Option<u64>, msg: impl Into<String>) -> ProgressBar {
-        let pb = match len {
-            Some(n) => ProgressBar::new(n),
-            None => ProgressBar::new_spinner(),
-        };
-        if self == Progress::Hidden {
-            pb.set_draw_target(ProgressDrawTarget::hidden());
-        }
-        let style = match len {
-            Some(_) => ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} ({elapsed})"),
-            None => ProgressStyle::with_template("{spinner} {msg} ({elapsed})"),
-        };
-        if let Ok(style) = style {
-            pb.set_style(style.progress_chars("=> "));
-        }
-        pb.set_message(msg.into());
-        if self == Progress::Visible {
-            pb.enable_steady_tick(Duration::from_millis(120));
-        }
-        pb
-    }
-}
+pub use phd_cli::Progress;
 
 /// `s3://bucket/key` → (bucket, key).
 pub fn parse_s3_uri(uri: &str) -> Option<(String, String)> {
