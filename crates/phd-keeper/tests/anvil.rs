@@ -122,8 +122,15 @@ async fn purchase_is_delivered_once_per_keeper() {
     .await;
     for (i, k) in keepers.iter().enumerate() {
         assert_eq!(deliveries_from(&validator, g.purchase_id, k.address).await, vec![ds.shares[i].clone()]);
-        let m = reqwest::get(format!("{}/metrics", k.url)).await.unwrap().text().await.unwrap();
-        assert!(m.contains("phd_keeper_deliveries_sent_total 2"), "{m}");
+        // The event is on-chain before the keeper has processed its receipt: wait for the counter.
+        let metrics_url = format!("{}/metrics", k.url);
+        wait_until("deliveries_sent_total 2", 30, || async {
+            match reqwest::get(&metrics_url).await {
+                Ok(r) => r.text().await.map(|m| m.contains("phd_keeper_deliveries_sent_total 2")).unwrap_or(false),
+                Err(_) => false,
+            }
+        })
+        .await;
     }
     for k in keepers {
         k.stop().await.unwrap();
