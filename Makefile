@@ -10,7 +10,15 @@ ANVIL := $(BIN)/anvil-linux-amd64/bin/anvil
 CAST := $(BIN)/cast-linux-amd64/bin/cast
 CARGO ?= cargo
 export PHD_ANVIL_BIN := $(ANVIL)
-export PHD_DATA_DIR ?= $(abspath $(ROOT)/../shared/data/basic-motions)
+# One target selection for `make test` and `make demo`, so the demo reuses what the tests built
+# (same packages, same features): libraries, binaries and integration tests; examples, benches
+# and doc tests (the docs hold no Rust examples) are built only by `make bench`.
+CARGO_TEST_TARGETS := --workspace --locked --lib --bins --tests
+# A clean CI clone gains nothing from incremental artifacts; they only cost disk and time.
+ifdef CI
+export CARGO_INCREMENTAL ?= 0
+endif
+export PHD_DATA_DIR ?= $(ROOT)/data/basic-motions
 
 .PHONY: all deps test test-forge test-rust check-bindings bindings demo bench gas fuzz fmt lint clean
 
@@ -34,7 +42,7 @@ check-bindings: node_modules/.installed
 	scripts/sync-bindings.sh --check
 
 test-rust: deps
-	$(CARGO) test --workspace --locked
+	$(CARGO) test $(CARGO_TEST_TARGETS)
 
 ## Regenerate the committed contract artifacts the Rust bindings are generated from.
 bindings: node_modules/.installed
@@ -42,14 +50,14 @@ bindings: node_modules/.installed
 
 ## The whole product story on a local stack: anvil, contracts, embedded S3, five keepers, a validator.
 demo: deps
-	scripts/demo.sh
+	CARGO_TEST_TARGETS="$(CARGO_TEST_TARGETS)" scripts/demo.sh
 
 ## Benchmarks: gas report, sealing vs zstd|openssl, storage, keeper, quality. Figures go to docs/PERFORMANCE.md.
 bench: deps
 	scripts/bench.sh
 
 gas: node_modules/.installed
-	cd contracts && $(FORGE) test --gas-report --match-path 'test/gas/*'
+	scripts/gas.sh
 
 ## Fuzz the sealed-object parser for a fixed budget (not part of CI).
 fuzz: deps

@@ -7,7 +7,7 @@
 #   → byte-for-byte check → owner withdraws earnings
 #   → GDPR: export, withdraw consent, status (erasure n/n, object gone) → stack stopped.
 #
-# Environment: PHD_DATA_DIR (default ../shared/data/basic-motions), PHD_DEMO_PROFILE (debug|release,
+# Environment: PHD_DATA_DIR (default data/basic-motions), PHD_DEMO_PROFILE (debug|release,
 # default debug), PHD_DEMO_PORT (anvil port, default 8545), PHD_DEMO_DIR (work dir, default
 # .devnet/demo), CARGO (default cargo). Exits non-zero if any step fails; the stack is always stopped.
 set -euo pipefail
@@ -18,7 +18,7 @@ CARGO="${CARGO:-cargo}"
 PROFILE="${PHD_DEMO_PROFILE:-debug}"
 PORT="${PHD_DEMO_PORT:-8545}"
 DEMO_DIR="${PHD_DEMO_DIR:-$ROOT/.devnet/demo}"
-DATA_DIR="${PHD_DATA_DIR:-$ROOT/../shared/data/basic-motions}"
+DATA_DIR="${PHD_DATA_DIR:-$ROOT/data/basic-motions}"
 DATA_FILE="$DATA_DIR/BasicMotions_TEST.ts"
 STATE="$DEMO_DIR/state"
 WORK="$DEMO_DIR/work"

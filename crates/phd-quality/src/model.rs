@@ -153,11 +153,11 @@ pub struct EvalReport {
 }
 
 /// Default location of the BasicMotions data: `$PHD_DATA_DIR`, else
-/// `<this crate>/../../../shared/data/basic-motions`.
+/// `data/basic-motions` of the repository.
 pub fn default_data_dir() -> PathBuf {
     std::env::var_os("PHD_DATA_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/basic-motions"))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/basic-motions"))
 }
 
 /// Read a `.ts` file with BasicMotions defaults (10 Hz).

@@ -7,7 +7,7 @@ use phd_ingest::*;
 fn data_dir() -> PathBuf {
     std::env::var_os("PHD_DATA_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/basic-motions"))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/basic-motions"))
 }
 
 fn csv(s: &str) -> Result<SensorTable> {

@@ -1,7 +1,7 @@
 //! The keeper against real contracts on anvil: uploads, deliveries, crashes, erasure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,0 +1,8 @@
+//! One integration-test binary for this crate (each file below was its own binary: one link instead of many).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod chain_flow;
+mod e2e_errors;
+mod e2e_flow;
+mod e2e_gdpr;
+mod e2e_keepers;
