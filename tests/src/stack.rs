@@ -1,7 +1,7 @@
 //! End-to-end helpers on the full local stack ([`phd_devnet::Devnet`]): real anvil, deployed
 //! contracts, the embedded S3 server over HTTP, in-process keepers — plus the owner's library
 //! (`phd-user`) and a reference buyer that follows docs/PROTOCOL.md "Buyer: reconstruct and
-//! download" step by step (used until/alongside `phd-customer`'s library).
+//! download" step by step (used alongside `phd-sdk`'s retrieve).
 
 use std::{
     path::{Path, PathBuf},
@@ -348,22 +348,22 @@ pub async fn publish_raw(devnet: &Devnet, plaintext: &Path, price: U256, purpose
 }
 
 impl Stack {
-    /// The customer's context (phd-customer library).
-    pub async fn customer_ctx(&self) -> eyre::Result<phd_customer::ctx::CustomerCtx> {
+    /// The customer's client context (phd-sdk).
+    pub async fn customer_ctx(&self) -> eyre::Result<phd_sdk::ClientCtx> {
         let chain = self.devnet.customer_client().await?;
         let store = self.devnet.store().await?;
-        Ok(phd_customer::ctx::CustomerCtx::new(chain, Some(store)))
+        Ok(phd_sdk::ClientCtx::new(chain, Some(store)))
     }
 
-    /// The customer's step 8 with the phd-customer library: collect shares, verify, combine,
+    /// The customer's step 8 with phd-sdk's retrieve: collect shares, verify, combine,
     /// download, verify every chunk, decrypt, write `out` atomically (no confirmation).
     pub async fn retrieve(
         &self,
         purchase_id: U256,
         out: &Path,
-    ) -> eyre::Result<Result<phd_customer::retrieve::RetrieveOutcome, phd_customer::error::CustomerError>> {
+    ) -> eyre::Result<Result<phd_sdk::retrieve::RetrieveOutcome, phd_sdk::SdkError>> {
         let ctx = self.customer_ctx().await?;
-        let opts = phd_customer::retrieve::RetrieveOptions { share_timeout: KEEPER_TIMEOUT, poll: Duration::from_millis(100) };
-        Ok(phd_customer::retrieve::retrieve(&ctx, u64::try_from(purchase_id)?, out, &opts).await)
+        let opts = phd_sdk::retrieve::RetrieveOptions { share_timeout: KEEPER_TIMEOUT, poll: Duration::from_millis(100) };
+        Ok(phd_sdk::retrieve::retrieve(&ctx, u64::try_from(purchase_id)?, out, &opts).await)
     }
 }

@@ -6,9 +6,12 @@ use alloy::primitives::{Address, U256};
 use phd_chain::{BlockRange, DatasetStatus, Purpose, PurchaseStatus, format_phd};
 use serde::Serialize;
 
-use crate::ctx::{CustomerCtx, id_u64};
+use phd_sdk::SdkError;
+use phd_sdk::id_u64;
+use phd_sdk::retrieve::{RetrieveOptions, RetrieveOutcome, retrieve};
+
+use crate::CustomerCtx;
 use crate::error::{CustomerError, Result};
-use crate::retrieve::{RetrieveOptions, RetrieveOutcome, retrieve};
 
 /// Inputs of [`buy`].
 #[derive(Debug, Clone)]
@@ -75,13 +78,13 @@ pub async fn buy(ctx: &CustomerCtx, args: &BuyArgs) -> Result<BuyOutcome> {
     let po = r.map_err(|e| CustomerError::chain(format!("buying dataset {}", args.dataset_id), e))?;
     let purchase_id = id_u64(po.purchase_id);
     let retrieved = retrieve(ctx, purchase_id, &args.out, &args.retrieve).await.map_err(|e| match e {
-        CustomerError::NotEnoughShares { .. } | CustomerError::Tampered { .. } | CustomerError::Reconstruct { .. } => {
+        SdkError::NotEnoughShares { .. } | SdkError::Tampered { .. } | SdkError::Reconstruct { .. } => {
             CustomerError::Purchase {
                 purchase_id,
                 reason: format!("paid (tx {:#x}) but not delivered: {e}; `phd-customer refund {purchase_id}` after the delivery deadline", po.tx.tx_hash),
             }
         }
-        other => other,
+        other => CustomerError::Sdk(other),
     })?;
     let (confirm_tx, settled) = if args.confirm {
         let (tx, s) = ctx.chain.confirm(po.purchase_id).await.map_err(|e| CustomerError::Confirm {

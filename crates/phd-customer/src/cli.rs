@@ -7,13 +7,12 @@ use alloy::primitives::U256;
 use clap::{ArgAction, Parser, Subcommand};
 use eyre::WrapErr;
 use phd_chain::Purpose;
-use phd_cli::{OutputArgs, RpcArgs, S3Args, WalletArgs};
+use phd_cli::{OutputArgs, Progress, RpcArgs, S3Args, WalletArgs};
+use phd_sdk::browse::BrowseFilter;
+use phd_sdk::retrieve::RetrieveOptions;
 
-use crate::browse::BrowseFilter;
+use crate::CustomerCtx;
 use crate::buy::BuyArgs;
-use crate::ctx::CustomerCtx;
-use crate::retrieve::RetrieveOptions;
-use crate::util::Progress;
 
 /// PHD exchange — customer: browse, buy and download certified wearable data.
 #[derive(Debug, Parser)]
@@ -140,7 +139,7 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
     match cli.command {
         Command::Browse { data_type, min_quality, certified, max_price, all } => {
             let f = BrowseFilter { data_type, min_quality, certified, max_price, all };
-            let rows = crate::browse::browse(&ctx, &f).await?;
+            let rows = phd_sdk::browse::browse(&ctx, &f).await?;
             out.emit(&rows, || {
                 let mut s = format!(
                     "{:>4}  {:<26} {:>9} {:>9}  {:>7}  {:<10} {:>10}  {}",
@@ -199,7 +198,7 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
         }
         Command::Retrieve { purchase, out: path, share_timeout, confirm } => {
             let opts = RetrieveOptions { share_timeout: Duration::from_secs(share_timeout), ..RetrieveOptions::default() };
-            let r = crate::retrieve::retrieve(&ctx, purchase, &path, &opts).await?;
+            let r = phd_sdk::retrieve::retrieve(&ctx, purchase, &path, &opts).await?;
             let c = if confirm { Some(crate::buy::confirm(&ctx, purchase).await?) } else { None };
             let v = serde_json::json!({ "retrieved": r, "confirm": c });
             out.emit(&v, || {

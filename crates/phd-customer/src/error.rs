@@ -2,28 +2,10 @@
 
 use std::path::PathBuf;
 
-/// A boxed error from another layer; its `Display` is kept.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub use phd_sdk::BoxError;
 
 /// Result alias for this crate.
 pub type Result<T, E = CustomerError> = std::result::Result<T, E>;
-
-/// One keeper's share that failed (decryption, encoding, index or Feldman verification).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct BadShare {
-    /// Keeper address (0x-hex).
-    pub keeper: String,
-    /// Share index it claimed.
-    pub share_index: u8,
-    /// What was wrong.
-    pub reason: String,
-}
-
-impl std::fmt::Display for BadShare {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "keeper {} (share {}) sent an invalid share: {}", self.keeper, self.share_index, self.reason)
-    }
-}
 
 /// Everything the buyer's commands can fail with. Messages are meant for people.
 #[derive(Debug, thiserror::Error)]
@@ -33,19 +15,11 @@ pub enum CustomerError {
     /// price above maxPrice, unconsented purpose, withdrawn dataset, ...).
     #[error("{context}: {source}")]
     Chain { context: String, #[source] source: BoxError },
-    /// Object storage failed.
-    #[error("storage: {context}: {source}")]
-    Storage { context: String, #[source] source: BoxError },
-    /// Not enough good shares arrived in time.
-    #[error("purchase {purchase_id}: only {good} valid of the {threshold} needed key shares arrived within {secs}s{}", bad_suffix(.bad))]
-    NotEnoughShares { purchase_id: u64, good: usize, threshold: usize, secs: u64, bad: Vec<BadShare> },
-    /// Reconstructing the key failed.
-    #[error("purchase {purchase_id}: cannot reconstruct the data key: {reason}")]
-    Reconstruct { purchase_id: u64, reason: String },
-    /// The sealed object does not verify against the on-chain content root (altered or
-    /// replaced); nothing was written.
-    #[error("the sealed object {storage_uri} failed verification against the on-chain content root: {reason}; refusing it, nothing was written")]
-    Tampered { storage_uri: String, reason: String },
+    /// Browsing or retrieving failed (shares, key reconstruction, download, verification,
+    /// writing the output); a paid purchase that was not delivered is reported as
+    /// [`CustomerError::Purchase`] instead, naming the refund.
+    #[error(transparent)]
+    Sdk(#[from] phd_sdk::SdkError),
     /// Purchase not ours / unknown.
     #[error("purchase {purchase_id}: {reason}")]
     Purchase { purchase_id: u64, reason: String },
@@ -55,20 +29,9 @@ pub enum CustomerError {
     /// Bad argument.
     #[error("invalid {arg}: {reason}")]
     InvalidArg { arg: &'static str, reason: String },
-    /// Writing the output failed.
-    #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
     /// Data retrieved but the on-chain confirmation failed.
     #[error("data written to {path}, but confirming purchase {purchase_id} failed: {source}")]
     Confirm { purchase_id: u64, path: PathBuf, #[source] source: BoxError },
-}
-
-fn bad_suffix(bad: &[BadShare]) -> String {
-    if bad.is_empty() {
-        String::new()
-    } else {
-        format!("; {}", bad.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
-    }
 }
 
 impl CustomerError {

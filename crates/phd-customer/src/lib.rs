@@ -1,23 +1,23 @@
 //! phd-customer: the buyer's side of PHD exchange.
 //!
-//! Every command is a library function over an explicit [`CustomerCtx`]:
+//! Every command is a library function over an explicit [`CustomerCtx`] (phd-sdk's client
+//! context); browse and retrieve are phd-sdk's, buying is here:
 //!
 //! | command | function |
 //! |---|---|
-//! | `browse [filters]` | [`browse::browse`] |
+//! | `browse [filters]` | [`phd_sdk::browse::browse`] |
 //! | `buy ID --purpose --out [--max-price] [--permit]` | [`buy::buy`] |
-//! | `retrieve PURCHASE --out [--confirm]` | [`retrieve::retrieve`] (+ [`buy::confirm`]) — also for grants (validator, portability) |
+//! | `retrieve PURCHASE --out [--confirm]` | [`phd_sdk::retrieve::retrieve`] (+ [`buy::confirm`]) — also for grants (validator, portability) |
 //! | `refund PURCHASE` | [`buy::refund`] |
 //! | `purchases` | [`buy::purchases`] |
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
-pub mod browse;
 pub mod buy;
 pub mod cli;
-pub mod ctx;
 pub mod error;
-pub mod retrieve;
-pub mod util;
 
-pub use ctx::CustomerCtx;
-pub use error::{BadShare, CustomerError, Result};
+pub use error::{CustomerError, Result};
+pub use phd_sdk::BadShare;
+
+/// The buyer's context is the SDK's client context; the name stays for the buyer's API.
+pub type CustomerCtx = phd_sdk::ClientCtx;

@@ -223,7 +223,8 @@ pub async fn grant(ctx: &UserCtx, dataset_id: u64, to: Address, pubkey: &[u8; 64
 }
 
 /// Grant my own account access (purpose portability): the way to a copy of my data when the
-/// local copy is gone. The grant is fetched with the buyer path (`phd-customer retrieve`).
+/// local copy is gone. The grant is fetched like a purchase (`phd_sdk::retrieve`, or
+/// `phd-customer retrieve`).
 pub async fn grant_to_self(ctx: &UserCtx, dataset_id: u64) -> Result<TxReport> {
     let me = ctx.owner();
     let pk = ctx.chain.pubkey64();

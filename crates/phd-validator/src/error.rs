@@ -26,7 +26,7 @@ pub enum ValidatorError {
     Chain { context: String, #[source] source: Box<phd_chain::ChainError> },
     /// Retrieving the granted data failed (shares, key reconstruction, download, verification).
     #[error("retrieving dataset {dataset_id} (grant {purchase_id}): {source}")]
-    Retrieve { dataset_id: u64, purchase_id: u64, #[source] source: Box<phd_customer::CustomerError> },
+    Retrieve { dataset_id: u64, purchase_id: u64, #[source] source: Box<phd_sdk::SdkError> },
     /// Object storage failed.
     #[error("storage: {context}: {source}")]
     Storage { context: String, #[source] source: Box<phd_storage::Error> },
@@ -78,9 +78,9 @@ impl ValidatorError {
             ValidatorError::Chain { source, .. } => source.revert().is_none(),
             ValidatorError::Retrieve { source, .. } => matches!(
                 **source,
-                phd_customer::CustomerError::NotEnoughShares { .. }
-                    | phd_customer::CustomerError::Chain { .. }
-                    | phd_customer::CustomerError::Storage { .. }
+                phd_sdk::SdkError::NotEnoughShares { .. }
+                    | phd_sdk::SdkError::Chain { .. }
+                    | phd_sdk::SdkError::Storage { .. }
             ),
             ValidatorError::Storage { .. } | ValidatorError::Timeout { .. } => true,
             _ => false,

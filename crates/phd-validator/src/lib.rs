@@ -9,7 +9,7 @@
 //!   `GET /reports/{dataset_id}` (the exact report bytes whose keccak256 is on-chain) and
 //!   `GET /jobs`;
 //! - follows `Granted` events to its own account (cursor persisted), retrieves the data through
-//!   `phd_customer::retrieve::retrieve` (shares from `deliverShare`, Feldman-verified, C0, every
+//!   `phd_sdk::retrieve::retrieve` (shares from `deliverShare`, Feldman-verified, C0, every
 //!   chunk verified against the on-chain root), scores the canonical CSV with the model, writes
 //!   the report durably (data dir, and `reports/<id>.json` in S3 when configured), and calls
 //!   `certify(datasetId, scoreBps, modelId, keccak256(report), reportUri)` exactly once per

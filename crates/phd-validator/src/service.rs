@@ -15,9 +15,9 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use phd_chain::{BlockRange, DatasetStatus, Deployment, NodeRole, PhdClient, PurchaseStatus};
-use phd_customer::CustomerCtx;
-use phd_customer::retrieve::RetrieveOptions;
 use phd_quality::QualityModel;
+use phd_sdk::ClientCtx;
+use phd_sdk::retrieve::RetrieveOptions;
 use phd_storage::{S3Config, Store};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -117,7 +117,7 @@ pub struct Health {
 
 pub(crate) struct Shared {
     client: PhdClient,
-    ctx: CustomerCtx,
+    ctx: ClientCtx,
     model: Arc<QualityModel>,
     model_id: B256,
     data: DataDir,
@@ -184,7 +184,7 @@ pub async fn run(
     };
     let cursor = data.cursor()?;
     let shared = Arc::new(Shared {
-        ctx: CustomerCtx::new(client.clone(), store.clone()),
+        ctx: ClientCtx::new(client.clone(), store.clone()),
         client,
         model: Arc::new(model),
         model_id,
@@ -507,7 +507,7 @@ async fn retrieve_and_report(s: &Shared, job: &JobRecord, content_root: B256) ->
     let out = s.data.work_dir().join(format!("{id}.plain"));
     let opts = RetrieveOptions { share_timeout: s.cfg.share_timeout, poll: Duration::from_millis(300) };
     tracing::info!(dataset_id = id, purchase_id, "retrieving granted data");
-    let got = phd_customer::retrieve::retrieve(&s.ctx, purchase_id, &out, &opts).await;
+    let got = phd_sdk::retrieve::retrieve(&s.ctx, purchase_id, &out, &opts).await;
     let outcome = match got {
         Ok(o) => o,
         Err(source) => {

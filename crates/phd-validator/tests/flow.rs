@@ -11,9 +11,9 @@ use std::time::Duration;
 use alloy::primitives::{Address, U256};
 use alloy::signers::local::PrivateKeySigner;
 use phd_chain::{BlockRange, PurchaseStatus, Purpose, phd};
-use phd_customer::CustomerCtx;
-use phd_customer::browse::BrowseFilter;
 use phd_devnet::{Devnet, DevnetConfig};
+use phd_sdk::ClientCtx;
+use phd_sdk::browse::BrowseFilter;
 use phd_user::UserCtx;
 use phd_user::publish::PublishArgs;
 use phd_validator::{Decision, JobRecord, JobState, Outcome, ValidationReport, ValidatorConfig, ValidatorError};
@@ -157,9 +157,9 @@ async fn validator_certifies_granted_data_and_rejects_garbage() -> eyre::Result<
     assert_eq!(rep.content_root, Some(format!("{:#x}", d.contentRoot)));
     assert!(rep.result.classes.len() >= 3, "{:?}", rep.result.classes);
 
-    // browse (phd-customer lib) shows it certified, with the score
-    let buyer = CustomerCtx::new(devnet.customer_client().await?, Some(store.clone()));
-    let listings = phd_customer::browse::browse(&buyer, &BrowseFilter { certified: true, ..Default::default() }).await?;
+    // browse (phd-sdk) shows it certified, with the score
+    let buyer = ClientCtx::new(devnet.customer_client().await?, Some(store.clone()));
+    let listings = phd_sdk::browse::browse(&buyer, &BrowseFilter { certified: true, ..Default::default() }).await?;
     let l = listings.iter().find(|l| l.dataset_id == id).expect("certified listing");
     assert_eq!(l.certified_by, Some(vaddr));
     assert_eq!(l.certified_score_bps, Some(cert.score_bps));

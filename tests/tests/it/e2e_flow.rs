@@ -139,7 +139,7 @@ async fn altered_object_is_refused_and_nothing_written() -> eyre::Result<()> {
     wait_deliveries(&customer, bought.purchase_id, d.threshold).await?;
     let out = work.join("out.csv");
     match stack.retrieve(bought.purchase_id, &out).await? {
-        Err(e @ phd_customer::CustomerError::Tampered { .. }) => {
+        Err(e @ phd_sdk::SdkError::Tampered { .. }) => {
             let msg = e.to_string();
             eyre::ensure!(msg.contains("failed verification") && msg.contains("nothing was written"), "message: {msg}");
         }

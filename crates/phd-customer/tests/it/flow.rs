@@ -6,10 +6,11 @@
 use std::time::Duration;
 
 use phd_chain::{Purpose, phd};
-use phd_customer::browse::BrowseFilter;
 use phd_customer::buy::BuyArgs;
 use phd_customer::{CustomerCtx, CustomerError};
 use phd_devnet::{Devnet, DevnetConfig};
+use phd_sdk::SdkError;
+use phd_sdk::browse::BrowseFilter;
 use phd_user::UserCtx;
 use phd_user::publish::PublishArgs;
 
@@ -49,7 +50,7 @@ async fn owner_and_buyer_end_to_end() -> eyre::Result<()> {
     let id = published.dataset_id;
 
     // browse
-    let listings = phd_customer::browse::browse(&buyer, &BrowseFilter { data_type: Some("accelerometer".into()), ..Default::default() }).await?;
+    let listings = phd_sdk::browse::browse(&buyer, &BrowseFilter { data_type: Some("accelerometer".into()), ..Default::default() }).await?;
     assert!(listings.iter().any(|l| l.dataset_id == id), "{listings:?}");
 
     // decoded error: purpose not consented
@@ -74,8 +75,8 @@ async fn owner_and_buyer_end_to_end() -> eyre::Result<()> {
     altered[100] ^= 0x01;
     std::fs::write(&obj, &altered)?;
     let out2 = dir.path().join("again.csv");
-    let err = phd_customer::retrieve::retrieve(&buyer, bought.purchase_id, &out2, &Default::default()).await.unwrap_err();
-    assert!(matches!(err, CustomerError::Tampered { .. }), "{err}");
+    let err = phd_sdk::retrieve::retrieve(&buyer, bought.purchase_id, &out2, &Default::default()).await.unwrap_err();
+    assert!(matches!(err, SdkError::Tampered { .. }), "{err}");
     assert!(!out2.exists());
     std::fs::write(&obj, &original)?;
 

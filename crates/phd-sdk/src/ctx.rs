@@ -1,17 +1,16 @@
-//! The explicit context every buyer command runs in.
+//! The explicit context every client call runs in (a buyer, or a grantee such as a validator).
 
 use std::time::Duration;
 
 use alloy::primitives::{Address, U256};
 use phd_chain::PhdClient;
+use phd_cli::Progress;
 use phd_storage::Store;
 
-use crate::util::Progress;
-
-/// Chain client (the buyer's account), optional object store, HTTP client (presigned URLs),
-/// progress mode.
+/// Chain client (the acting account: buyer or grantee), optional object store, HTTP client
+/// (presigned URLs), progress mode.
 #[derive(Debug, Clone)]
-pub struct CustomerCtx {
+pub struct ClientCtx {
     /// Signing client acting as the buyer (or grantee).
     pub chain: PhdClient,
     /// Object store for `s3://` URIs; `None` = only keeper-provided presigned URLs are used.
@@ -22,7 +21,7 @@ pub struct CustomerCtx {
     pub progress: Progress,
 }
 
-impl CustomerCtx {
+impl ClientCtx {
     /// A context with progress hidden.
     pub fn new(chain: PhdClient, store: Option<Store>) -> Self {
         let http = reqwest::Client::builder()
@@ -30,7 +29,7 @@ impl CustomerCtx {
             .timeout(Duration::from_secs(600))
             .build()
             .unwrap_or_default();
-        CustomerCtx { chain, store, http, progress: Progress::Hidden }
+        ClientCtx { chain, store, http, progress: Progress::Hidden }
     }
 
     /// Same context, drawing progress bars as `progress` says.
@@ -39,12 +38,14 @@ impl CustomerCtx {
         self
     }
 
-    /// The buyer's address.
+    /// The acting account's address.
     pub fn me(&self) -> Address {
         self.chain.address()
     }
 }
 
-pub(crate) fn id_u64(v: U256) -> u64 {
+/// A dataset or purchase id as `u64`; the contracts count from 1, so saturating only matters
+/// for a hostile node, and then the id simply matches nothing.
+pub fn id_u64(v: U256) -> u64 {
     u64::try_from(v).unwrap_or(u64::MAX)
 }

@@ -4,8 +4,8 @@ use alloy::primitives::{Address, U256};
 use phd_chain::{BlockRange, DatasetStatus, Purpose, format_phd};
 use serde::Serialize;
 
-use crate::ctx::{CustomerCtx, id_u64};
-use crate::error::{CustomerError, Result};
+use crate::ctx::{ClientCtx, id_u64};
+use crate::error::{Result, SdkError};
 
 /// Filters of `browse`.
 #[derive(Debug, Clone, Default)]
@@ -55,16 +55,16 @@ impl Listing {
 }
 
 /// All listings matching `filter`, by dataset id.
-pub async fn browse(ctx: &CustomerCtx, filter: &BrowseFilter) -> Result<Vec<Listing>> {
+pub async fn browse(ctx: &ClientCtx, filter: &BrowseFilter) -> Result<Vec<Listing>> {
     let published = ctx
         .chain
         .published_datasets(None, BlockRange::all())
         .await
-        .map_err(|e| CustomerError::chain("reading listings", e))?;
+        .map_err(|e| SdkError::chain("reading listings", e))?;
     let mut out = Vec::new();
     for p in published {
         let id = p.event.datasetId;
-        let d = ctx.chain.dataset(id).await.map_err(|e| CustomerError::chain("reading a dataset", e))?;
+        let d = ctx.chain.dataset(id).await.map_err(|e| SdkError::chain("reading a dataset", e))?;
         let status = DatasetStatus::from(d.status);
         if !filter.all && status != DatasetStatus::Active {
             continue;

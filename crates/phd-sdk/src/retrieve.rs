@@ -12,8 +12,8 @@ use phd_keys::{Commitments, EncryptionSecretKey, KeyShare, SHARE_LEN};
 use phd_seal::{FileSource, OpenLimits, OpeningKey};
 use serde::Serialize;
 
-use crate::ctx::{CustomerCtx, id_u64};
-use crate::error::{BadShare, CustomerError, Result};
+use crate::ctx::{ClientCtx, id_u64};
+use crate::error::{BadShare, Result, SdkError};
 use crate::util::{buyer_share_aad, parse_s3_uri};
 
 /// Options of [`retrieve`].
@@ -55,35 +55,35 @@ struct GoodShare {
 }
 
 /// Retrieves the data of purchase (or grant) `purchase_id` into `out` (atomically). Does not
-/// confirm on-chain (see [`crate::buy::confirm`]).
-pub async fn retrieve(ctx: &CustomerCtx, purchase_id: u64, out: &Path, opts: &RetrieveOptions) -> Result<RetrieveOutcome> {
+/// confirm on-chain (the buyer does, with `phd_customer::buy::confirm`).
+pub async fn retrieve(ctx: &ClientCtx, purchase_id: u64, out: &Path, opts: &RetrieveOptions) -> Result<RetrieveOutcome> {
     let pid = U256::from(purchase_id);
     let chain = &ctx.chain;
-    let p = chain.get_purchase(pid).await.map_err(|e| CustomerError::chain(format!("reading purchase {purchase_id}"), e))?;
+    let p = chain.get_purchase(pid).await.map_err(|e| SdkError::chain(format!("reading purchase {purchase_id}"), e))?;
     if PurchaseStatus::from(p.status) == PurchaseStatus::None {
-        return Err(CustomerError::Purchase { purchase_id, reason: "no such purchase".into() });
+        return Err(SdkError::Purchase { purchase_id, reason: "no such purchase".into() });
     }
     if p.buyer != ctx.me() {
-        return Err(CustomerError::Purchase { purchase_id, reason: format!("belongs to {}, not to {}", p.buyer, ctx.me()) });
+        return Err(SdkError::Purchase { purchase_id, reason: format!("belongs to {}, not to {}", p.buyer, ctx.me()) });
     }
     if PurchaseStatus::from(p.status) == PurchaseStatus::Refunded {
-        return Err(CustomerError::Purchase { purchase_id, reason: "was refunded; keepers no longer deliver".into() });
+        return Err(SdkError::Purchase { purchase_id, reason: "was refunded; keepers no longer deliver".into() });
     }
     let dataset_id = id_u64(p.datasetId);
-    let d = chain.dataset(p.datasetId).await.map_err(|e| CustomerError::chain("reading the dataset", e))?;
-    let raw_commitments = chain.commitments_of(p.datasetId).await.map_err(|e| CustomerError::chain("reading commitments", e))?;
+    let d = chain.dataset(p.datasetId).await.map_err(|e| SdkError::chain("reading the dataset", e))?;
+    let raw_commitments = chain.commitments_of(p.datasetId).await.map_err(|e| SdkError::chain("reading commitments", e))?;
     let points: Vec<[u8; 33]> = raw_commitments
         .iter()
         .map(|c| <[u8; 33]>::try_from(c.as_ref()))
         .collect::<std::result::Result<_, _>>()
-        .map_err(|_| CustomerError::Reconstruct { purchase_id, reason: "on-chain commitment of wrong length".into() })?;
+        .map_err(|_| SdkError::Reconstruct { purchase_id, reason: "on-chain commitment of wrong length".into() })?;
     let commitments = Commitments::from_bytes(&points)
-        .map_err(|e| CustomerError::Reconstruct { purchase_id, reason: format!("on-chain commitments: {e}") })?;
+        .map_err(|e| SdkError::Reconstruct { purchase_id, reason: format!("on-chain commitments: {e}") })?;
     let t = commitments.threshold();
 
     // Our account key decrypts the payloads (shares are encrypted to the purchase's pubkey).
     let esk = EncryptionSecretKey::from_bytes(chain.signer().to_bytes().as_slice())
-        .map_err(|e| CustomerError::Reconstruct { purchase_id, reason: format!("account key: {e}") })?;
+        .map_err(|e| SdkError::Reconstruct { purchase_id, reason: format!("account key: {e}") })?;
     let dep = chain.deployment();
 
     // Collect shares.
@@ -96,7 +96,7 @@ pub async fn retrieve(ctx: &CustomerCtx, purchase_id: u64, out: &Path, opts: &Re
         let deliveries = chain
             .share_deliveries(pid, phd_chain::BlockRange::all())
             .await
-            .map_err(|e| CustomerError::chain("reading share deliveries", e))?;
+            .map_err(|e| SdkError::chain("reading share deliveries", e))?;
         for dl in deliveries {
             let keeper = dl.event.keeper;
             if seen.contains(&keeper) {
@@ -146,7 +146,7 @@ pub async fn retrieve(ctx: &CustomerCtx, purchase_id: u64, out: &Path, opts: &Re
             for b in &bad {
                 tracing::warn!("{b}");
             }
-            return Err(CustomerError::NotEnoughShares {
+            return Err(SdkError::NotEnoughShares {
                 purchase_id,
                 good: good.len(),
                 threshold: t,
@@ -164,15 +164,15 @@ pub async fn retrieve(ctx: &CustomerCtx, purchase_id: u64, out: &Path, opts: &Re
     // Combine any t good ones; C0 check.
     let chosen: Vec<KeyShare> = good.iter().take(t).map(|g| g.share.clone()).collect();
     let secret = phd_keys::combine(&chosen, &commitments)
-        .map_err(|e| CustomerError::Reconstruct { purchase_id, reason: e.to_string() })?;
+        .map_err(|e| SdkError::Reconstruct { purchase_id, reason: e.to_string() })?;
     if secret.key_commitment() != commitments.key_commitment() {
-        return Err(CustomerError::Reconstruct { purchase_id, reason: "secret does not match the key commitment C0".into() });
+        return Err(SdkError::Reconstruct { purchase_id, reason: "secret does not match the key commitment C0".into() });
     }
     let key = OpeningKey::from_derived(secret.data_key());
     drop(secret);
 
     // Download the sealed object into a private temp dir.
-    let tmpdir = tempfile::tempdir().map_err(|source| CustomerError::Write { path: std::env::temp_dir(), source })?;
+    let tmpdir = tempfile::tempdir().map_err(|source| SdkError::Write { path: std::env::temp_dir(), source })?;
     let sealed = tmpdir.path().join("object.phd");
     let uri = d.storageUri.clone();
     let source = download(ctx, &uri, good.iter().find_map(|g| g.url.as_deref()), &sealed).await?;
@@ -182,9 +182,9 @@ pub async fn retrieve(ctx: &CustomerCtx, purchase_id: u64, out: &Path, opts: &Re
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    std::fs::create_dir_all(&out_dir).map_err(|source| CustomerError::Write { path: out_dir.clone(), source })?;
-    let tmp_out = tempfile::NamedTempFile::new_in(&out_dir).map_err(|source| CustomerError::Write { path: out.to_path_buf(), source })?;
-    let writer = tmp_out.reopen().map_err(|source| CustomerError::Write { path: out.to_path_buf(), source })?;
+    std::fs::create_dir_all(&out_dir).map_err(|source| SdkError::Write { path: out_dir.clone(), source })?;
+    let tmp_out = tempfile::NamedTempFile::new_in(&out_dir).map_err(|source| SdkError::Write { path: out.to_path_buf(), source })?;
+    let writer = tmp_out.reopen().map_err(|source| SdkError::Write { path: out.to_path_buf(), source })?;
     let root: [u8; 32] = d.contentRoot.0;
     let sealed_c = sealed.clone();
     let spinner = ctx.progress.bar(None, "verifying and decrypting");
@@ -198,10 +198,10 @@ pub async fn retrieve(ctx: &CustomerCtx, purchase_id: u64, out: &Path, opts: &Re
         Ok::<_, String>(s)
     })
     .await
-    .map_err(|e| CustomerError::Tampered { storage_uri: uri.clone(), reason: e.to_string() })?;
+    .map_err(|e| SdkError::Tampered { storage_uri: uri.clone(), reason: e.to_string() })?;
     spinner.finish_and_clear();
-    let summary = opened.map_err(|reason| CustomerError::Tampered { storage_uri: uri.clone(), reason })?;
-    tmp_out.persist(out).map_err(|e| CustomerError::Write { path: out.to_path_buf(), source: e.error })?;
+    let summary = opened.map_err(|reason| SdkError::Tampered { storage_uri: uri.clone(), reason })?;
+    tmp_out.persist(out).map_err(|e| SdkError::Write { path: out.to_path_buf(), source: e.error })?;
 
     Ok(RetrieveOutcome {
         purchase_id,
@@ -218,7 +218,7 @@ pub async fn retrieve(ctx: &CustomerCtx, purchase_id: u64, out: &Path, opts: &Re
 
 /// Fetches the sealed object: from S3 when the store is configured for its bucket, else from a
 /// keeper-provided presigned URL.
-async fn download(ctx: &CustomerCtx, uri: &str, presigned: Option<&str>, to: &Path) -> Result<String> {
+async fn download(ctx: &ClientCtx, uri: &str, presigned: Option<&str>, to: &Path) -> Result<String> {
     let parsed = parse_s3_uri(uri);
     if let (Some((bucket, key)), Some(store)) = (&parsed, &ctx.store)
         && store.bucket() == bucket
@@ -227,12 +227,12 @@ async fn download(ctx: &CustomerCtx, uri: &str, presigned: Option<&str>, to: &Pa
             let pb = ctx.progress.bar(None, format!("downloading {uri}"));
             let r = store.get_to_file(key, to).await;
             pb.finish_and_clear();
-            r.map_err(|e| CustomerError::Storage { context: format!("downloading {uri}"), source: Box::new(e) })?;
+            r.map_err(|e| SdkError::Storage { context: format!("downloading {uri}"), source: Box::new(e) })?;
             return Ok("s3".into());
         }
     }
     let Some(url) = presigned else {
-        return Err(CustomerError::Storage {
+        return Err(SdkError::Storage {
             context: format!("downloading {uri}"),
             source: "no S3 access to this bucket (set --s3-bucket and credentials) and no keeper sent a presigned URL".into(),
         });
@@ -244,12 +244,12 @@ async fn download(ctx: &CustomerCtx, uri: &str, presigned: Option<&str>, to: &Pa
         .send()
         .await
         .and_then(reqwest::Response::error_for_status)
-        .map_err(|e| CustomerError::Storage { context: format!("downloading {uri} via presigned URL"), source: Box::new(e) })?;
+        .map_err(|e| SdkError::Storage { context: format!("downloading {uri} via presigned URL"), source: Box::new(e) })?;
     let bytes = resp
         .bytes()
         .await
-        .map_err(|e| CustomerError::Storage { context: format!("downloading {uri} via presigned URL"), source: Box::new(e) })?;
+        .map_err(|e| SdkError::Storage { context: format!("downloading {uri} via presigned URL"), source: Box::new(e) })?;
     pb.finish_and_clear();
-    std::fs::write(to, &bytes).map_err(|source| CustomerError::Write { path: to.to_path_buf(), source })?;
+    std::fs::write(to, &bytes).map_err(|source| SdkError::Write { path: to.to_path_buf(), source })?;
     Ok("presigned-url".into())
 }

@@ -1,6 +1,4 @@
-//! Small helpers: S3 URIs, the buyer share AAD; progress bars come from phd-cli.
-
-pub use phd_cli::Progress;
+//! Small helpers: S3 URIs, the buyer share AAD.
 
 /// `s3://bucket/key` → (bucket, key).
 pub fn parse_s3_uri(uri: &str) -> Option<(String, String)> {

@@ -1,0 +1,20 @@
+//! phd-sdk: the client layer of PHD exchange that the role crates (`phd-customer`,
+//! `phd-validator`, `phd-user`) sit on, so no role crate depends on another.
+//!
+//! Everything runs over an explicit [`ClientCtx`] (an account's chain client, optional object
+//! store, HTTP client, progress mode):
+//!
+//! | what | function |
+//! |---|---|
+//! | listings with on-chain state and certification | [`browse::browse`] |
+//! | shares → key → download → verify → decrypt, for purchases and grants | [`retrieve::retrieve`] |
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod browse;
+pub mod ctx;
+pub mod error;
+pub mod retrieve;
+pub mod util;
+
+pub use ctx::{ClientCtx, id_u64};
+pub use error::{BadShare, BoxError, Result, SdkError};
