@@ -325,17 +325,17 @@ pub async fn publish_raw(devnet: &Devnet, plaintext: &Path, price: U256, purpose
     for (k, share) in devnet.keepers.iter().zip(&shares) {
         let node = owner.node(k.address).await?;
         let index = share.index();
-        let aad = phd_user::protocol::keeper_share_aad(d.chain_id, d.data_registry, id, index);
+        let aad = phd_protocol::keeper_share_aad(d.chain_id, d.data_registry, id, index);
         let ct = phd_keys::encrypt(&node.encryptionKey, share.to_bytes().as_slice(), &aad)?;
-        let msg = phd_user::protocol::upload_message(d.chain_id, d.data_registry, id, index, &ct);
+        let msg = phd_protocol::upload_message(d.chain_id, d.data_registry, id, index, &ct);
         let sig = owner.signer().sign_message(msg.as_slice()).await?;
-        let body = phd_user::protocol::ShareUpload {
+        let body = phd_protocol::ShareUpload {
             chain_id: d.chain_id,
-            registry: format!("{:#x}", d.data_registry),
-            dataset_id: u64::try_from(id)?,
+            registry: d.data_registry,
+            dataset_id: id.into(),
             share_index: index,
-            ciphertext: format!("0x{}", hex::encode(&ct)),
-            signature: format!("0x{}", hex::encode(sig.as_bytes())),
+            ciphertext: ct.into(),
+            signature: alloy::primitives::Bytes::copy_from_slice(&sig.as_bytes()),
         };
         let resp = http.put(format!("{}/v1/shares/{id}", k.endpoint())).json(&body).send().await?;
         eyre::ensure!(resp.status().is_success(), "keeper {} refused the share: {}", k.index, resp.text().await.unwrap_or_default());

@@ -1,9 +1,9 @@
 //! The keeper's HTTP API (docs/PROTOCOL.md): `PUT /v1/shares/{dataset_id}`, `GET /health`,
 //! `GET /metrics`.
 
-use std::{collections::HashMap, str::FromStr, sync::Arc};
+use std::{collections::HashMap, sync::Arc};
 
-use alloy::primitives::{Address, B256, Bytes, Signature, U256};
+use alloy::primitives::{B256, Signature, U256};
 use axum::{
     Json, Router,
     extract::{DefaultBodyLimit, Path, State, rejection::JsonRejection},
@@ -11,13 +11,12 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, put},
 };
-use serde::{Deserialize, Serialize};
+use phd_protocol::{DatasetId, Health, SHARES_PATH, ShareUpload, UploadReply, keeper_share_aad};
 use subtle::ConstantTimeEq;
 
 use crate::{
     Shared,
     chain::{ChainFailure, DatasetStatus, Revert},
-    crypto::{keeper_aad, upload_message},
     keys::{ShareRejection, check_share},
     metrics::Metrics,
 };
@@ -26,45 +25,11 @@ const MAX_BODY: usize = 16 * 1024;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
-        .route("/v1/shares/{dataset_id}", put(put_share))
+        .route(SHARES_PATH, put(put_share))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(shared)
-}
-
-/// A dataset id as a JSON number or a decimal/0x-hex string.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum IdValue {
-    Num(u64),
-    Str(String),
-}
-
-impl IdValue {
-    fn to_u256(&self) -> Option<U256> {
-        match self {
-            Self::Num(n) => Some(U256::from(*n)),
-            Self::Str(s) => U256::from_str(s).ok(),
-        }
-    }
-}
-
-/// Body of `PUT /v1/shares/{dataset_id}`.
-#[derive(Debug, Deserialize)]
-struct PutShareRequest {
-    chain_id: u64,
-    registry: Address,
-    dataset_id: IdValue,
-    share_index: u8,
-    ciphertext: Bytes,
-    signature: Bytes,
-}
-
-#[derive(Debug, Serialize)]
-struct PutShareReply {
-    acknowledged: bool,
-    tx_hash: Option<B256>,
 }
 
 /// An error reply: status plus `{"error": ...}`.
@@ -101,7 +66,7 @@ impl IntoResponse for ApiError {
 async fn put_share(
     State(s): State<Arc<Shared>>,
     path: Result<Path<String>, axum::extract::rejection::PathRejection>,
-    body: Result<Json<PutShareRequest>, JsonRejection>,
+    body: Result<Json<ShareUpload>, JsonRejection>,
 ) -> Response {
     let result = async {
         let Path(path_id) = path.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
@@ -121,10 +86,10 @@ async fn put_share(
     }
 }
 
-async fn handle_put(s: &Arc<Shared>, path_id: &str, req: PutShareRequest) -> Result<PutShareReply, ApiError> {
+async fn handle_put(s: &Arc<Shared>, path_id: &str, req: ShareUpload) -> Result<UploadReply, ApiError> {
     let bad = |m: &str| ApiError::new(StatusCode::BAD_REQUEST, m);
-    let dataset_id = U256::from_str(path_id).map_err(|_| bad("dataset id in path is not a number"))?;
-    if req.dataset_id.to_u256() != Some(dataset_id) {
+    let dataset_id = path_id.parse::<DatasetId>().map_err(|_| bad("dataset id in path is not a number"))?.get();
+    if req.dataset_id.get() != dataset_id {
         return Err(bad("dataset_id in body does not match the path"));
     }
     let chain = &s.chain;
@@ -153,7 +118,8 @@ async fn handle_put(s: &Arc<Shared>, path_id: &str, req: PutShareRequest) -> Res
         return Err(unauthorized("signature must be 65 bytes"));
     }
     let sig = Signature::from_raw(&req.signature).map_err(|_| unauthorized("malformed signature"))?;
-    let msg = upload_message(chain.chain_id(), chain.data_registry(), dataset_id, req.share_index, &req.ciphertext);
+    // chain id and registry were checked equal to ours above
+    let msg = req.signing_message();
     let signer = sig.recover_address_from_msg(msg.as_slice()).map_err(|_| unauthorized("signature does not recover"))?;
     if signer != ds.owner {
         return Err(ApiError::new(StatusCode::FORBIDDEN, format!("signer {signer} is not the dataset owner")));
@@ -171,7 +137,7 @@ async fn handle_put(s: &Arc<Shared>, path_id: &str, req: PutShareRequest) -> Res
     }
 
     let unprocessable = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m);
-    let aad = keeper_aad(chain.chain_id(), chain.data_registry(), dataset_id, my_index);
+    let aad = keeper_share_aad(chain.chain_id(), chain.data_registry(), dataset_id, my_index);
     let share = s
         .key
         .decrypt(&req.ciphertext, &aad)
@@ -203,7 +169,7 @@ async fn handle_put(s: &Arc<Shared>, path_id: &str, req: PutShareRequest) -> Res
             }
             tracing::info!(dataset_id = %dataset_id, "share re-uploaded (idempotent)");
             if row.acked {
-                return Ok(PutShareReply { acknowledged: true, tx_hash: row.ack_tx });
+                return Ok(UploadReply { acknowledged: true, tx_hash: row.ack_tx });
             }
         }
         None => {
@@ -220,7 +186,7 @@ async fn handle_put(s: &Arc<Shared>, path_id: &str, req: PutShareRequest) -> Res
         }
     }
     let tx = acknowledge(s, dataset_id).await.map_err(|e| ApiError::chain("acknowledgeShare", &e))?;
-    Ok(PutShareReply { acknowledged: true, tx_hash: tx })
+    Ok(UploadReply { acknowledged: true, tx_hash: tx })
 }
 
 /// Acknowledges a stored share on-chain unless already acknowledged; records it locally.
@@ -252,13 +218,13 @@ async fn health(State(s): State<Arc<Shared>>) -> Response {
         Ok(v) => v,
         Err(e) => return ApiError::internal(&e).into_response(),
     };
-    Json(serde_json::json!({
-        "address": s.chain.address(),
-        "encryption_key": format!("0x{}", hex::encode(s.key.public_compressed())),
-        "chain_id": s.chain.chain_id(),
-        "cursor_block": cursor,
-        "shares": shares,
-    }))
+    Json(Health {
+        address: s.chain.address(),
+        chain_id: Some(s.chain.chain_id()),
+        cursor_block: cursor,
+        encryption_key: Some(s.key.public_compressed().to_vec().into()),
+        shares: Some(shares),
+    })
     .into_response()
 }
 

@@ -1,56 +1,16 @@
-//! Byte layouts the keeper signs, checks and encrypts under (docs/PROTOCOL.md), and the
-//! at-rest encryption of stored shares.
+//! At-rest encryption of stored shares. (The wire layouts the keeper checks and encrypts
+//! under are in `phd-protocol`.)
 
 use aes_gcm::{
     Aes256Gcm, Nonce,
     aead::{Aead, Generate, KeyInit, Payload},
 };
-use alloy::primitives::{Address, B256, U256, keccak256};
+use alloy::primitives::U256;
 use hkdf::Hkdf;
 use sha2::Sha256;
 use zeroize::{Zeroize, Zeroizing};
 
 const NONCE_LEN: usize = 12;
-
-/// AAD of a share encrypted to a keeper.
-pub(crate) fn keeper_aad(chain_id: u64, registry: Address, dataset_id: U256, share_index: u8) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(22 + 8 + 20 + 32 + 1);
-    aad.extend_from_slice(b"phd share to keeper v1");
-    aad.extend_from_slice(&chain_id.to_be_bytes());
-    aad.extend_from_slice(registry.as_slice());
-    aad.extend_from_slice(&dataset_id.to_be_bytes::<32>());
-    aad.push(share_index);
-    aad
-}
-
-/// AAD of a share encrypted to a buyer.
-pub(crate) fn buyer_aad(chain_id: u64, marketplace: Address, purchase_id: U256, share_index: u8) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(21 + 8 + 20 + 32 + 1);
-    aad.extend_from_slice(b"phd share to buyer v1");
-    aad.extend_from_slice(&chain_id.to_be_bytes());
-    aad.extend_from_slice(marketplace.as_slice());
-    aad.extend_from_slice(&purchase_id.to_be_bytes::<32>());
-    aad.push(share_index);
-    aad
-}
-
-/// The 32-byte message the owner `personal_sign`s for a share upload.
-pub(crate) fn upload_message(
-    chain_id: u64,
-    registry: Address,
-    dataset_id: U256,
-    share_index: u8,
-    ciphertext: &[u8],
-) -> B256 {
-    let mut m = Vec::with_capacity(19 + 8 + 20 + 32 + 1 + 32);
-    m.extend_from_slice(b"phd share upload v1");
-    m.extend_from_slice(&chain_id.to_be_bytes());
-    m.extend_from_slice(registry.as_slice());
-    m.extend_from_slice(&dataset_id.to_be_bytes::<32>());
-    m.push(share_index);
-    m.extend_from_slice(keccak256(ciphertext).as_slice());
-    keccak256(&m)
-}
 
 /// AES-256-GCM under a key derived from the keeper's encryption key; a row's dataset id and
 /// share index are the AAD, so rows cannot be swapped.
@@ -125,14 +85,5 @@ mod tests {
         let other = AtRest::derive(&[8u8; 32]).unwrap();
         assert!(other.open(U256::from(5), 2, &sealed).is_none());
         assert!(a.open(U256::from(5), 2, &sealed[..10]).is_none());
-    }
-
-    #[test]
-    fn aad_layouts() {
-        let aad = keeper_aad(31337, Address::repeat_byte(1), U256::from(7), 2);
-        assert_eq!(aad.len(), 22 + 8 + 20 + 32 + 1);
-        let aad = buyer_aad(31337, Address::repeat_byte(1), U256::from(7), 2);
-        assert_eq!(aad.len(), 21 + 8 + 20 + 32 + 1);
-        assert_eq!(aad[21..29], 31337u64.to_be_bytes());
     }
 }

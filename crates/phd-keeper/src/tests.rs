@@ -18,8 +18,8 @@ use crate::{
         ChainEvent, ChainFailure, DatasetStatus, DatasetView, KeeperChain, NodeView, PurchaseStatus, PurchaseView,
         Revert,
     },
-    crypto::{buyer_aad, keeper_aad, upload_message},
 };
+use phd_protocol::{buyer_share_aad as buyer_aad, keeper_share_aad as keeper_aad, upload_message};
 
 const CHAIN_ID: u64 = 31337;
 

@@ -8,12 +8,12 @@ use std::{sync::Arc, time::Duration};
 
 use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
 use futures::StreamExt;
+use phd_protocol::buyer_share_aad;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     FailPoint, KeeperError, Misbehaviour, Shared,
     chain::{ChainFailure, DatasetStatus, PurchaseStatus, Revert},
-    crypto::buyer_aad,
     keys::{corrupt_share, encrypt_to_buyer},
     metrics::Metrics,
     store::{DeliveryJob, ErasureJob, dstate, estate, now_ms},
@@ -247,7 +247,7 @@ async fn process_delivery(s: &Arc<Shared>, cfg: &WatcherConfig, job: DeliveryJob
         Some(Misbehaviour::WrongShare) => corrupt_share(&share),
         None => share,
     };
-    let aad = buyer_aad(chain.chain_id(), chain.marketplace(), pid, row.share_index);
+    let aad = buyer_share_aad(chain.chain_id(), chain.marketplace(), pid, row.share_index);
     let payload = match encrypt_to_buyer(&job.buyer_pubkey, &share, &aad) {
         Ok(p) => Bytes::from(p),
         Err(reason) => {

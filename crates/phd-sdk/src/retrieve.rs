@@ -9,12 +9,13 @@ use std::time::{Duration, Instant};
 use alloy::primitives::{Address, U256};
 use phd_chain::PurchaseStatus;
 use phd_keys::{Commitments, EncryptionSecretKey, KeyShare, SHARE_LEN};
+use phd_protocol::buyer_share_aad;
 use phd_seal::{FileSource, OpenLimits, OpeningKey};
 use serde::Serialize;
 
 use crate::ctx::{ClientCtx, id_u64};
 use crate::error::{BadShare, Result, SdkError};
-use crate::util::{buyer_share_aad, parse_s3_uri};
+use crate::util::parse_s3_uri;
 
 /// Options of [`retrieve`].
 #[derive(Debug, Clone)]

@@ -26,7 +26,6 @@ pub mod export_doc;
 pub mod gdpr;
 pub mod manage;
 pub mod prepare;
-pub mod protocol;
 pub mod publish;
 pub mod state;
 pub mod util;

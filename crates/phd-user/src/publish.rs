@@ -7,6 +7,7 @@ use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::signers::Signer;
 use phd_chain::{DatasetStatus, Purpose};
 use phd_keys::{DatasetSecret, KeyShare};
+use phd_protocol::{DatasetId, Health, ShareUpload, UploadReply, keeper_share_aad, share_upload_path, upload_message};
 use phd_seal::{SealOptions, SealingKey};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -14,7 +15,6 @@ use sha2::{Digest, Sha256};
 use crate::ctx::{UserCtx, id_u64};
 use crate::error::{Result, UserError};
 use crate::prepare::{HardwareCheck, PrepareOptions, QualityCheck, prepare};
-use crate::protocol::{Health, ShareUpload, UploadReply, keeper_share_aad, upload_message};
 use crate::state::LocalDataset;
 use crate::util::{now_unix, write_atomic};
 
@@ -377,7 +377,7 @@ pub(crate) async fn select_keepers(ctx: &UserCtx, explicit: &[Address], n: u8) -
         }
         let node = ctx.chain.node(a).await.map_err(|e| UserError::chain("reading the keeper registry", e))?;
         match health(ctx, &node.endpoint).await {
-            Ok(h) if h.address.parse::<Address>().ok().is_some_and(|x| x != a) => {
+            Ok(h) if h.address != a => {
                 skipped.push(format!("{a} ({}): answers as {}", node.endpoint, h.address));
             }
             Ok(_) => out.push(KeeperTarget { address: a, endpoint: node.endpoint, encryption_key: node.encryptionKey.to_vec() }),
@@ -419,7 +419,7 @@ async fn send_shares(ctx: &UserCtx, dataset_id: U256, targets: &[KeeperTarget], 
             let r = upload_share(ctx, dataset_id, t, s).await;
             pb.inc(1);
             let (ack_tx, error) = match r {
-                Ok(reply) => (reply.tx_hash, None),
+                Ok(reply) => (reply.tx_hash.map(|h| format!("{h:#x}")), None),
                 Err(e) => (None, Some(e)),
             };
             KeeperReport {
@@ -447,13 +447,13 @@ async fn upload_share(ctx: &UserCtx, dataset_id: U256, t: &KeeperTarget, share: 
     let sig = ctx.chain.signer().sign_message(msg.as_slice()).await.map_err(|e| format!("signing failed: {e}"))?;
     let body = ShareUpload {
         chain_id: d.chain_id,
-        registry: format!("{:#x}", d.data_registry),
-        dataset_id: id_u64(dataset_id),
+        registry: d.data_registry,
+        dataset_id: DatasetId::new(dataset_id),
         share_index: index,
-        ciphertext: format!("0x{}", hex::encode(&ct)),
-        signature: format!("0x{}", hex::encode(sig.as_bytes())),
+        ciphertext: ct.into(),
+        signature: Bytes::copy_from_slice(&sig.as_bytes()),
     };
-    let url = format!("{}/v1/shares/{}", t.endpoint.trim_end_matches('/'), dataset_id);
+    let url = share_upload_path(&t.endpoint, body.dataset_id);
     let resp = ctx.http.put(&url).json(&body).send().await.map_err(|e| format!("unreachable: {e}"))?;
     let status = resp.status();
     let text = resp.text().await.unwrap_or_default();
