@@ -1,5 +1,6 @@
 //! The logic behind the `phd-device` binary (key files, certify, sign, verify), kept here so
-//! `main.rs` is only flag parsing and printing. On-chain steps live in the binary (they need a
+//! `main.rs` is only flag parsing and printing, and out of the library so the format library
+//! does not pull in the CLI's dependencies. On-chain steps live in the binary (they need a
 //! client); everything here is synchronous and file-based.
 //!
 //! Key files hold one line, `0x` + 64 hex digits, and are created with mode 0600. Wherever a
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 use eyre::{WrapErr, bail, eyre};
 use serde::Serialize;
 
-use crate::{
+use phd_device::{
     Address, B256, Device, DeviceCertificate, Error, Manufacturer, PrivateKeySigner, RecordingSignature,
     VerifiedDevice, sig_path_for, verify_recording_file,
 };
@@ -56,7 +57,7 @@ fn signer_from_hex(s: &str) -> eyre::Result<PrivateKeySigner> {
 
 /// Loads a signer from a key source: an existing file holding a hex key, else the hex key itself.
 /// `what` names the flag for messages (e.g. `--device-key`).
-pub fn load_signer(source: &str, what: &str) -> eyre::Result<PrivateKeySigner> {
+pub(crate) fn load_signer(source: &str, what: &str) -> eyre::Result<PrivateKeySigner> {
     let path = Path::new(source);
     if path.is_file() {
         let f = fs::File::open(path).wrap_err_with(|| format!("{what}: opening key file {}", path.display()))?;
@@ -122,7 +123,7 @@ fn write_all_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Writes `bytes` to a new file readable only by its owner (mode 0600). Refuses to replace an
 /// existing file unless `force` (then replaces it atomically).
-pub fn write_private_file(path: &Path, bytes: &[u8], force: bool) -> eyre::Result<()> {
+pub(crate) fn write_private_file(path: &Path, bytes: &[u8], force: bool) -> eyre::Result<()> {
     if !force {
         return write_all_synced(path, bytes).map_err(|e| {
             if e.kind() == std::io::ErrorKind::AlreadyExists {
@@ -147,17 +148,17 @@ pub fn write_private_file(path: &Path, bytes: &[u8], force: bool) -> eyre::Resul
 
 /// What `keygen` did.
 #[derive(Debug, Clone, Serialize)]
-pub struct KeygenReport {
+pub(crate) struct KeygenReport {
     /// Address of the new key.
-    pub address: String,
+    pub(crate) address: String,
     /// Where the key was written (`None` with `--out -`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_file: Option<PathBuf>,
+    pub(crate) key_file: Option<PathBuf>,
 }
 
 /// A fresh random key; written to `out` (mode 0600) unless `out` is `-`. Returns the signer so
 /// the caller can print the key for `-`.
-pub fn keygen(out: &Path, force: bool) -> eyre::Result<(PrivateKeySigner, KeygenReport)> {
+pub(crate) fn keygen(out: &Path, force: bool) -> eyre::Result<(PrivateKeySigner, KeygenReport)> {
     let signer = PrivateKeySigner::random();
     let address = signer.address().to_checksum(None);
     if out == Path::new("-") {
@@ -171,27 +172,27 @@ pub fn keygen(out: &Path, force: bool) -> eyre::Result<(PrivateKeySigner, Keygen
 }
 
 /// The hex private key, for `keygen --out -` only.
-pub fn private_key_hex(signer: &PrivateKeySigner) -> String {
+pub(crate) fn private_key_hex(signer: &PrivateKeySigner) -> String {
     format!("0x{}", hex::encode(signer.to_bytes().as_slice()))
 }
 
 /// What `certify` did.
 #[derive(Debug, Clone, Serialize)]
-pub struct CertifyReport {
+pub(crate) struct CertifyReport {
     /// Manufacturer that signed.
-    pub manufacturer: String,
+    pub(crate) manufacturer: String,
     /// Certified device key.
-    pub device: String,
+    pub(crate) device: String,
     /// Model.
-    pub model: String,
+    pub(crate) model: String,
     /// Keyed serial hash in the certificate (the raw serial is not stored).
-    pub serial_hash: String,
+    pub(crate) serial_hash: String,
     /// Certificate file written.
-    pub cert_file: PathBuf,
+    pub(crate) cert_file: PathBuf,
 }
 
 /// Parses a 32-byte hex secret (serial-hash key); the error never contains it.
-pub fn parse_secret32(s: &str, what: &str) -> eyre::Result<[u8; 32]> {
+pub(crate) fn parse_secret32(s: &str, what: &str) -> eyre::Result<[u8; 32]> {
     let t = s.trim();
     let t = t.strip_prefix("0x").unwrap_or(t);
     let mut out = [0u8; 32];
@@ -202,7 +203,7 @@ pub fn parse_secret32(s: &str, what: &str) -> eyre::Result<[u8; 32]> {
 }
 
 /// Certifies `device` as a `model` with serial `serial`, writing the certificate to `out`.
-pub fn certify(
+pub(crate) fn certify(
     manufacturer: PrivateKeySigner,
     serial_key: Option<[u8; 32]>,
     device: Address,
@@ -233,19 +234,19 @@ pub fn certify(
 
 /// What `sign` did.
 #[derive(Debug, Clone, Serialize)]
-pub struct SignReport {
+pub(crate) struct SignReport {
     /// Data file signed.
-    pub data_file: PathBuf,
+    pub(crate) data_file: PathBuf,
     /// Signature file written.
-    pub signature_file: PathBuf,
+    pub(crate) signature_file: PathBuf,
     /// SHA-256 of the data.
-    pub content_sha256: String,
+    pub(crate) content_sha256: String,
     /// Device that signed.
-    pub device: String,
+    pub(crate) device: String,
     /// Manufacturer that certified the device.
-    pub manufacturer: String,
+    pub(crate) manufacturer: String,
     /// Certified model.
-    pub model: String,
+    pub(crate) model: String,
 }
 
 fn require_file(path: &Path, what: &str) -> eyre::Result<()> {
@@ -258,7 +259,7 @@ fn require_file(path: &Path, what: &str) -> eyre::Result<()> {
 }
 
 /// Signs `data` with the device key and its certificate; writes `<data>.sig.json` or `out`.
-pub fn sign(device_key: PrivateKeySigner, cert_path: &Path, data: &Path, out: Option<&Path>) -> eyre::Result<SignReport> {
+pub(crate) fn sign(device_key: PrivateKeySigner, cert_path: &Path, data: &Path, out: Option<&Path>) -> eyre::Result<SignReport> {
     require_file(data, "data file")?;
     require_file(cert_path, "certificate")?;
     let cert = DeviceCertificate::load(cert_path).wrap_err("reading the certificate")?;
@@ -284,30 +285,30 @@ pub fn sign(device_key: PrivateKeySigner, cert_path: &Path, data: &Path, out: Op
 
 /// Result of `verify`.
 #[derive(Debug, Clone, Serialize)]
-pub struct VerifyReport {
+pub(crate) struct VerifyReport {
     /// Whether everything checked passed (signature, and the chain when checked).
-    pub ok: bool,
+    pub(crate) ok: bool,
     /// Data file verified.
-    pub data_file: PathBuf,
+    pub(crate) data_file: PathBuf,
     /// Signature file used.
-    pub signature_file: PathBuf,
+    pub(crate) signature_file: PathBuf,
     /// Manufacturer that certified the device.
-    pub manufacturer: String,
+    pub(crate) manufacturer: String,
     /// Device that signed.
-    pub device: String,
+    pub(crate) device: String,
     /// Certified model.
-    pub model: String,
+    pub(crate) model: String,
     /// Keyed serial hash (pseudonymous device id).
-    pub serial_hash: String,
+    pub(crate) serial_hash: String,
     /// SHA-256 of the data.
-    pub content_sha256: String,
+    pub(crate) content_sha256: String,
     /// Whether the manufacturer is approved on-chain; `None` when not checked.
-    pub manufacturer_approved: Option<bool>,
+    pub(crate) manufacturer_approved: Option<bool>,
 }
 
 /// Verifies `data` against its signature (`sig`, default `<data>.sig.json`). The on-chain
 /// check is the caller's ([`VerifyReport::manufacturer_approved`] starts `None`).
-pub fn verify(data: &Path, sig: Option<&Path>) -> eyre::Result<(VerifiedDevice, VerifyReport)> {
+pub(crate) fn verify(data: &Path, sig: Option<&Path>) -> eyre::Result<(VerifiedDevice, VerifyReport)> {
     require_file(data, "data file")?;
     let sig_path = sig.map_or_else(|| sig_path_for(data), Path::to_path_buf);
     match fs::metadata(&sig_path) {
@@ -352,7 +353,7 @@ pub fn verify(data: &Path, sig: Option<&Path>) -> eyre::Result<(VerifiedDevice, 
 
 impl VerifyReport {
     /// Human-readable summary.
-    pub fn human(&self) -> String {
+    pub(crate) fn human(&self) -> String {
         let approved = match self.manufacturer_approved {
             Some(true) => "approved on-chain",
             Some(false) => "NOT approved on-chain",

@@ -1,14 +1,17 @@
 //! `phd-device`: the hardware check from the command line — act as a manufacturer (keygen,
 //! on-chain approval, certify) and as a device (sign), and verify signed recordings the way the
-//! owner's app does. Thin: the logic is in `phd_device::cli`.
+//! owner's app does. Thin: the logic is in the `cli` module; the `phd-device` library is only the
+//! format and its crypto.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use eyre::{WrapErr, bail};
 use phd_cli::{OutputArgs, RpcArgs, WalletArgs};
-use phd_device::{Address, PrivateKeySigner, cli};
+use phd_device::{Address, PrivateKeySigner};
 use serde::Serialize;
+
+mod cli;
 
 #[derive(Debug, Parser)]
 #[command(name = "phd-device", version, about = "PHD exchange device certificates and signed recordings")]
