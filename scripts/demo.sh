@@ -48,10 +48,15 @@ now_ms() { date +%s%3N; }
 # ---------------------------------------------------------------------------------------------
 bold "==> building phd-devnet, phd-user, phd-customer ($PROFILE)"
 t0=$(now_ms)
-profile_flag=()
-[[ "$PROFILE" == release ]] && profile_flag=(--release)
-"$CARGO" build "${profile_flag[@]}" -p phd-devnet -p phd-user -p phd-customer \
-  --bin phd-devnet --bin phd-user --bin phd-customer
+if [[ "$PROFILE" == release ]]; then
+  "$CARGO" build --release --locked -p phd-devnet -p phd-user -p phd-customer \
+    --bin phd-devnet --bin phd-user --bin phd-customer
+else
+  # The same cargo invocation as `make test` (same packages, same features): right after
+  # `make test` this builds nothing, and the binaries it leaves in target/debug are the ones run.
+  # shellcheck disable=SC2086
+  "$CARGO" test ${CARGO_TEST_TARGETS:---workspace --locked --lib --bins --tests} --no-run
+fi
 BIN="$TARGET/$PROFILE"
 echo "    built in $(( ($(now_ms) - t0) / 1000 )) s"
 

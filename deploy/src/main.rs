@@ -47,9 +47,12 @@ struct Cli {
 }
 
 #[tokio::main]
-async fn main() -> eyre::Result<()> {
-    phd_cli::load_devnet_env()?;
-    let cli = Cli::parse();
+async fn main() -> std::process::ExitCode {
+    phd_cli::exit_with(run().await)
+}
+
+async fn run() -> eyre::Result<()> {
+    let cli: Cli = phd_cli::parse()?;
     phd_cli::init_tracing(cli.verbose.max(1));
     let signer = cli.wallet.signer()?;
     let out = match cli.out.clone().or_else(|| cli.rpc.deployment.clone()) {

@@ -1,15 +1,13 @@
 //! phd-cli: flag groups and helpers shared by the PHD exchange command-line programs.
 //!
 //! Flatten the groups into a clap `Parser` (`#[command(flatten)] rpc: RpcArgs`); every flag has
-//! an environment fallback, and [`load_devnet_env`] fills the environment from `.devnet/env` so the
-//! programs work without flags against a local devnet.
+//! an environment fallback. [`parse`] adds `--devnet`, which fills unset flags from the env file of
+//! a local devnet (see [`env`]). Also here: the shutdown signal and exit reporter of every binary
+//! ([`process`]) and the one writer of crash-safe and private files ([`fs`]).
 
 #![allow(clippy::result_large_err)] // CliError wraps ChainError (see phd-chain)
 
-use std::{
-    ffi::OsString,
-    path::{Path, PathBuf},
-};
+use std::path::PathBuf;
 
 use alloy::{primitives::U256, signers::local::PrivateKeySigner};
 use clap::Args;
@@ -18,7 +16,12 @@ use serde::Serialize;
 
 pub use phd_chain::{format_phd as fmt_phd, format_phd_unit as fmt_phd_unit};
 
+pub mod env;
+pub mod fs;
+mod process;
 mod progress;
+pub use env::{env_var, parse, read_env_file};
+pub use process::{exit_with, report, shutdown_signal};
 pub use progress::Progress;
 
 /// Errors of the shared CLI pieces.
@@ -61,16 +64,25 @@ pub enum CliError {
     /// Logging could not be set up.
     #[error("setting up logging: {0}")]
     Tracing(String),
-    /// Re-executing with the devnet environment failed.
-    #[error("re-executing {exe} with {env}: {source}")]
-    Exec {
-        /// Program.
-        exe: PathBuf,
-        /// Env file.
-        env: PathBuf,
-        /// Cause.
-        #[source]
-        source: std::io::Error,
+    /// `--devnet` was given but no `.devnet/env` exists from here up.
+    #[error("--devnet: no .devnet/env in {from} or above (run `phd-devnet up` there, or set PHD_DEVNET_ENV)")]
+    NoDevnetEnv {
+        /// Where the search started.
+        from: PathBuf,
+    },
+    /// The env file could have been written or read by someone else.
+    #[error("refusing env file {path}: {reason}")]
+    UnsafeEnvFile {
+        /// File.
+        path: PathBuf,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// Neither a wallet flag nor the role's key variable was given.
+    #[error("no account: pass --private-key (PHD_PRIVATE_KEY) or --keystore (PHD_KEYSTORE), or set {var} (with --devnet, from the devnet env file)")]
+    NoRoleKey {
+        /// The role's key variable.
+        var: &'static str,
     },
     /// A malformed line in an env file.
     #[error("{path}:{line}: expected KEY=VALUE")]
@@ -150,6 +162,18 @@ impl WalletArgs {
     /// Whether any key source was given.
     pub fn is_set(&self) -> bool {
         self.private_key.is_some() || self.keystore.is_some()
+    }
+
+    /// The signer from the flags, else from the role's key variable `var` (the devnet writes one
+    /// per role, e.g. `PHD_USER_PRIVATE_KEY`), looked up in the environment and the env file.
+    pub fn signer_or_env(&self, var: &'static str) -> Result<PrivateKeySigner, CliError> {
+        if self.is_set() {
+            return self.signer();
+        }
+        match env_var(var) {
+            Some(k) => Ok(phd_chain::signer_from_hex(&k)?),
+            None => Err(CliError::NoRoleKey { var }),
+        }
     }
 
     /// The signer from `--private-key` or `--keystore`.
@@ -251,96 +275,6 @@ pub fn parse_phd(s: &str) -> Result<U256, ChainError> {
     phd_chain::parse_phd(s)
 }
 
-/// Marker set after re-executing with the devnet environment.
-const DEVNET_MARKER: &str = "PHD_DEVNET_ENV_LOADED";
-
-/// Parses a `KEY=VALUE` env file (blank lines and `#` comments ignored, optional `export `
-/// prefix and surrounding quotes stripped).
-pub fn read_env_file(path: &Path) -> Result<Vec<(String, String)>, CliError> {
-    let text = std::fs::read_to_string(path).map_err(|source| CliError::Read { path: path.to_owned(), source })?;
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let line = line.strip_prefix("export ").unwrap_or(line);
-        let (k, v) = line.split_once('=').ok_or(CliError::EnvSyntax { path: path.to_owned(), line: i + 1 })?;
-        let k = k.trim();
-        if k.is_empty() {
-            return Err(CliError::EnvSyntax { path: path.to_owned(), line: i + 1 });
-        }
-        let v = v.trim();
-        let v = v
-            .strip_prefix('"')
-            .and_then(|v| v.strip_suffix('"'))
-            .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
-            .unwrap_or(v);
-        out.push((k.to_owned(), v.to_owned()));
-    }
-    Ok(out)
-}
-
-/// Where the devnet env file is: `PHD_DEVNET_ENV`, else `.devnet/env` in the current directory
-/// or an ancestor, else under the repository root.
-pub fn devnet_env_path() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("PHD_DEVNET_ENV") {
-        return Some(PathBuf::from(p)).filter(|p| p.is_file());
-    }
-    let from_cwd = std::env::current_dir()
-        .ok()
-        .and_then(|c| c.ancestors().map(|d| d.join(".devnet").join("env")).find(|p| p.is_file()));
-    from_cwd.or_else(|| phd_chain::repo_root().map(|r| r.join(".devnet").join("env")).filter(|p| p.is_file()))
-}
-
-/// Loads the devnet env file, if there is one, into the environment of this process: variables
-/// already set win. Call first thing in `main`, before parsing flags.
-///
-/// The workspace forbids `unsafe` (and `std::env::set_var` is unsafe), so when variables are
-/// missing this re-executes the current program with them added (Unix `exec`: same pid,
-/// arguments and stdio) and only returns on failure. Returns the file used, or `None`.
-pub fn load_devnet_env() -> Result<Option<PathBuf>, CliError> {
-    if std::env::var_os(DEVNET_MARKER).is_some() {
-        return Ok(std::env::var_os(DEVNET_MARKER).map(PathBuf::from));
-    }
-    let Some(path) = devnet_env_path() else {
-        return Ok(None);
-    };
-    let missing: Vec<(String, String)> =
-        read_env_file(&path)?.into_iter().filter(|(k, _)| std::env::var_os(k).is_none()).collect();
-    if missing.is_empty() {
-        return Ok(Some(path));
-    }
-    reexec_with(&path, missing)
-}
-
-#[cfg(unix)]
-fn reexec_with(path: &Path, vars: Vec<(String, String)>) -> Result<Option<PathBuf>, CliError> {
-    use std::os::unix::process::CommandExt;
-    let exe = std::env::current_exe().map_err(|source| CliError::Exec {
-        exe: PathBuf::from("<current exe>"),
-        env: path.to_owned(),
-        source,
-    })?;
-    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    let err = std::process::Command::new(&exe).args(args).envs(vars).env(DEVNET_MARKER, path).exec();
-    Err(CliError::Exec { exe, env: path.to_owned(), source: err })
-}
-
-#[cfg(not(unix))]
-fn reexec_with(path: &Path, vars: Vec<(String, String)>) -> Result<Option<PathBuf>, CliError> {
-    let exe = std::env::current_exe()
-        .map_err(|source| CliError::Exec { exe: PathBuf::from("<current exe>"), env: path.to_owned(), source })?;
-    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    let status = std::process::Command::new(&exe)
-        .args(args)
-        .envs(vars)
-        .env(DEVNET_MARKER, path)
-        .status()
-        .map_err(|source| CliError::Exec { exe: exe.clone(), env: path.to_owned(), source })?;
-    std::process::exit(status.code().unwrap_or(1));
-}
-
 #[cfg(test)]
 mod tests {
     use clap::Parser;
@@ -380,22 +314,6 @@ mod tests {
             assert!(cli.s3.parts().5);
             assert!(cli.out.json);
         }
-    }
-
-    #[test]
-    fn env_file() {
-        let dir = std::env::temp_dir().join(format!("phd-cli-env-{}", std::process::id()));
-        let _ = std::fs::create_dir_all(&dir);
-        let p = dir.join("env");
-        let _ = std::fs::write(&p, "# c\nA=1\nexport B=\"two words\"\n\nC='x=y'\n");
-        let vars = read_env_file(&p).unwrap_or_default();
-        assert_eq!(
-            vars,
-            vec![("A".into(), "1".into()), ("B".into(), "two words".into()), ("C".into(), "x=y".into())]
-        );
-        let _ = std::fs::write(&p, "nope\n");
-        assert!(read_env_file(&p).is_err());
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

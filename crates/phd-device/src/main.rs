@@ -190,28 +190,13 @@ async fn verify(args: VerifyArgs, out: OutputArgs) -> eyre::Result<()> {
     Ok(())
 }
 
-/// Prints the error chain (no backtrace noise) and exits 1.
 fn main() -> std::process::ExitCode {
-    match run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("Error: {e}");
-            let causes: Vec<String> = e.chain().skip(1).map(ToString::to_string).collect();
-            if !causes.is_empty() {
-                eprintln!("\nCaused by:");
-                for (i, c) in causes.iter().enumerate() {
-                    eprintln!("    {i}: {c}");
-                }
-            }
-            std::process::ExitCode::FAILURE
-        }
-    }
+    phd_cli::exit_with(run())
 }
 
 #[tokio::main]
 async fn run() -> eyre::Result<()> {
-    phd_cli::load_devnet_env().wrap_err("loading the devnet env file")?;
-    let cli = Cli::parse();
+    let cli: Cli = phd_cli::parse()?;
     phd_cli::init_tracing(cli.verbose);
     let out = cli.out;
     match cli.cmd {

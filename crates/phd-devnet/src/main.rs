@@ -95,34 +95,15 @@ fn device_sign(file: &std::path::Path, model: &str, serial: &str, key: &str, jso
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
-}
 
 #[tokio::main]
-async fn main() -> eyre::Result<()> {
-    // `device-sign` reads the manufacturer key from the devnet env file when not set.
-    if std::env::args().nth(1).as_deref() == Some("device-sign") {
-        phd_cli::load_devnet_env()?;
-    }
-    let cli = Cli::parse();
+async fn main() -> std::process::ExitCode {
+    phd_cli::exit_with(run().await)
+}
+
+async fn run() -> eyre::Result<()> {
+    // `device-sign --devnet` reads the manufacturer key from the devnet env file.
+    let cli: Cli = phd_cli::parse()?;
     match cli.cmd {
         Cmd::DeviceSign { file, model, serial, manufacturer_key, json } => {
             phd_cli::init_tracing(cli.verbose);
@@ -152,7 +133,7 @@ async fn main() -> eyre::Result<()> {
             config.keeper_poll_interval = Duration::from_millis(keeper_poll_ms.max(10));
             config.extra_deployment_path = write_deployment;
             config.validator = !no_validator;
-            phd_devnet::run(config, shutdown_signal()).await.wrap_err("phd-devnet up")?;
+            phd_devnet::run(config, phd_cli::shutdown_signal()).await.wrap_err("phd-devnet up")?;
         }
     }
     Ok(())

@@ -72,32 +72,14 @@ async fn config(data_dir: PathBuf, rpc: &RpcArgs, wallet: &WalletArgs) -> eyre::
     Ok(KeeperConfig::new(data_dir, rpc_url, signer, deployment))
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutdown requested");
-}
 
 #[tokio::main]
-async fn main() -> eyre::Result<()> {
-    phd_cli::load_devnet_env().wrap_err("loading the devnet env file")?;
-    let cli = Cli::parse();
+async fn main() -> std::process::ExitCode {
+    phd_cli::exit_with(run().await)
+}
+
+async fn run() -> eyre::Result<()> {
+    let cli: Cli = phd_cli::parse()?;
     phd_cli::init_tracing(cli.verbose.max(1));
     match cli.cmd {
         Cmd::Run(args) => {
@@ -110,7 +92,7 @@ async fn main() -> eyre::Result<()> {
                 .wrap_err_with(|| format!("binding {}", args.listen))?;
             let local = listener.local_addr().wrap_err("reading the listen address")?;
             eprintln!("phd-keeper listening on http://{local}");
-            phd_keeper::run(cfg, listener, shutdown_signal()).await.wrap_err("keeper failed")?;
+            phd_keeper::run(cfg, listener, phd_cli::shutdown_signal()).await.wrap_err("keeper failed")?;
         }
         Cmd::Register(args) => {
             let cfg = config(cli.data_dir, &args.rpc, &args.wallet).await?;

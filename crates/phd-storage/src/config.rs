@@ -78,6 +78,22 @@ impl S3Config {
         }
     }
 
+    /// From the CLI's S3 flag values `(endpoint, region, bucket, access key, secret key,
+    /// path style)`; `None` when no bucket was given (the program then works without storage).
+    #[allow(clippy::type_complexity)]
+    pub fn from_flags(
+        (endpoint, region, bucket, access_key_id, secret_access_key, force_path_style): (
+            Option<String>,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            bool,
+        ),
+    ) -> Option<Self> {
+        Some(Self { endpoint, region, access_key_id, secret_access_key, force_path_style, ..Self::new(bucket?) })
+    }
+
     /// Reads `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_S3`), `AWS_REGION` (or
     /// `AWS_DEFAULT_REGION`), `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `PHD_S3_BUCKET`
     /// (required) and `AWS_S3_FORCE_PATH_STYLE` (`true`/`1`/`false`/`0`; when unset, path

@@ -164,27 +164,10 @@ fn parse_price(s: &str) -> Result<U256, String> {
 /// Builds the context from the flags: chain client (wallet from --private-key / keystore, else
 /// `PHD_USER_PRIVATE_KEY` from the devnet env), optional store, state dir.
 pub async fn connect(cli: &Cli) -> eyre::Result<UserCtx> {
-    let signer = if cli.wallet.is_set() {
-        cli.wallet.signer()?
-    } else if let Ok(k) = std::env::var("PHD_USER_PRIVATE_KEY") {
-        phd_chain::signer_from_hex(&k).wrap_err("PHD_USER_PRIVATE_KEY")?
-    } else {
-        return Err(phd_cli::CliError::NoWallet.into());
-    };
+    let signer = cli.wallet.signer_or_env("PHD_USER_PRIVATE_KEY")?;
     let chain = cli.rpc.connect(signer).await?;
-    let (endpoint, region, bucket, access_key, secret_key, path_style) = cli.s3.parts();
-    let store = match bucket {
-        Some(bucket) => {
-            let cfg = phd_storage::S3Config {
-                endpoint,
-                region,
-                access_key_id: access_key,
-                secret_access_key: secret_key,
-                force_path_style: path_style,
-                ..phd_storage::S3Config::new(bucket)
-            };
-            Some(phd_storage::Store::connect(cfg).await.wrap_err("configuring S3 storage")?)
-        }
+    let store = match phd_storage::S3Config::from_flags(cli.s3.parts()) {
+        Some(cfg) => Some(phd_storage::Store::connect(cfg).await.wrap_err("configuring S3 storage")?),
         None => None,
     };
     let state_dir = cli

@@ -1,23 +1,11 @@
 //! `phd-user`: thin binary over the phd-user library.
 
-use clap::Parser;
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    if let Err(e) = phd_cli::load_devnet_env() {
-        eprintln!("error: {e}");
-        return std::process::ExitCode::FAILURE;
-    }
-    let cli = phd_user::cli::Cli::parse();
+    let cli: phd_user::cli::Cli = match phd_cli::parse() {
+        Ok(cli) => cli,
+        Err(e) => return phd_cli::exit_with(Err(e.into())),
+    };
     phd_cli::init_tracing(cli.verbose);
-    match phd_user::cli::run(cli).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
-            std::process::ExitCode::FAILURE
-        }
-    }
+    phd_cli::exit_with(phd_user::cli::run(cli).await)
 }

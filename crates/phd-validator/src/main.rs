@@ -104,54 +104,16 @@ struct RequestArgs {
     wait: u64,
 }
 
-fn signer(wallet: &WalletArgs, env_fallback: &str) -> eyre::Result<alloy::signers::local::PrivateKeySigner> {
-    if wallet.is_set() {
-        return Ok(wallet.signer()?);
-    }
-    if let Ok(k) = std::env::var(env_fallback) {
-        return phd_chain::signer_from_hex(&k).wrap_err(env_fallback.to_owned());
-    }
-    Err(phd_cli::CliError::NoWallet.into())
-}
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutdown requested");
-}
 
 async fn run(a: RunArgs) -> eyre::Result<()> {
-    let signer = signer(&a.wallet, "PHD_VALIDATOR_PRIVATE_KEY").wrap_err("loading the validator's account key")?;
+    let signer = a.wallet.signer_or_env("PHD_VALIDATOR_PRIVATE_KEY").wrap_err("loading the validator's account key")?;
     let deployment = a.rpc.load_deployment().await.wrap_err("loading the deployment")?;
     let mut cfg = ValidatorConfig::new(a.data_dir, a.rpc.rpc_url.clone(), signer, deployment);
     if let Some(m) = a.model {
         cfg.model_path = m;
     }
-    let (endpoint, region, bucket, access_key, secret_key, path_style) = a.s3.parts();
-    cfg.s3 = bucket.map(|bucket| phd_storage::S3Config {
-        endpoint,
-        region,
-        access_key_id: access_key,
-        secret_access_key: secret_key,
-        force_path_style: path_style,
-        ..phd_storage::S3Config::new(bucket)
-    });
+    cfg.s3 = phd_storage::S3Config::from_flags(a.s3.parts());
     cfg.public_endpoint = a.public_url;
     cfg.poll_interval = Duration::from_millis(a.poll_ms.max(10));
     cfg.confirmations = a.confirmations;
@@ -161,14 +123,17 @@ async fn run(a: RunArgs) -> eyre::Result<()> {
     let listener = tokio::net::TcpListener::bind(a.listen).await.wrap_err_with(|| format!("binding {}", a.listen))?;
     let local = listener.local_addr().wrap_err("reading the listen address")?;
     eprintln!("phd-validator listening on http://{local}");
-    phd_validator::run(cfg, listener, shutdown_signal()).await.wrap_err("validator failed")?;
+    phd_validator::run(cfg, listener, phd_cli::shutdown_signal()).await.wrap_err("validator failed")?;
     Ok(())
 }
 
 #[tokio::main]
-async fn main() -> eyre::Result<()> {
-    phd_cli::load_devnet_env().wrap_err("loading the devnet env file")?;
-    let cli = Cli::parse();
+async fn main() -> std::process::ExitCode {
+    phd_cli::exit_with(cli_main().await)
+}
+
+async fn cli_main() -> eyre::Result<()> {
+    let cli: Cli = phd_cli::parse()?;
     phd_cli::init_tracing(cli.verbose);
     let output = cli.output;
     match cli.cmd {
@@ -208,7 +173,7 @@ async fn main() -> eyre::Result<()> {
             }
         }
         Cmd::Request(a) => {
-            let signer = signer(&a.wallet, "PHD_USER_PRIVATE_KEY").wrap_err("loading the owner's account key")?;
+            let signer = a.wallet.signer_or_env("PHD_USER_PRIVATE_KEY").wrap_err("loading the owner's account key")?;
             let client = a.rpc.connect(signer).await?;
             let r = phd_validator::request_validation(&client, a.dataset, &a.endpoint).await?;
             output.emit(&r, || {

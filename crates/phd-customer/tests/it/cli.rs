@@ -8,7 +8,7 @@ const KEY: &str = "0x01010101010101010101010101010101010101010101010101010101010
 fn phd_customer(args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_phd-customer"))
         .args(args)
-        .env("PHD_DEVNET_ENV", "/nonexistent/devnet/env")
+        .env_remove("PHD_DEVNET_ENV")
         .env_remove("PHD_RPC_URL")
         .env_remove("PHD_DEPLOYMENT")
         .env_remove("PHD_PRIVATE_KEY")

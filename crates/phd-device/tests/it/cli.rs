@@ -17,7 +17,7 @@ fn cmd(dir: &Path) -> Command {
             c.env_remove(k);
         }
     }
-    c.env("PHD_DEVNET_ENV", dir.join("no-devnet-env"));
+    c.env_remove("PHD_DEVNET_ENV");
     c
 }
 

@@ -6,7 +6,7 @@ use std::process::Command;
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_phd-keeper"));
     // Keep a developer's devnet env file out of the test.
-    c.env("PHD_DEVNET_ENV", "/nonexistent").current_dir(std::env::temp_dir());
+    c.env_remove("PHD_DEVNET_ENV").current_dir(std::env::temp_dir());
     c
 }
 
