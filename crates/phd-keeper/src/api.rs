@@ -107,7 +107,9 @@ async fn handle_put(s: &Arc<Shared>, path_id: &str, req: ShareUpload) -> Result<
     }
     let ds = chain.dataset(dataset_id).await.map_err(|e| ApiError::chain("dataset", &e))?;
     match ds.status {
-        DatasetStatus::None => return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown dataset")),
+        DatasetStatus::None | DatasetStatus::Unknown(_) => {
+            return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown dataset"));
+        }
         DatasetStatus::Withdrawn => return Err(ApiError::new(StatusCode::GONE, "dataset withdrawn")),
         DatasetStatus::Pending | DatasetStatus::Active => {}
     }

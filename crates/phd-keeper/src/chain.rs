@@ -1,8 +1,10 @@
 //! The keeper's view of the chain: a small trait over exactly the calls the keeper makes, so
-//! the HTTP and watcher logic can be tested against an in-memory chain, and an alloy
-//! implementation over the contract interfaces in `contracts/src/interfaces/`.
+//! the HTTP and watcher logic can be tested against an in-memory chain, and an implementation
+//! over phd-chain's contract bindings.
 
 use alloy::primitives::{Address, B256, Bytes, U256};
+// The status enums are phd-chain's: one decoding of the contracts' uint8 states.
+pub(crate) use phd_chain::{DatasetStatus, PurchaseStatus};
 
 pub(crate) mod alloy_impl;
 
@@ -58,30 +60,6 @@ impl ChainFailure {
     }
 }
 
-/// Dataset lifecycle, as in `IDataRegistry.Status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DatasetStatus {
-    /// Unknown id.
-    None,
-    /// Waiting for acknowledgements.
-    Pending,
-    /// Purchasable.
-    Active,
-    /// Consent withdrawn (final).
-    Withdrawn,
-}
-
-impl DatasetStatus {
-    pub(crate) fn from_u8(v: u8) -> Self {
-        match v {
-            1 => Self::Pending,
-            2 => Self::Active,
-            3 => Self::Withdrawn,
-            _ => Self::None,
-        }
-    }
-}
-
 /// The parts of a dataset the keeper needs.
 #[derive(Debug, Clone)]
 pub(crate) struct DatasetView {
@@ -89,30 +67,6 @@ pub(crate) struct DatasetView {
     pub(crate) owner: Address,
     /// Lifecycle status.
     pub(crate) status: DatasetStatus,
-}
-
-/// Purchase status, as in `IMarketplace.PurchaseStatus`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PurchaseStatus {
-    /// Unknown id.
-    None,
-    /// Waiting for shares.
-    Open,
-    /// Paid out.
-    Settled,
-    /// Refunded.
-    Refunded,
-}
-
-impl PurchaseStatus {
-    pub(crate) fn from_u8(v: u8) -> Self {
-        match v {
-            1 => Self::Open,
-            2 => Self::Settled,
-            3 => Self::Refunded,
-            _ => Self::None,
-        }
-    }
 }
 
 /// The parts of a purchase the keeper re-checks before delivering.

@@ -9,7 +9,10 @@ use std::{
 };
 
 use alloy::primitives::{B256, U256};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{
+    Connection, OptionalExtension, ToSql, params,
+    types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef},
+};
 use serde::Serialize;
 
 use crate::{KeeperError, chain::ChainEvent};
@@ -57,33 +60,88 @@ CREATE TABLE erasures (
 );
 ";
 
-/// Delivery job states.
-pub(crate) mod dstate {
-    /// Seen on-chain, not yet acted on.
-    pub(crate) const PENDING: &str = "pending";
-    /// We hold no share for the dataset (yet); re-queued when one is stored.
-    pub(crate) const NO_SHARE: &str = "no_share";
-    /// Intent recorded: a transaction may be in flight (`tx_hash` once broadcast).
-    pub(crate) const SENDING: &str = "sending";
-    /// Our transaction was mined successfully.
-    pub(crate) const DELIVERED: &str = "delivered";
-    /// Found delivered on-chain (a transaction of ours from before a crash).
-    pub(crate) const ALREADY: &str = "already_delivered";
-    /// Purchase closed, past its deadline, or we are not listed.
-    pub(crate) const SKIPPED: &str = "skipped";
-    /// Gave up after repeated non-transient failures.
-    pub(crate) const FAILED: &str = "failed";
+/// A job state stored as text in a `state` column. The strings are the on-disk format:
+/// existing databases hold them, so a variant's string never changes.
+macro_rules! stored_state {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal,)+ }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub(crate) enum $name {
+            $($(#[$vdoc])* $variant,)+
+        }
+
+        impl $name {
+            pub(crate) const fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text,)+
+                }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownState;
+            fn from_str(s: &str) -> Result<Self, UnknownState> {
+                match s {
+                    $($text => Ok(Self::$variant),)+
+                    other => Err(UnknownState(other.to_owned())),
+                }
+            }
+        }
+
+        impl ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::from(self.as_str()))
+            }
+        }
+
+        impl FromSql for $name {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                value.as_str()?.parse().map_err(|e| FromSqlError::Other(Box::new(e)))
+            }
+        }
+    };
 }
 
-/// Erasure job states.
-pub(crate) mod estate {
-    pub(crate) const PENDING: &str = "pending";
-    /// Share row gone and file vacuumed; confirmation outstanding.
-    pub(crate) const DELETED: &str = "deleted";
-    pub(crate) const CONFIRMED: &str = "confirmed";
-    pub(crate) const NOT_LISTED: &str = "not_listed";
-    pub(crate) const FAILED: &str = "failed";
-}
+/// A `state` column holds a string this version does not know.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown job state {0:?}")]
+pub(crate) struct UnknownState(String);
+
+stored_state!(
+    /// Where a delivery job stands.
+    DeliveryState {
+        /// Seen on-chain, not yet acted on.
+        Pending => "pending",
+        /// We hold no share for the dataset (yet); re-queued when one is stored.
+        NoShare => "no_share",
+        /// Intent recorded: a transaction may be in flight (`tx_hash` once broadcast).
+        Sending => "sending",
+        /// Our transaction was mined successfully.
+        Delivered => "delivered",
+        /// Found delivered on-chain (a transaction of ours from before a crash).
+        AlreadyDelivered => "already_delivered",
+        /// Purchase closed, past its deadline, or we are not listed.
+        Skipped => "skipped",
+        /// Gave up after repeated non-transient failures.
+        Failed => "failed",
+    }
+);
+
+stored_state!(
+    /// Where an erasure job stands.
+    ErasureState {
+        /// Seen on-chain, share not yet deleted.
+        Pending => "pending",
+        /// Share row gone and file vacuumed; confirmation outstanding.
+        Deleted => "deleted",
+        /// `confirmErasure` done (by us, now or earlier).
+        Confirmed => "confirmed",
+        /// We are not a keeper of the dataset: nothing to confirm.
+        NotListed => "not_listed",
+        /// Gave up after repeated non-transient failures.
+        Failed => "failed",
+    }
+);
 
 /// A stored share (still encrypted at rest).
 #[derive(Debug, Clone)]
@@ -100,7 +158,7 @@ pub(crate) struct DeliveryJob {
     pub(crate) purchase_id: U256,
     pub(crate) dataset_id: U256,
     pub(crate) buyer_pubkey: Vec<u8>,
-    pub(crate) state: String,
+    pub(crate) state: DeliveryState,
     pub(crate) tx_hash: Option<B256>,
     pub(crate) attempts: u32,
 }
@@ -109,7 +167,7 @@ pub(crate) struct DeliveryJob {
 #[derive(Debug, Clone)]
 pub(crate) struct ErasureJob {
     pub(crate) dataset_id: U256,
-    pub(crate) state: String,
+    pub(crate) state: ErasureState,
     pub(crate) attempts: u32,
 }
 
@@ -150,6 +208,45 @@ fn parse_u256(s: &str) -> Result<U256, KeeperError> {
 
 fn parse_hash(s: Option<String>) -> Option<B256> {
     s.and_then(|s| B256::from_str(&s).ok())
+}
+
+/// The two job tables, which share their bookkeeping columns.
+#[derive(Debug, Clone, Copy)]
+enum JobTable {
+    Deliveries,
+    Erasures,
+}
+
+/// Moves a job to `state`; `tx_hash` and, without `retry`, the attempt count and last error
+/// are kept; `retry` = (attempts, next attempt at ms, error).
+fn set_job(
+    c: &Connection,
+    table: JobTable,
+    id: U256,
+    state: &dyn ToSql,
+    tx_hash: Option<B256>,
+    retry: Option<(u32, i64, &str)>,
+) -> Result<(), KeeperError> {
+    // Table and key column are fixed per variant, never input.
+    let (sql, context) = match table {
+        JobTable::Deliveries => (
+            "UPDATE deliveries SET state = ?2, tx_hash = COALESCE(?3, tx_hash), attempts = COALESCE(?4, attempts),
+             next_attempt_ms = ?5, last_error = COALESCE(?6, last_error), updated_at_ms = ?7 WHERE purchase_id = ?1",
+            "update delivery",
+        ),
+        JobTable::Erasures => (
+            "UPDATE erasures SET state = ?2, tx_hash = COALESCE(?3, tx_hash), attempts = COALESCE(?4, attempts),
+             next_attempt_ms = ?5, last_error = COALESCE(?6, last_error), updated_at_ms = ?7 WHERE dataset_id = ?1",
+            "update erasure",
+        ),
+    };
+    let (attempts, next_at, err) = match retry {
+        Some((a, n, e)) => (Some(i64::from(a)), n, Some(e)),
+        None => (None, 0, None),
+    };
+    c.execute(sql, params![id.to_string(), state, tx_hash.map(|h| h.to_string()), attempts, next_at, err, now_ms()])
+        .map_err(KeeperError::db(context))?;
+    Ok(())
 }
 
 impl Store {
@@ -230,7 +327,7 @@ impl Store {
                 .map_err(KeeperError::db("store share"))?;
             tx.execute(
                 "UPDATE deliveries SET state = ?1, next_attempt_ms = 0 WHERE dataset_id = ?2 AND state = ?3",
-                params![dstate::PENDING, dataset_id.to_string(), dstate::NO_SHARE],
+                params![DeliveryState::Pending, dataset_id.to_string(), DeliveryState::NoShare],
             )
             .map_err(KeeperError::db("re-queue deliveries"))?;
             tx.commit().map_err(KeeperError::db("commit store share"))?;
@@ -301,7 +398,7 @@ impl Store {
                                     buyer_pubkey.as_ref(),
                                     *grant,
                                     i64::try_from(*block).unwrap_or(i64::MAX),
-                                    dstate::PENDING,
+                                    DeliveryState::Pending,
                                     now
                                 ],
                             )
@@ -311,7 +408,7 @@ impl Store {
                         erasures += tx
                             .execute(
                                 "INSERT OR IGNORE INTO erasures (dataset_id, block, state, updated_at_ms) VALUES (?1, ?2, ?3, ?4)",
-                                params![dataset_id.to_string(), i64::try_from(*block).unwrap_or(i64::MAX), estate::PENDING, now],
+                                params![dataset_id.to_string(), i64::try_from(*block).unwrap_or(i64::MAX), ErasureState::Pending, now],
                             )
                             .map_err(KeeperError::db("record withdrawal"))?;
                     }
@@ -339,13 +436,13 @@ impl Store {
                 .map_err(KeeperError::db("list due deliveries"))?;
             let rows = st
                 .query_map(
-                    params![dstate::PENDING, dstate::SENDING, now_ms(), i64::try_from(limit).unwrap_or(i64::MAX)],
+                    params![DeliveryState::Pending, DeliveryState::Sending, now_ms(), i64::try_from(limit).unwrap_or(i64::MAX)],
                     |r| {
                         Ok((
                             r.get::<_, String>(0)?,
                             r.get::<_, String>(1)?,
                             r.get::<_, Vec<u8>>(2)?,
-                            r.get::<_, String>(3)?,
+                            r.get::<_, DeliveryState>(3)?,
                             r.get::<_, Option<String>>(4)?,
                             r.get::<_, i64>(5)?,
                         ))
@@ -373,23 +470,11 @@ impl Store {
     pub(crate) fn set_delivery(
         &self,
         purchase_id: U256,
-        state: &str,
+        state: DeliveryState,
         tx_hash: Option<B256>,
         retry: Option<(u32, i64, &str)>,
     ) -> Result<(), KeeperError> {
-        self.with(|c| {
-            let (attempts, next_at, err) = match retry {
-                Some((a, n, e)) => (Some(i64::from(a)), n, Some(e)),
-                None => (None, 0, None),
-            };
-            c.execute(
-                "UPDATE deliveries SET state = ?2, tx_hash = COALESCE(?3, tx_hash), attempts = COALESCE(?4, attempts),
-                 next_attempt_ms = ?5, last_error = COALESCE(?6, last_error), updated_at_ms = ?7 WHERE purchase_id = ?1",
-                params![purchase_id.to_string(), state, tx_hash.map(|h| h.to_string()), attempts, next_at, err, now_ms()],
-            )
-            .map_err(KeeperError::db("update delivery"))?;
-            Ok(())
-        })
+        self.with(|c| set_job(c, JobTable::Deliveries, purchase_id, &state, tx_hash, retry))
     }
 
     // ---- erasures ----
@@ -404,8 +489,8 @@ impl Store {
                 .map_err(KeeperError::db("list due erasures"))?;
             let rows = st
                 .query_map(
-                    params![estate::PENDING, estate::DELETED, now_ms(), i64::try_from(limit).unwrap_or(i64::MAX)],
-                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)),
+                    params![ErasureState::Pending, ErasureState::Deleted, now_ms(), i64::try_from(limit).unwrap_or(i64::MAX)],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, ErasureState>(1)?, r.get::<_, i64>(2)?)),
                 )
                 .map_err(KeeperError::db("list due erasures"))?
                 .collect::<Result<Vec<_>, _>>()
@@ -418,26 +503,15 @@ impl Store {
         })
     }
 
+    /// Sets an erasure's state; `tx_hash` is kept when `None`.
     pub(crate) fn set_erasure(
         &self,
         dataset_id: U256,
-        state: &str,
+        state: ErasureState,
         tx_hash: Option<B256>,
         retry: Option<(u32, i64, &str)>,
     ) -> Result<(), KeeperError> {
-        self.with(|c| {
-            let (attempts, next_at, err) = match retry {
-                Some((a, n, e)) => (Some(i64::from(a)), n, Some(e)),
-                None => (None, 0, None),
-            };
-            c.execute(
-                "UPDATE erasures SET state = ?2, tx_hash = COALESCE(?3, tx_hash), attempts = COALESCE(?4, attempts),
-                 next_attempt_ms = ?5, last_error = COALESCE(?6, last_error), updated_at_ms = ?7 WHERE dataset_id = ?1",
-                params![dataset_id.to_string(), state, tx_hash.map(|h| h.to_string()), attempts, next_at, err, now_ms()],
-            )
-            .map_err(KeeperError::db("update erasure"))?;
-            Ok(())
-        })
+        self.with(|c| set_job(c, JobTable::Erasures, dataset_id, &state, tx_hash, retry))
     }
 
     /// Deletes the share row and marks the erasure `deleted` in one transaction, then
@@ -452,7 +526,7 @@ impl Store {
                 .map_err(KeeperError::db("delete share"))?;
             tx.execute(
                 "UPDATE erasures SET state = ?2, updated_at_ms = ?3 WHERE dataset_id = ?1 AND state = ?4",
-                params![dataset_id.to_string(), estate::DELETED, now_ms(), estate::PENDING],
+                params![dataset_id.to_string(), ErasureState::Deleted, now_ms(), ErasureState::Pending],
             )
             .map_err(KeeperError::db("mark erased"))?;
             tx.commit().map_err(KeeperError::db("commit erase"))?;
@@ -517,6 +591,37 @@ mod tests {
     }
 
     #[test]
+    fn state_strings_are_the_stored_format() {
+        use DeliveryState as D;
+        use ErasureState as E;
+        let deliveries = [
+            (D::Pending, "pending"),
+            (D::NoShare, "no_share"),
+            (D::Sending, "sending"),
+            (D::Delivered, "delivered"),
+            (D::AlreadyDelivered, "already_delivered"),
+            (D::Skipped, "skipped"),
+            (D::Failed, "failed"),
+        ];
+        for (state, text) in deliveries {
+            assert_eq!(state.as_str(), text);
+            assert_eq!(text.parse::<D>().unwrap(), state);
+        }
+        let erasures = [
+            (E::Pending, "pending"),
+            (E::Deleted, "deleted"),
+            (E::Confirmed, "confirmed"),
+            (E::NotListed, "not_listed"),
+            (E::Failed, "failed"),
+        ];
+        for (state, text) in erasures {
+            assert_eq!(state.as_str(), text);
+            assert_eq!(text.parse::<E>().unwrap(), state);
+        }
+        assert!("delivering".parse::<D>().is_err());
+    }
+
+    #[test]
     fn migrate_reopen_and_version_guard() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("k.db");
@@ -553,7 +658,7 @@ mod tests {
         assert_eq!(s.cursor().unwrap(), Some(12));
         let due = s.due_deliveries(10).unwrap();
         assert_eq!(due.len(), 1);
-        s.set_delivery(U256::from(3), dstate::NO_SHARE, None, None).unwrap();
+        s.set_delivery(U256::from(3), DeliveryState::NoShare, None, None).unwrap();
         assert!(s.due_deliveries(10).unwrap().is_empty());
         s.insert_share(U256::from(1), 1, b"x").unwrap();
         assert_eq!(s.due_deliveries(10).unwrap().len(), 1);
@@ -580,7 +685,7 @@ mod tests {
             assert!(!contains(&bytes, &marker), "share bytes left in {f}");
         }
         assert!(s.get_share(U256::from(9)).unwrap().is_none());
-        assert_eq!(s.due_erasures(10).unwrap()[0].state, estate::DELETED);
+        assert_eq!(s.due_erasures(10).unwrap()[0].state, ErasureState::Deleted);
         assert!(!s.erase_share(U256::from(9), false).unwrap());
     }
 }

@@ -16,7 +16,7 @@ use crate::{
     chain::{ChainFailure, DatasetStatus, PurchaseStatus, Revert},
     keys::{corrupt_share, encrypt_to_buyer},
     metrics::Metrics,
-    store::{DeliveryJob, ErasureJob, dstate, estate, now_ms},
+    store::{DeliveryJob, DeliveryState, ErasureJob, ErasureState, now_ms},
 };
 
 /// Largest block range per `eth_getLogs`.
@@ -158,7 +158,7 @@ fn fail_if(cfg: &WatcherConfig, point: FailPoint) -> Result<(), KeeperError> {
 async fn set_delivery(
     s: &Arc<Shared>,
     pid: U256,
-    state: &'static str,
+    state: DeliveryState,
     tx: Option<B256>,
     retry: Option<(u32, i64, String)>,
 ) -> Result<(), KeeperError> {
@@ -172,14 +172,14 @@ async fn delivery_failed(
     s: &Arc<Shared>,
     cfg: &WatcherConfig,
     job: &DeliveryJob,
-    state_if_retry: &'static str,
+    state_if_retry: DeliveryState,
     err: &ChainFailure,
 ) -> Result<(), KeeperError> {
     Metrics::inc(&s.metrics.deliveries_failed);
     let attempts = job.attempts.saturating_add(1);
     let give_up = !err.is_transient() && attempts >= MAX_ATTEMPTS;
     tracing::warn!(purchase_id = %job.purchase_id, attempts, give_up, error = %err, "delivery attempt failed");
-    let state = if give_up { dstate::FAILED } else { state_if_retry };
+    let state = if give_up { DeliveryState::Failed } else { state_if_retry };
     set_delivery(s, job.purchase_id, state, None, Some((attempts, retry_at(cfg, attempts), err.to_string()))).await
 }
 
@@ -187,32 +187,32 @@ async fn process_delivery(s: &Arc<Shared>, cfg: &WatcherConfig, job: DeliveryJob
     let pid = job.purchase_id;
     let chain = &s.chain;
     // A previous run recorded intent: find out whether that attempt landed.
-    if job.state == dstate::SENDING {
+    if job.state == DeliveryState::Sending {
         if let Some(h) = job.tx_hash {
             match chain.wait_receipt(h).await {
                 Ok(Some(true)) => {
                     Metrics::inc(&s.metrics.deliveries_sent);
                     tracing::info!(purchase_id = %pid, tx = %h, "delivery from earlier run confirmed");
-                    return set_delivery(s, pid, dstate::DELIVERED, Some(h), None).await;
+                    return set_delivery(s, pid, DeliveryState::Delivered, Some(h), None).await;
                 }
                 Ok(_) => {}
-                Err(e) => return delivery_failed(s, cfg, &job, dstate::SENDING, &e).await,
+                Err(e) => return delivery_failed(s, cfg, &job, DeliveryState::Sending, &e).await,
             }
         }
         match chain.has_delivered(pid).await {
             Ok(true) => {
                 tracing::info!(purchase_id = %pid, "delivery found on-chain after restart");
-                return set_delivery(s, pid, dstate::ALREADY, None, None).await;
+                return set_delivery(s, pid, DeliveryState::AlreadyDelivered, None, None).await;
             }
             Ok(false) => {}
-            Err(e) => return delivery_failed(s, cfg, &job, dstate::SENDING, &e).await,
+            Err(e) => return delivery_failed(s, cfg, &job, DeliveryState::Sending, &e).await,
         }
     }
 
     let ds = job.dataset_id;
     let Some(row) = s.store.run(move |st| st.get_share(ds)).await? else {
         tracing::debug!(purchase_id = %pid, dataset_id = %ds, "no share held for purchased dataset");
-        return set_delivery(s, pid, dstate::NO_SHARE, None, None).await;
+        return set_delivery(s, pid, DeliveryState::NoShare, None, None).await;
     };
 
     // Re-check the purchase on-chain.
@@ -228,16 +228,16 @@ async fn process_delivery(s: &Arc<Shared>, cfg: &WatcherConfig, job: DeliveryJob
         Err(e) => return delivery_failed(s, cfg, &job, job_state(&job), &e).await,
     };
     if delivered {
-        return set_delivery(s, pid, dstate::ALREADY, None, None).await;
+        return set_delivery(s, pid, DeliveryState::AlreadyDelivered, None, None).await;
     }
     if p.status != PurchaseStatus::Open || p.dataset_id != ds || now > p.delivery_deadline {
         tracing::info!(purchase_id = %pid, status = ?p.status, deadline = p.delivery_deadline, now, "purchase not deliverable; skipped");
-        return set_delivery(s, pid, dstate::SKIPPED, None, None).await;
+        return set_delivery(s, pid, DeliveryState::Skipped, None, None).await;
     }
 
     if job.buyer_pubkey.len() != 64 || Address::from_slice(&keccak256(&job.buyer_pubkey)[12..]) != p.buyer {
         tracing::warn!(purchase_id = %pid, buyer = %p.buyer, "event public key does not belong to the buyer; skipped");
-        return set_delivery(s, pid, dstate::SKIPPED, None, None).await;
+        return set_delivery(s, pid, DeliveryState::Skipped, None, None).await;
     }
 
     let Some(share) = s.at_rest.open(ds, row.share_index, &row.sealed) else {
@@ -252,72 +252,72 @@ async fn process_delivery(s: &Arc<Shared>, cfg: &WatcherConfig, job: DeliveryJob
         Ok(p) => Bytes::from(p),
         Err(reason) => {
             tracing::warn!(purchase_id = %pid, %reason, "cannot encrypt to buyer key; skipped");
-            return set_delivery(s, pid, dstate::SKIPPED, None, Some((job.attempts, 0, reason))).await;
+            return set_delivery(s, pid, DeliveryState::Skipped, None, Some((job.attempts, 0, reason))).await;
         }
     };
     drop(share);
 
     // Intent first, then the transaction.
-    set_delivery(s, pid, dstate::SENDING, None, None).await?;
+    set_delivery(s, pid, DeliveryState::Sending, None, None).await?;
     fail_if(cfg, FailPoint::DeliveryIntentRecorded)?;
     let sent = chain.send_delivery(pid, payload).await;
     let h = match sent {
         Ok(h) => h,
         Err(ChainFailure::Reverted(Revert::AlreadyDelivered)) => {
-            return set_delivery(s, pid, dstate::ALREADY, None, None).await;
+            return set_delivery(s, pid, DeliveryState::AlreadyDelivered, None, None).await;
         }
         Err(ChainFailure::Reverted(Revert::PurchaseNotOpen | Revert::DeliveryClosed | Revert::NotListed)) => {
-            return set_delivery(s, pid, dstate::SKIPPED, None, None).await;
+            return set_delivery(s, pid, DeliveryState::Skipped, None, None).await;
         }
-        Err(e) => return delivery_failed(s, cfg, &job, dstate::SENDING, &e).await,
+        Err(e) => return delivery_failed(s, cfg, &job, DeliveryState::Sending, &e).await,
     };
     fail_if(cfg, FailPoint::DeliverySent)?;
-    set_delivery(s, pid, dstate::SENDING, Some(h), None).await?;
+    set_delivery(s, pid, DeliveryState::Sending, Some(h), None).await?;
     match chain.wait_receipt(h).await {
         Ok(Some(true)) => {
             Metrics::inc(&s.metrics.deliveries_sent);
             tracing::info!(purchase_id = %pid, dataset_id = %ds, tx = %h, "share delivered");
-            set_delivery(s, pid, dstate::DELIVERED, Some(h), None).await
+            set_delivery(s, pid, DeliveryState::Delivered, Some(h), None).await
         }
-        Ok(Some(false)) => delivery_failed(s, cfg, &job, dstate::SENDING, &ChainFailure::TxFailed(h)).await,
+        Ok(Some(false)) => delivery_failed(s, cfg, &job, DeliveryState::Sending, &ChainFailure::TxFailed(h)).await,
         Ok(None) => {
             let e = ChainFailure::Rpc(format!("transaction {h} dropped"));
-            delivery_failed(s, cfg, &job, dstate::SENDING, &e).await
+            delivery_failed(s, cfg, &job, DeliveryState::Sending, &e).await
         }
-        Err(e) => delivery_failed(s, cfg, &job, dstate::SENDING, &e).await,
+        Err(e) => delivery_failed(s, cfg, &job, DeliveryState::Sending, &e).await,
     }
 }
 
-fn job_state(job: &DeliveryJob) -> &'static str {
-    if job.state == dstate::SENDING { dstate::SENDING } else { dstate::PENDING }
+fn job_state(job: &DeliveryJob) -> DeliveryState {
+    if job.state == DeliveryState::Sending { DeliveryState::Sending } else { DeliveryState::Pending }
 }
 
 async fn process_erasure(s: &Arc<Shared>, cfg: &WatcherConfig, job: ErasureJob) -> Result<(), KeeperError> {
     let id = job.dataset_id;
-    let force = job.state == estate::DELETED;
+    let force = job.state == ErasureState::Deleted;
     let erased = s.store.run(move |st| st.erase_share(id, force)).await?;
     if erased {
         Metrics::inc(&s.metrics.erasures);
         tracing::info!(dataset_id = %id, "share erased after consent withdrawal");
     }
     fail_if(cfg, FailPoint::ErasureDeleted)?;
-    let set = |state: &'static str, tx: Option<B256>, retry: Option<(u32, i64, String)>| {
+    let set = |state: ErasureState, tx: Option<B256>, retry: Option<(u32, i64, String)>| {
         s.store.run(move |st| st.set_erasure(id, state, tx, retry.as_ref().map(|(a, n, e)| (*a, *n, e.as_str()))))
     };
     let result = async {
         if s.chain.share_index_of(id).await? == 0 {
-            return Ok(Some((estate::NOT_LISTED, None)));
+            return Ok(Some((ErasureState::NotListed, None)));
         }
         if s.chain.has_confirmed_erasure(id).await? {
-            return Ok(Some((estate::CONFIRMED, None)));
+            return Ok(Some((ErasureState::Confirmed, None)));
         }
         match s.chain.confirm_erasure(id).await {
             Ok(h) => {
                 Metrics::inc(&s.metrics.erasures_confirmed);
                 tracing::info!(dataset_id = %id, tx = %h, "erasure confirmed on-chain");
-                Ok(Some((estate::CONFIRMED, Some(h))))
+                Ok(Some((ErasureState::Confirmed, Some(h))))
             }
-            Err(ChainFailure::Reverted(Revert::AlreadyConfirmedErasure)) => Ok(Some((estate::CONFIRMED, None))),
+            Err(ChainFailure::Reverted(Revert::AlreadyConfirmedErasure)) => Ok(Some((ErasureState::Confirmed, None))),
             Err(e) => Err(e),
         }
     }
@@ -329,7 +329,7 @@ async fn process_erasure(s: &Arc<Shared>, cfg: &WatcherConfig, job: ErasureJob) 
             let attempts = job.attempts.saturating_add(1);
             let give_up = !e.is_transient() && attempts >= MAX_ATTEMPTS;
             tracing::warn!(dataset_id = %id, attempts, give_up, error = %e, "erasure confirmation failed");
-            let state = if give_up { estate::FAILED } else { estate::DELETED };
+            let state = if give_up { ErasureState::Failed } else { ErasureState::Deleted };
             set(state, None, Some((attempts, retry_at(cfg, attempts), e.to_string()))).await
         }
     }

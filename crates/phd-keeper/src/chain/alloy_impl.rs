@@ -1,6 +1,6 @@
-//! [`KeeperChain`] over alloy: bindings generated from the contract interfaces, one HTTP
-//! provider with the keeper's wallet, and local nonce tracking so many deliveries can be in
-//! flight at once without nonce races.
+//! [`KeeperChain`] over phd-chain's contract bindings (generated from the committed
+//! artifacts) and revert decoding, with one HTTP provider holding the keeper's wallet and
+//! local nonce tracking so many deliveries can be in flight at once without nonce races.
 
 use std::time::Duration;
 
@@ -11,8 +11,15 @@ use alloy::{
     providers::{DynProvider, Provider, ProviderBuilder},
     rpc::types::{Filter, TransactionRequest},
     signers::local::PrivateKeySigner,
-    sol_types::{SolCall, SolEvent, SolInterface},
+    sol_types::{SolCall, SolEvent},
     transports::TransportError,
+};
+use phd_chain::{
+    ContractRevert, NodeRole,
+    bindings::{
+        DataRegistry, KeeperRegistry, Marketplace, data_registry::DataRegistry::DataRegistryErrors as D,
+        marketplace::Marketplace::MarketplaceErrors as M,
+    },
 };
 
 use super::{
@@ -22,24 +29,6 @@ use super::{
 
 /// How long one wait for a receipt may take before the attempt counts as failed (and is retried).
 const RECEIPT_TIMEOUT: Duration = Duration::from_secs(120);
-
-#[allow(missing_docs, unreachable_pub, clippy::all, missing_debug_implementations)]
-pub(crate) mod bindings {
-    alloy::sol!(
-        #[sol(rpc, all_derives)]
-        "../../contracts/src/interfaces/IDataRegistry.sol"
-    );
-    alloy::sol!(
-        #[sol(rpc, all_derives)]
-        "../../contracts/src/interfaces/IKeeperRegistry.sol"
-    );
-    alloy::sol!(
-        #[sol(rpc, all_derives)]
-        "../../contracts/src/interfaces/IMarketplace.sol"
-    );
-}
-
-use bindings::{IDataRegistry, IKeeperRegistry, IMarketplace};
 
 /// Contract addresses the keeper talks to.
 #[derive(Debug, Clone, Copy)]
@@ -123,31 +112,25 @@ impl AlloyChain {
 }
 
 fn decode_revert(data: &[u8]) -> Revert {
-    use IDataRegistry::IDataRegistryErrors as D;
-    use IKeeperRegistry::IKeeperRegistryErrors as K;
-    use IMarketplace::IMarketplaceErrors as M;
-    if let Ok(e) = M::abi_decode(data) {
-        return match e {
+    match ContractRevert::decode(data) {
+        ContractRevert::Marketplace(e) => match e {
             M::MarketplaceAlreadyDelivered(_) => Revert::AlreadyDelivered,
             M::MarketplacePurchaseNotOpen(_) => Revert::PurchaseNotOpen,
             M::MarketplaceDeliveryClosed(_) => Revert::DeliveryClosed,
             M::MarketplaceNotListedKeeper(_) => Revert::NotListed,
             other => Revert::Other(format!("{other:?}")),
-        };
-    }
-    if let Ok(e) = D::abi_decode(data) {
-        return match e {
+        },
+        ContractRevert::DataRegistry(e) => match e {
             D::DataRegistryAlreadyAcknowledged(_) => Revert::AlreadyAcknowledged,
             D::DataRegistryAlreadyConfirmedErasure(_) => Revert::AlreadyConfirmedErasure,
             D::DataRegistryWrongStatus(_) => Revert::WrongStatus,
             D::DataRegistryNotListedKeeper(_) => Revert::NotListed,
             other => Revert::Other(format!("{other:?}")),
-        };
+        },
+        ContractRevert::KeeperRegistry(e) => Revert::Other(format!("{e:?}")),
+        // Nothing the keeper reacts to: keep the raw bytes for the log.
+        _ => Revert::Other(format!("0x{}", hex::encode(data))),
     }
-    if let Ok(e) = K::abi_decode(data) {
-        return Revert::Other(format!("{e:?}"));
-    }
-    Revert::Other(format!("0x{}", hex::encode(data)))
 }
 
 fn transport_failure(e: TransportError) -> ChainFailure {
@@ -203,18 +186,18 @@ impl KeeperChain for AlloyChain {
     }
 
     async fn node(&self) -> Result<NodeView, ChainFailure> {
-        let reg = IKeeperRegistry::new(self.addrs.keeper_registry, &self.provider);
+        let reg = KeeperRegistry::new(self.addrs.keeper_registry, &self.provider);
         let n = reg.node(self.me).call().await.map_err(contract_failure)?;
         Ok(NodeView {
-            role: n.role as u8,
+            role: n.role,
             encryption_key: n.encryptionKey.to_vec(),
             endpoint: n.endpoint,
         })
     }
 
     async fn register_keeper(&self, encryption_key: Bytes, endpoint: String) -> Result<B256, ChainFailure> {
-        let call = IKeeperRegistry::registerCall {
-            role: IKeeperRegistry::Role::Keeper,
+        let call = KeeperRegistry::registerCall {
+            role: NodeRole::Keeper as u8,
             encryptionKey: encryption_key,
             endpoint,
         };
@@ -222,14 +205,14 @@ impl KeeperChain for AlloyChain {
     }
 
     async fn update_node(&self, encryption_key: Bytes, endpoint: String) -> Result<B256, ChainFailure> {
-        let call = IKeeperRegistry::updateCall { encryptionKey: encryption_key, endpoint };
+        let call = KeeperRegistry::updateCall { encryptionKey: encryption_key, endpoint };
         self.send_and_confirm(self.addrs.keeper_registry, call.abi_encode()).await
     }
 
     async fn dataset(&self, dataset_id: U256) -> Result<DatasetView, ChainFailure> {
-        let reg = IDataRegistry::new(self.addrs.data_registry, &self.provider);
+        let reg = DataRegistry::new(self.addrs.data_registry, &self.provider);
         match reg.dataset(dataset_id).call().await {
-            Ok(d) => Ok(DatasetView { owner: d.owner, status: DatasetStatus::from_u8(d.status as u8) }),
+            Ok(d) => Ok(DatasetView { owner: d.owner, status: DatasetStatus::from(d.status) }),
             Err(e) => match contract_failure(e) {
                 ChainFailure::Reverted(Revert::Other(s)) if s.contains("UnknownDataset") => {
                     Ok(DatasetView { owner: Address::ZERO, status: DatasetStatus::None })
@@ -240,42 +223,42 @@ impl KeeperChain for AlloyChain {
     }
 
     async fn commitments_of(&self, dataset_id: U256) -> Result<Vec<Bytes>, ChainFailure> {
-        let reg = IDataRegistry::new(self.addrs.data_registry, &self.provider);
+        let reg = DataRegistry::new(self.addrs.data_registry, &self.provider);
         reg.commitmentsOf(dataset_id).call().await.map_err(contract_failure)
     }
 
     async fn share_index_of(&self, dataset_id: U256) -> Result<u8, ChainFailure> {
-        let reg = IDataRegistry::new(self.addrs.data_registry, &self.provider);
+        let reg = DataRegistry::new(self.addrs.data_registry, &self.provider);
         reg.shareIndexOf(dataset_id, self.me).call().await.map_err(contract_failure)
     }
 
     async fn has_acknowledged(&self, dataset_id: U256) -> Result<bool, ChainFailure> {
-        let reg = IDataRegistry::new(self.addrs.data_registry, &self.provider);
+        let reg = DataRegistry::new(self.addrs.data_registry, &self.provider);
         reg.hasAcknowledged(dataset_id, self.me).call().await.map_err(contract_failure)
     }
 
     async fn acknowledge_share(&self, dataset_id: U256) -> Result<B256, ChainFailure> {
-        let call = IDataRegistry::acknowledgeShareCall { datasetId: dataset_id };
+        let call = DataRegistry::acknowledgeShareCall { datasetId: dataset_id };
         self.send_and_confirm(self.addrs.data_registry, call.abi_encode()).await
     }
 
     async fn has_confirmed_erasure(&self, dataset_id: U256) -> Result<bool, ChainFailure> {
-        let reg = IDataRegistry::new(self.addrs.data_registry, &self.provider);
+        let reg = DataRegistry::new(self.addrs.data_registry, &self.provider);
         reg.hasConfirmedErasure(dataset_id, self.me).call().await.map_err(contract_failure)
     }
 
     async fn confirm_erasure(&self, dataset_id: U256) -> Result<B256, ChainFailure> {
-        let call = IDataRegistry::confirmErasureCall { datasetId: dataset_id };
+        let call = DataRegistry::confirmErasureCall { datasetId: dataset_id };
         self.send_and_confirm(self.addrs.data_registry, call.abi_encode()).await
     }
 
     async fn purchase(&self, purchase_id: U256) -> Result<PurchaseView, ChainFailure> {
-        let m = IMarketplace::new(self.addrs.marketplace, &self.provider);
+        let m = Marketplace::new(self.addrs.marketplace, &self.provider);
         match m.getPurchase(purchase_id).call().await {
             Ok(p) => Ok(PurchaseView {
                 dataset_id: p.datasetId,
                 buyer: p.buyer,
-                status: PurchaseStatus::from_u8(p.status as u8),
+                status: PurchaseStatus::from(p.status),
                 delivery_deadline: p.deliveryDeadline,
             }),
             Err(e) => match contract_failure(e) {
@@ -291,12 +274,12 @@ impl KeeperChain for AlloyChain {
     }
 
     async fn has_delivered(&self, purchase_id: U256) -> Result<bool, ChainFailure> {
-        let m = IMarketplace::new(self.addrs.marketplace, &self.provider);
+        let m = Marketplace::new(self.addrs.marketplace, &self.provider);
         m.hasDelivered(purchase_id, self.me).call().await.map_err(contract_failure)
     }
 
     async fn send_delivery(&self, purchase_id: U256, payload: Bytes) -> Result<B256, ChainFailure> {
-        let call = IMarketplace::deliverShareCall { purchaseId: purchase_id, payload };
+        let call = Marketplace::deliverShareCall { purchaseId: purchase_id, payload };
         self.send(self.addrs.marketplace, call.abi_encode()).await
     }
 
@@ -339,9 +322,9 @@ impl KeeperChain for AlloyChain {
         let filter = Filter::new()
             .address(vec![self.addrs.marketplace, self.addrs.data_registry])
             .event_signature(vec![
-                IMarketplace::Purchased::SIGNATURE_HASH,
-                IMarketplace::Granted::SIGNATURE_HASH,
-                IDataRegistry::ConsentWithdrawn::SIGNATURE_HASH,
+                Marketplace::Purchased::SIGNATURE_HASH,
+                Marketplace::Granted::SIGNATURE_HASH,
+                DataRegistry::ConsentWithdrawn::SIGNATURE_HASH,
             ])
             .from_block(from)
             .to_block(to);
@@ -352,8 +335,8 @@ impl KeeperChain for AlloyChain {
             let block = log.block_number.unwrap_or(to);
             let addr = log.address();
             let Some(topic0) = log.topic0().copied() else { continue };
-            if addr == self.addrs.marketplace && topic0 == IMarketplace::Purchased::SIGNATURE_HASH {
-                match log.log_decode::<IMarketplace::Purchased>() {
+            if addr == self.addrs.marketplace && topic0 == Marketplace::Purchased::SIGNATURE_HASH {
+                match log.log_decode::<Marketplace::Purchased>() {
                     Ok(l) => out.push(ChainEvent::Purchase {
                         purchase_id: l.inner.data.purchaseId,
                         dataset_id: l.inner.data.datasetId,
@@ -363,8 +346,8 @@ impl KeeperChain for AlloyChain {
                     }),
                     Err(e) => tracing::warn!(error = %e, block, "undecodable Purchased log"),
                 }
-            } else if addr == self.addrs.marketplace && topic0 == IMarketplace::Granted::SIGNATURE_HASH {
-                match log.log_decode::<IMarketplace::Granted>() {
+            } else if addr == self.addrs.marketplace && topic0 == Marketplace::Granted::SIGNATURE_HASH {
+                match log.log_decode::<Marketplace::Granted>() {
                     Ok(l) => out.push(ChainEvent::Purchase {
                         purchase_id: l.inner.data.purchaseId,
                         dataset_id: l.inner.data.datasetId,
@@ -375,9 +358,9 @@ impl KeeperChain for AlloyChain {
                     Err(e) => tracing::warn!(error = %e, block, "undecodable Granted log"),
                 }
             } else if addr == self.addrs.data_registry
-                && topic0 == IDataRegistry::ConsentWithdrawn::SIGNATURE_HASH
+                && topic0 == DataRegistry::ConsentWithdrawn::SIGNATURE_HASH
             {
-                match log.log_decode::<IDataRegistry::ConsentWithdrawn>() {
+                match log.log_decode::<DataRegistry::ConsentWithdrawn>() {
                     Ok(l) => out.push(ChainEvent::ConsentWithdrawn { dataset_id: l.inner.data.datasetId, block }),
                     Err(e) => tracing::warn!(error = %e, block, "undecodable ConsentWithdrawn log"),
                 }
