@@ -46,9 +46,9 @@ pub struct RecordingSignature {
     pub signature: Signature,
 }
 
-/// What a successful [`verify_recording`] proves: this data was signed by `device`, which
-/// `manufacturer` certified as a `model`. The caller must still check `manufacturer` against
-/// the on-chain approved list.
+/// What a successful [`verify_recording`](crate::verify_recording) proves: this data was
+/// signed by `device`, which `manufacturer` certified as a `model`. The caller must still check
+/// `manufacturer` against the on-chain approved list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedDevice {
     /// Manufacturer that certified the device (recovered from its signature).
