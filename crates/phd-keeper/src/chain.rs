@@ -154,3 +154,38 @@ pub(crate) trait KeeperChain: Send + Sync + 'static {
     /// Purchases, grants and withdrawals in `[from, to]`, in chain order.
     async fn events(&self, from: u64, to: u64) -> Result<Vec<ChainEvent>, ChainFailure>;
 }
+
+/// Registration (phd-node) over the keeper's chain view.
+pub(crate) struct KeeperRegistryAccess<'a>(pub(crate) &'a dyn KeeperChain);
+
+#[async_trait::async_trait]
+impl phd_node::RegistryAccess for KeeperRegistryAccess<'_> {
+    type Error = ChainFailure;
+
+    fn account(&self) -> Address {
+        self.0.address()
+    }
+
+    async fn node(&self) -> Result<phd_node::RegistryNode, ChainFailure> {
+        let n = self.0.node().await?;
+        Ok(phd_node::RegistryNode { role: n.role, encryption_key: n.encryption_key, endpoint: n.endpoint })
+    }
+
+    /// The keeper only ever registers as a keeper (the call has no role parameter).
+    async fn register(
+        &self,
+        _role: phd_chain::NodeRole,
+        encryption_key: &[u8; 33],
+        endpoint: &str,
+    ) -> Result<B256, ChainFailure> {
+        self.0.register_keeper(Bytes::copy_from_slice(encryption_key), endpoint.to_owned()).await
+    }
+
+    async fn update(&self, encryption_key: &[u8; 33], endpoint: &str) -> Result<B256, ChainFailure> {
+        self.0.update_node(Bytes::copy_from_slice(encryption_key), endpoint.to_owned()).await
+    }
+
+    fn is_transient(&self, error: &ChainFailure) -> bool {
+        error.is_transient()
+    }
+}

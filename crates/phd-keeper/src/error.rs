@@ -103,11 +103,6 @@ impl KeeperError {
         move |source| Self::Db { context, source }
     }
 
-    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
-        let path = path.into();
-        move |source| Self::Io { path, source }
-    }
-
     pub(crate) fn chain(op: &'static str) -> impl FnOnce(crate::chain::ChainFailure) -> Self {
         move |source| Self::Chain { op, source }
     }

@@ -19,17 +19,7 @@ impl std::fmt::Debug for KeeperKey {
 }
 
 impl KeeperKey {
-    pub(crate) fn generate() -> Result<Self, String> {
-        let sk = EncryptionSecretKey::generate().map_err(|e| e.to_string())?;
-        Self::from_secret(sk)
-    }
-
-    pub(crate) fn from_bytes(bytes: &[u8; 32]) -> Result<Self, String> {
-        let sk = EncryptionSecretKey::from_bytes(bytes).map_err(|e| e.to_string())?;
-        Self::from_secret(sk)
-    }
-
-    fn from_secret(sk: EncryptionSecretKey) -> Result<Self, String> {
+    pub(crate) fn from_secret(sk: EncryptionSecretKey) -> Result<Self, String> {
         let raw = sk.to_bytes();
         let public = sk.public_key_compressed();
         Ok(Self { sk, raw: Zeroizing::new(*raw), public })

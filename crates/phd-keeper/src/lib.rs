@@ -16,18 +16,14 @@
 
 use std::{
     future::Future,
-    io::Write as _,
     path::{Path, PathBuf},
     sync::Arc,
     time::Duration,
 };
 
-use alloy::{
-    primitives::{B256, Bytes},
-    signers::local::PrivateKeySigner,
-};
-use tokio_util::sync::CancellationToken;
-use zeroize::Zeroizing;
+use alloy::signers::local::PrivateKeySigner;
+use phd_chain::NodeRole;
+use phd_node::{KeyFileError, RegisterError, RunError};
 
 mod api;
 mod chain;
@@ -47,15 +43,16 @@ pub use chain::{ChainFailure, Revert};
 pub use error::KeeperError;
 pub use metrics::Metrics;
 pub use phd_chain::Deployment;
+pub use phd_node::Registration;
 pub use store::StatusReport;
 
-use chain::{KeeperChain, alloy_impl::AlloyChain};
+use chain::{KeeperChain, KeeperRegistryAccess, alloy_impl::AlloyChain};
 use crypto::AtRest;
 use keys::KeeperKey;
 use store::Store;
 
 /// File name of the keeper's encryption key inside the data directory.
-pub const KEY_FILE: &str = "encryption.key";
+pub const KEY_FILE: &str = phd_node::KEY_FILE;
 /// File name of the keeper's database inside the data directory.
 pub const DB_FILE: &str = "keeper.db";
 
@@ -203,14 +200,6 @@ pub(crate) async fn run_with_chain(
         "keeper started"
     );
 
-    let cancel = CancellationToken::new();
-    let on_shutdown = {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            shutdown.await;
-            cancel.cancel();
-        })
-    };
     let wcfg = watcher::WatcherConfig {
         poll_interval: config.poll_interval,
         confirmations: config.confirmations,
@@ -218,31 +207,16 @@ pub(crate) async fn run_with_chain(
         fail_after: config.fail_after,
         misbehave: config.misbehave,
     };
-    let mut watcher_task = tokio::spawn(watcher::run(Arc::clone(&shared), wcfg, cancel.clone()));
     let app = api::router(Arc::clone(&shared));
-    let server_cancel = cancel.clone();
-    let mut server_task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(server_cancel.cancelled_owned())
-            .await
-    });
-
-    let join_err = |task: &'static str| move |e: tokio::task::JoinError| KeeperError::Task { task, reason: e.to_string() };
-    let (watcher_res, server_res) = tokio::select! {
-        w = &mut watcher_task => {
-            cancel.cancel();
-            (w.map_err(join_err("watcher")), server_task.await.map_err(join_err("http server")))
-        }
-        s = &mut server_task => {
-            cancel.cancel();
-            (watcher_task.await.map_err(join_err("watcher")), s.map_err(join_err("http server")))
-        }
-    };
-    on_shutdown.abort();
+    let watched = Arc::clone(&shared);
+    let result = phd_node::run(listener, app, move |cancel| watcher::run(watched, wcfg, cancel), shutdown).await;
     tracing::info!(address = %shared.chain.address(), "keeper stopped");
-    watcher_res??;
-    server_res?.map_err(|source| KeeperError::Serve { addr, source })?;
-    Ok(())
+    result.map_err(|e| match e {
+        RunError::Watcher(e) => e,
+        RunError::Serve { source, .. } => KeeperError::Serve { addr, source },
+        RunError::Task { task, reason } => KeeperError::Task { task, reason },
+        other => KeeperError::Task { task: "node", reason: other.to_string() },
+    })
 }
 
 fn open_data_dir(dir: &Path) -> Result<(KeeperKey, Store), KeeperError> {
@@ -253,91 +227,22 @@ fn open_data_dir(dir: &Path) -> Result<(KeeperKey, Store), KeeperError> {
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), KeeperError> {
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-    b.create(dir).map_err(KeeperError::io(dir))
+    phd_node::create_private_dir(dir).map_err(key_file_error)
 }
 
-/// Loads the encryption key (hex, 32 bytes) or creates it with mode 0600.
+/// Loads the encryption key or creates it with mode 0600.
 fn load_or_create_key(path: &Path) -> Result<KeeperKey, KeeperError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
-            let text = Zeroizing::new(text);
-            let invalid = |reason: &str| KeeperError::InvalidKeyFile { path: path.to_path_buf(), reason: reason.into() };
-            let hexstr = text.trim();
-            let hexstr = hexstr.strip_prefix("0x").unwrap_or(hexstr);
-            let mut raw = Zeroizing::new([0u8; 32]);
-            hex::decode_to_slice(hexstr, raw.as_mut()).map_err(|_| invalid("expected 64 hex digits"))?;
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                if let Ok(m) = std::fs::metadata(path)
-                    && m.permissions().mode() & 0o077 != 0
-                {
-                    tracing::warn!(path = %path.display(), "encryption key file is readable by others; chmod 600 it");
-                }
-            }
-            KeeperKey::from_bytes(&raw).map_err(|r| invalid(&r))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = KeeperKey::generate().map_err(|reason| KeeperError::Crypto { op: "generate encryption key", reason })?;
-            let tmp = path.with_extension("key.tmp");
-            let mut opts = std::fs::OpenOptions::new();
-            opts.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-            let mut f = opts.open(&tmp).map_err(KeeperError::io(&tmp))?;
-            let hexkey = Zeroizing::new(hex::encode(key.secret_bytes()));
-            f.write_all(hexkey.as_bytes()).map_err(KeeperError::io(&tmp))?;
-            f.sync_all().map_err(KeeperError::io(&tmp))?;
-            drop(f);
-            std::fs::rename(&tmp, path).map_err(KeeperError::io(path))?;
-            tracing::info!(path = %path.display(), public_key = %hex::encode(key.public_compressed()), "created encryption key");
-            Ok(key)
-        }
-        Err(e) => Err(KeeperError::Io { path: path.to_path_buf(), source: e }),
-    }
+    let sk = phd_node::load_or_create_key(path).map_err(key_file_error)?;
+    KeeperKey::from_secret(sk).map_err(|reason| KeeperError::InvalidKeyFile { path: path.to_path_buf(), reason })
 }
 
-/// What [`register`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Registration {
-    /// Newly registered as a keeper.
-    Registered(B256),
-    /// Key and/or endpoint updated.
-    Updated(B256),
-    /// Already registered with this key and endpoint.
-    Unchanged,
-}
-
-async fn ensure_registered(chain: &dyn KeeperChain, key: &KeeperKey, endpoint: &str) -> Result<Registration, KeeperError> {
-    if endpoint.is_empty() || endpoint.len() > 256 {
-        return Err(KeeperError::Config(format!("endpoint must be 1..=256 bytes, got {}", endpoint.len())));
+fn key_file_error(e: KeyFileError) -> KeeperError {
+    match e {
+        KeyFileError::Io { path, source } => KeeperError::Io { path, source },
+        KeyFileError::Invalid { path, reason } => KeeperError::InvalidKeyFile { path, reason },
+        KeyFileError::Generate { reason } => KeeperError::Crypto { op: "generate encryption key", reason },
+        other => KeeperError::Crypto { op: "encryption key file", reason: other.to_string() },
     }
-    let pk = key.public_compressed();
-    let node = chain.node().await.map_err(KeeperError::chain("KeeperRegistry.node"))?;
-    let out = match node.role {
-        0 => {
-            let h = chain
-                .register_keeper(Bytes::copy_from_slice(&pk), endpoint.to_string())
-                .await
-                .map_err(KeeperError::chain("KeeperRegistry.register"))?;
-            Registration::Registered(h)
-        }
-        1 if node.encryption_key.as_slice() == pk.as_slice() && node.endpoint == endpoint => Registration::Unchanged,
-        1 => {
-            let h = chain
-                .update_node(Bytes::copy_from_slice(&pk), endpoint.to_string())
-                .await
-                .map_err(KeeperError::chain("KeeperRegistry.update"))?;
-            Registration::Updated(h)
-        }
-        role => return Err(KeeperError::WrongRole { address: chain.address(), role }),
-    };
-    tracing::info!(address = %chain.address(), endpoint, outcome = ?out, "keeper registration checked");
-    Ok(out)
 }
 
 async fn ensure_registered_with_retry(
@@ -345,18 +250,16 @@ async fn ensure_registered_with_retry(
     key: &KeeperKey,
     endpoint: &str,
 ) -> Result<Registration, KeeperError> {
-    let mut delay = Duration::from_millis(200);
-    for attempt in 1u32.. {
-        match ensure_registered(chain, key, endpoint).await {
-            Err(KeeperError::Chain { op, source }) if source.is_transient() && attempt < 6 => {
-                tracing::warn!(op, error = %source, attempt, "registration failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
+    phd_node::ensure_registered(&KeeperRegistryAccess(chain), NodeRole::Keeper, &key.public_compressed(), endpoint)
+        .await
+        .map_err(|e| match e {
+            RegisterError::InvalidEndpoint { len } => {
+                KeeperError::Config(format!("endpoint must be 1..=256 bytes, got {len}"))
             }
-            other => return other,
-        }
-    }
-    Err(KeeperError::Config("unreachable".into()))
+            RegisterError::WrongRole { address, role } => KeeperError::WrongRole { address, role },
+            RegisterError::Chain { step, source } => KeeperError::Chain { op: step.call(), source },
+            other => KeeperError::Config(other.to_string()),
+        })
 }
 
 /// Registers the keeper (or updates its key/endpoint) without starting the service; creates

@@ -8,6 +8,7 @@ use std::{sync::Arc, time::Duration};
 
 use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
 use futures::StreamExt;
+use phd_node::{CursorScanner, ScanConfig};
 use phd_protocol::buyer_share_aad;
 use tokio_util::sync::CancellationToken;
 
@@ -110,16 +111,31 @@ async fn tick(s: &Arc<Shared>, cfg: &WatcherConfig) -> Result<(), KeeperError> {
     Ok(())
 }
 
-/// Moves the cursor to the confirmed head, recording jobs for every event on the way.
+/// Moves the cursor (next block to scan) to the confirmed head, recording jobs for every
+/// event on the way.
 async fn scan(s: &Arc<Shared>, cfg: &WatcherConfig) -> Result<(), KeeperError> {
-    let head = s.chain.block_number().await.map_err(KeeperError::chain("eth_blockNumber"))?;
-    let Some(safe) = head.checked_sub(cfg.confirmations) else { return Ok(()) };
-    loop {
-        let from = s.store.run(|st| st.cursor()).await?.unwrap_or(cfg.start_block);
-        if from > safe {
-            return Ok(());
-        }
-        let to = safe.min(from.saturating_add(MAX_RANGE - 1));
+    let scan = ScanConfig { start_block: cfg.start_block, confirmations: cfg.confirmations, max_range: MAX_RANGE };
+    phd_node::scan_to_head(&Scanner(s), &scan).await.map(drop)
+}
+
+/// The keeper's side of phd-node's cursor scan: events become job rows, atomically with the
+/// cursor.
+struct Scanner<'a>(&'a Arc<Shared>);
+
+#[async_trait::async_trait]
+impl CursorScanner for Scanner<'_> {
+    type Error = KeeperError;
+
+    async fn head(&self) -> Result<u64, KeeperError> {
+        self.0.chain.block_number().await.map_err(KeeperError::chain("eth_blockNumber"))
+    }
+
+    async fn next_block(&self) -> Result<Option<u64>, KeeperError> {
+        self.0.store.run(|st| st.cursor()).await
+    }
+
+    async fn scan(&self, from: u64, to: u64) -> Result<(), KeeperError> {
+        let s = self.0;
         let events = s.chain.events(from, to).await.map_err(KeeperError::chain("eth_getLogs"))?;
         let n = events.len();
         let (d, e) = s.store.run(move |st| st.record_events(&events, to + 1)).await?;
@@ -129,6 +145,7 @@ async fn scan(s: &Arc<Shared>, cfg: &WatcherConfig) -> Result<(), KeeperError> {
         } else {
             tracing::debug!(from, to, "scanned blocks");
         }
+        Ok(())
     }
 }
 
