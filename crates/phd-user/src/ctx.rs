@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use alloy::primitives::{Address, U256};
+use alloy::primitives::Address;
 use phd_chain::PhdClient;
 use phd_storage::Store;
 
@@ -57,26 +57,6 @@ impl UserCtx {
     }
 }
 
-/// `u64` dataset / purchase id from a `U256` (ids are small counters).
-pub(crate) fn id_u64(v: U256) -> u64 {
-    u64::try_from(v).unwrap_or(u64::MAX)
-}
-
-/// `s3://bucket/key` → (bucket, key).
-pub fn parse_s3_uri(uri: &str) -> Option<(String, String)> {
-    let rest = uri.strip_prefix("s3://")?;
-    let (bucket, key) = rest.split_once('/')?;
-    (!bucket.is_empty() && !key.is_empty()).then(|| (bucket.to_string(), key.to_string()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn s3_uris() {
-        assert_eq!(parse_s3_uri("s3://b/datasets/x.phd"), Some(("b".into(), "datasets/x.phd".into())));
-        assert_eq!(parse_s3_uri("s3://b/"), None);
-        assert_eq!(parse_s3_uri("http://b/k"), None);
-    }
-}
+// The client layer's helpers, under the names the owner commands use.
+pub(crate) use phd_sdk::id_u64;
+pub use phd_sdk::util::parse_s3_uri;
