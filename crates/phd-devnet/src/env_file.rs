@@ -1,7 +1,6 @@
 //! The env file `<state>/env` (docs/PROTOCOL.md "Devnet environment file") that the CLIs read.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use alloy::signers::local::PrivateKeySigner;
 
@@ -38,15 +37,15 @@ impl Devnet {
     /// (Re)writes `<state>/env` (mode 0600: it holds dev private keys), atomically.
     pub fn write_env(&self) -> Result<(), DevnetError> {
         let mut text = String::from(
-            "# Written by phd-devnet. Every PHD CLI reads this file when the variables are not set.\n\
+            "# Written by phd-devnet. A PHD CLI reads it only when asked: `--devnet`, or\n\
+             # PHD_DEVNET_ENV=<this file>; flags and set variables win over it.\n\
              # Dev keys of a throw-away local chain only.\n",
         );
         for (k, v) in self.env_vars() {
             let _ = writeln!(text, "{k}={v}");
         }
-        let tmp = self.env_path.with_extension("tmp");
-        write_private(&tmp, text.as_bytes())?;
-        std::fs::rename(&tmp, &self.env_path).map_err(DevnetError::io("writing", &self.env_path))
+        phd_cli::fs::write_atomic(&self.env_path, text.as_bytes(), phd_cli::fs::Access::OwnerOnly)
+            .map_err(DevnetError::io("writing", &self.env_path))
     }
 }
 
@@ -54,13 +53,3 @@ fn signer_hex(s: &PrivateKeySigner) -> String {
     format!("0x{}", hex::encode(s.to_bytes()))
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), DevnetError> {
-    use std::io::Write as _;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(path).map_err(DevnetError::io("creating", path))?;
-    f.write_all(bytes).map_err(DevnetError::io("writing", path))?;
-    f.sync_all().map_err(DevnetError::io("syncing", path))
-}

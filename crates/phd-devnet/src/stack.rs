@@ -458,7 +458,10 @@ where
 pub async fn run(config: DevnetConfig, shutdown: impl Future<Output = ()>) -> Result<(), DevnetError> {
     let mut devnet = Devnet::start(config).await?;
     println!("{}", devnet.table());
-    println!("ready: source nothing — the CLIs read {}", devnet.env_path.display());
+    println!(
+        "ready: run the CLIs with --devnet (from this directory) or PHD_DEVNET_ENV={}",
+        devnet.env_path.display()
+    );
     println!("press Ctrl-C to stop");
     let mut shutdown = std::pin::pin!(shutdown);
     let mut reported = vec![false; devnet.keepers.len()];
