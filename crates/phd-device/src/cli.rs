@@ -9,7 +9,7 @@
 //! never echoed back, not even in error messages.
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use eyre::{WrapErr, bail, eyre};
@@ -101,48 +101,15 @@ fn warn_if_readable_by_others(path: &Path) {
 #[cfg(not(unix))]
 fn warn_if_readable_by_others(_path: &Path) {}
 
-fn open_private(path: &Path) -> std::io::Result<fs::File> {
-    let mut o = fs::OpenOptions::new();
-    o.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    o.open(path)
-}
-
-fn write_all_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut f = open_private(path)?;
-    let r = f.write_all(bytes).and_then(|()| f.sync_all());
-    if r.is_err() {
-        let _ = fs::remove_file(path);
-    }
-    r
-}
-
 /// Writes `bytes` to a new file readable only by its owner (mode 0600). Refuses to replace an
 /// existing file unless `force` (then replaces it atomically).
 pub(crate) fn write_private_file(path: &Path, bytes: &[u8], force: bool) -> eyre::Result<()> {
-    if !force {
-        return write_all_synced(path, bytes).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                eyre!("{} already exists (pass --force to replace it)", path.display())
-            } else {
-                eyre!(e).wrap_err(format!("creating {}", path.display()))
-            }
-        });
-    }
-    let name = path.file_name().ok_or_else(|| eyre!("{} is not a file path", path.display()))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    let _ = fs::remove_file(&tmp);
-    write_all_synced(&tmp, bytes).wrap_err_with(|| format!("creating {}", tmp.display()))?;
-    fs::rename(&tmp, path).map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        eyre!(e).wrap_err(format!("replacing {}", path.display()))
+    phd_cli::fs::write_private(path, bytes, force).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            eyre!("{} already exists (pass --force to replace it)", path.display())
+        } else {
+            eyre!(e).wrap_err(format!("writing {}", path.display()))
+        }
     })
 }
 
