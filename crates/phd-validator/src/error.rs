@@ -60,6 +60,9 @@ pub enum ValidatorError {
     /// JSON encoding/decoding failed.
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
+    /// An on-chain id does not fit a job record (u64).
+    #[error(transparent)]
+    Id(#[from] phd_protocol::ProtocolError),
 }
 
 impl ValidatorError {

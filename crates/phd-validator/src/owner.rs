@@ -5,10 +5,11 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, U256};
 use phd_chain::{BlockRange, PhdClient, Purpose, PurchaseStatus};
+use phd_protocol::PurchaseId;
 use serde::{Deserialize, Serialize};
 
+use crate::api::Health;
 use crate::error::{Result, ValidatorError};
-use crate::service::Health;
 
 /// What [`request_validation`] did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,7 +121,7 @@ pub async fn request_validation(client: &PhdClient, dataset_id: u64, validator_e
     for g in earlier.iter().rev() {
         let p = client.get_purchase(g.event.purchaseId).await.map_err(|e| ValidatorError::chain("reading an earlier grant", e))?;
         if matches!(PurchaseStatus::from(p.status), PurchaseStatus::Open | PurchaseStatus::Settled) {
-            let purchase_id = u64::try_from(g.event.purchaseId).unwrap_or(u64::MAX);
+            let purchase_id = PurchaseId::new(g.event.purchaseId).to_u64()?;
             tracing::info!(dataset_id, purchase_id, validator = %address, "validation already requested; reusing the grant");
             return Ok(RequestedValidation { dataset_id, validator: address, purchase_id, tx_hash: None, model_id: h.model_id });
         }
@@ -129,7 +130,7 @@ pub async fn request_validation(client: &PhdClient, dataset_id: u64, validator_e
         .grant(did, address, &pk, Purpose::Validation)
         .await
         .map_err(|e| ValidatorError::chain(format!("granting dataset {dataset_id} to validator {address}"), e))?;
-    let purchase_id = u64::try_from(out.purchase_id).unwrap_or(u64::MAX);
+    let purchase_id = PurchaseId::new(out.purchase_id).to_u64()?;
     tracing::info!(dataset_id, purchase_id, validator = %address, tx = %out.tx.tx_hash, "validation requested");
     Ok(RequestedValidation {
         dataset_id,

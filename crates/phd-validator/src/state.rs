@@ -3,22 +3,22 @@
 //!
 //! ```text
 //! <data_dir>/encryption.key        hex secp256k1 scalar, mode 0600 (registered on-chain)
-//! <data_dir>/state.json            {"cursor_block": N}
+//! <data_dir>/state.json            {"next_block": N}  (older versions: {"cursor_block": N-1})
 //! <data_dir>/jobs/<dataset>.json   JobRecord
 //! <data_dir>/reports/<dataset>.json  the exact report bytes whose keccak256 is certified
 //! ```
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use phd_cli::fs::Access;
 use phd_keys::EncryptionSecretKey;
+use phd_node::KeyFileError;
 use serde::{Deserialize, Serialize};
-use zeroize::Zeroizing;
 
 use crate::error::{Result, ValidatorError};
 
 /// File name of the encryption key.
-pub const KEY_FILE: &str = "encryption.key";
+pub const KEY_FILE: &str = phd_node::KEY_FILE;
 
 /// Where a dataset's validation stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,8 +81,13 @@ impl JobRecord {
     }
 }
 
+/// `state.json`. The cursor is the next block to scan (phd-node's convention); files written
+/// before it held the last block scanned as `cursor_block`, still read as that block + 1.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct Cursor {
+    #[serde(default)]
+    next_block: Option<u64>,
+    #[serde(default, skip_serializing)]
     cursor_block: Option<u64>,
 }
 
@@ -114,45 +119,30 @@ impl DataDir {
 
     /// Loads the encryption key or creates it (0600).
     pub fn encryption_key(&self) -> Result<EncryptionSecretKey> {
-        let path = self.root.join(KEY_FILE);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let text = Zeroizing::new(text);
-                let h = text.trim();
-                let h = h.strip_prefix("0x").unwrap_or(h);
-                let raw = Zeroizing::new(
-                    hex::decode(h).map_err(|_| ValidatorError::Corrupt { path: path.clone(), reason: "expected 64 hex digits".into() })?,
-                );
-                EncryptionSecretKey::from_bytes(&raw).map_err(|e| ValidatorError::Corrupt { path, reason: e.to_string() })
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = EncryptionSecretKey::generate().map_err(|e| ValidatorError::Config(format!("generating the encryption key: {e}")))?;
-                let hexkey = Zeroizing::new(hex::encode(key.to_bytes().as_slice()));
-                write_atomic(&path, hexkey.as_bytes(), true)?;
-                tracing::info!(path = %path.display(), public_key = %hex::encode(key.public_key_compressed()), "created encryption key");
-                Ok(key)
-            }
-            Err(e) => Err(ValidatorError::Io { path, source: e }),
-        }
+        phd_node::load_or_create_key(&self.root.join(KEY_FILE)).map_err(|e| match e {
+            KeyFileError::Io { path, source } => ValidatorError::Io { path, source },
+            KeyFileError::Invalid { path, reason } => ValidatorError::Corrupt { path, reason },
+            other => ValidatorError::Config(format!("the encryption key: {other}")),
+        })
     }
 
-    /// Last block fully scanned for grants.
-    pub fn cursor(&self) -> Result<Option<u64>> {
+    /// Next block to scan for grants (`None` before the first scan).
+    pub fn next_block(&self) -> Result<Option<u64>> {
         let path = self.root.join("state.json");
         match std::fs::read(&path) {
             Ok(b) => {
                 let c: Cursor = serde_json::from_slice(&b).map_err(|e| ValidatorError::Corrupt { path, reason: e.to_string() })?;
-                Ok(c.cursor_block)
+                Ok(c.next_block.or(c.cursor_block.map(|last| last.saturating_add(1))))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(ValidatorError::Io { path, source: e }),
         }
     }
 
-    /// Persists the cursor.
-    pub fn set_cursor(&self, block: u64) -> Result<()> {
-        let b = serde_json::to_vec(&Cursor { cursor_block: Some(block) })?;
-        write_atomic(&self.root.join("state.json"), &b, false)
+    /// Persists the next block to scan.
+    pub fn set_next_block(&self, block: u64) -> Result<()> {
+        let b = serde_json::to_vec(&Cursor { next_block: Some(block), cursor_block: None })?;
+        write_atomic(&self.root.join("state.json"), &b)
     }
 
     fn job_path(&self, dataset_id: u64) -> PathBuf {
@@ -178,7 +168,7 @@ impl DataDir {
     pub fn put_job(&self, job: &JobRecord) -> Result<()> {
         let mut j = job.clone();
         j.updated_at = crate::report::now_unix();
-        write_atomic(&self.job_path(job.dataset_id), &serde_json::to_vec_pretty(&j)?, false)
+        write_atomic(&self.job_path(job.dataset_id), &serde_json::to_vec_pretty(&j)?)
     }
 
     /// Every job record, by dataset id.
@@ -211,32 +201,38 @@ impl DataDir {
 
     /// Stores report bytes (atomically; never overwritten once certified — callers check).
     pub fn put_report(&self, dataset_id: u64, bytes: &[u8]) -> Result<()> {
-        write_atomic(&self.report_path(dataset_id), bytes, false)
+        write_atomic(&self.report_path(dataset_id), bytes)
     }
 }
 
 fn create_private_dir(dir: &Path) -> Result<()> {
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-    b.create(dir).map_err(ValidatorError::io(dir))
+    phd_node::create_private_dir(dir).map_err(|e| match e {
+        KeyFileError::Io { path, source } => ValidatorError::Io { path, source },
+        other => ValidatorError::Config(other.to_string()),
+    })
 }
 
-/// temp file in the same directory → write → fsync → rename.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(ValidatorError::io(dir))?;
-    #[cfg(unix)]
-    if private {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o600)).map_err(ValidatorError::io(tmp.path()))?;
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    phd_cli::fs::write_atomic(path, bytes, Access::Default).map_err(ValidatorError::io(path))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_is_the_next_block_and_old_files_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path()).unwrap();
+        assert_eq!(data.next_block().unwrap(), None);
+        data.set_next_block(12).unwrap();
+        assert_eq!(data.next_block().unwrap(), Some(12));
+        assert_eq!(std::fs::read_to_string(dir.path().join("state.json")).unwrap(), r#"{"next_block":12}"#);
+        // written by a validator before the one-convention cursor: the last block scanned
+        std::fs::write(dir.path().join("state.json"), r#"{"cursor_block":41}"#).unwrap();
+        assert_eq!(data.next_block().unwrap(), Some(42));
+        std::fs::write(dir.path().join("state.json"), r#"{"cursor_block":null}"#).unwrap();
+        assert_eq!(data.next_block().unwrap(), None);
     }
-    #[cfg(not(unix))]
-    let _ = private;
-    let mut f = tmp.as_file();
-    f.write_all(bytes).map_err(ValidatorError::io(path))?;
-    f.sync_all().map_err(ValidatorError::io(path))?;
-    tmp.persist(path).map_err(|e| ValidatorError::Io { path: path.to_path_buf(), source: e.error })?;
-    Ok(())
 }

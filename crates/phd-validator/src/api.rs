@@ -1,0 +1,78 @@
+//! The validator's HTTP API: `GET /health`, `GET /reports/{dataset_id}`, `GET /jobs`.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+
+use crate::Shared;
+
+/// `GET /health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// The validator's account (checksummed 0x-hex).
+    pub address: String,
+    /// 64-byte x ‖ y public key of the account (0x-hex): grants encrypt shares to it;
+    /// `keccak256(account_pubkey)[12..] == address`.
+    pub account_pubkey: String,
+    /// 33-byte compressed encryption key registered in the KeeperRegistry (0x-hex).
+    pub encryption_key: String,
+    pub chain_id: u64,
+    /// bytes32 model id certificates carry.
+    pub model_id: String,
+    /// Endpoint registered on-chain.
+    pub endpoint: String,
+    /// Last block scanned for grants.
+    pub cursor_block: Option<u64>,
+    /// Minimum score (bps) this validator certifies.
+    pub min_certify_bps: u16,
+}
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/reports/{dataset_id}", get(report))
+        .route("/jobs", get(jobs))
+        .with_state(shared)
+}
+
+fn json_error(status: StatusCode, msg: impl Into<String>) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": msg.into() }))).into_response()
+}
+
+async fn health(State(s): State<Arc<Shared>>) -> Response {
+    let mut h = s.health.clone();
+    // The watcher keeps the next block to scan; the reply has always said the last one scanned.
+    let next = s.next_block.load(Ordering::Relaxed);
+    h.cursor_block = (next != u64::MAX).then(|| next.saturating_sub(1));
+    axum::Json(h).into_response()
+}
+
+async fn report(State(s): State<Arc<Shared>>, UrlPath(id): UrlPath<String>) -> Response {
+    let Ok(id) = id.trim_end_matches(".json").parse::<u64>() else {
+        return json_error(StatusCode::BAD_REQUEST, "dataset id must be a decimal integer");
+    };
+    match s.data.report(id) {
+        Ok(Some(bytes)) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+        Ok(None) => json_error(StatusCode::NOT_FOUND, format!("no report for dataset {id}")),
+        Err(e) => {
+            tracing::error!(dataset_id = id, error = %e, "reading a report");
+            json_error(StatusCode::INTERNAL_SERVER_ERROR, "cannot read the report")
+        }
+    }
+}
+
+async fn jobs(State(s): State<Arc<Shared>>) -> Response {
+    match s.data.jobs() {
+        Ok(j) => axum::Json(j).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "reading job records");
+            json_error(StatusCode::INTERNAL_SERVER_ERROR, "cannot read job records")
+        }
+    }
+}
