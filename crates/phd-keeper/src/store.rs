@@ -71,6 +71,9 @@ macro_rules! stored_state {
         }
 
         impl $name {
+            #[cfg(test)]
+            const ALL: &'static [Self] = &[$(Self::$variant),+];
+
             pub(crate) const fn as_str(self) -> &'static str {
                 match self {
                     $(Self::$variant => $text,)+
@@ -592,33 +595,17 @@ mod tests {
 
     #[test]
     fn state_strings_are_the_stored_format() {
-        use DeliveryState as D;
-        use ErasureState as E;
-        let deliveries = [
-            (D::Pending, "pending"),
-            (D::NoShare, "no_share"),
-            (D::Sending, "sending"),
-            (D::Delivered, "delivered"),
-            (D::AlreadyDelivered, "already_delivered"),
-            (D::Skipped, "skipped"),
-            (D::Failed, "failed"),
-        ];
-        for (state, text) in deliveries {
-            assert_eq!(state.as_str(), text);
-            assert_eq!(text.parse::<D>().unwrap(), state);
-        }
-        let erasures = [
-            (E::Pending, "pending"),
-            (E::Deleted, "deleted"),
-            (E::Confirmed, "confirmed"),
-            (E::NotListed, "not_listed"),
-            (E::Failed, "failed"),
-        ];
-        for (state, text) in erasures {
-            assert_eq!(state.as_str(), text);
-            assert_eq!(text.parse::<E>().unwrap(), state);
-        }
-        assert!("delivering".parse::<D>().is_err());
+        let stored = |all: &[&'static str]| all.to_vec();
+        let deliveries: Vec<_> = DeliveryState::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(
+            deliveries,
+            stored(&["pending", "no_share", "sending", "delivered", "already_delivered", "skipped", "failed"])
+        );
+        let erasures: Vec<_> = ErasureState::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(erasures, stored(&["pending", "deleted", "confirmed", "not_listed", "failed"]));
+        assert!(DeliveryState::ALL.iter().all(|s| s.as_str().parse::<DeliveryState>().ok() == Some(*s)));
+        assert!(ErasureState::ALL.iter().all(|s| s.as_str().parse::<ErasureState>().ok() == Some(*s)));
+        assert!("delivering".parse::<DeliveryState>().is_err());
     }
 
     #[test]
