@@ -69,7 +69,9 @@ impl DevnetEnv {
             }
             match self.vars.get(name) {
                 // clap keeps defaults for the life of the process; this runs once per process.
-                Some(v) => arg.default_value(&*Box::leak(v.clone().into_boxed_str())),
+                // A required flag is satisfied by the file's value (clap does not count a
+                // default as present for `required`).
+                Some(v) => arg.default_value(&*Box::leak(v.clone().into_boxed_str())).required(false),
                 None => arg,
             }
         });

@@ -135,7 +135,7 @@ async fn bad_owner_input_fails_cleanly() -> eyre::Result<()> {
                 .args(args)
                 .envs(env.iter().cloned())
                 .env("PHD_STATE_DIR", &state)
-                .env("PHD_DEVNET_ENV", "/nonexistent")
+                .env_remove("PHD_DEVNET_ENV")
                 .output()
         };
         let missing = work.join("missing.csv");
