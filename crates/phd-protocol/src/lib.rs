@@ -7,6 +7,7 @@
 //!   keeper's [`Health`] (`GET /health`), [`keeper_share_aad`] and the signed
 //!   [`upload_message`];
 //! - keeper → buyer: [`buyer_share_aad`] of the `deliverShare` payload;
+//! - owner → validator: the validator's [`ValidatorHealth`] (`GET /health`);
 //! - [`DatasetId`] / [`PurchaseId`]: on-chain `uint256` ids with checked `u64` conversions.
 
 mod aad;
@@ -17,4 +18,4 @@ mod messages;
 pub use aad::{buyer_share_aad, keeper_share_aad, upload_message};
 pub use error::ProtocolError;
 pub use ids::{DatasetId, PurchaseId};
-pub use messages::{Health, SHARES_PATH, ShareUpload, UploadReply, share_upload_path};
+pub use messages::{Health, SHARES_PATH, ShareUpload, UploadReply, ValidatorHealth, share_upload_path};

@@ -68,6 +68,28 @@ pub struct Health {
     pub shares: Option<u64>,
 }
 
+/// A validator's `GET /health` reply; the owner checks it before granting data to validate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidatorHealth {
+    /// The validator's account (checksummed 0x-hex).
+    pub address: String,
+    /// 64-byte x ‖ y public key of the account (0x-hex): grants encrypt shares to it;
+    /// `keccak256(account_pubkey)[12..] == address`.
+    pub account_pubkey: String,
+    /// 33-byte compressed encryption key registered in the KeeperRegistry (0x-hex).
+    pub encryption_key: String,
+    /// Chain of the deployment it serves.
+    pub chain_id: u64,
+    /// bytes32 model id certificates carry.
+    pub model_id: String,
+    /// Endpoint registered on-chain.
+    pub endpoint: String,
+    /// Last block scanned for grants (`null` before the first scan).
+    pub cursor_block: Option<u64>,
+    /// Minimum score (bps) this validator certifies.
+    pub min_certify_bps: u16,
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {

@@ -8,30 +8,11 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde::{Deserialize, Serialize};
 
 use crate::Shared;
 
-/// `GET /health`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Health {
-    /// The validator's account (checksummed 0x-hex).
-    pub address: String,
-    /// 64-byte x ‖ y public key of the account (0x-hex): grants encrypt shares to it;
-    /// `keccak256(account_pubkey)[12..] == address`.
-    pub account_pubkey: String,
-    /// 33-byte compressed encryption key registered in the KeeperRegistry (0x-hex).
-    pub encryption_key: String,
-    pub chain_id: u64,
-    /// bytes32 model id certificates carry.
-    pub model_id: String,
-    /// Endpoint registered on-chain.
-    pub endpoint: String,
-    /// Last block scanned for grants.
-    pub cursor_block: Option<u64>,
-    /// Minimum score (bps) this validator certifies.
-    pub min_certify_bps: u16,
-}
+/// `GET /health` (the type is shared with the owner side through phd-protocol).
+pub use phd_protocol::ValidatorHealth as Health;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
