@@ -1,54 +1,23 @@
 //! Small helpers: atomic writes, progress bars, time. Purposes and PHD amounts are
 //! `phd_chain`'s (`Purpose`, `parse_phd`, `format_phd`).
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::{Result, UserError};
 
 pub use phd_cli::Progress;
 
-/// Writes `bytes` to `path` atomically: a temp file in the same directory, fsync, rename.
+/// Writes `bytes` to `path` atomically (temp file, fsync, rename; see `phd_cli::fs`).
 /// On error nothing is left at `path` (and a previous file there is untouched).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = parent_dir(path);
-    std::fs::create_dir_all(&dir).map_err(|source| UserError::Write { path: dir.clone(), source })?;
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir)
-        .map_err(|source| UserError::Write { path: path.to_path_buf(), source })?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(|source| UserError::Write { path: path.to_path_buf(), source })?;
-    tmp.persist(path)
-        .map_err(|e| UserError::Write { path: path.to_path_buf(), source: e.error })?;
-    Ok(())
+    phd_cli::fs::write_atomic(path, bytes, phd_cli::fs::Access::Default)
+        .map_err(|source| UserError::Write { path: path.to_path_buf(), source })
 }
 
-/// Like [`write_atomic`] with mode 0600 on unix (secrets such as the pseudonym key).
+/// Like [`write_atomic`], mode 0600 from the first byte (secrets such as the pseudonym key).
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = parent_dir(path);
-    std::fs::create_dir_all(&dir).map_err(|source| UserError::Write { path: dir.clone(), source })?;
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir)
-        .map_err(|source| UserError::Write { path: path.to_path_buf(), source })?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(|source| UserError::Write { path: path.to_path_buf(), source })?;
-    }
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(|source| UserError::Write { path: path.to_path_buf(), source })?;
-    tmp.persist(path)
-        .map_err(|e| UserError::Write { path: path.to_path_buf(), source: e.error })?;
-    Ok(())
-}
-
-fn parent_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
+    phd_cli::fs::write_atomic(path, bytes, phd_cli::fs::Access::OwnerOnly)
+        .map_err(|source| UserError::Write { path: path.to_path_buf(), source })
 }
 
 /// Seconds since the Unix epoch.
