@@ -23,6 +23,8 @@ abstract contract Base is Test {
     uint256 internal constant N_KEEPERS = 5;
     uint8 internal constant THRESHOLD = 3;
     uint256 internal constant ALL_PURPOSES = 0x1f;
+    uint256 internal constant MIN_STAKE = 1_000 * UNIT;
+    uint64 internal constant UNBONDING_DELAY = 14 days;
     string internal constant ENDPOINT = "https://keeper.example/api";
     string internal constant STORAGE_URI = "s3://phd-data/datasets/0001.sealed";
     bytes32 internal constant CONTENT_ROOT = keccak256("content root");
@@ -70,10 +72,11 @@ abstract contract Base is Test {
 
         vm.startPrank(admin);
         coin = new PHDCoin(admin, treasury, INITIAL_SUPPLY);
-        keeperRegistry = new KeeperRegistry(admin);
+        keeperRegistry = new KeeperRegistry(admin, coin, MIN_STAKE, UNBONDING_DELAY);
         registry = new DataRegistry(coin, keeperRegistry, REWARD);
         coin.grantRole(coin.MINTER_ROLE(), address(registry));
         market = new Marketplace(address(coin), address(registry), FEE_BPS, DELIVERY_WINDOW, CONFIRMATION_WINDOW);
+        keeperRegistry.setMarketplace(address(market));
         vm.stopPrank();
 
         vm.label(address(coin), "PHDCoin");
@@ -82,13 +85,10 @@ abstract contract Base is Test {
         vm.label(address(market), "Marketplace");
 
         for (uint256 i; i < keeperWs.length; ++i) {
-            vm.prank(keepers[i]);
-            keeperRegistry.register(IKeeperRegistry.Role.Keeper, compressed(keeperWs[i]), ENDPOINT);
+            registerNode(keeperWs[i], IKeeperRegistry.Role.Keeper);
         }
-        vm.prank(validator);
-        keeperRegistry.register(IKeeperRegistry.Role.Validator, compressed(validatorW), ENDPOINT);
-        vm.prank(validator2);
-        keeperRegistry.register(IKeeperRegistry.Role.Validator, compressed(validator2W), ENDPOINT);
+        registerNode(validatorW, IKeeperRegistry.Role.Validator);
+        registerNode(validator2W, IKeeperRegistry.Role.Validator);
 
         fund(buyer, 10_000 * UNIT);
         fund(buyer2, 10_000 * UNIT);
@@ -125,6 +125,27 @@ abstract contract Base is Test {
             Vm.Wallet memory w = vm.createWallet(seed + j + 1);
             out[j] = compressed(w);
         }
+    }
+
+    /// @dev 65-byte proof that `keyW`'s private key signs for `account` (r ‖ s ‖ v).
+    function keyProof(Vm.Wallet memory keyW, address account) internal view returns (bytes memory) {
+        // Computed locally (no external call, so it does not consume a pending prank/expectRevert).
+        bytes32 digest = keccak256(
+            abi.encode(keccak256("PHD exchange KeeperRegistry key proof v1"), block.chainid, address(keeperRegistry), account)
+        );
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(keyW.privateKey, digest);
+        return abi.encodePacked(r, s, v);
+    }
+
+    /// @dev Funds `w` with MIN_STAKE from the treasury, approves the registry and registers with
+    /// its own key as encryption key.
+    function registerNode(Vm.Wallet memory w, IKeeperRegistry.Role role) internal {
+        vm.prank(treasury);
+        coin.transfer(w.addr, MIN_STAKE);
+        vm.startPrank(w.addr);
+        coin.approve(address(keeperRegistry), MIN_STAKE);
+        keeperRegistry.register(role, compressed(w), ENDPOINT, MIN_STAKE, keyProof(w, w.addr));
+        vm.stopPrank();
     }
 
     // ------------------------------------------------------------------------------------------

@@ -187,10 +187,7 @@ contract MarketplaceFuzzTest is Base {
         pk = bound(pk, 1, SECP256K1_N - 1);
         Vm.Wallet memory w = vm.createWallet(pk);
         vm.assume(!keeperRegistry.isKeeper(w.addr) && !keeperRegistry.isValidator(w.addr));
-        vm.prank(w.addr);
-        keeperRegistry.register(
-            pk % 2 == 0 ? _keeperRole() : _validatorRole(), compressed(w), ENDPOINT
-        );
+        registerNode(w, pk % 2 == 0 ? _keeperRole() : _validatorRole());
         assertEq(keeperRegistry.node(w.addr).encryptionKey, compressed(w));
     }
 

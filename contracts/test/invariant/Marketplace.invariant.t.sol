@@ -59,6 +59,7 @@ contract MarketplaceInvariantTest is Base {
         actors.push(admin);
         actors.push(address(market));
         actors.push(address(registry));
+        actors.push(address(keeperRegistry));
         actors.push(address(handler));
         actors.push(address(this));
         for (uint256 i; i < bs.length; ++i) {

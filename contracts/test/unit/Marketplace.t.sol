@@ -449,8 +449,7 @@ contract MarketplaceTest is Base {
         for (uint256 i; i < n; ++i) {
             Vm.Wallet memory w = vm.createWallet(string.concat("bulk keeper ", vm.toString(i)));
             ks[i] = w.addr;
-            vm.prank(w.addr);
-            keeperRegistry.register(IKeeperRegistry.Role.Keeper, compressed(w), ENDPOINT);
+            registerNode(w, IKeeperRegistry.Role.Keeper);
         }
         IDataRegistry.PublishParams memory p = params(N_KEEPERS, 3, PRICE);
         p.keepers = ks;

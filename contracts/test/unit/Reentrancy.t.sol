@@ -32,7 +32,9 @@ contract ReentrancyTest is Base {
         evilOwner = new HostileReceiver(hm);
         evilKeeper = new HostileReceiver(hm);
         Vm.Wallet memory kw = vm.createWallet("evil keeper key");
-        evilKeeper.registerKeeper(keeperRegistry, compressed(kw));
+        vm.prank(treasury);
+        coin.transfer(address(evilKeeper), MIN_STAKE);
+        evilKeeper.registerKeeper(keeperRegistry, compressed(kw), MIN_STAKE, keyProof(kw, address(evilKeeper)));
 
         IDataRegistry.PublishParams memory p = params(3, 2, PRICE);
         p.keepers[2] = address(evilKeeper);
