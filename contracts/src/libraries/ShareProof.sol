@@ -152,7 +152,7 @@ library ShareProof {
     /// @return py The y-coordinate of P.
     function verifyDleq(Context memory ctx, uint256 bx, uint256 by, uint256 rPrefix, uint256 rx, bytes memory proof)
         internal
-        view
+        pure
         returns (uint256 px, uint256 py)
     {
         if (proof.length != PROOF_LENGTH) revert ShareProofInvalidEncoding();

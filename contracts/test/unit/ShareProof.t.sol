@@ -376,6 +376,50 @@ contract ShareProofTest is ShareProofFixture {
         assertEq(h.mulGAddress(123456789), w.addr);
     }
 
+    // --- cross-language vectors (written by crates/phd-keys/src/proof/tests.rs) --------------
+
+    function test_Vectors() public view {
+        string memory json = vm.readFile(string.concat(vm.projectRoot(), "/test/vectors/share_proof.json"));
+        uint256 count = vm.parseJsonUint(json, ".count");
+        assertGe(count, 7);
+        for (uint256 k; k < count; ++k) {
+            _checkVector(json, string.concat(".cases[", vm.toString(k), "]"));
+        }
+    }
+
+    function _checkVector(string memory json, string memory at) internal view {
+        ShareProof.Context memory ctx = ShareProof.Context({
+            chainId: vm.parseJsonUint(json, string.concat(at, ".chainId")),
+            marketplace: vm.parseJsonAddress(json, string.concat(at, ".marketplace")),
+            purchaseId: vm.parseJsonUint(json, string.concat(at, ".purchaseId")),
+            index: uint8(vm.parseJsonUint(json, string.concat(at, ".index")))
+        });
+        bytes[] memory cs = vm.parseJsonBytesArray(json, string.concat(at, ".commitments"));
+        bytes memory payload = vm.parseJsonBytes(json, string.concat(at, ".payload"));
+        bytes memory proof = vm.parseJsonBytes(json, string.concat(at, ".proof"));
+        string memory name = vm.parseJsonString(json, string.concat(at, ".name"));
+        assertEq(
+            h.verifyDispute(ctx, vm.parseJsonBytes(json, string.concat(at, ".buyerKey")), payload, cs, proof),
+            vm.parseJsonBool(json, string.concat(at, ".bad")),
+            name
+        );
+        assertTrue(h.isCorrectShare(vm.parseJsonUint(json, string.concat(at, ".share")), ctx.index, cs), name);
+        if (h.isWellFormedDelivery(payload)) {
+            // The share the contract recomputes is the one Rust masked.
+            (uint256 prefix, uint256 rx, uint256 m) = _deliveryFields(payload);
+            uint256 mk = h.mask(ctx, prefix, rx, _word(proof, 0), _word(proof, 1));
+            assertEq(addmod(m, N - mk, N), vm.parseJsonUint(json, string.concat(at, ".delivered")), name);
+        }
+    }
+
+    function _deliveryFields(bytes memory payload) internal pure returns (uint256 prefix, uint256 rx, uint256 m) {
+        assembly ("memory-safe") {
+            prefix := byte(1, mload(add(payload, 0x20)))
+            rx := mload(add(payload, 0x22))
+            m := mload(add(payload, 0x42))
+        }
+    }
+
     // --- gas -----------------------------------------------------------------------------------
 
     function test_GasDispute() public {
