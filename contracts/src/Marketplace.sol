@@ -75,6 +75,9 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
     /// @dev Bit i − 65 set when share index i (65..255) was delivered.
     mapping(uint256 purchaseId => uint256) private _deliveredHigh;
     mapping(address account => uint256) private _credits;
+    /// @dev The grant (purchase id) that counts for `accessGranted`: the latest one unless an
+    /// earlier one already settled.
+    mapping(uint256 datasetId => mapping(address grantee => uint256 purchaseId)) private _grantOf;
 
     /// @param token_ The PHD coin.
     /// @param dataRegistry_ The DataRegistry listing the datasets.
@@ -146,6 +149,10 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
 
         uint64 deadline;
         (purchaseId, deadline) = _open(datasetId, grantee, purpose, threshold, 0, true);
+        uint256 previous = _grantOf[datasetId][grantee];
+        if (previous == 0 || _purchases[previous].status != PurchaseStatus.Settled) {
+            _grantOf[datasetId][grantee] = purchaseId;
+        }
         emit Granted(purchaseId, datasetId, grantee, purpose, granteePubKey, deadline);
     }
 
@@ -332,6 +339,12 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
     /// @inheritdoc IMarketplace
     function totalCredits() external view returns (uint256) {
         return _totals.totalCredits;
+    }
+
+    /// @inheritdoc IMarketplace
+    function accessGranted(uint256 datasetId, address account) external view returns (bool) {
+        uint256 pid = _grantOf[datasetId][account];
+        return pid != 0 && _purchases[pid].status == PurchaseStatus.Settled;
     }
 
     // ------------------------------------------------------------------------------------------

@@ -25,6 +25,9 @@ abstract contract Base is Test {
     uint256 internal constant ALL_PURPOSES = 0x1f;
     uint256 internal constant MIN_STAKE = 1_000 * UNIT;
     uint64 internal constant UNBONDING_DELAY = 14 days;
+    uint16 internal constant MIN_SCORE = 5_000;
+    uint8 internal constant MIN_CERTS = 2;
+    uint256 internal constant REWARD_BUDGET = 1_000 * UNIT;
     string internal constant ENDPOINT = "https://keeper.example/api";
     string internal constant STORAGE_URI = "s3://phd-data/datasets/0001.sealed";
     bytes32 internal constant CONTENT_ROOT = keccak256("content root");
@@ -73,10 +76,14 @@ abstract contract Base is Test {
         vm.startPrank(admin);
         coin = new PHDCoin(admin, treasury, INITIAL_SUPPLY);
         keeperRegistry = new KeeperRegistry(admin, coin, MIN_STAKE, UNBONDING_DELAY);
-        registry = new DataRegistry(coin, keeperRegistry, REWARD);
-        coin.grantRole(coin.MINTER_ROLE(), address(registry));
+        registry = new DataRegistry(coin, keeperRegistry, REWARD, MIN_SCORE, MIN_CERTS);
         market = new Marketplace(address(coin), address(registry), FEE_BPS, DELIVERY_WINDOW, CONFIRMATION_WINDOW);
         keeperRegistry.setMarketplace(address(market));
+        vm.stopPrank();
+
+        vm.startPrank(treasury);
+        coin.approve(address(registry), REWARD_BUDGET);
+        registry.fundRewards(REWARD_BUDGET);
         vm.stopPrank();
 
         vm.label(address(coin), "PHDCoin");
@@ -227,6 +234,21 @@ abstract contract Base is Test {
             vm.prank(keepers[i]);
             market.deliverShare(pid, payload(i));
         }
+    }
+
+    /// @dev The owner grants `w` access, the first t listed keepers deliver, the grantee confirms
+    /// (the grant settles).
+    function grantAndSettle(uint256 id, Vm.Wallet memory w) internal returns (uint256 pid) {
+        (address o,, uint8 t,,) = registry.purchaseTerms(id);
+        vm.prank(o);
+        pid = market.grant(id, w.addr, pubKey(w), Purposes.VALIDATION);
+        address[] memory ks = registry.keepersOf(id);
+        for (uint256 i; i < t; ++i) {
+            vm.prank(ks[i]);
+            market.deliverShare(pid, payload(i));
+        }
+        vm.prank(w.addr);
+        market.confirm(pid);
     }
 
     function expectedSplit(uint256 price, uint256 deliverers) internal pure returns (uint256 ownerAmt, uint256 each) {

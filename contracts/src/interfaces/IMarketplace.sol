@@ -135,4 +135,7 @@ interface IMarketplace {
     /// @notice Sum of prices of open purchases: with total credits, what the contract must hold.
     function openEscrow() external view returns (uint256);
     function totalCredits() external view returns (uint256);
+    /// @notice True when `account` holds a settled grant for `datasetId` (it received the shares);
+    /// the DataRegistry requires it from certifying validators.
+    function accessGranted(uint256 datasetId, address account) external view returns (bool);
 }

@@ -13,7 +13,7 @@ contract PHDCoinTest is Base {
         assertEq(coin.decimals(), 18);
         assertEq(coin.totalSupply(), INITIAL_SUPPLY);
         assertTrue(coin.hasRole(coin.DEFAULT_ADMIN_ROLE(), admin));
-        assertTrue(coin.hasRole(coin.MINTER_ROLE(), address(registry)));
+        assertFalse(coin.hasRole(coin.MINTER_ROLE(), address(registry)), "rewards come from a pool");
         assertEq(coin.MINTER_ROLE(), keccak256("MINTER_ROLE"));
     }
 
