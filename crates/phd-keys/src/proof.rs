@@ -132,7 +132,8 @@ impl ShareDelivery {
         }
         let mut mb = FieldBytes::default();
         mb.copy_from_slice(&payload[34..66]);
-        let m = Option::<Scalar>::from(Scalar::from_repr(mb)).ok_or(bad("m is not below the group order"))?;
+        let m = Option::<Scalar>::from(Scalar::from_repr(mb))
+            .ok_or(bad("m is not below the group order"))?;
         Ok(ShareDelivery {
             r,
             r33,
@@ -180,9 +181,11 @@ impl DisputeProof {
     /// Wrap 352 bytes (checked when verified).
     pub fn from_bytes(bytes: &[u8]) -> Result<DisputeProof> {
         let bytes: [u8; DISPUTE_PROOF_LEN] =
-            bytes.try_into().map_err(|_| KeyError::InvalidDisputeProof {
-                reason: "proof must be 352 bytes",
-            })?;
+            bytes
+                .try_into()
+                .map_err(|_| KeyError::InvalidDisputeProof {
+                    reason: "proof must be 352 bytes",
+                })?;
         Ok(DisputeProof { bytes })
     }
 

@@ -19,7 +19,9 @@ fn dataset(t: u8, n: u8) -> (Vec<KeyShare>, Commitments) {
 
 /// A keeper that masks `value` instead of its share.
 fn deliver_value(value: &Scalar, buyer: &EncryptionSecretKey, ctx: &DeliveryContext) -> Vec<u8> {
-    let b = parse_public_key(&buyer.public_key_raw64()).unwrap().to_projective();
+    let b = parse_public_key(&buyer.public_key_raw64())
+        .unwrap()
+        .to_projective();
     loop {
         let r = SecretKey::try_generate_from_rng(&mut rand::rngs::SysRng).unwrap();
         if let Some(d) = deliver_with(value, &b, ctx, &r.to_nonzero_scalar()).unwrap() {
@@ -43,7 +45,13 @@ fn honest_delivery_opens_and_verifies() {
         assert_eq!(&got, sh);
         // A proof of a right share verifies but does not make a valid dispute.
         let proof = prove_dispute(&buyer, &payload, &cx).unwrap();
-        let bad = verify_dispute(&buyer.public_key_raw64(), &payload, &cx, &c, &proof.to_bytes());
+        let bad = verify_dispute(
+            &buyer.public_key_raw64(),
+            &payload,
+            &cx,
+            &c,
+            &proof.to_bytes(),
+        );
         assert_eq!(bad, Ok(false));
     }
     // The shares opened from deliveries reconstruct the secret.
@@ -51,7 +59,9 @@ fn honest_delivery_opens_and_verifies() {
         .iter()
         .map(|sh| {
             let cx = ctx(sh.index());
-            let p = deliver_share(sh, &buyer.public_key_uncompressed(), &cx).unwrap().to_bytes();
+            let p = deliver_share(sh, &buyer.public_key_uncompressed(), &cx)
+                .unwrap()
+                .to_bytes();
             open_delivery(&buyer, &p, &cx, &c).unwrap()
         })
         .collect();
@@ -72,14 +82,26 @@ fn wrong_share_is_detected_and_proven() {
     );
     let proof = prove_dispute(&buyer, &payload, &cx).unwrap();
     assert_eq!(
-        verify_dispute(&buyer.public_key_raw64(), &payload, &cx, &c, &proof.to_bytes()),
+        verify_dispute(
+            &buyer.public_key_raw64(),
+            &payload,
+            &cx,
+            &c,
+            &proof.to_bytes()
+        ),
         Ok(true)
     );
     // Another keeper's (correct) share under this index is wrong too.
     let payload = deliver_value(&shares[0].scalar().unwrap(), &buyer, &cx);
     let proof = prove_dispute(&buyer, &payload, &cx).unwrap();
     assert_eq!(
-        verify_dispute(&buyer.public_key_raw64(), &payload, &cx, &c, &proof.to_bytes()),
+        verify_dispute(
+            &buyer.public_key_raw64(),
+            &payload,
+            &cx,
+            &c,
+            &proof.to_bytes()
+        ),
         Ok(true)
     );
     // A zero share.
@@ -87,7 +109,13 @@ fn wrong_share_is_detected_and_proven() {
     assert!(open_delivery(&buyer, &payload, &cx, &c).is_err());
     let proof = prove_dispute(&buyer, &payload, &cx).unwrap();
     assert_eq!(
-        verify_dispute(&buyer.public_key_raw64(), &payload, &cx, &c, &proof.to_bytes()),
+        verify_dispute(
+            &buyer.public_key_raw64(),
+            &payload,
+            &cx,
+            &c,
+            &proof.to_bytes()
+        ),
         Ok(true)
     );
 }
@@ -127,7 +155,9 @@ fn tampered_proofs_fail() {
     let d = ShareDelivery::from_bytes(&payload).unwrap();
     let forged = loop {
         let k = SecretKey::try_generate_from_rng(&mut rand::rngs::SysRng).unwrap();
-        if let Some(p) = prove_with(&other.nonzero_scalar(), &d, &cx, &k.to_nonzero_scalar()).unwrap() {
+        if let Some(p) =
+            prove_with(&other.nonzero_scalar(), &d, &cx, &k.to_nonzero_scalar()).unwrap()
+        {
             break p;
         }
     };
@@ -139,7 +169,9 @@ fn malformed_deliveries() {
     let (shares, c) = dataset(2, 2);
     let buyer = EncryptionSecretKey::generate().unwrap();
     let cx = ctx(1);
-    let good = deliver_share(&shares[0], &buyer.public_key_raw64(), &cx).unwrap().to_bytes();
+    let good = deliver_share(&shares[0], &buyer.public_key_raw64(), &cx)
+        .unwrap()
+        .to_bytes();
     let mut order = [0u8; 66];
     order[0] = 2;
     order[1] = 2;
@@ -171,7 +203,10 @@ fn malformed_deliveries() {
             Err(KeyError::MalformedDelivery { .. })
         ));
         assert!(prove_dispute(&buyer, &p, &cx).is_err());
-        assert_eq!(verify_dispute(&buyer.public_key_raw64(), &p, &cx, &c, &[]), Ok(true));
+        assert_eq!(
+            verify_dispute(&buyer.public_key_raw64(), &p, &cx, &c, &[]),
+            Ok(true)
+        );
     }
     // A tail is kept and ignored.
     let mut tailed = good.clone();
@@ -183,7 +218,10 @@ fn malformed_deliveries() {
     // Index mismatch and index 0.
     assert_eq!(
         deliver_share(&shares[0], &buyer.public_key_raw64(), &ctx(2)).unwrap_err(),
-        KeyError::ContextMismatch { share_index: 1, context_index: 2 }
+        KeyError::ContextMismatch {
+            share_index: 1,
+            context_index: 2
+        }
     );
     assert!(verify_dispute(&buyer.public_key_raw64(), &good, &ctx(0), &c, &[]).is_err());
     // Bad buyer keys.
@@ -266,7 +304,11 @@ fn det_scalar(label: &str) -> Scalar {
     h.update(b"phd share proof vector v1");
     h.update(label.as_bytes());
     let s = <Scalar as Reduce<FieldBytes>>::reduce(&h.finalize());
-    if bool::from(s.is_zero()) { Scalar::ONE } else { s }
+    if bool::from(s.is_zero()) {
+        Scalar::ONE
+    } else {
+        s
+    }
 }
 
 struct VectorCase {
@@ -285,29 +327,84 @@ fn hex0x(b: &[u8]) -> String {
 
 fn vector_json() -> String {
     let cases = [
-        VectorCase { name: "t3-i2-right", t: 3, index: 2, purchase: 1, delta: 0, malformed: false },
-        VectorCase { name: "t3-i1-wrong", t: 3, index: 1, purchase: 2, delta: 1, malformed: false },
-        VectorCase { name: "t4-i3-right", t: 4, index: 3, purchase: 3, delta: 0, malformed: false },
-        VectorCase { name: "t5-i4-wrong", t: 5, index: 4, purchase: 4, delta: 0x1234_5678, malformed: false },
-        VectorCase { name: "t2-i255-right", t: 2, index: 255, purchase: u64::MAX, delta: 0, malformed: false },
-        VectorCase { name: "t8-i200-wrong", t: 8, index: 200, purchase: 6, delta: 3, malformed: false },
-        VectorCase { name: "t3-i2-malformed", t: 3, index: 2, purchase: 7, delta: 0, malformed: true },
+        VectorCase {
+            name: "t3-i2-right",
+            t: 3,
+            index: 2,
+            purchase: 1,
+            delta: 0,
+            malformed: false,
+        },
+        VectorCase {
+            name: "t3-i1-wrong",
+            t: 3,
+            index: 1,
+            purchase: 2,
+            delta: 1,
+            malformed: false,
+        },
+        VectorCase {
+            name: "t4-i3-right",
+            t: 4,
+            index: 3,
+            purchase: 3,
+            delta: 0,
+            malformed: false,
+        },
+        VectorCase {
+            name: "t5-i4-wrong",
+            t: 5,
+            index: 4,
+            purchase: 4,
+            delta: 0x1234_5678,
+            malformed: false,
+        },
+        VectorCase {
+            name: "t2-i255-right",
+            t: 2,
+            index: 255,
+            purchase: u64::MAX,
+            delta: 0,
+            malformed: false,
+        },
+        VectorCase {
+            name: "t8-i200-wrong",
+            t: 8,
+            index: 200,
+            purchase: 6,
+            delta: 3,
+            malformed: false,
+        },
+        VectorCase {
+            name: "t3-i2-malformed",
+            t: 3,
+            index: 2,
+            purchase: 7,
+            delta: 0,
+            malformed: true,
+        },
     ];
     let mut out = String::new();
     out.push_str("{\n  \"comment\": \"Provable share delivery vectors (docs/FORMATS.md 2.4). Written by crates/phd-keys/src/proof/tests.rs (share_proof_vectors), read by contracts/test/unit/ShareProof.t.sol (test_Vectors). bad = the dispute is valid.\",\n");
     let _ = writeln!(out, "  \"count\": {},", cases.len());
     out.push_str("  \"cases\": [\n");
     for (ci, case) in cases.iter().enumerate() {
-        let coeffs: Vec<Scalar> = (0..case.t).map(|j| det_scalar(&format!("{}/a{j}", case.name))).collect();
-        let cbytes: Vec<[u8; 33]> =
-            coeffs.iter().map(|a| point_to_33(&(ProjectivePoint::GENERATOR * a))).collect();
+        let coeffs: Vec<Scalar> = (0..case.t)
+            .map(|j| det_scalar(&format!("{}/a{j}", case.name)))
+            .collect();
+        let cbytes: Vec<[u8; 33]> = coeffs
+            .iter()
+            .map(|a| point_to_33(&(ProjectivePoint::GENERATOR * a)))
+            .collect();
         let commitments = Commitments::from_bytes(&cbytes).unwrap();
         let x = Scalar::from(u64::from(case.index));
         let share = coeffs.iter().rev().fold(Scalar::ZERO, |acc, a| acc * x + a);
         let delivered = share + Scalar::from(case.delta);
         let b = det_scalar(&format!("{}/b", case.name));
         let buyer = EncryptionSecretKey::from_bytes(&b.to_repr()).unwrap();
-        let big_b = parse_public_key(&buyer.public_key_raw64()).unwrap().to_projective();
+        let big_b = parse_public_key(&buyer.public_key_raw64())
+            .unwrap()
+            .to_projective();
         let cx = DeliveryContext::new(31337, MARKET, case.purchase, case.index);
         let (payload, proof) = if case.malformed {
             let mut p = vec![DELIVERY_VERSION, 0x02];
@@ -329,26 +426,52 @@ fn vector_json() -> String {
                 .unwrap();
             (d.to_bytes(), proof.to_bytes().to_vec())
         };
-        let bad = verify_dispute(&buyer.public_key_raw64(), &payload, &cx, &commitments, &proof).unwrap();
+        let bad = verify_dispute(
+            &buyer.public_key_raw64(),
+            &payload,
+            &cx,
+            &commitments,
+            &proof,
+        )
+        .unwrap();
         assert_eq!(bad, case.delta != 0 || case.malformed, "{}", case.name);
         if !case.malformed {
-            assert_eq!(open_delivery(&buyer, &payload, &cx, &commitments).is_ok(), !bad);
+            assert_eq!(
+                open_delivery(&buyer, &payload, &cx, &commitments).is_ok(),
+                !bad
+            );
         }
         let cs: Vec<String> = cbytes.iter().map(|c| format!("\"{}\"", hex0x(c))).collect();
         out.push_str("    {\n");
         let _ = writeln!(out, "      \"name\": \"{}\",", case.name);
         let _ = writeln!(out, "      \"chainId\": {},", cx.chain_id);
-        let _ = writeln!(out, "      \"marketplace\": \"{}\",", hex0x(&cx.marketplace));
+        let _ = writeln!(
+            out,
+            "      \"marketplace\": \"{}\",",
+            hex0x(&cx.marketplace)
+        );
         let _ = writeln!(out, "      \"purchaseId\": \"{}\",", hex0x(&cx.purchase_id));
         let _ = writeln!(out, "      \"index\": {},", cx.index);
-        let _ = writeln!(out, "      \"buyerKey\": \"{}\",", hex0x(&buyer.public_key_raw64()));
+        let _ = writeln!(
+            out,
+            "      \"buyerKey\": \"{}\",",
+            hex0x(&buyer.public_key_raw64())
+        );
         let _ = writeln!(out, "      \"commitments\": [{}],", cs.join(", "));
         let _ = writeln!(out, "      \"share\": \"{}\",", hex0x(&share.to_repr()));
-        let _ = writeln!(out, "      \"delivered\": \"{}\",", hex0x(&delivered.to_repr()));
+        let _ = writeln!(
+            out,
+            "      \"delivered\": \"{}\",",
+            hex0x(&delivered.to_repr())
+        );
         let _ = writeln!(out, "      \"payload\": \"{}\",", hex0x(&payload));
         let _ = writeln!(out, "      \"proof\": \"{}\",", hex0x(&proof));
         let _ = writeln!(out, "      \"bad\": {bad}");
-        out.push_str(if ci + 1 == cases.len() { "    }\n" } else { "    },\n" });
+        out.push_str(if ci + 1 == cases.len() {
+            "    }\n"
+        } else {
+            "    },\n"
+        });
     }
     out.push_str("  ]\n}\n");
     out
