@@ -107,7 +107,7 @@ library ShareProof {
     /// `0 < R.x < n`, and `m < n`.
     function isWellFormedDelivery(bytes memory payload) internal view returns (bool) {
         if (payload.length < DELIVERY_LENGTH) return false;
-        (uint256 version, uint256 prefix, uint256 rx, uint256 m) = _parseDelivery(payload);
+        (uint256 version, uint8 prefix, uint256 rx, uint256 m) = _parseDelivery(payload);
         if (version != DELIVERY_VERSION || (prefix != 2 && prefix != 3)) return false;
         if (rx == 0 || rx >= N || m >= N) return false;
         return Secp256k1.isValidX(rx);
@@ -138,7 +138,7 @@ library ShareProof {
     ) internal view returns (bool bad) {
         if (ctx.index == 0) revert ShareProofInvalidIndex();
         if (!isWellFormedDelivery(payload)) return true;
-        (, uint256 prefix, uint256 rx, uint256 m) = _parseDelivery(payload);
+        (, uint8 prefix, uint256 rx, uint256 m) = _parseDelivery(payload);
         (uint256 bx, uint256 by) = _parseBuyerKey(buyerKey);
         (uint256 px, uint256 py) = verifyDleq(ctx, bx, by, prefix, rx, proof);
         uint256 share = addmod(m, N - mask(ctx, prefix, rx, px, py), N);
@@ -150,7 +150,7 @@ library ShareProof {
     /// @param rPrefix 2 or 3, the compressed prefix of R; `rx` its x-coordinate (`< n`).
     /// @return px The x-coordinate of P.
     /// @return py The y-coordinate of P.
-    function verifyDleq(Context memory ctx, uint256 bx, uint256 by, uint256 rPrefix, uint256 rx, bytes memory proof)
+    function verifyDleq(Context memory ctx, uint256 bx, uint256 by, uint8 rPrefix, uint256 rx, bytes memory proof)
         internal
         pure
         returns (uint256 px, uint256 py)
@@ -169,7 +169,7 @@ library ShareProof {
         );
         if (a1 == address(0) || a1 != _address(d.a1x, d.a1y)) revert ShareProofInvalidProof();
         // Z == z·R and W == c·P
-        address zr = ecrecover(0, uint8(25 + rPrefix), bytes32(rx), bytes32(mulmod(rx, d.z, N)));
+        address zr = ecrecover(0, 25 + rPrefix, bytes32(rx), bytes32(mulmod(rx, d.z, N)));
         if (zr == address(0) || zr != _address(d.zx, d.zy)) revert ShareProofInvalidProof();
         address cp = ecrecover(0, uint8(27 + (d.py & 1)), bytes32(d.px), bytes32(mulmod(d.px, c, N)));
         if (cp == address(0) || cp != _address(d.wx, d.wy)) revert ShareProofInvalidProof();
@@ -179,15 +179,13 @@ library ShareProof {
     }
 
     /// @notice The masking scalar `H_mask(ctx, R, P) mod n`.
-    function mask(Context memory ctx, uint256 rPrefix, uint256 rx, uint256 px, uint256 py)
+    function mask(Context memory ctx, uint8 rPrefix, uint256 rx, uint256 px, uint256 py)
         internal
         pure
         returns (uint256)
     {
         bytes32 h = sha256(
-            abi.encodePacked(
-                MASK_DST, ctx.chainId, ctx.marketplace, ctx.purchaseId, ctx.index, uint8(rPrefix), rx, px, py
-            )
+            abi.encodePacked(MASK_DST, ctx.chainId, ctx.marketplace, ctx.purchaseId, ctx.index, rPrefix, rx, px, py)
         );
         return uint256(h) % N;
     }
@@ -330,7 +328,7 @@ library ShareProof {
     function _parseDelivery(bytes memory payload)
         private
         pure
-        returns (uint256 version, uint256 prefix, uint256 rx, uint256 m)
+        returns (uint256 version, uint8 prefix, uint256 rx, uint256 m)
     {
         assembly ("memory-safe") {
             let w := mload(add(payload, 0x20))
@@ -350,13 +348,13 @@ library ShareProof {
         if (bx == 0 || bx >= N || !_onCurve(bx, by)) revert ShareProofInvalidBuyerKey();
     }
 
-    function _challenge(Context memory ctx, uint256 bx, uint256 by, uint256 rPrefix, uint256 rx, Proof memory d)
+    function _challenge(Context memory ctx, uint256 bx, uint256 by, uint8 rPrefix, uint256 rx, Proof memory d)
         private
         pure
         returns (uint256)
     {
         bytes memory head = abi.encodePacked(
-            DLEQ_DST, ctx.chainId, ctx.marketplace, ctx.purchaseId, ctx.index, bx, by, uint8(rPrefix), rx
+            DLEQ_DST, ctx.chainId, ctx.marketplace, ctx.purchaseId, ctx.index, bx, by, rPrefix, rx
         );
         return uint256(sha256(abi.encodePacked(head, d.px, d.py, d.a1x, d.a1y, d.a2x, d.a2y))) % N;
     }

@@ -32,7 +32,7 @@ contract ShareProofHarness {
         return ShareProof.publicShare(commitments, index);
     }
 
-    function mask(ShareProof.Context calldata ctx, uint256 prefix, uint256 rx, uint256 px, uint256 py)
+    function mask(ShareProof.Context calldata ctx, uint8 prefix, uint256 rx, uint256 px, uint256 py)
         external
         pure
         returns (uint256)
@@ -81,12 +81,12 @@ abstract contract ShareProofFixture is Test {
         ShareProof.Context memory ctx,
         uint256 bx,
         uint256 by,
-        uint256 prefix,
+        uint8 prefix,
         uint256 rx,
         uint256[6] memory pts
     ) internal pure returns (uint256) {
         bytes memory head = abi.encodePacked(
-            ShareProof.DLEQ_DST, ctx.chainId, ctx.marketplace, ctx.purchaseId, ctx.index, bx, by, uint8(prefix), rx
+            ShareProof.DLEQ_DST, ctx.chainId, ctx.marketplace, ctx.purchaseId, ctx.index, bx, by, prefix, rx
         );
         return uint256(sha256(abi.encodePacked(head, pts[0], pts[1], pts[2], pts[3], pts[4], pts[5]))) % N;
     }
@@ -116,7 +116,7 @@ abstract contract ShareProofFixture is Test {
         uint256 by;
         uint256 r;
         uint256 rx;
-        uint256 prefix;
+        uint8 prefix;
         uint256 rb;
         uint256 k;
         uint256 ch;
@@ -138,11 +138,11 @@ abstract contract ShareProofFixture is Test {
             v.r = addmod(v.r, 1, N);
             (v.rx, ry) = _mulG(v.r);
         }
-        v.prefix = 2 + (ry & 1);
+        v.prefix = ry & 1 == 1 ? 3 : 2;
         v.rb = mulmod(v.r, v.b, N);
         (v.pts[0], v.pts[1]) = _mulG(v.rb);
         uint256 m = addmod(c.delivered, h.mask(c.ctx, v.prefix, v.rx, v.pts[0], v.pts[1]), N);
-        c.payload = abi.encodePacked(uint8(2), uint8(v.prefix), v.rx, m);
+        c.payload = abi.encodePacked(uint8(2), v.prefix, v.rx, m);
         for (uint256 attempt;; ++attempt) {
             v.k = _scalar(seed, string.concat("k", vm.toString(attempt)));
             (v.pts[2], v.pts[3]) = _mulG(v.k);
@@ -167,15 +167,15 @@ contract ShareProofTest is ShareProofFixture {
     // --- honest and dishonest keepers -----------------------------------------------------------
 
     function test_WrongShareIsProvenBad() public {
-        for (uint256 t = 2; t <= 5; ++t) {
-            Case memory c = _makeCase(t, t, uint8(t - 1), 1);
+        for (uint8 t = 2; t <= 5; ++t) {
+            Case memory c = _makeCase(t, t, t - 1, 1);
             assertTrue(h.verifyDispute(c.ctx, c.buyerKey, c.payload, c.commitments, c.proof), "bad share");
         }
     }
 
     function test_RightShareIsNotBad() public {
-        for (uint256 t = 2; t <= 5; ++t) {
-            Case memory c = _makeCase(100 + t, t, uint8(t + 2), 0);
+        for (uint8 t = 2; t <= 5; ++t) {
+            Case memory c = _makeCase(100 + t, t, t + 2, 0);
             assertFalse(h.verifyDispute(c.ctx, c.buyerKey, c.payload, c.commitments, c.proof), "good share");
         }
     }
@@ -406,13 +406,13 @@ contract ShareProofTest is ShareProofFixture {
         assertTrue(h.isCorrectShare(vm.parseJsonUint(json, string.concat(at, ".share")), ctx.index, cs), name);
         if (h.isWellFormedDelivery(payload)) {
             // The share the contract recomputes is the one Rust masked.
-            (uint256 prefix, uint256 rx, uint256 m) = _deliveryFields(payload);
+            (uint8 prefix, uint256 rx, uint256 m) = _deliveryFields(payload);
             uint256 mk = h.mask(ctx, prefix, rx, _word(proof, 0), _word(proof, 1));
             assertEq(addmod(m, N - mk, N), vm.parseJsonUint(json, string.concat(at, ".delivered")), name);
         }
     }
 
-    function _deliveryFields(bytes memory payload) internal pure returns (uint256 prefix, uint256 rx, uint256 m) {
+    function _deliveryFields(bytes memory payload) internal pure returns (uint8 prefix, uint256 rx, uint256 m) {
         assembly ("memory-safe") {
             prefix := byte(1, mload(add(payload, 0x20)))
             rx := mload(add(payload, 0x22))
@@ -427,8 +427,8 @@ contract ShareProofTest is ShareProofFixture {
     /// (EIP-2028: 4 per zero byte, 16 per other byte) + execution. Marketplace's own bookkeeping
     /// (reading the purchase, the commitments, slashing) comes on top.
     function test_GasDispute() public {
-        for (uint256 t = 2; t <= 6; ++t) {
-            _gasCase(200 + t, t, uint8(t), string.concat("t = ", vm.toString(t), ", index = ", vm.toString(t)));
+        for (uint8 t = 2; t <= 6; ++t) {
+            _gasCase(200 + t, t, t, string.concat("t = ", vm.toString(t), ", index = ", vm.toString(t)));
         }
         _gasCase(299, 5, 255, "t = 5, index = 255");
         _gasCase(300, 32, 255, "t = 32, index = 255");
