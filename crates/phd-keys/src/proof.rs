@@ -18,11 +18,15 @@ use crate::ecies::{EncryptionSecretKey, parse_public_key};
 use crate::error::{KeyError, Result};
 use crate::secret::point_to_33;
 use crate::vss::{Commitments, KeyShare};
+use aes_gcm::aead::{Aead, Payload};
+use aes_gcm::{Aes256Gcm, KeyInit};
 use elliptic_curve::Generate;
 use elliptic_curve::ff::PrimeField;
 use elliptic_curve::ops::Reduce;
 use elliptic_curve::point::AffineCoordinates;
+use hkdf::Hkdf;
 use k256::{AffinePoint, FieldBytes, ProjectivePoint, Scalar, SecretKey};
+use rand::TryRng;
 use sha2::{Digest, Sha256};
 use std::fmt;
 use zeroize::{Zeroize, Zeroizing};
@@ -39,6 +43,9 @@ pub const DELIVERY_CONTEXT_LEN: usize = 85;
 pub const MASK_DST: &[u8; 17] = b"phd share mask v1";
 /// Domain separation tag of the Chaum–Pedersen challenge.
 pub const DLEQ_DST: &[u8; 17] = b"phd share dleq v1";
+/// HKDF info prefix of the optional encrypted tail (followed by the context).
+pub const TAIL_INFO: &[u8] = b"phd share delivery tail v1";
+const TAIL_NONCE_LEN: usize = 12;
 
 /// The group order n, big-endian (x-coordinates used with `ecrecover` must be below it).
 const ORDER_BE: [u8; 32] = [
@@ -230,20 +237,21 @@ pub fn deliver_share(
     for _ in 0..MAX_ATTEMPTS {
         let r = SecretKey::try_generate_from_rng(&mut rand::rngs::SysRng)
             .map_err(|e| KeyError::Rng(e.to_string()))?;
-        if let Some(d) = deliver_with(&s, &buyer, ctx, &r.to_nonzero_scalar())? {
+        let r = Zeroizing::new(*r.to_nonzero_scalar());
+        if let Some((d, _)) = deliver_with(&s, &buyer, ctx, &r)? {
             return Ok(d);
         }
     }
     Err(KeyError::Rng("no ephemeral key with R.x < n".into()))
 }
 
-/// `None` when `R.x ≥ n` (pick another `r`).
+/// The delivery and its ECDH point `P`; `None` when `R.x ≥ n` (pick another `r`).
 pub(crate) fn deliver_with(
     s: &Scalar,
     buyer: &ProjectivePoint,
     ctx: &DeliveryContext,
     r: &Scalar,
-) -> Result<Option<ShareDelivery>> {
+) -> Result<Option<(ShareDelivery, Zeroizing<AffinePoint>)>> {
     let big_r = (ProjectivePoint::GENERATOR * r).to_affine();
     if !x_below_order(&big_r) {
         return Ok(None);
@@ -251,12 +259,126 @@ pub(crate) fn deliver_with(
     let r33 = point_to_33(&big_r.into());
     let p = Zeroizing::new((*buyer * r).to_affine());
     let h = Zeroizing::new(mask(ctx, &r33, &p));
-    Ok(Some(ShareDelivery {
+    let d = ShareDelivery {
         r: big_r,
         r33,
         m: *s + *h,
         tail: Vec::new(),
-    }))
+    };
+    Ok(Some((d, p)))
+}
+
+/// Keeper: [`deliver_share`] followed by an encrypted tail carrying `tail_plaintext` (e.g. a
+/// presigned download URL) for the buyer only: `nonce (12) ‖ AES-256-GCM(K_tail, nonce,
+/// tail_plaintext, aad = core (66) ‖ ctx)` with `K_tail = HKDF-SHA256(IKM = enc64(P),
+/// salt = core (66), info = "phd share delivery tail v1" ‖ ctx)`. The tail is not part of any
+/// dispute, and a dispute (which publishes `P`) makes it readable by anyone.
+pub fn deliver_share_with_tail(
+    share: &KeyShare,
+    buyer_pubkey: &[u8],
+    ctx: &DeliveryContext,
+    tail_plaintext: &[u8],
+) -> Result<ShareDelivery> {
+    if share.index() != ctx.index {
+        return Err(KeyError::ContextMismatch {
+            share_index: share.index(),
+            context_index: ctx.index,
+        });
+    }
+    let buyer = parse_public_key(buyer_pubkey)?.to_projective();
+    let s = Zeroizing::new(share.scalar().ok_or(KeyError::InvalidShareEncoding {
+        reason: "share value is not a canonical scalar",
+    })?);
+    for _ in 0..MAX_ATTEMPTS {
+        let r = SecretKey::try_generate_from_rng(&mut rand::rngs::SysRng)
+            .map_err(|e| KeyError::Rng(e.to_string()))?;
+        let r = Zeroizing::new(*r.to_nonzero_scalar());
+        if let Some((mut d, p)) = deliver_with(&s, &buyer, ctx, &r)? {
+            let mut nonce = [0u8; TAIL_NONCE_LEN];
+            rand::rngs::SysRng
+                .try_fill_bytes(&mut nonce)
+                .map_err(|e| KeyError::Rng(e.to_string()))?;
+            d.tail = seal_tail(&d, &p, ctx, nonce, tail_plaintext)?;
+            return Ok(d);
+        }
+    }
+    Err(KeyError::Rng("no ephemeral key with R.x < n".into()))
+}
+
+/// Buyer: decrypt the tail of a delivery made by [`deliver_share_with_tail`]; `Ok(None)` when
+/// the payload has no tail. Any failure of the tail is `DecryptionFailed`.
+pub fn open_delivery_tail(
+    buyer: &EncryptionSecretKey,
+    payload: &[u8],
+    ctx: &DeliveryContext,
+) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    let d = ShareDelivery::from_bytes(payload)?;
+    if d.tail.is_empty() {
+        return Ok(None);
+    }
+    if d.tail.len() < TAIL_NONCE_LEN + 16 {
+        return Err(KeyError::DecryptionFailed);
+    }
+    let b = Zeroizing::new(*buyer.nonzero_scalar());
+    let p = Zeroizing::new((ProjectivePoint::from(d.r) * *b).to_affine());
+    let (key, aad) = tail_key(&d, &p, ctx)?;
+    let cipher = Aes256Gcm::new_from_slice(key.as_ref()).map_err(|_| KeyError::DecryptionFailed)?;
+    let (nonce, body) = d.tail.split_at(TAIL_NONCE_LEN);
+    let nonce: [u8; TAIL_NONCE_LEN] = nonce.try_into().map_err(|_| KeyError::DecryptionFailed)?;
+    let pt = cipher
+        .decrypt(
+            &nonce.into(),
+            Payload {
+                msg: body,
+                aad: &aad,
+            },
+        )
+        .map_err(|_| KeyError::DecryptionFailed)?;
+    Ok(Some(Zeroizing::new(pt)))
+}
+
+fn tail_key(
+    d: &ShareDelivery,
+    p: &AffinePoint,
+    ctx: &DeliveryContext,
+) -> Result<(Zeroizing<[u8; 32]>, Vec<u8>)> {
+    let mut core = d.to_bytes();
+    core.truncate(DELIVERY_LEN);
+    let ikm = Zeroizing::new(enc64(p));
+    let hk = Hkdf::<Sha256>::new(Some(&core), ikm.as_ref());
+    let mut info = Vec::with_capacity(TAIL_INFO.len() + DELIVERY_CONTEXT_LEN);
+    info.extend_from_slice(TAIL_INFO);
+    info.extend_from_slice(&ctx.to_bytes());
+    let mut key = Zeroizing::new([0u8; 32]);
+    hk.expand(&info, key.as_mut())
+        .map_err(|_| KeyError::EncryptionFailed)?;
+    let mut aad = core;
+    aad.extend_from_slice(&ctx.to_bytes());
+    Ok((key, aad))
+}
+
+pub(crate) fn seal_tail(
+    d: &ShareDelivery,
+    p: &AffinePoint,
+    ctx: &DeliveryContext,
+    nonce: [u8; TAIL_NONCE_LEN],
+    plaintext: &[u8],
+) -> Result<Vec<u8>> {
+    let (key, aad) = tail_key(d, p, ctx)?;
+    let cipher = Aes256Gcm::new_from_slice(key.as_ref()).map_err(|_| KeyError::EncryptionFailed)?;
+    let ct = cipher
+        .encrypt(
+            &nonce.into(),
+            Payload {
+                msg: plaintext,
+                aad: &aad,
+            },
+        )
+        .map_err(|_| KeyError::EncryptionFailed)?;
+    let mut out = Vec::with_capacity(TAIL_NONCE_LEN + ct.len());
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&ct);
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -273,7 +395,7 @@ pub fn open_delivery(
     commitments: &Commitments,
 ) -> Result<KeyShare> {
     let d = ShareDelivery::from_bytes(payload)?;
-    let b = buyer.nonzero_scalar();
+    let b = Zeroizing::new(*buyer.nonzero_scalar());
     let p = Zeroizing::new((ProjectivePoint::from(d.r) * *b).to_affine());
     let h = Zeroizing::new(mask(ctx, &d.r33, &p));
     let s = Zeroizing::new(d.m - *h);
@@ -294,11 +416,12 @@ pub fn prove_dispute(
     ctx: &DeliveryContext,
 ) -> Result<DisputeProof> {
     let d = ShareDelivery::from_bytes(payload)?;
-    let b = buyer.nonzero_scalar();
+    let b = Zeroizing::new(*buyer.nonzero_scalar());
     for _ in 0..MAX_ATTEMPTS {
         let k = SecretKey::try_generate_from_rng(&mut rand::rngs::SysRng)
             .map_err(|e| KeyError::Rng(e.to_string()))?;
-        if let Some(p) = prove_with(&b, &d, ctx, &k.to_nonzero_scalar())? {
+        let k = Zeroizing::new(*k.to_nonzero_scalar());
+        if let Some(p) = prove_with(&b, &d, ctx, &k)? {
             return Ok(p);
         }
     }

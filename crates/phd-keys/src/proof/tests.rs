@@ -24,7 +24,7 @@ fn deliver_value(value: &Scalar, buyer: &EncryptionSecretKey, ctx: &DeliveryCont
         .to_projective();
     loop {
         let r = SecretKey::try_generate_from_rng(&mut rand::rngs::SysRng).unwrap();
-        if let Some(d) = deliver_with(value, &b, ctx, &r.to_nonzero_scalar()).unwrap() {
+        if let Some((d, _)) = deliver_with(value, &b, ctx, &r.to_nonzero_scalar()).unwrap() {
             return d.to_bytes();
         }
     }
@@ -236,6 +236,61 @@ fn malformed_deliveries() {
 }
 
 #[test]
+fn encrypted_tail_round_trip() {
+    let (shares, c) = dataset(2, 3);
+    let buyer = EncryptionSecretKey::generate().unwrap();
+    let cx = ctx(2);
+    let url = b"https://s3.example/bucket/key?X-Amz-Signature=abc";
+    let d = deliver_share_with_tail(&shares[1], &buyer.public_key_raw64(), &cx, url).unwrap();
+    let payload = d.to_bytes();
+    assert_eq!(payload.len(), DELIVERY_LEN + 12 + url.len() + 16);
+    assert_eq!(open_delivery(&buyer, &payload, &cx, &c).unwrap(), shares[1]);
+    assert_eq!(
+        &open_delivery_tail(&buyer, &payload, &cx).unwrap().unwrap()[..],
+        url
+    );
+    // The dispute ignores the tail.
+    let proof = prove_dispute(&buyer, &payload, &cx).unwrap();
+    assert_eq!(
+        verify_dispute(
+            &buyer.public_key_raw64(),
+            &payload,
+            &cx,
+            &c,
+            &proof.to_bytes()
+        ),
+        Ok(false)
+    );
+    // No tail, wrong buyer, wrong context, altered tail, altered core.
+    let plain = deliver_share(&shares[1], &buyer.public_key_raw64(), &cx)
+        .unwrap()
+        .to_bytes();
+    assert_eq!(open_delivery_tail(&buyer, &plain, &cx).unwrap(), None);
+    let other = EncryptionSecretKey::generate().unwrap();
+    assert_eq!(
+        open_delivery_tail(&other, &payload, &cx).unwrap_err(),
+        KeyError::DecryptionFailed
+    );
+    assert_eq!(
+        open_delivery_tail(&buyer, &payload, &DeliveryContext::new(31337, MARKET, 8, 2))
+            .unwrap_err(),
+        KeyError::DecryptionFailed
+    );
+    for at in [DELIVERY_LEN, DELIVERY_LEN + 12, payload.len() - 1, 40] {
+        let mut p = payload.clone();
+        p[at] ^= 1;
+        assert!(open_delivery_tail(&buyer, &p, &cx).is_err(), "byte {at}");
+    }
+    let mut short = plain.clone();
+    short.extend_from_slice(&[0u8; 27]);
+    assert_eq!(
+        open_delivery_tail(&buyer, &short, &cx).unwrap_err(),
+        KeyError::DecryptionFailed
+    );
+    assert!(deliver_share_with_tail(&shares[0], &buyer.public_key_raw64(), &cx, url).is_err());
+}
+
+#[test]
 fn public_share_matches_vss() {
     let (shares, c) = dataset(4, 6);
     for sh in &shares {
@@ -415,7 +470,9 @@ fn vector_json() -> String {
             let d = (0..)
                 .find_map(|i| {
                     let r = det_scalar(&format!("{}/r{i}", case.name));
-                    deliver_with(&delivered, &big_b, &cx, &r).unwrap()
+                    deliver_with(&delivered, &big_b, &cx, &r)
+                        .unwrap()
+                        .map(|(d, _)| d)
                 })
                 .unwrap();
             let proof = (0..)
