@@ -40,6 +40,10 @@ contract ShareProofHarness {
         return ShareProof.mask(ctx, prefix, rx, px, py);
     }
 
+    function here(uint256 purchaseId, uint8 index) external view returns (ShareProof.Context memory) {
+        return ShareProof.here(purchaseId, index);
+    }
+
     function mulGAddress(uint256 k) external pure returns (address) {
         return ShareProof.mulGAddress(k);
     }
@@ -369,6 +373,15 @@ contract ShareProofTest is ShareProofFixture {
         assertFalse(h.isCorrectShare(1, 2, cs));
         // index·acc where the addition meets acc + acc (index = 3: 2·acc + acc)
         assertTrue(h.isCorrectShare(addmod(N - 22, 3 * 3 + 9 * 4, N), 3, cs));
+    }
+
+    function test_HereIsTheCaller() public {
+        vm.chainId(8453);
+        ShareProof.Context memory c = h.here(77, 4);
+        assertEq(c.chainId, 8453);
+        assertEq(c.marketplace, address(h));
+        assertEq(c.purchaseId, 77);
+        assertEq(c.index, 4);
     }
 
     function test_MulGAddress() public {
