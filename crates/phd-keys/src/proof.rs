@@ -224,6 +224,15 @@ pub fn deliver_share(
     buyer_pubkey: &[u8],
     ctx: &DeliveryContext,
 ) -> Result<ShareDelivery> {
+    deliver(share, buyer_pubkey, ctx, None)
+}
+
+fn deliver(
+    share: &KeyShare,
+    buyer_pubkey: &[u8],
+    ctx: &DeliveryContext,
+    tail_plaintext: Option<&[u8]>,
+) -> Result<ShareDelivery> {
     if share.index() != ctx.index {
         return Err(KeyError::ContextMismatch {
             share_index: share.index(),
@@ -238,7 +247,14 @@ pub fn deliver_share(
         let r = SecretKey::try_generate_from_rng(&mut rand::rngs::SysRng)
             .map_err(|e| KeyError::Rng(e.to_string()))?;
         let r = Zeroizing::new(*r.to_nonzero_scalar());
-        if let Some((d, _)) = deliver_with(&s, &buyer, ctx, &r)? {
+        if let Some((mut d, p)) = deliver_with(&s, &buyer, ctx, &r)? {
+            if let Some(plaintext) = tail_plaintext {
+                let mut nonce = [0u8; TAIL_NONCE_LEN];
+                rand::rngs::SysRng
+                    .try_fill_bytes(&mut nonce)
+                    .map_err(|e| KeyError::Rng(e.to_string()))?;
+                d.tail = seal_tail(&d, &p, ctx, nonce, plaintext)?;
+            }
             return Ok(d);
         }
     }
@@ -279,30 +295,7 @@ pub fn deliver_share_with_tail(
     ctx: &DeliveryContext,
     tail_plaintext: &[u8],
 ) -> Result<ShareDelivery> {
-    if share.index() != ctx.index {
-        return Err(KeyError::ContextMismatch {
-            share_index: share.index(),
-            context_index: ctx.index,
-        });
-    }
-    let buyer = parse_public_key(buyer_pubkey)?.to_projective();
-    let s = Zeroizing::new(share.scalar().ok_or(KeyError::InvalidShareEncoding {
-        reason: "share value is not a canonical scalar",
-    })?);
-    for _ in 0..MAX_ATTEMPTS {
-        let r = SecretKey::try_generate_from_rng(&mut rand::rngs::SysRng)
-            .map_err(|e| KeyError::Rng(e.to_string()))?;
-        let r = Zeroizing::new(*r.to_nonzero_scalar());
-        if let Some((mut d, p)) = deliver_with(&s, &buyer, ctx, &r)? {
-            let mut nonce = [0u8; TAIL_NONCE_LEN];
-            rand::rngs::SysRng
-                .try_fill_bytes(&mut nonce)
-                .map_err(|e| KeyError::Rng(e.to_string()))?;
-            d.tail = seal_tail(&d, &p, ctx, nonce, tail_plaintext)?;
-            return Ok(d);
-        }
-    }
-    Err(KeyError::Rng("no ephemeral key with R.x < n".into()))
+    deliver(share, buyer_pubkey, ctx, Some(tail_plaintext))
 }
 
 /// Buyer: decrypt the tail of a delivery made by [`deliver_share_with_tail`]; `Ok(None)` when
@@ -357,7 +350,7 @@ fn tail_key(
     Ok((key, aad))
 }
 
-pub(crate) fn seal_tail(
+fn seal_tail(
     d: &ShareDelivery,
     p: &AffinePoint,
     ctx: &DeliveryContext,
