@@ -25,9 +25,9 @@ use elliptic_curve::ff::PrimeField;
 use elliptic_curve::ops::Reduce;
 use elliptic_curve::point::AffineCoordinates;
 use hkdf::Hkdf;
-use k256::{AffinePoint, FieldBytes, ProjectivePoint, Scalar, SecretKey};
+use k256::{AffinePoint, FieldBytes, ProjectivePoint, Scalar, SecretKey, WideBytes};
 use rand::TryRng;
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
 use std::fmt;
 use zeroize::{Zeroize, Zeroizing};
 
@@ -410,15 +410,43 @@ pub fn prove_dispute(
 ) -> Result<DisputeProof> {
     let d = ShareDelivery::from_bytes(payload)?;
     let b = Zeroizing::new(*buyer.nonzero_scalar());
-    for _ in 0..MAX_ATTEMPTS {
-        let k = SecretKey::try_generate_from_rng(&mut rand::rngs::SysRng)
+    for attempt in 0..MAX_ATTEMPTS {
+        let mut fresh = Zeroizing::new([0u8; 32]);
+        rand::rngs::SysRng
+            .try_fill_bytes(fresh.as_mut())
             .map_err(|e| KeyError::Rng(e.to_string()))?;
-        let k = Zeroizing::new(*k.to_nonzero_scalar());
+        let k = hedged_nonce(&b, &d, ctx, &fresh, attempt);
         if let Some(p) = prove_with(&b, &d, ctx, &k)? {
             return Ok(p);
         }
     }
     Err(KeyError::Rng("no usable Chaum-Pedersen nonce".into()))
+}
+
+/// Hedged nonce: `k = SHA-512("phd share dleq nonce v1" ‖ b ‖ ctx ‖ R ‖ fresh ‖ attempt) mod n`
+/// (wide reduction, no bias). `b` is usually the buyer's account key, so a weak or repeated RNG
+/// output alone must not give two proofs with one nonce (which would reveal `b`).
+fn hedged_nonce(
+    b: &Scalar,
+    d: &ShareDelivery,
+    ctx: &DeliveryContext,
+    fresh: &[u8; 32],
+    attempt: usize,
+) -> Zeroizing<Scalar> {
+    let mut bb = b.to_repr();
+    let mut h = Sha512::new();
+    h.update(b"phd share dleq nonce v1");
+    h.update(bb);
+    bb.zeroize();
+    h.update(ctx.to_bytes());
+    h.update(d.r33);
+    h.update(fresh);
+    h.update((attempt as u64).to_be_bytes());
+    let mut wide = WideBytes::default();
+    wide.copy_from_slice(&h.finalize());
+    let k = Zeroizing::new(<Scalar as Reduce<WideBytes>>::reduce(&wide));
+    wide.zeroize();
+    k
 }
 
 /// `None` when the nonce `k` gives a degenerate proof the contract refuses (c = 0, z = 0, or

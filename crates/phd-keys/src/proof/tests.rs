@@ -291,6 +291,24 @@ fn encrypted_tail_round_trip() {
 }
 
 #[test]
+fn proofs_use_fresh_nonces() {
+    let (shares, c) = dataset(2, 2);
+    let buyer = EncryptionSecretKey::generate().unwrap();
+    let cx = ctx(1);
+    let payload = deliver_value(&(shares[0].scalar().unwrap() + Scalar::ONE), &buyer, &cx);
+    let p1 = prove_dispute(&buyer, &payload, &cx).unwrap().to_bytes();
+    let p2 = prove_dispute(&buyer, &payload, &cx).unwrap().to_bytes();
+    assert_eq!(p1[..64], p2[..64], "same P");
+    assert_ne!(p1[64..128], p2[64..128], "A1 = k·G must differ");
+    for p in [p1, p2] {
+        assert_eq!(
+            verify_dispute(&buyer.public_key_raw64(), &payload, &cx, &c, &p),
+            Ok(true)
+        );
+    }
+}
+
+#[test]
 fn public_share_matches_vss() {
     let (shares, c) = dataset(4, 6);
     for sh in &shares {
