@@ -392,6 +392,8 @@ struct VectorCase {
     /// Added to the right share (0 = honest keeper).
     delta: u64,
     malformed: bool,
+    /// 0: untouched; 1: z + 1; 2: another buyer key; 3: P replaced by −P (the contract reverts).
+    tamper: u8,
 }
 
 fn hex0x(b: &[u8]) -> String {
@@ -407,6 +409,7 @@ fn vector_json() -> String {
             purchase: 1,
             delta: 0,
             malformed: false,
+            tamper: 0,
         },
         VectorCase {
             name: "t3-i1-wrong",
@@ -415,6 +418,7 @@ fn vector_json() -> String {
             purchase: 2,
             delta: 1,
             malformed: false,
+            tamper: 0,
         },
         VectorCase {
             name: "t4-i3-right",
@@ -423,6 +427,7 @@ fn vector_json() -> String {
             purchase: 3,
             delta: 0,
             malformed: false,
+            tamper: 0,
         },
         VectorCase {
             name: "t5-i4-wrong",
@@ -431,6 +436,7 @@ fn vector_json() -> String {
             purchase: 4,
             delta: 0x1234_5678,
             malformed: false,
+            tamper: 0,
         },
         VectorCase {
             name: "t2-i255-right",
@@ -439,6 +445,7 @@ fn vector_json() -> String {
             purchase: u64::MAX,
             delta: 0,
             malformed: false,
+            tamper: 0,
         },
         VectorCase {
             name: "t8-i200-wrong",
@@ -447,6 +454,7 @@ fn vector_json() -> String {
             purchase: 6,
             delta: 3,
             malformed: false,
+            tamper: 0,
         },
         VectorCase {
             name: "t3-i2-malformed",
@@ -455,10 +463,38 @@ fn vector_json() -> String {
             purchase: 7,
             delta: 0,
             malformed: true,
+            tamper: 0,
+        },
+        VectorCase {
+            name: "t3-i2-tampered-z",
+            t: 3,
+            index: 2,
+            purchase: 8,
+            delta: 1,
+            malformed: false,
+            tamper: 1,
+        },
+        VectorCase {
+            name: "t3-i2-other-buyer-key",
+            t: 3,
+            index: 2,
+            purchase: 9,
+            delta: 1,
+            malformed: false,
+            tamper: 2,
+        },
+        VectorCase {
+            name: "t3-i3-negated-p",
+            t: 3,
+            index: 3,
+            purchase: 10,
+            delta: 1,
+            malformed: false,
+            tamper: 3,
         },
     ];
     let mut out = String::new();
-    out.push_str("{\n  \"comment\": \"Provable share delivery vectors (docs/FORMATS.md 2.4). Written by crates/phd-keys/src/proof/tests.rs (share_proof_vectors), read by contracts/test/unit/ShareProof.t.sol (test_Vectors). bad = the dispute is valid.\",\n");
+    out.push_str("{\n  \"comment\": \"Provable share delivery vectors (docs/FORMATS.md 2.4). Written by crates/phd-keys/src/proof/tests.rs (share_proof_vectors), read by contracts/test/unit/ShareProof.t.sol (test_Vectors). valid = false: the contract reverts (invalid proof); bad = the dispute is valid.\",\n");
     let _ = writeln!(out, "  \"count\": {},", cases.len());
     out.push_str("  \"cases\": [\n");
     for (ci, case) in cases.iter().enumerate() {
@@ -501,19 +537,42 @@ fn vector_json() -> String {
                 .unwrap();
             (d.to_bytes(), proof.to_bytes().to_vec())
         };
-        let bad = verify_dispute(
-            &buyer.public_key_raw64(),
-            &payload,
-            &cx,
-            &commitments,
-            &proof,
-        )
-        .unwrap();
-        assert_eq!(bad, case.delta != 0 || case.malformed, "{}", case.name);
+        let mut key = buyer.public_key_raw64();
+        let mut proof = proof;
+        match case.tamper {
+            1 => {
+                let mut zb = FieldBytes::default();
+                zb.copy_from_slice(&proof[320..]);
+                let z = Option::<Scalar>::from(Scalar::from_repr(zb)).unwrap() + Scalar::ONE;
+                proof[320..].copy_from_slice(&z.to_repr());
+            }
+            2 => {
+                let other = det_scalar(&format!("{}/other", case.name));
+                key = EncryptionSecretKey::from_bytes(&other.to_repr())
+                    .unwrap()
+                    .public_key_raw64();
+            }
+            3 => {
+                let p = parse_public_key(&proof[..64]).unwrap().to_projective();
+                proof[..64].copy_from_slice(&enc64(&(-p).to_affine()));
+            }
+            _ => {}
+        }
+        let result = verify_dispute(&key, &payload, &cx, &commitments, &proof);
+        let valid = case.tamper == 0;
+        let bad = if valid {
+            result.unwrap()
+        } else {
+            assert!(result.is_err(), "{}", case.name);
+            false
+        };
+        if valid {
+            assert_eq!(bad, case.delta != 0 || case.malformed, "{}", case.name);
+        }
         if !case.malformed {
             assert_eq!(
                 open_delivery(&buyer, &payload, &cx, &commitments).is_ok(),
-                !bad
+                case.delta == 0
             );
         }
         let cs: Vec<String> = cbytes.iter().map(|c| format!("\"{}\"", hex0x(c))).collect();
@@ -527,11 +586,7 @@ fn vector_json() -> String {
         );
         let _ = writeln!(out, "      \"purchaseId\": \"{}\",", hex0x(&cx.purchase_id));
         let _ = writeln!(out, "      \"index\": {},", cx.index);
-        let _ = writeln!(
-            out,
-            "      \"buyerKey\": \"{}\",",
-            hex0x(&buyer.public_key_raw64())
-        );
+        let _ = writeln!(out, "      \"buyerKey\": \"{}\",", hex0x(&key));
         let _ = writeln!(out, "      \"commitments\": [{}],", cs.join(", "));
         let _ = writeln!(out, "      \"share\": \"{}\",", hex0x(&share.to_repr()));
         let _ = writeln!(
@@ -541,6 +596,7 @@ fn vector_json() -> String {
         );
         let _ = writeln!(out, "      \"payload\": \"{}\",", hex0x(&payload));
         let _ = writeln!(out, "      \"proof\": \"{}\",", hex0x(&proof));
+        let _ = writeln!(out, "      \"valid\": {valid},");
         let _ = writeln!(out, "      \"bad\": {bad}");
         out.push_str(if ci + 1 == cases.len() {
             "    }\n"
