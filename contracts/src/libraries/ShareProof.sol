@@ -219,11 +219,11 @@ library ShareProof {
         uint256 t = commitments.length;
         if (t == 0) revert ShareProofInvalidCommitment();
         if (index > 255) revert ShareProofInvalidIndex();
+        if (index == 0) return _decompress(commitments[0]);
         uint256[] memory pts = new uint256[](2 * t);
         for (uint256 j; j < t; ++j) {
             (pts[2 * j], pts[2 * j + 1]) = _decompress(commitments[j]);
         }
-        if (index == 0) return (pts[0], pts[1]);
         uint256 z;
         // Horner: acc = C_{t-1}; acc = index·acc + C_j for j = t-2 .. 0.
         assembly ("memory-safe") {
