@@ -28,8 +28,9 @@ contract DataRegistry is IDataRegistry, ReentrancyGuardTransient {
 
     /// @notice Largest metadata blob accepted by `publish`, in bytes.
     uint256 public constant MAX_METADATA_BYTES = 4096;
-    /// @notice Largest keeper list (share identifiers are uint8 and non-zero).
-    uint256 public constant MAX_KEEPERS = 255;
+    /// @notice Largest keeper list: bounds the worst `publish` well below the 16 777 216 gas cap
+    /// of one transaction (EIP-7825) and fits the Marketplace's 32-bit share bitmaps.
+    uint256 public constant MAX_KEEPERS = 32;
     /// @notice Smallest threshold.
     uint256 public constant MIN_THRESHOLD = 2;
     /// @notice Largest score a certificate may carry, in basis points.
@@ -151,7 +152,7 @@ contract DataRegistry is IDataRegistry, ReentrancyGuardTransient {
             address keeper = params.keepers[i];
             if (!_KEEPER_REGISTRY.isKeeper(keeper)) revert DataRegistryKeeperNotRegistered(keeper);
             if (_shareIndex[datasetId][keeper] != 0) revert DataRegistryDuplicateKeeper(keeper);
-            // forge-lint: disable-next-line(unsafe-typecast) -- i < n ≤ 255
+            // forge-lint: disable-next-line(unsafe-typecast) -- i < n ≤ 32
             uint8 shareIndex = uint8(i + 1);
             _shareIndex[datasetId][keeper] = shareIndex;
             _keeperAt[datasetId][shareIndex].keeper = keeper;
@@ -161,7 +162,7 @@ contract DataRegistry is IDataRegistry, ReentrancyGuardTransient {
         d.owner = msg.sender;
         d.status = Status.Pending;
         d.threshold = t;
-        // forge-lint: disable-next-line(unsafe-typecast) -- n ≤ 255 checked
+        // forge-lint: disable-next-line(unsafe-typecast) -- n ≤ 32 checked
         d.keeperCount = uint8(n);
         d.publishedAt = uint40(block.timestamp);
         // forge-lint: disable-next-line(unsafe-typecast) -- _checkPrice

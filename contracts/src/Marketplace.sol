@@ -7,22 +7,27 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IMarketplace} from "./interfaces/IMarketplace.sol";
 import {IDataRegistry} from "./interfaces/IDataRegistry.sol";
+import {IKeeperRegistry} from "./interfaces/IKeeperRegistry.sol";
 import {Purposes} from "./Purposes.sol";
 
 /// @title Marketplace
-/// @notice Escrow for dataset purchases. `purchase` pulls the price into escrow; each keeper
-/// listed on the dataset posts its share, ECIES-encrypted to the buyer's key, once through
-/// `deliverShare` before the delivery deadline. With ≥ threshold shares delivered the sale
-/// settles — at once when the buyer `confirm`s, or by anyone once the confirmation window since
-/// the threshold-th share passed — into withdrawable credits:
+/// @notice Escrow for dataset purchases. `purchase` pulls the price into escrow. Each bonded
+/// keeper listed on the dataset first `commit`s to serving the purchase (first half of the
+/// delivery window); once ≥ threshold keepers committed, each committed keeper posts its share,
+/// encrypted to the buyer's key, once through `deliverShare` before the delivery deadline. So a
+/// partial release (fewer than threshold shares) happens only when a committed keeper defaults,
+/// and that keeper can then be slashed (`slashNonDelivery`, to the buyer). With ≥ threshold
+/// shares delivered the sale settles — at once when the buyer `confirm`s, or by anyone once the
+/// confirmation window since the threshold-th share passed — into withdrawable credits:
 ///   keeper fee = price × keeperFeeBps / 10 000, split equally among all keepers who delivered;
 ///   the owner gets price − (fee share × deliverers), i.e. the rounding dust too.
-/// With fewer than threshold shares by the deadline, or at once after consent was withdrawn, the
-/// buyer takes a full refund. Every purchase ends exactly once, as Settled or Refunded.
+/// A purchase that received threshold shares is never refunded (processing already done is not
+/// undone, GDPR Art. 7(3)). With fewer by the deadline, or at once after consent was withdrawn,
+/// the buyer takes a full refund. Every purchase ends exactly once, as Settled or Refunded.
 /// @dev Invariant: token.balanceOf(this) == openEscrow + totalCredits (for a plain ERC-20).
-/// Storage: a purchase takes two slots; delivered share indexes 1..64 live in a bitmap inside the
-/// second slot, indexes 65..255 in an overflow slot touched only by such keepers. Counters are
-/// packed in one slot. Prices are uint96 (the DataRegistry enforces it).
+/// Storage: a purchase takes two slots; delivered and committed share indexes (1..32, the
+/// DataRegistry's MAX_KEEPERS) are two bitmaps inside the second slot. Counters are packed in one
+/// slot. Prices are uint96 (the DataRegistry enforces it).
 contract Marketplace is IMarketplace, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
     using Purposes for uint256;
@@ -35,14 +40,18 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
     uint64 public constant MAX_WINDOW = type(uint32).max;
     /// @notice Length of an uncompressed public key without its 0x04 prefix.
     uint256 public constant PUBKEY_LENGTH = 64;
-    /// @dev Share indexes 1..LOW_BITS are tracked inside the purchase's second slot.
-    uint256 private constant LOW_BITS = 64;
+    /// @notice Share of the KeeperRegistry's MIN_STAKE taken from a committed keeper that defaults.
+    uint16 public constant NON_DELIVERY_SLASH_BPS = 1_000;
 
     IERC20 private immutable _TOKEN;
     IDataRegistry private immutable _REGISTRY;
+    IKeeperRegistry private immutable _KEEPERS;
     uint16 private immutable _KEEPER_FEE_BPS;
     uint64 private immutable _DELIVERY_WINDOW;
+    uint64 private immutable _COMMIT_WINDOW;
     uint64 private immutable _CONFIRMATION_WINDOW;
+    /// @inheritdoc IMarketplace
+    uint256 public immutable NON_DELIVERY_SLASH;
 
     /// @dev A purchase as stored: two slots.
     struct PurchaseData {
@@ -50,7 +59,7 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
         address buyer;
         uint96 price;
         // slot 1
-        uint64 datasetId;
+        uint48 datasetId;
         uint8 purpose;
         uint8 threshold;
         uint8 delivered;
@@ -59,8 +68,11 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
         bool isGrant;
         uint40 createdAt;
         uint40 thresholdReachedAt;
-        /// @dev Bit i − 1 set when share index i (1..64) was delivered.
-        uint64 deliveredLow;
+        /// @dev Bit i − 1 set when share index i delivered.
+        uint32 deliveredBits;
+        /// @dev Bit i − 1 set when share index i committed.
+        uint32 committedBits;
+        uint8 committed;
     }
 
     /// @dev Global counters, one slot.
@@ -72,19 +84,21 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
 
     Totals private _totals;
     mapping(uint256 purchaseId => PurchaseData) private _purchases;
-    /// @dev Bit i − 65 set when share index i (65..255) was delivered.
-    mapping(uint256 purchaseId => uint256) private _deliveredHigh;
     mapping(address account => uint256) private _credits;
     /// @dev The grant (purchase id) that counts for `accessGranted`: the latest one unless an
     /// earlier one already settled.
     mapping(uint256 datasetId => mapping(address grantee => uint256 purchaseId)) private _grantOf;
+    /// @dev Bit i − 1 set when the keeper at share index i was slashed for the purchase.
+    mapping(uint256 purchaseId => uint256) private _slashedBits;
 
-    /// @param token_ The PHD coin.
-    /// @param dataRegistry_ The DataRegistry listing the datasets.
+    /// @param token_ The PHD coin (also the KeeperRegistry's stake token).
+    /// @param dataRegistry_ The DataRegistry listing the datasets (its KEEPER_REGISTRY is used).
     /// @param keeperFeeBps_ Keepers' share of each price in basis points (≤ 10 000).
-    /// @param deliveryWindow_ Seconds after a purchase during which keepers may deliver (> 0).
+    /// @param deliveryWindow_ Seconds after a purchase during which keepers may deliver (≥ 2);
+    /// commitments close after half of it.
     /// @param confirmationWindow_ Seconds after the threshold-th share after which anyone may
-    /// settle without the buyer's confirmation (> 0).
+    /// settle without the buyer's confirmation (> 0). Both windows together must not exceed the
+    /// KeeperRegistry's UNBONDING_DELAY, so a defaulting keeper is still bonded when slashed.
     constructor(
         address token_,
         address dataRegistry_,
@@ -93,14 +107,22 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
         uint64 confirmationWindow_
     ) {
         if (
-            token_ == address(0) || dataRegistry_ == address(0) || keeperFeeBps_ > BPS || deliveryWindow_ == 0
+            token_ == address(0) || dataRegistry_ == address(0) || keeperFeeBps_ > BPS || deliveryWindow_ < 2
                 || deliveryWindow_ > MAX_WINDOW || confirmationWindow_ == 0 || confirmationWindow_ > MAX_WINDOW
+        ) revert MarketplaceInvalidConfig();
+        IKeeperRegistry keepers_ = IKeeperRegistry(IDataRegistry(dataRegistry_).KEEPER_REGISTRY());
+        if (
+            keepers_.STAKE_TOKEN() != token_
+                || uint256(deliveryWindow_) + confirmationWindow_ > keepers_.UNBONDING_DELAY()
         ) revert MarketplaceInvalidConfig();
         _TOKEN = IERC20(token_);
         _REGISTRY = IDataRegistry(dataRegistry_);
+        _KEEPERS = keepers_;
         _KEEPER_FEE_BPS = keeperFeeBps_;
         _DELIVERY_WINDOW = deliveryWindow_;
+        _COMMIT_WINDOW = deliveryWindow_ / 2;
         _CONFIRMATION_WINDOW = confirmationWindow_;
+        NON_DELIVERY_SLASH = keepers_.MIN_STAKE() * NON_DELIVERY_SLASH_BPS / BPS;
     }
 
     // ------------------------------------------------------------------------------------------
@@ -157,43 +179,111 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
     }
 
     // ------------------------------------------------------------------------------------------
-    // Delivery and settlement
+    // Commitment, delivery and settlement
     // ------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IMarketplace
+    function commit(uint256 purchaseId) external nonReentrant {
+        PurchaseData storage p = _purchases[purchaseId];
+        PurchaseStatus pStatus = p.status;
+        if (pStatus != PurchaseStatus.Open) _revertNotOpen(purchaseId, pStatus);
+        uint64 commitDeadline = p.createdAt + _COMMIT_WINDOW;
+        if (block.timestamp >= commitDeadline) revert MarketplaceCommitClosed(purchaseId, commitDeadline);
+
+        uint256 datasetId = p.datasetId;
+        uint8 shareIndex = _listedActiveKeeper(purchaseId, datasetId);
+        if (!_KEEPERS.isKeeper(msg.sender)) revert MarketplaceKeeperNotStaked(msg.sender);
+
+        uint32 bit = uint32(1) << (shareIndex - 1);
+        uint32 bits = p.committedBits;
+        if (bits & bit != 0) revert MarketplaceAlreadyCommitted(purchaseId, msg.sender);
+        p.committedBits = bits | bit;
+        uint8 committed = p.committed + 1;
+        p.committed = committed;
+        emit Committed(purchaseId, datasetId, msg.sender, shareIndex, committed);
+    }
 
     /// @inheritdoc IMarketplace
     /// @dev Refused once the dataset's consent was withdrawn (no further release of data).
     function deliverShare(uint256 purchaseId, bytes calldata payload) external nonReentrant {
-        uint256 len = payload.length;
-        if (len == 0) revert MarketplaceEmptyPayload();
-        if (len > MAX_PAYLOAD_BYTES) revert MarketplacePayloadTooLarge(len, MAX_PAYLOAD_BYTES);
+        if (payload.length == 0) revert MarketplaceEmptyPayload();
+        if (payload.length > MAX_PAYLOAD_BYTES) revert MarketplacePayloadTooLarge(payload.length, MAX_PAYLOAD_BYTES);
 
         PurchaseData storage p = _purchases[purchaseId];
         PurchaseStatus pStatus = p.status;
         if (pStatus != PurchaseStatus.Open) _revertNotOpen(purchaseId, pStatus);
-        uint64 deadline = p.createdAt + _DELIVERY_WINDOW;
-        if (block.timestamp >= deadline) revert MarketplaceDeliveryClosed(purchaseId, deadline);
+        _checkBeforeDeadline(purchaseId, p.createdAt);
+        uint8 shareIndex = _listedActiveKeeper(purchaseId, p.datasetId);
 
-        uint256 datasetId = p.datasetId;
-        (IDataRegistry.Status dStatus, uint8 shareIndex) = _REGISTRY.deliveryTerms(datasetId, msg.sender);
-        if (shareIndex == 0) revert MarketplaceNotListedKeeper(purchaseId, msg.sender);
-        if (dStatus != IDataRegistry.Status.Active) revert MarketplaceDatasetNotActive(datasetId, uint8(dStatus));
-
-        if (shareIndex <= LOW_BITS) {
-            uint64 bit = uint64(1) << (shareIndex - 1);
-            uint64 low = p.deliveredLow;
-            if (low & bit != 0) revert MarketplaceAlreadyDelivered(purchaseId, msg.sender);
-            p.deliveredLow = low | bit;
-        } else {
-            uint256 bit = uint256(1) << (shareIndex - LOW_BITS - 1);
-            uint256 high = _deliveredHigh[purchaseId];
-            if (high & bit != 0) revert MarketplaceAlreadyDelivered(purchaseId, msg.sender);
-            _deliveredHigh[purchaseId] = high | bit;
+        uint32 bit = uint32(1) << (shareIndex - 1);
+        uint32 bits = p.deliveredBits;
+        if (bits & bit != 0) revert MarketplaceAlreadyDelivered(purchaseId, msg.sender);
+        uint8 threshold = p.threshold;
+        uint8 committed = p.committed;
+        uint32 committedBits = p.committedBits;
+        if (committedBits & bit == 0) {
+            // Delivering is committing: the keeper serves now, nothing is left to default on.
+            ++committed;
+            p.committedBits = committedBits | bit;
+            p.committed = committed;
         }
+        if (committed < threshold) revert MarketplaceNotEnoughCommitments(purchaseId, committed, threshold);
+        p.deliveredBits = bits | bit;
         uint8 delivered = p.delivered + 1;
         p.delivered = delivered;
         // forge-lint: disable-next-line(unsafe-typecast)
-        if (delivered == p.threshold) p.thresholdReachedAt = uint40(block.timestamp);
+        if (delivered == threshold) p.thresholdReachedAt = uint40(block.timestamp);
         emit ShareDelivered(purchaseId, msg.sender, shareIndex, delivered, payload);
+    }
+
+    function _checkBeforeDeadline(uint256 purchaseId, uint40 createdAt) private view {
+        uint64 deadline = createdAt + _DELIVERY_WINDOW;
+        if (block.timestamp >= deadline) revert MarketplaceDeliveryClosed(purchaseId, deadline);
+    }
+
+    /// @dev The caller's share index on an Active dataset (reverts when not listed / not Active).
+    function _listedActiveKeeper(uint256 purchaseId, uint256 datasetId) private view returns (uint8 shareIndex) {
+        IDataRegistry.Status dStatus;
+        (dStatus, shareIndex) = _REGISTRY.deliveryTerms(datasetId, msg.sender);
+        if (shareIndex == 0) revert MarketplaceNotListedKeeper(purchaseId, msg.sender);
+        if (dStatus != IDataRegistry.Status.Active) revert MarketplaceDatasetNotActive(datasetId, uint8(dStatus));
+    }
+
+    /// @inheritdoc IMarketplace
+    function slashNonDelivery(uint256 purchaseId, address keeper) external nonReentrant returns (uint256 amount) {
+        PurchaseData storage p = _purchases[purchaseId];
+        PurchaseStatus pStatus = p.status;
+        if (pStatus == PurchaseStatus.None) revert MarketplaceUnknownPurchase(purchaseId);
+        uint64 deadline = p.createdAt + _DELIVERY_WINDOW;
+        if (block.timestamp < deadline) revert MarketplaceRefundNotYetAllowed(purchaseId, deadline);
+        uint256 datasetId = p.datasetId;
+        uint8 shareIndex = _REGISTRY.shareIndexOf(datasetId, keeper);
+        uint256 bit = shareIndex == 0 ? 0 : uint256(1) << (shareIndex - 1);
+        uint256 slashed = _slashedBits[purchaseId];
+        // Deliveries were possible (≥ threshold commitments), the purchase failed, the keeper
+        // committed, did not deliver, and was not slashed for it yet.
+        if (
+            bit == 0 || p.committed < p.threshold || p.delivered >= p.threshold || p.committedBits & bit == 0
+                || p.deliveredBits & bit != 0 || slashed & bit != 0
+        ) revert MarketplaceNotSlashable(purchaseId, keeper);
+        // Consent withdrawn before the deadline stopped deliveries: not the keeper's fault.
+        IDataRegistry.Dataset memory d = _REGISTRY.dataset(datasetId);
+        if (d.status == IDataRegistry.Status.Withdrawn && d.withdrawnAt < deadline) {
+            revert MarketplaceNotSlashable(purchaseId, keeper);
+        }
+
+        uint256 stake = _KEEPERS.stakeOf(keeper).amount;
+        amount = NON_DELIVERY_SLASH < stake ? NON_DELIVERY_SLASH : stake;
+        _slashedBits[purchaseId] = slashed | bit;
+        address beneficiary = p.buyer;
+        if (amount != 0) {
+            _credits[beneficiary] += amount;
+            // forge-lint: disable-next-line(unsafe-typecast) -- amount ≤ a uint96 stake
+            _totals.totalCredits += uint96(amount);
+        }
+        emit KeeperSlashed(purchaseId, datasetId, keeper, amount, beneficiary);
+        // The trusted registry transfers exactly `amount` (≤ the stake read above) to this contract.
+        if (amount != 0 && _KEEPERS.slash(keeper, amount) != amount) revert MarketplaceNotSlashable(purchaseId, keeper);
     }
 
     /// @inheritdoc IMarketplace
@@ -207,7 +297,7 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
         if (delivered < threshold) revert MarketplaceThresholdNotReached(purchaseId, delivered, threshold);
 
         p.confirmed = true;
-        emit Confirmed(purchaseId, msg.sender);
+        emit Confirmed(purchaseId, p.datasetId, msg.sender);
         _settle(purchaseId, p);
     }
 
@@ -233,9 +323,13 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
         if (status != PurchaseStatus.Open) _revertNotOpen(purchaseId, status);
         address buyer = p.buyer;
         if (buyer != msg.sender) revert MarketplaceNotBuyer(purchaseId, msg.sender);
+        uint8 delivered = p.delivered;
+        uint8 threshold = p.threshold;
+        if (delivered >= threshold) revert MarketplaceThresholdDelivered(purchaseId, delivered, threshold);
+        uint256 datasetId = p.datasetId;
         uint64 deadline = p.createdAt + _DELIVERY_WINDOW;
-        if (block.timestamp < deadline || p.delivered >= p.threshold) {
-            (, IDataRegistry.Status dStatus,,,) = _REGISTRY.purchaseTerms(p.datasetId);
+        if (block.timestamp < deadline) {
+            (, IDataRegistry.Status dStatus,,,) = _REGISTRY.purchaseTerms(datasetId);
             if (dStatus != IDataRegistry.Status.Withdrawn) revert MarketplaceRefundNotYetAllowed(purchaseId, deadline);
         }
 
@@ -243,7 +337,7 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
         p.status = PurchaseStatus.Refunded;
         // forge-lint: disable-next-line(unsafe-typecast)
         if (amount != 0) _totals.openEscrow -= uint96(amount);
-        emit Refunded(purchaseId, buyer, amount);
+        emit Refunded(purchaseId, datasetId, buyer, amount);
         if (amount != 0) _TOKEN.safeTransfer(buyer, amount);
     }
 
@@ -318,12 +412,42 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
         if (p.status == PurchaseStatus.None) return false;
         uint256 shareIndex = _REGISTRY.shareIndexOf(p.datasetId, keeper);
         if (shareIndex == 0) return false;
-        return (_deliveredBitmap(purchaseId, p) >> (shareIndex - 1)) & 1 == 1;
+        return (p.deliveredBits >> (shareIndex - 1)) & 1 == 1;
     }
 
     /// @notice Bitmap of delivered share indexes of a purchase: bit i − 1 for share index i.
     function deliveredBitmap(uint256 purchaseId) external view returns (uint256) {
-        return _deliveredBitmap(purchaseId, _purchases[purchaseId]);
+        return _purchases[purchaseId].deliveredBits;
+    }
+
+    /// @inheritdoc IMarketplace
+    function commitState(uint256 purchaseId) external view returns (uint8 committed, uint256 bitmap) {
+        PurchaseData storage p = _purchases[purchaseId];
+        return (p.committed, p.committedBits);
+    }
+
+    /// @inheritdoc IMarketplace
+    function hasCommitted(uint256 purchaseId, address keeper) external view returns (bool) {
+        PurchaseData storage p = _purchases[purchaseId];
+        if (p.status == PurchaseStatus.None) return false;
+        uint256 shareIndex = _REGISTRY.shareIndexOf(p.datasetId, keeper);
+        if (shareIndex == 0) return false;
+        return (p.committedBits >> (shareIndex - 1)) & 1 == 1;
+    }
+
+    /// @notice Bitmap of share indexes slashed for not delivering the purchase.
+    function slashedBitmap(uint256 purchaseId) external view returns (uint256) {
+        return _slashedBits[purchaseId];
+    }
+
+    /// @inheritdoc IMarketplace
+    function keeperRegistry() external view returns (address) {
+        return address(_KEEPERS);
+    }
+
+    /// @inheritdoc IMarketplace
+    function commitWindow() external view returns (uint64) {
+        return _COMMIT_WINDOW;
     }
 
     /// @inheritdoc IMarketplace
@@ -392,7 +516,7 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
         // forge-lint: disable-next-line(unsafe-typecast)
         p.price = uint96(price);
         // forge-lint: disable-next-line(unsafe-typecast)
-        p.datasetId = uint64(datasetId); // ids are sequential, far below 2⁶⁴
+        p.datasetId = uint48(datasetId); // ids are sequential, far below 2⁴⁸
         p.purpose = purpose;
         p.threshold = threshold;
         p.status = PurchaseStatus.Open;
@@ -413,7 +537,7 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
         p.status = PurchaseStatus.Settled;
         if (price != 0) {
             (address owner, address[] memory keepers) =
-                _REGISTRY.settlementParties(p.datasetId, _deliveredBitmap(purchaseId, p));
+                _REGISTRY.settlementParties(p.datasetId, p.deliveredBits);
             keeperAmountEach = price * _KEEPER_FEE_BPS / BPS / deliverers;
             ownerAmount = price - keeperAmountEach * deliverers;
 
@@ -430,21 +554,7 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
             }
             if (ownerAmount != 0) _credits[owner] += ownerAmount;
         }
-        emit Settled(purchaseId, ownerAmount, keeperAmountEach, deliverers);
-    }
-
-    /// @dev Low bits from the purchase slot; the overflow slot is read only when some delivered
-    /// share index is above 64 (the low bitmap holds fewer bits than `delivered`).
-    function _deliveredBitmap(uint256 purchaseId, PurchaseData storage p) private view returns (uint256 bitmap) {
-        uint64 low = p.deliveredLow;
-        bitmap = low;
-        uint256 inLow;
-        unchecked {
-            for (; low != 0; ++inLow) {
-                low &= low - 1;
-            }
-        }
-        if (inLow < p.delivered) bitmap |= _deliveredHigh[purchaseId] << LOW_BITS;
+        emit Settled(purchaseId, p.datasetId, ownerAmount, keeperAmountEach, deliverers);
     }
 
     /// @dev The key must be 64 bytes and hash to `account` (Ethereum address derivation).

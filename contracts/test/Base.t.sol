@@ -136,10 +136,13 @@ abstract contract Base is Test {
 
     /// @dev 65-byte proof that `keyW`'s private key signs for `account` (r ‖ s ‖ v).
     function keyProof(Vm.Wallet memory keyW, address account) internal view returns (bytes memory) {
+        return keyProofFor(address(keeperRegistry), keyW, account);
+    }
+
+    function keyProofFor(address kr, Vm.Wallet memory keyW, address account) internal view returns (bytes memory) {
         // Computed locally (no external call, so it does not consume a pending prank/expectRevert).
-        bytes32 digest = keccak256(
-            abi.encode(keccak256("PHD exchange KeeperRegistry key proof v1"), block.chainid, address(keeperRegistry), account)
-        );
+        bytes32 digest =
+            keccak256(abi.encode(keccak256("PHD exchange KeeperRegistry key proof v1"), block.chainid, kr, account));
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(keyW.privateKey, digest);
         return abi.encodePacked(r, s, v);
     }
@@ -228,10 +231,32 @@ abstract contract Base is Test {
         return abi.encodePacked(bytes1(0x02), keccak256(abi.encode("eph", i)), keccak256(abi.encode("share", i)), bytes28(keccak256(abi.encode("tag", i))));
     }
 
-    /// @dev Keepers at share indexes `indexes` (1-based) deliver.
-    function deliver(uint256 pid, uint256 count) internal {
+    /// @dev The first `count` listed keepers of the purchase's dataset commit (skipping those
+    /// that already did).
+    function commitKeepers(uint256 pid, uint256 count) internal {
+        address[] memory ks = registry.keepersOf(market.getPurchase(pid).datasetId);
         for (uint256 i; i < count; ++i) {
-            vm.prank(keepers[i]);
+            if (market.hasCommitted(pid, ks[i])) continue;
+            vm.prank(ks[i]);
+            market.commit(pid);
+        }
+    }
+
+    /// @dev The first `count` keepers of `ks` commit to `pid` on marketplace `m`.
+    function commitOn(Marketplace m, uint256 pid, address[] memory ks, uint256 count) internal {
+        for (uint256 i; i < count; ++i) {
+            vm.prank(ks[i]);
+            m.commit(pid);
+        }
+    }
+
+    /// @dev The first max(count, t) listed keepers commit, then the first `count` deliver.
+    function deliver(uint256 pid, uint256 count) internal {
+        uint256 t = market.getPurchase(pid).threshold;
+        commitKeepers(pid, count > t ? count : t);
+        address[] memory ks = registry.keepersOf(market.getPurchase(pid).datasetId);
+        for (uint256 i; i < count; ++i) {
+            vm.prank(ks[i]);
             market.deliverShare(pid, payload(i));
         }
     }
@@ -242,11 +267,7 @@ abstract contract Base is Test {
         (address o,, uint8 t,,) = registry.purchaseTerms(id);
         vm.prank(o);
         pid = market.grant(id, w.addr, pubKey(w), Purposes.VALIDATION);
-        address[] memory ks = registry.keepersOf(id);
-        for (uint256 i; i < t; ++i) {
-            vm.prank(ks[i]);
-            market.deliverShare(pid, payload(i));
-        }
+        deliver(pid, t);
         vm.prank(w.addr);
         market.confirm(pid);
     }

@@ -34,6 +34,7 @@ contract MarketplaceFuzzTest is Base {
         coin.approve(address(m), price);
         vm.prank(buyer);
         uint256 pid = m.purchase(id, pubKey(buyerW), Purposes.RESEARCH, price);
+        commitOn(m, pid, keepers, k);
         for (uint256 i; i < k; ++i) {
             vm.prank(keepers[i]);
             m.deliverShare(pid, payload(i));

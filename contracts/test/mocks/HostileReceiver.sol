@@ -43,6 +43,10 @@ contract HostileReceiver is ITokenReceiver {
         registry.acknowledgeShare(id);
     }
 
+    function commit(uint256 purchaseId) external {
+        market.commit(purchaseId);
+    }
+
     function deliver(uint256 purchaseId, bytes calldata payload) external {
         market.deliverShare(purchaseId, payload);
     }

@@ -53,8 +53,13 @@ contract MarketplaceTest is Base {
         new Marketplace(t, r, 1, uint64(type(uint32).max) + 1, 1);
         vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
         new Marketplace(t, r, 1, 1, uint64(type(uint32).max) + 1);
-        Marketplace m = new Marketplace(t, r, 10_000, type(uint32).max, type(uint32).max);
+        vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
+        new Marketplace(t, r, 1, UNBONDING_DELAY - 1, 2); // windows exceed the unbonding delay
+        vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
+        new Marketplace(makeAddr("other token"), r, 1, 2, 1); // not the stake token
+        Marketplace m = new Marketplace(t, r, 10_000, UNBONDING_DELAY - 1, 1);
         assertEq(m.keeperFeeBps(), 10_000);
+        assertEq(m.commitWindow(), (UNBONDING_DELAY - 1) / 2);
     }
 
     // ---------------------------------------------------------------- purchase
@@ -270,7 +275,7 @@ contract MarketplaceTest is Base {
         uint256 pid = market.grant(id, owner, pubKey(ownerW), Purposes.PORTABILITY);
         deliver(pid, THRESHOLD);
         vm.expectEmit(address(market));
-        emit IMarketplace.Settled(pid, 0, 0, THRESHOLD);
+        emit IMarketplace.Settled(pid, id, 0, 0, THRESHOLD);
         vm.prank(owner);
         market.confirm(pid);
         assertEq(market.totalCredits(), 0);
@@ -327,6 +332,7 @@ contract MarketplaceTest is Base {
 
     function test_DeliverShare() public {
         uint256 pid = buy(buyerW, id);
+        commitKeepers(pid, 4);
         bytes memory pl = payload(7);
         vm.expectEmit(address(market));
         emit IMarketplace.ShareDelivered(pid, keepers[3], 4, 1, pl);
@@ -349,6 +355,8 @@ contract MarketplaceTest is Base {
         market.deliverShare(pid, payload(2));
         assertEq(market.getPurchase(pid).thresholdReachedAt, block.timestamp);
         uint256 reachedAt = block.timestamp;
+        vm.prank(keepers[4]);
+        market.commit(pid);
         vm.warp(block.timestamp + 1 hours);
         vm.prank(keepers[4]);
         market.deliverShare(pid, payload(4));
@@ -360,6 +368,7 @@ contract MarketplaceTest is Base {
 
     function test_DeliverShare_MaxPayload() public {
         uint256 pid = buy(buyerW, id);
+        commitKeepers(pid, THRESHOLD);
         vm.prank(keepers[0]);
         market.deliverShare(pid, new bytes(1024));
     }
@@ -409,6 +418,7 @@ contract MarketplaceTest is Base {
 
     function test_DeliverShare_JustBeforeDeadline() public {
         uint256 pid = buy(buyerW, id);
+        commitKeepers(pid, THRESHOLD);
         vm.warp(_deadline() - 1);
         vm.prank(keepers[0]);
         market.deliverShare(pid, payload(0));
@@ -416,6 +426,7 @@ contract MarketplaceTest is Base {
 
     function test_RevertWhen_DeliverNotListed() public {
         uint256 pid = buy(buyerW, id);
+        commitKeepers(pid, THRESHOLD);
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.MarketplaceNotListedKeeper.selector, pid, keepers[5]));
         vm.prank(keepers[5]);
         market.deliverShare(pid, payload(5));
@@ -431,6 +442,7 @@ contract MarketplaceTest is Base {
 
     function test_RevertWhen_DeliverAfterConsentWithdrawn() public {
         uint256 pid = buy(buyerW, id);
+        commitKeepers(pid, THRESHOLD);
         vm.prank(owner);
         registry.withdrawConsent(id);
         vm.expectRevert(
@@ -442,9 +454,9 @@ contract MarketplaceTest is Base {
         market.deliverShare(pid, payload(0));
     }
 
-    /// @dev Share indexes above 64 use the overflow bitmap slot.
-    function test_DeliverShare_HighShareIndexes() public {
-        uint256 n = 70;
+    /// @dev n = MAX_KEEPERS = 32: share indexes up to 32 fit the 32-bit bitmaps.
+    function test_DeliverShare_MaxKeepers() public {
+        uint256 n = 32;
         address[] memory ks = new address[](n);
         for (uint256 i; i < n; ++i) {
             Vm.Wallet memory w = vm.createWallet(string.concat("bulk keeper ", vm.toString(i)));
@@ -460,29 +472,35 @@ contract MarketplaceTest is Base {
             registry.acknowledgeShare(big);
         }
         uint256 pid = buy(buyerW, big);
-        uint256[3] memory idx = [uint256(69), 64, 65]; // share indexes 70, 65, 66
+        uint256[4] memory idx = [uint256(31), 30, 0, 15]; // share indexes 32, 31, 1, 16
+        for (uint256 i; i < 4; ++i) {
+            vm.prank(ks[idx[i]]);
+            market.commit(pid);
+        }
+        (uint8 committed, uint256 cbits) = market.commitState(pid);
+        assertEq(committed, 4);
+        assertEq(cbits, (1 << 31) | (1 << 30) | 1 | (1 << 15));
         for (uint256 i; i < 3; ++i) {
             vm.prank(ks[idx[i]]);
             market.deliverShare(pid, payload(i));
         }
-        vm.expectRevert(abi.encodeWithSelector(IMarketplace.MarketplaceAlreadyDelivered.selector, pid, ks[64]));
-        vm.prank(ks[64]);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.MarketplaceAlreadyDelivered.selector, pid, ks[31]));
+        vm.prank(ks[31]);
         market.deliverShare(pid, payload(0));
-        vm.prank(ks[63]); // share index 64: last low bit
+        vm.prank(ks[15]);
         market.deliverShare(pid, payload(0));
-        assertEq(market.deliveredBitmap(pid), (1 << 69) | (1 << 64) | (1 << 65) | (1 << 63));
-        assertTrue(market.hasDelivered(pid, ks[69]));
-        assertTrue(market.hasDelivered(pid, ks[63]));
-        assertFalse(market.hasDelivered(pid, ks[66]));
+        assertEq(market.deliveredBitmap(pid), (1 << 31) | (1 << 30) | 1 | (1 << 15));
+        assertTrue(market.hasDelivered(pid, ks[31]));
+        assertFalse(market.hasDelivered(pid, ks[16]));
 
         (uint256 ownerAmt, uint256 each) = expectedSplit(PRICE, 4);
         vm.prank(buyer);
         market.confirm(pid);
-        assertEq(market.creditsOf(ks[69]), each);
-        assertEq(market.creditsOf(ks[64]), each);
-        assertEq(market.creditsOf(ks[65]), each);
-        assertEq(market.creditsOf(ks[63]), each);
-        assertEq(market.creditsOf(ks[0]), 0);
+        assertEq(market.creditsOf(ks[31]), each);
+        assertEq(market.creditsOf(ks[30]), each);
+        assertEq(market.creditsOf(ks[0]), each);
+        assertEq(market.creditsOf(ks[15]), each);
+        assertEq(market.creditsOf(ks[1]), 0);
         assertEq(market.creditsOf(owner), ownerAmt);
     }
 
@@ -493,9 +511,9 @@ contract MarketplaceTest is Base {
         deliver(pid, THRESHOLD);
         (uint256 ownerAmt, uint256 each) = expectedSplit(PRICE, THRESHOLD);
         vm.expectEmit(address(market));
-        emit IMarketplace.Confirmed(pid, buyer);
+        emit IMarketplace.Confirmed(pid, id, buyer);
         vm.expectEmit(address(market));
-        emit IMarketplace.Settled(pid, ownerAmt, each, THRESHOLD);
+        emit IMarketplace.Settled(pid, id, ownerAmt, each, THRESHOLD);
         vm.prank(buyer);
         market.confirm(pid);
 
@@ -556,7 +574,7 @@ contract MarketplaceTest is Base {
         vm.warp(block.timestamp + CONFIRMATION_WINDOW);
         (uint256 ownerAmt, uint256 each) = expectedSplit(PRICE, 4);
         vm.expectEmit(address(market));
-        emit IMarketplace.Settled(pid, ownerAmt, each, 4);
+        emit IMarketplace.Settled(pid, id, ownerAmt, each, 4);
         vm.prank(stranger);
         market.settle(pid);
         assertEq(market.creditsOf(keepers[3]), each);
@@ -620,6 +638,7 @@ contract MarketplaceTest is Base {
         coin.approve(address(m), PRICE);
         vm.prank(buyer);
         uint256 pid = m.purchase(id, pubKey(buyerW), Purposes.RESEARCH, PRICE);
+        commitOn(m, pid, keepers, THRESHOLD);
         for (uint256 i; i < THRESHOLD; ++i) {
             vm.prank(keepers[i]);
             m.deliverShare(pid, payload(i));
@@ -637,12 +656,13 @@ contract MarketplaceTest is Base {
         coin.approve(address(m), PRICE);
         vm.prank(buyer);
         uint256 pid = m.purchase(id, pubKey(buyerW), Purposes.RESEARCH, PRICE);
+        commitOn(m, pid, keepers, THRESHOLD);
         for (uint256 i; i < THRESHOLD; ++i) {
             vm.prank(keepers[i]);
             m.deliverShare(pid, payload(i));
         }
         vm.expectEmit(address(m));
-        emit IMarketplace.Settled(pid, PRICE, 0, THRESHOLD);
+        emit IMarketplace.Settled(pid, id, PRICE, 0, THRESHOLD);
         vm.prank(buyer);
         m.confirm(pid);
         assertEq(m.creditsOf(keepers[0]), 0);
@@ -657,7 +677,7 @@ contract MarketplaceTest is Base {
         vm.warp(_deadline());
         uint256 before = coin.balanceOf(buyer);
         vm.expectEmit(address(market));
-        emit IMarketplace.Refunded(pid, buyer, PRICE);
+        emit IMarketplace.Refunded(pid, id, buyer, PRICE);
         vm.expectEmit(address(coin));
         emit IERC20.Transfer(address(market), buyer, PRICE);
         vm.prank(buyer);
@@ -670,7 +690,7 @@ contract MarketplaceTest is Base {
 
     function test_Refund_AtOnceAfterConsentWithdrawn() public {
         uint256 pid = buy(buyerW, id);
-        deliver(pid, THRESHOLD); // even with the threshold reached
+        deliver(pid, THRESHOLD - 1); // fewer than t shares
         vm.prank(owner);
         registry.withdrawConsent(id);
         vm.prank(buyer);
@@ -704,7 +724,9 @@ contract MarketplaceTest is Base {
         uint64 deadline = _deadline();
         deliver(pid, THRESHOLD);
         vm.warp(deadline + 10 days);
-        vm.expectRevert(abi.encodeWithSelector(IMarketplace.MarketplaceRefundNotYetAllowed.selector, pid, deadline));
+        vm.expectRevert(
+            abi.encodeWithSelector(IMarketplace.MarketplaceThresholdDelivered.selector, pid, THRESHOLD, THRESHOLD)
+        );
         vm.prank(buyer);
         market.refund(pid);
     }

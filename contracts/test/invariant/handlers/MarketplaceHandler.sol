@@ -145,9 +145,27 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
         address[] memory listed = registry.keepersOf(g.datasetId);
         count = _bound(count, 1, 8);
         len = _bound(len, 1, 1024);
+        bool commitOpen = block.timestamp < g.createdAt + market.commitWindow();
+        // Commitments first: deliveries need ≥ threshold committed keepers.
+        (uint8 committed,) = market.commitState(pid);
+        for (uint256 i; i < listed.length && committed < g.threshold && commitOpen; ++i) {
+            address keeper = listed[(keeperSeed % listed.length + i) % listed.length];
+            if (market.hasCommitted(pid, keeper)) continue;
+            vm.prank(keeper);
+            market.commit(pid);
+            ++committed;
+            calls["commit"]++;
+        }
+        if (committed < g.threshold) return;
         for (uint256 i; i < listed.length && count != 0; ++i) {
             address keeper = listed[(keeperSeed % listed.length + i) % listed.length];
             if (_delivered(g, keeper)) continue;
+            if (!market.hasCommitted(pid, keeper)) {
+                if (!commitOpen) continue;
+                vm.prank(keeper);
+                market.commit(pid);
+                calls["commit"]++;
+            }
             vm.prank(keeper);
             market.deliverShare(pid, new bytes(len));
             g.deliverers.push(keeper);
@@ -445,7 +463,8 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
             uint256 pid = purchaseIds[(seed % n + i) % n];
             GhostPurchase storage g = _ghost[pid];
             if (g.status != GhostStatus.Open) continue;
-            bool late = block.timestamp >= g.createdAt + deliveryWindow && g.deliverers.length < g.threshold;
+            if (g.deliverers.length >= g.threshold) continue; // never refunded after t shares
+            bool late = block.timestamp >= g.createdAt + deliveryWindow;
             if (late || _status(g.datasetId) == IDataRegistry.Status.Withdrawn) return (true, pid);
         }
         return (false, 0);
