@@ -286,26 +286,64 @@ library ShareProof {
                 y3 := addmod(mulmod(y2, addmod(x1, sub(pp, x3), pp), pp), sub(pp, y1), pp)
             }
 
+            // Digits of k (1..255) into q + 0x60 (+1 mask), q + 0x80 (−1 mask), q + 0xa0 (top).
+            // Bit k of NAF_BETTER is set when the non-adjacent form of k costs less than binary
+            // (cost ≈ doublings + 2·additions; e.g. 255 = 2⁸ − 1, but 3 = 0b11 stays binary).
+            function digits(k, q) {
+                let pos := k
+                let neg := 0
+                let i := 0
+                for {} shr(i, k) {} { i := add(i, 1) }
+                if and(shr(k, 0xffffffffffc0c080ffc0c080f880c080fffff880f880c080ffc0c080f880c080), 1) {
+                    pos := 0
+                    i := 0
+                    for { let r := k } r {} {
+                        if and(r, 1) {
+                            switch and(r, 3)
+                            case 1 {
+                                pos := or(pos, shl(i, 1))
+                                r := sub(r, 1)
+                            }
+                            default {
+                                neg := or(neg, shl(i, 1))
+                                r := add(r, 1)
+                            }
+                        }
+                        r := shr(1, r)
+                        i := add(i, 1)
+                    }
+                }
+                mstore(add(q, 0x60), pos)
+                mstore(add(q, 0x80), neg)
+                mstore(add(q, 0xa0), sub(i, 1))
+            }
+
             let base := add(pts, 0x20)
             let j := sub(t, 1)
             let ax := mload(add(base, mul(j, 0x40)))
             let ay := mload(add(base, add(mul(j, 0x40), 0x20)))
             let az := 1
-            // Scratch for the multiplicand of each step.
+            // Scratch: the multiplicand of each step at q (x, y, z); the digits of index as a mask
+            // of +1 digits at q + 0x60, of −1 digits at q + 0x80, and the top digit's position
+            // (always +1) at q + 0xa0. Digits are the non-adjacent form (fewer additions than
+            // binary: 255 = 2⁸ − 1) or plain binary, whichever is cheaper.
             let q := mload(0x40)
+            digits(index, q)
             for {} j {} {
                 j := sub(j, 1)
-                // acc = index·acc, left to right over the bits of index (1..255).
+                // acc = index·acc, left to right over the digits of index (1..255).
                 mstore(q, ax)
                 mstore(add(q, 0x20), ay)
                 mstore(add(q, 0x40), az)
-                let bit := 7
-                for {} iszero(and(shr(bit, index), 1)) {} { bit := sub(bit, 1) }
+                let bit := mload(add(q, 0xa0))
                 for {} bit {} {
                     bit := sub(bit, 1)
                     ax, ay, az := jdouble(ax, ay, az, p)
-                    if and(shr(bit, index), 1) {
+                    if and(shr(bit, mload(add(q, 0x60))), 1) {
                         ax, ay, az := jadd(ax, ay, az, mload(q), mload(add(q, 0x20)), mload(add(q, 0x40)), p)
+                    }
+                    if and(shr(bit, mload(add(q, 0x80))), 1) {
+                        ax, ay, az := jadd(ax, ay, az, mload(q), sub(p, mload(add(q, 0x20))), mload(add(q, 0x40)), p)
                     }
                 }
                 // acc += C_j

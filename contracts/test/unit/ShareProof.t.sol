@@ -384,6 +384,23 @@ contract ShareProofTest is ShareProofFixture {
         assertEq(c.index, 4);
     }
 
+    /// @dev Every share index 1..255 (binary and non-adjacent-form digit paths), t = 3.
+    function test_EveryIndex() public {
+        uint256[3] memory a = [uint256(11), 22, 33];
+        bytes[] memory cs = new bytes[](3);
+        for (uint256 j; j < 3; ++j) {
+            _set(cs, j, a[j]);
+        }
+        for (uint256 i = 1; i <= 255; ++i) {
+            uint256 share = addmod(addmod(a[0], mulmod(a[1], i, N), N), mulmod(a[2], i * i, N), N);
+            assertTrue(h.isCorrectShare(share, i, cs));
+            (uint256 x, uint256 y) = h.publicShare(cs, i);
+            (uint256 ex, uint256 ey) = _mulG(share);
+            assertEq(x, ex);
+            assertEq(y, ey);
+        }
+    }
+
     function test_MulGAddress() public {
         Vm.Wallet memory w = vm.createWallet(123456789);
         assertEq(h.mulGAddress(123456789), w.addr);
