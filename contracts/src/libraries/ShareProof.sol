@@ -34,8 +34,8 @@ import {Secp256k1} from "./Secp256k1.sol";
 ///
 /// - `here(purchaseId, index)`: the Context of the calling contract (`block.chainid`, `address(this)`).
 ///
-/// Gas (docs/PERFORMANCE.md "Share proofs (gas)"): `verifyDispute` executes in ≈ 42–56k for
-/// t = 3..5 (≈ 76–91k as a whole transaction with its calldata); `checkDelivery` ≈ 3k.
+/// Gas (docs/PERFORMANCE.md "Share proofs (gas)"): `verifyDispute` executes in ≈ 42–71k for
+/// t = 3..5 (≈ 76–106k as a whole transaction with its calldata); `checkDelivery` ≈ 3k.
 /// @dev Techniques: a scalar multiplication `k·X` (or `a·G + b·X`) is checked by `ecrecover`,
 /// which returns `address(r⁻¹(s·X − e·G))` for `r = X.x`; points are compared by address. The
 /// Feldman sum is evaluated by Horner's rule in Jacobian coordinates (the multipliers are the
