@@ -385,7 +385,7 @@ fn det_scalar(label: &str) -> Scalar {
 }
 
 struct VectorCase {
-    name: &'static str,
+    name: String,
     t: usize,
     index: u8,
     purchase: u64,
@@ -401,9 +401,9 @@ fn hex0x(b: &[u8]) -> String {
 }
 
 fn vector_json() -> String {
-    let cases = [
+    let mut cases = vec![
         VectorCase {
-            name: "t3-i2-right",
+            name: "t3-i2-right".into(),
             t: 3,
             index: 2,
             purchase: 1,
@@ -412,7 +412,7 @@ fn vector_json() -> String {
             tamper: 0,
         },
         VectorCase {
-            name: "t3-i1-wrong",
+            name: "t3-i1-wrong".into(),
             t: 3,
             index: 1,
             purchase: 2,
@@ -421,7 +421,7 @@ fn vector_json() -> String {
             tamper: 0,
         },
         VectorCase {
-            name: "t4-i3-right",
+            name: "t4-i3-right".into(),
             t: 4,
             index: 3,
             purchase: 3,
@@ -430,7 +430,7 @@ fn vector_json() -> String {
             tamper: 0,
         },
         VectorCase {
-            name: "t5-i4-wrong",
+            name: "t5-i4-wrong".into(),
             t: 5,
             index: 4,
             purchase: 4,
@@ -439,7 +439,7 @@ fn vector_json() -> String {
             tamper: 0,
         },
         VectorCase {
-            name: "t2-i255-right",
+            name: "t2-i255-right".into(),
             t: 2,
             index: 255,
             purchase: u64::MAX,
@@ -448,7 +448,7 @@ fn vector_json() -> String {
             tamper: 0,
         },
         VectorCase {
-            name: "t8-i200-wrong",
+            name: "t8-i200-wrong".into(),
             t: 8,
             index: 200,
             purchase: 6,
@@ -457,7 +457,7 @@ fn vector_json() -> String {
             tamper: 0,
         },
         VectorCase {
-            name: "t3-i2-malformed",
+            name: "t3-i2-malformed".into(),
             t: 3,
             index: 2,
             purchase: 7,
@@ -466,7 +466,7 @@ fn vector_json() -> String {
             tamper: 0,
         },
         VectorCase {
-            name: "t3-i2-tampered-z",
+            name: "t3-i2-tampered-z".into(),
             t: 3,
             index: 2,
             purchase: 8,
@@ -475,7 +475,7 @@ fn vector_json() -> String {
             tamper: 1,
         },
         VectorCase {
-            name: "t3-i2-other-buyer-key",
+            name: "t3-i2-other-buyer-key".into(),
             t: 3,
             index: 2,
             purchase: 9,
@@ -484,7 +484,7 @@ fn vector_json() -> String {
             tamper: 2,
         },
         VectorCase {
-            name: "t3-i3-negated-p",
+            name: "t3-i3-negated-p".into(),
             t: 3,
             index: 3,
             purchase: 10,
@@ -493,6 +493,34 @@ fn vector_json() -> String {
             tamper: 3,
         },
     ];
+    // A sweep over thresholds and indices (binary and non-adjacent-form digit paths on-chain).
+    for (n, (t, index)) in [
+        (2, 7),
+        (3, 15),
+        (4, 127),
+        (5, 200),
+        (6, 3),
+        (3, 254),
+        (4, 85),
+        (2, 1),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let wrong = n % 2 == 0;
+        cases.push(VectorCase {
+            name: format!(
+                "sweep-t{t}-i{index}-{}",
+                if wrong { "wrong" } else { "right" }
+            ),
+            t,
+            index,
+            purchase: 100 + n as u64,
+            delta: if wrong { 1 + n as u64 } else { 0 },
+            malformed: false,
+            tamper: 0,
+        });
+    }
     let mut out = String::new();
     out.push_str("{\n  \"comment\": \"Provable share delivery vectors (docs/FORMATS.md 2.4). Written by crates/phd-keys/src/proof/tests.rs (share_proof_vectors), read by contracts/test/unit/ShareProof.t.sol (test_Vectors). valid = false: the contract reverts (invalid proof); bad = the dispute is valid.\",\n");
     let _ = writeln!(out, "  \"count\": {},", cases.len());
