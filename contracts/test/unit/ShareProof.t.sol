@@ -468,6 +468,7 @@ contract ShareProofTest is ShareProofFixture {
             _gasCase(200 + t, t, t, string.concat("t = ", vm.toString(t), ", index = ", vm.toString(t)));
         }
         _gasCase(299, 5, 255, "t = 5, index = 255");
+        _gasCase(302, 32, 31, "t = 32, index = 31");
         _gasCase(300, 32, 255, "t = 32, index = 255");
         Case memory c3 = _makeCase(301, 3, 3, 0);
         uint256 gd = gasleft();
