@@ -28,6 +28,8 @@ contract DataRegistry is IDataRegistry, ReentrancyGuardTransient {
 
     /// @notice Largest metadata blob accepted by `publish`, in bytes.
     uint256 public constant MAX_METADATA_BYTES = 4096;
+    /// @notice Longest `storageUri` / `reportUri`, in bytes.
+    uint256 public constant MAX_URI_BYTES = 512;
     /// @notice Largest keeper list: bounds the worst `publish` well below the 16 777 216 gas cap
     /// of one transaction (EIP-7825) and fits the Marketplace's 32-bit share bitmaps.
     uint256 public constant MAX_KEEPERS = 32;
@@ -126,11 +128,14 @@ contract DataRegistry is IDataRegistry, ReentrancyGuardTransient {
 
     /// @inheritdoc IDataRegistry
     function publish(PublishParams calldata params) external nonReentrant returns (uint256 datasetId) {
-        if (bytes(params.storageUri).length == 0) revert DataRegistryEmptyStorageUri();
+        uint256 uriLength = bytes(params.storageUri).length;
+        if (uriLength == 0) revert DataRegistryEmptyStorageUri();
+        if (uriLength > MAX_URI_BYTES) revert DataRegistryStorageUriTooLong(uriLength, MAX_URI_BYTES);
         if (params.metadata.length > MAX_METADATA_BYTES) {
             revert DataRegistryMetadataTooLarge(params.metadata.length, MAX_METADATA_BYTES);
         }
         if (params.purposes == 0) revert DataRegistryNoPurposes();
+        if (params.purposes & ~Purposes.ALL != 0) revert DataRegistryUnknownPurposes(params.purposes);
         _checkPrice(params.price);
         uint256 n = params.keepers.length;
         uint8 t = params.threshold;
@@ -248,6 +253,9 @@ contract DataRegistry is IDataRegistry, ReentrancyGuardTransient {
     {
         if (!_KEEPER_REGISTRY.isValidator(msg.sender)) revert DataRegistryNotValidator(msg.sender);
         if (scoreBps > MAX_SCORE_BPS) revert DataRegistryInvalidScore(scoreBps);
+        if (bytes(reportUri).length > MAX_URI_BYTES) {
+            revert DataRegistryReportUriTooLong(bytes(reportUri).length, MAX_URI_BYTES);
+        }
         DatasetData storage d = _existing(datasetId);
         if (d.status != Status.Active) revert DataRegistryWrongStatus(datasetId, d.status);
         if (_certifiedBy[datasetId][msg.sender]) revert DataRegistryAlreadyCertifiedBy(datasetId, msg.sender);

@@ -16,6 +16,8 @@ abstract contract Base is Test {
     uint256 internal constant UNIT = 1e18;
     uint256 internal constant INITIAL_SUPPLY = 1_000_000 * UNIT;
     uint256 internal constant REWARD = 10 * UNIT;
+    uint256 internal constant SUPPLY_CAP = 1e36; // room for the fuzzers' mints
+    uint48 internal constant ADMIN_DELAY = 2 days;
     uint16 internal constant FEE_BPS = 1_000; // 10 %
     uint64 internal constant DELIVERY_WINDOW = 3 days;
     uint64 internal constant CONFIRMATION_WINDOW = 2 days;
@@ -74,7 +76,7 @@ abstract contract Base is Test {
         }
 
         vm.startPrank(admin);
-        coin = new PHDCoin(admin, treasury, INITIAL_SUPPLY);
+        coin = new PHDCoin(admin, ADMIN_DELAY, treasury, INITIAL_SUPPLY, SUPPLY_CAP);
         keeperRegistry = new KeeperRegistry(admin, coin, MIN_STAKE, UNBONDING_DELAY);
         registry = new DataRegistry(coin, keeperRegistry, REWARD, MIN_SCORE, MIN_CERTS);
         market = new Marketplace(address(coin), address(registry), FEE_BPS, DELIVERY_WINDOW, CONFIRMATION_WINDOW);

@@ -123,6 +123,10 @@ interface IDataRegistry {
     /// @dev The validator holds no settled grant (Marketplace) for the dataset: it never saw the data.
     error DataRegistryAccessNotGranted(uint256 datasetId, address validator);
     error DataRegistryInvalidConfig();
+    /// @dev Bits outside the defined purpose ids (Purposes.ALL = 0x1f).
+    error DataRegistryUnknownPurposes(uint256 purposes);
+    error DataRegistryStorageUriTooLong(uint256 length, uint256 max);
+    error DataRegistryReportUriTooLong(uint256 length, uint256 max);
 
     /// @notice Lists a dataset in status Pending. Returns its id (ids start at 1).
     function publish(PublishParams calldata params) external returns (uint256 datasetId);
@@ -154,6 +158,8 @@ interface IDataRegistry {
 
     function CERTIFICATION_REWARD() external view returns (uint256);
     function MAX_METADATA_BYTES() external view returns (uint256);
+    /// @notice Longest `storageUri` and `reportUri`, in bytes.
+    function MAX_URI_BYTES() external view returns (uint256);
     function datasetCount() external view returns (uint256);
     function dataset(uint256 datasetId) external view returns (Dataset memory);
     function keepersOf(uint256 datasetId) external view returns (address[] memory);

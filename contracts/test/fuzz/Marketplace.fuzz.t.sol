@@ -166,9 +166,18 @@ contract MarketplaceFuzzTest is Base {
 
     /// @dev Only consented purposes are purchasable.
     function testFuzz_Purpose(uint256 mask, uint8 purpose) public {
-        mask = bound(mask, 1, type(uint256).max);
         IDataRegistry.PublishParams memory p = params(N_KEEPERS, THRESHOLD, PRICE);
         p.purposes = mask;
+        if (mask == 0 || mask & ~Purposes.ALL != 0) {
+            // Only non-empty subsets of the defined purposes are accepted (finding 8).
+            if (mask == 0) vm.expectRevert(IDataRegistry.DataRegistryNoPurposes.selector);
+            else vm.expectRevert(abi.encodeWithSelector(IDataRegistry.DataRegistryUnknownPurposes.selector, mask));
+            vm.prank(owner);
+            registry.publish(p);
+            mask &= Purposes.ALL;
+            if (mask == 0) mask = 1;
+            p.purposes = mask;
+        }
         vm.prank(owner);
         uint256 id = registry.publish(p);
         acknowledge(id, THRESHOLD);

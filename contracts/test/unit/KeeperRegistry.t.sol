@@ -519,7 +519,7 @@ contract KeeperRegistryTest is Base {
 
     // ---------------------------------------------------------------- ownership
 
-    function test_RevertWhen_RenounceOwnership() public {
+    function test_Attack_RenounceOwnership() public {
         vm.expectRevert(IKeeperRegistry.KeeperRegistryRenounceDisabled.selector);
         vm.prank(admin);
         keeperRegistry.renounceOwnership();
