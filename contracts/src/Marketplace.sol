@@ -52,6 +52,7 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
     uint64 private immutable _CONFIRMATION_WINDOW;
     /// @inheritdoc IMarketplace
     uint256 public immutable NON_DELIVERY_SLASH;
+    uint256 private immutable _DELIVERY_FEE;
 
     /// @dev A purchase as stored: two slots.
     struct PurchaseData {
@@ -73,6 +74,8 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
         /// @dev Bit i − 1 set when share index i committed.
         uint32 committedBits;
         uint8 committed;
+        /// @dev Grant or free dataset: `price` is threshold × deliveryFee, all of it for keepers.
+        bool feeOnly;
     }
 
     /// @dev Global counters, one slot.
@@ -99,16 +102,21 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
     /// @param confirmationWindow_ Seconds after the threshold-th share after which anyone may
     /// settle without the buyer's confirmation (> 0). Both windows together must not exceed the
     /// KeeperRegistry's UNBONDING_DELAY, so a defaulting keeper is still bonded when slashed.
+    /// @param deliveryFee_ PHD (wei units) per share paid by whoever requests a grant or a copy
+    /// of a free dataset: such a request escrows threshold × deliveryFee, all of it for the
+    /// delivering keepers (≤ 2⁹⁶ / 256).
     constructor(
         address token_,
         address dataRegistry_,
         uint16 keeperFeeBps_,
         uint64 deliveryWindow_,
-        uint64 confirmationWindow_
+        uint64 confirmationWindow_,
+        uint256 deliveryFee_
     ) {
         if (
             token_ == address(0) || dataRegistry_ == address(0) || keeperFeeBps_ > BPS || deliveryWindow_ < 2
                 || deliveryWindow_ > MAX_WINDOW || confirmationWindow_ == 0 || confirmationWindow_ > MAX_WINDOW
+                || deliveryFee_ > type(uint96).max / 256
         ) revert MarketplaceInvalidConfig();
         IKeeperRegistry keepers_ = IKeeperRegistry(IDataRegistry(dataRegistry_).KEEPER_REGISTRY());
         if (
@@ -122,6 +130,7 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
         _DELIVERY_WINDOW = deliveryWindow_;
         _COMMIT_WINDOW = deliveryWindow_ / 2;
         _CONFIRMATION_WINDOW = confirmationWindow_;
+        _DELIVERY_FEE = deliveryFee_;
         NON_DELIVERY_SLASH = keepers_.MIN_STAKE() * NON_DELIVERY_SLASH_BPS / BPS;
     }
 
@@ -168,14 +177,17 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
         if (status != IDataRegistry.Status.Active) revert MarketplaceDatasetNotActive(datasetId, uint8(status));
         if (owner != msg.sender) revert MarketplaceNotDatasetOwner(datasetId, msg.sender);
         if (!purposes.contains(purpose)) revert MarketplacePurposeNotConsented(datasetId, purpose);
+        uint256 fee = threshold * _DELIVERY_FEE;
+        _checkFunds(fee);
 
         uint64 deadline;
-        (purchaseId, deadline) = _open(datasetId, grantee, purpose, threshold, 0, true);
+        (purchaseId, deadline) = _open(datasetId, grantee, purpose, threshold, fee, true, true);
         uint256 previous = _grantOf[datasetId][grantee];
         if (previous == 0 || _purchases[previous].status != PurchaseStatus.Settled) {
             _grantOf[datasetId][grantee] = purchaseId;
         }
         emit Granted(purchaseId, datasetId, grantee, purpose, granteePubKey, deadline);
+        if (fee != 0) _TOKEN.safeTransferFrom(msg.sender, address(this), fee);
     }
 
     // ------------------------------------------------------------------------------------------
@@ -317,28 +329,43 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IMarketplace
+    /// @dev A grant's delivery fee goes back to the dataset owner (who paid it); the grantee or
+    /// the owner may ask.
     function refund(uint256 purchaseId) external nonReentrant {
         PurchaseData storage p = _purchases[purchaseId];
         PurchaseStatus status = p.status;
         if (status != PurchaseStatus.Open) _revertNotOpen(purchaseId, status);
-        address buyer = p.buyer;
-        if (buyer != msg.sender) revert MarketplaceNotBuyer(purchaseId, msg.sender);
-        uint8 delivered = p.delivered;
-        uint8 threshold = p.threshold;
-        if (delivered >= threshold) revert MarketplaceThresholdDelivered(purchaseId, delivered, threshold);
         uint256 datasetId = p.datasetId;
-        uint64 deadline = p.createdAt + _DELIVERY_WINDOW;
-        if (block.timestamp < deadline) {
-            (, IDataRegistry.Status dStatus,,,) = _REGISTRY.purchaseTerms(datasetId);
-            if (dStatus != IDataRegistry.Status.Withdrawn) revert MarketplaceRefundNotYetAllowed(purchaseId, deadline);
+        address payer = p.buyer;
+        IDataRegistry.Status dStatus;
+        if (p.isGrant || block.timestamp < p.createdAt + _DELIVERY_WINDOW) {
+            address owner;
+            (owner, dStatus,,,) = _REGISTRY.purchaseTerms(datasetId);
+            if (p.isGrant) {
+                if (msg.sender != owner && msg.sender != payer) revert MarketplaceNotBuyer(purchaseId, msg.sender);
+                payer = owner;
+            }
         }
+        if (payer != msg.sender && !p.isGrant) revert MarketplaceNotBuyer(purchaseId, msg.sender);
+        _checkRefundable(purchaseId, p, dStatus);
 
         uint256 amount = p.price;
         p.status = PurchaseStatus.Refunded;
         // forge-lint: disable-next-line(unsafe-typecast)
         if (amount != 0) _totals.openEscrow -= uint96(amount);
-        emit Refunded(purchaseId, datasetId, buyer, amount);
-        if (amount != 0) _TOKEN.safeTransfer(buyer, amount);
+        emit Refunded(purchaseId, datasetId, payer, amount);
+        if (amount != 0) _TOKEN.safeTransfer(payer, amount);
+    }
+
+    /// @dev Fewer than threshold shares, and the deadline passed or consent was withdrawn.
+    function _checkRefundable(uint256 purchaseId, PurchaseData storage p, IDataRegistry.Status dStatus) private view {
+        uint8 delivered = p.delivered;
+        uint8 threshold = p.threshold;
+        if (delivered >= threshold) revert MarketplaceThresholdDelivered(purchaseId, delivered, threshold);
+        uint64 deadline = p.createdAt + _DELIVERY_WINDOW;
+        if (block.timestamp < deadline && dStatus != IDataRegistry.Status.Withdrawn) {
+            revert MarketplaceRefundNotYetAllowed(purchaseId, deadline);
+        }
     }
 
     /// @inheritdoc IMarketplace
@@ -446,6 +473,11 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IMarketplace
+    function deliveryFee() external view returns (uint256) {
+        return _DELIVERY_FEE;
+    }
+
+    /// @inheritdoc IMarketplace
     function commitWindow() external view returns (uint64) {
         return _COMMIT_WINDOW;
     }
@@ -480,29 +512,51 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
         returns (uint256 purchaseId)
     {
         _checkPubKey(msg.sender, buyerPubKey);
-        (, IDataRegistry.Status status, uint8 threshold, uint256 price, uint256 purposes) =
-            _REGISTRY.purchaseTerms(datasetId);
-        if (status != IDataRegistry.Status.Active) revert MarketplaceDatasetNotActive(datasetId, uint8(status));
-        if (!purposes.contains(purpose)) revert MarketplacePurposeNotConsented(datasetId, purpose);
+        (uint8 threshold, uint256 price, bool feeOnly) = _buyTerms(datasetId, purpose);
         if (price > maxPrice) revert MarketplacePriceAboveMax(price, maxPrice);
-        if (price != 0) {
-            uint256 balance = _TOKEN.balanceOf(msg.sender);
-            if (balance < price) revert MarketplaceInsufficientBalance(msg.sender, balance, price);
-            uint256 allowance = _TOKEN.allowance(msg.sender, address(this));
-            if (allowance < price) revert MarketplaceInsufficientAllowance(msg.sender, allowance, price);
-        }
+        _checkFunds(price);
 
         uint64 deadline;
-        (purchaseId, deadline) = _open(datasetId, msg.sender, purpose, threshold, price, false);
+        (purchaseId, deadline) = _open(datasetId, msg.sender, purpose, threshold, price, false, feeOnly);
         emit Purchased(purchaseId, datasetId, msg.sender, purpose, price, buyerPubKey, deadline);
         if (price != 0) _TOKEN.safeTransferFrom(msg.sender, address(this), price);
     }
 
-    /// @dev Records a new Open purchase and adds its price to the open escrow.
-    function _open(uint256 datasetId, address buyer, uint8 purpose, uint8 threshold, uint256 price, bool isGrant)
+    /// @dev Threshold and amount to escrow for a purchase (a free dataset still pays its keepers:
+    /// threshold × deliveryFee, `feeOnly`).
+    function _buyTerms(uint256 datasetId, uint8 purpose)
         private
-        returns (uint256 purchaseId, uint64 deadline)
+        view
+        returns (uint8 threshold, uint256 price, bool feeOnly)
     {
+        IDataRegistry.Status status;
+        uint256 purposes;
+        (, status, threshold, price, purposes) = _REGISTRY.purchaseTerms(datasetId);
+        if (status != IDataRegistry.Status.Active) revert MarketplaceDatasetNotActive(datasetId, uint8(status));
+        if (!purposes.contains(purpose)) revert MarketplacePurposeNotConsented(datasetId, purpose);
+        feeOnly = price == 0;
+        if (feeOnly) price = threshold * _DELIVERY_FEE;
+    }
+
+    /// @dev The caller can pay `amount` (balance and allowance), the paper's "declined" otherwise.
+    function _checkFunds(uint256 amount) private view {
+        if (amount == 0) return;
+        uint256 balance = _TOKEN.balanceOf(msg.sender);
+        if (balance < amount) revert MarketplaceInsufficientBalance(msg.sender, balance, amount);
+        uint256 allowance = _TOKEN.allowance(msg.sender, address(this));
+        if (allowance < amount) revert MarketplaceInsufficientAllowance(msg.sender, allowance, amount);
+    }
+
+    /// @dev Records a new Open purchase and adds its price to the open escrow.
+    function _open(
+        uint256 datasetId,
+        address buyer,
+        uint8 purpose,
+        uint8 threshold,
+        uint256 price,
+        bool isGrant,
+        bool feeOnly
+    ) private returns (uint256 purchaseId, uint64 deadline) {
         Totals memory totals = _totals;
         purchaseId = totals.purchaseCount + 1;
         // forge-lint: disable-next-line(unsafe-typecast)
@@ -521,6 +575,7 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
         p.threshold = threshold;
         p.status = PurchaseStatus.Open;
         p.isGrant = isGrant;
+        if (feeOnly) p.feeOnly = true;
         // forge-lint: disable-next-line(unsafe-typecast)
         p.createdAt = uint40(block.timestamp);
         deadline = uint64(block.timestamp) + _DELIVERY_WINDOW;
@@ -538,7 +593,8 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
         if (price != 0) {
             (address owner, address[] memory keepers) =
                 _REGISTRY.settlementParties(p.datasetId, p.deliveredBits);
-            keeperAmountEach = price * _KEEPER_FEE_BPS / BPS / deliverers;
+            uint256 feeBps = p.feeOnly ? BPS : _KEEPER_FEE_BPS;
+            keeperAmountEach = price * feeBps / BPS / deliverers;
             ownerAmount = price - keeperAmountEach * deliverers;
 
             Totals memory totals = _totals;

@@ -30,6 +30,7 @@ abstract contract Base is Test {
     uint16 internal constant MIN_SCORE = 5_000;
     uint8 internal constant MIN_CERTS = 2;
     uint256 internal constant REWARD_BUDGET = 1_000 * UNIT;
+    uint256 internal constant DELIVERY_FEE = 1 * UNIT;
     string internal constant ENDPOINT = "https://keeper.example/api";
     string internal constant STORAGE_URI = "s3://phd-data/datasets/0001.sealed";
     bytes32 internal constant CONTENT_ROOT = keccak256("content root");
@@ -79,7 +80,8 @@ abstract contract Base is Test {
         coin = new PHDCoin(admin, ADMIN_DELAY, treasury, INITIAL_SUPPLY, SUPPLY_CAP);
         keeperRegistry = new KeeperRegistry(admin, coin, MIN_STAKE, UNBONDING_DELAY);
         registry = new DataRegistry(coin, keeperRegistry, REWARD, MIN_SCORE, MIN_CERTS);
-        market = new Marketplace(address(coin), address(registry), FEE_BPS, DELIVERY_WINDOW, CONFIRMATION_WINDOW);
+        (uint64 dw, uint64 cw) = marketWindows();
+        market = new Marketplace(address(coin), address(registry), FEE_BPS, dw, cw, DELIVERY_FEE);
         keeperRegistry.setMarketplace(address(market));
         vm.stopPrank();
 
@@ -101,6 +103,11 @@ abstract contract Base is Test {
 
         fund(buyer, 10_000 * UNIT);
         fund(buyer2, 10_000 * UNIT);
+    }
+
+    /// @dev Delivery and confirmation windows of the `market` fixture (overridden by the invariant tests).
+    function marketWindows() internal pure virtual returns (uint64, uint64) {
+        return (DELIVERY_WINDOW, CONFIRMATION_WINDOW);
     }
 
     // ------------------------------------------------------------------------------------------
@@ -267,6 +274,7 @@ abstract contract Base is Test {
     /// (the grant settles).
     function grantAndSettle(uint256 id, Vm.Wallet memory w) internal returns (uint256 pid) {
         (address o,, uint8 t,,) = registry.purchaseTerms(id);
+        fund(o, t * DELIVERY_FEE); // the owner pays the keepers' delivery fee
         vm.prank(o);
         pid = market.grant(id, w.addr, pubKey(w), Purposes.VALIDATION);
         deliver(pid, t);

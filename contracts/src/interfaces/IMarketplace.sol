@@ -113,7 +113,8 @@ interface IMarketplace {
     /// @dev Slash refused: not a committed keeper that failed a purchase after its deadline.
     error MarketplaceNotSlashable(uint256 purchaseId, address keeper);
 
-    /// @notice Pays `price` (≤ `maxPrice`) into escrow for dataset `datasetId`.
+    /// @notice Pays `price` (≤ `maxPrice`) into escrow for dataset `datasetId`; for a dataset of
+    /// price 0, threshold × `deliveryFee()` (for the keepers) instead.
     /// @param buyerPubKey Uncompressed secp256k1 key without prefix (64 bytes) of `msg.sender`;
     /// keepers encrypt shares to it.
     /// @param purpose A purpose id the owner consented to.
@@ -133,7 +134,8 @@ interface IMarketplace {
         bytes32 s
     ) external returns (uint256 purchaseId);
 
-    /// @notice Owner only: free access for `grantee` (a validator, or the owner's own portability copy).
+    /// @notice Owner only: access for `grantee` (a validator, or the owner's own portability copy)
+    /// without a price; the owner pays the keepers threshold × `deliveryFee()` (approve first).
     function grant(uint256 datasetId, address grantee, bytes calldata granteePubKey, uint8 purpose)
         external
         returns (uint256 purchaseId);
@@ -189,6 +191,9 @@ interface IMarketplace {
     function hasCommitted(uint256 purchaseId, address keeper) external view returns (bool);
     /// @notice Stake taken from a committed keeper that failed to deliver.
     function NON_DELIVERY_SLASH() external view returns (uint256);
+    /// @notice Per-share fee paid by the requester of a grant or of a free dataset: such a request
+    /// escrows threshold × deliveryFee, split among the delivering keepers at settlement.
+    function deliveryFee() external view returns (uint256);
     /// @notice Seconds after a purchase during which keepers may commit (half the delivery window).
     function commitWindow() external view returns (uint64);
 }

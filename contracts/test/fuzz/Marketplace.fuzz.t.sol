@@ -26,14 +26,15 @@ contract MarketplaceFuzzTest is Base {
         uint8 k = uint8(bound(extra, t, n));
         price = uint96(bound(price, 0, 1e30));
 
-        Marketplace m = new Marketplace(address(coin), address(registry), bps, DELIVERY_WINDOW, CONFIRMATION_WINDOW);
+        Marketplace m = new Marketplace(address(coin), address(registry), bps, DELIVERY_WINDOW, CONFIRMATION_WINDOW, DELIVERY_FEE);
         uint256 id = publish(n, t, price);
         acknowledge(id, t);
-        mintTo(buyer, price);
+        uint256 pay = price == 0 ? t * DELIVERY_FEE : price;
+        mintTo(buyer, pay);
         vm.prank(buyer);
-        coin.approve(address(m), price);
+        coin.approve(address(m), pay);
         vm.prank(buyer);
-        uint256 pid = m.purchase(id, pubKey(buyerW), Purposes.RESEARCH, price);
+        uint256 pid = m.purchase(id, pubKey(buyerW), Purposes.RESEARCH, pay);
         commitOn(m, pid, keepers, k);
         for (uint256 i; i < k; ++i) {
             vm.prank(keepers[i]);
@@ -42,6 +43,11 @@ contract MarketplaceFuzzTest is Base {
         vm.prank(buyer);
         m.confirm(pid);
 
+        if (price == 0) {
+            // Free dataset: the buyer paid t × deliveryFee, all of it for the keepers.
+            price = uint96(t * DELIVERY_FEE);
+            bps = 10_000;
+        }
         uint256 each = uint256(price) * bps / 10_000 / k;
         uint256 ownerAmt = price - each * k;
         uint256 sum = m.creditsOf(owner);
@@ -64,12 +70,13 @@ contract MarketplaceFuzzTest is Base {
         uint256 id = publish(N_KEEPERS, THRESHOLD, price);
         acknowledge(id, THRESHOLD);
         bytes memory key = pubKey(buyerW);
-        if (price > maxPrice) {
-            vm.expectRevert(abi.encodeWithSelector(IMarketplace.MarketplacePriceAboveMax.selector, price, maxPrice));
+        uint256 pay = price == 0 ? THRESHOLD * DELIVERY_FEE : price; // free data: the delivery fee
+        if (pay > maxPrice) {
+            vm.expectRevert(abi.encodeWithSelector(IMarketplace.MarketplacePriceAboveMax.selector, pay, maxPrice));
         }
         vm.prank(buyer);
         market.purchase(id, key, Purposes.RESEARCH, maxPrice);
-        if (price <= maxPrice) assertEq(market.openEscrow(), price);
+        if (pay <= maxPrice) assertEq(market.openEscrow(), pay);
     }
 
     /// @dev Balance and allowance pre-checks name the shortfall.
@@ -159,8 +166,9 @@ contract MarketplaceFuzzTest is Base {
         vm.prank(addr);
         market.purchase(id, otherKey, Purposes.RESEARCH, 0);
 
+        fund(addr, THRESHOLD * DELIVERY_FEE);
         vm.prank(addr);
-        uint256 pid = market.purchase(id, key, Purposes.RESEARCH, 0);
+        uint256 pid = market.purchase(id, key, Purposes.RESEARCH, THRESHOLD * DELIVERY_FEE);
         assertEq(market.getPurchase(pid).buyer, addr);
     }
 

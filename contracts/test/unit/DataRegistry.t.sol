@@ -492,6 +492,7 @@ contract DataRegistryTest is Base {
     /// @dev A grant that has not settled (shares not delivered) does not count.
     function test_RevertWhen_CertifyGrantNotSettled() public {
         uint256 id = activeDataset();
+        fund(owner, THRESHOLD * DELIVERY_FEE);
         vm.prank(owner);
         market.grant(id, validator, pubKey(validatorW), Purposes.VALIDATION);
         vm.expectRevert(abi.encodeWithSelector(IDataRegistry.DataRegistryAccessNotGranted.selector, id, validator));

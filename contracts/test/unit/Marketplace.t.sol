@@ -40,24 +40,24 @@ contract MarketplaceTest is Base {
         address t = address(coin);
         address r = address(registry);
         vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
-        new Marketplace(address(0), r, 1, 1, 1);
+        new Marketplace(address(0), r, 1, 1, 1, DELIVERY_FEE);
         vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
-        new Marketplace(t, address(0), 1, 1, 1);
+        new Marketplace(t, address(0), 1, 1, 1, DELIVERY_FEE);
         vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
-        new Marketplace(t, r, 10_001, 1, 1);
+        new Marketplace(t, r, 10_001, 1, 1, DELIVERY_FEE);
         vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
-        new Marketplace(t, r, 1, 0, 1);
+        new Marketplace(t, r, 1, 0, 1, DELIVERY_FEE);
         vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
-        new Marketplace(t, r, 1, 1, 0);
+        new Marketplace(t, r, 1, 1, 0, DELIVERY_FEE);
         vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
-        new Marketplace(t, r, 1, uint64(type(uint32).max) + 1, 1);
+        new Marketplace(t, r, 1, uint64(type(uint32).max) + 1, 1, DELIVERY_FEE);
         vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
-        new Marketplace(t, r, 1, 1, uint64(type(uint32).max) + 1);
+        new Marketplace(t, r, 1, 1, uint64(type(uint32).max) + 1, DELIVERY_FEE);
         vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
-        new Marketplace(t, r, 1, UNBONDING_DELAY - 1, 2); // windows exceed the unbonding delay
+        new Marketplace(t, r, 1, UNBONDING_DELAY - 1, 2, DELIVERY_FEE); // windows exceed the unbonding delay
         vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
-        new Marketplace(makeAddr("other token"), r, 1, 2, 1); // not the stake token
-        Marketplace m = new Marketplace(t, r, 10_000, UNBONDING_DELAY - 1, 1);
+        new Marketplace(makeAddr("other token"), r, 1, 2, 1, DELIVERY_FEE); // not the stake token
+        Marketplace m = new Marketplace(t, r, 10_000, UNBONDING_DELAY - 1, 1, DELIVERY_FEE);
         assertEq(m.keeperFeeBps(), 10_000);
         assertEq(m.commitWindow(), (UNBONDING_DELAY - 1) / 2);
     }
@@ -100,12 +100,11 @@ contract MarketplaceTest is Base {
         vm.prank(stranger);
         coin.approve(address(market), 0);
         Vm.Wallet memory w = vm.createWallet("poor buyer");
-        vm.recordLogs();
+        fund(w.addr, THRESHOLD * DELIVERY_FEE);
         vm.prank(w.addr);
-        uint256 pid = market.purchase(id, pubKey(w), Purposes.RESEARCH, 0);
-        assertEq(vm.getRecordedLogs().length, 1); // Purchased only, no Transfer
-        assertEq(market.getPurchase(pid).price, 0);
-        assertEq(market.openEscrow(), 0);
+        uint256 pid = market.purchase(id, pubKey(w), Purposes.RESEARCH, THRESHOLD * DELIVERY_FEE);
+        assertEq(market.getPurchase(pid).price, THRESHOLD * DELIVERY_FEE, "free data: the delivery fee only");
+        assertEq(market.openEscrow(), THRESHOLD * DELIVERY_FEE);
     }
 
     function test_RevertWhen_PurchasePubKeyWrongLength() public {
@@ -257,29 +256,80 @@ contract MarketplaceTest is Base {
 
     // ---------------------------------------------------------------- grant
 
+    /// @dev The owner pays threshold × deliveryFee into escrow for the keepers (finding 9).
     function test_Grant() public {
+        fund(owner, THRESHOLD * DELIVERY_FEE);
         bytes memory key = pubKey(validatorW);
         vm.expectEmit(address(market));
         emit IMarketplace.Granted(1, id, validator, Purposes.VALIDATION, key, _deadline());
+        vm.expectEmit(address(coin));
+        emit IERC20.Transfer(owner, address(market), THRESHOLD * DELIVERY_FEE);
         vm.prank(owner);
         uint256 pid = market.grant(id, validator, key, Purposes.VALIDATION);
         IMarketplace.Purchase memory p = market.getPurchase(pid);
         assertTrue(p.isGrant);
-        assertEq(p.price, 0);
+        assertEq(p.price, THRESHOLD * DELIVERY_FEE);
         assertEq(p.buyer, validator);
-        assertEq(market.openEscrow(), 0);
+        assertEq(market.openEscrow(), THRESHOLD * DELIVERY_FEE);
+        assertEq(market.deliveryFee(), DELIVERY_FEE);
     }
 
+    function test_RevertWhen_GrantOwnerCannotPayFee() public {
+        bytes memory key = pubKey(validatorW);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IMarketplace.MarketplaceInsufficientBalance.selector, owner, 0, THRESHOLD * DELIVERY_FEE
+            )
+        );
+        vm.prank(owner);
+        market.grant(id, validator, key, Purposes.VALIDATION);
+    }
+
+    /// @dev The whole fee goes to the delivering keepers (the owner gets rounding dust only).
     function test_Grant_PortabilityToSelf() public {
+        fund(owner, THRESHOLD * DELIVERY_FEE);
         vm.prank(owner);
         uint256 pid = market.grant(id, owner, pubKey(ownerW), Purposes.PORTABILITY);
         deliver(pid, THRESHOLD);
         vm.expectEmit(address(market));
-        emit IMarketplace.Settled(pid, id, 0, 0, THRESHOLD);
+        emit IMarketplace.Settled(pid, id, 0, DELIVERY_FEE, THRESHOLD);
         vm.prank(owner);
         market.confirm(pid);
-        assertEq(market.totalCredits(), 0);
+        assertEq(market.totalCredits(), THRESHOLD * DELIVERY_FEE);
+        assertEq(market.creditsOf(keepers[0]), DELIVERY_FEE);
         assertEq(uint8(market.getPurchase(pid).status), uint8(IMarketplace.PurchaseStatus.Settled));
+    }
+
+    /// @dev Finding 9: each grant (or purchase of a free dataset) made every listed keeper spend
+    /// ≈ 42k gas delivering, for no pay. Now keepers are paid the delivery fee per share, and a
+    /// requester that cannot pay it is declined.
+    function test_Attack_FreeWorkOnDemand() public {
+        vm.prank(owner);
+        registry.setPrice(id, 0);
+        Vm.Wallet memory w = vm.createWallet("free rider");
+        vm.expectRevert(
+            abi.encodeWithSelector(IMarketplace.MarketplacePriceAboveMax.selector, THRESHOLD * DELIVERY_FEE, 0)
+        );
+        vm.prank(w.addr);
+        market.purchase(id, pubKey(w), Purposes.RESEARCH, 0);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IMarketplace.MarketplaceInsufficientBalance.selector, w.addr, 0, THRESHOLD * DELIVERY_FEE
+            )
+        );
+        vm.prank(w.addr);
+        market.purchase(id, pubKey(w), Purposes.RESEARCH, type(uint256).max);
+        // A paying requester: the keepers that deliver share the fee.
+        fund(w.addr, THRESHOLD * DELIVERY_FEE);
+        vm.prank(w.addr);
+        uint256 pid = market.purchase(id, pubKey(w), Purposes.RESEARCH, THRESHOLD * DELIVERY_FEE);
+        deliver(pid, THRESHOLD);
+        vm.prank(w.addr);
+        market.confirm(pid);
+        for (uint256 i; i < THRESHOLD; ++i) {
+            assertEq(market.creditsOf(keepers[i]), DELIVERY_FEE);
+        }
+        assertEq(market.creditsOf(owner), 0);
     }
 
     function test_RevertWhen_GrantNotOwner() public {
@@ -633,7 +683,7 @@ contract MarketplaceTest is Base {
     }
 
     function test_Settle_FullKeeperFee() public {
-        Marketplace m = new Marketplace(address(coin), address(registry), 10_000, DELIVERY_WINDOW, 1);
+        Marketplace m = new Marketplace(address(coin), address(registry), 10_000, DELIVERY_WINDOW, 1, DELIVERY_FEE);
         vm.prank(buyer);
         coin.approve(address(m), PRICE);
         vm.prank(buyer);
@@ -651,7 +701,7 @@ contract MarketplaceTest is Base {
     }
 
     function test_Settle_ZeroKeeperFee() public {
-        Marketplace m = new Marketplace(address(coin), address(registry), 0, DELIVERY_WINDOW, 1);
+        Marketplace m = new Marketplace(address(coin), address(registry), 0, DELIVERY_WINDOW, 1, DELIVERY_FEE);
         vm.prank(buyer);
         coin.approve(address(m), PRICE);
         vm.prank(buyer);
@@ -699,15 +749,31 @@ contract MarketplaceTest is Base {
         assertEq(coin.balanceOf(address(market)), 0);
     }
 
+    /// @dev A failed grant refunds the delivery fee to the owner, who paid it.
     function test_Refund_Grant() public {
+        fund(owner, THRESHOLD * DELIVERY_FEE);
         vm.prank(owner);
         uint256 pid = market.grant(id, validator, pubKey(validatorW), Purposes.VALIDATION);
         vm.warp(block.timestamp + DELIVERY_WINDOW);
-        vm.recordLogs();
+        vm.expectEmit(address(market));
+        emit IMarketplace.Refunded(pid, id, owner, THRESHOLD * DELIVERY_FEE);
         vm.prank(validator);
         market.refund(pid);
-        assertEq(vm.getRecordedLogs().length, 1); // Refunded(…, 0), no transfer
+        assertEq(coin.balanceOf(owner), THRESHOLD * DELIVERY_FEE);
+        assertEq(coin.balanceOf(validator), 0);
         assertEq(uint8(market.getPurchase(pid).status), uint8(IMarketplace.PurchaseStatus.Refunded));
+    }
+
+    function test_RevertWhen_RefundGrantByStranger() public {
+        fund(owner, THRESHOLD * DELIVERY_FEE);
+        vm.prank(owner);
+        uint256 pid = market.grant(id, validator, pubKey(validatorW), Purposes.VALIDATION);
+        vm.warp(block.timestamp + DELIVERY_WINDOW);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.MarketplaceNotBuyer.selector, pid, stranger));
+        vm.prank(stranger);
+        market.refund(pid);
+        vm.prank(owner);
+        market.refund(pid);
     }
 
     function test_RevertWhen_RefundBeforeDeadline() public {

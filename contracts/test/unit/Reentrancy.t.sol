@@ -38,7 +38,7 @@ contract ReentrancyTest is Base {
         // A whole stack on the hostile token (the Marketplace requires the stake token).
         hkr = new KeeperRegistry(admin, IERC20(address(hos)), MIN_STAKE, UNBONDING_DELAY);
         hdr = new DataRegistry(IPHDCoin(address(hos)), hkr, 0, MIN_SCORE, MIN_CERTS);
-        hm = new Marketplace(address(hos), address(hdr), FEE_BPS, DELIVERY_WINDOW, CONFIRMATION_WINDOW);
+        hm = new Marketplace(address(hos), address(hdr), FEE_BPS, DELIVERY_WINDOW, CONFIRMATION_WINDOW, DELIVERY_FEE);
         vm.prank(admin);
         hkr.setMarketplace(address(hm));
         evilOwner = new HostileReceiver(hm);

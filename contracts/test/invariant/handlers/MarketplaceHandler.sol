@@ -46,6 +46,7 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
         uint64 thresholdReachedAt;
         GhostStatus status;
         uint8 ends; // how many times the purchase ended (must stay ≤ 1)
+        bool feeOnly; // grant or free dataset: all of `price` goes to the keepers
         address[] deliverers;
     }
 
@@ -113,12 +114,15 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
         address b = buyers[bi];
         (, , uint8 t, uint256 price, uint256 purposes) = registry.purchaseTerms(id);
         uint8 purpose = _consentedPurpose(purposes, purposeSeed);
+        bool feeOnly = price == 0;
+        if (feeOnly) price = t * market.deliveryFee(); // free data still pays its keepers
         if (coin.balanceOf(b) < price) return; // never happens with the funding, but stay valid
         uint256 maxPrice = price + _bound(slack, 0, 1e18);
 
         vm.prank(b);
         uint256 pid = market.purchase(id, buyerKeys[bi], purpose, maxPrice);
         _record(pid, id, b, price, t);
+        _ghost[pid].feeOnly = feeOnly;
         ghostDeposited += price;
         ghostOpenEscrow += price;
         calls["purchase"]++;
@@ -130,9 +134,14 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
         uint256 bi = granteeSeed % buyers.length;
         (address o,, uint8 t,, uint256 purposes) = registry.purchaseTerms(id);
         uint8 purpose = _consentedPurpose(purposes, purposeSeed);
+        uint256 fee = t * market.deliveryFee();
+        if (coin.balanceOf(o) < fee) return;
         vm.prank(o);
         uint256 pid = market.grant(id, buyers[bi], buyerKeys[bi], purpose);
-        _record(pid, id, buyers[bi], 0, t);
+        _record(pid, id, buyers[bi], fee, t);
+        _ghost[pid].feeOnly = true;
+        ghostDeposited += fee;
+        ghostOpenEscrow += fee;
         calls["grant"]++;
     }
 
@@ -377,7 +386,7 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
         ghostOpenEscrow -= g.price;
         ghostCredited += g.price;
         uint256 k = g.deliverers.length;
-        uint256 each = g.price * feeBps / 10_000 / k;
+        uint256 each = g.price * (g.feeOnly ? 10_000 : feeBps) / 10_000 / k;
         for (uint256 i; i < k; ++i) {
             ghostEarned[g.deliverers[i]] += each;
         }
