@@ -9,6 +9,7 @@ import {IMarketplace} from "./interfaces/IMarketplace.sol";
 import {IDataRegistry} from "./interfaces/IDataRegistry.sol";
 import {IKeeperRegistry} from "./interfaces/IKeeperRegistry.sol";
 import {Purposes} from "./Purposes.sol";
+import {ShareProof} from "./libraries/ShareProof.sol";
 
 /// @title Marketplace
 /// @notice Escrow for dataset purchases. `purchase` pulls the price into escrow. Each bonded
@@ -42,6 +43,9 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
     uint256 public constant PUBKEY_LENGTH = 64;
     /// @notice Share of the KeeperRegistry's MIN_STAKE taken from a committed keeper that defaults.
     uint16 public constant NON_DELIVERY_SLASH_BPS = 1_000;
+    /// @notice Share of the KeeperRegistry's MIN_STAKE taken from a keeper proven to have
+    /// delivered a wrong share (credited to the buyer).
+    uint16 public constant BAD_SHARE_SLASH_BPS = 5_000;
 
     IERC20 private immutable _TOKEN;
     IDataRegistry private immutable _REGISTRY;
@@ -53,6 +57,8 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
     /// @inheritdoc IMarketplace
     uint256 public immutable NON_DELIVERY_SLASH;
     uint256 private immutable _DELIVERY_FEE;
+    /// @notice Stake taken from a keeper proven (by `dispute`) to have delivered a wrong share.
+    uint256 public immutable BAD_SHARE_SLASH;
 
     /// @dev A purchase as stored: two slots.
     struct PurchaseData {
@@ -91,8 +97,13 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
     /// @dev The grant (purchase id) that counts for `accessGranted`: the latest one unless an
     /// earlier one already settled.
     mapping(uint256 datasetId => mapping(address grantee => uint256 purchaseId)) private _grantOf;
-    /// @dev Bit i − 1 set when the keeper at share index i was slashed for the purchase.
+    /// @dev Bit i − 1 set when the keeper at share index i was slashed for the purchase (for not
+    /// delivering, or for a delivery proven wrong — then its delivered bit stays set but the
+    /// delivery neither counts nor is paid).
     mapping(uint256 purchaseId => uint256) private _slashedBits;
+    /// @dev Hash chain over the purchase's deliveries: h ← keccak256(h ‖ keccak256(index ‖
+    /// keccak256(payload))). Binds a disputed payload to what the keeper posted.
+    mapping(uint256 purchaseId => bytes32) private _deliveryLog;
 
     /// @param token_ The PHD coin (also the KeeperRegistry's stake token).
     /// @param dataRegistry_ The DataRegistry listing the datasets (its KEEPER_REGISTRY is used).
@@ -132,6 +143,7 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
         _CONFIRMATION_WINDOW = confirmationWindow_;
         _DELIVERY_FEE = deliveryFee_;
         NON_DELIVERY_SLASH = keepers_.MIN_STAKE() * NON_DELIVERY_SLASH_BPS / BPS;
+        BAD_SHARE_SLASH = keepers_.MIN_STAKE() * BAD_SHARE_SLASH_BPS / BPS;
     }
 
     // ------------------------------------------------------------------------------------------
@@ -245,7 +257,106 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
         p.delivered = delivered;
         // forge-lint: disable-next-line(unsafe-typecast)
         if (delivered == threshold) p.thresholdReachedAt = uint40(block.timestamp);
+        _logDelivery(purchaseId, shareIndex, payload);
         emit ShareDelivered(purchaseId, msg.sender, shareIndex, delivered, payload);
+    }
+
+    /// @inheritdoc IMarketplace
+    function dispute(
+        uint256 purchaseId,
+        uint8 shareIndex,
+        bytes calldata payload,
+        bytes calldata buyerPubKey,
+        bytes32[] calldata deliveryLog,
+        bytes calldata proof
+    ) external nonReentrant returns (uint256 amount) {
+        PurchaseData storage p = _disputeCaller(purchaseId, buyerPubKey);
+        uint256 bit = _checkDisputable(purchaseId, p.deliveredBits, shareIndex, payload, deliveryLog);
+        _requireBad(purchaseId, shareIndex, p.datasetId, payload, buyerPubKey, proof);
+        amount = _applyDispute(purchaseId, p, shareIndex, bit);
+    }
+
+    /// @dev Open purchase of the caller, whose key is `buyerPubKey`.
+    function _disputeCaller(uint256 purchaseId, bytes calldata buyerPubKey)
+        private
+        view
+        returns (PurchaseData storage p)
+    {
+        p = _purchases[purchaseId];
+        PurchaseStatus status = p.status;
+        if (status != PurchaseStatus.Open) _revertNotOpen(purchaseId, status);
+        if (p.buyer != msg.sender) revert MarketplaceNotBuyer(purchaseId, msg.sender);
+        _checkPubKey(msg.sender, buyerPubKey);
+    }
+
+    /// @dev Reverts `MarketplaceFalseDispute` unless the proof shows the delivery is wrong.
+    function _requireBad(
+        uint256 purchaseId,
+        uint8 shareIndex,
+        uint256 datasetId,
+        bytes calldata payload,
+        bytes calldata buyerPubKey,
+        bytes calldata proof
+    ) private view {
+        bool bad = ShareProof.verifyDispute(
+            ShareProof.here(purchaseId, shareIndex), buyerPubKey, payload, _REGISTRY.commitmentsOf(datasetId), proof
+        );
+        if (!bad) revert MarketplaceFalseDispute(purchaseId, shareIndex);
+    }
+
+    /// @dev The delivery no longer counts (and will not be paid); the keeper is slashed to the buyer.
+    function _applyDispute(uint256 purchaseId, PurchaseData storage p, uint8 shareIndex, uint256 bit)
+        private
+        returns (uint256 amount)
+    {
+        _slashedBits[purchaseId] |= bit;
+        uint8 delivered = p.delivered - 1;
+        p.delivered = delivered;
+        if (delivered < p.threshold) p.thresholdReachedAt = 0;
+        uint256 datasetId = p.datasetId;
+        (, address[] memory ks) = _REGISTRY.settlementParties(datasetId, bit);
+        address keeper = ks[0];
+        uint256 stake = _KEEPERS.stakeOf(keeper).amount;
+        amount = BAD_SHARE_SLASH < stake ? BAD_SHARE_SLASH : stake;
+        if (amount != 0) {
+            _credits[msg.sender] += amount;
+            // forge-lint: disable-next-line(unsafe-typecast) -- amount ≤ a uint96 stake
+            _totals.totalCredits += uint96(amount);
+        }
+        emit ShareDisputed(purchaseId, datasetId, keeper, shareIndex, amount, delivered);
+        if (amount != 0 && _KEEPERS.slash(keeper, amount) != amount) revert MarketplaceNotSlashable(purchaseId, keeper);
+    }
+
+    /// @dev Appends a delivery to the purchase's hash chain.
+    function _logDelivery(uint256 purchaseId, uint8 shareIndex, bytes calldata payload) private {
+        _deliveryLog[purchaseId] = keccak256(abi.encodePacked(_deliveryLog[purchaseId], _logEntry(shareIndex, payload)));
+    }
+
+    function _logEntry(uint8 shareIndex, bytes calldata payload) private pure returns (bytes32) {
+        return keccak256(abi.encodePacked(shareIndex, keccak256(payload)));
+    }
+
+    /// @dev `shareIndex` delivered, not yet slashed, and (`shareIndex`, `payload`) is an entry of
+    /// `log`, whose chain is the stored one. Returns the share's bit.
+    function _checkDisputable(
+        uint256 purchaseId,
+        uint32 deliveredBits,
+        uint8 shareIndex,
+        bytes calldata payload,
+        bytes32[] calldata log
+    ) private view returns (uint256 bit) {
+        bit = shareIndex == 0 || shareIndex > 32 ? 0 : uint256(1) << (shareIndex - 1);
+        if (bit == 0 || deliveredBits & bit == 0 || _slashedBits[purchaseId] & bit != 0) {
+            revert MarketplaceNotDisputable(purchaseId, shareIndex);
+        }
+        bytes32 entry = _logEntry(shareIndex, payload);
+        bytes32 h;
+        bool found;
+        for (uint256 i; i < log.length; ++i) {
+            h = keccak256(abi.encodePacked(h, log[i]));
+            if (log[i] == entry) found = true;
+        }
+        if (!found || h != _deliveryLog[purchaseId]) revert MarketplaceInvalidDeliveryLog(purchaseId);
     }
 
     function _checkBeforeDeadline(uint256 purchaseId, uint40 createdAt) private view {
@@ -592,7 +703,7 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
         p.status = PurchaseStatus.Settled;
         if (price != 0) {
             (address owner, address[] memory keepers) =
-                _REGISTRY.settlementParties(p.datasetId, p.deliveredBits);
+                _REGISTRY.settlementParties(p.datasetId, _paidBitmap(purchaseId, p));
             uint256 feeBps = p.feeOnly ? BPS : _KEEPER_FEE_BPS;
             keeperAmountEach = price * feeBps / BPS / deliverers;
             ownerAmount = price - keeperAmountEach * deliverers;
@@ -611,6 +722,20 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
             if (ownerAmount != 0) _credits[owner] += ownerAmount;
         }
         emit Settled(purchaseId, p.datasetId, ownerAmount, keeperAmountEach, deliverers);
+    }
+
+    /// @dev Delivered shares that count: the slashed slot is read only when a delivery was
+    /// disputed (the delivered count is then below the number of delivered bits).
+    function _paidBitmap(uint256 purchaseId, PurchaseData storage p) private view returns (uint256 bitmap) {
+        uint32 bits = p.deliveredBits;
+        bitmap = bits;
+        uint256 n;
+        unchecked {
+            for (; bits != 0; ++n) {
+                bits &= bits - 1;
+            }
+        }
+        if (n != p.delivered) bitmap &= ~_slashedBits[purchaseId];
     }
 
     /// @dev The key must be 64 bytes and hash to `account` (Ethereum address derivation).

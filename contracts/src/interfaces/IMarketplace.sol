@@ -67,6 +67,16 @@ interface IMarketplace {
     event Committed(
         uint256 indexed purchaseId, uint256 indexed datasetId, address indexed keeper, uint8 shareIndex, uint8 committed
     );
+    /// @notice The buyer proved keeper `keeper`'s delivery wrong: it no longer counts (`delivered`
+    /// good shares remain), is not paid, and `slashed` of its stake was credited to the buyer.
+    event ShareDisputed(
+        uint256 indexed purchaseId,
+        uint256 indexed datasetId,
+        address indexed keeper,
+        uint8 shareIndex,
+        uint256 slashed,
+        uint8 delivered
+    );
     /// @notice A committed keeper did not deliver by the deadline of a purchase that failed:
     /// `amount` of its stake was credited to `beneficiary` (the buyer).
     event KeeperSlashed(
@@ -112,6 +122,12 @@ interface IMarketplace {
     error MarketplaceThresholdDelivered(uint256 purchaseId, uint8 delivered, uint8 threshold);
     /// @dev Slash refused: not a committed keeper that failed a purchase after its deadline.
     error MarketplaceNotSlashable(uint256 purchaseId, address keeper);
+    /// @dev The delivery is correct: the dispute is refused.
+    error MarketplaceFalseDispute(uint256 purchaseId, uint8 shareIndex);
+    /// @dev Share index not delivered, or already disputed/slashed.
+    error MarketplaceNotDisputable(uint256 purchaseId, uint8 shareIndex);
+    /// @dev The delivery log does not hash to the stored chain, or lacks the disputed delivery.
+    error MarketplaceInvalidDeliveryLog(uint256 purchaseId);
 
     /// @notice Pays `price` (≤ `maxPrice`) into escrow for dataset `datasetId`; for a dataset of
     /// price 0, threshold × `deliveryFee()` (for the keepers) instead.
@@ -156,6 +172,27 @@ interface IMarketplace {
     /// consent was withdrawn before the deadline.
     function slashNonDelivery(uint256 purchaseId, address keeper) external returns (uint256 amount);
 
+    /// @notice Buyer, while the purchase is open (before it settles — `settle` by others waits the
+    /// confirmation window): proves that the share delivered at `shareIndex` is wrong
+    /// (docs/FORMATS.md §2.4, `ShareProof`). The delivery stops counting and is never paid, the
+    /// keeper is slashed `BAD_SHARE_SLASH` (credited to the buyer); if fewer than threshold good
+    /// shares remain, other committed keepers may still deliver before the deadline, else the
+    /// buyer is refunded. A malformed payload is wrong without a proof. A correct share reverts
+    /// `MarketplaceFalseDispute`; an invalid proof reverts with a `ShareProof…` error.
+    /// @param payload The disputed delivery, exactly as in `ShareDelivered`.
+    /// @param buyerPubKey The buyer's 64-byte public key (as in `Purchased`/`Granted`).
+    /// @param deliveryLog keccak256(abi.encodePacked(uint8 shareIndex, keccak256(payload))) of
+    /// every delivery of the purchase so far, in `ShareDelivered` order.
+    /// @param proof The 352-byte DLEQ proof of `ShareProof` (ignored for a malformed payload).
+    function dispute(
+        uint256 purchaseId,
+        uint8 shareIndex,
+        bytes calldata payload,
+        bytes calldata buyerPubKey,
+        bytes32[] calldata deliveryLog,
+        bytes calldata proof
+    ) external returns (uint256 slashed);
+
     /// @notice Buyer states receipt; settles the sale at once when ≥ threshold shares arrived.
     function confirm(uint256 purchaseId) external;
 
@@ -189,6 +226,8 @@ interface IMarketplace {
     /// @notice Number of committed keepers and their share-index bitmap (bit i − 1 for index i).
     function commitState(uint256 purchaseId) external view returns (uint8 committed, uint256 bitmap);
     function hasCommitted(uint256 purchaseId, address keeper) external view returns (bool);
+    /// @notice Stake taken from a keeper proven to have delivered a wrong share.
+    function BAD_SHARE_SLASH() external view returns (uint256);
     /// @notice Stake taken from a committed keeper that failed to deliver.
     function NON_DELIVERY_SLASH() external view returns (uint256);
     /// @notice Per-share fee paid by the requester of a grant or of a free dataset: such a request
