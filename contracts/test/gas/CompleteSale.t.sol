@@ -46,11 +46,12 @@ contract CompleteSaleGas is Base {
 
     /// @dev Budgets: purchase < 150k. The issue aims at a complete sale < Ocean's
     /// buyFromFreAndOrder (≈ 364k); with per-purchase commitments the sale has t − 1 more
-    /// transactions (≈ 45k each, 21k of them intrinsic), so it is measured against a regression
-    /// budget instead and the gap is reported in docs/PERFORMANCE.md.
+    /// transactions (≈ 45k each, 21k of them intrinsic) and each delivery extends the dispute
+    /// log (one slot per purchase: 22k on the first delivery, 5k after), so it is measured
+    /// against a regression budget instead and the gap is reported in docs/PERFORMANCE.md.
     uint256 internal constant PURCHASE_BUDGET = 150_000;
     uint256 internal constant SALE_AIM = 364_000;
-    uint256 internal constant SALE_BUDGET = 410_000;
+    uint256 internal constant SALE_BUDGET = 450_000;
 
     function _sale(string memory group, Vm.Wallet memory w, bytes memory key, bool viaConfirm)
         internal

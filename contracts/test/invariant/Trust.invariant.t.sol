@@ -9,7 +9,7 @@ import {IKeeperRegistry} from "../../src/interfaces/IKeeperRegistry.sol";
 import {TrustHandler} from "./handlers/TrustHandler.sol";
 
 /// @notice Issue 10 invariants under an adversarial handler: Sybil owners, keepers and validators,
-/// donations, exits and re-registrations, slashing attempts and every forbidden call.
+/// donations, exits and re-registrations, slashing attempts, disputes and every forbidden call.
 contract TrustInvariantTest is Base {
     TrustHandler internal handler;
     Vm.Wallet[] internal ws;
@@ -119,6 +119,8 @@ contract TrustInvariantTest is Base {
         assertEq(handler.deliveryWithoutCommitments(), 0, "delivery before t commitments");
         assertEq(handler.slashOfDeliverer(), 0, "deliverer slashed");
         assertEq(handler.unexpectedRevert(), 0, "panic or unnamed revert");
+        assertEq(handler.disputedKeeperPaid(), 0, "keeper proven wrong was paid");
+        assertEq(handler.goodCountMismatch(), 0, "good deliveries");
     }
 
     function afterInvariant() public view {
@@ -126,6 +128,7 @@ contract TrustInvariantTest is Base {
         console2.log("commits", handler.calls("commit"), "deliveries", handler.calls("deliverShare") + handler.calls("serve"));
         console2.log("settles", handler.calls("settle") + handler.calls("confirm"), "refunds", handler.calls("refund"));
         console2.log("slashes", handler.calls("slash"), "certifies", handler.calls("certify"));
+        console2.log("disputes", handler.calls("dispute"));
         console2.log("exits", handler.calls("deregister"), "re-registrations", handler.calls("register"));
     }
 }

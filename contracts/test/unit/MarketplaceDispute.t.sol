@@ -13,7 +13,7 @@ import {ShareProofFixture, ShareProofHarness} from "./ShareProof.t.sol";
 /// @notice `Marketplace.dispute` (finding 2): a buyer proves a delivered share wrong with the
 /// `ShareProof` library; the keeper is slashed, its delivery does not count and is not paid.
 /// Real provable deliveries are built with the ShareProof test fixture (points as multiples of G).
-contract MarketplaceDisputeTest is Base, ShareProofFixture {
+abstract contract DisputeFixture is Base, ShareProofFixture {
     uint256 internal constant SEED = 42;
 
     uint256 internal id;
@@ -68,6 +68,9 @@ contract MarketplaceDisputeTest is Base, ShareProofFixture {
         return market.dispute(pid, index, c.payload, c.buyerKey, log_, c.proof);
     }
 
+}
+
+contract MarketplaceDisputeTest is DisputeFixture {
     function test_Dispute_BadShareIsSlashedNotCountedNotPaid() public {
         Case memory good1 = _case(1, 0);
         Case memory bad2 = _case(2, 1);

@@ -42,6 +42,15 @@ contract TrustHandler is CommonBase, StdCheats, StdUtils {
     uint256 public deliveryWithoutCommitments; // delivery accepted with < t commitments
     uint256 public slashOfDeliverer; // a keeper that delivered was slashed
     uint256 public unexpectedRevert; // a panic or an unnamed revert
+    uint256 public disputedKeeperPaid; // a keeper proven wrong was credited at settlement
+    uint256 public goodCountMismatch; // delivered count != deliveries − successful disputes
+
+    // Per purchase: the delivery log (for disputes), the payload of each share index, the
+    // deliveries still counting, and the keepers proven wrong.
+    mapping(uint256 => bytes32[]) internal _log;
+    mapping(uint256 => mapping(uint8 => bytes)) internal _payload;
+    mapping(uint256 => uint256) public ghostGood;
+    mapping(uint256 => address[]) internal _disputed;
 
     mapping(bytes32 => uint256) public calls;
     mapping(bytes4 => uint256) public namedReverts;
@@ -109,8 +118,10 @@ contract TrustHandler is CommonBase, StdCheats, StdUtils {
     function deliverShare(uint256 actorSeed, uint256 purchaseSeed, uint256 len) external {
         uint256 pid = _purchase(purchaseSeed);
         address a = _wallet(actorSeed).addr;
+        bytes memory pl = new bytes(_bound(len, 0, 1100));
         vm.prank(a);
-        try market.deliverShare(pid, new bytes(_bound(len, 0, 1100))) {
+        try market.deliverShare(pid, pl) {
+            _recordDelivery(pid, a, pl);
             (uint8 committed,) = market.commitState(pid);
             if (committed < market.getPurchase(pid).threshold) deliveryWithoutCommitments++;
             calls["deliverShare"]++;
@@ -135,6 +146,7 @@ contract TrustHandler is CommonBase, StdCheats, StdUtils {
         for (uint256 i; i < count; ++i) {
             vm.prank(ks[i]);
             try market.deliverShare(pid, hex"02") {
+                _recordDelivery(pid, ks[i], hex"02");
                 calls["serve"]++;
             } catch (bytes memory err) {
                 _expected(err);
@@ -144,8 +156,10 @@ contract TrustHandler is CommonBase, StdCheats, StdUtils {
 
     function confirm(uint256 actorSeed, uint256 purchaseSeed) external {
         uint256 pid = _purchase(purchaseSeed);
+        uint256[] memory before = _disputedCredits(pid);
         vm.prank(_actorFor(actorSeed, pid));
         try market.confirm(pid) {
+            _checkDisputedNotPaid(pid, before);
             calls["confirm"]++;
         } catch (bytes memory err) {
             _expected(err);
@@ -154,8 +168,10 @@ contract TrustHandler is CommonBase, StdCheats, StdUtils {
 
     function settle(uint256 actorSeed, uint256 purchaseSeed) external {
         uint256 pid = _purchase(purchaseSeed);
+        uint256[] memory before = _disputedCredits(pid);
         vm.prank(_wallet(actorSeed).addr);
         try market.settle(pid) {
+            _checkDisputedNotPaid(pid, before);
             calls["settle"]++;
         } catch (bytes memory err) {
             _expected(err);
@@ -232,6 +248,46 @@ contract TrustHandler is CommonBase, StdCheats, StdUtils {
         }
         _certify(v.addr, id, score);
         calls["farm"]++;
+    }
+
+    /// @dev The buyer (or anyone) disputes a delivered share. The handler's payloads are all
+    /// malformed (provably wrong without a proof), so disputes by the buyer succeed once per share.
+    function dispute(uint256 actorSeed, uint256 purchaseSeed, uint8 index) external {
+        uint256 pid = _purchase(purchaseSeed);
+        uint256 bits = pid != 0 && pid <= market.purchaseCount() ? market.deliveredBitmap(pid) : 0;
+        if (bits != 0 && index % 8 != 0) {
+            // Mostly a delivered share: the (index mod count)-th set bit.
+            uint256 k = index % 32;
+            for (uint8 i = 1; ; i = i % 32 + 1) {
+                if ((bits >> (i - 1)) & 1 == 1) {
+                    if (k == 0) {
+                        index = i;
+                        break;
+                    }
+                    --k;
+                }
+            }
+        } else {
+            index = uint8(_bound(index, 1, 32));
+        }
+        Vm.Wallet memory w = _wallet(actorSeed);
+        if (actorSeed % 4 != 0 && pid != 0 && pid <= market.purchaseCount()) {
+            address b = market.getPurchase(pid).buyer;
+            for (uint256 i; i < wallets.length; ++i) {
+                if (wallets[i].addr == b) w = wallets[i];
+            }
+        }
+        uint8 goodBefore = pid != 0 && pid <= market.purchaseCount() ? market.getPurchase(pid).delivered : 0;
+        vm.prank(w.addr);
+        try market.dispute(pid, index, _payload[pid][index], _pubKey(w), _log[pid], "") {
+            ghostGood[pid]--;
+            if (market.getPurchase(pid).delivered + 1 != goodBefore) goodCountMismatch++;
+            (, address[] memory ks) = registry.settlementParties(market.getPurchase(pid).datasetId, 1 << (index - 1));
+            _disputed[pid].push(ks[0]);
+            calls["dispute"]++;
+        } catch (bytes memory err) {
+            _expected(err);
+        }
     }
 
     function withdraw(uint256 actorSeed) external {
@@ -321,6 +377,31 @@ contract TrustHandler is CommonBase, StdCheats, StdUtils {
         bytes4 sel = bytes4(err);
         if (sel == 0x4e487b71 || sel == 0x08c379a0) unexpectedRevert++; // Panic(uint256), Error(string)
         namedReverts[sel]++;
+    }
+
+    function _recordDelivery(uint256 pid, address keeper, bytes memory pl) internal {
+        uint8 index = registry.shareIndexOf(market.getPurchase(pid).datasetId, keeper);
+        _payload[pid][index] = pl;
+        _log[pid].push(keccak256(abi.encodePacked(index, keccak256(pl))));
+        ghostGood[pid]++;
+        if (market.getPurchase(pid).delivered != ghostGood[pid]) goodCountMismatch++;
+    }
+
+    function _disputedCredits(uint256 pid) internal view returns (uint256[] memory c) {
+        address[] storage d = _disputed[pid];
+        c = new uint256[](d.length);
+        for (uint256 i; i < d.length; ++i) {
+            c[i] = market.creditsOf(d[i]);
+        }
+    }
+
+    /// @dev No keeper proven wrong for `pid` was credited by its settlement (a keeper may be
+    /// proven wrong on one share and... it has one share per dataset, so any credit is a payment).
+    function _checkDisputedNotPaid(uint256 pid, uint256[] memory before) internal {
+        address[] storage d = _disputed[pid];
+        for (uint256 i; i < d.length; ++i) {
+            if (market.creditsOf(d[i]) != before[i]) disputedKeeperPaid++;
+        }
     }
 
     /// @dev The purchase's buyer two times in three, else anybody.
