@@ -509,14 +509,35 @@ contract DataRegistry is IDataRegistry, ReentrancyGuardTransient {
     function _lowestBit(uint256 x) private pure returns (uint256 i) {
         unchecked {
             x &= ~x + 1;
-            if (x >= 1 << 128) { x >>= 128; i += 128; }
-            if (x >= 1 << 64) { x >>= 64; i += 64; }
-            if (x >= 1 << 32) { x >>= 32; i += 32; }
-            if (x >= 1 << 16) { x >>= 16; i += 16; }
-            if (x >= 1 << 8) { x >>= 8; i += 8; }
-            if (x >= 1 << 4) { x >>= 4; i += 4; }
-            if (x >= 1 << 2) { x >>= 2; i += 2; }
-            if (x >= 1 << 1) { i += 1; }
+            if (x >= 1 << 128) {
+                x >>= 128;
+                i += 128;
+            }
+            if (x >= 1 << 64) {
+                x >>= 64;
+                i += 64;
+            }
+            if (x >= 1 << 32) {
+                x >>= 32;
+                i += 32;
+            }
+            if (x >= 1 << 16) {
+                x >>= 16;
+                i += 16;
+            }
+            if (x >= 1 << 8) {
+                x >>= 8;
+                i += 8;
+            }
+            if (x >= 1 << 4) {
+                x >>= 4;
+                i += 4;
+            }
+            if (x >= 1 << 2) {
+                x >>= 2;
+                i += 2;
+            }
+            if (x >= 1 << 1) i += 1;
         }
     }
 }

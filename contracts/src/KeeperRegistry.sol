@@ -283,10 +283,7 @@ contract KeeperRegistry is IKeeperRegistry, Ownable2Step, ReentrancyGuardTransie
     // Internals
     // ------------------------------------------------------------------------------------------
 
-    function _validate(bytes calldata encryptionKey, string calldata endpoint, bytes calldata keyProof)
-        private
-        view
-    {
+    function _validate(bytes calldata encryptionKey, string calldata endpoint, bytes calldata keyProof) private view {
         if (!Secp256k1.isValidCompressed(encryptionKey)) revert KeeperRegistryInvalidEncryptionKey(encryptionKey);
         uint256 len = bytes(endpoint).length;
         if (len == 0 || len > MAX_ENDPOINT_BYTES) revert KeeperRegistryInvalidEndpoint(endpoint);

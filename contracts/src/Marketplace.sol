@@ -324,7 +324,9 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
             _totals.totalCredits += uint96(amount);
         }
         emit ShareDisputed(purchaseId, datasetId, keeper, shareIndex, amount, delivered);
-        if (amount != 0 && _KEEPERS.slash(keeper, amount) != amount) revert MarketplaceNotSlashable(purchaseId, keeper);
+        if (amount != 0 && _KEEPERS.slash(keeper, amount) != amount) {
+            revert MarketplaceNotSlashable(purchaseId, keeper);
+        }
     }
 
     /// @dev Appends a delivery to the purchase's hash chain.
@@ -406,7 +408,9 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
         }
         emit KeeperSlashed(purchaseId, datasetId, keeper, amount, beneficiary);
         // The trusted registry transfers exactly `amount` (≤ the stake read above) to this contract.
-        if (amount != 0 && _KEEPERS.slash(keeper, amount) != amount) revert MarketplaceNotSlashable(purchaseId, keeper);
+        if (amount != 0 && _KEEPERS.slash(keeper, amount) != amount) {
+            revert MarketplaceNotSlashable(purchaseId, keeper);
+        }
     }
 
     /// @inheritdoc IMarketplace

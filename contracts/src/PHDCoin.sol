@@ -5,8 +5,9 @@ import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 import {ERC20Capped} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Capped.sol";
 import {ERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Permit.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
-import {AccessControlDefaultAdminRules} from
-    "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
+import {
+    AccessControlDefaultAdminRules
+} from "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {IPHDCoin} from "./interfaces/IPHDCoin.sol";
 
 /// @title PHDCoin
@@ -32,10 +33,12 @@ contract PHDCoin is ERC20, ERC20Permit, ERC20Capped, AccessControlDefaultAdminRu
         address initialHolder,
         uint256 initialSupply,
         uint256 supplyCap
-    ) ERC20("PHD Coin", "PHD") ERC20Permit("PHD Coin") ERC20Capped(supplyCap) AccessControlDefaultAdminRules(
-        adminTransferDelay,
-        admin
-    ) {
+    )
+        ERC20("PHD Coin", "PHD")
+        ERC20Permit("PHD Coin")
+        ERC20Capped(supplyCap)
+        AccessControlDefaultAdminRules(adminTransferDelay, admin)
+    {
         if (initialSupply != 0) _mint(initialHolder, initialSupply);
     }
 

@@ -237,7 +237,12 @@ abstract contract Base is Test {
 
     function payload(uint256 i) internal pure returns (bytes memory) {
         // ECIES ciphertext stand-in: 33-byte ephemeral key + 32-byte share + 16-byte tag + nonce.
-        return abi.encodePacked(bytes1(0x02), keccak256(abi.encode("eph", i)), keccak256(abi.encode("share", i)), bytes28(keccak256(abi.encode("tag", i))));
+        return abi.encodePacked(
+            bytes1(0x02),
+            keccak256(abi.encode("eph", i)),
+            keccak256(abi.encode("share", i)),
+            bytes28(keccak256(abi.encode("tag", i)))
+        );
     }
 
     /// @dev The first `count` listed keepers of the purchase's dataset commit (skipping those

@@ -26,7 +26,8 @@ contract MarketplaceFuzzTest is Base {
         uint8 k = uint8(bound(extra, t, n));
         price = uint96(bound(price, 0, 1e30));
 
-        Marketplace m = new Marketplace(address(coin), address(registry), bps, DELIVERY_WINDOW, CONFIRMATION_WINDOW, DELIVERY_FEE);
+        Marketplace m =
+            new Marketplace(address(coin), address(registry), bps, DELIVERY_WINDOW, CONFIRMATION_WINDOW, DELIVERY_FEE);
         uint256 id = publish(n, t, price);
         acknowledge(id, t);
         uint256 pay = price == 0 ? t * DELIVERY_FEE : price;
@@ -97,9 +98,7 @@ contract MarketplaceFuzzTest is Base {
             );
         } else if (allowance < price) {
             vm.expectRevert(
-                abi.encodeWithSelector(
-                    IMarketplace.MarketplaceInsufficientAllowance.selector, w.addr, allowance, price
-                )
+                abi.encodeWithSelector(IMarketplace.MarketplaceInsufficientAllowance.selector, w.addr, allowance, price)
             );
         }
         vm.prank(w.addr);
@@ -192,9 +191,7 @@ contract MarketplaceFuzzTest is Base {
         bytes memory key = pubKey(buyerW);
         bool ok = (mask >> purpose) & 1 == 1;
         if (!ok) {
-            vm.expectRevert(
-                abi.encodeWithSelector(IMarketplace.MarketplacePurposeNotConsented.selector, id, purpose)
-            );
+            vm.expectRevert(abi.encodeWithSelector(IMarketplace.MarketplacePurposeNotConsented.selector, id, purpose));
         }
         vm.prank(buyer);
         market.purchase(id, key, purpose, PRICE);

@@ -132,9 +132,7 @@ contract MarketplaceInvariantTest is Base {
     function invariant_PaidOnlyForDeliveredShares() public view {
         address[] memory es = handler.earners();
         for (uint256 i; i < es.length; ++i) {
-            assertEq(
-                market.creditsOf(es[i]) + handler.ghostWithdrawnBy(es[i]), handler.ghostEarned(es[i]), "earned"
-            );
+            assertEq(market.creditsOf(es[i]) + handler.ghostWithdrawnBy(es[i]), handler.ghostEarned(es[i]), "earned");
         }
     }
 

@@ -125,7 +125,9 @@ contract TrustInvariantTest is Base {
 
     function afterInvariant() public view {
         console2.log("purchases", handler.calls("purchase"), "grants", handler.calls("grant"));
-        console2.log("commits", handler.calls("commit"), "deliveries", handler.calls("deliverShare") + handler.calls("serve"));
+        console2.log(
+            "commits", handler.calls("commit"), "deliveries", handler.calls("deliverShare") + handler.calls("serve")
+        );
         console2.log("settles", handler.calls("settle") + handler.calls("confirm"), "refunds", handler.calls("refund"));
         console2.log("slashes", handler.calls("slash"), "certifies", handler.calls("certify"));
         console2.log("disputes", handler.calls("dispute"));

@@ -258,9 +258,7 @@ contract DataRegistryTest is Base {
         vm.prank(owner);
         registry.withdrawConsent(id);
         vm.expectRevert(
-            abi.encodeWithSelector(
-                IDataRegistry.DataRegistryWrongStatus.selector, id, IDataRegistry.Status.Withdrawn
-            )
+            abi.encodeWithSelector(IDataRegistry.DataRegistryWrongStatus.selector, id, IDataRegistry.Status.Withdrawn)
         );
         vm.prank(keepers[0]);
         registry.acknowledgeShare(id);
@@ -302,9 +300,7 @@ contract DataRegistryTest is Base {
         vm.startPrank(owner);
         registry.withdrawConsent(id);
         vm.expectRevert(
-            abi.encodeWithSelector(
-                IDataRegistry.DataRegistryWrongStatus.selector, id, IDataRegistry.Status.Withdrawn
-            )
+            abi.encodeWithSelector(IDataRegistry.DataRegistryWrongStatus.selector, id, IDataRegistry.Status.Withdrawn)
         );
         registry.setPrice(id, 7);
         vm.stopPrank();
@@ -619,9 +615,7 @@ contract DataRegistryTest is Base {
         vm.startPrank(owner);
         registry.withdrawConsent(id);
         vm.expectRevert(
-            abi.encodeWithSelector(
-                IDataRegistry.DataRegistryWrongStatus.selector, id, IDataRegistry.Status.Withdrawn
-            )
+            abi.encodeWithSelector(IDataRegistry.DataRegistryWrongStatus.selector, id, IDataRegistry.Status.Withdrawn)
         );
         registry.withdrawConsent(id);
         vm.stopPrank();

@@ -60,7 +60,9 @@ contract KeeperRegistryTest is Base {
 
     function test_Register_Validator() public {
         vm.prank(newW.addr);
-        keeperRegistry.register(IKeeperRegistry.Role.Validator, compressed(newW), ENDPOINT, MIN_STAKE, keyProof(newW, newW.addr));
+        keeperRegistry.register(
+            IKeeperRegistry.Role.Validator, compressed(newW), ENDPOINT, MIN_STAKE, keyProof(newW, newW.addr)
+        );
         assertTrue(keeperRegistry.isValidator(newW.addr));
         assertFalse(keeperRegistry.isKeeper(newW.addr));
         address[] memory vs = keeperRegistry.validators();
@@ -75,7 +77,9 @@ contract KeeperRegistryTest is Base {
             abi.encodeWithSelector(IKeeperRegistry.KeeperRegistryInvalidRole.selector, IKeeperRegistry.Role.None)
         );
         vm.prank(newW.addr);
-        keeperRegistry.register(IKeeperRegistry.Role.None, compressed(newW), ENDPOINT, MIN_STAKE, keyProof(newW, newW.addr));
+        keeperRegistry.register(
+            IKeeperRegistry.Role.None, compressed(newW), ENDPOINT, MIN_STAKE, keyProof(newW, newW.addr)
+        );
     }
 
     function test_RevertWhen_RegisterTwice() public {
@@ -85,7 +89,13 @@ contract KeeperRegistryTest is Base {
             )
         );
         vm.prank(keepers[0]);
-        keeperRegistry.register(IKeeperRegistry.Role.Validator, compressed(keeperWs[0]), ENDPOINT, MIN_STAKE, keyProof(keeperWs[0], keepers[0]));
+        keeperRegistry.register(
+            IKeeperRegistry.Role.Validator,
+            compressed(keeperWs[0]),
+            ENDPOINT,
+            MIN_STAKE,
+            keyProof(keeperWs[0], keepers[0])
+        );
     }
 
     function test_RevertWhen_RegisterKeyWrongLength() public {
@@ -312,7 +322,9 @@ contract KeeperRegistryTest is Base {
         vm.expectEmit(address(keeperRegistry));
         emit IKeeperRegistry.StakeAdded(newW.addr, MIN_STAKE, MIN_STAKE);
         vm.prank(newW.addr);
-        keeperRegistry.register(IKeeperRegistry.Role.Keeper, compressed(newW), ENDPOINT, MIN_STAKE, keyProof(newW, newW.addr));
+        keeperRegistry.register(
+            IKeeperRegistry.Role.Keeper, compressed(newW), ENDPOINT, MIN_STAKE, keyProof(newW, newW.addr)
+        );
         assertEq(coin.balanceOf(address(keeperRegistry)), before + MIN_STAKE);
         assertEq(keeperRegistry.totalStaked(), total + MIN_STAKE);
         IKeeperRegistry.Stake memory st = keeperRegistry.stakeOf(newW.addr);
@@ -395,7 +407,9 @@ contract KeeperRegistryTest is Base {
 
     function test_KeyProofDigest_BindsChainAndRegistry() public {
         bytes32 d = keeperRegistry.keyProofDigest(newW.addr);
-        assertEq(d, keccak256(abi.encode(keeperRegistry.KEY_PROOF_TAG(), block.chainid, address(keeperRegistry), newW.addr)));
+        assertEq(
+            d, keccak256(abi.encode(keeperRegistry.KEY_PROOF_TAG(), block.chainid, address(keeperRegistry), newW.addr))
+        );
         vm.chainId(777);
         assertTrue(keeperRegistry.keyProofDigest(newW.addr) != d);
     }
@@ -436,7 +450,9 @@ contract KeeperRegistryTest is Base {
         keeperRegistry.deregister();
         uint64 unlockAt = keeperRegistry.stakeOf(keepers[0]).unlockAt;
         vm.warp(unlockAt - 1);
-        vm.expectRevert(abi.encodeWithSelector(IKeeperRegistry.KeeperRegistryStakeLocked.selector, keepers[0], unlockAt));
+        vm.expectRevert(
+            abi.encodeWithSelector(IKeeperRegistry.KeeperRegistryStakeLocked.selector, keepers[0], unlockAt)
+        );
         vm.prank(keepers[0]);
         keeperRegistry.withdrawStake();
     }

@@ -200,7 +200,11 @@ contract MarketplaceTest is Base {
 
     // ---------------------------------------------------------------- purchaseWithPermit
 
-    function _permit(Vm.Wallet memory w, uint256 value, uint256 deadline) internal view returns (uint8, bytes32, bytes32) {
+    function _permit(Vm.Wallet memory w, uint256 value, uint256 deadline)
+        internal
+        view
+        returns (uint8, bytes32, bytes32)
+    {
         bytes32 structHash = keccak256(
             abi.encode(
                 keccak256("Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)"),
@@ -247,9 +251,7 @@ contract MarketplaceTest is Base {
         uint256 deadline = block.timestamp + 1 hours;
         (uint8 v, bytes32 r, bytes32 s) = _permit(buyer2W, PRICE, deadline); // wrong signer
         bytes memory key = pubKey(buyerW);
-        vm.expectRevert(
-            abi.encodeWithSelector(IMarketplace.MarketplaceInsufficientAllowance.selector, buyer, 0, PRICE)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.MarketplaceInsufficientAllowance.selector, buyer, 0, PRICE));
         vm.prank(buyer);
         market.purchaseWithPermit(id, key, Purposes.RESEARCH, PRICE, deadline, v, r, s);
     }
@@ -650,9 +652,7 @@ contract MarketplaceTest is Base {
         deliver(pid, THRESHOLD);
         uint64 endsAt = uint64(block.timestamp) + CONFIRMATION_WINDOW;
         vm.warp(endsAt - 1);
-        vm.expectRevert(
-            abi.encodeWithSelector(IMarketplace.MarketplaceConfirmationWindowOpen.selector, pid, endsAt)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.MarketplaceConfirmationWindowOpen.selector, pid, endsAt));
         market.settle(pid);
     }
 

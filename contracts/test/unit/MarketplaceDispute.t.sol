@@ -46,7 +46,8 @@ abstract contract DisputeFixture is Base, ShareProofFixture {
 
     /// @dev f(index) (+ delta) masked for this purchase; returns the payload and the proof.
     function _case(uint8 index, uint256 delta) internal returns (Case memory c) {
-        c.ctx = ShareProof.Context({chainId: block.chainid, marketplace: address(market), purchaseId: pid, index: index});
+        c.ctx =
+            ShareProof.Context({chainId: block.chainid, marketplace: address(market), purchaseId: pid, index: index});
         uint256 pow = 1;
         for (uint256 j; j < coeffs.length; ++j) {
             c.share = addmod(c.share, mulmod(coeffs[j], pow, N), N);
@@ -67,7 +68,6 @@ abstract contract DisputeFixture is Base, ShareProofFixture {
         vm.prank(bW.addr);
         return market.dispute(pid, index, c.payload, c.buyerKey, log_, c.proof);
     }
-
 }
 
 contract MarketplaceDisputeTest is DisputeFixture {

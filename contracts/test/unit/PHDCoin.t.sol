@@ -6,8 +6,9 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {Base} from "../Base.t.sol";
 import {PHDCoin} from "../../src/PHDCoin.sol";
 import {ERC20Capped} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Capped.sol";
-import {IAccessControlDefaultAdminRules} from
-    "@openzeppelin/contracts/access/extensions/IAccessControlDefaultAdminRules.sol";
+import {
+    IAccessControlDefaultAdminRules
+} from "@openzeppelin/contracts/access/extensions/IAccessControlDefaultAdminRules.sol";
 
 contract PHDCoinTest is Base {
     function test_Constructor() public view {
@@ -99,7 +100,9 @@ contract PHDCoinTest is Base {
         (address pending, uint48 schedule) = coin.pendingDefaultAdmin();
         assertEq(pending, multisig);
         vm.expectRevert(
-            abi.encodeWithSelector(IAccessControlDefaultAdminRules.AccessControlEnforcedDefaultAdminDelay.selector, schedule)
+            abi.encodeWithSelector(
+                IAccessControlDefaultAdminRules.AccessControlEnforcedDefaultAdminDelay.selector, schedule
+            )
         );
         vm.prank(multisig);
         coin.acceptDefaultAdminTransfer();

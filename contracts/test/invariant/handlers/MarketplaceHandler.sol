@@ -112,7 +112,7 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
         if (!found) return;
         uint256 bi = buyerSeed % buyers.length;
         address b = buyers[bi];
-        (, , uint8 t, uint256 price, uint256 purposes) = registry.purchaseTerms(id);
+        (,, uint8 t, uint256 price, uint256 purposes) = registry.purchaseTerms(id);
         uint8 purpose = _consentedPurpose(purposes, purposeSeed);
         bool feeOnly = price == 0;
         if (feeOnly) price = t * market.deliveryFee(); // free data still pays its keepers

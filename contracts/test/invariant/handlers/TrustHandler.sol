@@ -140,7 +140,10 @@ contract TrustHandler is CommonBase, StdCheats, StdUtils {
         for (uint256 i; i < ks.length; ++i) {
             if (!market.hasCommitted(pid, ks[i])) {
                 vm.prank(ks[i]);
-                try market.commit(pid) {} catch (bytes memory err) { _expected(err); }
+                try market.commit(pid) {}
+                    catch (bytes memory err) {
+                    _expected(err);
+                }
             }
         }
         for (uint256 i; i < count; ++i) {
@@ -242,7 +245,12 @@ contract TrustHandler is CommonBase, StdCheats, StdUtils {
             purchaseCount++;
             serve(pid, type(uint256).max);
             vm.prank(v.addr);
-            try market.confirm(pid) { calls["confirm"]++; } catch (bytes memory err) { _expected(err); }
+            try market.confirm(pid) {
+                calls["confirm"]++;
+            }
+                catch (bytes memory err) {
+                _expected(err);
+            }
         } catch (bytes memory err) {
             _expected(err);
         }
@@ -258,7 +266,7 @@ contract TrustHandler is CommonBase, StdCheats, StdUtils {
         if (bits != 0 && index % 8 != 0) {
             // Mostly a delivered share: the (index mod count)-th set bit.
             uint256 k = index % 32;
-            for (uint8 i = 1; ; i = i % 32 + 1) {
+            for (uint8 i = 1;; i = i % 32 + 1) {
                 if ((bits >> (i - 1)) & 1 == 1) {
                     if (k == 0) {
                         index = i;
@@ -305,15 +313,26 @@ contract TrustHandler is CommonBase, StdCheats, StdUtils {
         op = op % 3;
         vm.startPrank(w.addr);
         if (op == 0) {
-            try kr.deregister() { calls["deregister"]++; } catch (bytes memory err) { _expected(err); }
+            try kr.deregister() {
+                calls["deregister"]++;
+            }
+                catch (bytes memory err) {
+                _expected(err);
+            }
         } else if (op == 1) {
-            try kr.withdrawStake() { calls["withdrawStake"]++; } catch (bytes memory err) { _expected(err); }
+            try kr.withdrawStake() {
+                calls["withdrawStake"]++;
+            }
+                catch (bytes memory err) {
+                _expected(err);
+            }
         } else {
             uint256 stake = kr.MIN_STAKE();
             if (coin.balanceOf(w.addr) >= stake) {
                 coin.approve(address(kr), stake);
                 bytes memory proof = _keyProof(w);
-                IKeeperRegistry.Role role = actorSeed % 2 == 0 ? IKeeperRegistry.Role.Keeper : IKeeperRegistry.Role.Validator;
+                IKeeperRegistry.Role role =
+                    actorSeed % 2 == 0 ? IKeeperRegistry.Role.Keeper : IKeeperRegistry.Role.Validator;
                 try kr.register(role, _compressed(w), "https://x", stake, proof) {
                     calls["register"]++;
                 } catch (bytes memory err) {
