@@ -201,4 +201,19 @@ contract MarketplaceDisputeTest is DisputeFixture {
         market.withdraw();
         assertEq(coin.balanceOf(bW.addr), before + PRICE + 3 * market.BAD_SHARE_SLASH());
     }
+
+    /// @dev Any wrong share (delta ≠ 0) at any committed index is proven bad; the right one never is.
+    function testFuzz_Dispute(uint256 delta, uint8 index) public {
+        index = uint8(bound(index, 1, 4));
+        delta = bound(delta, 0, N - 1);
+        Case memory c = _case(index, delta);
+        _deliver(index, c.payload);
+        if (delta == 0) {
+            vm.expectRevert(abi.encodeWithSelector(IMarketplace.MarketplaceFalseDispute.selector, pid, index));
+            _dispute(index, c);
+        } else {
+            assertEq(_dispute(index, c), market.BAD_SHARE_SLASH());
+            assertEq(market.getPurchase(pid).delivered, 0);
+        }
+    }
 }

@@ -120,9 +120,10 @@ contract ReentrancyTest is Base {
 
     /// @dev The token re-enters `settle`/`deliverShare`/`purchase`/`grant` during a withdrawal.
     function test_Reentrancy_TokenCallsEveryEntryPoint() public {
+        hos.mint(buyer, 5 * PRICE); // ten rounds of purchases
         uint256 pid = _settledSale();
         uint256 open = _buy();
-        bytes[] memory calls = new bytes[](7);
+        bytes[] memory calls = new bytes[](10);
         calls[0] = abi.encodeCall(IMarketplace.settle, (pid));
         calls[1] = abi.encodeCall(IMarketplace.deliverShare, (open, payload(1)));
         calls[2] = abi.encodeCall(IMarketplace.purchase, (id, buyerKey, Purposes.RESEARCH, PRICE));
@@ -130,6 +131,10 @@ contract ReentrancyTest is Base {
         calls[4] = abi.encodeCall(IMarketplace.confirm, (open));
         calls[5] = abi.encodeCall(IMarketplace.refund, (open));
         calls[6] = abi.encodeCall(IMarketplace.withdraw, ());
+        calls[7] = abi.encodeCall(IMarketplace.commit, (open));
+        calls[8] = abi.encodeCall(IMarketplace.slashNonDelivery, (open, keepers[1]));
+        bytes32[] memory log = new bytes32[](0);
+        calls[9] = abi.encodeCall(IMarketplace.dispute, (open, 1, hex"00", buyerKey, log, ""));
         for (uint256 i; i < calls.length; ++i) {
             hos.arm(address(hm), calls[i], false);
             vm.prank(keepers[0]);
