@@ -17,4 +17,4 @@ pub mod retrieve;
 pub mod util;
 
 pub use ctx::{ClientCtx, id_u64};
-pub use error::{BadShare, BoxError, Result, SdkError};
+pub use error::{BadShare, BoxError, DisputeKind, Result, SdkError};
