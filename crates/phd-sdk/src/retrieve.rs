@@ -49,9 +49,26 @@ pub struct RetrieveOutcome {
 }
 
 /// One decrypted, verified share (and the optional presigned URL that came with it).
-struct GoodShare {
+pub(crate) struct GoodShare {
     share: KeyShare,
     url: Option<String>,
+}
+
+/// The dataset's Feldman commitments as stored on-chain.
+pub(crate) async fn onchain_commitments(ctx: &ClientCtx, dataset_id: U256, purchase_id: u64) -> Result<Commitments> {
+    let raw = ctx.chain.commitments_of(dataset_id).await.map_err(|e| SdkError::chain("reading commitments", e))?;
+    let points: Vec<[u8; 33]> = raw
+        .iter()
+        .map(|c| <[u8; 33]>::try_from(c.as_ref()))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| SdkError::Reconstruct { purchase_id, reason: "on-chain commitment of wrong length".into() })?;
+    Commitments::from_bytes(&points).map_err(|e| SdkError::Reconstruct { purchase_id, reason: format!("on-chain commitments: {e}") })
+}
+
+/// The acting account's key as an encryption key (purchases are made to the account's pubkey).
+pub(crate) fn account_key(ctx: &ClientCtx, purchase_id: u64) -> Result<EncryptionSecretKey> {
+    EncryptionSecretKey::from_bytes(ctx.chain.signer().to_bytes().as_slice())
+        .map_err(|e| SdkError::Reconstruct { purchase_id, reason: format!("account key: {e}") })
 }
 
 /// The context a keeper's delivery for `purchase_id` under share `index` is bound to.
@@ -61,7 +78,7 @@ pub fn delivery_context(chain_id: u64, marketplace: Address, purchase_id: U256, 
 
 /// Opens one provable delivery (FORMATS.md §2.4): unmask + Feldman check, then the optional
 /// encrypted tail (a presigned URL). On failure: the reason and how it can be disputed.
-fn open_provable(
+pub(crate) fn open_provable(
     esk: &EncryptionSecretKey,
     payload: &[u8],
     dctx: &DeliveryContext,
@@ -104,19 +121,11 @@ pub async fn retrieve(ctx: &ClientCtx, purchase_id: u64, out: &Path, opts: &Retr
     }
     let dataset_id = id_u64(p.datasetId);
     let d = chain.dataset(p.datasetId).await.map_err(|e| SdkError::chain("reading the dataset", e))?;
-    let raw_commitments = chain.commitments_of(p.datasetId).await.map_err(|e| SdkError::chain("reading commitments", e))?;
-    let points: Vec<[u8; 33]> = raw_commitments
-        .iter()
-        .map(|c| <[u8; 33]>::try_from(c.as_ref()))
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|_| SdkError::Reconstruct { purchase_id, reason: "on-chain commitment of wrong length".into() })?;
-    let commitments = Commitments::from_bytes(&points)
-        .map_err(|e| SdkError::Reconstruct { purchase_id, reason: format!("on-chain commitments: {e}") })?;
+    let commitments = onchain_commitments(ctx, p.datasetId, purchase_id).await?;
     let t = commitments.threshold();
 
-    // Our account key decrypts the payloads (shares are encrypted to the purchase's pubkey).
-    let esk = EncryptionSecretKey::from_bytes(chain.signer().to_bytes().as_slice())
-        .map_err(|e| SdkError::Reconstruct { purchase_id, reason: format!("account key: {e}") })?;
+    // Our account key unmasks the deliveries (they are made to the purchase's pubkey).
+    let esk = account_key(ctx, purchase_id)?;
     let dep = chain.deployment();
 
     // Collect shares.
