@@ -98,6 +98,21 @@ pub enum Command {
     },
     /// My purchases, with status.
     Purchases,
+    /// Prove delivered shares wrong on-chain: the keeper is slashed, the amount credited to you
+    /// (`buy` does this by itself for every bad share). Only while the purchase is open.
+    Dispute {
+        /// Purchase id.
+        purchase: u64,
+        /// Only this share index (default: every bad share).
+        #[arg(long, env = "PHD_SHARE_INDEX")]
+        index: Option<u8>,
+    },
+    /// After the delivery deadline of a failed purchase: slash every keeper that committed but
+    /// did not deliver (credited to you).
+    SlashNonDelivery {
+        /// Purchase id.
+        purchase: u64,
+    },
 }
 
 fn parse_price(s: &str) -> Result<U256, String> {
@@ -173,6 +188,12 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 for b in &r.retrieved.bad_shares {
                     s.push_str(&format!("\n  warning: {b}"));
                 }
+                for d in &r.disputes {
+                    s.push_str(&format!("\n  dispute: {d}"));
+                }
+                if let Some(n) = &r.not_confirmed {
+                    s.push_str(&format!("\n  warning: {n}"));
+                }
                 if let Some(c) = &r.confirm_tx {
                     s.push_str(&format!("\n  confirmed (tx {c})"));
                 }
@@ -196,16 +217,46 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
             let r = crate::buy::refund(&ctx, purchase).await?;
             out.emit(&r, || format!("refunded {} PHD for purchase {purchase} (tx {})", r.amount_phd.clone().unwrap_or_default(), r.tx_hash))?;
         }
+        Command::Dispute { purchase, index } => {
+            let rs = crate::dispute::dispute(&ctx, purchase, index).await?;
+            out.emit(&rs, || {
+                if rs.is_empty() {
+                    return format!("purchase {purchase}: every delivered share opens and verifies; nothing to dispute");
+                }
+                rs.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+            })?;
+            if rs.iter().any(|r| r.error.is_some()) {
+                eyre::bail!("some disputes of purchase {purchase} failed");
+            }
+        }
+        Command::SlashNonDelivery { purchase } => {
+            let rs = crate::dispute::slash_non_delivery(&ctx, purchase).await?;
+            out.emit(&rs, || {
+                if rs.is_empty() {
+                    return format!("purchase {purchase}: no keeper committed without delivering");
+                }
+                rs.iter()
+                    .map(|r| match (&r.slashed_phd, &r.error) {
+                        (Some(a), _) => format!("keeper {:#x} slashed {a} PHD, credited to you (tx {})", r.keeper, r.tx_hash.clone().unwrap_or_default()),
+                        (None, e) => format!("keeper {:#x}: slash failed: {}", r.keeper, e.clone().unwrap_or_default()),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?;
+            if rs.iter().any(|r| r.error.is_some()) {
+                eyre::bail!("some slashes for purchase {purchase} failed");
+            }
+        }
         Command::Purchases => {
             let rows = crate::buy::purchases(&ctx).await?;
             out.emit(&rows, || {
                 let mut s = format!(
-                    "{:>5} {:>4}  {:<8} {:<13} {:>10}  {:<9} {:<7} {}",
-                    "BUY", "DS", "KIND", "PURPOSE", "PRICE", "STATUS", "SHARES", "CONFIRMED"
+                    "{:>5} {:>4}  {:<8} {:<13} {:>10}  {:<9} {:<7} {:<7} {}",
+                    "BUY", "DS", "KIND", "PURPOSE", "PRICE", "STATUS", "SHARES", "COMMITS", "CONFIRMED"
                 );
                 for r in &rows {
                     s.push_str(&format!(
-                        "\n{:>5} {:>4}  {:<8} {:<13} {:>10}  {:<9} {:<7} {}",
+                        "\n{:>5} {:>4}  {:<8} {:<13} {:>10}  {:<9} {:<7} {:<7} {}",
                         r.purchase_id,
                         r.dataset_id,
                         r.kind,
@@ -213,6 +264,7 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                         r.price_phd,
                         r.status,
                         format!("{}/{}", r.delivered, r.threshold),
+                        format!("{}/{}", r.committed, r.threshold),
                         if r.confirmed { "yes" } else { "no" }
                     ));
                 }
@@ -254,6 +306,16 @@ mod tests {
         assert!(parse(&["buy", "x", "--out", "y"]).is_err());
         assert!(parse(&["browse", "--max-price", "abc"]).is_err());
         assert!(parse(&["refund"]).is_err());
+        assert!(parse(&["dispute"]).is_err(), "purchase id is required");
+        assert!(parse(&["dispute", "3", "--index", "300"]).is_err(), "a share index is a u8");
+        assert!(parse(&["slash-non-delivery", "x"]).is_err());
+    }
+
+    #[test]
+    fn dispute_and_slash_flags() {
+        assert!(matches!(parse(&["dispute", "4", "--index", "2"]), Ok(Cli { command: Command::Dispute { purchase: 4, index: Some(2) }, .. })));
+        assert!(matches!(parse(&["dispute", "4"]), Ok(Cli { command: Command::Dispute { purchase: 4, index: None }, .. })));
+        assert!(matches!(parse(&["slash-non-delivery", "9", "--json"]), Ok(Cli { command: Command::SlashNonDelivery { purchase: 9 }, .. })));
     }
 
     #[test]
