@@ -140,19 +140,20 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
             let rows = phd_sdk::browse::browse(&ctx, &f).await?;
             out.emit(&rows, || {
                 let mut s = format!(
-                    "{:>4}  {:<26} {:>9} {:>9}  {:>7}  {:<10} {:>10}  {}",
-                    "ID", "TYPE", "BYTES", "SAMPLES", "QUALITY", "CERTIFIED", "PRICE", "PURPOSES"
+                    "{:>4}  {:<26} {:>9} {:>9}  {:>7}  {:<10} {:>10} {:>12}  {}",
+                    "ID", "TYPE", "BYTES", "SAMPLES", "QUALITY", "CERTIFIED", "PRICE", "MIN STAKE", "PURPOSES"
                 );
                 for l in &rows {
                     s.push_str(&format!(
-                        "\n{:>4}  {:<26} {:>9} {:>9}  {:>7}  {:<10} {:>10}  {}",
+                        "\n{:>4}  {:<26} {:>9} {:>9}  {:>7}  {:<10} {:>10} {:>12}  {}",
                         l.dataset_id,
                         l.data_type.as_deref().unwrap_or("?"),
                         l.plaintext_bytes.map_or("?".into(), |b| b.to_string()),
                         l.samples.map_or("?".into(), |b| b.to_string()),
                         l.effective_quality().map_or("-".into(), |q| format!("{q:.3}")),
-                        l.certified_by.map_or_else(|| "no".to_string(), |a| format!("{a:#x}").chars().take(10).collect::<String>()),
+                        if l.certified { format!("yes ({})", l.certifications_counted) } else { format!("no ({})", l.certifications) },
                         l.price_phd,
+                        l.keeper_stake_min_phd.as_deref().unwrap_or("?"),
                         l.purposes.join(",")
                     ));
                 }
