@@ -86,6 +86,9 @@ impl fmt::Display for ContractKind {
     }
 }
 
+/// EIP-170: the largest runtime code public chains accept, bytes.
+pub const EIP170_LIMIT: usize = 24_576;
+
 /// A contract's committed bytecode.
 #[derive(Debug, Clone)]
 pub struct Artifact {
@@ -113,6 +116,12 @@ impl Artifact {
             }
         }
         Some(keccak256(&masked))
+    }
+
+    /// Whether the runtime code exceeds EIP-170's limit ([`EIP170_LIMIT`]): such a contract
+    /// deploys only on chains with a raised limit (local anvil).
+    pub fn exceeds_eip170(&self) -> bool {
+        self.deployed_bytecode.len() > EIP170_LIMIT
     }
 
     /// Whether on-chain runtime `code` is this artifact's code (immutables ignored).
