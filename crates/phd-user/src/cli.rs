@@ -121,6 +121,9 @@ pub struct PublishCmd {
     /// Number of keepers to pick automatically (at most 32).
     #[arg(long, env = "PHD_KEEPERS_N", default_value_t = 5)]
     pub keepers_n: u8,
+    /// Allow several automatically chosen keepers on one endpoint host (local devnets only).
+    #[arg(long, env = "PHD_ALLOW_SHARED_HOSTS")]
+    pub allow_shared_hosts: bool,
     /// Activities to share (e.g. walking,running); other windows are dropped before sealing.
     #[arg(long = "keep", env = "PHD_KEEP", value_delimiter = ',')]
     pub keep: Vec<String>,
@@ -235,6 +238,7 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 threshold: p.threshold,
                 keepers: p.keepers,
                 keepers_n: p.keepers_n,
+                allow_shared_hosts: p.allow_shared_hosts,
                 keep_classes: p.keep,
                 keep_columns: p.keep_column,
                 drop_columns: p.drop_column,

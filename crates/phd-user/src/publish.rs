@@ -41,6 +41,9 @@ pub struct PublishArgs {
     pub keepers: Vec<Address>,
     /// Number of keepers to pick when `keepers` is empty.
     pub keepers_n: u8,
+    /// Let automatic selection pick several keepers of one endpoint host (a local devnet, where
+    /// every keeper listens on 127.0.0.1); off by default (Sybil resistance).
+    pub allow_shared_hosts: bool,
     /// Activities to keep (empty = all).
     pub keep_classes: Vec<String>,
     /// Columns to keep as-is.
@@ -75,6 +78,7 @@ impl PublishArgs {
             threshold: 3,
             keepers: Vec::new(),
             keepers_n: 5,
+            allow_shared_hosts: false,
             keep_classes: Vec::new(),
             keep_columns: Vec::new(),
             drop_columns: Vec::new(),
@@ -203,7 +207,7 @@ pub async fn publish(
 
     // 3. Keepers (before anything is uploaded).
     let mut warnings = Vec::new();
-    let targets = select_keepers(ctx, &args.keepers, args.keepers_n, &mut warnings).await?;
+    let targets = select_keepers(ctx, &args.keepers, args.keepers_n, args.allow_shared_hosts, &mut warnings).await?;
     let n = u8::try_from(targets.len()).unwrap_or(u8::MAX);
 
     // 4. Local copies.
@@ -426,7 +430,13 @@ fn os_random_u64() -> u64 {
 /// Explicit keepers (each must be an active, staked keeper; a warning when their total stake is
 /// small or hosts repeat), or `n` keepers chosen by [`choose_keepers`] among the registered,
 /// staked keepers whose `/health` answers as themselves.
-pub(crate) async fn select_keepers(ctx: &UserCtx, explicit: &[Address], n: u8, warnings: &mut Vec<String>) -> Result<Vec<KeeperTarget>> {
+pub(crate) async fn select_keepers(
+    ctx: &UserCtx,
+    explicit: &[Address],
+    n: u8,
+    allow_shared_hosts: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<KeeperTarget>> {
     if usize::from(n) > usize::from(MAX_KEEPERS) || explicit.len() > usize::from(MAX_KEEPERS) {
         return Err(UserError::InvalidArg { arg: "--keepers-n", reason: format!("at most {MAX_KEEPERS} keepers per dataset") });
     }
@@ -481,7 +491,10 @@ pub(crate) async fn select_keepers(ctx: &UserCtx, explicit: &[Address], n: u8, w
         match h {
             Ok(h) if h.address != a => skipped.push(format!("{a} ({}): answers as {}", node.endpoint, h.address)),
             Ok(_) => {
-                cands.push(Candidate { address: a, host: endpoint_host(&node.endpoint), stake });
+                let host = endpoint_host(&node.endpoint);
+                // Shared hosts allowed: each keeper counts as its own operator.
+                let host = if allow_shared_hosts { format!("{host}#{a}") } else { host };
+                cands.push(Candidate { address: a, host, stake });
                 targets.push(KeeperTarget { address: a, endpoint: node.endpoint, encryption_key: node.encryptionKey.to_vec(), stake });
             }
             Err(e) => skipped.push(format!("{a} ({}): {e}", node.endpoint)),
