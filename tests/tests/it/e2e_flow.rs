@@ -25,21 +25,30 @@ async fn eight_steps_plaintext_matches_and_fees_are_exact() -> eyre::Result<()> 
     eyre::ensure!(DatasetStatus::from(user.dataset(id).await?.status) == DatasetStatus::Active, "dataset not active");
     eyre::ensure!(published.acknowledged >= usize::from(d.threshold), "acks {}", published.acknowledged);
 
-    // 3. validation: the owner grants the validator access; shares arrive through the same path;
-    //    the validator decrypts and certifies (phd-validator pending: done here by hand).
+    // 3. validation: the owner grants the validator access (escrowing t x deliveryFee); shares
+    //    arrive through the same path; the validator (staked) decrypts, confirms the grant and
+    //    certifies (phd-validator pending: done here by hand).
     let validator = d.client(&d.accounts.validator).await?;
-    validator
-        .register_node(phd_chain::NodeRole::Validator, &phd_chain::pubkey_compressed(validator.signer()), "http://validator.invalid")
+    phd_e2e::stake_and_register(&d.deployer_client().await?, &validator, phd_chain::NodeRole::Validator, "http://validator.invalid", None)
         .await?;
     let grant = user.grant(id, validator.address(), &validator.pubkey64(), Purpose::Validation).await?;
     wait_deliveries(&validator, grant.purchase_id, d.threshold).await?;
     let vout = work.join("validator.csv");
     reference_buy_decrypt(d, &validator, grant.purchase_id, &vout).await.map_err(|e| eyre::eyre!("{e}"))?;
     eyre::ensure!(std::fs::read(&vout)? == std::fs::read(&pseudo)?, "validator plaintext differs");
+    validator.confirm(grant.purchase_id).await?;
+    eyre::ensure!(validator.access_granted(id, validator.address()).await?, "grant not settled");
     let owner_before_cert = user.balance_of(user.address()).await?;
     validator.certify(id, 9_000, alloy::primitives::B256::repeat_byte(7), alloy::primitives::B256::repeat_byte(8), "").await?;
-    let reward = d.deployment.params.as_ref().map(|p| p.certification_reward).unwrap_or_default();
-    eyre::ensure!(user.balance_of(user.address()).await? == owner_before_cert + reward, "certification reward");
+    // Issue 10: one certificate is not certification (k independent validators); the reward is
+    // paid only with the certificate that reaches k, so nothing yet.
+    let summary = user.certification_summary(id).await?;
+    eyre::ensure!(summary.count == U256::from(1u64) && summary.aggregate_score_bps == 9_000, "summary {summary:?}");
+    let k = user.min_certifications().await?;
+    eyre::ensure!(summary.certified == (k <= 1), "certified with 1 of {k} certificates");
+    if k > 1 {
+        eyre::ensure!(user.balance_of(user.address()).await? == owner_before_cert, "reward paid before k certificates");
+    }
 
     // 4–5. choose + buy into escrow.
     let listed = customer.published_datasets(None, BlockRange::all()).await?;
