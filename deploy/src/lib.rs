@@ -238,7 +238,7 @@ pub async fn deploy_fresh(
                 contract = kind.name(),
                 bytes = artifact.deployed_bytecode.len(),
                 limit = phd_chain::code::EIP170_LIMIT,
-                "runtime code exceeds EIP-170: deployable only on a chain with a raised code size limit (local anvil)"
+                "runtime code exceeds EIP-170: the deployment will fail on any chain enforcing it"
             );
         }
     }

@@ -161,9 +161,6 @@ pub fn anvil_bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("anvil"))
 }
 
-/// Code size limit of local anvil chains (bytes).
-pub const LOCAL_CODE_SIZE_LIMIT: usize = 0x8000;
-
 /// Starts anvil with `settings` on loopback `port` (0 picks a free port). The process is killed
 /// when the returned instance is dropped.
 pub fn spawn_anvil(settings: &AnvilSettings, port: u16) -> Result<AnvilInstance, ChainError> {
@@ -178,13 +175,6 @@ pub fn spawn_anvil(settings: &AnvilSettings, port: u16) -> Result<AnvilInstance,
         .arg(settings.balance_eth.to_string())
         .arg("--derivation-path")
         .arg(settings.derivation_path.clone())
-        // The trust-branch Marketplace's runtime code (≈ 26.4 kB) is above EIP-170's 24 576
-        // bytes: local chains raise the limit so the stack runs, to 32 kB rather than off so
-        // further growth still fails here. Public chains enforce 24 576 (see
-        // `code::EIP170_LIMIT`; phd-deploy warns) — the contract must shrink before such a
-        // deployment.
-        .arg("--code-size-limit")
-        .arg(LOCAL_CODE_SIZE_LIMIT.to_string())
         .timeout(20_000);
     if settings.block_time > 0 {
         anvil = anvil.block_time(settings.block_time);
