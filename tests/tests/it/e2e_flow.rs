@@ -93,8 +93,11 @@ async fn eight_steps_plaintext_matches_and_fees_are_exact() -> eyre::Result<()> 
     Ok(())
 }
 
+/// Issue 10 (finding 2): a keeper that delivers a wrong share is named, proven wrong on-chain by
+/// the buyer's app (`phd_customer::buy` disputes by itself), slashed to the buyer's credits, not
+/// paid at settlement; the buyer still decrypts from the others.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_share_is_named_and_others_decrypt() -> eyre::Result<()> {
+async fn wrong_share_is_disputed_slashed_and_others_decrypt() -> eyre::Result<()> {
     let stack = Stack::start_with(|c| {
         c.keeper_knobs = vec![KeeperKnobs::default(), KeeperKnobs { misbehave: Some(Misbehaviour::WrongShare), ..Default::default() }];
     })
@@ -106,21 +109,63 @@ async fn wrong_share_is_named_and_others_decrypt() -> eyre::Result<()> {
     let pseudo = work.join("pseudo.csv");
     let published = stack.publish(&input, phd(3), &[Purpose::Research], &pseudo).await?;
     let customer = d.customer_client().await?;
-    let bought = customer.purchase(U256::from(published.dataset_id), Purpose::Research, phd(3)).await?;
-    wait_deliveries(&customer, bought.purchase_id, 5).await?;
+    let cheater = d.keepers[1].address;
+    let stake_before = customer.stake_of(cheater).await?.amount;
+    let credits_before = customer.credits_of(customer.address()).await?;
+
+    // Wait for all five deliveries first so the wrong one is among those seen.
+    let ctx = stack.customer_ctx().await?;
+    let mut args = phd_customer::buy::BuyArgs::new(published.dataset_id, Purpose::Research, work.join("out.csv"));
+    args.confirm = false;
+    args.retrieve.share_timeout = phd_e2e::stack::KEEPER_TIMEOUT;
+    args.retrieve.poll = std::time::Duration::from_millis(100);
+    let pid = {
+        // Buy by hand first so the deliveries can be awaited, then run the app's retrieval path
+        // (retrieve + automatic disputes) through `phd_customer::dispute` and the sdk.
+        let bought = customer.purchase(U256::from(published.dataset_id), Purpose::Research, phd(3)).await?;
+        wait_deliveries(&customer, bought.purchase_id, 5).await?;
+        bought.purchase_id
+    };
     let out = work.join("out.csv");
-    let r = stack.retrieve(bought.purchase_id, &out).await??;
-    let cheater = format!("{:#x}", d.keepers[1].address);
+    let r = stack.retrieve(pid, &out).await??;
     eyre::ensure!(
-        r.bad_shares.len() == 1 && r.bad_shares[0].keeper.eq_ignore_ascii_case(&cheater) && r.bad_shares[0].share_index == 2,
+        r.bad_shares.len() == 1 && r.bad_shares[0].keeper.eq_ignore_ascii_case(&format!("{cheater:#x}")) && r.bad_shares[0].share_index == 2,
         "bad shares {:?}",
         r.bad_shares
     );
+    eyre::ensure!(r.bad_shares[0].dispute == Some(phd_sdk::DisputeKind::WrongShare), "not disputable: {:?}", r.bad_shares[0]);
     eyre::ensure!(!r.shares_used.contains(&2), "used the wrong share {:?}", r.shares_used);
-    // The reference buyer agrees.
-    let r2 = reference_buy_decrypt(d, &customer, bought.purchase_id, &work.join("out2.csv")).await.map_err(|e| eyre::eyre!("{e}"))?;
-    eyre::ensure!(r2.bad_keepers == vec![d.keepers[1].address], "reference buyer: bad keepers {:?}", r2.bad_keepers);
     eyre::ensure!(std::fs::read(&out)? == std::fs::read(&pseudo)?, "plaintext differs");
+    // The reference buyer agrees.
+    let r2 = reference_buy_decrypt(d, &customer, pid, &work.join("out2.csv")).await.map_err(|e| eyre::eyre!("{e}"))?;
+    eyre::ensure!(r2.bad_keepers == vec![cheater], "reference buyer: bad keepers {:?}", r2.bad_keepers);
+
+    // The buyer's app disputes it: slashed BAD_SHARE_SLASH to the buyer.
+    let reports = phd_customer::dispute::dispute(&ctx, u64::try_from(pid)?, None).await?;
+    eyre::ensure!(reports.len() == 1 && reports[0].share_index == 2, "reports {reports:?}");
+    let slashed: U256 = reports[0].slashed_wei.as_deref().ok_or_else(|| eyre::eyre!("dispute failed: {:?}", reports[0].error))?.parse()?;
+    eyre::ensure!(slashed > U256::ZERO, "nothing slashed");
+    eyre::ensure!(customer.stake_of(cheater).await?.amount == stake_before - slashed, "cheater's stake not reduced by {slashed}");
+    eyre::ensure!(customer.credits_of(customer.address()).await? == credits_before + slashed, "buyer not credited");
+    eyre::ensure!(customer.get_purchase(pid).await?.delivered == 4, "the disputed delivery still counts");
+    // A second dispute of the same share is reported from the chain, not sent again.
+    let again = phd_customer::dispute::dispute(&ctx, u64::try_from(pid)?, Some(2)).await?;
+    eyre::ensure!(again.len() == 1 && again[0].slashed_wei.as_deref() == Some(slashed.to_string().as_str()), "again {again:?}");
+    // A good share cannot be disputed: refused locally before any transaction.
+    let good = phd_customer::dispute::dispute(&ctx, u64::try_from(pid)?, Some(1)).await;
+    eyre::ensure!(matches!(good, Err(phd_customer::CustomerError::Purchase { .. })), "good share disputed: {good:?}");
+
+    // Settlement pays the four honest deliverers only.
+    let (_, settlement) = customer.confirm(pid).await?;
+    let s = settlement.ok_or_else(|| eyre::eyre!("confirm did not settle"))?;
+    eyre::ensure!(s.keeper_count == 4, "deliverers paid {}", s.keeper_count);
+    eyre::ensure!(customer.credits_of(cheater).await? == U256::ZERO, "the cheater was paid");
+
+    // The whole app path: `buy` disputes by itself and still writes the data.
+    let b = phd_customer::buy::buy(&ctx, &args).await?;
+    eyre::ensure!(b.retrieved.bad_shares.iter().all(|x| x.share_index == 2), "bad {:?}", b.retrieved.bad_shares);
+    eyre::ensure!(b.disputes.iter().all(|x| x.slashed_wei.is_some()), "disputes {:?}", b.disputes);
+    eyre::ensure!(std::fs::read(work.join("out.csv"))? == std::fs::read(&pseudo)?, "plaintext differs after buy");
     stack.stop().await;
     Ok(())
 }
