@@ -170,6 +170,15 @@ pub async fn slash_non_delivery(ctx: &CustomerCtx, purchase_id: u64) -> Result<V
             reason: format!("the delivery deadline ({}) has not passed yet ({}s left)", p.deliveryDeadline, p.deliveryDeadline - now),
         });
     }
+    // The contract slashes only when ≥ t keepers committed (then the committed ones that did not
+    // deliver broke a promise); with fewer, no keeper was bound to deliver.
+    let cs = chain.commit_state(pid).await.map_err(|e| CustomerError::chain("reading commitments", e))?;
+    if cs.committed < p.threshold {
+        return Err(CustomerError::Purchase {
+            purchase_id,
+            reason: format!("only {} of {} keepers committed, so none was bound to deliver: nothing to slash (refund instead)", cs.committed, p.threshold),
+        });
+    }
     let keepers = chain.keepers_of(p.datasetId).await.map_err(|e| CustomerError::chain("reading the dataset's keepers", e))?;
     let mut out = Vec::new();
     for k in keepers {

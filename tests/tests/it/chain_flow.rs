@@ -75,7 +75,13 @@ async fn publish_purchase_deliver_settle_withdraw() -> eyre::Result<()> {
     assert_eq!(seen[0].event.buyerPubKey.as_ref(), customer.pubkey64().as_slice());
     assert_eq!(seen[0].event.purpose, Purpose::Research.id());
 
-    // 3 deliveries
+    // issue 10: no delivery before t = 3 keepers committed; then 3 deliveries
+    let r = revert(keepers[0].deliver_share(pid, b"too early").await);
+    assert!(matches!(r, ContractRevert::Marketplace(M::MarketplaceNotEnoughCommitments(_))), "{r:?}");
+    for k in keepers.iter().take(3) {
+        k.commit(pid).await?;
+    }
+    assert_eq!(customer.commit_state(pid).await?.committed, 3);
     for (i, k) in keepers.iter().take(3).enumerate() {
         let (_, delivered) = k.deliver_share(pid, format!("encrypted share {}", i + 1).as_bytes()).await?;
         assert_eq!(delivered as usize, i + 1);
@@ -140,6 +146,9 @@ async fn too_few_shares_refund_after_deadline() -> eyre::Result<()> {
     let bought = customer.purchase(id, Purpose::Research, phd(50)).await?;
     assert_eq!(bought.price, price);
     let pid = bought.purchase_id;
+    for k in keepers.iter().take(3) {
+        k.commit(pid).await?;
+    }
     for k in keepers.iter().take(2) {
         k.deliver_share(pid, b"share").await?;
     }
@@ -167,6 +176,15 @@ async fn too_few_shares_refund_after_deadline() -> eyre::Result<()> {
     // a purchase ends exactly once
     let r = revert(customer.refund(pid).await);
     assert!(matches!(r, ContractRevert::Marketplace(M::MarketplacePurchaseNotOpen(_))), "{r:?}");
+    // issue 10: the keeper that committed and did not deliver is slashed to the buyer, once;
+    // a keeper that delivered is not slashable
+    let (_, slashed) = customer.slash_non_delivery(pid, keepers[2].address()).await?;
+    assert!(slashed > U256::ZERO);
+    assert_eq!(customer.credits_of(customer.address()).await?, slashed);
+    let r = revert(customer.slash_non_delivery(pid, keepers[2].address()).await);
+    assert!(matches!(r, ContractRevert::Marketplace(M::MarketplaceNotSlashable(_))), "{r:?}");
+    let r = revert(customer.slash_non_delivery(pid, keepers[0].address()).await);
+    assert!(matches!(r, ContractRevert::Marketplace(M::MarketplaceNotSlashable(_))), "{r:?}");
     Ok(())
 }
 

@@ -67,7 +67,12 @@ async fn eight_steps_plaintext_matches_and_fees_are_exact() -> eyre::Result<()> 
     eyre::ensure!(r.bad_shares.is_empty(), "bad shares {:?}", r.bad_shares);
     eyre::ensure!(std::fs::read(&out)? == std::fs::read(&pseudo)?, "customer plaintext differs from pseudonymised input");
 
-    // 7. confirm → settle; exact fee rule.
+    // 7. confirm → settle; exact fee rule (keeper credits counted from here: the grant's
+    //    delivery fees were credited before).
+    let mut keeper_credits_before = Vec::new();
+    for kh in &d.keepers {
+        keeper_credits_before.push(customer.credits_of(kh.address).await?);
+    }
     let (_, settlement) = customer.confirm(bought.purchase_id).await?;
     let s = settlement.ok_or_else(|| eyre::eyre!("confirm did not settle"))?;
     let bps = U256::from(d.deployment.params.as_ref().map_or(1000, |p| p.keeper_fee_bps));
@@ -76,8 +81,8 @@ async fn eight_steps_plaintext_matches_and_fees_are_exact() -> eyre::Result<()> 
     let each = price * bps / U256::from(10_000u64) / k;
     eyre::ensure!(s.keeper_amount_each == each, "keeper amount {} != {each}", s.keeper_amount_each);
     eyre::ensure!(s.owner_amount == price - each * k, "owner amount");
-    for kh in &d.keepers {
-        eyre::ensure!(customer.credits_of(kh.address).await? == each, "keeper {} credits", kh.index);
+    for (kh, before) in d.keepers.iter().zip(&keeper_credits_before) {
+        eyre::ensure!(customer.credits_of(kh.address).await? == *before + each, "keeper {} credits", kh.index);
     }
     eyre::ensure!(customer.credits_of(user.address()).await? == s.owner_amount, "owner credits");
     let p = customer.get_purchase(bought.purchase_id).await?;

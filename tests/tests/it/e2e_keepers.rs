@@ -63,11 +63,19 @@ async fn three_of_five_down_nothing_released_then_full_refund() -> eyre::Result<
     let customer = d.customer_client().await?;
     let before = customer.balance_of(customer.address()).await?;
     let bought = customer.purchase(id, Purpose::Research, price).await?;
-    // The two live keepers deliver; that is below the threshold.
-    wait_deliveries(&customer, bought.purchase_id, 2).await?;
+    // Issue 10 (changed rule): the two live keepers commit, but nobody delivers before t = 3
+    // keepers committed, so not even those two shares are released (a refunded buyer cannot
+    // gather shares across purchases).
+    phd_e2e::stack::wait_for("2 commitments", KEEPER_TIMEOUT, || async {
+        Ok((customer.commit_state(bought.purchase_id).await?.committed >= 2).then_some(()))
+    })
+    .await?;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    eyre::ensure!(customer.commit_state(bought.purchase_id).await?.committed == 2, "a stopped keeper committed");
+    eyre::ensure!(customer.get_purchase(bought.purchase_id).await?.delivered == 0, "a share was released before t commitments");
     let out = work.join("out.csv");
     match reference_buy_decrypt(d, &customer, bought.purchase_id, &out).await {
-        Err(BuyerError::NotEnoughShares { good: 2, threshold: 3, .. }) => {}
+        Err(BuyerError::NotEnoughShares { good: 0, threshold: 3, .. }) => {}
         other => eyre::bail!("expected NotEnoughShares, got {other:?}"),
     }
     eyre::ensure!(!out.exists(), "file written without enough shares");
@@ -84,6 +92,45 @@ async fn three_of_five_down_nothing_released_then_full_refund() -> eyre::Result<
     eyre::ensure!(customer.balance_of(customer.address()).await? == before, "balance not restored");
     let p = customer.get_purchase(bought.purchase_id).await?;
     eyre::ensure!(PurchaseStatus::from(p.status) == PurchaseStatus::Refunded, "status");
+    // Fewer than t committed: no keeper was bound to deliver, so none is slashable (the app says
+    // so before sending anything, and the contract agrees).
+    let ctx = stack.customer_ctx().await?;
+    let r = phd_customer::dispute::slash_non_delivery(&ctx, u64::try_from(bought.purchase_id)?).await;
+    eyre::ensure!(matches!(&r, Err(phd_customer::CustomerError::Purchase { reason, .. }) if reason.contains("nothing to slash")), "{r:?}");
+    let live = d.keepers[4].address;
+    let e = customer.slash_non_delivery(bought.purchase_id, live).await.err().ok_or_else(|| eyre::eyre!("slash succeeded"))?;
+    eyre::ensure!(e.revert().map(|r| r.name()).as_deref() == Some("MarketplaceNotSlashable"), "{e}");
+    stack.stop().await;
+    Ok(())
+}
+
+/// Issue 10: once t good shares were delivered, the buyer cannot take the money back; the app
+/// reports the contract's named refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refund_after_t_deliveries_is_refused() -> eyre::Result<()> {
+    let stack = Stack::start().await?;
+    let work = stack.work();
+    let input = work.join("in.csv");
+    write_accel_csv(&input, 300, None)?;
+    let pseudo = work.join("pseudo.csv");
+    let price = phd(4);
+    let published = stack.publish(&input, price, &[Purpose::Research], &pseudo).await?;
+    let d = &stack.devnet;
+    let customer = d.customer_client().await?;
+    let bought = customer.purchase(U256::from(published.dataset_id), Purpose::Research, price).await?;
+    wait_deliveries(&customer, bought.purchase_id, d.threshold).await?;
+    let window = d.deployment.params.as_ref().map_or(60, |p| p.delivery_window);
+    d.increase_time(window + 1).await?;
+    let ctx = stack.customer_ctx().await?;
+    match phd_customer::buy::refund(&ctx, u64::try_from(bought.purchase_id)?).await {
+        Err(e @ phd_customer::CustomerError::Refused { .. }) => {
+            let msg = e.to_string();
+            eyre::ensure!(msg.contains("MarketplaceThresholdDelivered") && msg.contains("retrieve"), "message: {msg}");
+        }
+        other => eyre::bail!("expected the refund to be refused, got {other:?}"),
+    }
+    let p = customer.get_purchase(bought.purchase_id).await?;
+    eyre::ensure!(PurchaseStatus::from(p.status) != PurchaseStatus::Refunded, "refunded after t deliveries");
     stack.stop().await;
     Ok(())
 }
