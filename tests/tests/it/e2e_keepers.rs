@@ -190,3 +190,54 @@ async fn keeper_killed_and_restarted_delivers_exactly_once() -> eyre::Result<()>
     stack.stop().await;
     Ok(())
 }
+
+/// Issue 10 (Sybil keepers): automatic keeper choice never puts two keepers of one host in a
+/// dataset, and draws by stake, so keepers registered first with the minimum stake are not the
+/// default choice any more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sybil_keepers_are_not_chosen_by_default() -> eyre::Result<()> {
+    let stack = Stack::start().await?;
+    let d = &stack.devnet;
+    let work = stack.work();
+    let input = work.join("in.csv");
+    write_accel_csv(&input, 200, None)?;
+    let ctx = stack.user_ctx().await?;
+    let mut args = phd_user::publish::PublishArgs::new(&input, phd(1), vec![Purpose::Research]);
+    args.threshold = 2;
+    args.keepers_n = 2;
+    args.ack_timeout = KEEPER_TIMEOUT;
+
+    // Every devnet keeper listens on 127.0.0.1: one operator host, so at most one of them may be
+    // chosen and publishing with two refuses before anything is uploaded or published.
+    let count_before = d.user_client().await?.dataset_count().await?;
+    let e = phd_user::publish::publish(&ctx, &args, None, None).await.err().ok_or_else(|| eyre::eyre!("published on one host"))?;
+    eyre::ensure!(e.to_string().contains("distinct hosts") && e.to_string().contains("on 1 hosts"), "{e}");
+    eyre::ensure!(d.user_client().await?.dataset_count().await? == count_before, "a dataset was published");
+
+    // Keepers 0..=2 (registered first) keep the minimum stake; 3 and 4 bond far more. Counting
+    // each keeper as its own host (local devnet), the stake-weighted draw picks 3 and 4
+    // (a minimum-stake keeper is drawn with probability below 0.1 %).
+    let deployer = d.deployer_client().await?;
+    for i in [3usize, 4] {
+        let k = d.client(&d.accounts.keepers[i]).await?;
+        deployer.transfer_coin(k.address(), phd(400_000)).await?;
+        k.add_stake(phd(400_000)).await?;
+    }
+    args.allow_shared_hosts = true;
+    let r = phd_user::publish::publish(&ctx, &args, None, None).await?;
+    let mut chosen: Vec<_> = r.keepers.iter().map(|k| k.address).collect();
+    chosen.sort();
+    let mut expected = vec![d.keepers[3].address, d.keepers[4].address];
+    expected.sort();
+    eyre::ensure!(chosen == expected, "chose {chosen:?}, expected the heavily staked {expected:?}");
+    eyre::ensure!(r.keepers.iter().all(|k| k.stake_phd.starts_with("400")), "stakes shown {:?}", r.keepers);
+
+    // An explicit set of minimum-stake keepers is allowed but warned about.
+    args.keepers = vec![d.keepers[0].address, d.keepers[1].address];
+    args.allow_shared_hosts = false;
+    let r = phd_user::publish::publish(&ctx, &args, None, None).await?;
+    eyre::ensure!(r.warnings.iter().any(|w| w.contains("little is at risk")), "warnings {:?}", r.warnings);
+    eyre::ensure!(r.warnings.iter().any(|w| w.contains("one host")), "warnings {:?}", r.warnings);
+    stack.stop().await;
+    Ok(())
+}
