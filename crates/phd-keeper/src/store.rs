@@ -658,6 +658,36 @@ mod tests {
     }
 
     #[test]
+    fn v1_database_gains_the_commit_step() {
+        // A keeper upgraded mid-delivery: its v1 rows keep their state and get no commit tx.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k.db");
+        {
+            let c = Connection::open(&p).unwrap();
+            c.execute_batch(MIGRATION_1).unwrap();
+            c.pragma_update(None, "user_version", 1).unwrap();
+            c.execute(
+                "INSERT INTO deliveries (purchase_id, dataset_id, buyer_pubkey, is_grant, block, state, updated_at_ms)
+                 VALUES ('5', '7', x'00', 0, 3, 'pending', 0)",
+                [],
+            )
+            .unwrap();
+        }
+        let s = Store::open(&p).unwrap();
+        let jobs = s.due_deliveries(10).unwrap();
+        assert_eq!(jobs.len(), 1);
+        assert_eq!((jobs[0].state, jobs[0].commit_tx), (DeliveryState::Pending, None));
+        s.set_delivery(U256::from(5), DeliveryState::Committing, None, None).unwrap();
+        s.set_commit_tx(U256::from(5), B256::repeat_byte(9)).unwrap();
+        let jobs = s.due_deliveries(10).unwrap();
+        assert_eq!((jobs[0].state, jobs[0].commit_tx), (DeliveryState::Committing, Some(B256::repeat_byte(9))));
+        drop(s);
+        let c = Connection::open(&p).unwrap();
+        let v: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+    }
+
+    #[test]
     fn migrate_reopen_and_version_guard() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("k.db");

@@ -380,18 +380,18 @@ async fn commit_step(s: &Arc<Shared>, cfg: &WatcherConfig, job: &DeliveryJob) ->
             Ok::<_, KeeperError>(CommitOutcome::Committed)
         }
     };
-    if job.state == DeliveryState::Committing {
-        if let Some(h) = job.commit_tx {
-            match chain.wait_receipt(h).await {
-                Ok(Some(true)) => {
-                    tracing::info!(purchase_id = %pid, tx = %h, "commitment from earlier run confirmed");
-                    return committed(s).await;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    delivery_failed(s, cfg, job, DeliveryState::Committing, &e).await?;
-                    return Ok(CommitOutcome::Retry);
-                }
+    if job.state == DeliveryState::Committing
+        && let Some(h) = job.commit_tx
+    {
+        match chain.wait_receipt(h).await {
+            Ok(Some(true)) => {
+                tracing::info!(purchase_id = %pid, tx = %h, "commitment from earlier run confirmed");
+                return committed(s).await;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                delivery_failed(s, cfg, job, DeliveryState::Committing, &e).await?;
+                return Ok(CommitOutcome::Retry);
             }
         }
     }
