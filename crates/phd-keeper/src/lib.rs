@@ -9,8 +9,11 @@
 //!   checks the signature against the on-chain owner, decrypts, Feldman-verifies against the
 //!   on-chain commitments, stores the share durably (SQLite WAL, AES-256-GCM at rest under a
 //!   key derived from its encryption key) and calls `acknowledgeShare`.
-//! - The watcher follows `Purchased`/`Granted` and delivers the share, encrypted to the buyer,
-//!   through `deliverShare` exactly once across crashes; it follows `ConsentWithdrawn`, deletes
+//! - Registration bonds a stake (default the registry's minimum) and proves possession of the
+//!   encryption key (signature over the registry's `keyProofDigest`).
+//! - The watcher follows `Purchased`/`Granted`, commits (`commit`), waits for `threshold`
+//!   commitments and delivers the share masked to the buyer in the provable format (FORMATS.md
+//!   §2.4) through `deliverShare`, each step exactly once across crashes; it follows `ConsentWithdrawn`, deletes
 //!   the share, scrubs the database file (`VACUUM`, WAL truncated) and calls `confirmErasure`.
 //! - `GET /health`, `GET /metrics` (Prometheus text).
 
