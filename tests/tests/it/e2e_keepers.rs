@@ -241,3 +241,28 @@ async fn sybil_keepers_are_not_chosen_by_default() -> eyre::Result<()> {
     stack.stop().await;
     Ok(())
 }
+
+/// Issue 10 (delivery economics): a free dataset still escrows threshold × deliveryFee for the
+/// keepers; the buyer's app offers exactly that as its maximum price and completes the sale.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn free_dataset_pays_the_keepers_delivery_fees() -> eyre::Result<()> {
+    let stack = Stack::start().await?;
+    let d = &stack.devnet;
+    let work = stack.work();
+    let input = work.join("in.csv");
+    write_accel_csv(&input, 200, None)?;
+    let pseudo = work.join("pseudo.csv");
+    let published = stack.publish(&input, U256::ZERO, &[Purpose::Research], &pseudo).await?;
+    let customer = d.customer_client().await?;
+    let fee = customer.delivery_fee().await?;
+    let ctx = stack.customer_ctx().await?;
+    let mut args = phd_customer::buy::BuyArgs::new(published.dataset_id, Purpose::Research, work.join("out.csv"));
+    args.retrieve.share_timeout = KEEPER_TIMEOUT;
+    let b = phd_customer::buy::buy(&ctx, &args).await?;
+    eyre::ensure!(b.price_wei == (fee * U256::from(d.threshold)).to_string(), "escrowed {} (fee {fee})", b.price_wei);
+    eyre::ensure!(std::fs::read(work.join("out.csv"))? == std::fs::read(&pseudo)?, "plaintext differs");
+    eyre::ensure!(b.confirm_tx.is_some(), "not confirmed: {:?}", b.not_confirmed);
+    eyre::ensure!(b.settled_owner_wei.as_deref().map(|o| o.parse::<U256>()).transpose()?.unwrap_or_default() < fee, "owner took the fees");
+    stack.stop().await;
+    Ok(())
+}
