@@ -124,8 +124,19 @@ pub async fn buy(ctx: &CustomerCtx, args: &BuyArgs) -> Result<BuyOutcome> {
     })
 }
 
-/// Retrieves, disputing every bad share on the way: after a dispute the slashed keeper's share
-/// stops counting, so retrieval goes on waiting for the others until the timeout.
+/// Retrieves purchase `purchase_id` (ours, already paid), disputing every bad share on the way:
+/// after a dispute the slashed keeper's share stops counting, so retrieval goes on waiting for
+/// the others until the timeout. Used by `buy` and `retrieve`; does not confirm.
+pub async fn retrieve_and_dispute(
+    ctx: &CustomerCtx,
+    purchase_id: u64,
+    out: &std::path::Path,
+    opts: &RetrieveOptions,
+) -> Result<(RetrieveOutcome, Vec<DisputeReport>)> {
+    retrieve_disputing(ctx, purchase_id, out, opts, "earlier").await
+}
+
+/// [`retrieve_and_dispute`] naming the paying transaction in errors.
 async fn retrieve_disputing(
     ctx: &CustomerCtx,
     purchase_id: u64,

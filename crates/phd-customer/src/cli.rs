@@ -203,13 +203,21 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
         }
         Command::Retrieve { purchase, out: path, share_timeout, confirm } => {
             let opts = RetrieveOptions { share_timeout: Duration::from_secs(share_timeout), ..RetrieveOptions::default() };
-            let r = phd_sdk::retrieve::retrieve(&ctx, purchase, &path, &opts).await?;
-            let c = if confirm { Some(crate::buy::confirm(&ctx, purchase).await?) } else { None };
-            let v = serde_json::json!({ "retrieved": r, "confirm": c });
+            let (r, disputes) = crate::buy::retrieve_and_dispute(&ctx, purchase, &path, &opts).await?;
+            // Never confirm over a bad share whose dispute failed: confirming gives it up.
+            let undisputed = disputes.iter().any(|d| d.slashed_wei.is_none());
+            let c = if confirm && !undisputed { Some(crate::buy::confirm(&ctx, purchase).await?) } else { None };
+            let v = serde_json::json!({ "retrieved": r, "disputes": disputes, "confirm": c });
             out.emit(&v, || {
                 let mut s = format!("{} bytes of dataset {} written to {}", r.bytes_written, r.dataset_id, r.out.display());
                 for b in &r.bad_shares {
                     s.push_str(&format!("\n  warning: {b}"));
+                }
+                for d in &disputes {
+                    s.push_str(&format!("\n  dispute: {d}"));
+                }
+                if confirm && undisputed {
+                    s.push_str(&format!("\n  warning: not confirmed: a bad share could not be disputed (`phd-customer dispute {purchase}`)"));
                 }
                 s
             })?;

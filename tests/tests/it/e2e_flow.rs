@@ -145,8 +145,12 @@ async fn wrong_share_is_disputed_slashed_and_others_decrypt() -> eyre::Result<()
     let r2 = reference_buy_decrypt(d, &customer, pid, &work.join("out2.csv")).await.map_err(|e| eyre::eyre!("{e}"))?;
     eyre::ensure!(r2.bad_keepers == vec![cheater], "reference buyer: bad keepers {:?}", r2.bad_keepers);
 
-    // The buyer's app disputes it: slashed BAD_SHARE_SLASH to the buyer.
-    let reports = phd_customer::dispute::dispute(&ctx, u64::try_from(pid)?, None).await?;
+    // The buyer's app (`retrieve`, as `buy` does) disputes it by itself: slashed to the buyer,
+    // and the data still comes from the others.
+    let out3 = work.join("out3.csv");
+    let (r3, reports) = phd_customer::buy::retrieve_and_dispute(&ctx, u64::try_from(pid)?, &out3, &args.retrieve).await?;
+    eyre::ensure!(std::fs::read(&out3)? == std::fs::read(&pseudo)?, "plaintext differs after the dispute");
+    eyre::ensure!(r3.bad_shares.len() == 1, "bad {:?}", r3.bad_shares);
     eyre::ensure!(reports.len() == 1 && reports[0].share_index == 2, "reports {reports:?}");
     let slashed: U256 = reports[0].slashed_wei.as_deref().ok_or_else(|| eyre::eyre!("dispute failed: {:?}", reports[0].error))?.parse()?;
     eyre::ensure!(slashed > U256::ZERO, "nothing slashed");
@@ -166,7 +170,8 @@ async fn wrong_share_is_disputed_slashed_and_others_decrypt() -> eyre::Result<()
     eyre::ensure!(s.keeper_count == 4, "deliverers paid {}", s.keeper_count);
     eyre::ensure!(customer.credits_of(cheater).await? == U256::ZERO, "the cheater was paid");
 
-    // The whole app path: `buy` disputes by itself and still writes the data.
+    // The whole `buy` path on a second purchase (the slashed keeper was ejected below the
+    // minimum stake, so only honest keepers serve it) still writes the data.
     let b = phd_customer::buy::buy(&ctx, &args).await?;
     eyre::ensure!(b.retrieved.bad_shares.iter().all(|x| x.share_index == 2), "bad {:?}", b.retrieved.bad_shares);
     eyre::ensure!(b.disputes.iter().all(|x| x.slashed_wei.is_some()), "disputes {:?}", b.disputes);
