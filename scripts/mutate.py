@@ -6,9 +6,11 @@ For each guard of the Marketplace -- `require(cond, ...)` and `if (cond) <revert
 copy of the contracts directory (never the real file):
 
   remove  the guard never fires:          if (cond)  ->  if (false)   / require(true, ...)
-  flip    the guard fires on the opposite: if (cond)  ->  if (!(cond)) / require(!(cond), ...)
   clause  for a guard `a || b || ...`, one disjunct at a time is dropped (-> false), so that
           every individual condition of a compound guard needs a failing test too
+  flip    the guard fires on the opposite: if (cond)  ->  if (!(cond)) / require(!(cond), ...)
+          (opt-in with --ops / MUTATION_OPS: a flipped guard breaks the happy path, so flips
+          are practically always killed and double the run time)
 
 and runs the fast test subset on each (unit tests + fuzz tests with few runs + the invariant
 tests with a short campaign, see TEST_ARGS). A mutant is *killed* when a test fails, *survives*
@@ -46,6 +48,9 @@ TEST_ENV = {
     "FOUNDRY_INVARIANT_RUNS": "16",
     "FOUNDRY_INVARIANT_DEPTH": "40",
     "FOUNDRY_FUZZ_SEED": "0x5eed",
+    # solc-js is slow: without the optimizer a mutant compiles ~2.5x faster. The baseline runs
+    # with the same settings, so a test that depends on optimized gas would show up there.
+    "FOUNDRY_OPTIMIZER": "false",
 }
 TIMEOUT_S = 900
 
@@ -58,7 +63,7 @@ class Guard:
     end: int  # offset just past the condition
     cond: str
     text: str  # the guard's source, one line, for the report
-
+    occurrence: int = 0  # how many earlier guards have the same text
 
 @dataclass
 class Mutant:
@@ -145,7 +150,8 @@ def find_guards(src: str) -> list[Guard]:
         line = src.count("\n", 0, m.start()) + 1
         stmt_end = clean.find(";", close)
         text = " ".join(src[m.start() : stmt_end + 1].split())
-        guards.append(Guard(line, kind, cond_start, cond_end, src[cond_start:cond_end], text))
+        same = sum(1 for g in guards if g.text == text)
+        guards.append(Guard(line, kind, cond_start, cond_end, src[cond_start:cond_end], text, same))
     return guards
 
 
@@ -202,10 +208,10 @@ def load_equivalent() -> dict[str, str]:
 
 
 def equivalence_key(m: Mutant) -> str:
-    """Stable across line moves: op + detail + the guard's normalized text hash."""
+    """Stable across line moves: op + detail + the guard's text + which occurrence of that text."""
     import hashlib
 
-    h = hashlib.sha256((m.op + "|" + m.detail + "|" + m.guard.text).encode()).hexdigest()[:12]
+    h = hashlib.sha256(f"{m.op}|{m.detail}|{m.guard.text}|{m.guard.occurrence}".encode()).hexdigest()[:12]
     return f"{m.op}:{h}"
 
 
@@ -220,10 +226,15 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int) -> tuple[i
 
 
 def prepare_worker(src_dir: Path, work: Path) -> None:
-    """A private copy of the contracts dir (with its build cache, for incremental compiles)."""
-    if work.exists():
-        shutil.rmtree(work)
+    """A private copy of the contracts dir (with its build cache, for incremental compiles) at
+    <worker>/contracts, with node_modules and tools linked beside it as foundry.toml expects."""
+    parent = work.parent
+    if parent.exists():
+        shutil.rmtree(parent)
+    parent.mkdir(parents=True)
     shutil.copytree(src_dir, work, symlinks=True, ignore=shutil.ignore_patterns("out-*", "cache-*", "broadcast"))
+    (parent / "node_modules").symlink_to(ROOT / "node_modules")
+    (parent / "tools").symlink_to(ROOT / "tools")
 
 
 def forge_env() -> dict[str, str]:
@@ -275,7 +286,8 @@ def main() -> int:
     ap.add_argument("--work", type=Path, default=ROOT / "target/mutants")
     ap.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)))
     ap.add_argument("--only", default="", help="comma-separated mutant ids")
-    ap.add_argument("--ops", default="remove,flip,clause")
+    ap.add_argument("--ops", default=os.environ.get("MUTATION_OPS", "remove,clause"),
+                    help="mutation operators: remove,clause (default) and flip")
     ap.add_argument("--list", action="store_true", help="list the mutants and exit")
     ap.add_argument("--out", type=Path, help="write a Markdown report here")
     args = ap.parse_args()
@@ -297,7 +309,7 @@ def main() -> int:
         return 0
 
     args.work.mkdir(parents=True, exist_ok=True)
-    workers = [args.work / f"w{i}" for i in range(args.jobs)]
+    workers = [args.work / f"w{i}" / "contracts" for i in range(args.jobs)]
 
     # Baseline: the unmutated copy must build and pass the subset, or every result is meaningless.
     t0 = time.monotonic()

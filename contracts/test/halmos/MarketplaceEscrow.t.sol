@@ -18,6 +18,7 @@ interface SVM {
     function createBool(string calldata name) external returns (bool);
     function createAddress(string calldata name) external returns (address);
     function createCalldata(string calldata contractName) external returns (bytes memory);
+    function createCalldata(string calldata contractName, bool includeViewFunctions) external returns (bytes memory);
 }
 
 /// @title Symbolic checks of the Marketplace escrow (run by `make audit` through Halmos)
@@ -234,6 +235,18 @@ contract MarketplaceEscrowHalmos is Test {
         }
     }
 
+    /// @dev Time moves to a symbolically chosen phase: inside the delivery window, after the
+    /// delivery deadline (confirmation window of an early threshold still open or not), or long
+    /// after everything. Concrete times per path keep the solver fast.
+    function _warpPhase() internal {
+        uint256 phase = svm.createUint(2, "phase");
+        uint256 t0 = block.timestamp;
+        if (phase == 0) vm.warp(t0 + 1 hours);
+        else if (phase == 1) vm.warp(t0 + DELIVERY_WINDOW);
+        else if (phase == 2) vm.warp(t0 + DELIVERY_WINDOW + CONFIRMATION_WINDOW);
+        else vm.warp(t0 + 365 days);
+    }
+
     function _warpSymbolic() internal {
         uint256 dt = svm.createUint(40, "dt");
         vm.warp(block.timestamp + dt);
@@ -297,7 +310,7 @@ contract MarketplaceEscrowHalmos is Test {
         uint256 pid = _buy(price);
         _keepersAct(pid);
         _maybeWithdrawConsent();
-        _warpSymbolic();
+        _warpPhase();
         uint256 buyerBefore = coin.balanceOf(buyer);
         uint256 creditsBefore = market.totalCredits();
 
@@ -375,9 +388,10 @@ contract MarketplaceEscrowHalmos is Test {
     }
 
     /// @notice Solvency after any single call: from a state with one open purchase (symbolic
-    /// deliveries) and a settled one (credits outstanding), any caller makes any Marketplace call
-    /// with symbolic arguments; the Marketplace then still holds openEscrow + totalCredits, and
-    /// openEscrow is the price of the purchases still Open.
+    /// price, below or at the threshold, inside or past the windows) and a settled one (credits
+    /// outstanding), a party or a stranger makes any state-changing Marketplace call (except
+    /// `dispute`) with symbolic arguments; the Marketplace then still holds exactly
+    /// openEscrow + totalCredits, and openEscrow is the escrow of the purchases still Open.
     function check_balanceCoversEscrowAfterAnyCall() public {
         // A settled sale leaves credits to withdraw.
         uint256 settled = _buy(100 * UNIT);
@@ -391,15 +405,27 @@ contract MarketplaceEscrowHalmos is Test {
         }
         vm.prank(buyer);
         market.confirm(settled);
-        // An open purchase at a symbolic price, with symbolic keeper behaviour.
+        // An open purchase at a symbolic price: all keepers committed, one or two delivered
+        // (below / at the threshold), before or after the delivery and confirmation windows.
         uint256 price = _symbolicPrice();
         uint256 open = _buy(price);
-        _keepersAct(open);
-        _warpSymbolic();
+        for (uint256 i; i < 3; ++i) {
+            vm.prank(ks[i]);
+            market.commit(open);
+        }
+        vm.prank(ks[0]);
+        market.deliverShare(open, hex"02aa");
+        if (svm.createBool("reached")) {
+            vm.prank(ks[1]);
+            market.deliverShare(open, hex"02bb");
+        }
+        if (svm.createBool("late")) vm.warp(block.timestamp + DELIVERY_WINDOW + CONFIRMATION_WINDOW);
 
-        // Any caller (a symbolic address also stands for the buyer, the owner and the keepers).
-        address caller = svm.createAddress("caller");
-        bytes memory data = svm.createCalldata("Marketplace");
+        // Any state-changing call with symbolic arguments, by any of the parties or a stranger.
+        uint256 who = svm.createUint(3, "who");
+        vm.assume(who < 5);
+        address caller = who == 0 ? buyer : who == 1 ? OWNER : who == 2 ? ks[0] : who == 3 ? ks[2] : STRANGER;
+        bytes memory data = svm.createCalldata("Marketplace", false);
         // `dispute` verifies a Chaum-Pedersen proof through ecrecover/modexp, which Halmos cannot
         // execute; its accounting is covered by the Trust invariant suite.
         vm.assume(bytes4(data) != market.dispute.selector);
