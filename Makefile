@@ -73,3 +73,9 @@ lint: deps
 clean:
 	$(CARGO) clean
 	rm -rf contracts/out contracts/cache .devnet
+
+## Security audit of the contracts (Slither, Halmos, guard mutation, deep invariants; tools from
+## PyPI into target/audit-venv). Not part of `make test`: it takes tens of minutes. docs/AUDIT.md.
+.PHONY: audit
+audit: node_modules/.installed
+	scripts/audit.sh

@@ -149,7 +149,7 @@ for _ in $(seq 1 600); do
   sleep 0.2
 done
 [[ "$(jf .certified <"$WORK/cert-status.json")" == "true" ]] || fail "the validator did not certify within 120 s"
-echo "    certified by $V_ADDR after $(( $(now_ms) - t0 )) ms (reward minted to the owner)"
+echo "    certified by $V_ADDR after $(( $(now_ms) - t0 )) ms (reward paid to the owner from the funded reward pool; the validator is staked and independent)"
 
 # ---------------------------------------------------------------------------------------------
 bold "==> 4. browse (customer)"

@@ -2,6 +2,9 @@
 pragma solidity ^0.8.24;
 
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {IMarketplace} from "./interfaces/IMarketplace.sol";
 import {IDataRegistry} from "./interfaces/IDataRegistry.sol";
 import {IKeeperRegistry} from "./interfaces/IKeeperRegistry.sol";
 import {IPHDCoin} from "./interfaces/IPHDCoin.sol";
@@ -12,28 +15,47 @@ import {Secp256k1} from "./libraries/Secp256k1.sol";
 /// @notice Listings of sealed health datasets. Lifecycle: `publish` → Pending; the
 /// `threshold`-th keeper `acknowledgeShare` → Active (purchasable); `withdrawConsent` (from
 /// Pending or Active) → Withdrawn, final, after which every listed keeper `confirmErasure`s.
-/// The first validator certificate of a dataset mints `CERTIFICATION_REWARD` PHD to its owner.
+/// Certificates come only from staked, independent validators that hold a settled grant for the
+/// dataset; they are kept as a history (one per validator). `MIN_CERTIFICATIONS` certificates with
+/// a score ≥ `MIN_SCORE_BPS` certify the dataset and pay its owner `CERTIFICATION_REWARD` once,
+/// from a reward pool funded in advance (`fundRewards`): rewards can never exceed what was funded.
 /// @dev Storage is laid out for the Marketplace's hot paths: `purchaseTerms` reads three slots,
 /// `deliveryTerms` two, `settlementParties` one plus one per delivering keeper. Commitments are
 /// stored as their x-coordinates plus a parity bitmap (one slot per commitment instead of three).
 contract DataRegistry is IDataRegistry, ReentrancyGuardTransient {
     using Purposes for uint256;
+    using SafeERC20 for IERC20;
 
     /// @notice Largest metadata blob accepted by `publish`, in bytes.
     uint256 public constant MAX_METADATA_BYTES = 4096;
-    /// @notice Largest keeper list (share identifiers are uint8 and non-zero).
-    uint256 public constant MAX_KEEPERS = 255;
+    /// @notice Longest `storageUri` / `reportUri`, in bytes.
+    uint256 public constant MAX_URI_BYTES = 512;
+    /// @notice Largest keeper list: bounds the worst `publish` well below the 16 777 216 gas cap
+    /// of one transaction (EIP-7825) and fits the Marketplace's 32-bit share bitmaps.
+    uint256 public constant MAX_KEEPERS = 32;
     /// @notice Smallest threshold.
     uint256 public constant MIN_THRESHOLD = 2;
     /// @notice Largest score a certificate may carry, in basis points.
     uint16 public constant MAX_SCORE_BPS = 10_000;
 
-    /// @notice The coin minted as certification reward.
+    /// @notice The coin the rewards are paid in.
     IPHDCoin public immutable TOKEN;
-    /// @notice Where keepers and validators are registered.
-    IKeeperRegistry public immutable KEEPER_REGISTRY;
-    /// @notice PHD (wei units) minted to a dataset's owner on its first certificate.
+    /// @dev Where keepers and validators are registered (and the Marketplace is named).
+    IKeeperRegistry private immutable _KEEPER_REGISTRY;
+    /// @notice PHD (wei units) paid from the pool to a dataset's owner when it becomes certified.
     uint256 public immutable CERTIFICATION_REWARD;
+    /// @inheritdoc IDataRegistry
+    uint16 public immutable MIN_SCORE_BPS;
+    /// @inheritdoc IDataRegistry
+    uint8 public immutable MIN_CERTIFICATIONS;
+
+    /// @dev Per-dataset certificate counters, one slot.
+    struct CertStats {
+        uint32 count;
+        uint32 counted;
+        uint64 scoreSum;
+        bool rewarded;
+    }
 
     /// @dev A dataset as stored. Slot 0 and 1 hold everything the marketplace needs.
     struct DatasetData {
@@ -71,16 +93,33 @@ contract DataRegistry is IDataRegistry, ReentrancyGuardTransient {
     mapping(uint256 datasetId => mapping(uint256 shareIndex => KeeperSlot)) private _keeperAt;
     mapping(uint256 datasetId => mapping(address keeper => uint8 shareIndex)) private _shareIndex;
     mapping(uint256 datasetId => mapping(uint256 j => bytes32 x)) private _commitmentX;
-    mapping(uint256 datasetId => Certification) private _certifications;
+    mapping(uint256 datasetId => mapping(uint256 index => Certification)) private _certifications;
+    mapping(uint256 datasetId => CertStats) private _certStats;
     mapping(uint256 datasetId => mapping(address validator => bool)) private _certifiedBy;
+    /// @inheritdoc IDataRegistry
+    uint256 public rewardPool;
 
-    /// @param token PHD coin; this contract must hold its MINTER_ROLE for rewards.
+    /// @param token PHD coin the rewards are paid in (from the pool; no minting).
     /// @param keeperRegistry Registry of keepers and validators.
     /// @param reward CERTIFICATION_REWARD in wei units (the deployment uses 10 PHD = 10·10¹⁸).
-    constructor(IPHDCoin token, IKeeperRegistry keeperRegistry, uint256 reward) {
+    /// @param minScoreBps Smallest score (basis points) of a counting certificate (≤ 10 000).
+    /// @param minCertifications Counting certificates needed to be certified (k ≥ 1).
+    constructor(
+        IPHDCoin token,
+        IKeeperRegistry keeperRegistry,
+        uint256 reward,
+        uint16 minScoreBps,
+        uint8 minCertifications
+    ) {
+        if (
+            address(token) == address(0) || address(keeperRegistry) == address(0) || minScoreBps > MAX_SCORE_BPS
+                || minCertifications == 0
+        ) revert DataRegistryInvalidConfig();
         TOKEN = token;
-        KEEPER_REGISTRY = keeperRegistry;
+        _KEEPER_REGISTRY = keeperRegistry;
         CERTIFICATION_REWARD = reward;
+        MIN_SCORE_BPS = minScoreBps;
+        MIN_CERTIFICATIONS = minCertifications;
     }
 
     // ------------------------------------------------------------------------------------------
@@ -89,11 +128,14 @@ contract DataRegistry is IDataRegistry, ReentrancyGuardTransient {
 
     /// @inheritdoc IDataRegistry
     function publish(PublishParams calldata params) external nonReentrant returns (uint256 datasetId) {
-        if (bytes(params.storageUri).length == 0) revert DataRegistryEmptyStorageUri();
+        uint256 uriLength = bytes(params.storageUri).length;
+        if (uriLength == 0) revert DataRegistryEmptyStorageUri();
+        if (uriLength > MAX_URI_BYTES) revert DataRegistryStorageUriTooLong(uriLength, MAX_URI_BYTES);
         if (params.metadata.length > MAX_METADATA_BYTES) {
             revert DataRegistryMetadataTooLarge(params.metadata.length, MAX_METADATA_BYTES);
         }
         if (params.purposes == 0) revert DataRegistryNoPurposes();
+        if (params.purposes & ~Purposes.ALL != 0) revert DataRegistryUnknownPurposes(params.purposes);
         _checkPrice(params.price);
         uint256 n = params.keepers.length;
         uint8 t = params.threshold;
@@ -113,9 +155,9 @@ contract DataRegistry is IDataRegistry, ReentrancyGuardTransient {
 
         for (uint256 i; i < n; ++i) {
             address keeper = params.keepers[i];
-            if (!KEEPER_REGISTRY.isKeeper(keeper)) revert DataRegistryKeeperNotRegistered(keeper);
+            if (!_KEEPER_REGISTRY.isKeeper(keeper)) revert DataRegistryKeeperNotRegistered(keeper);
             if (_shareIndex[datasetId][keeper] != 0) revert DataRegistryDuplicateKeeper(keeper);
-            // forge-lint: disable-next-line(unsafe-typecast) -- i < n ≤ 255
+            // forge-lint: disable-next-line(unsafe-typecast) -- i < n ≤ 32
             uint8 shareIndex = uint8(i + 1);
             _shareIndex[datasetId][keeper] = shareIndex;
             _keeperAt[datasetId][shareIndex].keeper = keeper;
@@ -125,7 +167,7 @@ contract DataRegistry is IDataRegistry, ReentrancyGuardTransient {
         d.owner = msg.sender;
         d.status = Status.Pending;
         d.threshold = t;
-        // forge-lint: disable-next-line(unsafe-typecast) -- n ≤ 255 checked
+        // forge-lint: disable-next-line(unsafe-typecast) -- n ≤ 32 checked
         d.keeperCount = uint8(n);
         d.publishedAt = uint40(block.timestamp);
         // forge-lint: disable-next-line(unsafe-typecast) -- _checkPrice
@@ -209,14 +251,29 @@ contract DataRegistry is IDataRegistry, ReentrancyGuardTransient {
         external
         nonReentrant
     {
-        if (!KEEPER_REGISTRY.isValidator(msg.sender)) revert DataRegistryNotValidator(msg.sender);
+        if (!_KEEPER_REGISTRY.isValidator(msg.sender)) revert DataRegistryNotValidator(msg.sender);
         if (scoreBps > MAX_SCORE_BPS) revert DataRegistryInvalidScore(scoreBps);
+        if (bytes(reportUri).length > MAX_URI_BYTES) {
+            revert DataRegistryReportUriTooLong(bytes(reportUri).length, MAX_URI_BYTES);
+        }
         DatasetData storage d = _existing(datasetId);
         if (d.status != Status.Active) revert DataRegistryWrongStatus(datasetId, d.status);
         if (_certifiedBy[datasetId][msg.sender]) revert DataRegistryAlreadyCertifiedBy(datasetId, msg.sender);
+        address owner = d.owner;
+        if (msg.sender == owner || _shareIndex[datasetId][msg.sender] != 0) {
+            revert DataRegistryValidatorNotIndependent(datasetId, msg.sender);
+        }
+        address market = _KEEPER_REGISTRY.marketplace();
+        if (
+            market == address(0) || IMarketplace(market).dataRegistry() != address(this)
+                || !IMarketplace(market).accessGranted(datasetId, msg.sender)
+        ) {
+            revert DataRegistryAccessNotGranted(datasetId, msg.sender);
+        }
 
         _certifiedBy[datasetId][msg.sender] = true;
-        _certifications[datasetId] = Certification({
+        CertStats memory st = _certStats[datasetId];
+        _certifications[datasetId][st.count] = Certification({
             validator: msg.sender,
             scoreBps: scoreBps,
             certifiedAt: uint64(block.timestamp),
@@ -224,13 +281,30 @@ contract DataRegistry is IDataRegistry, ReentrancyGuardTransient {
             reportHash: reportHash,
             reportUri: reportUri
         });
+        ++st.count;
+        st.scoreSum += scoreBps;
+        if (scoreBps >= MIN_SCORE_BPS) ++st.counted;
+        bool reached = !st.rewarded && st.counted >= MIN_CERTIFICATIONS;
         uint256 reward;
-        if (!d.certified) {
+        if (reached) {
+            st.rewarded = true;
             d.certified = true;
-            reward = CERTIFICATION_REWARD;
+            uint256 pool = rewardPool;
+            reward = CERTIFICATION_REWARD < pool ? CERTIFICATION_REWARD : pool;
+            if (reward != 0) rewardPool = pool - reward;
         }
+        _certStats[datasetId] = st;
         emit Certified(datasetId, msg.sender, scoreBps, modelId, reportHash, reportUri, reward);
-        if (reward != 0) TOKEN.mint(d.owner, reward);
+        if (reached) emit CertificationReached(datasetId, st.counted, _mean(st));
+        if (reward != 0) IERC20(address(TOKEN)).safeTransfer(owner, reward);
+    }
+
+    /// @inheritdoc IDataRegistry
+    function fundRewards(uint256 amount) external nonReentrant {
+        uint256 pool = rewardPool + amount;
+        rewardPool = pool;
+        emit RewardsFunded(msg.sender, amount, pool);
+        IERC20(address(TOKEN)).safeTransferFrom(msg.sender, address(this), amount);
     }
 
     // ------------------------------------------------------------------------------------------
@@ -307,8 +381,45 @@ contract DataRegistry is IDataRegistry, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IDataRegistry
-    function certification(uint256 datasetId) external view returns (Certification memory) {
-        return _certifications[datasetId];
+    function certification(uint256 datasetId) external view returns (Certification memory c) {
+        CertStats memory st = _certStats[datasetId];
+        if (st.count == 0) return c;
+        c = _certifications[datasetId][st.count - 1];
+        c.scoreBps = _mean(st);
+    }
+
+    /// @inheritdoc IDataRegistry
+    function certificationCount(uint256 datasetId) external view returns (uint256) {
+        return _certStats[datasetId].count;
+    }
+
+    /// @inheritdoc IDataRegistry
+    function certificationAt(uint256 datasetId, uint256 index) external view returns (Certification memory) {
+        return _certifications[datasetId][index];
+    }
+
+    /// @inheritdoc IDataRegistry
+    function certifications(uint256 datasetId) external view returns (Certification[] memory out) {
+        uint256 n = _certStats[datasetId].count;
+        out = new Certification[](n);
+        for (uint256 i; i < n; ++i) {
+            out[i] = _certifications[datasetId][i];
+        }
+    }
+
+    /// @inheritdoc IDataRegistry
+    function certificationSummary(uint256 datasetId)
+        external
+        view
+        returns (bool certified, uint16 aggregateScoreBps, uint256 count, uint256 counted)
+    {
+        CertStats memory st = _certStats[datasetId];
+        return (st.counted >= MIN_CERTIFICATIONS, _mean(st), st.count, st.counted);
+    }
+
+    /// @inheritdoc IDataRegistry
+    function KEEPER_REGISTRY() external view returns (address) {
+        return address(_KEEPER_REGISTRY);
     }
 
     /// @inheritdoc IDataRegistry
@@ -363,6 +474,12 @@ contract DataRegistry is IDataRegistry, ReentrancyGuardTransient {
         if (d.status == Status.None) revert DataRegistryUnknownDataset(datasetId);
     }
 
+    /// @dev Mean score of all certificates (0 when none).
+    function _mean(CertStats memory st) private pure returns (uint16) {
+        // forge-lint: disable-next-line(unsafe-typecast) -- a mean of values ≤ 10 000
+        return st.count == 0 ? 0 : uint16(st.scoreSum / st.count);
+    }
+
     function _checkPrice(uint256 price) private pure {
         if (price > type(uint96).max) revert DataRegistryPriceTooLarge(price, type(uint96).max);
     }
@@ -392,14 +509,35 @@ contract DataRegistry is IDataRegistry, ReentrancyGuardTransient {
     function _lowestBit(uint256 x) private pure returns (uint256 i) {
         unchecked {
             x &= ~x + 1;
-            if (x >= 1 << 128) { x >>= 128; i += 128; }
-            if (x >= 1 << 64) { x >>= 64; i += 64; }
-            if (x >= 1 << 32) { x >>= 32; i += 32; }
-            if (x >= 1 << 16) { x >>= 16; i += 16; }
-            if (x >= 1 << 8) { x >>= 8; i += 8; }
-            if (x >= 1 << 4) { x >>= 4; i += 4; }
-            if (x >= 1 << 2) { x >>= 2; i += 2; }
-            if (x >= 1 << 1) { i += 1; }
+            if (x >= 1 << 128) {
+                x >>= 128;
+                i += 128;
+            }
+            if (x >= 1 << 64) {
+                x >>= 64;
+                i += 64;
+            }
+            if (x >= 1 << 32) {
+                x >>= 32;
+                i += 32;
+            }
+            if (x >= 1 << 16) {
+                x >>= 16;
+                i += 16;
+            }
+            if (x >= 1 << 8) {
+                x >>= 8;
+                i += 8;
+            }
+            if (x >= 1 << 4) {
+                x >>= 4;
+                i += 4;
+            }
+            if (x >= 1 << 2) {
+                x >>= 2;
+                i += 2;
+            }
+            if (x >= 1 << 1) i += 1;
         }
     }
 }

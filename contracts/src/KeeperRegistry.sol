@@ -2,6 +2,10 @@
 pragma solidity ^0.8.24;
 
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IKeeperRegistry} from "./interfaces/IKeeperRegistry.sol";
 import {Secp256k1} from "./libraries/Secp256k1.sol";
 
@@ -9,13 +13,41 @@ import {Secp256k1} from "./libraries/Secp256k1.sol";
 /// @notice The PKI of PHD exchange. Key keepers and validators register the compressed secp256k1
 /// key that shares are ECIES-encrypted to and the base URL of their HTTP API; the owner keeps the
 /// list of device manufacturers whose certificates owner apps accept.
-/// @dev Registration is permissionless: a node proves nothing but control of its address. Data
-/// owners choose which registered keepers hold their shares. Keepers and validators are kept in
-/// two doubly linked lists so that `keepers()`/`validators()` return registration order while
-/// deregistration stays O(1).
-contract KeeperRegistry is IKeeperRegistry, Ownable {
+/// @dev Registration is permissionless but bonded: a node stakes at least `MIN_STAKE` PHD and
+/// proves it holds the private key of the encryption key it publishes (a signature by that key
+/// over chain id, this registry and its account), so nobody can register someone else's key.
+/// Leaving takes `UNBONDING_DELAY`, longer than every Marketplace window, and the stake stays
+/// slashable (by the Marketplace only) until withdrawn. Ownership is two-step and cannot be
+/// renounced. Keepers and validators are kept in two doubly linked lists so that
+/// `keepers()`/`validators()` return registration order while removal stays O(1).
+/// Invariant: STAKE_TOKEN.balanceOf(this) ≥ totalStaked (== for a plain ERC-20, without donations).
+contract KeeperRegistry is IKeeperRegistry, Ownable2Step, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
     /// @notice Longest accepted endpoint URL, in bytes.
     uint256 public constant MAX_ENDPOINT_BYTES = 256;
+    /// @notice Domain tag of the key-possession proof.
+    bytes32 public constant KEY_PROOF_TAG = keccak256("PHD exchange KeeperRegistry key proof v1");
+    /// @dev (p + 1) / 4: square roots mod p (p ≡ 3 mod 4).
+    uint256 private constant SQRT_EXPONENT = 0x3FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFBFFFFF0C;
+    /// @dev secp256k1 group order / 2: larger s values are rejected (malleability).
+    uint256 private constant HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
+
+    /// @inheritdoc IKeeperRegistry
+    uint256 public immutable MIN_STAKE;
+    /// @inheritdoc IKeeperRegistry
+    uint64 public immutable UNBONDING_DELAY;
+    IERC20 private immutable _STAKE_TOKEN;
+
+    /// @dev A node as stored: role, times and bond share slot 0.
+    struct NodeData {
+        Role role;
+        uint64 registeredAt;
+        uint96 stake;
+        uint64 unlockAt;
+        bytes encryptionKey;
+        string endpoint;
+    }
 
     /// @dev Insertion-ordered set of addresses with O(1) removal.
     struct List {
@@ -26,38 +58,68 @@ contract KeeperRegistry is IKeeperRegistry, Ownable {
         mapping(address => address) prev;
     }
 
-    mapping(address account => Node) private _nodes;
+    mapping(address account => NodeData) private _nodes;
     mapping(address account => Manufacturer) private _manufacturers;
     List private _keeperList;
     List private _validatorList;
+    /// @inheritdoc IKeeperRegistry
+    address public marketplace;
+    /// @inheritdoc IKeeperRegistry
+    uint256 public totalStaked;
 
-    /// @param initialOwner Administers the approved manufacturers.
-    constructor(address initialOwner) Ownable(initialOwner) {}
+    /// @param initialOwner Administers the approved manufacturers and sets the Marketplace once.
+    /// @param stakeToken The PHD coin bonded by nodes.
+    /// @param minStake Smallest bond (wei units), > 0 and < 2⁹⁶.
+    /// @param unbondingDelay Seconds between `deregister` and `withdrawStake` (> 0); the
+    /// Marketplace refuses to deploy when its windows do not fit inside it.
+    constructor(address initialOwner, IERC20 stakeToken, uint256 minStake, uint64 unbondingDelay)
+        Ownable(initialOwner)
+    {
+        if (address(stakeToken) == address(0) || minStake == 0 || minStake > type(uint96).max || unbondingDelay == 0) {
+            revert KeeperRegistryInvalidConfig();
+        }
+        _STAKE_TOKEN = stakeToken;
+        MIN_STAKE = minStake;
+        UNBONDING_DELAY = unbondingDelay;
+    }
 
     // ------------------------------------------------------------------------------------------
     // Nodes
     // ------------------------------------------------------------------------------------------
 
     /// @inheritdoc IKeeperRegistry
-    function register(Role role, bytes calldata encryptionKey, string calldata endpoint) external {
+    function register(
+        Role role,
+        bytes calldata encryptionKey,
+        string calldata endpoint,
+        uint256 stakeAmount,
+        bytes calldata keyProof
+    ) external nonReentrant {
         if (role != Role.Keeper && role != Role.Validator) revert KeeperRegistryInvalidRole(role);
-        Node storage n = _nodes[msg.sender];
+        NodeData storage n = _nodes[msg.sender];
         if (n.role != Role.None) revert KeeperRegistryAlreadyRegistered(msg.sender, n.role);
-        _validate(encryptionKey, endpoint);
+        _validate(encryptionKey, endpoint, keyProof);
+        if (stakeAmount < MIN_STAKE || stakeAmount > type(uint96).max) {
+            revert KeeperRegistryInsufficientStake(stakeAmount, MIN_STAKE);
+        }
 
         n.role = role;
         n.registeredAt = uint64(block.timestamp);
+        // forge-lint: disable-next-line(unsafe-typecast) -- checked above
+        n.stake = uint96(stakeAmount);
         n.encryptionKey = encryptionKey;
         n.endpoint = endpoint;
+        totalStaked += stakeAmount;
         _push(role == Role.Keeper ? _keeperList : _validatorList, msg.sender);
         emit NodeRegistered(msg.sender, role, encryptionKey, endpoint);
+        emit StakeAdded(msg.sender, stakeAmount, stakeAmount);
+        _STAKE_TOKEN.safeTransferFrom(msg.sender, address(this), stakeAmount);
     }
 
     /// @inheritdoc IKeeperRegistry
-    function update(bytes calldata encryptionKey, string calldata endpoint) external {
-        Node storage n = _nodes[msg.sender];
-        if (n.role == Role.None) revert KeeperRegistryNotRegistered(msg.sender);
-        _validate(encryptionKey, endpoint);
+    function update(bytes calldata encryptionKey, string calldata endpoint, bytes calldata keyProof) external {
+        NodeData storage n = _active(msg.sender);
+        _validate(encryptionKey, endpoint, keyProof);
 
         n.encryptionKey = encryptionKey;
         n.endpoint = endpoint;
@@ -66,12 +128,64 @@ contract KeeperRegistry is IKeeperRegistry, Ownable {
 
     /// @inheritdoc IKeeperRegistry
     function deregister() external {
-        Role role = _nodes[msg.sender].role;
-        if (role == Role.None) revert KeeperRegistryNotRegistered(msg.sender);
+        NodeData storage n = _active(msg.sender);
+        _exit(msg.sender, n);
+    }
 
+    /// @inheritdoc IKeeperRegistry
+    function addStake(uint256 amount) external nonReentrant {
+        NodeData storage n = _active(msg.sender);
+        uint256 total = n.stake + amount;
+        if (amount == 0 || total > type(uint96).max) revert KeeperRegistryInsufficientStake(amount, 1);
+        // forge-lint: disable-next-line(unsafe-typecast) -- checked above
+        n.stake = uint96(total);
+        totalStaked += amount;
+        emit StakeAdded(msg.sender, amount, total);
+        _STAKE_TOKEN.safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @inheritdoc IKeeperRegistry
+    function withdrawStake() external nonReentrant returns (uint256 amount) {
+        NodeData storage n = _nodes[msg.sender];
+        if (n.role == Role.None) revert KeeperRegistryNotRegistered(msg.sender);
+        uint64 unlockAt = n.unlockAt;
+        if (unlockAt == 0 || block.timestamp < unlockAt) revert KeeperRegistryStakeLocked(msg.sender, unlockAt);
+
+        amount = n.stake;
         delete _nodes[msg.sender];
-        _remove(role == Role.Keeper ? _keeperList : _validatorList, msg.sender);
-        emit NodeDeregistered(msg.sender, role);
+        totalStaked -= amount;
+        emit StakeWithdrawn(msg.sender, amount);
+        if (amount != 0) _STAKE_TOKEN.safeTransfer(msg.sender, amount);
+    }
+
+    /// @inheritdoc IKeeperRegistry
+    function slash(address account, uint256 amount) external nonReentrant returns (uint256 slashed) {
+        if (msg.sender != marketplace || msg.sender == address(0)) revert KeeperRegistryNotMarketplace(msg.sender);
+        NodeData storage n = _nodes[account];
+        uint256 stake = n.stake;
+        slashed = amount < stake ? amount : stake;
+        if (slashed == 0) return 0;
+
+        uint256 remaining = stake - slashed;
+        // forge-lint: disable-next-line(unsafe-typecast) -- remaining < stake < 2⁹⁶
+        n.stake = uint96(remaining);
+        totalStaked -= slashed;
+        emit Slashed(account, slashed, remaining, msg.sender);
+        if (remaining < MIN_STAKE && n.unlockAt == 0) _exit(account, n);
+        _STAKE_TOKEN.safeTransfer(msg.sender, slashed);
+    }
+
+    /// @inheritdoc IKeeperRegistry
+    function setMarketplace(address marketplace_) external onlyOwner {
+        if (marketplace != address(0)) revert KeeperRegistryMarketplaceAlreadySet(marketplace);
+        if (marketplace_ == address(0)) revert KeeperRegistryInvalidConfig();
+        marketplace = marketplace_;
+        emit MarketplaceSet(marketplace_);
+    }
+
+    /// @notice Disabled: the registry must always have an owner (manufacturer list).
+    function renounceOwnership() public view override onlyOwner {
+        revert KeeperRegistryRenounceDisabled();
     }
 
     // ------------------------------------------------------------------------------------------
@@ -98,18 +212,36 @@ contract KeeperRegistry is IKeeperRegistry, Ownable {
     // ------------------------------------------------------------------------------------------
 
     /// @inheritdoc IKeeperRegistry
+    /// @dev An exiting node (still unbonding) is returned with its role; see `stakeOf`.
     function node(address account) external view returns (Node memory) {
-        return _nodes[account];
+        NodeData storage n = _nodes[account];
+        return Node({role: n.role, registeredAt: n.registeredAt, encryptionKey: n.encryptionKey, endpoint: n.endpoint});
     }
 
     /// @inheritdoc IKeeperRegistry
     function isKeeper(address account) external view returns (bool) {
-        return _nodes[account].role == Role.Keeper;
+        return _isBonded(account, Role.Keeper);
     }
 
     /// @inheritdoc IKeeperRegistry
     function isValidator(address account) external view returns (bool) {
-        return _nodes[account].role == Role.Validator;
+        return _isBonded(account, Role.Validator);
+    }
+
+    /// @inheritdoc IKeeperRegistry
+    function stakeOf(address account) external view returns (Stake memory) {
+        NodeData storage n = _nodes[account];
+        return Stake({amount: n.stake, unlockAt: n.unlockAt});
+    }
+
+    /// @inheritdoc IKeeperRegistry
+    function keyProofDigest(address account) public view returns (bytes32) {
+        return keccak256(abi.encode(KEY_PROOF_TAG, block.chainid, address(this), account));
+    }
+
+    /// @inheritdoc IKeeperRegistry
+    function STAKE_TOKEN() external view returns (address) {
+        return address(_STAKE_TOKEN);
     }
 
     /// @inheritdoc IKeeperRegistry
@@ -151,10 +283,53 @@ contract KeeperRegistry is IKeeperRegistry, Ownable {
     // Internals
     // ------------------------------------------------------------------------------------------
 
-    function _validate(bytes calldata encryptionKey, string calldata endpoint) private view {
+    function _validate(bytes calldata encryptionKey, string calldata endpoint, bytes calldata keyProof) private view {
         if (!Secp256k1.isValidCompressed(encryptionKey)) revert KeeperRegistryInvalidEncryptionKey(encryptionKey);
         uint256 len = bytes(endpoint).length;
         if (len == 0 || len > MAX_ENDPOINT_BYTES) revert KeeperRegistryInvalidEndpoint(endpoint);
+        if (!_provesKey(encryptionKey, keyProof)) revert KeeperRegistryInvalidKeyProof(msg.sender);
+    }
+
+    /// @dev True when `proof` (r ‖ s ‖ v) recovers to the Ethereum address of the (valid,
+    /// compressed) `key` over `keyProofDigest(msg.sender)`.
+    function _provesKey(bytes calldata key, bytes calldata proof) private view returns (bool) {
+        if (proof.length != 65) return false;
+        bytes32 r = bytes32(proof[0:32]);
+        bytes32 s = bytes32(proof[32:64]);
+        uint8 v = uint8(proof[64]);
+        if (uint256(s) > HALF_N || (v != 27 && v != 28)) return false;
+        address signer = ecrecover(keyProofDigest(msg.sender), v, r, s);
+        return signer != address(0) && signer == _addressOf(key);
+    }
+
+    /// @dev Ethereum address of a valid compressed key: y = (x³ + 7)^((p+1)/4) with the prefix's parity.
+    function _addressOf(bytes calldata key) private view returns (address) {
+        uint256 x = uint256(bytes32(key[1:33]));
+        uint256 p = Secp256k1.P;
+        uint256 y = Secp256k1.modExp(addmod(mulmod(mulmod(x, x, p), x, p), 7, p), SQRT_EXPONENT);
+        if ((y & 1) != (uint8(key[0]) & 1)) y = p - y;
+        return address(uint160(uint256(keccak256(abi.encodePacked(x, y)))));
+    }
+
+    function _active(address account) private view returns (NodeData storage n) {
+        n = _nodes[account];
+        if (n.role == Role.None) revert KeeperRegistryNotRegistered(account);
+        if (n.unlockAt != 0) revert KeeperRegistryExiting(account, n.unlockAt);
+    }
+
+    function _isBonded(address account, Role role) private view returns (bool) {
+        NodeData storage n = _nodes[account];
+        return n.role == role && n.unlockAt == 0 && n.stake >= MIN_STAKE;
+    }
+
+    /// @dev Leaves the lists and starts unbonding.
+    function _exit(address account, NodeData storage n) private {
+        Role role = n.role;
+        uint64 unlockAt = uint64(block.timestamp) + UNBONDING_DELAY;
+        n.unlockAt = unlockAt;
+        _remove(role == Role.Keeper ? _keeperList : _validatorList, account);
+        emit NodeDeregistered(account, role);
+        emit ExitRequested(account, unlockAt);
     }
 
     function _push(List storage list, address account) private {

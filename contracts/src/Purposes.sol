@@ -10,6 +10,8 @@ library Purposes {
     uint8 internal constant VALIDATION = 2;
     uint8 internal constant PORTABILITY = 3;
     uint8 internal constant PUBLIC_HEALTH = 4;
+    /// @notice Bitmask of every defined purpose; a dataset's mask must be a non-empty subset.
+    uint256 internal constant ALL = 0x1f;
 
     function bit(uint8 purpose) internal pure returns (uint256) {
         return uint256(1) << purpose;

@@ -16,6 +16,8 @@ abstract contract Base is Test {
     uint256 internal constant UNIT = 1e18;
     uint256 internal constant INITIAL_SUPPLY = 1_000_000 * UNIT;
     uint256 internal constant REWARD = 10 * UNIT;
+    uint256 internal constant SUPPLY_CAP = 1e36; // room for the fuzzers' mints
+    uint48 internal constant ADMIN_DELAY = 2 days;
     uint16 internal constant FEE_BPS = 1_000; // 10 %
     uint64 internal constant DELIVERY_WINDOW = 3 days;
     uint64 internal constant CONFIRMATION_WINDOW = 2 days;
@@ -23,6 +25,12 @@ abstract contract Base is Test {
     uint256 internal constant N_KEEPERS = 5;
     uint8 internal constant THRESHOLD = 3;
     uint256 internal constant ALL_PURPOSES = 0x1f;
+    uint256 internal constant MIN_STAKE = 1_000 * UNIT;
+    uint64 internal constant UNBONDING_DELAY = 14 days;
+    uint16 internal constant MIN_SCORE = 5_000;
+    uint8 internal constant MIN_CERTS = 2;
+    uint256 internal constant REWARD_BUDGET = 1_000 * UNIT;
+    uint256 internal constant DELIVERY_FEE = 1 * UNIT;
     string internal constant ENDPOINT = "https://keeper.example/api";
     string internal constant STORAGE_URI = "s3://phd-data/datasets/0001.sealed";
     bytes32 internal constant CONTENT_ROOT = keccak256("content root");
@@ -69,11 +77,17 @@ abstract contract Base is Test {
         }
 
         vm.startPrank(admin);
-        coin = new PHDCoin(admin, treasury, INITIAL_SUPPLY);
-        keeperRegistry = new KeeperRegistry(admin);
-        registry = new DataRegistry(coin, keeperRegistry, REWARD);
-        coin.grantRole(coin.MINTER_ROLE(), address(registry));
-        market = new Marketplace(address(coin), address(registry), FEE_BPS, DELIVERY_WINDOW, CONFIRMATION_WINDOW);
+        coin = new PHDCoin(admin, ADMIN_DELAY, treasury, INITIAL_SUPPLY, SUPPLY_CAP);
+        keeperRegistry = new KeeperRegistry(admin, coin, MIN_STAKE, UNBONDING_DELAY);
+        registry = new DataRegistry(coin, keeperRegistry, REWARD, MIN_SCORE, MIN_CERTS);
+        (uint64 dw, uint64 cw) = marketWindows();
+        market = new Marketplace(address(coin), address(registry), FEE_BPS, dw, cw, DELIVERY_FEE);
+        keeperRegistry.setMarketplace(address(market));
+        vm.stopPrank();
+
+        vm.startPrank(treasury);
+        coin.approve(address(registry), REWARD_BUDGET);
+        registry.fundRewards(REWARD_BUDGET);
         vm.stopPrank();
 
         vm.label(address(coin), "PHDCoin");
@@ -82,16 +96,18 @@ abstract contract Base is Test {
         vm.label(address(market), "Marketplace");
 
         for (uint256 i; i < keeperWs.length; ++i) {
-            vm.prank(keepers[i]);
-            keeperRegistry.register(IKeeperRegistry.Role.Keeper, compressed(keeperWs[i]), ENDPOINT);
+            registerNode(keeperWs[i], IKeeperRegistry.Role.Keeper);
         }
-        vm.prank(validator);
-        keeperRegistry.register(IKeeperRegistry.Role.Validator, compressed(validatorW), ENDPOINT);
-        vm.prank(validator2);
-        keeperRegistry.register(IKeeperRegistry.Role.Validator, compressed(validator2W), ENDPOINT);
+        registerNode(validatorW, IKeeperRegistry.Role.Validator);
+        registerNode(validator2W, IKeeperRegistry.Role.Validator);
 
         fund(buyer, 10_000 * UNIT);
         fund(buyer2, 10_000 * UNIT);
+    }
+
+    /// @dev Delivery and confirmation windows of the `market` fixture (overridden by the invariant tests).
+    function marketWindows() internal pure virtual returns (uint64, uint64) {
+        return (DELIVERY_WINDOW, CONFIRMATION_WINDOW);
     }
 
     // ------------------------------------------------------------------------------------------
@@ -125,6 +141,30 @@ abstract contract Base is Test {
             Vm.Wallet memory w = vm.createWallet(seed + j + 1);
             out[j] = compressed(w);
         }
+    }
+
+    /// @dev 65-byte proof that `keyW`'s private key signs for `account` (r ‖ s ‖ v).
+    function keyProof(Vm.Wallet memory keyW, address account) internal view returns (bytes memory) {
+        return keyProofFor(address(keeperRegistry), keyW, account);
+    }
+
+    function keyProofFor(address kr, Vm.Wallet memory keyW, address account) internal view returns (bytes memory) {
+        // Computed locally (no external call, so it does not consume a pending prank/expectRevert).
+        bytes32 digest =
+            keccak256(abi.encode(keccak256("PHD exchange KeeperRegistry key proof v1"), block.chainid, kr, account));
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(keyW.privateKey, digest);
+        return abi.encodePacked(r, s, v);
+    }
+
+    /// @dev Funds `w` with MIN_STAKE from the treasury, approves the registry and registers with
+    /// its own key as encryption key.
+    function registerNode(Vm.Wallet memory w, IKeeperRegistry.Role role) internal {
+        vm.prank(treasury);
+        coin.transfer(w.addr, MIN_STAKE);
+        vm.startPrank(w.addr);
+        coin.approve(address(keeperRegistry), MIN_STAKE);
+        keeperRegistry.register(role, compressed(w), ENDPOINT, MIN_STAKE, keyProof(w, w.addr));
+        vm.stopPrank();
     }
 
     // ------------------------------------------------------------------------------------------
@@ -197,15 +237,54 @@ abstract contract Base is Test {
 
     function payload(uint256 i) internal pure returns (bytes memory) {
         // ECIES ciphertext stand-in: 33-byte ephemeral key + 32-byte share + 16-byte tag + nonce.
-        return abi.encodePacked(bytes1(0x02), keccak256(abi.encode("eph", i)), keccak256(abi.encode("share", i)), bytes28(keccak256(abi.encode("tag", i))));
+        return abi.encodePacked(
+            bytes1(0x02),
+            keccak256(abi.encode("eph", i)),
+            keccak256(abi.encode("share", i)),
+            bytes28(keccak256(abi.encode("tag", i)))
+        );
     }
 
-    /// @dev Keepers at share indexes `indexes` (1-based) deliver.
-    function deliver(uint256 pid, uint256 count) internal {
+    /// @dev The first `count` listed keepers of the purchase's dataset commit (skipping those
+    /// that already did).
+    function commitKeepers(uint256 pid, uint256 count) internal {
+        address[] memory ks = registry.keepersOf(market.getPurchase(pid).datasetId);
         for (uint256 i; i < count; ++i) {
-            vm.prank(keepers[i]);
+            if (market.hasCommitted(pid, ks[i])) continue;
+            vm.prank(ks[i]);
+            market.commit(pid);
+        }
+    }
+
+    /// @dev The first `count` keepers of `ks` commit to `pid` on marketplace `m`.
+    function commitOn(Marketplace m, uint256 pid, address[] memory ks, uint256 count) internal {
+        for (uint256 i; i < count; ++i) {
+            vm.prank(ks[i]);
+            m.commit(pid);
+        }
+    }
+
+    /// @dev The first max(count, t) listed keepers commit, then the first `count` deliver.
+    function deliver(uint256 pid, uint256 count) internal {
+        uint256 t = market.getPurchase(pid).threshold;
+        commitKeepers(pid, count > t ? count : t);
+        address[] memory ks = registry.keepersOf(market.getPurchase(pid).datasetId);
+        for (uint256 i; i < count; ++i) {
+            vm.prank(ks[i]);
             market.deliverShare(pid, payload(i));
         }
+    }
+
+    /// @dev The owner grants `w` access, the first t listed keepers deliver, the grantee confirms
+    /// (the grant settles).
+    function grantAndSettle(uint256 id, Vm.Wallet memory w) internal returns (uint256 pid) {
+        (address o,, uint8 t,,) = registry.purchaseTerms(id);
+        fund(o, t * DELIVERY_FEE); // the owner pays the keepers' delivery fee
+        vm.prank(o);
+        pid = market.grant(id, w.addr, pubKey(w), Purposes.VALIDATION);
+        deliver(pid, t);
+        vm.prank(w.addr);
+        market.confirm(pid);
     }
 
     function expectedSplit(uint256 price, uint256 deliverers) internal pure returns (uint256 ownerAmt, uint256 each) {

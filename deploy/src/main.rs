@@ -32,10 +32,39 @@ struct Cli {
     /// Seconds after the threshold-th share before anyone may settle.
     #[arg(long, default_value_t = 86_400)]
     confirmation_window: u64,
-    /// PHD minted to a dataset owner on its first certification.
+    /// PHD paid from the reward pool to a dataset owner when its dataset becomes certified.
     #[arg(long, default_value = "10", value_parser = phd_cli::parse_phd)]
     certification_reward: alloy::primitives::U256,
-    /// PHD minted at deployment.
+    /// PHD put into the certification reward pool at deployment.
+    #[arg(long, default_value = "10000", value_parser = phd_cli::parse_phd)]
+    reward_budget: alloy::primitives::U256,
+    /// Smallest keeper/validator stake, PHD.
+    #[arg(long, default_value = "100", value_parser = phd_cli::parse_phd)]
+    min_stake: alloy::primitives::U256,
+    /// Seconds an exiting node's stake stays slashable (≥ delivery + confirmation windows).
+    #[arg(long, default_value_t = 7 * 86_400)]
+    unbonding_delay: u64,
+    /// Smallest certificate score that counts, basis points.
+    #[arg(long, default_value_t = 5000)]
+    min_score_bps: u16,
+    /// Independent certificates a dataset needs (k). Production: at least 2; a one-validator
+    /// devnet uses 1.
+    #[arg(long, default_value_t = 2)]
+    min_certifications: u8,
+    /// PHD each delivering keeper earns for a grant or a free dataset.
+    #[arg(long, default_value = "1", value_parser = phd_cli::parse_phd)]
+    delivery_fee: alloy::primitives::U256,
+    /// Supply cap of the coin, PHD (default: the initial supply).
+    #[arg(long, value_parser = phd_cli::parse_phd)]
+    supply_cap: Option<alloy::primitives::U256>,
+    /// Seconds a new coin admin waits before accepting the role.
+    #[arg(long, default_value_t = 86_400)]
+    admin_transfer_delay: u64,
+    /// Timelock / multisig that takes over the coin's admin role and the registry's ownership
+    /// (the transfer starts now; the new admin accepts it after the delay).
+    #[arg(long)]
+    admin: Option<alloy::primitives::Address>,
+    /// PHD minted at deployment (the reward budget is taken from it).
     #[arg(long, default_value = "1000000", value_parser = phd_cli::parse_phd)]
     initial_supply: alloy::primitives::U256,
     /// Receiver of the initial supply (default: the deployer).
@@ -66,6 +95,15 @@ async fn run() -> eyre::Result<()> {
         certification_reward: cli.certification_reward,
         initial_supply: cli.initial_supply,
         initial_holder: cli.initial_holder,
+        supply_cap: cli.supply_cap,
+        admin_transfer_delay: cli.admin_transfer_delay,
+        min_stake: cli.min_stake,
+        unbonding_delay: cli.unbonding_delay,
+        min_score_bps: cli.min_score_bps,
+        min_certifications: cli.min_certifications,
+        delivery_fee: cli.delivery_fee,
+        reward_budget: cli.reward_budget,
+        admin: cli.admin,
     };
     let outcome = deploy(&cli.rpc.rpc_url, signer, &config, Some(&out), cli.force)
         .await

@@ -87,22 +87,54 @@ impl TestChain {
     }
 
     /// Registers every keeper (encryption key = its account key, endpoint
-    /// `http://keeper-<i>.test`) and the validator; approves the manufacturer.
+    /// `http://keeper-<i>.test`, the minimum stake given by the deployer) and the validator;
+    /// approves the manufacturer.
     pub async fn register_nodes(&self) -> Result<(), ChainError> {
         for (i, k) in self.keepers().await?.iter().enumerate() {
-            k.register_node(NodeRole::Keeper, &pubkey_compressed(k.signer()), &format!("http://keeper-{i}.test"))
-                .await?;
+            self.stake_and_register(k, NodeRole::Keeper, &format!("http://keeper-{i}.test"), None).await?;
         }
         let v = self.client(&self.roles.validator).await?;
-        v.register_node(NodeRole::Validator, &pubkey_compressed(v.signer()), "http://validator.test").await?;
+        self.stake_and_register(&v, NodeRole::Validator, "http://validator.test", None).await?;
         self.deployer().await?.approve_manufacturer(self.roles.manufacturer.address(), "Acme Wearables").await?;
         Ok(())
+    }
+
+    /// Funds `node` with `stake` PHD (default: the minimum stake) from the deployer and registers
+    /// it with that stake, its account key as encryption key and the key proof.
+    pub async fn stake_and_register(
+        &self,
+        node: &PhdClient,
+        role: NodeRole,
+        endpoint: &str,
+        stake: Option<U256>,
+    ) -> Result<(), ChainError> {
+        stake_and_register(&self.deployer().await?, node, role, endpoint, stake).await
     }
 
     /// Moves chain time forward and mines a block.
     pub async fn increase_time(&self, seconds: u64) -> Result<(), ChainError> {
         self.deployer().await?.increase_time(seconds).await
     }
+}
+
+/// `deployer` gives `node` `stake` PHD (default: the minimum stake); `node` registers with that
+/// stake, its account key as encryption key, and the key proof over `keyProofDigest`.
+pub async fn stake_and_register(
+    deployer: &PhdClient,
+    node: &PhdClient,
+    role: NodeRole,
+    endpoint: &str,
+    stake: Option<U256>,
+) -> Result<(), ChainError> {
+    let stake = match stake {
+        Some(s) => s,
+        None => node.min_stake().await?,
+    };
+    deployer.transfer_coin(node.address(), stake).await?;
+    let secret: [u8; 32] = node.signer().to_bytes().into();
+    let proof = node.key_proof(&secret).await?;
+    node.register_node(role, &pubkey_compressed(node.signer()), endpoint, stake, &proof).await?;
+    Ok(())
 }
 
 /// `t` valid compressed secp256k1 points (stand-ins for Feldman commitments a_j·G).

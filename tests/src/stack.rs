@@ -198,12 +198,9 @@ pub async fn reference_buy_decrypt(
     let mut bad = Vec::new();
     for log in deliveries {
         let ev = log.event;
-        let aad = buyer_share_aad(d.chain_id, d.marketplace, purchase_id, ev.shareIndex);
-        let share = phd_keys::decrypt(&key, &ev.payload, &aad)
-            .ok()
-            .and_then(|pt| KeyShare::from_bytes(&pt[..pt.len().min(phd_keys::SHARE_LEN)]).ok())
-            .filter(|s| s.index() == ev.shareIndex)
-            .filter(|s| phd_keys::verify_share(s, &commitments).is_ok());
+        // FORMATS.md §2.4: unmask with the buyer key under the delivery context, Feldman-check.
+        let ctx = delivery_context(d.chain_id, d.marketplace, purchase_id, ev.shareIndex);
+        let share = phd_keys::open_delivery(&key, &ev.payload, &ctx, &commitments).ok().filter(|s| s.index() == ev.shareIndex);
         match share {
             Some(s) => good.push(s),
             None => bad.push(ev.keeper),
@@ -237,15 +234,14 @@ pub async fn reference_buy_decrypt(
     Ok(Decrypted { bad_keepers: bad, used, plaintext_len: summary.plaintext_len })
 }
 
-/// `"phd share to buyer v1" ‖ chain_id ‖ marketplace ‖ purchase_id ‖ share_index` (PROTOCOL.md).
-pub fn buyer_share_aad(chain_id: u64, marketplace: Address, purchase_id: U256, share_index: u8) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(82);
-    aad.extend_from_slice(b"phd share to buyer v1");
-    aad.extend_from_slice(&chain_id.to_be_bytes());
-    aad.extend_from_slice(marketplace.as_slice());
-    aad.extend_from_slice(&purchase_id.to_be_bytes::<32>());
-    aad.push(share_index);
-    aad
+/// The delivery context of FORMATS.md §2.4: `chain_id ‖ marketplace ‖ purchase_id ‖ index`.
+pub fn delivery_context(chain_id: u64, marketplace: Address, purchase_id: U256, share_index: u8) -> phd_keys::DeliveryContext {
+    phd_keys::DeliveryContext {
+        chain_id,
+        marketplace: marketplace.into_array(),
+        purchase_id: purchase_id.to_be_bytes::<32>(),
+        index: share_index,
+    }
 }
 
 /// Every file under `dir` (recursively).

@@ -57,7 +57,7 @@ interface IDataRegistry {
         string storageUri;
     }
 
-    /// @notice The latest certificate a validator posted for a dataset.
+    /// @notice A certificate a validator posted for a dataset (kept as a history, one per validator).
     struct Certification {
         address validator;
         uint16 scoreBps;
@@ -94,6 +94,9 @@ interface IDataRegistry {
     );
     event ConsentWithdrawn(uint256 indexed datasetId, address indexed owner);
     event ErasureConfirmed(uint256 indexed datasetId, address indexed keeper, uint8 erasures);
+    event RewardsFunded(address indexed funder, uint256 amount, uint256 pool);
+    /// @notice The `MIN_CERTIFICATIONS`-th counting certificate arrived: the dataset is certified.
+    event CertificationReached(uint256 indexed datasetId, uint256 counted, uint16 aggregateScoreBps);
 
     error DataRegistryUnknownDataset(uint256 datasetId);
     error DataRegistryNotOwner(uint256 datasetId, address caller);
@@ -115,6 +118,15 @@ interface IDataRegistry {
     error DataRegistryAlreadyConfirmedErasure(uint256 datasetId, address keeper);
     /// @dev Added with the implementation: prices are stored as uint96 (≤ 7.9·10²⁸ wei).
     error DataRegistryPriceTooLarge(uint256 price, uint256 max);
+    /// @dev The validator is the dataset's owner or one of its listed keepers.
+    error DataRegistryValidatorNotIndependent(uint256 datasetId, address validator);
+    /// @dev The validator holds no settled grant (Marketplace) for the dataset: it never saw the data.
+    error DataRegistryAccessNotGranted(uint256 datasetId, address validator);
+    error DataRegistryInvalidConfig();
+    /// @dev Bits outside the defined purpose ids (Purposes.ALL = 0x1f).
+    error DataRegistryUnknownPurposes(uint256 purposes);
+    error DataRegistryStorageUriTooLong(uint256 length, uint256 max);
+    error DataRegistryReportUriTooLong(uint256 length, uint256 max);
 
     /// @notice Lists a dataset in status Pending. Returns its id (ids start at 1).
     function publish(PublishParams calldata params) external returns (uint256 datasetId);
@@ -127,8 +139,12 @@ interface IDataRegistry {
     /// front-run a buyer.
     function setPrice(uint256 datasetId, uint256 newPrice) external;
 
-    /// @notice A registered validator certifies quality. The first certificate of a dataset mints
-    /// `CERTIFICATION_REWARD` PHD to its owner; each validator certifies a dataset once.
+    /// @notice A staked validator that is neither the owner nor a listed keeper, and that holds a
+    /// settled grant for the dataset, certifies its quality (once per dataset; certificates are
+    /// kept as a history). A certificate with `scoreBps ≥ MIN_SCORE_BPS` counts; the
+    /// `MIN_CERTIFICATIONS`-th counting certificate makes the dataset certified and pays the owner
+    /// `CERTIFICATION_REWARD` PHD from the funded reward pool (less if the pool runs low, nothing
+    /// once it is empty).
     /// @param scoreBps Quality score in basis points (0..10000).
     function certify(uint256 datasetId, uint16 scoreBps, bytes32 modelId, bytes32 reportHash, string calldata reportUri)
         external;
@@ -142,6 +158,8 @@ interface IDataRegistry {
 
     function CERTIFICATION_REWARD() external view returns (uint256);
     function MAX_METADATA_BYTES() external view returns (uint256);
+    /// @notice Longest `storageUri` and `reportUri`, in bytes.
+    function MAX_URI_BYTES() external view returns (uint256);
     function datasetCount() external view returns (uint256);
     function dataset(uint256 datasetId) external view returns (Dataset memory);
     function keepersOf(uint256 datasetId) external view returns (address[] memory);
@@ -151,8 +169,32 @@ interface IDataRegistry {
     function hasAcknowledged(uint256 datasetId, address keeper) external view returns (bool);
     function hasConfirmedErasure(uint256 datasetId, address keeper) external view returns (bool);
     function isPurposeConsented(uint256 datasetId, uint8 purpose) external view returns (bool);
+    /// @notice The latest certificate, with `scoreBps` replaced by the aggregate (mean) score of
+    /// all certificates of the dataset; all zero when there is none.
     function certification(uint256 datasetId) external view returns (Certification memory);
+    /// @notice At least `MIN_CERTIFICATIONS` counting certificates.
     function isCertified(uint256 datasetId) external view returns (bool);
+
+    // ---------------------------------------------------------------------------------------
+    // Added on branch trust: reward pool and certificate history.
+    // ---------------------------------------------------------------------------------------
+
+    /// @notice Adds `amount` PHD (pulled from the caller; approve first) to the reward pool.
+    function fundRewards(uint256 amount) external;
+
+    function rewardPool() external view returns (uint256);
+    function MIN_SCORE_BPS() external view returns (uint16);
+    function MIN_CERTIFICATIONS() external view returns (uint8);
+    function KEEPER_REGISTRY() external view returns (address);
+    function certificationCount(uint256 datasetId) external view returns (uint256);
+    function certificationAt(uint256 datasetId, uint256 index) external view returns (Certification memory);
+    function certifications(uint256 datasetId) external view returns (Certification[] memory);
+    /// @notice certified (counted ≥ MIN_CERTIFICATIONS), mean score of all certificates, number of
+    /// certificates, number that count (score ≥ MIN_SCORE_BPS).
+    function certificationSummary(uint256 datasetId)
+        external
+        view
+        returns (bool certified, uint16 aggregateScoreBps, uint256 count, uint256 counted);
 
     // ---------------------------------------------------------------------------------------
     // Added with the implementation: compact views for the Marketplace (one call per step).

@@ -4,7 +4,10 @@ pragma solidity ^0.8.24;
 /// @title IKeeperRegistry
 /// @notice The blockchain PKI of PHD exchange: key keepers and validators publish the secp256k1
 /// key that shares are encrypted to and the HTTP endpoint they serve; the owner lists the device
-/// manufacturers whose certificates the owner apps accept.
+/// manufacturers whose certificates the owner apps accept. Keepers and validators bond PHD
+/// (at least `MIN_STAKE`) to register and prove possession of their encryption key; leaving is
+/// `deregister` (request exit) then `withdrawStake` after `UNBONDING_DELAY`, longer than any
+/// marketplace window, so that misbehaviour can still be slashed by the Marketplace.
 interface IKeeperRegistry {
     /// @notice What a registered node does.
     enum Role {
@@ -25,6 +28,14 @@ interface IKeeperRegistry {
         string endpoint;
     }
 
+    /// @notice A node's bond.
+    /// @param amount PHD (wei units) bonded, slashable by the Marketplace.
+    /// @param unlockAt 0 while active; after `deregister`, the time from which `withdrawStake` works.
+    struct Stake {
+        uint256 amount;
+        uint64 unlockAt;
+    }
+
     /// @notice A manufacturer whose device certificates are accepted.
     struct Manufacturer {
         bool approved;
@@ -37,6 +48,12 @@ interface IKeeperRegistry {
     event NodeDeregistered(address indexed node, Role role);
     event ManufacturerApproved(address indexed manufacturer, string name);
     event ManufacturerRevoked(address indexed manufacturer);
+    event StakeAdded(address indexed node, uint256 amount, uint256 total);
+    event ExitRequested(address indexed node, uint64 unlockAt);
+    event StakeWithdrawn(address indexed node, uint256 amount);
+    /// @param by The Marketplace, which received the slashed PHD.
+    event Slashed(address indexed node, uint256 amount, uint256 remaining, address indexed by);
+    event MarketplaceSet(address indexed marketplace);
 
     error KeeperRegistryAlreadyRegistered(address node, Role role);
     error KeeperRegistryNotRegistered(address node);
@@ -47,15 +64,54 @@ interface IKeeperRegistry {
     error KeeperRegistryInvalidEndpoint(string endpoint);
     error KeeperRegistryInvalidManufacturer(address manufacturer);
     error KeeperRegistryManufacturerNotApproved(address manufacturer);
+    /// @dev Below `MIN_STAKE` at registration, or zero in `addStake`.
+    error KeeperRegistryInsufficientStake(uint256 amount, uint256 minimum);
+    /// @dev The key proof is not a 65-byte signature by the encryption key over `keyProofDigest`.
+    error KeeperRegistryInvalidKeyProof(address node);
+    /// @dev `withdrawStake` before `deregister` or before `unlockAt`.
+    error KeeperRegistryStakeLocked(address node, uint64 unlockAt);
+    /// @dev The node already asked to leave (it may only `withdrawStake`).
+    error KeeperRegistryExiting(address node, uint64 unlockAt);
+    error KeeperRegistryNotMarketplace(address caller);
+    error KeeperRegistryMarketplaceAlreadySet(address marketplace);
+    error KeeperRegistryInvalidConfig();
+    error KeeperRegistryRenounceDisabled();
 
-    /// @notice Registers the caller as a keeper or validator.
-    function register(Role role, bytes calldata encryptionKey, string calldata endpoint) external;
+    /// @notice Registers the caller as a keeper or validator, pulling `stakeAmount` (≥ `MIN_STAKE`)
+    /// PHD from it (approve the registry first).
+    /// @param keyProof 65-byte secp256k1 signature r ‖ s ‖ v (v = 27/28) by the private key of
+    /// `encryptionKey` over `keyProofDigest(msg.sender)` (no EIP-191 prefix).
+    function register(
+        Role role,
+        bytes calldata encryptionKey,
+        string calldata endpoint,
+        uint256 stakeAmount,
+        bytes calldata keyProof
+    ) external;
 
-    /// @notice Rotates the caller's encryption key and/or endpoint.
-    function update(bytes calldata encryptionKey, string calldata endpoint) external;
+    /// @notice Rotates the caller's encryption key and/or endpoint; the new key must be proven too.
+    function update(bytes calldata encryptionKey, string calldata endpoint, bytes calldata keyProof) external;
 
-    /// @notice Removes the caller. Datasets that list it keep working with the remaining keepers.
+    /// @notice Requests exit: the caller leaves the keeper/validator lists at once and may
+    /// `withdrawStake` after `UNBONDING_DELAY`; until then its stake stays slashable. Datasets
+    /// that list it keep working with the remaining keepers.
     function deregister() external;
+
+    /// @notice Adds `amount` PHD to the caller's bond (an active node).
+    function addStake(uint256 amount) external;
+
+    /// @notice After `deregister` and `UNBONDING_DELAY`: returns the whole remaining bond and
+    /// forgets the node (it may register again).
+    function withdrawStake() external returns (uint256 amount);
+
+    /// @notice Marketplace only: takes up to `amount` of `account`'s bond (also while unbonding)
+    /// and transfers it to the Marketplace. A node left below `MIN_STAKE` is deregistered.
+    /// @return slashed What was actually taken (≤ amount).
+    function slash(address account, uint256 amount) external returns (uint256 slashed);
+
+    /// @notice Owner only, once: the Marketplace allowed to slash (and whose grants the
+    /// DataRegistry trusts).
+    function setMarketplace(address marketplace_) external;
 
     /// @notice Owner only: accept certificates signed by `manufacturer`.
     function approveManufacturer(address manufacturer, string calldata name) external;
@@ -64,8 +120,19 @@ interface IKeeperRegistry {
     function revokeManufacturer(address manufacturer) external;
 
     function node(address account) external view returns (Node memory);
+    /// @notice Registered as keeper, not exiting, bond ≥ MIN_STAKE.
     function isKeeper(address account) external view returns (bool);
+    /// @notice Registered as validator, not exiting, bond ≥ MIN_STAKE.
     function isValidator(address account) external view returns (bool);
+    function stakeOf(address account) external view returns (Stake memory);
+    /// @notice The digest the encryption key signs to register: keccak256(abi.encode(
+    /// KEY_PROOF_TAG, block.chainid, address(this), account)).
+    function keyProofDigest(address account) external view returns (bytes32);
+    function MIN_STAKE() external view returns (uint256);
+    function UNBONDING_DELAY() external view returns (uint64);
+    function STAKE_TOKEN() external view returns (address);
+    function marketplace() external view returns (address);
+    function totalStaked() external view returns (uint256);
     /// @notice All currently registered keepers, in registration order.
     function keepers() external view returns (address[] memory);
     /// @notice All currently registered validators, in registration order.

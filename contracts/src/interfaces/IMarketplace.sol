@@ -2,10 +2,12 @@
 pragma solidity ^0.8.24;
 
 /// @title IMarketplace
-/// @notice Escrow for dataset purchases. The buyer's PHD is held until ≥ threshold keepers posted
-/// their share (ECIES-encrypted to the buyer's key) through `deliverShare`; then the sale settles
-/// into withdrawable credits for the owner and the delivering keepers, or, if too few shares
-/// arrived by the deadline or consent was withdrawn, the buyer takes a full refund.
+/// @notice Escrow for dataset purchases. The buyer's PHD is held while keepers first `commit` to
+/// serving the purchase; once ≥ threshold keepers committed, committed keepers post their share
+/// (encrypted to the buyer's key) through `deliverShare`. With ≥ threshold shares the sale settles
+/// into withdrawable credits for the owner and the delivering keepers — it can no longer be
+/// refunded. With fewer by the deadline, or after consent was withdrawn, the buyer takes a full
+/// refund, and a committed keeper that did not deliver can be slashed (to the buyer).
 interface IMarketplace {
     enum PurchaseStatus {
         None,
@@ -52,9 +54,38 @@ interface IMarketplace {
     event ShareDelivered(
         uint256 indexed purchaseId, address indexed keeper, uint8 shareIndex, uint8 delivered, bytes payload
     );
-    event Confirmed(uint256 indexed purchaseId, address indexed buyer);
-    event Settled(uint256 indexed purchaseId, uint256 ownerAmount, uint256 keeperAmountEach, uint8 keeperCount);
-    event Refunded(uint256 indexed purchaseId, address indexed buyer, uint256 amount);
+    event Confirmed(uint256 indexed purchaseId, uint256 indexed datasetId, address indexed buyer);
+    event Settled(
+        uint256 indexed purchaseId,
+        uint256 indexed datasetId,
+        uint256 ownerAmount,
+        uint256 keeperAmountEach,
+        uint8 keeperCount
+    );
+    event Refunded(uint256 indexed purchaseId, uint256 indexed datasetId, address indexed buyer, uint256 amount);
+    /// @notice `keeper` promised to deliver its share for the purchase; `committed` keepers so far.
+    event Committed(
+        uint256 indexed purchaseId, uint256 indexed datasetId, address indexed keeper, uint8 shareIndex, uint8 committed
+    );
+    /// @notice The buyer proved keeper `keeper`'s delivery wrong: it no longer counts (`delivered`
+    /// good shares remain), is not paid, and `slashed` of its stake was credited to the buyer.
+    event ShareDisputed(
+        uint256 indexed purchaseId,
+        uint256 indexed datasetId,
+        address indexed keeper,
+        uint8 shareIndex,
+        uint256 slashed,
+        uint8 delivered
+    );
+    /// @notice A committed keeper did not deliver by the deadline of a purchase that failed:
+    /// `amount` of its stake was credited to `beneficiary` (the buyer).
+    event KeeperSlashed(
+        uint256 indexed purchaseId,
+        uint256 indexed datasetId,
+        address indexed keeper,
+        uint256 amount,
+        address beneficiary
+    );
     event Withdrawn(address indexed account, uint256 amount);
 
     error MarketplaceUnknownPurchase(uint256 purchaseId);
@@ -80,8 +111,26 @@ interface IMarketplace {
     error MarketplaceRefundNotYetAllowed(uint256 purchaseId, uint64 deadline);
     error MarketplaceNothingToWithdraw(address account);
     error MarketplaceInvalidConfig();
+    /// @dev `deliverShare` before `threshold` keepers committed.
+    error MarketplaceNotEnoughCommitments(uint256 purchaseId, uint8 committed, uint8 threshold);
+    error MarketplaceAlreadyCommitted(uint256 purchaseId, address keeper);
+    /// @dev Commitments are accepted during the first half of the delivery window.
+    error MarketplaceCommitClosed(uint256 purchaseId, uint64 commitDeadline);
+    /// @dev The keeper is not (or no longer) bonded in the KeeperRegistry.
+    error MarketplaceKeeperNotStaked(address keeper);
+    /// @dev Refund refused: the purchase already received `threshold` shares (it settles).
+    error MarketplaceThresholdDelivered(uint256 purchaseId, uint8 delivered, uint8 threshold);
+    /// @dev Slash refused: not a committed keeper that failed a purchase after its deadline.
+    error MarketplaceNotSlashable(uint256 purchaseId, address keeper);
+    /// @dev The delivery is correct: the dispute is refused.
+    error MarketplaceFalseDispute(uint256 purchaseId, uint8 shareIndex);
+    /// @dev Share index not delivered, or already disputed/slashed.
+    error MarketplaceNotDisputable(uint256 purchaseId, uint8 shareIndex);
+    /// @dev The delivery log does not hash to the stored chain, or lacks the disputed delivery.
+    error MarketplaceInvalidDeliveryLog(uint256 purchaseId);
 
-    /// @notice Pays `price` (≤ `maxPrice`) into escrow for dataset `datasetId`.
+    /// @notice Pays `price` (≤ `maxPrice`) into escrow for dataset `datasetId`; for a dataset of
+    /// price 0, threshold × `deliveryFee()` (for the keepers) instead.
     /// @param buyerPubKey Uncompressed secp256k1 key without prefix (64 bytes) of `msg.sender`;
     /// keepers encrypt shares to it.
     /// @param purpose A purpose id the owner consented to.
@@ -101,13 +150,48 @@ interface IMarketplace {
         bytes32 s
     ) external returns (uint256 purchaseId);
 
-    /// @notice Owner only: free access for `grantee` (a validator, or the owner's own portability copy).
+    /// @notice Owner only: access for `grantee` (a validator, or the owner's own portability copy)
+    /// without a price; the owner pays the keepers threshold × `deliveryFee()` (approve first).
     function grant(uint256 datasetId, address grantee, bytes calldata granteePubKey, uint8 purpose)
         external
         returns (uint256 purchaseId);
 
-    /// @notice A keeper listed on the dataset posts its share for the purchase, once.
+    /// @notice A bonded keeper listed on the dataset promises to deliver its share for the
+    /// purchase. Open during the first half of the delivery window; once per keeper.
+    function commit(uint256 purchaseId) external;
+
+    /// @notice A listed keeper posts its share for the purchase, once, before the delivery
+    /// deadline, when ≥ threshold keepers committed — counting itself: a delivery by a keeper
+    /// that did not `commit` commits it at the same time (so the threshold-th keeper may skip
+    /// `commit`). Reverts `MarketplaceNotEnoughCommitments` before that.
     function deliverShare(uint256 purchaseId, bytes calldata payload) external;
+
+    /// @notice Anyone, after the delivery deadline of a purchase that got fewer than threshold
+    /// shares although ≥ threshold keepers committed: slashes a committed keeper that did not
+    /// deliver (once per purchase) by `NON_DELIVERY_SLASH`, credited to the buyer. Not when
+    /// consent was withdrawn before the deadline.
+    function slashNonDelivery(uint256 purchaseId, address keeper) external returns (uint256 amount);
+
+    /// @notice Buyer, while the purchase is open (before it settles — `settle` by others waits the
+    /// confirmation window): proves that the share delivered at `shareIndex` is wrong
+    /// (docs/FORMATS.md §2.4, `ShareProof`). The delivery stops counting and is never paid, the
+    /// keeper is slashed `BAD_SHARE_SLASH` (credited to the buyer); if fewer than threshold good
+    /// shares remain, other committed keepers may still deliver before the deadline, else the
+    /// buyer is refunded. A malformed payload is wrong without a proof. A correct share reverts
+    /// `MarketplaceFalseDispute`; an invalid proof reverts with a `ShareProof…` error.
+    /// @param payload The disputed delivery, exactly as in `ShareDelivered`.
+    /// @param buyerPubKey The buyer's 64-byte public key (as in `Purchased`/`Granted`).
+    /// @param deliveryLog keccak256(abi.encodePacked(uint8 shareIndex, keccak256(payload))) of
+    /// every delivery of the purchase so far, in `ShareDelivered` order.
+    /// @param proof The 352-byte DLEQ proof of `ShareProof` (ignored for a malformed payload).
+    function dispute(
+        uint256 purchaseId,
+        uint8 shareIndex,
+        bytes calldata payload,
+        bytes calldata buyerPubKey,
+        bytes32[] calldata deliveryLog,
+        bytes calldata proof
+    ) external returns (uint256 slashed);
 
     /// @notice Buyer states receipt; settles the sale at once when ≥ threshold shares arrived.
     function confirm(uint256 purchaseId) external;
@@ -116,8 +200,8 @@ interface IMarketplace {
     /// confirmation window passed.
     function settle(uint256 purchaseId) external;
 
-    /// @notice Buyer: full refund when fewer than threshold shares arrived by the delivery
-    /// deadline, or at once when the owner withdrew consent.
+    /// @notice Buyer: full refund when fewer than threshold shares arrived, either after the
+    /// delivery deadline or at once when the owner withdrew consent. Never after threshold shares.
     function refund(uint256 purchaseId) external;
 
     /// @notice Pulls the caller's credits.
@@ -135,4 +219,20 @@ interface IMarketplace {
     /// @notice Sum of prices of open purchases: with total credits, what the contract must hold.
     function openEscrow() external view returns (uint256);
     function totalCredits() external view returns (uint256);
+    /// @notice True when `account` holds a settled grant for `datasetId` (it received the shares);
+    /// the DataRegistry requires it from certifying validators.
+    function accessGranted(uint256 datasetId, address account) external view returns (bool);
+    function keeperRegistry() external view returns (address);
+    /// @notice Number of committed keepers and their share-index bitmap (bit i − 1 for index i).
+    function commitState(uint256 purchaseId) external view returns (uint8 committed, uint256 bitmap);
+    function hasCommitted(uint256 purchaseId, address keeper) external view returns (bool);
+    /// @notice Stake taken from a keeper proven to have delivered a wrong share.
+    function BAD_SHARE_SLASH() external view returns (uint256);
+    /// @notice Stake taken from a committed keeper that failed to deliver.
+    function NON_DELIVERY_SLASH() external view returns (uint256);
+    /// @notice Per-share fee paid by the requester of a grant or of a free dataset: such a request
+    /// escrows threshold × deliveryFee, split among the delivering keepers at settlement.
+    function deliveryFee() external view returns (uint256);
+    /// @notice Seconds after a purchase during which keepers may commit (half the delivery window).
+    function commitWindow() external view returns (uint64);
 }

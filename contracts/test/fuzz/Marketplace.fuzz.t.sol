@@ -26,14 +26,17 @@ contract MarketplaceFuzzTest is Base {
         uint8 k = uint8(bound(extra, t, n));
         price = uint96(bound(price, 0, 1e30));
 
-        Marketplace m = new Marketplace(address(coin), address(registry), bps, DELIVERY_WINDOW, CONFIRMATION_WINDOW);
+        Marketplace m =
+            new Marketplace(address(coin), address(registry), bps, DELIVERY_WINDOW, CONFIRMATION_WINDOW, DELIVERY_FEE);
         uint256 id = publish(n, t, price);
         acknowledge(id, t);
-        mintTo(buyer, price);
+        uint256 pay = price == 0 ? t * DELIVERY_FEE : price;
+        mintTo(buyer, pay);
         vm.prank(buyer);
-        coin.approve(address(m), price);
+        coin.approve(address(m), pay);
         vm.prank(buyer);
-        uint256 pid = m.purchase(id, pubKey(buyerW), Purposes.RESEARCH, price);
+        uint256 pid = m.purchase(id, pubKey(buyerW), Purposes.RESEARCH, pay);
+        commitOn(m, pid, keepers, k);
         for (uint256 i; i < k; ++i) {
             vm.prank(keepers[i]);
             m.deliverShare(pid, payload(i));
@@ -41,6 +44,11 @@ contract MarketplaceFuzzTest is Base {
         vm.prank(buyer);
         m.confirm(pid);
 
+        if (price == 0) {
+            // Free dataset: the buyer paid t × deliveryFee, all of it for the keepers.
+            price = uint96(t * DELIVERY_FEE);
+            bps = 10_000;
+        }
         uint256 each = uint256(price) * bps / 10_000 / k;
         uint256 ownerAmt = price - each * k;
         uint256 sum = m.creditsOf(owner);
@@ -63,12 +71,13 @@ contract MarketplaceFuzzTest is Base {
         uint256 id = publish(N_KEEPERS, THRESHOLD, price);
         acknowledge(id, THRESHOLD);
         bytes memory key = pubKey(buyerW);
-        if (price > maxPrice) {
-            vm.expectRevert(abi.encodeWithSelector(IMarketplace.MarketplacePriceAboveMax.selector, price, maxPrice));
+        uint256 pay = price == 0 ? THRESHOLD * DELIVERY_FEE : price; // free data: the delivery fee
+        if (pay > maxPrice) {
+            vm.expectRevert(abi.encodeWithSelector(IMarketplace.MarketplacePriceAboveMax.selector, pay, maxPrice));
         }
         vm.prank(buyer);
         market.purchase(id, key, Purposes.RESEARCH, maxPrice);
-        if (price <= maxPrice) assertEq(market.openEscrow(), price);
+        if (pay <= maxPrice) assertEq(market.openEscrow(), pay);
     }
 
     /// @dev Balance and allowance pre-checks name the shortfall.
@@ -89,9 +98,7 @@ contract MarketplaceFuzzTest is Base {
             );
         } else if (allowance < price) {
             vm.expectRevert(
-                abi.encodeWithSelector(
-                    IMarketplace.MarketplaceInsufficientAllowance.selector, w.addr, allowance, price
-                )
+                abi.encodeWithSelector(IMarketplace.MarketplaceInsufficientAllowance.selector, w.addr, allowance, price)
             );
         }
         vm.prank(w.addr);
@@ -158,25 +165,33 @@ contract MarketplaceFuzzTest is Base {
         vm.prank(addr);
         market.purchase(id, otherKey, Purposes.RESEARCH, 0);
 
+        fund(addr, THRESHOLD * DELIVERY_FEE);
         vm.prank(addr);
-        uint256 pid = market.purchase(id, key, Purposes.RESEARCH, 0);
+        uint256 pid = market.purchase(id, key, Purposes.RESEARCH, THRESHOLD * DELIVERY_FEE);
         assertEq(market.getPurchase(pid).buyer, addr);
     }
 
     /// @dev Only consented purposes are purchasable.
     function testFuzz_Purpose(uint256 mask, uint8 purpose) public {
-        mask = bound(mask, 1, type(uint256).max);
         IDataRegistry.PublishParams memory p = params(N_KEEPERS, THRESHOLD, PRICE);
         p.purposes = mask;
+        if (mask == 0 || mask & ~Purposes.ALL != 0) {
+            // Only non-empty subsets of the defined purposes are accepted (finding 8).
+            if (mask == 0) vm.expectRevert(IDataRegistry.DataRegistryNoPurposes.selector);
+            else vm.expectRevert(abi.encodeWithSelector(IDataRegistry.DataRegistryUnknownPurposes.selector, mask));
+            vm.prank(owner);
+            registry.publish(p);
+            mask &= Purposes.ALL;
+            if (mask == 0) mask = 1;
+            p.purposes = mask;
+        }
         vm.prank(owner);
         uint256 id = registry.publish(p);
         acknowledge(id, THRESHOLD);
         bytes memory key = pubKey(buyerW);
         bool ok = (mask >> purpose) & 1 == 1;
         if (!ok) {
-            vm.expectRevert(
-                abi.encodeWithSelector(IMarketplace.MarketplacePurposeNotConsented.selector, id, purpose)
-            );
+            vm.expectRevert(abi.encodeWithSelector(IMarketplace.MarketplacePurposeNotConsented.selector, id, purpose));
         }
         vm.prank(buyer);
         market.purchase(id, key, purpose, PRICE);
@@ -187,10 +202,7 @@ contract MarketplaceFuzzTest is Base {
         pk = bound(pk, 1, SECP256K1_N - 1);
         Vm.Wallet memory w = vm.createWallet(pk);
         vm.assume(!keeperRegistry.isKeeper(w.addr) && !keeperRegistry.isValidator(w.addr));
-        vm.prank(w.addr);
-        keeperRegistry.register(
-            pk % 2 == 0 ? _keeperRole() : _validatorRole(), compressed(w), ENDPOINT
-        );
+        registerNode(w, pk % 2 == 0 ? _keeperRole() : _validatorRole());
         assertEq(keeperRegistry.node(w.addr).encryptionKey, compressed(w));
     }
 

@@ -5,6 +5,7 @@ import {IMarketplace} from "../../src/interfaces/IMarketplace.sol";
 import {IDataRegistry} from "../../src/interfaces/IDataRegistry.sol";
 import {IKeeperRegistry} from "../../src/interfaces/IKeeperRegistry.sol";
 import {ITokenReceiver} from "./HostileToken.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
 /// @notice A contract that acts as a data owner or keeper and, when paid, either re-enters the
 /// Marketplace (trying to withdraw twice) or refuses the payment.
@@ -33,12 +34,17 @@ contract HostileReceiver is ITokenReceiver {
         return registry.publish(p);
     }
 
-    function registerKeeper(IKeeperRegistry kr, bytes calldata key) external {
-        kr.register(IKeeperRegistry.Role.Keeper, key, "https://hostile.example");
+    function registerKeeper(IKeeperRegistry kr, bytes calldata key, uint256 stake, bytes calldata proof) external {
+        IERC20(kr.STAKE_TOKEN()).approve(address(kr), stake);
+        kr.register(IKeeperRegistry.Role.Keeper, key, "https://hostile.example", stake, proof);
     }
 
     function acknowledge(IDataRegistry registry, uint256 id) external {
         registry.acknowledgeShare(id);
+    }
+
+    function commit(uint256 purchaseId) external {
+        market.commit(purchaseId);
     }
 
     function deliver(uint256 purchaseId, bytes calldata payload) external {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {Vm} from "forge-std/Test.sol";
+import {Vm, stdStorage, StdStorage} from "forge-std/Test.sol";
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {Base} from "../Base.t.sol";
 import {DataRegistry} from "../../src/DataRegistry.sol";
@@ -10,6 +10,8 @@ import {IKeeperRegistry} from "../../src/interfaces/IKeeperRegistry.sol";
 import {Purposes} from "../../src/Purposes.sol";
 
 contract DataRegistryTest is Base {
+    using stdStorage for StdStorage;
+
     // ---------------------------------------------------------------- publish
 
     function test_Constructor() public view {
@@ -150,8 +152,8 @@ contract DataRegistryTest is Base {
 
     function test_RevertWhen_PublishTooManyKeepers() public {
         IDataRegistry.PublishParams memory p = params(N_KEEPERS, THRESHOLD, PRICE);
-        p.keepers = new address[](256);
-        vm.expectRevert(abi.encodeWithSelector(IDataRegistry.DataRegistryInvalidThreshold.selector, THRESHOLD, 256));
+        p.keepers = new address[](33);
+        vm.expectRevert(abi.encodeWithSelector(IDataRegistry.DataRegistryInvalidThreshold.selector, THRESHOLD, 33));
         vm.prank(owner);
         registry.publish(p);
     }
@@ -256,9 +258,7 @@ contract DataRegistryTest is Base {
         vm.prank(owner);
         registry.withdrawConsent(id);
         vm.expectRevert(
-            abi.encodeWithSelector(
-                IDataRegistry.DataRegistryWrongStatus.selector, id, IDataRegistry.Status.Withdrawn
-            )
+            abi.encodeWithSelector(IDataRegistry.DataRegistryWrongStatus.selector, id, IDataRegistry.Status.Withdrawn)
         );
         vm.prank(keepers[0]);
         registry.acknowledgeShare(id);
@@ -300,9 +300,7 @@ contract DataRegistryTest is Base {
         vm.startPrank(owner);
         registry.withdrawConsent(id);
         vm.expectRevert(
-            abi.encodeWithSelector(
-                IDataRegistry.DataRegistryWrongStatus.selector, id, IDataRegistry.Status.Withdrawn
-            )
+            abi.encodeWithSelector(IDataRegistry.DataRegistryWrongStatus.selector, id, IDataRegistry.Status.Withdrawn)
         );
         registry.setPrice(id, 7);
         vm.stopPrank();
@@ -321,16 +319,22 @@ contract DataRegistryTest is Base {
 
     // ---------------------------------------------------------------- certify
 
-    function test_Certify_FirstMintsReward() public {
-        uint256 id = activeDataset();
+    /// @dev A dataset with both validators granted (settled grants).
+    function _grantedDataset() internal returns (uint256 id) {
+        id = activeDataset();
+        grantAndSettle(id, validatorW);
+        grantAndSettle(id, validator2W);
+    }
+
+    function test_Certify_RecordsHistoryWithoutRewardBeforeK() public {
+        uint256 id = _grantedDataset();
         vm.warp(1_760_000_000);
         vm.expectEmit(address(registry));
-        emit IDataRegistry.Certified(id, validator, 9_100, "model-v1", "report", "ipfs://report", REWARD);
+        emit IDataRegistry.Certified(id, validator, 9_100, "model-v1", "report", "ipfs://report", 0);
         vm.prank(validator);
         registry.certify(id, 9_100, "model-v1", "report", "ipfs://report");
-        assertEq(coin.balanceOf(owner), REWARD);
-        assertEq(coin.totalSupply(), INITIAL_SUPPLY + REWARD);
-        assertTrue(registry.isCertified(id));
+        assertEq(coin.balanceOf(owner), 0, "k = 2: no reward yet");
+        assertFalse(registry.isCertified(id));
         assertTrue(registry.isCertifiedBy(id, validator));
         IDataRegistry.Certification memory c = registry.certification(id);
         assertEq(c.validator, validator);
@@ -339,18 +343,101 @@ contract DataRegistryTest is Base {
         assertEq(c.modelId, "model-v1");
         assertEq(c.reportHash, "report");
         assertEq(c.reportUri, "ipfs://report");
+        assertEq(registry.certificationCount(id), 1);
     }
 
-    function test_Certify_SecondValidatorNoReward() public {
-        uint256 id = activeDataset();
+    function test_Certify_KthCertificatePaysRewardFromPool() public {
+        uint256 id = _grantedDataset();
+        uint256 supply = coin.totalSupply();
         vm.prank(validator);
         registry.certify(id, 9_100, "m", "r", "u");
         vm.expectEmit(address(registry));
-        emit IDataRegistry.Certified(id, validator2, 10_000, "m2", "r2", "u2", 0);
+        emit IDataRegistry.Certified(id, validator2, 8_000, "m2", "r2", "u2", REWARD);
+        vm.expectEmit(address(registry));
+        emit IDataRegistry.CertificationReached(id, 2, 8_550);
         vm.prank(validator2);
-        registry.certify(id, 10_000, "m2", "r2", "u2");
+        registry.certify(id, 8_000, "m2", "r2", "u2");
         assertEq(coin.balanceOf(owner), REWARD);
-        assertEq(registry.certification(id).validator, validator2);
+        assertEq(coin.totalSupply(), supply, "paid from the pool, nothing minted");
+        assertEq(registry.rewardPool(), REWARD_BUDGET - REWARD);
+        assertEq(coin.balanceOf(address(registry)), registry.rewardPool());
+        assertTrue(registry.isCertified(id));
+        (bool certified, uint16 score, uint256 count, uint256 counted) = registry.certificationSummary(id);
+        assertTrue(certified);
+        assertEq(score, 8_550);
+        assertEq(count, 2);
+        assertEq(counted, 2);
+        // History: the first certificate is not overwritten.
+        IDataRegistry.Certification[] memory all = registry.certifications(id);
+        assertEq(all.length, 2);
+        assertEq(all[0].validator, validator);
+        assertEq(all[0].scoreBps, 9_100);
+        assertEq(all[1].validator, validator2);
+        assertEq(registry.certificationAt(id, 1).scoreBps, 8_000);
+        IDataRegistry.Certification memory latest = registry.certification(id);
+        assertEq(latest.validator, validator2);
+        assertEq(latest.scoreBps, 8_550, "aggregate");
+    }
+
+    function test_Certify_LowScoreRecordedButDoesNotCount() public {
+        uint256 id = _grantedDataset();
+        vm.prank(validator);
+        registry.certify(id, MIN_SCORE - 1, "m", "r", "u");
+        vm.prank(validator2);
+        registry.certify(id, 10_000, "m", "r", "u");
+        assertFalse(registry.isCertified(id));
+        assertEq(coin.balanceOf(owner), 0);
+        (, uint16 score, uint256 count, uint256 counted) = registry.certificationSummary(id);
+        assertEq(count, 2);
+        assertEq(counted, 1);
+        assertEq(score, (MIN_SCORE - 1 + 10_000) / 2);
+    }
+
+    function test_Certify_PoolExhaustedPaysRemainder() public {
+        DataRegistry r = new DataRegistry(coin, keeperRegistry, REWARD, MIN_SCORE, 1);
+        vm.startPrank(treasury);
+        coin.approve(address(r), 3 * UNIT);
+        r.fundRewards(3 * UNIT);
+        vm.stopPrank();
+        assertEq(r.rewardPool(), 3 * UNIT);
+        // A registry that is not the Marketplace's own does not accept its grants.
+        uint256 id = _grantedDataset();
+        IDataRegistry.PublishParams memory p = params(N_KEEPERS, THRESHOLD, PRICE);
+        vm.prank(owner);
+        uint256 rid = r.publish(p);
+        assertEq(rid, id);
+        for (uint256 i; i < THRESHOLD; ++i) {
+            vm.prank(keepers[i]);
+            r.acknowledgeShare(rid);
+        }
+        vm.expectRevert(abi.encodeWithSelector(IDataRegistry.DataRegistryAccessNotGranted.selector, rid, validator));
+        vm.prank(validator);
+        r.certify(rid, 9_000, "m", "r", "u");
+        // The canonical registry with a nearly empty pool pays what is left.
+        stdstore.target(address(registry)).sig("rewardPool()").checked_write(3 * UNIT);
+        vm.prank(validator);
+        registry.certify(id, 9_000, "m", "r", "u");
+        vm.prank(validator2);
+        registry.certify(id, 9_000, "m", "r", "u");
+        assertEq(coin.balanceOf(owner), 3 * UNIT, "only what is left");
+        assertEq(registry.rewardPool(), 0);
+    }
+
+    function test_RevertWhen_ConstructorInvalid() public {
+        vm.expectRevert(IDataRegistry.DataRegistryInvalidConfig.selector);
+        new DataRegistry(coin, keeperRegistry, REWARD, 10_001, 1);
+        vm.expectRevert(IDataRegistry.DataRegistryInvalidConfig.selector);
+        new DataRegistry(coin, keeperRegistry, REWARD, MIN_SCORE, 0);
+    }
+
+    function test_FundRewards() public {
+        vm.startPrank(treasury);
+        coin.approve(address(registry), 5);
+        vm.expectEmit(address(registry));
+        emit IDataRegistry.RewardsFunded(treasury, 5, REWARD_BUDGET + 5);
+        registry.fundRewards(5);
+        vm.stopPrank();
+        assertEq(registry.rewardPool(), REWARD_BUDGET + 5);
     }
 
     function test_RevertWhen_CertifyNotValidator() public {
@@ -383,7 +470,7 @@ contract DataRegistryTest is Base {
     }
 
     function test_RevertWhen_CertifyTwice() public {
-        uint256 id = activeDataset();
+        uint256 id = _grantedDataset();
         vm.startPrank(validator);
         registry.certify(id, 1, "m", "r", "u");
         vm.expectRevert(abi.encodeWithSelector(IDataRegistry.DataRegistryAlreadyCertifiedBy.selector, id, validator));
@@ -391,33 +478,108 @@ contract DataRegistryTest is Base {
         vm.stopPrank();
     }
 
-    function test_RevertWhen_CertifyWithoutMinterRole() public {
+    function test_RevertWhen_CertifyWithoutGrant() public {
         uint256 id = activeDataset();
-        vm.startPrank(admin);
-        coin.revokeRole(coin.MINTER_ROLE(), address(registry));
-        vm.stopPrank();
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                IAccessControl.AccessControlUnauthorizedAccount.selector, address(registry), coin.MINTER_ROLE()
-            )
-        );
+        vm.expectRevert(abi.encodeWithSelector(IDataRegistry.DataRegistryAccessNotGranted.selector, id, validator));
         vm.prank(validator);
-        registry.certify(id, 1, "m", "r", "u");
+        registry.certify(id, 9_000, "m", "r", "u");
     }
 
-    function test_Certify_ZeroRewardRegistry() public {
-        DataRegistry r = new DataRegistry(coin, keeperRegistry, 0);
-        IDataRegistry.PublishParams memory p = params(N_KEEPERS, THRESHOLD, PRICE);
+    /// @dev A grant that has not settled (shares not delivered) does not count.
+    function test_RevertWhen_CertifyGrantNotSettled() public {
+        uint256 id = activeDataset();
+        fund(owner, THRESHOLD * DELIVERY_FEE);
         vm.prank(owner);
-        uint256 id = r.publish(p);
-        for (uint256 i; i < THRESHOLD; ++i) {
-            vm.prank(keepers[i]);
-            r.acknowledgeShare(id);
-        }
+        market.grant(id, validator, pubKey(validatorW), Purposes.VALIDATION);
+        vm.expectRevert(abi.encodeWithSelector(IDataRegistry.DataRegistryAccessNotGranted.selector, id, validator));
         vm.prank(validator);
-        r.certify(id, 1, "m", "r", "u"); // no MINTER_ROLE needed: nothing is minted
-        assertTrue(r.isCertified(id));
+        registry.certify(id, 9_000, "m", "r", "u");
+    }
+
+    /// @dev Finding 1: a validator that is the dataset's owner earns nothing.
+    function test_RevertWhen_CertifyByOwnerValidator() public {
+        // The owner account is itself a staked validator.
+        registerNode(ownerW, IKeeperRegistry.Role.Validator);
+        uint256 id = activeDataset();
+        vm.expectRevert(abi.encodeWithSelector(IDataRegistry.DataRegistryValidatorNotIndependent.selector, id, owner));
+        vm.prank(owner);
+        registry.certify(id, 9_000, "m", "r", "u");
+    }
+
+    /// @dev A validator that used to be a keeper listed on the dataset is not independent.
+    function test_RevertWhen_CertifyByListedKeeper() public {
+        uint256 id = activeDataset();
+        vm.prank(keepers[4]);
+        keeperRegistry.deregister();
+        vm.warp(block.timestamp + UNBONDING_DELAY);
+        vm.prank(keepers[4]);
+        keeperRegistry.withdrawStake();
+        registerNode(keeperWs[4], IKeeperRegistry.Role.Validator);
+        vm.expectRevert(
+            abi.encodeWithSelector(IDataRegistry.DataRegistryValidatorNotIndependent.selector, id, keepers[4])
+        );
+        vm.prank(keepers[4]);
+        registry.certify(id, 9_000, "m", "r", "u");
+    }
+
+    /// @dev A validator that asked to leave (unbonding) no longer certifies.
+    function test_RevertWhen_CertifyByExitingValidator() public {
+        uint256 id = _grantedDataset();
+        vm.prank(validator);
+        keeperRegistry.deregister();
+        vm.expectRevert(abi.encodeWithSelector(IDataRegistry.DataRegistryNotValidator.selector, validator));
+        vm.prank(validator);
+        registry.certify(id, 9_000, "m", "r", "u");
+    }
+
+    /// @dev Finding 1 (unlimited minting): an account registers as validator, publishes with its
+    /// own keepers and certifies its own dataset with score 0; on the old contracts the first
+    /// certificate minted CERTIFICATION_REWARD, 25 loops gave 25 rewards. Now: not independent.
+    function test_Attack_SelfCertificationMints() public {
+        registerNode(ownerW, IKeeperRegistry.Role.Validator);
+        uint256 supply = coin.totalSupply();
+        for (uint256 i; i < 3; ++i) {
+            uint256 id = publish(2, 2, 0);
+            acknowledge(id, 2);
+            vm.expectRevert(
+                abi.encodeWithSelector(IDataRegistry.DataRegistryValidatorNotIndependent.selector, id, owner)
+            );
+            vm.prank(owner);
+            registry.certify(id, 0, "m", "r", "u");
+        }
         assertEq(coin.balanceOf(owner), 0);
+        assertEq(coin.totalSupply(), supply);
+    }
+
+    /// @dev Finding 1, Sybil variant: a second staked validator account of the owner, never
+    /// granted access, with score 0. Refused (no grant); and even granted, a score-0 certificate
+    /// does not count and k = 2 independent certificates are needed.
+    function test_Attack_SybilValidatorScoreZero() public {
+        uint256 id = activeDataset();
+        vm.expectRevert(abi.encodeWithSelector(IDataRegistry.DataRegistryAccessNotGranted.selector, id, validator));
+        vm.prank(validator);
+        registry.certify(id, 0, "m", "r", "u");
+        grantAndSettle(id, validatorW);
+        vm.prank(validator);
+        registry.certify(id, 0, "m", "r", "u");
+        assertFalse(registry.isCertified(id));
+        assertEq(coin.balanceOf(owner), 0);
+    }
+
+    /// @dev Finding 6: any validator overwrote the certificate, up or down, without having seen
+    /// the data. Now it needs a grant, and certificates are a history (no overwrite).
+    function test_Attack_CertificateOverwrite() public {
+        uint256 id = activeDataset();
+        grantAndSettle(id, validatorW);
+        vm.prank(validator);
+        registry.certify(id, 9_500, "m", "r", "u");
+        // validator2 never saw the data.
+        vm.expectRevert(abi.encodeWithSelector(IDataRegistry.DataRegistryAccessNotGranted.selector, id, validator2));
+        vm.prank(validator2);
+        registry.certify(id, 0, "m", "r", "u");
+        assertEq(registry.certificationAt(id, 0).scoreBps, 9_500);
+        assertEq(registry.certification(id).validator, validator);
+        assertEq(registry.certificationCount(id), 1);
     }
 
     // ---------------------------------------------------------------- withdrawConsent
@@ -453,9 +615,7 @@ contract DataRegistryTest is Base {
         vm.startPrank(owner);
         registry.withdrawConsent(id);
         vm.expectRevert(
-            abi.encodeWithSelector(
-                IDataRegistry.DataRegistryWrongStatus.selector, id, IDataRegistry.Status.Withdrawn
-            )
+            abi.encodeWithSelector(IDataRegistry.DataRegistryWrongStatus.selector, id, IDataRegistry.Status.Withdrawn)
         );
         registry.withdrawConsent(id);
         vm.stopPrank();

@@ -40,21 +40,26 @@ contract MarketplaceTest is Base {
         address t = address(coin);
         address r = address(registry);
         vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
-        new Marketplace(address(0), r, 1, 1, 1);
+        new Marketplace(address(0), r, 1, 1, 1, DELIVERY_FEE);
         vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
-        new Marketplace(t, address(0), 1, 1, 1);
+        new Marketplace(t, address(0), 1, 1, 1, DELIVERY_FEE);
         vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
-        new Marketplace(t, r, 10_001, 1, 1);
+        new Marketplace(t, r, 10_001, 1, 1, DELIVERY_FEE);
         vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
-        new Marketplace(t, r, 1, 0, 1);
+        new Marketplace(t, r, 1, 0, 1, DELIVERY_FEE);
         vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
-        new Marketplace(t, r, 1, 1, 0);
+        new Marketplace(t, r, 1, 1, 0, DELIVERY_FEE);
         vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
-        new Marketplace(t, r, 1, uint64(type(uint32).max) + 1, 1);
+        new Marketplace(t, r, 1, uint64(type(uint32).max) + 1, 1, DELIVERY_FEE);
         vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
-        new Marketplace(t, r, 1, 1, uint64(type(uint32).max) + 1);
-        Marketplace m = new Marketplace(t, r, 10_000, type(uint32).max, type(uint32).max);
+        new Marketplace(t, r, 1, 1, uint64(type(uint32).max) + 1, DELIVERY_FEE);
+        vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
+        new Marketplace(t, r, 1, UNBONDING_DELAY - 1, 2, DELIVERY_FEE); // windows exceed the unbonding delay
+        vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
+        new Marketplace(makeAddr("other token"), r, 1, 2, 1, DELIVERY_FEE); // not the stake token
+        Marketplace m = new Marketplace(t, r, 10_000, UNBONDING_DELAY - 1, 1, DELIVERY_FEE);
         assertEq(m.keeperFeeBps(), 10_000);
+        assertEq(m.commitWindow(), (UNBONDING_DELAY - 1) / 2);
     }
 
     // ---------------------------------------------------------------- purchase
@@ -95,12 +100,11 @@ contract MarketplaceTest is Base {
         vm.prank(stranger);
         coin.approve(address(market), 0);
         Vm.Wallet memory w = vm.createWallet("poor buyer");
-        vm.recordLogs();
+        fund(w.addr, THRESHOLD * DELIVERY_FEE);
         vm.prank(w.addr);
-        uint256 pid = market.purchase(id, pubKey(w), Purposes.RESEARCH, 0);
-        assertEq(vm.getRecordedLogs().length, 1); // Purchased only, no Transfer
-        assertEq(market.getPurchase(pid).price, 0);
-        assertEq(market.openEscrow(), 0);
+        uint256 pid = market.purchase(id, pubKey(w), Purposes.RESEARCH, THRESHOLD * DELIVERY_FEE);
+        assertEq(market.getPurchase(pid).price, THRESHOLD * DELIVERY_FEE, "free data: the delivery fee only");
+        assertEq(market.openEscrow(), THRESHOLD * DELIVERY_FEE);
     }
 
     function test_RevertWhen_PurchasePubKeyWrongLength() public {
@@ -196,7 +200,11 @@ contract MarketplaceTest is Base {
 
     // ---------------------------------------------------------------- purchaseWithPermit
 
-    function _permit(Vm.Wallet memory w, uint256 value, uint256 deadline) internal view returns (uint8, bytes32, bytes32) {
+    function _permit(Vm.Wallet memory w, uint256 value, uint256 deadline)
+        internal
+        view
+        returns (uint8, bytes32, bytes32)
+    {
         bytes32 structHash = keccak256(
             abi.encode(
                 keccak256("Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)"),
@@ -243,38 +251,87 @@ contract MarketplaceTest is Base {
         uint256 deadline = block.timestamp + 1 hours;
         (uint8 v, bytes32 r, bytes32 s) = _permit(buyer2W, PRICE, deadline); // wrong signer
         bytes memory key = pubKey(buyerW);
-        vm.expectRevert(
-            abi.encodeWithSelector(IMarketplace.MarketplaceInsufficientAllowance.selector, buyer, 0, PRICE)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.MarketplaceInsufficientAllowance.selector, buyer, 0, PRICE));
         vm.prank(buyer);
         market.purchaseWithPermit(id, key, Purposes.RESEARCH, PRICE, deadline, v, r, s);
     }
 
     // ---------------------------------------------------------------- grant
 
+    /// @dev The owner pays threshold × deliveryFee into escrow for the keepers (finding 9).
     function test_Grant() public {
+        fund(owner, THRESHOLD * DELIVERY_FEE);
         bytes memory key = pubKey(validatorW);
         vm.expectEmit(address(market));
         emit IMarketplace.Granted(1, id, validator, Purposes.VALIDATION, key, _deadline());
+        vm.expectEmit(address(coin));
+        emit IERC20.Transfer(owner, address(market), THRESHOLD * DELIVERY_FEE);
         vm.prank(owner);
         uint256 pid = market.grant(id, validator, key, Purposes.VALIDATION);
         IMarketplace.Purchase memory p = market.getPurchase(pid);
         assertTrue(p.isGrant);
-        assertEq(p.price, 0);
+        assertEq(p.price, THRESHOLD * DELIVERY_FEE);
         assertEq(p.buyer, validator);
-        assertEq(market.openEscrow(), 0);
+        assertEq(market.openEscrow(), THRESHOLD * DELIVERY_FEE);
+        assertEq(market.deliveryFee(), DELIVERY_FEE);
     }
 
+    function test_RevertWhen_GrantOwnerCannotPayFee() public {
+        bytes memory key = pubKey(validatorW);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IMarketplace.MarketplaceInsufficientBalance.selector, owner, 0, THRESHOLD * DELIVERY_FEE
+            )
+        );
+        vm.prank(owner);
+        market.grant(id, validator, key, Purposes.VALIDATION);
+    }
+
+    /// @dev The whole fee goes to the delivering keepers (the owner gets rounding dust only).
     function test_Grant_PortabilityToSelf() public {
+        fund(owner, THRESHOLD * DELIVERY_FEE);
         vm.prank(owner);
         uint256 pid = market.grant(id, owner, pubKey(ownerW), Purposes.PORTABILITY);
         deliver(pid, THRESHOLD);
         vm.expectEmit(address(market));
-        emit IMarketplace.Settled(pid, 0, 0, THRESHOLD);
+        emit IMarketplace.Settled(pid, id, 0, DELIVERY_FEE, THRESHOLD);
         vm.prank(owner);
         market.confirm(pid);
-        assertEq(market.totalCredits(), 0);
+        assertEq(market.totalCredits(), THRESHOLD * DELIVERY_FEE);
+        assertEq(market.creditsOf(keepers[0]), DELIVERY_FEE);
         assertEq(uint8(market.getPurchase(pid).status), uint8(IMarketplace.PurchaseStatus.Settled));
+    }
+
+    /// @dev Finding 9: each grant (or purchase of a free dataset) made every listed keeper spend
+    /// ≈ 42k gas delivering, for no pay. Now keepers are paid the delivery fee per share, and a
+    /// requester that cannot pay it is declined.
+    function test_Attack_FreeWorkOnDemand() public {
+        vm.prank(owner);
+        registry.setPrice(id, 0);
+        Vm.Wallet memory w = vm.createWallet("free rider");
+        vm.expectRevert(
+            abi.encodeWithSelector(IMarketplace.MarketplacePriceAboveMax.selector, THRESHOLD * DELIVERY_FEE, 0)
+        );
+        vm.prank(w.addr);
+        market.purchase(id, pubKey(w), Purposes.RESEARCH, 0);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IMarketplace.MarketplaceInsufficientBalance.selector, w.addr, 0, THRESHOLD * DELIVERY_FEE
+            )
+        );
+        vm.prank(w.addr);
+        market.purchase(id, pubKey(w), Purposes.RESEARCH, type(uint256).max);
+        // A paying requester: the keepers that deliver share the fee.
+        fund(w.addr, THRESHOLD * DELIVERY_FEE);
+        vm.prank(w.addr);
+        uint256 pid = market.purchase(id, pubKey(w), Purposes.RESEARCH, THRESHOLD * DELIVERY_FEE);
+        deliver(pid, THRESHOLD);
+        vm.prank(w.addr);
+        market.confirm(pid);
+        for (uint256 i; i < THRESHOLD; ++i) {
+            assertEq(market.creditsOf(keepers[i]), DELIVERY_FEE);
+        }
+        assertEq(market.creditsOf(owner), 0);
     }
 
     function test_RevertWhen_GrantNotOwner() public {
@@ -327,6 +384,7 @@ contract MarketplaceTest is Base {
 
     function test_DeliverShare() public {
         uint256 pid = buy(buyerW, id);
+        commitKeepers(pid, 4);
         bytes memory pl = payload(7);
         vm.expectEmit(address(market));
         emit IMarketplace.ShareDelivered(pid, keepers[3], 4, 1, pl);
@@ -349,6 +407,8 @@ contract MarketplaceTest is Base {
         market.deliverShare(pid, payload(2));
         assertEq(market.getPurchase(pid).thresholdReachedAt, block.timestamp);
         uint256 reachedAt = block.timestamp;
+        vm.prank(keepers[4]);
+        market.commit(pid);
         vm.warp(block.timestamp + 1 hours);
         vm.prank(keepers[4]);
         market.deliverShare(pid, payload(4));
@@ -360,6 +420,7 @@ contract MarketplaceTest is Base {
 
     function test_DeliverShare_MaxPayload() public {
         uint256 pid = buy(buyerW, id);
+        commitKeepers(pid, THRESHOLD);
         vm.prank(keepers[0]);
         market.deliverShare(pid, new bytes(1024));
     }
@@ -409,6 +470,7 @@ contract MarketplaceTest is Base {
 
     function test_DeliverShare_JustBeforeDeadline() public {
         uint256 pid = buy(buyerW, id);
+        commitKeepers(pid, THRESHOLD);
         vm.warp(_deadline() - 1);
         vm.prank(keepers[0]);
         market.deliverShare(pid, payload(0));
@@ -416,6 +478,7 @@ contract MarketplaceTest is Base {
 
     function test_RevertWhen_DeliverNotListed() public {
         uint256 pid = buy(buyerW, id);
+        commitKeepers(pid, THRESHOLD);
         vm.expectRevert(abi.encodeWithSelector(IMarketplace.MarketplaceNotListedKeeper.selector, pid, keepers[5]));
         vm.prank(keepers[5]);
         market.deliverShare(pid, payload(5));
@@ -431,6 +494,7 @@ contract MarketplaceTest is Base {
 
     function test_RevertWhen_DeliverAfterConsentWithdrawn() public {
         uint256 pid = buy(buyerW, id);
+        commitKeepers(pid, THRESHOLD);
         vm.prank(owner);
         registry.withdrawConsent(id);
         vm.expectRevert(
@@ -442,15 +506,14 @@ contract MarketplaceTest is Base {
         market.deliverShare(pid, payload(0));
     }
 
-    /// @dev Share indexes above 64 use the overflow bitmap slot.
-    function test_DeliverShare_HighShareIndexes() public {
-        uint256 n = 70;
+    /// @dev n = MAX_KEEPERS = 32: share indexes up to 32 fit the 32-bit bitmaps.
+    function test_DeliverShare_MaxKeepers() public {
+        uint256 n = 32;
         address[] memory ks = new address[](n);
         for (uint256 i; i < n; ++i) {
             Vm.Wallet memory w = vm.createWallet(string.concat("bulk keeper ", vm.toString(i)));
             ks[i] = w.addr;
-            vm.prank(w.addr);
-            keeperRegistry.register(IKeeperRegistry.Role.Keeper, compressed(w), ENDPOINT);
+            registerNode(w, IKeeperRegistry.Role.Keeper);
         }
         IDataRegistry.PublishParams memory p = params(N_KEEPERS, 3, PRICE);
         p.keepers = ks;
@@ -461,29 +524,35 @@ contract MarketplaceTest is Base {
             registry.acknowledgeShare(big);
         }
         uint256 pid = buy(buyerW, big);
-        uint256[3] memory idx = [uint256(69), 64, 65]; // share indexes 70, 65, 66
+        uint256[4] memory idx = [uint256(31), 30, 0, 15]; // share indexes 32, 31, 1, 16
+        for (uint256 i; i < 4; ++i) {
+            vm.prank(ks[idx[i]]);
+            market.commit(pid);
+        }
+        (uint8 committed, uint256 cbits) = market.commitState(pid);
+        assertEq(committed, 4);
+        assertEq(cbits, (1 << 31) | (1 << 30) | 1 | (1 << 15));
         for (uint256 i; i < 3; ++i) {
             vm.prank(ks[idx[i]]);
             market.deliverShare(pid, payload(i));
         }
-        vm.expectRevert(abi.encodeWithSelector(IMarketplace.MarketplaceAlreadyDelivered.selector, pid, ks[64]));
-        vm.prank(ks[64]);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.MarketplaceAlreadyDelivered.selector, pid, ks[31]));
+        vm.prank(ks[31]);
         market.deliverShare(pid, payload(0));
-        vm.prank(ks[63]); // share index 64: last low bit
+        vm.prank(ks[15]);
         market.deliverShare(pid, payload(0));
-        assertEq(market.deliveredBitmap(pid), (1 << 69) | (1 << 64) | (1 << 65) | (1 << 63));
-        assertTrue(market.hasDelivered(pid, ks[69]));
-        assertTrue(market.hasDelivered(pid, ks[63]));
-        assertFalse(market.hasDelivered(pid, ks[66]));
+        assertEq(market.deliveredBitmap(pid), (1 << 31) | (1 << 30) | 1 | (1 << 15));
+        assertTrue(market.hasDelivered(pid, ks[31]));
+        assertFalse(market.hasDelivered(pid, ks[16]));
 
         (uint256 ownerAmt, uint256 each) = expectedSplit(PRICE, 4);
         vm.prank(buyer);
         market.confirm(pid);
-        assertEq(market.creditsOf(ks[69]), each);
-        assertEq(market.creditsOf(ks[64]), each);
-        assertEq(market.creditsOf(ks[65]), each);
-        assertEq(market.creditsOf(ks[63]), each);
-        assertEq(market.creditsOf(ks[0]), 0);
+        assertEq(market.creditsOf(ks[31]), each);
+        assertEq(market.creditsOf(ks[30]), each);
+        assertEq(market.creditsOf(ks[0]), each);
+        assertEq(market.creditsOf(ks[15]), each);
+        assertEq(market.creditsOf(ks[1]), 0);
         assertEq(market.creditsOf(owner), ownerAmt);
     }
 
@@ -494,9 +563,9 @@ contract MarketplaceTest is Base {
         deliver(pid, THRESHOLD);
         (uint256 ownerAmt, uint256 each) = expectedSplit(PRICE, THRESHOLD);
         vm.expectEmit(address(market));
-        emit IMarketplace.Confirmed(pid, buyer);
+        emit IMarketplace.Confirmed(pid, id, buyer);
         vm.expectEmit(address(market));
-        emit IMarketplace.Settled(pid, ownerAmt, each, THRESHOLD);
+        emit IMarketplace.Settled(pid, id, ownerAmt, each, THRESHOLD);
         vm.prank(buyer);
         market.confirm(pid);
 
@@ -557,7 +626,7 @@ contract MarketplaceTest is Base {
         vm.warp(block.timestamp + CONFIRMATION_WINDOW);
         (uint256 ownerAmt, uint256 each) = expectedSplit(PRICE, 4);
         vm.expectEmit(address(market));
-        emit IMarketplace.Settled(pid, ownerAmt, each, 4);
+        emit IMarketplace.Settled(pid, id, ownerAmt, each, 4);
         vm.prank(stranger);
         market.settle(pid);
         assertEq(market.creditsOf(keepers[3]), each);
@@ -583,9 +652,7 @@ contract MarketplaceTest is Base {
         deliver(pid, THRESHOLD);
         uint64 endsAt = uint64(block.timestamp) + CONFIRMATION_WINDOW;
         vm.warp(endsAt - 1);
-        vm.expectRevert(
-            abi.encodeWithSelector(IMarketplace.MarketplaceConfirmationWindowOpen.selector, pid, endsAt)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.MarketplaceConfirmationWindowOpen.selector, pid, endsAt));
         market.settle(pid);
     }
 
@@ -616,11 +683,12 @@ contract MarketplaceTest is Base {
     }
 
     function test_Settle_FullKeeperFee() public {
-        Marketplace m = new Marketplace(address(coin), address(registry), 10_000, DELIVERY_WINDOW, 1);
+        Marketplace m = new Marketplace(address(coin), address(registry), 10_000, DELIVERY_WINDOW, 1, DELIVERY_FEE);
         vm.prank(buyer);
         coin.approve(address(m), PRICE);
         vm.prank(buyer);
         uint256 pid = m.purchase(id, pubKey(buyerW), Purposes.RESEARCH, PRICE);
+        commitOn(m, pid, keepers, THRESHOLD);
         for (uint256 i; i < THRESHOLD; ++i) {
             vm.prank(keepers[i]);
             m.deliverShare(pid, payload(i));
@@ -633,17 +701,18 @@ contract MarketplaceTest is Base {
     }
 
     function test_Settle_ZeroKeeperFee() public {
-        Marketplace m = new Marketplace(address(coin), address(registry), 0, DELIVERY_WINDOW, 1);
+        Marketplace m = new Marketplace(address(coin), address(registry), 0, DELIVERY_WINDOW, 1, DELIVERY_FEE);
         vm.prank(buyer);
         coin.approve(address(m), PRICE);
         vm.prank(buyer);
         uint256 pid = m.purchase(id, pubKey(buyerW), Purposes.RESEARCH, PRICE);
+        commitOn(m, pid, keepers, THRESHOLD);
         for (uint256 i; i < THRESHOLD; ++i) {
             vm.prank(keepers[i]);
             m.deliverShare(pid, payload(i));
         }
         vm.expectEmit(address(m));
-        emit IMarketplace.Settled(pid, PRICE, 0, THRESHOLD);
+        emit IMarketplace.Settled(pid, id, PRICE, 0, THRESHOLD);
         vm.prank(buyer);
         m.confirm(pid);
         assertEq(m.creditsOf(keepers[0]), 0);
@@ -658,7 +727,7 @@ contract MarketplaceTest is Base {
         vm.warp(_deadline());
         uint256 before = coin.balanceOf(buyer);
         vm.expectEmit(address(market));
-        emit IMarketplace.Refunded(pid, buyer, PRICE);
+        emit IMarketplace.Refunded(pid, id, buyer, PRICE);
         vm.expectEmit(address(coin));
         emit IERC20.Transfer(address(market), buyer, PRICE);
         vm.prank(buyer);
@@ -671,7 +740,7 @@ contract MarketplaceTest is Base {
 
     function test_Refund_AtOnceAfterConsentWithdrawn() public {
         uint256 pid = buy(buyerW, id);
-        deliver(pid, THRESHOLD); // even with the threshold reached
+        deliver(pid, THRESHOLD - 1); // fewer than t shares
         vm.prank(owner);
         registry.withdrawConsent(id);
         vm.prank(buyer);
@@ -680,15 +749,31 @@ contract MarketplaceTest is Base {
         assertEq(coin.balanceOf(address(market)), 0);
     }
 
+    /// @dev A failed grant refunds the delivery fee to the owner, who paid it.
     function test_Refund_Grant() public {
+        fund(owner, THRESHOLD * DELIVERY_FEE);
         vm.prank(owner);
         uint256 pid = market.grant(id, validator, pubKey(validatorW), Purposes.VALIDATION);
         vm.warp(block.timestamp + DELIVERY_WINDOW);
-        vm.recordLogs();
+        vm.expectEmit(address(market));
+        emit IMarketplace.Refunded(pid, id, owner, THRESHOLD * DELIVERY_FEE);
         vm.prank(validator);
         market.refund(pid);
-        assertEq(vm.getRecordedLogs().length, 1); // Refunded(…, 0), no transfer
+        assertEq(coin.balanceOf(owner), THRESHOLD * DELIVERY_FEE);
+        assertEq(coin.balanceOf(validator), 0);
         assertEq(uint8(market.getPurchase(pid).status), uint8(IMarketplace.PurchaseStatus.Refunded));
+    }
+
+    function test_RevertWhen_RefundGrantByStranger() public {
+        fund(owner, THRESHOLD * DELIVERY_FEE);
+        vm.prank(owner);
+        uint256 pid = market.grant(id, validator, pubKey(validatorW), Purposes.VALIDATION);
+        vm.warp(block.timestamp + DELIVERY_WINDOW);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.MarketplaceNotBuyer.selector, pid, stranger));
+        vm.prank(stranger);
+        market.refund(pid);
+        vm.prank(owner);
+        market.refund(pid);
     }
 
     function test_RevertWhen_RefundBeforeDeadline() public {
@@ -705,7 +790,9 @@ contract MarketplaceTest is Base {
         uint64 deadline = _deadline();
         deliver(pid, THRESHOLD);
         vm.warp(deadline + 10 days);
-        vm.expectRevert(abi.encodeWithSelector(IMarketplace.MarketplaceRefundNotYetAllowed.selector, pid, deadline));
+        vm.expectRevert(
+            abi.encodeWithSelector(IMarketplace.MarketplaceThresholdDelivered.selector, pid, THRESHOLD, THRESHOLD)
+        );
         vm.prank(buyer);
         market.refund(pid);
     }

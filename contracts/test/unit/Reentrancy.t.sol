@@ -5,6 +5,11 @@ import {Vm} from "forge-std/Test.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {Base} from "../Base.t.sol";
 import {Marketplace} from "../../src/Marketplace.sol";
+import {KeeperRegistry} from "../../src/KeeperRegistry.sol";
+import {DataRegistry} from "../../src/DataRegistry.sol";
+import {IKeeperRegistry} from "../../src/interfaces/IKeeperRegistry.sol";
+import {IPHDCoin} from "../../src/interfaces/IPHDCoin.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IMarketplace} from "../../src/interfaces/IMarketplace.sol";
 import {IDataRegistry} from "../../src/interfaces/IDataRegistry.sol";
 import {Purposes} from "../../src/Purposes.sol";
@@ -16,6 +21,8 @@ import {HostileReceiver} from "../mocks/HostileReceiver.sol";
 /// receiver that refuses payment blocks only its own withdrawal (pull payments).
 contract ReentrancyTest is Base {
     HostileToken internal hos;
+    KeeperRegistry internal hkr;
+    DataRegistry internal hdr;
     Marketplace internal hm;
     HostileReceiver internal evilOwner;
     HostileReceiver internal evilKeeper;
@@ -28,19 +35,33 @@ contract ReentrancyTest is Base {
         super.setUp();
         vm.warp(1_700_000_000);
         hos = new HostileToken();
-        hm = new Marketplace(address(hos), address(registry), FEE_BPS, DELIVERY_WINDOW, CONFIRMATION_WINDOW);
+        // A whole stack on the hostile token (the Marketplace requires the stake token).
+        hkr = new KeeperRegistry(admin, IERC20(address(hos)), MIN_STAKE, UNBONDING_DELAY);
+        hdr = new DataRegistry(IPHDCoin(address(hos)), hkr, 0, MIN_SCORE, MIN_CERTS);
+        hm = new Marketplace(address(hos), address(hdr), FEE_BPS, DELIVERY_WINDOW, CONFIRMATION_WINDOW, DELIVERY_FEE);
+        vm.prank(admin);
+        hkr.setMarketplace(address(hm));
         evilOwner = new HostileReceiver(hm);
         evilKeeper = new HostileReceiver(hm);
         Vm.Wallet memory kw = vm.createWallet("evil keeper key");
-        evilKeeper.registerKeeper(keeperRegistry, compressed(kw));
+        hos.mint(address(evilKeeper), MIN_STAKE);
+        evilKeeper.registerKeeper(hkr, compressed(kw), MIN_STAKE, keyProofFor(address(hkr), kw, address(evilKeeper)));
+        for (uint256 i; i < 2; ++i) {
+            hos.mint(keepers[i], MIN_STAKE);
+            bytes memory proof = keyProofFor(address(hkr), keeperWs[i], keepers[i]);
+            vm.startPrank(keepers[i]);
+            hos.approve(address(hkr), MIN_STAKE);
+            hkr.register(IKeeperRegistry.Role.Keeper, compressed(keeperWs[i]), ENDPOINT, MIN_STAKE, proof);
+            vm.stopPrank();
+        }
 
         IDataRegistry.PublishParams memory p = params(3, 2, PRICE);
         p.keepers[2] = address(evilKeeper);
-        id = evilOwner.publish(registry, p);
+        id = evilOwner.publish(hdr, p);
         vm.prank(keepers[0]);
-        registry.acknowledgeShare(id);
+        hdr.acknowledgeShare(id);
         vm.prank(keepers[1]);
-        registry.acknowledgeShare(id);
+        hdr.acknowledgeShare(id);
 
         hos.mint(buyer, 10 * PRICE);
         vm.prank(buyer);
@@ -55,6 +76,9 @@ contract ReentrancyTest is Base {
 
     function _settledSale() internal returns (uint256 pid) {
         pid = _buy();
+        vm.prank(keepers[0]);
+        hm.commit(pid);
+        evilKeeper.commit(pid);
         vm.prank(keepers[0]);
         hm.deliverShare(pid, payload(0));
         evilKeeper.deliver(pid, payload(2));
@@ -96,9 +120,10 @@ contract ReentrancyTest is Base {
 
     /// @dev The token re-enters `settle`/`deliverShare`/`purchase`/`grant` during a withdrawal.
     function test_Reentrancy_TokenCallsEveryEntryPoint() public {
+        hos.mint(buyer, 5 * PRICE); // ten rounds of purchases
         uint256 pid = _settledSale();
         uint256 open = _buy();
-        bytes[] memory calls = new bytes[](7);
+        bytes[] memory calls = new bytes[](10);
         calls[0] = abi.encodeCall(IMarketplace.settle, (pid));
         calls[1] = abi.encodeCall(IMarketplace.deliverShare, (open, payload(1)));
         calls[2] = abi.encodeCall(IMarketplace.purchase, (id, buyerKey, Purposes.RESEARCH, PRICE));
@@ -106,6 +131,10 @@ contract ReentrancyTest is Base {
         calls[4] = abi.encodeCall(IMarketplace.confirm, (open));
         calls[5] = abi.encodeCall(IMarketplace.refund, (open));
         calls[6] = abi.encodeCall(IMarketplace.withdraw, ());
+        calls[7] = abi.encodeCall(IMarketplace.commit, (open));
+        calls[8] = abi.encodeCall(IMarketplace.slashNonDelivery, (open, keepers[1]));
+        bytes32[] memory log = new bytes32[](0);
+        calls[9] = abi.encodeCall(IMarketplace.dispute, (open, 1, hex"00", buyerKey, log, ""));
         for (uint256 i; i < calls.length; ++i) {
             hos.arm(address(hm), calls[i], false);
             vm.prank(keepers[0]);
@@ -114,6 +143,9 @@ contract ReentrancyTest is Base {
             assertEq(bytes4(hos.lastReturn()), REENTRANT);
             // give keeper 0 credits again for the next round
             uint256 p2 = _buy();
+            vm.prank(keepers[0]);
+            hm.commit(p2);
+            evilKeeper.commit(p2);
             vm.prank(keepers[0]);
             hm.deliverShare(p2, payload(0));
             evilKeeper.deliver(p2, payload(2));

@@ -253,22 +253,42 @@ impl PhdClient {
     // KeeperRegistry
     // ---------------------------------------------------------------------------------------
 
-    /// Registers this account as a keeper or validator with its encryption key and endpoint.
+    /// Registers this account as a keeper or validator with its encryption key and endpoint,
+    /// bonding `stake` PHD (≥ `MIN_STAKE()`; the registry is approved first when the allowance is
+    /// short). `key_proof` is the 65-byte signature by the encryption key over
+    /// [`PhdClient::key_proof_digest`] (see [`crate::keys::sign_key_proof`]). Returns the
+    /// registration and, when one was needed, the approval.
     pub async fn register_node(
         &self,
         role: NodeRole,
         encryption_key: &[u8],
         endpoint: &str,
-    ) -> Result<TxOutcome, ChainError> {
+        stake: U256,
+        key_proof: &[u8],
+    ) -> Result<(TxOutcome, Option<TxOutcome>), ChainError> {
+        let approve = self.ensure_allowance(self.deployment.keeper_registry, stake).await?;
         let reg = self.keeper_registry();
-        let call = reg.register(role as u8, Bytes::copy_from_slice(encryption_key), endpoint.to_owned());
-        Ok(send_call(&self.send_ctx(), "register", &call).await?.0)
+        let call = reg.register(
+            role as u8,
+            Bytes::copy_from_slice(encryption_key),
+            endpoint.to_owned(),
+            stake,
+            Bytes::copy_from_slice(key_proof),
+        );
+        Ok((send_call(&self.send_ctx(), "register", &call).await?.0, approve))
     }
 
-    /// Rotates this node's encryption key and/or endpoint.
-    pub async fn update_node(&self, encryption_key: &[u8], endpoint: &str) -> Result<TxOutcome, ChainError> {
+    /// Rotates this node's encryption key and/or endpoint; `key_proof` proves possession of the
+    /// (new) key like at registration.
+    pub async fn update_node(
+        &self,
+        encryption_key: &[u8],
+        endpoint: &str,
+        key_proof: &[u8],
+    ) -> Result<TxOutcome, ChainError> {
         let reg = self.keeper_registry();
-        let call = reg.update(Bytes::copy_from_slice(encryption_key), endpoint.to_owned());
+        let call =
+            reg.update(Bytes::copy_from_slice(encryption_key), endpoint.to_owned(), Bytes::copy_from_slice(key_proof));
         Ok(send_call(&self.send_ctx(), "update", &call).await?.0)
     }
 
@@ -426,6 +446,15 @@ impl PhdClient {
         Ok(send_call(&self.send_ctx(), "approve", &call).await?.0)
     }
 
+    /// Approves `spender` for `amount` unless the current allowance already covers it; returns
+    /// the approval when one was sent.
+    pub async fn ensure_allowance(&self, spender: Address, amount: U256) -> Result<Option<TxOutcome>, ChainError> {
+        if amount.is_zero() || self.allowance(self.address(), spender).await? >= amount {
+            return Ok(None);
+        }
+        Ok(Some(self.approve_coin(spender, amount).await?))
+    }
+
     /// Transfers PHD.
     pub async fn transfer_coin(&self, to: Address, amount: U256) -> Result<TxOutcome, ChainError> {
         let coin = self.coin();
@@ -482,13 +511,10 @@ impl PhdClient {
         max_price: U256,
     ) -> Result<PurchaseOutcome, ChainError> {
         let market = self.deployment.marketplace;
-        let price = self.dataset(dataset_id).await?.price;
-        let allowance = self.allowance(self.address(), market).await?;
-        let approve = if allowance < price && price <= max_price {
-            Some(self.approve_coin(market, price).await?)
-        } else {
-            None
-        };
+        let d = self.dataset(dataset_id).await?;
+        // A free dataset still escrows threshold × deliveryFee for its keepers.
+        let price = if d.price.is_zero() { self.delivery_fee().await? * U256::from(d.threshold) } else { d.price };
+        let approve = if price <= max_price { self.ensure_allowance(market, price).await? } else { None };
         let m = self.marketplace();
         let call = m.purchase(dataset_id, Bytes::copy_from_slice(&self.pubkey64()), purpose.id(), max_price);
         let (tx, receipt) = send_call(&self.send_ctx(), "purchase", &call).await?;
@@ -523,7 +549,9 @@ impl PhdClient {
         Ok(PurchaseOutcome { approve: None, tx, purchase_id, price, delivery_deadline })
     }
 
-    /// Owner: free access for `grantee` (whose 64-byte public key shares are encrypted to).
+    /// Owner: free access for `grantee` (whose 64-byte public key shares are encrypted to). The
+    /// owner pays the keepers' delivery fees (threshold × `deliveryFee()`) into escrow; the
+    /// marketplace is approved for them first when the allowance is short.
     pub async fn grant(
         &self,
         dataset_id: U256,
@@ -531,15 +559,18 @@ impl PhdClient {
         grantee_pubkey: &[u8; 64],
         purpose: Purpose,
     ) -> Result<PurchaseOutcome, ChainError> {
+        let threshold = self.dataset(dataset_id).await?.threshold;
+        let fee = self.delivery_fee().await? * U256::from(threshold);
+        let approve = self.ensure_allowance(self.deployment.marketplace, fee).await?;
         let m = self.marketplace();
         let call = m.grant(dataset_id, grantee, Bytes::copy_from_slice(grantee_pubkey), purpose.id());
         let (tx, receipt) = send_call(&self.send_ctx(), "grant", &call).await?;
         let ev: Marketplace::Granted = require_event("grant", &receipt, self.deployment.marketplace, "Granted")?;
         Ok(PurchaseOutcome {
-            approve: None,
+            approve,
             tx,
             purchase_id: ev.purchaseId,
-            price: U256::ZERO,
+            price: fee,
             delivery_deadline: ev.deliveryDeadline,
         })
     }

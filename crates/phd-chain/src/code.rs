@@ -86,6 +86,9 @@ impl fmt::Display for ContractKind {
     }
 }
 
+/// EIP-170: the largest runtime code public chains accept, bytes.
+pub const EIP170_LIMIT: usize = 24_576;
+
 /// A contract's committed bytecode.
 #[derive(Debug, Clone)]
 pub struct Artifact {
@@ -115,6 +118,12 @@ impl Artifact {
         Some(keccak256(&masked))
     }
 
+    /// Whether the runtime code exceeds EIP-170's limit ([`EIP170_LIMIT`]): such a contract
+    /// cannot be deployed on a chain enforcing it (anvil included).
+    pub fn exceeds_eip170(&self) -> bool {
+        self.deployed_bytecode.len() > EIP170_LIMIT
+    }
+
     /// Whether on-chain runtime `code` is this artifact's code (immutables ignored).
     pub fn matches_runtime(&self, code: &[u8]) -> bool {
         match (self.masked_hash(code), self.masked_hash(&self.deployed_bytecode)) {
@@ -136,6 +145,8 @@ mod tests {
             if let Ok(a) = a {
                 assert!(!a.bytecode.is_empty(), "{kind} has no bytecode (interface artifact?)");
                 assert!(a.matches_runtime(&a.deployed_bytecode));
+                // Deployable on public chains (the deploy tool only warns).
+                assert!(!a.exceeds_eip170(), "{kind}: {} bytes of runtime code", a.deployed_bytecode.len());
                 let mut other = a.deployed_bytecode.to_vec();
                 if let Some(b) = other.last_mut() {
                     *b ^= 1;

@@ -16,8 +16,26 @@ pub struct DeploymentParams {
     pub delivery_window: u64,
     /// Seconds after the threshold-th share before anyone may settle.
     pub confirmation_window: u64,
-    /// PHD (wei) minted to an owner on first certification.
+    /// PHD (wei) paid from the reward pool to an owner when its dataset becomes certified.
     pub certification_reward: U256,
+    /// PHD (wei) each delivering keeper earns for a grant or a free dataset.
+    #[serde(default)]
+    pub delivery_fee: U256,
+    /// Smallest keeper/validator bond, PHD wei.
+    #[serde(default)]
+    pub min_stake: U256,
+    /// Seconds between a node's exit request and the release of its stake.
+    #[serde(default)]
+    pub unbonding_delay: u64,
+    /// Smallest certificate score that counts, basis points.
+    #[serde(default)]
+    pub min_score_bps: u16,
+    /// Counted certificates a dataset needs to be certified (k).
+    #[serde(default)]
+    pub min_certifications: u8,
+    /// PHD (wei) put into the certification reward pool at deployment.
+    #[serde(default)]
+    pub reward_budget: U256,
 }
 
 /// Addresses of the four contracts on one chain.

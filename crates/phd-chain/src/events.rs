@@ -223,15 +223,93 @@ impl PhdClient {
         self.events(self.deployment().marketplace, [purchase_id.and_then(id), None, None], range).await
     }
 
-    /// `Refunded` events, optionally filtered by purchase and buyer.
+    /// `Refunded` events, optionally filtered by purchase and recipient (the buyer; for a grant,
+    /// the dataset owner who paid the delivery fees).
     pub async fn refunds(
         &self,
         purchase_id: Option<U256>,
         buyer: Option<Address>,
         range: BlockRange,
     ) -> Result<Vec<EventLog<Marketplace::Refunded>>, ChainError> {
-        self.events(self.deployment().marketplace, [purchase_id.and_then(id), buyer.and_then(addr), None], range)
+        self.events(self.deployment().marketplace, [purchase_id.and_then(id), None, buyer.and_then(addr)], range)
             .await
+    }
+
+    /// `Committed` events, optionally filtered by purchase, dataset and keeper. A keeper that
+    /// delivered without committing first has no `Committed` event (its `ShareDelivered` is it).
+    pub async fn commitments(
+        &self,
+        purchase_id: Option<U256>,
+        dataset_id: Option<U256>,
+        keeper: Option<Address>,
+        range: BlockRange,
+    ) -> Result<Vec<EventLog<Marketplace::Committed>>, ChainError> {
+        self.events(
+            self.deployment().marketplace,
+            [purchase_id.and_then(id), dataset_id.and_then(id), keeper.and_then(addr)],
+            range,
+        )
+        .await
+    }
+
+    /// `ShareDisputed` events (deliveries proven wrong), optionally filtered by purchase, dataset
+    /// and keeper.
+    pub async fn disputes(
+        &self,
+        purchase_id: Option<U256>,
+        dataset_id: Option<U256>,
+        keeper: Option<Address>,
+        range: BlockRange,
+    ) -> Result<Vec<EventLog<Marketplace::ShareDisputed>>, ChainError> {
+        self.events(
+            self.deployment().marketplace,
+            [purchase_id.and_then(id), dataset_id.and_then(id), keeper.and_then(addr)],
+            range,
+        )
+        .await
+    }
+
+    /// `KeeperSlashed` events (non-delivery slashes), optionally filtered by purchase, dataset
+    /// and keeper.
+    pub async fn keeper_slashes(
+        &self,
+        purchase_id: Option<U256>,
+        dataset_id: Option<U256>,
+        keeper: Option<Address>,
+        range: BlockRange,
+    ) -> Result<Vec<EventLog<Marketplace::KeeperSlashed>>, ChainError> {
+        self.events(
+            self.deployment().marketplace,
+            [purchase_id.and_then(id), dataset_id.and_then(id), keeper.and_then(addr)],
+            range,
+        )
+        .await
+    }
+
+    /// `Confirmed` events, optionally filtered by purchase, dataset and buyer.
+    pub async fn confirmations(
+        &self,
+        purchase_id: Option<U256>,
+        dataset_id: Option<U256>,
+        buyer: Option<Address>,
+        range: BlockRange,
+    ) -> Result<Vec<EventLog<Marketplace::Confirmed>>, ChainError> {
+        self.events(
+            self.deployment().marketplace,
+            [purchase_id.and_then(id), dataset_id.and_then(id), buyer.and_then(addr)],
+            range,
+        )
+        .await
+    }
+
+    /// `Slashed` events of the `KeeperRegistry` (every slash of a node's stake), optionally of one
+    /// node.
+    pub async fn stake_slashes(
+        &self,
+        node: Option<Address>,
+        range: BlockRange,
+    ) -> Result<Vec<EventLog<KeeperRegistry::Slashed>>, ChainError> {
+        self.events(self.deployment().keeper_registry, [node.and_then(addr), None, None], range).await
     }
 
     /// `Withdrawn` events, optionally of one account.

@@ -1,11 +1,10 @@
 //! Public keys of local signers.
 
 use alloy::{
-    primitives::{Address, B256},
-    signers::{
-        local::PrivateKeySigner,
-    },
+    primitives::{Address, B256, Bytes},
+    signers::{SignerSync, local::PrivateKeySigner},
 };
+use zeroize::Zeroizing;
 
 use crate::ChainError;
 
@@ -40,12 +39,26 @@ pub fn signer_from_hex(hex_key: &str) -> Result<PrivateKeySigner, ChainError> {
     PrivateKeySigner::from_bytes(&b).map_err(|e| ChainError::Key(format!("invalid private key: {e}")))
 }
 
+/// The `keyProof` of `KeeperRegistry.register` / `update`: a raw (no EIP-191 prefix) secp256k1
+/// signature `r ‖ s ‖ v` (65 bytes, v = 27/28, low s) by the node's *encryption* secret key over
+/// `digest` = `keyProofDigest(account)`. It shows the registrant holds the key shares will be
+/// encrypted to, so nobody can register someone else's key.
+pub fn sign_key_proof(encryption_secret: &[u8; 32], digest: B256) -> Result<Bytes, ChainError> {
+    // The signer keeps its own (zeroize-on-drop) copy; ours is wiped on return.
+    let secret = Zeroizing::new(*encryption_secret);
+    let signer = PrivateKeySigner::from_slice(secret.as_slice())
+        .map_err(|e| ChainError::Key(format!("invalid encryption secret key: {e}")))?;
+    let sig = signer.sign_hash_sync(&digest).map_err(|source| ChainError::Signer { context: "key proof", source })?;
+    Ok(Bytes::copy_from_slice(&sig.as_bytes()))
+}
+
 /// A random valid compressed secp256k1 point (33 bytes) — e.g. a stand-in Feldman commitment.
 pub fn random_compressed_point() -> [u8; 33] {
     pubkey_compressed(&PrivateKeySigner::random())
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -57,5 +70,19 @@ mod tests {
         assert!(signer_from_hex("0x12").is_err());
         let p = random_compressed_point();
         assert!(matches!(p[0], 2 | 3));
+    }
+
+    #[test]
+    fn key_proof_recovers_to_the_encryption_key() {
+        let enc = PrivateKeySigner::random();
+        let digest = B256::repeat_byte(0x42);
+        let proof = sign_key_proof(&enc.to_bytes().0, digest).unwrap();
+        assert_eq!(proof.len(), 65);
+        assert!(matches!(proof[64], 27 | 28));
+        let sig = alloy::primitives::Signature::try_from(proof.as_ref()).unwrap();
+        assert_eq!(sig.recover_address_from_prehash(&digest).unwrap(), enc.address());
+        // Another digest (another account / chain / registry) does not recover to the key.
+        assert_ne!(sig.recover_address_from_prehash(&B256::repeat_byte(1)).unwrap(), enc.address());
+        assert!(sign_key_proof(&[0u8; 32], digest).is_err());
     }
 }

@@ -22,6 +22,7 @@ pub mod events;
 pub mod keys;
 pub mod purpose;
 pub mod revert;
+pub mod trust;
 pub mod tx;
 pub mod units;
 
@@ -35,8 +36,9 @@ pub use code::{Artifact, ContractKind};
 pub use deployment::{Deployment, DeploymentParams};
 pub use error::ChainError;
 pub use events::{BlockRange, EventLog};
-pub use keys::{address_of_pubkey64, pubkey_compressed, pubkey64, random_compressed_point, signer_from_hex};
+pub use keys::{sign_key_proof, address_of_pubkey64, pubkey_compressed, pubkey64, random_compressed_point, signer_from_hex};
 pub use purpose::{DatasetStatus, NodeRole, Purpose, PurchaseStatus};
 pub use revert::ContractRevert;
+pub use trust::{CertificationSummary, CommitState, Committed, Stake, delivery_log, delivery_log_entry, delivery_log_hash};
 pub use tx::{SendCtx, TxOutcome, find_event, require_event, send_call};
 pub use units::{format_phd, format_phd_unit, one_phd, parse_phd, phd};

@@ -167,13 +167,59 @@ impl fmt::Display for ContractRevert {
                 M::MarketplaceInvalidConfig(_) => f.write_str("invalid marketplace configuration"),
                 M::ReentrancyGuardReentrantCall(_) => f.write_str("reentrant call refused"),
                 M::SafeERC20FailedOperation(e) => write!(f, "token transfer failed ({})", e.token),
+                M::MarketplaceAlreadyCommitted(e) => {
+                    write!(f, "keeper {} already committed to purchase {}", e.keeper, e.purchaseId)
+                }
+                M::MarketplaceCommitClosed(e) => write!(
+                    f,
+                    "commitments to purchase {} closed at unix time {}",
+                    e.purchaseId, e.commitDeadline
+                ),
+                M::MarketplaceNotEnoughCommitments(e) => write!(
+                    f,
+                    "purchase {} has {} of {} required keeper commitments; deliveries wait for them",
+                    e.purchaseId, e.committed, e.threshold
+                ),
+                M::MarketplaceKeeperNotStaked(e) => {
+                    write!(f, "keeper {} is not an active, staked keeper", e.keeper)
+                }
+                M::MarketplaceThresholdDelivered(e) => write!(
+                    f,
+                    "purchase {} already received {} of {} required shares: no refund",
+                    e.purchaseId, e.delivered, e.threshold
+                ),
+                M::MarketplaceNotSlashable(e) => {
+                    write!(f, "keeper {} cannot be slashed for purchase {}", e.keeper, e.purchaseId)
+                }
+                M::MarketplaceFalseDispute(e) => write!(
+                    f,
+                    "dispute refused: share {} of purchase {} is not proven wrong",
+                    e.shareIndex, e.purchaseId
+                ),
+                M::MarketplaceNotDisputable(e) => write!(
+                    f,
+                    "share {} of purchase {} was not delivered or was already disputed",
+                    e.shareIndex, e.purchaseId
+                ),
+                M::MarketplaceInvalidDeliveryLog(e) => write!(
+                    f,
+                    "the delivery log does not match the deliveries of purchase {} (rebuild it from every ShareDelivered event)",
+                    e.purchaseId
+                ),
+                M::ShareProofInvalidBuyerKey(_) => f.write_str("share proof: the buyer key is not a valid point"),
+                M::ShareProofInvalidEncoding(_) => f.write_str("share proof: malformed proof encoding"),
+                M::ShareProofInvalidPoint(_) => f.write_str("share proof: a point is not on secp256k1"),
+                M::ShareProofInvalidScalar(_) => f.write_str("share proof: a scalar is out of range"),
+                M::ShareProofInvalidProof(_) => f.write_str("share proof: the DLEQ proof does not verify"),
+                M::ShareProofInvalidCommitment(_) => f.write_str("share proof: invalid Feldman commitment"),
+                M::ShareProofInvalidIndex(_) => f.write_str("share proof: invalid share index"),
             },
             Self::DataRegistry(e) => match e {
                 D::DataRegistryUnknownDataset(e) => write!(f, "dataset {} does not exist", e.datasetId),
                 D::DataRegistryNotOwner(e) => write!(f, "{} is not the owner of dataset {}", e.caller, e.datasetId),
                 D::DataRegistryInvalidThreshold(e) => write!(
                     f,
-                    "threshold {} is invalid for {} keepers (need 2 ≤ t ≤ n ≤ 255)",
+                    "threshold {} is invalid for {} keepers (need 2 ≤ t ≤ n ≤ 32)",
                     e.threshold, e.keeperCount
                 ),
                 D::DataRegistryInvalidCommitments(e) => {
@@ -208,6 +254,27 @@ impl fmt::Display for ContractRevert {
                 }
                 D::DataRegistryPriceTooLarge(e) => write!(f, "price {} is above the maximum {}", phd(e.price), phd(e.max)),
                 D::ReentrancyGuardReentrantCall(_) => f.write_str("reentrant call refused"),
+                D::SafeERC20FailedOperation(e) => write!(f, "token transfer failed ({})", e.token),
+                D::DataRegistryValidatorNotIndependent(e) => write!(
+                    f,
+                    "validator {} is not independent of dataset {} (its owner or one of its keepers)",
+                    e.validator, e.datasetId
+                ),
+                D::DataRegistryAccessNotGranted(e) => write!(
+                    f,
+                    "validator {} holds no settled grant for dataset {} (the owner grants, keepers deliver, the validator confirms)",
+                    e.validator, e.datasetId
+                ),
+                D::DataRegistryInvalidConfig(_) => f.write_str("invalid data registry configuration"),
+                D::DataRegistryUnknownPurposes(e) => {
+                    write!(f, "purposes 0x{:x} are not a non-empty subset of the known purposes (0x1f)", e.purposes)
+                }
+                D::DataRegistryStorageUriTooLong(e) => {
+                    write!(f, "storage URI is {} bytes, at most {} allowed", e.length, e.max)
+                }
+                D::DataRegistryReportUriTooLong(e) => {
+                    write!(f, "report URI is {} bytes, at most {} allowed", e.length, e.max)
+                }
             },
             Self::KeeperRegistry(e) => match e {
                 K::KeeperRegistryAlreadyRegistered(e) => {
@@ -231,6 +298,28 @@ impl fmt::Display for ContractRevert {
                 K::OwnableUnauthorizedAccount(e) => {
                     write!(f, "{} is not the registry owner", e.account)
                 }
+                K::KeeperRegistryInsufficientStake(e) => {
+                    write!(f, "stake {} is below the minimum {}", phd(e.amount), phd(e.minimum))
+                }
+                K::KeeperRegistryInvalidKeyProof(e) => write!(
+                    f,
+                    "key proof of {} is not a signature by the encryption key over keyProofDigest",
+                    e.node
+                ),
+                K::KeeperRegistryStakeLocked(e) => {
+                    write!(f, "stake of {} is locked until unix time {}", e.node, e.unlockAt)
+                }
+                K::KeeperRegistryExiting(e) => {
+                    write!(f, "{} is leaving (stake unlocks at unix time {})", e.node, e.unlockAt)
+                }
+                K::KeeperRegistryNotMarketplace(e) => write!(f, "{} is not the marketplace", e.caller),
+                K::KeeperRegistryMarketplaceAlreadySet(e) => {
+                    write!(f, "the marketplace is already set to {}", e.marketplace)
+                }
+                K::KeeperRegistryInvalidConfig(_) => f.write_str("invalid keeper registry configuration"),
+                K::KeeperRegistryRenounceDisabled(_) => f.write_str("renouncing the registry ownership is disabled"),
+                K::ReentrancyGuardReentrantCall(_) => f.write_str("reentrant call refused"),
+                K::SafeERC20FailedOperation(e) => write!(f, "token transfer failed ({})", e.token),
             },
             Self::Coin(e) => match e {
                 C::AccessControlBadConfirmation(_) => f.write_str("role renouncement not confirmed by the caller"),
@@ -267,6 +356,18 @@ impl fmt::Display for ContractRevert {
                 }
                 C::InvalidShortString(_) => f.write_str("invalid short string"),
                 C::StringTooLong(e) => write!(f, "string too long: {:?}", e.str),
+                C::AccessControlEnforcedDefaultAdminDelay(e) => {
+                    write!(f, "the admin transfer can be accepted only after unix time {}", e.schedule)
+                }
+                C::AccessControlEnforcedDefaultAdminRules(_) => f.write_str(
+                    "the default admin role is only handed over with beginDefaultAdminTransfer / acceptDefaultAdminTransfer",
+                ),
+                C::AccessControlInvalidDefaultAdmin(e) => write!(f, "{} is not the pending default admin", e.defaultAdmin),
+                C::ERC20ExceededCap(e) => write!(f, "supply {} would exceed the cap {}", phd(e.increasedSupply), phd(e.cap)),
+                C::ERC20InvalidCap(e) => write!(f, "invalid supply cap {}", phd(e.cap)),
+                C::SafeCastOverflowedUintDowncast(e) => {
+                    write!(f, "value {} does not fit in {} bits", e.value, e.bits)
+                }
             },
             Self::Message(m) => write!(f, "reverted: {m}"),
             Self::Panic(code) => write!(f, "panic 0x{code:x} ({})", panic_reason(*code)),
@@ -312,6 +413,24 @@ mod tests {
         assert_eq!(ContractRevert::decode(&e.abi_encode()), ContractRevert::Marketplace(e));
         assert_eq!(ContractRevert::decode(&[]), ContractRevert::Empty);
         assert!(matches!(ContractRevert::decode(&[1, 2, 3, 4, 5]), ContractRevert::Unknown(_)));
+        // Errors added with the trust rules decode to their contract and read as sentences.
+        let e = Marketplace::MarketplaceNotEnoughCommitments { purchaseId: U256::from(7), committed: 1, threshold: 2 };
+        let r = ContractRevert::decode(&e.abi_encode());
+        assert_eq!(r.name(), "MarketplaceNotEnoughCommitments");
+        assert!(r.to_string().contains("1 of 2"), "{r}");
+        let e = Marketplace::ShareProofInvalidProof {};
+        assert_eq!(ContractRevert::decode(&e.abi_encode()).name(), "ShareProofInvalidProof");
+        let e = crate::bindings::keeper_registry::KeeperRegistry::KeeperRegistryInvalidKeyProof { node: Address::ZERO };
+        assert!(matches!(ContractRevert::decode(&e.abi_encode()), ContractRevert::KeeperRegistry(_)));
+        let e = crate::bindings::data_registry::DataRegistry::DataRegistryAccessNotGranted {
+            datasetId: U256::from(3),
+            validator: Address::ZERO,
+        };
+        let r = ContractRevert::decode(&e.abi_encode());
+        assert_eq!(r.name(), "DataRegistryAccessNotGranted");
+        assert!(r.to_string().contains("settled grant"), "{r}");
+        let e = crate::bindings::coin::PHDCoin::ERC20ExceededCap { increasedSupply: whole(2), cap: whole(1) };
+        assert_eq!(ContractRevert::decode(&e.abi_encode()).name(), "ERC20ExceededCap");
         let msg = alloy::sol_types::Revert::from("nope").abi_encode();
         assert_eq!(ContractRevert::decode(&msg), ContractRevert::Message("nope".into()));
     }

@@ -6,9 +6,11 @@ use alloy::primitives::{Address, U256};
 use phd_chain::{BlockRange, DatasetStatus, Purpose, PurchaseStatus, format_phd};
 use serde::Serialize;
 
-use phd_sdk::SdkError;
 use phd_sdk::id_u64;
 use phd_sdk::retrieve::{RetrieveOptions, RetrieveOutcome, retrieve};
+use phd_sdk::{BadShare, SdkError};
+
+use crate::dispute::{DisputeReport, dispute_bad_shares};
 
 use crate::CustomerCtx;
 use crate::error::{CustomerError, Result};
@@ -47,6 +49,11 @@ pub struct BuyOutcome {
     pub approve_tx: Option<String>,
     pub gas_used: u64,
     pub retrieved: RetrieveOutcome,
+    /// Bad shares proven wrong on-chain (keeper slashed, amount credited to us) or whose
+    /// dispute failed (`error`).
+    pub disputes: Vec<DisputeReport>,
+    /// Why `buy` did not confirm although asked to.
+    pub not_confirmed: Option<String>,
     pub confirm_tx: Option<String>,
     /// Settled at confirmation: owner and per-keeper credit (wei).
     pub settled_owner_wei: Option<String>,
@@ -65,7 +72,13 @@ pub async fn buy(ctx: &CustomerCtx, args: &BuyArgs) -> Result<BuyOutcome> {
             if DatasetStatus::from(d.status) == DatasetStatus::None {
                 return Err(CustomerError::Dataset { dataset_id: args.dataset_id, reason: "no such dataset".into() });
             }
-            d.price
+            if d.price.is_zero() {
+                // A free dataset escrows threshold × deliveryFee for the delivering keepers.
+                let fee = ctx.chain.delivery_fee().await.map_err(|e| CustomerError::chain("reading the delivery fee", e))?;
+                fee * U256::from(d.threshold)
+            } else {
+                d.price
+            }
         }
     };
     let pb = ctx.progress.bar(None, format!("buying dataset {}", args.dataset_id));
@@ -77,16 +90,14 @@ pub async fn buy(ctx: &CustomerCtx, args: &BuyArgs) -> Result<BuyOutcome> {
     pb.finish_and_clear();
     let po = r.map_err(|e| CustomerError::chain(format!("buying dataset {}", args.dataset_id), e))?;
     let purchase_id = id_u64(po.purchase_id);
-    let retrieved = retrieve(ctx, purchase_id, &args.out, &args.retrieve).await.map_err(|e| match e {
-        SdkError::NotEnoughShares { .. } | SdkError::Tampered { .. } | SdkError::Reconstruct { .. } => {
-            CustomerError::Purchase {
-                purchase_id,
-                reason: format!("paid (tx {:#x}) but not delivered: {e}; `phd-customer refund {purchase_id}` after the delivery deadline", po.tx.tx_hash),
-            }
-        }
-        other => CustomerError::Sdk(other),
-    })?;
-    let (confirm_tx, settled) = if args.confirm {
+    let paid = format!("{:#x}", po.tx.tx_hash);
+    let (retrieved, disputes) = retrieve_disputing(ctx, purchase_id, &args.out, &args.retrieve, &paid).await?;
+    // Never confirm while a bad share stands undisputed: confirming gives up the dispute.
+    let undisputed: Vec<&DisputeReport> = disputes.iter().filter(|d| d.slashed_wei.is_none()).collect();
+    let confirm = args.confirm && undisputed.is_empty();
+    let not_confirmed = (args.confirm && !confirm)
+        .then(|| format!("not confirmed: a bad share could not be disputed; retry with `phd-customer dispute {purchase_id}`, then `phd-customer retrieve {purchase_id} --confirm`"));
+    let (confirm_tx, settled) = if confirm {
         let (tx, s) = ctx.chain.confirm(po.purchase_id).await.map_err(|e| CustomerError::Confirm {
             purchase_id,
             path: args.out.clone(),
@@ -105,10 +116,79 @@ pub async fn buy(ctx: &CustomerCtx, args: &BuyArgs) -> Result<BuyOutcome> {
         approve_tx: po.approve.as_ref().map(|a| format!("{:#x}", a.tx_hash)),
         gas_used: po.tx.gas_used + po.approve.as_ref().map_or(0, |a| a.gas_used),
         retrieved,
+        disputes,
+        not_confirmed,
         confirm_tx,
         settled_owner_wei: settled.map(|s| s.owner_amount.to_string()),
         settled_keeper_each_wei: settled.map(|s| s.keeper_amount_each.to_string()),
     })
+}
+
+/// Retrieves purchase `purchase_id` (ours, already paid), disputing every bad share on the way:
+/// after a dispute the slashed keeper's share stops counting, so retrieval goes on waiting for
+/// the others until the timeout. Used by `buy` and `retrieve`; does not confirm.
+pub async fn retrieve_and_dispute(
+    ctx: &CustomerCtx,
+    purchase_id: u64,
+    out: &std::path::Path,
+    opts: &RetrieveOptions,
+) -> Result<(RetrieveOutcome, Vec<DisputeReport>)> {
+    retrieve_disputing(ctx, purchase_id, out, opts, "earlier").await
+}
+
+/// [`retrieve_and_dispute`] naming the paying transaction in errors.
+async fn retrieve_disputing(
+    ctx: &CustomerCtx,
+    purchase_id: u64,
+    out: &std::path::Path,
+    opts: &RetrieveOptions,
+    paid_tx: &str,
+) -> Result<(RetrieveOutcome, Vec<DisputeReport>)> {
+    let start = std::time::Instant::now();
+    let mut disputes: Vec<DisputeReport> = Vec::new();
+    loop {
+        let left = opts.share_timeout.saturating_sub(start.elapsed());
+        let o = RetrieveOptions { share_timeout: left, ..opts.clone() };
+        match retrieve(ctx, purchase_id, out, &o).await {
+            Ok(r) => {
+                disputes.extend(dispute_new(ctx, purchase_id, &r.bad_shares, &disputes).await);
+                return Ok((r, disputes));
+            }
+            Err(SdkError::NotEnoughShares { bad, good, threshold, secs, .. }) => {
+                let fresh = dispute_new(ctx, purchase_id, &bad, &disputes).await;
+                let progressed = fresh.iter().any(|d| d.slashed_wei.is_some());
+                disputes.extend(fresh);
+                if progressed && !left.is_zero() {
+                    continue;
+                }
+                let shown: Vec<String> = disputes.iter().map(ToString::to_string).collect();
+                return Err(CustomerError::Purchase {
+                    purchase_id,
+                    reason: format!(
+                        "paid (tx {paid_tx}) but only {good} valid of the {threshold} needed key shares arrived within {secs}s{}; \
+                         `phd-customer refund {purchase_id}` after the delivery deadline (and `phd-customer slash-non-delivery {purchase_id}` for keepers that committed but did not deliver)",
+                        if shown.is_empty() { String::new() } else { format!(" ({})", shown.join("; ")) }
+                    ),
+                });
+            }
+            Err(e @ (SdkError::Tampered { .. } | SdkError::Reconstruct { .. })) => {
+                return Err(CustomerError::Purchase {
+                    purchase_id,
+                    reason: format!("paid (tx {paid_tx}) but not delivered: {e}; `phd-customer refund {purchase_id}` after the delivery deadline"),
+                });
+            }
+            Err(other) => return Err(CustomerError::Sdk(other)),
+        }
+    }
+}
+
+/// Disputes the bad shares not yet handled in `done`.
+async fn dispute_new(ctx: &CustomerCtx, purchase_id: u64, bad: &[BadShare], done: &[DisputeReport]) -> Vec<DisputeReport> {
+    let todo: Vec<BadShare> = bad.iter().filter(|b| !done.iter().any(|d| d.share_index == b.share_index)).cloned().collect();
+    if todo.is_empty() {
+        return Vec::new();
+    }
+    dispute_bad_shares(ctx, purchase_id, &todo).await
 }
 
 /// Result of `confirm` / `refund`.
@@ -143,7 +223,15 @@ pub async fn refund(ctx: &CustomerCtx, purchase_id: u64) -> Result<TxReport> {
         .chain
         .refund(U256::from(purchase_id))
         .await
-        .map_err(|e| CustomerError::chain(format!("refunding purchase {purchase_id}"), e))?;
+        .map_err(|e| match e.revert() {
+            Some(r) if r.name() == "MarketplaceThresholdDelivered" => CustomerError::Refused {
+                purchase_id,
+                action: "refund",
+                error: r.name(),
+                reason: format!("{r}; the key shares were delivered, so the data is yours: `phd-customer retrieve {purchase_id} --out FILE` (a bad share is disputed with `phd-customer dispute {purchase_id}`)"),
+            },
+            _ => CustomerError::chain(format!("refunding purchase {purchase_id}"), e),
+        })?;
     Ok(TxReport {
         purchase_id,
         tx_hash: format!("{:#x}", tx.tx_hash),
@@ -165,6 +253,8 @@ pub struct PurchaseRow {
     pub price_phd: String,
     pub status: String,
     pub delivered: u8,
+    /// Keepers that committed to deliver (deliveries wait for t commitments).
+    pub committed: u8,
     pub threshold: u8,
     pub confirmed: bool,
     pub created_at: u64,
@@ -187,6 +277,7 @@ pub async fn purchases(ctx: &CustomerCtx) -> Result<Vec<PurchaseRow>> {
     for (pid, kind, tx_hash) in entries {
         let p = ctx.chain.get_purchase(pid).await.map_err(|e| CustomerError::chain("reading a purchase", e))?;
         let seller = ctx.chain.dataset(p.datasetId).await.ok().map(|d| d.owner);
+        let committed = ctx.chain.commit_state(pid).await.map_err(|e| CustomerError::chain("reading commitments", e))?.committed;
         rows.push(PurchaseRow {
             purchase_id: id_u64(pid),
             dataset_id: id_u64(p.datasetId),
@@ -196,6 +287,7 @@ pub async fn purchases(ctx: &CustomerCtx) -> Result<Vec<PurchaseRow>> {
             price_phd: format_phd(p.price),
             status: PurchaseStatus::from(p.status).to_string(),
             delivered: p.delivered,
+            committed,
             threshold: p.threshold,
             confirmed: p.confirmed,
             created_at: p.createdAt,

@@ -98,6 +98,21 @@ pub enum Command {
     },
     /// My purchases, with status.
     Purchases,
+    /// Prove delivered shares wrong on-chain: the keeper is slashed, the amount credited to you
+    /// (`buy` does this by itself for every bad share). Only while the purchase is open.
+    Dispute {
+        /// Purchase id.
+        purchase: u64,
+        /// Only this share index (default: every bad share).
+        #[arg(long, env = "PHD_SHARE_INDEX")]
+        index: Option<u8>,
+    },
+    /// After the delivery deadline of a failed purchase: slash every keeper that committed but
+    /// did not deliver (credited to you).
+    SlashNonDelivery {
+        /// Purchase id.
+        purchase: u64,
+    },
 }
 
 fn parse_price(s: &str) -> Result<U256, String> {
@@ -125,19 +140,20 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
             let rows = phd_sdk::browse::browse(&ctx, &f).await?;
             out.emit(&rows, || {
                 let mut s = format!(
-                    "{:>4}  {:<26} {:>9} {:>9}  {:>7}  {:<10} {:>10}  {}",
-                    "ID", "TYPE", "BYTES", "SAMPLES", "QUALITY", "CERTIFIED", "PRICE", "PURPOSES"
+                    "{:>4}  {:<26} {:>9} {:>9}  {:>7}  {:<10} {:>10} {:>12}  {}",
+                    "ID", "TYPE", "BYTES", "SAMPLES", "QUALITY", "CERTIFIED", "PRICE", "MIN STAKE", "PURPOSES"
                 );
                 for l in &rows {
                     s.push_str(&format!(
-                        "\n{:>4}  {:<26} {:>9} {:>9}  {:>7}  {:<10} {:>10}  {}",
+                        "\n{:>4}  {:<26} {:>9} {:>9}  {:>7}  {:<10} {:>10} {:>12}  {}",
                         l.dataset_id,
                         l.data_type.as_deref().unwrap_or("?"),
                         l.plaintext_bytes.map_or("?".into(), |b| b.to_string()),
                         l.samples.map_or("?".into(), |b| b.to_string()),
                         l.effective_quality().map_or("-".into(), |q| format!("{q:.3}")),
-                        l.certified_by.map_or_else(|| "no".to_string(), |a| format!("{a:#x}").chars().take(10).collect::<String>()),
+                        if l.certified { format!("yes ({})", l.certifications_counted) } else { format!("no ({})", l.certifications) },
                         l.price_phd,
+                        l.keeper_stake_min_phd.as_deref().unwrap_or("?"),
                         l.purposes.join(",")
                     ));
                 }
@@ -173,6 +189,12 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 for b in &r.retrieved.bad_shares {
                     s.push_str(&format!("\n  warning: {b}"));
                 }
+                for d in &r.disputes {
+                    s.push_str(&format!("\n  dispute: {d}"));
+                }
+                if let Some(n) = &r.not_confirmed {
+                    s.push_str(&format!("\n  warning: {n}"));
+                }
                 if let Some(c) = &r.confirm_tx {
                     s.push_str(&format!("\n  confirmed (tx {c})"));
                 }
@@ -181,13 +203,21 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
         }
         Command::Retrieve { purchase, out: path, share_timeout, confirm } => {
             let opts = RetrieveOptions { share_timeout: Duration::from_secs(share_timeout), ..RetrieveOptions::default() };
-            let r = phd_sdk::retrieve::retrieve(&ctx, purchase, &path, &opts).await?;
-            let c = if confirm { Some(crate::buy::confirm(&ctx, purchase).await?) } else { None };
-            let v = serde_json::json!({ "retrieved": r, "confirm": c });
+            let (r, disputes) = crate::buy::retrieve_and_dispute(&ctx, purchase, &path, &opts).await?;
+            // Never confirm over a bad share whose dispute failed: confirming gives it up.
+            let undisputed = disputes.iter().any(|d| d.slashed_wei.is_none());
+            let c = if confirm && !undisputed { Some(crate::buy::confirm(&ctx, purchase).await?) } else { None };
+            let v = serde_json::json!({ "retrieved": r, "disputes": disputes, "confirm": c });
             out.emit(&v, || {
                 let mut s = format!("{} bytes of dataset {} written to {}", r.bytes_written, r.dataset_id, r.out.display());
                 for b in &r.bad_shares {
                     s.push_str(&format!("\n  warning: {b}"));
+                }
+                for d in &disputes {
+                    s.push_str(&format!("\n  dispute: {d}"));
+                }
+                if confirm && undisputed {
+                    s.push_str(&format!("\n  warning: not confirmed: a bad share could not be disputed (`phd-customer dispute {purchase}`)"));
                 }
                 s
             })?;
@@ -196,16 +226,46 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
             let r = crate::buy::refund(&ctx, purchase).await?;
             out.emit(&r, || format!("refunded {} PHD for purchase {purchase} (tx {})", r.amount_phd.clone().unwrap_or_default(), r.tx_hash))?;
         }
+        Command::Dispute { purchase, index } => {
+            let rs = crate::dispute::dispute(&ctx, purchase, index).await?;
+            out.emit(&rs, || {
+                if rs.is_empty() {
+                    return format!("purchase {purchase}: every delivered share opens and verifies; nothing to dispute");
+                }
+                rs.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+            })?;
+            if rs.iter().any(|r| r.error.is_some()) {
+                eyre::bail!("some disputes of purchase {purchase} failed");
+            }
+        }
+        Command::SlashNonDelivery { purchase } => {
+            let rs = crate::dispute::slash_non_delivery(&ctx, purchase).await?;
+            out.emit(&rs, || {
+                if rs.is_empty() {
+                    return format!("purchase {purchase}: no keeper committed without delivering");
+                }
+                rs.iter()
+                    .map(|r| match (&r.slashed_phd, &r.error) {
+                        (Some(a), _) => format!("keeper {:#x} slashed {a} PHD, credited to you (tx {})", r.keeper, r.tx_hash.clone().unwrap_or_default()),
+                        (None, e) => format!("keeper {:#x}: slash failed: {}", r.keeper, e.clone().unwrap_or_default()),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?;
+            if rs.iter().any(|r| r.error.is_some()) {
+                eyre::bail!("some slashes for purchase {purchase} failed");
+            }
+        }
         Command::Purchases => {
             let rows = crate::buy::purchases(&ctx).await?;
             out.emit(&rows, || {
                 let mut s = format!(
-                    "{:>5} {:>4}  {:<8} {:<13} {:>10}  {:<9} {:<7} {}",
-                    "BUY", "DS", "KIND", "PURPOSE", "PRICE", "STATUS", "SHARES", "CONFIRMED"
+                    "{:>5} {:>4}  {:<8} {:<13} {:>10}  {:<9} {:<7} {:<7} {}",
+                    "BUY", "DS", "KIND", "PURPOSE", "PRICE", "STATUS", "SHARES", "COMMITS", "CONFIRMED"
                 );
                 for r in &rows {
                     s.push_str(&format!(
-                        "\n{:>5} {:>4}  {:<8} {:<13} {:>10}  {:<9} {:<7} {}",
+                        "\n{:>5} {:>4}  {:<8} {:<13} {:>10}  {:<9} {:<7} {:<7} {}",
                         r.purchase_id,
                         r.dataset_id,
                         r.kind,
@@ -213,6 +273,7 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                         r.price_phd,
                         r.status,
                         format!("{}/{}", r.delivered, r.threshold),
+                        format!("{}/{}", r.committed, r.threshold),
                         if r.confirmed { "yes" } else { "no" }
                     ));
                 }
@@ -254,6 +315,16 @@ mod tests {
         assert!(parse(&["buy", "x", "--out", "y"]).is_err());
         assert!(parse(&["browse", "--max-price", "abc"]).is_err());
         assert!(parse(&["refund"]).is_err());
+        assert!(parse(&["dispute"]).is_err(), "purchase id is required");
+        assert!(parse(&["dispute", "3", "--index", "300"]).is_err(), "a share index is a u8");
+        assert!(parse(&["slash-non-delivery", "x"]).is_err());
+    }
+
+    #[test]
+    fn dispute_and_slash_flags() {
+        assert!(matches!(parse(&["dispute", "4", "--index", "2"]), Ok(Cli { command: Command::Dispute { purchase: 4, index: Some(2) }, .. })));
+        assert!(matches!(parse(&["dispute", "4"]), Ok(Cli { command: Command::Dispute { purchase: 4, index: None }, .. })));
+        assert!(matches!(parse(&["slash-non-delivery", "9", "--json"]), Ok(Cli { command: Command::SlashNonDelivery { purchase: 9 }, .. })));
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub enum CustomerError {
     /// Bad argument.
     #[error("invalid {arg}: {reason}")]
     InvalidArg { arg: &'static str, reason: String },
+    /// The contract refused the action by rule (e.g. a refund after t deliveries).
+    #[error("purchase {purchase_id}: {action} refused by the contract ({error}): {reason}")]
+    Refused { purchase_id: u64, action: &'static str, error: String, reason: String },
     /// Data retrieved but the on-chain confirmation failed.
     #[error("data written to {path}, but confirming purchase {purchase_id} failed: {source}")]
     Confirm { purchase_id: u64, path: PathBuf, #[source] source: BoxError },

@@ -10,10 +10,13 @@
 //! | `retrieve PURCHASE --out [--confirm]` | [`phd_sdk::retrieve::retrieve`] (+ [`buy::confirm`]) — also for grants (validator, portability) |
 //! | `refund PURCHASE` | [`buy::refund`] |
 //! | `purchases` | [`buy::purchases`] |
+//! | `dispute PURCHASE [--index I]` | [`dispute::dispute`] (also run by `buy` for every bad share) |
+//! | `slash-non-delivery PURCHASE` | [`dispute::slash_non_delivery`] |
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod buy;
 pub mod cli;
+pub mod dispute;
 pub mod error;
 
 pub use error::{CustomerError, Result};

@@ -36,6 +36,10 @@ pub struct DevnetConfig {
     pub keeper_poll_interval: Duration,
     /// PHD (wei) transferred from the deployer to the user and to the customer.
     pub fund_amount: U256,
+    /// PHD (wei) transferred from the deployer to each keeper and to the validator, which
+    /// stake `deploy.min_stake` of it at registration (default: twice the minimum stake, so a
+    /// node can top its bond up after a slash).
+    pub node_fund_amount: Option<U256>,
     /// Bucket to create.
     pub bucket: String,
     /// Region written to the env file.
@@ -73,6 +77,7 @@ impl DevnetConfig {
             deploy: DeployConfig::default(),
             keeper_poll_interval: Duration::from_millis(250),
             fund_amount: phd_chain::phd(10_000),
+            node_fund_amount: None,
             bucket: "phd-devnet".into(),
             region: "us-east-1".into(),
             s3_access_key: "phd-devnet".into(),

@@ -31,6 +31,9 @@ impl Devnet {
             ("PHD_VALIDATOR_ADDRESS".into(), self.accounts.validator.address().to_string()),
             ("PHD_VALIDATOR_ENDPOINT".into(), self.validator_endpoint.clone().unwrap_or_default()),
             ("PHD_DEVNET_STATE_DIR".into(), self.state_dir.display().to_string()),
+            // Every devnet keeper listens on 127.0.0.1: publish's one-keeper-per-host rule
+            // would leave a single eligible keeper. Only this local stack relaxes it.
+            ("PHD_ALLOW_SHARED_HOSTS".into(), "true".into()),
         ]
     }
 

@@ -10,7 +10,7 @@ use std::{
 
 use alloy::{
     node_bindings::AnvilInstance,
-    primitives::Address,
+    primitives::{Address, U256},
     signers::local::PrivateKeySigner,
 };
 use phd_chain::{AnvilSettings, ChainError, Deployment, NodeRole, PhdClient, RoleSigners};
@@ -201,6 +201,13 @@ impl Devnet {
         let deployer = PhdClient::connect(&rpc_url, accounts.deployer.clone(), deployment.clone()).await?;
         deployer.transfer_coin(accounts.user.address(), config.fund_amount).await?;
         deployer.transfer_coin(accounts.customer.address(), config.fund_amount).await?;
+        // Keepers and the validator bond a stake at registration (phd-node approves and stakes).
+        let node_funds = config.node_fund_amount.unwrap_or(config.deploy.min_stake.saturating_mul(U256::from(2)));
+        // The validator account is funded even when the devnet does not run the validator: tests
+        // drive it themselves.
+        for node in accounts.keepers.iter().map(|k| k.address()).chain([accounts.validator.address()]) {
+            deployer.transfer_coin(node, node_funds).await?;
+        }
         deployer.approve_manufacturer(accounts.manufacturer.address(), &config.manufacturer_name).await?;
 
         // 5. keepers

@@ -220,14 +220,46 @@ async fn health(State(s): State<Arc<Shared>>) -> Response {
         Ok(v) => v,
         Err(e) => return ApiError::internal(&e).into_response(),
     };
-    Json(Health {
-        address: s.chain.address(),
-        chain_id: Some(s.chain.chain_id()),
-        cursor_block: cursor,
-        encryption_key: Some(s.key.public_compressed().to_vec().into()),
-        shares: Some(shares),
+    // The bond is read live; a chain hiccup leaves it out rather than failing the probe.
+    let stake = match s.chain.stake().await {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::debug!(error = %e, "reading the stake for /health failed");
+            None
+        }
+    };
+    Json(HealthReply {
+        health: Health {
+            address: s.chain.address(),
+            chain_id: Some(s.chain.chain_id()),
+            cursor_block: cursor,
+            encryption_key: Some(s.key.public_compressed().to_vec().into()),
+            shares: Some(shares),
+        },
+        stake,
     })
     .into_response()
+}
+
+/// `GET /health`: phd-protocol's [`Health`] plus the keeper's bonded stake (PHD wei, decimal
+/// string; absent when the chain could not be read). Readers of [`Health`] ignore the extra field.
+#[derive(Debug, serde::Serialize)]
+struct HealthReply {
+    #[serde(flatten)]
+    health: Health,
+    #[serde(skip_serializing_if = "Option::is_none", with = "stake_string")]
+    stake: Option<U256>,
+}
+
+mod stake_string {
+    use alloy::primitives::U256;
+
+    pub(super) fn serialize<S: serde::Serializer>(v: &Option<U256>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.serialize_str(&v.to_string()),
+            None => s.serialize_none(),
+        }
+    }
 }
 
 async fn metrics(State(s): State<Arc<Shared>>) -> Response {

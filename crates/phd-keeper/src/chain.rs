@@ -25,6 +25,12 @@ pub enum Revert {
     WrongStatus,
     /// `MarketplaceNotListedKeeper` / `DataRegistryNotListedKeeper`.
     NotListed,
+    /// `MarketplaceAlreadyCommitted`: our commitment is already on-chain.
+    AlreadyCommitted,
+    /// `MarketplaceCommitClosed`: the commit window of the purchase passed.
+    CommitClosed,
+    /// `MarketplaceNotEnoughCommitments`: deliveries wait for `threshold` commitments.
+    NotEnoughCommitments,
     /// Any other revert, as decoded text.
     Other(String),
 }
@@ -80,6 +86,8 @@ pub(crate) struct PurchaseView {
     pub(crate) status: PurchaseStatus,
     /// Unix seconds after which deliveries are refused.
     pub(crate) delivery_deadline: u64,
+    /// Shares (and commitments) the purchase needs.
+    pub(crate) threshold: u8,
 }
 
 /// A registered node.
@@ -133,8 +141,21 @@ pub(crate) trait KeeperChain: Send + Sync + 'static {
     async fn block_number(&self) -> Result<u64, ChainFailure>;
     async fn block_timestamp(&self) -> Result<u64, ChainFailure>;
     async fn node(&self) -> Result<NodeView, ChainFailure>;
-    async fn register_keeper(&self, encryption_key: Bytes, endpoint: String) -> Result<B256, ChainFailure>;
-    async fn update_node(&self, encryption_key: Bytes, endpoint: String) -> Result<B256, ChainFailure>;
+    /// `keyProofDigest(me)`.
+    async fn key_proof_digest(&self) -> Result<B256, ChainFailure>;
+    /// `MIN_STAKE()`.
+    async fn min_stake(&self) -> Result<U256, ChainFailure>;
+    /// Our bonded stake (`stakeOf(me).amount`).
+    async fn stake(&self) -> Result<U256, ChainFailure>;
+    /// Approves the registry for `stake` when needed, then registers as a keeper, mined.
+    async fn register_keeper(
+        &self,
+        encryption_key: Bytes,
+        endpoint: String,
+        stake: U256,
+        key_proof: Bytes,
+    ) -> Result<B256, ChainFailure>;
+    async fn update_node(&self, encryption_key: Bytes, endpoint: String, key_proof: Bytes) -> Result<B256, ChainFailure>;
 
     async fn dataset(&self, dataset_id: U256) -> Result<DatasetView, ChainFailure>;
     async fn commitments_of(&self, dataset_id: U256) -> Result<Vec<Bytes>, ChainFailure>;
@@ -146,6 +167,12 @@ pub(crate) trait KeeperChain: Send + Sync + 'static {
 
     async fn purchase(&self, purchase_id: U256) -> Result<PurchaseView, ChainFailure>;
     async fn has_delivered(&self, purchase_id: U256) -> Result<bool, ChainFailure>;
+    /// Whether we committed (or delivered) for the purchase.
+    async fn has_committed(&self, purchase_id: U256) -> Result<bool, ChainFailure>;
+    /// Commitments of the purchase so far (`commitState(pid).committed`).
+    async fn commit_count(&self, purchase_id: U256) -> Result<u8, ChainFailure>;
+    /// Broadcasts `commit`; returns the hash as soon as the node accepted it.
+    async fn send_commit(&self, purchase_id: U256) -> Result<B256, ChainFailure>;
     /// Broadcasts `deliverShare`; returns the hash as soon as the node accepted it.
     async fn send_delivery(&self, purchase_id: U256, payload: Bytes) -> Result<B256, ChainFailure>;
     /// Waits for a transaction's receipt; `Ok(None)` when the node does not know it (dropped).
@@ -171,18 +198,37 @@ impl phd_node::RegistryAccess for KeeperRegistryAccess<'_> {
         Ok(phd_node::RegistryNode { role: n.role, encryption_key: n.encryption_key, endpoint: n.endpoint })
     }
 
+    async fn key_proof_digest(&self) -> Result<B256, ChainFailure> {
+        self.0.key_proof_digest().await
+    }
+
+    async fn min_stake(&self) -> Result<U256, ChainFailure> {
+        self.0.min_stake().await
+    }
+
     /// The keeper only ever registers as a keeper (the call has no role parameter).
     async fn register(
         &self,
         _role: phd_chain::NodeRole,
         encryption_key: &[u8; 33],
         endpoint: &str,
+        stake: U256,
+        key_proof: &[u8],
     ) -> Result<B256, ChainFailure> {
-        self.0.register_keeper(Bytes::copy_from_slice(encryption_key), endpoint.to_owned()).await
+        self.0
+            .register_keeper(
+                Bytes::copy_from_slice(encryption_key),
+                endpoint.to_owned(),
+                stake,
+                Bytes::copy_from_slice(key_proof),
+            )
+            .await
     }
 
-    async fn update(&self, encryption_key: &[u8; 33], endpoint: &str) -> Result<B256, ChainFailure> {
-        self.0.update_node(Bytes::copy_from_slice(encryption_key), endpoint.to_owned()).await
+    async fn update(&self, encryption_key: &[u8; 33], endpoint: &str, key_proof: &[u8]) -> Result<B256, ChainFailure> {
+        self.0
+            .update_node(Bytes::copy_from_slice(encryption_key), endpoint.to_owned(), Bytes::copy_from_slice(key_proof))
+            .await
     }
 
     fn is_transient(&self, error: &ChainFailure) -> bool {

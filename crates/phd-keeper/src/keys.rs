@@ -25,6 +25,11 @@ impl KeeperKey {
         Ok(Self { sk, raw: Zeroizing::new(*raw), public })
     }
 
+    /// The secret key (signs the registry's key proof).
+    pub(crate) fn secret(&self) -> &EncryptionSecretKey {
+        &self.sk
+    }
+
     pub(crate) fn secret_bytes(&self) -> &[u8; 32] {
         &self.raw
     }
@@ -83,10 +88,24 @@ pub(crate) fn corrupt_share(share_bytes: &[u8]) -> Zeroizing<Vec<u8>> {
     out
 }
 
-/// ECIES-encrypts `plaintext` to a buyer's 64-byte (x ‖ y) account public key.
-pub(crate) fn encrypt_to_buyer(buyer_pubkey: &[u8], plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, String> {
+/// The provable delivery payload (FORMATS.md §2.4) of `share_bytes` for the buyer whose
+/// 64-byte (x ‖ y) account key is `buyer_pubkey`, with an encrypted `tail` (e.g. a presigned
+/// URL) when given. Anyone can check it against the Feldman commitments once the buyer
+/// publishes the ECDH point in a dispute, so a wrong share gets the keeper slashed.
+pub(crate) fn deliver_to_buyer(
+    share_bytes: &[u8],
+    buyer_pubkey: &[u8],
+    ctx: &phd_keys::DeliveryContext,
+    tail: Option<&[u8]>,
+) -> Result<Vec<u8>, String> {
     if buyer_pubkey.len() != 64 {
         return Err(format!("buyer public key is {} bytes, expected 64", buyer_pubkey.len()));
     }
-    phd_keys::encrypt(buyer_pubkey, plaintext, aad).map_err(|e| e.to_string())
+    let share = KeyShare::from_bytes(share_bytes).map_err(|e| e.to_string())?;
+    let d = match tail {
+        Some(t) => phd_keys::deliver_share_with_tail(&share, buyer_pubkey, ctx, t),
+        None => phd_keys::deliver_share(&share, buyer_pubkey, ctx),
+    }
+    .map_err(|e| e.to_string())?;
+    Ok(d.to_bytes())
 }

@@ -9,8 +9,11 @@
 //!   checks the signature against the on-chain owner, decrypts, Feldman-verifies against the
 //!   on-chain commitments, stores the share durably (SQLite WAL, AES-256-GCM at rest under a
 //!   key derived from its encryption key) and calls `acknowledgeShare`.
-//! - The watcher follows `Purchased`/`Granted` and delivers the share, encrypted to the buyer,
-//!   through `deliverShare` exactly once across crashes; it follows `ConsentWithdrawn`, deletes
+//! - Registration bonds a stake (default the registry's minimum) and proves possession of the
+//!   encryption key (signature over the registry's `keyProofDigest`).
+//! - The watcher follows `Purchased`/`Granted`, commits (`commit`), waits for `threshold`
+//!   commitments and delivers the share masked to the buyer in the provable format (FORMATS.md
+//!   §2.4) through `deliverShare`, each step exactly once across crashes; it follows `ConsentWithdrawn`, deletes
 //!   the share, scrubs the database file (`VACUUM`, WAL truncated) and calls `confirmErasure`.
 //! - `GET /health`, `GET /metrics` (Prometheus text).
 
@@ -66,14 +69,33 @@ pub enum FailPoint {
     DeliverySent,
     /// After the share row is deleted and the file scrubbed, before `confirmErasure`.
     ErasureDeleted,
+    /// After the commit intent is in the database, before `commit` is broadcast.
+    CommitIntentRecorded,
+    /// After `commit` was broadcast, before its hash or receipt is recorded.
+    CommitSent,
 }
 
 /// Test-only misbehaviour, so buyers' cheater detection can be exercised.
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Misbehaviour {
-    /// Deliver a well-formed share with the right index but a wrong value.
+    /// Deliver a well-formed share with the right index but a wrong value (provably wrong:
+    /// the buyer can dispute it and get the keeper slashed).
     WrongShare,
+}
+
+impl Misbehaviour {
+    /// Environment variable the `phd-keeper run` binary reads its test fault from
+    /// (`wrong_share`); never set in production.
+    pub const ENV: &'static str = "PHD_KEEPER_FAULT";
+
+    /// Parses a fault name (`wrong_share` / `wrong-share`).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name.trim() {
+            "wrong_share" | "wrong-share" => Some(Self::WrongShare),
+            _ => None,
+        }
+    }
 }
 
 /// Everything [`run`] needs.
@@ -99,6 +121,8 @@ pub struct KeeperConfig {
     /// Testing only: misbehave when delivering.
     #[doc(hidden)]
     pub misbehave: Option<Misbehaviour>,
+    /// PHD wei to bond at registration (default: the registry's `MIN_STAKE()`).
+    pub stake: Option<alloy::primitives::U256>,
 }
 
 impl KeeperConfig {
@@ -114,6 +138,7 @@ impl KeeperConfig {
             public_endpoint: None,
             fail_after: None,
             misbehave: None,
+            stake: None,
         }
     }
 }
@@ -148,6 +173,7 @@ fn connect(config: &KeeperConfig) -> Arc<dyn KeeperChain> {
         config.signer.clone(),
         chain::alloy_impl::Addresses {
             chain_id: d.chain_id,
+            coin: d.coin,
             keeper_registry: d.keeper_registry,
             data_registry: d.data_registry,
             marketplace: d.marketplace,
@@ -181,7 +207,7 @@ pub(crate) async fn run_with_chain(
 ) -> Result<(), KeeperError> {
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let (key, store) = open_data_dir(&config.data_dir)?;
-    ensure_registered_with_retry(chain.as_ref(), &key, &endpoint).await?;
+    ensure_registered_with_retry(chain.as_ref(), &key, &endpoint, config.stake).await?;
     let at_rest = AtRest::derive(key.secret_bytes()).map_err(|reason| KeeperError::Crypto { op: "derive at-rest key", reason })?;
     let shared = Arc::new(Shared {
         chain,
@@ -249,8 +275,9 @@ async fn ensure_registered_with_retry(
     chain: &dyn KeeperChain,
     key: &KeeperKey,
     endpoint: &str,
+    stake: Option<alloy::primitives::U256>,
 ) -> Result<Registration, KeeperError> {
-    phd_node::ensure_registered(&KeeperRegistryAccess(chain), NodeRole::Keeper, &key.public_compressed(), endpoint)
+    phd_node::ensure_registered(&KeeperRegistryAccess(chain), NodeRole::Keeper, key.secret(), endpoint, stake)
         .await
         .map_err(|e| match e {
             RegisterError::InvalidEndpoint { len } => {
@@ -268,7 +295,7 @@ pub async fn register(config: &KeeperConfig, endpoint: &str) -> Result<Registrat
     create_private_dir(&config.data_dir)?;
     let key = load_or_create_key(&config.data_dir.join(KEY_FILE))?;
     let chain = connect(config);
-    ensure_registered_with_retry(chain.as_ref(), &key, endpoint).await
+    ensure_registered_with_retry(chain.as_ref(), &key, endpoint, config.stake).await
 }
 
 /// The keeper's encryption public key (33 bytes compressed), creating the key if needed.

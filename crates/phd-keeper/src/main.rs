@@ -52,6 +52,13 @@ struct RunArgs {
     /// Blocks to stay behind the head.
     #[arg(long, env = "PHD_KEEPER_CONFIRMATIONS", default_value_t = 0)]
     confirmations: u64,
+    /// PHD to stake when registering (default: the registry's minimum).
+    #[arg(long, env = "PHD_KEEPER_STAKE", value_parser = phd_cli::parse_phd)]
+    stake: Option<alloy::primitives::U256>,
+    /// TEST ONLY: misbehave on purpose (`wrong-share`: deliver a provably wrong share, so
+    /// buyers' disputes can be exercised). Never set it on a real keeper: it gets slashed.
+    #[arg(long = "cheat", env = "PHD_KEEPER_FAULT", hide = true)]
+    cheat: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -63,6 +70,9 @@ struct RegisterArgs {
     /// URL to register on-chain.
     #[arg(long, env = "PHD_KEEPER_PUBLIC_URL")]
     public_url: String,
+    /// PHD to stake when registering (default: the registry's minimum).
+    #[arg(long, env = "PHD_KEEPER_STAKE", value_parser = phd_cli::parse_phd)]
+    stake: Option<alloy::primitives::U256>,
 }
 
 async fn config(data_dir: PathBuf, rpc: &RpcArgs, wallet: &WalletArgs) -> eyre::Result<KeeperConfig> {
@@ -87,6 +97,13 @@ async fn run() -> eyre::Result<()> {
             cfg.poll_interval = Duration::from_millis(args.poll_ms.max(10));
             cfg.confirmations = args.confirmations;
             cfg.public_endpoint = args.public_url;
+            cfg.stake = args.stake;
+            if let Some(name) = args.cheat.as_deref() {
+                let m = phd_keeper::Misbehaviour::parse(name)
+                    .ok_or_else(|| eyre::eyre!("unknown --cheat / {} value {name:?} (known: wrong-share)", phd_keeper::Misbehaviour::ENV))?;
+                tracing::warn!(?m, "TEST MODE: this keeper misbehaves on purpose and will be slashed");
+                cfg.misbehave = Some(m);
+            }
             let listener = tokio::net::TcpListener::bind(args.listen)
                 .await
                 .wrap_err_with(|| format!("binding {}", args.listen))?;
@@ -95,7 +112,8 @@ async fn run() -> eyre::Result<()> {
             phd_keeper::run(cfg, listener, phd_cli::shutdown_signal()).await.wrap_err("keeper failed")?;
         }
         Cmd::Register(args) => {
-            let cfg = config(cli.data_dir, &args.rpc, &args.wallet).await?;
+            let mut cfg = config(cli.data_dir, &args.rpc, &args.wallet).await?;
+            cfg.stake = args.stake;
             let out = phd_keeper::register(&cfg, &args.public_url).await.wrap_err("registration failed")?;
             println!("{out:?}");
         }

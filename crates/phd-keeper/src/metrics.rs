@@ -14,6 +14,8 @@ pub struct Metrics {
     pub acks: AtomicU64,
     /// `deliverShare` transactions mined.
     pub deliveries_sent: AtomicU64,
+    /// `commit` transactions mined.
+    pub commits_sent: AtomicU64,
     /// Delivery attempts that failed (retried or given up).
     pub deliveries_failed: AtomicU64,
     /// Share rows erased after a consent withdrawal.
@@ -44,6 +46,7 @@ impl Metrics {
         put("shares_rejected_total", "counter", "Share uploads refused.", g(&self.shares_rejected));
         put("acks_total", "counter", "acknowledgeShare transactions mined.", g(&self.acks));
         put("deliveries_sent_total", "counter", "deliverShare transactions mined.", g(&self.deliveries_sent));
+        put("commits_sent_total", "counter", "commit transactions mined.", g(&self.commits_sent));
         put("deliveries_failed_total", "counter", "Failed delivery attempts.", g(&self.deliveries_failed));
         put("erasures_total", "counter", "Shares erased after consent withdrawal.", g(&self.erasures));
         put(

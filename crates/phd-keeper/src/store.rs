@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::{KeeperError, chain::ChainEvent};
 
 /// Current schema version (`PRAGMA user_version`).
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+pub(crate) const SCHEMA_VERSION: i64 = 2;
 
 const MIGRATION_1: &str = "
 CREATE TABLE shares (
@@ -58,6 +58,12 @@ CREATE TABLE erasures (
     last_error      TEXT,
     updated_at_ms   INTEGER NOT NULL
 );
+";
+
+/// v2: the commit step of a delivery (`commit(purchaseId)` before `deliverShare`) records its
+/// transaction like the delivery does.
+const MIGRATION_2: &str = "
+ALTER TABLE deliveries ADD COLUMN commit_tx TEXT;
 ";
 
 /// A job state stored as text in a `state` column. The strings are the on-disk format:
@@ -115,6 +121,10 @@ stored_state!(
     DeliveryState {
         /// Seen on-chain, not yet acted on.
         Pending => "pending",
+        /// Commit intent recorded: a `commit` may be in flight (`commit_tx` once broadcast).
+        Committing => "committing",
+        /// Our commitment is on-chain; waiting for `threshold` commitments, then delivering.
+        Committed => "committed",
         /// We hold no share for the dataset (yet); re-queued when one is stored.
         NoShare => "no_share",
         /// Intent recorded: a transaction may be in flight (`tx_hash` once broadcast).
@@ -164,6 +174,8 @@ pub(crate) struct DeliveryJob {
     pub(crate) state: DeliveryState,
     pub(crate) tx_hash: Option<B256>,
     pub(crate) attempts: u32,
+    /// Our `commit` transaction, once broadcast.
+    pub(crate) commit_tx: Option<B256>,
 }
 
 /// An erasure to act on.
@@ -272,6 +284,12 @@ impl Store {
             let tx = conn.unchecked_transaction().map_err(KeeperError::db("begin migration"))?;
             tx.execute_batch(MIGRATION_1).map_err(KeeperError::db("migrate to v1"))?;
             tx.pragma_update(None, "user_version", 1).map_err(KeeperError::db("set schema version"))?;
+            tx.commit().map_err(KeeperError::db("commit migration"))?;
+        }
+        if version < 2 {
+            let tx = conn.unchecked_transaction().map_err(KeeperError::db("begin migration"))?;
+            tx.execute_batch(MIGRATION_2).map_err(KeeperError::db("migrate to v2"))?;
+            tx.pragma_update(None, "user_version", 2).map_err(KeeperError::db("set schema version"))?;
             tx.commit().map_err(KeeperError::db("commit migration"))?;
         }
         Ok(Self { conn: Mutex::new(conn) })
@@ -433,13 +451,20 @@ impl Store {
         self.with(|c| {
             let mut st = c
                 .prepare(
-                    "SELECT purchase_id, dataset_id, buyer_pubkey, state, tx_hash, attempts FROM deliveries
-                     WHERE state IN (?1, ?2) AND next_attempt_ms <= ?3 ORDER BY block, rowid LIMIT ?4",
+                    "SELECT purchase_id, dataset_id, buyer_pubkey, state, tx_hash, attempts, commit_tx FROM deliveries
+                     WHERE state IN (?1, ?2, ?5, ?6) AND next_attempt_ms <= ?3 ORDER BY block, rowid LIMIT ?4",
                 )
                 .map_err(KeeperError::db("list due deliveries"))?;
             let rows = st
                 .query_map(
-                    params![DeliveryState::Pending, DeliveryState::Sending, now_ms(), i64::try_from(limit).unwrap_or(i64::MAX)],
+                    params![
+                        DeliveryState::Pending,
+                        DeliveryState::Sending,
+                        now_ms(),
+                        i64::try_from(limit).unwrap_or(i64::MAX),
+                        DeliveryState::Committing,
+                        DeliveryState::Committed
+                    ],
                     |r| {
                         Ok((
                             r.get::<_, String>(0)?,
@@ -448,6 +473,7 @@ impl Store {
                             r.get::<_, DeliveryState>(3)?,
                             r.get::<_, Option<String>>(4)?,
                             r.get::<_, i64>(5)?,
+                            r.get::<_, Option<String>>(6)?,
                         ))
                     },
                 )
@@ -455,7 +481,7 @@ impl Store {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(KeeperError::db("list due deliveries"))?;
             rows.into_iter()
-                .map(|(p, d, k, s, h, a)| {
+                .map(|(p, d, k, s, h, a, ct)| {
                     Ok(DeliveryJob {
                         purchase_id: parse_u256(&p)?,
                         dataset_id: parse_u256(&d)?,
@@ -463,6 +489,7 @@ impl Store {
                         state: s,
                         tx_hash: parse_hash(h),
                         attempts: u32::try_from(a).unwrap_or(u32::MAX),
+                        commit_tx: parse_hash(ct),
                     })
                 })
                 .collect()
@@ -478,6 +505,18 @@ impl Store {
         retry: Option<(u32, i64, &str)>,
     ) -> Result<(), KeeperError> {
         self.with(|c| set_job(c, JobTable::Deliveries, purchase_id, &state, tx_hash, retry))
+    }
+
+    /// Records the broadcast `commit` transaction of a delivery (state `Committing`).
+    pub(crate) fn set_commit_tx(&self, purchase_id: U256, tx_hash: B256) -> Result<(), KeeperError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE deliveries SET commit_tx = ?2, updated_at_ms = ?3 WHERE purchase_id = ?1",
+                params![purchase_id.to_string(), tx_hash.to_string(), now_ms()],
+            )
+            .map_err(KeeperError::db("record commit transaction"))?;
+            Ok(())
+        })
     }
 
     // ---- erasures ----
@@ -599,13 +638,53 @@ mod tests {
         let deliveries: Vec<_> = DeliveryState::ALL.iter().map(|s| s.as_str()).collect();
         assert_eq!(
             deliveries,
-            stored(&["pending", "no_share", "sending", "delivered", "already_delivered", "skipped", "failed"])
+            stored(&[
+                "pending",
+                "committing",
+                "committed",
+                "no_share",
+                "sending",
+                "delivered",
+                "already_delivered",
+                "skipped",
+                "failed"
+            ])
         );
         let erasures: Vec<_> = ErasureState::ALL.iter().map(|s| s.as_str()).collect();
         assert_eq!(erasures, stored(&["pending", "deleted", "confirmed", "not_listed", "failed"]));
         assert!(DeliveryState::ALL.iter().all(|s| s.as_str().parse::<DeliveryState>().ok() == Some(*s)));
         assert!(ErasureState::ALL.iter().all(|s| s.as_str().parse::<ErasureState>().ok() == Some(*s)));
         assert!("delivering".parse::<DeliveryState>().is_err());
+    }
+
+    #[test]
+    fn v1_database_gains_the_commit_step() {
+        // A keeper upgraded mid-delivery: its v1 rows keep their state and get no commit tx.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k.db");
+        {
+            let c = Connection::open(&p).unwrap();
+            c.execute_batch(MIGRATION_1).unwrap();
+            c.pragma_update(None, "user_version", 1).unwrap();
+            c.execute(
+                "INSERT INTO deliveries (purchase_id, dataset_id, buyer_pubkey, is_grant, block, state, updated_at_ms)
+                 VALUES ('5', '7', x'00', 0, 3, 'pending', 0)",
+                [],
+            )
+            .unwrap();
+        }
+        let s = Store::open(&p).unwrap();
+        let jobs = s.due_deliveries(10).unwrap();
+        assert_eq!(jobs.len(), 1);
+        assert_eq!((jobs[0].state, jobs[0].commit_tx), (DeliveryState::Pending, None));
+        s.set_delivery(U256::from(5), DeliveryState::Committing, None, None).unwrap();
+        s.set_commit_tx(U256::from(5), B256::repeat_byte(9)).unwrap();
+        let jobs = s.due_deliveries(10).unwrap();
+        assert_eq!((jobs[0].state, jobs[0].commit_tx), (DeliveryState::Committing, Some(B256::repeat_byte(9))));
+        drop(s);
+        let c = Connection::open(&p).unwrap();
+        let v: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
     }
 
     #[test]

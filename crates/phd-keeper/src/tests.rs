@@ -19,7 +19,7 @@ use crate::{
         Revert,
     },
 };
-use phd_protocol::{buyer_share_aad as buyer_aad, keeper_share_aad as keeper_aad, upload_message};
+use phd_protocol::{keeper_share_aad as keeper_aad, upload_message};
 
 const CHAIN_ID: u64 = 31337;
 
@@ -29,6 +29,9 @@ struct MockDataset {
     commitments: Vec<Bytes>,
     my_index: u8,
 }
+
+/// The registry's key-proof digest in the mock chain.
+const DIGEST: B256 = B256::repeat_byte(0x5d);
 
 #[derive(Default)]
 struct MockState {
@@ -40,9 +43,23 @@ struct MockState {
     purchases: HashMap<U256, PurchaseView>,
     delivered: HashMap<U256, Bytes>,
     delivery_txs: u32,
+    /// Commitments of other keepers per purchase.
+    others_committed: HashMap<U256, u8>,
+    /// Purchases we committed to.
+    my_commits: HashSet<U256>,
+    commit_txs: u32,
+    /// (stake, key proof) of our registration.
+    registration: Option<(U256, Bytes)>,
     erasures: HashSet<U256>,
     erasure_txs: u32,
     events: Vec<ChainEvent>,
+}
+
+impl MockState {
+    fn committed(&self, id: U256) -> u8 {
+        self.others_committed.get(&id).copied().unwrap_or(0)
+            + u8::from(self.my_commits.contains(&id) || self.delivered.contains_key(&id))
+    }
 }
 
 struct MockChain {
@@ -86,12 +103,36 @@ impl KeeperChain for MockChain {
     async fn node(&self) -> Result<NodeView, ChainFailure> {
         Ok(self.with(|s| s.node.clone()).unwrap_or(NodeView { role: 0, encryption_key: vec![], endpoint: String::new() }))
     }
-    async fn register_keeper(&self, encryption_key: Bytes, endpoint: String) -> Result<B256, ChainFailure> {
-        self.with(|s| s.node = Some(NodeView { role: 1, encryption_key: encryption_key.to_vec(), endpoint }));
+    async fn key_proof_digest(&self) -> Result<B256, ChainFailure> {
+        Ok(DIGEST)
+    }
+    async fn min_stake(&self) -> Result<U256, ChainFailure> {
+        Ok(U256::from(100))
+    }
+    async fn stake(&self) -> Result<U256, ChainFailure> {
+        Ok(self.with(|s| s.registration.as_ref().map_or(U256::ZERO, |r| r.0)))
+    }
+    async fn register_keeper(
+        &self,
+        encryption_key: Bytes,
+        endpoint: String,
+        stake: U256,
+        key_proof: Bytes,
+    ) -> Result<B256, ChainFailure> {
+        self.with(|s| {
+            s.node = Some(NodeView { role: 1, encryption_key: encryption_key.to_vec(), endpoint });
+            s.registration = Some((stake, key_proof));
+        });
         Ok(B256::repeat_byte(1))
     }
-    async fn update_node(&self, encryption_key: Bytes, endpoint: String) -> Result<B256, ChainFailure> {
-        self.register_keeper(encryption_key, endpoint).await
+    async fn update_node(&self, encryption_key: Bytes, endpoint: String, key_proof: Bytes) -> Result<B256, ChainFailure> {
+        self.with(|s| {
+            s.node = Some(NodeView { role: 1, encryption_key: encryption_key.to_vec(), endpoint });
+            if let Some(r) = s.registration.as_mut() {
+                r.1 = key_proof;
+            }
+        });
+        Ok(B256::repeat_byte(1))
     }
     async fn dataset(&self, id: U256) -> Result<DatasetView, ChainFailure> {
         Ok(self.with(|s| match s.datasets.get(&id) {
@@ -135,15 +176,38 @@ impl KeeperChain for MockChain {
             buyer: Address::ZERO,
             status: PurchaseStatus::None,
             delivery_deadline: 0,
+            threshold: 0,
         }))
     }
     async fn has_delivered(&self, id: U256) -> Result<bool, ChainFailure> {
         Ok(self.with(|s| s.delivered.contains_key(&id)))
     }
+    async fn has_committed(&self, id: U256) -> Result<bool, ChainFailure> {
+        Ok(self.with(|s| s.my_commits.contains(&id) || s.delivered.contains_key(&id)))
+    }
+    async fn commit_count(&self, id: U256) -> Result<u8, ChainFailure> {
+        Ok(self.with(|s| s.committed(id)))
+    }
+    async fn send_commit(&self, id: U256) -> Result<B256, ChainFailure> {
+        self.with(|s| {
+            if !s.my_commits.insert(id) {
+                return Err(ChainFailure::Reverted(Revert::AlreadyCommitted));
+            }
+            s.commit_txs += 1;
+            Ok(hash("commit", id))
+        })
+    }
     async fn send_delivery(&self, id: U256, payload: Bytes) -> Result<B256, ChainFailure> {
         self.with(|s| {
             if s.delivered.contains_key(&id) {
                 return Err(ChainFailure::Reverted(Revert::AlreadyDelivered));
+            }
+            // Like the Marketplace: a delivery counts as the keeper's commitment, and needs
+            // `threshold` of them.
+            let implicit = u8::from(!s.my_commits.contains(&id));
+            let threshold = s.purchases.get(&id).map_or(0, |p| p.threshold);
+            if s.committed(id) + implicit < threshold {
+                return Err(ChainFailure::Reverted(Revert::NotEnoughCommitments));
             }
             s.delivered.insert(id, payload);
             s.delivery_txs += 1;
@@ -375,8 +439,11 @@ async fn stored_fixture(dir: &std::path::Path) -> (Fixture, EncryptionSecretKey)
                 buyer: phd_chain::address_of_pubkey64(&buyer.public_key_raw64()),
                 status: PurchaseStatus::Open,
                 delivery_deadline: 5_000,
+                threshold: 2,
             },
         );
+        // One other keeper committed already: ours makes the threshold.
+        s.others_committed.insert(U256::from(1), 1);
         s.events.push(ChainEvent::Purchase {
             purchase_id: U256::from(1),
             dataset_id: f.dataset,
@@ -388,11 +455,25 @@ async fn stored_fixture(dir: &std::path::Path) -> (Fixture, EncryptionSecretKey)
     (f, buyer)
 }
 
-fn decrypt_delivery(f: &Fixture, buyer: &EncryptionSecretKey) -> KeyShare {
+fn delivery_ctx() -> phd_keys::DeliveryContext {
+    phd_keys::DeliveryContext::new(CHAIN_ID, Address::repeat_byte(0xE1).into_array(), 1, 2)
+}
+
+fn commitments(f: &Fixture) -> phd_keys::Commitments {
+    let points: Vec<[u8; 33]> = f.chain.with(|s| {
+        s.datasets[&f.dataset].commitments.iter().map(|c| <[u8; 33]>::try_from(c.as_ref()).unwrap()).collect()
+    });
+    phd_keys::Commitments::from_bytes(&points).unwrap()
+}
+
+/// The buyer opens the provable delivery (FORMATS.md §2.4) and Feldman-checks it.
+fn open_delivered(f: &Fixture, buyer: &EncryptionSecretKey) -> Result<KeyShare, phd_keys::KeyError> {
     let payload = f.chain.with(|s| s.delivered.get(&U256::from(1)).cloned()).unwrap();
-    let aad = buyer_aad(CHAIN_ID, Address::repeat_byte(0xE1), U256::from(1), 2);
-    let pt = phd_keys::decrypt(buyer, &payload, &aad).unwrap();
-    KeyShare::from_bytes(&pt).unwrap()
+    phd_keys::open_delivery(buyer, &payload, &delivery_ctx(), &commitments(f))
+}
+
+fn decrypt_delivery(f: &Fixture, buyer: &EncryptionSecretKey) -> KeyShare {
+    open_delivered(f, buyer).unwrap()
 }
 
 #[tokio::test]
@@ -404,9 +485,71 @@ async fn delivers_once_to_buyer() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     k.stop().await.unwrap();
     assert_eq!(f.chain.with(|s| s.delivery_txs), 1);
+    // Committed first, exactly once.
+    assert_eq!(f.chain.with(|s| s.commit_txs), 1);
     assert_eq!(decrypt_delivery(&f, &buyer), f.shares[1]);
     let st = crate::local_status(dir.path()).unwrap();
     assert_eq!(st.deliveries.get("delivered"), Some(&1));
+}
+
+#[tokio::test]
+async fn registers_with_stake_and_key_proof() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let k = start(&f.chain, config(dir.path())).await;
+    wait_registered(&f.chain).await;
+    let (stake, proof) = f.chain.with(|s| s.registration.clone()).unwrap();
+    assert_eq!(stake, U256::from(100), "the minimum stake by default");
+    // The proof is the encryption key's signature over the registry digest, not the account's.
+    let sig = alloy::primitives::Signature::try_from(proof.as_ref()).unwrap();
+    let signer_pub = sig.recover_from_prehash(&DIGEST).unwrap().to_encoded_point(true);
+    assert_eq!(signer_pub.as_bytes(), keeper_pubkey(&f.chain).as_slice());
+    let h: serde_json::Value = reqwest::get(format!("{}/health", k.url)).await.unwrap().json().await.unwrap();
+    assert_eq!(h["stake"], "100");
+    k.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn waits_for_threshold_commitments_before_delivering() {
+    let dir = tempfile::tempdir().unwrap();
+    let (f, buyer) = stored_fixture(dir.path()).await;
+    // Nobody else committed: ours alone (1 of 2) must not lead to a delivery.
+    f.chain.with(|s| {
+        s.others_committed.clear();
+    });
+    let k = start(&f.chain, config(dir.path())).await;
+    eventually(|| f.chain.with(|s| s.commit_txs == 1)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(f.chain.with(|s| s.delivery_txs), 0, "delivered before t commitments");
+    assert_eq!(crate::local_status(dir.path()).unwrap().deliveries.get("committed"), Some(&1));
+    // A second keeper commits: now it delivers, without committing again.
+    f.chain.with(|s| {
+        s.others_committed.insert(U256::from(1), 1);
+    });
+    eventually(|| f.chain.with(|s| s.delivery_txs == 1)).await;
+    k.stop().await.unwrap();
+    assert_eq!(f.chain.with(|s| s.commit_txs), 1);
+    assert_eq!(decrypt_delivery(&f, &buyer), f.shares[1]);
+}
+
+#[tokio::test]
+async fn killed_mid_commit_commits_exactly_once() {
+    for point in [FailPoint::CommitIntentRecorded, FailPoint::CommitSent] {
+        let dir = tempfile::tempdir().unwrap();
+        let (f, buyer) = stored_fixture(dir.path()).await;
+        let mut cfg = config(dir.path());
+        cfg.fail_after = Some(point);
+        let k = start(&f.chain, cfg).await;
+        let err = tokio::time::timeout(Duration::from_secs(5), k.handle).await.unwrap().unwrap();
+        assert!(matches!(err, Err(KeeperError::FailPointHit(p)) if p == point), "{err:?}");
+        let k = start(&f.chain, config(dir.path())).await;
+        eventually(|| f.chain.with(|s| s.delivered.contains_key(&U256::from(1)))).await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        k.stop().await.unwrap();
+        assert_eq!(f.chain.with(|s| s.commit_txs), 1, "{point:?}");
+        assert_eq!(f.chain.with(|s| s.delivery_txs), 1, "{point:?}");
+        assert_eq!(decrypt_delivery(&f, &buyer), f.shares[1]);
+    }
 }
 
 #[tokio::test]
@@ -437,9 +580,16 @@ async fn wrong_share_knob_fails_verification() {
     let k = start(&f.chain, cfg).await;
     eventually(|| f.chain.with(|s| s.delivery_txs == 1)).await;
     k.stop().await.unwrap();
-    let got = decrypt_delivery(&f, &buyer);
-    assert_eq!(got.index(), 2);
-    assert_ne!(got, f.shares[1]);
+    // The provable format exposes the cheat: the delivery fails the Feldman check, and the
+    // dispute proof the buyer builds convinces the same verifier the contract runs.
+    let err = open_delivered(&f, &buyer).unwrap_err();
+    assert!(matches!(err, phd_keys::KeyError::ShareVerification { index: 2 }), "{err:?}");
+    let payload = f.chain.with(|s| s.delivered.get(&U256::from(1)).cloned()).unwrap();
+    let proof = phd_keys::prove_dispute(&buyer, &payload, &delivery_ctx()).unwrap();
+    assert!(
+        phd_keys::verify_dispute(&buyer.public_key_raw64(), &payload, &delivery_ctx(), &commitments(&f), &proof.to_bytes())
+            .unwrap()
+    );
 }
 
 #[tokio::test]

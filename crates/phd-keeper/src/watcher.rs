@@ -1,6 +1,7 @@
 //! The chain watcher: follows `Purchased`/`Granted`/`ConsentWithdrawn` from a persisted block
 //! cursor, turns them into job rows (atomically with the cursor), and works the jobs off:
-//! deliveries through `deliverShare`, erasures through `confirmErasure`. Every chain effect is
+//! deliveries through `commit` then, once `threshold` keepers committed, `deliverShare` (the
+//! provable format of FORMATS.md §2.4); erasures through `confirmErasure`. Every chain effect is
 //! bracketed by database writes, and every job re-checks the chain first, so a restart at any
 //! point neither loses nor repeats an effect.
 
@@ -9,13 +10,12 @@ use std::{sync::Arc, time::Duration};
 use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
 use futures::StreamExt;
 use phd_node::{CursorScanner, ScanConfig};
-use phd_protocol::buyer_share_aad;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     FailPoint, KeeperError, Misbehaviour, Shared,
     chain::{ChainFailure, DatasetStatus, PurchaseStatus, Revert},
-    keys::{corrupt_share, encrypt_to_buyer},
+    keys::{corrupt_share, deliver_to_buyer},
     metrics::Metrics,
     store::{DeliveryJob, DeliveryState, ErasureJob, ErasureState, now_ms},
 };
@@ -257,18 +257,46 @@ async fn process_delivery(s: &Arc<Shared>, cfg: &WatcherConfig, job: DeliveryJob
         return set_delivery(s, pid, DeliveryState::Skipped, None, None).await;
     }
 
+    // The share opens before we commit: a keeper that cannot deliver must not commit (a
+    // commitment without delivery gets it slashed).
     let Some(share) = s.at_rest.open(ds, row.share_index, &row.sealed) else {
         return Err(KeeperError::AtRestCorrupt { dataset_id: ds });
     };
+    // Commit before delivering: deliveries are refused until `threshold` keepers committed.
+    let committed_by_me = match commit_step(s, cfg, &job).await? {
+        CommitOutcome::Committed => true,
+        CommitOutcome::Closed => false,
+        CommitOutcome::Retry => return Ok(()),
+    };
+    let count = match chain.commit_count(pid).await {
+        Ok(c) => c,
+        Err(e) => return delivery_failed(s, cfg, &job, job_state_after_commit(committed_by_me), &e).await,
+    };
+    // A delivery by a keeper that did not commit counts as its commitment: with t − 1 others
+    // committed, a late keeper may deliver directly.
+    let needed = if committed_by_me { p.threshold } else { p.threshold.saturating_sub(1) };
+    if count < needed {
+        tracing::debug!(purchase_id = %pid, committed = count, threshold = p.threshold, "waiting for commitments");
+        let state = job_state_after_commit(committed_by_me);
+        let next = now_ms().saturating_add(i64::try_from(cfg.poll_interval.as_millis()).unwrap_or(1000));
+        return set_delivery(s, pid, state, None, Some((job.attempts, next, "waiting for commitments".into()))).await;
+    }
+
     let share = match s.misbehave.or(cfg.misbehave) {
         Some(Misbehaviour::WrongShare) => corrupt_share(&share),
         None => share,
     };
-    let aad = buyer_share_aad(chain.chain_id(), chain.marketplace(), pid, row.share_index);
-    let payload = match encrypt_to_buyer(&job.buyer_pubkey, &share, &aad) {
+    let ctx = phd_keys::DeliveryContext {
+        chain_id: chain.chain_id(),
+        marketplace: chain.marketplace().into_array(),
+        purchase_id: pid.to_be_bytes::<32>(),
+        index: row.share_index,
+    };
+    // No presigned URL to pass on: the keeper does not hold the sealed object, so no tail.
+    let payload = match deliver_to_buyer(&share, &job.buyer_pubkey, &ctx, None) {
         Ok(p) => Bytes::from(p),
         Err(reason) => {
-            tracing::warn!(purchase_id = %pid, %reason, "cannot encrypt to buyer key; skipped");
+            tracing::warn!(purchase_id = %pid, %reason, "cannot mask the share for the buyer key; skipped");
             return set_delivery(s, pid, DeliveryState::Skipped, None, Some((job.attempts, 0, reason))).await;
         }
     };
@@ -285,6 +313,13 @@ async fn process_delivery(s: &Arc<Shared>, cfg: &WatcherConfig, job: DeliveryJob
         }
         Err(ChainFailure::Reverted(Revert::PurchaseNotOpen | Revert::DeliveryClosed | Revert::NotListed)) => {
             return set_delivery(s, pid, DeliveryState::Skipped, None, None).await;
+        }
+        Err(ChainFailure::Reverted(Revert::NotEnoughCommitments)) => {
+            // Raced with the view (e.g. a reorg): back to waiting, nothing was sent.
+            let state = job_state_after_commit(committed_by_me);
+            let next = now_ms().saturating_add(i64::try_from(cfg.poll_interval.as_millis()).unwrap_or(1000));
+            return set_delivery(s, pid, state, None, Some((job.attempts, next, "waiting for commitments".into())))
+                .await;
         }
         Err(e) => return delivery_failed(s, cfg, &job, DeliveryState::Sending, &e).await,
     };
@@ -306,7 +341,102 @@ async fn process_delivery(s: &Arc<Shared>, cfg: &WatcherConfig, job: DeliveryJob
 }
 
 fn job_state(job: &DeliveryJob) -> DeliveryState {
-    if job.state == DeliveryState::Sending { DeliveryState::Sending } else { DeliveryState::Pending }
+    match job.state {
+        DeliveryState::Sending | DeliveryState::Committing | DeliveryState::Committed => job.state,
+        _ => DeliveryState::Pending,
+    }
+}
+
+/// The state a job waits in before delivering: `Committed` once our commitment is on-chain,
+/// else `Pending` (the commit window closed; the job may still deliver as the t-th keeper).
+fn job_state_after_commit(committed_by_me: bool) -> DeliveryState {
+    if committed_by_me { DeliveryState::Committed } else { DeliveryState::Pending }
+}
+
+/// What the commit step found.
+enum CommitOutcome {
+    /// Our commitment is on-chain (now or from an earlier run).
+    Committed,
+    /// The commit window passed without our commitment.
+    Closed,
+    /// Not settled yet: the job was rescheduled.
+    Retry,
+}
+
+/// `commit(purchaseId)` exactly once: intent (`Committing`) first, then the transaction, its
+/// hash, its receipt, then `Committed`. A restart in between finds the hash (or asks the chain
+/// with `hasCommitted`) instead of committing twice; `MarketplaceAlreadyCommitted` also means
+/// done.
+async fn commit_step(s: &Arc<Shared>, cfg: &WatcherConfig, job: &DeliveryJob) -> Result<CommitOutcome, KeeperError> {
+    let pid = job.purchase_id;
+    let chain = &s.chain;
+    if job.state == DeliveryState::Committed {
+        return Ok(CommitOutcome::Committed);
+    }
+    let committed = |s: &Arc<Shared>| {
+        let s = Arc::clone(s);
+        async move {
+            set_delivery(&s, pid, DeliveryState::Committed, None, None).await?;
+            Ok::<_, KeeperError>(CommitOutcome::Committed)
+        }
+    };
+    if job.state == DeliveryState::Committing
+        && let Some(h) = job.commit_tx
+    {
+        match chain.wait_receipt(h).await {
+            Ok(Some(true)) => {
+                tracing::info!(purchase_id = %pid, tx = %h, "commitment from earlier run confirmed");
+                return committed(s).await;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                delivery_failed(s, cfg, job, DeliveryState::Committing, &e).await?;
+                return Ok(CommitOutcome::Retry);
+            }
+        }
+    }
+    match chain.has_committed(pid).await {
+        Ok(true) => return committed(s).await,
+        Ok(false) => {}
+        Err(e) => {
+            delivery_failed(s, cfg, job, job_state(job), &e).await?;
+            return Ok(CommitOutcome::Retry);
+        }
+    }
+
+    set_delivery(s, pid, DeliveryState::Committing, None, None).await?;
+    fail_if(cfg, FailPoint::CommitIntentRecorded)?;
+    let h = match chain.send_commit(pid).await {
+        Ok(h) => h,
+        Err(ChainFailure::Reverted(Revert::AlreadyCommitted)) => return committed(s).await,
+        Err(ChainFailure::Reverted(Revert::CommitClosed)) => {
+            tracing::info!(purchase_id = %pid, "commit window closed; delivering only as the t-th keeper");
+            set_delivery(s, pid, DeliveryState::Pending, None, None).await?;
+            return Ok(CommitOutcome::Closed);
+        }
+        Err(ChainFailure::Reverted(Revert::PurchaseNotOpen | Revert::NotListed)) => {
+            set_delivery(s, pid, DeliveryState::Skipped, None, None).await?;
+            return Ok(CommitOutcome::Retry);
+        }
+        Err(e) => {
+            delivery_failed(s, cfg, job, DeliveryState::Committing, &e).await?;
+            return Ok(CommitOutcome::Retry);
+        }
+    };
+    fail_if(cfg, FailPoint::CommitSent)?;
+    s.store.run(move |st| st.set_commit_tx(pid, h)).await?;
+    let failure = match chain.wait_receipt(h).await {
+        Ok(Some(true)) => {
+            Metrics::inc(&s.metrics.commits_sent);
+            tracing::info!(purchase_id = %pid, tx = %h, "committed to deliver");
+            return committed(s).await;
+        }
+        Ok(Some(false)) => ChainFailure::TxFailed(h),
+        Ok(None) => ChainFailure::Rpc(format!("transaction {h} dropped")),
+        Err(e) => e,
+    };
+    delivery_failed(s, cfg, job, DeliveryState::Committing, &failure).await?;
+    Ok(CommitOutcome::Retry)
 }
 
 async fn process_erasure(s: &Arc<Shared>, cfg: &WatcherConfig, job: ErasureJob) -> Result<(), KeeperError> {

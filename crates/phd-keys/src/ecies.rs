@@ -57,6 +57,11 @@ impl EncryptionSecretKey {
         out
     }
 
+    /// The secret scalar (for the share-delivery proofs in `proof.rs`).
+    pub(crate) fn nonzero_scalar(&self) -> k256::NonZeroScalar {
+        self.sk.to_nonzero_scalar()
+    }
+
     /// Public key, SEC1 compressed (33 bytes).
     pub fn public_key_compressed(&self) -> [u8; 33] {
         point_to_33(&self.sk.public_key().to_projective())

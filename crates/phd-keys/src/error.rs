@@ -95,6 +95,27 @@ pub enum KeyError {
     /// Encryption failed (plaintext too long for AES-GCM).
     #[error("encryption failed")]
     EncryptionFailed,
+    /// A provable share delivery (docs/FORMATS.md §2.4) is malformed: the keeper is at fault
+    /// and the buyer disputes it on-chain without a proof.
+    #[error("malformed share delivery: {reason}")]
+    MalformedDelivery {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A dispute proof (docs/FORMATS.md §2.4) is malformed or does not verify.
+    #[error("invalid dispute proof: {reason}")]
+    InvalidDisputeProof {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A share delivery was asked for a context whose index is not the share's.
+    #[error("share index {share_index} does not match the delivery context index {context_index}")]
+    ContextMismatch {
+        /// Index of the share.
+        share_index: u8,
+        /// Index in the delivery context.
+        context_index: u8,
+    },
     /// Error from the secret-sharing library.
     #[error("secret sharing error: {0}")]
     Vss(String),

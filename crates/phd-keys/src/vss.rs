@@ -62,8 +62,25 @@ impl KeyShare {
         }
     }
 
-    fn scalar(&self) -> Option<Scalar> {
+    pub(crate) fn scalar(&self) -> Option<Scalar> {
         Option::from(Scalar::from_repr(self.value.into()))
+    }
+
+    /// A share from its index and a non-zero scalar (used when unmasking a delivery).
+    pub(crate) fn from_scalar(index: u8, value: &Scalar) -> Result<KeyShare> {
+        if index == 0 {
+            return Err(KeyError::InvalidShareIndex { index });
+        }
+        if bool::from(value.is_zero()) {
+            return Err(KeyError::InvalidShareEncoding {
+                reason: "share value is zero",
+            });
+        }
+        let mut repr = value.to_repr();
+        let mut v = [0u8; 32];
+        v.copy_from_slice(&repr);
+        repr.zeroize();
+        Ok(KeyShare { index, value: v })
     }
 
     fn to_vsss(&self) -> Option<VShare> {
@@ -137,6 +154,11 @@ impl Commitments {
     /// All points concatenated (`33·t` bytes).
     pub fn to_concat_bytes(&self) -> Vec<u8> {
         self.to_bytes().concat()
+    }
+
+    /// The points `C_0..C_{t-1}`.
+    pub(crate) fn points(&self) -> &[ProjectivePoint] {
+        &self.points
     }
 
     /// The threshold `t` (number of commitments).

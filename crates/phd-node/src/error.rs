@@ -43,6 +43,10 @@ pub enum RegisterStep {
     Register,
     /// `KeeperRegistry.update`.
     Update,
+    /// `KeeperRegistry.keyProofDigest(me)`.
+    KeyProofDigest,
+    /// `KeeperRegistry.MIN_STAKE()`.
+    MinStake,
 }
 
 impl RegisterStep {
@@ -52,6 +56,8 @@ impl RegisterStep {
             Self::ReadNode => "KeeperRegistry.node",
             Self::Register => "KeeperRegistry.register",
             Self::Update => "KeeperRegistry.update",
+            Self::KeyProofDigest => "KeeperRegistry.keyProofDigest",
+            Self::MinStake => "KeeperRegistry.MIN_STAKE",
         }
     }
 }
@@ -73,6 +79,20 @@ pub enum RegisterError<E: std::error::Error + 'static> {
         address: Address,
         /// Its on-chain role id.
         role: u8,
+    },
+    /// Signing the key proof with the encryption key failed.
+    #[error("signing the key proof: {reason}")]
+    KeyProof {
+        /// Cause.
+        reason: String,
+    },
+    /// The configured stake is below the registry's minimum.
+    #[error("stake {stake} wei is below the registry minimum {minimum} wei")]
+    StakeTooLow {
+        /// Configured stake.
+        stake: alloy::primitives::U256,
+        /// `MIN_STAKE()`.
+        minimum: alloy::primitives::U256,
     },
     /// A chain call failed (after retries, when transient).
     #[error("chain {}: {source}", step.call())]

@@ -35,9 +35,19 @@ pub struct Listing {
     pub sampling_rate_hz: Option<f64>,
     /// Owner-side model score (metadata), 0..=1.
     pub quality_score: Option<f64>,
-    /// Validator who certified, and the certified score (basis points).
+    /// Validator of the latest certificate, and the aggregate (mean) score of all certificates
+    /// (basis points).
     pub certified_by: Option<Address>,
     pub certified_score_bps: Option<u16>,
+    /// Certified by the rule of the DataRegistry (≥ MIN_CERTIFICATIONS independent certificates
+    /// with a passing score), not just certified once.
+    pub certified: bool,
+    /// Certificates recorded, and those that count.
+    pub certifications: u64,
+    pub certifications_counted: u64,
+    /// Smallest and total stake of the dataset's keepers (what a cheating keeper stands to lose).
+    pub keeper_stake_min_phd: Option<String>,
+    pub keeper_stake_total_phd: Option<String>,
     pub price_wei: String,
     pub price_phd: String,
     pub purposes: Vec<String>,
@@ -71,6 +81,8 @@ pub async fn browse(ctx: &ClientCtx, filter: &BrowseFilter) -> Result<Vec<Listin
         }
         let meta: serde_json::Value = serde_json::from_slice(&p.event.metadata).unwrap_or(serde_json::Value::Null);
         let cert = ctx.chain.certification(id).await.ok().filter(|c| c.validator != Address::ZERO);
+        let summary = ctx.chain.certification_summary(id).await.ok();
+        let stakes = keeper_stakes(ctx, id).await;
         let l = Listing {
             dataset_id: id_u64(id),
             owner: d.owner,
@@ -83,6 +95,11 @@ pub async fn browse(ctx: &ClientCtx, filter: &BrowseFilter) -> Result<Vec<Listin
             quality_score: meta.get("quality").and_then(|q| q.get("score")).and_then(serde_json::Value::as_f64),
             certified_by: cert.as_ref().map(|c| c.validator),
             certified_score_bps: cert.as_ref().map(|c| c.scoreBps),
+            certified: summary.as_ref().is_some_and(|s| s.certified),
+            certifications: summary.as_ref().map_or(0, |s| id_u64(s.count)),
+            certifications_counted: summary.as_ref().map_or(0, |s| id_u64(s.counted)),
+            keeper_stake_min_phd: stakes.iter().min().map(|s| format_phd(*s)),
+            keeper_stake_total_phd: (!stakes.is_empty()).then(|| format_phd(stakes.iter().fold(U256::ZERO, |a, s| a.saturating_add(*s)))),
             price_wei: d.price.to_string(),
             price_phd: format_phd(d.price),
             purposes: Purpose::from_mask(d.purposes).iter().map(|p| p.name().to_string()).collect(),
@@ -98,6 +115,20 @@ pub async fn browse(ctx: &ClientCtx, filter: &BrowseFilter) -> Result<Vec<Listin
     Ok(out)
 }
 
+/// The current stake of each keeper of a dataset (unreadable ones left out: display only).
+pub async fn keeper_stakes(ctx: &ClientCtx, dataset_id: U256) -> Vec<U256> {
+    let Ok(keepers) = ctx.chain.keepers_of(dataset_id).await else {
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(keepers.len());
+    for k in keepers {
+        if let Ok(s) = ctx.chain.stake_of(k).await {
+            out.push(s.amount);
+        }
+    }
+    out
+}
+
 /// Whether a listing passes the filter.
 pub fn matches(l: &Listing, price: U256, f: &BrowseFilter) -> bool {
     if let Some(t) = &f.data_type {
@@ -111,7 +142,7 @@ pub fn matches(l: &Listing, price: U256, f: &BrowseFilter) -> bool {
     {
         return false;
     }
-    if f.certified && l.certified_by.is_none() {
+    if f.certified && !l.certified {
         return false;
     }
     if let Some(m) = f.max_price
@@ -139,6 +170,11 @@ mod tests {
             quality_score: Some(0.8),
             certified_by: None,
             certified_score_bps: None,
+            certified: false,
+            certifications: 0,
+            certifications_counted: 0,
+            keeper_stake_min_phd: None,
+            keeper_stake_total_phd: None,
             price_wei: "1".into(),
             price_phd: "0".into(),
             purposes: vec![],
@@ -160,7 +196,10 @@ mod tests {
         assert!(!matches(&l, p, &BrowseFilter { min_quality: Some(0.9), ..Default::default() }));
         assert!(!matches(&l, p, &BrowseFilter { certified: true, ..Default::default() }));
         assert!(!matches(&l, p, &BrowseFilter { max_price: Some(U256::from(9u64)), ..Default::default() }));
-        let c = Listing { certified_by: Some(Address::ZERO), certified_score_bps: Some(9500), ..listing() };
+        let c = Listing { certified_by: Some(Address::ZERO), certified_score_bps: Some(9500), certified: true, ..listing() };
         assert!(matches(&c, p, &BrowseFilter { certified: true, min_quality: Some(0.9), ..Default::default() }));
+        // One certificate is not certification (issue 10: k independent validators).
+        let once = Listing { certified_by: Some(Address::ZERO), certified_score_bps: Some(9500), certifications: 1, ..listing() };
+        assert!(!matches(&once, p, &BrowseFilter { certified: true, ..Default::default() }));
     }
 }

@@ -8,15 +8,31 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// Result alias for this crate.
 pub type Result<T, E = SdkError> = std::result::Result<T, E>;
 
-/// One keeper's share that failed (decryption, encoding, index or Feldman verification).
+/// How a bad delivery can be proven wrong on-chain (`Marketplace.dispute`, FORMATS.md §2.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisputeKind {
+    /// Well-formed payload whose unmasked share fails the Feldman check: dispute with a DLEQ
+    /// proof (`phd_keys::prove_dispute`).
+    WrongShare,
+    /// Payload not in the provable format: dispute with an empty proof.
+    Malformed,
+}
+
+/// One keeper's share that failed (format, unmasking or Feldman verification). Carries what a
+/// dispute needs: the posted payload (public: it is on-chain) and the share index.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BadShare {
     /// Keeper address (0x-hex).
     pub keeper: String,
-    /// Share index it claimed.
+    /// Share index it delivered under.
     pub share_index: u8,
     /// What was wrong.
     pub reason: String,
+    /// The payload exactly as posted in `ShareDelivered`.
+    pub payload: alloy::primitives::Bytes,
+    /// How to dispute it; `None` when it cannot be proven wrong on-chain.
+    pub dispute: Option<DisputeKind>,
 }
 
 impl std::fmt::Display for BadShare {

@@ -7,14 +7,16 @@
 //! | what | function |
 //! |---|---|
 //! | listings with on-chain state and certification | [`browse::browse`] |
+//! | open every delivery of a purchase, build dispute proofs for bad ones | [`dispute::check_deliveries`], [`dispute::dispute_proof`] |
 //! | shares → key → download → verify → decrypt, for purchases and grants | [`retrieve::retrieve`] |
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod browse;
 pub mod ctx;
+pub mod dispute;
 pub mod error;
 pub mod retrieve;
 pub mod util;
 
 pub use ctx::{ClientCtx, id_u64};
-pub use error::{BadShare, BoxError, Result, SdkError};
+pub use error::{BadShare, BoxError, DisputeKind, Result, SdkError};

@@ -8,13 +8,12 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, U256};
 use phd_chain::PurchaseStatus;
-use phd_keys::{Commitments, EncryptionSecretKey, KeyShare, SHARE_LEN};
-use phd_protocol::buyer_share_aad;
+use phd_keys::{Commitments, DeliveryContext, EncryptionSecretKey, KeyError, KeyShare};
 use phd_seal::{FileSource, OpenLimits, OpeningKey};
 use serde::Serialize;
 
 use crate::ctx::{ClientCtx, id_u64};
-use crate::error::{BadShare, Result, SdkError};
+use crate::error::{BadShare, DisputeKind, Result, SdkError};
 use crate::util::parse_s3_uri;
 
 /// Options of [`retrieve`].
@@ -50,9 +49,59 @@ pub struct RetrieveOutcome {
 }
 
 /// One decrypted, verified share (and the optional presigned URL that came with it).
-struct GoodShare {
+pub(crate) struct GoodShare {
     share: KeyShare,
     url: Option<String>,
+}
+
+/// The dataset's Feldman commitments as stored on-chain.
+pub(crate) async fn onchain_commitments(ctx: &ClientCtx, dataset_id: U256, purchase_id: u64) -> Result<Commitments> {
+    let raw = ctx.chain.commitments_of(dataset_id).await.map_err(|e| SdkError::chain("reading commitments", e))?;
+    let points: Vec<[u8; 33]> = raw
+        .iter()
+        .map(|c| <[u8; 33]>::try_from(c.as_ref()))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| SdkError::Reconstruct { purchase_id, reason: "on-chain commitment of wrong length".into() })?;
+    Commitments::from_bytes(&points).map_err(|e| SdkError::Reconstruct { purchase_id, reason: format!("on-chain commitments: {e}") })
+}
+
+/// The acting account's key as an encryption key (purchases are made to the account's pubkey).
+pub(crate) fn account_key(ctx: &ClientCtx, purchase_id: u64) -> Result<EncryptionSecretKey> {
+    EncryptionSecretKey::from_bytes(ctx.chain.signer().to_bytes().as_slice())
+        .map_err(|e| SdkError::Reconstruct { purchase_id, reason: format!("account key: {e}") })
+}
+
+/// The context a keeper's delivery for `purchase_id` under share `index` is bound to.
+pub fn delivery_context(chain_id: u64, marketplace: Address, purchase_id: U256, index: u8) -> DeliveryContext {
+    DeliveryContext { chain_id, marketplace: marketplace.into_array(), purchase_id: purchase_id.to_be_bytes::<32>(), index }
+}
+
+/// Opens one provable delivery (FORMATS.md §2.4): unmask + Feldman check, then the optional
+/// encrypted tail (a presigned URL). On failure: the reason and how it can be disputed.
+pub(crate) fn open_provable(
+    esk: &EncryptionSecretKey,
+    payload: &[u8],
+    dctx: &DeliveryContext,
+    commitments: &Commitments,
+) -> std::result::Result<GoodShare, (String, Option<DisputeKind>)> {
+    let share = match phd_keys::open_delivery(esk, payload, dctx, commitments) {
+        Ok(s) => s,
+        Err(e @ KeyError::MalformedDelivery { .. }) => return Err((format!("malformed delivery ({e})"), Some(DisputeKind::Malformed))),
+        Err(e @ KeyError::ShareVerification { .. }) => {
+            return Err((format!("does not match the on-chain commitments ({e})"), Some(DisputeKind::WrongShare)));
+        }
+        Err(e) => return Err((format!("cannot open the delivery ({e})"), None)),
+    };
+    // The tail is not covered by disputes; a bad tail only loses the URL, never the share.
+    let url = match phd_keys::open_delivery_tail(esk, payload, dctx) {
+        Ok(Some(pt)) => std::str::from_utf8(&pt).ok().map(str::trim).filter(|u| u.starts_with("http")).map(str::to_string),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(index = dctx.index, error = %e, "delivery tail does not open; ignoring its URL");
+            None
+        }
+    };
+    Ok(GoodShare { share, url })
 }
 
 /// Retrieves the data of purchase (or grant) `purchase_id` into `out` (atomically). Does not
@@ -72,19 +121,11 @@ pub async fn retrieve(ctx: &ClientCtx, purchase_id: u64, out: &Path, opts: &Retr
     }
     let dataset_id = id_u64(p.datasetId);
     let d = chain.dataset(p.datasetId).await.map_err(|e| SdkError::chain("reading the dataset", e))?;
-    let raw_commitments = chain.commitments_of(p.datasetId).await.map_err(|e| SdkError::chain("reading commitments", e))?;
-    let points: Vec<[u8; 33]> = raw_commitments
-        .iter()
-        .map(|c| <[u8; 33]>::try_from(c.as_ref()))
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|_| SdkError::Reconstruct { purchase_id, reason: "on-chain commitment of wrong length".into() })?;
-    let commitments = Commitments::from_bytes(&points)
-        .map_err(|e| SdkError::Reconstruct { purchase_id, reason: format!("on-chain commitments: {e}") })?;
+    let commitments = onchain_commitments(ctx, p.datasetId, purchase_id).await?;
     let t = commitments.threshold();
 
-    // Our account key decrypts the payloads (shares are encrypted to the purchase's pubkey).
-    let esk = EncryptionSecretKey::from_bytes(chain.signer().to_bytes().as_slice())
-        .map_err(|e| SdkError::Reconstruct { purchase_id, reason: format!("account key: {e}") })?;
+    // Our account key unmasks the deliveries (they are made to the purchase's pubkey).
+    let esk = account_key(ctx, purchase_id)?;
     let dep = chain.deployment();
 
     // Collect shares.
@@ -105,36 +146,14 @@ pub async fn retrieve(ctx: &ClientCtx, purchase_id: u64, out: &Path, opts: &Retr
             }
             seen.push(keeper);
             let idx = dl.event.shareIndex;
-            let aad = buyer_share_aad(dep.chain_id, dep.marketplace, pid, idx);
-            let mut reject = |reason: String| bad.push(BadShare { keeper: format!("{keeper:#x}"), share_index: idx, reason });
-            let pt = match phd_keys::decrypt(&esk, &dl.event.payload, &aad) {
-                Ok(pt) => pt,
-                Err(e) => {
-                    reject(format!("payload does not decrypt ({e})"));
-                    continue;
+            let payload = dl.event.payload.clone();
+            let dctx = delivery_context(dep.chain_id, dep.marketplace, pid, idx);
+            match open_provable(&esk, &payload, &dctx, &commitments) {
+                Ok(g) => good.push(g),
+                Err((reason, dispute)) => {
+                    bad.push(BadShare { keeper: format!("{keeper:#x}"), share_index: idx, reason, payload, dispute });
                 }
-            };
-            if pt.len() < SHARE_LEN {
-                reject(format!("payload of {} bytes is shorter than a share", pt.len()));
-                continue;
             }
-            let share = match KeyShare::from_bytes(&pt[..SHARE_LEN]) {
-                Ok(s) => s,
-                Err(e) => {
-                    reject(format!("malformed share ({e})"));
-                    continue;
-                }
-            };
-            if share.index() != idx {
-                reject(format!("share says index {}, delivery says {idx}", share.index()));
-                continue;
-            }
-            if let Err(e) = phd_keys::verify_share(&share, &commitments) {
-                reject(format!("does not match the on-chain commitments ({e})"));
-                continue;
-            }
-            let url = std::str::from_utf8(&pt[SHARE_LEN..]).ok().map(str::trim).filter(|u| u.starts_with("http")).map(str::to_string);
-            good.push(GoodShare { share, url });
         }
         pb.set_position(good.len().min(t) as u64);
         if good.len() >= t {

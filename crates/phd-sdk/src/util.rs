@@ -1,4 +1,4 @@
-//! Small helpers: S3 URIs. (The buyer share AAD is `phd_protocol::buyer_share_aad`.)
+//! Small helpers: S3 URIs.
 
 /// `s3://bucket/key` → (bucket, key).
 pub fn parse_s3_uri(uri: &str) -> Option<(String, String)> {

@@ -113,12 +113,17 @@ pub struct PublishCmd {
     /// Shares needed to reconstruct the key.
     #[arg(long, env = "PHD_THRESHOLD", default_value_t = 3)]
     pub threshold: u8,
-    /// Keeper addresses (share i to the i-th); default: first --keepers-n healthy registered keepers.
+    /// Keeper addresses (share i to the i-th), overriding the automatic choice (a warning when
+    /// their total stake is small). Default: --keepers-n healthy staked keepers drawn at random,
+    /// weighted by stake, at most one per endpoint host.
     #[arg(long, env = "PHD_KEEPER_ADDRESSES", value_delimiter = ',')]
     pub keepers: Vec<Address>,
-    /// Number of keepers to pick automatically.
+    /// Number of keepers to pick automatically (at most 32).
     #[arg(long, env = "PHD_KEEPERS_N", default_value_t = 5)]
     pub keepers_n: u8,
+    /// Allow several automatically chosen keepers on one endpoint host (local devnets only).
+    #[arg(long, env = "PHD_ALLOW_SHARED_HOSTS")]
+    pub allow_shared_hosts: bool,
     /// Activities to share (e.g. walking,running); other windows are dropped before sealing.
     #[arg(long = "keep", env = "PHD_KEEP", value_delimiter = ',')]
     pub keep: Vec<String>,
@@ -233,6 +238,7 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 threshold: p.threshold,
                 keepers: p.keepers,
                 keepers_n: p.keepers_n,
+                allow_shared_hosts: p.allow_shared_hosts,
                 keep_classes: p.keep,
                 keep_columns: p.keep_column,
                 drop_columns: p.drop_column,
@@ -253,7 +259,7 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
             )
             .await?;
             out.emit(&r, || {
-                format!(
+                let mut s = format!(
                     "published dataset {} ({})\n  tx {} (gas {})\n  object {} ({} bytes sealed, {} of {} rows kept{})\n  keepers acknowledged {}/{} (threshold {})",
                     r.dataset_id,
                     r.status,
@@ -267,7 +273,14 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                     r.acknowledged,
                     r.keepers.len(),
                     r.threshold
-                )
+                );
+                for k in &r.keepers {
+                    s.push_str(&format!("\n    share {:>2}  {:#x}  stake {:>10} PHD  {}", k.share_index, k.address, k.stake_phd, k.endpoint));
+                }
+                for w in &r.warnings {
+                    s.push_str(&format!("\n  warning: {w}"));
+                }
+                s
             })?;
         }
         Command::List => {
@@ -286,7 +299,10 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                         format!("{}/{}", r.acknowledged, r.keepers),
                         r.sales,
                         r.grants,
-                        r.certified_score_bps.map_or("no".to_string(), |b| format!("{:.1}%", f64::from(b) / 100.0)),
+                        match r.certified_score_bps {
+                            Some(b) => format!("{}{}x {:.1}%", if r.certified { "yes " } else { "" }, r.certifications, f64::from(b) / 100.0),
+                            None => "no".to_string(),
+                        },
                         r.title.as_deref().unwrap_or("")
                     ));
                 }
@@ -358,7 +374,7 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
             let r = crate::gdpr::status(&ctx, id).await?;
             out.emit(&r, || {
                 let mut s = format!(
-                    "dataset {id}: {}\n  price {} PHD, purposes {}\n  acknowledgements {}/{} (threshold {})\n  erasure confirmations {}/{}\n  certified: {}\n  storage {}: {}",
+                    "dataset {id}: {}\n  price {} PHD, purposes {}\n  acknowledgements {}/{} (threshold {})\n  erasure confirmations {}/{}\n  certified: {} ({} certificates, {} counted{})\n  storage {}: {}",
                     r.status,
                     r.price_phd,
                     r.purposes.join(","),
@@ -368,6 +384,9 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                     r.erasures,
                     r.keeper_count,
                     if r.certified { "yes" } else { "no" },
+                    r.certifications,
+                    r.certifications_counted,
+                    r.certified_score_bps.map_or(String::new(), |b| format!(", aggregate score {:.1}%", f64::from(b) / 100.0)),
                     r.storage.storage_uri,
                     match (r.storage.object_present, &r.storage.error) {
                         (Some(true), _) => format!("object present ({} bytes)", r.storage.object_bytes.unwrap_or(0)),

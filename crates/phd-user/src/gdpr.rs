@@ -225,6 +225,10 @@ pub struct DatasetStatusReport {
     pub withdrawn_at: Option<u64>,
     pub content_root: String,
     pub certified: bool,
+    /// Certificates recorded / counted, and their aggregate (mean) score.
+    pub certifications: u64,
+    pub certifications_counted: u64,
+    pub certified_score_bps: Option<u16>,
     pub keepers: Vec<KeeperState>,
     pub storage: StorageState,
 }
@@ -244,7 +248,7 @@ pub async fn status(ctx: &UserCtx, dataset_id: u64) -> Result<DatasetStatusRepor
             erasure_confirmed: reg.hasConfirmedErasure(id, *k).call().await.unwrap_or(false),
         });
     }
-    let certified = ctx.chain.certification(id).await.is_ok_and(|c| c.validator != Address::ZERO);
+    let summary = ctx.chain.certification_summary(id).await.map_err(|e| UserError::chain("reading the certification summary", e))?;
     let storage = storage_state(ctx, &d.storageUri).await;
     Ok(DatasetStatusReport {
         dataset_id,
@@ -260,7 +264,10 @@ pub async fn status(ctx: &UserCtx, dataset_id: u64) -> Result<DatasetStatusRepor
         published_at: d.publishedAt,
         withdrawn_at: (d.withdrawnAt != 0).then_some(d.withdrawnAt),
         content_root: format!("{:#x}", d.contentRoot),
-        certified,
+        certified: summary.certified,
+        certifications: id_u64(summary.count),
+        certifications_counted: id_u64(summary.counted),
+        certified_score_bps: (!summary.count.is_zero()).then_some(summary.aggregate_score_bps),
         keepers: ks,
         storage,
     })

@@ -22,8 +22,13 @@ pub struct DatasetRow {
     pub erasures: u8,
     pub sales: usize,
     pub grants: usize,
+    /// Certified by the DataRegistry rule (≥ MIN_CERTIFICATIONS passing, independent certificates).
     pub certified: bool,
+    /// Aggregate (mean) score of every certificate, when there is one.
     pub certified_score_bps: Option<u16>,
+    /// Certificates recorded / counted towards certification.
+    pub certifications: u64,
+    pub certifications_counted: u64,
     pub storage_uri: String,
 }
 
@@ -41,8 +46,7 @@ pub async fn list(ctx: &UserCtx) -> Result<Vec<DatasetRow>> {
     for p in published {
         let id = p.event.datasetId;
         let d = ctx.chain.dataset(id).await.map_err(|e| UserError::chain("reading a dataset", e))?;
-        let cert = ctx.chain.certification(id).await.ok();
-        let certified = cert.as_ref().is_some_and(|c| c.validator != Address::ZERO);
+        let summary = ctx.chain.certification_summary(id).await.map_err(|e| UserError::chain("reading the certification summary", e))?;
         let title = serde_json::from_slice::<serde_json::Value>(&p.event.metadata)
             .ok()
             .and_then(|m| m.get("title").and_then(|t| t.as_str()).map(str::to_string));
@@ -59,8 +63,10 @@ pub async fn list(ctx: &UserCtx) -> Result<Vec<DatasetRow>> {
             erasures: d.erasures,
             sales: purchases.iter().filter(|x| x.event.datasetId == id).count(),
             grants: grants.iter().filter(|x| x.event.datasetId == id).count(),
-            certified,
-            certified_score_bps: cert.filter(|c| c.validator != Address::ZERO).map(|c| c.scoreBps),
+            certified: summary.certified,
+            certified_score_bps: (!summary.count.is_zero()).then_some(summary.aggregate_score_bps),
+            certifications: id_u64(summary.count),
+            certifications_counted: id_u64(summary.counted),
             storage_uri: d.storageUri,
         });
     }
@@ -217,7 +223,9 @@ pub async fn grant(ctx: &UserCtx, dataset_id: u64, to: Address, pubkey: &[u8; 64
         .grant(U256::from(dataset_id), to, pubkey, purpose)
         .await
         .map_err(|e| UserError::chain(format!("granting dataset {dataset_id} to {to}"), e))?;
-    let mut r = TxReport::new("grant", &out.tx, None);
+    // The owner escrows threshold × deliveryFee for the delivering keepers (approved by the
+    // client); shown as the grant's amount.
+    let mut r = TxReport::new("grant", &out.tx, Some(out.price));
     r.purchase_id = Some(id_u64(out.purchase_id));
     Ok(r)
 }

@@ -41,6 +41,9 @@ pub struct PublishArgs {
     pub keepers: Vec<Address>,
     /// Number of keepers to pick when `keepers` is empty.
     pub keepers_n: u8,
+    /// Let automatic selection pick several keepers of one endpoint host (a local devnet, where
+    /// every keeper listens on 127.0.0.1); off by default (Sybil resistance).
+    pub allow_shared_hosts: bool,
     /// Activities to keep (empty = all).
     pub keep_classes: Vec<String>,
     /// Columns to keep as-is.
@@ -75,6 +78,7 @@ impl PublishArgs {
             threshold: 3,
             keepers: Vec::new(),
             keepers_n: 5,
+            allow_shared_hosts: false,
             keep_classes: Vec::new(),
             keep_columns: Vec::new(),
             drop_columns: Vec::new(),
@@ -95,6 +99,8 @@ pub struct KeeperReport {
     pub address: Address,
     pub endpoint: String,
     pub share_index: u8,
+    /// Stake bonded by the keeper when chosen (PHD).
+    pub stake_phd: String,
     /// On-chain acknowledgement seen.
     pub acknowledged: bool,
     /// Keeper's acknowledgement transaction, when it told us.
@@ -123,6 +129,8 @@ pub struct PublishOutcome {
     pub threshold: u8,
     pub acknowledged: usize,
     pub keepers: Vec<KeeperReport>,
+    /// Warnings about the keeper set (explicit `--keepers` with little stake, shared hosts).
+    pub warnings: Vec<String>,
     pub metadata: serde_json::Value,
 }
 
@@ -132,6 +140,7 @@ pub(crate) struct KeeperTarget {
     pub(crate) address: Address,
     pub(crate) endpoint: String,
     pub(crate) encryption_key: Vec<u8>,
+    pub(crate) stake: U256,
 }
 
 /// Publishes `args.file`. `quality`/`hardware`: see [`crate::prepare::prepare`]
@@ -197,7 +206,8 @@ pub async fn publish(
     }
 
     // 3. Keepers (before anything is uploaded).
-    let targets = select_keepers(ctx, &args.keepers, args.keepers_n).await?;
+    let mut warnings = Vec::new();
+    let targets = select_keepers(ctx, &args.keepers, args.keepers_n, args.allow_shared_hosts, &mut warnings).await?;
     let n = u8::try_from(targets.len()).unwrap_or(u8::MAX);
 
     // 4. Local copies.
@@ -339,6 +349,7 @@ pub async fn publish(
         threshold: args.threshold,
         acknowledged: acked,
         keepers: reports,
+        warnings,
         metadata: record.metadata,
     })
 }
@@ -352,9 +363,84 @@ pub fn consent_terms_hash(path: Option<&Path>) -> Result<[u8; 32]> {
     Ok(Sha256::digest(text.as_bytes()).into())
 }
 
-/// Explicit keepers (each must be registered), or the first `n` registered keepers whose
-/// `/health` answers.
-pub(crate) async fn select_keepers(ctx: &UserCtx, explicit: &[Address], n: u8) -> Result<Vec<KeeperTarget>> {
+/// Most keepers a dataset can have (`DataRegistry.MAX_KEEPERS`).
+pub const MAX_KEEPERS: u8 = 32;
+
+/// An explicit keeper set whose total stake is below this many minimum stakes per keeper gets a
+/// warning: keepers bonded at about the minimum are the cheapest to run as a Sybil set.
+const SMALL_STAKE_FACTOR: u64 = 2;
+
+/// A healthy, staked keeper that automatic selection may pick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub address: Address,
+    /// Operator host (the endpoint's host): at most one keeper per host is chosen.
+    pub host: String,
+    pub stake: U256,
+}
+
+/// The host of a keeper endpoint (lower-case), or the whole endpoint when it is not a URL.
+pub fn endpoint_host(endpoint: &str) -> String {
+    reqwest::Url::parse(endpoint)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+        .unwrap_or_else(|| endpoint.trim().to_ascii_lowercase())
+}
+
+/// Sybil-resistant choice of `n` keepers among `cands`: random, weighted by stake, without
+/// replacement, and at most one per operator host (a second keeper on a host adds no
+/// independence). Candidates with zero stake are never chosen. Returns indices into `cands` in
+/// the order drawn; fewer than `n` when there are not enough distinct hosts.
+pub fn choose_keepers(cands: &[Candidate], n: usize, rng: &mut dyn FnMut() -> u64) -> Vec<usize> {
+    let mut chosen: Vec<usize> = Vec::with_capacity(n);
+    let mut hosts: Vec<&str> = Vec::with_capacity(n);
+    while chosen.len() < n {
+        let pool: Vec<usize> = (0..cands.len())
+            .filter(|i| !chosen.contains(i) && !cands[*i].stake.is_zero() && !hosts.contains(&cands[*i].host.as_str()))
+            .collect();
+        let total = pool.iter().fold(U256::ZERO, |a, i| a.saturating_add(cands[*i].stake));
+        if pool.is_empty() || total.is_zero() {
+            break;
+        }
+        // 256 random bits reduced mod the total: the bias is below 2^-128 for any real stake.
+        let mut pick = U256::from_limbs([rng(), rng(), rng(), rng()]) % total;
+        let mut drawn = pool[pool.len() - 1];
+        for i in &pool {
+            if pick < cands[*i].stake {
+                drawn = *i;
+                break;
+            }
+            pick -= cands[*i].stake;
+        }
+        chosen.push(drawn);
+        hosts.push(cands[drawn].host.as_str());
+    }
+    chosen
+}
+
+fn os_random_u64() -> u64 {
+    use rand::TryRng;
+    // The OS RNG failing is not recoverable here; a fixed value would make the choice
+    // predictable, so fall back to the clock's nanoseconds only to stay total.
+    rand::rngs::SysRng.try_next_u64().unwrap_or_else(|_| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos().into())
+    })
+}
+
+/// Explicit keepers (each must be an active, staked keeper; a warning when their total stake is
+/// small or hosts repeat), or `n` keepers chosen by [`choose_keepers`] among the registered,
+/// staked keepers whose `/health` answers as themselves.
+pub(crate) async fn select_keepers(
+    ctx: &UserCtx,
+    explicit: &[Address],
+    n: u8,
+    allow_shared_hosts: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<KeeperTarget>> {
+    if usize::from(n) > usize::from(MAX_KEEPERS) || explicit.len() > usize::from(MAX_KEEPERS) {
+        return Err(UserError::InvalidArg { arg: "--keepers-n", reason: format!("at most {MAX_KEEPERS} keepers per dataset") });
+    }
+    let min_stake = ctx.chain.min_stake().await.map_err(|e| UserError::chain("reading the minimum stake", e))?;
     let mut out = Vec::new();
     if !explicit.is_empty() {
         for (i, a) in explicit.iter().enumerate() {
@@ -365,34 +451,72 @@ pub(crate) async fn select_keepers(ctx: &UserCtx, explicit: &[Address], n: u8) -
             if node.role != 1 {
                 return Err(UserError::Keepers { reason: format!("{a} is not a registered keeper") });
             }
-            out.push(KeeperTarget { address: *a, endpoint: node.endpoint, encryption_key: node.encryptionKey.to_vec() });
+            if !ctx.chain.is_keeper(*a).await.map_err(|e| UserError::chain("reading the keeper registry", e))? {
+                return Err(UserError::Keepers { reason: format!("{a} is not an active keeper (exiting, or stake below the minimum)") });
+            }
+            let stake = ctx.chain.stake_of(*a).await.map_err(|e| UserError::chain("reading a keeper's stake", e))?.amount;
+            out.push(KeeperTarget { address: *a, endpoint: node.endpoint, encryption_key: node.encryptionKey.to_vec(), stake });
+        }
+        let total = out.iter().fold(U256::ZERO, |a, t| a.saturating_add(t.stake));
+        let floor = min_stake.saturating_mul(U256::from(SMALL_STAKE_FACTOR)).saturating_mul(U256::from(out.len()));
+        if total < floor {
+            warnings.push(format!(
+                "the chosen keepers stake {} PHD in total (less than {SMALL_STAKE_FACTOR} x the minimum per keeper): little is at risk if they collude",
+                phd_chain::format_phd(total)
+            ));
+        }
+        let mut hosts: Vec<String> = out.iter().map(|t| endpoint_host(&t.endpoint)).collect();
+        hosts.sort();
+        if hosts.windows(2).any(|w| w[0] == w[1]) {
+            warnings.push("several of the chosen keepers run on one host: they are not independent".into());
         }
         return Ok(out);
     }
     let all = ctx.chain.keepers().await.map_err(|e| UserError::chain("reading the keeper registry", e))?;
     let mut skipped = Vec::new();
+    let mut nodes = Vec::new();
     for a in all {
-        if out.len() >= usize::from(n) {
-            break;
-        }
         let node = ctx.chain.node(a).await.map_err(|e| UserError::chain("reading the keeper registry", e))?;
-        match health(ctx, &node.endpoint).await {
-            Ok(h) if h.address != a => {
-                skipped.push(format!("{a} ({}): answers as {}", node.endpoint, h.address));
+        let stake = ctx.chain.stake_of(a).await.map_err(|e| UserError::chain("reading a keeper's stake", e))?.amount;
+        if stake < min_stake {
+            skipped.push(format!("{a}: stake {} below the minimum", phd_chain::format_phd(stake)));
+            continue;
+        }
+        nodes.push((a, node, stake));
+    }
+    let checks = futures::future::join_all(nodes.iter().map(|(_, node, _)| health(ctx, &node.endpoint))).await;
+    let mut cands = Vec::new();
+    let mut targets = Vec::new();
+    for ((a, node, stake), h) in nodes.into_iter().zip(checks) {
+        match h {
+            Ok(h) if h.address != a => skipped.push(format!("{a} ({}): answers as {}", node.endpoint, h.address)),
+            Ok(_) => {
+                let host = endpoint_host(&node.endpoint);
+                // Shared hosts allowed: each keeper counts as its own operator.
+                let host = if allow_shared_hosts { format!("{host}#{a}") } else { host };
+                cands.push(Candidate { address: a, host, stake });
+                targets.push(KeeperTarget { address: a, endpoint: node.endpoint, encryption_key: node.encryptionKey.to_vec(), stake });
             }
-            Ok(_) => out.push(KeeperTarget { address: a, endpoint: node.endpoint, encryption_key: node.encryptionKey.to_vec() }),
             Err(e) => skipped.push(format!("{a} ({}): {e}", node.endpoint)),
         }
     }
-    if out.len() < usize::from(n) {
+    let picked = choose_keepers(&cands, usize::from(n), &mut os_random_u64);
+    if picked.len() < usize::from(n) {
+        let hosts = {
+            let mut h: Vec<&str> = cands.iter().map(|c| c.host.as_str()).collect();
+            h.sort_unstable();
+            h.dedup();
+            h.len()
+        };
         return Err(UserError::Keepers {
             reason: format!(
-                "wanted {n} healthy registered keepers, found {}{}",
-                out.len(),
-                if skipped.is_empty() { String::new() } else { format!(" (unreachable: {})", skipped.join("; ")) }
+                "wanted {n} healthy staked keepers on distinct hosts, found {} keepers on {hosts} hosts{}",
+                cands.len(),
+                if skipped.is_empty() { String::new() } else { format!(" (left out: {})", skipped.join("; ")) }
             ),
         });
     }
+    out.extend(picked.into_iter().filter_map(|i| targets.get(i).cloned()));
     Ok(out)
 }
 
@@ -426,6 +550,7 @@ async fn send_shares(ctx: &UserCtx, dataset_id: U256, targets: &[KeeperTarget], 
                 address: t.address,
                 endpoint: t.endpoint.clone(),
                 share_index: s.index(),
+                stake_phd: phd_chain::format_phd(t.stake),
                 acknowledged: false,
                 ack_tx,
                 error,
@@ -495,5 +620,70 @@ async fn wait_for_acks(
             return acked;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[cfg(test)]
+mod selection_tests {
+    use super::*;
+
+    fn cand(i: u8, host: &str, stake: u64) -> Candidate {
+        Candidate { address: Address::repeat_byte(i), host: host.into(), stake: U256::from(stake) }
+    }
+
+    /// A deterministic xorshift stream standing in for the OS RNG.
+    fn rng(seed: u64) -> impl FnMut() -> u64 {
+        let mut x = seed.max(1);
+        move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        }
+    }
+
+    #[test]
+    fn hosts() {
+        assert_eq!(endpoint_host("http://Keeper-1.example:8080/api"), "keeper-1.example");
+        assert_eq!(endpoint_host("http://127.0.0.1:9001"), "127.0.0.1");
+        assert_eq!(endpoint_host("not a url"), "not a url");
+    }
+
+    #[test]
+    fn at_most_one_per_host_and_never_unstaked() {
+        // Ten Sybil keepers on one host with a large total stake, one unstaked, three honest hosts.
+        let mut c: Vec<Candidate> = (0..10).map(|i| cand(i, "sybil.example", 1_000)).collect();
+        c.push(cand(20, "zero.example", 0));
+        c.push(cand(21, "a.example", 100));
+        c.push(cand(22, "b.example", 100));
+        c.push(cand(23, "c.example", 100));
+        for seed in 1..200 {
+            let picked = choose_keepers(&c, 4, &mut rng(seed));
+            assert_eq!(picked.len(), 4);
+            let sybils = picked.iter().filter(|i| c[**i].host == "sybil.example").count();
+            assert!(sybils <= 1, "seed {seed}: {sybils} keepers of one host chosen");
+            assert!(!picked.contains(&10), "an unstaked keeper was chosen");
+            let mut dedup = picked.clone();
+            dedup.sort_unstable();
+            dedup.dedup();
+            assert_eq!(dedup.len(), picked.len(), "a keeper chosen twice");
+        }
+        // Not enough distinct hosts: fewer than asked, never a repeat.
+        assert_eq!(choose_keepers(&c, 6, &mut rng(7)).len(), 4);
+    }
+
+    #[test]
+    fn weighted_by_stake() {
+        // Host a stakes 9x host b: over many draws of one keeper, a wins far more often.
+        let c = vec![cand(1, "a", 9_000), cand(2, "b", 1_000)];
+        let mut r = rng(42);
+        let a_wins = (0..2_000).filter(|_| choose_keepers(&c, 1, &mut r) == vec![0]).count();
+        assert!((1_600..=1_990).contains(&a_wins), "a chosen {a_wins}/2000 times");
+    }
+
+    #[test]
+    fn empty_and_zero() {
+        assert!(choose_keepers(&[], 3, &mut rng(1)).is_empty());
+        assert!(choose_keepers(&[cand(1, "a", 0)], 1, &mut rng(1)).is_empty());
     }
 }

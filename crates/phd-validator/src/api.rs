@@ -31,7 +31,25 @@ async fn health(State(s): State<Arc<Shared>>) -> Response {
     // The watcher keeps the next block to scan; the reply has always said the last one scanned.
     let next = s.next_block.load(Ordering::Relaxed);
     h.cursor_block = (next != u64::MAX).then(|| next.saturating_sub(1));
-    axum::Json(h).into_response()
+    // The bond is read live; a chain hiccup leaves it out rather than failing the probe.
+    let stake = match s.client.stake_of(s.client.address()).await {
+        Ok(st) => Some(st.amount.to_string()),
+        Err(e) => {
+            tracing::debug!(error = %e, "reading the stake for /health failed");
+            None
+        }
+    };
+    axum::Json(HealthReply { health: h, stake }).into_response()
+}
+
+/// `GET /health`: phd-protocol's [`Health`] plus the validator's bonded stake (PHD wei, decimal
+/// string; absent when the chain could not be read). Readers of [`Health`] ignore the extra field.
+#[derive(Debug, serde::Serialize)]
+struct HealthReply {
+    #[serde(flatten)]
+    health: Health,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stake: Option<String>,
 }
 
 async fn report(State(s): State<Arc<Shared>>, UrlPath(id): UrlPath<String>) -> Response {

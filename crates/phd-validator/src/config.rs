@@ -36,8 +36,11 @@ pub struct ValidatorConfig {
     pub share_timeout: Duration,
     /// Minimum score (bps) to certify; below it the dataset is rejected (default 1000).
     pub min_certify_bps: u16,
-    /// Confirm the grant on-chain once the data was received (default true).
+    /// Confirm the grant on-chain once the data was received (default true). A certificate
+    /// needs a settled grant, so the grant of a dataset to certify is confirmed regardless.
     pub confirm_grants: bool,
+    /// PHD wei to bond at registration (default: the registry's `MIN_STAKE()`).
+    pub stake: Option<alloy::primitives::U256>,
 }
 
 impl std::fmt::Debug for ValidatorConfig {
@@ -73,6 +76,7 @@ impl ValidatorConfig {
             share_timeout: Duration::from_secs(60),
             min_certify_bps: DEFAULT_MIN_CERTIFY_BPS,
             confirm_grants: true,
+            stake: None,
         }
     }
 }

@@ -97,7 +97,6 @@ pub async fn run(
     clean_work_dir(&data);
     let enc = data.encryption_key()?;
     let enc_pub = enc.public_key_compressed();
-    drop(enc);
 
     let client = PhdClient::connect(&config.rpc_url, config.signer.clone(), config.deployment.clone())
         .await
@@ -107,7 +106,9 @@ pub async fn run(
         Some(c) => Some(Store::connect(c.clone()).await.map_err(|source| ValidatorError::Storage { context: "configuring S3".into(), source: Box::new(source) })?),
         None => None,
     };
-    ensure_registered(&client, &enc_pub, &endpoint).await?;
+    // The encryption key signs the registry's key proof, then leaves memory.
+    ensure_registered(&client, &enc, &endpoint, config.stake).await?;
+    drop(enc);
 
     let health = Health {
         address: client.address().to_string(),
@@ -176,12 +177,27 @@ impl RegistryAccess for ValidatorRegistry<'_> {
         Ok(RegistryNode { role: n.role, encryption_key: n.encryptionKey.to_vec(), endpoint: n.endpoint })
     }
 
-    async fn register(&self, role: NodeRole, encryption_key: &[u8; 33], endpoint: &str) -> Result<B256, phd_chain::ChainError> {
-        Ok(self.0.register_node(role, encryption_key, endpoint).await?.tx_hash)
+    async fn key_proof_digest(&self) -> Result<B256, phd_chain::ChainError> {
+        self.0.key_proof_digest(self.0.address()).await
     }
 
-    async fn update(&self, encryption_key: &[u8; 33], endpoint: &str) -> Result<B256, phd_chain::ChainError> {
-        Ok(self.0.update_node(encryption_key, endpoint).await?.tx_hash)
+    async fn min_stake(&self) -> Result<alloy::primitives::U256, phd_chain::ChainError> {
+        self.0.min_stake().await
+    }
+
+    async fn register(
+        &self,
+        role: NodeRole,
+        encryption_key: &[u8; 33],
+        endpoint: &str,
+        stake: alloy::primitives::U256,
+        key_proof: &[u8],
+    ) -> Result<B256, phd_chain::ChainError> {
+        Ok(self.0.register_node(role, encryption_key, endpoint, stake, key_proof).await?.0.tx_hash)
+    }
+
+    async fn update(&self, encryption_key: &[u8; 33], endpoint: &str, key_proof: &[u8]) -> Result<B256, phd_chain::ChainError> {
+        Ok(self.0.update_node(encryption_key, endpoint, key_proof).await?.tx_hash)
     }
 
     /// Anything but a revert (transport, timeouts) may go through on a later attempt.
@@ -190,8 +206,13 @@ impl RegistryAccess for ValidatorRegistry<'_> {
     }
 }
 
-async fn ensure_registered(client: &PhdClient, enc_pub: &[u8; 33], endpoint: &str) -> Result<()> {
-    phd_node::ensure_registered(&ValidatorRegistry(client), NodeRole::Validator, enc_pub, endpoint)
+async fn ensure_registered(
+    client: &PhdClient,
+    enc: &phd_keys::EncryptionSecretKey,
+    endpoint: &str,
+    stake: Option<alloy::primitives::U256>,
+) -> Result<()> {
+    phd_node::ensure_registered(&ValidatorRegistry(client), NodeRole::Validator, enc, endpoint, stake)
         .await
         .map(drop)
         .map_err(|e| match e {
@@ -200,6 +221,8 @@ async fn ensure_registered(client: &PhdClient, enc_pub: &[u8; 33], endpoint: &st
                     RegisterStep::ReadNode => "KeeperRegistry.node",
                     RegisterStep::Register => "registering as a validator",
                     RegisterStep::Update => "updating the validator registration",
+                    RegisterStep::KeyProofDigest => "reading the key proof digest",
+                    RegisterStep::MinStake => "reading the minimum stake",
                 };
                 ValidatorError::chain(context, source)
             }

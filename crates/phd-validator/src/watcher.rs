@@ -1,6 +1,7 @@
 //! The grant watcher: follows `Granted` events to this validator from the cursor (phd-node's
 //! scan, next block to scan), then advances every unfinished job: retrieve → score → report →
-//! certify (exactly once per dataset) → confirm the grant.
+//! confirm the grant (a certificate needs a settled grant: `Marketplace.accessGranted`) →
+//! certify (exactly once per dataset).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -303,7 +304,21 @@ async fn certify(s: &Shared, job: &mut JobRecord) -> Result<()> {
         job.error = rep.result.error.clone().or_else(|| Some(format!("score {} bps below the minimum {}", rep.result.score_bps, rep.min_certify_bps)));
         return s.data.put_job(job);
     }
-    match s.client.certify(U256::from(id), rep.result.score_bps, s.model_id, hash, &uri).await {
+    // The registry only accepts certificates from a validator that received the data through
+    // a settled grant: confirm it first (confirm settles at once with ≥ t shares delivered).
+    let did = U256::from(id);
+    let granted = s.client.access_granted(did, s.client.address()).await.map_err(|e| ValidatorError::chain("reading accessGranted", e))?;
+    if !granted {
+        confirm_grants(s, job).await?;
+        let granted =
+            s.client.access_granted(did, s.client.address()).await.map_err(|e| ValidatorError::chain("reading accessGranted", e))?;
+        if !granted {
+            job.error = Some("waiting for the grant to settle before certifying".into());
+            s.data.put_job(job)?;
+            return Ok(());
+        }
+    }
+    match s.client.certify(did, rep.result.score_bps, s.model_id, hash, &uri).await {
         Ok(tx) => {
             tracing::info!(dataset_id = id, score_bps = rep.result.score_bps, tx = %tx.tx_hash, report_uri = %uri, "certified");
             job.state = JobState::Certified;
@@ -318,6 +333,11 @@ async fn certify(s: &Shared, job: &mut JobRecord) -> Result<()> {
                 Some(R::DataRegistry(D::DataRegistryAlreadyCertifiedBy(_))) => {
                     job.state = JobState::Certified;
                     job.error = None;
+                    s.data.put_job(job)
+                }
+                // The grant has not settled (yet): stay Reported and try again next round.
+                Some(R::DataRegistry(D::DataRegistryAccessNotGranted(_))) => {
+                    job.error = Some(format!("certify reverted: {e}"));
                     s.data.put_job(job)
                 }
                 Some(_) => {
@@ -338,8 +358,9 @@ async fn certify(s: &Shared, job: &mut JobRecord) -> Result<()> {
     }
 }
 
-/// Confirms every grant of the dataset that is open with ≥ t shares delivered (settles it;
-/// price zero, so nobody is paid — it just closes the escrow entry).
+/// Confirms every grant of the dataset that is open with ≥ t shares delivered (settles it: the
+/// owner's escrowed delivery fees go to the delivering keepers, and the grant counts for
+/// `accessGranted`, which certification requires).
 async fn confirm_grants(s: &Shared, job: &mut JobRecord) -> Result<()> {
     let pending: Vec<u64> = job.purchases.iter().copied().filter(|p| !job.confirmed.contains(p)).collect();
     for p in pending {

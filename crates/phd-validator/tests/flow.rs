@@ -1,8 +1,10 @@
 //! The validator on the devnet stack (anvil, contracts by phd-deploy, embedded S3, three
 //! in-process keepers, t = 2): publish (phd-user) → request_validation → the validator retrieves
-//! through the keepers' deliverShare, scores, reports, certifies → certificate with the shipped
-//! model id, reward minted to the owner, report hash on-chain == keccak(report), browse shows it;
-//! a restart does not certify twice; garbage datasets are rejected (report, no certificate).
+//! through the keepers' deliverShare, scores, reports, confirms the grant (a certificate needs a
+//! settled grant), certifies → certificate with the shipped model id, reward paid to the owner
+//! from the reward pool, report hash on-chain == keccak(report), browse shows it; a restart does
+//! not certify twice; garbage datasets are rejected (report, no certificate). The validator is
+//! staked (it registers with the minimum stake).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
@@ -95,6 +97,8 @@ async fn publish(user: &UserCtx, file: &Path, purposes: Vec<Purpose>) -> eyre::R
     let mut args = PublishArgs::new(file, phd(3), purposes);
     args.threshold = 2;
     args.keepers_n = 3;
+    // Every devnet keeper listens on 127.0.0.1.
+    args.allow_shared_hosts = true;
     args.ack_timeout = Duration::from_secs(60);
     let out = phd_user::publish::publish(user, &args, None, None).await?;
     assert!(out.acknowledged >= 2, "{out:?}");
@@ -113,6 +117,8 @@ async fn validator_certifies_granted_data_and_rejects_garbage() -> eyre::Result<
     let vsigner = phd_chain::AnvilSettings::load_default()?.signer(19)?;
     let vaddr = vsigner.address();
     let vdir = dir.path().join("validator");
+    // The validator stakes at registration: fund it (the devnet funds only its own role accounts).
+    devnet.customer_client().await?.transfer_coin(vaddr, phd(200)).await?;
     let v = start_validator(&devnet, &vsigner, &vdir).await?;
 
     let health = phd_validator::fetch_health(&v.endpoint).await?;
@@ -122,6 +128,12 @@ async fn validator_certifies_granted_data_and_rejects_garbage() -> eyre::Result<
     let owner_client = devnet.user_client().await?;
     let is_validator: bool = owner_client.keeper_registry().isValidator(vaddr).call().await?;
     assert!(is_validator);
+    let min_stake = owner_client.min_stake().await?;
+    assert_eq!(owner_client.stake_of(vaddr).await?.amount, min_stake, "staked the minimum");
+    let h: serde_json::Value = reqwest::get(format!("{}/health", v.endpoint)).await?.json().await?;
+    assert_eq!(h["stake"], min_stake.to_string());
+    // Issue 10: the owner pays the keepers' delivery fees of every grant (t × deliveryFee).
+    let grant_fee = owner_client.delivery_fee().await? * U256::from(2u8);
 
     let user = UserCtx::new(owner_client.clone(), Some(store.clone()), dir.path().join("user-state"));
     let owner = user.owner();
@@ -140,7 +152,13 @@ async fn validator_certifies_granted_data_and_rejects_garbage() -> eyre::Result<
     assert_eq!(cert.model_id, format!("{shipped:#x}"));
     assert!(cert.score_bps > 5_000, "clean BasicMotions data should score high: {cert:?}");
     let after = owner_client.balance_of(owner).await?;
-    assert_eq!(after - before, reward, "certification mints CERTIFICATION_REWARD to the owner");
+    assert_eq!(after + grant_fee - before, reward, "certification pays CERTIFICATION_REWARD to the owner");
+    // Certified only after the grant settled, from the reward pool.
+    assert!(owner_client.access_granted(U256::from(id), vaddr).await?);
+    let summary = owner_client.certification_summary(U256::from(id)).await?;
+    assert!(summary.certified, "{summary:?}");
+    assert_eq!(summary.counted, U256::from(1));
+    assert_eq!(owner_client.certification_history(U256::from(id)).await?.len(), 1);
 
     // the report: served over HTTP and in S3, keccak == on-chain reportHash
     let bytes = phd_validator::fetch_report(&v.endpoint, id).await?.expect("report served");
@@ -211,7 +229,8 @@ async fn validator_certifies_granted_data_and_rejects_garbage() -> eyre::Result<
         assert!(r.result.score_bps < r.min_certify_bps);
         assert!(phd_validator::certification(&owner_client, gid).await?.is_none());
     }
-    assert_eq!(owner_client.balance_of(owner).await?, before, "no reward for rejected data");
+    // No reward for rejected data: the owner only paid the two grants' delivery fees.
+    assert_eq!(owner_client.balance_of(owner).await?, before - grant_fee * U256::from(2u8), "no reward for rejected data");
 
     v.stop().await;
     devnet.shutdown().await;

@@ -6,7 +6,8 @@
 use alloy::primitives::{Address, U256};
 use phd_chain::{
     BlockRange, ChainError, ContractRevert, DatasetStatus, PhdClient, Purpose, PurchaseStatus,
-    bindings::{coin::PHDCoin::PHDCoinErrors, keeper_registry::KeeperRegistry::KeeperRegistryErrors,
+    bindings::{coin::PHDCoin::PHDCoinErrors, data_registry::DataRegistry::DataRegistryErrors as D,
+        keeper_registry::KeeperRegistry::KeeperRegistryErrors,
         marketplace::Marketplace::MarketplaceErrors as M},
     phd,
 };
@@ -75,7 +76,13 @@ async fn publish_purchase_deliver_settle_withdraw() -> eyre::Result<()> {
     assert_eq!(seen[0].event.buyerPubKey.as_ref(), customer.pubkey64().as_slice());
     assert_eq!(seen[0].event.purpose, Purpose::Research.id());
 
-    // 3 deliveries
+    // issue 10: no delivery before t = 3 keepers committed; then 3 deliveries
+    let r = revert(keepers[0].deliver_share(pid, b"too early").await);
+    assert!(matches!(r, ContractRevert::Marketplace(M::MarketplaceNotEnoughCommitments(_))), "{r:?}");
+    for k in keepers.iter().take(3) {
+        k.commit(pid).await?;
+    }
+    assert_eq!(customer.commit_state(pid).await?.committed, 3);
     for (i, k) in keepers.iter().take(3).enumerate() {
         let (_, delivered) = k.deliver_share(pid, format!("encrypted share {}", i + 1).as_bytes()).await?;
         assert_eq!(delivered as usize, i + 1);
@@ -140,6 +147,9 @@ async fn too_few_shares_refund_after_deadline() -> eyre::Result<()> {
     let bought = customer.purchase(id, Purpose::Research, phd(50)).await?;
     assert_eq!(bought.price, price);
     let pid = bought.purchase_id;
+    for k in keepers.iter().take(3) {
+        k.commit(pid).await?;
+    }
     for k in keepers.iter().take(2) {
         k.deliver_share(pid, b"share").await?;
     }
@@ -167,6 +177,15 @@ async fn too_few_shares_refund_after_deadline() -> eyre::Result<()> {
     // a purchase ends exactly once
     let r = revert(customer.refund(pid).await);
     assert!(matches!(r, ContractRevert::Marketplace(M::MarketplacePurchaseNotOpen(_))), "{r:?}");
+    // issue 10: the keeper that committed and did not deliver is slashed to the buyer, once;
+    // a keeper that delivered is not slashable
+    let (_, slashed) = customer.slash_non_delivery(pid, keepers[2].address()).await?;
+    assert!(slashed > U256::ZERO);
+    assert_eq!(customer.credits_of(customer.address()).await?, slashed);
+    let r = revert(customer.slash_non_delivery(pid, keepers[2].address()).await);
+    assert!(matches!(r, ContractRevert::Marketplace(M::MarketplaceNotSlashable(_))), "{r:?}");
+    let r = revert(customer.slash_non_delivery(pid, keepers[0].address()).await);
+    assert!(matches!(r, ContractRevert::Marketplace(M::MarketplaceNotSlashable(_))), "{r:?}");
     Ok(())
 }
 
@@ -269,5 +288,43 @@ async fn deploy_is_idempotent_and_detects_stale_files() -> eyre::Result<()> {
     let fresh = phd_deploy::deploy(&chain.rpc_url, chain.roles.deployer.clone(), &cfg, Some(&path), false).await?;
     assert!(!fresh.reused);
     let _ = std::fs::remove_dir_all(dir);
+    Ok(())
+}
+
+/// Issue 10: an owner that registers (and stakes) as a validator, grants itself access and
+/// certifies its own dataset earns nothing: the certificate is refused by name, the reward pool
+/// and the owner's balance are untouched.
+#[tokio::test]
+async fn self_certification_is_refused() -> eyre::Result<()> {
+    let chain = TestChain::start().await?;
+    chain.register_nodes().await?;
+    let user = chain.user().await?;
+    let keepers = chain.keepers().await?;
+    let id = publish_sample(&user, &keepers, 5, 3, phd(10), &PURPOSES, 3).await?;
+    phd_e2e::stake_and_register(&chain.deployer().await?, &user, phd_chain::NodeRole::Validator, "http://owner-validator.test", None).await?;
+    // A settled grant to itself, so only the independence rule stands in the way.
+    let grant = user.grant(id, user.address(), &user.pubkey64(), Purpose::Validation).await?;
+    for k in keepers.iter().take(3) {
+        k.commit(grant.purchase_id).await?;
+    }
+    for k in keepers.iter().take(3) {
+        k.deliver_share(grant.purchase_id, b"share").await?;
+    }
+    user.confirm(grant.purchase_id).await?;
+    assert!(user.access_granted(id, user.address()).await?);
+    let pool = user.reward_pool().await?;
+    let balance = bal(&user, user.address()).await;
+    let r = revert(user.certify(id, 9_500, alloy::primitives::B256::repeat_byte(1), alloy::primitives::B256::repeat_byte(2), "").await);
+    assert!(matches!(r, ContractRevert::DataRegistry(D::DataRegistryValidatorNotIndependent(_))), "{r:?}");
+    assert_eq!(user.reward_pool().await?, pool);
+    assert_eq!(bal(&user, user.address()).await, balance);
+    assert_eq!(user.certification_summary(id).await?.count, U256::ZERO);
+    // A listed keeper of the dataset is not independent either.
+    let k0 = &keepers[0];
+    let r = revert(k0.certify(id, 9_500, alloy::primitives::B256::repeat_byte(1), alloy::primitives::B256::repeat_byte(2), "").await);
+    assert!(
+        matches!(r, ContractRevert::DataRegistry(D::DataRegistryValidatorNotIndependent(_) | D::DataRegistryNotValidator(_))),
+        "{r:?}"
+    );
     Ok(())
 }

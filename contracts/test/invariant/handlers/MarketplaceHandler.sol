@@ -46,6 +46,7 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
         uint64 thresholdReachedAt;
         GhostStatus status;
         uint8 ends; // how many times the purchase ended (must stay ≤ 1)
+        bool feeOnly; // grant or free dataset: all of `price` goes to the keepers
         address[] deliverers;
     }
 
@@ -111,14 +112,17 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
         if (!found) return;
         uint256 bi = buyerSeed % buyers.length;
         address b = buyers[bi];
-        (, , uint8 t, uint256 price, uint256 purposes) = registry.purchaseTerms(id);
+        (,, uint8 t, uint256 price, uint256 purposes) = registry.purchaseTerms(id);
         uint8 purpose = _consentedPurpose(purposes, purposeSeed);
+        bool feeOnly = price == 0;
+        if (feeOnly) price = t * market.deliveryFee(); // free data still pays its keepers
         if (coin.balanceOf(b) < price) return; // never happens with the funding, but stay valid
         uint256 maxPrice = price + _bound(slack, 0, 1e18);
 
         vm.prank(b);
         uint256 pid = market.purchase(id, buyerKeys[bi], purpose, maxPrice);
         _record(pid, id, b, price, t);
+        _ghost[pid].feeOnly = feeOnly;
         ghostDeposited += price;
         ghostOpenEscrow += price;
         calls["purchase"]++;
@@ -130,9 +134,14 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
         uint256 bi = granteeSeed % buyers.length;
         (address o,, uint8 t,, uint256 purposes) = registry.purchaseTerms(id);
         uint8 purpose = _consentedPurpose(purposes, purposeSeed);
+        uint256 fee = t * market.deliveryFee();
+        if (coin.balanceOf(o) < fee) return;
         vm.prank(o);
         uint256 pid = market.grant(id, buyers[bi], buyerKeys[bi], purpose);
-        _record(pid, id, buyers[bi], 0, t);
+        _record(pid, id, buyers[bi], fee, t);
+        _ghost[pid].feeOnly = true;
+        ghostDeposited += fee;
+        ghostOpenEscrow += fee;
         calls["grant"]++;
     }
 
@@ -145,9 +154,27 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
         address[] memory listed = registry.keepersOf(g.datasetId);
         count = _bound(count, 1, 8);
         len = _bound(len, 1, 1024);
+        bool commitOpen = block.timestamp < g.createdAt + market.commitWindow();
+        // Commitments first: deliveries need ≥ threshold committed keepers.
+        (uint8 committed,) = market.commitState(pid);
+        for (uint256 i; i < listed.length && committed < g.threshold && commitOpen; ++i) {
+            address keeper = listed[(keeperSeed % listed.length + i) % listed.length];
+            if (market.hasCommitted(pid, keeper)) continue;
+            vm.prank(keeper);
+            market.commit(pid);
+            ++committed;
+            calls["commit"]++;
+        }
+        if (committed < g.threshold) return;
         for (uint256 i; i < listed.length && count != 0; ++i) {
             address keeper = listed[(keeperSeed % listed.length + i) % listed.length];
             if (_delivered(g, keeper)) continue;
+            if (!market.hasCommitted(pid, keeper)) {
+                if (!commitOpen) continue;
+                vm.prank(keeper);
+                market.commit(pid);
+                calls["commit"]++;
+            }
             vm.prank(keeper);
             market.deliverShare(pid, new bytes(len));
             g.deliverers.push(keeper);
@@ -293,11 +320,9 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
         uint256 id = datasetIds[datasetSeed % datasetIds.length];
         address v = validators[validatorSeed % validators.length];
         if (_status(id) != IDataRegistry.Status.Active) return;
-        if (registry.isCertifiedBy(id, v)) return;
-        bool first = !registry.isCertified(id);
+        if (registry.isCertifiedBy(id, v) || !market.accessGranted(id, v)) return;
         vm.prank(v);
         registry.certify(id, uint16(_bound(score, 0, 10_000)), "model", "report", "uri");
-        if (first) ghostMinted += registry.CERTIFICATION_REWARD();
         calls["certify"]++;
     }
 
@@ -361,7 +386,7 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
         ghostOpenEscrow -= g.price;
         ghostCredited += g.price;
         uint256 k = g.deliverers.length;
-        uint256 each = g.price * feeBps / 10_000 / k;
+        uint256 each = g.price * (g.feeOnly ? 10_000 : feeBps) / 10_000 / k;
         for (uint256 i; i < k; ++i) {
             ghostEarned[g.deliverers[i]] += each;
         }
@@ -447,7 +472,8 @@ contract MarketplaceHandler is CommonBase, StdCheats, StdUtils {
             uint256 pid = purchaseIds[(seed % n + i) % n];
             GhostPurchase storage g = _ghost[pid];
             if (g.status != GhostStatus.Open) continue;
-            bool late = block.timestamp >= g.createdAt + deliveryWindow && g.deliverers.length < g.threshold;
+            if (g.deliverers.length >= g.threshold) continue; // never refunded after t shares
+            bool late = block.timestamp >= g.createdAt + deliveryWindow;
             if (late || _status(g.datasetId) == IDataRegistry.Status.Withdrawn) return (true, pid);
         }
         return (false, 0);

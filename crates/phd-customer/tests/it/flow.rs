@@ -42,6 +42,9 @@ async fn owner_and_buyer_end_to_end() -> eyre::Result<()> {
     let mut args = PublishArgs::new(&input, phd(5), vec![Purpose::Research, Purpose::Validation]);
     args.threshold = 2;
     args.keepers_n = 3;
+    // Every devnet keeper listens on 127.0.0.1; counting each as its own operator is the local
+    // exception to one-keeper-per-host.
+    args.allow_shared_hosts = true;
     args.pseudonymised_out = Some(pseudo.clone());
     args.ack_timeout = Duration::from_secs(60);
     let published = phd_user::publish::publish(&user, &args, None, None).await?;
@@ -67,6 +70,8 @@ async fn owner_and_buyer_end_to_end() -> eyre::Result<()> {
     let mine = phd_customer::buy::purchases(&buyer).await?;
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].status, "settled");
+    assert!(mine[0].committed >= 2, "{:?}", mine[0]);
+    assert!(bought.disputes.is_empty() && bought.not_confirmed.is_none(), "{bought:?}");
 
     // S3 tamper: flip a byte of the stored object → clear refusal, nothing written
     let obj = devnet.s3.object_path(&published.object_key);

@@ -17,7 +17,7 @@ use alloy::{
 use phd_chain::{
     ContractRevert, NodeRole,
     bindings::{
-        DataRegistry, KeeperRegistry, Marketplace, data_registry::DataRegistry::DataRegistryErrors as D,
+        DataRegistry, KeeperRegistry, Marketplace, PHDCoin, data_registry::DataRegistry::DataRegistryErrors as D,
         marketplace::Marketplace::MarketplaceErrors as M,
     },
 };
@@ -34,6 +34,7 @@ const RECEIPT_TIMEOUT: Duration = Duration::from_secs(120);
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Addresses {
     pub(crate) chain_id: u64,
+    pub(crate) coin: Address,
     pub(crate) keeper_registry: Address,
     pub(crate) data_registry: Address,
     pub(crate) marketplace: Address,
@@ -118,6 +119,9 @@ fn decode_revert(data: &[u8]) -> Revert {
             M::MarketplacePurchaseNotOpen(_) => Revert::PurchaseNotOpen,
             M::MarketplaceDeliveryClosed(_) => Revert::DeliveryClosed,
             M::MarketplaceNotListedKeeper(_) => Revert::NotListed,
+            M::MarketplaceAlreadyCommitted(_) => Revert::AlreadyCommitted,
+            M::MarketplaceCommitClosed(_) => Revert::CommitClosed,
+            M::MarketplaceNotEnoughCommitments(_) => Revert::NotEnoughCommitments,
             other => Revert::Other(format!("{other:?}")),
         },
         ContractRevert::DataRegistry(e) => match e {
@@ -195,17 +199,47 @@ impl KeeperChain for AlloyChain {
         })
     }
 
-    async fn register_keeper(&self, encryption_key: Bytes, endpoint: String) -> Result<B256, ChainFailure> {
+    async fn key_proof_digest(&self) -> Result<B256, ChainFailure> {
+        let reg = KeeperRegistry::new(self.addrs.keeper_registry, &self.provider);
+        reg.keyProofDigest(self.me).call().await.map_err(contract_failure)
+    }
+
+    async fn min_stake(&self) -> Result<U256, ChainFailure> {
+        let reg = KeeperRegistry::new(self.addrs.keeper_registry, &self.provider);
+        reg.MIN_STAKE().call().await.map_err(contract_failure)
+    }
+
+    async fn stake(&self) -> Result<U256, ChainFailure> {
+        let reg = KeeperRegistry::new(self.addrs.keeper_registry, &self.provider);
+        Ok(reg.stakeOf(self.me).call().await.map_err(contract_failure)?.amount)
+    }
+
+    async fn register_keeper(
+        &self,
+        encryption_key: Bytes,
+        endpoint: String,
+        stake: U256,
+        key_proof: Bytes,
+    ) -> Result<B256, ChainFailure> {
+        let coin = PHDCoin::new(self.addrs.coin, &self.provider);
+        let allowance =
+            coin.allowance(self.me, self.addrs.keeper_registry).call().await.map_err(contract_failure)?;
+        if allowance < stake {
+            let call = PHDCoin::approveCall { spender: self.addrs.keeper_registry, value: stake };
+            self.send_and_confirm(self.addrs.coin, call.abi_encode()).await?;
+        }
         let call = KeeperRegistry::registerCall {
             role: NodeRole::Keeper as u8,
             encryptionKey: encryption_key,
             endpoint,
+            stakeAmount: stake,
+            keyProof: key_proof,
         };
         self.send_and_confirm(self.addrs.keeper_registry, call.abi_encode()).await
     }
 
-    async fn update_node(&self, encryption_key: Bytes, endpoint: String) -> Result<B256, ChainFailure> {
-        let call = KeeperRegistry::updateCall { encryptionKey: encryption_key, endpoint };
+    async fn update_node(&self, encryption_key: Bytes, endpoint: String, key_proof: Bytes) -> Result<B256, ChainFailure> {
+        let call = KeeperRegistry::updateCall { encryptionKey: encryption_key, endpoint, keyProof: key_proof };
         self.send_and_confirm(self.addrs.keeper_registry, call.abi_encode()).await
     }
 
@@ -260,6 +294,7 @@ impl KeeperChain for AlloyChain {
                 buyer: p.buyer,
                 status: PurchaseStatus::from(p.status),
                 delivery_deadline: p.deliveryDeadline,
+                threshold: p.threshold,
             }),
             Err(e) => match contract_failure(e) {
                 ChainFailure::Reverted(Revert::Other(s)) if s.contains("UnknownPurchase") => Ok(PurchaseView {
@@ -267,6 +302,7 @@ impl KeeperChain for AlloyChain {
                     buyer: Address::ZERO,
                     status: PurchaseStatus::None,
                     delivery_deadline: 0,
+                    threshold: 0,
                 }),
                 other => Err(other),
             },
@@ -276,6 +312,21 @@ impl KeeperChain for AlloyChain {
     async fn has_delivered(&self, purchase_id: U256) -> Result<bool, ChainFailure> {
         let m = Marketplace::new(self.addrs.marketplace, &self.provider);
         m.hasDelivered(purchase_id, self.me).call().await.map_err(contract_failure)
+    }
+
+    async fn has_committed(&self, purchase_id: U256) -> Result<bool, ChainFailure> {
+        let m = Marketplace::new(self.addrs.marketplace, &self.provider);
+        m.hasCommitted(purchase_id, self.me).call().await.map_err(contract_failure)
+    }
+
+    async fn commit_count(&self, purchase_id: U256) -> Result<u8, ChainFailure> {
+        let m = Marketplace::new(self.addrs.marketplace, &self.provider);
+        Ok(m.commitState(purchase_id).call().await.map_err(contract_failure)?.committed)
+    }
+
+    async fn send_commit(&self, purchase_id: U256) -> Result<B256, ChainFailure> {
+        let call = Marketplace::commitCall { purchaseId: purchase_id };
+        self.send(self.addrs.marketplace, call.abi_encode()).await
     }
 
     async fn send_delivery(&self, purchase_id: U256, payload: Bytes) -> Result<B256, ChainFailure> {

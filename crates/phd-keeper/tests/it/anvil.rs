@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use alloy::primitives::U256;
 use common::*;
-use phd_chain::{BlockRange, Purpose, phd};
-use phd_keeper::{FailPoint, KeeperError};
+use phd_chain::{BlockRange, ChainError, Purpose, phd};
+use phd_keeper::{FailPoint, KeeperError, Misbehaviour};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_statuses_and_acknowledgement() {
@@ -76,6 +76,10 @@ async fn upload_statuses_and_acknowledgement() {
     let health: serde_json::Value = reqwest::get(format!("{}/health", k.url)).await.unwrap().json().await.unwrap();
     assert_eq!(health["shares"], 1);
     assert_eq!(health["chain_id"], c.deployment.chain_id);
+    // Registered with the minimum stake (100 PHD), shown in /health.
+    assert_eq!(health["stake"], phd(100).to_string());
+    assert_eq!(owner.stake_of(k.address).await.unwrap().amount, phd(100));
+    assert!(owner.is_keeper(k.address).await.unwrap());
     let metrics = reqwest::get(format!("{}/metrics", k.url)).await.unwrap().text().await.unwrap();
     assert!(metrics.contains("phd_keeper_acks_total 1"), "{metrics}");
     for k in keepers {
@@ -251,4 +255,143 @@ async fn withdrawal_erases_share_and_confirms() {
         k.stop().await.unwrap();
     }
     let _ = U256::ZERO;
+}
+
+fn revert_name(e: &ChainError) -> String {
+    e.revert().map(|r| r.name()).unwrap_or_else(|| format!("not a revert: {e}"))
+}
+
+/// A keeper that delivers a wrong share (test fault) is proven wrong by the buyer on-chain:
+/// slashed half the minimum stake to the buyer, its delivery no longer counts and is not paid.
+/// A stale delivery log and a dispute of a correct share are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_share_is_disputed_and_the_keeper_slashed() {
+    let c = chain().await;
+    let owner_signer = c.roles.user.clone();
+    let owner = client(&c, &owner_signer).await;
+    let buyer = client(&c, &c.roles.customer).await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut keepers = Vec::new();
+    for (i, d) in dirs.iter().enumerate() {
+        let mut cfg = keeper_config(&c, &c.roles.keepers[i], d.path());
+        if i == 0 {
+            cfg.misbehave = Some(Misbehaviour::WrongShare);
+        }
+        keepers.push(start_keeper(cfg).await);
+    }
+    for k in &keepers {
+        wait_registered(&owner, k.address, &k.url).await;
+    }
+    let addrs: Vec<_> = keepers.iter().map(|k| k.address).collect();
+    let ds = publish(&owner, &addrs, 2, phd(1)).await;
+    upload_all(&owner, &owner_signer, &keepers, &ds).await;
+    let p = buyer.purchase(ds.id, Purpose::Research, phd(1)).await.unwrap();
+    let pid = p.purchase_id;
+    wait_until("three deliveries", 30, || async {
+        buyer.share_deliveries(pid, BlockRange::all()).await.map(|v| v.len() == 3).unwrap_or(false)
+    })
+    .await;
+    // Every keeper committed before delivering.
+    assert_eq!(buyer.commit_state(pid).await.unwrap().committed, 3);
+
+    let evs = buyer.share_deliveries(pid, BlockRange::all()).await.unwrap();
+    let sk = buyer_key(&buyer);
+    let commitments = commitments_of_purchase(&buyer, pid).await;
+    let bad = evs.iter().find(|e| e.event.keeper == keepers[0].address).unwrap().event.clone();
+    let good = evs.iter().find(|e| e.event.keeper == keepers[1].address).unwrap().event.clone();
+    let bad_ctx = delivery_ctx(&c.deployment, pid, bad.shareIndex);
+    let err = phd_keys::open_delivery(&sk, &bad.payload, &bad_ctx, &commitments).unwrap_err();
+    assert!(matches!(err, phd_keys::KeyError::ShareVerification { .. }), "{err:?}");
+    let proof = phd_keys::prove_dispute(&sk, &bad.payload, &bad_ctx).unwrap().to_bytes();
+    let log = buyer.delivery_log(pid).await.unwrap();
+    assert_eq!(log.len(), 3);
+    let me = buyer.pubkey64();
+
+    // A log missing a delivery does not chain to the stored hash.
+    let e = buyer.dispute(pid, bad.shareIndex, &bad.payload, &me, &log[..2], &proof).await.unwrap_err();
+    assert_eq!(revert_name(&e), "MarketplaceInvalidDeliveryLog");
+    // A correct share cannot be disputed (its proof shows it is right).
+    let good_ctx = delivery_ctx(&c.deployment, pid, good.shareIndex);
+    let good_proof = phd_keys::prove_dispute(&sk, &good.payload, &good_ctx).unwrap().to_bytes();
+    let e = buyer.dispute(pid, good.shareIndex, &good.payload, &me, &log, &good_proof).await.unwrap_err();
+    assert_eq!(revert_name(&e), "MarketplaceFalseDispute");
+    // Only the buyer may dispute.
+    let e = owner.dispute(pid, bad.shareIndex, &bad.payload, &me, &log, &proof).await.unwrap_err();
+    assert_eq!(revert_name(&e), "MarketplaceNotBuyer");
+
+    let before = buyer.stake_of(keepers[0].address).await.unwrap().amount;
+    let (_, slashed) = buyer.dispute(pid, bad.shareIndex, &bad.payload, &me, &log, &proof).await.unwrap();
+    assert_eq!(slashed, phd(50), "BAD_SHARE_SLASH = 50 % of the minimum stake");
+    assert_eq!(buyer.stake_of(keepers[0].address).await.unwrap().amount, before - slashed);
+    assert_eq!(buyer.credits_of(buyer.address()).await.unwrap(), slashed);
+    // Below the minimum stake: ejected from the keeper set.
+    assert!(!buyer.is_keeper(keepers[0].address).await.unwrap());
+    assert_eq!(buyer.get_purchase(pid).await.unwrap().delivered, 2);
+    let disputes = buyer.disputes(Some(pid), None, Some(keepers[0].address), BlockRange::all()).await.unwrap();
+    assert_eq!(disputes.len(), 1);
+    // Twice is refused.
+    let e = buyer.dispute(pid, bad.shareIndex, &bad.payload, &me, &log, &proof).await.unwrap_err();
+    assert_eq!(revert_name(&e), "MarketplaceNotDisputable");
+
+    // Two good shares remain: the purchase settles, the cheater is not among the paid keepers.
+    let (_, settlement) = buyer.confirm(pid).await.unwrap();
+    assert_eq!(settlement.unwrap().keeper_count, 2);
+    assert_eq!(buyer.credits_of(keepers[0].address).await.unwrap(), U256::ZERO);
+    for k in keepers {
+        k.stop().await.unwrap();
+    }
+}
+
+/// A keeper that committed and then never delivered (crashed for good) makes the purchase fail;
+/// after the deadline the buyer slashes it (10 % of the minimum stake, credited to the buyer)
+/// and takes the refund. The keeper that did deliver cannot be slashed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_keeper_that_never_delivers_is_slashed() {
+    let c = chain().await;
+    let owner_signer = c.roles.user.clone();
+    let owner = client(&c, &owner_signer).await;
+    let buyer = client(&c, &c.roles.customer).await;
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut keepers = Vec::new();
+    for (i, d) in dirs.iter().enumerate() {
+        let mut cfg = keeper_config(&c, &c.roles.keepers[i], d.path());
+        if i == 0 {
+            cfg.fail_after = Some(FailPoint::DeliveryIntentRecorded);
+        }
+        keepers.push(start_keeper(cfg).await);
+    }
+    for k in &keepers {
+        wait_registered(&owner, k.address, &k.url).await;
+    }
+    let addrs: Vec<_> = keepers.iter().map(|k| k.address).collect();
+    let ds = publish(&owner, &addrs, 2, phd(1)).await;
+    upload_all(&owner, &owner_signer, &keepers, &ds).await;
+    let p = buyer.purchase(ds.id, Purpose::Research, phd(1)).await.unwrap();
+    let pid = p.purchase_id;
+    let k0 = keepers.remove(0);
+    let addr0 = k0.address;
+    let r = tokio::time::timeout(Duration::from_secs(30), k0.handle).await.unwrap().unwrap();
+    assert!(matches!(r, Err(KeeperError::FailPointHit(FailPoint::DeliveryIntentRecorded))), "{r:?}");
+    let addr1 = keepers[0].address;
+    wait_until("keeper 1 delivery", 30, || async { buyer.has_delivered(pid, addr1).await.unwrap_or(false) }).await;
+    assert!(buyer.has_committed(pid, addr0).await.unwrap());
+    assert!(!buyer.has_delivered(pid, addr0).await.unwrap());
+
+    // Not before the deadline.
+    let e = buyer.slash_non_delivery(pid, addr0).await.unwrap_err();
+    assert_eq!(revert_name(&e), "MarketplaceRefundNotYetAllowed");
+    buyer.increase_time(3601).await.unwrap();
+    let e = buyer.slash_non_delivery(pid, addr1).await.unwrap_err();
+    assert_eq!(revert_name(&e), "MarketplaceNotSlashable");
+    let (_, amount) = buyer.slash_non_delivery(pid, addr0).await.unwrap();
+    assert_eq!(amount, phd(10), "NON_DELIVERY_SLASH = 10 % of the minimum stake");
+    assert_eq!(buyer.stake_of(addr0).await.unwrap().amount, phd(90));
+    let e = buyer.slash_non_delivery(pid, addr0).await.unwrap_err();
+    assert_eq!(revert_name(&e), "MarketplaceNotSlashable");
+    let (_, refunded) = buyer.refund(pid).await.unwrap();
+    assert_eq!(refunded, phd(1));
+    assert_eq!(buyer.credits_of(buyer.address()).await.unwrap(), amount);
+    for k in keepers {
+        k.stop().await.unwrap();
+    }
 }

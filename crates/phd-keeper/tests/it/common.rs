@@ -26,6 +26,13 @@ pub async fn chain() -> Chain {
     let roles = settings.role_signers().unwrap();
     let cfg = phd_deploy::DeployConfig { initial_holder: Some(roles.customer.address()), ..Default::default() };
     let out = phd_deploy::deploy(&url, roles.deployer.clone(), &cfg, None, true).await.unwrap();
+    // Keepers and the validator stake at registration; the owner pays the delivery fees of its
+    // grants: all get PHD from the holder.
+    let holder = PhdClient::connect(&url, roles.customer.clone(), out.deployment.clone()).await.unwrap();
+    for node in roles.keepers.iter().chain([&roles.validator]) {
+        holder.transfer_coin(node.address(), phd_chain::phd(200)).await.unwrap();
+    }
+    holder.transfer_coin(roles.user.address(), phd_chain::phd(100)).await.unwrap();
     Chain { anvil, url, roles, deployment: out.deployment }
 }
 
@@ -126,13 +133,32 @@ fn keeper_aad(chain_id: u64, registry: Address, dataset_id: U256, idx: u8) -> Ve
     aad
 }
 
-pub fn buyer_aad(chain_id: u64, marketplace: Address, purchase_id: U256, idx: u8) -> Vec<u8> {
-    let mut aad = b"phd share to buyer v1".to_vec();
-    aad.extend_from_slice(&chain_id.to_be_bytes());
-    aad.extend_from_slice(marketplace.as_slice());
-    aad.extend_from_slice(&purchase_id.to_be_bytes::<32>());
-    aad.push(idx);
-    aad
+/// The delivery context of FORMATS.md §2.4 for share `idx` of a purchase.
+pub fn delivery_ctx(d: &Deployment, purchase_id: U256, idx: u8) -> phd_keys::DeliveryContext {
+    phd_keys::DeliveryContext {
+        chain_id: d.chain_id,
+        marketplace: d.marketplace.into_array(),
+        purchase_id: purchase_id.to_be_bytes::<32>(),
+        index: idx,
+    }
+}
+
+/// The Feldman commitments of the dataset of a purchase.
+pub async fn commitments_of_purchase(buyer: &PhdClient, purchase_id: U256) -> phd_keys::Commitments {
+    let p = buyer.get_purchase(purchase_id).await.unwrap();
+    let points: Vec<[u8; 33]> = buyer
+        .commitments_of(p.datasetId)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| <[u8; 33]>::try_from(c.as_ref()).unwrap())
+        .collect();
+    phd_keys::Commitments::from_bytes(&points).unwrap()
+}
+
+/// The buyer's encryption key: its account key (deliveries are masked to its 64-byte public key).
+pub fn buyer_key(buyer: &PhdClient) -> phd_keys::EncryptionSecretKey {
+    phd_keys::EncryptionSecretKey::from_bytes(buyer.signer().to_bytes().as_slice()).unwrap()
 }
 
 /// The PUT body of docs/PROTOCOL.md for share bytes `share` at `idx`, signed by `signer`.
@@ -180,16 +206,17 @@ pub async fn upload_all(owner: &PhdClient, owner_signer: &PrivateKeySigner, keep
     }
 }
 
-/// Decrypts and parses `ShareDelivered` payloads for `purchase_id` from `keeper`.
+/// Opens (and Feldman-checks) the provable `ShareDelivered` payloads for `purchase_id` from
+/// `keeper`.
 pub async fn deliveries_from(buyer: &PhdClient, purchase_id: U256, keeper: Address) -> Vec<KeyShare> {
     let evs = buyer.share_deliveries(purchase_id, BlockRange::all()).await.unwrap();
-    let sk = phd_keys::EncryptionSecretKey::from_bytes(buyer.signer().to_bytes().as_slice()).unwrap();
+    let sk = buyer_key(buyer);
+    let commitments = commitments_of_purchase(buyer, purchase_id).await;
     evs.into_iter()
         .filter(|e| e.event.keeper == keeper)
         .map(|e| {
-            let aad = buyer_aad(buyer.deployment().chain_id, buyer.deployment().marketplace, purchase_id, e.event.shareIndex);
-            let pt = phd_keys::decrypt(&sk, &e.event.payload, &aad).unwrap();
-            KeyShare::from_bytes(&pt[..phd_keys::SHARE_LEN]).unwrap()
+            let ctx = delivery_ctx(buyer.deployment(), purchase_id, e.event.shareIndex);
+            phd_keys::open_delivery(&sk, &e.event.payload, &ctx, &commitments).unwrap()
         })
         .collect()
 }
