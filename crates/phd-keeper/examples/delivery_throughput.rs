@@ -4,7 +4,7 @@
 //! `cargo run -p phd-keeper --release --example delivery_throughput -- [purchases] [keepers]`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common.rs"]
 mod common;
 
 use std::time::{Duration, Instant};

@@ -2,12 +2,12 @@
 //! `Marketplace.dispute`). The buyer alone can build the proof: it needs the buyer's key.
 
 use alloy::primitives::{Address, Bytes, U256};
-use phd_chain::{BlockRange, PurchaseStatus};
+use phd_chain::BlockRange;
 use serde::Serialize;
 
 use crate::ctx::ClientCtx;
 use crate::error::{BadShare, DisputeKind, Result, SdkError};
-use crate::retrieve::{account_key, delivery_context, onchain_commitments, open_provable};
+use crate::retrieve::{account_key, delivery_context, my_purchase, onchain_commitments, open_provable};
 
 /// One `ShareDelivered` of a purchase, opened with the buyer's key.
 #[derive(Debug, Clone, Serialize)]
@@ -26,13 +26,7 @@ pub struct CheckedDelivery {
 pub async fn check_deliveries(ctx: &ClientCtx, purchase_id: u64) -> Result<Vec<CheckedDelivery>> {
     let pid = U256::from(purchase_id);
     let chain = &ctx.chain;
-    let p = chain.get_purchase(pid).await.map_err(|e| SdkError::chain(format!("reading purchase {purchase_id}"), e))?;
-    if PurchaseStatus::from(p.status) == PurchaseStatus::None {
-        return Err(SdkError::Purchase { purchase_id, reason: "no such purchase".into() });
-    }
-    if p.buyer != ctx.me() {
-        return Err(SdkError::Purchase { purchase_id, reason: format!("belongs to {}, not to {}", p.buyer, ctx.me()) });
-    }
+    let p = my_purchase(ctx, purchase_id).await?;
     let commitments = onchain_commitments(ctx, p.datasetId, purchase_id).await?;
     let esk = account_key(ctx, purchase_id)?;
     let dep = chain.deployment();

@@ -109,13 +109,7 @@ pub(crate) fn open_provable(
 pub async fn retrieve(ctx: &ClientCtx, purchase_id: u64, out: &Path, opts: &RetrieveOptions) -> Result<RetrieveOutcome> {
     let pid = U256::from(purchase_id);
     let chain = &ctx.chain;
-    let p = chain.get_purchase(pid).await.map_err(|e| SdkError::chain(format!("reading purchase {purchase_id}"), e))?;
-    if PurchaseStatus::from(p.status) == PurchaseStatus::None {
-        return Err(SdkError::Purchase { purchase_id, reason: "no such purchase".into() });
-    }
-    if p.buyer != ctx.me() {
-        return Err(SdkError::Purchase { purchase_id, reason: format!("belongs to {}, not to {}", p.buyer, ctx.me()) });
-    }
+    let p = my_purchase(ctx, purchase_id).await?;
     if PurchaseStatus::from(p.status) == PurchaseStatus::Refunded {
         return Err(SdkError::Purchase { purchase_id, reason: "was refunded; keepers no longer deliver".into() });
     }
@@ -272,4 +266,20 @@ async fn download(ctx: &ClientCtx, uri: &str, presigned: Option<&str>, to: &Path
     pb.finish_and_clear();
     std::fs::write(to, &bytes).map_err(|source| SdkError::Write { path: to.to_path_buf(), source })?;
     Ok("presigned-url".into())
+}
+
+/// The purchase `purchase_id`, refused unless it exists and the context's account bought it.
+pub(crate) async fn my_purchase(ctx: &ClientCtx, purchase_id: u64) -> Result<phd_chain::Purchase> {
+    let p = ctx
+        .chain
+        .get_purchase(U256::from(purchase_id))
+        .await
+        .map_err(|e| SdkError::chain(format!("reading purchase {purchase_id}"), e))?;
+    if PurchaseStatus::from(p.status) == PurchaseStatus::None {
+        return Err(SdkError::Purchase { purchase_id, reason: "no such purchase".into() });
+    }
+    if p.buyer != ctx.me() {
+        return Err(SdkError::Purchase { purchase_id, reason: format!("belongs to {}, not to {}", p.buyer, ctx.me()) });
+    }
+    Ok(p)
 }

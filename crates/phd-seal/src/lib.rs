@@ -197,16 +197,7 @@ pub fn seal<R: Read, W: Write>(
         .map_err(SealError::io("writing header"))?;
 
     let chunk_size = opts.chunk_size as usize;
-    let threads = if opts.threads == 0 {
-        pipeline::default_threads()
-    } else {
-        opts.threads
-    };
-    let window = if opts.window == 0 {
-        2 * threads
-    } else {
-        opts.window
-    };
+    let (threads, window) = pipeline::threads_and_window(opts.threads, opts.window);
     let level = opts.level;
     let mut entries: Vec<ChunkEntry> = Vec::new();
     let mut offset = HEADER_LEN as u64;
@@ -464,16 +455,7 @@ fn open_parsed<S: ChunkSource + ?Sized, W: Write>(
             end: chunks.end,
             count: p.entries.len() as u64,
         })?;
-    let threads = if limits.threads == 0 {
-        pipeline::default_threads()
-    } else {
-        limits.threads
-    };
-    let window = if limits.window == 0 {
-        2 * threads
-    } else {
-        limits.window
-    };
+    let (threads, window) = pipeline::threads_and_window(limits.threads, limits.window);
     let base = chunks.start;
     // The driver thread only hands out trailer entries; workers do the ranged
     // reads themselves, so a remote source gets `threads` concurrent requests.

@@ -95,6 +95,14 @@ where
 }
 
 /// Number of worker threads to use when the caller did not say.
+/// Worker threads and chunks in flight from the options (0 = default: every core, and two
+/// chunks per worker so no worker waits on the writer).
+pub(crate) fn threads_and_window(threads: usize, window: usize) -> (usize, usize) {
+    let threads = if threads == 0 { default_threads() } else { threads };
+    let window = if window == 0 { 2 * threads } else { window };
+    (threads, window)
+}
+
 pub(crate) fn default_threads() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
