@@ -146,6 +146,7 @@ impl CursorScanner for Scanner<'_> {
         let s = self.0;
         let window = window.to_vec();
         s.store.run(move |st| st.rewind(next_block, &window)).await?;
+        s.chain.forget_nonce().await;
         s.metrics.cursor_block.store(next_block, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }

@@ -185,6 +185,10 @@ impl KeeperChain for AlloyChain {
         Ok(block.map(|b| b.header.hash))
     }
 
+    async fn forget_nonce(&self) {
+        *self.next_nonce.lock().await = None;
+    }
+
     async fn block_timestamp(&self) -> Result<u64, ChainFailure> {
         let block = self
             .provider
