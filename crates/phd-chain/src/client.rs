@@ -666,6 +666,17 @@ impl PhdClient {
         self.provider.get_block_number().await.map_err(self.transport_err("blockNumber"))
     }
 
+    /// Hash of block `number`; `None` when the node has no such block (past the head). The
+    /// watchers compare it with the hashes they remember to detect reorganisations.
+    pub async fn block_hash(&self, number: u64) -> Result<Option<alloy::primitives::B256>, ChainError> {
+        let block = self
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Number(number))
+            .await
+            .map_err(self.transport_err("getBlockByNumber"))?;
+        Ok(block.map(|b| b.header.hash))
+    }
+
     /// Timestamp of the latest block.
     pub async fn block_timestamp(&self) -> Result<u64, ChainError> {
         let block = self

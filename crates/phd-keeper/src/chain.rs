@@ -139,6 +139,11 @@ pub(crate) trait KeeperChain: Send + Sync + 'static {
     fn marketplace(&self) -> Address;
 
     async fn block_number(&self) -> Result<u64, ChainFailure>;
+    /// Hash of block `number`; `None` past the head (reorg detection).
+    async fn block_hash(&self, number: u64) -> Result<Option<B256>, ChainFailure>;
+    /// Forgets a locally tracked next nonce: after a reorg our mined transactions may be gone,
+    /// so the next send re-reads the pending count instead of leaving a nonce gap.
+    async fn forget_nonce(&self) {}
     async fn block_timestamp(&self) -> Result<u64, ChainFailure>;
     async fn node(&self) -> Result<NodeView, ChainFailure>;
     /// `keyProofDigest(me)`.

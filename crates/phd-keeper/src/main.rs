@@ -49,9 +49,9 @@ struct RunArgs {
     /// Chain poll interval in milliseconds.
     #[arg(long, env = "PHD_KEEPER_POLL_MS", default_value_t = 1000)]
     poll_ms: u64,
-    /// Blocks to stay behind the head.
-    #[arg(long, env = "PHD_KEEPER_CONFIRMATIONS", default_value_t = 0)]
-    confirmations: u64,
+    /// Blocks to stay behind the head (default: 0 on the devnet, chain id 31337; 12 elsewhere).
+    #[arg(long, env = "PHD_KEEPER_CONFIRMATIONS")]
+    confirmations: Option<u64>,
     /// PHD to stake when registering (default: the registry's minimum).
     #[arg(long, env = "PHD_KEEPER_STAKE", value_parser = phd_cli::parse_phd)]
     stake: Option<alloy::primitives::U256>,
@@ -95,7 +95,7 @@ async fn run() -> eyre::Result<()> {
         Cmd::Run(args) => {
             let mut cfg = config(cli.data_dir, &args.rpc, &args.wallet).await?;
             cfg.poll_interval = Duration::from_millis(args.poll_ms.max(10));
-            cfg.confirmations = args.confirmations;
+            cfg.confirmations = phd_node::confirmations_or_default(cfg.deployment.chain_id, args.confirmations);
             cfg.public_endpoint = args.public_url;
             cfg.stake = args.stake;
             if let Some(name) = args.cheat.as_deref() {

@@ -13,12 +13,13 @@ use rusqlite::{
     Connection, OptionalExtension, ToSql, params,
     types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef},
 };
+use phd_node::BlockRef;
 use serde::Serialize;
 
 use crate::{KeeperError, chain::ChainEvent};
 
 /// Current schema version (`PRAGMA user_version`).
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+pub(crate) const SCHEMA_VERSION: i64 = 3;
 
 const MIGRATION_1: &str = "
 CREATE TABLE shares (
@@ -64,6 +65,16 @@ CREATE TABLE erasures (
 /// transaction like the delivery does.
 const MIGRATION_2: &str = "
 ALTER TABLE deliveries ADD COLUMN commit_tx TEXT;
+";
+
+/// v3: the hashes of the last scanned blocks (phd-node's reorg window), written in the same
+/// transaction as the cursor. A v2 database starts with an empty window, filled by its next
+/// scan.
+const MIGRATION_3: &str = "
+CREATE TABLE scanned_blocks (
+    number INTEGER PRIMARY KEY,
+    hash   TEXT NOT NULL
+);
 ";
 
 /// A job state stored as text in a `state` column. The strings are the on-disk format:
@@ -292,6 +303,12 @@ impl Store {
             tx.pragma_update(None, "user_version", 2).map_err(KeeperError::db("set schema version"))?;
             tx.commit().map_err(KeeperError::db("commit migration"))?;
         }
+        if version < 3 {
+            let tx = conn.unchecked_transaction().map_err(KeeperError::db("begin migration"))?;
+            tx.execute_batch(MIGRATION_3).map_err(KeeperError::db("migrate to v3"))?;
+            tx.pragma_update(None, "user_version", 3).map_err(KeeperError::db("set schema version"))?;
+            tx.commit().map_err(KeeperError::db("commit migration"))?;
+        }
         Ok(Self { conn: Mutex::new(conn) })
     }
 
@@ -400,8 +417,68 @@ impl Store {
         })
     }
 
-    /// Records the jobs for `events` and moves the cursor to `next_block`, atomically.
-    pub(crate) fn record_events(&self, events: &[ChainEvent], next_block: u64) -> Result<(usize, usize), KeeperError> {
+    /// The remembered scanned blocks (number, hash), oldest first.
+    pub(crate) fn scanned_blocks(&self) -> Result<Vec<BlockRef>, KeeperError> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare("SELECT number, hash FROM scanned_blocks ORDER BY number")
+                .map_err(KeeperError::db("read scanned blocks"))?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+                .map_err(KeeperError::db("read scanned blocks"))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (n, h) = row.map_err(KeeperError::db("read scanned blocks"))?;
+                // A row that does not parse is dropped: the window only narrows reorg
+                // detection, it never decides what is processed.
+                if let (Ok(n), Ok(h)) = (u64::try_from(n), h.parse::<B256>()) {
+                    out.push((n, h));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Replaces the window and sets the cursor, inside `tx`.
+    fn write_cursor(tx: &rusqlite::Transaction<'_>, next_block: u64, window: &[BlockRef]) -> Result<(), KeeperError> {
+        tx.execute(
+            "INSERT INTO cursor (id, next_block) VALUES (1, ?1) ON CONFLICT(id) DO UPDATE SET next_block = excluded.next_block",
+            params![i64::try_from(next_block).unwrap_or(i64::MAX)],
+        )
+        .map_err(KeeperError::db("advance cursor"))?;
+        tx.execute("DELETE FROM scanned_blocks", []).map_err(KeeperError::db("replace scanned blocks"))?;
+        for (n, h) in window {
+            tx.execute(
+                "INSERT OR REPLACE INTO scanned_blocks (number, hash) VALUES (?1, ?2)",
+                params![i64::try_from(*n).unwrap_or(i64::MAX), h.to_string()],
+            )
+            .map_err(KeeperError::db("remember scanned block"))?;
+        }
+        Ok(())
+    }
+
+    /// After a reorg: moves the cursor back to `next_block` with the part of the window still
+    /// on the chain, atomically. Jobs stay: the rescan re-records them idempotently.
+    pub(crate) fn rewind(&self, next_block: u64, window: &[BlockRef]) -> Result<(), KeeperError> {
+        self.with(|c| {
+            let tx = c.transaction().map_err(KeeperError::db("begin rewind"))?;
+            Self::write_cursor(&tx, next_block, window)?;
+            tx.commit().map_err(KeeperError::db("commit rewind"))
+        })
+    }
+
+    /// Records the jobs for `events` and moves the cursor to `next_block` with the scanned
+    /// blocks' `window`, atomically. Replays are idempotent: an event already recorded adds
+    /// nothing. A purchase id recorded with a different dataset or buyer key (a reorg gave
+    /// the id to another purchase) gets its job reset to pending with the new contents: the
+    /// job re-checks `hasCommitted`/`hasDelivered` on-chain before any transaction, so
+    /// nothing is sent twice, and the new purchase is not left undelivered.
+    pub(crate) fn record_events(
+        &self,
+        events: &[ChainEvent],
+        next_block: u64,
+        window: &[BlockRef],
+    ) -> Result<(usize, usize), KeeperError> {
         self.with(|c| {
             let tx = c.transaction().map_err(KeeperError::db("begin record events"))?;
             let now = now_ms();
@@ -424,6 +501,27 @@ impl Store {
                                 ],
                             )
                             .map_err(KeeperError::db("record purchase"))?;
+                        let replaced = tx
+                            .execute(
+                                "UPDATE deliveries SET dataset_id = ?2, buyer_pubkey = ?3, is_grant = ?4, block = ?5, state = ?6,
+                                     tx_hash = NULL, commit_tx = NULL, attempts = 0, next_attempt_ms = 0, last_error = NULL,
+                                     updated_at_ms = ?7
+                                 WHERE purchase_id = ?1 AND (dataset_id != ?2 OR buyer_pubkey != ?3 OR is_grant != ?4)",
+                                params![
+                                    purchase_id.to_string(),
+                                    dataset_id.to_string(),
+                                    buyer_pubkey.as_ref(),
+                                    *grant,
+                                    i64::try_from(*block).unwrap_or(i64::MAX),
+                                    DeliveryState::Pending,
+                                    now
+                                ],
+                            )
+                            .map_err(KeeperError::db("replace reorged purchase"))?;
+                        if replaced > 0 {
+                            tracing::warn!(purchase_id = %purchase_id, dataset_id = %dataset_id, "purchase id re-emitted with other contents after a reorg; job reset");
+                        }
+                        deliveries += replaced;
                     }
                     ChainEvent::ConsentWithdrawn { dataset_id, block } => {
                         erasures += tx
@@ -435,11 +533,7 @@ impl Store {
                     }
                 }
             }
-            tx.execute(
-                "INSERT INTO cursor (id, next_block) VALUES (1, ?1) ON CONFLICT(id) DO UPDATE SET next_block = excluded.next_block",
-                params![i64::try_from(next_block).unwrap_or(i64::MAX)],
-            )
-            .map_err(KeeperError::db("advance cursor"))?;
+            Self::write_cursor(&tx, next_block, window)?;
             tx.commit().map_err(KeeperError::db("commit events"))?;
             Ok((deliveries, erasures))
         })
@@ -719,9 +813,10 @@ mod tests {
             },
             ChainEvent::ConsentWithdrawn { dataset_id: U256::from(1), block: 11 },
         ];
-        assert_eq!(s.record_events(&ev, 12).unwrap(), (1, 1));
-        assert_eq!(s.record_events(&ev, 12).unwrap(), (0, 0));
+        assert_eq!(s.record_events(&ev, 12, &[]).unwrap(), (1, 1));
+        assert_eq!(s.record_events(&ev, 12, &[]).unwrap(), (0, 0));
         assert_eq!(s.cursor().unwrap(), Some(12));
+        assert!(s.scanned_blocks().unwrap().is_empty());
         let due = s.due_deliveries(10).unwrap();
         assert_eq!(due.len(), 1);
         s.set_delivery(U256::from(3), DeliveryState::NoShare, None, None).unwrap();
@@ -741,7 +836,7 @@ mod tests {
         for i in 0..50u64 {
             s.insert_share(U256::from(100 + i), 1, &[0xAB; 60]).unwrap();
         }
-        s.record_events(&[ChainEvent::ConsentWithdrawn { dataset_id: U256::from(9), block: 1 }], 2).unwrap();
+        s.record_events(&[ChainEvent::ConsentWithdrawn { dataset_id: U256::from(9), block: 1 }], 2, &[]).unwrap();
         let mut all = std::fs::read(&p).unwrap();
         all.extend(std::fs::read(dir.path().join("k.db-wal")).unwrap_or_default());
         assert!(contains(&all, &marker));
@@ -753,5 +848,39 @@ mod tests {
         assert!(s.get_share(U256::from(9)).unwrap().is_none());
         assert_eq!(s.due_erasures(10).unwrap()[0].state, ErasureState::Deleted);
         assert!(!s.erase_share(U256::from(9), false).unwrap());
+    }
+
+    #[test]
+    fn window_is_stored_with_the_cursor_and_rewound() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("k.db")).unwrap();
+        let w = vec![(10, B256::repeat_byte(1)), (11, B256::repeat_byte(2))];
+        s.record_events(&[], 12, &w).unwrap();
+        assert_eq!((s.cursor().unwrap(), s.scanned_blocks().unwrap()), (Some(12), w.clone()));
+        s.rewind(11, &w[..1]).unwrap();
+        assert_eq!((s.cursor().unwrap(), s.scanned_blocks().unwrap()), (Some(11), w[..1].to_vec()));
+    }
+
+    #[test]
+    fn reorged_purchase_id_with_other_contents_resets_the_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("k.db")).unwrap();
+        s.insert_share(U256::from(1), 1, b"x").unwrap();
+        let ev = |key: u8| ChainEvent::Purchase {
+            purchase_id: U256::from(3),
+            dataset_id: U256::from(1),
+            buyer_pubkey: Bytes::from(vec![key; 64]),
+            grant: false,
+            block: 10,
+        };
+        assert_eq!(s.record_events(&[ev(1)], 11, &[]).unwrap(), (1, 0));
+        s.set_delivery(U256::from(3), DeliveryState::Skipped, None, None).unwrap();
+        // the same event again (a rescan): nothing
+        assert_eq!(s.record_events(&[ev(1)], 11, &[]).unwrap(), (0, 0));
+        assert!(s.due_deliveries(10).unwrap().is_empty());
+        // the id now names another buyer's purchase: the job is redone for it
+        assert_eq!(s.record_events(&[ev(2)], 11, &[]).unwrap(), (1, 0));
+        let due = s.due_deliveries(10).unwrap();
+        assert_eq!((due.len(), due[0].state, due[0].buyer_pubkey.as_ref()), (1, DeliveryState::Pending, &[2u8; 64][..]));
     }
 }

@@ -53,6 +53,8 @@ struct MockState {
     erasures: HashSet<U256>,
     erasure_txs: u32,
     events: Vec<ChainEvent>,
+    /// Blocks from `reorg.0` on belong to branch `reorg.1` (0: the original chain).
+    reorg: (u64, u8),
 }
 
 impl MockState {
@@ -96,6 +98,12 @@ impl KeeperChain for MockChain {
     }
     async fn block_number(&self) -> Result<u64, ChainFailure> {
         Ok(self.with(|s| s.block))
+    }
+    async fn block_hash(&self, number: u64) -> Result<Option<B256>, ChainFailure> {
+        Ok(self.with(|s| {
+            let branch = if number >= s.reorg.0 { s.reorg.1 } else { 0 };
+            (number <= s.block).then(|| keccak256([&[branch][..], &number.to_be_bytes()].concat()))
+        }))
     }
     async fn block_timestamp(&self) -> Result<u64, ChainFailure> {
         Ok(1_000)
@@ -623,4 +631,41 @@ async fn withdrawal_erases_and_confirms_once() {
     let st = crate::local_status(dir.path()).unwrap();
     assert_eq!(st.shares, 0);
     assert_eq!(st.erasures.get("confirmed"), Some(&1));
+}
+
+#[tokio::test]
+async fn reorg_rescans_and_delivers_each_purchase_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (f, _first_buyer) = stored_fixture(dir.path()).await;
+    let k = start(&f.chain, config(dir.path())).await;
+    eventually(|| f.chain.with(|s| s.delivery_txs == 1)).await;
+    // Blocks 5.. are replaced: the purchase (and our commit and delivery) vanish, and purchase
+    // id 1 now belongs to another buyer, in block 6.
+    let buyer = EncryptionSecretKey::generate().unwrap();
+    f.chain.with(|s| {
+        s.reorg = (5, 1);
+        s.block = 12;
+        s.delivered.clear();
+        s.my_commits.clear();
+        s.purchases.get_mut(&U256::from(1)).unwrap().buyer = phd_chain::address_of_pubkey64(&buyer.public_key_raw64());
+        s.events = vec![ChainEvent::Purchase {
+            purchase_id: U256::from(1),
+            dataset_id: f.dataset,
+            buyer_pubkey: Bytes::copy_from_slice(&buyer.public_key_raw64()),
+            grant: false,
+            block: 6,
+        }];
+    });
+    eventually(|| f.chain.with(|s| s.delivery_txs == 2)).await;
+    assert_eq!(decrypt_delivery(&f, &buyer), f.shares[1], "delivered to the purchase on the new branch");
+    // Another reorg that keeps the same events (and our delivery): the rescan does nothing.
+    f.chain.with(|s| {
+        s.reorg = (4, 2);
+        s.block = 13;
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    k.stop().await.unwrap();
+    assert_eq!(f.chain.with(|s| (s.delivery_txs, s.commit_txs)), (2, 2));
+    let st = crate::local_status(dir.path()).unwrap();
+    assert_eq!(st.deliveries.get("delivered"), Some(&1));
 }

@@ -9,7 +9,7 @@ use std::{sync::Arc, time::Duration};
 
 use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
 use futures::StreamExt;
-use phd_node::{CursorScanner, ScanConfig};
+use phd_node::{BlockRef, CursorScanner, ScanConfig};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -130,15 +130,33 @@ impl CursorScanner for Scanner<'_> {
         self.0.chain.block_number().await.map_err(KeeperError::chain("eth_blockNumber"))
     }
 
+    async fn block_hash(&self, number: u64) -> Result<Option<B256>, KeeperError> {
+        self.0.chain.block_hash(number).await.map_err(KeeperError::chain("eth_getBlockByNumber"))
+    }
+
     async fn next_block(&self) -> Result<Option<u64>, KeeperError> {
         self.0.store.run(|st| st.cursor()).await
     }
 
-    async fn scan(&self, from: u64, to: u64) -> Result<(), KeeperError> {
+    async fn remembered(&self) -> Result<Vec<BlockRef>, KeeperError> {
+        self.0.store.run(|st| st.scanned_blocks()).await
+    }
+
+    async fn rewind(&self, next_block: u64, window: &[BlockRef]) -> Result<(), KeeperError> {
+        let s = self.0;
+        let window = window.to_vec();
+        s.store.run(move |st| st.rewind(next_block, &window)).await?;
+        s.chain.forget_nonce().await;
+        s.metrics.cursor_block.store(next_block, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn scan(&self, from: u64, to: u64, window: &[BlockRef]) -> Result<(), KeeperError> {
         let s = self.0;
         let events = s.chain.events(from, to).await.map_err(KeeperError::chain("eth_getLogs"))?;
         let n = events.len();
-        let (d, e) = s.store.run(move |st| st.record_events(&events, to + 1)).await?;
+        let window = window.to_vec();
+        let (d, e) = s.store.run(move |st| st.record_events(&events, to + 1, &window)).await?;
         s.metrics.cursor_block.store(to + 1, std::sync::atomic::Ordering::Relaxed);
         if n > 0 {
             tracing::info!(from, to, events = n, new_deliveries = d, new_erasures = e, "scanned blocks");

@@ -73,9 +73,9 @@ struct RunArgs {
     /// Chain poll interval in milliseconds.
     #[arg(long, env = "PHD_VALIDATOR_POLL_MS", default_value_t = 1000)]
     poll_ms: u64,
-    /// Blocks to stay behind the head.
-    #[arg(long, env = "PHD_VALIDATOR_CONFIRMATIONS", default_value_t = 0)]
-    confirmations: u64,
+    /// Blocks to stay behind the head (default: 0 on the devnet, chain id 31337; 12 elsewhere).
+    #[arg(long, env = "PHD_VALIDATOR_CONFIRMATIONS")]
+    confirmations: Option<u64>,
     /// Seconds one retrieval waits for key shares before retrying.
     #[arg(long, env = "PHD_VALIDATOR_SHARE_TIMEOUT", default_value_t = 60)]
     share_timeout: u64,
@@ -116,7 +116,7 @@ async fn run(a: RunArgs) -> eyre::Result<()> {
     cfg.s3 = phd_storage::S3Config::from_flags(a.s3.parts());
     cfg.public_endpoint = a.public_url;
     cfg.poll_interval = Duration::from_millis(a.poll_ms.max(10));
-    cfg.confirmations = a.confirmations;
+    cfg.confirmations = phd_node::confirmations_or_default(cfg.deployment.chain_id, a.confirmations);
     cfg.share_timeout = Duration::from_secs(a.share_timeout.max(1));
     cfg.min_certify_bps = a.min_score_bps;
     cfg.confirm_grants = !a.no_confirm;

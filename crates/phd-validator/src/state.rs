@@ -3,16 +3,18 @@
 //!
 //! ```text
 //! <data_dir>/encryption.key        hex secp256k1 scalar, mode 0600 (registered on-chain)
-//! <data_dir>/state.json            {"next_block": N}  (older versions: {"cursor_block": N-1})
+//! <data_dir>/state.json            {"next_block": N, "scanned_blocks": [[n, "0x<hash>"], …]}
+//!                                  (older versions: {"next_block": N} or {"cursor_block": N-1})
 //! <data_dir>/jobs/<dataset>.json   JobRecord
 //! <data_dir>/reports/<dataset>.json  the exact report bytes whose keccak256 is certified
 //! ```
 
 use std::path::{Path, PathBuf};
 
+use alloy::primitives::B256;
 use phd_cli::fs::Access;
 use phd_keys::EncryptionSecretKey;
-use phd_node::KeyFileError;
+use phd_node::{BlockRef, KeyFileError};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, ValidatorError};
@@ -83,12 +85,16 @@ impl JobRecord {
 
 /// `state.json`. The cursor is the next block to scan (phd-node's convention); files written
 /// before it held the last block scanned as `cursor_block`, still read as that block + 1.
+/// `scanned_blocks` is phd-node's reorg window, written in the same file as the cursor so the
+/// two never disagree; files without it read as an empty window (filled by the next scan).
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct Cursor {
     #[serde(default)]
     next_block: Option<u64>,
     #[serde(default, skip_serializing)]
     cursor_block: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    scanned_blocks: Vec<(u64, B256)>,
 }
 
 /// The data directory.
@@ -126,23 +132,35 @@ impl DataDir {
         })
     }
 
-    /// Next block to scan for grants (`None` before the first scan).
-    pub fn next_block(&self) -> Result<Option<u64>> {
+    fn cursor(&self) -> Result<Cursor> {
         let path = self.root.join("state.json");
         match std::fs::read(&path) {
-            Ok(b) => {
-                let c: Cursor = serde_json::from_slice(&b).map_err(|e| ValidatorError::Corrupt { path, reason: e.to_string() })?;
-                Ok(c.next_block.or(c.cursor_block.map(|last| last.saturating_add(1))))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| ValidatorError::Corrupt { path, reason: e.to_string() }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Cursor::default()),
             Err(e) => Err(ValidatorError::Io { path, source: e }),
         }
     }
 
-    /// Persists the next block to scan.
+    /// Next block to scan for grants (`None` before the first scan).
+    pub fn next_block(&self) -> Result<Option<u64>> {
+        let c = self.cursor()?;
+        Ok(c.next_block.or(c.cursor_block.map(|last| last.saturating_add(1))))
+    }
+
+    /// The remembered scanned blocks (number, hash), oldest first.
+    pub fn scanned_blocks(&self) -> Result<Vec<BlockRef>> {
+        Ok(self.cursor()?.scanned_blocks)
+    }
+
+    /// Persists the next block to scan (and forgets the reorg window).
     pub fn set_next_block(&self, block: u64) -> Result<()> {
-        let b = serde_json::to_vec(&Cursor { next_block: Some(block), cursor_block: None })?;
-        write_atomic(&self.root.join("state.json"), &b)
+        self.set_cursor(block, &[])
+    }
+
+    /// Persists the next block to scan with the reorg window, in one atomic write.
+    pub fn set_cursor(&self, block: u64, window: &[BlockRef]) -> Result<()> {
+        let c = Cursor { next_block: Some(block), cursor_block: None, scanned_blocks: window.to_vec() };
+        write_atomic(&self.root.join("state.json"), &serde_json::to_vec(&c)?)
     }
 
     fn job_path(&self, dataset_id: u64) -> PathBuf {
@@ -234,5 +252,18 @@ mod tests {
         assert_eq!(data.next_block().unwrap(), Some(42));
         std::fs::write(dir.path().join("state.json"), r#"{"cursor_block":null}"#).unwrap();
         assert_eq!(data.next_block().unwrap(), None);
+        assert!(data.scanned_blocks().unwrap().is_empty());
+    }
+
+    #[test]
+    fn reorg_window_is_stored_with_the_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path()).unwrap();
+        let w = vec![(10, B256::repeat_byte(1)), (11, B256::repeat_byte(2))];
+        data.set_cursor(12, &w).unwrap();
+        assert_eq!((data.next_block().unwrap(), data.scanned_blocks().unwrap()), (Some(12), w));
+        // a file from before the window still reads, with an empty window
+        std::fs::write(dir.path().join("state.json"), r#"{"next_block":7}"#).unwrap();
+        assert_eq!((data.next_block().unwrap(), data.scanned_blocks().unwrap()), (Some(7), vec![]));
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use alloy::primitives::{B256, U256};
 use phd_chain::{BlockRange, DatasetStatus, PurchaseStatus};
-use phd_node::{CursorScanner, ScanConfig};
+use phd_node::{BlockRef, CursorScanner, ScanConfig};
 use phd_protocol::{DatasetId, PurchaseId};
 use phd_sdk::retrieve::RetrieveOptions;
 use tokio_util::sync::CancellationToken;
@@ -74,11 +74,28 @@ impl CursorScanner for GrantScanner<'_> {
         self.0.client.block_number().await.map_err(|e| ValidatorError::chain("reading the block number", e))
     }
 
+    async fn block_hash(&self, number: u64) -> Result<Option<B256>> {
+        self.0.client.block_hash(number).await.map_err(|e| ValidatorError::chain("reading a block hash", e))
+    }
+
     async fn next_block(&self) -> Result<Option<u64>> {
         self.0.data.next_block()
     }
 
-    async fn scan(&self, from: u64, to: u64) -> Result<()> {
+    async fn remembered(&self) -> Result<Vec<BlockRef>> {
+        self.0.data.scanned_blocks()
+    }
+
+    /// Job records stay: a rescanned grant is merged into its job (purchases deduplicated),
+    /// and a grant that vanished with the old branch cannot be certified on (the certificate
+    /// needs `accessGranted` on-chain).
+    async fn rewind(&self, next_block: u64, window: &[BlockRef]) -> Result<()> {
+        self.0.data.set_cursor(next_block, window)?;
+        self.0.next_block.store(next_block, Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn scan(&self, from: u64, to: u64, window: &[BlockRef]) -> Result<()> {
         let s = self.0;
         let me = s.client.address();
         let grants = s
@@ -112,7 +129,7 @@ impl CursorScanner for GrantScanner<'_> {
             };
             s.data.put_job(&job)?;
         }
-        s.data.set_next_block(to.saturating_add(1))?;
+        s.data.set_cursor(to.saturating_add(1), window)?;
         s.next_block.store(to.saturating_add(1), Ordering::Relaxed);
         Ok(())
     }

@@ -179,6 +179,16 @@ impl KeeperChain for AlloyChain {
         self.provider.get_block_number().await.map_err(transport_failure)
     }
 
+    async fn block_hash(&self, number: u64) -> Result<Option<B256>, ChainFailure> {
+        let block =
+            self.provider.get_block_by_number(BlockNumberOrTag::Number(number)).await.map_err(transport_failure)?;
+        Ok(block.map(|b| b.header.hash))
+    }
+
+    async fn forget_nonce(&self) {
+        *self.next_nonce.lock().await = None;
+    }
+
     async fn block_timestamp(&self) -> Result<u64, ChainFailure> {
         let block = self
             .provider

@@ -395,3 +395,51 @@ async fn committed_keeper_that_never_delivers_is_slashed() {
         k.stop().await.unwrap();
     }
 }
+
+/// anvil `evm_snapshot`/`evm_revert` as a reorg: a purchase is mined and served, the chain goes
+/// back before it, and another buyer's purchase takes its id. The keepers rewind, serve the new
+/// purchase exactly once each, and the vanished one is not served again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reorg_replacing_a_purchase_is_served_once_on_the_new_branch() {
+    use alloy::providers::Provider;
+    let c = chain().await;
+    let owner_signer = c.roles.user.clone();
+    let owner = client(&c, &owner_signer).await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut keepers = Vec::new();
+    for (i, d) in dirs.iter().enumerate() {
+        keepers.push(start_keeper(keeper_config(&c, &c.roles.keepers[i], d.path())).await);
+    }
+    for k in &keepers {
+        wait_registered(&owner, k.address, &k.url).await;
+    }
+    let addrs: Vec<_> = keepers.iter().map(|k| k.address).collect();
+    let ds = publish(&owner, &addrs, 2, phd(1)).await;
+    upload_all(&owner, &owner_signer, &keepers, &ds).await;
+
+    let snapshot: U256 = owner.provider().raw_request("evm_snapshot".into(), ()).await.unwrap();
+    let first = client(&c, &c.roles.customer).await;
+    let p = first.purchase(ds.id, Purpose::Research, phd(1)).await.unwrap();
+    wait_until("three deliveries before the reorg", 30, || async {
+        first.share_deliveries(p.purchase_id, BlockRange::all()).await.map(|v| v.len() == 3).unwrap_or(false)
+    })
+    .await;
+    let reverted: bool = owner.provider().raw_request("evm_revert".into(), (snapshot,)).await.unwrap();
+    assert!(reverted);
+    assert!(first.share_deliveries(p.purchase_id, BlockRange::all()).await.unwrap().is_empty());
+
+    let second = client(&c, &c.roles.validator).await;
+    let q = second.purchase(ds.id, Purpose::Research, phd(1)).await.unwrap();
+    assert_eq!(q.purchase_id, p.purchase_id, "the id is re-used on the new branch");
+    wait_until("three deliveries after the reorg", 60, || async {
+        second.share_deliveries(q.purchase_id, BlockRange::all()).await.map(|v| v.len() == 3).unwrap_or(false)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    for (i, k) in keepers.iter().enumerate() {
+        assert_eq!(deliveries_from(&second, q.purchase_id, k.address).await, vec![ds.shares[i].clone()], "keeper {i}");
+    }
+    for k in keepers {
+        k.stop().await.unwrap();
+    }
+}
