@@ -15,13 +15,17 @@
 #                         audit's own files -- test/halmos, slither config -- still come from
 #                         the working tree)
 #   AUDIT_JOBS=N          parallel mutants (default: 2)
+#   AUDIT_NODE_MODULES=<dir>  another `npm ci` of package.json (default: ./node_modules)
 # The tools install from PyPI into target/audit-venv (pinned in scripts/audit-requirements.txt);
 # nothing else is downloaded.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-FORGE_BIN="$ROOT/node_modules/@foundry-rs/forge-linux-amd64/bin"
+# node_modules of the project (npm ci); AUDIT_NODE_MODULES may point at another install.
+NODE_MODULES="${AUDIT_NODE_MODULES:-$ROOT/node_modules}"
+export AUDIT_NODE_MODULES="$NODE_MODULES"
+FORGE_BIN="$NODE_MODULES/@foundry-rs/forge-linux-amd64/bin"
 VENV="$ROOT/target/audit-venv"
 REQS="$ROOT/scripts/audit-requirements.txt"
 OUT="$ROOT/target/audit"
@@ -82,8 +86,10 @@ snapshot() {
         tar -C contracts --exclude=./out --exclude=./cache --exclude=./broadcast -cf - . | tar -C "$SNAP/contracts" -xf -
         echo "snapshot: contracts/ of the working tree ($(git rev-parse --short HEAD)$(git diff --quiet HEAD -- contracts || echo ' + uncommitted changes'))"
     fi
-    ln -s "$ROOT/node_modules" "$SNAP/node_modules"
-    ln -s "$ROOT/tools" "$SNAP/tools"
+    ln -s "$NODE_MODULES" "$SNAP/node_modules"
+    # tools/solc loads solc-js from ../node_modules next to itself: copy it beside the link.
+    mkdir -p "$SNAP/tools"
+    cp "$ROOT/tools/solc" "$SNAP/tools/solc"
 }
 
 run_slither() {
@@ -106,8 +112,9 @@ run_halmos() {
     mkdir -p "$h/contracts/test"
     cp -a "$SNAP/contracts/src" "$SNAP/contracts/foundry.toml" "$h/contracts/"
     cp -a "$SNAP/contracts/test/halmos" "$h/contracts/test/"
-    ln -s "$ROOT/node_modules" "$h/node_modules"
-    ln -s "$ROOT/tools" "$h/tools"
+    ln -s "$NODE_MODULES" "$h/node_modules"
+    mkdir -p "$h/tools"
+    cp "$ROOT/tools/solc" "$h/tools/solc"
     cd "$h/contracts"
     halmos --match-contract 'Halmos$' --loop 4 --solver-timeout-assertion 120s 2>&1 \
         | grep -v -E '^(warning|note)\[|^\s*(│|╭|╰|├|=|[0-9]+ │|\|)|^\s*$' | tee "$OUT/halmos.log"

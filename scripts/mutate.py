@@ -37,7 +37,8 @@ from pathlib import Path
 
 TARGET = "src/Marketplace.sol"
 ROOT = Path(__file__).resolve().parent.parent
-FORGE = ROOT / "node_modules/@foundry-rs/forge-linux-amd64/bin/forge"
+NODE_MODULES = Path(os.environ.get("AUDIT_NODE_MODULES", ROOT / "node_modules"))
+FORGE = NODE_MODULES / "@foundry-rs/forge-linux-amd64/bin/forge"
 EQUIVALENT_FILE = ROOT / "scripts/mutants-equivalent.txt"
 
 # The fast subset: Marketplace-relevant unit tests, the fuzz tests with few runs, the invariant
@@ -233,8 +234,10 @@ def prepare_worker(src_dir: Path, work: Path) -> None:
         shutil.rmtree(parent)
     parent.mkdir(parents=True)
     shutil.copytree(src_dir, work, symlinks=True, ignore=shutil.ignore_patterns("out-*", "cache-*", "broadcast"))
-    (parent / "node_modules").symlink_to(ROOT / "node_modules")
-    (parent / "tools").symlink_to(ROOT / "tools")
+    (parent / "node_modules").symlink_to(NODE_MODULES)
+    # tools/solc loads solc-js from ../node_modules next to itself: a copy beside the link.
+    (parent / "tools").mkdir()
+    shutil.copy2(ROOT / "tools/solc", parent / "tools/solc")
 
 
 def forge_env() -> dict[str, str]:
