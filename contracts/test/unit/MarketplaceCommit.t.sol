@@ -139,6 +139,11 @@ contract MarketplaceCommitTest is Base {
         _assertSolvent();
     }
 
+    function test_RevertWhen_SlashUnknownPurchase() public {
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.MarketplaceUnknownPurchase.selector, 999));
+        market.slashNonDelivery(999, keepers[0]);
+    }
+
     function test_RevertWhen_SlashBeforeDeadline() public {
         deliver(pid, THRESHOLD - 1);
         vm.warp(deadline - 1);

@@ -144,6 +144,18 @@ contract MarketplaceDisputeTest is DisputeFixture {
         _dispute(1, bad1);
     }
 
+    /// @dev Attack: the keeper posted a correct share; the buyer forges a log that names a wrong
+    /// payload the keeper never posted (the entry is present, but the chain does not hash to what
+    /// the contract recorded), hoping to get an honest keeper slashed.
+    function test_RevertWhen_DisputeForgedLog() public {
+        Case memory good1 = _case(1, 0);
+        Case memory bad1 = _case(1, 5);
+        _deliver(1, good1.payload);
+        log_[0] = keccak256(abi.encodePacked(uint8(1), keccak256(bad1.payload)));
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.MarketplaceInvalidDeliveryLog.selector, pid));
+        _dispute(1, bad1);
+    }
+
     function test_RevertWhen_DisputeNotBuyer() public {
         Case memory bad1 = _case(1, 5);
         _deliver(1, bad1.payload);
