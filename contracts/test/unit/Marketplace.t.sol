@@ -36,27 +36,31 @@ contract MarketplaceTest is Base {
         assertEq(market.totalCredits(), 0);
     }
 
+    /// @dev Every negative case is otherwise valid (delivery window 2), so each one fails on
+    /// exactly the clause it names (a guard mutant that drops that clause must fail this test).
     function test_RevertWhen_ConstructorInvalidConfig() public {
         address t = address(coin);
         address r = address(registry);
         vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
-        new Marketplace(address(0), r, 1, 1, 1, DELIVERY_FEE);
+        new Marketplace(address(0), r, 1, 2, 1, DELIVERY_FEE);
         vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
-        new Marketplace(t, address(0), 1, 1, 1, DELIVERY_FEE);
+        new Marketplace(t, address(0), 1, 2, 1, DELIVERY_FEE);
         vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
-        new Marketplace(t, r, 10_001, 1, 1, DELIVERY_FEE);
+        new Marketplace(t, r, 10_001, 2, 1, DELIVERY_FEE);
         vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
         new Marketplace(t, r, 1, 0, 1, DELIVERY_FEE);
         vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
-        new Marketplace(t, r, 1, 1, 0, DELIVERY_FEE);
+        new Marketplace(t, r, 1, 2, 0, DELIVERY_FEE);
         vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
         new Marketplace(t, r, 1, uint64(type(uint32).max) + 1, 1, DELIVERY_FEE);
         vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
-        new Marketplace(t, r, 1, 1, uint64(type(uint32).max) + 1, DELIVERY_FEE);
+        new Marketplace(t, r, 1, 2, uint64(type(uint32).max) + 1, DELIVERY_FEE);
         vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
         new Marketplace(t, r, 1, UNBONDING_DELAY - 1, 2, DELIVERY_FEE); // windows exceed the unbonding delay
         vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
         new Marketplace(makeAddr("other token"), r, 1, 2, 1, DELIVERY_FEE); // not the stake token
+        vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
+        new Marketplace(t, r, 1, 2, 1, uint256(type(uint96).max) / 256 + 1); // fee overflows the packed escrow
         Marketplace m = new Marketplace(t, r, 10_000, UNBONDING_DELAY - 1, 1, DELIVERY_FEE);
         assertEq(m.keeperFeeBps(), 10_000);
         assertEq(m.commitWindow(), (UNBONDING_DELAY - 1) / 2);
