@@ -16,6 +16,13 @@ pub enum Access {
 /// written, so a secret is never readable by others, not even for a moment. Creates the parent
 /// directory.
 pub fn write_atomic(path: &Path, bytes: &[u8], access: Access) -> std::io::Result<()> {
+    write_temp_then(path, bytes, access, true)
+}
+
+/// Writes a 0600 temporary file beside `path`, then renames it over `path` (`replace`) or links
+/// it there only if nothing exists yet (otherwise `AlreadyExists`, atomically: no check-then-write
+/// window in which another process could create the file).
+fn write_temp_then(path: &Path, bytes: &[u8], access: Access, replace: bool) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => std::path::PathBuf::from("."),
@@ -31,20 +38,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8], access: Access) -> std::io::Resul
     let _ = access;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
+    if replace {
+        tmp.persist(path).map_err(|e| e.error)?;
+    } else {
+        tmp.persist_noclobber(path).map_err(|e| e.error)?;
+    }
     Ok(())
 }
 
 /// [`write_atomic`] with [`Access::OwnerOnly`], refusing to replace an existing file unless
 /// `replace` (a key generated twice must not silently overwrite the first).
 pub fn write_private(path: &Path, bytes: &[u8], replace: bool) -> std::io::Result<()> {
-    if !replace && path.exists() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::AlreadyExists,
-            format!("{} already exists", path.display()),
-        ));
-    }
-    write_atomic(path, bytes, Access::OwnerOnly)
+    write_temp_then(path, bytes, Access::OwnerOnly, replace)
 }
 
 #[cfg(test)]

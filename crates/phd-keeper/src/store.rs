@@ -486,19 +486,16 @@ impl Store {
             for ev in events {
                 match ev {
                     ChainEvent::Purchase { purchase_id, dataset_id, buyer_pubkey, grant, block } => {
+                        // One row for both statements: insert the job, or reset it when a reorg
+                        // re-used the purchase id for another dataset, buyer or kind.
+                        let (pid, did, block) =
+                            (purchase_id.to_string(), dataset_id.to_string(), i64::try_from(*block).unwrap_or(i64::MAX));
+                        let row = params![pid, did, buyer_pubkey.as_ref(), *grant, block, DeliveryState::Pending, now];
                         deliveries += tx
                             .execute(
                                 "INSERT OR IGNORE INTO deliveries (purchase_id, dataset_id, buyer_pubkey, is_grant, block, state, updated_at_ms)
                                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                                params![
-                                    purchase_id.to_string(),
-                                    dataset_id.to_string(),
-                                    buyer_pubkey.as_ref(),
-                                    *grant,
-                                    i64::try_from(*block).unwrap_or(i64::MAX),
-                                    DeliveryState::Pending,
-                                    now
-                                ],
+                                row,
                             )
                             .map_err(KeeperError::db("record purchase"))?;
                         let replaced = tx
@@ -507,15 +504,7 @@ impl Store {
                                      tx_hash = NULL, commit_tx = NULL, attempts = 0, next_attempt_ms = 0, last_error = NULL,
                                      updated_at_ms = ?7
                                  WHERE purchase_id = ?1 AND (dataset_id != ?2 OR buyer_pubkey != ?3 OR is_grant != ?4)",
-                                params![
-                                    purchase_id.to_string(),
-                                    dataset_id.to_string(),
-                                    buyer_pubkey.as_ref(),
-                                    *grant,
-                                    i64::try_from(*block).unwrap_or(i64::MAX),
-                                    DeliveryState::Pending,
-                                    now
-                                ],
+                                row,
                             )
                             .map_err(KeeperError::db("replace reorged purchase"))?;
                         if replaced > 0 {
