@@ -20,11 +20,13 @@
 
 mod config;
 mod error;
+mod ranged;
 pub mod server;
 mod store;
 
 pub use config::{MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, S3Config};
 pub use error::{BoxError, Error};
+pub use ranged::{RangedObject, S3Object};
 pub use store::{FileSource, IncompleteUpload, ObjectInfo, Store, UploadSource};
 
 /// Result with this crate's [`Error`].
