@@ -7,6 +7,8 @@ use phd_chain::PhdClient;
 use phd_cli::Progress;
 use phd_storage::Store;
 
+use crate::events::{Observer, RetrieveEvent};
+
 /// Chain client (the acting account: buyer or grantee), optional object store, HTTP client
 /// (presigned URLs), progress mode.
 #[derive(Debug, Clone)]
@@ -19,6 +21,8 @@ pub struct ClientCtx {
     pub http: reqwest::Client,
     /// Progress bars on stderr or hidden.
     pub progress: Progress,
+    /// Optional receiver of structured progress events (the web page).
+    pub observer: Option<Observer>,
 }
 
 impl ClientCtx {
@@ -29,13 +33,26 @@ impl ClientCtx {
             .timeout(Duration::from_secs(600))
             .build()
             .unwrap_or_default();
-        ClientCtx { chain, store, http, progress: Progress::Hidden }
+        ClientCtx { chain, store, http, progress: Progress::Hidden, observer: None }
     }
 
     /// Same context, drawing progress bars as `progress` says.
     pub fn with_progress(mut self, progress: Progress) -> Self {
         self.progress = progress;
         self
+    }
+
+    /// Same context, also reporting [`RetrieveEvent`]s to `observer`.
+    pub fn with_observer(mut self, observer: Observer) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// Reports `event` to the observer, if any.
+    pub fn emit(&self, event: RetrieveEvent) {
+        if let Some(o) = &self.observer {
+            o.emit(event);
+        }
     }
 
     /// The acting account's address.

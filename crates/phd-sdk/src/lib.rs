@@ -15,8 +15,10 @@ pub mod browse;
 pub mod ctx;
 pub mod dispute;
 pub mod error;
+pub mod events;
 pub mod retrieve;
 pub mod util;
 
 pub use ctx::{ClientCtx, id_u64};
 pub use error::{BadShare, BoxError, DisputeKind, Result, SdkError};
+pub use events::{Observer, RetrieveEvent};

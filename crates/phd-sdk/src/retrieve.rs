@@ -13,6 +13,7 @@ use phd_seal::{FileSource, OpenLimits, OpeningKey};
 use serde::Serialize;
 
 use crate::ctx::{ClientCtx, id_u64};
+use crate::events::RetrieveEvent;
 use crate::error::{BadShare, DisputeKind, Result, SdkError};
 use crate::util::parse_s3_uri;
 
@@ -123,6 +124,7 @@ pub async fn retrieve(ctx: &ClientCtx, purchase_id: u64, out: &Path, opts: &Retr
     let dep = chain.deployment();
 
     // Collect shares.
+    ctx.emit(RetrieveEvent::WaitingForShares { purchase_id, threshold: t });
     let pb = ctx.progress.bar(Some(t as u64), format!("waiting for key shares (purchase {purchase_id})"));
     let start = Instant::now();
     let mut good: Vec<GoodShare> = Vec::new();
@@ -142,7 +144,9 @@ pub async fn retrieve(ctx: &ClientCtx, purchase_id: u64, out: &Path, opts: &Retr
             let idx = dl.event.shareIndex;
             let payload = dl.event.payload.clone();
             let dctx = delivery_context(dep.chain_id, dep.marketplace, pid, idx);
-            match open_provable(&esk, &payload, &dctx, &commitments) {
+            let opened = open_provable(&esk, &payload, &dctx, &commitments);
+            ctx.emit(RetrieveEvent::ShareChecked { share_index: idx, keeper: format!("{keeper:#x}"), valid: opened.is_ok() });
+            match opened {
                 Ok(g) => good.push(g),
                 Err((reason, dispute)) => {
                     bad.push(BadShare { keeper: format!("{keeper:#x}"), share_index: idx, reason, payload, dispute });
@@ -184,12 +188,15 @@ pub async fn retrieve(ctx: &ClientCtx, purchase_id: u64, out: &Path, opts: &Retr
     }
     let key = OpeningKey::from_derived(secret.data_key());
     drop(secret);
+    ctx.emit(RetrieveEvent::KeyReconstructed { shares_used: chosen.iter().map(KeyShare::index).collect() });
 
     // Download the sealed object into a private temp dir.
     let tmpdir = tempfile::tempdir().map_err(|source| SdkError::Write { path: std::env::temp_dir(), source })?;
     let sealed = tmpdir.path().join("object.phd");
     let uri = d.storageUri.clone();
     let source = download(ctx, &uri, good.iter().find_map(|g| g.url.as_deref()), &sealed).await?;
+    let sealed_len = std::fs::metadata(&sealed).map(|m| m.len()).unwrap_or(0);
+    ctx.emit(RetrieveEvent::Downloaded { bytes: sealed_len, total: Some(sealed_len) });
 
     // Verify + decrypt into a temp file next to `out`, then rename.
     let out_dir = match out.parent() {
@@ -215,7 +222,10 @@ pub async fn retrieve(ctx: &ClientCtx, purchase_id: u64, out: &Path, opts: &Retr
     .map_err(|e| SdkError::Tampered { storage_uri: uri.clone(), reason: e.to_string() })?;
     spinner.finish_and_clear();
     let summary = opened.map_err(|reason| SdkError::Tampered { storage_uri: uri.clone(), reason })?;
+    ctx.emit(RetrieveEvent::ChunksVerified { chunks: summary.chunks, total: summary.chunks });
+    ctx.emit(RetrieveEvent::Decrypted { bytes: summary.plaintext_len });
     tmp_out.persist(out).map_err(|e| SdkError::Write { path: out.to_path_buf(), source: e.error })?;
+    ctx.emit(RetrieveEvent::Done { bytes: summary.plaintext_len });
 
     Ok(RetrieveOutcome {
         purchase_id,
