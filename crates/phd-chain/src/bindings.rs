@@ -1,6 +1,11 @@
 //! Contract bindings generated from the committed forge artifacts in `crates/phd-chain/artifacts/`
 //! (see `scripts/sync-bindings.sh`), so they cannot drift from the Solidity sources.
-#![allow(missing_docs, missing_debug_implementations, unreachable_pub, clippy::all)]
+#![allow(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    clippy::all
+)]
 
 /// PHD coin (ERC-20 + EIP-2612 permit + AccessControl).
 pub mod coin {
@@ -50,10 +55,20 @@ pub mod marketplace {
     );
 }
 
+/// Continuous datasets (series) and their subscriptions.
+pub mod series_market {
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        SeriesMarket,
+        "artifacts/SeriesMarket.json"
+    );
+}
+
 pub use coin::PHDCoin;
 pub use data_registry::DataRegistry;
 pub use keeper_registry::KeeperRegistry;
 pub use marketplace::Marketplace;
+pub use series_market::SeriesMarket;
 
 /// The raw artifact JSON of each contract, as committed.
 pub mod artifacts {
@@ -65,4 +80,6 @@ pub mod artifacts {
     pub const DATA_REGISTRY: &str = include_str!("../artifacts/DataRegistry.json");
     /// `Marketplace.json`.
     pub const MARKETPLACE: &str = include_str!("../artifacts/Marketplace.json");
+    /// `SeriesMarket.json`.
+    pub const SERIES_MARKET: &str = include_str!("../artifacts/SeriesMarket.json");
 }
