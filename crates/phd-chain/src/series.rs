@@ -456,7 +456,7 @@ pub fn commitments_hash(commitments: &[[u8; 33]]) -> B256 {
 
 /// Splits the `commitments` bytes of a `SegmentAppended` event into points.
 pub fn split_commitments(packed: &[u8]) -> Result<Vec<[u8; 33]>, ChainError> {
-    if packed.is_empty() || packed.len() % 33 != 0 {
+    if packed.is_empty() || !packed.len().is_multiple_of(33) {
         return Err(ChainError::InvalidInput(format!(
             "segment commitments are {} bytes, not a non-empty multiple of 33",
             packed.len()
