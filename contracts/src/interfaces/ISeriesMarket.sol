@@ -111,7 +111,9 @@ interface ISeriesMarket {
         uint256 indexed seriesId, address indexed keeper, uint256 released, uint256 skipped, uint256 settled
     );
     /// @notice Segments [fromSeq + segments, old end) are no longer covered and were refunded.
-    event SubscriptionRefunded(uint256 indexed subscriptionId, address indexed subscriber, uint64 segments, uint256 amount);
+    event SubscriptionRefunded(
+        uint256 indexed subscriptionId, address indexed subscriber, uint64 segments, uint256 amount
+    );
     event SubscriptionCancelled(uint256 indexed subscriptionId, address indexed subscriber);
     event ConsentWithdrawn(uint256 indexed seriesId, address indexed owner);
     event ErasureConfirmed(uint256 indexed seriesId, address indexed keeper, uint8 erasures);

@@ -184,9 +184,7 @@ contract SeriesMarketTest is SeriesBase {
 
     function test_RevertWhen_SubscribeWithSomeoneElsesKey() public {
         vm.prank(buyer);
-        vm.expectRevert(
-            abi.encodeWithSelector(ISeriesMarket.SeriesMarketPubKeyMismatch.selector, buyer, buyer2)
-        );
+        vm.expectRevert(abi.encodeWithSelector(ISeriesMarket.SeriesMarketPubKeyMismatch.selector, buyer, buyer2));
         series.subscribe(id, 0, 1, SEGMENT_PRICE, Purposes.RESEARCH, pubKey(buyer2W));
     }
 
@@ -203,9 +201,7 @@ contract SeriesMarketTest is SeriesBase {
         uint256 narrow = series.createSeries(p);
         vm.prank(buyer);
         vm.expectRevert(
-            abi.encodeWithSelector(
-                ISeriesMarket.SeriesMarketPurposeNotConsented.selector, narrow, Purposes.COMMERCIAL
-            )
+            abi.encodeWithSelector(ISeriesMarket.SeriesMarketPurposeNotConsented.selector, narrow, Purposes.COMMERCIAL)
         );
         series.subscribe(narrow, 0, 1, 1, Purposes.COMMERCIAL, pubKey(buyerW));
     }

@@ -111,7 +111,9 @@ contract SeriesHandler is Test {
             if (market.subscription(sid).seriesId != id) continue;
             // Honest keepers send each subscription its next segment; `seq` is used as noise.
             uint64 next = market.releaseCursor(sid, ks[k]);
-            rs[at++] = ISeriesMarket.Release({subscriptionId: uint64(sid), seq: next < s.segmentCount ? next : seq, payload: hex"01"});
+            rs[at++] = ISeriesMarket.Release({
+                subscriptionId: uint64(sid), seq: next < s.segmentCount ? next : seq, payload: hex"01"
+            });
             if (noisy) rs[at++] = ISeriesMarket.Release({subscriptionId: uint64(sid), seq: seq, payload: hex"02"});
         }
         uint64[] memory before = new uint64[](rs.length);
