@@ -1,4 +1,4 @@
-//! phd-deploy: deploys PHDCoin, KeeperRegistry, DataRegistry and Marketplace from the committed
+//! phd-deploy: deploys PHDCoin, KeeperRegistry, DataRegistry, Marketplace and SeriesMarket from the committed
 //! artifacts, wires them (`KeeperRegistry.setMarketplace`), funds the certification reward pool
 //! (nobody holds `MINTER_ROLE`: rewards come from the pool) and records the addresses. With an
 //! admin address it starts handing the coin's default admin role and the registry's ownership
@@ -21,7 +21,7 @@ use alloy::{
 };
 use phd_chain::{
     ChainError, ContractKind, Deployment, DeploymentParams, TxOutcome,
-    bindings::{DataRegistry, KeeperRegistry, Marketplace, PHDCoin},
+    bindings::{DataRegistry, KeeperRegistry, Marketplace, PHDCoin, SeriesMarket},
     send_call,
 };
 
@@ -58,6 +58,8 @@ pub struct DeployConfig {
     pub delivery_fee: U256,
     /// PHD wei put into the certification reward pool at deployment (default 10 000 PHD).
     pub reward_budget: U256,
+    /// Seconds keepers have to release a series segment to a subscription (default 1 day).
+    pub release_window: u64,
     /// Timelock / multisig to hand the coin's admin role and the registry's ownership to
     /// (`beginDefaultAdminTransfer` + `transferOwnership`; it accepts both later). None: the
     /// deployer keeps them.
@@ -81,6 +83,7 @@ impl Default for DeployConfig {
             min_certifications: 1,
             delivery_fee: phd_chain::phd(1),
             reward_budget: phd_chain::phd(10_000),
+            release_window: 86_400,
             admin: None,
         }
     }
@@ -125,6 +128,18 @@ impl DeployConfig {
             .is_some_and(|c| c < self.initial_supply || c.is_zero())
         {
             return bad("the supply cap must be non-zero and at least the initial supply".into());
+        }
+        if self.release_window == 0 || self.release_window > u64::from(u32::MAX) {
+            return bad(format!(
+                "release window {} s is not in 1..=2³²−1",
+                self.release_window
+            ));
+        }
+        if self.keeper_fee_bps > 10_000 {
+            return bad(format!(
+                "keeper fee {} bps is above 10000",
+                self.keeper_fee_bps
+            ));
         }
         if self.admin_transfer_delay >> 48 != 0 {
             return bad("the admin transfer delay does not fit in 48 bits".into());
@@ -337,6 +352,19 @@ pub async fn deploy_fresh(
         .ok_or(DeployError::NoContractAddress("Marketplace"))?;
     txs.push(tx);
 
+    let call = SeriesMarket::deploy_builder(
+        provider.clone(),
+        coin,
+        keeper_registry,
+        config.keeper_fee_bps,
+        config.release_window,
+    );
+    let (tx, _) = send_call(&ctx, "deploy SeriesMarket", &call).await?;
+    let series_market = tx
+        .contract_address
+        .ok_or(DeployError::NoContractAddress("SeriesMarket"))?;
+    txs.push(tx);
+
     // Without it no slash works and no validator grant is recognised.
     let registry = KeeperRegistry::new(keeper_registry, provider.clone());
     let call = registry.setMarketplace(marketplace);
@@ -369,6 +397,7 @@ pub async fn deploy_fresh(
         keeper_registry,
         data_registry,
         marketplace,
+        series_market,
         deployed_at_block,
         deployer,
         params: Some(DeploymentParams {
@@ -382,6 +411,7 @@ pub async fn deploy_fresh(
             min_score_bps: config.min_score_bps,
             min_certifications: config.min_certifications,
             reward_budget: config.reward_budget,
+            release_window: config.release_window,
         }),
         code_hashes: Default::default(),
     };

@@ -54,6 +54,9 @@ struct Cli {
     /// PHD each delivering keeper earns for a grant or a free dataset.
     #[arg(long, default_value = "1", value_parser = phd_cli::parse_phd)]
     delivery_fee: alloy::primitives::U256,
+    /// Seconds keepers have to release a series segment to a subscriber (SeriesMarket).
+    #[arg(long, env = "PHD_RELEASE_WINDOW", default_value_t = 86_400)]
+    release_window: u64,
     /// Supply cap of the coin, PHD (default: the initial supply).
     #[arg(long, value_parser = phd_cli::parse_phd)]
     supply_cap: Option<alloy::primitives::U256>,
@@ -103,6 +106,7 @@ async fn run() -> eyre::Result<()> {
         min_certifications: cli.min_certifications,
         delivery_fee: cli.delivery_fee,
         reward_budget: cli.reward_budget,
+        release_window: cli.release_window,
         admin: cli.admin,
     };
     let outcome = deploy(&cli.rpc.rpc_url, signer, &config, Some(&out), cli.force)

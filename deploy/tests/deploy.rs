@@ -145,3 +145,159 @@ async fn refuses_configurations_the_contracts_would_revert_on() {
     }
     assert!(DeployConfig::default().validate().is_ok());
 }
+
+/// The SeriesMarket as deployed, through the typed client: a series with three staked keepers,
+/// appends, a back-filled subscription, one batched release per keeper and segment, settlement
+/// at the threshold-th release, cancel, and reverts decoded into named errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn series_market_through_the_client() {
+    use phd_chain::{
+        NodeRole, Purpose, ReleaseItem, SegmentParams, SeriesParams, keys::sign_key_proof,
+    };
+
+    let settings = AnvilSettings::load_default().unwrap();
+    let anvil = phd_chain::spawn_anvil(&settings, 0).unwrap();
+    let url = anvil.endpoint();
+    let roles = settings.role_signers().unwrap();
+    let cfg = DeployConfig {
+        initial_holder: Some(roles.customer.address()),
+        ..Default::default()
+    };
+    let d = deploy(&url, roles.deployer.clone(), &cfg, None, true)
+        .await
+        .unwrap()
+        .deployment;
+    assert_ne!(d.series_market, Address::ZERO);
+    let customer = PhdClient::connect(&url, roles.customer.clone(), d.clone())
+        .await
+        .unwrap();
+    let owner = PhdClient::connect(&url, roles.user.clone(), d.clone())
+        .await
+        .unwrap();
+
+    let mut keepers = Vec::new();
+    for signer in roles.keepers.iter().take(3) {
+        customer
+            .transfer_coin(signer.address(), phd(100))
+            .await
+            .unwrap();
+        let k = PhdClient::connect(&url, signer.clone(), d.clone())
+            .await
+            .unwrap();
+        let secret: [u8; 32] = signer.to_bytes().into();
+        let proof =
+            sign_key_proof(&secret, k.key_proof_digest(k.address()).await.unwrap()).unwrap();
+        let key = phd_chain::pubkey_compressed(signer);
+        k.register_node(
+            NodeRole::Keeper,
+            &key,
+            "http://127.0.0.1:1",
+            phd(100),
+            &proof,
+        )
+        .await
+        .unwrap();
+        keepers.push(k);
+    }
+
+    let params = SeriesParams {
+        keepers: keepers.iter().map(PhdClient::address).collect(),
+        threshold: 2,
+        purposes: vec![Purpose::Research],
+        price_per_segment: phd(2),
+        metadata_hash: alloy::primitives::B256::repeat_byte(1),
+        consent_terms_hash: alloy::primitives::B256::repeat_byte(2),
+    };
+    let (_, series_id) = owner.create_series(&params).await.unwrap();
+    let segment = |seq: u64| SegmentParams {
+        seq,
+        content_root: alloy::primitives::B256::repeat_byte(seq as u8 + 10),
+        commitments: vec![
+            phd_chain::random_compressed_point(),
+            phd_chain::random_compressed_point(),
+        ],
+        uri: format!("s3://bucket/series/{seq}"),
+        metadata_hash: alloy::primitives::B256::ZERO,
+    };
+    let first = segment(0);
+    owner.append_segment(series_id, &first).await.unwrap();
+    owner.append_segment(series_id, &segment(1)).await.unwrap();
+    // A replayed seq is refused with a named error.
+    let err = owner.append_segment(series_id, &first).await.unwrap_err();
+    assert_eq!(
+        err.revert().map(|r| r.name()).as_deref(),
+        Some("SeriesMarketWrongSeq"),
+        "{err}"
+    );
+    let stored = customer
+        .segment_commitments_hash(series_id, 0)
+        .await
+        .unwrap();
+    assert_eq!(stored, phd_chain::commitments_hash(&first.commitments));
+    let events = customer
+        .appended_segments(series_id, phd_chain::BlockRange::all())
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(
+        phd_chain::split_commitments(&events[0].event.commitments).unwrap(),
+        first.commitments
+    );
+
+    // Back-filled from segment 0, four segments.
+    let sub = customer
+        .subscribe_series(series_id, 0, 4, phd(2), Purpose::Research)
+        .await
+        .unwrap();
+    assert_eq!(sub.escrow, phd(8));
+    let sid: u64 = sub.subscription_id.to();
+    for k in &keepers[..2] {
+        let items: Vec<ReleaseItem> = (0..2)
+            .map(|seq| ReleaseItem {
+                subscription_id: sid,
+                seq,
+                payload: vec![7u8; 113].into(),
+            })
+            .collect();
+        let (_, r) = k.release_shares(series_id, &items).await.unwrap();
+        assert_eq!(r.released, 2);
+    }
+    let s = customer.subscription(sub.subscription_id).await.unwrap();
+    assert_eq!(s.charged, 2);
+    let released = customer
+        .released_shares(sub.subscription_id, Some(1), phd_chain::BlockRange::all())
+        .await
+        .unwrap();
+    assert_eq!(released.len(), 2);
+    // Keeper fee 10 % of 2 PHD split between the two releasers; the owner gets the rest.
+    assert_eq!(
+        customer
+            .series_credit_of(keepers[0].address())
+            .await
+            .unwrap(),
+        phd(2) * U256::from(2) / U256::from(20)
+    );
+    assert_eq!(
+        customer.series_credit_of(owner.address()).await.unwrap(),
+        phd(2) * U256::from(2) * U256::from(9) / U256::from(10)
+    );
+    let (_, refunded) = customer
+        .cancel_subscription(sub.subscription_id)
+        .await
+        .unwrap();
+    assert_eq!(refunded, phd(4));
+    let err = customer
+        .cancel_subscription(sub.subscription_id)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.revert().map(|r| r.name()).as_deref(),
+        Some("SeriesMarketAlreadyCancelled"),
+        "{err}"
+    );
+    let (_, paid) = owner.withdraw_series_credits().await.unwrap();
+    assert_eq!(
+        paid,
+        phd(2) * U256::from(2) * U256::from(9) / U256::from(10)
+    );
+}

@@ -55,10 +55,20 @@ pub mod marketplace {
     );
 }
 
+/// Continuous datasets (series) and their subscriptions.
+pub mod series_market {
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        SeriesMarket,
+        "artifacts/SeriesMarket.json"
+    );
+}
+
 pub use coin::PHDCoin;
 pub use data_registry::DataRegistry;
 pub use keeper_registry::KeeperRegistry;
 pub use marketplace::Marketplace;
+pub use series_market::SeriesMarket;
 
 /// The raw artifact JSON of each contract, as committed.
 pub mod artifacts {
@@ -70,4 +80,6 @@ pub mod artifacts {
     pub const DATA_REGISTRY: &str = include_str!("../artifacts/DataRegistry.json");
     /// `Marketplace.json`.
     pub const MARKETPLACE: &str = include_str!("../artifacts/Marketplace.json");
+    /// `SeriesMarket.json`.
+    pub const SERIES_MARKET: &str = include_str!("../artifacts/SeriesMarket.json");
 }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::{ChainError, bindings::artifacts};
 
-/// The four PHD exchange contracts.
+/// The PHD exchange contracts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ContractKind {
     /// `PHDCoin`.
@@ -18,15 +18,18 @@ pub enum ContractKind {
     DataRegistry,
     /// `Marketplace`.
     Marketplace,
+    /// `SeriesMarket`.
+    SeriesMarket,
 }
 
 impl ContractKind {
     /// All contracts in deployment order.
-    pub const ALL: [ContractKind; 4] = [
+    pub const ALL: [ContractKind; 5] = [
         Self::PhdCoin,
         Self::KeeperRegistry,
         Self::DataRegistry,
         Self::Marketplace,
+        Self::SeriesMarket,
     ];
 
     /// Solidity contract name.
@@ -36,6 +39,7 @@ impl ContractKind {
             Self::KeeperRegistry => "KeeperRegistry",
             Self::DataRegistry => "DataRegistry",
             Self::Marketplace => "Marketplace",
+            Self::SeriesMarket => "SeriesMarket",
         }
     }
 
@@ -45,6 +49,7 @@ impl ContractKind {
             Self::KeeperRegistry => artifacts::KEEPER_REGISTRY,
             Self::DataRegistry => artifacts::DATA_REGISTRY,
             Self::Marketplace => artifacts::MARKETPLACE,
+            Self::SeriesMarket => artifacts::SERIES_MARKET,
         }
     }
 

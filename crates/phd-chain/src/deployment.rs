@@ -36,9 +36,12 @@ pub struct DeploymentParams {
     /// PHD (wei) put into the certification reward pool at deployment.
     #[serde(default)]
     pub reward_budget: U256,
+    /// Seconds keepers have to release a segment to a subscription (SeriesMarket).
+    #[serde(default)]
+    pub release_window: u64,
 }
 
-/// Addresses of the four contracts on one chain.
+/// Addresses of the contracts on one chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deployment {
     /// Chain id.
@@ -51,6 +54,9 @@ pub struct Deployment {
     pub data_registry: Address,
     /// `Marketplace`.
     pub marketplace: Address,
+    /// `SeriesMarket` (zero in files written before it existed: such a deployment is stale).
+    #[serde(default)]
+    pub series_market: Address,
     /// Block of the first deployment transaction: event scans start here.
     pub deployed_at_block: u64,
     /// Account that deployed (admin of the coin, owner of the keeper registry).
@@ -72,6 +78,7 @@ impl Deployment {
             ContractKind::KeeperRegistry => self.keeper_registry,
             ContractKind::DataRegistry => self.data_registry,
             ContractKind::Marketplace => self.marketplace,
+            ContractKind::SeriesMarket => self.series_market,
         }
     }
 
@@ -139,6 +146,7 @@ mod tests {
             keeper_registry: Address::repeat_byte(2),
             data_registry: Address::repeat_byte(3),
             marketplace: Address::repeat_byte(4),
+            series_market: Address::repeat_byte(6),
             deployed_at_block: 7,
             deployer: Address::repeat_byte(5),
             params: None,

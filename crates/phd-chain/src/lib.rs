@@ -22,6 +22,7 @@ pub mod events;
 pub mod keys;
 pub mod purpose;
 pub mod revert;
+pub mod series;
 pub mod trust;
 pub mod tx;
 pub mod units;
@@ -42,6 +43,10 @@ pub use keys::{
 };
 pub use purpose::{DatasetStatus, NodeRole, PurchaseStatus, Purpose};
 pub use revert::ContractRevert;
+pub use series::{
+    ReleaseItem, ReleaseOutcome, SegmentParams, Series, SeriesParams, SeriesStatus,
+    SubscribeOutcome, Subscription, commitments_hash, split_commitments,
+};
 pub use trust::{
     CertificationSummary, CommitState, Committed, Stake, delivery_log, delivery_log_entry,
     delivery_log_hash,

@@ -1,4 +1,4 @@
-//! Decoding revert data of the four contracts into typed errors with human messages.
+//! Decoding revert data of the contracts into typed errors with human messages.
 
 use std::fmt;
 
@@ -12,6 +12,7 @@ use crate::{
         coin::PHDCoin::PHDCoinErrors as C, data_registry::DataRegistry::DataRegistryErrors as D,
         keeper_registry::KeeperRegistry::KeeperRegistryErrors as K,
         marketplace::Marketplace::MarketplaceErrors as M,
+        series_market::SeriesMarket::SeriesMarketErrors as S,
     },
     purpose::{DatasetStatus, PurchaseStatus, purpose_name, role_name},
     units::format_phd_unit as phd,
@@ -26,6 +27,8 @@ pub enum ContractRevert {
     KeeperRegistry(K),
     /// A `Marketplace` error (incl. `ReentrancyGuard`, `SafeERC20`).
     Marketplace(M),
+    /// A `SeriesMarket` error.
+    SeriesMarket(S),
     /// A `PHDCoin` error (incl. OpenZeppelin ERC-20, ERC-2612, AccessControl, ECDSA, nonces).
     Coin(C),
     /// `Error(string)` from `require`/`revert("...")`.
@@ -46,6 +49,9 @@ impl ContractRevert {
         }
         if let Ok(e) = M::abi_decode(data) {
             return Self::Marketplace(e);
+        }
+        if let Ok(e) = S::abi_decode(data) {
+            return Self::SeriesMarket(e);
         }
         if let Ok(e) = D::abi_decode(data) {
             return Self::DataRegistry(e);
@@ -76,6 +82,7 @@ impl ContractRevert {
             Self::DataRegistry(e) => short(format!("{e:?}")),
             Self::KeeperRegistry(e) => short(format!("{e:?}")),
             Self::Marketplace(e) => short(format!("{e:?}")),
+            Self::SeriesMarket(e) => short(format!("{e:?}")),
             Self::Coin(e) => short(format!("{e:?}")),
             Self::Message(_) => "Error".into(),
             Self::Panic(_) => "Panic".into(),
@@ -218,6 +225,7 @@ impl fmt::Display for ContractRevert {
                 M::ShareProofInvalidCommitment(_) => f.write_str("share proof: invalid Feldman commitment"),
                 M::ShareProofInvalidIndex(_) => f.write_str("share proof: invalid share index"),
             },
+            Self::SeriesMarket(e) => series_message(e, f),
             Self::DataRegistry(e) => match e {
                 D::DataRegistryUnknownDataset(e) => write!(f, "dataset {} does not exist", e.datasetId),
                 D::DataRegistryNotOwner(e) => write!(f, "{} is not the owner of dataset {}", e.caller, e.datasetId),
@@ -381,6 +389,170 @@ impl fmt::Display for ContractRevert {
     }
 }
 
+fn series_status(s: u8) -> &'static str {
+    match s {
+        1 => "active",
+        2 => "withdrawn (consent)",
+        _ => "unknown",
+    }
+}
+
+fn series_message(e: &S, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match e {
+        S::SeriesMarketInvalidConfig(_) => f.write_str("invalid series market configuration"),
+        S::SeriesMarketInvalidThreshold(e) => write!(
+            f,
+            "threshold {} is invalid for {} keepers (need 2 ≤ t ≤ n ≤ 8)",
+            e.threshold, e.keeperCount
+        ),
+        S::SeriesMarketNoPurposes(_) => f.write_str("no purposes consented"),
+        S::SeriesMarketUnknownPurposes(e) => {
+            write!(
+                f,
+                "purposes 0x{:x} are not a non-empty subset of the known purposes (0x1f)",
+                e.purposes
+            )
+        }
+        S::SeriesMarketPriceTooLarge(e) => write!(
+            f,
+            "price {} is above the maximum {}",
+            phd(e.price),
+            phd(e.max)
+        ),
+        S::SeriesMarketKeeperNotRegistered(e) => {
+            write!(f, "{} is not a registered, staked keeper", e.keeper)
+        }
+        S::SeriesMarketDuplicateKeeper(e) => write!(f, "keeper {} is listed twice", e.keeper),
+        S::SeriesMarketUnknownSeries(e) => write!(f, "series {} does not exist", e.seriesId),
+        S::SeriesMarketNotOwner(e) => {
+            write!(f, "{} is not the owner of series {}", e.account, e.seriesId)
+        }
+        S::SeriesMarketNotActive(e) => {
+            write!(
+                f,
+                "series {} is {}: nothing more is appended, sold or released",
+                e.seriesId,
+                series_status(e.status)
+            )
+        }
+        S::SeriesMarketNotWithdrawn(e) => write!(
+            f,
+            "series {} still has consent: nothing to erase",
+            e.seriesId
+        ),
+        S::SeriesMarketWrongSeq(e) => {
+            write!(
+                f,
+                "series {} expects segment {} next, got {}",
+                e.seriesId, e.expected, e.got
+            )
+        }
+        S::SeriesMarketInvalidCommitments(e) => write!(
+            f,
+            "segment commitments are {} bytes, expected {} (threshold × 33)",
+            e.length, e.expectedLength
+        ),
+        S::SeriesMarketInvalidCommitment(e) => {
+            write!(
+                f,
+                "commitment {} is not a compressed secp256k1 point",
+                e.index
+            )
+        }
+        S::SeriesMarketInvalidUri(e) => {
+            write!(f, "segment URI is {} bytes, need 1..={}", e.length, e.max)
+        }
+        S::SeriesMarketPurposeNotConsented(e) => write!(
+            f,
+            "the owner of series {} did not consent to purpose {}",
+            e.seriesId,
+            purpose_name(e.purpose)
+        ),
+        S::SeriesMarketPriceAboveMax(e) => {
+            write!(
+                f,
+                "price per segment {} is above your maximum {}",
+                phd(e.price),
+                phd(e.max)
+            )
+        }
+        S::SeriesMarketInvalidSegments(e) => {
+            write!(
+                f,
+                "{} segments from {} is not a valid range (1..=2³²−1 segments)",
+                e.segments, e.fromSeq
+            )
+        }
+        S::SeriesMarketInvalidPubKey(e) => {
+            write!(
+                f,
+                "public key for {} must be 64 bytes (x‖y), got {} bytes",
+                e.account, e.length
+            )
+        }
+        S::SeriesMarketPubKeyMismatch(e) => write!(
+            f,
+            "public key belongs to {}, not to {}",
+            e.derived, e.account
+        ),
+        S::SeriesMarketUnknownSubscription(e) => {
+            write!(f, "subscription {} does not exist", e.subscriptionId)
+        }
+        S::SeriesMarketNotSubscriber(e) => {
+            write!(
+                f,
+                "{} is not the subscriber of subscription {}",
+                e.account, e.subscriptionId
+            )
+        }
+        S::SeriesMarketAlreadyCancelled(e) => {
+            write!(f, "subscription {} is already cancelled", e.subscriptionId)
+        }
+        S::SeriesMarketNothingToRefund(e) => write!(
+            f,
+            "subscription {} has nothing refundable now (appended segments stay owed until their release window ends)",
+            e.subscriptionId
+        ),
+        S::SeriesMarketNotListedKeeper(e) => {
+            write!(f, "{} is not a keeper of series {}", e.account, e.seriesId)
+        }
+        S::SeriesMarketKeeperNotStaked(e) => {
+            write!(f, "keeper {} is not an active, staked keeper", e.keeper)
+        }
+        S::SeriesMarketSegmentNotAppended(e) => {
+            write!(
+                f,
+                "segment {} of series {} is not appended yet",
+                e.seq, e.seriesId
+            )
+        }
+        S::SeriesMarketWrongSeries(e) => {
+            write!(
+                f,
+                "subscription {} is not a subscription of series {}",
+                e.subscriptionId, e.seriesId
+            )
+        }
+        S::SeriesMarketInvalidPayload(e) => write!(
+            f,
+            "a share payload is {} bytes, need 1..={}",
+            e.length, e.max
+        ),
+        S::SeriesMarketAlreadyConfirmedErasure(e) => {
+            write!(
+                f,
+                "keeper {} already confirmed erasure of series {}",
+                e.keeper, e.seriesId
+            )
+        }
+        S::SeriesMarketNothingToWithdraw(e) => {
+            write!(f, "{} has no series credits to withdraw", e.account)
+        }
+        S::ReentrancyGuardReentrantCall(_) => f.write_str("reentrant call refused"),
+        S::SafeERC20FailedOperation(e) => write!(f, "token transfer failed ({})", e.token),
+    }
+}
+
 fn panic_reason(code: U256) -> &'static str {
     match code.saturating_to::<u64>() {
         0x01 => "assertion failed",
@@ -464,6 +636,14 @@ mod tests {
             ContractRevert::decode(&e.abi_encode()).name(),
             "ERC20ExceededCap"
         );
+        let e = crate::bindings::series_market::SeriesMarket::SeriesMarketWrongSeq {
+            seriesId: U256::from(2),
+            expected: 5,
+            got: 4,
+        };
+        let r = ContractRevert::decode(&e.abi_encode());
+        assert_eq!(r.name(), "SeriesMarketWrongSeq");
+        assert_eq!(r.to_string(), "series 2 expects segment 5 next, got 4");
         let msg = alloy::sol_types::Revert::from("nope").abi_encode();
         assert_eq!(
             ContractRevert::decode(&msg),

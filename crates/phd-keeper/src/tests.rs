@@ -340,6 +340,7 @@ fn config(dir: &std::path::Path) -> KeeperConfig {
             keeper_registry: Address::repeat_byte(0xC1),
             data_registry: Address::repeat_byte(0xD1),
             marketplace: Address::repeat_byte(0xE1),
+            series_market: Address::repeat_byte(0xE2),
             deployed_at_block: 0,
             deployer: Address::ZERO,
             params: None,
