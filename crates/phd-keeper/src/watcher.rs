@@ -363,7 +363,8 @@ async fn process_delivery(
     let count = match chain.commit_count(pid).await {
         Ok(c) => c,
         Err(e) => {
-            return delivery_failed(s, cfg, &job, job_state_after_commit(committed_by_me), &e).await;
+            return delivery_failed(s, cfg, &job, job_state_after_commit(committed_by_me), &e)
+                .await;
         }
     };
     // A delivery by a keeper that did not commit counts as its commitment: with t − 1 others
