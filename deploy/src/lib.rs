@@ -58,6 +58,8 @@ pub struct DeployConfig {
     pub delivery_fee: U256,
     /// PHD wei put into the certification reward pool at deployment (default 10 000 PHD).
     pub reward_budget: U256,
+    /// PHD wei every listing deposits, slashed when a buyer proves owner fraud (default 10 PHD).
+    pub listing_bond: U256,
     /// Timelock / multisig to hand the coin's admin role and the registry's ownership to
     /// (`beginDefaultAdminTransfer` + `transferOwnership`; it accepts both later). None: the
     /// deployer keeps them.
@@ -81,6 +83,7 @@ impl Default for DeployConfig {
             min_certifications: 1,
             delivery_fee: phd_chain::phd(1),
             reward_budget: phd_chain::phd(10_000),
+            listing_bond: phd_chain::phd(10),
             admin: None,
         }
     }
@@ -114,6 +117,9 @@ impl DeployConfig {
         }
         if self.supply_cap.is_some_and(|c| c < self.initial_supply || c.is_zero()) {
             return bad("the supply cap must be non-zero and at least the initial supply".into());
+        }
+        if self.listing_bond >= U256::from(1u8) << 96 {
+            return bad("the listing bond does not fit in 96 bits".into());
         }
         if self.admin_transfer_delay >> 48 != 0 {
             return bad("the admin transfer delay does not fit in 48 bits".into());
@@ -269,6 +275,7 @@ pub async fn deploy_fresh(
         config.certification_reward,
         config.min_score_bps,
         config.min_certifications,
+        config.listing_bond,
     );
     let (tx, _) = send_call(&ctx, "deploy DataRegistry", &call).await?;
     let data_registry = tx.contract_address.ok_or(DeployError::NoContractAddress("DataRegistry"))?;
@@ -332,6 +339,7 @@ pub async fn deploy_fresh(
             min_score_bps: config.min_score_bps,
             min_certifications: config.min_certifications,
             reward_budget: config.reward_budget,
+            listing_bond: config.listing_bond,
         }),
         code_hashes: Default::default(),
     };

@@ -36,6 +36,9 @@ pub struct DeploymentParams {
     /// PHD (wei) put into the certification reward pool at deployment.
     #[serde(default)]
     pub reward_budget: U256,
+    /// PHD (wei) every listing deposits as bond against owner fraud.
+    #[serde(default)]
+    pub listing_bond: U256,
 }
 
 /// Addresses of the four contracts on one chain.

@@ -39,6 +39,9 @@ pub use events::{BlockRange, EventLog};
 pub use keys::{sign_key_proof, address_of_pubkey64, pubkey_compressed, pubkey64, random_compressed_point, signer_from_hex};
 pub use purpose::{DatasetStatus, NodeRole, Purpose, PurchaseStatus};
 pub use revert::ContractRevert;
-pub use trust::{CertificationSummary, CommitState, Committed, Stake, delivery_log, delivery_log_entry, delivery_log_hash};
+pub use trust::{
+    CertificationSummary, CommitState, Committed, OwnerFraudEvidence, OwnerFraudProven, Stake, delivery_log, delivery_log_entry,
+    delivery_log_hash,
+};
 pub use tx::{SendCtx, TxOutcome, find_event, require_event, send_call};
 pub use units::{format_phd, format_phd_unit, one_phd, parse_phd, phd};
