@@ -187,6 +187,7 @@ pub async fn retrieve(ctx: &ClientCtx, purchase_id: u64, out: &Path, opts: &Retr
         return Err(SdkError::Reconstruct { purchase_id, reason: "secret does not match the key commitment C0".into() });
     }
     let key = OpeningKey::from_derived(secret.data_key());
+    let secret_bytes = secret.to_bytes(); // only for an owner-fraud proof (crate::fraud)
     drop(secret);
     ctx.emit(RetrieveEvent::KeyReconstructed { shares_used: chosen.iter().map(KeyShare::index).collect() });
 
@@ -197,6 +198,7 @@ pub async fn retrieve(ctx: &ClientCtx, purchase_id: u64, out: &Path, opts: &Retr
     let source = download(ctx, &uri, good.iter().find_map(|g| g.url.as_deref()), &sealed).await?;
     let sealed_len = std::fs::metadata(&sealed).map(|m| m.len()).unwrap_or(0);
     ctx.emit(RetrieveEvent::Downloaded { bytes: sealed_len, total: Some(sealed_len) });
+    crate::fraud::check_key_opens(&sealed, d.contentRoot.0, &key, &secret_bytes, purchase_id, dataset_id, &uri)?;
 
     // Verify + decrypt into a temp file next to `out`, then rename.
     let out_dir = match out.parent() {
