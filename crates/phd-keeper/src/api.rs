@@ -111,6 +111,7 @@ async fn handle_put(s: &Arc<Shared>, path_id: &str, req: ShareUpload) -> Result<
             return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown dataset"));
         }
         DatasetStatus::Withdrawn => return Err(ApiError::new(StatusCode::GONE, "dataset withdrawn")),
+        DatasetStatus::Delisted => return Err(ApiError::new(StatusCode::GONE, "dataset delisted for owner fraud")),
         DatasetStatus::Pending | DatasetStatus::Active => {}
     }
 
