@@ -18,10 +18,21 @@ fn be32(b: &[u8]) -> u32 {
 #[test]
 fn object_matches_written_spec() {
     let key = [0x5au8; 32];
-    let data: Vec<u8> = (0..10_000u32).flat_map(|i| format!("{i},{}\n", i % 7).into_bytes()).collect();
+    let data: Vec<u8> = (0..10_000u32)
+        .flat_map(|i| format!("{i},{}\n", i % 7).into_bytes())
+        .collect();
     let mut obj = Vec::new();
-    let opts = SealOptions { chunk_size: 5000, ..SealOptions::default() };
-    let s = seal(SealingKey::from_derived(Zeroizing::new(key)).unwrap(), &data[..], &mut obj, &opts).unwrap();
+    let opts = SealOptions {
+        chunk_size: 5000,
+        ..SealOptions::default()
+    };
+    let s = seal(
+        SealingKey::from_derived(Zeroizing::new(key)).unwrap(),
+        &data[..],
+        &mut obj,
+        &opts,
+    )
+    .unwrap();
 
     // header
     let h = &obj[..64];
@@ -32,7 +43,8 @@ fn object_matches_written_spec() {
     let salt = &h[16..48];
     let hk = Hkdf::<Sha256>::new(Some(salt), &key);
     let mut k_enc = [0u8; 32];
-    hk.expand(b"phd-seal v1 aes-256-ctr key", &mut k_enc).unwrap();
+    hk.expand(b"phd-seal v1 aes-256-ctr key", &mut k_enc)
+        .unwrap();
     let mut check = [0u8; 16];
     hk.expand(b"phd-seal v1 key check", &mut check).unwrap();
     assert_eq!(&h[48..64], &check);
@@ -49,7 +61,12 @@ fn object_matches_written_spec() {
     let mut plain = Vec::new();
     for i in 0..count as usize {
         let e = &t[16 + 48 * i..16 + 48 * (i + 1)];
-        let (off, ct_len, pt_len, hash) = (be64(&e[0..8]) as usize, be32(&e[8..12]) as usize, be32(&e[12..16]), &e[16..48]);
+        let (off, ct_len, pt_len, hash) = (
+            be64(&e[0..8]) as usize,
+            be32(&e[8..12]) as usize,
+            be32(&e[12..16]),
+            &e[16..48],
+        );
         let ct = &obj[off..off + ct_len];
         assert_eq!(Sha256::digest(ct).as_slice(), hash);
         // counter block: index u64 BE ‖ 0u32 ‖ block counter u32 BE
@@ -100,7 +117,10 @@ fn object_matches_written_spec() {
 
 #[test]
 fn empty_tree_root() {
-    assert_eq!(chunk_tree_root(&[]), <[u8; 32]>::from(Sha256::digest([3u8])));
+    assert_eq!(
+        chunk_tree_root(&[]),
+        <[u8; 32]>::from(Sha256::digest([3u8]))
+    );
 }
 
 /// The owner-fraud evidence (header, count, length, tree root) hashes back to the content root
@@ -109,12 +129,18 @@ fn empty_tree_root() {
 fn key_check_evidence_binds_root_and_key() {
     let data: Vec<u8> = (0..20_000u32).flat_map(|i| i.to_be_bytes()).collect();
     let mut obj = Vec::new();
-    let opts = SealOptions { chunk_size: 7000, ..SealOptions::default() };
+    let opts = SealOptions {
+        chunk_size: 7000,
+        ..SealOptions::default()
+    };
     let s = seal(SealingKey::generate().unwrap(), &data[..], &mut obj, &opts).unwrap();
     let ev = key_check_evidence(&obj[..]).unwrap();
     assert_eq!(ev.root, s.root);
     assert_eq!(&ev.header[..], &obj[..64]);
-    assert_eq!((ev.chunk_count, ev.plaintext_len), (s.chunk_count, data.len() as u64));
+    assert_eq!(
+        (ev.chunk_count, ev.plaintext_len),
+        (s.chunk_count, data.len() as u64)
+    );
     let mut h = Sha256::new();
     h.update([0x02]);
     h.update(b"phd-seal v1");
@@ -122,7 +148,14 @@ fn key_check_evidence_binds_root_and_key() {
     h.update(ev.chunk_count.to_be_bytes());
     h.update(ev.plaintext_len.to_be_bytes());
     h.update(ev.tree_root);
-    assert_eq!(<[u8; 32]>::from(h.finalize()), s.root, "FORMATS.md §1.6 from the evidence");
+    assert_eq!(
+        <[u8; 32]>::from(h.finalize()),
+        s.root,
+        "FORMATS.md §1.6 from the evidence"
+    );
     assert!(ev.key_opens(&s.opening_key).unwrap());
-    assert!(!ev.key_opens(&SealingKey::generate().unwrap().opening_key()).unwrap());
+    assert!(
+        !ev.key_opens(&SealingKey::generate().unwrap().opening_key())
+            .unwrap()
+    );
 }
