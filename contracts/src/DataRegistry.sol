@@ -10,6 +10,8 @@ import {IKeeperRegistry} from "./interfaces/IKeeperRegistry.sol";
 import {IPHDCoin} from "./interfaces/IPHDCoin.sol";
 import {Purposes} from "./Purposes.sol";
 import {Secp256k1} from "./libraries/Secp256k1.sol";
+import {ShareProof} from "./libraries/ShareProof.sol";
+import {SealKeyCheck} from "./libraries/SealKeyCheck.sol";
 
 /// @title DataRegistry
 /// @notice Listings of sealed health datasets. Lifecycle: `publish` → Pending; the
@@ -19,6 +21,10 @@ import {Secp256k1} from "./libraries/Secp256k1.sol";
 /// dataset; they are kept as a history (one per validator). `MIN_CERTIFICATIONS` certificates with
 /// a score ≥ `MIN_SCORE_BPS` certify the dataset and pay its owner `CERTIFICATION_REWARD` once,
 /// from a reward pool funded in advance (`fundRewards`): rewards can never exceed what was funded.
+/// Every listing deposits `LISTING_BOND`; a buyer who received threshold shares and finds that the
+/// object does not open under the committed key proves it (through the Marketplace,
+/// `delistForOwnerFraud`): the bond is slashed and the dataset Delisted. Otherwise the owner takes
+/// the bond back once the listing is withdrawn and no proof can come any more.
 /// @dev Storage is laid out for the Marketplace's hot paths: `purchaseTerms` reads three slots,
 /// `deliveryTerms` two, `settlementParties` one plus one per delivering keeper. Commitments are
 /// stored as their x-coordinates plus a parity bitmap (one slot per commitment instead of three).
@@ -37,6 +43,10 @@ contract DataRegistry is IDataRegistry, ReentrancyGuardTransient {
     uint256 public constant MIN_THRESHOLD = 2;
     /// @notice Largest score a certificate may carry, in basis points.
     uint16 public constant MAX_SCORE_BPS = 10_000;
+    /// @notice Share of a slashed listing bond paid to the buyer who proved the fraud; the rest
+    /// goes to the reward pool, so an owner proving fraud on its own listing (it knows the secret)
+    /// still loses half of its bond.
+    uint16 public constant FRAUD_BOND_TO_BUYER_BPS = 5_000;
 
     /// @notice The coin the rewards are paid in.
     IPHDCoin public immutable TOKEN;
@@ -48,6 +58,8 @@ contract DataRegistry is IDataRegistry, ReentrancyGuardTransient {
     uint16 public immutable MIN_SCORE_BPS;
     /// @inheritdoc IDataRegistry
     uint8 public immutable MIN_CERTIFICATIONS;
+    /// @inheritdoc IDataRegistry
+    uint256 public immutable LISTING_BOND;
 
     /// @dev Per-dataset certificate counters, one slot.
     struct CertStats {
@@ -70,7 +82,10 @@ contract DataRegistry is IDataRegistry, ReentrancyGuardTransient {
         uint40 publishedAt;
         // slot 1
         uint96 price;
+        /// @dev When consent was withdrawn or the dataset delisted (the first of the two).
         uint40 withdrawnAt;
+        /// @dev Listing bond held (0 once reclaimed or slashed).
+        uint96 bond;
         // slot 2..
         uint256 purposes;
         /// @dev Bit j set when commitment j has prefix 0x03 (odd y).
@@ -98,23 +113,28 @@ contract DataRegistry is IDataRegistry, ReentrancyGuardTransient {
     mapping(uint256 datasetId => mapping(address validator => bool)) private _certifiedBy;
     /// @inheritdoc IDataRegistry
     uint256 public rewardPool;
+    /// @inheritdoc IDataRegistry
+    uint256 public listingBonds;
 
     /// @param token PHD coin the rewards are paid in (from the pool; no minting).
     /// @param keeperRegistry Registry of keepers and validators.
     /// @param reward CERTIFICATION_REWARD in wei units (the deployment uses 10 PHD = 10·10¹⁸).
     /// @param minScoreBps Smallest score (basis points) of a counting certificate (≤ 10 000).
     /// @param minCertifications Counting certificates needed to be certified (k ≥ 1).
+    /// @param listingBond PHD (wei units) every `publish` deposits (≤ 2⁹⁶ − 1).
     constructor(
         IPHDCoin token,
         IKeeperRegistry keeperRegistry,
         uint256 reward,
         uint16 minScoreBps,
-        uint8 minCertifications
+        uint8 minCertifications,
+        uint256 listingBond
     ) {
         if (
             address(token) == address(0) || address(keeperRegistry) == address(0) || minScoreBps > MAX_SCORE_BPS
-                || minCertifications == 0
+                || minCertifications == 0 || listingBond > type(uint96).max
         ) revert DataRegistryInvalidConfig();
+        LISTING_BOND = listingBond;
         TOKEN = token;
         _KEEPER_REGISTRY = keeperRegistry;
         CERTIFICATION_REWARD = reward;
@@ -178,15 +198,105 @@ contract DataRegistry is IDataRegistry, ReentrancyGuardTransient {
         d.metadataHash = keccak256(params.metadata);
         d.consentTermsHash = params.consentTermsHash;
         d.storageUri = params.storageUri;
+        uint256 bond = LISTING_BOND;
+        if (bond != 0) {
+            // forge-lint: disable-next-line(unsafe-typecast) -- LISTING_BOND ≤ 2⁹⁶ − 1 (constructor)
+            d.bond = uint96(bond);
+            listingBonds += bond;
+        }
 
         _emitPublished(datasetId, params);
+        if (bond != 0) {
+            emit ListingBondPosted(datasetId, msg.sender, bond);
+            IERC20(address(TOKEN)).safeTransferFrom(msg.sender, address(this), bond);
+        }
+    }
+
+    /// @inheritdoc IDataRegistry
+    function reclaimListingBond(uint256 datasetId) external nonReentrant returns (uint256 amount) {
+        DatasetData storage d = _existing(datasetId);
+        address owner = d.owner;
+        if (owner != msg.sender) revert DataRegistryNotOwner(datasetId, msg.sender);
+        amount = d.bond;
+        if (amount == 0) revert DataRegistryNoListingBond(datasetId);
+        if (d.status != Status.Withdrawn) revert DataRegistryListingBondLocked(datasetId, type(uint256).max);
+        // Deliveries stop at the withdrawal, so every purchase that reached threshold did so by
+        // then and its proof window (the confirmation window) ends by this time.
+        address market = _KEEPER_REGISTRY.marketplace();
+        uint256 unlocksAt = d.withdrawnAt + (market == address(0) ? 0 : IMarketplace(market).confirmationWindow());
+        if (block.timestamp < unlocksAt) revert DataRegistryListingBondLocked(datasetId, unlocksAt);
+
+        d.bond = 0;
+        listingBonds -= amount;
+        emit ListingBondReclaimed(datasetId, owner, amount);
+        IERC20(address(TOKEN)).safeTransfer(owner, amount);
+    }
+
+    /// @inheritdoc IDataRegistry
+    function delistForOwnerFraud(
+        uint256 datasetId,
+        address beneficiary,
+        uint256 secret,
+        bytes calldata header,
+        uint64 chunkCount,
+        uint64 plaintextLen,
+        bytes32 treeRoot
+    ) external nonReentrant returns (uint256 toBeneficiary) {
+        if (msg.sender != _KEEPER_REGISTRY.marketplace()) revert DataRegistryNotMarketplace(msg.sender);
+        DatasetData storage d = _existing(datasetId);
+        _requireOwnerFraud(datasetId, d, secret, header, chunkCount, plaintextLen, treeRoot);
+
+        uint256 bond = d.bond;
+        toBeneficiary = bond * FRAUD_BOND_TO_BUYER_BPS / MAX_SCORE_BPS;
+        uint256 toPool = bond - toBeneficiary;
+        if (bond != 0) {
+            d.bond = 0;
+            listingBonds -= bond;
+            rewardPool += toPool;
+        }
+        Status status = d.status;
+        bool delists = status == Status.Pending || status == Status.Active;
+        if (delists) {
+            d.status = Status.Delisted;
+            d.withdrawnAt = uint40(block.timestamp);
+        }
+        emit OwnerFraudProven(datasetId, d.owner, beneficiary, toBeneficiary, toPool);
+        if (delists) emit Delisted(datasetId);
+        if (toBeneficiary != 0) IERC20(address(TOKEN)).safeTransfer(beneficiary, toBeneficiary);
+    }
+
+    /// @dev Reverts unless `secret` opens C0, the evidence hashes to the listed content root, and
+    /// the header's key check differs from the one of the secret's data key.
+    function _requireOwnerFraud(
+        uint256 datasetId,
+        DatasetData storage d,
+        uint256 secret,
+        bytes calldata header,
+        uint64 chunkCount,
+        uint64 plaintextLen,
+        bytes32 treeRoot
+    ) private view {
+        if (header.length != SealKeyCheck.HEADER_LENGTH) revert DataRegistryInvalidHeader(header.length);
+        // Only the reduced scalar derives the key the owner's app derived (phd-keys: 1 ≤ s < n);
+        // s + n would pass the curve check but derive another key.
+        if (secret == 0 || secret >= ShareProof.N) revert DataRegistryInvalidSecret(datasetId);
+        bytes[] memory c0 = new bytes[](1);
+        c0[0] = abi.encodePacked((d.commitmentParity & 1) == 1 ? bytes1(0x03) : bytes1(0x02), _commitmentX[datasetId][0]);
+        if (!ShareProof.isCorrectShare(secret, 0, c0)) revert DataRegistryInvalidSecret(datasetId);
+        bytes32 root = SealKeyCheck.contentRoot(header, chunkCount, plaintextLen, treeRoot);
+        bytes32 listed = d.contentRoot;
+        if (root != listed) revert DataRegistryContentRootMismatch(datasetId, listed, root);
+        (bytes32 salt, bytes16 claimed) = SealKeyCheck.headerFields(header);
+        if (SealKeyCheck.keyCheck(SealKeyCheck.dataKey(secret), salt) == claimed) {
+            revert DataRegistryKeyCheckMatches(datasetId);
+        }
     }
 
     /// @inheritdoc IDataRegistry
     function setPrice(uint256 datasetId, uint256 newPrice) external {
         DatasetData storage d = _existing(datasetId);
         if (d.owner != msg.sender) revert DataRegistryNotOwner(datasetId, msg.sender);
-        if (d.status == Status.Withdrawn) revert DataRegistryWrongStatus(datasetId, Status.Withdrawn);
+        if (d.status >= Status.Withdrawn) revert DataRegistryWrongStatus(datasetId, d.status);
         _checkPrice(newPrice);
         uint256 oldPrice = d.price;
         // forge-lint: disable-next-line(unsafe-typecast) -- _checkPrice
@@ -199,8 +309,9 @@ contract DataRegistry is IDataRegistry, ReentrancyGuardTransient {
         DatasetData storage d = _existing(datasetId);
         if (d.owner != msg.sender) revert DataRegistryNotOwner(datasetId, msg.sender);
         if (d.status == Status.Withdrawn) revert DataRegistryWrongStatus(datasetId, Status.Withdrawn);
+        // A delisted dataset keeps its delisting time (it bounds the bond's proof window).
+        if (d.status != Status.Delisted) d.withdrawnAt = uint40(block.timestamp);
         d.status = Status.Withdrawn;
-        d.withdrawnAt = uint40(block.timestamp);
         emit ConsentWithdrawn(datasetId, msg.sender);
     }
 
@@ -214,7 +325,7 @@ contract DataRegistry is IDataRegistry, ReentrancyGuardTransient {
         uint8 shareIndex = _shareIndex[datasetId][msg.sender];
         if (shareIndex == 0) revert DataRegistryNotListedKeeper(datasetId, msg.sender);
         Status status = d.status;
-        if (status == Status.Withdrawn) revert DataRegistryWrongStatus(datasetId, status);
+        if (status >= Status.Withdrawn) revert DataRegistryWrongStatus(datasetId, status);
         KeeperSlot storage k = _keeperAt[datasetId][shareIndex];
         if (k.acknowledged) revert DataRegistryAlreadyAcknowledged(datasetId, msg.sender);
 
@@ -310,6 +421,11 @@ contract DataRegistry is IDataRegistry, ReentrancyGuardTransient {
     // ------------------------------------------------------------------------------------------
     // Views
     // ------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IDataRegistry
+    function listingBondOf(uint256 datasetId) external view returns (uint256) {
+        return _datasets[datasetId].bond;
+    }
 
     /// @inheritdoc IDataRegistry
     function datasetCount() external view returns (uint256) {

@@ -391,9 +391,10 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
             bit == 0 || p.committed < p.threshold || p.delivered >= p.threshold || p.committedBits & bit == 0
                 || p.deliveredBits & bit != 0 || slashed & bit != 0
         ) revert MarketplaceNotSlashable(purchaseId, keeper);
-        // Consent withdrawn before the deadline stopped deliveries: not the keeper's fault.
+        // Consent withdrawn (or the dataset delisted) before the deadline stopped deliveries: not
+        // the keeper's fault.
         IDataRegistry.Dataset memory d = _REGISTRY.dataset(datasetId);
-        if (d.status == IDataRegistry.Status.Withdrawn && d.withdrawnAt < deadline) {
+        if (d.status >= IDataRegistry.Status.Withdrawn && d.withdrawnAt < deadline) {
             revert MarketplaceNotSlashable(purchaseId, keeper);
         }
 
@@ -411,6 +412,48 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
         if (amount != 0 && _KEEPERS.slash(keeper, amount) != amount) {
             revert MarketplaceNotSlashable(purchaseId, keeper);
         }
+    }
+
+    /// @inheritdoc IMarketplace
+    /// @dev The registry verifies the proof (and reverts when it fails) and slashes the bond; the
+    /// purchase is refunded in full, its keepers are not paid (the owner's listing was a fraud).
+    function proveOwnerFraud(
+        uint256 purchaseId,
+        uint256 secret,
+        bytes calldata header,
+        uint64 chunkCount,
+        uint64 plaintextLen,
+        bytes32 treeRoot
+    ) external nonReentrant returns (uint256 refunded, uint256 bond) {
+        uint256 datasetId;
+        (datasetId, refunded) = _refundForFraud(purchaseId);
+        bond = _REGISTRY.delistForOwnerFraud(
+            datasetId, msg.sender, secret, header, chunkCount, plaintextLen, treeRoot
+        );
+        emit OwnerFraudRefunded(purchaseId, datasetId, msg.sender, refunded, bond);
+        if (refunded != 0) _TOKEN.safeTransfer(msg.sender, refunded);
+    }
+
+    /// @dev Checks the caller may prove owner fraud on the purchase, then marks it Refunded.
+    function _refundForFraud(uint256 purchaseId) private returns (uint256 datasetId, uint256 refunded) {
+        PurchaseData storage p = _purchases[purchaseId];
+        PurchaseStatus status = p.status;
+        if (status != PurchaseStatus.Open) _revertNotOpen(purchaseId, status);
+        if (p.buyer != msg.sender || p.isGrant) revert MarketplaceNotBuyer(purchaseId, msg.sender);
+        uint8 delivered = p.delivered;
+        uint8 threshold = p.threshold;
+        if (delivered < threshold) revert MarketplaceThresholdNotReached(purchaseId, delivered, threshold);
+        // The proof window is the confirmation window: after it anyone may settle, and the
+        // registry releases a withdrawn listing's bond.
+        uint64 endsAt = p.thresholdReachedAt + _CONFIRMATION_WINDOW;
+        if (block.timestamp >= endsAt) revert MarketplaceFraudProofClosed(purchaseId, endsAt);
+
+        refunded = p.price;
+        datasetId = p.datasetId;
+        p.status = PurchaseStatus.Refunded;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        if (refunded != 0) _totals.openEscrow -= uint96(refunded);
+        emit Refunded(purchaseId, datasetId, msg.sender, refunded);
     }
 
     /// @inheritdoc IMarketplace
@@ -478,7 +521,8 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
         uint8 threshold = p.threshold;
         if (delivered >= threshold) revert MarketplaceThresholdDelivered(purchaseId, delivered, threshold);
         uint64 deadline = p.createdAt + _DELIVERY_WINDOW;
-        if (block.timestamp < deadline && dStatus != IDataRegistry.Status.Withdrawn) {
+        // Withdrawn or Delisted: no more deliveries, the buyer need not wait.
+        if (block.timestamp < deadline && dStatus < IDataRegistry.Status.Withdrawn) {
             revert MarketplaceRefundNotYetAllowed(purchaseId, deadline);
         }
     }

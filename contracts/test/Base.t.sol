@@ -31,6 +31,9 @@ abstract contract Base is Test {
     uint8 internal constant MIN_CERTS = 2;
     uint256 internal constant REWARD_BUDGET = 1_000 * UNIT;
     uint256 internal constant DELIVERY_FEE = 1 * UNIT;
+    uint256 internal constant LISTING_BOND = 50 * UNIT;
+    /// @dev What the `owner` fixture holds for listing bonds at the start (see `ownerEarnings`).
+    uint256 internal constant OWNER_BOND_FLOAT = 100 * LISTING_BOND;
     string internal constant ENDPOINT = "https://keeper.example/api";
     string internal constant STORAGE_URI = "s3://phd-data/datasets/0001.sealed";
     bytes32 internal constant CONTENT_ROOT = keccak256("content root");
@@ -79,7 +82,7 @@ abstract contract Base is Test {
         vm.startPrank(admin);
         coin = new PHDCoin(admin, ADMIN_DELAY, treasury, INITIAL_SUPPLY, SUPPLY_CAP);
         keeperRegistry = new KeeperRegistry(admin, coin, MIN_STAKE, UNBONDING_DELAY);
-        registry = new DataRegistry(coin, keeperRegistry, REWARD, MIN_SCORE, MIN_CERTS);
+        registry = new DataRegistry(coin, keeperRegistry, REWARD, MIN_SCORE, MIN_CERTS, LISTING_BOND);
         (uint64 dw, uint64 cw) = marketWindows();
         market = new Marketplace(address(coin), address(registry), FEE_BPS, dw, cw, DELIVERY_FEE);
         keeperRegistry.setMarketplace(address(market));
@@ -103,6 +106,21 @@ abstract contract Base is Test {
 
         fund(buyer, 10_000 * UNIT);
         fund(buyer2, 10_000 * UNIT);
+        fundBonds(owner, OWNER_BOND_FLOAT);
+    }
+
+    /// @dev Gives `who` PHD for listing bonds and approves the DataRegistry to take them.
+    function fundBonds(address who, uint256 amount) internal {
+        vm.prank(treasury);
+        coin.transfer(who, amount);
+        vm.prank(who);
+        coin.approve(address(registry), type(uint256).max);
+    }
+
+    /// @dev What the `owner` fixture earned: its balance less the bond float, with every listing
+    /// bond posted so far (all by `owner` in the tests that use this) counted back.
+    function ownerEarnings() internal view returns (uint256) {
+        return coin.balanceOf(owner) + LISTING_BOND * registry.datasetCount() - OWNER_BOND_FLOAT;
     }
 
     /// @dev Delivery and confirmation windows of the `market` fixture (overridden by the invariant tests).

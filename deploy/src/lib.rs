@@ -60,6 +60,8 @@ pub struct DeployConfig {
     pub reward_budget: U256,
     /// Seconds keepers have to release a series segment to a subscription (default 1 day).
     pub release_window: u64,
+    /// PHD wei every listing deposits, slashed when a buyer proves owner fraud (default 10 PHD).
+    pub listing_bond: U256,
     /// Timelock / multisig to hand the coin's admin role and the registry's ownership to
     /// (`beginDefaultAdminTransfer` + `transferOwnership`; it accepts both later). None: the
     /// deployer keeps them.
@@ -84,6 +86,7 @@ impl Default for DeployConfig {
             delivery_fee: phd_chain::phd(1),
             reward_budget: phd_chain::phd(10_000),
             release_window: 86_400,
+            listing_bond: phd_chain::phd(10),
             admin: None,
         }
     }
@@ -140,6 +143,9 @@ impl DeployConfig {
                 "keeper fee {} bps is above 10000",
                 self.keeper_fee_bps
             ));
+        }
+        if self.listing_bond >= U256::from(1u8) << 96 {
+            return bad("the listing bond does not fit in 96 bits".into());
         }
         if self.admin_transfer_delay >> 48 != 0 {
             return bad("the admin transfer delay does not fit in 48 bits".into());
@@ -330,6 +336,7 @@ pub async fn deploy_fresh(
         config.certification_reward,
         config.min_score_bps,
         config.min_certifications,
+        config.listing_bond,
     );
     let (tx, _) = send_call(&ctx, "deploy DataRegistry", &call).await?;
     let data_registry = tx
@@ -412,6 +419,7 @@ pub async fn deploy_fresh(
             min_certifications: config.min_certifications,
             reward_budget: config.reward_budget,
             release_window: config.release_window,
+            listing_bond: config.listing_bond,
         }),
         code_hashes: Default::default(),
     };

@@ -51,6 +51,9 @@ struct Cli {
     /// devnet uses 1.
     #[arg(long, default_value_t = 2)]
     min_certifications: u8,
+    /// PHD every listing deposits as bond, slashed when a buyer proves owner fraud.
+    #[arg(long, env = "PHD_LISTING_BOND", default_value = "10", value_parser = phd_cli::parse_phd)]
+    listing_bond: alloy::primitives::U256,
     /// PHD each delivering keeper earns for a grant or a free dataset.
     #[arg(long, default_value = "1", value_parser = phd_cli::parse_phd)]
     delivery_fee: alloy::primitives::U256,
@@ -107,6 +110,7 @@ async fn run() -> eyre::Result<()> {
         delivery_fee: cli.delivery_fee,
         reward_budget: cli.reward_budget,
         release_window: cli.release_window,
+        listing_bond: cli.listing_bond,
         admin: cli.admin,
     };
     let outcome = deploy(&cli.rpc.rpc_url, signer, &config, Some(&out), cli.force)

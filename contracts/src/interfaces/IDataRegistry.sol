@@ -7,12 +7,15 @@ pragma solidity ^0.8.24;
 /// purposes the owner consented to, validator certificates, and consent withdrawal with
 /// per-keeper erasure confirmations (GDPR Art. 7(3), 17).
 interface IDataRegistry {
-    /// @notice Pending until `threshold` keepers acknowledged their share; Withdrawn is final.
+    /// @notice Pending until `threshold` keepers acknowledged their share; Withdrawn is final;
+    /// Delisted: a buyer proved the owner's listing does not open under the committed key (only
+    /// `withdrawConsent` still applies, so keepers can erase).
     enum Status {
         None,
         Pending,
         Active,
-        Withdrawn
+        Withdrawn,
+        Delisted
     }
 
     /// @notice Everything the owner states when publishing.
@@ -98,7 +101,37 @@ interface IDataRegistry {
     /// @notice The `MIN_CERTIFICATIONS`-th counting certificate arrived: the dataset is certified.
     event CertificationReached(uint256 indexed datasetId, uint256 counted, uint16 aggregateScoreBps);
 
+    /// @notice The owner deposited the listing bond (`LISTING_BOND`) with `publish`.
+    event ListingBondPosted(uint256 indexed datasetId, address indexed owner, uint256 amount);
+    /// @notice The owner took its listing bond back (the listing is closed, no proof can come).
+    event ListingBondReclaimed(uint256 indexed datasetId, address indexed owner, uint256 amount);
+    /// @notice A buyer proved that the listed object does not open under the committed key: the
+    /// bond was slashed, `toBeneficiary` to the buyer, `toPool` into the reward pool.
+    event OwnerFraudProven(
+        uint256 indexed datasetId,
+        address indexed owner,
+        address indexed beneficiary,
+        uint256 toBeneficiary,
+        uint256 toPool
+    );
+    /// @notice The dataset left the market for owner fraud: no new purchases, open ones refundable.
+    event Delisted(uint256 indexed datasetId);
+
     error DataRegistryUnknownDataset(uint256 datasetId);
+    /// @notice Only the Marketplace named in the KeeperRegistry may submit owner-fraud proofs.
+    error DataRegistryNotMarketplace(address caller);
+    /// @notice An owner-fraud proof's header is not 64 bytes.
+    error DataRegistryInvalidHeader(uint256 length);
+    /// @notice The revealed secret is 0, not below the group order, or `s·G ≠ C0`.
+    error DataRegistryInvalidSecret(uint256 datasetId);
+    /// @notice Header, chunk count, plaintext length and tree root do not hash to the listed root.
+    error DataRegistryContentRootMismatch(uint256 datasetId, bytes32 expected, bytes32 actual);
+    /// @notice The header's key check matches the key of the revealed secret: no fraud.
+    error DataRegistryKeyCheckMatches(uint256 datasetId);
+    /// @notice The bond is still needed: the listing is open, or a proof may come until `unlocksAt`.
+    error DataRegistryListingBondLocked(uint256 datasetId, uint256 unlocksAt);
+    /// @notice No bond is held for the dataset (never posted, reclaimed, or slashed).
+    error DataRegistryNoListingBond(uint256 datasetId);
     error DataRegistryNotOwner(uint256 datasetId, address caller);
     error DataRegistryInvalidThreshold(uint8 threshold, uint256 keeperCount);
     error DataRegistryInvalidCommitments(uint256 expected, uint256 actual);
@@ -155,6 +188,34 @@ interface IDataRegistry {
 
     /// @notice A listed keeper confirms it destroyed its share of a withdrawn dataset.
     function confirmErasure(uint256 datasetId) external;
+
+    /// @notice The owner takes its listing bond back: only once the listing is Withdrawn and the
+    /// Marketplace's confirmation window since the withdrawal passed (no delivery can happen
+    /// after a withdrawal, so no purchase can be proven fraudulent any more).
+    function reclaimListingBond(uint256 datasetId) external returns (uint256 amount);
+
+    /// @notice Owner-fraud proof, called by the Marketplace for a buyer that received threshold
+    /// shares: checks `secret·G == C0`, that (header, chunkCount, plaintextLen, treeRoot) hash to
+    /// the listed content root, and that the header's key check is NOT the one of the key the
+    /// secret derives (docs/FORMATS.md §1.5, §2.1). Then slashes the listing bond (half to
+    /// `beneficiary`, the rest to the reward pool) and delists the dataset (when Pending/Active).
+    /// @return toBeneficiary Bond paid to `beneficiary`.
+    function delistForOwnerFraud(
+        uint256 datasetId,
+        address beneficiary,
+        uint256 secret,
+        bytes calldata header,
+        uint64 chunkCount,
+        uint64 plaintextLen,
+        bytes32 treeRoot
+    ) external returns (uint256 toBeneficiary);
+
+    /// @notice PHD (wei units) every `publish` deposits as listing bond.
+    function LISTING_BOND() external view returns (uint256);
+    /// @notice Bond currently held for `datasetId`.
+    function listingBondOf(uint256 datasetId) external view returns (uint256);
+    /// @notice Sum of all listing bonds held (the registry's balance is rewardPool + this).
+    function listingBonds() external view returns (uint256);
 
     function CERTIFICATION_REWARD() external view returns (uint256);
     function MAX_METADATA_BYTES() external view returns (uint256);

@@ -87,6 +87,11 @@ interface IMarketplace {
         address beneficiary
     );
     event Withdrawn(address indexed account, uint256 amount);
+    /// @notice The buyer proved the owner listed an object that does not open under the committed
+    /// key: `refund` returned, `bond` of the owner's listing bond paid to the buyer.
+    event OwnerFraudRefunded(
+        uint256 indexed purchaseId, uint256 indexed datasetId, address indexed buyer, uint256 refund, uint256 bond
+    );
 
     error MarketplaceUnknownPurchase(uint256 purchaseId);
     error MarketplaceDatasetNotActive(uint256 datasetId, uint8 status);
@@ -128,6 +133,8 @@ interface IMarketplace {
     error MarketplaceNotDisputable(uint256 purchaseId, uint8 shareIndex);
     /// @dev The delivery log does not hash to the stored chain, or lacks the disputed delivery.
     error MarketplaceInvalidDeliveryLog(uint256 purchaseId);
+    /// @notice An owner-fraud proof comes after the purchase's confirmation window (`endsAt`).
+    error MarketplaceFraudProofClosed(uint256 purchaseId, uint64 endsAt);
 
     /// @notice Pays `price` (≤ `maxPrice`) into escrow for dataset `datasetId`; for a dataset of
     /// price 0, threshold × `deliveryFee()` (for the keepers) instead.
@@ -192,6 +199,22 @@ interface IMarketplace {
         bytes32[] calldata deliveryLog,
         bytes calldata proof
     ) external returns (uint256 slashed);
+
+    /// @notice Owner-fraud proof by the buyer of an Open purchase that received ≥ threshold shares,
+    /// within its confirmation window: the dataset secret `secret` (checked against C0) and the
+    /// sealed object's 64-byte header, chunk count, plaintext length and chunk tree root (checked
+    /// against the listed content root) show that the header's key check is not the one of the
+    /// key `secret` derives (docs/FORMATS.md §1.5). The buyer is refunded in full, the owner's
+    /// listing bond slashed (half to the buyer) and the dataset delisted. Reveals `secret`.
+    /// Reverts with the DataRegistry's `DataRegistryKeyCheckMatches` when the key does open it.
+    function proveOwnerFraud(
+        uint256 purchaseId,
+        uint256 secret,
+        bytes calldata header,
+        uint64 chunkCount,
+        uint64 plaintextLen,
+        bytes32 treeRoot
+    ) external returns (uint256 refunded, uint256 bond);
 
     /// @notice Buyer states receipt; settles the sale at once when ≥ threshold shares arrived.
     function confirm(uint256 purchaseId) external;

@@ -67,7 +67,7 @@ contract MarketplaceEscrowHalmos is Test {
         vm.startPrank(ADMIN);
         coin = new PHDCoin(ADMIN, 2 days, TREASURY, 1_000_000 * UNIT, 1e30);
         keeperRegistry = new KeeperRegistry(ADMIN, coin, MIN_STAKE, UNBONDING_DELAY);
-        registry = new DataRegistry(coin, keeperRegistry, 10 * UNIT, 5_000, 2);
+        registry = new DataRegistry(coin, keeperRegistry, 10 * UNIT, 5_000, 2, 0);
         market = new Marketplace(
             address(coin), address(registry), FEE_BPS, DELIVERY_WINDOW, CONFIRMATION_WINDOW, DELIVERY_FEE
         );
@@ -137,7 +137,7 @@ contract MarketplaceEscrowHalmos is Test {
     /// @notice (forge, not Halmos) The written fixture equals what a real `publish` + two
     /// acknowledgements store, slot by slot.
     function test_fixtureMatchesPublish() public {
-        DataRegistry real = new DataRegistry(coin, keeperRegistry, 10 * UNIT, 5_000, 2);
+        DataRegistry real = new DataRegistry(coin, keeperRegistry, 10 * UNIT, 5_000, 2, 0);
         address[] memory keepers = new address[](3);
         keepers[0] = ks[0];
         keepers[1] = ks[1];

@@ -41,6 +41,7 @@ contract MarketplaceInvariantTest is Base {
         // Owners pay the keepers' delivery fee of their grants.
         fund(owner, 100_000 * UNIT);
         fund(owner2, 100_000 * UNIT);
+        fundBonds(owner2, 100 * LISTING_BOND);
         address[] memory os = new address[](2);
         os[0] = owner;
         os[1] = owner2;

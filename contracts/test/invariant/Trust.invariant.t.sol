@@ -3,14 +3,15 @@ pragma solidity ^0.8.24;
 
 import {Vm} from "forge-std/Test.sol";
 import {console2} from "forge-std/console2.sol";
-import {Base} from "../Base.t.sol";
+import {OwnerFraudBase} from "../OwnerFraudBase.t.sol";
 import {IDataRegistry} from "../../src/interfaces/IDataRegistry.sol";
 import {IKeeperRegistry} from "../../src/interfaces/IKeeperRegistry.sol";
 import {TrustHandler} from "./handlers/TrustHandler.sol";
 
 /// @notice Issue 10 invariants under an adversarial handler: Sybil owners, keepers and validators,
-/// donations, exits and re-registrations, slashing attempts, disputes and every forbidden call.
-contract TrustInvariantTest is Base {
+/// donations, exits and re-registrations, slashing attempts, disputes, owner-fraud proofs (true and
+/// false), listing-bond reclaims and every forbidden call.
+contract TrustInvariantTest is OwnerFraudBase {
     TrustHandler internal handler;
     Vm.Wallet[] internal ws;
 
@@ -34,8 +35,9 @@ contract TrustInvariantTest is Base {
         registerNode(sybils[2], IKeeperRegistry.Role.Validator);
         registerNode(sybils[3], IKeeperRegistry.Role.Validator);
         Vm.Wallet memory owner2W = vm.createWallet("owner2");
+        fundBonds(owner2W.addr, 100 * LISTING_BOND);
 
-        uint256[] memory ids = new uint256[](3);
+        uint256[] memory ids = new uint256[](5);
         // Junk listing of the Sybil owner with its own keepers, free (t = n = 2).
         IDataRegistry.PublishParams memory p = params(2, 2, 0);
         p.keepers[0] = sybils[0].addr;
@@ -52,6 +54,12 @@ contract TrustInvariantTest is Base {
         vm.prank(owner2W.addr);
         ids[2] = registry.publish(p);
         acknowledge(ids[2], 2);
+        // The Sybil owner's listing of an object sealed under another key than C0's secret, and
+        // an honest listing under the same secret.
+        bytes memory fraudHeader = sealedHeader(SALT, OTHER_KEY_CHECK);
+        bytes memory honestHeader = sealedHeader(SALT, S_KEY_CHECK);
+        ids[3] = listWithHeader(owner, S, fraudHeader);
+        ids[4] = listWithHeader(owner2W.addr, S, honestHeader);
 
         ws.push(buyerW);
         ws.push(buyer2W);
@@ -71,6 +79,18 @@ contract TrustInvariantTest is Base {
         }
 
         handler = new TrustHandler(coin, keeperRegistry, registry, market, ws, ids);
+        handler.setFraudFixture(
+            TrustHandler.FraudFixture({
+                fraudId: ids[3],
+                honestId: ids[4],
+                secret: S,
+                fraudHeader: fraudHeader,
+                honestHeader: honestHeader,
+                chunks: CHUNKS,
+                plaintextLen: PLAINTEXT_LEN,
+                treeRoot: TREE_ROOT
+            })
+        );
         targetContract(address(handler));
     }
 
@@ -104,10 +124,31 @@ contract TrustInvariantTest is Base {
     }
 
     /// @dev Rewards: paid only from the funded pool, never more than it.
+    /// Slashed listing bonds feed the pool; the registry holds exactly pool + bonds (+ donations).
     function invariant_RewardBudget() public view {
-        assertEq(coin.balanceOf(address(registry)), registry.rewardPool() + handler.donatedRegistry(), "pool");
-        assertEq(registry.rewardPool() + handler.rewardsPaid(), REWARD_BUDGET, "budget");
+        assertEq(
+            coin.balanceOf(address(registry)),
+            registry.rewardPool() + registry.listingBonds() + handler.donatedRegistry(),
+            "pool + bonds"
+        );
+        assertEq(registry.rewardPool() + handler.rewardsPaid(), REWARD_BUDGET + handler.bondsToPool(), "budget");
         assertEq(coin.totalSupply(), INITIAL_SUPPLY, "no minting");
+    }
+
+    /// @dev Listing bonds: every bond posted is held, reclaimed by its owner, or slashed (to a
+    /// buyer and the pool) — nothing else; the per-dataset bonds sum to the total.
+    function invariant_BondAccounting() public view {
+        uint256 n = registry.datasetCount();
+        uint256 held;
+        for (uint256 id = 1; id <= n; ++id) {
+            held += registry.listingBondOf(id);
+        }
+        assertEq(held, registry.listingBonds(), "bonds held");
+        assertEq(
+            held + handler.bondsReclaimed() + handler.bondsToBuyers() + handler.bondsToPool(),
+            n * LISTING_BOND,
+            "bonds posted"
+        );
     }
 
     /// @dev No reward without an independent, staked, granted validator; no refund after t
@@ -121,6 +162,10 @@ contract TrustInvariantTest is Base {
         assertEq(handler.unexpectedRevert(), 0, "panic or unnamed revert");
         assertEq(handler.disputedKeeperPaid(), 0, "keeper proven wrong was paid");
         assertEq(handler.goodCountMismatch(), 0, "good deliveries");
+        assertEq(handler.falseFraudProof(), 0, "honest listing proven fraudulent");
+        assertEq(handler.fraudProofWithoutShares(), 0, "fraud proof before t shares");
+        assertEq(handler.badBondReclaim(), 0, "bond reclaimed from an open listing");
+        assertTrue(registry.dataset(handler.honestId()).status != IDataRegistry.Status.Delisted, "honest delisted");
     }
 
     function afterInvariant() public view {
@@ -130,7 +175,8 @@ contract TrustInvariantTest is Base {
         );
         console2.log("settles", handler.calls("settle") + handler.calls("confirm"), "refunds", handler.calls("refund"));
         console2.log("slashes", handler.calls("slash"), "certifies", handler.calls("certify"));
-        console2.log("disputes", handler.calls("dispute"));
+        console2.log("disputes", handler.calls("dispute"), "fraud proofs", handler.calls("proveOwnerFraud"));
+        console2.log("bond reclaims", handler.calls("reclaimListingBond"));
         console2.log("exits", handler.calls("deregister"), "re-registrations", handler.calls("register"));
     }
 }

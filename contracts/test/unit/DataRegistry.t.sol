@@ -333,7 +333,7 @@ contract DataRegistryTest is Base {
         emit IDataRegistry.Certified(id, validator, 9_100, "model-v1", "report", "ipfs://report", 0);
         vm.prank(validator);
         registry.certify(id, 9_100, "model-v1", "report", "ipfs://report");
-        assertEq(coin.balanceOf(owner), 0, "k = 2: no reward yet");
+        assertEq(ownerEarnings(), 0, "k = 2: no reward yet");
         assertFalse(registry.isCertified(id));
         assertTrue(registry.isCertifiedBy(id, validator));
         IDataRegistry.Certification memory c = registry.certification(id);
@@ -357,10 +357,10 @@ contract DataRegistryTest is Base {
         emit IDataRegistry.CertificationReached(id, 2, 8_550);
         vm.prank(validator2);
         registry.certify(id, 8_000, "m2", "r2", "u2");
-        assertEq(coin.balanceOf(owner), REWARD);
+        assertEq(ownerEarnings(), REWARD);
         assertEq(coin.totalSupply(), supply, "paid from the pool, nothing minted");
         assertEq(registry.rewardPool(), REWARD_BUDGET - REWARD);
-        assertEq(coin.balanceOf(address(registry)), registry.rewardPool());
+        assertEq(coin.balanceOf(address(registry)), registry.rewardPool() + registry.listingBonds());
         assertTrue(registry.isCertified(id));
         (bool certified, uint16 score, uint256 count, uint256 counted) = registry.certificationSummary(id);
         assertTrue(certified);
@@ -386,7 +386,7 @@ contract DataRegistryTest is Base {
         vm.prank(validator2);
         registry.certify(id, 10_000, "m", "r", "u");
         assertFalse(registry.isCertified(id));
-        assertEq(coin.balanceOf(owner), 0);
+        assertEq(ownerEarnings(), 0);
         (, uint16 score, uint256 count, uint256 counted) = registry.certificationSummary(id);
         assertEq(count, 2);
         assertEq(counted, 1);
@@ -394,7 +394,7 @@ contract DataRegistryTest is Base {
     }
 
     function test_Certify_PoolExhaustedPaysRemainder() public {
-        DataRegistry r = new DataRegistry(coin, keeperRegistry, REWARD, MIN_SCORE, 1);
+        DataRegistry r = new DataRegistry(coin, keeperRegistry, REWARD, MIN_SCORE, 1, 0);
         vm.startPrank(treasury);
         coin.approve(address(r), 3 * UNIT);
         r.fundRewards(3 * UNIT);
@@ -419,15 +419,17 @@ contract DataRegistryTest is Base {
         registry.certify(id, 9_000, "m", "r", "u");
         vm.prank(validator2);
         registry.certify(id, 9_000, "m", "r", "u");
-        assertEq(coin.balanceOf(owner), 3 * UNIT, "only what is left");
+        assertEq(ownerEarnings(), 3 * UNIT, "only what is left");
         assertEq(registry.rewardPool(), 0);
     }
 
     function test_RevertWhen_ConstructorInvalid() public {
         vm.expectRevert(IDataRegistry.DataRegistryInvalidConfig.selector);
-        new DataRegistry(coin, keeperRegistry, REWARD, 10_001, 1);
+        new DataRegistry(coin, keeperRegistry, REWARD, 10_001, 1, LISTING_BOND);
         vm.expectRevert(IDataRegistry.DataRegistryInvalidConfig.selector);
-        new DataRegistry(coin, keeperRegistry, REWARD, MIN_SCORE, 0);
+        new DataRegistry(coin, keeperRegistry, REWARD, MIN_SCORE, 0, LISTING_BOND);
+        vm.expectRevert(IDataRegistry.DataRegistryInvalidConfig.selector);
+        new DataRegistry(coin, keeperRegistry, REWARD, MIN_SCORE, 1, uint256(type(uint96).max) + 1);
     }
 
     function test_FundRewards() public {
@@ -547,7 +549,7 @@ contract DataRegistryTest is Base {
             vm.prank(owner);
             registry.certify(id, 0, "m", "r", "u");
         }
-        assertEq(coin.balanceOf(owner), 0);
+        assertEq(ownerEarnings(), 0);
         assertEq(coin.totalSupply(), supply);
     }
 
@@ -563,7 +565,7 @@ contract DataRegistryTest is Base {
         vm.prank(validator);
         registry.certify(id, 0, "m", "r", "u");
         assertFalse(registry.isCertified(id));
-        assertEq(coin.balanceOf(owner), 0);
+        assertEq(ownerEarnings(), 0);
     }
 
     /// @dev Finding 6: any validator overwrote the certificate, up or down, without having seen

@@ -37,7 +37,7 @@ contract ReentrancyTest is Base {
         hos = new HostileToken();
         // A whole stack on the hostile token (the Marketplace requires the stake token).
         hkr = new KeeperRegistry(admin, IERC20(address(hos)), MIN_STAKE, UNBONDING_DELAY);
-        hdr = new DataRegistry(IPHDCoin(address(hos)), hkr, 0, MIN_SCORE, MIN_CERTS);
+        hdr = new DataRegistry(IPHDCoin(address(hos)), hkr, 0, MIN_SCORE, MIN_CERTS, 0);
         hm = new Marketplace(address(hos), address(hdr), FEE_BPS, DELIVERY_WINDOW, CONFIRMATION_WINDOW, DELIVERY_FEE);
         vm.prank(admin);
         hkr.setMarketplace(address(hm));

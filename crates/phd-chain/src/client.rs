@@ -408,9 +408,17 @@ impl PhdClient {
     // DataRegistry
     // ---------------------------------------------------------------------------------------
 
-    /// Lists a dataset; returns its id.
+    /// Lists a dataset; returns its id. Approves the registry for the listing bond
+    /// (`LISTING_BOND()`, deposited by `publish`) first when the allowance is short.
     pub async fn publish(&self, params: &PublishParams) -> Result<(TxOutcome, U256), ChainError> {
         let reg = self.data_registry();
+        let bond = reg
+            .LISTING_BOND()
+            .call()
+            .await
+            .map_err(self.rpc_err("LISTING_BOND"))?;
+        self.ensure_allowance(self.deployment.data_registry, bond)
+            .await?;
         let call = reg.publish(params.into());
         let (tx, receipt) = send_call(&self.send_ctx(), "publish", &call).await?;
         let ev: DataRegistry::Published = require_event(

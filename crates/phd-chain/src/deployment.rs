@@ -39,6 +39,9 @@ pub struct DeploymentParams {
     /// Seconds keepers have to release a segment to a subscription (SeriesMarket).
     #[serde(default)]
     pub release_window: u64,
+    /// PHD (wei) every listing deposits as bond against owner fraud.
+    #[serde(default)]
+    pub listing_bond: U256,
 }
 
 /// Addresses of the contracts on one chain.

@@ -48,8 +48,8 @@ pub use series::{
     SubscribeOutcome, Subscription, commitments_hash, split_commitments,
 };
 pub use trust::{
-    CertificationSummary, CommitState, Committed, Stake, delivery_log, delivery_log_entry,
-    delivery_log_hash,
+    CertificationSummary, CommitState, Committed, OwnerFraudEvidence, OwnerFraudProven, Stake,
+    delivery_log, delivery_log_entry, delivery_log_hash,
 };
 pub use tx::{SendCtx, TxOutcome, find_event, require_event, send_call};
 pub use units::{format_phd, format_phd_unit, one_phd, parse_phd, phd};

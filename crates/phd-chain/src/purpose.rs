@@ -114,6 +114,9 @@ pub enum DatasetStatus {
     Active,
     /// Consent withdrawn (final).
     Withdrawn,
+    /// A buyer proved the listed object does not open under the committed key (owner fraud):
+    /// no new purchases, open ones refundable.
+    Delisted,
     /// A value this version does not know.
     Unknown(u8),
 }
@@ -125,6 +128,7 @@ impl From<u8> for DatasetStatus {
             1 => Self::Pending,
             2 => Self::Active,
             3 => Self::Withdrawn,
+            4 => Self::Delisted,
             x => Self::Unknown(x),
         }
     }
@@ -137,6 +141,7 @@ impl fmt::Display for DatasetStatus {
             Self::Pending => f.write_str("pending"),
             Self::Active => f.write_str("active"),
             Self::Withdrawn => f.write_str("withdrawn"),
+            Self::Delisted => f.write_str("delisted for owner fraud"),
             Self::Unknown(x) => write!(f, "status #{x}"),
         }
     }

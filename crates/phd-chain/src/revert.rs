@@ -217,6 +217,11 @@ impl fmt::Display for ContractRevert {
                     "the delivery log does not match the deliveries of purchase {} (rebuild it from every ShareDelivered event)",
                     e.purchaseId
                 ),
+                M::MarketplaceFraudProofClosed(e) => write!(
+                    f,
+                    "the owner-fraud proof window of purchase {} closed at {} (the confirmation window)",
+                    e.purchaseId, e.endsAt
+                ),
                 M::ShareProofInvalidBuyerKey(_) => f.write_str("share proof: the buyer key is not a valid point"),
                 M::ShareProofInvalidEncoding(_) => f.write_str("share proof: malformed proof encoding"),
                 M::ShareProofInvalidPoint(_) => f.write_str("share proof: a point is not on secp256k1"),
@@ -287,6 +292,39 @@ impl fmt::Display for ContractRevert {
                 D::DataRegistryReportUriTooLong(e) => {
                     write!(f, "report URI is {} bytes, at most {} allowed", e.length, e.max)
                 }
+                D::DataRegistryNotMarketplace(e) => {
+                    write!(f, "{} is not the marketplace: owner-fraud proofs go through Marketplace.proveOwnerFraud", e.caller)
+                }
+                D::DataRegistryInvalidHeader(e) => {
+                    write!(f, "owner-fraud proof: the sealed header must be 64 bytes, got {}", e.length)
+                }
+                D::DataRegistryInvalidSecret(e) => write!(
+                    f,
+                    "owner-fraud proof: the secret does not match the key commitment C0 of dataset {}",
+                    e.datasetId
+                ),
+                D::DataRegistryContentRootMismatch(e) => write!(
+                    f,
+                    "owner-fraud proof: the evidence hashes to {} but dataset {} lists content root {}",
+                    e.actual, e.datasetId, e.expected
+                ),
+                D::DataRegistryKeyCheckMatches(e) => write!(
+                    f,
+                    "no owner fraud: the sealed header of dataset {} carries the key check of the committed key",
+                    e.datasetId
+                ),
+                D::DataRegistryListingBondLocked(e) => {
+                    if e.unlocksAt == U256::MAX {
+                        write!(f, "the listing bond of dataset {} stays until consent is withdrawn", e.datasetId)
+                    } else {
+                        write!(f, "the listing bond of dataset {} unlocks at {}", e.datasetId, e.unlocksAt)
+                    }
+                }
+                D::DataRegistryNoListingBond(e) => {
+                    write!(f, "dataset {} holds no listing bond (reclaimed or slashed)", e.datasetId)
+                }
+                D::ShareProofInvalidCommitment(_) => f.write_str("owner-fraud proof: invalid key commitment C0"),
+                D::ShareProofInvalidIndex(_) => f.write_str("owner-fraud proof: invalid share index"),
             },
             Self::KeeperRegistry(e) => match e {
                 K::KeeperRegistryAlreadyRegistered(e) => {

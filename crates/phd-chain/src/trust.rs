@@ -55,6 +55,44 @@ pub struct CertificationSummary {
     pub counted: U256,
 }
 
+/// What a buyer submits to prove owner fraud (`Marketplace.proveOwnerFraud`): the dataset secret
+/// its shares reconstruct (checked against C0 on-chain, and revealed by the transaction) and the
+/// sealed object's header, chunk count, plaintext length and chunk tree root (checked against the
+/// listed content root). docs/FORMATS.md §1.5, §1.6.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OwnerFraudEvidence {
+    /// The dataset secret `s` (big-endian, `1 ≤ s < n`).
+    pub secret: B256,
+    /// The 64-byte sealed header.
+    pub header: [u8; 64],
+    /// Number of chunks.
+    pub chunk_count: u64,
+    /// Plaintext length.
+    pub plaintext_len: u64,
+    /// Root of the chunk tree (`tree(leaves)` of §1.6).
+    pub tree_root: B256,
+}
+
+impl std::fmt::Debug for OwnerFraudEvidence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OwnerFraudEvidence")
+            .field("secret", &"<redacted>")
+            .field("chunk_count", &self.chunk_count)
+            .field("plaintext_len", &self.plaintext_len)
+            .field("tree_root", &self.tree_root)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Result of `proveOwnerFraud`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct OwnerFraudProven {
+    /// Price returned to the buyer.
+    pub refunded: U256,
+    /// Part of the owner's listing bond paid to the buyer (0 when an earlier proof took it).
+    pub bond: U256,
+}
+
 /// Entry of a purchase's delivery log for one delivery:
 /// `keccak256(abi.encodePacked(uint8 shareIndex, keccak256(payload)))`.
 pub fn delivery_log_entry(share_index: u8, payload: &[u8]) -> B256 {
@@ -358,6 +396,75 @@ impl PhdClient {
             "ShareDisputed",
         )?;
         Ok((tx, ev.slashed))
+    }
+
+    /// Buyer of an open purchase with ≥ t good shares, within its confirmation window: proves
+    /// that the listed object does not open under the key of the committed secret. Refund, half
+    /// the owner's listing bond, the dataset delisted. Reverts `DataRegistryKeyCheckMatches` when
+    /// the key does open it.
+    pub async fn prove_owner_fraud(
+        &self,
+        purchase_id: U256,
+        evidence: &OwnerFraudEvidence,
+    ) -> Result<(TxOutcome, OwnerFraudProven), ChainError> {
+        let m = self.marketplace();
+        let call = m.proveOwnerFraud(
+            purchase_id,
+            U256::from_be_bytes(evidence.secret.0),
+            Bytes::copy_from_slice(&evidence.header),
+            evidence.chunk_count,
+            evidence.plaintext_len,
+            evidence.tree_root,
+        );
+        let (tx, receipt) = send_call(&self.send_ctx(), "proveOwnerFraud", &call).await?;
+        let ev: Marketplace::OwnerFraudRefunded = require_event(
+            "proveOwnerFraud",
+            &receipt,
+            self.deployment().marketplace,
+            "OwnerFraudRefunded",
+        )?;
+        Ok((
+            tx,
+            OwnerFraudProven {
+                refunded: ev.refund,
+                bond: ev.bond,
+            },
+        ))
+    }
+
+    /// PHD wei every `publish` deposits as listing bond.
+    pub async fn listing_bond(&self) -> Result<U256, ChainError> {
+        self.data_registry()
+            .LISTING_BOND()
+            .call()
+            .await
+            .map_err(self.rpc_err("LISTING_BOND"))
+    }
+
+    /// Listing bond held for a dataset (0 once reclaimed or slashed).
+    pub async fn listing_bond_of(&self, dataset_id: U256) -> Result<U256, ChainError> {
+        self.data_registry()
+            .listingBondOf(dataset_id)
+            .call()
+            .await
+            .map_err(self.rpc_err("listingBondOf"))
+    }
+
+    /// Owner of a withdrawn listing, once its proof window passed: takes the bond back.
+    pub async fn reclaim_listing_bond(
+        &self,
+        dataset_id: U256,
+    ) -> Result<(TxOutcome, U256), ChainError> {
+        let reg = self.data_registry();
+        let call = reg.reclaimListingBond(dataset_id);
+        let (tx, receipt) = send_call(&self.send_ctx(), "reclaimListingBond", &call).await?;
+        let ev: DataRegistry::ListingBondReclaimed = require_event(
+            "reclaimListingBond",
+            &receipt,
+            self.deployment().data_registry,
+            "ListingBondReclaimed",
+        )?;
+        Ok((tx, ev.amount))
     }
 
     /// The `deliveryLog` of a purchase rebuilt from its `ShareDelivered` events.

@@ -214,6 +214,27 @@ async fn retrieve_disputing(
                     ),
                 });
             }
+            Err(SdkError::WrongKey {
+                purchase_id,
+                dataset_id,
+                evidence,
+                storage_uri,
+            }) => {
+                // The owner's fraud, proven like a bad share: refund + bond, the dataset delisted.
+                return Err(
+                    match phd_sdk::fraud::prove_owner_fraud(ctx, purchase_id, dataset_id, &evidence)
+                        .await
+                    {
+                        Ok(o) => fraud_proven(&o),
+                        Err(e) => CustomerError::Purchase {
+                            purchase_id,
+                            reason: format!(
+                                "paid (tx {paid_tx}) but {storage_uri} does not open under the committed key (owner fraud), and proving it failed: {e}; retry with `phd-customer prove-fraud {purchase_id}` before the confirmation window ends"
+                            ),
+                        },
+                    },
+                );
+            }
             Err(e @ (SdkError::Tampered { .. } | SdkError::Reconstruct { .. })) => {
                 return Err(CustomerError::Purchase {
                     purchase_id,
@@ -225,6 +246,26 @@ async fn retrieve_disputing(
             Err(other) => return Err(CustomerError::Sdk(other)),
         }
     }
+}
+
+fn fraud_proven(o: &phd_sdk::fraud::FraudProofOutcome) -> CustomerError {
+    CustomerError::OwnerFraudProven {
+        purchase_id: o.purchase_id,
+        dataset_id: o.dataset_id,
+        refunded_phd: format_phd(o.refunded),
+        bond_phd: format_phd(o.bond),
+        tx_hash: format!("{:#x}", o.tx_hash),
+    }
+}
+
+/// `prove-fraud`: retrieves purchase `purchase_id` (ours) and, when the listed object does not
+/// open under the C0-checked key, proves the owner's fraud on-chain. Refused when it opens.
+pub async fn prove_fraud(
+    ctx: &CustomerCtx,
+    purchase_id: u64,
+    opts: &RetrieveOptions,
+) -> Result<phd_sdk::fraud::FraudProofOutcome> {
+    Ok(phd_sdk::fraud::retrieve_and_prove(ctx, purchase_id, opts).await?)
 }
 
 /// Disputes the bad shares not yet handled in `done`.

@@ -107,6 +107,17 @@ pub enum Command {
         #[arg(long, env = "PHD_SHARE_INDEX")]
         index: Option<u8>,
     },
+    /// Prove owner fraud on-chain: the key your verified shares reconstruct (checked against C0)
+    /// does not open the listed object. Refund, half the owner's listing bond, dataset delisted
+    /// (`buy` does this by itself). Reveals the dataset secret, which opens nothing. Only within
+    /// the purchase's confirmation window.
+    ProveFraud {
+        /// Purchase id.
+        purchase: u64,
+        /// Seconds to wait for key shares.
+        #[arg(long, env = "PHD_SHARE_TIMEOUT", default_value_t = 120)]
+        share_timeout: u64,
+    },
     /// After the delivery deadline of a failed purchase: slash every keeper that committed but
     /// did not deliver (credited to you).
     SlashNonDelivery {
@@ -297,6 +308,25 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 eyre::bail!("some disputes of purchase {purchase} failed");
             }
         }
+        Command::ProveFraud {
+            purchase,
+            share_timeout,
+        } => {
+            let opts = RetrieveOptions {
+                share_timeout: Duration::from_secs(share_timeout),
+                ..RetrieveOptions::default()
+            };
+            let o = crate::buy::prove_fraud(&ctx, purchase, &opts).await?;
+            out.emit(&o, || {
+                format!(
+                    "owner fraud proven for purchase {purchase} (dataset {}, tx {:#x}): refunded {} PHD, {} PHD of the owner's listing bond paid to you; the dataset is delisted",
+                    o.dataset_id,
+                    o.tx_hash,
+                    phd_chain::format_phd(o.refunded),
+                    phd_chain::format_phd(o.bond)
+                )
+            })?;
+        }
         Command::SlashNonDelivery { purchase } => {
             let rs = crate::dispute::slash_non_delivery(&ctx, purchase).await?;
             out.emit(&rs, || {
@@ -438,6 +468,16 @@ mod tests {
                 command: Command::Dispute {
                     purchase: 4,
                     index: None
+                },
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse(&["prove-fraud", "4"]),
+            Ok(Cli {
+                command: Command::ProveFraud {
+                    purchase: 4,
+                    share_timeout: 120
                 },
                 ..
             })

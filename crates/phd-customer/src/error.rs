@@ -41,6 +41,18 @@ pub enum CustomerError {
         error: String,
         reason: String,
     },
+    /// The listed object did not open under the key committed on-chain: the owner's fraud was
+    /// proven on-chain (refund, part of the owner's listing bond, dataset delisted). No data.
+    #[error(
+        "purchase {purchase_id}: dataset {dataset_id} does not open under the key committed on-chain (the owner listed an object sealed under another key); owner fraud proven on-chain (tx {tx_hash}): refunded {refunded_phd} PHD and paid {bond_phd} PHD of the owner's listing bond; the dataset is delisted"
+    )]
+    OwnerFraudProven {
+        purchase_id: u64,
+        dataset_id: u64,
+        refunded_phd: String,
+        bond_phd: String,
+        tx_hash: String,
+    },
     /// Data retrieved but the on-chain confirmation failed.
     #[error("data written to {path}, but confirming purchase {purchase_id} failed: {source}")]
     Confirm {

@@ -141,6 +141,12 @@ async fn handle_put(
         DatasetStatus::Withdrawn => {
             return Err(ApiError::new(StatusCode::GONE, "dataset withdrawn"));
         }
+        DatasetStatus::Delisted => {
+            return Err(ApiError::new(
+                StatusCode::GONE,
+                "dataset delisted for owner fraud",
+            ));
+        }
         DatasetStatus::Pending | DatasetStatus::Active => {}
     }
 

@@ -81,6 +81,23 @@ pub enum SdkError {
         "the sealed object {storage_uri} failed verification against the on-chain content root: {reason}; refusing it, nothing was written"
     )]
     Tampered { storage_uri: String, reason: String },
+    /// The listed object does not open under the key the purchase's verified shares reconstruct
+    /// (checked against C0): the owner sealed it under another key. Provable on-chain with
+    /// `evidence` (`phd_sdk::fraud::prove_owner_fraud`); nothing was written.
+    #[error(
+        "dataset {dataset_id}: the listed object {storage_uri} does not open under the key committed on-chain (C0) — the owner listed an object sealed under another key; prove it with `phd-customer prove-fraud {purchase_id}` (refund + the owner's listing bond)"
+    )]
+    WrongKey {
+        purchase_id: u64,
+        dataset_id: u64,
+        storage_uri: String,
+        evidence: Box<phd_chain::OwnerFraudEvidence>,
+    },
+    /// An owner-fraud proof was asked for, but the object opens under the committed key.
+    #[error(
+        "purchase {purchase_id}: the object of dataset {dataset_id} opens under the committed key; there is no owner fraud to prove"
+    )]
+    NoOwnerFraud { purchase_id: u64, dataset_id: u64 },
     /// Purchase not ours / unknown / refunded.
     #[error("purchase {purchase_id}: {reason}")]
     Purchase { purchase_id: u64, reason: String },

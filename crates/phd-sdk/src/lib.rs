@@ -9,6 +9,7 @@
 //! | listings with on-chain state and certification | [`browse::browse`] |
 //! | open every delivery of a purchase, build dispute proofs for bad ones | [`dispute::check_deliveries`], [`dispute::dispute_proof`] |
 //! | shares → key → download → verify → decrypt, for purchases and grants | [`retrieve::retrieve`] |
+//! | prove that the listed object does not open under the C0-checked key (owner fraud) | [`fraud::prove_owner_fraud`], [`fraud::retrieve_and_prove`] |
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod browse;
@@ -16,6 +17,7 @@ pub mod ctx;
 pub mod dispute;
 pub mod error;
 pub mod events;
+pub mod fraud;
 pub mod retrieve;
 pub mod util;
 

@@ -262,6 +262,7 @@ pub async fn retrieve(
         });
     }
     let key = OpeningKey::from_derived(secret.data_key());
+    let secret_bytes = secret.to_bytes(); // only for an owner-fraud proof (crate::fraud)
     drop(secret);
     ctx.emit(RetrieveEvent::KeyReconstructed {
         shares_used: chosen.iter().map(KeyShare::index).collect(),
@@ -286,6 +287,15 @@ pub async fn retrieve(
         bytes: sealed_len,
         total: Some(sealed_len),
     });
+    crate::fraud::check_key_opens(
+        &sealed,
+        d.contentRoot.0,
+        &key,
+        &secret_bytes,
+        purchase_id,
+        dataset_id,
+        &uri,
+    )?;
 
     // Verify + decrypt into a temp file next to `out`, then rename.
     let out_dir = match out.parent() {

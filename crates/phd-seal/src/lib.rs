@@ -389,6 +389,47 @@ pub fn inspect_with_limits<S: ChunkSource + ?Sized>(
     })
 }
 
+/// What an object's owner committed to about its key, readable without a key: the 64 header bytes
+/// (salt and key check, docs/FORMATS.md §1.1) and the rest of the content root's preimage (§1.6).
+/// A buyer whose C0-checked key does not open the object submits these on-chain as evidence of
+/// owner fraud; the contract hashes them back to the listed root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyCheckEvidence {
+    /// The header exactly as stored.
+    pub header: [u8; HEADER_LEN],
+    /// Number of chunks.
+    pub chunk_count: u64,
+    /// Total plaintext length.
+    pub plaintext_len: u64,
+    /// Merkle root over the chunk leaves ([`chunk_tree_root`]).
+    pub tree_root: [u8; 32],
+    /// The content root these hash to.
+    pub root: [u8; 32],
+}
+
+impl KeyCheckEvidence {
+    /// Whether `key` matches the header's key check (constant time). `false` means the object
+    /// cannot be opened under `key`.
+    pub fn key_opens(&self, key: &OpeningKey) -> Result<bool> {
+        let header = Header::parse(&self.header)?;
+        let okeys = ObjectKeys::derive(&key.key, &header.salt)?;
+        Ok(bool::from(okeys.check.ct_eq(&header.key_check)))
+    }
+}
+
+/// Reads header, trailer and footer (no key) into a [`KeyCheckEvidence`], with the structural
+/// checks of [`inspect`] (default [`OpenLimits`]).
+pub fn key_check_evidence<S: ChunkSource + ?Sized>(source: &S) -> Result<KeyCheckEvidence> {
+    let p = parse(source, &OpenLimits::default())?;
+    Ok(KeyCheckEvidence {
+        header: p.header.to_bytes(),
+        chunk_count: p.entries.len() as u64,
+        plaintext_len: p.plaintext_len,
+        tree_root: chunk_tree_root(&p.entries),
+        root: p.root,
+    })
+}
+
 /// Verify and decrypt the whole object into `writer`.
 ///
 /// Order of checks: footer/trailer/header structure and bounds → content root

@@ -324,6 +324,7 @@ fn status_name(s: DatasetStatus) -> String {
         DatasetStatus::Pending => "Pending",
         DatasetStatus::Active => "Active",
         DatasetStatus::Withdrawn => "Withdrawn",
+        DatasetStatus::Delisted => "Delisted",
         _ => "Pending",
     }
     .to_string()

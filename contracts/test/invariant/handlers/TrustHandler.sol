@@ -44,6 +44,28 @@ contract TrustHandler is CommonBase, StdCheats, StdUtils {
     uint256 public unexpectedRevert; // a panic or an unnamed revert
     uint256 public disputedKeeperPaid; // a keeper proven wrong was credited at settlement
     uint256 public goodCountMismatch; // delivered count != deliveries − successful disputes
+    uint256 public falseFraudProof; // an owner-fraud proof accepted against an honest listing
+    uint256 public fraudProofWithoutShares; // an owner-fraud proof accepted before t good shares
+    uint256 public badBondReclaim; // a bond reclaimed while the listing was not withdrawn
+
+    // Listing bonds leaving the registry (or moving into its pool).
+    uint256 public bondsReclaimed;
+    uint256 public bondsToBuyers;
+    uint256 public bondsToPool;
+
+    /// @notice A fraudulent and an honest listing under one secret, and their evidence.
+    struct FraudFixture {
+        uint256 fraudId;
+        uint256 honestId;
+        uint256 secret;
+        bytes fraudHeader;
+        bytes honestHeader;
+        uint64 chunks;
+        uint64 plaintextLen;
+        bytes32 treeRoot;
+    }
+
+    FraudFixture internal _fraud;
 
     // Per purchase: the delivery log (for disputes), the payload of each share index, the
     // deliveries still counting, and the keepers proven wrong.
@@ -73,9 +95,77 @@ contract TrustHandler is CommonBase, StdCheats, StdUtils {
         datasetIds = datasetIds_;
     }
 
+    /// @dev Set once by the test's setUp; a no-op for the fuzzer afterwards.
+    function setFraudFixture(FraudFixture calldata f) external {
+        if (_fraud.fraudId != 0) return;
+        _fraud = f;
+    }
+
+    function honestId() external view returns (uint256) {
+        return _fraud.honestId;
+    }
+
     // ------------------------------------------------------------------------------------------
     // Actions
     // ------------------------------------------------------------------------------------------
+
+    /// @dev The buyer (or anyone) submits an owner-fraud proof: the true one, the honest
+    /// listing's header, a wrong secret, or tampered evidence. Only a true proof after t good
+    /// shares may succeed, and only against the fraudulent listing.
+    function proveOwnerFraud(uint256 actorSeed, uint256 purchaseSeed, uint256 variant) external {
+        uint256 pid = _purchase(purchaseSeed);
+        FraudFixture memory f = _fraud;
+        variant %= 5;
+        bytes memory header = variant == 1 ? f.honestHeader : f.fraudHeader;
+        uint256 secret = variant == 2 ? f.secret + 1 : f.secret;
+        bytes32 tree = variant == 3 ? bytes32(uint256(f.treeRoot) ^ 1) : f.treeRoot;
+        uint64 chunks = variant == 4 ? f.chunks + 1 : f.chunks;
+        bool known = pid != 0 && pid <= market.purchaseCount();
+        IMarketplace.Purchase memory before;
+        if (known) before = market.getPurchase(pid);
+        uint256 poolBefore = registry.rewardPool();
+        vm.prank(_actorFor(actorSeed, pid));
+        try market.proveOwnerFraud(pid, secret, header, chunks, f.plaintextLen, tree) returns (uint256, uint256 bond) {
+            if (before.datasetId != f.fraudId) falseFraudProof++;
+            if (before.delivered < before.threshold) fraudProofWithoutShares++;
+            bondsToBuyers += bond;
+            bondsToPool += registry.rewardPool() - poolBefore;
+            calls["proveOwnerFraud"]++;
+        } catch (bytes memory err) {
+            _expected(err);
+        }
+    }
+
+    /// @dev A whole sale of the fraudulent (or the honest) listing ending in a proof attempt, so
+    /// that true proofs happen in most runs, not only when the random calls line up.
+    function buyServeProve(uint256 actorSeed, uint256 variant) external {
+        Vm.Wallet memory w = _wallet(actorSeed);
+        uint256 id = variant % 3 == 0 ? _fraud.honestId : _fraud.fraudId;
+        vm.prank(w.addr);
+        try market.purchase(id, _pubKey(w), 1, type(uint256).max) returns (uint256 pid) {
+            purchaseCount++;
+            calls["purchase"]++;
+            serve(pid, type(uint256).max);
+            this.proveOwnerFraud((actorSeed % 1000) * 3 + 1, 0, variant / 3);
+        } catch (bytes memory err) {
+            _expected(err);
+        }
+    }
+
+    /// @dev Any actor (mostly the owner) tries to take a listing bond back.
+    function reclaimListingBond(uint256 actorSeed, uint256 datasetSeed) external {
+        uint256 id = _dataset(datasetSeed);
+        address caller = _wallet(actorSeed).addr;
+        if (actorSeed % 4 != 0 && id <= registry.datasetCount()) caller = registry.dataset(id).owner;
+        vm.prank(caller);
+        try registry.reclaimListingBond(id) returns (uint256 amount) {
+            if (registry.dataset(id).status != IDataRegistry.Status.Withdrawn) badBondReclaim++;
+            bondsReclaimed += amount;
+            calls["reclaimListingBond"]++;
+        } catch (bytes memory err) {
+            _expected(err);
+        }
+    }
 
     function purchase(uint256 actorSeed, uint256 datasetSeed, uint8 purpose, uint256 maxPrice) external {
         Vm.Wallet memory w = _wallet(actorSeed);

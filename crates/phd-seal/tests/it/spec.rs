@@ -122,3 +122,40 @@ fn empty_tree_root() {
         <[u8; 32]>::from(Sha256::digest([3u8]))
     );
 }
+
+/// The owner-fraud evidence (header, count, length, tree root) hashes back to the content root
+/// the seal reported, and its key check accepts exactly the sealing key.
+#[test]
+fn key_check_evidence_binds_root_and_key() {
+    let data: Vec<u8> = (0..20_000u32).flat_map(|i| i.to_be_bytes()).collect();
+    let mut obj = Vec::new();
+    let opts = SealOptions {
+        chunk_size: 7000,
+        ..SealOptions::default()
+    };
+    let s = seal(SealingKey::generate().unwrap(), &data[..], &mut obj, &opts).unwrap();
+    let ev = key_check_evidence(&obj[..]).unwrap();
+    assert_eq!(ev.root, s.root);
+    assert_eq!(&ev.header[..], &obj[..64]);
+    assert_eq!(
+        (ev.chunk_count, ev.plaintext_len),
+        (s.chunk_count, data.len() as u64)
+    );
+    let mut h = Sha256::new();
+    h.update([0x02]);
+    h.update(b"phd-seal v1");
+    h.update(Sha256::digest(ev.header));
+    h.update(ev.chunk_count.to_be_bytes());
+    h.update(ev.plaintext_len.to_be_bytes());
+    h.update(ev.tree_root);
+    assert_eq!(
+        <[u8; 32]>::from(h.finalize()),
+        s.root,
+        "FORMATS.md §1.6 from the evidence"
+    );
+    assert!(ev.key_opens(&s.opening_key).unwrap());
+    assert!(
+        !ev.key_opens(&SealingKey::generate().unwrap().opening_key())
+            .unwrap()
+    );
+}
