@@ -335,13 +335,27 @@ pub async fn publish_raw(
     price: U256,
     purposes: &[Purpose],
 ) -> eyre::Result<RawPublished> {
+    publish_raw_sealed_under(devnet, plaintext, price, purposes, None).await
+}
+
+/// [`publish_raw`], but when `seal_under` is given the object is sealed under that secret's data
+/// key while the shares, the on-chain commitments (C0) and the key the buyer reconstructs stay
+/// those of a fresh secret: the dishonest listing `Marketplace.proveOwnerFraud` exists for
+/// (built from library calls, so the product has no fault switch for it).
+pub async fn publish_raw_sealed_under(
+    devnet: &Devnet,
+    plaintext: &Path,
+    price: U256,
+    purposes: &[Purpose],
+    seal_under: Option<&phd_keys::DatasetSecret>,
+) -> eyre::Result<RawPublished> {
     use alloy::signers::Signer as _;
     let owner = devnet.user_client().await?;
     let n = u8::try_from(devnet.keepers.len())?;
     let t = devnet.threshold;
     let secret = phd_keys::DatasetSecret::generate()?;
     let (shares, commitments) = phd_keys::split(&secret, t, n)?;
-    let key = phd_seal::SealingKey::from_derived(secret.data_key())?;
+    let key = phd_seal::SealingKey::from_derived(seal_under.unwrap_or(&secret).data_key())?;
     let sealed = tempfile::NamedTempFile::new_in(plaintext.parent().unwrap_or(Path::new(".")))?;
     let (src, dst) = (plaintext.to_owned(), sealed.reopen()?);
     let summary = tokio::task::spawn_blocking(move || -> eyre::Result<phd_seal::SealSummary> {

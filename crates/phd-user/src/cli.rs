@@ -129,6 +129,10 @@ pub struct PublishCmd {
     /// Allow several automatically chosen keepers on one endpoint host (local devnets only).
     #[arg(long, env = "PHD_ALLOW_SHARED_HOSTS")]
     pub allow_shared_hosts: bool,
+    /// Seed of the automatic keeper draw (reproducible choice for tests and audits; predictable
+    /// by anyone who knows it). Default: the OS random number generator.
+    #[arg(long, env = "PHD_SELECTION_SEED")]
+    pub selection_seed: Option<u64>,
     /// Activities to share (e.g. walking,running); other windows are dropped before sealing.
     #[arg(long = "keep", env = "PHD_KEEP", value_delimiter = ',')]
     pub keep: Vec<String>,
@@ -254,6 +258,7 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 keepers: p.keepers,
                 keepers_n: p.keepers_n,
                 allow_shared_hosts: p.allow_shared_hosts,
+                selection_seed: p.selection_seed,
                 keep_classes: p.keep,
                 keep_columns: p.keep_column,
                 drop_columns: p.drop_column,

@@ -47,6 +47,10 @@ pub struct PublishArgs {
     /// Let automatic selection pick several keepers of one endpoint host (a local devnet, where
     /// every keeper listens on 127.0.0.1); off by default (Sybil resistance).
     pub allow_shared_hosts: bool,
+    /// Seed of the automatic keeper draw, for a reproducible choice (tests, audits of a past
+    /// choice); `None` = the OS RNG. A seed known in advance lets others predict the choice, so
+    /// production use leaves it unset.
+    pub selection_seed: Option<u64>,
     /// Activities to keep (empty = all).
     pub keep_classes: Vec<String>,
     /// Columns to keep as-is.
@@ -82,6 +86,7 @@ impl PublishArgs {
             keepers: Vec::new(),
             keepers_n: 5,
             allow_shared_hosts: false,
+            selection_seed: None,
             keep_classes: Vec::new(),
             keep_columns: Vec::new(),
             drop_columns: Vec::new(),
@@ -229,6 +234,7 @@ pub async fn publish(
         &args.keepers,
         args.keepers_n,
         args.allow_shared_hosts,
+        args.selection_seed,
         &mut warnings,
     )
     .await?;
@@ -521,6 +527,29 @@ fn os_random_u64() -> u64 {
     })
 }
 
+/// A reproducible stream for [`choose_keepers`]: SHA-256 of a domain tag, the seed and a counter
+/// (uniform 64-bit words, unlike a plain counter or a weak PRNG that could skew the draw).
+pub fn seeded_u64s(seed: u64) -> impl FnMut() -> u64 {
+    let mut block = [0u8; 32];
+    let mut used = block.len();
+    let mut counter = 0u64;
+    move || {
+        if used == block.len() {
+            let mut h = Sha256::new();
+            h.update(b"PHD exchange keeper selection v1");
+            h.update(seed.to_be_bytes());
+            h.update(counter.to_be_bytes());
+            block = h.finalize().into();
+            counter += 1;
+            used = 0;
+        }
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&block[used..used + 8]);
+        used += 8;
+        u64::from_be_bytes(word)
+    }
+}
+
 /// Explicit keepers (each must be an active, staked keeper; a warning when their total stake is
 /// small or hosts repeat), or `n` keepers chosen by [`choose_keepers`] among the registered,
 /// staked keepers whose `/health` answers as themselves.
@@ -529,6 +558,7 @@ pub(crate) async fn select_keepers(
     explicit: &[Address],
     n: u8,
     allow_shared_hosts: bool,
+    selection_seed: Option<u64>,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<KeeperTarget>> {
     if usize::from(n) > usize::from(MAX_KEEPERS) || explicit.len() > usize::from(MAX_KEEPERS) {
@@ -668,7 +698,10 @@ pub(crate) async fn select_keepers(
             Err(e) => skipped.push(format!("{a} ({}): {e}", node.endpoint)),
         }
     }
-    let picked = choose_keepers(&cands, usize::from(n), &mut os_random_u64);
+    let picked = match selection_seed {
+        Some(seed) => choose_keepers(&cands, usize::from(n), &mut seeded_u64s(seed)),
+        None => choose_keepers(&cands, usize::from(n), &mut os_random_u64),
+    };
     if picked.len() < usize::from(n) {
         let hosts = {
             let mut h: Vec<&str> = cands.iter().map(|c| c.host.as_str()).collect();
@@ -903,6 +936,30 @@ mod selection_tests {
             .count();
         assert!(
             (1_600..=1_990).contains(&a_wins),
+            "a chosen {a_wins}/2000 times"
+        );
+    }
+
+    #[test]
+    fn seeded_choice_is_reproducible_and_still_weighted() {
+        let c = vec![cand(1, "a", 9_000), cand(2, "b", 1_000), cand(3, "c", 500)];
+        let draw = |seed| choose_keepers(&c, 2, &mut seeded_u64s(seed));
+        assert_eq!(draw(7), draw(7));
+        assert!(
+            (0..64)
+                .map(draw)
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+                > 1,
+            "the seed does not change the draw"
+        );
+        let mut r = seeded_u64s(42);
+        let a_wins = (0..2_000)
+            .filter(|_| choose_keepers(&c, 1, &mut r) == vec![0])
+            .count();
+        // Expected 2000 × 9000/10500 ≈ 1714.
+        assert!(
+            (1_600..=1_820).contains(&a_wins),
             "a chosen {a_wins}/2000 times"
         );
     }
