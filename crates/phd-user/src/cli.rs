@@ -530,6 +530,16 @@ mod tests {
         );
         assert_eq!(p.keep, vec!["walking".to_string(), "running".to_string()]);
         assert_eq!(p.keepers.len(), 2);
+        assert_eq!(p.selection_seed, None, "the OS RNG unless asked");
+        let Command::Publish(p) =
+            parse(&["publish", "x.csv", "--price", "1", "--selection-seed", "42"])
+                .unwrap()
+                .command
+        else {
+            panic!("not publish")
+        };
+        assert_eq!(p.selection_seed, Some(42));
+        assert!(parse(&["publish", "x.csv", "--price", "1", "--selection-seed", "-1"]).is_err());
     }
 
     #[test]
