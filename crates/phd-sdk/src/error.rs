@@ -61,6 +61,9 @@ pub enum SdkError {
     /// replaced); nothing was written.
     #[error("the sealed object {storage_uri} failed verification against the on-chain content root: {reason}; refusing it, nothing was written")]
     Tampered { storage_uri: String, reason: String },
+    /// The dataset's object is not there or not the one listed (checked before paying).
+    #[error("dataset {dataset_id}: the sealed object at {storage_uri} is not available: {reason}; not paying")]
+    Unavailable { dataset_id: u64, storage_uri: String, reason: String },
     /// Purchase not ours / unknown / refunded.
     #[error("purchase {purchase_id}: {reason}")]
     Purchase { purchase_id: u64, reason: String },

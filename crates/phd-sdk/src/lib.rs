@@ -8,6 +8,7 @@
 //! |---|---|
 //! | listings with on-chain state and certification | [`browse::browse`] |
 //! | open every delivery of a purchase, build dispute proofs for bad ones | [`dispute::check_deliveries`], [`dispute::dispute_proof`] |
+//! | read an object through an access gateway; check availability before paying | [`gateway::GatewayObject`], [`gateway::check_availability`] |
 //! | shares → key → download → verify → decrypt, for purchases and grants | [`retrieve::retrieve`] |
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -16,6 +17,7 @@ pub mod ctx;
 pub mod dispute;
 pub mod error;
 pub mod events;
+pub mod gateway;
 pub mod retrieve;
 pub mod util;
 
