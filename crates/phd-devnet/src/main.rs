@@ -103,7 +103,7 @@ async fn main() -> std::process::ExitCode {
 
 async fn run() -> eyre::Result<()> {
     // `device-sign --devnet` reads the manufacturer key from the devnet env file.
-    let cli: Cli = phd_cli::parse()?;
+    let cli: Cli = phd_cli::parse_as("manufacturer")?;
     match cli.cmd {
         Cmd::DeviceSign { file, model, serial, manufacturer_key, json } => {
             phd_cli::init_tracing(cli.verbose);

@@ -44,7 +44,7 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> eyre::Result<()> {
-    let cli: Cli = phd_cli::parse()?;
+    let cli: Cli = phd_cli::parse_as("gateway")?;
     phd_cli::init_tracing(cli.verbose.max(1));
     let s3 = phd_storage::S3Config::from_flags(cli.s3.parts())
         .ok_or_else(|| eyre::eyre!("no bucket: pass --s3-bucket (PHD_S3_BUCKET) and the owner's credentials"))?;
