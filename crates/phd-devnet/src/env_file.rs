@@ -77,7 +77,10 @@ impl Devnet {
                 format!("keeper-{}", k.index + 1),
                 vec![
                     key("PHD_PRIVATE_KEY", s),
-                    ("PHD_KEEPER_DATA_DIR".into(), self.state_dir.join("keepers").join(k.index.to_string()).display().to_string()),
+                    (
+                        "PHD_KEEPER_DATA_DIR".into(),
+                        self.state_dir.join("keepers").join(k.index.to_string()).display().to_string(),
+                    ),
                 ],
             ));
         }
@@ -107,7 +110,11 @@ impl Devnet {
         std::fs::create_dir_all(&dir).map_err(DevnetError::io("creating", &dir))?;
         for (role, vars) in self.role_secrets() {
             let path = phd_cli::role_secrets_file(&self.env_path, &role);
-            write_vars(&path, &format!("{header}# Secrets of the {role} role only. Dev keys of a throw-away local chain.\n"), &vars)?;
+            write_vars(
+                &path,
+                &format!("{header}# Secrets of the {role} role only. Dev keys of a throw-away local chain.\n"),
+                &vars,
+            )?;
         }
         Ok(())
     }

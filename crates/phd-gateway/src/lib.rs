@@ -62,11 +62,11 @@ pub enum GatewayError {
         rpc_url: String,
         /// Underlying error.
         #[source]
-        source: phd_chain::ChainError,
+        source: Box<phd_chain::ChainError>,
     },
     /// Connecting to storage failed.
     #[error("gateway: storage: {0}")]
-    Storage(#[from] phd_storage::Error),
+    Storage(Box<phd_storage::Error>),
     /// A local file (the access log) failed.
     #[error("gateway: {}: {source}", path.display())]
     Io {
@@ -107,7 +107,15 @@ pub struct GatewayConfig {
 impl GatewayConfig {
     /// Defaults: key prefix `datasets/`, 2 s authorization cache.
     pub fn new(rpc_url: String, deployment: Deployment, s3: S3Config, public_url: String, access_log: PathBuf) -> Self {
-        Self { rpc_url, deployment, s3, public_url, key_prefix: "datasets/".into(), access_log, auth_cache: Duration::from_secs(2) }
+        Self {
+            rpc_url,
+            deployment,
+            s3,
+            public_url,
+            key_prefix: "datasets/".into(),
+            access_log,
+            auth_cache: Duration::from_secs(2),
+        }
     }
 }
 
@@ -136,8 +144,8 @@ impl Gateway {
     pub async fn connect(config: GatewayConfig) -> Result<Arc<Self>, GatewayError> {
         let ledger = ChainLedger::connect(&config.rpc_url, config.deployment.clone())
             .await
-            .map_err(|source| GatewayError::Chain { rpc_url: config.rpc_url.clone(), source })?;
-        let store = Store::connect(config.s3.clone()).await?;
+            .map_err(|e| GatewayError::Chain { rpc_url: config.rpc_url.clone(), source: Box::new(e) })?;
+        let store = Store::connect(config.s3.clone()).await.map_err(|e| GatewayError::Storage(Box::new(e)))?;
         Self::with_ledger(config, Arc::new(ledger), store)
     }
 
@@ -147,8 +155,11 @@ impl Gateway {
         if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
             return Err(GatewayError::Config(format!("public URL {public_url:?} must start with http:// or https://")));
         }
-        let domain =
-            GatewayDomain { chain_id: config.deployment.chain_id, marketplace: config.deployment.marketplace, gateway: public_url };
+        let domain = GatewayDomain {
+            chain_id: config.deployment.chain_id,
+            marketplace: config.deployment.marketplace,
+            gateway: public_url,
+        };
         let log = AccessLog::open(&config.access_log)?;
         Ok(Arc::new(Self {
             domain,
@@ -198,8 +209,12 @@ impl Gateway {
         let forbid = |code: &'static str, msg: String| Refusal::new(StatusCode::FORBIDDEN, code, msg).with(&token);
         let unavailable = |e: LedgerError| {
             tracing::warn!(error = %e, "chain read failed");
-            Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "chain_unavailable", format!("cannot check the purchase now ({})", e.op))
-                .with(&token)
+            Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "chain_unavailable",
+                format!("cannot check the purchase now ({})", e.op),
+            )
+            .with(&token)
         };
         let (pid, did) = (token.purchase_id, token.dataset_id);
         let p = self.ledger.purchase(pid).await.map_err(unavailable)?;
@@ -231,7 +246,11 @@ impl Gateway {
             return Err(Refusal::new(StatusCode::BAD_REQUEST, "bad_key", "invalid object key".into()));
         }
         if !key.starts_with(&self.key_prefix) {
-            return Err(Refusal::new(StatusCode::NOT_FOUND, "not_served", format!("this gateway serves only keys under {:?}", self.key_prefix)));
+            return Err(Refusal::new(
+                StatusCode::NOT_FOUND,
+                "not_served",
+                format!("this gateway serves only keys under {:?}", self.key_prefix),
+            ));
         }
         Ok(())
     }
@@ -367,7 +386,9 @@ async fn serve_object(
     rec.purchase_id = Some(token.purchase_id);
     let info = match g.store.head(key).await {
         Ok(Some(i)) => i,
-        Ok(None) => return Err((Refusal::new(StatusCode::NOT_FOUND, "object_missing", "the object is not in storage".into()), None)),
+        Ok(None) => {
+            return Err((Refusal::new(StatusCode::NOT_FOUND, "object_missing", "the object is not in storage".into()), None));
+        }
         Err(e) => return Err((g.storage_refusal(&e), None)),
     };
     let len = info.len;
@@ -375,7 +396,8 @@ async fn serve_object(
         Ok(r) => r,
         Err(range::RangeError::Malformed(m)) => return Err((Refusal::new(StatusCode::BAD_REQUEST, "bad_range", m), None)),
         Err(range::RangeError::Unsatisfiable) => {
-            let r = Refusal::new(StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable", format!("the object has {len} bytes"));
+            let r =
+                Refusal::new(StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable", format!("the object has {len} bytes"));
             return Err((r, Some((header::CONTENT_RANGE, format!("bytes */{len}")))));
         }
     };
@@ -456,7 +478,9 @@ async fn read_manifest(g: &Gateway, key: &str) -> Result<Manifest, Refusal> {
         Ok(None) => return Err(Refusal::new(StatusCode::NOT_FOUND, "object_missing", "the object is not in storage".into())),
         Err(e) => return Err(g.storage_refusal(&e)),
     };
-    let not_sealed = |m: String| Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, "not_sealed", format!("the stored object is not a sealed object: {m}"));
+    let not_sealed = |m: String| {
+        Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, "not_sealed", format!("the stored object is not a sealed object: {m}"))
+    };
     let (header_len, footer_len) = (phd_seal::HEADER_LEN as u64, phd_seal::FOOTER_LEN as u64);
     if len < header_len + footer_len + phd_seal::TRAILER_FIXED_LEN as u64 {
         return Err(not_sealed(format!("only {len} bytes")));

@@ -153,7 +153,14 @@ pub struct AccessToken {
 }
 
 impl AccessToken {
-    fn typed(domain: &GatewayDomain, account: Address, dataset_id: u64, purchase_id: u64, expiry: u64, nonce: B256) -> GatewayAccess {
+    fn typed(
+        domain: &GatewayDomain,
+        account: Address,
+        dataset_id: u64,
+        purchase_id: u64,
+        expiry: u64,
+        nonce: B256,
+    ) -> GatewayAccess {
         GatewayAccess {
             gateway: domain.gateway.clone(),
             account,
@@ -165,7 +172,14 @@ impl AccessToken {
     }
 
     /// The EIP-712 signing hash of these fields under `domain`.
-    pub fn signing_hash(domain: &GatewayDomain, account: Address, dataset_id: u64, purchase_id: u64, expiry: u64, nonce: B256) -> B256 {
+    pub fn signing_hash(
+        domain: &GatewayDomain,
+        account: Address,
+        dataset_id: u64,
+        purchase_id: u64,
+        expiry: u64,
+        nonce: B256,
+    ) -> B256 {
         Self::typed(domain, account, dataset_id, purchase_id, expiry, nonce).eip712_signing_hash(&domain.eip712())
     }
 
@@ -308,8 +322,10 @@ impl Manifest {
         if b.get(..8) != Some(&MANIFEST_MAGIC[..]) {
             return Err(bad("bad magic"));
         }
-        let object_len = b.get(8..16).and_then(|s| <[u8; 8]>::try_from(s).ok()).map(u64::from_be_bytes).ok_or_else(|| bad("truncated"))?;
-        let head_len = b.get(16..20).and_then(|s| <[u8; 4]>::try_from(s).ok()).map(u32::from_be_bytes).ok_or_else(|| bad("truncated"))?;
+        let object_len =
+            b.get(8..16).and_then(|s| <[u8; 8]>::try_from(s).ok()).map(u64::from_be_bytes).ok_or_else(|| bad("truncated"))?;
+        let head_len =
+            b.get(16..20).and_then(|s| <[u8; 4]>::try_from(s).ok()).map(u32::from_be_bytes).ok_or_else(|| bad("truncated"))?;
         let head_end = 20usize.checked_add(head_len as usize).ok_or_else(|| bad("header length"))?;
         let head = b.get(20..head_end).ok_or_else(|| bad("truncated header"))?.to_vec();
         let tail = b.get(head_end..).unwrap_or_default().to_vec();

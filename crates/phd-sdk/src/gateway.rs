@@ -105,6 +105,7 @@ impl GatewayObject {
 
     /// A valid `Authorization` value, signing a new token when the cached one is near expiry
     /// (or `renew`).
+    #[allow(clippy::result_large_err)]
     fn token(&self, renew: bool) -> std::result::Result<String, StorageError> {
         let now = unix_now();
         let mut slot = self.token.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -112,9 +113,10 @@ impl GatewayObject {
             return Ok(t.clone());
         }
         let expiry = now + TOKEN_TTL_SECS;
-        let token = AccessToken::sign(&self.signer, self.domain.clone(), self.dataset_id, self.purchase_id, expiry, unique_nonce())
-            .map_err(|e| self.err("sign token", None, None, e.to_string()))?
-            .to_header();
+        let token =
+            AccessToken::sign(&self.signer, self.domain.clone(), self.dataset_id, self.purchase_id, expiry, unique_nonce())
+                .map_err(|e| self.err("sign token", None, None, e.to_string()))?
+                .to_header();
         *slot = Some((token.clone(), expiry));
         Ok(token)
     }
@@ -124,7 +126,14 @@ impl GatewayObject {
     }
 
     /// Sends `method` (with `range`), retrying transient failures; returns the checked body.
-    async fn fetch(&self, op: &'static str, method: reqwest::Method, range: Option<&Range<u64>>) -> std::result::Result<(reqwest::header::HeaderMap, Bytes), StorageError> {
+    // The storage error is built only on the cold failure path (as in phd-storage).
+    #[allow(clippy::result_large_err)]
+    async fn fetch(
+        &self,
+        op: &'static str,
+        method: reqwest::Method,
+        range: Option<&Range<u64>>,
+    ) -> std::result::Result<(reqwest::header::HeaderMap, Bytes), StorageError> {
         let mut delay = self.retry.base_delay;
         let mut renew = false;
         let mut last: Option<StorageError> = None;
@@ -261,7 +270,12 @@ pub struct Availability {
 /// must equal `content_root` (the on-chain one). `Ok(None)` when the URI cannot be checked from
 /// here (an `s3://` bucket this context holds no credentials for; keepers may still send a
 /// presigned URL). Any other failure is [`SdkError::Unavailable`].
-pub async fn check_availability(ctx: &ClientCtx, dataset_id: u64, storage_uri: &str, content_root: [u8; 32]) -> Result<Option<Availability>> {
+pub async fn check_availability(
+    ctx: &ClientCtx,
+    dataset_id: u64,
+    storage_uri: &str,
+    content_root: [u8; 32],
+) -> Result<Option<Availability>> {
     let unavailable = |reason: String| SdkError::Unavailable { dataset_id, storage_uri: storage_uri.to_owned(), reason };
     let (info, via) = if let Some((gateway, key)) = parse_gateway_uri(storage_uri) {
         let url = manifest_url(&gateway, &key);
@@ -274,7 +288,8 @@ pub async fn check_availability(ctx: &ClientCtx, dataset_id: u64, storage_uri: &
         }
         let body = resp.bytes().await.map_err(|e| unavailable(format!("reading the manifest: {e}")))?;
         let m = Manifest::decode(&body).map_err(|e| unavailable(e.to_string()))?;
-        let info = phd_seal::inspect_parts(m.object_len, &m.head, &m.tail).map_err(|e| unavailable(format!("manifest does not parse: {e}")))?;
+        let info = phd_seal::inspect_parts(m.object_len, &m.head, &m.tail)
+            .map_err(|e| unavailable(format!("manifest does not parse: {e}")))?;
         (info, "gateway-manifest")
     } else if let (Some((bucket, key)), Some(store)) = (crate::util::parse_s3_uri(storage_uri), &ctx.store) {
         if store.bucket() != bucket {
@@ -305,7 +320,12 @@ pub async fn check_availability(ctx: &ClientCtx, dataset_id: u64, storage_uri: &
             hex_of(&content_root)
         )));
     }
-    Ok(Some(Availability { storage_uri: storage_uri.to_owned(), sealed_len: info.sealed_len, chunks: info.chunk_count, checked_via: via.into() }))
+    Ok(Some(Availability {
+        storage_uri: storage_uri.to_owned(),
+        sealed_len: info.sealed_len,
+        chunks: info.chunk_count,
+        checked_via: via.into(),
+    }))
 }
 
 fn hex_of(b: &[u8; 32]) -> String {

@@ -72,7 +72,8 @@ fn deployment() -> Deployment {
 /// withdrawn with purchase 3, dataset 3 stored elsewhere with purchase 4.
 async fn env(down: bool) -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let server = EmbeddedS3::start(dir.path().join("s3"), ServerCredentials::new("gw-access", "gw-secret-0123456789")).await.unwrap();
+    let server =
+        EmbeddedS3::start(dir.path().join("s3"), ServerCredentials::new("gw-access", "gw-secret-0123456789")).await.unwrap();
     let store = Store::connect(server.client_config("gw-bucket")).await.unwrap();
     store.ensure_bucket().await.unwrap();
     let plain: Vec<u8> = (0..200_000u32).flat_map(|i| (i * 7).to_le_bytes()).collect();
@@ -97,7 +98,8 @@ async fn env(down: bool) -> Env {
     m.datasets.insert(3, DatasetView { status: DatasetStatus::Active, storage_uri: gateway_object_uri(GW, "datasets/b.phd") });
     m.datasets.insert(4, DatasetView { status: DatasetStatus::Active, storage_uri: gateway_object_uri(GW, "datasets/gone.phd") });
     let log = dir.path().join("log/access.jsonl");
-    let mut cfg = GatewayConfig::new("http://unused".into(), deployment(), server.client_config("gw-bucket"), GW.into(), log.clone());
+    let mut cfg =
+        GatewayConfig::new("http://unused".into(), deployment(), server.client_config("gw-bucket"), GW.into(), log.clone());
     cfg.auth_cache = Duration::ZERO;
     let gateway = Gateway::with_ledger(cfg, Arc::new(m), store).unwrap();
     let app = router(gateway.clone());
@@ -124,7 +126,8 @@ struct Reply {
 
 impl Reply {
     fn code(&self) -> String {
-        let v: serde_json::Value = serde_json::from_slice(&self.body).unwrap_or_else(|_| panic!("not JSON: {:?}", String::from_utf8_lossy(&self.body)));
+        let v: serde_json::Value =
+            serde_json::from_slice(&self.body).unwrap_or_else(|_| panic!("not JSON: {:?}", String::from_utf8_lossy(&self.body)));
         assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
         v["code"].as_str().unwrap().to_owned()
     }
