@@ -22,13 +22,25 @@ impl Devnet {
         let mut v: Vars = vec![
             ("PHD_RPC_URL".into(), self.rpc_url.clone()),
             ("PHD_CHAIN_ID".into(), self.deployment.chain_id.to_string()),
-            ("PHD_DEPLOYMENT".into(), self.deployment_path.display().to_string()),
+            (
+                "PHD_DEPLOYMENT".into(),
+                self.deployment_path.display().to_string(),
+            ),
             ("PHD_KEEPERS".into(), endpoints.join(",")),
             ("PHD_KEEPER_ADDRESSES".into(), addresses.join(",")),
             ("PHD_THRESHOLD".into(), self.threshold.to_string()),
-            ("PHD_VALIDATOR_ADDRESS".into(), self.accounts.validator.address().to_string()),
-            ("PHD_VALIDATOR_ENDPOINT".into(), self.validator_endpoint.clone().unwrap_or_default()),
-            ("PHD_DEVNET_STATE_DIR".into(), self.state_dir.display().to_string()),
+            (
+                "PHD_VALIDATOR_ADDRESS".into(),
+                self.accounts.validator.address().to_string(),
+            ),
+            (
+                "PHD_VALIDATOR_ENDPOINT".into(),
+                self.validator_endpoint.clone().unwrap_or_default(),
+            ),
+            (
+                "PHD_DEVNET_STATE_DIR".into(),
+                self.state_dir.display().to_string(),
+            ),
             // Every devnet keeper listens on 127.0.0.1: publish's one-keeper-per-host rule
             // would leave a single eligible keeper. Only this local stack relaxes it.
             ("PHD_ALLOW_SHARED_HOSTS".into(), "true".into()),
@@ -45,7 +57,10 @@ impl Devnet {
             ("AWS_ENDPOINT_URL".into(), self.s3.endpoint.clone()),
             ("AWS_REGION".into(), self.s3.region.clone()),
             ("AWS_ACCESS_KEY_ID".into(), self.s3.access_key_id.clone()),
-            ("AWS_SECRET_ACCESS_KEY".into(), self.s3.secret_access_key.clone()),
+            (
+                "AWS_SECRET_ACCESS_KEY".into(),
+                self.s3.secret_access_key.clone(),
+            ),
             ("AWS_S3_FORCE_PATH_STYLE".into(), "true".into()),
             ("PHD_S3_BUCKET".into(), self.s3.bucket.clone()),
         ]
@@ -58,19 +73,37 @@ impl Devnet {
         let mut user = vec![key("PHD_USER_PRIVATE_KEY", &self.accounts.user)];
         user.extend(self.storage_vars());
         let mut gateway = self.storage_vars();
-        gateway.push(("PHD_GATEWAY_ACCESS_LOG".into(), self.state_dir.join("gateway/access.jsonl").display().to_string()));
+        gateway.push((
+            "PHD_GATEWAY_ACCESS_LOG".into(),
+            self.state_dir
+                .join("gateway/access.jsonl")
+                .display()
+                .to_string(),
+        ));
         let mut out = vec![
             ("user".to_owned(), user),
             ("gateway".to_owned(), gateway),
-            ("customer".to_owned(), vec![key("PHD_CUSTOMER_PRIVATE_KEY", &self.accounts.customer)]),
+            (
+                "customer".to_owned(),
+                vec![key("PHD_CUSTOMER_PRIVATE_KEY", &self.accounts.customer)],
+            ),
             (
                 "validator".to_owned(),
                 vec![
                     key("PHD_VALIDATOR_PRIVATE_KEY", &self.accounts.validator),
-                    ("PHD_VALIDATOR_DATA_DIR".into(), self.state_dir.join("validator").display().to_string()),
+                    (
+                        "PHD_VALIDATOR_DATA_DIR".into(),
+                        self.state_dir.join("validator").display().to_string(),
+                    ),
                 ],
             ),
-            ("manufacturer".to_owned(), vec![key("PHD_MANUFACTURER_PRIVATE_KEY", &self.accounts.manufacturer)]),
+            (
+                "manufacturer".to_owned(),
+                vec![key(
+                    "PHD_MANUFACTURER_PRIVATE_KEY",
+                    &self.accounts.manufacturer,
+                )],
+            ),
         ];
         for (k, s) in self.keepers.iter().zip(&self.accounts.keepers) {
             out.push((
@@ -79,7 +112,11 @@ impl Devnet {
                     key("PHD_PRIVATE_KEY", s),
                     (
                         "PHD_KEEPER_DATA_DIR".into(),
-                        self.state_dir.join("keepers").join(k.index.to_string()).display().to_string(),
+                        self.state_dir
+                            .join("keepers")
+                            .join(k.index.to_string())
+                            .display()
+                            .to_string(),
                     ),
                 ],
             ));
@@ -89,12 +126,19 @@ impl Devnet {
 
     /// The secrets of `role` (empty for an unknown role).
     pub fn role_vars(&self, role: &str) -> Vars {
-        self.role_secrets().into_iter().find(|(r, _)| r == role).map(|(_, v)| v).unwrap_or_default()
+        self.role_secrets()
+            .into_iter()
+            .find(|(r, _)| r == role)
+            .map(|(_, v)| v)
+            .unwrap_or_default()
     }
 
     /// Directory of the role secrets files.
     pub fn secrets_dir(&self) -> PathBuf {
-        phd_cli::role_secrets_file(&self.env_path, "x").parent().map(PathBuf::from).unwrap_or_default()
+        phd_cli::role_secrets_file(&self.env_path, "x")
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_default()
     }
 
     /// (Re)writes `<state>/env` and `<state>/secrets/<role>.env` (each mode 0600), atomically.
@@ -103,7 +147,9 @@ impl Devnet {
                       # PHD_DEVNET_ENV=<the shared env file>; flags and set variables win over it.\n";
         write_vars(
             &self.env_path,
-            &format!("{header}# Shared public facts only; each role's secrets are in secrets/<role>.env.\n"),
+            &format!(
+                "{header}# Shared public facts only; each role's secrets are in secrets/<role>.env.\n"
+            ),
             &self.env_vars(),
         )?;
         let dir = self.secrets_dir();
@@ -112,7 +158,9 @@ impl Devnet {
             let path = phd_cli::role_secrets_file(&self.env_path, &role);
             write_vars(
                 &path,
-                &format!("{header}# Secrets of the {role} role only. Dev keys of a throw-away local chain.\n"),
+                &format!(
+                    "{header}# Secrets of the {role} role only. Dev keys of a throw-away local chain.\n"
+                ),
                 &vars,
             )?;
         }
@@ -125,7 +173,8 @@ fn write_vars(path: &std::path::Path, header: &str, vars: &Vars) -> Result<(), D
     for (k, v) in vars {
         let _ = writeln!(text, "{k}={v}");
     }
-    phd_cli::fs::write_atomic(path, text.as_bytes(), phd_cli::fs::Access::OwnerOnly).map_err(DevnetError::io("writing", path))
+    phd_cli::fs::write_atomic(path, text.as_bytes(), phd_cli::fs::Access::OwnerOnly)
+        .map_err(DevnetError::io("writing", path))
 }
 
 fn signer_hex(s: &PrivateKeySigner) -> String {

@@ -68,31 +68,50 @@ impl ChainLedger {
 }
 
 fn err(op: &'static str) -> impl FnOnce(ChainError) -> LedgerError {
-    move |e| LedgerError { op, source: Box::new(e) }
+    move |e| LedgerError {
+        op,
+        source: Box::new(e),
+    }
 }
 
 #[async_trait::async_trait]
 impl Ledger for ChainLedger {
     async fn purchase(&self, id: u64) -> Result<Option<PurchaseView>, LedgerError> {
-        let p = self.client.get_purchase(U256::from(id)).await.map_err(err("getPurchase"))?;
+        let p = self
+            .client
+            .get_purchase(U256::from(id))
+            .await
+            .map_err(err("getPurchase"))?;
         let status = PurchaseStatus::from(p.status);
         if status == PurchaseStatus::None {
             return Ok(None);
         }
-        Ok(Some(PurchaseView { dataset_id: u64::try_from(p.datasetId).unwrap_or(u64::MAX), buyer: p.buyer, status }))
+        Ok(Some(PurchaseView {
+            dataset_id: u64::try_from(p.datasetId).unwrap_or(u64::MAX),
+            buyer: p.buyer,
+            status,
+        }))
     }
 
     async fn dataset(&self, id: u64) -> Result<Option<DatasetView>, LedgerError> {
         let d = match self.client.dataset(U256::from(id)).await {
             Ok(d) => d,
             // `dataset` reverts for an unknown id; any other revert is a failure too.
-            Err(e) if e.revert().is_some_and(|r| r.name() == "DataRegistryUnknownDataset") => return Ok(None),
+            Err(e)
+                if e.revert()
+                    .is_some_and(|r| r.name() == "DataRegistryUnknownDataset") =>
+            {
+                return Ok(None);
+            }
             Err(e) => return Err(err("dataset")(e)),
         };
         let status = DatasetStatus::from(d.status);
         if status == DatasetStatus::None {
             return Ok(None);
         }
-        Ok(Some(DatasetView { status, storage_uri: d.storageUri }))
+        Ok(Some(DatasetView {
+            status,
+            storage_uri: d.storageUri,
+        }))
     }
 }

@@ -40,8 +40,8 @@ use axum::{
 use futures::TryStreamExt as _;
 use phd_chain::{DatasetStatus, Deployment, PurchaseStatus};
 use phd_protocol::gateway::{
-    AccessRecord, AccessToken, GatewayDomain, MANIFEST_ROUTE, MAX_TOKEN_TTL_SECS, Manifest, OBJECT_ROUTE, TokenError,
-    parse_gateway_uri, valid_key,
+    AccessRecord, AccessToken, GatewayDomain, MANIFEST_ROUTE, MAX_TOKEN_TTL_SECS, Manifest,
+    OBJECT_ROUTE, TokenError, parse_gateway_uri, valid_key,
 };
 use phd_storage::{S3Config, Store};
 
@@ -106,7 +106,13 @@ pub struct GatewayConfig {
 
 impl GatewayConfig {
     /// Defaults: key prefix `datasets/`, 2 s authorization cache.
-    pub fn new(rpc_url: String, deployment: Deployment, s3: S3Config, public_url: String, access_log: PathBuf) -> Self {
+    pub fn new(
+        rpc_url: String,
+        deployment: Deployment,
+        s3: S3Config,
+        public_url: String,
+        access_log: PathBuf,
+    ) -> Self {
         Self {
             rpc_url,
             deployment,
@@ -144,16 +150,27 @@ impl Gateway {
     pub async fn connect(config: GatewayConfig) -> Result<Arc<Self>, GatewayError> {
         let ledger = ChainLedger::connect(&config.rpc_url, config.deployment.clone())
             .await
-            .map_err(|e| GatewayError::Chain { rpc_url: config.rpc_url.clone(), source: Box::new(e) })?;
-        let store = Store::connect(config.s3.clone()).await.map_err(|e| GatewayError::Storage(Box::new(e)))?;
+            .map_err(|e| GatewayError::Chain {
+                rpc_url: config.rpc_url.clone(),
+                source: Box::new(e),
+            })?;
+        let store = Store::connect(config.s3.clone())
+            .await
+            .map_err(|e| GatewayError::Storage(Box::new(e)))?;
         Self::with_ledger(config, Arc::new(ledger), store)
     }
 
     /// A gateway over any [`Ledger`] (tests) and a connected store.
-    pub fn with_ledger(config: GatewayConfig, ledger: Arc<dyn Ledger>, store: Store) -> Result<Arc<Self>, GatewayError> {
+    pub fn with_ledger(
+        config: GatewayConfig,
+        ledger: Arc<dyn Ledger>,
+        store: Store,
+    ) -> Result<Arc<Self>, GatewayError> {
         let public_url = config.public_url.trim_end_matches('/').to_owned();
         if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
-            return Err(GatewayError::Config(format!("public URL {public_url:?} must start with http:// or https://")));
+            return Err(GatewayError::Config(format!(
+                "public URL {public_url:?} must start with http:// or https://"
+            )));
         }
         let domain = GatewayDomain {
             chain_id: config.deployment.chain_id,
@@ -183,12 +200,18 @@ impl Gateway {
     }
 
     fn cached(&self, k: &AuthKey) -> bool {
-        let map = self.allowed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let map = self
+            .allowed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.get(k).is_some_and(|until| Instant::now() < *until)
     }
 
     fn remember(&self, k: AuthKey) {
-        let mut map = self.allowed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self
+            .allowed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.len() > 10_000 {
             let now = Instant::now();
             map.retain(|_, until| *until > now);
@@ -197,16 +220,33 @@ impl Gateway {
     }
 
     /// The access rule (module docs): the signer of `token`, or why not.
-    async fn authorize(&self, headers: &HeaderMap, key: &str) -> Result<(AccessToken, Address), Refusal> {
-        let raw = headers.get(header::AUTHORIZATION).ok_or_else(|| Refusal::token(&TokenError::Missing))?;
-        let raw = raw.to_str().map_err(|_| Refusal::token(&TokenError::Malformed("not ASCII".into())))?;
+    async fn authorize(
+        &self,
+        headers: &HeaderMap,
+        key: &str,
+    ) -> Result<(AccessToken, Address), Refusal> {
+        let raw = headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| Refusal::token(&TokenError::Missing))?;
+        let raw = raw
+            .to_str()
+            .map_err(|_| Refusal::token(&TokenError::Malformed("not ASCII".into())))?;
         let token = AccessToken::from_header(raw).map_err(|e| Refusal::token(&e))?;
-        let signer = token.verify(&self.domain, unix_now(), MAX_TOKEN_TTL_SECS).map_err(|e| Refusal::token(&e).with(&token))?;
-        let ck = AuthKey { account: signer, dataset_id: token.dataset_id, purchase_id: token.purchase_id, key: key.to_owned() };
+        let signer = token
+            .verify(&self.domain, unix_now(), MAX_TOKEN_TTL_SECS)
+            .map_err(|e| Refusal::token(&e).with(&token))?;
+        let ck = AuthKey {
+            account: signer,
+            dataset_id: token.dataset_id,
+            purchase_id: token.purchase_id,
+            key: key.to_owned(),
+        };
         if self.cached(&ck) {
             return Ok((token, signer));
         }
-        let forbid = |code: &'static str, msg: String| Refusal::new(StatusCode::FORBIDDEN, code, msg).with(&token);
+        let forbid = |code: &'static str, msg: String| {
+            Refusal::new(StatusCode::FORBIDDEN, code, msg).with(&token)
+        };
         let unavailable = |e: LedgerError| {
             tracing::warn!(error = %e, "chain read failed");
             Refusal::new(
@@ -218,24 +258,46 @@ impl Gateway {
         };
         let (pid, did) = (token.purchase_id, token.dataset_id);
         let p = self.ledger.purchase(pid).await.map_err(unavailable)?;
-        let p = p.ok_or_else(|| forbid("no_such_purchase", format!("purchase {pid} does not exist")))?;
+        let p =
+            p.ok_or_else(|| forbid("no_such_purchase", format!("purchase {pid} does not exist")))?;
         if p.buyer != signer {
-            return Err(forbid("not_buyer", format!("purchase {pid} belongs to {}, not to the signer {signer}", p.buyer)));
+            return Err(forbid(
+                "not_buyer",
+                format!(
+                    "purchase {pid} belongs to {}, not to the signer {signer}",
+                    p.buyer
+                ),
+            ));
         }
         if p.dataset_id != did {
-            return Err(forbid("wrong_dataset", format!("purchase {pid} is for dataset {}, not {did}", p.dataset_id)));
+            return Err(forbid(
+                "wrong_dataset",
+                format!("purchase {pid} is for dataset {}, not {did}", p.dataset_id),
+            ));
         }
         if !matches!(p.status, PurchaseStatus::Open | PurchaseStatus::Settled) {
-            return Err(forbid("purchase_not_active", format!("purchase {pid} is {}", p.status)));
+            return Err(forbid(
+                "purchase_not_active",
+                format!("purchase {pid} is {}", p.status),
+            ));
         }
         let d = self.ledger.dataset(did).await.map_err(unavailable)?;
-        let d = d.ok_or_else(|| forbid("no_such_dataset", format!("dataset {did} does not exist")))?;
+        let d =
+            d.ok_or_else(|| forbid("no_such_dataset", format!("dataset {did} does not exist")))?;
         if d.status == DatasetStatus::Withdrawn {
-            return Err(forbid("dataset_withdrawn", format!("dataset {did}: the owner withdrew consent")));
+            return Err(forbid(
+                "dataset_withdrawn",
+                format!("dataset {did}: the owner withdrew consent"),
+            ));
         }
         match parse_gateway_uri(&d.storage_uri) {
             Some((_, k)) if k == key => {}
-            _ => return Err(forbid("wrong_object", format!("dataset {did} is not stored under {key}"))),
+            _ => {
+                return Err(forbid(
+                    "wrong_object",
+                    format!("dataset {did} is not stored under {key}"),
+                ));
+            }
         }
         self.remember(ck);
         Ok((token, signer))
@@ -243,7 +305,11 @@ impl Gateway {
 
     fn check_key(&self, key: &str) -> Result<(), Refusal> {
         if !valid_key(key) {
-            return Err(Refusal::new(StatusCode::BAD_REQUEST, "bad_key", "invalid object key".into()));
+            return Err(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "bad_key",
+                "invalid object key".into(),
+            ));
         }
         if !key.starts_with(&self.key_prefix) {
             return Err(Refusal::new(
@@ -257,10 +323,18 @@ impl Gateway {
 
     fn storage_refusal(&self, e: &phd_storage::Error) -> Refusal {
         if e.is_not_found() {
-            return Refusal::new(StatusCode::NOT_FOUND, "object_missing", "the object is not in storage".into());
+            return Refusal::new(
+                StatusCode::NOT_FOUND,
+                "object_missing",
+                "the object is not in storage".into(),
+            );
         }
         tracing::warn!(error = %e, "storage read failed");
-        Refusal::new(StatusCode::BAD_GATEWAY, "storage_unavailable", "storage did not answer; retry".into())
+        Refusal::new(
+            StatusCode::BAD_GATEWAY,
+            "storage_unavailable",
+            "storage did not answer; retry".into(),
+        )
     }
 }
 
@@ -277,7 +351,14 @@ struct Refusal {
 
 impl Refusal {
     fn new(status: StatusCode, code: &'static str, message: String) -> Self {
-        Self { status, code, message, account: None, dataset_id: None, purchase_id: None }
+        Self {
+            status,
+            code,
+            message,
+            account: None,
+            dataset_id: None,
+            purchase_id: None,
+        }
     }
     fn token(e: &TokenError) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string())
@@ -289,9 +370,16 @@ impl Refusal {
         self
     }
     fn into_response(self, extra: Option<(header::HeaderName, String)>) -> Response {
-        let mut r = (self.status, Json(serde_json::json!({ "error": self.message, "code": self.code }))).into_response();
+        let mut r = (
+            self.status,
+            Json(serde_json::json!({ "error": self.message, "code": self.code })),
+        )
+            .into_response();
         if self.status == StatusCode::UNAUTHORIZED {
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("PHD-Access"));
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("PHD-Access"),
+            );
         }
         if let Some((name, value)) = extra
             && let Ok(v) = HeaderValue::from_str(&value)
@@ -303,11 +391,17 @@ impl Refusal {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 /// The gateway's routes over `state`.
@@ -317,8 +411,12 @@ pub fn router(state: Arc<Gateway>) -> Router {
         .route(MANIFEST_ROUTE, get(manifest))
         .route("/health", get(health))
         .fallback(|| async {
-            Refusal::new(StatusCode::NOT_FOUND, "no_route", "no such route (see /v1/objects/{key}, /v1/manifest/{key})".into())
-                .into_response(None)
+            Refusal::new(
+                StatusCode::NOT_FOUND,
+                "no_route",
+                "no such route (see /v1/objects/{key}, /v1/manifest/{key})".into(),
+            )
+            .into_response(None)
         })
         .with_state(state)
 }
@@ -333,8 +431,16 @@ async fn health(State(g): State<Arc<Gateway>>) -> Response {
     .into_response()
 }
 
-async fn object(State(g): State<Arc<Gateway>>, method: Method, UrlPath(key): UrlPath<String>, headers: HeaderMap) -> Response {
-    let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+async fn object(
+    State(g): State<Arc<Gateway>>,
+    method: Method,
+    UrlPath(key): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response {
+    let range_header = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let mut rec = AccessRecord {
         time_ms: unix_ms(),
         route: "object".into(),
@@ -349,7 +455,15 @@ async fn object(State(g): State<Arc<Gateway>>, method: Method, UrlPath(key): Url
         status: 0,
         code: None,
     };
-    let result = serve_object(&g, &method, &key, &headers, range_header.as_deref(), &mut rec).await;
+    let result = serve_object(
+        &g,
+        &method,
+        &key,
+        &headers,
+        range_header.as_deref(),
+        &mut rec,
+    )
+    .await;
     let response = match result {
         Ok(r) => {
             rec.allowed = true;
@@ -360,7 +474,12 @@ async fn object(State(g): State<Arc<Gateway>>, method: Method, UrlPath(key): Url
             rec.account = rec.account.or(refusal.account);
             rec.dataset_id = rec.dataset_id.or(refusal.dataset_id);
             rec.purchase_id = rec.purchase_id.or(refusal.purchase_id);
-            tracing::info!(key, code = refusal.code, status = refusal.status.as_u16(), "object request refused");
+            tracing::info!(
+                key,
+                code = refusal.code,
+                status = refusal.status.as_u16(),
+                "object request refused"
+            );
             refusal.into_response(extra)
         }
     };
@@ -387,17 +506,29 @@ async fn serve_object(
     let info = match g.store.head(key).await {
         Ok(Some(i)) => i,
         Ok(None) => {
-            return Err((Refusal::new(StatusCode::NOT_FOUND, "object_missing", "the object is not in storage".into()), None));
+            return Err((
+                Refusal::new(
+                    StatusCode::NOT_FOUND,
+                    "object_missing",
+                    "the object is not in storage".into(),
+                ),
+                None,
+            ));
         }
         Err(e) => return Err((g.storage_refusal(&e), None)),
     };
     let len = info.len;
     let range = match range::parse(range_header, len) {
         Ok(r) => r,
-        Err(range::RangeError::Malformed(m)) => return Err((Refusal::new(StatusCode::BAD_REQUEST, "bad_range", m), None)),
+        Err(range::RangeError::Malformed(m)) => {
+            return Err((Refusal::new(StatusCode::BAD_REQUEST, "bad_range", m), None));
+        }
         Err(range::RangeError::Unsatisfiable) => {
-            let r =
-                Refusal::new(StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable", format!("the object has {len} bytes"));
+            let r = Refusal::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "range_not_satisfiable",
+                format!("the object has {len} bytes"),
+            );
             return Err((r, Some((header::CONTENT_RANGE, format!("bytes */{len}")))));
         }
     };
@@ -414,16 +545,27 @@ async fn serve_object(
         .header(header::CONTENT_LENGTH, span.end - span.start)
         .header(header::CACHE_CONTROL, "private, no-store");
     if status == StatusCode::PARTIAL_CONTENT {
-        builder = builder.header(header::CONTENT_RANGE, format!("bytes {}-{}/{len}", span.start, span.end.saturating_sub(1)));
+        builder = builder.header(
+            header::CONTENT_RANGE,
+            format!("bytes {}-{}/{len}", span.start, span.end.saturating_sub(1)),
+        );
     }
     if let Some(etag) = &info.etag {
         builder = builder.header(header::ETAG, format!("\"{etag}\""));
     }
     let body = if *method == Method::HEAD || span.is_empty() {
-        rec.bytes = if *method == Method::HEAD { 0 } else { rec.bytes };
+        rec.bytes = if *method == Method::HEAD {
+            0
+        } else {
+            rec.bytes
+        };
         Body::empty()
     } else {
-        let stream = g.store.get_range_stream(key, span).await.map_err(|e| (g.storage_refusal(&e), None))?;
+        let stream = g
+            .store
+            .get_range_stream(key, span)
+            .await
+            .map_err(|e| (g.storage_refusal(&e), None))?;
         // A storage failure mid-body cuts the response short; the client sees fewer bytes
         // than Content-Length and retries the range.
         Body::from_stream(stream.map_err(|e| {
@@ -433,7 +575,14 @@ async fn serve_object(
     };
     builder.body(body).map_err(|e| {
         tracing::error!(error = %e, "building the response");
-        (Refusal::new(StatusCode::BAD_GATEWAY, "internal", "could not build the response".into()), None)
+        (
+            Refusal::new(
+                StatusCode::BAD_GATEWAY,
+                "internal",
+                "could not build the response".into(),
+            ),
+            None,
+        )
     })
 }
 
@@ -475,28 +624,60 @@ async fn read_manifest(g: &Gateway, key: &str) -> Result<Manifest, Refusal> {
     g.check_key(key)?;
     let len = match g.store.head(key).await {
         Ok(Some(i)) => i.len,
-        Ok(None) => return Err(Refusal::new(StatusCode::NOT_FOUND, "object_missing", "the object is not in storage".into())),
+        Ok(None) => {
+            return Err(Refusal::new(
+                StatusCode::NOT_FOUND,
+                "object_missing",
+                "the object is not in storage".into(),
+            ));
+        }
         Err(e) => return Err(g.storage_refusal(&e)),
     };
     let not_sealed = |m: String| {
-        Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, "not_sealed", format!("the stored object is not a sealed object: {m}"))
+        Refusal::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not_sealed",
+            format!("the stored object is not a sealed object: {m}"),
+        )
     };
     let (header_len, footer_len) = (phd_seal::HEADER_LEN as u64, phd_seal::FOOTER_LEN as u64);
     if len < header_len + footer_len + phd_seal::TRAILER_FIXED_LEN as u64 {
         return Err(not_sealed(format!("only {len} bytes")));
     }
-    let footer = g.store.get_range(key, len - footer_len..len).await.map_err(|e| g.storage_refusal(&e))?;
+    let footer = g
+        .store
+        .get_range(key, len - footer_len..len)
+        .await
+        .map_err(|e| g.storage_refusal(&e))?;
     if footer.get(8..16) != Some(&phd_seal::FOOTER_MAGIC[..]) {
         return Err(not_sealed("bad footer".into()));
     }
-    let trailer_len = footer.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_be_bytes).unwrap_or(u64::MAX);
+    let trailer_len = footer
+        .get(..8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(u64::MAX);
     if trailer_len > MAX_TRAILER || trailer_len + footer_len + header_len > len {
-        return Err(not_sealed(format!("trailer length {trailer_len} does not fit")));
+        return Err(not_sealed(format!(
+            "trailer length {trailer_len} does not fit"
+        )));
     }
-    let head = g.store.get_range(key, 0..header_len).await.map_err(|e| g.storage_refusal(&e))?;
-    let tail = g.store.get_range(key, len - footer_len - trailer_len..len).await.map_err(|e| g.storage_refusal(&e))?;
+    let head = g
+        .store
+        .get_range(key, 0..header_len)
+        .await
+        .map_err(|e| g.storage_refusal(&e))?;
+    let tail = g
+        .store
+        .get_range(key, len - footer_len - trailer_len..len)
+        .await
+        .map_err(|e| g.storage_refusal(&e))?;
     phd_seal::inspect_parts(len, &head, &tail).map_err(|e| not_sealed(e.to_string()))?;
-    Ok(Manifest { object_len: len, head: head.to_vec(), tail: tail.to_vec() })
+    Ok(Manifest {
+        object_len: len,
+        head: head.to_vec(),
+        tail: tail.to_vec(),
+    })
 }
 
 /// Connects (chain, storage, access log) and serves on `listener` until `shutdown` resolves;
@@ -518,7 +699,10 @@ pub async fn serve(
 ) -> Result<(), GatewayError> {
     let addr: Option<SocketAddr> = listener.local_addr().ok();
     tracing::info!(?addr, gateway = %gateway.domain.gateway, log = %gateway.log.path().display(), "phd-gateway serving");
-    axum::serve(listener, router(gateway)).with_graceful_shutdown(shutdown).await.map_err(GatewayError::Serve)?;
+    axum::serve(listener, router(gateway))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(GatewayError::Serve)?;
     tracing::info!("phd-gateway stopped");
     Ok(())
 }

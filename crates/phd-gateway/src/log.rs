@@ -22,14 +22,23 @@ impl AccessLog {
     /// Opens (creates, mode 0600) `path` for appending.
     pub fn open(path: &Path) -> Result<Self, GatewayError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| GatewayError::Io { path: dir.to_owned(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| GatewayError::Io {
+                path: dir.to_owned(),
+                source,
+            })?;
         }
         let mut opts = std::fs::OpenOptions::new();
         opts.create(true).append(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let file = opts.open(path).map_err(|source| GatewayError::Io { path: path.to_owned(), source })?;
-        Ok(Self { path: path.to_owned(), file: Mutex::new(file) })
+        let file = opts.open(path).map_err(|source| GatewayError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(Self {
+            path: path.to_owned(),
+            file: Mutex::new(file),
+        })
     }
 
     /// The file.
@@ -64,7 +73,12 @@ pub fn read_access_log(path: &Path) -> Result<Vec<AccessRecord>, GatewayError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(GatewayError::Io { path: path.to_owned(), source }),
+        Err(source) => {
+            return Err(GatewayError::Io {
+                path: path.to_owned(),
+                source,
+            });
+        }
     };
     Ok(text
         .lines()

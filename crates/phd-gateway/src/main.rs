@@ -28,7 +28,11 @@ struct Cli {
     #[arg(long, env = "PHD_GATEWAY_KEY_PREFIX", default_value = "datasets/")]
     key_prefix: String,
     /// Access log (JSON lines, mode 0600).
-    #[arg(long, env = "PHD_GATEWAY_ACCESS_LOG", default_value = "phd-gateway-access.jsonl")]
+    #[arg(
+        long,
+        env = "PHD_GATEWAY_ACCESS_LOG",
+        default_value = "phd-gateway-access.jsonl"
+    )]
     access_log: PathBuf,
     /// Milliseconds a positive purchase check is reused for the same token.
     #[arg(long, env = "PHD_GATEWAY_AUTH_CACHE_MS", default_value_t = 2000)]
@@ -46,17 +50,34 @@ async fn main() -> std::process::ExitCode {
 async fn run() -> eyre::Result<()> {
     let cli: Cli = phd_cli::parse_as("gateway")?;
     phd_cli::init_tracing(cli.verbose.max(1));
-    let s3 = phd_storage::S3Config::from_flags(cli.s3.parts())
-        .ok_or_else(|| eyre::eyre!("no bucket: pass --s3-bucket (PHD_S3_BUCKET) and the owner's credentials"))?;
-    let deployment = cli.rpc.load_deployment().await.wrap_err("loading the deployment")?;
-    let listener = tokio::net::TcpListener::bind(cli.listen).await.wrap_err_with(|| format!("binding {}", cli.listen))?;
-    let local = listener.local_addr().wrap_err("reading the listen address")?;
+    let s3 = phd_storage::S3Config::from_flags(cli.s3.parts()).ok_or_else(|| {
+        eyre::eyre!("no bucket: pass --s3-bucket (PHD_S3_BUCKET) and the owner's credentials")
+    })?;
+    let deployment = cli
+        .rpc
+        .load_deployment()
+        .await
+        .wrap_err("loading the deployment")?;
+    let listener = tokio::net::TcpListener::bind(cli.listen)
+        .await
+        .wrap_err_with(|| format!("binding {}", cli.listen))?;
+    let local = listener
+        .local_addr()
+        .wrap_err("reading the listen address")?;
     let public_url = cli.public_url.unwrap_or_else(|| format!("http://{local}"));
-    let mut config = GatewayConfig::new(cli.rpc.rpc_url.clone(), deployment, s3, public_url.clone(), cli.access_log);
+    let mut config = GatewayConfig::new(
+        cli.rpc.rpc_url.clone(),
+        deployment,
+        s3,
+        public_url.clone(),
+        cli.access_log,
+    );
     config.key_prefix = cli.key_prefix;
     config.auth_cache = Duration::from_millis(cli.auth_cache_ms);
     // Scripts and tests wait for this line.
     eprintln!("phd-gateway listening on http://{local} (public URL {public_url})");
-    phd_gateway::run(config, listener, phd_cli::shutdown_signal()).await.wrap_err("gateway failed")?;
+    phd_gateway::run(config, listener, phd_cli::shutdown_signal())
+        .await
+        .wrap_err("gateway failed")?;
     Ok(())
 }

@@ -17,11 +17,16 @@ pub enum RangeError {
 pub fn parse(header: Option<&str>, len: u64) -> Result<Option<Range<u64>>, RangeError> {
     let Some(h) = header else { return Ok(None) };
     let bad = |m: &str| RangeError::Malformed(format!("Range {h:?}: {m}"));
-    let spec = h.trim().strip_prefix("bytes=").ok_or_else(|| bad("only `bytes=` ranges are served"))?;
+    let spec = h
+        .trim()
+        .strip_prefix("bytes=")
+        .ok_or_else(|| bad("only `bytes=` ranges are served"))?;
     if spec.contains(',') {
         return Err(bad("one range per request"));
     }
-    let (a, b) = spec.split_once('-').ok_or_else(|| bad("expected start-end"))?;
+    let (a, b) = spec
+        .split_once('-')
+        .ok_or_else(|| bad("expected start-end"))?;
     let num = |s: &str| s.trim().parse::<u64>().map_err(|_| bad("not a number"));
     let range = match (a.trim().is_empty(), b.trim().is_empty()) {
         (true, true) => return Err(bad("empty range")),
@@ -67,13 +72,30 @@ mod tests {
         assert_eq!(parse(Some("bytes=-3"), 10), Ok(Some(7..10)));
         assert_eq!(parse(Some("bytes=-30"), 10), Ok(Some(0..10)));
         assert_eq!(parse(Some("bytes=8-100"), 10), Ok(Some(8..10)));
-        assert_eq!(parse(Some("bytes=9-18446744073709551615"), 10), Ok(Some(9..10)));
+        assert_eq!(
+            parse(Some("bytes=9-18446744073709551615"), 10),
+            Ok(Some(9..10))
+        );
         assert_eq!(parse(Some("bytes=10-"), 10), Err(RangeError::Unsatisfiable));
-        assert_eq!(parse(Some("bytes=10-12"), 10), Err(RangeError::Unsatisfiable));
+        assert_eq!(
+            parse(Some("bytes=10-12"), 10),
+            Err(RangeError::Unsatisfiable)
+        );
         assert_eq!(parse(Some("bytes=-0"), 10), Err(RangeError::Unsatisfiable));
         assert_eq!(parse(Some("bytes=0-0"), 0), Err(RangeError::Unsatisfiable));
-        for bad in ["items=0-1", "bytes=0-1,3-4", "bytes=a-b", "bytes=-", "bytes=5-2", "bytes=1", "bytes=99999999999999999999-"] {
-            assert!(matches!(parse(Some(bad), 10), Err(RangeError::Malformed(_))), "{bad}");
+        for bad in [
+            "items=0-1",
+            "bytes=0-1,3-4",
+            "bytes=a-b",
+            "bytes=-",
+            "bytes=5-2",
+            "bytes=1",
+            "bytes=99999999999999999999-",
+        ] {
+            assert!(
+                matches!(parse(Some(bad), 10), Err(RangeError::Malformed(_))),
+                "{bad}"
+            );
         }
     }
 }

@@ -77,7 +77,9 @@ impl GatewayDomain {
 #[non_exhaustive]
 pub enum TokenError {
     /// No `Authorization: PHD-Access …` header.
-    #[error("no access token: send `Authorization: {AUTH_SCHEME} <token>` signed by the buyer's account")]
+    #[error(
+        "no access token: send `Authorization: {AUTH_SCHEME} <token>` signed by the buyer's account"
+    )]
     Missing,
     /// Not base64url JSON of the token fields.
     #[error("malformed access token: {0}")]
@@ -180,7 +182,8 @@ impl AccessToken {
         expiry: u64,
         nonce: B256,
     ) -> B256 {
-        Self::typed(domain, account, dataset_id, purchase_id, expiry, nonce).eip712_signing_hash(&domain.eip712())
+        Self::typed(domain, account, dataset_id, purchase_id, expiry, nonce)
+            .eip712_signing_hash(&domain.eip712())
     }
 
     /// Signs a token for `purchase_id` of `dataset_id` with `signer`, valid until `expiry`.
@@ -194,7 +197,9 @@ impl AccessToken {
     ) -> Result<Self, TokenError> {
         let account = signer.address();
         let hash = Self::signing_hash(&domain, account, dataset_id, purchase_id, expiry, nonce);
-        let sig = signer.sign_hash_sync(&hash).map_err(|e| TokenError::Malformed(format!("signing failed: {e}")))?;
+        let sig = signer
+            .sign_hash_sync(&hash)
+            .map_err(|e| TokenError::Malformed(format!("signing failed: {e}")))?;
         Ok(AccessToken {
             domain,
             account,
@@ -208,36 +213,82 @@ impl AccessToken {
 
     /// Checks domain, lifetime (`now` and `max_ttl` in seconds) and signature; returns the signer.
     /// Whether that signer may read the object is the gateway's chain check.
-    pub fn verify(&self, expected: &GatewayDomain, now: u64, max_ttl: u64) -> Result<Address, TokenError> {
-        let wrong = |field, e: String, g: String| Err(TokenError::WrongDomain { field, expected: e, got: g });
+    pub fn verify(
+        &self,
+        expected: &GatewayDomain,
+        now: u64,
+        max_ttl: u64,
+    ) -> Result<Address, TokenError> {
+        let wrong = |field, e: String, g: String| {
+            Err(TokenError::WrongDomain {
+                field,
+                expected: e,
+                got: g,
+            })
+        };
         if self.domain.chain_id != expected.chain_id {
-            return wrong("chain id", expected.chain_id.to_string(), self.domain.chain_id.to_string());
+            return wrong(
+                "chain id",
+                expected.chain_id.to_string(),
+                self.domain.chain_id.to_string(),
+            );
         }
         if self.domain.marketplace != expected.marketplace {
-            return wrong("marketplace", expected.marketplace.to_string(), self.domain.marketplace.to_string());
+            return wrong(
+                "marketplace",
+                expected.marketplace.to_string(),
+                self.domain.marketplace.to_string(),
+            );
         }
         if self.domain.gateway != expected.gateway {
-            return wrong("gateway", expected.gateway.clone(), self.domain.gateway.clone());
+            return wrong(
+                "gateway",
+                expected.gateway.clone(),
+                self.domain.gateway.clone(),
+            );
         }
         if self.expiry < now {
-            return Err(TokenError::Expired { expiry: self.expiry, now });
+            return Err(TokenError::Expired {
+                expiry: self.expiry,
+                now,
+            });
         }
         if self.expiry - now > max_ttl {
-            return Err(TokenError::TooLong { expiry: self.expiry, now, max: max_ttl });
+            return Err(TokenError::TooLong {
+                expiry: self.expiry,
+                now,
+                max: max_ttl,
+            });
         }
-        let sig = alloy::primitives::Signature::try_from(self.signature.as_ref())
-            .map_err(|_| TokenError::BadSignature { account: self.account })?;
-        let hash = Self::signing_hash(expected, self.account, self.dataset_id, self.purchase_id, self.expiry, self.nonce);
+        let sig =
+            alloy::primitives::Signature::try_from(self.signature.as_ref()).map_err(|_| {
+                TokenError::BadSignature {
+                    account: self.account,
+                }
+            })?;
+        let hash = Self::signing_hash(
+            expected,
+            self.account,
+            self.dataset_id,
+            self.purchase_id,
+            self.expiry,
+            self.nonce,
+        );
         match sig.recover_address_from_prehash(&hash) {
             Ok(a) if a == self.account => Ok(a),
-            _ => Err(TokenError::BadSignature { account: self.account }),
+            _ => Err(TokenError::BadSignature {
+                account: self.account,
+            }),
         }
     }
 
     /// The `Authorization` header value.
     pub fn to_header(&self) -> String {
         let json = serde_json::to_vec(self).unwrap_or_default();
-        format!("{AUTH_SCHEME} {}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json))
+        format!(
+            "{AUTH_SCHEME} {}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+        )
     }
 
     /// Parses an `Authorization` header value.
@@ -245,14 +296,17 @@ impl AccessToken {
         let b64 = value
             .strip_prefix(AUTH_SCHEME)
             .and_then(|r| r.strip_prefix(' '))
-            .ok_or_else(|| TokenError::Malformed(format!("Authorization scheme is not {AUTH_SCHEME}")))?;
+            .ok_or_else(|| {
+                TokenError::Malformed(format!("Authorization scheme is not {AUTH_SCHEME}"))
+            })?;
         if b64.len() > 4096 {
             return Err(TokenError::Malformed("token longer than 4096 bytes".into()));
         }
         let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(b64.trim())
             .map_err(|e| TokenError::Malformed(format!("not base64url: {e}")))?;
-        serde_json::from_slice(&json).map_err(|e| TokenError::Malformed(format!("not a token: {e}")))
+        serde_json::from_slice(&json)
+            .map_err(|e| TokenError::Malformed(format!("not a token: {e}")))
     }
 }
 
@@ -264,7 +318,9 @@ pub fn gateway_object_uri(gateway: &str, key: &str) -> String {
 /// Splits a gateway storage URI into (gateway base URL, object key); `None` for anything else
 /// (an `s3://` URI, a URL without the object prefix, an empty or `..` key).
 pub fn parse_gateway_uri(uri: &str) -> Option<(String, String)> {
-    let rest = uri.strip_prefix("http://").or_else(|| uri.strip_prefix("https://"))?;
+    let rest = uri
+        .strip_prefix("http://")
+        .or_else(|| uri.strip_prefix("https://"))?;
     let scheme_len = uri.len() - rest.len();
     let slash = rest.find('/')?;
     let (authority, path) = rest.split_at(slash);
@@ -272,7 +328,10 @@ pub fn parse_gateway_uri(uri: &str) -> Option<(String, String)> {
     if authority.is_empty() || !valid_key(key) {
         return None;
     }
-    Some((uri[..scheme_len + authority.len()].to_owned(), key.to_owned()))
+    Some((
+        uri[..scheme_len + authority.len()].to_owned(),
+        key.to_owned(),
+    ))
 }
 
 /// An object key a gateway may serve: non-empty, ≤ 512 bytes, no empty, `.` or `..` segments,
@@ -280,8 +339,12 @@ pub fn parse_gateway_uri(uri: &str) -> Option<(String, String)> {
 pub fn valid_key(key: &str) -> bool {
     !key.is_empty()
         && key.len() <= 512
-        && key.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
-        && !key.chars().any(|c| c.is_control() || matches!(c, '?' | '#' | '\\' | '%'))
+        && key
+            .split('/')
+            .all(|s| !s.is_empty() && s != "." && s != "..")
+        && !key
+            .chars()
+            .any(|c| c.is_control() || matches!(c, '?' | '#' | '\\' | '%'))
 }
 
 /// The manifest URL of `key` at `gateway`.
@@ -307,7 +370,11 @@ impl Manifest {
         let mut out = Vec::with_capacity(20 + self.head.len() + self.tail.len());
         out.extend_from_slice(&MANIFEST_MAGIC);
         out.extend_from_slice(&self.object_len.to_be_bytes());
-        out.extend_from_slice(&u32::try_from(self.head.len()).unwrap_or(u32::MAX).to_be_bytes());
+        out.extend_from_slice(
+            &u32::try_from(self.head.len())
+                .unwrap_or(u32::MAX)
+                .to_be_bytes(),
+        );
         out.extend_from_slice(&self.head);
         out.extend_from_slice(&self.tail);
         out
@@ -322,17 +389,32 @@ impl Manifest {
         if b.get(..8) != Some(&MANIFEST_MAGIC[..]) {
             return Err(bad("bad magic"));
         }
-        let object_len =
-            b.get(8..16).and_then(|s| <[u8; 8]>::try_from(s).ok()).map(u64::from_be_bytes).ok_or_else(|| bad("truncated"))?;
-        let head_len =
-            b.get(16..20).and_then(|s| <[u8; 4]>::try_from(s).ok()).map(u32::from_be_bytes).ok_or_else(|| bad("truncated"))?;
-        let head_end = 20usize.checked_add(head_len as usize).ok_or_else(|| bad("header length"))?;
-        let head = b.get(20..head_end).ok_or_else(|| bad("truncated header"))?.to_vec();
+        let object_len = b
+            .get(8..16)
+            .and_then(|s| <[u8; 8]>::try_from(s).ok())
+            .map(u64::from_be_bytes)
+            .ok_or_else(|| bad("truncated"))?;
+        let head_len = b
+            .get(16..20)
+            .and_then(|s| <[u8; 4]>::try_from(s).ok())
+            .map(u32::from_be_bytes)
+            .ok_or_else(|| bad("truncated"))?;
+        let head_end = 20usize
+            .checked_add(head_len as usize)
+            .ok_or_else(|| bad("header length"))?;
+        let head = b
+            .get(20..head_end)
+            .ok_or_else(|| bad("truncated header"))?
+            .to_vec();
         let tail = b.get(head_end..).unwrap_or_default().to_vec();
         if (head.len() as u64).saturating_add(tail.len() as u64) > object_len {
             return Err(bad("header and tail longer than the object"));
         }
-        Ok(Manifest { object_len, head, tail })
+        Ok(Manifest {
+            object_len,
+            head,
+            tail,
+        })
     }
 }
 
@@ -372,7 +454,11 @@ mod tests {
     use super::*;
 
     fn domain() -> GatewayDomain {
-        GatewayDomain { chain_id: 31337, marketplace: Address::repeat_byte(0x11), gateway: "http://127.0.0.1:9000".into() }
+        GatewayDomain {
+            chain_id: 31337,
+            marketplace: Address::repeat_byte(0x11),
+            gateway: "http://127.0.0.1:9000".into(),
+        }
     }
 
     fn token(signer: &PrivateKeySigner, expiry: u64) -> AccessToken {
@@ -385,7 +471,10 @@ mod tests {
         let t = token(&s, 1_100);
         let parsed = AccessToken::from_header(&t.to_header()).unwrap();
         assert_eq!(parsed, t);
-        assert_eq!(parsed.verify(&domain(), 1_000, MAX_TOKEN_TTL_SECS), Ok(s.address()));
+        assert_eq!(
+            parsed.verify(&domain(), 1_000, MAX_TOKEN_TTL_SECS),
+            Ok(s.address())
+        );
     }
 
     #[test]
@@ -393,13 +482,22 @@ mod tests {
         let s = PrivateKeySigner::random();
         let mut t = token(&s, 1_100);
         t.purchase_id = 4;
-        assert_eq!(t.verify(&domain(), 1_000, 600).unwrap_err().code(), "bad_signature");
+        assert_eq!(
+            t.verify(&domain(), 1_000, 600).unwrap_err().code(),
+            "bad_signature"
+        );
         let mut t = token(&s, 1_100);
         t.signature = Bytes::from(vec![1u8; 65]);
-        assert_eq!(t.verify(&domain(), 1_000, 600).unwrap_err().code(), "bad_signature");
+        assert_eq!(
+            t.verify(&domain(), 1_000, 600).unwrap_err().code(),
+            "bad_signature"
+        );
         let mut t = token(&s, 1_100);
         t.signature = Bytes::from(vec![1u8; 3]);
-        assert_eq!(t.verify(&domain(), 1_000, 600).unwrap_err().code(), "bad_signature");
+        assert_eq!(
+            t.verify(&domain(), 1_000, 600).unwrap_err().code(),
+            "bad_signature"
+        );
     }
 
     #[test]
@@ -409,14 +507,31 @@ mod tests {
         let stranger = PrivateKeySigner::random();
         let mut t = token(&stranger, 1_100);
         t.account = buyer.address();
-        assert_eq!(t.verify(&domain(), 1_000, 600), Err(TokenError::BadSignature { account: buyer.address() }));
+        assert_eq!(
+            t.verify(&domain(), 1_000, 600),
+            Err(TokenError::BadSignature {
+                account: buyer.address()
+            })
+        );
     }
 
     #[test]
     fn expired_and_too_long_tokens_are_refused() {
         let s = PrivateKeySigner::random();
-        assert_eq!(token(&s, 999).verify(&domain(), 1_000, 600).unwrap_err().code(), "expired_token");
-        assert_eq!(token(&s, 1_601).verify(&domain(), 1_000, 600).unwrap_err().code(), "expiry_too_far");
+        assert_eq!(
+            token(&s, 999)
+                .verify(&domain(), 1_000, 600)
+                .unwrap_err()
+                .code(),
+            "expired_token"
+        );
+        assert_eq!(
+            token(&s, 1_601)
+                .verify(&domain(), 1_000, 600)
+                .unwrap_err()
+                .code(),
+            "expiry_too_far"
+        );
         assert!(token(&s, 1_000).verify(&domain(), 1_000, 600).is_ok());
     }
 
@@ -425,33 +540,68 @@ mod tests {
         let s = PrivateKeySigner::random();
         let t = token(&s, 1_100);
         for other in [
-            GatewayDomain { chain_id: 1, ..domain() },
-            GatewayDomain { marketplace: Address::repeat_byte(0x22), ..domain() },
-            GatewayDomain { gateway: "http://127.0.0.1:9001".into(), ..domain() },
+            GatewayDomain {
+                chain_id: 1,
+                ..domain()
+            },
+            GatewayDomain {
+                marketplace: Address::repeat_byte(0x22),
+                ..domain()
+            },
+            GatewayDomain {
+                gateway: "http://127.0.0.1:9001".into(),
+                ..domain()
+            },
         ] {
-            assert_eq!(t.verify(&other, 1_000, 600).unwrap_err().code(), "wrong_domain");
+            assert_eq!(
+                t.verify(&other, 1_000, 600).unwrap_err().code(),
+                "wrong_domain"
+            );
             // Rewriting the token's domain to match does not help: the signature covers it.
             let mut moved = t.clone();
             moved.domain = other.clone();
-            assert_eq!(moved.verify(&other, 1_000, 600).unwrap_err().code(), "bad_signature");
+            assert_eq!(
+                moved.verify(&other, 1_000, 600).unwrap_err().code(),
+                "bad_signature"
+            );
         }
     }
 
     #[test]
     fn malformed_headers_are_refused() {
-        for h in ["", "Bearer abc", "PHD-Access", "PHD-Access !!!", "PHD-Access e30", "PHD-Access bm90IGpzb24"] {
-            assert_eq!(AccessToken::from_header(h).unwrap_err().code(), "malformed_token", "{h}");
+        for h in [
+            "",
+            "Bearer abc",
+            "PHD-Access",
+            "PHD-Access !!!",
+            "PHD-Access e30",
+            "PHD-Access bm90IGpzb24",
+        ] {
+            assert_eq!(
+                AccessToken::from_header(h).unwrap_err().code(),
+                "malformed_token",
+                "{h}"
+            );
         }
         let long = format!("PHD-Access {}", "A".repeat(5000));
-        assert_eq!(AccessToken::from_header(&long).unwrap_err().code(), "malformed_token");
+        assert_eq!(
+            AccessToken::from_header(&long).unwrap_err().code(),
+            "malformed_token"
+        );
     }
 
     #[test]
     fn gateway_uris() {
         let u = gateway_object_uri("http://127.0.0.1:9000/", "datasets/a.phd");
         assert_eq!(u, "http://127.0.0.1:9000/v1/objects/datasets/a.phd");
-        assert_eq!(parse_gateway_uri(&u), Some(("http://127.0.0.1:9000".into(), "datasets/a.phd".into())));
-        assert_eq!(manifest_url("https://gw.example", "k"), "https://gw.example/v1/manifest/k");
+        assert_eq!(
+            parse_gateway_uri(&u),
+            Some(("http://127.0.0.1:9000".into(), "datasets/a.phd".into()))
+        );
+        assert_eq!(
+            manifest_url("https://gw.example", "k"),
+            "https://gw.example/v1/manifest/k"
+        );
         for bad in [
             "s3://b/k",
             "http://h/v1/objects/",
@@ -468,7 +618,11 @@ mod tests {
 
     #[test]
     fn manifest_round_trip_and_bad_input() {
-        let m = Manifest { object_len: 1000, head: vec![1; 64], tail: vec![2; 80] };
+        let m = Manifest {
+            object_len: 1000,
+            head: vec![1; 64],
+            tail: vec![2; 80],
+        };
         assert_eq!(Manifest::decode(&m.encode()), Ok(m.clone()));
         let e = m.encode();
         assert!(Manifest::decode(&e[..10]).is_err());

@@ -18,7 +18,9 @@ use std::{
 
 use alloy::{primitives::B256, signers::local::PrivateKeySigner};
 use bytes::Bytes;
-use phd_protocol::gateway::{AccessToken, GatewayDomain, Manifest, manifest_url, parse_gateway_uri};
+use phd_protocol::gateway::{
+    AccessToken, GatewayDomain, Manifest, manifest_url, parse_gateway_uri,
+};
 use phd_storage::{Error as StorageError, RangedObject};
 
 use crate::{ClientCtx, Result, SdkError};
@@ -44,7 +46,11 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         // ≈ 30 s of patience: enough for a gateway restart, short enough to report a dead one.
-        RetryPolicy { attempts: 12, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(4) }
+        RetryPolicy {
+            attempts: 12,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(4),
+        }
     }
 }
 
@@ -66,7 +72,10 @@ pub struct GatewayObject {
 fn unique_nonce() -> B256 {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     let mut buf = Vec::with_capacity(32);
     buf.extend_from_slice(&nanos.to_be_bytes());
     buf.extend_from_slice(&std::process::id().to_be_bytes());
@@ -75,19 +84,31 @@ fn unique_nonce() -> B256 {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 impl GatewayObject {
     /// The object at `storage_uri` for `purchase_id` of `dataset_id`, signing as the context's
     /// account; `None` when `storage_uri` is not a gateway URI.
-    pub fn for_purchase(ctx: &ClientCtx, storage_uri: &str, dataset_id: u64, purchase_id: u64) -> Option<Self> {
+    pub fn for_purchase(
+        ctx: &ClientCtx,
+        storage_uri: &str,
+        dataset_id: u64,
+        purchase_id: u64,
+    ) -> Option<Self> {
         let (gateway, _) = parse_gateway_uri(storage_uri)?;
         let dep = ctx.chain.deployment();
         Some(GatewayObject {
             http: ctx.http.clone(),
             url: storage_uri.to_owned(),
-            domain: GatewayDomain { chain_id: dep.chain_id, marketplace: dep.marketplace, gateway },
+            domain: GatewayDomain {
+                chain_id: dep.chain_id,
+                marketplace: dep.marketplace,
+                gateway,
+            },
             signer: ctx.chain.signer().clone(),
             dataset_id,
             purchase_id,
@@ -108,21 +129,42 @@ impl GatewayObject {
     #[allow(clippy::result_large_err)]
     fn token(&self, renew: bool) -> std::result::Result<String, StorageError> {
         let now = unix_now();
-        let mut slot = self.token.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut slot = self
+            .token
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if !renew && let Some((t, _)) = slot.as_ref().filter(|(_, e)| *e > now + 60) {
             return Ok(t.clone());
         }
         let expiry = now + TOKEN_TTL_SECS;
-        let token =
-            AccessToken::sign(&self.signer, self.domain.clone(), self.dataset_id, self.purchase_id, expiry, unique_nonce())
-                .map_err(|e| self.err("sign token", None, None, e.to_string()))?
-                .to_header();
+        let token = AccessToken::sign(
+            &self.signer,
+            self.domain.clone(),
+            self.dataset_id,
+            self.purchase_id,
+            expiry,
+            unique_nonce(),
+        )
+        .map_err(|e| self.err("sign token", None, None, e.to_string()))?
+        .to_header();
         *slot = Some((token.clone(), expiry));
         Ok(token)
     }
 
-    fn err(&self, op: &'static str, status: Option<u16>, code: Option<String>, detail: String) -> StorageError {
-        StorageError::Http { op, url: self.url.clone(), status, code, detail }
+    fn err(
+        &self,
+        op: &'static str,
+        status: Option<u16>,
+        code: Option<String>,
+        detail: String,
+    ) -> StorageError {
+        StorageError::Http {
+            op,
+            url: self.url.clone(),
+            status,
+            code,
+            detail,
+        }
     }
 
     /// Sends `method` (with `range`), retrying transient failures; returns the checked body.
@@ -142,10 +184,16 @@ impl GatewayObject {
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(self.retry.max_delay);
             }
-            let mut req = self.http.request(method.clone(), &self.url).header(reqwest::header::AUTHORIZATION, self.token(renew)?);
+            let mut req = self
+                .http
+                .request(method.clone(), &self.url)
+                .header(reqwest::header::AUTHORIZATION, self.token(renew)?);
             renew = false;
             if let Some(r) = range {
-                req = req.header(reqwest::header::RANGE, format!("bytes={}-{}", r.start, r.end - 1));
+                req = req.header(
+                    reqwest::header::RANGE,
+                    format!("bytes={}-{}", r.start, r.end - 1),
+                );
             }
             let resp = match req.send().await {
                 Ok(r) => r,
@@ -160,7 +208,9 @@ impl GatewayObject {
                 let s = status.as_u16();
                 let body: serde_json::Value = resp.json().await.unwrap_or_default();
                 let code = body["code"].as_str().map(str::to_owned);
-                let detail = body["error"].as_str().map_or_else(|| status.to_string(), str::to_owned);
+                let detail = body["error"]
+                    .as_str()
+                    .map_or_else(|| status.to_string(), str::to_owned);
                 let e = self.err(op, Some(s), code.clone(), detail);
                 // A token that expired in flight (slow retries, clock step) is renewed once.
                 if s == 401 && code.as_deref() == Some("expired_token") && attempt == 1 {
@@ -191,7 +241,9 @@ impl GatewayObject {
 }
 
 fn header_u64(h: &reqwest::header::HeaderMap, name: reqwest::header::HeaderName) -> Option<u64> {
-    h.get(name).and_then(|v| v.to_str().ok()).and_then(|s| s.parse().ok())
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.parse().ok())
 }
 
 impl RangedObject for GatewayObject {
@@ -215,15 +267,24 @@ impl RangedObject for GatewayObject {
             return Ok(Bytes::new());
         }
         let want = range.end - range.start;
-        let (h, body) = self.fetch("GET range", reqwest::Method::GET, Some(&range)).await?;
+        let (h, body) = self
+            .fetch("GET range", reqwest::Method::GET, Some(&range))
+            .await?;
         let expect = format!("bytes {}-{}/", range.start, range.end - 1);
-        let content_range = h.get(reqwest::header::CONTENT_RANGE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let content_range = h
+            .get(reqwest::header::CONTENT_RANGE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
         if !content_range.starts_with(&expect) || body.len() as u64 != want {
             return Err(self.err(
                 "GET range",
                 Some(206),
                 None,
-                format!("asked for {want} bytes at {}, got {} ({content_range:?})", range.start, body.len()),
+                format!(
+                    "asked for {want} bytes at {}, got {} ({content_range:?})",
+                    range.start,
+                    body.len()
+                ),
             ));
         }
         Ok(body)
@@ -235,20 +296,32 @@ impl RangedObject for GatewayObject {
 /// Returns the object's length.
 pub async fn download_to_file(obj: &impl RangedObject, to: &Path, part: u64) -> Result<u64> {
     use std::io::{Seek, SeekFrom, Write};
-    let storage = |e: StorageError| SdkError::Storage { context: format!("downloading {}", obj.describe()), source: Box::new(e) };
+    let storage = |e: StorageError| SdkError::Storage {
+        context: format!("downloading {}", obj.describe()),
+        source: Box::new(e),
+    };
     let len = obj.size().await.map_err(storage)?;
-    let mut file = std::fs::File::create(to).map_err(|source| SdkError::Write { path: to.to_path_buf(), source })?;
+    let mut file = std::fs::File::create(to).map_err(|source| SdkError::Write {
+        path: to.to_path_buf(),
+        source,
+    })?;
     let part = part.max(1);
     let mut at = 0;
     while at < len {
         let end = (at + part).min(len);
         let bytes = obj.get_range(at..end).await.map_err(storage)?;
-        let w = |source| SdkError::Write { path: to.to_path_buf(), source };
+        let w = |source| SdkError::Write {
+            path: to.to_path_buf(),
+            source,
+        };
         file.seek(SeekFrom::Start(at)).map_err(w)?;
         file.write_all(&bytes).map_err(w)?;
         at = end;
     }
-    file.sync_all().map_err(|source| SdkError::Write { path: to.to_path_buf(), source })?;
+    file.sync_all().map_err(|source| SdkError::Write {
+        path: to.to_path_buf(),
+        source,
+    })?;
     Ok(len)
 }
 
@@ -276,22 +349,38 @@ pub async fn check_availability(
     storage_uri: &str,
     content_root: [u8; 32],
 ) -> Result<Option<Availability>> {
-    let unavailable = |reason: String| SdkError::Unavailable { dataset_id, storage_uri: storage_uri.to_owned(), reason };
+    let unavailable = |reason: String| SdkError::Unavailable {
+        dataset_id,
+        storage_uri: storage_uri.to_owned(),
+        reason,
+    };
     let (info, via) = if let Some((gateway, key)) = parse_gateway_uri(storage_uri) {
         let url = manifest_url(&gateway, &key);
-        let resp = ctx.http.get(&url).send().await.map_err(|e| unavailable(format!("gateway unreachable: {e}")))?;
+        let resp = ctx
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| unavailable(format!("gateway unreachable: {e}")))?;
         let status = resp.status();
         if !status.is_success() {
             let body: serde_json::Value = resp.json().await.unwrap_or_default();
             let why = body["error"].as_str().unwrap_or("no reason given");
-            return Err(unavailable(format!("gateway answered {status} for the manifest: {why}")));
+            return Err(unavailable(format!(
+                "gateway answered {status} for the manifest: {why}"
+            )));
         }
-        let body = resp.bytes().await.map_err(|e| unavailable(format!("reading the manifest: {e}")))?;
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| unavailable(format!("reading the manifest: {e}")))?;
         let m = Manifest::decode(&body).map_err(|e| unavailable(e.to_string()))?;
         let info = phd_seal::inspect_parts(m.object_len, &m.head, &m.tail)
             .map_err(|e| unavailable(format!("manifest does not parse: {e}")))?;
         (info, "gateway-manifest")
-    } else if let (Some((bucket, key)), Some(store)) = (crate::util::parse_s3_uri(storage_uri), &ctx.store) {
+    } else if let (Some((bucket, key)), Some(store)) =
+        (crate::util::parse_s3_uri(storage_uri), &ctx.store)
+    {
         if store.bucket() != bucket {
             return Ok(None);
         }
@@ -301,13 +390,30 @@ pub async fn check_availability(
             Err(e) => return Err(unavailable(e.to_string())),
         };
         let head_len = (phd_seal::HEADER_LEN as u64).min(len);
-        let head = store.get_range(&key, 0..head_len).await.map_err(|e| unavailable(e.to_string()))?;
+        let head = store
+            .get_range(&key, 0..head_len)
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
         let footer_len = (phd_seal::FOOTER_LEN as u64).min(len);
-        let footer = store.get_range(&key, len - footer_len..len).await.map_err(|e| unavailable(e.to_string()))?;
-        let trailer_len = footer.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_be_bytes).unwrap_or(0);
-        let tail_len = trailer_len.saturating_add(footer_len).min(len).min(64 << 20);
-        let tail = store.get_range(&key, len - tail_len..len).await.map_err(|e| unavailable(e.to_string()))?;
-        let info = phd_seal::inspect_parts(len, &head, &tail).map_err(|e| unavailable(format!("object does not parse: {e}")))?;
+        let footer = store
+            .get_range(&key, len - footer_len..len)
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        let trailer_len = footer
+            .get(..8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0);
+        let tail_len = trailer_len
+            .saturating_add(footer_len)
+            .min(len)
+            .min(64 << 20);
+        let tail = store
+            .get_range(&key, len - tail_len..len)
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        let info = phd_seal::inspect_parts(len, &head, &tail)
+            .map_err(|e| unavailable(format!("object does not parse: {e}")))?;
         (info, "s3")
     } else {
         return Ok(None);
