@@ -95,8 +95,15 @@ done
 echo "    stack up in $(( ($(now_ms) - t0) / 1000 )) s"
 sed -n '/^component/,/^env file/p' "$DEMO_DIR/devnet.log" | sed 's/^/    /'
 
-# Every CLI reads the env file (keys, RPC, S3, keepers) through phd-cli.
+# Every CLI reads the shared env file (RPC, deployment, keepers, gateway URL: public facts)
+# through phd-cli, plus only its own role's secrets file (secrets/<role>.env): the owner its key
+# and bucket credentials, the customer its key and nothing else.
 export PHD_DEVNET_ENV="$STATE/env"
+if grep -q '^AWS_\|PRIVATE_KEY' "$STATE/env"; then fail "the shared env file holds a secret"; fi
+if grep -q '^AWS_' "$STATE/secrets/customer.env"; then fail "the customer's secrets file holds a storage credential"; fi
+GATEWAY_URL=$(grep '^PHD_GATEWAY_URL=' "$STATE/env" | cut -d= -f2-)
+[[ -n "$GATEWAY_URL" ]] || fail "no access gateway in $STATE/env"
+echo "    separate identities: $(ls "$STATE/secrets" | tr '\n' ' ')(each 0600); buyers read through $GATEWAY_URL"
 
 # run STEP_NAME OUT_JSON cmd...: runs a CLI with --json, prints tx hash / gas / time.
 run() {
@@ -159,8 +166,14 @@ export PHD_STATE_DIR="$WORK/customer-state"
 
 # ---------------------------------------------------------------------------------------------
 bold "==> 5–8. buy into escrow → keepers release → download, verify, decrypt → confirm/settle"
+# The buyer holds no storage credential: it checks the listed object (manifest → content root)
+# before paying, then downloads through the owner's gateway with tokens signed by its account.
 run "buy + decrypt + confirm" "$WORK/buy.json" \
+  env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u PHD_S3_BUCKET \
   "$BIN/phd-customer" --json buy "$DATASET" --purpose research --max-price 25 --out "$WORK/bought.csv"
+[[ "$(jf .retrieved.source <"$WORK/buy.json")" == gateway ]] || fail "the buyer did not download through the gateway"
+ALLOWED=$(grep -c '"allowed":true' "$STATE/gateway/access.jsonl" || true)
+echo "    downloaded through the gateway without storage credentials; access log: $ALLOWED allowed request(s) in $STATE/gateway/access.jsonl"
 echo "    purchase $(jf .purchase_id <"$WORK/buy.json"): shares used $(jf .retrieved.shares_used <"$WORK/buy.json"), confirm tx $(jf .confirm_tx <"$WORK/buy.json")"
 echo "    settled: owner credited $(jf .settled_owner_wei <"$WORK/buy.json") wei, each delivering keeper $(jf .settled_keeper_each_wei <"$WORK/buy.json") wei"
 cmp "$WORK/pseudonymised.csv" "$WORK/bought.csv" || fail "the decrypted file differs from the owner's pseudonymised input"

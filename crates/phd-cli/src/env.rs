@@ -23,6 +23,8 @@ use crate::CliError;
 
 /// Names the env file explicitly (and so asks for it).
 pub const DEVNET_ENV_VAR: &str = "PHD_DEVNET_ENV";
+/// Names a role's secrets file explicitly (a keeper's, which has no fixed role name).
+pub const DEVNET_SECRETS_VAR: &str = "PHD_DEVNET_SECRETS";
 /// The flag that asks for `.devnet/env` of the current directory (or the nearest ancestor).
 pub const DEVNET_FLAG: &str = "--devnet";
 
@@ -45,6 +47,14 @@ impl DevnetEnv {
             path: Some(path.to_owned()),
             vars,
         })
+    }
+
+    /// Adds the variables of a role's secrets file (same checks as [`DevnetEnv::load`]); they
+    /// win over the shared file's.
+    pub fn merge_secrets(&mut self, path: &Path) -> Result<(), CliError> {
+        check_private(path)?;
+        self.vars.extend(read_env_file(path)?);
+        Ok(())
     }
 
     /// The file these variables came from, if any.
@@ -126,11 +136,44 @@ pub fn requested_env_file(args: &[OsString]) -> Result<Option<PathBuf>, CliError
 /// (see the module docs). Adds the global `--devnet` flag. Exits with clap's message on bad
 /// arguments, like `Parser::parse`.
 pub fn parse<C: clap::Parser>() -> Result<C, CliError> {
+    parse_inner::<C>(None)
+}
+
+/// [`parse`] for a program acting as `role` (`user`, `customer`, `validator`, `manufacturer`,
+/// …): with the shared env file it also reads that role's own secrets file,
+/// `<env dir>/secrets/<role>.env` (or the file `PHD_DEVNET_SECRETS` names), when it exists.
+/// The shared file holds only public facts; a role's keys and credentials are in its own file,
+/// which no other role's program reads.
+pub fn parse_as<C: clap::Parser>(role: &str) -> Result<C, CliError> {
+    parse_inner::<C>(Some(role))
+}
+
+/// Where `role`'s secrets file is for the shared env file `env_file`.
+pub fn role_secrets_file(env_file: &Path, role: &str) -> PathBuf {
+    env_file
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join("secrets")
+        .join(format!("{role}.env"))
+}
+
+fn parse_inner<C: clap::Parser>(role: Option<&str>) -> Result<C, CliError> {
     let args: Vec<OsString> = std::env::args_os().collect();
     let env = match requested_env_file(&args)? {
         Some(path) => {
-            let env = DevnetEnv::load(&path)?;
+            let mut env = DevnetEnv::load(&path)?;
             eprintln!("using devnet env file {}", path.display());
+            let explicit = std::env::var_os(DEVNET_SECRETS_VAR)
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from);
+            let secrets = explicit.or_else(|| {
+                role.map(|r| role_secrets_file(&path, r))
+                    .filter(|p| p.exists())
+            });
+            if let Some(s) = secrets {
+                env.merge_secrets(&s)?;
+                eprintln!("using secrets file {}", s.display());
+            }
             env
         }
         None => DevnetEnv::default(),

@@ -98,6 +98,19 @@ pub async fn buy(ctx: &CustomerCtx, args: &BuyArgs) -> Result<BuyOutcome> {
             }
         }
     };
+    // Availability before payment: the stored object's header and trailer must recompute the
+    // on-chain content root (a gateway's public manifest, or our own S3 access).
+    let d = ctx
+        .chain
+        .dataset(id)
+        .await
+        .map_err(|e| CustomerError::chain(format!("reading dataset {}", args.dataset_id), e))?;
+    let available =
+        phd_sdk::gateway::check_availability(ctx, args.dataset_id, &d.storageUri, d.contentRoot.0)
+            .await?;
+    if available.is_none() {
+        tracing::warn!(storage_uri = %d.storageUri, "cannot check the object before paying (no gateway, no S3 access to its bucket)");
+    }
     let pb = ctx
         .progress
         .bar(None, format!("buying dataset {}", args.dataset_id));

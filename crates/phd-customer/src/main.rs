@@ -2,7 +2,7 @@
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli: phd_customer::cli::Cli = match phd_cli::parse() {
+    let cli: phd_customer::cli::Cli = match phd_cli::parse_as("customer") {
         Ok(cli) => cli,
         Err(e) => return phd_cli::exit_with(Err(e.into())),
     };

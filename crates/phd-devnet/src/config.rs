@@ -62,6 +62,9 @@ pub struct DevnetConfig {
     /// library, so tests that drive the validator account themselves are not disturbed;
     /// `phd-devnet up` turns it on).
     pub validator: bool,
+    /// Run a `phd-gateway` in-process with the owner's S3 credentials, so buyers, grantees and
+    /// the validator read objects listed with its URL without any storage credential.
+    pub gateway: bool,
 }
 
 impl DevnetConfig {
@@ -88,6 +91,7 @@ impl DevnetConfig {
             extra_deployment_path: None,
             ready_timeout: Duration::from_secs(120),
             validator: false,
+            gateway: true,
         }
     }
 

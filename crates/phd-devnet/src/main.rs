@@ -116,7 +116,7 @@ async fn main() -> std::process::ExitCode {
 
 async fn run() -> eyre::Result<()> {
     // `device-sign --devnet` reads the manufacturer key from the devnet env file.
-    let cli: Cli = phd_cli::parse()?;
+    let cli: Cli = phd_cli::parse_as("manufacturer")?;
     match cli.cmd {
         Cmd::DeviceSign {
             file,

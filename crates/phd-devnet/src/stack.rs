@@ -96,6 +96,9 @@ pub struct Devnet {
     pub env_path: PathBuf,
     /// Endpoint of the in-process validator, when one runs.
     pub validator_endpoint: Option<String>,
+    /// Public URL of the in-process access gateway, when one runs.
+    pub gateway_url: Option<String>,
+    gateway_task: Option<Running<phd_gateway::GatewayError>>,
     validator_task: Option<Running<phd_validator::ValidatorError>>,
     validator_wanted: bool,
     anvil: Option<AnvilInstance>,
@@ -158,7 +161,14 @@ impl Devnet {
         }
         let state = config.state_dir.clone();
         if config.clean && state.exists() {
-            for sub in ["s3", "keepers", "env", "deployment.json"] {
+            for sub in [
+                "s3",
+                "keepers",
+                "env",
+                "secrets",
+                "gateway",
+                "deployment.json",
+            ] {
                 let p = state.join(sub);
                 if p.is_dir() {
                     std::fs::remove_dir_all(&p).map_err(DevnetError::io("removing", &p))?;
@@ -286,6 +296,8 @@ impl Devnet {
             env_path: state.join("env"),
             state_dir: state,
             validator_endpoint: None,
+            gateway_url: None,
+            gateway_task: None,
             validator_task: None,
             validator_wanted: config.validator,
             anvil: Some(anvil),
@@ -299,7 +311,13 @@ impl Devnet {
         }
         tracing::info!(keepers = devnet.keepers.len(), "keepers registered");
 
-        // 6. validator
+        // 6. the owner's access gateway, then the validator (which reads through it)
+        if config.gateway
+            && let Err(e) = devnet.start_gateway().await
+        {
+            devnet.shutdown().await;
+            return Err(e);
+        }
         if let Err(e) = devnet.start_validator().await {
             devnet.shutdown().await;
             return Err(e);
@@ -336,7 +354,9 @@ impl Devnet {
             self.accounts.validator.clone(),
             self.deployment.clone(),
         );
-        vc.s3 = Some(self.s3.client_config());
+        // Without a gateway the validator needs the bucket; with one it holds no storage
+        // credential (grants listed with the gateway URL are read through it).
+        vc.s3 = self.gateway_url.is_none().then(|| self.s3.client_config());
         vc.public_endpoint = Some(endpoint.clone());
         vc.poll_interval = Duration::from_millis(250);
         let cancel = CancellationToken::new();
@@ -379,6 +399,43 @@ impl Devnet {
         self.validator_endpoint = Some(endpoint);
         Ok(())
     }
+    /// Starts `phd-gateway` in-process on loopback with the owner's S3 credentials and an
+    /// access log at `<state>/gateway/access.jsonl`. Stopped in [`Self::shutdown`].
+    pub async fn start_gateway(&mut self) -> Result<(), DevnetError> {
+        if self.gateway_task.is_some() {
+            return Ok(());
+        }
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .map_err(DevnetError::io(
+                "binding gateway listener",
+                Path::new("127.0.0.1:0"),
+            ))?;
+        let addr = listener
+            .local_addr()
+            .map_err(DevnetError::io("reading gateway address", Path::new("")))?;
+        let url = format!("http://{addr}");
+        let config = phd_gateway::GatewayConfig::new(
+            self.rpc_url.clone(),
+            self.deployment.clone(),
+            self.s3.client_config(),
+            url.clone(),
+            self.state_dir.join("gateway").join("access.jsonl"),
+        );
+        let gateway = phd_gateway::Gateway::connect(config)
+            .await
+            .map_err(|e| DevnetError::Config(format!("gateway: {e}")))?;
+        let cancel = CancellationToken::new();
+        let stop = cancel.clone();
+        let task = tokio::spawn(phd_gateway::serve(gateway, listener, async move {
+            stop.cancelled().await
+        }));
+        self.gateway_task = Some(Running { cancel, task });
+        self.gateway_url = Some(url);
+        tracing::info!(url = ?self.gateway_url, "access gateway started");
+        Ok(())
+    }
+
     /// A human-readable table of what runs where.
     pub fn table(&self) -> String {
         let mut t = String::new();
@@ -414,6 +471,14 @@ impl Devnet {
                 k.address
             );
         }
+        let g = self.gateway_url.as_deref().unwrap_or("(not started)");
+        let _ = writeln!(
+            t,
+            "{:<14} {:<44} owner's S3 credentials; log {}",
+            "gateway",
+            g,
+            self.state_dir.join("gateway/access.jsonl").display()
+        );
         let v = self
             .validator_endpoint
             .as_deref()
@@ -510,6 +575,14 @@ impl Devnet {
                 Ok(Ok(())) => {}
             }
         }
+        if let Some(g) = self.gateway_task.take() {
+            g.cancel.cancel();
+            match g.task.await {
+                Ok(Err(e)) => tracing::warn!(error = %e, "gateway stopped with an error"),
+                Err(e) => tracing::warn!(error = %e, "gateway task failed"),
+                Ok(Ok(())) => {}
+            }
+        }
         for k in &mut self.keepers {
             if let Err(e) = k.stop().await {
                 tracing::warn!(keeper = k.index, error = %e, "keeper stopped with an error");
@@ -529,6 +602,10 @@ impl Devnet {
 
 impl Drop for Devnet {
     fn drop(&mut self) {
+        if let Some(g) = self.gateway_task.take() {
+            g.cancel.cancel();
+            g.task.abort();
+        }
         if let Some(v) = self.validator_task.take() {
             v.cancel.cancel();
             v.task.abort();
@@ -601,6 +678,7 @@ pub async fn run(
     println!("stopping: draining keepers, stopping S3, killing anvil");
     devnet.shutdown().await;
     let _ = std::fs::remove_file(&devnet.env_path);
+    let _ = std::fs::remove_dir_all(devnet.secrets_dir());
     println!("stopped");
     Ok(())
 }

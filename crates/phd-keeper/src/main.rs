@@ -105,7 +105,7 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> eyre::Result<()> {
-    let cli: Cli = phd_cli::parse()?;
+    let cli: Cli = phd_cli::parse_as("keeper")?;
     phd_cli::init_tracing(cli.verbose.max(1));
     match cli.cmd {
         Cmd::Run(args) => {

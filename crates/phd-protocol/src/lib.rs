@@ -8,10 +8,13 @@
 //!   [`upload_message`];
 //! - keeper → buyer: [`buyer_share_aad`] of the `deliverShare` payload;
 //! - owner → validator: the validator's [`ValidatorHealth`] (`GET /health`);
+//! - buyer → access gateway: [`gateway::AccessToken`] (EIP-712), object/manifest routes,
+//!   [`gateway::Manifest`];
 //! - [`DatasetId`] / [`PurchaseId`]: on-chain `uint256` ids with checked `u64` conversions.
 
 mod aad;
 mod error;
+pub mod gateway;
 mod ids;
 mod messages;
 

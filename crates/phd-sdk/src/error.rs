@@ -98,6 +98,15 @@ pub enum SdkError {
         "purchase {purchase_id}: the object of dataset {dataset_id} opens under the committed key; there is no owner fraud to prove"
     )]
     NoOwnerFraud { purchase_id: u64, dataset_id: u64 },
+    /// The dataset's object is not there or not the one listed (checked before paying).
+    #[error(
+        "dataset {dataset_id}: the sealed object at {storage_uri} is not available: {reason}; not paying"
+    )]
+    Unavailable {
+        dataset_id: u64,
+        storage_uri: String,
+        reason: String,
+    },
     /// Purchase not ours / unknown / refunded.
     #[error("purchase {purchase_id}: {reason}")]
     Purchase { purchase_id: u64, reason: String },

@@ -8,6 +8,7 @@
 //! |---|---|
 //! | listings with on-chain state and certification | [`browse::browse`] |
 //! | open every delivery of a purchase, build dispute proofs for bad ones | [`dispute::check_deliveries`], [`dispute::dispute_proof`] |
+//! | read an object through an access gateway; check availability before paying | [`gateway::GatewayObject`], [`gateway::check_availability`] |
 //! | shares → key → download → verify → decrypt, for purchases and grants | [`retrieve::retrieve`] |
 //! | prove that the listed object does not open under the C0-checked key (owner fraud) | [`fraud::prove_owner_fraud`], [`fraud::retrieve_and_prove`] |
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -18,6 +19,7 @@ pub mod dispute;
 pub mod error;
 pub mod events;
 pub mod fraud;
+pub mod gateway;
 pub mod retrieve;
 pub mod util;
 

@@ -48,7 +48,7 @@ pub struct RetrieveOutcome {
     pub shares_used: Vec<u8>,
     /// Shares that failed verification, each naming its keeper.
     pub bad_shares: Vec<BadShare>,
-    /// Where the object was fetched from: `s3` or `presigned-url`.
+    /// Where the object was fetched from: `gateway`, `s3` or `presigned-url`.
     pub source: String,
 }
 
@@ -278,6 +278,7 @@ pub async fn retrieve(
     let source = download(
         ctx,
         &uri,
+        (dataset_id, purchase_id),
         good.iter().find_map(|g| g.url.as_deref()),
         &sealed,
     )
@@ -367,14 +368,23 @@ pub async fn retrieve(
     })
 }
 
-/// Fetches the sealed object: from S3 when the store is configured for its bucket, else from a
-/// keeper-provided presigned URL.
+/// Fetches the sealed object: through the access gateway when the URI names one (signed as the
+/// buyer of `ids` = (dataset, purchase)), from S3 when the store is configured for its bucket,
+/// else from a keeper-provided presigned URL.
 async fn download(
     ctx: &ClientCtx,
     uri: &str,
+    ids: (u64, u64),
     presigned: Option<&str>,
     to: &Path,
 ) -> Result<String> {
+    if let Some(obj) = crate::gateway::GatewayObject::for_purchase(ctx, uri, ids.0, ids.1) {
+        let pb = ctx.progress.bar(None, format!("downloading {uri}"));
+        let r = crate::gateway::download_to_file(&obj, to, crate::gateway::DOWNLOAD_PART).await;
+        pb.finish_and_clear();
+        r?;
+        return Ok("gateway".into());
+    }
     let parsed = parse_s3_uri(uri);
     if let (Some((bucket, key)), Some(store)) = (&parsed, &ctx.store)
         && store.bucket() == bucket

@@ -430,6 +430,48 @@ pub fn key_check_evidence<S: ChunkSource + ?Sized>(source: &S) -> Result<KeyChec
     })
 }
 
+/// [`inspect`] from only the first and last bytes of an object of `object_len` bytes: `head`
+/// (at least the header) and `tail` (at least trailer + footer), e.g. a gateway's manifest.
+/// A read that falls outside both is refused as truncated, so a lying `object_len` or a tail
+/// too short for the trailer it announces fails instead of reading zeros.
+pub fn inspect_parts(object_len: u64, head: &[u8], tail: &[u8]) -> Result<SealedInfo> {
+    struct Parts<'a> {
+        len: u64,
+        head: &'a [u8],
+        tail: &'a [u8],
+    }
+    impl ChunkSource for Parts<'_> {
+        fn len(&self) -> u64 {
+            self.len
+        }
+        fn read_at(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+            let eof = || {
+                io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "outside the manifest's header and tail",
+                )
+            };
+            let end = offset.checked_add(len as u64).ok_or_else(eof)?;
+            if end <= self.head.len() as u64 {
+                return self.head.read_at(offset, len);
+            }
+            let tail_start = self
+                .len
+                .checked_sub(self.tail.len() as u64)
+                .ok_or_else(eof)?;
+            if offset >= tail_start && end <= self.len {
+                return self.tail.read_at(offset - tail_start, len);
+            }
+            Err(eof())
+        }
+    }
+    inspect(&Parts {
+        len: object_len,
+        head,
+        tail,
+    })
+}
+
 /// Verify and decrypt the whole object into `writer`.
 ///
 /// Order of checks: footer/trailer/header structure and bounds → content root

@@ -151,6 +151,22 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// An HTTP object server other than S3 (an access gateway, a presigned URL) refused or
+    /// failed a request. `url` never carries a credential or a signed query string.
+    #[error("{op} {url}: {}{detail}", status.map(|s| format!("HTTP {s}: ")).unwrap_or_default())]
+    Http {
+        /// What was asked (`GET range`, `HEAD`, `manifest`).
+        op: &'static str,
+        /// The object URL.
+        url: String,
+        /// HTTP status, when there was a response.
+        status: Option<u16>,
+        /// Machine-readable code from the server's JSON error, if any.
+        code: Option<String>,
+        /// The server's message or the transport error.
+        detail: String,
+    },
+
     /// The embedded S3 server failed.
     #[error("embedded S3 server: {context}: {source}")]
     Server {

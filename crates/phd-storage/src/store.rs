@@ -608,6 +608,82 @@ impl Store {
         Ok(Bytes::from(buf))
     }
 
+    /// Bytes `range.start..range.end` of `key` as a stream of body chunks, for relaying without
+    /// buffering the range (the access gateway). The request is sent before this returns, so a
+    /// missing object or an unsatisfiable range is an error here, not in the stream; a stream
+    /// that stalls, ends short or runs long yields an error item.
+    pub async fn get_range_stream(
+        &self,
+        key: &str,
+        range: Range<u64>,
+    ) -> Result<impl futures::Stream<Item = Result<Bytes>> + Send + 'static + use<>> {
+        const OP: &str = "GetObject";
+        let want = range.end.saturating_sub(range.start);
+        let body = if want == 0 {
+            None
+        } else {
+            let resp = self
+                .client
+                .get_object()
+                .bucket(&self.cfg.bucket)
+                .key(key)
+                .range(format!("bytes={}-{}", range.start, range.end - 1))
+                .send()
+                .await
+                .map_err(|err| match self.sdk_err(OP, key, err) {
+                    Error::S3 { code: Some(c), .. } if c == "InvalidRange" => {
+                        self.invalid_range(key, &range)
+                    }
+                    Error::S3 {
+                        status: Some(416), ..
+                    } => self.invalid_range(key, &range),
+                    other => other,
+                })?;
+            Some(resp.body)
+        };
+        let (store, key) = (self.clone(), key.to_owned());
+        Ok(futures::stream::unfold((body, 0u64), move |(body, got)| {
+            let (store, key) = (store.clone(), key.clone());
+            async move {
+                let mut body = body?;
+                match store.next_chunk(&key, &mut body).await {
+                    Ok(Some(chunk)) => {
+                        let got = got + chunk.len() as u64;
+                        if got > want {
+                            let e = store.protocol(
+                                OP,
+                                &key,
+                                format!("server sent more than the {want} bytes asked for"),
+                            );
+                            return Some((Err(e), (None, got)));
+                        }
+                        Some((Ok(chunk), (Some(body), got)))
+                    }
+                    Ok(None) if got == want => None,
+                    Ok(None) => {
+                        let e = store.protocol(
+                            OP,
+                            &key,
+                            format!("body ended after {got} of {want} bytes"),
+                        );
+                        Some((Err(e), (None, got)))
+                    }
+                    Err(e) => Some((Err(e), (None, got))),
+                }
+            }
+        }))
+    }
+
+    fn invalid_range(&self, key: &str, range: &Range<u64>) -> Error {
+        Error::InvalidRange {
+            op: "GetObject",
+            bucket: self.cfg.bucket.clone(),
+            key: key.to_owned(),
+            start: range.start,
+            end: range.end,
+        }
+    }
+
     async fn next_chunk(&self, key: &str, body: &mut ByteStream) -> Result<Option<Bytes>> {
         match tokio::time::timeout(self.cfg.read_stall_timeout, body.next()).await {
             Err(_) => Err(Error::Timeout {

@@ -169,6 +169,10 @@ pub struct PublishCmd {
     /// Seconds to wait for ≥ threshold keeper acknowledgements.
     #[arg(long, env = "PHD_ACK_TIMEOUT", default_value_t = 120)]
     pub ack_timeout: u64,
+    /// Public URL of your access gateway (`phd-gateway`): buyers then read the object through
+    /// it without any storage credential (listed as <url>/v1/objects/<key>).
+    #[arg(long, env = "PHD_GATEWAY_URL")]
+    pub gateway_url: Option<String>,
 }
 
 fn parse_price(s: &str) -> Result<U256, String> {
@@ -269,6 +273,7 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 data_type: p.data_type,
                 sampling_rate_hz: p.sampling_rate,
                 ack_timeout: Duration::from_secs(p.ack_timeout),
+                gateway: p.gateway_url,
             };
             let hw = crate::checks::DeviceSignature;
             let r = crate::publish::publish(

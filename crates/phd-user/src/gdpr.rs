@@ -57,6 +57,15 @@ pub struct StorageState {
     pub error: Option<String>,
 }
 
+/// (bucket, key) of an object the owner stores: `s3://bucket/key`, or a gateway URI (the
+/// owner's gateway fronts the owner's configured bucket).
+fn owned_object(ctx: &UserCtx, uri: &str) -> Option<(String, String)> {
+    parse_s3_uri(uri).or_else(|| {
+        let (_, key) = phd_protocol::gateway::parse_gateway_uri(uri)?;
+        Some((ctx.store().ok()?.bucket().to_owned(), key))
+    })
+}
+
 async fn storage_state(ctx: &UserCtx, uri: &str) -> StorageState {
     let mut st = StorageState {
         storage_uri: uri.to_string(),
@@ -65,8 +74,8 @@ async fn storage_state(ctx: &UserCtx, uri: &str) -> StorageState {
         incomplete_uploads: None,
         error: None,
     };
-    let Some((bucket, key)) = parse_s3_uri(uri) else {
-        st.error = Some("not an s3:// URI".into());
+    let Some((bucket, key)) = owned_object(ctx, uri) else {
+        st.error = Some("neither an s3:// URI nor a gateway URI of the configured bucket".into());
         return st;
     };
     let store = match ctx.store() {
@@ -137,7 +146,7 @@ pub async fn withdraw_consent(
     let mut object_deleted = false;
     let mut uploads_aborted = 0;
     let mut storage_error = None;
-    match (parse_s3_uri(&d.storageUri), ctx.store()) {
+    match (owned_object(ctx, &d.storageUri), ctx.store()) {
         (Some((bucket, key)), Ok(store)) if store.bucket() == bucket => {
             match store.delete(&key).await {
                 Ok(()) => object_deleted = true,

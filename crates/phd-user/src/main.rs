@@ -2,7 +2,7 @@
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli: phd_user::cli::Cli = match phd_cli::parse() {
+    let cli: phd_user::cli::Cli = match phd_cli::parse_as("user") {
         Ok(cli) => cli,
         Err(e) => return phd_cli::exit_with(Err(e.into())),
     };

@@ -71,6 +71,10 @@ pub struct PublishArgs {
     pub sampling_rate_hz: Option<f64>,
     /// How long to wait for ≥ t acknowledgements.
     pub ack_timeout: Duration,
+    /// Public base URL of the owner's access gateway (`phd-gateway`): the listing's storage URI
+    /// becomes `<gateway>/v1/objects/<key>` and buyers read through it without S3 credentials.
+    /// `None` lists `s3://bucket/key` (buyers need their own access to the bucket).
+    pub gateway: Option<String>,
 }
 
 impl PublishArgs {
@@ -97,6 +101,7 @@ impl PublishArgs {
             data_type: None,
             sampling_rate_hz: None,
             ack_timeout: Duration::from_secs(120),
+            gateway: None,
         }
     }
 }
@@ -295,7 +300,10 @@ pub async fn publish(
         ctx.owner(),
         root_hex.trim_start_matches("0x")
     );
-    let storage_uri = format!("s3://{}/{}", store.bucket(), object_key);
+    let storage_uri = match &args.gateway {
+        Some(gw) => phd_protocol::gateway::gateway_object_uri(gw, &object_key),
+        None => format!("s3://{}/{}", store.bucket(), object_key),
+    };
 
     let local_copy = ctx.state.data_path(&root_hex);
     write_atomic(&local_copy, &prepared.canonical)?;

@@ -149,7 +149,7 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn cli_main() -> eyre::Result<()> {
-    let cli: Cli = phd_cli::parse()?;
+    let cli: Cli = phd_cli::parse_as("validator")?;
     phd_cli::init_tracing(cli.verbose);
     let output = cli.output;
     match cli.cmd {

@@ -197,7 +197,11 @@ async fn bad_owner_input_fails_cleanly() -> eyre::Result<()> {
 
     // The real binary, when built: non-zero exit, clear message, nothing written.
     if let Some(bin) = built_bin("phd-user") {
-        let env: Vec<(String, String)> = d.env_vars();
+        let env: Vec<(String, String)> = d
+            .env_vars()
+            .into_iter()
+            .chain(d.role_vars("user"))
+            .collect();
         let run = |args: &[&str]| {
             std::process::Command::new(&bin)
                 .args(args)

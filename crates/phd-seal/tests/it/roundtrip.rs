@@ -354,3 +354,30 @@ fn every_byte_flip_rejected_small_object() {
         assert!(got.is_empty());
     }
 }
+
+#[test]
+fn inspect_parts_recomputes_the_root_from_header_and_tail_only() {
+    let data: Vec<u8> = (0..50_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    let opts = SealOptions {
+        chunk_size: 16 << 10,
+        ..SealOptions::default()
+    };
+    let mut obj = Vec::new();
+    let s = seal(SealingKey::generate().unwrap(), &data[..], &mut obj, &opts).unwrap();
+    let full = inspect(&obj).unwrap();
+    let tail_len = full.sealed_len
+        - full
+            .chunks
+            .last()
+            .map(|c| c.offset + u64::from(c.ct_len))
+            .unwrap();
+    let (head, tail) = (&obj[..HEADER_LEN], &obj[obj.len() - tail_len as usize..]);
+    let info = inspect_parts(obj.len() as u64, head, tail).unwrap();
+    assert_eq!(info.root, s.root);
+    assert_eq!(info, full);
+    // A lying length or a cut tail fails instead of reading zeros.
+    assert!(inspect_parts(obj.len() as u64 + 1, head, tail).is_err());
+    assert!(inspect_parts(obj.len() as u64, head, &tail[1..]).is_err());
+    assert!(inspect_parts(obj.len() as u64, &head[..10], tail).is_err());
+    assert!(inspect_parts(0, head, tail).is_err());
+}

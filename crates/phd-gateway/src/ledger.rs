@@ -1,0 +1,117 @@
+//! What the gateway asks the chain: a purchase (or grant) and a dataset, reduced to the fields
+//! the access rule needs. [`ChainLedger`] reads them through phd-chain; the handler tests use an
+//! in-memory ledger with the same trait.
+
+use alloy::primitives::{Address, U256};
+use alloy::signers::local::PrivateKeySigner;
+use phd_chain::{ChainError, DatasetStatus, Deployment, PhdClient, PurchaseStatus};
+
+/// The purchase fields the access rule reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurchaseView {
+    /// Dataset bought.
+    pub dataset_id: u64,
+    /// Buyer (or grantee).
+    pub buyer: Address,
+    /// Escrow state.
+    pub status: PurchaseStatus,
+}
+
+/// The dataset fields the access rule reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasetView {
+    /// Listing state (`Withdrawn` closes access).
+    pub status: DatasetStatus,
+    /// On-chain storage URI (names the object key the purchase pays for).
+    pub storage_uri: String,
+}
+
+/// A failed chain read (the request gets 503, never 500, and is retried by the client).
+#[derive(Debug, thiserror::Error)]
+#[error("chain read {op} failed: {source}")]
+pub struct LedgerError {
+    /// Which read.
+    pub op: &'static str,
+    /// Underlying error.
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+/// Read access to purchases and datasets.
+#[async_trait::async_trait]
+pub trait Ledger: Send + Sync + std::fmt::Debug {
+    /// Purchase `id`, `None` when it does not exist.
+    async fn purchase(&self, id: u64) -> Result<Option<PurchaseView>, LedgerError>;
+    /// Dataset `id`, `None` when it does not exist.
+    async fn dataset(&self, id: u64) -> Result<Option<DatasetView>, LedgerError>;
+}
+
+/// The ledger on a real chain.
+#[derive(Debug, Clone)]
+pub struct ChainLedger {
+    client: PhdClient,
+}
+
+impl ChainLedger {
+    /// Connects to `rpc_url` for `deployment`. The gateway sends no transactions, so the client
+    /// signs with a throw-away key that never holds funds.
+    pub async fn connect(rpc_url: &str, deployment: Deployment) -> Result<Self, ChainError> {
+        let client = PhdClient::connect(rpc_url, PrivateKeySigner::random(), deployment).await?;
+        client.check_code().await?;
+        Ok(Self { client })
+    }
+
+    /// The deployment read.
+    pub fn deployment(&self) -> &Deployment {
+        self.client.deployment()
+    }
+}
+
+fn err(op: &'static str) -> impl FnOnce(ChainError) -> LedgerError {
+    move |e| LedgerError {
+        op,
+        source: Box::new(e),
+    }
+}
+
+#[async_trait::async_trait]
+impl Ledger for ChainLedger {
+    async fn purchase(&self, id: u64) -> Result<Option<PurchaseView>, LedgerError> {
+        let p = self
+            .client
+            .get_purchase(U256::from(id))
+            .await
+            .map_err(err("getPurchase"))?;
+        let status = PurchaseStatus::from(p.status);
+        if status == PurchaseStatus::None {
+            return Ok(None);
+        }
+        Ok(Some(PurchaseView {
+            dataset_id: u64::try_from(p.datasetId).unwrap_or(u64::MAX),
+            buyer: p.buyer,
+            status,
+        }))
+    }
+
+    async fn dataset(&self, id: u64) -> Result<Option<DatasetView>, LedgerError> {
+        let d = match self.client.dataset(U256::from(id)).await {
+            Ok(d) => d,
+            // `dataset` reverts for an unknown id; any other revert is a failure too.
+            Err(e)
+                if e.revert()
+                    .is_some_and(|r| r.name() == "DataRegistryUnknownDataset") =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(err("dataset")(e)),
+        };
+        let status = DatasetStatus::from(d.status);
+        if status == DatasetStatus::None {
+            return Ok(None);
+        }
+        Ok(Some(DatasetView {
+            status,
+            storage_uri: d.storageUri,
+        }))
+    }
+}
