@@ -9,13 +9,19 @@
 //! | listings with on-chain state and certification | [`browse::browse`] |
 //! | open every delivery of a purchase, build dispute proofs for bad ones | [`dispute::check_deliveries`], [`dispute::dispute_proof`] |
 //! | shares → key → download → verify → decrypt, for purchases and grants | [`retrieve::retrieve`] |
+//! | buy, confirm, refund, purchases, disputes (the buyer) | [`buyer`] |
+//! | listings, sales, earnings, consent withdrawal (the owner) | [`owner`] |
+//! | stake, deliveries, disputes, earnings (a keeper operator) | [`keeper`] |
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod browse;
+pub mod buyer;
 pub mod ctx;
 pub mod dispute;
 pub mod error;
 pub mod events;
+pub mod keeper;
+pub mod owner;
 pub mod retrieve;
 pub mod util;
 
