@@ -6,7 +6,6 @@ use std::time::Duration;
 use alloy::primitives::{Address, B256, U256};
 use phd_chain::bindings::data_registry::DataRegistry;
 use phd_chain::{BlockRange, DatasetStatus, PurchaseStatus, Purpose, format_phd};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::ctx::{UserCtx, id_u64};

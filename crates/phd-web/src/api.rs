@@ -2,11 +2,11 @@
 //! `{"error": kind, "message": text}` with a 4xx for bad requests, never a 500.
 
 use axum::Extension;
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -28,7 +28,11 @@ impl<E: Into<WebError>> From<E> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.0.status();
-        (status, Json(json!({"error": self.0.kind(), "message": self.0.to_string()}))).into_response()
+        (
+            status,
+            Json(json!({"error": self.0.kind(), "message": self.0.to_string()})),
+        )
+            .into_response()
     }
 }
 
@@ -39,13 +43,23 @@ fn to_json<T: serde::Serialize>(v: &T) -> Value {
 }
 
 /// `GET /api/listings?…`: the catalog's filters and order; one page of 50.
-pub async fn listings(State(state): State<AppState>, q: Result<Query<CatalogQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult {
+pub async fn listings(
+    State(state): State<AppState>,
+    q: Result<Query<CatalogQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
     let Query(q) = q.map_err(|e| WebError::bad("query", e.body_text()))?;
     let f = q.filters()?;
     let all = state.listings().await?;
     let hits = f.apply(&all);
-    let page: Vec<Value> = hits.iter().skip((f.page - 1) * PAGE_SIZE).take(PAGE_SIZE).map(|l| to_json(*l)).collect();
-    Ok(Json(json!({"total": hits.len(), "page": f.page, "listings": page})))
+    let page: Vec<Value> = hits
+        .iter()
+        .skip((f.page - 1) * PAGE_SIZE)
+        .take(PAGE_SIZE)
+        .map(|l| to_json(*l))
+        .collect();
+    Ok(Json(
+        json!({"total": hits.len(), "page": f.page, "listings": page}),
+    ))
 }
 
 /// `GET /api/datasets/{id}`.
@@ -56,7 +70,9 @@ pub async fn dataset(State(state): State<AppState>, Path(id): Path<String>) -> A
 
 /// `GET /api/purchases`: the buyer's purchases and grants.
 pub async fn purchases(State(state): State<AppState>) -> ApiResult {
-    Ok(Json(to_json(&phd_sdk::buyer::buy::purchases(state.buyer()?).await?)))
+    Ok(Json(to_json(
+        &phd_sdk::buyer::buy::purchases(state.buyer()?).await?,
+    )))
 }
 
 /// Body of `POST /api/buy`.
@@ -70,7 +86,12 @@ pub struct BuyRequest {
 }
 
 /// `POST /api/buy` (header `x-csrf-token`): starts a purchase; 202 with the job's addresses.
-pub async fn buy(State(state): State<AppState>, Extension(session): Extension<Session>, headers: HeaderMap, body: Result<Json<BuyRequest>, JsonRejection>) -> Result<Response, ApiError> {
+pub async fn buy(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    headers: HeaderMap,
+    body: Result<Json<BuyRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
     session.verify(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))?;
     let Json(req) = body.map_err(|e| WebError::bad("body", e.body_text()))?;
     let (purpose, max) = parse_buy(Some(&req.purpose), req.max_price.as_deref())?;
@@ -86,8 +107,14 @@ pub async fn buy(State(state): State<AppState>, Extension(session): Extension<Se
 }
 
 /// `GET /api/jobs/{job}`: a purchase's steps so far.
-pub async fn job(State(state): State<AppState>, Extension(session): Extension<Session>, Path(id): Path<String>) -> ApiResult {
-    Ok(Json(to_json(&crate::jobs::get(&state, &session, &id)?.state())))
+pub async fn job(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    Ok(Json(to_json(
+        &crate::jobs::get(&state, &session, &id)?.state(),
+    )))
 }
 
 /// `GET /api/owner`: my listings, sales and credits.
@@ -95,22 +122,29 @@ pub async fn owner(State(state): State<AppState>) -> ApiResult {
     let ctx = state.owner()?;
     let datasets = phd_sdk::owner::list(ctx).await?;
     let sales = phd_sdk::owner::sales(ctx, None).await?;
-    let credits = ctx
-        .chain
-        .credits_of(ctx.me())
-        .await
-        .map_err(|e| WebError::Sdk(phd_sdk::SdkError::Chain { context: "reading credits".into(), source: e.into() }))?;
-    Ok(Json(json!({"owner": ctx.me(), "datasets": datasets, "sales": sales, "credits_wei": credits.to_string(), "credits_phd": phd_chain::format_phd(credits)})))
+    let credits = ctx.chain.credits_of(ctx.me()).await.map_err(|e| {
+        WebError::Sdk(phd_sdk::SdkError::Chain {
+            context: "reading credits".into(),
+            source: e.into(),
+        })
+    })?;
+    Ok(Json(
+        json!({"owner": ctx.me(), "datasets": datasets, "sales": sales, "credits_wei": credits.to_string(), "credits_phd": phd_chain::format_phd(credits)}),
+    ))
 }
 
 /// `GET /api/owner/datasets/{id}`: status with erasure confirmations.
 pub async fn owner_dataset(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
     let id = parse_id(&id)?;
-    Ok(Json(to_json(&phd_sdk::owner::status(state.owner()?, id).await?)))
+    Ok(Json(to_json(
+        &phd_sdk::owner::status(state.owner()?, id).await?,
+    )))
 }
 
 /// `GET /api/keepers/{address}`.
 pub async fn keeper(State(state): State<AppState>, Path(addr): Path<String>) -> ApiResult {
     let a = parse_address(&addr)?;
-    Ok(Json(to_json(&phd_sdk::keeper::report(state.reader()?, a).await?)))
+    Ok(Json(to_json(
+        &phd_sdk::keeper::report(state.reader()?, a).await?,
+    )))
 }

@@ -41,7 +41,11 @@ pub struct Cli {
     pub verbose: u8,
 }
 
-async fn account(cli: &Cli, var: &'static str, store: Option<phd_storage::Store>) -> eyre::Result<Option<ClientCtx>> {
+async fn account(
+    cli: &Cli,
+    var: &'static str,
+    store: Option<phd_storage::Store>,
+) -> eyre::Result<Option<ClientCtx>> {
     let signer = match cli.wallet.signer_or_env(var) {
         Ok(s) => s,
         Err(phd_cli::CliError::NoRoleKey { .. }) => return Ok(None),
@@ -54,13 +58,19 @@ async fn account(cli: &Cli, var: &'static str, store: Option<phd_storage::Store>
 pub async fn run(cli: Cli) -> eyre::Result<()> {
     phd_cli::init_tracing(cli.verbose.max(1));
     let store = match phd_storage::S3Config::from_flags(cli.s3.parts()) {
-        Some(cfg) => Some(phd_storage::Store::connect(cfg).await.wrap_err("configuring S3 storage")?),
+        Some(cfg) => Some(
+            phd_storage::Store::connect(cfg)
+                .await
+                .wrap_err("configuring S3 storage")?,
+        ),
         None => None,
     };
     let buyer = account(&cli, "PHD_CUSTOMER_PRIVATE_KEY", store.clone()).await?;
     let owner = account(&cli, "PHD_USER_PRIVATE_KEY", store).await?;
     if buyer.is_none() && owner.is_none() {
-        eyre::bail!("no account: pass --private-key/--keystore, or --devnet for the devnet's buyer and owner");
+        eyre::bail!(
+            "no account: pass --private-key/--keystore, or --devnet for the devnet's buyer and owner"
+        );
     }
     let (download_dir, _tmp) = match &cli.download_dir {
         Some(d) => (d.clone(), None),
@@ -76,7 +86,9 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
         share_timeout: Duration::from_secs(cli.share_timeout),
         listing_ttl: Duration::from_secs(cli.listing_ttl),
     })?;
-    let listener = tokio::net::TcpListener::bind(cli.listen).await.wrap_err_with(|| format!("binding {}", cli.listen))?;
+    let listener = tokio::net::TcpListener::bind(cli.listen)
+        .await
+        .wrap_err_with(|| format!("binding {}", cli.listen))?;
     println!("phd-web: open http://{}/", listener.local_addr()?);
     crate::run(listener, state, phd_cli::shutdown_signal()).await?;
     Ok(())

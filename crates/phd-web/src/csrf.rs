@@ -40,12 +40,19 @@ impl Session {
     /// Accepts `token` only if it is this session's, compared in constant time.
     pub fn verify(&self, token: Option<&str>) -> Result<(), WebError> {
         let Some(given) = token.and_then(|t| hex::decode(t.trim()).ok()) else {
-            return Err(WebError::Forbidden { reason: "missing or malformed CSRF token; reload the page and try again" });
+            return Err(WebError::Forbidden {
+                reason: "missing or malformed CSRF token; reload the page and try again",
+            });
         };
-        if self.mac().is_some_and(|want| bool::from(given.as_slice().ct_eq(&want))) {
+        if self
+            .mac()
+            .is_some_and(|want| bool::from(given.as_slice().ct_eq(&want)))
+        {
             Ok(())
         } else {
-            Err(WebError::Forbidden { reason: "CSRF token does not belong to this session; reload the page and try again" })
+            Err(WebError::Forbidden {
+                reason: "CSRF token does not belong to this session; reload the page and try again",
+            })
         }
     }
 }
@@ -55,7 +62,10 @@ pub fn random_bytes() -> Result<[u8; 32], WebError> {
     let mut b = [0u8; 32];
     rand::rngs::SysRng
         .try_fill_bytes(&mut b)
-        .map_err(|e| WebError::Io { context: "reading the system random generator".into(), source: std::io::Error::other(e.to_string()) })?;
+        .map_err(|e| WebError::Io {
+            context: "reading the system random generator".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
     Ok(b)
 }
 
@@ -82,23 +92,37 @@ fn same_origin(headers: &HeaderMap) -> bool {
         // Non-browser clients (curl, the API tests) send no Origin; they still need the token.
         None => true,
         Some(o) => {
-            let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
-            o.to_str().is_ok_and(|o| o == format!("http://{host}") || o == format!("https://{host}"))
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or_default();
+            o.to_str()
+                .is_ok_and(|o| o == format!("http://{host}") || o == format!("https://{host}"))
         }
     }
 }
 
 /// Middleware: gives every request a [`Session`] (new cookie when it has none) and refuses
 /// state-changing requests from another origin or without a session.
-pub async fn guard(state: axum::extract::State<crate::AppState>, mut req: Request, next: Next) -> Response {
+pub async fn guard(
+    state: axum::extract::State<crate::AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let existing = session_cookie(req.headers());
     let changes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if changes {
         if !same_origin(req.headers()) {
-            return WebError::Forbidden { reason: "cross-origin request" }.into_response();
+            return WebError::Forbidden {
+                reason: "cross-origin request",
+            }
+            .into_response();
         }
         if existing.is_none() {
-            return WebError::Forbidden { reason: "no session; open the page first" }.into_response();
+            return WebError::Forbidden {
+                reason: "no session; open the page first",
+            }
+            .into_response();
         }
     }
     let id = match existing {
@@ -108,10 +132,16 @@ pub async fn guard(state: axum::extract::State<crate::AppState>, mut req: Reques
             Err(e) => return e.into_response(),
         },
     };
-    req.extensions_mut().insert(Session { id, key: state.0.0.csrf_key });
+    req.extensions_mut().insert(Session {
+        id,
+        key: state.0.0.csrf_key,
+    });
     let mut resp = next.run(req).await;
     if existing.is_none()
-        && let Ok(v) = HeaderValue::from_str(&format!("{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict", hex::encode(id)))
+        && let Ok(v) = HeaderValue::from_str(&format!(
+            "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
+            hex::encode(id)
+        ))
     {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -124,13 +154,22 @@ mod tests {
 
     #[test]
     fn tokens_are_per_session_and_checked() {
-        let a = Session { id: [1; 32], key: [9; 32] };
-        let b = Session { id: [2; 32], key: [9; 32] };
+        let a = Session {
+            id: [1; 32],
+            key: [9; 32],
+        };
+        let b = Session {
+            id: [2; 32],
+            key: [9; 32],
+        };
         assert!(a.verify(Some(&a.token())).is_ok());
         assert!(a.verify(Some(&b.token())).is_err());
         assert!(a.verify(None).is_err());
         assert!(a.verify(Some("zz")).is_err());
-        let other_process = Session { id: [1; 32], key: [8; 32] };
+        let other_process = Session {
+            id: [1; 32],
+            key: [8; 32],
+        };
         assert!(a.verify(Some(&other_process.token())).is_err());
     }
 
@@ -139,11 +178,20 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
         assert!(same_origin(&h));
-        h.insert(header::ORIGIN, HeaderValue::from_static("http://127.0.0.1:8080"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://127.0.0.1:8080"),
+        );
         assert!(same_origin(&h));
-        h.insert(header::ORIGIN, HeaderValue::from_static("http://evil.example"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://evil.example"),
+        );
         assert!(!same_origin(&h));
-        h.insert(header::ORIGIN, HeaderValue::from_static("http://127.0.0.1:8080"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://127.0.0.1:8080"),
+        );
         h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
         assert!(!same_origin(&h));
     }

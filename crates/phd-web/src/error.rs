@@ -31,7 +31,10 @@ pub enum WebError {
     Buyer(#[from] BuyerError),
     /// Writing or reading a local file failed.
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
 }
 
 impl WebError {
@@ -43,15 +46,22 @@ impl WebError {
             WebError::NotFound { .. } => StatusCode::NOT_FOUND,
             WebError::Forbidden { .. } => StatusCode::FORBIDDEN,
             WebError::NotConfigured { .. } | WebError::Io { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            WebError::Sdk(SdkError::Dataset { reason, .. }) | WebError::Buyer(BuyerError::Dataset { reason, .. })
+            WebError::Sdk(SdkError::Dataset { reason, .. })
+            | WebError::Buyer(BuyerError::Dataset { reason, .. })
                 if reason.contains("no such") =>
             {
                 StatusCode::NOT_FOUND
             }
-            WebError::Sdk(SdkError::Dataset { .. }) | WebError::Buyer(BuyerError::Dataset { .. }) => StatusCode::FORBIDDEN,
+            WebError::Sdk(SdkError::Dataset { .. })
+            | WebError::Buyer(BuyerError::Dataset { .. }) => StatusCode::FORBIDDEN,
             WebError::Buyer(BuyerError::InvalidArg { .. }) => StatusCode::BAD_REQUEST,
-            WebError::Buyer(BuyerError::Refused { .. } | BuyerError::Purchase { .. }) | WebError::Sdk(SdkError::Purchase { .. }) => {
-                StatusCode::CONFLICT
+            WebError::Buyer(BuyerError::Refused { .. } | BuyerError::Purchase { .. })
+            | WebError::Sdk(SdkError::Purchase { .. }) => StatusCode::CONFLICT,
+            _ if self.revert_name().is_some_and(|n| {
+                n.ends_with("UnknownDataset") || n.ends_with("UnknownPurchase")
+            }) =>
+            {
+                StatusCode::NOT_FOUND
             }
             _ if self.revert_name().is_some() => StatusCode::CONFLICT,
             _ => StatusCode::BAD_GATEWAY,
@@ -90,7 +100,10 @@ impl WebError {
 
     /// A bad request about `what`.
     pub fn bad(what: &'static str, reason: impl Into<String>) -> Self {
-        WebError::BadRequest { what, reason: reason.into() }
+        WebError::BadRequest {
+            what,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -114,13 +127,27 @@ mod tests {
     fn statuses_are_never_500() {
         let cases = [
             WebError::bad("id", "x"),
-            WebError::NotFound { what: "dataset 9".into() },
+            WebError::NotFound {
+                what: "dataset 9".into(),
+            },
             WebError::Forbidden { reason: "csrf" },
             WebError::NotConfigured { what: "x" },
-            WebError::Sdk(SdkError::Dataset { dataset_id: 1, reason: "no such dataset".into() }),
-            WebError::Sdk(SdkError::Dataset { dataset_id: 1, reason: "owned by someone else".into() }),
-            WebError::Buyer(BuyerError::Purchase { purchase_id: 1, reason: "x".into() }),
-            WebError::Io { context: "x".into(), source: std::io::Error::other("x") },
+            WebError::Sdk(SdkError::Dataset {
+                dataset_id: 1,
+                reason: "no such dataset".into(),
+            }),
+            WebError::Sdk(SdkError::Dataset {
+                dataset_id: 1,
+                reason: "owned by someone else".into(),
+            }),
+            WebError::Buyer(BuyerError::Purchase {
+                purchase_id: 1,
+                reason: "x".into(),
+            }),
+            WebError::Io {
+                context: "x".into(),
+                source: std::io::Error::other("x"),
+            },
         ];
         let want = [400, 404, 403, 503, 404, 403, 409, 503];
         for (e, w) in cases.iter().zip(want) {

@@ -39,16 +39,29 @@ pub fn page(title: &str, body: &str) -> String {
 
 /// The page shown for an error: its status and the decoded message in plain words.
 pub fn error_page(status: StatusCode, err: &crate::WebError) -> String {
-    let kind = err.revert_name().map(|n| format!("<p>Contract error: <code>{}</code></p>", esc(&n))).unwrap_or_default();
+    let kind = err
+        .revert_name()
+        .map(|n| format!("<p>Contract error: <code>{}</code></p>", esc(&n)))
+        .unwrap_or_default();
     page(
-        &format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("error")),
-        &format!(r#"<div class="error" role="alert" id="error"><p>{}</p>{kind}</div><p><a href="/">Back to the catalog</a></p>"#, esc(&err.to_string())),
+        &format!(
+            "{} {}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("error")
+        ),
+        &format!(
+            r#"<div class="error" role="alert" id="error"><p>{}</p>{kind}</div><p><a href="/">Back to the catalog</a></p>"#,
+            esc(&err.to_string())
+        ),
     )
 }
 
 /// A hidden CSRF field for a form.
 pub fn csrf_field(token: &str) -> String {
-    format!(r#"<input type="hidden" name="csrf" value="{}">"#, esc(token))
+    format!(
+        r#"<input type="hidden" name="csrf" value="{}">"#,
+        esc(token)
+    )
 }
 
 /// Horizontal bar chart of `(label, value)`; accessible name `title`, data also as a list.
@@ -56,7 +69,11 @@ pub fn bar_chart(title: &str, rows: &[(String, f64)], unit: &str) -> String {
     if rows.is_empty() {
         return format!("<p>{}: none.</p>", esc(title));
     }
-    let max = rows.iter().map(|r| r.1).fold(0.0_f64, f64::max).max(f64::MIN_POSITIVE);
+    let max = rows
+        .iter()
+        .map(|r| r.1)
+        .fold(0.0_f64, f64::max)
+        .max(f64::MIN_POSITIVE);
     let (bar_h, gap, label_w, width) = (18.0, 6.0, 140.0, 460.0);
     let height = rows.len() as f64 * (bar_h + gap) + gap;
     let mut s = format!(
@@ -96,13 +113,26 @@ pub fn score_gauge(title: &str, score: f64) -> String {
 }
 
 fn slug(s: &str) -> String {
-    let mut o: String = s.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+    let mut o: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
     o.insert_str(0, "c-");
     o
 }
 
 fn fmt_num(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 { format!("{v:.0}") } else { format!("{v:.3}") }
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}")
+    }
 }
 
 const CSS: &str = include_str!("../assets/app.css");
@@ -110,12 +140,24 @@ const JS: &str = include_str!("../assets/app.js");
 
 /// `GET /assets/app.css`.
 pub async fn css() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], CSS)
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        CSS,
+    )
 }
 
 /// `GET /assets/app.js`.
 pub async fn js() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], JS)
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        JS,
+    )
 }
 
 #[cfg(test)]
@@ -124,12 +166,19 @@ mod tests {
 
     #[test]
     fn escapes_markup() {
-        assert_eq!(esc(r#"<script>"x"&'y'</script>"#), "&lt;script&gt;&quot;x&quot;&amp;&#39;y&#39;&lt;/script&gt;");
+        assert_eq!(
+            esc(r#"<script>"x"&'y'</script>"#),
+            "&lt;script&gt;&quot;x&quot;&amp;&#39;y&#39;&lt;/script&gt;"
+        );
     }
 
     #[test]
     fn charts_escape_labels_and_handle_empty() {
-        let c = bar_chart("Activity mix", &[("<b>".into(), 3.0), ("walking".into(), 0.0)], "");
+        let c = bar_chart(
+            "Activity mix",
+            &[("<b>".into(), 3.0), ("walking".into(), 0.0)],
+            "",
+        );
         assert!(c.contains("&lt;b&gt;") && !c.contains("<b>"));
         assert!(bar_chart("x", &[], "").contains("none"));
         assert!(score_gauge("Score", 2.0).contains("100%"));

@@ -6,11 +6,11 @@ use std::convert::Infallible;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use futures::stream::{self, Stream, StreamExt};
 use phd_chain::Purpose;
 use phd_sdk::buyer::buy::{BuyArgs, buy};
@@ -53,12 +53,21 @@ pub struct JobState {
 
 impl Job {
     fn push(&self, e: Value) {
-        let Ok(mut st) = self.inner.lock() else { return };
+        let Ok(mut st) = self.inner.lock() else {
+            return;
+        };
         let step = e.get("step").and_then(Value::as_str).unwrap_or_default();
         if let Some(pid) = e.get("purchase_id").and_then(Value::as_u64) {
             st.purchase_id = Some(pid);
         }
-        if COUNTERS.contains(&step) && st.events.last().and_then(|l| l.get("step")).and_then(Value::as_str) == Some(step) {
+        if COUNTERS.contains(&step)
+            && st
+                .events
+                .last()
+                .and_then(|l| l.get("step"))
+                .and_then(Value::as_str)
+                == Some(step)
+        {
             st.events.pop();
         }
         st.events.push(e.clone());
@@ -78,11 +87,20 @@ impl Job {
 }
 
 /// Starts buying `dataset_id` for `purpose`, paying at most `max_price` (wei).
-pub fn start(state: &AppState, session: &Session, dataset_id: u64, purpose: Purpose, max_price: Option<alloy::primitives::U256>) -> Result<Arc<Job>, WebError> {
+pub fn start(
+    state: &AppState,
+    session: &Session,
+    dataset_id: u64,
+    purpose: Purpose,
+    max_price: Option<alloy::primitives::U256>,
+) -> Result<Arc<Job>, WebError> {
     let buyer = state.buyer()?.clone();
     let id = hex::encode(&crate::csrf::random_bytes()?[..16]);
     let dir = &state.config().download_dir;
-    std::fs::create_dir_all(dir).map_err(|source| WebError::Io { context: format!("creating {}", dir.display()), source })?;
+    std::fs::create_dir_all(dir).map_err(|source| WebError::Io {
+        context: format!("creating {}", dir.display()),
+        source,
+    })?;
     let (tx, _) = broadcast::channel(256);
     let job = Arc::new(Job {
         id: id.clone(),
@@ -96,10 +114,15 @@ pub fn start(state: &AppState, session: &Session, dataset_id: u64, purpose: Purp
         jobs.insert(id, job.clone());
     }
     let j = job.clone();
-    let ctx = buyer.with_observer(Observer::new(move |e: RetrieveEvent| j.push(serde_json::to_value(&e).unwrap_or(Value::Null))));
+    let ctx = buyer.with_observer(Observer::new(move |e: RetrieveEvent| {
+        j.push(serde_json::to_value(&e).unwrap_or(Value::Null))
+    }));
     let args = BuyArgs {
         max_price,
-        retrieve: RetrieveOptions { share_timeout: state.config().share_timeout, ..RetrieveOptions::default() },
+        retrieve: RetrieveOptions {
+            share_timeout: state.config().share_timeout,
+            ..RetrieveOptions::default()
+        },
         ..BuyArgs::new(dataset_id, purpose, job.out.clone())
     };
     let (j, st) = (job.clone(), state.clone());
@@ -135,11 +158,19 @@ pub fn start(state: &AppState, session: &Session, dataset_id: u64, purpose: Purp
 
 /// The job `id` of this session.
 pub fn get(state: &AppState, session: &Session, id: &str) -> Result<Arc<Job>, WebError> {
-    let not_found = || WebError::NotFound { what: format!("purchase job {id:?}") };
+    let not_found = || WebError::NotFound {
+        what: format!("purchase job {id:?}"),
+    };
     if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(not_found());
     }
-    let job = state.0.jobs.lock().ok().and_then(|j| j.get(id).cloned()).ok_or_else(not_found)?;
+    let job = state
+        .0
+        .jobs
+        .lock()
+        .ok()
+        .and_then(|j| j.get(id).cloned())
+        .ok_or_else(not_found)?;
     if !job.owned_by(session) {
         return Err(not_found());
     }
@@ -154,7 +185,9 @@ pub async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, WebError> {
     let job = get(&state, &session, &id)?;
     let (history, rx, finished) = {
-        let st = job.inner.lock().map_err(|_| WebError::NotFound { what: "purchase job".into() })?;
+        let st = job.inner.lock().map_err(|_| WebError::NotFound {
+            what: "purchase job".into(),
+        })?;
         (st.events.clone(), job.tx.subscribe(), st.finished)
     };
     let live = stream::unfold((rx, finished), |(mut rx, done)| async move {
@@ -164,7 +197,10 @@ pub async fn events(
         loop {
             match rx.recv().await {
                 Ok(e) => {
-                    let last = matches!(e.get("step").and_then(Value::as_str), Some("finished" | "failed"));
+                    let last = matches!(
+                        e.get("step").and_then(Value::as_str),
+                        Some("finished" | "failed")
+                    );
                     return Some((e, (rx, last)));
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => continue,
@@ -172,24 +208,38 @@ pub async fn events(
             }
         }
     });
-    let all = stream::iter(history).chain(live).map(|e| Ok(Event::default().data(e.to_string())));
+    let all = stream::iter(history)
+        .chain(live)
+        .map(|e| Ok(Event::default().data(e.to_string())));
     Ok(Sse::new(all).keep_alive(KeepAlive::default()))
 }
 
 /// `GET /jobs/{job}/file`: the bought, verified, decrypted file.
-pub async fn file(State(state): State<AppState>, Extension(session): Extension<Session>, Path(id): Path<String>) -> Result<Response, WebError> {
+pub async fn file(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
     let job = get(&state, &session, &id)?;
     let st = job.state();
     if !st.finished || st.error.is_some() {
-        return Err(WebError::NotFound { what: format!("the file of purchase job {id} (not ready)") });
+        return Err(WebError::NotFound {
+            what: format!("the file of purchase job {id} (not ready)"),
+        });
     }
     let bytes = tokio::fs::read(&job.out)
         .await
-        .map_err(|source| WebError::Io { context: format!("reading {}", job.out.display()), source })?;
+        .map_err(|source| WebError::Io {
+            context: format!("reading {}", job.out.display()),
+            source,
+        })?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv".to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"dataset-{}.csv\"", job.dataset_id)),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"dataset-{}.csv\"", job.dataset_id),
+            ),
         ],
         bytes,
     )

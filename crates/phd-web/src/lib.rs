@@ -43,14 +43,20 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(pages::catalog))
         .route("/datasets/{id}", get(pages::dataset))
-        .route("/datasets/{id}/buy", get(pages::buy_form).post(pages::buy_submit))
+        .route(
+            "/datasets/{id}/buy",
+            get(pages::buy_form).post(pages::buy_submit),
+        )
         .route("/jobs/{job}", get(pages::job))
         .route("/jobs/{job}/events", get(jobs::events))
         .route("/jobs/{job}/file", get(jobs::file))
         .route("/owner", get(pages::owner))
         .route("/owner/withdraw", post(pages::owner_withdraw))
         .route("/owner/datasets/{id}", get(pages::owner_dataset))
-        .route("/owner/datasets/{id}/consent", get(pages::consent_form).post(pages::consent_submit))
+        .route(
+            "/owner/datasets/{id}/consent",
+            get(pages::consent_form).post(pages::consent_submit),
+        )
         .route("/keepers", get(pages::keepers))
         .route("/keepers/{address}", get(pages::keeper))
         .route("/assets/app.css", get(html::css))
@@ -64,15 +70,24 @@ pub fn router(state: AppState) -> Router {
         .route("/api/owner/datasets/{id}", get(api::owner_dataset))
         .route("/api/keepers/{address}", get(api::keeper))
         .fallback(pages::not_found)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::guard))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            csrf::guard,
+        ))
         .with_state(state)
 }
 
 /// Serves the page on `listener` until `shutdown` resolves, then finishes the requests in flight.
-pub async fn run(listener: tokio::net::TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "phd-web listening");
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
     tracing::info!("phd-web stopped");
     Ok(())
 }

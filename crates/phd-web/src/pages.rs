@@ -4,9 +4,9 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use alloy::primitives::{Address, U256};
+use axum::Extension;
 use axum::extract::{Form, Path, Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::Extension;
 use phd_chain::{Purpose, format_phd, parse_phd};
 use phd_sdk::browse::Listing;
 use serde::Deserialize;
@@ -77,16 +77,42 @@ fn nonempty(s: &Option<String>) -> Option<&str> {
 impl CatalogQuery {
     /// The filters, or a 400 naming the bad field.
     pub fn filters(&self) -> Result<Filters, WebError> {
-        let amount = |what: &'static str, s: Option<&str>| s.map(|s| parse_phd(s).map_err(|e| WebError::bad(what, e.to_string()))).transpose();
+        let amount = |what: &'static str, s: Option<&str>| {
+            s.map(|s| parse_phd(s).map_err(|e| WebError::bad(what, e.to_string())))
+                .transpose()
+        };
         let min_quality = nonempty(&self.min_quality)
-            .map(|s| s.parse::<f64>().ok().filter(|q| (0.0..=1.0).contains(q)).ok_or_else(|| WebError::bad("min_quality", format!("{s:?} is not a number from 0 to 1"))))
+            .map(|s| {
+                s.parse::<f64>()
+                    .ok()
+                    .filter(|q| (0.0..=1.0).contains(q))
+                    .ok_or_else(|| {
+                        WebError::bad("min_quality", format!("{s:?} is not a number from 0 to 1"))
+                    })
+            })
             .transpose()?;
-        let purpose = nonempty(&self.purpose).map(|s| s.parse::<Purpose>().map_err(|e| WebError::bad("purpose", e.to_string()))).transpose()?;
+        let purpose = nonempty(&self.purpose)
+            .map(|s| {
+                s.parse::<Purpose>()
+                    .map_err(|e| WebError::bad("purpose", e.to_string()))
+            })
+            .transpose()?;
         let sort = match nonempty(&self.sort) {
             None => Sort::Newest,
-            Some(s) => Sort::ALL.iter().find(|(_, k, _)| *k == s).map(|x| x.0).ok_or_else(|| WebError::bad("sort", format!("unknown order {s:?}")))?,
+            Some(s) => Sort::ALL
+                .iter()
+                .find(|(_, k, _)| *k == s)
+                .map(|x| x.0)
+                .ok_or_else(|| WebError::bad("sort", format!("unknown order {s:?}")))?,
         };
-        let page = nonempty(&self.page).map(|s| s.parse::<usize>().ok().filter(|p| *p >= 1).ok_or_else(|| WebError::bad("page", format!("{s:?} is not a page number")))).transpose()?;
+        let page = nonempty(&self.page)
+            .map(|s| {
+                s.parse::<usize>()
+                    .ok()
+                    .filter(|p| *p >= 1)
+                    .ok_or_else(|| WebError::bad("page", format!("{s:?} is not a page number")))
+            })
+            .transpose()?;
         Ok(Filters {
             data_type: nonempty(&self.q).map(str::to_ascii_lowercase),
             certified: nonempty(&self.certified).is_some(),
@@ -107,7 +133,10 @@ fn wei(s: &str) -> U256 {
 }
 
 fn stake_min(l: &Listing) -> U256 {
-    l.keeper_stake_min_phd.as_deref().and_then(|s| parse_phd(s).ok()).unwrap_or(U256::ZERO)
+    l.keeper_stake_min_phd
+        .as_deref()
+        .and_then(|s| parse_phd(s).ok())
+        .unwrap_or(U256::ZERO)
 }
 
 impl Filters {
@@ -116,19 +145,45 @@ impl Filters {
         let mut v: Vec<&Listing> = all
             .iter()
             .filter(|l| self.all || l.status == phd_chain::DatasetStatus::Active.to_string())
-            .filter(|l| self.data_type.as_ref().is_none_or(|t| l.data_type.as_deref().is_some_and(|d| d.to_ascii_lowercase().contains(t.as_str()))))
+            .filter(|l| {
+                self.data_type.as_ref().is_none_or(|t| {
+                    l.data_type
+                        .as_deref()
+                        .is_some_and(|d| d.to_ascii_lowercase().contains(t.as_str()))
+                })
+            })
             .filter(|l| !self.certified || l.certified)
             .filter(|l| self.max_price.is_none_or(|m| wei(&l.price_wei) <= m))
-            .filter(|l| self.min_quality.is_none_or(|q| l.effective_quality().is_some_and(|s| s >= q)))
-            .filter(|l| self.purpose.is_none_or(|p| l.purposes.iter().any(|x| x == p.name())))
-            .filter(|l| self.activity.as_ref().is_none_or(|a| l.activities.iter().any(|(k, n)| *n > 0 && k.to_ascii_lowercase() == *a)))
+            .filter(|l| {
+                self.min_quality
+                    .is_none_or(|q| l.effective_quality().is_some_and(|s| s >= q))
+            })
+            .filter(|l| {
+                self.purpose
+                    .is_none_or(|p| l.purposes.iter().any(|x| x == p.name()))
+            })
+            .filter(|l| {
+                self.activity.as_ref().is_none_or(|a| {
+                    l.activities
+                        .iter()
+                        .any(|(k, n)| *n > 0 && k.to_ascii_lowercase() == *a)
+                })
+            })
             .filter(|l| self.min_stake.is_none_or(|m| stake_min(l) >= m))
             .collect();
         match self.sort {
             Sort::Newest => v.sort_by(|a, b| b.dataset_id.cmp(&a.dataset_id)),
             Sort::PriceAsc => v.sort_by_key(|l| (wei(&l.price_wei), l.dataset_id)),
-            Sort::PriceDesc => v.sort_by(|a, b| wei(&b.price_wei).cmp(&wei(&a.price_wei)).then(a.dataset_id.cmp(&b.dataset_id))),
-            Sort::Quality => v.sort_by(|a, b| b.effective_quality().unwrap_or(-1.0).total_cmp(&a.effective_quality().unwrap_or(-1.0))),
+            Sort::PriceDesc => v.sort_by(|a, b| {
+                wei(&b.price_wei)
+                    .cmp(&wei(&a.price_wei))
+                    .then(a.dataset_id.cmp(&b.dataset_id))
+            }),
+            Sort::Quality => v.sort_by(|a, b| {
+                b.effective_quality()
+                    .unwrap_or(-1.0)
+                    .total_cmp(&a.effective_quality().unwrap_or(-1.0))
+            }),
             Sort::Stake => v.sort_by_key(|l| std::cmp::Reverse(stake_min(l))),
         }
         v
@@ -136,19 +191,30 @@ impl Filters {
 }
 
 fn quality_cell(l: &Listing) -> String {
-    l.effective_quality().map_or("–".into(), |q| format!("{q:.2}"))
+    l.effective_quality()
+        .map_or("–".into(), |q| format!("{q:.2}"))
 }
 
 fn certified_badge(l: &Listing) -> String {
     if l.certified {
-        format!(r#"<span class="badge yes">certified ({})</span>"#, l.certifications_counted)
+        format!(
+            r#"<span class="badge yes">certified ({})</span>"#,
+            l.certifications_counted
+        )
     } else {
-        format!(r#"<span class="badge">{} certificate{}</span>"#, l.certifications, if l.certifications == 1 { "" } else { "s" })
+        format!(
+            r#"<span class="badge">{} certificate{}</span>"#,
+            l.certifications,
+            if l.certifications == 1 { "" } else { "s" }
+        )
     }
 }
 
 /// `GET /`: the catalog.
-pub async fn catalog(State(state): State<AppState>, Query(q): Query<CatalogQuery>) -> Result<Html<String>, WebError> {
+pub async fn catalog(
+    State(state): State<AppState>,
+    Query(q): Query<CatalogQuery>,
+) -> Result<Html<String>, WebError> {
     let f = q.filters()?;
     let all = state.listings().await?;
     let hits = f.apply(&all);
@@ -177,9 +243,37 @@ pub async fn catalog(State(state): State<AppState>, Query(q): Query<CatalogQuery
         mp = v(&q.max_price),
         mq = v(&q.min_quality),
         ms = v(&q.min_stake),
-        po = Purpose::ALL.iter().map(|p| format!(r#"<option value="{n}"{sel}>{n}</option>"#, n = p.name(), sel = if f.purpose == Some(*p) { " selected" } else { "" })).collect::<String>(),
-        ac = activities.iter().map(|a| format!(r#"<option value="{a}"{sel}>{a}</option>"#, a = esc(a), sel = if f.activity.as_deref() == Some(a.to_ascii_lowercase().as_str()) { " selected" } else { "" })).collect::<String>(),
-        so = Sort::ALL.iter().map(|(s, k, label)| format!(r#"<option value="{k}"{sel}>{label}</option>"#, sel = if f.sort == *s { " selected" } else { "" })).collect::<String>(),
+        po = Purpose::ALL
+            .iter()
+            .map(|p| format!(
+                r#"<option value="{n}"{sel}>{n}</option>"#,
+                n = p.name(),
+                sel = if f.purpose == Some(*p) {
+                    " selected"
+                } else {
+                    ""
+                }
+            ))
+            .collect::<String>(),
+        ac = activities
+            .iter()
+            .map(|a| format!(
+                r#"<option value="{a}"{sel}>{a}</option>"#,
+                a = esc(a),
+                sel = if f.activity.as_deref() == Some(a.to_ascii_lowercase().as_str()) {
+                    " selected"
+                } else {
+                    ""
+                }
+            ))
+            .collect::<String>(),
+        so = Sort::ALL
+            .iter()
+            .map(|(s, k, label)| format!(
+                r#"<option value="{k}"{sel}>{label}</option>"#,
+                sel = if f.sort == *s { " selected" } else { "" }
+            ))
+            .collect::<String>(),
         ce = if f.certified { " checked" } else { "" },
         s = if total == 1 { "" } else { "s" },
     );
@@ -208,11 +302,19 @@ pub async fn catalog(State(state): State<AppState>, Query(q): Query<CatalogQuery
         };
         b.push_str(r#"<nav class="pager" aria-label="Pages">"#);
         if f.page > 1 {
-            let _ = write!(b, r#"<a href="{}" rel="prev">Previous</a>"#, esc(&link(&mut qs, f.page - 1)));
+            let _ = write!(
+                b,
+                r#"<a href="{}" rel="prev">Previous</a>"#,
+                esc(&link(&mut qs, f.page - 1))
+            );
         }
         let _ = write!(b, "Page {} of {pages}", f.page);
         if f.page < pages {
-            let _ = write!(b, r#" <a href="{}" rel="next">Next</a>"#, esc(&link(&mut qs, f.page + 1)));
+            let _ = write!(
+                b,
+                r#" <a href="{}" rel="next">Next</a>"#,
+                esc(&link(&mut qs, f.page + 1))
+            );
         }
         b.push_str("</nav>");
     }
@@ -242,31 +344,53 @@ fn serde_urlencoded(q: &CatalogQuery) -> String {
 
 fn pct(s: &str) -> String {
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 
 /// A dataset id from the path, or a 400.
 pub fn parse_id(s: &str) -> Result<u64, WebError> {
-    s.parse::<u64>().ok().filter(|i| *i > 0).ok_or_else(|| WebError::bad("dataset id", format!("{s:?} is not a dataset number")))
+    s.parse::<u64>()
+        .ok()
+        .filter(|i| *i > 0)
+        .ok_or_else(|| WebError::bad("dataset id", format!("{s:?} is not a dataset number")))
 }
 
 /// An address from the path, or a 400.
 pub fn parse_address(s: &str) -> Result<Address, WebError> {
-    s.parse::<Address>().map_err(|e| WebError::bad("address", format!("{s:?}: {e}")))
+    s.parse::<Address>()
+        .map_err(|e| WebError::bad("address", format!("{s:?}: {e}")))
 }
 
 /// Dataset `id` (any status), or a 404.
 pub async fn find_listing(state: &AppState, id: u64) -> Result<Listing, WebError> {
-    phd_sdk::browse::listing(state.reader()?, id).await?.ok_or_else(|| WebError::NotFound { what: format!("dataset {id}") })
+    phd_sdk::browse::listing(state.reader()?, id)
+        .await?
+        .ok_or_else(|| WebError::NotFound {
+            what: format!("dataset {id}"),
+        })
 }
 
 /// `GET /datasets/{id}`.
-pub async fn dataset(State(state): State<AppState>, Path(id): Path<String>) -> Result<Html<String>, WebError> {
+pub async fn dataset(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Html<String>, WebError> {
     let id = parse_id(&id)?;
     let l = find_listing(&state, id).await?;
     let ctx = state.reader()?;
-    let keepers = ctx.chain.keepers_of(U256::from(id)).await.map_err(|e| WebError::Sdk(phd_sdk::SdkError::Chain { context: "reading keepers".into(), source: e.into() }))?;
+    let keepers = ctx.chain.keepers_of(U256::from(id)).await.map_err(|e| {
+        WebError::Sdk(phd_sdk::SdkError::Chain {
+            context: "reading keepers".into(),
+            source: e.into(),
+        })
+    })?;
     let mut b = String::new();
     let _ = write!(
         b,
@@ -285,16 +409,38 @@ pub async fn dataset(State(state): State<AppState>, Path(id): Path<String>) -> R
         pr = esc(&l.price_phd),
     );
     if l.status == phd_chain::DatasetStatus::Active.to_string() {
-        let _ = write!(b, r#"<p><a class="button" id="buy" href="/datasets/{id}/buy">Buy this dataset</a></p>"#);
+        let _ = write!(
+            b,
+            r#"<p><a class="button" id="buy" href="/datasets/{id}/buy">Buy this dataset</a></p>"#
+        );
     }
     b.push_str("<h2>Quality report</h2>");
     if let Some(q) = l.quality_score {
         b.push_str(&score_gauge("Owner's quality score", q));
     }
-    b.push_str(&bar_chart("Activity mix (kept windows)", &l.activities.iter().map(|(k, v)| (k.clone(), *v as f64)).collect::<Vec<_>>(), ""));
-    let mut windows: Vec<(String, f64)> = l.windows_kept.map(|k| ("kept".to_string(), k as f64)).into_iter().collect();
-    windows.extend(l.windows_dropped.iter().map(|(k, v)| (format!("dropped: {k}"), *v as f64)));
-    b.push_str(&bar_chart("Windows kept and dropped by reason", &windows, ""));
+    b.push_str(&bar_chart(
+        "Activity mix (kept windows)",
+        &l.activities
+            .iter()
+            .map(|(k, v)| (k.clone(), *v as f64))
+            .collect::<Vec<_>>(),
+        "",
+    ));
+    let mut windows: Vec<(String, f64)> = l
+        .windows_kept
+        .map(|k| ("kept".to_string(), k as f64))
+        .into_iter()
+        .collect();
+    windows.extend(
+        l.windows_dropped
+            .iter()
+            .map(|(k, v)| (format!("dropped: {k}"), *v as f64)),
+    );
+    b.push_str(&bar_chart(
+        "Windows kept and dropped by reason",
+        &windows,
+        "",
+    ));
     b.push_str("<h2>Certificates</h2>");
     let _ = write!(
         b,
@@ -302,24 +448,47 @@ pub async fn dataset(State(state): State<AppState>, Path(id): Path<String>) -> R
         badge = certified_badge(&l),
         n = l.certifications,
         c = l.certifications_counted,
-        score = l.certified_score_bps.map_or(String::new(), |s| format!(", aggregate score {:.2}", f64::from(s) / 10_000.0)),
-        by = l.certified_by.map_or(String::new(), |v| format!(", latest by <code>{v}</code>")),
+        score = l.certified_score_bps.map_or(String::new(), |s| format!(
+            ", aggregate score {:.2}",
+            f64::from(s) / 10_000.0
+        )),
+        by = l
+            .certified_by
+            .map_or(String::new(), |v| format!(", latest by <code>{v}</code>")),
     );
     b.push_str(r#"<h2>Keepers and their stakes</h2><table id="keepers"><thead><tr><th scope="col">Share</th><th scope="col">Keeper</th><th scope="col" class="num">Stake (PHD)</th></tr></thead><tbody>"#);
     for (i, k) in keepers.iter().enumerate() {
-        let stake = ctx.chain.stake_of(*k).await.map(|s| format_phd(s.amount)).unwrap_or_else(|_| "?".into());
-        let _ = write!(b, r#"<tr><td>{}</td><td><a href="/keepers/{k}"><code>{k}</code></a></td><td class="num">{stake}</td></tr>"#, i + 1);
+        let stake = ctx
+            .chain
+            .stake_of(*k)
+            .await
+            .map(|s| format_phd(s.amount))
+            .unwrap_or_else(|_| "?".into());
+        let _ = write!(
+            b,
+            r#"<tr><td>{}</td><td><a href="/keepers/{k}"><code>{k}</code></a></td><td class="num">{stake}</td></tr>"#,
+            i + 1
+        );
     }
     b.push_str("</tbody></table>");
     Ok(Html(page(&format!("Dataset #{id}"), &b)))
 }
 
 /// `GET /datasets/{id}/buy`: confirm price and purpose.
-pub async fn buy_form(State(state): State<AppState>, Extension(session): Extension<Session>, Path(id): Path<String>) -> Result<Html<String>, WebError> {
+pub async fn buy_form(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Path(id): Path<String>,
+) -> Result<Html<String>, WebError> {
     let id = parse_id(&id)?;
     let l = find_listing(&state, id).await?;
     let buyer = state.buyer()?;
-    let balance = buyer.chain.balance_of(buyer.me()).await.map(format_phd).unwrap_or_else(|_| "?".into());
+    let balance = buyer
+        .chain
+        .balance_of(buyer.me())
+        .await
+        .map(format_phd)
+        .unwrap_or_else(|_| "?".into());
     let b = format!(
         r#"<p>You are buying dataset <a href="/datasets/{id}">#{id}</a> ({t}) as <code>{me}</code>, who holds {balance} PHD.</p>
 <form method="post" action="/datasets/{id}/buy" id="buy-form">{csrf}
@@ -330,7 +499,11 @@ pub async fn buy_form(State(state): State<AppState>, Extension(session): Extensi
         t = esc(l.title.as_deref().unwrap_or("untitled")),
         me = buyer.me(),
         csrf = csrf_field(&session.token()),
-        po = l.purposes.iter().map(|p| format!(r#"<option value="{p}">{p}</option>"#, p = esc(p))).collect::<String>(),
+        po = l
+            .purposes
+            .iter()
+            .map(|p| format!(r#"<option value="{p}">{p}</option>"#, p = esc(p)))
+            .collect::<String>(),
         pr = esc(&l.price_phd),
     );
     Ok(Html(page("Confirm your purchase", &b)))
@@ -345,14 +518,21 @@ pub struct BuyForm {
 }
 
 /// Parses a purpose and an optional maximum price (PHD).
-pub fn parse_buy(purpose: Option<&str>, max_price: Option<&str>) -> Result<(Purpose, Option<U256>), WebError> {
+pub fn parse_buy(
+    purpose: Option<&str>,
+    max_price: Option<&str>,
+) -> Result<(Purpose, Option<U256>), WebError> {
     let purpose = purpose
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .ok_or_else(|| WebError::bad("purpose", "choose a purpose"))?
         .parse::<Purpose>()
         .map_err(|e| WebError::bad("purpose", e.to_string()))?;
-    let max = max_price.map(str::trim).filter(|s| !s.is_empty()).map(|s| parse_phd(s).map_err(|e| WebError::bad("max_price", e.to_string()))).transpose()?;
+    let max = max_price
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| parse_phd(s).map_err(|e| WebError::bad("max_price", e.to_string())))
+        .transpose()?;
     Ok((purpose, max))
 }
 
@@ -371,14 +551,35 @@ pub async fn buy_submit(
 }
 
 fn step_text(e: &serde_json::Value) -> String {
-    let g = |k: &str| e.get(k).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)).unwrap_or_default();
+    let g = |k: &str| {
+        e.get(k)
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+            .unwrap_or_default()
+    };
     match g("step").as_str() {
         "paying" => "Paying into escrow…".into(),
-        "waiting_for_shares" => format!("Escrow open as purchase {}; waiting for {} key shares", g("purchase_id"), g("threshold")),
-        "share_checked" => format!("Share {} from keeper {} {}", g("share_index"), g("keeper"), if g("valid") == "true" { "verified" } else { "INVALID" }),
+        "waiting_for_shares" => format!(
+            "Escrow open as purchase {}; waiting for {} key shares",
+            g("purchase_id"),
+            g("threshold")
+        ),
+        "share_checked" => format!(
+            "Share {} from keeper {} {}",
+            g("share_index"),
+            g("keeper"),
+            if g("valid") == "true" {
+                "verified"
+            } else {
+                "INVALID"
+            }
+        ),
         "key_reconstructed" => format!("Key reconstructed from shares {}", g("shares_used")),
         "downloaded" => format!("Downloaded {} bytes", g("bytes")),
-        "chunks_verified" => format!("Verified {} of {} chunks against the on-chain root", g("chunks"), g("total")),
+        "chunks_verified" => format!(
+            "Verified {} of {} chunks against the on-chain root",
+            g("chunks"),
+            g("total")
+        ),
         "decrypted" => format!("Decrypted {} bytes", g("bytes")),
         "done" => format!("File ready ({} bytes)", g("bytes")),
         "confirmed" => "Receipt confirmed on-chain; the sale is settled".into(),
@@ -389,7 +590,11 @@ fn step_text(e: &serde_json::Value) -> String {
 }
 
 /// `GET /jobs/{job}`: a purchase's progress (live with JavaScript, refreshing without).
-pub async fn job(State(state): State<AppState>, Extension(session): Extension<Session>, Path(id): Path<String>) -> Result<Html<String>, WebError> {
+pub async fn job(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Path(id): Path<String>,
+) -> Result<Html<String>, WebError> {
     let job = crate::jobs::get(&state, &session, &id)?;
     let st = job.state();
     let mut b = String::new();
@@ -402,11 +607,19 @@ pub async fn job(State(state): State<AppState>, Extension(session): Extension<Se
         id = esc(&job.id),
         fin = st.finished,
         ds = job.dataset_id,
-        pid = st.purchase_id.map_or(String::new(), |p| format!(", purchase {p}")),
+        pid = st
+            .purchase_id
+            .map_or(String::new(), |p| format!(", purchase {p}")),
     );
     for e in &st.events {
         let step = e.get("step").and_then(|s| s.as_str()).unwrap_or_default();
-        let _ = write!(b, r#"<li class="{c}" data-step="{s}">{t}</li>"#, c = if step == "failed" { "failed" } else { "done" }, s = esc(step), t = esc(&step_text(e)));
+        let _ = write!(
+            b,
+            r#"<li class="{c}" data-step="{s}">{t}</li>"#,
+            c = if step == "failed" { "failed" } else { "done" },
+            s = esc(step),
+            t = esc(&step_text(e))
+        );
     }
     b.push_str("</ol></div>");
     match (&st.error, st.finished) {
@@ -415,7 +628,10 @@ pub async fn job(State(state): State<AppState>, Extension(session): Extension<Se
                 b,
                 r#"<div class="error" role="alert" id="error"><p>The purchase did not go through: {}</p>{}</div>"#,
                 esc(err),
-                st.error_kind.as_ref().map_or(String::new(), |k| format!("<p>Contract error: <code>{}</code></p>", esc(k)))
+                st.error_kind.as_ref().map_or(String::new(), |k| format!(
+                    "<p>Contract error: <code>{}</code></p>",
+                    esc(k)
+                ))
             );
         }
         (None, true) => {
@@ -438,14 +654,27 @@ pub struct OwnerQuery {
 }
 
 /// `GET /owner`: my listings, sales, earnings.
-pub async fn owner(State(state): State<AppState>, Extension(session): Extension<Session>, Query(q): Query<OwnerQuery>) -> Result<Html<String>, WebError> {
+pub async fn owner(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Query(q): Query<OwnerQuery>,
+) -> Result<Html<String>, WebError> {
     let ctx = state.owner()?;
     let datasets = phd_sdk::owner::list(ctx).await?;
     let sales = phd_sdk::owner::sales(ctx, None).await?;
-    let credits = ctx.chain.credits_of(ctx.me()).await.map_err(|e| WebError::Sdk(phd_sdk::SdkError::Chain { context: "reading credits".into(), source: e.into() }))?;
+    let credits = ctx.chain.credits_of(ctx.me()).await.map_err(|e| {
+        WebError::Sdk(phd_sdk::SdkError::Chain {
+            context: "reading credits".into(),
+            source: e.into(),
+        })
+    })?;
     let mut b = String::new();
     if let Some(w) = nonempty(&q.withdrawn) {
-        let _ = write!(b, r#"<p class="ok" role="status" id="flash">Withdrew {} PHD to your wallet.</p>"#, esc(w));
+        let _ = write!(
+            b,
+            r#"<p class="ok" role="status" id="flash">Withdrew {} PHD to your wallet.</p>"#,
+            esc(w)
+        );
     }
     let _ = write!(b, "<p>Account <code>{}</code>.</p>", ctx.me());
     b.push_str(r#"<h2>My listings</h2><table id="my-datasets"><thead><tr><th scope="col">ID</th><th scope="col">Title</th><th scope="col">Status</th><th scope="col" class="num">Price (PHD)</th><th scope="col" class="num">Sales</th><th scope="col">Erasures</th><th scope="col">Actions</th></tr></thead><tbody>"#);
@@ -461,7 +690,14 @@ pub async fn owner(State(state): State<AppState>, Extension(session): Extension<
             s = d.sales,
             e = d.erasures,
             k = d.keepers,
-            w = if active { format!(r#" · <a href="/owner/datasets/{}/consent" id="withdraw-consent-{}">withdraw consent</a>"#, d.dataset_id, d.dataset_id) } else { String::new() },
+            w = if active {
+                format!(
+                    r#" · <a href="/owner/datasets/{}/consent" id="withdraw-consent-{}">withdraw consent</a>"#,
+                    d.dataset_id, d.dataset_id
+                )
+            } else {
+                String::new()
+            },
         );
     }
     b.push_str("</tbody></table>");
@@ -478,7 +714,10 @@ pub async fn owner(State(state): State<AppState>, Extension(session): Extension<
             pu = esc(&s.purpose),
             pr = esc(&s.price_phd),
             st = esc(&s.status),
-            ea = s.owner_amount_wei.as_deref().map_or("–".into(), |w| format_phd(wei(w))),
+            ea = s
+                .owner_amount_wei
+                .as_deref()
+                .map_or("–".into(), |w| format_phd(wei(w))),
         );
     }
     b.push_str("</tbody></table>");
@@ -489,10 +728,17 @@ pub async fn owner(State(state): State<AppState>, Extension(session): Extension<
         .filter_map(|s| {
             let w = wei(s.owner_amount_wei.as_deref()?);
             running = running.saturating_add(w);
-            Some((format!("after #{}", s.purchase_id), format_phd(running).parse::<f64>().unwrap_or(0.0)))
+            Some((
+                format!("after #{}", s.purchase_id),
+                format_phd(running).parse::<f64>().unwrap_or(0.0),
+            ))
         })
         .collect();
-    b.push_str(&bar_chart("Earnings over time (cumulative, PHD)", &earned, ""));
+    b.push_str(&bar_chart(
+        "Earnings over time (cumulative, PHD)",
+        &earned,
+        "",
+    ));
     let _ = write!(
         b,
         r#"<p>Ready to withdraw: <strong id="credits">{c} PHD</strong>.</p><form method="post" action="/owner/withdraw">{csrf}<button type="submit" id="withdraw"{dis}>Withdraw earnings</button></form>"#,
@@ -510,14 +756,25 @@ pub struct TokenForm {
 }
 
 /// `POST /owner/withdraw`: pulls the owner's credits.
-pub async fn owner_withdraw(State(state): State<AppState>, Extension(session): Extension<Session>, Form(f): Form<TokenForm>) -> Result<Redirect, WebError> {
+pub async fn owner_withdraw(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Form(f): Form<TokenForm>,
+) -> Result<Redirect, WebError> {
     session.verify(f.csrf.as_deref())?;
     let r = phd_sdk::owner::withdraw_credits(state.owner()?).await?;
-    Ok(Redirect::to(&format!("/owner?withdrawn={}", r.amount_phd.unwrap_or_default())))
+    Ok(Redirect::to(&format!(
+        "/owner?withdrawn={}",
+        r.amount_phd.unwrap_or_default()
+    )))
 }
 
 /// `GET /owner/datasets/{id}/consent`: confirm the withdrawal of consent.
-pub async fn consent_form(State(state): State<AppState>, Extension(session): Extension<Session>, Path(id): Path<String>) -> Result<Html<String>, WebError> {
+pub async fn consent_form(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Path(id): Path<String>,
+) -> Result<Html<String>, WebError> {
     let id = parse_id(&id)?;
     let s = phd_sdk::owner::status(state.owner()?, id).await?;
     let b = format!(
@@ -530,7 +787,12 @@ pub async fn consent_form(State(state): State<AppState>, Extension(session): Ext
 }
 
 /// `POST /owner/datasets/{id}/consent`: withdraws consent, then shows erasures filling in.
-pub async fn consent_submit(State(state): State<AppState>, Extension(session): Extension<Session>, Path(id): Path<String>, Form(f): Form<TokenForm>) -> Result<Redirect, WebError> {
+pub async fn consent_submit(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Path(id): Path<String>,
+    Form(f): Form<TokenForm>,
+) -> Result<Redirect, WebError> {
     session.verify(f.csrf.as_deref())?;
     let id = parse_id(&id)?;
     // No wait here: the status page shows the keepers' confirmations as they arrive.
@@ -540,7 +802,10 @@ pub async fn consent_submit(State(state): State<AppState>, Extension(session): E
 }
 
 /// `GET /owner/datasets/{id}`: status, acknowledgements, erasure confirmations, storage.
-pub async fn owner_dataset(State(state): State<AppState>, Path(id): Path<String>) -> Result<Html<String>, WebError> {
+pub async fn owner_dataset(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Html<String>, WebError> {
     let id = parse_id(&id)?;
     let s = phd_sdk::owner::status(state.owner()?, id).await?;
     let withdrawn = s.status == phd_chain::DatasetStatus::Withdrawn.to_string();
@@ -570,7 +835,11 @@ pub async fn owner_dataset(State(state): State<AppState>, Path(id): Path<String>
             k.share_index,
             k.address,
             if k.acknowledged { "yes" } else { "no" },
-            if k.erasure_confirmed { "yes" } else { "not yet" }
+            if k.erasure_confirmed {
+                "yes"
+            } else {
+                "not yet"
+            }
         );
     }
     b.push_str("</tbody></table>");
@@ -580,18 +849,36 @@ pub async fn owner_dataset(State(state): State<AppState>, Path(id): Path<String>
 /// `GET /keepers`: every registered keeper with its stake.
 pub async fn keepers(State(state): State<AppState>) -> Result<Html<String>, WebError> {
     let ctx = state.reader()?;
-    let ks = ctx.chain.keepers().await.map_err(|e| WebError::Sdk(phd_sdk::SdkError::Chain { context: "reading keepers".into(), source: e.into() }))?;
-    let mut b = String::from(r#"<table id="keeper-list"><thead><tr><th scope="col">Keeper</th><th scope="col" class="num">Stake (PHD)</th></tr></thead><tbody>"#);
+    let ks = ctx.chain.keepers().await.map_err(|e| {
+        WebError::Sdk(phd_sdk::SdkError::Chain {
+            context: "reading keepers".into(),
+            source: e.into(),
+        })
+    })?;
+    let mut b = String::from(
+        r#"<table id="keeper-list"><thead><tr><th scope="col">Keeper</th><th scope="col" class="num">Stake (PHD)</th></tr></thead><tbody>"#,
+    );
     for k in ks {
-        let stake = ctx.chain.stake_of(k).await.map(|s| format_phd(s.amount)).unwrap_or_else(|_| "?".into());
-        let _ = write!(b, r#"<tr><td><a href="/keepers/{k}"><code>{k}</code></a></td><td class="num">{stake}</td></tr>"#);
+        let stake = ctx
+            .chain
+            .stake_of(k)
+            .await
+            .map(|s| format_phd(s.amount))
+            .unwrap_or_else(|_| "?".into());
+        let _ = write!(
+            b,
+            r#"<tr><td><a href="/keepers/{k}"><code>{k}</code></a></td><td class="num">{stake}</td></tr>"#
+        );
     }
     b.push_str("</tbody></table>");
     Ok(Html(page("Keepers", &b)))
 }
 
 /// `GET /keepers/{address}`: stake, deliveries, disputes, earnings.
-pub async fn keeper(State(state): State<AppState>, Path(addr): Path<String>) -> Result<Html<String>, WebError> {
+pub async fn keeper(
+    State(state): State<AppState>,
+    Path(addr): Path<String>,
+) -> Result<Html<String>, WebError> {
     let a = parse_address(&addr)?;
     let r = phd_sdk::keeper::report(state.reader()?, a).await?;
     let mut b = String::new();
@@ -606,11 +893,23 @@ pub async fn keeper(State(state): State<AppState>, Path(addr): Path<String>) -> 
     );
     b.push_str(r#"<h2>Deliveries</h2><table id="deliveries"><thead><tr><th scope="col">Purchase</th><th scope="col">Share</th><th scope="col">Block</th></tr></thead><tbody>"#);
     for d in &r.deliveries {
-        let _ = write!(b, "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", d.purchase_id, d.share_index, d.block_number.map_or("?".into(), |n| n.to_string()));
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            d.purchase_id,
+            d.share_index,
+            d.block_number.map_or("?".into(), |n| n.to_string())
+        );
     }
     b.push_str(r#"</tbody></table><h2>Disputes and slashes</h2><table id="disputes"><thead><tr><th scope="col">Purchase</th><th scope="col">Dataset</th><th scope="col">Kind</th></tr></thead><tbody>"#);
     for d in &r.disputes {
-        let _ = write!(b, "<tr><td>{}</td><td>#{}</td><td>{}</td></tr>", d.purchase_id, d.dataset_id, esc(&d.kind.replace('_', " ")));
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>#{}</td><td>{}</td></tr>",
+            d.purchase_id,
+            d.dataset_id,
+            esc(&d.kind.replace('_', " "))
+        );
     }
     b.push_str("</tbody></table>");
     Ok(Html(page("Keeper", &b)))
@@ -618,5 +917,8 @@ pub async fn keeper(State(state): State<AppState>, Path(addr): Path<String>) -> 
 
 /// Anything else: a 404 page.
 pub async fn not_found(uri: axum::http::Uri) -> Response {
-    WebError::NotFound { what: format!("page {}", uri.path()) }.into_response()
+    WebError::NotFound {
+        what: format!("page {}", uri.path()),
+    }
+    .into_response()
 }

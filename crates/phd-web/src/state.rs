@@ -59,15 +59,26 @@ impl AppState {
 
     /// Any account that can read the chain (the buyer's, else the owner's).
     pub(crate) fn reader(&self) -> Result<&ClientCtx, WebError> {
-        self.0.config.buyer.as_ref().or(self.0.config.owner.as_ref()).ok_or(WebError::NotConfigured { what: "a chain account (set --private-key or the devnet env)" })
+        self.0
+            .config
+            .buyer
+            .as_ref()
+            .or(self.0.config.owner.as_ref())
+            .ok_or(WebError::NotConfigured {
+                what: "a chain account (set --private-key or the devnet env)",
+            })
     }
 
     pub(crate) fn buyer(&self) -> Result<&ClientCtx, WebError> {
-        self.0.config.buyer.as_ref().ok_or(WebError::NotConfigured { what: "the buyer's account (PHD_CUSTOMER_PRIVATE_KEY or --private-key)" })
+        self.0.config.buyer.as_ref().ok_or(WebError::NotConfigured {
+            what: "the buyer's account (PHD_CUSTOMER_PRIVATE_KEY or --private-key)",
+        })
     }
 
     pub(crate) fn owner(&self) -> Result<&ClientCtx, WebError> {
-        self.0.config.owner.as_ref().ok_or(WebError::NotConfigured { what: "the owner's account (PHD_USER_PRIVATE_KEY or --private-key)" })
+        self.0.config.owner.as_ref().ok_or(WebError::NotConfigured {
+            what: "the owner's account (PHD_USER_PRIVATE_KEY or --private-key)",
+        })
     }
 
     /// Every listing (any status), from the snapshot when fresh.
@@ -83,7 +94,16 @@ impl AppState {
         {
             return Ok(l.clone());
         }
-        let fresh = Arc::new(phd_sdk::browse::browse(self.reader()?, &BrowseFilter { all: true, ..BrowseFilter::default() }).await?);
+        let fresh = Arc::new(
+            phd_sdk::browse::browse(
+                self.reader()?,
+                &BrowseFilter {
+                    all: true,
+                    ..BrowseFilter::default()
+                },
+            )
+            .await?,
+        );
         *slot = Some((Instant::now(), fresh.clone()));
         Ok(fresh)
     }
