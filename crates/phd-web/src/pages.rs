@@ -172,7 +172,7 @@ impl Filters {
             .filter(|l| self.min_stake.is_none_or(|m| stake_min(l) >= m))
             .collect();
         match self.sort {
-            Sort::Newest => v.sort_by(|a, b| b.dataset_id.cmp(&a.dataset_id)),
+            Sort::Newest => v.sort_by_key(|l| std::cmp::Reverse(l.dataset_id)),
             Sort::PriceAsc => v.sort_by_key(|l| (wei(&l.price_wei), l.dataset_id)),
             Sort::PriceDesc => v.sort_by(|a, b| {
                 wei(&b.price_wei)
