@@ -30,7 +30,11 @@ fn parse_size(s: &str) -> eyre::Result<u64> {
     } else {
         (s.as_str(), 1)
     };
-    Ok(num.trim().parse::<u64>().map_err(|e| eyre::eyre!("bad size {s:?}: {e}"))? * mult)
+    Ok(num
+        .trim()
+        .parse::<u64>()
+        .map_err(|e| eyre::eyre!("bad size {s:?}: {e}"))?
+        * mult)
 }
 
 /// Writes `size` bytes of accelerometer-like CSV.
@@ -99,7 +103,14 @@ async fn main() -> eyre::Result<()> {
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--sizes" => sizes = args.next().unwrap_or_default().split(',').map(str::to_owned).collect(),
+            "--sizes" => {
+                sizes = args
+                    .next()
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(str::to_owned)
+                    .collect()
+            }
             "--runs" => runs = Some(args.next().unwrap_or_default().parse()?),
             "-h" | "--help" => {
                 println!("e2e_bench [--sizes 1MB,100MB,1GB] [--runs N]");
@@ -108,7 +119,10 @@ async fn main() -> eyre::Result<()> {
             other => eyre::bail!("unknown argument {other:?}"),
         }
     }
-    let sizes: Vec<(String, u64)> = sizes.iter().map(|s| Ok((s.clone(), parse_size(s)?))).collect::<eyre::Result<_>>()?;
+    let sizes: Vec<(String, u64)> = sizes
+        .iter()
+        .map(|s| Ok((s.clone(), parse_size(s)?)))
+        .collect::<eyre::Result<_>>()?;
 
     let stack = Stack::start_with(|c| {
         c.keeper_poll_interval = Duration::from_millis(100);
@@ -119,9 +133,16 @@ async fn main() -> eyre::Result<()> {
     let work = stack.work();
     let customer = d.customer_client().await?;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    eprintln!("devnet up: {} keepers, t = {}, {} CPUs", d.keepers.len(), d.threshold, cpus);
+    eprintln!(
+        "devnet up: {} keepers, t = {}, {} CPUs",
+        d.keepers.len(),
+        d.threshold,
+        cpus
+    );
 
-    println!("| size | runs | purchase tx (ms) | shares (ms) | download+verify+decrypt (ms) | **total median (ms)** | total min–max (ms) | sealed |");
+    println!(
+        "| size | runs | purchase tx (ms) | shares (ms) | download+verify+decrypt (ms) | **total median (ms)** | total min–max (ms) | sealed |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     for (label, size) in sizes {
         let input = work.join(format!("plain-{label}.csv"));
@@ -129,15 +150,21 @@ async fn main() -> eyre::Result<()> {
         let want = sha256_file(&input)?;
         let published = publish_raw(d, &input, phd(1), &[Purpose::Research]).await?;
         let n = runs.unwrap_or(if size >= 1 << 30 { 1 } else { 5 });
-        let (mut t_tx, mut t_sh, mut t_dl, mut t_all) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut t_tx, mut t_sh, mut t_dl, mut t_all) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for run in 0..n {
             let out = work.join(format!("out-{label}-{run}.csv"));
             let start = Instant::now();
-            let bought = customer.purchase(published.dataset_id, Purpose::Research, phd(1)).await?;
+            let bought = customer
+                .purchase(published.dataset_id, Purpose::Research, phd(1))
+                .await?;
             let a = start.elapsed();
             wait_deliveries(&customer, bought.purchase_id, d.threshold).await?;
             let b = start.elapsed();
-            stack.retrieve(bought.purchase_id, &out).await?.map_err(|e| eyre::eyre!("{e}"))?;
+            stack
+                .retrieve(bought.purchase_id, &out)
+                .await?
+                .map_err(|e| eyre::eyre!("{e}"))?;
             let c = start.elapsed();
             eyre::ensure!(sha256_file(&out)? == want, "plaintext differs for {label}");
             std::fs::remove_file(&out)?;
@@ -147,7 +174,10 @@ async fn main() -> eyre::Result<()> {
             t_all.push(c);
             eprintln!("{label} run {run}: total {} ms", ms(c));
         }
-        let (lo, hi) = (t_all.iter().min().copied().unwrap_or_default(), t_all.iter().max().copied().unwrap_or_default());
+        let (lo, hi) = (
+            t_all.iter().min().copied().unwrap_or_default(),
+            t_all.iter().max().copied().unwrap_or_default(),
+        );
         println!(
             "| {label} | {n} | {} | {} | {} | **{}** | {}–{} | {:.1} MB |",
             ms(median(&mut t_tx)),

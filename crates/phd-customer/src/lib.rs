@@ -17,8 +17,8 @@
 pub mod cli;
 
 // The buying flows live in phd-sdk (the web page runs the same code); their paths stay here.
-pub use phd_sdk::buyer::{buy, dispute};
 pub use phd_sdk::buyer::{BuyerError as CustomerError, Result};
+pub use phd_sdk::buyer::{buy, dispute};
 /// The buyer's error type under this crate's name.
 pub mod error {
     pub use phd_sdk::buyer::error::BoxError;

@@ -4,14 +4,15 @@
 use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, U256};
-use phd_chain::{BlockRange, DatasetStatus, Purpose, PurchaseStatus, format_phd};
+use phd_chain::{BlockRange, DatasetStatus, PurchaseStatus, Purpose, format_phd};
 use serde::Serialize;
 
 use crate::ctx::{ClientCtx, id_u64};
 use crate::error::{Result, SdkError};
 use crate::util::parse_s3_uri;
 
-const NO_STORE: &str = "no S3 bucket configured (set --s3-bucket / PHD_S3_BUCKET and the AWS_* variables)";
+const NO_STORE: &str =
+    "no S3 bucket configured (set --s3-bucket / PHD_S3_BUCKET and the AWS_* variables)";
 
 /// One row of `list`.
 #[derive(Debug, Clone, Serialize)]
@@ -46,13 +47,29 @@ pub async fn list(ctx: &ClientCtx) -> Result<Vec<DatasetRow>> {
         .published_datasets(Some(owner), BlockRange::all())
         .await
         .map_err(|e| SdkError::chain("reading published datasets", e))?;
-    let purchases = ctx.chain.purchases(None, None, BlockRange::all()).await.map_err(|e| SdkError::chain("reading purchases", e))?;
-    let grants = ctx.chain.grants(None, None, BlockRange::all()).await.map_err(|e| SdkError::chain("reading grants", e))?;
+    let purchases = ctx
+        .chain
+        .purchases(None, None, BlockRange::all())
+        .await
+        .map_err(|e| SdkError::chain("reading purchases", e))?;
+    let grants = ctx
+        .chain
+        .grants(None, None, BlockRange::all())
+        .await
+        .map_err(|e| SdkError::chain("reading grants", e))?;
     let mut rows = Vec::new();
     for p in published {
         let id = p.event.datasetId;
-        let d = ctx.chain.dataset(id).await.map_err(|e| SdkError::chain("reading a dataset", e))?;
-        let summary = ctx.chain.certification_summary(id).await.map_err(|e| SdkError::chain("reading the certification summary", e))?;
+        let d = ctx
+            .chain
+            .dataset(id)
+            .await
+            .map_err(|e| SdkError::chain("reading a dataset", e))?;
+        let summary = ctx
+            .chain
+            .certification_summary(id)
+            .await
+            .map_err(|e| SdkError::chain("reading the certification summary", e))?;
         let title = serde_json::from_slice::<serde_json::Value>(&p.event.metadata)
             .ok()
             .and_then(|m| m.get("title").and_then(|t| t.as_str()).map(str::to_string));
@@ -62,7 +79,10 @@ pub async fn list(ctx: &ClientCtx) -> Result<Vec<DatasetRow>> {
             title,
             price_wei: d.price.to_string(),
             price_phd: format_phd(d.price),
-            purposes: Purpose::from_mask(d.purposes).iter().map(|p| p.name().to_string()).collect(),
+            purposes: Purpose::from_mask(d.purposes)
+                .iter()
+                .map(|p| p.name().to_string())
+                .collect(),
             acknowledged: d.acknowledged,
             keepers: d.keeperCount,
             threshold: d.threshold,
@@ -114,23 +134,58 @@ pub async fn sales(ctx: &ClientCtx, dataset: Option<u64>) -> Result<Vec<SaleRow>
     if let Some(d) = dataset
         && mine.is_empty()
     {
-        return Err(SdkError::Dataset { dataset_id: d, reason: format!("not published by {owner}") });
+        return Err(SdkError::Dataset {
+            dataset_id: d,
+            reason: format!("not published by {owner}"),
+        });
     }
-    let settlements = ctx.chain.settlements(None, BlockRange::all()).await.map_err(|e| SdkError::chain("reading settlements", e))?;
+    let settlements = ctx
+        .chain
+        .settlements(None, BlockRange::all())
+        .await
+        .map_err(|e| SdkError::chain("reading settlements", e))?;
     let mut rows = Vec::new();
     for id in mine {
-        let buys = ctx.chain.purchases(Some(id), None, BlockRange::all()).await.map_err(|e| SdkError::chain("reading purchases", e))?;
-        let grants = ctx.chain.grants(Some(id), None, BlockRange::all()).await.map_err(|e| SdkError::chain("reading grants", e))?;
+        let buys = ctx
+            .chain
+            .purchases(Some(id), None, BlockRange::all())
+            .await
+            .map_err(|e| SdkError::chain("reading purchases", e))?;
+        let grants = ctx
+            .chain
+            .grants(Some(id), None, BlockRange::all())
+            .await
+            .map_err(|e| SdkError::chain("reading grants", e))?;
         #[allow(clippy::type_complexity)]
         let mut entries: Vec<(U256, Address, u8, U256, Option<String>, &str)> = buys
             .iter()
-            .map(|b| (b.event.purchaseId, b.event.buyer, b.event.purpose, b.event.price, b.tx_hash.map(|h| format!("{h:#x}")), "purchase"))
+            .map(|b| {
+                (
+                    b.event.purchaseId,
+                    b.event.buyer,
+                    b.event.purpose,
+                    b.event.price,
+                    b.tx_hash.map(|h| format!("{h:#x}")),
+                    "purchase",
+                )
+            })
             .collect();
         entries.extend(grants.iter().map(|g| {
-            (g.event.purchaseId, g.event.grantee, g.event.purpose, U256::ZERO, g.tx_hash.map(|h| format!("{h:#x}")), "grant")
+            (
+                g.event.purchaseId,
+                g.event.grantee,
+                g.event.purpose,
+                U256::ZERO,
+                g.tx_hash.map(|h| format!("{h:#x}")),
+                "grant",
+            )
         }));
         for (pid, buyer, purpose, price, tx_hash, kind) in entries {
-            let p = ctx.chain.get_purchase(pid).await.map_err(|e| SdkError::chain("reading a purchase", e))?;
+            let p = ctx
+                .chain
+                .get_purchase(pid)
+                .await
+                .map_err(|e| SdkError::chain("reading a purchase", e))?;
             rows.push(SaleRow {
                 purchase_id: id_u64(pid),
                 dataset_id: id_u64(id),
@@ -143,7 +198,10 @@ pub async fn sales(ctx: &ClientCtx, dataset: Option<u64>) -> Result<Vec<SaleRow>
                 status: PurchaseStatus::from(p.status).to_string(),
                 shares_delivered: p.delivered,
                 tx_hash,
-                owner_amount_wei: settlements.iter().find(|s| s.event.purchaseId == pid).map(|s| s.event.ownerAmount.to_string()),
+                owner_amount_wei: settlements
+                    .iter()
+                    .find(|s| s.event.purchaseId == pid)
+                    .map(|s| s.event.ownerAmount.to_string()),
             });
         }
     }
@@ -181,10 +239,13 @@ impl TxReport {
 
 /// `withdraw`: pull my credits.
 pub async fn withdraw_credits(ctx: &ClientCtx) -> Result<TxReport> {
-    let (tx, amount) = ctx.chain.withdraw_credits().await.map_err(|e| SdkError::chain("withdrawing credits", e))?;
+    let (tx, amount) = ctx
+        .chain
+        .withdraw_credits()
+        .await
+        .map_err(|e| SdkError::chain("withdrawing credits", e))?;
     Ok(TxReport::new("withdraw", &tx, Some(amount)))
 }
-
 
 /// Dataset `dataset_id`, refused unless it exists and the acting account owns it.
 pub async fn owned_dataset(ctx: &ClientCtx, dataset_id: u64) -> Result<phd_chain::Dataset> {
@@ -194,10 +255,16 @@ pub async fn owned_dataset(ctx: &ClientCtx, dataset_id: u64) -> Result<phd_chain
         .await
         .map_err(|e| SdkError::chain(format!("reading dataset {dataset_id}"), e))?;
     if DatasetStatus::from(d.status) == DatasetStatus::None {
-        return Err(SdkError::Dataset { dataset_id, reason: "no such dataset".into() });
+        return Err(SdkError::Dataset {
+            dataset_id,
+            reason: "no such dataset".into(),
+        });
     }
     if d.owner != ctx.me() {
-        return Err(SdkError::Dataset { dataset_id, reason: format!("owned by {}, not by {}", d.owner, ctx.me()) });
+        return Err(SdkError::Dataset {
+            dataset_id,
+            reason: format!("owned by {}, not by {}", d.owner, ctx.me()),
+        });
     }
     Ok(d)
 }
@@ -230,7 +297,10 @@ pub async fn storage_state(ctx: &ClientCtx, uri: &str) -> StorageState {
     let store = match &ctx.store {
         Some(s) if s.bucket() == bucket => s,
         Some(s) => {
-            st.error = Some(format!("object is in bucket {bucket}, configured bucket is {}", s.bucket()));
+            st.error = Some(format!(
+                "object is in bucket {bucket}, configured bucket is {}",
+                s.bucket()
+            ));
             return st;
         }
         None => {
@@ -272,17 +342,19 @@ pub struct WithdrawalSummary {
 
 /// One command for Art. 7(3)/17: `withdrawConsent` → delete the object and abort unfinished
 /// uploads for its key → wait (at most `wait`) for every keeper's `ErasureConfirmed`.
-pub async fn withdraw_consent(ctx: &ClientCtx, dataset_id: u64, wait: Duration) -> Result<WithdrawalSummary> {
+pub async fn withdraw_consent(
+    ctx: &ClientCtx,
+    dataset_id: u64,
+    wait: Duration,
+) -> Result<WithdrawalSummary> {
     let id = U256::from(dataset_id);
     let d = owned_dataset(ctx, dataset_id).await?;
     let (tx_hash, gas_used) = if DatasetStatus::from(d.status) == DatasetStatus::Withdrawn {
         (None, None)
     } else {
-        let tx = ctx
-            .chain
-            .withdraw_consent(id)
-            .await
-            .map_err(|e| SdkError::chain(format!("withdrawing consent for dataset {dataset_id}"), e))?;
+        let tx = ctx.chain.withdraw_consent(id).await.map_err(|e| {
+            SdkError::chain(format!("withdrawing consent for dataset {dataset_id}"), e)
+        })?;
         (Some(format!("{:#x}", tx.tx_hash)), Some(tx.gas_used))
     };
 
@@ -290,7 +362,10 @@ pub async fn withdraw_consent(ctx: &ClientCtx, dataset_id: u64, wait: Duration) 
     let mut object_deleted = false;
     let mut uploads_aborted = 0;
     let mut storage_error = None;
-    match (parse_s3_uri(&d.storageUri), ctx.store.as_ref().ok_or(NO_STORE)) {
+    match (
+        parse_s3_uri(&d.storageUri),
+        ctx.store.as_ref().ok_or(NO_STORE),
+    ) {
         (Some((bucket, key)), Ok(store)) if store.bucket() == bucket => {
             match store.delete(&key).await {
                 Ok(()) => object_deleted = true,
@@ -298,22 +373,38 @@ pub async fn withdraw_consent(ctx: &ClientCtx, dataset_id: u64, wait: Duration) 
             }
             match store.abort_incomplete_uploads(&key).await {
                 Ok(n) => uploads_aborted = n,
-                Err(e) => storage_error = Some(format!("aborting uploads of {}: {e}", d.storageUri)),
+                Err(e) => {
+                    storage_error = Some(format!("aborting uploads of {}: {e}", d.storageUri))
+                }
             }
         }
         (Some((bucket, _)), Ok(store)) => {
-            storage_error = Some(format!("object is in bucket {bucket}, configured bucket is {}; not deleted", store.bucket()));
+            storage_error = Some(format!(
+                "object is in bucket {bucket}, configured bucket is {}; not deleted",
+                store.bucket()
+            ));
         }
         (None, _) => storage_error = Some(format!("storage URI {} is not s3://", d.storageUri)),
         (_, Err(e)) => storage_error = Some(format!("{e}; object {} not deleted", d.storageUri)),
     }
     // Erasure confirmations (bounded wait).
-    let keepers = ctx.chain.keepers_of(id).await.map_err(|e| SdkError::chain("reading keepers", e))?;
-    let pb = ctx.progress.bar(Some(keepers.len() as u64), "waiting for keepers to confirm erasure");
+    let keepers = ctx
+        .chain
+        .keepers_of(id)
+        .await
+        .map_err(|e| SdkError::chain("reading keepers", e))?;
+    let pb = ctx.progress.bar(
+        Some(keepers.len() as u64),
+        "waiting for keepers to confirm erasure",
+    );
     let start = Instant::now();
     let mut erasures;
     loop {
-        let cur = ctx.chain.dataset(id).await.map_err(|e| SdkError::chain("reading dataset", e))?;
+        let cur = ctx
+            .chain
+            .dataset(id)
+            .await
+            .map_err(|e| SdkError::chain("reading dataset", e))?;
         erasures = cur.erasures;
         pb.set_position(u64::from(erasures));
         if usize::from(erasures) >= keepers.len() || start.elapsed() >= wait {
@@ -336,7 +427,11 @@ pub async fn withdraw_consent(ctx: &ClientCtx, dataset_id: u64, wait: Duration) 
         }
     }
     let mut refundable = Vec::new();
-    let buys = ctx.chain.purchases(Some(id), None, BlockRange::all()).await.map_err(|e| SdkError::chain("reading purchases", e))?;
+    let buys = ctx
+        .chain
+        .purchases(Some(id), None, BlockRange::all())
+        .await
+        .map_err(|e| SdkError::chain("reading purchases", e))?;
     for b in buys {
         if let Ok(p) = ctx.chain.get_purchase(b.event.purchaseId).await
             && PurchaseStatus::from(p.status) == PurchaseStatus::Open
@@ -396,7 +491,11 @@ pub struct DatasetStatusReport {
 pub async fn status(ctx: &ClientCtx, dataset_id: u64) -> Result<DatasetStatusReport> {
     let id = U256::from(dataset_id);
     let d = owned_dataset(ctx, dataset_id).await?;
-    let keepers = ctx.chain.keepers_of(id).await.map_err(|e| SdkError::chain("reading keepers", e))?;
+    let keepers = ctx
+        .chain
+        .keepers_of(id)
+        .await
+        .map_err(|e| SdkError::chain("reading keepers", e))?;
     let reg = ctx.chain.data_registry();
     let mut ks = Vec::new();
     for (i, k) in keepers.iter().enumerate() {
@@ -404,10 +503,18 @@ pub async fn status(ctx: &ClientCtx, dataset_id: u64) -> Result<DatasetStatusRep
             address: *k,
             share_index: u8::try_from(i + 1).unwrap_or(u8::MAX),
             acknowledged: ctx.chain.has_acknowledged(id, *k).await.unwrap_or(false),
-            erasure_confirmed: reg.hasConfirmedErasure(id, *k).call().await.unwrap_or(false),
+            erasure_confirmed: reg
+                .hasConfirmedErasure(id, *k)
+                .call()
+                .await
+                .unwrap_or(false),
         });
     }
-    let summary = ctx.chain.certification_summary(id).await.map_err(|e| SdkError::chain("reading the certification summary", e))?;
+    let summary = ctx
+        .chain
+        .certification_summary(id)
+        .await
+        .map_err(|e| SdkError::chain("reading the certification summary", e))?;
     let storage = storage_state(ctx, &d.storageUri).await;
     Ok(DatasetStatusReport {
         dataset_id,
@@ -415,7 +522,10 @@ pub async fn status(ctx: &ClientCtx, dataset_id: u64) -> Result<DatasetStatusRep
         status: DatasetStatus::from(d.status).to_string(),
         price_wei: d.price.to_string(),
         price_phd: format_phd(d.price),
-        purposes: Purpose::from_mask(d.purposes).iter().map(|p| p.name().to_string()).collect(),
+        purposes: Purpose::from_mask(d.purposes)
+            .iter()
+            .map(|p| p.name().to_string())
+            .collect(),
         threshold: d.threshold,
         acknowledged: d.acknowledged,
         erasures: d.erasures,
@@ -431,4 +541,3 @@ pub async fn status(ctx: &ClientCtx, dataset_id: u64) -> Result<DatasetStatusRep
         storage,
     })
 }
-

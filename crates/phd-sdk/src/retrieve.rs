@@ -13,8 +13,8 @@ use phd_seal::{FileSource, OpenLimits, OpeningKey};
 use serde::Serialize;
 
 use crate::ctx::{ClientCtx, id_u64};
-use crate::events::RetrieveEvent;
 use crate::error::{BadShare, DisputeKind, Result, SdkError};
+use crate::events::RetrieveEvent;
 use crate::util::parse_s3_uri;
 
 /// Options of [`retrieve`].
@@ -28,7 +28,10 @@ pub struct RetrieveOptions {
 
 impl Default for RetrieveOptions {
     fn default() -> Self {
-        RetrieveOptions { share_timeout: Duration::from_secs(120), poll: Duration::from_millis(300) }
+        RetrieveOptions {
+            share_timeout: Duration::from_secs(120),
+            poll: Duration::from_millis(300),
+        }
     }
 }
 
@@ -56,25 +59,53 @@ pub(crate) struct GoodShare {
 }
 
 /// The dataset's Feldman commitments as stored on-chain.
-pub(crate) async fn onchain_commitments(ctx: &ClientCtx, dataset_id: U256, purchase_id: u64) -> Result<Commitments> {
-    let raw = ctx.chain.commitments_of(dataset_id).await.map_err(|e| SdkError::chain("reading commitments", e))?;
+pub(crate) async fn onchain_commitments(
+    ctx: &ClientCtx,
+    dataset_id: U256,
+    purchase_id: u64,
+) -> Result<Commitments> {
+    let raw = ctx
+        .chain
+        .commitments_of(dataset_id)
+        .await
+        .map_err(|e| SdkError::chain("reading commitments", e))?;
     let points: Vec<[u8; 33]> = raw
         .iter()
         .map(|c| <[u8; 33]>::try_from(c.as_ref()))
         .collect::<std::result::Result<_, _>>()
-        .map_err(|_| SdkError::Reconstruct { purchase_id, reason: "on-chain commitment of wrong length".into() })?;
-    Commitments::from_bytes(&points).map_err(|e| SdkError::Reconstruct { purchase_id, reason: format!("on-chain commitments: {e}") })
+        .map_err(|_| SdkError::Reconstruct {
+            purchase_id,
+            reason: "on-chain commitment of wrong length".into(),
+        })?;
+    Commitments::from_bytes(&points).map_err(|e| SdkError::Reconstruct {
+        purchase_id,
+        reason: format!("on-chain commitments: {e}"),
+    })
 }
 
 /// The acting account's key as an encryption key (purchases are made to the account's pubkey).
 pub(crate) fn account_key(ctx: &ClientCtx, purchase_id: u64) -> Result<EncryptionSecretKey> {
-    EncryptionSecretKey::from_bytes(ctx.chain.signer().to_bytes().as_slice())
-        .map_err(|e| SdkError::Reconstruct { purchase_id, reason: format!("account key: {e}") })
+    EncryptionSecretKey::from_bytes(ctx.chain.signer().to_bytes().as_slice()).map_err(|e| {
+        SdkError::Reconstruct {
+            purchase_id,
+            reason: format!("account key: {e}"),
+        }
+    })
 }
 
 /// The context a keeper's delivery for `purchase_id` under share `index` is bound to.
-pub fn delivery_context(chain_id: u64, marketplace: Address, purchase_id: U256, index: u8) -> DeliveryContext {
-    DeliveryContext { chain_id, marketplace: marketplace.into_array(), purchase_id: purchase_id.to_be_bytes::<32>(), index }
+pub fn delivery_context(
+    chain_id: u64,
+    marketplace: Address,
+    purchase_id: U256,
+    index: u8,
+) -> DeliveryContext {
+    DeliveryContext {
+        chain_id,
+        marketplace: marketplace.into_array(),
+        purchase_id: purchase_id.to_be_bytes::<32>(),
+        index,
+    }
 }
 
 /// Opens one provable delivery (FORMATS.md §2.4): unmask + Feldman check, then the optional
@@ -87,15 +118,27 @@ pub(crate) fn open_provable(
 ) -> std::result::Result<GoodShare, (String, Option<DisputeKind>)> {
     let share = match phd_keys::open_delivery(esk, payload, dctx, commitments) {
         Ok(s) => s,
-        Err(e @ KeyError::MalformedDelivery { .. }) => return Err((format!("malformed delivery ({e})"), Some(DisputeKind::Malformed))),
+        Err(e @ KeyError::MalformedDelivery { .. }) => {
+            return Err((
+                format!("malformed delivery ({e})"),
+                Some(DisputeKind::Malformed),
+            ));
+        }
         Err(e @ KeyError::ShareVerification { .. }) => {
-            return Err((format!("does not match the on-chain commitments ({e})"), Some(DisputeKind::WrongShare)));
+            return Err((
+                format!("does not match the on-chain commitments ({e})"),
+                Some(DisputeKind::WrongShare),
+            ));
         }
         Err(e) => return Err((format!("cannot open the delivery ({e})"), None)),
     };
     // The tail is not covered by disputes; a bad tail only loses the URL, never the share.
     let url = match phd_keys::open_delivery_tail(esk, payload, dctx) {
-        Ok(Some(pt)) => std::str::from_utf8(&pt).ok().map(str::trim).filter(|u| u.starts_with("http")).map(str::to_string),
+        Ok(Some(pt)) => std::str::from_utf8(&pt)
+            .ok()
+            .map(str::trim)
+            .filter(|u| u.starts_with("http"))
+            .map(str::to_string),
         Ok(None) => None,
         Err(e) => {
             tracing::warn!(index = dctx.index, error = %e, "delivery tail does not open; ignoring its URL");
@@ -107,15 +150,26 @@ pub(crate) fn open_provable(
 
 /// Retrieves the data of purchase (or grant) `purchase_id` into `out` (atomically). Does not
 /// confirm on-chain (the buyer does, with `phd_customer::buy::confirm`).
-pub async fn retrieve(ctx: &ClientCtx, purchase_id: u64, out: &Path, opts: &RetrieveOptions) -> Result<RetrieveOutcome> {
+pub async fn retrieve(
+    ctx: &ClientCtx,
+    purchase_id: u64,
+    out: &Path,
+    opts: &RetrieveOptions,
+) -> Result<RetrieveOutcome> {
     let pid = U256::from(purchase_id);
     let chain = &ctx.chain;
     let p = my_purchase(ctx, purchase_id).await?;
     if PurchaseStatus::from(p.status) == PurchaseStatus::Refunded {
-        return Err(SdkError::Purchase { purchase_id, reason: "was refunded; keepers no longer deliver".into() });
+        return Err(SdkError::Purchase {
+            purchase_id,
+            reason: "was refunded; keepers no longer deliver".into(),
+        });
     }
     let dataset_id = id_u64(p.datasetId);
-    let d = chain.dataset(p.datasetId).await.map_err(|e| SdkError::chain("reading the dataset", e))?;
+    let d = chain
+        .dataset(p.datasetId)
+        .await
+        .map_err(|e| SdkError::chain("reading the dataset", e))?;
     let commitments = onchain_commitments(ctx, p.datasetId, purchase_id).await?;
     let t = commitments.threshold();
 
@@ -124,8 +178,14 @@ pub async fn retrieve(ctx: &ClientCtx, purchase_id: u64, out: &Path, opts: &Retr
     let dep = chain.deployment();
 
     // Collect shares.
-    ctx.emit(RetrieveEvent::WaitingForShares { purchase_id, threshold: t });
-    let pb = ctx.progress.bar(Some(t as u64), format!("waiting for key shares (purchase {purchase_id})"));
+    ctx.emit(RetrieveEvent::WaitingForShares {
+        purchase_id,
+        threshold: t,
+    });
+    let pb = ctx.progress.bar(
+        Some(t as u64),
+        format!("waiting for key shares (purchase {purchase_id})"),
+    );
     let start = Instant::now();
     let mut good: Vec<GoodShare> = Vec::new();
     let mut bad: Vec<BadShare> = Vec::new();
@@ -145,11 +205,21 @@ pub async fn retrieve(ctx: &ClientCtx, purchase_id: u64, out: &Path, opts: &Retr
             let payload = dl.event.payload.clone();
             let dctx = delivery_context(dep.chain_id, dep.marketplace, pid, idx);
             let opened = open_provable(&esk, &payload, &dctx, &commitments);
-            ctx.emit(RetrieveEvent::ShareChecked { share_index: idx, keeper: format!("{keeper:#x}"), valid: opened.is_ok() });
+            ctx.emit(RetrieveEvent::ShareChecked {
+                share_index: idx,
+                keeper: format!("{keeper:#x}"),
+                valid: opened.is_ok(),
+            });
             match opened {
                 Ok(g) => good.push(g),
                 Err((reason, dispute)) => {
-                    bad.push(BadShare { keeper: format!("{keeper:#x}"), share_index: idx, reason, payload, dispute });
+                    bad.push(BadShare {
+                        keeper: format!("{keeper:#x}"),
+                        share_index: idx,
+                        reason,
+                        payload,
+                        dispute,
+                    });
                 }
             }
         }
@@ -181,51 +251,98 @@ pub async fn retrieve(ctx: &ClientCtx, purchase_id: u64, out: &Path, opts: &Retr
 
     // Combine any t good ones; C0 check.
     let chosen: Vec<KeyShare> = good.iter().take(t).map(|g| g.share.clone()).collect();
-    let secret = phd_keys::combine(&chosen, &commitments)
-        .map_err(|e| SdkError::Reconstruct { purchase_id, reason: e.to_string() })?;
+    let secret = phd_keys::combine(&chosen, &commitments).map_err(|e| SdkError::Reconstruct {
+        purchase_id,
+        reason: e.to_string(),
+    })?;
     if secret.key_commitment() != commitments.key_commitment() {
-        return Err(SdkError::Reconstruct { purchase_id, reason: "secret does not match the key commitment C0".into() });
+        return Err(SdkError::Reconstruct {
+            purchase_id,
+            reason: "secret does not match the key commitment C0".into(),
+        });
     }
     let key = OpeningKey::from_derived(secret.data_key());
     drop(secret);
-    ctx.emit(RetrieveEvent::KeyReconstructed { shares_used: chosen.iter().map(KeyShare::index).collect() });
+    ctx.emit(RetrieveEvent::KeyReconstructed {
+        shares_used: chosen.iter().map(KeyShare::index).collect(),
+    });
 
     // Download the sealed object into a private temp dir.
-    let tmpdir = tempfile::tempdir().map_err(|source| SdkError::Write { path: std::env::temp_dir(), source })?;
+    let tmpdir = tempfile::tempdir().map_err(|source| SdkError::Write {
+        path: std::env::temp_dir(),
+        source,
+    })?;
     let sealed = tmpdir.path().join("object.phd");
     let uri = d.storageUri.clone();
-    let source = download(ctx, &uri, good.iter().find_map(|g| g.url.as_deref()), &sealed).await?;
+    let source = download(
+        ctx,
+        &uri,
+        good.iter().find_map(|g| g.url.as_deref()),
+        &sealed,
+    )
+    .await?;
     let sealed_len = std::fs::metadata(&sealed).map(|m| m.len()).unwrap_or(0);
-    ctx.emit(RetrieveEvent::Downloaded { bytes: sealed_len, total: Some(sealed_len) });
+    ctx.emit(RetrieveEvent::Downloaded {
+        bytes: sealed_len,
+        total: Some(sealed_len),
+    });
 
     // Verify + decrypt into a temp file next to `out`, then rename.
     let out_dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    std::fs::create_dir_all(&out_dir).map_err(|source| SdkError::Write { path: out_dir.clone(), source })?;
-    let tmp_out = tempfile::NamedTempFile::new_in(&out_dir).map_err(|source| SdkError::Write { path: out.to_path_buf(), source })?;
-    let writer = tmp_out.reopen().map_err(|source| SdkError::Write { path: out.to_path_buf(), source })?;
+    std::fs::create_dir_all(&out_dir).map_err(|source| SdkError::Write {
+        path: out_dir.clone(),
+        source,
+    })?;
+    let tmp_out = tempfile::NamedTempFile::new_in(&out_dir).map_err(|source| SdkError::Write {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    let writer = tmp_out.reopen().map_err(|source| SdkError::Write {
+        path: out.to_path_buf(),
+        source,
+    })?;
     let root: [u8; 32] = d.contentRoot.0;
     let sealed_c = sealed.clone();
     let spinner = ctx.progress.bar(None, "verifying and decrypting");
     let opened = tokio::task::spawn_blocking(move || {
         let src = FileSource::open(&sealed_c).map_err(|e| e.to_string())?;
         let mut w = std::io::BufWriter::new(writer);
-        let limits = OpenLimits { verify_all_before_output: true, ..OpenLimits::default() };
+        let limits = OpenLimits {
+            verify_all_before_output: true,
+            ..OpenLimits::default()
+        };
         let s = phd_seal::open(&key, &src, root, &mut w, &limits).map_err(|e| e.to_string())?;
         w.flush().map_err(|e| e.to_string())?;
         w.get_ref().sync_all().map_err(|e| e.to_string())?;
         Ok::<_, String>(s)
     })
     .await
-    .map_err(|e| SdkError::Tampered { storage_uri: uri.clone(), reason: e.to_string() })?;
+    .map_err(|e| SdkError::Tampered {
+        storage_uri: uri.clone(),
+        reason: e.to_string(),
+    })?;
     spinner.finish_and_clear();
-    let summary = opened.map_err(|reason| SdkError::Tampered { storage_uri: uri.clone(), reason })?;
-    ctx.emit(RetrieveEvent::ChunksVerified { chunks: summary.chunks, total: summary.chunks });
-    ctx.emit(RetrieveEvent::Decrypted { bytes: summary.plaintext_len });
-    tmp_out.persist(out).map_err(|e| SdkError::Write { path: out.to_path_buf(), source: e.error })?;
-    ctx.emit(RetrieveEvent::Done { bytes: summary.plaintext_len });
+    let summary = opened.map_err(|reason| SdkError::Tampered {
+        storage_uri: uri.clone(),
+        reason,
+    })?;
+    ctx.emit(RetrieveEvent::ChunksVerified {
+        chunks: summary.chunks,
+        total: summary.chunks,
+    });
+    ctx.emit(RetrieveEvent::Decrypted {
+        bytes: summary.plaintext_len,
+    });
+    tmp_out.persist(out).map_err(|e| SdkError::Write {
+        path: out.to_path_buf(),
+        source: e.error,
+    })?;
+    ctx.emit(RetrieveEvent::Done {
+        bytes: summary.plaintext_len,
+    });
 
     Ok(RetrieveOutcome {
         purchase_id,
@@ -242,7 +359,12 @@ pub async fn retrieve(ctx: &ClientCtx, purchase_id: u64, out: &Path, opts: &Retr
 
 /// Fetches the sealed object: from S3 when the store is configured for its bucket, else from a
 /// keeper-provided presigned URL.
-async fn download(ctx: &ClientCtx, uri: &str, presigned: Option<&str>, to: &Path) -> Result<String> {
+async fn download(
+    ctx: &ClientCtx,
+    uri: &str,
+    presigned: Option<&str>,
+    to: &Path,
+) -> Result<String> {
     let parsed = parse_s3_uri(uri);
     if let (Some((bucket, key)), Some(store)) = (&parsed, &ctx.store)
         && store.bucket() == bucket
@@ -251,7 +373,10 @@ async fn download(ctx: &ClientCtx, uri: &str, presigned: Option<&str>, to: &Path
             let pb = ctx.progress.bar(None, format!("downloading {uri}"));
             let r = store.get_to_file(key, to).await;
             pb.finish_and_clear();
-            r.map_err(|e| SdkError::Storage { context: format!("downloading {uri}"), source: Box::new(e) })?;
+            r.map_err(|e| SdkError::Storage {
+                context: format!("downloading {uri}"),
+                source: Box::new(e),
+            })?;
             return Ok("s3".into());
         }
     }
@@ -268,13 +393,19 @@ async fn download(ctx: &ClientCtx, uri: &str, presigned: Option<&str>, to: &Path
         .send()
         .await
         .and_then(reqwest::Response::error_for_status)
-        .map_err(|e| SdkError::Storage { context: format!("downloading {uri} via presigned URL"), source: Box::new(e) })?;
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| SdkError::Storage { context: format!("downloading {uri} via presigned URL"), source: Box::new(e) })?;
+        .map_err(|e| SdkError::Storage {
+            context: format!("downloading {uri} via presigned URL"),
+            source: Box::new(e),
+        })?;
+    let bytes = resp.bytes().await.map_err(|e| SdkError::Storage {
+        context: format!("downloading {uri} via presigned URL"),
+        source: Box::new(e),
+    })?;
     pb.finish_and_clear();
-    std::fs::write(to, &bytes).map_err(|source| SdkError::Write { path: to.to_path_buf(), source })?;
+    std::fs::write(to, &bytes).map_err(|source| SdkError::Write {
+        path: to.to_path_buf(),
+        source,
+    })?;
     Ok("presigned-url".into())
 }
 
@@ -286,10 +417,16 @@ pub(crate) async fn my_purchase(ctx: &ClientCtx, purchase_id: u64) -> Result<phd
         .await
         .map_err(|e| SdkError::chain(format!("reading purchase {purchase_id}"), e))?;
     if PurchaseStatus::from(p.status) == PurchaseStatus::None {
-        return Err(SdkError::Purchase { purchase_id, reason: "no such purchase".into() });
+        return Err(SdkError::Purchase {
+            purchase_id,
+            reason: "no such purchase".into(),
+        });
     }
     if p.buyer != ctx.me() {
-        return Err(SdkError::Purchase { purchase_id, reason: format!("belongs to {}, not to {}", p.buyer, ctx.me()) });
+        return Err(SdkError::Purchase {
+            purchase_id,
+            reason: format!("belongs to {}, not to {}", p.buyer, ctx.me()),
+        });
     }
     Ok(p)
 }

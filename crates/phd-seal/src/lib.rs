@@ -30,8 +30,8 @@ mod source;
 
 pub use error::{Result, SealError};
 pub use format::{
-    ChunkEntry, ENTRY_LEN, FLAG_ZSTD, FOOTER_LEN, FOOTER_MAGIC, HEADER_LEN, HEADER_MAGIC, MAX_CHUNK_SIZE,
-    TRAILER_FIXED_LEN, VERSION, chunk_tree_root,
+    ChunkEntry, ENTRY_LEN, FLAG_ZSTD, FOOTER_LEN, FOOTER_MAGIC, HEADER_LEN, HEADER_MAGIC,
+    MAX_CHUNK_SIZE, TRAILER_FIXED_LEN, VERSION, chunk_tree_root,
 };
 pub use keys::{OpeningKey, SealingKey};
 pub use source::{ChunkSource, FileSource};
@@ -221,9 +221,7 @@ pub fn seal<R: Read, W: Write>(
                 Ok(Some(buf))
             }
         },
-        || {
-            zstd::bulk::Compressor::new(level).map_err(SealError::io("creating zstd compressor"))
-        },
+        || zstd::bulk::Compressor::new(level).map_err(SealError::io("creating zstd compressor")),
         |comp, idx, pt: Vec<u8>| {
             let pt_len = u32::try_from(pt.len())
                 .map_err(|_| SealError::Internal("chunk larger than u32"))?;
@@ -320,7 +318,9 @@ fn parse<S: ChunkSource + ?Sized>(source: &S, limits: &OpenLimits) -> Result<Par
     let object_len = source.len();
     let min = (HEADER_LEN + format::TRAILER_FIXED_LEN + FOOTER_LEN) as u64;
     if object_len < min {
-        return Err(SealError::Truncated { context: "object shorter than header + trailer + footer" });
+        return Err(SealError::Truncated {
+            context: "object shorter than header + trailer + footer",
+        });
     }
     let footer = read_exact_at(source, object_len - FOOTER_LEN as u64, FOOTER_LEN, "footer")?;
     let trailer_len = format::parse_footer(&footer)?;
@@ -333,7 +333,9 @@ fn parse<S: ChunkSource + ?Sized>(source: &S, limits: &OpenLimits) -> Result<Par
     if trailer_len < format::TRAILER_FIXED_LEN as u64
         || trailer_len > object_len - (HEADER_LEN + FOOTER_LEN) as u64
     {
-        return Err(SealError::Truncated { context: "trailer length exceeds object" });
+        return Err(SealError::Truncated {
+            context: "trailer length exceeds object",
+        });
     }
     let header_raw = read_exact_at(source, 0, HEADER_LEN, "header")?;
     let header = Header::parse(&header_raw)?;
@@ -344,10 +346,11 @@ fn parse<S: ChunkSource + ?Sized>(source: &S, limits: &OpenLimits) -> Result<Par
             limit: u64::from(limit),
         });
     }
-    let trailer_len_usize = usize::try_from(trailer_len).map_err(|_| SealError::TrailerTooLarge {
-        len: trailer_len,
-        limit: limits.max_trailer_bytes,
-    })?;
+    let trailer_len_usize =
+        usize::try_from(trailer_len).map_err(|_| SealError::TrailerTooLarge {
+            len: trailer_len,
+            limit: limits.max_trailer_bytes,
+        })?;
     let trailer_off = object_len - FOOTER_LEN as u64 - trailer_len;
     let trailer = read_exact_at(source, trailer_off, trailer_len_usize, "trailer")?;
     let max_ct = zstd::zstd_safe::compress_bound(header.chunk_size as usize) as u64;
@@ -460,7 +463,10 @@ fn open_parsed<S: ChunkSource + ?Sized, W: Write>(
     // The driver thread only hands out trailer entries; workers do the ranged
     // reads themselves, so a remote source gets `threads` concurrent requests.
     let next = |i: u64| -> Result<Option<ChunkEntry>> {
-        Ok(usize::try_from(i).ok().and_then(|i| selected.get(i)).copied())
+        Ok(usize::try_from(i)
+            .ok()
+            .and_then(|i| selected.get(i))
+            .copied())
     };
     let fetch = |rel: u64, e: &ChunkEntry| -> Result<Vec<u8>> {
         let ct = read_exact_at(source, e.offset, e.ct_len as usize, "chunk")?;
@@ -531,7 +537,9 @@ fn open_parsed<S: ChunkSource + ?Sized, W: Write>(
             Ok(())
         },
     )?;
-    writer.flush().map_err(SealError::io("flushing plaintext"))?;
+    writer
+        .flush()
+        .map_err(SealError::io("flushing plaintext"))?;
     Ok(OpenSummary {
         chunks: n,
         plaintext_len: written,
@@ -539,7 +547,11 @@ fn open_parsed<S: ChunkSource + ?Sized, W: Write>(
 }
 
 fn ceil_log2(x: u32) -> u32 {
-    if x <= 1 { 0 } else { 32 - (x - 1).leading_zeros() }
+    if x <= 1 {
+        0
+    } else {
+        32 - (x - 1).leading_zeros()
+    }
 }
 
 /// Test support: build a *valid* sealed object around arbitrary chunk payloads

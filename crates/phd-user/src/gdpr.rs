@@ -5,14 +5,14 @@ use std::time::Duration;
 
 use alloy::primitives::{Address, B256, U256};
 use phd_chain::bindings::data_registry::DataRegistry;
-use phd_chain::{BlockRange, DatasetStatus, Purpose, PurchaseStatus, format_phd};
+use phd_chain::{BlockRange, DatasetStatus, PurchaseStatus, Purpose, format_phd};
 use sha2::{Digest, Sha256};
 
 use crate::ctx::{UserCtx, id_u64};
 use crate::error::{Result, UserError};
 use crate::export_doc::{
-    Delivery, EXPORT_FORMAT, ExportCertification, ExportData, ExportDataset, ExportDoc, ExportKeeper, ExportPurchase,
-    LocalInfo, Payout, PriceChange, Refund, Subject, Withdrawal,
+    Delivery, EXPORT_FORMAT, ExportCertification, ExportData, ExportDataset, ExportDoc,
+    ExportKeeper, ExportPurchase, LocalInfo, Payout, PriceChange, Refund, Subject, Withdrawal,
 };
 use crate::util::{now_unix, write_atomic};
 
@@ -29,9 +29,20 @@ pub use phd_sdk::owner::{DatasetStatusReport, KeeperState, StorageState, Withdra
 /// One command for Art. 7(3)/17: `withdrawConsent` → delete the object and abort unfinished
 /// uploads for its key → wait (at most `wait`) for every keeper's `ErasureConfirmed`; the local
 /// record then notes the object as deleted.
-pub async fn withdraw_consent(ctx: &UserCtx, dataset_id: u64, wait: Duration) -> Result<WithdrawalSummary> {
-    let s = phd_sdk::owner::withdraw_consent(&ctx.client().with_progress(ctx.progress), dataset_id, wait).await?;
-    if s.object_deleted && let Ok(Some(mut rec)) = ctx.state.find(dataset_id) {
+pub async fn withdraw_consent(
+    ctx: &UserCtx,
+    dataset_id: u64,
+    wait: Duration,
+) -> Result<WithdrawalSummary> {
+    let s = phd_sdk::owner::withdraw_consent(
+        &ctx.client().with_progress(ctx.progress),
+        dataset_id,
+        wait,
+    )
+    .await?;
+    if s.object_deleted
+        && let Ok(Some(mut rec)) = ctx.state.find(dataset_id)
+    {
         rec.object_deleted = true;
         let _ = ctx.state.upsert(&rec);
     }
@@ -71,9 +82,18 @@ pub async fn export(ctx: &UserCtx, with_data: bool) -> Result<ExportDoc> {
     let err = |what: &'static str| move |e: phd_chain::ChainError| UserError::chain(what, e);
     let all = BlockRange::all();
 
-    let published = chain.published_datasets(Some(owner), all).await.map_err(err("reading published datasets"))?;
-    let settlements = chain.settlements(None, all).await.map_err(err("reading settlements"))?;
-    let refunds = chain.refunds(None, None, all).await.map_err(err("reading refunds"))?;
+    let published = chain
+        .published_datasets(Some(owner), all)
+        .await
+        .map_err(err("reading published datasets"))?;
+    let settlements = chain
+        .settlements(None, all)
+        .await
+        .map_err(err("reading settlements"))?;
+    let refunds = chain
+        .refunds(None, None, all)
+        .await
+        .map_err(err("reading refunds"))?;
     let local = ctx.state.load().unwrap_or_default();
 
     let mut datasets = Vec::new();
@@ -82,10 +102,22 @@ pub async fn export(ctx: &UserCtx, with_data: bool) -> Result<ExportDoc> {
         let did = id_u64(id);
         let topic = Some(B256::from(id));
         let d = chain.dataset(id).await.map_err(err("reading a dataset"))?;
-        let acks = chain.acknowledgements(Some(id), None, all).await.map_err(err("reading acknowledgements"))?;
-        let erasures = chain.erasures(Some(id), None, all).await.map_err(err("reading erasure confirmations"))?;
-        let certs = chain.certifications(Some(id), None, all).await.map_err(err("reading certifications"))?;
-        let withdrawals = chain.consent_withdrawals(Some(id), None, all).await.map_err(err("reading consent withdrawals"))?;
+        let acks = chain
+            .acknowledgements(Some(id), None, all)
+            .await
+            .map_err(err("reading acknowledgements"))?;
+        let erasures = chain
+            .erasures(Some(id), None, all)
+            .await
+            .map_err(err("reading erasure confirmations"))?;
+        let certs = chain
+            .certifications(Some(id), None, all)
+            .await
+            .map_err(err("reading certifications"))?;
+        let withdrawals = chain
+            .consent_withdrawals(Some(id), None, all)
+            .await
+            .map_err(err("reading consent withdrawals"))?;
         let price_changes = chain
             .events::<DataRegistry::PriceChanged>(dep.data_registry, [topic, None, None], all)
             .await
@@ -110,17 +142,47 @@ pub async fn export(ctx: &UserCtx, with_data: bool) -> Result<ExportDoc> {
             .collect();
 
         let mut purchases = Vec::new();
-        let buys = chain.purchases(Some(id), None, all).await.map_err(err("reading purchases"))?;
-        let grants = chain.grants(Some(id), None, all).await.map_err(err("reading grants"))?;
+        let buys = chain
+            .purchases(Some(id), None, all)
+            .await
+            .map_err(err("reading purchases"))?;
+        let grants = chain
+            .grants(Some(id), None, all)
+            .await
+            .map_err(err("reading grants"))?;
         let mut entries: Vec<Entry<'_>> = buys
             .iter()
-            .map(|b| (b.event.purchaseId, b.event.buyer, b.event.purpose, b.event.price, b.tx_hash, "purchase"))
+            .map(|b| {
+                (
+                    b.event.purchaseId,
+                    b.event.buyer,
+                    b.event.purpose,
+                    b.event.price,
+                    b.tx_hash,
+                    "purchase",
+                )
+            })
             .collect();
-        entries.extend(grants.iter().map(|g| (g.event.purchaseId, g.event.grantee, g.event.purpose, U256::ZERO, g.tx_hash, "grant")));
+        entries.extend(grants.iter().map(|g| {
+            (
+                g.event.purchaseId,
+                g.event.grantee,
+                g.event.purpose,
+                U256::ZERO,
+                g.tx_hash,
+                "grant",
+            )
+        }));
         entries.sort_by_key(|e| e.0);
         for (pid, who, purpose, price, tx, kind) in entries {
-            let pu = chain.get_purchase(pid).await.map_err(err("reading a purchase"))?;
-            let deliveries = chain.share_deliveries(pid, all).await.map_err(err("reading share deliveries"))?;
+            let pu = chain
+                .get_purchase(pid)
+                .await
+                .map_err(err("reading a purchase"))?;
+            let deliveries = chain
+                .share_deliveries(pid, all)
+                .await
+                .map_err(err("reading share deliveries"))?;
             purchases.push(ExportPurchase {
                 purchase_id: id_u64(pid),
                 kind: kind.to_string(),
@@ -140,16 +202,22 @@ pub async fn export(ctx: &UserCtx, with_data: bool) -> Result<ExportDoc> {
                         tx_hash: tx_str(dl.tx_hash),
                     })
                     .collect(),
-                payout: settlements.iter().find(|s| s.event.purchaseId == pid).map(|s| Payout {
-                    owner_amount_wei: s.event.ownerAmount.to_string(),
-                    keeper_amount_each_wei: s.event.keeperAmountEach.to_string(),
-                    keeper_count: s.event.keeperCount,
-                    tx_hash: tx_str(s.tx_hash),
-                }),
-                refund: refunds.iter().find(|r| r.event.purchaseId == pid).map(|r| Refund {
-                    amount_wei: r.event.amount.to_string(),
-                    tx_hash: tx_str(r.tx_hash),
-                }),
+                payout: settlements
+                    .iter()
+                    .find(|s| s.event.purchaseId == pid)
+                    .map(|s| Payout {
+                        owner_amount_wei: s.event.ownerAmount.to_string(),
+                        keeper_amount_each_wei: s.event.keeperAmountEach.to_string(),
+                        keeper_count: s.event.keeperCount,
+                        tx_hash: tx_str(s.tx_hash),
+                    }),
+                refund: refunds
+                    .iter()
+                    .find(|r| r.event.purchaseId == pid)
+                    .map(|r| Refund {
+                        amount_wei: r.event.amount.to_string(),
+                        tx_hash: tx_str(r.tx_hash),
+                    }),
             });
         }
 
@@ -170,7 +238,10 @@ pub async fn export(ctx: &UserCtx, with_data: bool) -> Result<ExportDoc> {
                 .unwrap_or(serde_json::Value::Null),
             price_wei: d.price.to_string(),
             price_phd: format_phd(d.price),
-            purposes: Purpose::from_mask(d.purposes).iter().map(|p| p.name().to_string()).collect(),
+            purposes: Purpose::from_mask(d.purposes)
+                .iter()
+                .map(|p| p.name().to_string())
+                .collect(),
             consent_terms_hash: format!("{:#x}", d.consentTermsHash),
             threshold: d.threshold,
             published_at: d.publishedAt,
@@ -202,7 +273,10 @@ pub async fn export(ctx: &UserCtx, with_data: bool) -> Result<ExportDoc> {
             local: rec.map(|r| LocalInfo {
                 object_key: r.object_key.clone(),
                 source_file: r.source_file.display().to_string(),
-                pseudonymised_file: r.pseudonymised_file.as_ref().map(|p| p.display().to_string()),
+                pseudonymised_file: r
+                    .pseudonymised_file
+                    .as_ref()
+                    .map(|p| p.display().to_string()),
                 object_deleted: r.object_deleted,
             }),
             data,
@@ -221,7 +295,10 @@ pub async fn export(ctx: &UserCtx, with_data: bool) -> Result<ExportDoc> {
             block_number: w.block_number,
         })
         .collect();
-    let credits = chain.credits_of(owner).await.map_err(err("reading credits"))?;
+    let credits = chain
+        .credits_of(owner)
+        .await
+        .map_err(err("reading credits"))?;
     Ok(ExportDoc {
         format: EXPORT_FORMAT.to_string(),
         generated_at: now_unix(),
@@ -251,7 +328,10 @@ fn read_local_data(path: &Path) -> Result<Option<ExportData>> {
             }))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(UserError::Read { path: path.to_path_buf(), source }),
+        Err(source) => Err(UserError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -261,7 +341,10 @@ pub fn write_export(doc: &ExportDoc, out: &Path) -> Result<()> {
     let schema: serde_json::Value = serde_json::from_str(crate::export_doc::EXPORT_SCHEMA)?;
     let errors = crate::export_doc::validate(&schema, &v);
     if !errors.is_empty() {
-        return Err(UserError::State { path: out.to_path_buf(), reason: format!("export fails its schema: {}", errors.join("; ")) });
+        return Err(UserError::State {
+            path: out.to_path_buf(),
+            reason: format!("export fails its schema: {}", errors.join("; ")),
+        });
     }
     write_atomic(out, &serde_json::to_vec_pretty(&v)?)
 }

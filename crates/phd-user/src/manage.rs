@@ -36,8 +36,11 @@ pub async fn set_price(ctx: &UserCtx, dataset_id: u64, new_price: U256) -> Resul
 
 /// Parses a 64-byte public key (x ‖ y) given as hex, optionally `0x` and/or with a `04` prefix.
 pub fn parse_pubkey64(s: &str) -> Result<[u8; 64]> {
-    let bytes = hex::decode(s.trim().trim_start_matches("0x"))
-        .map_err(|e| UserError::InvalidArg { arg: "--pubkey", reason: format!("not hex: {e}") })?;
+    let bytes =
+        hex::decode(s.trim().trim_start_matches("0x")).map_err(|e| UserError::InvalidArg {
+            arg: "--pubkey",
+            reason: format!("not hex: {e}"),
+        })?;
     let raw = match bytes.len() {
         64 => bytes,
         65 if bytes.first() == Some(&4) => bytes[1..].to_vec(),
@@ -55,7 +58,13 @@ pub fn parse_pubkey64(s: &str) -> Result<[u8; 64]> {
 
 /// `grant <id> --to <address> --pubkey <hex> --purpose validation`: free access, shares encrypted
 /// to `pubkey`, which must belong to `to`.
-pub async fn grant(ctx: &UserCtx, dataset_id: u64, to: Address, pubkey: &[u8; 64], purpose: Purpose) -> Result<TxReport> {
+pub async fn grant(
+    ctx: &UserCtx,
+    dataset_id: u64,
+    to: Address,
+    pubkey: &[u8; 64],
+    purpose: Purpose,
+) -> Result<TxReport> {
     let derived = phd_chain::address_of_pubkey64(pubkey);
     if derived != to {
         return Err(UserError::InvalidArg {
@@ -93,7 +102,12 @@ mod tests {
         let hex64 = "11".repeat(64);
         assert!(parse_pubkey64(&hex64).is_ok());
         assert!(parse_pubkey64(&format!("0x04{hex64}")).is_ok());
-        assert!(parse_pubkey64("0x1234").unwrap_err().to_string().contains("64 bytes"));
+        assert!(
+            parse_pubkey64("0x1234")
+                .unwrap_err()
+                .to_string()
+                .contains("64 bytes")
+        );
         assert!(parse_pubkey64("zz").is_err());
     }
 }
