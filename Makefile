@@ -42,6 +42,7 @@ check-bindings: node_modules/.installed
 	scripts/sync-bindings.sh --check
 
 test-rust: deps
+	scripts/ensure-chromium.sh
 	$(CARGO) test $(CARGO_TEST_TARGETS)
 
 ## Regenerate the committed contract artifacts the Rust bindings are generated from.
@@ -49,6 +50,7 @@ bindings: node_modules/.installed
 	scripts/sync-bindings.sh
 
 ## The whole product story on a local stack: anvil, contracts, embedded S3, five keepers, a validator.
+## `make demo KEEP=1` then starts the web page (phd-web), prints its address and keeps running.
 demo: deps
 	CARGO_TEST_TARGETS="$(CARGO_TEST_TARGETS)" scripts/demo.sh
 

@@ -9,7 +9,9 @@
 #
 # Environment: PHD_DATA_DIR (default data/basic-motions), PHD_DEMO_PROFILE (debug|release,
 # default debug), PHD_DEMO_PORT (anvil port, default 8545), PHD_DEMO_DIR (work dir, default
-# .devnet/demo), CARGO (default cargo). Exits non-zero if any step fails; the stack is always stopped.
+# .devnet/demo), CARGO (default cargo), KEEP (1: afterwards list a second dataset, start the web
+# page phd-web on PHD_WEB_PORT, default 8080, print its address and keep everything running
+# until Ctrl-C). Exits non-zero if any step fails; the stack is always stopped.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -49,8 +51,8 @@ now_ms() { date +%s%3N; }
 bold "==> building phd-devnet, phd-user, phd-customer ($PROFILE)"
 t0=$(now_ms)
 if [[ "$PROFILE" == release ]]; then
-  "$CARGO" build --release --locked -p phd-devnet -p phd-user -p phd-customer \
-    --bin phd-devnet --bin phd-user --bin phd-customer
+  "$CARGO" build --release --locked -p phd-devnet -p phd-user -p phd-customer -p phd-web \
+    --bin phd-devnet --bin phd-user --bin phd-customer --bin phd-web
 else
   # The same cargo invocation as `make test` (same packages, same features): right after
   # `make test` this builds nothing, and the binaries it leaves in target/debug are the ones run.
@@ -67,8 +69,13 @@ mkdir -p "$STATE" "$WORK"
 bold "==> starting the local stack (phd-devnet up)"
 "$BIN/phd-devnet" up --state-dir "$STATE" --port "$PORT" >"$DEMO_DIR/devnet.log" 2>&1 &
 DEVNET_PID=$!
+WEB_PID=""
 cleanup() {
   local rc=$?
+  if [[ -n "$WEB_PID" ]] && kill -0 "$WEB_PID" 2>/dev/null; then
+    kill -TERM "$WEB_PID" 2>/dev/null || true
+    wait "$WEB_PID" 2>/dev/null || true
+  fi
   if kill -0 "$DEVNET_PID" 2>/dev/null; then
     echo "==> stopping the stack (pid $DEVNET_PID)"
     kill -TERM "$DEVNET_PID" 2>/dev/null || true
@@ -201,3 +208,25 @@ echo "    status $(jf .status <"$WORK/status.json"): erasure $ER/$KC, object pre
 [[ "$PRESENT" == "false" ]] || fail "the sealed object is still in storage"
 
 bold "==> demo complete: every step passed"
+
+if [[ "${KEEP:-0}" == 1 ]]; then
+  bold "==> KEEP=1: a second listing and the web page (phd-web)"
+  export PHD_STATE_DIR="$WORK/user-state"
+  # A listing still for sale (the first one was just withdrawn); the page works without it too.
+  run "publish again" "$WORK/publish2.json" \
+    "$BIN/phd-user" --json publish "$WORK/BasicMotions_TEST.ts" \
+      --price 12.5 --purposes research,validation,commercial --keep walking,running,badminton \
+      --title "BasicMotions smartwatch, for the web page" --pseudonymised-out "$WORK/pseudonymised2.csv" \
+    || echo "    (second listing not published; the catalog shows the withdrawn one with ?all=1)"
+  WEB_ADDR="127.0.0.1:${PHD_WEB_PORT:-8080}"
+  "$BIN/phd-web" --listen "$WEB_ADDR" --download-dir "$WORK/web-downloads" >"$DEMO_DIR/web.log" 2>&1 &
+  WEB_PID=$!
+  for _ in $(seq 1 100); do
+    grep -q "open http" "$DEMO_DIR/web.log" 2>/dev/null && break
+    kill -0 "$WEB_PID" 2>/dev/null || fail "phd-web exited: $(tail -n 5 "$DEMO_DIR/web.log")"
+    sleep 0.1
+  done
+  bold "    web page: http://$WEB_ADDR/   (owner: /owner, keepers: /keepers; log $DEMO_DIR/web.log)"
+  bold "    the stack and the page keep running; Ctrl-C stops them"
+  wait "$DEVNET_PID"
+fi

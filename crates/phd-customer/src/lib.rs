@@ -1,7 +1,7 @@
 //! phd-customer: the buyer's side of PHD exchange.
 //!
 //! Every command is a library function over an explicit [`CustomerCtx`] (phd-sdk's client
-//! context); browse and retrieve are phd-sdk's, buying is here:
+//! context); browse and retrieve are phd-sdk's, buying is phd-sdk's [`phd_sdk::buyer`], re-exported here:
 //!
 //! | command | function |
 //! |---|---|
@@ -14,12 +14,16 @@
 //! | `slash-non-delivery PURCHASE` | [`dispute::slash_non_delivery`] |
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
-pub mod buy;
 pub mod cli;
-pub mod dispute;
-pub mod error;
 
-pub use error::{CustomerError, Result};
+// The buying flows live in phd-sdk (the web page runs the same code); their paths stay here.
+pub use phd_sdk::buyer::{BuyerError as CustomerError, Result};
+pub use phd_sdk::buyer::{buy, dispute};
+/// The buyer's error type under this crate's name.
+pub mod error {
+    pub use phd_sdk::buyer::error::BoxError;
+    pub use phd_sdk::buyer::{BuyerError as CustomerError, Result};
+}
 pub use phd_sdk::BadShare;
 
 /// The buyer's context is the SDK's client context; the name stays for the buyer's API.

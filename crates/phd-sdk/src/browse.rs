@@ -55,6 +55,11 @@ pub struct Listing {
     pub keepers: u8,
     pub acknowledged: u8,
     pub storage_uri: String,
+    /// Quality report of the owner's scoring (metadata): kept windows per predicted activity,
+    /// dropped windows per reason, windows kept.
+    pub activities: std::collections::BTreeMap<String, u64>,
+    pub windows_dropped: std::collections::BTreeMap<String, u64>,
+    pub windows_kept: Option<u64>,
 }
 
 impl Listing {
@@ -75,73 +80,119 @@ pub async fn browse(ctx: &ClientCtx, filter: &BrowseFilter) -> Result<Vec<Listin
         .map_err(|e| SdkError::chain("reading listings", e))?;
     let mut out = Vec::new();
     for p in published {
-        let id = p.event.datasetId;
-        let d = ctx
-            .chain
-            .dataset(id)
-            .await
-            .map_err(|e| SdkError::chain("reading a dataset", e))?;
-        let status = DatasetStatus::from(d.status);
-        if !filter.all && status != DatasetStatus::Active {
-            continue;
-        }
-        let meta: serde_json::Value =
-            serde_json::from_slice(&p.event.metadata).unwrap_or(serde_json::Value::Null);
-        let cert = ctx
-            .chain
-            .certification(id)
-            .await
-            .ok()
-            .filter(|c| c.validator != Address::ZERO);
-        let summary = ctx.chain.certification_summary(id).await.ok();
-        let stakes = keeper_stakes(ctx, id).await;
-        let l = Listing {
-            dataset_id: id_u64(id),
-            owner: d.owner,
-            status: status.to_string(),
-            title: meta
-                .get("title")
-                .and_then(|v| v.as_str())
-                .map(str::to_string),
-            data_type: meta
-                .get("data_type")
-                .and_then(|v| v.as_str())
-                .map(str::to_string),
-            plaintext_bytes: meta
-                .get("plaintext_bytes")
-                .and_then(serde_json::Value::as_u64),
-            samples: meta.get("sample_count").and_then(serde_json::Value::as_u64),
-            sampling_rate_hz: meta
-                .get("sampling_rate_hz")
-                .and_then(serde_json::Value::as_f64),
-            quality_score: meta
-                .get("quality")
-                .and_then(|q| q.get("score"))
-                .and_then(serde_json::Value::as_f64),
-            certified_by: cert.as_ref().map(|c| c.validator),
-            certified_score_bps: cert.as_ref().map(|c| c.scoreBps),
-            certified: summary.as_ref().is_some_and(|s| s.certified),
-            certifications: summary.as_ref().map_or(0, |s| id_u64(s.count)),
-            certifications_counted: summary.as_ref().map_or(0, |s| id_u64(s.counted)),
-            keeper_stake_min_phd: stakes.iter().min().map(|s| format_phd(*s)),
-            keeper_stake_total_phd: (!stakes.is_empty())
-                .then(|| format_phd(stakes.iter().fold(U256::ZERO, |a, s| a.saturating_add(*s)))),
-            price_wei: d.price.to_string(),
-            price_phd: format_phd(d.price),
-            purposes: Purpose::from_mask(d.purposes)
-                .iter()
-                .map(|p| p.name().to_string())
-                .collect(),
-            threshold: d.threshold,
-            keepers: d.keeperCount,
-            acknowledged: d.acknowledged,
-            storage_uri: d.storageUri,
-        };
-        if matches(&l, d.price, filter) {
+        if let Some((l, price)) =
+            listing_from(ctx, p.event.datasetId, &p.event.metadata, filter.all).await?
+            && matches(&l, price, filter)
+        {
             out.push(l);
         }
     }
     Ok(out)
+}
+
+/// One dataset's listing, whatever its status; `None` when no such dataset was published.
+pub async fn listing(ctx: &ClientCtx, dataset_id: u64) -> Result<Option<Listing>> {
+    let id = U256::from(dataset_id);
+    let published = ctx
+        .chain
+        .published_datasets(None, BlockRange::all())
+        .await
+        .map_err(|e| SdkError::chain("reading listings", e))?;
+    let Some(p) = published.into_iter().find(|p| p.event.datasetId == id) else {
+        return Ok(None);
+    };
+    Ok(listing_from(ctx, id, &p.event.metadata, true)
+        .await?
+        .map(|(l, _)| l))
+}
+
+/// The listing of dataset `id` published with `metadata`, with its price; `None` when it is not
+/// active and `all` is false.
+async fn listing_from(
+    ctx: &ClientCtx,
+    id: U256,
+    metadata: &[u8],
+    all: bool,
+) -> Result<Option<(Listing, U256)>> {
+    let d = ctx
+        .chain
+        .dataset(id)
+        .await
+        .map_err(|e| SdkError::chain("reading a dataset", e))?;
+    let status = DatasetStatus::from(d.status);
+    if !all && status != DatasetStatus::Active {
+        return Ok(None);
+    }
+    let meta: serde_json::Value =
+        serde_json::from_slice(metadata).unwrap_or(serde_json::Value::Null);
+    let quality = meta.get("quality");
+    let cert = ctx
+        .chain
+        .certification(id)
+        .await
+        .ok()
+        .filter(|c| c.validator != Address::ZERO);
+    let summary = ctx.chain.certification_summary(id).await.ok();
+    let stakes = keeper_stakes(ctx, id).await;
+    let l = Listing {
+        dataset_id: id_u64(id),
+        owner: d.owner,
+        status: status.to_string(),
+        title: meta
+            .get("title")
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
+        data_type: meta
+            .get("data_type")
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
+        plaintext_bytes: meta
+            .get("plaintext_bytes")
+            .and_then(serde_json::Value::as_u64),
+        samples: meta.get("sample_count").and_then(serde_json::Value::as_u64),
+        sampling_rate_hz: meta
+            .get("sampling_rate_hz")
+            .and_then(serde_json::Value::as_f64),
+        quality_score: meta
+            .get("quality")
+            .and_then(|q| q.get("score"))
+            .and_then(serde_json::Value::as_f64),
+        certified_by: cert.as_ref().map(|c| c.validator),
+        certified_score_bps: cert.as_ref().map(|c| c.scoreBps),
+        certified: summary.as_ref().is_some_and(|s| s.certified),
+        certifications: summary.as_ref().map_or(0, |s| id_u64(s.count)),
+        certifications_counted: summary.as_ref().map_or(0, |s| id_u64(s.counted)),
+        keeper_stake_min_phd: stakes.iter().min().map(|s| format_phd(*s)),
+        keeper_stake_total_phd: (!stakes.is_empty())
+            .then(|| format_phd(stakes.iter().fold(U256::ZERO, |a, s| a.saturating_add(*s)))),
+        price_wei: d.price.to_string(),
+        price_phd: format_phd(d.price),
+        purposes: Purpose::from_mask(d.purposes)
+            .iter()
+            .map(|p| p.name().to_string())
+            .collect(),
+        threshold: d.threshold,
+        keepers: d.keeperCount,
+        acknowledged: d.acknowledged,
+        storage_uri: d.storageUri,
+        activities: counts(quality.and_then(|q| q.get("classes"))),
+        windows_dropped: counts(quality.and_then(|q| q.get("windows_dropped"))),
+        windows_kept: quality
+            .and_then(|q| q.get("windows_kept"))
+            .and_then(serde_json::Value::as_u64),
+    };
+    Ok(Some((l, d.price)))
+}
+
+/// A `{name: count}` object of the metadata (unreadable entries left out: display only).
+fn counts(v: Option<&serde_json::Value>) -> std::collections::BTreeMap<String, u64> {
+    v.and_then(serde_json::Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_u64()?)))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The current stake of each keeper of a dataset (unreadable ones left out: display only).
@@ -215,6 +266,9 @@ mod tests {
             keepers: 5,
             acknowledged: 5,
             storage_uri: String::new(),
+            activities: Default::default(),
+            windows_dropped: Default::default(),
+            windows_kept: None,
         }
     }
 

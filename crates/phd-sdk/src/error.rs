@@ -110,6 +110,9 @@ pub enum SdkError {
     /// Purchase not ours / unknown / refunded.
     #[error("purchase {purchase_id}: {reason}")]
     Purchase { purchase_id: u64, reason: String },
+    /// Dataset unknown, or not the acting account's.
+    #[error("dataset {dataset_id}: {reason}")]
+    Dataset { dataset_id: u64, reason: String },
     /// Writing the output failed.
     #[error("cannot write {path}: {source}")]
     Write {

@@ -11,15 +11,21 @@
 //! | read an object through an access gateway; check availability before paying | [`gateway::GatewayObject`], [`gateway::check_availability`] |
 //! | shares → key → download → verify → decrypt, for purchases and grants | [`retrieve::retrieve`] |
 //! | prove that the listed object does not open under the C0-checked key (owner fraud) | [`fraud::prove_owner_fraud`], [`fraud::retrieve_and_prove`] |
+//! | buy, confirm, refund, purchases, disputes (the buyer) | [`buyer`] |
+//! | listings, sales, earnings, consent withdrawal (the owner) | [`owner`] |
+//! | stake, deliveries, disputes, earnings (a keeper operator) | [`keeper`] |
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod browse;
+pub mod buyer;
 pub mod ctx;
 pub mod dispute;
 pub mod error;
 pub mod events;
 pub mod fraud;
 pub mod gateway;
+pub mod keeper;
+pub mod owner;
 pub mod retrieve;
 pub mod util;
 

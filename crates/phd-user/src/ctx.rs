@@ -50,6 +50,11 @@ impl UserCtx {
         self
     }
 
+    /// The same account as phd-sdk's client context (the flows the owner shares with the web page).
+    pub fn client(&self) -> phd_sdk::ClientCtx {
+        phd_sdk::ClientCtx::new(self.chain.clone(), self.store.clone())
+    }
+
     /// The owner's address.
     pub fn owner(&self) -> Address {
         self.chain.address()

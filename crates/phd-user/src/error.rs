@@ -119,6 +119,9 @@ pub enum UserError {
     /// Local state directory problem.
     #[error("local state {path}: {reason}")]
     State { path: PathBuf, reason: String },
+    /// A shared client flow failed (phd-sdk) in a way no variant above names.
+    #[error(transparent)]
+    Sdk(phd_sdk::SdkError),
     /// JSON (de)serialisation of our own documents.
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
@@ -144,6 +147,23 @@ impl UserError {
         UserError::Keys {
             context: context.into(),
             source: e.into(),
+        }
+    }
+}
+
+impl From<phd_sdk::SdkError> for UserError {
+    /// Keeps the owner's variants for what they already named (so callers matching on
+    /// `Dataset`/`Chain`/`Storage` see no change when a flow moved down into phd-sdk).
+    fn from(e: phd_sdk::SdkError) -> Self {
+        match e {
+            phd_sdk::SdkError::Dataset { dataset_id, reason } => {
+                UserError::Dataset { dataset_id, reason }
+            }
+            phd_sdk::SdkError::Chain { context, source } => UserError::Chain { context, source },
+            phd_sdk::SdkError::Storage { context, source } => {
+                UserError::Storage { context, source }
+            }
+            other => UserError::Sdk(other),
         }
     }
 }

@@ -1,15 +1,14 @@
 //! GDPR: `withdraw-consent` (Art. 7(3), 17), `status`, `export` (Art. 15, 20).
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use alloy::primitives::{Address, B256, U256};
 use phd_chain::bindings::data_registry::DataRegistry;
 use phd_chain::{BlockRange, DatasetStatus, PurchaseStatus, Purpose, format_phd};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::ctx::{UserCtx, id_u64, parse_s3_uri};
+use crate::ctx::{UserCtx, id_u64};
 use crate::error::{Result, UserError};
 use crate::export_doc::{
     Delivery, EXPORT_FORMAT, ExportCertification, ExportData, ExportDataset, ExportDoc,
@@ -24,308 +23,35 @@ fn tx_str(h: Option<B256>) -> Option<String> {
     h.map(|h| format!("{h:#x}"))
 }
 
-async fn owned_dataset(ctx: &UserCtx, dataset_id: u64) -> Result<phd_chain::Dataset> {
-    let d = ctx
-        .chain
-        .dataset(U256::from(dataset_id))
-        .await
-        .map_err(|e| UserError::chain(format!("reading dataset {dataset_id}"), e))?;
-    if DatasetStatus::from(d.status) == DatasetStatus::None {
-        return Err(UserError::Dataset {
-            dataset_id,
-            reason: "no such dataset".into(),
-        });
-    }
-    if d.owner != ctx.owner() {
-        return Err(UserError::Dataset {
-            dataset_id,
-            reason: format!("owned by {}, not by {}", d.owner, ctx.owner()),
-        });
-    }
-    Ok(d)
-}
-
-/// Storage state of a dataset's object.
-#[derive(Debug, Clone, Serialize)]
-pub struct StorageState {
-    pub storage_uri: String,
-    /// `None` when the object lives in another bucket than the configured one, or S3 is not
-    /// configured / reachable (see `error`).
-    pub object_present: Option<bool>,
-    pub object_bytes: Option<u64>,
-    pub incomplete_uploads: Option<usize>,
-    pub error: Option<String>,
-}
-
-/// (bucket, key) of an object the owner stores: `s3://bucket/key`, or a gateway URI (the
-/// owner's gateway fronts the owner's configured bucket).
-fn owned_object(ctx: &UserCtx, uri: &str) -> Option<(String, String)> {
-    parse_s3_uri(uri).or_else(|| {
-        let (_, key) = phd_protocol::gateway::parse_gateway_uri(uri)?;
-        Some((ctx.store().ok()?.bucket().to_owned(), key))
-    })
-}
-
-async fn storage_state(ctx: &UserCtx, uri: &str) -> StorageState {
-    let mut st = StorageState {
-        storage_uri: uri.to_string(),
-        object_present: None,
-        object_bytes: None,
-        incomplete_uploads: None,
-        error: None,
-    };
-    let Some((bucket, key)) = owned_object(ctx, uri) else {
-        st.error = Some("neither an s3:// URI nor a gateway URI of the configured bucket".into());
-        return st;
-    };
-    let store = match ctx.store() {
-        Ok(s) if s.bucket() == bucket => s,
-        Ok(s) => {
-            st.error = Some(format!(
-                "object is in bucket {bucket}, configured bucket is {}",
-                s.bucket()
-            ));
-            return st;
-        }
-        Err(e) => {
-            st.error = Some(e.to_string());
-            return st;
-        }
-    };
-    match store.head(&key).await {
-        Ok(info) => {
-            st.object_present = Some(info.is_some());
-            st.object_bytes = info.map(|i| i.len);
-        }
-        Err(e) => st.error = Some(e.to_string()),
-    }
-    match store.list_incomplete_uploads(&key).await {
-        Ok(u) => st.incomplete_uploads = Some(u.len()),
-        Err(e) => st.error = Some(e.to_string()),
-    }
-    st
-}
-
-/// Result of [`withdraw_consent`].
-#[derive(Debug, Clone, Serialize)]
-pub struct WithdrawalSummary {
-    pub dataset_id: u64,
-    /// `None` when consent had already been withdrawn (command re-run).
-    pub tx_hash: Option<String>,
-    pub gas_used: Option<u64>,
-    pub object_deleted: bool,
-    pub uploads_aborted: usize,
-    pub storage_error: Option<String>,
-    pub erasures: u8,
-    pub keepers: u8,
-    /// Keepers that have not confirmed erasure (yet).
-    pub missing_erasures: Vec<Address>,
-    /// Open purchases that the buyers can now refund.
-    pub refundable_purchases: Vec<u64>,
-}
+// Consent withdrawal and erasure status are phd-sdk's (the web page runs the same code).
+pub use phd_sdk::owner::{DatasetStatusReport, KeeperState, StorageState, WithdrawalSummary};
 
 /// One command for Art. 7(3)/17: `withdrawConsent` → delete the object and abort unfinished
-/// uploads for its key → wait (at most `wait`) for every keeper's `ErasureConfirmed`.
+/// uploads for its key → wait (at most `wait`) for every keeper's `ErasureConfirmed`; the local
+/// record then notes the object as deleted.
 pub async fn withdraw_consent(
     ctx: &UserCtx,
     dataset_id: u64,
     wait: Duration,
 ) -> Result<WithdrawalSummary> {
-    let id = U256::from(dataset_id);
-    let d = owned_dataset(ctx, dataset_id).await?;
-    let (tx_hash, gas_used) = if DatasetStatus::from(d.status) == DatasetStatus::Withdrawn {
-        (None, None)
-    } else {
-        let tx = ctx.chain.withdraw_consent(id).await.map_err(|e| {
-            UserError::chain(format!("withdrawing consent for dataset {dataset_id}"), e)
-        })?;
-        (Some(format!("{:#x}", tx.tx_hash)), Some(tx.gas_used))
-    };
-
-    // Storage: delete the object and abort unfinished multipart uploads for its key.
-    let mut object_deleted = false;
-    let mut uploads_aborted = 0;
-    let mut storage_error = None;
-    match (owned_object(ctx, &d.storageUri), ctx.store()) {
-        (Some((bucket, key)), Ok(store)) if store.bucket() == bucket => {
-            match store.delete(&key).await {
-                Ok(()) => object_deleted = true,
-                Err(e) => storage_error = Some(format!("deleting {}: {e}", d.storageUri)),
-            }
-            match store.abort_incomplete_uploads(&key).await {
-                Ok(n) => uploads_aborted = n,
-                Err(e) => {
-                    storage_error = Some(format!("aborting uploads of {}: {e}", d.storageUri))
-                }
-            }
-        }
-        (Some((bucket, _)), Ok(store)) => {
-            storage_error = Some(format!(
-                "object is in bucket {bucket}, configured bucket is {}; not deleted",
-                store.bucket()
-            ));
-        }
-        (None, _) => storage_error = Some(format!("storage URI {} is not s3://", d.storageUri)),
-        (_, Err(e)) => storage_error = Some(format!("{e}; object {} not deleted", d.storageUri)),
-    }
-    if object_deleted && let Ok(Some(mut rec)) = ctx.state.find(dataset_id) {
+    let s = phd_sdk::owner::withdraw_consent(
+        &ctx.client().with_progress(ctx.progress),
+        dataset_id,
+        wait,
+    )
+    .await?;
+    if s.object_deleted
+        && let Ok(Some(mut rec)) = ctx.state.find(dataset_id)
+    {
         rec.object_deleted = true;
         let _ = ctx.state.upsert(&rec);
     }
-
-    // Erasure confirmations (bounded wait).
-    let keepers = ctx
-        .chain
-        .keepers_of(id)
-        .await
-        .map_err(|e| UserError::chain("reading keepers", e))?;
-    let pb = ctx.progress.bar(
-        Some(keepers.len() as u64),
-        "waiting for keepers to confirm erasure",
-    );
-    let start = Instant::now();
-    let mut erasures;
-    loop {
-        let cur = ctx
-            .chain
-            .dataset(id)
-            .await
-            .map_err(|e| UserError::chain("reading dataset", e))?;
-        erasures = cur.erasures;
-        pb.set_position(u64::from(erasures));
-        if usize::from(erasures) >= keepers.len() || start.elapsed() >= wait {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    pb.finish_and_clear();
-    let mut missing = Vec::new();
-    for k in &keepers {
-        let confirmed = ctx
-            .chain
-            .data_registry()
-            .hasConfirmedErasure(id, *k)
-            .call()
-            .await
-            .unwrap_or(false);
-        if !confirmed {
-            missing.push(*k);
-        }
-    }
-    let mut refundable = Vec::new();
-    let buys = ctx
-        .chain
-        .purchases(Some(id), None, BlockRange::all())
-        .await
-        .map_err(|e| UserError::chain("reading purchases", e))?;
-    for b in buys {
-        if let Ok(p) = ctx.chain.get_purchase(b.event.purchaseId).await
-            && PurchaseStatus::from(p.status) == PurchaseStatus::Open
-        {
-            refundable.push(id_u64(b.event.purchaseId));
-        }
-    }
-    Ok(WithdrawalSummary {
-        dataset_id,
-        tx_hash,
-        gas_used,
-        object_deleted,
-        uploads_aborted,
-        storage_error,
-        erasures,
-        keepers: u8::try_from(keepers.len()).unwrap_or(u8::MAX),
-        missing_erasures: missing,
-        refundable_purchases: refundable,
-    })
-}
-
-/// One keeper's state for a dataset.
-#[derive(Debug, Clone, Serialize)]
-pub struct KeeperState {
-    pub address: Address,
-    pub share_index: u8,
-    pub acknowledged: bool,
-    pub erasure_confirmed: bool,
-}
-
-/// Result of [`status`].
-#[derive(Debug, Clone, Serialize)]
-pub struct DatasetStatusReport {
-    pub dataset_id: u64,
-    pub owner: Address,
-    pub status: String,
-    pub price_wei: String,
-    pub price_phd: String,
-    pub purposes: Vec<String>,
-    pub threshold: u8,
-    pub acknowledged: u8,
-    pub erasures: u8,
-    pub keeper_count: u8,
-    pub published_at: u64,
-    pub withdrawn_at: Option<u64>,
-    pub content_root: String,
-    pub certified: bool,
-    /// Certificates recorded / counted, and their aggregate (mean) score.
-    pub certifications: u64,
-    pub certifications_counted: u64,
-    pub certified_score_bps: Option<u16>,
-    pub keepers: Vec<KeeperState>,
-    pub storage: StorageState,
+    Ok(s)
 }
 
 /// On-chain status, acknowledgements, erasure confirmations and storage state of one dataset.
 pub async fn status(ctx: &UserCtx, dataset_id: u64) -> Result<DatasetStatusReport> {
-    let id = U256::from(dataset_id);
-    let d = owned_dataset(ctx, dataset_id).await?;
-    let keepers = ctx
-        .chain
-        .keepers_of(id)
-        .await
-        .map_err(|e| UserError::chain("reading keepers", e))?;
-    let reg = ctx.chain.data_registry();
-    let mut ks = Vec::new();
-    for (i, k) in keepers.iter().enumerate() {
-        ks.push(KeeperState {
-            address: *k,
-            share_index: u8::try_from(i + 1).unwrap_or(u8::MAX),
-            acknowledged: ctx.chain.has_acknowledged(id, *k).await.unwrap_or(false),
-            erasure_confirmed: reg
-                .hasConfirmedErasure(id, *k)
-                .call()
-                .await
-                .unwrap_or(false),
-        });
-    }
-    let summary = ctx
-        .chain
-        .certification_summary(id)
-        .await
-        .map_err(|e| UserError::chain("reading the certification summary", e))?;
-    let storage = storage_state(ctx, &d.storageUri).await;
-    Ok(DatasetStatusReport {
-        dataset_id,
-        owner: d.owner,
-        status: DatasetStatus::from(d.status).to_string(),
-        price_wei: d.price.to_string(),
-        price_phd: format_phd(d.price),
-        purposes: Purpose::from_mask(d.purposes)
-            .iter()
-            .map(|p| p.name().to_string())
-            .collect(),
-        threshold: d.threshold,
-        acknowledged: d.acknowledged,
-        erasures: d.erasures,
-        keeper_count: d.keeperCount,
-        published_at: d.publishedAt,
-        withdrawn_at: (d.withdrawnAt != 0).then_some(d.withdrawnAt),
-        content_root: format!("{:#x}", d.contentRoot),
-        certified: summary.certified,
-        certifications: id_u64(summary.count),
-        certifications_counted: id_u64(summary.counted),
-        certified_score_bps: (!summary.count.is_zero()).then_some(summary.aggregate_score_bps),
-        keepers: ks,
-        storage,
-    })
+    Ok(phd_sdk::owner::status(&ctx.client(), dataset_id).await?)
 }
 
 fn status_name(s: DatasetStatus) -> String {

@@ -7,3 +7,4 @@ mod e2e_flow;
 mod e2e_gdpr;
 mod e2e_keepers;
 mod e2e_owner_fraud;
+mod web;

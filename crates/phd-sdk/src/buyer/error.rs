@@ -2,15 +2,15 @@
 
 use std::path::PathBuf;
 
-pub use phd_sdk::BoxError;
+pub use crate::BoxError;
 
 /// Result alias for this crate.
-pub type Result<T, E = CustomerError> = std::result::Result<T, E>;
+pub type Result<T, E = BuyerError> = std::result::Result<T, E>;
 
 /// Everything the buyer's commands can fail with. Messages are meant for people.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum CustomerError {
+pub enum BuyerError {
     /// A chain call or transaction failed (reverts decoded by phd-chain: insufficient PHD,
     /// price above maxPrice, unconsented purpose, withdrawn dataset, ...).
     #[error("{context}: {source}")]
@@ -21,9 +21,9 @@ pub enum CustomerError {
     },
     /// Browsing or retrieving failed (shares, key reconstruction, download, verification,
     /// writing the output); a paid purchase that was not delivered is reported as
-    /// [`CustomerError::Purchase`] instead, naming the refund.
+    /// [`BuyerError::Purchase`] instead, naming the refund.
     #[error(transparent)]
-    Sdk(#[from] phd_sdk::SdkError),
+    Sdk(#[from] crate::SdkError),
     /// Purchase not ours / unknown.
     #[error("purchase {purchase_id}: {reason}")]
     Purchase { purchase_id: u64, reason: String },
@@ -63,9 +63,9 @@ pub enum CustomerError {
     },
 }
 
-impl CustomerError {
-    pub(crate) fn chain(context: impl Into<String>, e: impl Into<BoxError>) -> Self {
-        CustomerError::Chain {
+impl BuyerError {
+    pub fn chain(context: impl Into<String>, e: impl Into<BoxError>) -> Self {
+        BuyerError::Chain {
             context: context.into(),
             source: e.into(),
         }

@@ -6,14 +6,14 @@ use alloy::primitives::{Address, U256};
 use phd_chain::{BlockRange, DatasetStatus, PurchaseStatus, Purpose, format_phd};
 use serde::Serialize;
 
-use phd_sdk::id_u64;
-use phd_sdk::retrieve::{RetrieveOptions, RetrieveOutcome, retrieve};
-use phd_sdk::{BadShare, SdkError};
+use crate::id_u64;
+use crate::retrieve::{RetrieveOptions, RetrieveOutcome, retrieve};
+use crate::{BadShare, SdkError};
 
-use crate::dispute::{DisputeReport, dispute_bad_shares};
+use super::dispute::{DisputeReport, dispute_bad_shares};
 
-use crate::CustomerCtx;
-use crate::error::{CustomerError, Result};
+use super::error::{BuyerError, Result};
+use crate::ClientCtx;
 
 /// Inputs of [`buy`].
 #[derive(Debug, Clone)]
@@ -71,16 +71,16 @@ pub struct BuyOutcome {
 /// Buys `dataset_id` (escrow) → waits for ≥ t shares → reconstructs → downloads, verifies,
 /// decrypts → writes `out` atomically → confirms. Failing after payment, the error says the
 /// purchase id (refundable after the deadline with `refund`).
-pub async fn buy(ctx: &CustomerCtx, args: &BuyArgs) -> Result<BuyOutcome> {
+pub async fn buy(ctx: &ClientCtx, args: &BuyArgs) -> Result<BuyOutcome> {
     let id = U256::from(args.dataset_id);
     let max_price = match args.max_price {
         Some(m) => m,
         None => {
             let d = ctx.chain.dataset(id).await.map_err(|e| {
-                CustomerError::chain(format!("reading dataset {}", args.dataset_id), e)
+                BuyerError::chain(format!("reading dataset {}", args.dataset_id), e)
             })?;
             if DatasetStatus::from(d.status) == DatasetStatus::None {
-                return Err(CustomerError::Dataset {
+                return Err(BuyerError::Dataset {
                     dataset_id: args.dataset_id,
                     reason: "no such dataset".into(),
                 });
@@ -91,7 +91,7 @@ pub async fn buy(ctx: &CustomerCtx, args: &BuyArgs) -> Result<BuyOutcome> {
                     .chain
                     .delivery_fee()
                     .await
-                    .map_err(|e| CustomerError::chain("reading the delivery fee", e))?;
+                    .map_err(|e| BuyerError::chain("reading the delivery fee", e))?;
                 fee * U256::from(d.threshold)
             } else {
                 d.price
@@ -104,9 +104,9 @@ pub async fn buy(ctx: &CustomerCtx, args: &BuyArgs) -> Result<BuyOutcome> {
         .chain
         .dataset(id)
         .await
-        .map_err(|e| CustomerError::chain(format!("reading dataset {}", args.dataset_id), e))?;
+        .map_err(|e| BuyerError::chain(format!("reading dataset {}", args.dataset_id), e))?;
     let available =
-        phd_sdk::gateway::check_availability(ctx, args.dataset_id, &d.storageUri, d.contentRoot.0)
+        crate::gateway::check_availability(ctx, args.dataset_id, &d.storageUri, d.contentRoot.0)
             .await?;
     if available.is_none() {
         tracing::warn!(storage_uri = %d.storageUri, "cannot check the object before paying (no gateway, no S3 access to its bucket)");
@@ -122,8 +122,7 @@ pub async fn buy(ctx: &CustomerCtx, args: &BuyArgs) -> Result<BuyOutcome> {
         ctx.chain.purchase(id, args.purpose, max_price).await
     };
     pb.finish_and_clear();
-    let po =
-        r.map_err(|e| CustomerError::chain(format!("buying dataset {}", args.dataset_id), e))?;
+    let po = r.map_err(|e| BuyerError::chain(format!("buying dataset {}", args.dataset_id), e))?;
     let purchase_id = id_u64(po.purchase_id);
     let paid = format!("{:#x}", po.tx.tx_hash);
     let (retrieved, disputes) =
@@ -137,15 +136,15 @@ pub async fn buy(ctx: &CustomerCtx, args: &BuyArgs) -> Result<BuyOutcome> {
     let not_confirmed = (args.confirm && !confirm)
         .then(|| format!("not confirmed: a bad share could not be disputed; retry with `phd-customer dispute {purchase_id}`, then `phd-customer retrieve {purchase_id} --confirm`"));
     let (confirm_tx, settled) = if confirm {
-        let (tx, s) =
-            ctx.chain
-                .confirm(po.purchase_id)
-                .await
-                .map_err(|e| CustomerError::Confirm {
-                    purchase_id,
-                    path: args.out.clone(),
-                    source: Box::new(e),
-                })?;
+        let (tx, s) = ctx
+            .chain
+            .confirm(po.purchase_id)
+            .await
+            .map_err(|e| BuyerError::Confirm {
+                purchase_id,
+                path: args.out.clone(),
+                source: Box::new(e),
+            })?;
         (Some(format!("{:#x}", tx.tx_hash)), s)
     } else {
         (None, None)
@@ -171,7 +170,7 @@ pub async fn buy(ctx: &CustomerCtx, args: &BuyArgs) -> Result<BuyOutcome> {
 /// after a dispute the slashed keeper's share stops counting, so retrieval goes on waiting for
 /// the others until the timeout. Used by `buy` and `retrieve`; does not confirm.
 pub async fn retrieve_and_dispute(
-    ctx: &CustomerCtx,
+    ctx: &ClientCtx,
     purchase_id: u64,
     out: &std::path::Path,
     opts: &RetrieveOptions,
@@ -181,7 +180,7 @@ pub async fn retrieve_and_dispute(
 
 /// [`retrieve_and_dispute`] naming the paying transaction in errors.
 async fn retrieve_disputing(
-    ctx: &CustomerCtx,
+    ctx: &ClientCtx,
     purchase_id: u64,
     out: &std::path::Path,
     opts: &RetrieveOptions,
@@ -214,7 +213,7 @@ async fn retrieve_disputing(
                     continue;
                 }
                 let shown: Vec<String> = disputes.iter().map(ToString::to_string).collect();
-                return Err(CustomerError::Purchase {
+                return Err(BuyerError::Purchase {
                     purchase_id,
                     reason: format!(
                         "paid (tx {paid_tx}) but only {good} valid of the {threshold} needed key shares arrived within {secs}s{}; \
@@ -235,11 +234,11 @@ async fn retrieve_disputing(
             }) => {
                 // The owner's fraud, proven like a bad share: refund + bond, the dataset delisted.
                 return Err(
-                    match phd_sdk::fraud::prove_owner_fraud(ctx, purchase_id, dataset_id, &evidence)
+                    match crate::fraud::prove_owner_fraud(ctx, purchase_id, dataset_id, &evidence)
                         .await
                     {
                         Ok(o) => fraud_proven(&o),
-                        Err(e) => CustomerError::Purchase {
+                        Err(e) => BuyerError::Purchase {
                             purchase_id,
                             reason: format!(
                                 "paid (tx {paid_tx}) but {storage_uri} does not open under the committed key (owner fraud), and proving it failed: {e}; retry with `phd-customer prove-fraud {purchase_id}` before the confirmation window ends"
@@ -249,20 +248,20 @@ async fn retrieve_disputing(
                 );
             }
             Err(e @ (SdkError::Tampered { .. } | SdkError::Reconstruct { .. })) => {
-                return Err(CustomerError::Purchase {
+                return Err(BuyerError::Purchase {
                     purchase_id,
                     reason: format!(
                         "paid (tx {paid_tx}) but not delivered: {e}; `phd-customer refund {purchase_id}` after the delivery deadline"
                     ),
                 });
             }
-            Err(other) => return Err(CustomerError::Sdk(other)),
+            Err(other) => return Err(BuyerError::Sdk(other)),
         }
     }
 }
 
-fn fraud_proven(o: &phd_sdk::fraud::FraudProofOutcome) -> CustomerError {
-    CustomerError::OwnerFraudProven {
+fn fraud_proven(o: &crate::fraud::FraudProofOutcome) -> BuyerError {
+    BuyerError::OwnerFraudProven {
         purchase_id: o.purchase_id,
         dataset_id: o.dataset_id,
         refunded_phd: format_phd(o.refunded),
@@ -274,16 +273,16 @@ fn fraud_proven(o: &phd_sdk::fraud::FraudProofOutcome) -> CustomerError {
 /// `prove-fraud`: retrieves purchase `purchase_id` (ours) and, when the listed object does not
 /// open under the C0-checked key, proves the owner's fraud on-chain. Refused when it opens.
 pub async fn prove_fraud(
-    ctx: &CustomerCtx,
+    ctx: &ClientCtx,
     purchase_id: u64,
     opts: &RetrieveOptions,
-) -> Result<phd_sdk::fraud::FraudProofOutcome> {
-    Ok(phd_sdk::fraud::retrieve_and_prove(ctx, purchase_id, opts).await?)
+) -> Result<crate::fraud::FraudProofOutcome> {
+    Ok(crate::fraud::retrieve_and_prove(ctx, purchase_id, opts).await?)
 }
 
 /// Disputes the bad shares not yet handled in `done`.
 async fn dispute_new(
-    ctx: &CustomerCtx,
+    ctx: &ClientCtx,
     purchase_id: u64,
     bad: &[BadShare],
     done: &[DisputeReport],
@@ -310,12 +309,12 @@ pub struct TxReport {
 }
 
 /// Confirms receipt of purchase (or grant) `purchase_id` (settles when ≥ t shares arrived).
-pub async fn confirm(ctx: &CustomerCtx, purchase_id: u64) -> Result<TxReport> {
+pub async fn confirm(ctx: &ClientCtx, purchase_id: u64) -> Result<TxReport> {
     let (tx, s) = ctx
         .chain
         .confirm(U256::from(purchase_id))
         .await
-        .map_err(|e| CustomerError::chain(format!("confirming purchase {purchase_id}"), e))?;
+        .map_err(|e| BuyerError::chain(format!("confirming purchase {purchase_id}"), e))?;
     Ok(TxReport {
         purchase_id,
         tx_hash: format!("{:#x}", tx.tx_hash),
@@ -326,19 +325,19 @@ pub async fn confirm(ctx: &CustomerCtx, purchase_id: u64) -> Result<TxReport> {
 }
 
 /// Full refund (fewer than t shares by the deadline, or consent withdrawn).
-pub async fn refund(ctx: &CustomerCtx, purchase_id: u64) -> Result<TxReport> {
+pub async fn refund(ctx: &ClientCtx, purchase_id: u64) -> Result<TxReport> {
     let (tx, amount) = ctx
         .chain
         .refund(U256::from(purchase_id))
         .await
         .map_err(|e| match e.revert() {
-            Some(r) if r.name() == "MarketplaceThresholdDelivered" => CustomerError::Refused {
+            Some(r) if r.name() == "MarketplaceThresholdDelivered" => BuyerError::Refused {
                 purchase_id,
                 action: "refund",
                 error: r.name(),
                 reason: format!("{r}; the key shares were delivered, so the data is yours: `phd-customer retrieve {purchase_id} --out FILE` (a bad share is disputed with `phd-customer dispute {purchase_id}`)"),
             },
-            _ => CustomerError::chain(format!("refunding purchase {purchase_id}"), e),
+            _ => BuyerError::chain(format!("refunding purchase {purchase_id}"), e),
         })?;
     Ok(TxReport {
         purchase_id,
@@ -373,18 +372,18 @@ pub struct PurchaseRow {
 }
 
 /// My purchases and grants to me, with status.
-pub async fn purchases(ctx: &CustomerCtx) -> Result<Vec<PurchaseRow>> {
+pub async fn purchases(ctx: &ClientCtx) -> Result<Vec<PurchaseRow>> {
     let me = ctx.me();
     let buys = ctx
         .chain
         .purchases(None, Some(me), BlockRange::all())
         .await
-        .map_err(|e| CustomerError::chain("reading purchases", e))?;
+        .map_err(|e| BuyerError::chain("reading purchases", e))?;
     let grants = ctx
         .chain
         .grants(None, Some(me), BlockRange::all())
         .await
-        .map_err(|e| CustomerError::chain("reading grants", e))?;
+        .map_err(|e| BuyerError::chain("reading grants", e))?;
     let mut entries: Vec<(U256, &str, Option<String>)> = buys
         .iter()
         .map(|b| {
@@ -409,13 +408,13 @@ pub async fn purchases(ctx: &CustomerCtx) -> Result<Vec<PurchaseRow>> {
             .chain
             .get_purchase(pid)
             .await
-            .map_err(|e| CustomerError::chain("reading a purchase", e))?;
+            .map_err(|e| BuyerError::chain("reading a purchase", e))?;
         let seller = ctx.chain.dataset(p.datasetId).await.ok().map(|d| d.owner);
         let committed = ctx
             .chain
             .commit_state(pid)
             .await
-            .map_err(|e| CustomerError::chain("reading commitments", e))?
+            .map_err(|e| BuyerError::chain("reading commitments", e))?
             .committed;
         rows.push(PurchaseRow {
             purchase_id: id_u64(pid),

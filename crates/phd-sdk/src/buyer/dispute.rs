@@ -1,14 +1,14 @@
 //! `dispute` (prove a delivered share wrong: the keeper is slashed to our credits) and
 //! `slash-non-delivery` (a committed keeper that did not deliver by the deadline).
 
+use crate::dispute::{check_deliveries, dispute_proof};
+use crate::{BadShare, DisputeKind};
 use alloy::primitives::{Address, U256};
 use phd_chain::{BlockRange, PurchaseStatus, format_phd};
-use phd_sdk::dispute::{check_deliveries, dispute_proof};
-use phd_sdk::{BadShare, DisputeKind};
 use serde::Serialize;
 
-use crate::CustomerCtx;
-use crate::error::{CustomerError, Result};
+use super::error::{BuyerError, Result};
+use crate::ClientCtx;
 
 /// Outcome of one dispute.
 #[derive(Debug, Clone, Serialize)]
@@ -55,7 +55,7 @@ impl std::fmt::Display for DisputeReport {
 /// Disputes each share of `bad` on-chain. Never fails as a whole: each report says what
 /// happened. A share already disputed on-chain is reported with its recorded slash.
 pub async fn dispute_bad_shares(
-    ctx: &CustomerCtx,
+    ctx: &ClientCtx,
     purchase_id: u64,
     bad: &[BadShare],
 ) -> Vec<DisputeReport> {
@@ -106,7 +106,7 @@ pub async fn dispute_bad_shares(
 }
 
 async fn dispute_one(
-    ctx: &CustomerCtx,
+    ctx: &ClientCtx,
     purchase_id: u64,
     share_index: u8,
     payload: &[u8],
@@ -123,7 +123,7 @@ async fn dispute_one(
                 .chain
                 .delivery_log(pid)
                 .await
-                .map_err(|e| CustomerError::chain("rebuilding the delivery log", e))?;
+                .map_err(|e| BuyerError::chain("rebuilding the delivery log", e))?;
             *log = Some(l.clone());
             l
         }
@@ -140,7 +140,7 @@ async fn dispute_one(
         )
         .await
         .map_err(|e| {
-            CustomerError::chain(
+            BuyerError::chain(
                 format!("disputing share {share_index} of purchase {purchase_id}"),
                 e,
             )
@@ -152,20 +152,20 @@ async fn dispute_one(
 /// (or only share `index`; a share that verifies is refused locally: the contract would revert
 /// `MarketplaceFalseDispute`).
 pub async fn dispute(
-    ctx: &CustomerCtx,
+    ctx: &ClientCtx,
     purchase_id: u64,
     index: Option<u8>,
 ) -> Result<Vec<DisputeReport>> {
     let checked = check_deliveries(ctx, purchase_id).await?;
     if let Some(i) = index {
         let Some(d) = checked.iter().find(|d| d.share_index == i) else {
-            return Err(CustomerError::Purchase {
+            return Err(BuyerError::Purchase {
                 purchase_id,
                 reason: format!("no delivery of share {i}"),
             });
         };
         if d.problem.is_none() {
-            return Err(CustomerError::Purchase {
+            return Err(BuyerError::Purchase {
                 purchase_id,
                 reason: format!(
                     "share {i} of keeper {:#x} opens and verifies: nothing to dispute",
@@ -195,15 +195,15 @@ pub struct SlashReport {
 
 /// `phd-customer slash-non-delivery PURCHASE`: after the delivery deadline of a failed purchase,
 /// slashes every keeper that committed but did not deliver (credited to the buyer).
-pub async fn slash_non_delivery(ctx: &CustomerCtx, purchase_id: u64) -> Result<Vec<SlashReport>> {
+pub async fn slash_non_delivery(ctx: &ClientCtx, purchase_id: u64) -> Result<Vec<SlashReport>> {
     let pid = U256::from(purchase_id);
     let chain = &ctx.chain;
     let p = chain
         .get_purchase(pid)
         .await
-        .map_err(|e| CustomerError::chain(format!("reading purchase {purchase_id}"), e))?;
+        .map_err(|e| BuyerError::chain(format!("reading purchase {purchase_id}"), e))?;
     if PurchaseStatus::from(p.status) == PurchaseStatus::None {
-        return Err(CustomerError::Purchase {
+        return Err(BuyerError::Purchase {
             purchase_id,
             reason: "no such purchase".into(),
         });
@@ -211,9 +211,9 @@ pub async fn slash_non_delivery(ctx: &CustomerCtx, purchase_id: u64) -> Result<V
     let now = chain
         .block_timestamp()
         .await
-        .map_err(|e| CustomerError::chain("reading the time", e))?;
+        .map_err(|e| BuyerError::chain("reading the time", e))?;
     if now <= p.deliveryDeadline {
-        return Err(CustomerError::Purchase {
+        return Err(BuyerError::Purchase {
             purchase_id,
             reason: format!(
                 "the delivery deadline ({}) has not passed yet ({}s left)",
@@ -227,9 +227,9 @@ pub async fn slash_non_delivery(ctx: &CustomerCtx, purchase_id: u64) -> Result<V
     let cs = chain
         .commit_state(pid)
         .await
-        .map_err(|e| CustomerError::chain("reading commitments", e))?;
+        .map_err(|e| BuyerError::chain("reading commitments", e))?;
     if cs.committed < p.threshold {
-        return Err(CustomerError::Purchase {
+        return Err(BuyerError::Purchase {
             purchase_id,
             reason: format!(
                 "only {} of {} keepers committed, so none was bound to deliver: nothing to slash (refund instead)",
@@ -240,17 +240,17 @@ pub async fn slash_non_delivery(ctx: &CustomerCtx, purchase_id: u64) -> Result<V
     let keepers = chain
         .keepers_of(p.datasetId)
         .await
-        .map_err(|e| CustomerError::chain("reading the dataset's keepers", e))?;
+        .map_err(|e| BuyerError::chain("reading the dataset's keepers", e))?;
     let mut out = Vec::new();
     for k in keepers {
         let committed = chain
             .has_committed(pid, k)
             .await
-            .map_err(|e| CustomerError::chain("reading commitments", e))?;
+            .map_err(|e| BuyerError::chain("reading commitments", e))?;
         let delivered = chain
             .has_delivered(pid, k)
             .await
-            .map_err(|e| CustomerError::chain("reading deliveries", e))?;
+            .map_err(|e| BuyerError::chain("reading deliveries", e))?;
         if !committed || delivered {
             continue;
         }
