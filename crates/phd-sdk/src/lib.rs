@@ -16,6 +16,8 @@ pub mod ctx;
 pub mod dispute;
 pub mod error;
 pub mod events;
+pub mod fetch;
+pub mod objects;
 pub mod retrieve;
 pub mod util;
 
