@@ -106,10 +106,10 @@ else
   skip quality "crates/phd-quality/examples/throughput.rs not found"
 fi
 
-# 5. keeper: sustained delivery throughput on anvil (1 keeper as the scaling baseline, then 3)
+# 5. keeper: sustained delivery throughput on anvil (2 keepers, the smallest threshold, as the scaling baseline; then 3)
 if has_example crates/phd-keeper delivery_throughput; then
   keeper() {
-    "$CARGO" run -q -p phd-keeper --release --example delivery_throughput -- 200 1 || return
+    "$CARGO" run -q -p phd-keeper --release --example delivery_throughput -- 200 2 || return
     # shellcheck disable=SC2086 # DELIVERY_ARGS is a word list on purpose
     "$CARGO" run -q -p phd-keeper --release --example delivery_throughput -- $DELIVERY_ARGS
   }

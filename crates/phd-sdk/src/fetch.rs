@@ -50,7 +50,7 @@ impl Default for FetchOptions {
     fn default() -> Self {
         FetchOptions {
             window_bytes: 96 << 20,
-            request_bytes: 8 << 20,
+            request_bytes: 4 << 20,
             max_requests: 8,
             attempts: 3,
             resume: true,
@@ -190,7 +190,7 @@ pub async fn fetch_and_open<O: RangedObject + 'static>(
     let mut sink = Some(Sink {
         file,
         state,
-        hasher_buf: Vec::new(),
+        digests: Vec::new(),
     });
     while let Some(InFlight { run, task, _permit }) = rx.recv().await {
         let plaintexts = match task.join().await {
@@ -227,7 +227,12 @@ pub async fn fetch_and_open<O: RangedObject + 'static>(
             let r = s.append(&plaintexts);
             (
                 s,
-                r.map(|()| plaintexts.iter().map(|p| p.len() as u64).sum::<u64>()),
+                r.map(|()| {
+                    plaintexts
+                        .iter()
+                        .map(|p| p.plaintext.len() as u64)
+                        .sum::<u64>()
+                }),
             )
         })
         .await
@@ -277,7 +282,7 @@ pub async fn fetch_and_open<O: RangedObject + 'static>(
 /// One run of chunks on its way: its fetch/open task and the window bytes it holds.
 struct InFlight {
     run: Range<usize>,
-    task: AbortOnDrop<std::result::Result<Vec<Vec<u8>>, RunError>>,
+    task: AbortOnDrop<std::result::Result<Vec<Opened>, RunError>>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -370,13 +375,20 @@ async fn get_range<O: RangedObject + ?Sized>(
     }
 }
 
+/// A chunk's plaintext and its SHA-256 for the resume state (hashed by the worker that
+/// decrypted it, so the in-order writer only writes).
+struct Opened {
+    plaintext: Vec<u8>,
+    digest: [u8; 32],
+}
+
 /// One ranged GET for the run, then every chunk of it opened on the blocking pool, in parallel.
 async fn fetch_run<O: RangedObject>(
     object: Arc<O>,
     opener: Arc<ChunkOpener>,
     run: Range<usize>,
     attempts: u32,
-) -> std::result::Result<Vec<Vec<u8>>, RunError> {
+) -> std::result::Result<Vec<Opened>, RunError> {
     let entries = &opener.entries()[run.clone()];
     let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
         return Ok(Vec::new());
@@ -393,7 +405,9 @@ async fn fetch_run<O: RangedObject>(
         let mut ct = body.split_to(e.ct_len as usize);
         let opener = opener.clone();
         jobs.push(AbortOnDrop(tokio::task::spawn_blocking(move || {
-            opener.open_chunk(i as u64, &mut ct)
+            let plaintext = opener.open_chunk(i as u64, &mut ct)?;
+            let digest = Sha256::digest(&plaintext).into();
+            Ok(Opened { plaintext, digest })
         })));
     }
     let mut out = Vec::with_capacity(jobs.len());
@@ -420,19 +434,19 @@ const STATE_MAGIC: &[u8; 8] = b"PHDPART1";
 struct Sink {
     file: File,
     state: File,
-    hasher_buf: Vec<u8>,
+    digests: Vec<u8>,
 }
 
 impl Sink {
     /// Plaintext first, then its hashes: a crash between the two loses at most a chunk's
     /// record, and a hash without its data fails the check on resume.
-    fn append(&mut self, plaintexts: &[Vec<u8>]) -> std::io::Result<()> {
-        self.hasher_buf.clear();
-        for pt in plaintexts {
-            self.file.write_all(pt)?;
-            self.hasher_buf.extend_from_slice(&Sha256::digest(pt));
+    fn append(&mut self, chunks: &[Opened]) -> std::io::Result<()> {
+        self.digests.clear();
+        for c in chunks {
+            self.file.write_all(&c.plaintext)?;
+            self.digests.extend_from_slice(&c.digest);
         }
-        self.state.write_all(&self.hasher_buf)
+        self.state.write_all(&self.digests)
     }
 }
 

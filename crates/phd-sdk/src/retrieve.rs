@@ -1,5 +1,5 @@
-//! Step 8: collect shares → decrypt → Feldman-verify → combine → C0 → data key → download →
-//! verify every chunk against the on-chain root → decrypt → write atomically.
+//! Step 8: collect shares → decrypt → Feldman-verify → combine → C0 → data key → pipelined fetch
+//! (`crate::fetch`: root first, then every chunk verified and decrypted as it arrives) → rename.
 //! Used by `buy` and, for grants, by the validator and the owner's portability copy.
 
 use std::path::{Path, PathBuf};

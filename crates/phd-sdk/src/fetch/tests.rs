@@ -380,3 +380,70 @@ fn runs_cover_every_chunk_once_in_order() {
     );
     assert_eq!(plan_runs(&entries, 10, 250), Vec::<Range<usize>>::new());
 }
+
+/// The two real sources a buyer uses, over HTTP against the embedded S3 server: the bucket with
+/// credentials, and a presigned URL (size from `Content-Range`, signature kept out of messages).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_and_presigned_url_sources_fetch_the_same_plaintext() {
+    use crate::objects::{SealedObject, UrlObject};
+    use phd_storage::server::{EmbeddedS3, ServerCredentials};
+    let pt = plaintext(200_000);
+    let (obj, root, key) = sealed(&pt);
+    let dir = tempfile::tempdir().unwrap();
+    let server = EmbeddedS3::start(
+        dir.path().join("s3"),
+        ServerCredentials::new("test", "test-secret"),
+    )
+    .await
+    .unwrap();
+    let store = phd_storage::Store::connect(server.client_config("fetch"))
+        .await
+        .unwrap();
+    store.ensure_bucket().await.unwrap();
+    store.put_bytes("o.phd", obj).await.unwrap();
+    let url = store
+        .presign_get("o.phd", std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    let sources = [
+        SealedObject::S3(phd_storage::S3Object::new(store.clone(), "o.phd")),
+        SealedObject::Url(UrlObject::new(reqwest::Client::new(), url.clone())),
+    ];
+    for (i, source) in sources.into_iter().enumerate() {
+        assert!(
+            !source.describe().contains("X-Amz-Signature"),
+            "{}",
+            source.describe()
+        );
+        let out = dir.path().join(format!("out-{i}.csv"));
+        fetch_and_open(
+            Arc::new(source),
+            &key,
+            root,
+            &out,
+            "s3://fetch/o.phd",
+            &small(),
+            &|_| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), pt);
+    }
+    let broken = UrlObject::new(reqwest::Client::new(), url.replace("o.phd", "missing.phd"));
+    let err = fetch_and_open(
+        Arc::new(broken),
+        &key,
+        root,
+        &dir.path().join("x"),
+        "s3://fetch/o.phd",
+        &small(),
+        &|_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, SdkError::Storage { .. }) && !err.to_string().contains("Signature"),
+        "{err}"
+    );
+    server.shutdown().await.unwrap();
+}
