@@ -86,6 +86,24 @@ pub async fn fetch_and_open<O: RangedObject + 'static>(
     opts: &FetchOptions,
     emit: &(dyn Fn(RetrieveEvent) + Send + Sync),
 ) -> Result<Fetched> {
+    let r = fetch_and_open_inner(object, key, root, out, storage_uri, opts, emit).await;
+    if let Err(SdkError::Tampered { .. }) = &r {
+        // The object itself is bad: a resume could only fail again, so leave nothing behind.
+        // Other failures (network, disk) keep the verified prefix for the next attempt.
+        PartialPaths::for_output(out).remove();
+    }
+    r
+}
+
+async fn fetch_and_open_inner<O: RangedObject + 'static>(
+    object: Arc<O>,
+    key: &OpeningKey,
+    root: [u8; 32],
+    out: &Path,
+    storage_uri: &str,
+    opts: &FetchOptions,
+    emit: &(dyn Fn(RetrieveEvent) + Send + Sync),
+) -> Result<Fetched> {
     let storage = |what: &str, e: phd_storage::Error| SdkError::Storage {
         context: format!("{what} {storage_uri}"),
         source: Box::new(e),
@@ -498,6 +516,17 @@ impl PartialPaths {
             state.seek(SeekFrom::Start(state_end))?;
         }
         Ok((file, state, keep))
+    }
+
+    /// Removes the partial file and its state (best effort: they hold only verified bytes).
+    fn remove(&self) {
+        for p in [&self.partial, &self.state] {
+            if let Err(e) = std::fs::remove_file(p)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(path = %p.display(), error = %e, "cannot remove a partial retrieval file");
+            }
+        }
     }
 
     /// fsync, rename into place, drop the state file.

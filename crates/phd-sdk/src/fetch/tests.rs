@@ -250,12 +250,7 @@ async fn tampered_chunk_is_refused_and_nothing_reaches_the_output() {
         "{err}"
     );
     assert!(!out.exists());
-    assert_eq!(
-        std::fs::metadata(PartialPaths::for_output(&out).partial)
-            .unwrap()
-            .len(),
-        0
-    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no partial or state file left for a bad object");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
