@@ -91,9 +91,14 @@ impl DeployConfig {
     pub fn validate(&self) -> Result<(), DeployError> {
         let bad = |reason: String| Err(DeployError::InvalidConfig(reason));
         if self.delivery_window < 2 {
-            return bad(format!("delivery window {} s is below 2 s", self.delivery_window));
+            return bad(format!(
+                "delivery window {} s is below 2 s",
+                self.delivery_window
+            ));
         }
-        let windows = self.delivery_window.saturating_add(self.confirmation_window);
+        let windows = self
+            .delivery_window
+            .saturating_add(self.confirmation_window);
         if self.unbonding_delay < windows {
             return bad(format!(
                 "unbonding delay {} s is shorter than the delivery + confirmation windows ({windows} s): a node could leave before its purchases close",
@@ -107,12 +112,18 @@ impl DeployConfig {
             return bad("at least one certification must be required".into());
         }
         if self.min_score_bps > 10_000 {
-            return bad(format!("minimum score {} bps is above 10000", self.min_score_bps));
+            return bad(format!(
+                "minimum score {} bps is above 10000",
+                self.min_score_bps
+            ));
         }
         if self.reward_budget > self.initial_supply {
             return bad("the reward budget exceeds the initial supply".into());
         }
-        if self.supply_cap.is_some_and(|c| c < self.initial_supply || c.is_zero()) {
+        if self
+            .supply_cap
+            .is_some_and(|c| c < self.initial_supply || c.is_zero())
+        {
             return bad("the supply cap must be non-zero and at least the initial supply".into());
         }
         if self.admin_transfer_delay >> 48 != 0 {
@@ -173,7 +184,10 @@ pub async fn deploy(
     config.validate()?;
     let deployer = signer.address();
     let provider = phd_chain::signing_provider(rpc_url, signer, None)?;
-    let chain_id = provider.get_chain_id().await.map_err(|e| ChainError::from_transport("connect", rpc_url, e))?;
+    let chain_id = provider
+        .get_chain_id()
+        .await
+        .map_err(|e| ChainError::from_transport("connect", rpc_url, e))?;
 
     if let (Some(path), false) = (out, force) {
         if path.is_file() {
@@ -198,15 +212,25 @@ pub async fn deploy(
         }
     }
 
-    let (deployment, transactions) = deploy_fresh(&provider, rpc_url, deployer, chain_id, config).await?;
+    let (deployment, transactions) =
+        deploy_fresh(&provider, rpc_url, deployer, chain_id, config).await?;
     if let Some(path) = out {
         deployment.save(path)?;
     }
-    Ok(DeployOutcome { deployment, reused: false, path: out.map(Path::to_owned), transactions })
+    Ok(DeployOutcome {
+        deployment,
+        reused: false,
+        path: out.map(Path::to_owned),
+        transactions,
+    })
 }
 
 /// Whether every address of `deployment` holds the committed artifact's runtime code.
-pub async fn matches_artifacts(provider: &DynProvider, rpc_url: &str, deployment: &Deployment) -> Result<bool, ChainError> {
+pub async fn matches_artifacts(
+    provider: &DynProvider,
+    rpc_url: &str,
+    deployment: &Deployment,
+) -> Result<bool, ChainError> {
     for kind in ContractKind::ALL {
         let artifact = kind.artifact()?;
         let code = provider
@@ -242,24 +266,46 @@ pub async fn deploy_fresh(
             );
         }
     }
-    let ctx = phd_chain::SendCtx { url: rpc_url, from: deployer, timeout: Duration::from_secs(120) };
+    let ctx = phd_chain::SendCtx {
+        url: rpc_url,
+        from: deployer,
+        timeout: Duration::from_secs(120),
+    };
     let mut txs = Vec::new();
     let holder = config.initial_holder.unwrap_or(deployer);
     let cap = config.supply_cap.unwrap_or(config.initial_supply);
-    let delay = alloy::primitives::aliases::U48::try_from(config.admin_transfer_delay)
-        .map_err(|_| DeployError::InvalidConfig("the admin transfer delay does not fit in 48 bits".into()))?;
+    let delay =
+        alloy::primitives::aliases::U48::try_from(config.admin_transfer_delay).map_err(|_| {
+            DeployError::InvalidConfig("the admin transfer delay does not fit in 48 bits".into())
+        })?;
 
     // The deployer receives the supply first: it funds the reward pool, then passes the rest on.
-    let call = PHDCoin::deploy_builder(provider.clone(), deployer, delay, deployer, config.initial_supply, cap);
+    let call = PHDCoin::deploy_builder(
+        provider.clone(),
+        deployer,
+        delay,
+        deployer,
+        config.initial_supply,
+        cap,
+    );
     let (tx, _) = send_call(&ctx, "deploy PHDCoin", &call).await?;
-    let coin = tx.contract_address.ok_or(DeployError::NoContractAddress("PHDCoin"))?;
+    let coin = tx
+        .contract_address
+        .ok_or(DeployError::NoContractAddress("PHDCoin"))?;
     let deployed_at_block = tx.block_number;
     txs.push(tx);
 
-    let call =
-        KeeperRegistry::deploy_builder(provider.clone(), deployer, coin, config.min_stake, config.unbonding_delay);
+    let call = KeeperRegistry::deploy_builder(
+        provider.clone(),
+        deployer,
+        coin,
+        config.min_stake,
+        config.unbonding_delay,
+    );
     let (tx, _) = send_call(&ctx, "deploy KeeperRegistry", &call).await?;
-    let keeper_registry = tx.contract_address.ok_or(DeployError::NoContractAddress("KeeperRegistry"))?;
+    let keeper_registry = tx
+        .contract_address
+        .ok_or(DeployError::NoContractAddress("KeeperRegistry"))?;
     txs.push(tx);
 
     let call = DataRegistry::deploy_builder(
@@ -271,7 +317,9 @@ pub async fn deploy_fresh(
         config.min_certifications,
     );
     let (tx, _) = send_call(&ctx, "deploy DataRegistry", &call).await?;
-    let data_registry = tx.contract_address.ok_or(DeployError::NoContractAddress("DataRegistry"))?;
+    let data_registry = tx
+        .contract_address
+        .ok_or(DeployError::NoContractAddress("DataRegistry"))?;
     txs.push(tx);
 
     let call = Marketplace::deploy_builder(
@@ -284,7 +332,9 @@ pub async fn deploy_fresh(
         config.delivery_fee,
     );
     let (tx, _) = send_call(&ctx, "deploy Marketplace", &call).await?;
-    let marketplace = tx.contract_address.ok_or(DeployError::NoContractAddress("Marketplace"))?;
+    let marketplace = tx
+        .contract_address
+        .ok_or(DeployError::NoContractAddress("Marketplace"))?;
     txs.push(tx);
 
     // Without it no slash works and no validator grant is recognised.

@@ -17,7 +17,10 @@ fn step(label: &str, tx: &TxOutcome) {
 
 async fn balances(c: &PhdClient, who: &[(&str, Address)]) -> eyre::Result<()> {
     for (name, a) in who {
-        println!("    {name:<12} {}", format_phd_unit(c.balance_of(*a).await?));
+        println!(
+            "    {name:<12} {}",
+            format_phd_unit(c.balance_of(*a).await?)
+        );
     }
     Ok(())
 }
@@ -27,7 +30,10 @@ async fn main() -> eyre::Result<()> {
     let t0 = Instant::now();
     println!("== starting anvil and deploying");
     let chain = TestChain::start().await?;
-    println!("  anvil at {} (chain {})", chain.rpc_url, chain.deployment.chain_id);
+    println!(
+        "  anvil at {} (chain {})",
+        chain.rpc_url, chain.deployment.chain_id
+    );
     for tx in &chain.deploy.transactions {
         step(tx.operation, tx);
     }
@@ -46,12 +52,25 @@ async fn main() -> eyre::Result<()> {
 
     println!("== owner publishes (n = 5, t = 3, price 100 PHD, research + validation)");
     let addrs: Vec<Address> = keepers.iter().map(PhdClient::address).collect();
-    let (tx, id) =
-        user.publish(&sample_params(&addrs, 3, phd(100), &[Purpose::Research, Purpose::Validation])).await?;
+    let (tx, id) = user
+        .publish(&sample_params(
+            &addrs,
+            3,
+            phd(100),
+            &[Purpose::Research, Purpose::Validation],
+        ))
+        .await?;
     step(&format!("publish → dataset {id}"), &tx);
     for (i, k) in keepers.iter().take(3).enumerate() {
         let (tx, ack) = k.acknowledge_share(id).await?;
-        step(&format!("keeper {} acknowledges{}", i + 1, if ack.activated { " → Active" } else { "" }), &tx);
+        step(
+            &format!(
+                "keeper {} acknowledges{}",
+                i + 1,
+                if ack.activated { " → Active" } else { "" }
+            ),
+            &tx,
+        );
     }
 
     println!("== customer buys");
@@ -59,10 +78,15 @@ async fn main() -> eyre::Result<()> {
     if let Some(a) = &bought.approve {
         step("approve", a);
     }
-    step(&format!("purchase → purchase {}", bought.purchase_id), &bought.tx);
+    step(
+        &format!("purchase → purchase {}", bought.purchase_id),
+        &bought.tx,
+    );
     let pid = bought.purchase_id;
     for (i, k) in keepers.iter().take(3).enumerate() {
-        let (tx, n) = k.deliver_share(pid, format!("share {} for the buyer", i + 1).as_bytes()).await?;
+        let (tx, n) = k
+            .deliver_share(pid, format!("share {} for the buyer", i + 1).as_bytes())
+            .await?;
         step(&format!("keeper {} delivers ({n}/3)", i + 1), &tx);
     }
     let (tx, s) = customer.confirm(pid).await?;
@@ -79,7 +103,10 @@ async fn main() -> eyre::Result<()> {
     step(&format!("owner withdraws {}", format_phd_unit(amount)), &tx);
     for (i, k) in keepers.iter().take(3).enumerate() {
         let (tx, amount) = k.withdraw_credits().await?;
-        step(&format!("keeper {} withdraws {}", i + 1, format_phd_unit(amount)), &tx);
+        step(
+            &format!("keeper {} withdraws {}", i + 1, format_phd_unit(amount)),
+            &tx,
+        );
     }
     balances(
         &user,
@@ -96,15 +123,22 @@ async fn main() -> eyre::Result<()> {
     println!("== a purchase with too few shares is refunded after the deadline");
     let bought = customer.purchase(id, Purpose::Research, phd(100)).await?;
     step("purchase", &bought.tx);
-    let (tx, _) = keepers[0].deliver_share(bought.purchase_id, b"only one").await?;
+    let (tx, _) = keepers[0]
+        .deliver_share(bought.purchase_id, b"only one")
+        .await?;
     step("keeper 1 delivers (1/3)", &tx);
     match customer.refund(bought.purchase_id).await {
         Err(e) => println!("  refund now refused: {e}"),
         Ok(_) => println!("  refund unexpectedly accepted"),
     }
-    chain.increase_time(chain.config.delivery_window + 1).await?;
+    chain
+        .increase_time(chain.config.delivery_window + 1)
+        .await?;
     let (tx, amount) = customer.refund(bought.purchase_id).await?;
-    step(&format!("refund {} after the deadline", format_phd_unit(amount)), &tx);
+    step(
+        &format!("refund {} after the deadline", format_phd_unit(amount)),
+        &tx,
+    );
 
     println!("== decoded errors");
     if let Err(e) = customer.purchase(id, Purpose::Research, phd(50)).await {
@@ -119,7 +153,11 @@ async fn main() -> eyre::Result<()> {
     }
 
     let events = user.purchases(Some(id), None, BlockRange::all()).await?;
-    println!("== {} Purchased events for dataset {id}; escrow now {}", events.len(), format_phd_unit(user.open_escrow().await?));
+    println!(
+        "== {} Purchased events for dataset {id}; escrow now {}",
+        events.len(),
+        format_phd_unit(user.open_escrow().await?)
+    );
     println!("done in {:.1} s", t0.elapsed().as_secs_f64());
     Ok(())
 }

@@ -11,8 +11,8 @@
 
 use std::{
     io::Write as _,
-    sync::{Arc, Mutex},
     path::Path,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -31,7 +31,11 @@ fn parse_size(s: &str) -> eyre::Result<u64> {
     } else {
         (s.as_str(), 1)
     };
-    Ok(num.trim().parse::<u64>().map_err(|e| eyre::eyre!("bad size {s:?}: {e}"))? * mult)
+    Ok(num
+        .trim()
+        .parse::<u64>()
+        .map_err(|e| eyre::eyre!("bad size {s:?}: {e}"))?
+        * mult)
 }
 
 /// Writes `size` bytes of accelerometer-like CSV.
@@ -105,7 +109,14 @@ async fn main() -> eyre::Result<()> {
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--sizes" => sizes = args.next().unwrap_or_default().split(',').map(str::to_owned).collect(),
+            "--sizes" => {
+                sizes = args
+                    .next()
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(str::to_owned)
+                    .collect()
+            }
             "--runs" => runs = Some(args.next().unwrap_or_default().parse()?),
             "-h" | "--help" => {
                 println!("e2e_bench [--sizes 1MB,100MB,1GB] [--runs N]");
@@ -114,7 +125,10 @@ async fn main() -> eyre::Result<()> {
             other => eyre::bail!("unknown argument {other:?}"),
         }
     }
-    let sizes: Vec<(String, u64)> = sizes.iter().map(|s| Ok((s.clone(), parse_size(s)?))).collect::<eyre::Result<_>>()?;
+    let sizes: Vec<(String, u64)> = sizes
+        .iter()
+        .map(|s| Ok((s.clone(), parse_size(s)?)))
+        .collect::<eyre::Result<_>>()?;
 
     let stack = Stack::start_with(|c| {
         c.keeper_poll_interval = Duration::from_millis(100);
@@ -125,7 +139,12 @@ async fn main() -> eyre::Result<()> {
     let work = stack.work();
     let customer = d.customer_client().await?;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    eprintln!("devnet up: {} keepers, t = {}, {} CPUs", d.keepers.len(), d.threshold, cpus);
+    eprintln!(
+        "devnet up: {} keepers, t = {}, {} CPUs",
+        d.keepers.len(),
+        d.threshold,
+        cpus
+    );
 
     println!(
         "| size | runs | purchase tx (ms) | shares (ms) | download+verify+decrypt (ms) | **total median (ms)** | total min–max (ms) | sealed | of which fetch+verify+decrypt after the key (ms) | baseline: `open` of a local copy (ms) | fetch rate / local open rate |"
@@ -137,27 +156,42 @@ async fn main() -> eyre::Result<()> {
         let want = sha256_file(&input)?;
         let published = publish_raw(d, &input, phd(1), &[Purpose::Research]).await?;
         let n = runs.unwrap_or(if size >= 1 << 30 { 1 } else { 5 });
-        let (mut t_tx, mut t_sh, mut t_dl, mut t_all, mut t_fetch) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut t_tx, mut t_sh, mut t_dl, mut t_all, mut t_fetch) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for run in 0..n {
             let out = work.join(format!("out-{label}-{run}.csv"));
             let start = Instant::now();
-            let bought = customer.purchase(published.dataset_id, Purpose::Research, phd(1)).await?;
+            let bought = customer
+                .purchase(published.dataset_id, Purpose::Research, phd(1))
+                .await?;
             let a = start.elapsed();
             wait_deliveries(&customer, bought.purchase_id, d.threshold).await?;
             // When the key was reconstructed: the rest is the fetch pipeline alone.
             let keyed = Arc::new(Mutex::new(None::<Instant>));
             let k = keyed.clone();
-            let ctx = stack.customer_ctx().await?.with_observer(phd_sdk::Observer::new(move |e| {
-                if matches!(e, phd_sdk::RetrieveEvent::KeyReconstructed { .. }) {
-                    *k.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now());
-                }
-            }));
+            let ctx = stack
+                .customer_ctx()
+                .await?
+                .with_observer(phd_sdk::Observer::new(move |e| {
+                    if matches!(e, phd_sdk::RetrieveEvent::KeyReconstructed { .. }) {
+                        *k.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                            Some(Instant::now());
+                    }
+                }));
             let b = start.elapsed();
-            let opts = phd_sdk::retrieve::RetrieveOptions { share_timeout: Duration::from_secs(120), poll: Duration::from_millis(100) };
-            phd_sdk::retrieve::retrieve(&ctx, u64::try_from(bought.purchase_id)?, &out, &opts).await.map_err(|e| eyre::eyre!("{e}"))?;
+            let opts = phd_sdk::retrieve::RetrieveOptions {
+                share_timeout: Duration::from_secs(120),
+                poll: Duration::from_millis(100),
+            };
+            phd_sdk::retrieve::retrieve(&ctx, u64::try_from(bought.purchase_id)?, &out, &opts)
+                .await
+                .map_err(|e| eyre::eyre!("{e}"))?;
             let done = Instant::now();
             let c = start.elapsed();
-            let keyed_at = keyed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).unwrap_or(done);
+            let keyed_at = keyed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .unwrap_or(done);
             t_fetch.push(done - keyed_at);
             eyre::ensure!(sha256_file(&out)? == want, "plaintext differs for {label}");
             std::fs::remove_file(&out)?;
@@ -191,7 +225,10 @@ async fn main() -> eyre::Result<()> {
         let local = median(&mut t_local);
         let dl = median(&mut t_dl);
         let fetch = median(&mut t_fetch);
-        let (lo, hi) = (t_all.iter().min().copied().unwrap_or_default(), t_all.iter().max().copied().unwrap_or_default());
+        let (lo, hi) = (
+            t_all.iter().min().copied().unwrap_or_default(),
+            t_all.iter().max().copied().unwrap_or_default(),
+        );
         println!(
             "| {label} | {n} | {} | {} | {} | **{}** | {}–{} | {:.1} MB | {} | {} | {:.2}× |",
             ms(median(&mut t_tx)),
@@ -212,7 +249,9 @@ async fn main() -> eyre::Result<()> {
         };
         let total = median(&mut t_all.clone());
         bench_line(
-            &format!("purchase → verified plaintext {label}: total; fetch+verify+decrypt after the key vs `open` of a local copy"),
+            &format!(
+                "purchase → verified plaintext {label}: total; fetch+verify+decrypt after the key vs `open` of a local copy"
+            ),
             &format!("{} ms total; fetch {} ms", ms(total), ms(fetch)),
             &format!("local open {} ms", ms(local)),
             local.as_secs_f64() / fetch.as_secs_f64().max(1e-9),
@@ -224,11 +263,24 @@ async fn main() -> eyre::Result<()> {
     stack.stop().await;
     // Everything (anvil aside: its own process) ran in this process: S3 server, keepers, buyer.
     if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
-        for l in status.lines().filter(|l| l.starts_with("VmHWM") || l.starts_with("VmRSS")) {
+        for l in status
+            .lines()
+            .filter(|l| l.starts_with("VmHWM") || l.starts_with("VmRSS"))
+        {
             eprintln!("e2e_bench process {l}");
         }
-        if let Some(kb) = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok()) {
-            bench_line("peak RSS of the bench process (S3 server + 5 keepers + owner + buyer)", &format!("{} MiB", kb / 1024), "—", 1.0, "≤ 256 MiB per process");
+        if let Some(kb) = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            bench_line(
+                "peak RSS of the bench process (S3 server + 5 keepers + owner + buyer)",
+                &format!("{} MiB", kb / 1024),
+                "—",
+                1.0,
+                "≤ 256 MiB per process",
+            );
         }
     }
     Ok(())

@@ -7,8 +7,8 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use phd_chain::{
-    AnvilSettings, ChainError, Deployment, NodeRole, PhdClient, PublishParams, Purpose, RoleSigners, phd,
-    pubkey_compressed, random_compressed_point, spawn_anvil,
+    AnvilSettings, ChainError, Deployment, NodeRole, PhdClient, PublishParams, Purpose,
+    RoleSigners, phd, pubkey_compressed, random_compressed_point, spawn_anvil,
 };
 use phd_deploy::{DeployConfig, DeployOutcome};
 
@@ -47,9 +47,18 @@ impl TestChain {
         let anvil = spawn_anvil(&settings, 0)?;
         let rpc_url = anvil.endpoint();
         let roles = settings.role_signers()?;
-        let deploy = phd_deploy::deploy(&rpc_url, roles.deployer.clone(), &config, None, false).await?;
+        let deploy =
+            phd_deploy::deploy(&rpc_url, roles.deployer.clone(), &config, None, false).await?;
         let deployment = deploy.deployment.clone();
-        let chain = Self { anvil, settings, rpc_url, deployment, deploy, roles, config };
+        let chain = Self {
+            anvil,
+            settings,
+            rpc_url,
+            deployment,
+            deploy,
+            roles,
+            config,
+        };
         let deployer = chain.client(&chain.roles.deployer).await?;
         for to in [chain.roles.user.address(), chain.roles.customer.address()] {
             deployer.transfer_coin(to, phd(START_PHD)).await?;
@@ -91,11 +100,21 @@ impl TestChain {
     /// approves the manufacturer.
     pub async fn register_nodes(&self) -> Result<(), ChainError> {
         for (i, k) in self.keepers().await?.iter().enumerate() {
-            self.stake_and_register(k, NodeRole::Keeper, &format!("http://keeper-{i}.test"), None).await?;
+            self.stake_and_register(
+                k,
+                NodeRole::Keeper,
+                &format!("http://keeper-{i}.test"),
+                None,
+            )
+            .await?;
         }
         let v = self.client(&self.roles.validator).await?;
-        self.stake_and_register(&v, NodeRole::Validator, "http://validator.test", None).await?;
-        self.deployer().await?.approve_manufacturer(self.roles.manufacturer.address(), "Acme Wearables").await?;
+        self.stake_and_register(&v, NodeRole::Validator, "http://validator.test", None)
+            .await?;
+        self.deployer()
+            .await?
+            .approve_manufacturer(self.roles.manufacturer.address(), "Acme Wearables")
+            .await?;
         Ok(())
     }
 
@@ -133,17 +152,31 @@ pub async fn stake_and_register(
     deployer.transfer_coin(node.address(), stake).await?;
     let secret: [u8; 32] = node.signer().to_bytes().into();
     let proof = node.key_proof(&secret).await?;
-    node.register_node(role, &pubkey_compressed(node.signer()), endpoint, stake, &proof).await?;
+    node.register_node(
+        role,
+        &pubkey_compressed(node.signer()),
+        endpoint,
+        stake,
+        &proof,
+    )
+    .await?;
     Ok(())
 }
 
 /// `t` valid compressed secp256k1 points (stand-ins for Feldman commitments a_j·G).
 pub fn random_commitments(t: u8) -> Vec<Bytes> {
-    (0..t).map(|_| Bytes::copy_from_slice(&random_compressed_point())).collect()
+    (0..t)
+        .map(|_| Bytes::copy_from_slice(&random_compressed_point()))
+        .collect()
 }
 
 /// Publish parameters for a sample dataset held by `keepers` with threshold `t`.
-pub fn sample_params(keepers: &[Address], t: u8, price: U256, purposes: &[Purpose]) -> PublishParams {
+pub fn sample_params(
+    keepers: &[Address],
+    t: u8,
+    price: U256,
+    purposes: &[Purpose],
+) -> PublishParams {
     let metadata = br#"{"v":1,"title":"wrist accelerometer, 3 days","data_type":"accelerometer","sampling_hz":50}"#;
     PublishParams {
         storage_uri: "s3://phd-test/datasets/sample.phd".into(),
@@ -170,7 +203,9 @@ pub async fn publish_sample(
     acks: usize,
 ) -> Result<U256, ChainError> {
     let addrs: Vec<Address> = keepers.iter().take(n).map(PhdClient::address).collect();
-    let (_, id) = owner.publish(&sample_params(&addrs, t, price, purposes)).await?;
+    let (_, id) = owner
+        .publish(&sample_params(&addrs, t, price, purposes))
+        .await?;
     for k in keepers.iter().take(acks) {
         k.acknowledge_share(id).await?;
     }

@@ -50,7 +50,11 @@ impl Stack {
     pub async fn user_ctx(&self) -> eyre::Result<UserCtx> {
         let chain = self.devnet.user_client().await?;
         let store = self.devnet.store().await?;
-        Ok(UserCtx::new(chain, Some(store), self.dir.path().join("user-state")))
+        Ok(UserCtx::new(
+            chain,
+            Some(store),
+            self.dir.path().join("user-state"),
+        ))
     }
 
     /// Publishes `file` with the owner's library: all keepers, the devnet threshold, no quality
@@ -100,10 +104,14 @@ pub const KEEPER_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Waits until `purchase_id` has at least `n` deliveries on-chain; returns the count.
 pub async fn wait_deliveries(client: &PhdClient, purchase_id: U256, n: u8) -> eyre::Result<u8> {
-    wait_for(&format!("{n} deliveries for purchase {purchase_id}"), KEEPER_TIMEOUT, || async {
-        let p = client.get_purchase(purchase_id).await?;
-        Ok((p.delivered >= n).then_some(p.delivered))
-    })
+    wait_for(
+        &format!("{n} deliveries for purchase {purchase_id}"),
+        KEEPER_TIMEOUT,
+        || async {
+            let p = client.get_purchase(purchase_id).await?;
+            Ok((p.delivered >= n).then_some(p.delivered))
+        },
+    )
     .await
 }
 
@@ -189,8 +197,12 @@ pub async fn reference_buy_decrypt(
         .iter()
         .filter_map(|c| <[u8; 33]>::try_from(c.as_ref()).ok())
         .collect();
-    let commitments = Commitments::from_bytes(&commitments).map_err(|e| BuyerError::Other(eyre::eyre!("commitments: {e}")))?;
-    let deliveries = buyer.share_deliveries(purchase_id, BlockRange::all()).await.map_err(wrap)?;
+    let commitments = Commitments::from_bytes(&commitments)
+        .map_err(|e| BuyerError::Other(eyre::eyre!("commitments: {e}")))?;
+    let deliveries = buyer
+        .share_deliveries(purchase_id, BlockRange::all())
+        .await
+        .map_err(wrap)?;
     let key = EncryptionSecretKey::from_bytes(buyer.signer().to_bytes().as_slice())
         .map_err(|e| BuyerError::Other(eyre::eyre!("account key: {e}")))?;
     let d = buyer.deployment();
@@ -200,7 +212,9 @@ pub async fn reference_buy_decrypt(
         let ev = log.event;
         // FORMATS.md §2.4: unmask with the buyer key under the delivery context, Feldman-check.
         let ctx = delivery_context(d.chain_id, d.marketplace, purchase_id, ev.shareIndex);
-        let share = phd_keys::open_delivery(&key, &ev.payload, &ctx, &commitments).ok().filter(|s| s.index() == ev.shareIndex);
+        let share = phd_keys::open_delivery(&key, &ev.payload, &ctx, &commitments)
+            .ok()
+            .filter(|s| s.index() == ev.shareIndex);
         match share {
             Some(s) => good.push(s),
             None => bad.push(ev.keeper),
@@ -208,11 +222,16 @@ pub async fn reference_buy_decrypt(
     }
     let t = usize::from(dataset.threshold);
     if good.len() < t {
-        return Err(BuyerError::NotEnoughShares { good: good.len(), threshold: t, bad });
+        return Err(BuyerError::NotEnoughShares {
+            good: good.len(),
+            threshold: t,
+            bad,
+        });
     }
     good.truncate(t);
     let used: Vec<u8> = good.iter().map(KeyShare::index).collect();
-    let secret = phd_keys::combine(&good, &commitments).map_err(|e| BuyerError::Other(eyre::eyre!("combine: {e}")))?;
+    let secret = phd_keys::combine(&good, &commitments)
+        .map_err(|e| BuyerError::Other(eyre::eyre!("combine: {e}")))?;
     let opening = OpeningKey::from_derived(secret.data_key());
 
     let uri = dataset.storageUri.clone();
@@ -221,21 +240,47 @@ pub async fn reference_buy_decrypt(
         .and_then(|r| r.split_once('/'))
         .map(|(_, k)| k.to_owned())
         .ok_or_else(|| BuyerError::Other(eyre::eyre!("bad storage URI {uri}")))?;
-    let store = devnet.store().await.map_err(|e| BuyerError::Other(e.into()))?;
+    let store = devnet
+        .store()
+        .await
+        .map_err(|e| BuyerError::Other(e.into()))?;
     let dir = out.parent().unwrap_or(Path::new("."));
     let sealed = tempfile::NamedTempFile::new_in(dir).map_err(|e| BuyerError::Other(e.into()))?;
-    store.get_to_file(&key_path, sealed.path()).await.map_err(|e| BuyerError::Other(e.into()))?;
-    let source = phd_seal::FileSource::open(sealed.path()).map_err(|e| BuyerError::Other(e.into()))?;
+    store
+        .get_to_file(&key_path, sealed.path())
+        .await
+        .map_err(|e| BuyerError::Other(e.into()))?;
+    let source =
+        phd_seal::FileSource::open(sealed.path()).map_err(|e| BuyerError::Other(e.into()))?;
     let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| BuyerError::Other(e.into()))?;
     let writer = std::io::BufWriter::new(tmp.reopen().map_err(|e| BuyerError::Other(e.into()))?);
-    let summary = phd_seal::open(&opening, &source, dataset.contentRoot.0, writer, &OpenLimits::default())
-        .map_err(|e| BuyerError::Integrity { uri: uri.clone(), reason: e.to_string() })?;
-    tmp.persist(out).map_err(|e| BuyerError::Other(e.error.into()))?;
-    Ok(Decrypted { bad_keepers: bad, used, plaintext_len: summary.plaintext_len })
+    let summary = phd_seal::open(
+        &opening,
+        &source,
+        dataset.contentRoot.0,
+        writer,
+        &OpenLimits::default(),
+    )
+    .map_err(|e| BuyerError::Integrity {
+        uri: uri.clone(),
+        reason: e.to_string(),
+    })?;
+    tmp.persist(out)
+        .map_err(|e| BuyerError::Other(e.error.into()))?;
+    Ok(Decrypted {
+        bad_keepers: bad,
+        used,
+        plaintext_len: summary.plaintext_len,
+    })
 }
 
 /// The delivery context of FORMATS.md §2.4: `chain_id ‖ marketplace ‖ purchase_id ‖ index`.
-pub fn delivery_context(chain_id: u64, marketplace: Address, purchase_id: U256, share_index: u8) -> phd_keys::DeliveryContext {
+pub fn delivery_context(
+    chain_id: u64,
+    marketplace: Address,
+    purchase_id: U256,
+    share_index: u8,
+) -> phd_keys::DeliveryContext {
     phd_keys::DeliveryContext {
         chain_id,
         marketplace: marketplace.into_array(),
@@ -249,7 +294,9 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -286,7 +333,12 @@ pub struct RawPublished {
 /// benchmarks with sizes the CSV pipeline is not meant for): fresh secret, Feldman split over all
 /// devnet keepers, seal, upload, `publish`, signed ECIES share uploads to every keeper
 /// (docs/PROTOCOL.md), then waits until the dataset is Active.
-pub async fn publish_raw(devnet: &Devnet, plaintext: &Path, price: U256, purposes: &[Purpose]) -> eyre::Result<RawPublished> {
+pub async fn publish_raw(
+    devnet: &Devnet,
+    plaintext: &Path,
+    price: U256,
+    purposes: &[Purpose],
+) -> eyre::Result<RawPublished> {
     use alloy::signers::Signer as _;
     let owner = devnet.user_client().await?;
     let n = u8::try_from(devnet.keepers.len())?;
@@ -315,7 +367,11 @@ pub async fn publish_raw(devnet: &Devnet, plaintext: &Path, price: U256, purpose
         price,
         keepers: devnet.keeper_addresses(),
         threshold: t,
-        commitments: commitments.to_bytes().iter().map(|c| alloy::primitives::Bytes::copy_from_slice(c)).collect(),
+        commitments: commitments
+            .to_bytes()
+            .iter()
+            .map(|c| alloy::primitives::Bytes::copy_from_slice(c))
+            .collect(),
         purposes: purposes.to_vec(),
         consent_terms_hash: alloy::primitives::B256::repeat_byte(1),
     };
@@ -337,11 +393,24 @@ pub async fn publish_raw(devnet: &Devnet, plaintext: &Path, price: U256, purpose
             ciphertext: ct.into(),
             signature: alloy::primitives::Bytes::copy_from_slice(&sig.as_bytes()),
         };
-        let resp = http.put(format!("{}/v1/shares/{id}", k.endpoint())).json(&body).send().await?;
-        eyre::ensure!(resp.status().is_success(), "keeper {} refused the share: {}", k.index, resp.text().await.unwrap_or_default());
+        let resp = http
+            .put(format!("{}/v1/shares/{id}", k.endpoint()))
+            .json(&body)
+            .send()
+            .await?;
+        eyre::ensure!(
+            resp.status().is_success(),
+            "keeper {} refused the share: {}",
+            k.index,
+            resp.text().await.unwrap_or_default()
+        );
     }
     wait_for("dataset active", KEEPER_TIMEOUT, || async {
-        Ok((phd_chain::DatasetStatus::from(owner.dataset(id).await?.status) == phd_chain::DatasetStatus::Active).then_some(()))
+        Ok(
+            (phd_chain::DatasetStatus::from(owner.dataset(id).await?.status)
+                == phd_chain::DatasetStatus::Active)
+                .then_some(()),
+        )
     })
     .await?;
     Ok(RawPublished {
@@ -369,7 +438,10 @@ impl Stack {
         out: &Path,
     ) -> eyre::Result<Result<phd_sdk::retrieve::RetrieveOutcome, phd_sdk::SdkError>> {
         let ctx = self.customer_ctx().await?;
-        let opts = phd_sdk::retrieve::RetrieveOptions { share_timeout: KEEPER_TIMEOUT, poll: Duration::from_millis(100) };
+        let opts = phd_sdk::retrieve::RetrieveOptions {
+            share_timeout: KEEPER_TIMEOUT,
+            poll: Duration::from_millis(100),
+        };
         Ok(phd_sdk::retrieve::retrieve(&ctx, u64::try_from(purchase_id)?, out, &opts).await)
     }
 }

@@ -131,7 +131,12 @@ impl AnvilSettings {
             deployer: self.signer(self.roles.deployer)?,
             user: self.signer(self.roles.user)?,
             customer: self.signer(self.roles.customer)?,
-            keepers: self.roles.keepers.iter().map(|&i| self.signer(i)).collect::<Result<_, _>>()?,
+            keepers: self
+                .roles
+                .keepers
+                .iter()
+                .map(|&i| self.signer(i))
+                .collect::<Result<_, _>>()?,
             validator: self.signer(self.roles.validator)?,
             manufacturer: self.signer(self.roles.manufacturer)?,
         })
@@ -145,8 +150,15 @@ pub fn repo_root() -> Option<PathBuf> {
         return Some(PathBuf::from(r));
     }
     let is_root = |d: &Path| d.join("Cargo.toml").is_file() && d.join("contracts").is_dir();
-    let from_cwd = std::env::current_dir().ok().and_then(|c| c.ancestors().find(|d| is_root(d)).map(Path::to_path_buf));
-    from_cwd.or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().find(|d| is_root(d)).map(Path::to_path_buf))
+    let from_cwd = std::env::current_dir()
+        .ok()
+        .and_then(|c| c.ancestors().find(|d| is_root(d)).map(Path::to_path_buf));
+    from_cwd.or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .find(|d| is_root(d))
+            .map(Path::to_path_buf)
+    })
 }
 
 /// The anvil binary: `PHD_ANVIL_BIN`, else the npm-pinned one under the repository, else `anvil`
@@ -179,5 +191,8 @@ pub fn spawn_anvil(settings: &AnvilSettings, port: u16) -> Result<AnvilInstance,
     if settings.block_time > 0 {
         anvil = anvil.block_time(settings.block_time);
     }
-    anvil.try_spawn().map_err(|e| ChainError::Anvil { bin, reason: e.to_string() })
+    anvil.try_spawn().map_err(|e| ChainError::Anvil {
+        bin,
+        reason: e.to_string(),
+    })
 }

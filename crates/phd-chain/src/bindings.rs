@@ -1,6 +1,11 @@
 //! Contract bindings generated from the committed forge artifacts in `crates/phd-chain/artifacts/`
 //! (see `scripts/sync-bindings.sh`), so they cannot drift from the Solidity sources.
-#![allow(missing_docs, missing_debug_implementations, unreachable_pub, clippy::all)]
+#![allow(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    clippy::all
+)]
 
 /// PHD coin (ERC-20 + EIP-2612 permit + AccessControl).
 pub mod coin {

@@ -121,11 +121,22 @@ pub fn signing_provider(
     let url: alloy::transports::http::reqwest::Url = rpc_url
         .parse()
         .map_err(|e| ChainError::InvalidInput(format!("invalid RPC URL {rpc_url:?}: {e}")))?;
-    let base = ProviderBuilder::new().disable_recommended_fillers().with_gas_estimation().with_simple_nonce_management();
+    let base = ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .with_gas_estimation()
+        .with_simple_nonce_management();
     let wallet = EthereumWallet::from(signer);
     Ok(match chain_id {
-        Some(id) => base.with_chain_id(id).wallet(wallet).connect_http(url).erased(),
-        None => base.fetch_chain_id().wallet(wallet).connect_http(url).erased(),
+        Some(id) => base
+            .with_chain_id(id)
+            .wallet(wallet)
+            .connect_http(url)
+            .erased(),
+        None => base
+            .fetch_chain_id()
+            .wallet(wallet)
+            .connect_http(url)
+            .erased(),
     })
 }
 
@@ -145,7 +156,11 @@ pub struct PhdClient {
 
 impl PhdClient {
     /// Connects to `rpc_url` signing with `signer`; checks the node's chain id matches the deployment.
-    pub async fn connect(rpc_url: &str, signer: PrivateKeySigner, deployment: Deployment) -> Result<Self, ChainError> {
+    pub async fn connect(
+        rpc_url: &str,
+        signer: PrivateKeySigner,
+        deployment: Deployment,
+    ) -> Result<Self, ChainError> {
         let signer = signer.with_chain_id(Some(deployment.chain_id));
         let provider = signing_provider(rpc_url, signer.clone(), Some(deployment.chain_id))?;
         let actual = provider
@@ -153,9 +168,20 @@ impl PhdClient {
             .await
             .map_err(|e| ChainError::from_transport("connect", rpc_url, e))?;
         if actual != deployment.chain_id {
-            return Err(ChainError::WrongChain { url: rpc_url.to_owned(), expected: deployment.chain_id, actual });
+            return Err(ChainError::WrongChain {
+                url: rpc_url.to_owned(),
+                expected: deployment.chain_id,
+                actual,
+            });
         }
-        Ok(Self { provider, signer, deployment, rpc_url: rpc_url.to_owned(), tx_timeout: DEFAULT_TX_TIMEOUT, log_chunk: 10_000 })
+        Ok(Self {
+            provider,
+            signer,
+            deployment,
+            rpc_url: rpc_url.to_owned(),
+            tx_timeout: DEFAULT_TX_TIMEOUT,
+            log_chunk: 10_000,
+        })
     }
 
     /// Sets how long to wait for receipts.
@@ -180,7 +206,11 @@ impl PhdClient {
                 .await
                 .map_err(|e| ChainError::from_transport("check code", &self.rpc_url, e))?;
             if code.is_empty() {
-                return Err(ChainError::NoCode { name: kind.name(), address, chain_id: self.deployment.chain_id });
+                return Err(ChainError::NoCode {
+                    name: kind.name(),
+                    address,
+                    chain_id: self.deployment.chain_id,
+                });
             }
         }
         Ok(())
@@ -238,14 +268,24 @@ impl PhdClient {
 
     /// Context for [`send_call`] with this client's settings.
     pub fn send_ctx(&self) -> SendCtx<'_> {
-        SendCtx { url: &self.rpc_url, from: self.address(), timeout: self.tx_timeout }
+        SendCtx {
+            url: &self.rpc_url,
+            from: self.address(),
+            timeout: self.tx_timeout,
+        }
     }
 
-    pub(crate) fn rpc_err(&self, op: &'static str) -> impl Fn(alloy::contract::Error) -> ChainError + '_ {
+    pub(crate) fn rpc_err(
+        &self,
+        op: &'static str,
+    ) -> impl Fn(alloy::contract::Error) -> ChainError + '_ {
         move |e| ChainError::from_contract(op, &self.rpc_url, e)
     }
 
-    pub(crate) fn transport_err(&self, op: &'static str) -> impl Fn(alloy::transports::TransportError) -> ChainError + '_ {
+    pub(crate) fn transport_err(
+        &self,
+        op: &'static str,
+    ) -> impl Fn(alloy::transports::TransportError) -> ChainError + '_ {
         move |e| ChainError::from_transport(op, &self.rpc_url, e)
     }
 
@@ -266,7 +306,9 @@ impl PhdClient {
         stake: U256,
         key_proof: &[u8],
     ) -> Result<(TxOutcome, Option<TxOutcome>), ChainError> {
-        let approve = self.ensure_allowance(self.deployment.keeper_registry, stake).await?;
+        let approve = self
+            .ensure_allowance(self.deployment.keeper_registry, stake)
+            .await?;
         let reg = self.keeper_registry();
         let call = reg.register(
             role as u8,
@@ -275,7 +317,10 @@ impl PhdClient {
             stake,
             Bytes::copy_from_slice(key_proof),
         );
-        Ok((send_call(&self.send_ctx(), "register", &call).await?.0, approve))
+        Ok((
+            send_call(&self.send_ctx(), "register", &call).await?.0,
+            approve,
+        ))
     }
 
     /// Rotates this node's encryption key and/or endpoint; `key_proof` proves possession of the
@@ -287,42 +332,71 @@ impl PhdClient {
         key_proof: &[u8],
     ) -> Result<TxOutcome, ChainError> {
         let reg = self.keeper_registry();
-        let call =
-            reg.update(Bytes::copy_from_slice(encryption_key), endpoint.to_owned(), Bytes::copy_from_slice(key_proof));
+        let call = reg.update(
+            Bytes::copy_from_slice(encryption_key),
+            endpoint.to_owned(),
+            Bytes::copy_from_slice(key_proof),
+        );
         Ok(send_call(&self.send_ctx(), "update", &call).await?.0)
     }
 
     /// Registry owner: accepts certificates signed by `manufacturer`.
-    pub async fn approve_manufacturer(&self, manufacturer: Address, name: &str) -> Result<TxOutcome, ChainError> {
+    pub async fn approve_manufacturer(
+        &self,
+        manufacturer: Address,
+        name: &str,
+    ) -> Result<TxOutcome, ChainError> {
         let reg = self.keeper_registry();
         let call = reg.approveManufacturer(manufacturer, name.to_owned());
-        Ok(send_call(&self.send_ctx(), "approveManufacturer", &call).await?.0)
+        Ok(send_call(&self.send_ctx(), "approveManufacturer", &call)
+            .await?
+            .0)
     }
 
     /// Registry owner: revokes a manufacturer.
-    pub async fn revoke_manufacturer(&self, manufacturer: Address) -> Result<TxOutcome, ChainError> {
+    pub async fn revoke_manufacturer(
+        &self,
+        manufacturer: Address,
+    ) -> Result<TxOutcome, ChainError> {
         let reg = self.keeper_registry();
         let call = reg.revokeManufacturer(manufacturer);
-        Ok(send_call(&self.send_ctx(), "revokeManufacturer", &call).await?.0)
+        Ok(send_call(&self.send_ctx(), "revokeManufacturer", &call)
+            .await?
+            .0)
     }
 
     /// A registered node (role `None` when not registered).
     pub async fn node(&self, account: Address) -> Result<Node, ChainError> {
-        self.keeper_registry().node(account).call().await.map_err(self.rpc_err("node"))
+        self.keeper_registry()
+            .node(account)
+            .call()
+            .await
+            .map_err(self.rpc_err("node"))
     }
 
     /// All registered keepers.
     pub async fn keepers(&self) -> Result<Vec<Address>, ChainError> {
-        self.keeper_registry().keepers().call().await.map_err(self.rpc_err("keepers"))
+        self.keeper_registry()
+            .keepers()
+            .call()
+            .await
+            .map_err(self.rpc_err("keepers"))
     }
 
     /// All registered validators.
     pub async fn validators(&self) -> Result<Vec<Address>, ChainError> {
-        self.keeper_registry().validators().call().await.map_err(self.rpc_err("validators"))
+        self.keeper_registry()
+            .validators()
+            .call()
+            .await
+            .map_err(self.rpc_err("validators"))
     }
 
     /// Whether `manufacturer` is on the approved list.
-    pub async fn is_approved_manufacturer(&self, manufacturer: Address) -> Result<bool, ChainError> {
+    pub async fn is_approved_manufacturer(
+        &self,
+        manufacturer: Address,
+    ) -> Result<bool, ChainError> {
         self.keeper_registry()
             .isApprovedManufacturer(manufacturer)
             .call()
@@ -339,24 +413,50 @@ impl PhdClient {
         let reg = self.data_registry();
         let call = reg.publish(params.into());
         let (tx, receipt) = send_call(&self.send_ctx(), "publish", &call).await?;
-        let ev: DataRegistry::Published = require_event("publish", &receipt, self.deployment.data_registry, "Published")?;
+        let ev: DataRegistry::Published = require_event(
+            "publish",
+            &receipt,
+            self.deployment.data_registry,
+            "Published",
+        )?;
         Ok((tx, ev.datasetId))
     }
 
     /// A listed keeper acknowledges it stored its share.
-    pub async fn acknowledge_share(&self, dataset_id: U256) -> Result<(TxOutcome, Acknowledged), ChainError> {
+    pub async fn acknowledge_share(
+        &self,
+        dataset_id: U256,
+    ) -> Result<(TxOutcome, Acknowledged), ChainError> {
         let reg = self.data_registry();
         let call = reg.acknowledgeShare(dataset_id);
         let (tx, receipt) = send_call(&self.send_ctx(), "acknowledgeShare", &call).await?;
-        let ev: DataRegistry::ShareAcknowledged =
-            require_event("acknowledgeShare", &receipt, self.deployment.data_registry, "ShareAcknowledged")?;
-        let activated =
-            crate::tx::find_event::<DataRegistry::Activated>(&receipt, self.deployment.data_registry).is_some();
-        Ok((tx, Acknowledged { share_index: ev.shareIndex, acknowledged: ev.acknowledged, activated }))
+        let ev: DataRegistry::ShareAcknowledged = require_event(
+            "acknowledgeShare",
+            &receipt,
+            self.deployment.data_registry,
+            "ShareAcknowledged",
+        )?;
+        let activated = crate::tx::find_event::<DataRegistry::Activated>(
+            &receipt,
+            self.deployment.data_registry,
+        )
+        .is_some();
+        Ok((
+            tx,
+            Acknowledged {
+                share_index: ev.shareIndex,
+                acknowledged: ev.acknowledged,
+                activated,
+            },
+        ))
     }
 
     /// Owner: changes the price.
-    pub async fn set_price(&self, dataset_id: U256, new_price: U256) -> Result<TxOutcome, ChainError> {
+    pub async fn set_price(
+        &self,
+        dataset_id: U256,
+        new_price: U256,
+    ) -> Result<TxOutcome, ChainError> {
         let reg = self.data_registry();
         let call = reg.setPrice(dataset_id, new_price);
         Ok(send_call(&self.send_ctx(), "setPrice", &call).await?.0)
@@ -372,7 +472,13 @@ impl PhdClient {
         report_uri: &str,
     ) -> Result<TxOutcome, ChainError> {
         let reg = self.data_registry();
-        let call = reg.certify(dataset_id, score_bps, model_id, report_hash, report_uri.to_owned());
+        let call = reg.certify(
+            dataset_id,
+            score_bps,
+            model_id,
+            report_hash,
+            report_uri.to_owned(),
+        );
         Ok(send_call(&self.send_ctx(), "certify", &call).await?.0)
     }
 
@@ -380,49 +486,89 @@ impl PhdClient {
     pub async fn withdraw_consent(&self, dataset_id: U256) -> Result<TxOutcome, ChainError> {
         let reg = self.data_registry();
         let call = reg.withdrawConsent(dataset_id);
-        Ok(send_call(&self.send_ctx(), "withdrawConsent", &call).await?.0)
+        Ok(send_call(&self.send_ctx(), "withdrawConsent", &call)
+            .await?
+            .0)
     }
 
     /// Keeper: confirms it destroyed its share of a withdrawn dataset.
     pub async fn confirm_erasure(&self, dataset_id: U256) -> Result<TxOutcome, ChainError> {
         let reg = self.data_registry();
         let call = reg.confirmErasure(dataset_id);
-        Ok(send_call(&self.send_ctx(), "confirmErasure", &call).await?.0)
+        Ok(send_call(&self.send_ctx(), "confirmErasure", &call)
+            .await?
+            .0)
     }
 
     /// A dataset.
     pub async fn dataset(&self, dataset_id: U256) -> Result<Dataset, ChainError> {
-        self.data_registry().dataset(dataset_id).call().await.map_err(self.rpc_err("dataset"))
+        self.data_registry()
+            .dataset(dataset_id)
+            .call()
+            .await
+            .map_err(self.rpc_err("dataset"))
     }
 
     /// Number of datasets ever published (ids are 1..=count).
     pub async fn dataset_count(&self) -> Result<U256, ChainError> {
-        self.data_registry().datasetCount().call().await.map_err(self.rpc_err("datasetCount"))
+        self.data_registry()
+            .datasetCount()
+            .call()
+            .await
+            .map_err(self.rpc_err("datasetCount"))
     }
 
     /// Keepers of a dataset, in share order.
     pub async fn keepers_of(&self, dataset_id: U256) -> Result<Vec<Address>, ChainError> {
-        self.data_registry().keepersOf(dataset_id).call().await.map_err(self.rpc_err("keepersOf"))
+        self.data_registry()
+            .keepersOf(dataset_id)
+            .call()
+            .await
+            .map_err(self.rpc_err("keepersOf"))
     }
 
     /// Feldman commitments of a dataset.
     pub async fn commitments_of(&self, dataset_id: U256) -> Result<Vec<Bytes>, ChainError> {
-        self.data_registry().commitmentsOf(dataset_id).call().await.map_err(self.rpc_err("commitmentsOf"))
+        self.data_registry()
+            .commitmentsOf(dataset_id)
+            .call()
+            .await
+            .map_err(self.rpc_err("commitmentsOf"))
     }
 
     /// 1-based share index of `keeper` (0 when not listed).
-    pub async fn share_index_of(&self, dataset_id: U256, keeper: Address) -> Result<u8, ChainError> {
-        self.data_registry().shareIndexOf(dataset_id, keeper).call().await.map_err(self.rpc_err("shareIndexOf"))
+    pub async fn share_index_of(
+        &self,
+        dataset_id: U256,
+        keeper: Address,
+    ) -> Result<u8, ChainError> {
+        self.data_registry()
+            .shareIndexOf(dataset_id, keeper)
+            .call()
+            .await
+            .map_err(self.rpc_err("shareIndexOf"))
     }
 
     /// Whether `keeper` acknowledged.
-    pub async fn has_acknowledged(&self, dataset_id: U256, keeper: Address) -> Result<bool, ChainError> {
-        self.data_registry().hasAcknowledged(dataset_id, keeper).call().await.map_err(self.rpc_err("hasAcknowledged"))
+    pub async fn has_acknowledged(
+        &self,
+        dataset_id: U256,
+        keeper: Address,
+    ) -> Result<bool, ChainError> {
+        self.data_registry()
+            .hasAcknowledged(dataset_id, keeper)
+            .call()
+            .await
+            .map_err(self.rpc_err("hasAcknowledged"))
     }
 
     /// Latest certificate (validator zero when none).
     pub async fn certification(&self, dataset_id: U256) -> Result<Certification, ChainError> {
-        self.data_registry().certification(dataset_id).call().await.map_err(self.rpc_err("certification"))
+        self.data_registry()
+            .certification(dataset_id)
+            .call()
+            .await
+            .map_err(self.rpc_err("certification"))
     }
 
     // ---------------------------------------------------------------------------------------
@@ -431,16 +577,28 @@ impl PhdClient {
 
     /// PHD balance.
     pub async fn balance_of(&self, account: Address) -> Result<U256, ChainError> {
-        self.coin().balanceOf(account).call().await.map_err(self.rpc_err("balanceOf"))
+        self.coin()
+            .balanceOf(account)
+            .call()
+            .await
+            .map_err(self.rpc_err("balanceOf"))
     }
 
     /// Allowance `owner` gave `spender`.
     pub async fn allowance(&self, owner: Address, spender: Address) -> Result<U256, ChainError> {
-        self.coin().allowance(owner, spender).call().await.map_err(self.rpc_err("allowance"))
+        self.coin()
+            .allowance(owner, spender)
+            .call()
+            .await
+            .map_err(self.rpc_err("allowance"))
     }
 
     /// Approves `spender` to take `amount`.
-    pub async fn approve_coin(&self, spender: Address, amount: U256) -> Result<TxOutcome, ChainError> {
+    pub async fn approve_coin(
+        &self,
+        spender: Address,
+        amount: U256,
+    ) -> Result<TxOutcome, ChainError> {
         let coin = self.coin();
         let call = coin.approve(spender, amount);
         Ok(send_call(&self.send_ctx(), "approve", &call).await?.0)
@@ -448,7 +606,11 @@ impl PhdClient {
 
     /// Approves `spender` for `amount` unless the current allowance already covers it; returns
     /// the approval when one was sent.
-    pub async fn ensure_allowance(&self, spender: Address, amount: U256) -> Result<Option<TxOutcome>, ChainError> {
+    pub async fn ensure_allowance(
+        &self,
+        spender: Address,
+        amount: U256,
+    ) -> Result<Option<TxOutcome>, ChainError> {
         if amount.is_zero() || self.allowance(self.address(), spender).await? >= amount {
             return Ok(None);
         }
@@ -471,8 +633,16 @@ impl PhdClient {
     ) -> Result<(u8, B256, B256), ChainError> {
         let coin = self.coin();
         let owner = self.address();
-        let nonce = coin.nonces(owner).call().await.map_err(self.rpc_err("nonces"))?;
-        let d = coin.eip712Domain().call().await.map_err(self.rpc_err("eip712Domain"))?;
+        let nonce = coin
+            .nonces(owner)
+            .call()
+            .await
+            .map_err(self.rpc_err("nonces"))?;
+        let d = coin
+            .eip712Domain()
+            .call()
+            .await
+            .map_err(self.rpc_err("eip712Domain"))?;
         let domain = Eip712Domain::new(
             Some(d.name.into()),
             Some(d.version.into()),
@@ -480,13 +650,27 @@ impl PhdClient {
             Some(d.verifyingContract),
             None,
         );
-        let hash = Permit { owner, spender, value, nonce, deadline }.eip712_signing_hash(&domain);
+        let hash = Permit {
+            owner,
+            spender,
+            value,
+            nonce,
+            deadline,
+        }
+        .eip712_signing_hash(&domain);
         let sig = self
             .signer
             .sign_hash(&hash)
             .await
-            .map_err(|source| ChainError::Signer { context: "permit", source })?;
-        Ok((27 + u8::from(sig.v()), B256::from(sig.r()), B256::from(sig.s())))
+            .map_err(|source| ChainError::Signer {
+                context: "permit",
+                source,
+            })?;
+        Ok((
+            27 + u8::from(sig.v()),
+            B256::from(sig.r()),
+            B256::from(sig.s()),
+        ))
     }
 
     // ---------------------------------------------------------------------------------------
@@ -498,7 +682,8 @@ impl PhdClient {
         operation: &'static str,
         receipt: &alloy::rpc::types::TransactionReceipt,
     ) -> Result<(U256, U256, u64), ChainError> {
-        let ev: Marketplace::Purchased = require_event(operation, receipt, self.deployment.marketplace, "Purchased")?;
+        let ev: Marketplace::Purchased =
+            require_event(operation, receipt, self.deployment.marketplace, "Purchased")?;
         Ok((ev.purchaseId, ev.price, ev.deliveryDeadline))
     }
 
@@ -513,13 +698,32 @@ impl PhdClient {
         let market = self.deployment.marketplace;
         let d = self.dataset(dataset_id).await?;
         // A free dataset still escrows threshold × deliveryFee for its keepers.
-        let price = if d.price.is_zero() { self.delivery_fee().await? * U256::from(d.threshold) } else { d.price };
-        let approve = if price <= max_price { self.ensure_allowance(market, price).await? } else { None };
+        let price = if d.price.is_zero() {
+            self.delivery_fee().await? * U256::from(d.threshold)
+        } else {
+            d.price
+        };
+        let approve = if price <= max_price {
+            self.ensure_allowance(market, price).await?
+        } else {
+            None
+        };
         let m = self.marketplace();
-        let call = m.purchase(dataset_id, Bytes::copy_from_slice(&self.pubkey64()), purpose.id(), max_price);
+        let call = m.purchase(
+            dataset_id,
+            Bytes::copy_from_slice(&self.pubkey64()),
+            purpose.id(),
+            max_price,
+        );
         let (tx, receipt) = send_call(&self.send_ctx(), "purchase", &call).await?;
         let (purchase_id, price, delivery_deadline) = self.purchased("purchase", &receipt)?;
-        Ok(PurchaseOutcome { approve, tx, purchase_id, price, delivery_deadline })
+        Ok(PurchaseOutcome {
+            approve,
+            tx,
+            purchase_id,
+            price,
+            delivery_deadline,
+        })
     }
 
     /// Buys with an EIP-2612 permit (signed locally for `max_price`, valid for an hour) instead of
@@ -532,7 +736,9 @@ impl PhdClient {
     ) -> Result<PurchaseOutcome, ChainError> {
         let now = self.block_timestamp().await?;
         let deadline = U256::from(now.saturating_add(3600));
-        let (v, r, s) = self.sign_permit(self.deployment.marketplace, max_price, deadline).await?;
+        let (v, r, s) = self
+            .sign_permit(self.deployment.marketplace, max_price, deadline)
+            .await?;
         let m = self.marketplace();
         let call = m.purchaseWithPermit(
             dataset_id,
@@ -545,8 +751,15 @@ impl PhdClient {
             s,
         );
         let (tx, receipt) = send_call(&self.send_ctx(), "purchaseWithPermit", &call).await?;
-        let (purchase_id, price, delivery_deadline) = self.purchased("purchaseWithPermit", &receipt)?;
-        Ok(PurchaseOutcome { approve: None, tx, purchase_id, price, delivery_deadline })
+        let (purchase_id, price, delivery_deadline) =
+            self.purchased("purchaseWithPermit", &receipt)?;
+        Ok(PurchaseOutcome {
+            approve: None,
+            tx,
+            purchase_id,
+            price,
+            delivery_deadline,
+        })
     }
 
     /// Owner: free access for `grantee` (whose 64-byte public key shares are encrypted to). The
@@ -561,11 +774,19 @@ impl PhdClient {
     ) -> Result<PurchaseOutcome, ChainError> {
         let threshold = self.dataset(dataset_id).await?.threshold;
         let fee = self.delivery_fee().await? * U256::from(threshold);
-        let approve = self.ensure_allowance(self.deployment.marketplace, fee).await?;
+        let approve = self
+            .ensure_allowance(self.deployment.marketplace, fee)
+            .await?;
         let m = self.marketplace();
-        let call = m.grant(dataset_id, grantee, Bytes::copy_from_slice(grantee_pubkey), purpose.id());
+        let call = m.grant(
+            dataset_id,
+            grantee,
+            Bytes::copy_from_slice(grantee_pubkey),
+            purpose.id(),
+        );
         let (tx, receipt) = send_call(&self.send_ctx(), "grant", &call).await?;
-        let ev: Marketplace::Granted = require_event("grant", &receipt, self.deployment.marketplace, "Granted")?;
+        let ev: Marketplace::Granted =
+            require_event("grant", &receipt, self.deployment.marketplace, "Granted")?;
         Ok(PurchaseOutcome {
             approve,
             tx,
@@ -576,25 +797,38 @@ impl PhdClient {
     }
 
     /// Keeper: posts its encrypted share for a purchase; returns the number delivered so far.
-    pub async fn deliver_share(&self, purchase_id: U256, payload: &[u8]) -> Result<(TxOutcome, u8), ChainError> {
+    pub async fn deliver_share(
+        &self,
+        purchase_id: U256,
+        payload: &[u8],
+    ) -> Result<(TxOutcome, u8), ChainError> {
         let m = self.marketplace();
         let call = m.deliverShare(purchase_id, Bytes::copy_from_slice(payload));
         let (tx, receipt) = send_call(&self.send_ctx(), "deliverShare", &call).await?;
-        let ev: Marketplace::ShareDelivered =
-            require_event("deliverShare", &receipt, self.deployment.marketplace, "ShareDelivered")?;
+        let ev: Marketplace::ShareDelivered = require_event(
+            "deliverShare",
+            &receipt,
+            self.deployment.marketplace,
+            "ShareDelivered",
+        )?;
         Ok((tx, ev.delivered))
     }
 
     fn settlement(&self, receipt: &alloy::rpc::types::TransactionReceipt) -> Option<Settlement> {
-        crate::tx::find_event::<Marketplace::Settled>(receipt, self.deployment.marketplace).map(|e| Settlement {
-            owner_amount: e.ownerAmount,
-            keeper_amount_each: e.keeperAmountEach,
-            keeper_count: e.keeperCount,
-        })
+        crate::tx::find_event::<Marketplace::Settled>(receipt, self.deployment.marketplace).map(
+            |e| Settlement {
+                owner_amount: e.ownerAmount,
+                keeper_amount_each: e.keeperAmountEach,
+                keeper_count: e.keeperCount,
+            },
+        )
     }
 
     /// Buyer: confirms receipt; settles at once when enough shares arrived.
-    pub async fn confirm(&self, purchase_id: U256) -> Result<(TxOutcome, Option<Settlement>), ChainError> {
+    pub async fn confirm(
+        &self,
+        purchase_id: U256,
+    ) -> Result<(TxOutcome, Option<Settlement>), ChainError> {
         let m = self.marketplace();
         let call = m.confirm(purchase_id);
         let (tx, receipt) = send_call(&self.send_ctx(), "confirm", &call).await?;
@@ -619,7 +853,8 @@ impl PhdClient {
         let m = self.marketplace();
         let call = m.refund(purchase_id);
         let (tx, receipt) = send_call(&self.send_ctx(), "refund", &call).await?;
-        let ev: Marketplace::Refunded = require_event("refund", &receipt, self.deployment.marketplace, "Refunded")?;
+        let ev: Marketplace::Refunded =
+            require_event("refund", &receipt, self.deployment.marketplace, "Refunded")?;
         Ok((tx, ev.amount))
     }
 
@@ -628,33 +863,62 @@ impl PhdClient {
         let m = self.marketplace();
         let call = m.withdraw();
         let (tx, receipt) = send_call(&self.send_ctx(), "withdraw", &call).await?;
-        let ev: Marketplace::Withdrawn = require_event("withdraw", &receipt, self.deployment.marketplace, "Withdrawn")?;
+        let ev: Marketplace::Withdrawn = require_event(
+            "withdraw",
+            &receipt,
+            self.deployment.marketplace,
+            "Withdrawn",
+        )?;
         Ok((tx, ev.amount))
     }
 
     /// A purchase.
     pub async fn get_purchase(&self, purchase_id: U256) -> Result<Purchase, ChainError> {
-        self.marketplace().getPurchase(purchase_id).call().await.map_err(self.rpc_err("getPurchase"))
+        self.marketplace()
+            .getPurchase(purchase_id)
+            .call()
+            .await
+            .map_err(self.rpc_err("getPurchase"))
     }
 
     /// Whether `keeper` delivered for a purchase.
-    pub async fn has_delivered(&self, purchase_id: U256, keeper: Address) -> Result<bool, ChainError> {
-        self.marketplace().hasDelivered(purchase_id, keeper).call().await.map_err(self.rpc_err("hasDelivered"))
+    pub async fn has_delivered(
+        &self,
+        purchase_id: U256,
+        keeper: Address,
+    ) -> Result<bool, ChainError> {
+        self.marketplace()
+            .hasDelivered(purchase_id, keeper)
+            .call()
+            .await
+            .map_err(self.rpc_err("hasDelivered"))
     }
 
     /// Withdrawable credits of `account`.
     pub async fn credits_of(&self, account: Address) -> Result<U256, ChainError> {
-        self.marketplace().creditsOf(account).call().await.map_err(self.rpc_err("creditsOf"))
+        self.marketplace()
+            .creditsOf(account)
+            .call()
+            .await
+            .map_err(self.rpc_err("creditsOf"))
     }
 
     /// Sum of prices of open purchases.
     pub async fn open_escrow(&self) -> Result<U256, ChainError> {
-        self.marketplace().openEscrow().call().await.map_err(self.rpc_err("openEscrow"))
+        self.marketplace()
+            .openEscrow()
+            .call()
+            .await
+            .map_err(self.rpc_err("openEscrow"))
     }
 
     /// Sum of unwithdrawn credits.
     pub async fn total_credits(&self) -> Result<U256, ChainError> {
-        self.marketplace().totalCredits().call().await.map_err(self.rpc_err("totalCredits"))
+        self.marketplace()
+            .totalCredits()
+            .call()
+            .await
+            .map_err(self.rpc_err("totalCredits"))
     }
 
     // ---------------------------------------------------------------------------------------
@@ -663,12 +927,18 @@ impl PhdClient {
 
     /// Latest block number.
     pub async fn block_number(&self) -> Result<u64, ChainError> {
-        self.provider.get_block_number().await.map_err(self.transport_err("blockNumber"))
+        self.provider
+            .get_block_number()
+            .await
+            .map_err(self.transport_err("blockNumber"))
     }
 
     /// Hash of block `number`; `None` when the node has no such block (past the head). The
     /// watchers compare it with the hashes they remember to detect reorganisations.
-    pub async fn block_hash(&self, number: u64) -> Result<Option<alloy::primitives::B256>, ChainError> {
+    pub async fn block_hash(
+        &self,
+        number: u64,
+    ) -> Result<Option<alloy::primitives::B256>, ChainError> {
         let block = self
             .provider
             .get_block_by_number(alloy::eips::BlockNumberOrTag::Number(number))
@@ -684,7 +954,10 @@ impl PhdClient {
             .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
             .await
             .map_err(self.transport_err("getBlock"))?
-            .ok_or_else(|| ChainError::Call { context: "getBlock", reason: "node returned no latest block".into() })?;
+            .ok_or_else(|| ChainError::Call {
+                context: "getBlock",
+                reason: "node returned no latest block".into(),
+            })?;
         Ok(block.header.timestamp)
     }
 

@@ -22,7 +22,12 @@ pub enum ContractKind {
 
 impl ContractKind {
     /// All contracts in deployment order.
-    pub const ALL: [ContractKind; 4] = [Self::PhdCoin, Self::KeeperRegistry, Self::DataRegistry, Self::Marketplace];
+    pub const ALL: [ContractKind; 4] = [
+        Self::PhdCoin,
+        Self::KeeperRegistry,
+        Self::DataRegistry,
+        Self::Marketplace,
+    ];
 
     /// Solidity contract name.
     pub fn name(self) -> &'static str {
@@ -62,8 +67,11 @@ impl ContractKind {
             #[serde(rename = "deployedBytecode")]
             deployed_bytecode: Obj,
         }
-        let raw: Raw = serde_json::from_str(self.artifact_json())
-            .map_err(|e| ChainError::Artifact { name: self.name(), reason: e.to_string() })?;
+        let raw: Raw =
+            serde_json::from_str(self.artifact_json()).map_err(|e| ChainError::Artifact {
+                name: self.name(),
+                reason: e.to_string(),
+            })?;
         let mut immutables: Vec<(usize, usize)> = raw
             .deployed_bytecode
             .immutable_references
@@ -126,7 +134,10 @@ impl Artifact {
 
     /// Whether on-chain runtime `code` is this artifact's code (immutables ignored).
     pub fn matches_runtime(&self, code: &[u8]) -> bool {
-        match (self.masked_hash(code), self.masked_hash(&self.deployed_bytecode)) {
+        match (
+            self.masked_hash(code),
+            self.masked_hash(&self.deployed_bytecode),
+        ) {
             (Some(a), Some(b)) => a == b && !code.is_empty(),
             _ => false,
         }
@@ -143,15 +154,25 @@ mod tests {
             let a = kind.artifact();
             assert!(a.is_ok(), "{kind}");
             if let Ok(a) = a {
-                assert!(!a.bytecode.is_empty(), "{kind} has no bytecode (interface artifact?)");
+                assert!(
+                    !a.bytecode.is_empty(),
+                    "{kind} has no bytecode (interface artifact?)"
+                );
                 assert!(a.matches_runtime(&a.deployed_bytecode));
                 // Deployable on public chains (the deploy tool only warns).
-                assert!(!a.exceeds_eip170(), "{kind}: {} bytes of runtime code", a.deployed_bytecode.len());
+                assert!(
+                    !a.exceeds_eip170(),
+                    "{kind}: {} bytes of runtime code",
+                    a.deployed_bytecode.len()
+                );
                 let mut other = a.deployed_bytecode.to_vec();
                 if let Some(b) = other.last_mut() {
                     *b ^= 1;
                 }
-                assert!(!a.matches_runtime(&other) || a.immutables.iter().any(|&(s, l)| s + l == other.len()));
+                assert!(
+                    !a.matches_runtime(&other)
+                        || a.immutables.iter().any(|&(s, l)| s + l == other.len())
+                );
             }
         }
     }

@@ -109,7 +109,11 @@ impl Deployment {
         let tmp = path.with_extension("json.tmp");
         std::fs::write(&tmp, text)
             .and_then(|()| std::fs::rename(&tmp, path))
-            .map_err(|source| ChainError::Io { action: "writing deployment", path: path.to_owned(), source })
+            .map_err(|source| ChainError::Io {
+                action: "writing deployment",
+                path: path.to_owned(),
+                source,
+            })
     }
 
     /// `deploy/deployments/<chain_id>.json` under the repository root (or the current directory

@@ -172,24 +172,45 @@ impl ChainError {
     pub fn from_transport(context: &'static str, url: &str, source: TransportError) -> Self {
         if let Some(resp) = source.as_error_resp() {
             if let Some(data) = resp.as_revert_data() {
-                return Self::Revert { context, revert: ContractRevert::decode(&data), tx_hash: None };
+                return Self::Revert {
+                    context,
+                    revert: ContractRevert::decode(&data),
+                    tx_hash: None,
+                };
             }
             if resp.message.contains("revert") {
-                return Self::Revert { context, revert: ContractRevert::Empty, tx_hash: None };
+                return Self::Revert {
+                    context,
+                    revert: ContractRevert::Empty,
+                    tx_hash: None,
+                };
             }
         }
         if matches!(source, RpcError::Transport(_)) {
-            return Self::Unreachable { context, url: url.to_owned(), source };
+            return Self::Unreachable {
+                context,
+                url: url.to_owned(),
+                source,
+            };
         }
-        Self::Rpc { context, url: url.to_owned(), source }
+        Self::Rpc {
+            context,
+            url: url.to_owned(),
+            source,
+        }
     }
 
     /// Classifies an `alloy::contract::Error`.
     pub fn from_contract(context: &'static str, url: &str, source: alloy::contract::Error) -> Self {
         match source {
             alloy::contract::Error::TransportError(t) => Self::from_transport(context, url, t),
-            alloy::contract::Error::PendingTransactionError(p) => Self::from_pending(context, url, None, p),
-            other => Self::Call { context, reason: other.to_string() },
+            alloy::contract::Error::PendingTransactionError(p) => {
+                Self::from_pending(context, url, None, p)
+            }
+            other => Self::Call {
+                context,
+                reason: other.to_string(),
+            },
         }
     }
 
@@ -202,14 +223,18 @@ impl ChainError {
     ) -> Self {
         match source {
             PendingTransactionError::TransportError(t) => Self::from_transport(context, url, t),
-            PendingTransactionError::TxWatcher(alloy::providers::WatchTxError::Timeout) => Self::Timeout {
+            PendingTransactionError::TxWatcher(alloy::providers::WatchTxError::Timeout) => {
+                Self::Timeout {
+                    context,
+                    tx_hash: tx_hash.unwrap_or_default(),
+                    timeout: Duration::ZERO,
+                }
+            }
+            other => Self::MissingReceipt {
                 context,
                 tx_hash: tx_hash.unwrap_or_default(),
-                timeout: Duration::ZERO,
+                reason: other.to_string(),
             },
-            other => {
-                Self::MissingReceipt { context, tx_hash: tx_hash.unwrap_or_default(), reason: other.to_string() }
-            }
         }
     }
 }

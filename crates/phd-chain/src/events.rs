@@ -9,7 +9,9 @@ use alloy::{
 
 use crate::{
     ChainError, PhdClient,
-    bindings::{data_registry::DataRegistry, keeper_registry::KeeperRegistry, marketplace::Marketplace},
+    bindings::{
+        data_registry::DataRegistry, keeper_registry::KeeperRegistry, marketplace::Marketplace,
+    },
 };
 
 /// A decoded event with where it happened.
@@ -46,7 +48,10 @@ impl BlockRange {
 
     /// From `from` to latest.
     pub fn since(from: u64) -> Self {
-        Self { from: Some(from), to: None }
+        Self {
+            from: Some(from),
+            to: None,
+        }
     }
 }
 
@@ -70,15 +75,22 @@ impl PhdClient {
         topics: Topics,
         range: BlockRange,
     ) -> Result<Vec<EventLog<E>>, ChainError> {
-        let latest = self.provider().get_block_number().await.map_err(self.transport_err("getLogs"))?;
+        let latest = self
+            .provider()
+            .get_block_number()
+            .await
+            .map_err(self.transport_err("getLogs"))?;
         let from = range.from.unwrap_or(self.deployment().deployed_at_block);
         let to = range.to.map_or(latest, |t| t.min(latest));
         let mut out = Vec::new();
         let mut start = from;
         while start <= to {
             let end = start.saturating_add(self.log_chunk - 1).min(to);
-            let mut filter =
-                Filter::new().address(address).event_signature(E::SIGNATURE_HASH).from_block(start).to_block(end);
+            let mut filter = Filter::new()
+                .address(address)
+                .event_signature(E::SIGNATURE_HASH)
+                .from_block(start)
+                .to_block(end);
             if let Some(t) = topics[0] {
                 filter = filter.topic1(t);
             }
@@ -88,7 +100,11 @@ impl PhdClient {
             if let Some(t) = topics[2] {
                 filter = filter.topic3(t);
             }
-            let logs = self.provider().get_logs(&filter).await.map_err(self.transport_err("getLogs"))?;
+            let logs = self
+                .provider()
+                .get_logs(&filter)
+                .await
+                .map_err(self.transport_err("getLogs"))?;
             for log in logs {
                 match log.log_decode::<E>() {
                     Ok(d) => out.push(EventLog {
@@ -99,7 +115,9 @@ impl PhdClient {
                         log_index: d.log_index,
                         event: d.inner.data,
                     }),
-                    Err(e) => tracing::warn!(event = E::SIGNATURE, error = %e, "skipping undecodable log"),
+                    Err(e) => {
+                        tracing::warn!(event = E::SIGNATURE, error = %e, "skipping undecodable log")
+                    }
                 }
             }
             if end == u64::MAX {
@@ -116,7 +134,12 @@ impl PhdClient {
         owner: Option<Address>,
         range: BlockRange,
     ) -> Result<Vec<EventLog<DataRegistry::Published>>, ChainError> {
-        self.events(self.deployment().data_registry, [None, owner.and_then(addr), None], range).await
+        self.events(
+            self.deployment().data_registry,
+            [None, owner.and_then(addr), None],
+            range,
+        )
+        .await
     }
 
     /// The `Published` event of one dataset.
@@ -125,7 +148,11 @@ impl PhdClient {
         dataset_id: U256,
     ) -> Result<Option<EventLog<DataRegistry::Published>>, ChainError> {
         Ok(self
-            .events(self.deployment().data_registry, [id(dataset_id), None, None], BlockRange::all())
+            .events(
+                self.deployment().data_registry,
+                [id(dataset_id), None, None],
+                BlockRange::all(),
+            )
             .await?
             .into_iter()
             .next())
@@ -138,8 +165,12 @@ impl PhdClient {
         keeper: Option<Address>,
         range: BlockRange,
     ) -> Result<Vec<EventLog<DataRegistry::ShareAcknowledged>>, ChainError> {
-        self.events(self.deployment().data_registry, [dataset_id.and_then(id), keeper.and_then(addr), None], range)
-            .await
+        self.events(
+            self.deployment().data_registry,
+            [dataset_id.and_then(id), keeper.and_then(addr), None],
+            range,
+        )
+        .await
     }
 
     /// `Certified` events, optionally filtered by dataset and validator.
@@ -149,8 +180,12 @@ impl PhdClient {
         validator: Option<Address>,
         range: BlockRange,
     ) -> Result<Vec<EventLog<DataRegistry::Certified>>, ChainError> {
-        self.events(self.deployment().data_registry, [dataset_id.and_then(id), validator.and_then(addr), None], range)
-            .await
+        self.events(
+            self.deployment().data_registry,
+            [dataset_id.and_then(id), validator.and_then(addr), None],
+            range,
+        )
+        .await
     }
 
     /// `ConsentWithdrawn` events, optionally filtered by dataset and owner.
@@ -160,8 +195,12 @@ impl PhdClient {
         owner: Option<Address>,
         range: BlockRange,
     ) -> Result<Vec<EventLog<DataRegistry::ConsentWithdrawn>>, ChainError> {
-        self.events(self.deployment().data_registry, [dataset_id.and_then(id), owner.and_then(addr), None], range)
-            .await
+        self.events(
+            self.deployment().data_registry,
+            [dataset_id.and_then(id), owner.and_then(addr), None],
+            range,
+        )
+        .await
     }
 
     /// `ErasureConfirmed` events, optionally filtered by dataset and keeper.
@@ -171,8 +210,12 @@ impl PhdClient {
         keeper: Option<Address>,
         range: BlockRange,
     ) -> Result<Vec<EventLog<DataRegistry::ErasureConfirmed>>, ChainError> {
-        self.events(self.deployment().data_registry, [dataset_id.and_then(id), keeper.and_then(addr), None], range)
-            .await
+        self.events(
+            self.deployment().data_registry,
+            [dataset_id.and_then(id), keeper.and_then(addr), None],
+            range,
+        )
+        .await
     }
 
     /// `Purchased` events, optionally filtered by dataset and buyer.
@@ -182,7 +225,12 @@ impl PhdClient {
         buyer: Option<Address>,
         range: BlockRange,
     ) -> Result<Vec<EventLog<Marketplace::Purchased>>, ChainError> {
-        self.events(self.deployment().marketplace, [None, dataset_id.and_then(id), buyer.and_then(addr)], range).await
+        self.events(
+            self.deployment().marketplace,
+            [None, dataset_id.and_then(id), buyer.and_then(addr)],
+            range,
+        )
+        .await
     }
 
     /// `Granted` events, optionally filtered by dataset and grantee.
@@ -192,8 +240,12 @@ impl PhdClient {
         grantee: Option<Address>,
         range: BlockRange,
     ) -> Result<Vec<EventLog<Marketplace::Granted>>, ChainError> {
-        self.events(self.deployment().marketplace, [None, dataset_id.and_then(id), grantee.and_then(addr)], range)
-            .await
+        self.events(
+            self.deployment().marketplace,
+            [None, dataset_id.and_then(id), grantee.and_then(addr)],
+            range,
+        )
+        .await
     }
 
     /// `ShareDelivered` events (with the encrypted payloads) of one purchase.
@@ -202,7 +254,12 @@ impl PhdClient {
         purchase_id: U256,
         range: BlockRange,
     ) -> Result<Vec<EventLog<Marketplace::ShareDelivered>>, ChainError> {
-        self.events(self.deployment().marketplace, [id(purchase_id), None, None], range).await
+        self.events(
+            self.deployment().marketplace,
+            [id(purchase_id), None, None],
+            range,
+        )
+        .await
     }
 
     /// `ShareDelivered` events of one keeper.
@@ -211,7 +268,12 @@ impl PhdClient {
         keeper: Address,
         range: BlockRange,
     ) -> Result<Vec<EventLog<Marketplace::ShareDelivered>>, ChainError> {
-        self.events(self.deployment().marketplace, [None, addr(keeper), None], range).await
+        self.events(
+            self.deployment().marketplace,
+            [None, addr(keeper), None],
+            range,
+        )
+        .await
     }
 
     /// `Settled` events, optionally of one purchase.
@@ -220,7 +282,12 @@ impl PhdClient {
         purchase_id: Option<U256>,
         range: BlockRange,
     ) -> Result<Vec<EventLog<Marketplace::Settled>>, ChainError> {
-        self.events(self.deployment().marketplace, [purchase_id.and_then(id), None, None], range).await
+        self.events(
+            self.deployment().marketplace,
+            [purchase_id.and_then(id), None, None],
+            range,
+        )
+        .await
     }
 
     /// `Refunded` events, optionally filtered by purchase and recipient (the buyer; for a grant,
@@ -231,8 +298,12 @@ impl PhdClient {
         buyer: Option<Address>,
         range: BlockRange,
     ) -> Result<Vec<EventLog<Marketplace::Refunded>>, ChainError> {
-        self.events(self.deployment().marketplace, [purchase_id.and_then(id), None, buyer.and_then(addr)], range)
-            .await
+        self.events(
+            self.deployment().marketplace,
+            [purchase_id.and_then(id), None, buyer.and_then(addr)],
+            range,
+        )
+        .await
     }
 
     /// `Committed` events, optionally filtered by purchase, dataset and keeper. A keeper that
@@ -246,7 +317,11 @@ impl PhdClient {
     ) -> Result<Vec<EventLog<Marketplace::Committed>>, ChainError> {
         self.events(
             self.deployment().marketplace,
-            [purchase_id.and_then(id), dataset_id.and_then(id), keeper.and_then(addr)],
+            [
+                purchase_id.and_then(id),
+                dataset_id.and_then(id),
+                keeper.and_then(addr),
+            ],
             range,
         )
         .await
@@ -263,7 +338,11 @@ impl PhdClient {
     ) -> Result<Vec<EventLog<Marketplace::ShareDisputed>>, ChainError> {
         self.events(
             self.deployment().marketplace,
-            [purchase_id.and_then(id), dataset_id.and_then(id), keeper.and_then(addr)],
+            [
+                purchase_id.and_then(id),
+                dataset_id.and_then(id),
+                keeper.and_then(addr),
+            ],
             range,
         )
         .await
@@ -280,7 +359,11 @@ impl PhdClient {
     ) -> Result<Vec<EventLog<Marketplace::KeeperSlashed>>, ChainError> {
         self.events(
             self.deployment().marketplace,
-            [purchase_id.and_then(id), dataset_id.and_then(id), keeper.and_then(addr)],
+            [
+                purchase_id.and_then(id),
+                dataset_id.and_then(id),
+                keeper.and_then(addr),
+            ],
             range,
         )
         .await
@@ -296,7 +379,11 @@ impl PhdClient {
     ) -> Result<Vec<EventLog<Marketplace::Confirmed>>, ChainError> {
         self.events(
             self.deployment().marketplace,
-            [purchase_id.and_then(id), dataset_id.and_then(id), buyer.and_then(addr)],
+            [
+                purchase_id.and_then(id),
+                dataset_id.and_then(id),
+                buyer.and_then(addr),
+            ],
             range,
         )
         .await
@@ -309,7 +396,12 @@ impl PhdClient {
         node: Option<Address>,
         range: BlockRange,
     ) -> Result<Vec<EventLog<KeeperRegistry::Slashed>>, ChainError> {
-        self.events(self.deployment().keeper_registry, [node.and_then(addr), None, None], range).await
+        self.events(
+            self.deployment().keeper_registry,
+            [node.and_then(addr), None, None],
+            range,
+        )
+        .await
     }
 
     /// `Withdrawn` events, optionally of one account.
@@ -318,7 +410,12 @@ impl PhdClient {
         account: Option<Address>,
         range: BlockRange,
     ) -> Result<Vec<EventLog<Marketplace::Withdrawn>>, ChainError> {
-        self.events(self.deployment().marketplace, [account.and_then(addr), None, None], range).await
+        self.events(
+            self.deployment().marketplace,
+            [account.and_then(addr), None, None],
+            range,
+        )
+        .await
     }
 
     /// `NodeRegistered` events, optionally of one node.
@@ -327,6 +424,11 @@ impl PhdClient {
         node: Option<Address>,
         range: BlockRange,
     ) -> Result<Vec<EventLog<KeeperRegistry::NodeRegistered>>, ChainError> {
-        self.events(self.deployment().keeper_registry, [node.and_then(addr), None, None], range).await
+        self.events(
+            self.deployment().keeper_registry,
+            [node.and_then(addr), None, None],
+            range,
+        )
+        .await
     }
 }

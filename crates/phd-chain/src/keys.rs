@@ -34,9 +34,11 @@ pub fn address_of_pubkey64(pubkey: &[u8; 64]) -> Address {
 pub fn signer_from_hex(hex_key: &str) -> Result<PrivateKeySigner, ChainError> {
     let bytes = alloy::hex::decode(hex_key.trim())
         .map_err(|e| ChainError::Key(format!("private key is not hex: {e}")))?;
-    let b = B256::try_from(bytes.as_slice())
-        .map_err(|_| ChainError::Key(format!("private key must be 32 bytes, got {}", bytes.len())))?;
-    PrivateKeySigner::from_bytes(&b).map_err(|e| ChainError::Key(format!("invalid private key: {e}")))
+    let b = B256::try_from(bytes.as_slice()).map_err(|_| {
+        ChainError::Key(format!("private key must be 32 bytes, got {}", bytes.len()))
+    })?;
+    PrivateKeySigner::from_bytes(&b)
+        .map_err(|e| ChainError::Key(format!("invalid private key: {e}")))
 }
 
 /// The `keyProof` of `KeeperRegistry.register` / `update`: a raw (no EIP-191 prefix) secp256k1
@@ -48,7 +50,12 @@ pub fn sign_key_proof(encryption_secret: &[u8; 32], digest: B256) -> Result<Byte
     let secret = Zeroizing::new(*encryption_secret);
     let signer = PrivateKeySigner::from_slice(secret.as_slice())
         .map_err(|e| ChainError::Key(format!("invalid encryption secret key: {e}")))?;
-    let sig = signer.sign_hash_sync(&digest).map_err(|source| ChainError::Signer { context: "key proof", source })?;
+    let sig = signer
+        .sign_hash_sync(&digest)
+        .map_err(|source| ChainError::Signer {
+            context: "key proof",
+            source,
+        })?;
     Ok(Bytes::copy_from_slice(&sig.as_bytes()))
 }
 
@@ -80,9 +87,16 @@ mod tests {
         assert_eq!(proof.len(), 65);
         assert!(matches!(proof[64], 27 | 28));
         let sig = alloy::primitives::Signature::try_from(proof.as_ref()).unwrap();
-        assert_eq!(sig.recover_address_from_prehash(&digest).unwrap(), enc.address());
+        assert_eq!(
+            sig.recover_address_from_prehash(&digest).unwrap(),
+            enc.address()
+        );
         // Another digest (another account / chain / registry) does not recover to the key.
-        assert_ne!(sig.recover_address_from_prehash(&B256::repeat_byte(1)).unwrap(), enc.address());
+        assert_ne!(
+            sig.recover_address_from_prehash(&B256::repeat_byte(1))
+                .unwrap(),
+            enc.address()
+        );
         assert!(sign_key_proof(&[0u8; 32], digest).is_err());
     }
 }

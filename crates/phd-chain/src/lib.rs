@@ -29,16 +29,22 @@ pub mod units;
 pub use alloy;
 pub use anvil::{AnvilSettings, RoleIndexes, RoleSigners, anvil_bin, repo_root, spawn_anvil};
 pub use client::{
-    Acknowledged, Certification, DEFAULT_TX_TIMEOUT, Dataset, Node, PhdClient, PublishParams, signing_provider, Purchase, PurchaseOutcome,
-    Settlement,
+    Acknowledged, Certification, DEFAULT_TX_TIMEOUT, Dataset, Node, PhdClient, PublishParams,
+    Purchase, PurchaseOutcome, Settlement, signing_provider,
 };
 pub use code::{Artifact, ContractKind};
 pub use deployment::{Deployment, DeploymentParams};
 pub use error::ChainError;
 pub use events::{BlockRange, EventLog};
-pub use keys::{sign_key_proof, address_of_pubkey64, pubkey_compressed, pubkey64, random_compressed_point, signer_from_hex};
-pub use purpose::{DatasetStatus, NodeRole, Purpose, PurchaseStatus};
+pub use keys::{
+    address_of_pubkey64, pubkey_compressed, pubkey64, random_compressed_point, sign_key_proof,
+    signer_from_hex,
+};
+pub use purpose::{DatasetStatus, NodeRole, PurchaseStatus, Purpose};
 pub use revert::ContractRevert;
-pub use trust::{CertificationSummary, CommitState, Committed, Stake, delivery_log, delivery_log_entry, delivery_log_hash};
+pub use trust::{
+    CertificationSummary, CommitState, Committed, Stake, delivery_log, delivery_log_entry,
+    delivery_log_hash,
+};
 pub use tx::{SendCtx, TxOutcome, find_event, require_event, send_call};
 pub use units::{format_phd, format_phd_unit, one_phd, parse_phd, phd};

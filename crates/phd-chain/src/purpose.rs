@@ -26,8 +26,13 @@ pub enum Purpose {
 
 impl Purpose {
     /// All purposes, in id order.
-    pub const ALL: [Purpose; 5] =
-        [Self::Research, Self::Commercial, Self::Validation, Self::Portability, Self::PublicHealth];
+    pub const ALL: [Purpose; 5] = [
+        Self::Research,
+        Self::Commercial,
+        Self::Validation,
+        Self::Portability,
+        Self::PublicHealth,
+    ];
 
     /// The on-chain id.
     pub fn id(self) -> u8 {
@@ -51,7 +56,10 @@ impl Purpose {
 
     /// The purposes set in `mask` (unknown bits ignored).
     pub fn from_mask(mask: U256) -> Vec<Purpose> {
-        Self::ALL.into_iter().filter(|p| !(mask & p.bit()).is_zero()).collect()
+        Self::ALL
+            .into_iter()
+            .filter(|p| !(mask & p.bit()).is_zero())
+            .collect()
     }
 
     /// Kebab-case name, as accepted by `FromStr`.
@@ -83,7 +91,8 @@ impl FromStr for Purpose {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let norm = s.trim().to_ascii_lowercase().replace('_', "-");
         if let Ok(id) = norm.parse::<u8>() {
-            return Self::from_id(id).ok_or_else(|| ChainError::InvalidInput(format!("unknown purpose id {id}")));
+            return Self::from_id(id)
+                .ok_or_else(|| ChainError::InvalidInput(format!("unknown purpose id {id}")));
         }
         Self::ALL.into_iter().find(|p| p.name() == norm).ok_or_else(|| {
             ChainError::InvalidInput(format!(
@@ -214,9 +223,18 @@ mod tests {
 
     #[test]
     fn purposes() {
-        assert_eq!(Purpose::mask(&[Purpose::Research, Purpose::Validation]), U256::from(5));
-        assert_eq!(Purpose::from_mask(U256::from(5)), vec![Purpose::Research, Purpose::Validation]);
-        assert_eq!("public_health".parse::<Purpose>().ok(), Some(Purpose::PublicHealth));
+        assert_eq!(
+            Purpose::mask(&[Purpose::Research, Purpose::Validation]),
+            U256::from(5)
+        );
+        assert_eq!(
+            Purpose::from_mask(U256::from(5)),
+            vec![Purpose::Research, Purpose::Validation]
+        );
+        assert_eq!(
+            "public_health".parse::<Purpose>().ok(),
+            Some(Purpose::PublicHealth)
+        );
         assert_eq!("1".parse::<Purpose>().ok(), Some(Purpose::Commercial));
         assert!("nope".parse::<Purpose>().is_err());
     }

@@ -10,7 +10,8 @@ use alloy::{
 use crate::{
     bindings::{
         coin::PHDCoin::PHDCoinErrors as C, data_registry::DataRegistry::DataRegistryErrors as D,
-        keeper_registry::KeeperRegistry::KeeperRegistryErrors as K, marketplace::Marketplace::MarketplaceErrors as M,
+        keeper_registry::KeeperRegistry::KeeperRegistryErrors as K,
+        marketplace::Marketplace::MarketplaceErrors as M,
     },
     purpose::{DatasetStatus, PurchaseStatus, purpose_name, role_name},
     units::format_phd_unit as phd,
@@ -66,7 +67,10 @@ impl ContractRevert {
     pub fn name(&self) -> String {
         fn short(dbg: String) -> String {
             // `Variant(Struct { .. })` → `Variant`
-            dbg.split(['(', ' ', '{']).next().unwrap_or_default().to_owned()
+            dbg.split(['(', ' ', '{'])
+                .next()
+                .unwrap_or_default()
+                .to_owned()
         }
         match self {
             Self::DataRegistry(e) => short(format!("{e:?}")),
@@ -403,25 +407,48 @@ mod tests {
 
     #[test]
     fn decodes_and_displays() {
-        let err = Marketplace::MarketplacePriceAboveMax { price: whole(120), maxPrice: whole(100) };
+        let err = Marketplace::MarketplacePriceAboveMax {
+            price: whole(120),
+            maxPrice: whole(100),
+        };
         let data = err.abi_encode();
         let r = ContractRevert::decode(&data);
         assert_eq!(r.to_string(), "price 120 PHD is above your maximum 100 PHD");
         assert_eq!(r.name(), "MarketplacePriceAboveMax");
 
-        let e = M::MarketplaceNothingToWithdraw(Marketplace::MarketplaceNothingToWithdraw { account: Address::ZERO });
-        assert_eq!(ContractRevert::decode(&e.abi_encode()), ContractRevert::Marketplace(e));
+        let e = M::MarketplaceNothingToWithdraw(Marketplace::MarketplaceNothingToWithdraw {
+            account: Address::ZERO,
+        });
+        assert_eq!(
+            ContractRevert::decode(&e.abi_encode()),
+            ContractRevert::Marketplace(e)
+        );
         assert_eq!(ContractRevert::decode(&[]), ContractRevert::Empty);
-        assert!(matches!(ContractRevert::decode(&[1, 2, 3, 4, 5]), ContractRevert::Unknown(_)));
+        assert!(matches!(
+            ContractRevert::decode(&[1, 2, 3, 4, 5]),
+            ContractRevert::Unknown(_)
+        ));
         // Errors added with the trust rules decode to their contract and read as sentences.
-        let e = Marketplace::MarketplaceNotEnoughCommitments { purchaseId: U256::from(7), committed: 1, threshold: 2 };
+        let e = Marketplace::MarketplaceNotEnoughCommitments {
+            purchaseId: U256::from(7),
+            committed: 1,
+            threshold: 2,
+        };
         let r = ContractRevert::decode(&e.abi_encode());
         assert_eq!(r.name(), "MarketplaceNotEnoughCommitments");
         assert!(r.to_string().contains("1 of 2"), "{r}");
         let e = Marketplace::ShareProofInvalidProof {};
-        assert_eq!(ContractRevert::decode(&e.abi_encode()).name(), "ShareProofInvalidProof");
-        let e = crate::bindings::keeper_registry::KeeperRegistry::KeeperRegistryInvalidKeyProof { node: Address::ZERO };
-        assert!(matches!(ContractRevert::decode(&e.abi_encode()), ContractRevert::KeeperRegistry(_)));
+        assert_eq!(
+            ContractRevert::decode(&e.abi_encode()).name(),
+            "ShareProofInvalidProof"
+        );
+        let e = crate::bindings::keeper_registry::KeeperRegistry::KeeperRegistryInvalidKeyProof {
+            node: Address::ZERO,
+        };
+        assert!(matches!(
+            ContractRevert::decode(&e.abi_encode()),
+            ContractRevert::KeeperRegistry(_)
+        ));
         let e = crate::bindings::data_registry::DataRegistry::DataRegistryAccessNotGranted {
             datasetId: U256::from(3),
             validator: Address::ZERO,
@@ -429,9 +456,18 @@ mod tests {
         let r = ContractRevert::decode(&e.abi_encode());
         assert_eq!(r.name(), "DataRegistryAccessNotGranted");
         assert!(r.to_string().contains("settled grant"), "{r}");
-        let e = crate::bindings::coin::PHDCoin::ERC20ExceededCap { increasedSupply: whole(2), cap: whole(1) };
-        assert_eq!(ContractRevert::decode(&e.abi_encode()).name(), "ERC20ExceededCap");
+        let e = crate::bindings::coin::PHDCoin::ERC20ExceededCap {
+            increasedSupply: whole(2),
+            cap: whole(1),
+        };
+        assert_eq!(
+            ContractRevert::decode(&e.abi_encode()).name(),
+            "ERC20ExceededCap"
+        );
         let msg = alloy::sol_types::Revert::from("nope").abi_encode();
-        assert_eq!(ContractRevert::decode(&msg), ContractRevert::Message("nope".into()));
+        assert_eq!(
+            ContractRevert::decode(&msg),
+            ContractRevert::Message("nope".into())
+        );
     }
 }

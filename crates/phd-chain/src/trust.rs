@@ -7,7 +7,9 @@ use serde::Serialize;
 
 use crate::{
     ChainError, PhdClient,
-    bindings::{data_registry::DataRegistry, keeper_registry::KeeperRegistry, marketplace::Marketplace},
+    bindings::{
+        data_registry::DataRegistry, keeper_registry::KeeperRegistry, marketplace::Marketplace,
+    },
     client::Certification,
     events::{BlockRange, EventLog},
     tx::{TxOutcome, require_event, send_call},
@@ -67,7 +69,10 @@ pub fn delivery_log_entry(share_index: u8, payload: &[u8]) -> B256 {
 /// missing, reordered or duplicated). `deliveries` must be every delivery of one purchase, as
 /// [`PhdClient::share_deliveries`] returns them (oldest first).
 pub fn delivery_log(deliveries: &[EventLog<Marketplace::ShareDelivered>]) -> Vec<B256> {
-    deliveries.iter().map(|d| delivery_log_entry(d.event.shareIndex, &d.event.payload)).collect()
+    deliveries
+        .iter()
+        .map(|d| delivery_log_entry(d.event.shareIndex, &d.event.payload))
+        .collect()
 }
 
 /// The chain hash the contract stores for `log` (`h = keccak256(h ‖ entry)` from zero), to
@@ -89,7 +94,11 @@ impl PhdClient {
     /// The digest a node's encryption key signs to prove possession (chain id, registry and
     /// account bound), as the registry computes it.
     pub async fn key_proof_digest(&self, account: Address) -> Result<B256, ChainError> {
-        self.keeper_registry().keyProofDigest(account).call().await.map_err(self.rpc_err("keyProofDigest"))
+        self.keeper_registry()
+            .keyProofDigest(account)
+            .call()
+            .await
+            .map_err(self.rpc_err("keyProofDigest"))
     }
 
     /// The key proof for this account, signed with the encryption secret key (32 bytes).
@@ -100,39 +109,72 @@ impl PhdClient {
 
     /// A node's bond.
     pub async fn stake_of(&self, account: Address) -> Result<Stake, ChainError> {
-        let s = self.keeper_registry().stakeOf(account).call().await.map_err(self.rpc_err("stakeOf"))?;
-        Ok(Stake { amount: s.amount, unlock_at: s.unlockAt })
+        let s = self
+            .keeper_registry()
+            .stakeOf(account)
+            .call()
+            .await
+            .map_err(self.rpc_err("stakeOf"))?;
+        Ok(Stake {
+            amount: s.amount,
+            unlock_at: s.unlockAt,
+        })
     }
 
     /// Smallest bond of an active node.
     pub async fn min_stake(&self) -> Result<U256, ChainError> {
-        self.keeper_registry().MIN_STAKE().call().await.map_err(self.rpc_err("MIN_STAKE"))
+        self.keeper_registry()
+            .MIN_STAKE()
+            .call()
+            .await
+            .map_err(self.rpc_err("MIN_STAKE"))
     }
 
     /// Seconds between an exit request and the stake's release.
     pub async fn unbonding_delay(&self) -> Result<u64, ChainError> {
-        self.keeper_registry().UNBONDING_DELAY().call().await.map_err(self.rpc_err("UNBONDING_DELAY"))
+        self.keeper_registry()
+            .UNBONDING_DELAY()
+            .call()
+            .await
+            .map_err(self.rpc_err("UNBONDING_DELAY"))
     }
 
     /// Whether `account` is an active, staked keeper.
     pub async fn is_keeper(&self, account: Address) -> Result<bool, ChainError> {
-        self.keeper_registry().isKeeper(account).call().await.map_err(self.rpc_err("isKeeper"))
+        self.keeper_registry()
+            .isKeeper(account)
+            .call()
+            .await
+            .map_err(self.rpc_err("isKeeper"))
     }
 
     /// Whether `account` is an active, staked validator.
     pub async fn is_validator(&self, account: Address) -> Result<bool, ChainError> {
-        self.keeper_registry().isValidator(account).call().await.map_err(self.rpc_err("isValidator"))
+        self.keeper_registry()
+            .isValidator(account)
+            .call()
+            .await
+            .map_err(self.rpc_err("isValidator"))
     }
 
     /// Active node: bonds `amount` more PHD (approving the registry first when needed); returns
     /// the new total and the approval, if one was sent.
-    pub async fn add_stake(&self, amount: U256) -> Result<(TxOutcome, U256, Option<TxOutcome>), ChainError> {
-        let approve = self.ensure_allowance(self.deployment().keeper_registry, amount).await?;
+    pub async fn add_stake(
+        &self,
+        amount: U256,
+    ) -> Result<(TxOutcome, U256, Option<TxOutcome>), ChainError> {
+        let approve = self
+            .ensure_allowance(self.deployment().keeper_registry, amount)
+            .await?;
         let reg = self.keeper_registry();
         let call = reg.addStake(amount);
         let (tx, receipt) = send_call(&self.send_ctx(), "addStake", &call).await?;
-        let ev: KeeperRegistry::StakeAdded =
-            require_event("addStake", &receipt, self.deployment().keeper_registry, "StakeAdded")?;
+        let ev: KeeperRegistry::StakeAdded = require_event(
+            "addStake",
+            &receipt,
+            self.deployment().keeper_registry,
+            "StakeAdded",
+        )?;
         Ok((tx, ev.total, approve))
     }
 
@@ -142,8 +184,12 @@ impl PhdClient {
         let reg = self.keeper_registry();
         let call = reg.deregister();
         let (tx, receipt) = send_call(&self.send_ctx(), "deregister", &call).await?;
-        let ev: KeeperRegistry::ExitRequested =
-            require_event("deregister", &receipt, self.deployment().keeper_registry, "ExitRequested")?;
+        let ev: KeeperRegistry::ExitRequested = require_event(
+            "deregister",
+            &receipt,
+            self.deployment().keeper_registry,
+            "ExitRequested",
+        )?;
         Ok((tx, ev.unlockAt))
     }
 
@@ -152,8 +198,12 @@ impl PhdClient {
         let reg = self.keeper_registry();
         let call = reg.withdrawStake();
         let (tx, receipt) = send_call(&self.send_ctx(), "withdrawStake", &call).await?;
-        let ev: KeeperRegistry::StakeWithdrawn =
-            require_event("withdrawStake", &receipt, self.deployment().keeper_registry, "StakeWithdrawn")?;
+        let ev: KeeperRegistry::StakeWithdrawn = require_event(
+            "withdrawStake",
+            &receipt,
+            self.deployment().keeper_registry,
+            "StakeWithdrawn",
+        )?;
         Ok((tx, ev.amount))
     }
 
@@ -161,7 +211,9 @@ impl PhdClient {
     pub async fn set_marketplace(&self, marketplace: Address) -> Result<TxOutcome, ChainError> {
         let reg = self.keeper_registry();
         let call = reg.setMarketplace(marketplace);
-        Ok(send_call(&self.send_ctx(), "setMarketplace", &call).await?.0)
+        Ok(send_call(&self.send_ctx(), "setMarketplace", &call)
+            .await?
+            .0)
     }
 
     // ---------------------------------------------------------------------------------------
@@ -173,51 +225,106 @@ impl PhdClient {
         let m = self.marketplace();
         let call = m.commit(purchase_id);
         let (tx, receipt) = send_call(&self.send_ctx(), "commit", &call).await?;
-        let ev: Marketplace::Committed = require_event("commit", &receipt, self.deployment().marketplace, "Committed")?;
-        Ok((tx, Committed { share_index: ev.shareIndex, committed: ev.committed }))
+        let ev: Marketplace::Committed = require_event(
+            "commit",
+            &receipt,
+            self.deployment().marketplace,
+            "Committed",
+        )?;
+        Ok((
+            tx,
+            Committed {
+                share_index: ev.shareIndex,
+                committed: ev.committed,
+            },
+        ))
     }
 
     /// Commitments of a purchase.
     pub async fn commit_state(&self, purchase_id: U256) -> Result<CommitState, ChainError> {
-        let r = self.marketplace().commitState(purchase_id).call().await.map_err(self.rpc_err("commitState"))?;
-        Ok(CommitState { committed: r.committed, bitmap: r.bitmap })
+        let r = self
+            .marketplace()
+            .commitState(purchase_id)
+            .call()
+            .await
+            .map_err(self.rpc_err("commitState"))?;
+        Ok(CommitState {
+            committed: r.committed,
+            bitmap: r.bitmap,
+        })
     }
 
     /// Whether `keeper` committed (or delivered) for a purchase.
-    pub async fn has_committed(&self, purchase_id: U256, keeper: Address) -> Result<bool, ChainError> {
-        self.marketplace().hasCommitted(purchase_id, keeper).call().await.map_err(self.rpc_err("hasCommitted"))
+    pub async fn has_committed(
+        &self,
+        purchase_id: U256,
+        keeper: Address,
+    ) -> Result<bool, ChainError> {
+        self.marketplace()
+            .hasCommitted(purchase_id, keeper)
+            .call()
+            .await
+            .map_err(self.rpc_err("hasCommitted"))
     }
 
     /// Seconds after a purchase during which keepers may commit.
     pub async fn commit_window(&self) -> Result<u64, ChainError> {
-        self.marketplace().commitWindow().call().await.map_err(self.rpc_err("commitWindow"))
+        self.marketplace()
+            .commitWindow()
+            .call()
+            .await
+            .map_err(self.rpc_err("commitWindow"))
     }
 
     /// PHD wei each delivering keeper earns for a grant or a free dataset (escrowed
     /// threshold × fee).
     pub async fn delivery_fee(&self) -> Result<U256, ChainError> {
-        self.marketplace().deliveryFee().call().await.map_err(self.rpc_err("deliveryFee"))
+        self.marketplace()
+            .deliveryFee()
+            .call()
+            .await
+            .map_err(self.rpc_err("deliveryFee"))
     }
 
     /// Whether a grant of `dataset_id` to `account` settled (a validator may then certify).
-    pub async fn access_granted(&self, dataset_id: U256, account: Address) -> Result<bool, ChainError> {
-        self.marketplace().accessGranted(dataset_id, account).call().await.map_err(self.rpc_err("accessGranted"))
+    pub async fn access_granted(
+        &self,
+        dataset_id: U256,
+        account: Address,
+    ) -> Result<bool, ChainError> {
+        self.marketplace()
+            .accessGranted(dataset_id, account)
+            .call()
+            .await
+            .map_err(self.rpc_err("accessGranted"))
     }
 
     /// Bit `i − 1` set when the keeper of share `i` was slashed for this purchase (dispute or
     /// non-delivery).
     pub async fn slashed_bitmap(&self, purchase_id: U256) -> Result<U256, ChainError> {
-        self.marketplace().slashedBitmap(purchase_id).call().await.map_err(self.rpc_err("slashedBitmap"))
+        self.marketplace()
+            .slashedBitmap(purchase_id)
+            .call()
+            .await
+            .map_err(self.rpc_err("slashedBitmap"))
     }
 
     /// Anyone, after the delivery deadline of a failed purchase (≥ t committed, < t delivered):
     /// slashes a committed keeper that did not deliver; the amount is credited to the buyer.
-    pub async fn slash_non_delivery(&self, purchase_id: U256, keeper: Address) -> Result<(TxOutcome, U256), ChainError> {
+    pub async fn slash_non_delivery(
+        &self,
+        purchase_id: U256,
+        keeper: Address,
+    ) -> Result<(TxOutcome, U256), ChainError> {
         let m = self.marketplace();
         let call = m.slashNonDelivery(purchase_id, keeper);
         let (tx, receipt) = send_call(&self.send_ctx(), "slashNonDelivery", &call).await?;
-        let ev: Marketplace::KeeperSlashed =
-            require_event("slashNonDelivery", &receipt, self.deployment().marketplace, "KeeperSlashed")?;
+        let ev: Marketplace::KeeperSlashed = require_event(
+            "slashNonDelivery",
+            &receipt,
+            self.deployment().marketplace,
+            "KeeperSlashed",
+        )?;
         Ok((tx, ev.amount))
     }
 
@@ -244,14 +351,22 @@ impl PhdClient {
             Bytes::copy_from_slice(proof),
         );
         let (tx, receipt) = send_call(&self.send_ctx(), "dispute", &call).await?;
-        let ev: Marketplace::ShareDisputed =
-            require_event("dispute", &receipt, self.deployment().marketplace, "ShareDisputed")?;
+        let ev: Marketplace::ShareDisputed = require_event(
+            "dispute",
+            &receipt,
+            self.deployment().marketplace,
+            "ShareDisputed",
+        )?;
         Ok((tx, ev.slashed))
     }
 
     /// The `deliveryLog` of a purchase rebuilt from its `ShareDelivered` events.
     pub async fn delivery_log(&self, purchase_id: U256) -> Result<Vec<B256>, ChainError> {
-        Ok(delivery_log(&self.share_deliveries(purchase_id, BlockRange::all()).await?))
+        Ok(delivery_log(
+            &self
+                .share_deliveries(purchase_id, BlockRange::all())
+                .await?,
+        ))
     }
 
     // ---------------------------------------------------------------------------------------
@@ -259,7 +374,10 @@ impl PhdClient {
     // ---------------------------------------------------------------------------------------
 
     /// Aggregate certification state of a dataset.
-    pub async fn certification_summary(&self, dataset_id: U256) -> Result<CertificationSummary, ChainError> {
+    pub async fn certification_summary(
+        &self,
+        dataset_id: U256,
+    ) -> Result<CertificationSummary, ChainError> {
         let r = self
             .data_registry()
             .certificationSummary(dataset_id)
@@ -276,34 +394,58 @@ impl PhdClient {
 
     /// Every certificate of a dataset, oldest first (`DataRegistry.certifications(id)`; the
     /// `Certified` event query is [`PhdClient::certifications`]).
-    pub async fn certification_history(&self, dataset_id: U256) -> Result<Vec<Certification>, ChainError> {
-        self.data_registry().certifications(dataset_id).call().await.map_err(self.rpc_err("certifications"))
+    pub async fn certification_history(
+        &self,
+        dataset_id: U256,
+    ) -> Result<Vec<Certification>, ChainError> {
+        self.data_registry()
+            .certifications(dataset_id)
+            .call()
+            .await
+            .map_err(self.rpc_err("certifications"))
     }
 
     /// Whether a dataset is certified (≥ `MIN_CERTIFICATIONS()` counted certificates).
     pub async fn is_certified(&self, dataset_id: U256) -> Result<bool, ChainError> {
-        self.data_registry().isCertified(dataset_id).call().await.map_err(self.rpc_err("isCertified"))
+        self.data_registry()
+            .isCertified(dataset_id)
+            .call()
+            .await
+            .map_err(self.rpc_err("isCertified"))
     }
 
     /// Certificates needed for a dataset to count as certified.
     pub async fn min_certifications(&self) -> Result<u8, ChainError> {
-        self.data_registry().MIN_CERTIFICATIONS().call().await.map_err(self.rpc_err("MIN_CERTIFICATIONS"))
+        self.data_registry()
+            .MIN_CERTIFICATIONS()
+            .call()
+            .await
+            .map_err(self.rpc_err("MIN_CERTIFICATIONS"))
     }
 
     /// PHD wei left to pay certification rewards.
     pub async fn reward_pool(&self) -> Result<U256, ChainError> {
-        self.data_registry().rewardPool().call().await.map_err(self.rpc_err("rewardPool"))
+        self.data_registry()
+            .rewardPool()
+            .call()
+            .await
+            .map_err(self.rpc_err("rewardPool"))
     }
 
     /// Anyone: adds `amount` to the reward pool (approving the registry first when needed);
     /// returns the new pool.
     pub async fn fund_rewards(&self, amount: U256) -> Result<(TxOutcome, U256), ChainError> {
-        self.ensure_allowance(self.deployment().data_registry, amount).await?;
+        self.ensure_allowance(self.deployment().data_registry, amount)
+            .await?;
         let reg = self.data_registry();
         let call = reg.fundRewards(amount);
         let (tx, receipt) = send_call(&self.send_ctx(), "fundRewards", &call).await?;
-        let ev: DataRegistry::RewardsFunded =
-            require_event("fundRewards", &receipt, self.deployment().data_registry, "RewardsFunded")?;
+        let ev: DataRegistry::RewardsFunded = require_event(
+            "fundRewards",
+            &receipt,
+            self.deployment().data_registry,
+            "RewardsFunded",
+        )?;
         Ok((tx, ev.pool))
     }
 }
@@ -323,8 +465,14 @@ mod tests {
         assert_eq!(packed.len(), 33);
         assert_eq!(delivery_log_entry(3, payload), keccak256(&packed));
         // Another index or payload is another entry (a log cannot be reused across shares).
-        assert_ne!(delivery_log_entry(4, payload), delivery_log_entry(3, payload));
-        assert_ne!(delivery_log_entry(3, b"other"), delivery_log_entry(3, payload));
+        assert_ne!(
+            delivery_log_entry(4, payload),
+            delivery_log_entry(3, payload)
+        );
+        assert_ne!(
+            delivery_log_entry(3, b"other"),
+            delivery_log_entry(3, payload)
+        );
 
         // _logDelivery: h = keccak256(abi.encodePacked(h, entry)) from zero, in delivery order.
         let (a, b) = (delivery_log_entry(1, b"a"), delivery_log_entry(2, b"b"));

@@ -73,17 +73,35 @@ where
 {
     let start = Instant::now();
     tracing::debug!(operation, "sending transaction");
-    let pending = call.send().await.map_err(|e| ChainError::from_contract(operation, ctx.url, e))?;
+    let pending = call
+        .send()
+        .await
+        .map_err(|e| ChainError::from_contract(operation, ctx.url, e))?;
     let tx_hash = *pending.tx_hash();
-    let receipt = pending.with_timeout(Some(ctx.timeout)).get_receipt().await.map_err(|e| {
-        match ChainError::from_pending(operation, ctx.url, Some(tx_hash), e) {
-            ChainError::Timeout { context, tx_hash, .. } => ChainError::Timeout { context, tx_hash, timeout: ctx.timeout },
-            other => other,
-        }
-    })?;
+    let receipt = pending
+        .with_timeout(Some(ctx.timeout))
+        .get_receipt()
+        .await
+        .map_err(
+            |e| match ChainError::from_pending(operation, ctx.url, Some(tx_hash), e) {
+                ChainError::Timeout {
+                    context, tx_hash, ..
+                } => ChainError::Timeout {
+                    context,
+                    tx_hash,
+                    timeout: ctx.timeout,
+                },
+                other => other,
+            },
+        )?;
     if !receipt.status() {
         let block = receipt.block_number.unwrap_or_default();
-        let replay = call.clone().from(ctx.from).block(BlockId::number(block.saturating_sub(1))).call_raw().await;
+        let replay = call
+            .clone()
+            .from(ctx.from)
+            .block(BlockId::number(block.saturating_sub(1)))
+            .call_raw()
+            .await;
         let revert = match replay {
             Err(e) => match ChainError::from_contract(operation, ctx.url, e) {
                 ChainError::Revert { revert, .. } => revert,
@@ -91,7 +109,11 @@ where
             },
             Ok(_) => ContractRevert::Empty,
         };
-        return Err(ChainError::Revert { context: operation, revert, tx_hash: Some(tx_hash) });
+        return Err(ChainError::Revert {
+            context: operation,
+            revert,
+            tx_hash: Some(tx_hash),
+        });
     }
     let outcome = TxOutcome::from_receipt(operation, &receipt, start.elapsed());
     tracing::info!(operation, tx = %outcome.tx_hash, block = outcome.block_number, gas = outcome.gas_used, "mined");

@@ -38,7 +38,11 @@ pub fn format_phd_unit(amount: U256) -> String {
 pub fn parse_phd(s: &str) -> Result<U256, ChainError> {
     let bad = |why: &str| ChainError::InvalidInput(format!("invalid PHD amount {s:?}: {why}"));
     let t = s.trim();
-    let t = t.strip_suffix("PHD").or_else(|| t.strip_suffix("phd")).unwrap_or(t).trim();
+    let t = t
+        .strip_suffix("PHD")
+        .or_else(|| t.strip_suffix("phd"))
+        .unwrap_or(t)
+        .trim();
     if t.is_empty() {
         return Err(bad("empty"));
     }
@@ -55,14 +59,21 @@ pub fn parse_phd(s: &str) -> Result<U256, ChainError> {
         return Err(bad("more than 18 decimals"));
     }
     let whole = whole.replace('_', "");
-    let whole = if whole.is_empty() { U256::ZERO } else { U256::from_str_radix(&whole, 10).map_err(|_| bad("too large"))? };
+    let whole = if whole.is_empty() {
+        U256::ZERO
+    } else {
+        U256::from_str_radix(&whole, 10).map_err(|_| bad("too large"))?
+    };
     let frac_wei = if frac.is_empty() {
         U256::ZERO
     } else {
         let padded = format!("{frac:0<18}");
         U256::from_str_radix(&padded, 10).map_err(|_| bad("bad fraction"))?
     };
-    whole.checked_mul(one_phd()).and_then(|w| w.checked_add(frac_wei)).ok_or_else(|| bad("too large"))
+    whole
+        .checked_mul(one_phd())
+        .and_then(|w| w.checked_add(frac_wei))
+        .ok_or_else(|| bad("too large"))
 }
 
 #[cfg(test)]
@@ -71,7 +82,14 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        for s in ["0", "1", "12.5", "120", "0.000000000000000001", "1000000.25"] {
+        for s in [
+            "0",
+            "1",
+            "12.5",
+            "120",
+            "0.000000000000000001",
+            "1000000.25",
+        ] {
             let v = parse_phd(s).unwrap_or_default();
             assert_eq!(format_phd(v), s);
         }
@@ -81,7 +99,15 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for s in ["", ".", "1.2.3", "abc", "-1", "1.0000000000000000001", "1e18"] {
+        for s in [
+            "",
+            ".",
+            "1.2.3",
+            "abc",
+            "-1",
+            "1.0000000000000000001",
+            "1e18",
+        ] {
             assert!(parse_phd(s).is_err(), "{s}");
         }
     }

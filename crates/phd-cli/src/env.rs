@@ -41,7 +41,10 @@ impl DevnetEnv {
     pub fn load(path: &Path) -> Result<Self, CliError> {
         check_private(path)?;
         let vars = read_env_file(path)?.into_iter().collect();
-        Ok(Self { path: Some(path.to_owned()), vars })
+        Ok(Self {
+            path: Some(path.to_owned()),
+            vars,
+        })
     }
 
     /// The file these variables came from, if any.
@@ -71,7 +74,9 @@ impl DevnetEnv {
                 // clap keeps defaults for the life of the process; this runs once per process.
                 // A required flag is satisfied by the file's value (clap does not count a
                 // default as present for `required`).
-                Some(v) => arg.default_value(&*Box::leak(v.clone().into_boxed_str())).required(false),
+                Some(v) => arg
+                    .default_value(&*Box::leak(v.clone().into_boxed_str()))
+                    .required(false),
                 None => arg,
             }
         });
@@ -82,7 +87,9 @@ impl DevnetEnv {
 /// A variable from the process environment, else from the env file loaded by [`parse`].
 /// For values that are not clap flags (role keys of the devnet accounts).
 pub fn env_var(key: &str) -> Option<String> {
-    std::env::var(key).ok().or_else(|| LOADED.get().and_then(|e| e.get(key)).map(str::to_owned))
+    std::env::var(key)
+        .ok()
+        .or_else(|| LOADED.get().and_then(|e| e.get(key)).map(str::to_owned))
 }
 
 /// The env file loaded by [`parse`], if any.
@@ -96,11 +103,18 @@ pub fn requested_env_file(args: &[OsString]) -> Result<Option<PathBuf>, CliError
     if let Some(p) = std::env::var_os(DEVNET_ENV_VAR).filter(|p| !p.is_empty()) {
         return Ok(Some(PathBuf::from(p)));
     }
-    let asked = args.iter().skip(1).take_while(|a| *a != "--").any(|a| a == DEVNET_FLAG);
+    let asked = args
+        .iter()
+        .skip(1)
+        .take_while(|a| *a != "--")
+        .any(|a| a == DEVNET_FLAG);
     if !asked {
         return Ok(None);
     }
-    let cwd = std::env::current_dir().map_err(|source| CliError::Read { path: PathBuf::from("."), source })?;
+    let cwd = std::env::current_dir().map_err(|source| CliError::Read {
+        path: PathBuf::from("."),
+        source,
+    })?;
     cwd.ancestors()
         .map(|d| d.join(".devnet").join("env"))
         .find(|p| p.is_file())
@@ -140,7 +154,10 @@ fn with_devnet_flag(cmd: Command) -> Command {
 /// Parses a `KEY=VALUE` env file (blank lines and `#` comments ignored, optional `export `
 /// prefix and surrounding quotes stripped).
 pub fn read_env_file(path: &Path) -> Result<Vec<(String, String)>, CliError> {
-    let text = std::fs::read_to_string(path).map_err(|source| CliError::Read { path: path.to_owned(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| CliError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -148,10 +165,16 @@ pub fn read_env_file(path: &Path) -> Result<Vec<(String, String)>, CliError> {
             continue;
         }
         let line = line.strip_prefix("export ").unwrap_or(line);
-        let (k, v) = line.split_once('=').ok_or(CliError::EnvSyntax { path: path.to_owned(), line: i + 1 })?;
+        let (k, v) = line.split_once('=').ok_or(CliError::EnvSyntax {
+            path: path.to_owned(),
+            line: i + 1,
+        })?;
         let k = k.trim();
         if k.is_empty() {
-            return Err(CliError::EnvSyntax { path: path.to_owned(), line: i + 1 });
+            return Err(CliError::EnvSyntax {
+                path: path.to_owned(),
+                line: i + 1,
+            });
         }
         let v = v.trim();
         let v = v
@@ -167,24 +190,43 @@ pub fn read_env_file(path: &Path) -> Result<Vec<(String, String)>, CliError> {
 #[cfg(unix)]
 fn check_private(path: &Path) -> Result<(), CliError> {
     use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path).map_err(|source| CliError::Read { path: path.to_owned(), source })?;
-    let refuse = |reason: String| Err(CliError::UnsafeEnvFile { path: path.to_owned(), reason });
+    let meta = std::fs::metadata(path).map_err(|source| CliError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let refuse = |reason: String| {
+        Err(CliError::UnsafeEnvFile {
+            path: path.to_owned(),
+            reason,
+        })
+    };
     if !meta.is_file() {
         return refuse("not a regular file".into());
     }
     let me = rustix::process::geteuid().as_raw();
     if meta.uid() != me {
-        return refuse(format!("owned by uid {}, not by you (uid {me})", meta.uid()));
+        return refuse(format!(
+            "owned by uid {}, not by you (uid {me})",
+            meta.uid()
+        ));
     }
     if meta.mode() & 0o077 != 0 {
-        return refuse(format!("mode {:o} lets others read or change it; chmod 600 it", meta.mode() & 0o777));
+        return refuse(format!(
+            "mode {:o} lets others read or change it; chmod 600 it",
+            meta.mode() & 0o777
+        ));
     }
     Ok(())
 }
 
 #[cfg(not(unix))]
 fn check_private(path: &Path) -> Result<(), CliError> {
-    std::fs::metadata(path).map(|_| ()).map_err(|source| CliError::Read { path: path.to_owned(), source })
+    std::fs::metadata(path)
+        .map(|_| ())
+        .map_err(|source| CliError::Read {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 #[cfg(test)]
@@ -199,7 +241,11 @@ mod tests {
         let vars = read_env_file(&p).unwrap_or_default();
         assert_eq!(
             vars,
-            vec![("A".into(), "1".into()), ("B".into(), "two words".into()), ("C".into(), "x=y".into())]
+            vec![
+                ("A".into(), "1".into()),
+                ("B".into(), "two words".into()),
+                ("C".into(), "x=y".into())
+            ]
         );
         let _ = std::fs::write(&p, "nope\n");
         assert!(read_env_file(&p).is_err());
@@ -213,7 +259,10 @@ mod tests {
         let p = dir.path().join("env");
         let _ = std::fs::write(&p, "PHD_RPC_URL=http://evil:8545\n");
         let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644));
-        let err = DevnetEnv::load(&p).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = DevnetEnv::load(&p)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("chmod 600"), "{err}");
         let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600));
         let env = DevnetEnv::load(&p).unwrap_or_else(|e| panic!("{e}"));
@@ -225,7 +274,8 @@ mod tests {
         // Without --devnet (and PHD_DEVNET_ENV unset in the test environment) nothing is read,
         // even when .devnet/env exists in the current directory or above.
         if std::env::var_os(DEVNET_ENV_VAR).is_none() {
-            let args: Vec<OsString> = vec!["prog".into(), "list".into(), "--".into(), "--devnet".into()];
+            let args: Vec<OsString> =
+                vec!["prog".into(), "list".into(), "--".into(), "--devnet".into()];
             assert!(matches!(requested_env_file(&args), Ok(None)));
         }
     }
@@ -242,14 +292,27 @@ mod tests {
         }
         let env = DevnetEnv {
             path: None,
-            vars: [("PHD_TEST_ONLY_FROM_FILE_X".to_string(), "from-file".to_string())].into_iter().collect(),
+            vars: [(
+                "PHD_TEST_ONLY_FROM_FILE_X".to_string(),
+                "from-file".to_string(),
+            )]
+            .into_iter()
+            .collect(),
         };
         let cmd = env.apply_defaults(with_devnet_flag(<Cli as clap::CommandFactory>::command()));
-        let m = cmd.clone().try_get_matches_from(["p", "--devnet"]).unwrap_or_else(|e| panic!("{e}"));
+        let m = cmd
+            .clone()
+            .try_get_matches_from(["p", "--devnet"])
+            .unwrap_or_else(|e| panic!("{e}"));
         let cli = Cli::from_arg_matches(&m).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(cli.x, "from-file");
         assert_eq!(cli.y, None);
-        let m = cmd.try_get_matches_from(["p", "--x", "flag"]).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(Cli::from_arg_matches(&m).map(|c| c.x).unwrap_or_default(), "flag");
+        let m = cmd
+            .try_get_matches_from(["p", "--x", "flag"])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            Cli::from_arg_matches(&m).map(|c| c.x).unwrap_or_default(),
+            "flag"
+        );
     }
 }

@@ -22,17 +22,25 @@ pub fn write_atomic(path: &Path, bytes: &[u8], access: Access) -> std::io::Resul
 /// Writes a 0600 temporary file beside `path`, then renames it over `path` (`replace`) or links
 /// it there only if nothing exists yet (otherwise `AlreadyExists`, atomically: no check-then-write
 /// window in which another process could create the file).
-fn write_temp_then(path: &Path, bytes: &[u8], access: Access, replace: bool) -> std::io::Result<()> {
+fn write_temp_then(
+    path: &Path,
+    bytes: &[u8],
+    access: Access,
+    replace: bool,
+) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
     std::fs::create_dir_all(&dir)?;
-    let mut tmp = tempfile::Builder::new().prefix(".phd-tmp-").tempfile_in(&dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".phd-tmp-")
+        .tempfile_in(&dir)?;
     #[cfg(unix)]
     if access == Access::OwnerOnly {
         use std::os::unix::fs::PermissionsExt;
-        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o600))?;
     }
     #[cfg(not(unix))]
     let _ = access;
@@ -64,15 +72,22 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&p).map(|m| m.permissions().mode()).unwrap_or(0);
+            let mode = std::fs::metadata(&p)
+                .map(|m| m.permissions().mode())
+                .unwrap_or(0);
             assert_eq!(mode & 0o777, 0o600);
         }
         let again = write_private(&p, b"two", false);
-        assert_eq!(again.err().map(|e| e.kind()), Some(std::io::ErrorKind::AlreadyExists));
+        assert_eq!(
+            again.err().map(|e| e.kind()),
+            Some(std::io::ErrorKind::AlreadyExists)
+        );
         assert_eq!(std::fs::read(&p).unwrap_or_default(), b"one");
         write_private(&p, b"two", true).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(std::fs::read(&p).unwrap_or_default(), b"two");
-        let leftovers = std::fs::read_dir(p.parent().unwrap_or(dir.path())).map(|d| d.count()).unwrap_or(0);
+        let leftovers = std::fs::read_dir(p.parent().unwrap_or(dir.path()))
+            .map(|d| d.count())
+            .unwrap_or(0);
         assert_eq!(leftovers, 1, "no temporary file left behind");
     }
 }

@@ -54,7 +54,9 @@ pub enum CliError {
         reason: String,
     },
     /// No deployment file for the chain.
-    #[error("no deployment for chain {chain_id} at {path}: run phd-deploy, or pass --deployment (PHD_DEPLOYMENT)")]
+    #[error(
+        "no deployment for chain {chain_id} at {path}: run phd-deploy, or pass --deployment (PHD_DEPLOYMENT)"
+    )]
     NoDeployment {
         /// Chain id.
         chain_id: u64,
@@ -65,7 +67,9 @@ pub enum CliError {
     #[error("setting up logging: {0}")]
     Tracing(String),
     /// `--devnet` was given but no `.devnet/env` exists from here up.
-    #[error("--devnet: no .devnet/env in {from} or above (run `phd-devnet up` there, or set PHD_DEVNET_ENV)")]
+    #[error(
+        "--devnet: no .devnet/env in {from} or above (run `phd-devnet up` there, or set PHD_DEVNET_ENV)"
+    )]
     NoDevnetEnv {
         /// Where the search started.
         from: PathBuf,
@@ -79,7 +83,9 @@ pub enum CliError {
         reason: String,
     },
     /// Neither a wallet flag nor the role's key variable was given.
-    #[error("no account: pass --private-key (PHD_PRIVATE_KEY) or --keystore (PHD_KEYSTORE), or set {var} (with --devnet, from the devnet env file)")]
+    #[error(
+        "no account: pass --private-key (PHD_PRIVATE_KEY) or --keystore (PHD_KEYSTORE), or set {var} (with --devnet, from the devnet env file)"
+    )]
     NoRoleKey {
         /// The role's key variable.
         var: &'static str,
@@ -101,7 +107,12 @@ pub enum CliError {
 #[derive(Debug, Clone, Args)]
 pub struct RpcArgs {
     /// Ethereum JSON-RPC endpoint.
-    #[arg(long, env = "PHD_RPC_URL", default_value = "http://127.0.0.1:8545", global = true)]
+    #[arg(
+        long,
+        env = "PHD_RPC_URL",
+        default_value = "http://127.0.0.1:8545",
+        global = true
+    )]
     pub rpc_url: String,
     /// Deployment file (default: deploy/deployments/<chainId>.json of the repository).
     #[arg(long, env = "PHD_DEPLOYMENT", global = true)]
@@ -138,14 +149,23 @@ pub async fn chain_id(rpc_url: &str) -> Result<u64, CliError> {
         .parse()
         .map_err(|e| ChainError::InvalidInput(format!("invalid RPC URL {rpc_url:?}: {e}")))?;
     let provider = ProviderBuilder::new().connect_http(url);
-    Ok(provider.get_chain_id().await.map_err(|e| ChainError::from_transport("eth_chainId", rpc_url, e))?)
+    Ok(provider
+        .get_chain_id()
+        .await
+        .map_err(|e| ChainError::from_transport("eth_chainId", rpc_url, e))?)
 }
 
 /// Which account signs.
 #[derive(Debug, Clone, Args)]
 pub struct WalletArgs {
     /// Hex private key.
-    #[arg(long, env = "PHD_PRIVATE_KEY", hide_env_values = true, conflicts_with = "keystore", global = true)]
+    #[arg(
+        long,
+        env = "PHD_PRIVATE_KEY",
+        hide_env_values = true,
+        conflicts_with = "keystore",
+        global = true
+    )]
     pub private_key: Option<String>,
     /// Encrypted JSON keystore (Web3 Secret Storage).
     #[arg(long, env = "PHD_KEYSTORE", global = true)]
@@ -154,7 +174,12 @@ pub struct WalletArgs {
     #[arg(long, global = true)]
     pub password_file: Option<PathBuf>,
     /// Keystore password (prefer --password-file).
-    #[arg(long = "password", env = "PHD_KEYSTORE_PASSWORD", hide_env_values = true, global = true)]
+    #[arg(
+        long = "password",
+        env = "PHD_KEYSTORE_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
     pub password: Option<String>,
 }
 
@@ -186,14 +211,19 @@ impl WalletArgs {
         };
         let password = match (&self.password_file, &self.password) {
             (Some(f), _) => std::fs::read_to_string(f)
-                .map_err(|source| CliError::Read { path: f.clone(), source })?
+                .map_err(|source| CliError::Read {
+                    path: f.clone(),
+                    source,
+                })?
                 .trim_end_matches(['\r', '\n'])
                 .to_owned(),
             (None, Some(p)) => p.clone(),
             (None, None) => return Err(CliError::NoPassword(path.clone())),
         };
-        PrivateKeySigner::decrypt_keystore(path, password)
-            .map_err(|e| CliError::Keystore { path: path.clone(), reason: e.to_string() })
+        PrivateKeySigner::decrypt_keystore(path, password).map_err(|e| CliError::Keystore {
+            path: path.clone(),
+            reason: e.to_string(),
+        })
     }
 }
 
@@ -213,7 +243,12 @@ pub struct S3Args {
     #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true, global = true)]
     pub s3_access_key: Option<String>,
     /// Secret access key.
-    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "AWS_SECRET_ACCESS_KEY",
+        hide_env_values = true,
+        global = true
+    )]
     pub s3_secret_key: Option<String>,
     /// Path-style addressing (MinIO).
     #[arg(long, env = "AWS_S3_FORCE_PATH_STYLE", global = true)]
@@ -223,7 +258,16 @@ pub struct S3Args {
 impl S3Args {
     /// `(endpoint, region, bucket, access_key, secret_key, path_style)`.
     #[allow(clippy::type_complexity)]
-    pub fn parts(&self) -> (Option<String>, String, Option<String>, Option<String>, Option<String>, bool) {
+    pub fn parts(
+        &self,
+    ) -> (
+        Option<String>,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        bool,
+    ) {
         (
             self.s3_endpoint.clone(),
             self.s3_region.clone(),
@@ -245,7 +289,11 @@ pub struct OutputArgs {
 
 impl OutputArgs {
     /// Prints `value` as pretty JSON with `--json`, else the text `human()` returns.
-    pub fn emit<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) -> Result<(), CliError> {
+    pub fn emit<T: Serialize>(
+        &self,
+        value: &T,
+        human: impl FnOnce() -> String,
+    ) -> Result<(), CliError> {
         if self.json {
             println!("{}", serde_json::to_string_pretty(value)?);
         } else {
@@ -267,7 +315,11 @@ pub fn init_tracing(verbosity: u8) {
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("warn,phd={level},phd_chain={level},phd_deploy={level},phd_cli={level},phd_keeper={level},phd_user={level},phd_customer={level},phd_validator={level},phd_devnet={level}")));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).try_init();
+    let _ = fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .try_init();
 }
 
 /// Parses a decimal PHD amount (`12.5`) into wei.

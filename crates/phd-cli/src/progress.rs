@@ -18,7 +18,11 @@ impl Progress {
     /// Visible only if `json` is false and stderr is a terminal.
     pub fn auto(json: bool) -> Progress {
         use std::io::IsTerminal;
-        if !json && std::io::stderr().is_terminal() { Progress::Visible } else { Progress::Hidden }
+        if !json && std::io::stderr().is_terminal() {
+            Progress::Visible
+        } else {
+            Progress::Hidden
+        }
     }
 
     /// A bar of `len` steps (or a spinner when `len` is `None`).
@@ -31,7 +35,9 @@ impl Progress {
             pb.set_draw_target(ProgressDrawTarget::hidden());
         }
         let style = match len {
-            Some(_) => ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} ({elapsed})"),
+            Some(_) => {
+                ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} ({elapsed})")
+            }
             None => ProgressStyle::with_template("{spinner} {msg} ({elapsed})"),
         };
         if let Ok(style) = style {
@@ -50,7 +56,9 @@ impl Progress {
         if self == Progress::Hidden {
             pb.set_draw_target(ProgressDrawTarget::hidden());
         }
-        if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}") {
+        if let Ok(style) = ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+        ) {
             pb.set_style(style.progress_chars("=> "));
         }
         pb.set_message(msg.into());

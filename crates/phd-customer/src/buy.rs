@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use alloy::primitives::{Address, U256};
-use phd_chain::{BlockRange, DatasetStatus, Purpose, PurchaseStatus, format_phd};
+use phd_chain::{BlockRange, DatasetStatus, PurchaseStatus, Purpose, format_phd};
 use serde::Serialize;
 
 use phd_sdk::id_u64;
@@ -34,7 +34,15 @@ pub struct BuyArgs {
 impl BuyArgs {
     /// Defaults: current price as max, approve + purchase, confirm after download.
     pub fn new(dataset_id: u64, purpose: Purpose, out: impl Into<PathBuf>) -> Self {
-        BuyArgs { dataset_id, purpose, max_price: None, permit: false, out: out.into(), confirm: true, retrieve: RetrieveOptions::default() }
+        BuyArgs {
+            dataset_id,
+            purpose,
+            max_price: None,
+            permit: false,
+            out: out.into(),
+            confirm: true,
+            retrieve: RetrieveOptions::default(),
+        }
     }
 }
 
@@ -68,41 +76,63 @@ pub async fn buy(ctx: &CustomerCtx, args: &BuyArgs) -> Result<BuyOutcome> {
     let max_price = match args.max_price {
         Some(m) => m,
         None => {
-            let d = ctx.chain.dataset(id).await.map_err(|e| CustomerError::chain(format!("reading dataset {}", args.dataset_id), e))?;
+            let d = ctx.chain.dataset(id).await.map_err(|e| {
+                CustomerError::chain(format!("reading dataset {}", args.dataset_id), e)
+            })?;
             if DatasetStatus::from(d.status) == DatasetStatus::None {
-                return Err(CustomerError::Dataset { dataset_id: args.dataset_id, reason: "no such dataset".into() });
+                return Err(CustomerError::Dataset {
+                    dataset_id: args.dataset_id,
+                    reason: "no such dataset".into(),
+                });
             }
             if d.price.is_zero() {
                 // A free dataset escrows threshold × deliveryFee for the delivering keepers.
-                let fee = ctx.chain.delivery_fee().await.map_err(|e| CustomerError::chain("reading the delivery fee", e))?;
+                let fee = ctx
+                    .chain
+                    .delivery_fee()
+                    .await
+                    .map_err(|e| CustomerError::chain("reading the delivery fee", e))?;
                 fee * U256::from(d.threshold)
             } else {
                 d.price
             }
         }
     };
-    let pb = ctx.progress.bar(None, format!("buying dataset {}", args.dataset_id));
+    let pb = ctx
+        .progress
+        .bar(None, format!("buying dataset {}", args.dataset_id));
     let r = if args.permit {
-        ctx.chain.purchase_with_permit(id, args.purpose, max_price).await
+        ctx.chain
+            .purchase_with_permit(id, args.purpose, max_price)
+            .await
     } else {
         ctx.chain.purchase(id, args.purpose, max_price).await
     };
     pb.finish_and_clear();
-    let po = r.map_err(|e| CustomerError::chain(format!("buying dataset {}", args.dataset_id), e))?;
+    let po =
+        r.map_err(|e| CustomerError::chain(format!("buying dataset {}", args.dataset_id), e))?;
     let purchase_id = id_u64(po.purchase_id);
     let paid = format!("{:#x}", po.tx.tx_hash);
-    let (retrieved, disputes) = retrieve_disputing(ctx, purchase_id, &args.out, &args.retrieve, &paid).await?;
+    let (retrieved, disputes) =
+        retrieve_disputing(ctx, purchase_id, &args.out, &args.retrieve, &paid).await?;
     // Never confirm while a bad share stands undisputed: confirming gives up the dispute.
-    let undisputed: Vec<&DisputeReport> = disputes.iter().filter(|d| d.slashed_wei.is_none()).collect();
+    let undisputed: Vec<&DisputeReport> = disputes
+        .iter()
+        .filter(|d| d.slashed_wei.is_none())
+        .collect();
     let confirm = args.confirm && undisputed.is_empty();
     let not_confirmed = (args.confirm && !confirm)
         .then(|| format!("not confirmed: a bad share could not be disputed; retry with `phd-customer dispute {purchase_id}`, then `phd-customer retrieve {purchase_id} --confirm`"));
     let (confirm_tx, settled) = if confirm {
-        let (tx, s) = ctx.chain.confirm(po.purchase_id).await.map_err(|e| CustomerError::Confirm {
-            purchase_id,
-            path: args.out.clone(),
-            source: Box::new(e),
-        })?;
+        let (tx, s) =
+            ctx.chain
+                .confirm(po.purchase_id)
+                .await
+                .map_err(|e| CustomerError::Confirm {
+                    purchase_id,
+                    path: args.out.clone(),
+                    source: Box::new(e),
+                })?;
         (Some(format!("{:#x}", tx.tx_hash)), s)
     } else {
         (None, None)
@@ -148,13 +178,22 @@ async fn retrieve_disputing(
     let mut disputes: Vec<DisputeReport> = Vec::new();
     loop {
         let left = opts.share_timeout.saturating_sub(start.elapsed());
-        let o = RetrieveOptions { share_timeout: left, ..opts.clone() };
+        let o = RetrieveOptions {
+            share_timeout: left,
+            ..opts.clone()
+        };
         match retrieve(ctx, purchase_id, out, &o).await {
             Ok(r) => {
                 disputes.extend(dispute_new(ctx, purchase_id, &r.bad_shares, &disputes).await);
                 return Ok((r, disputes));
             }
-            Err(SdkError::NotEnoughShares { bad, good, threshold, secs, .. }) => {
+            Err(SdkError::NotEnoughShares {
+                bad,
+                good,
+                threshold,
+                secs,
+                ..
+            }) => {
                 let fresh = dispute_new(ctx, purchase_id, &bad, &disputes).await;
                 let progressed = fresh.iter().any(|d| d.slashed_wei.is_some());
                 disputes.extend(fresh);
@@ -167,14 +206,20 @@ async fn retrieve_disputing(
                     reason: format!(
                         "paid (tx {paid_tx}) but only {good} valid of the {threshold} needed key shares arrived within {secs}s{}; \
                          `phd-customer refund {purchase_id}` after the delivery deadline (and `phd-customer slash-non-delivery {purchase_id}` for keepers that committed but did not deliver)",
-                        if shown.is_empty() { String::new() } else { format!(" ({})", shown.join("; ")) }
+                        if shown.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", shown.join("; "))
+                        }
                     ),
                 });
             }
             Err(e @ (SdkError::Tampered { .. } | SdkError::Reconstruct { .. })) => {
                 return Err(CustomerError::Purchase {
                     purchase_id,
-                    reason: format!("paid (tx {paid_tx}) but not delivered: {e}; `phd-customer refund {purchase_id}` after the delivery deadline"),
+                    reason: format!(
+                        "paid (tx {paid_tx}) but not delivered: {e}; `phd-customer refund {purchase_id}` after the delivery deadline"
+                    ),
                 });
             }
             Err(other) => return Err(CustomerError::Sdk(other)),
@@ -183,8 +228,17 @@ async fn retrieve_disputing(
 }
 
 /// Disputes the bad shares not yet handled in `done`.
-async fn dispute_new(ctx: &CustomerCtx, purchase_id: u64, bad: &[BadShare], done: &[DisputeReport]) -> Vec<DisputeReport> {
-    let todo: Vec<BadShare> = bad.iter().filter(|b| !done.iter().any(|d| d.share_index == b.share_index)).cloned().collect();
+async fn dispute_new(
+    ctx: &CustomerCtx,
+    purchase_id: u64,
+    bad: &[BadShare],
+    done: &[DisputeReport],
+) -> Vec<DisputeReport> {
+    let todo: Vec<BadShare> = bad
+        .iter()
+        .filter(|b| !done.iter().any(|d| d.share_index == b.share_index))
+        .cloned()
+        .collect();
     if todo.is_empty() {
         return Vec::new();
     }
@@ -267,17 +321,48 @@ pub struct PurchaseRow {
 /// My purchases and grants to me, with status.
 pub async fn purchases(ctx: &CustomerCtx) -> Result<Vec<PurchaseRow>> {
     let me = ctx.me();
-    let buys = ctx.chain.purchases(None, Some(me), BlockRange::all()).await.map_err(|e| CustomerError::chain("reading purchases", e))?;
-    let grants = ctx.chain.grants(None, Some(me), BlockRange::all()).await.map_err(|e| CustomerError::chain("reading grants", e))?;
-    let mut entries: Vec<(U256, &str, Option<String>)> =
-        buys.iter().map(|b| (b.event.purchaseId, "purchase", b.tx_hash.map(|h| format!("{h:#x}")))).collect();
-    entries.extend(grants.iter().map(|g| (g.event.purchaseId, "grant", g.tx_hash.map(|h| format!("{h:#x}")))));
+    let buys = ctx
+        .chain
+        .purchases(None, Some(me), BlockRange::all())
+        .await
+        .map_err(|e| CustomerError::chain("reading purchases", e))?;
+    let grants = ctx
+        .chain
+        .grants(None, Some(me), BlockRange::all())
+        .await
+        .map_err(|e| CustomerError::chain("reading grants", e))?;
+    let mut entries: Vec<(U256, &str, Option<String>)> = buys
+        .iter()
+        .map(|b| {
+            (
+                b.event.purchaseId,
+                "purchase",
+                b.tx_hash.map(|h| format!("{h:#x}")),
+            )
+        })
+        .collect();
+    entries.extend(grants.iter().map(|g| {
+        (
+            g.event.purchaseId,
+            "grant",
+            g.tx_hash.map(|h| format!("{h:#x}")),
+        )
+    }));
     entries.sort_by_key(|e| e.0);
     let mut rows = Vec::new();
     for (pid, kind, tx_hash) in entries {
-        let p = ctx.chain.get_purchase(pid).await.map_err(|e| CustomerError::chain("reading a purchase", e))?;
+        let p = ctx
+            .chain
+            .get_purchase(pid)
+            .await
+            .map_err(|e| CustomerError::chain("reading a purchase", e))?;
         let seller = ctx.chain.dataset(p.datasetId).await.ok().map(|d| d.owner);
-        let committed = ctx.chain.commit_state(pid).await.map_err(|e| CustomerError::chain("reading commitments", e))?.committed;
+        let committed = ctx
+            .chain
+            .commit_state(pid)
+            .await
+            .map_err(|e| CustomerError::chain("reading commitments", e))?
+            .committed;
         rows.push(PurchaseRow {
             purchase_id: id_u64(pid),
             dataset_id: id_u64(p.datasetId),

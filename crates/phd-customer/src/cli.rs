@@ -124,7 +124,11 @@ pub async fn connect(cli: &Cli) -> eyre::Result<CustomerCtx> {
     let signer = cli.wallet.signer_or_env("PHD_CUSTOMER_PRIVATE_KEY")?;
     let chain = cli.rpc.connect(signer).await?;
     let store = match phd_storage::S3Config::from_flags(cli.s3.parts()) {
-        Some(cfg) => Some(phd_storage::Store::connect(cfg).await.wrap_err("configuring S3 storage")?),
+        Some(cfg) => Some(
+            phd_storage::Store::connect(cfg)
+                .await
+                .wrap_err("configuring S3 storage")?,
+        ),
         None => None,
     };
     Ok(CustomerCtx::new(chain, store).with_progress(Progress::auto(cli.output.json)))
@@ -135,13 +139,33 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
     let ctx = connect(&cli).await?;
     let out = cli.output;
     match cli.command {
-        Command::Browse { data_type, min_quality, certified, max_price, all } => {
-            let f = BrowseFilter { data_type, min_quality, certified, max_price, all };
+        Command::Browse {
+            data_type,
+            min_quality,
+            certified,
+            max_price,
+            all,
+        } => {
+            let f = BrowseFilter {
+                data_type,
+                min_quality,
+                certified,
+                max_price,
+                all,
+            };
             let rows = phd_sdk::browse::browse(&ctx, &f).await?;
             out.emit(&rows, || {
                 let mut s = format!(
                     "{:>4}  {:<26} {:>9} {:>9}  {:>7}  {:<10} {:>10} {:>12}  {}",
-                    "ID", "TYPE", "BYTES", "SAMPLES", "QUALITY", "CERTIFIED", "PRICE", "MIN STAKE", "PURPOSES"
+                    "ID",
+                    "TYPE",
+                    "BYTES",
+                    "SAMPLES",
+                    "QUALITY",
+                    "CERTIFIED",
+                    "PRICE",
+                    "MIN STAKE",
+                    "PURPOSES"
                 );
                 for l in &rows {
                     s.push_str(&format!(
@@ -150,8 +174,13 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                         l.data_type.as_deref().unwrap_or("?"),
                         l.plaintext_bytes.map_or("?".into(), |b| b.to_string()),
                         l.samples.map_or("?".into(), |b| b.to_string()),
-                        l.effective_quality().map_or("-".into(), |q| format!("{q:.3}")),
-                        if l.certified { format!("yes ({})", l.certifications_counted) } else { format!("no ({})", l.certifications) },
+                        l.effective_quality()
+                            .map_or("-".into(), |q| format!("{q:.3}")),
+                        if l.certified {
+                            format!("yes ({})", l.certifications_counted)
+                        } else {
+                            format!("no ({})", l.certifications)
+                        },
                         l.price_phd,
                         l.keeper_stake_min_phd.as_deref().unwrap_or("?"),
                         l.purposes.join(",")
@@ -163,7 +192,15 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 s
             })?;
         }
-        Command::Buy { id, purpose, max_price, permit, out: path, share_timeout, no_confirm } => {
+        Command::Buy {
+            id,
+            purpose,
+            max_price,
+            permit,
+            out: path,
+            share_timeout,
+            no_confirm,
+        } => {
             let args = BuyArgs {
                 dataset_id: id,
                 purpose,
@@ -171,7 +208,10 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 permit,
                 out: path,
                 confirm: !no_confirm,
-                retrieve: RetrieveOptions { share_timeout: Duration::from_secs(share_timeout), ..RetrieveOptions::default() },
+                retrieve: RetrieveOptions {
+                    share_timeout: Duration::from_secs(share_timeout),
+                    ..RetrieveOptions::default()
+                },
             };
             let r = crate::buy::buy(&ctx, &args).await?;
             out.emit(&r, || {
@@ -201,12 +241,25 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 s
             })?;
         }
-        Command::Retrieve { purchase, out: path, share_timeout, confirm } => {
-            let opts = RetrieveOptions { share_timeout: Duration::from_secs(share_timeout), ..RetrieveOptions::default() };
-            let (r, disputes) = crate::buy::retrieve_and_dispute(&ctx, purchase, &path, &opts).await?;
+        Command::Retrieve {
+            purchase,
+            out: path,
+            share_timeout,
+            confirm,
+        } => {
+            let opts = RetrieveOptions {
+                share_timeout: Duration::from_secs(share_timeout),
+                ..RetrieveOptions::default()
+            };
+            let (r, disputes) =
+                crate::buy::retrieve_and_dispute(&ctx, purchase, &path, &opts).await?;
             // Never confirm over a bad share whose dispute failed: confirming gives it up.
             let undisputed = disputes.iter().any(|d| d.slashed_wei.is_none());
-            let c = if confirm && !undisputed { Some(crate::buy::confirm(&ctx, purchase).await?) } else { None };
+            let c = if confirm && !undisputed {
+                Some(crate::buy::confirm(&ctx, purchase).await?)
+            } else {
+                None
+            };
             let v = serde_json::json!({ "retrieved": r, "disputes": disputes, "confirm": c });
             out.emit(&v, || {
                 let mut s = format!("{} bytes of dataset {} written to {}", r.bytes_written, r.dataset_id, r.out.display());
@@ -224,7 +277,13 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
         }
         Command::Refund { purchase } => {
             let r = crate::buy::refund(&ctx, purchase).await?;
-            out.emit(&r, || format!("refunded {} PHD for purchase {purchase} (tx {})", r.amount_phd.clone().unwrap_or_default(), r.tx_hash))?;
+            out.emit(&r, || {
+                format!(
+                    "refunded {} PHD for purchase {purchase} (tx {})",
+                    r.amount_phd.clone().unwrap_or_default(),
+                    r.tx_hash
+                )
+            })?;
         }
         Command::Dispute { purchase, index } => {
             let rs = crate::dispute::dispute(&ctx, purchase, index).await?;
@@ -246,8 +305,16 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 }
                 rs.iter()
                     .map(|r| match (&r.slashed_phd, &r.error) {
-                        (Some(a), _) => format!("keeper {:#x} slashed {a} PHD, credited to you (tx {})", r.keeper, r.tx_hash.clone().unwrap_or_default()),
-                        (None, e) => format!("keeper {:#x}: slash failed: {}", r.keeper, e.clone().unwrap_or_default()),
+                        (Some(a), _) => format!(
+                            "keeper {:#x} slashed {a} PHD, credited to you (tx {})",
+                            r.keeper,
+                            r.tx_hash.clone().unwrap_or_default()
+                        ),
+                        (None, e) => format!(
+                            "keeper {:#x}: slash failed: {}",
+                            r.keeper,
+                            e.clone().unwrap_or_default()
+                        ),
                     })
                     .collect::<Vec<_>>()
                     .join("\n")
@@ -261,7 +328,15 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
             out.emit(&rows, || {
                 let mut s = format!(
                     "{:>5} {:>4}  {:<8} {:<13} {:>10}  {:<9} {:<7} {:<7} {}",
-                    "BUY", "DS", "KIND", "PURPOSE", "PRICE", "STATUS", "SHARES", "COMMITS", "CONFIRMED"
+                    "BUY",
+                    "DS",
+                    "KIND",
+                    "PURPOSE",
+                    "PRICE",
+                    "STATUS",
+                    "SHARES",
+                    "COMMITS",
+                    "CONFIRMED"
                 );
                 for r in &rows {
                     s.push_str(&format!(
@@ -297,9 +372,31 @@ mod tests {
 
     #[test]
     fn buy_flags() {
-        let cli = parse(&["buy", "7", "--purpose", "research", "--max-price", "13", "--permit", "--out", "d.csv"]);
+        let cli = parse(&[
+            "buy",
+            "7",
+            "--purpose",
+            "research",
+            "--max-price",
+            "13",
+            "--permit",
+            "--out",
+            "d.csv",
+        ]);
         assert!(cli.is_ok(), "{cli:?}");
-        if let Ok(Cli { command: Command::Buy { id, purpose, max_price, permit, out, .. }, .. }) = cli {
+        if let Ok(Cli {
+            command:
+                Command::Buy {
+                    id,
+                    purpose,
+                    max_price,
+                    permit,
+                    out,
+                    ..
+                },
+            ..
+        }) = cli
+        {
             assert_eq!(id, 7);
             assert_eq!(purpose, Purpose::Research);
             assert_eq!(max_price, phd_chain::parse_phd("13").ok());
@@ -316,20 +413,64 @@ mod tests {
         assert!(parse(&["browse", "--max-price", "abc"]).is_err());
         assert!(parse(&["refund"]).is_err());
         assert!(parse(&["dispute"]).is_err(), "purchase id is required");
-        assert!(parse(&["dispute", "3", "--index", "300"]).is_err(), "a share index is a u8");
+        assert!(
+            parse(&["dispute", "3", "--index", "300"]).is_err(),
+            "a share index is a u8"
+        );
         assert!(parse(&["slash-non-delivery", "x"]).is_err());
     }
 
     #[test]
     fn dispute_and_slash_flags() {
-        assert!(matches!(parse(&["dispute", "4", "--index", "2"]), Ok(Cli { command: Command::Dispute { purchase: 4, index: Some(2) }, .. })));
-        assert!(matches!(parse(&["dispute", "4"]), Ok(Cli { command: Command::Dispute { purchase: 4, index: None }, .. })));
-        assert!(matches!(parse(&["slash-non-delivery", "9", "--json"]), Ok(Cli { command: Command::SlashNonDelivery { purchase: 9 }, .. })));
+        assert!(matches!(
+            parse(&["dispute", "4", "--index", "2"]),
+            Ok(Cli {
+                command: Command::Dispute {
+                    purchase: 4,
+                    index: Some(2)
+                },
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse(&["dispute", "4"]),
+            Ok(Cli {
+                command: Command::Dispute {
+                    purchase: 4,
+                    index: None
+                },
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse(&["slash-non-delivery", "9", "--json"]),
+            Ok(Cli {
+                command: Command::SlashNonDelivery { purchase: 9 },
+                ..
+            })
+        ));
     }
 
     #[test]
     fn browse_flags() {
-        let cli = parse(&["browse", "--data-type", "accelerometer", "--min-quality", "0.8", "--certified", "--json"]);
-        assert!(matches!(cli, Ok(Cli { command: Command::Browse { certified: true, .. }, .. })));
+        let cli = parse(&[
+            "browse",
+            "--data-type",
+            "accelerometer",
+            "--min-quality",
+            "0.8",
+            "--certified",
+            "--json",
+        ]);
+        assert!(matches!(
+            cli,
+            Ok(Cli {
+                command: Command::Browse {
+                    certified: true,
+                    ..
+                },
+                ..
+            })
+        ));
     }
 }

@@ -36,7 +36,9 @@ impl std::fmt::Display for DisputeReport {
                 self.keeper,
                 self.reason,
                 amount,
-                self.tx_hash.as_ref().map_or(String::new(), |t| format!(" (tx {t})"))
+                self.tx_hash
+                    .as_ref()
+                    .map_or(String::new(), |t| format!(" (tx {t})"))
             ),
             (None, e) => write!(
                 f,
@@ -52,9 +54,17 @@ impl std::fmt::Display for DisputeReport {
 
 /// Disputes each share of `bad` on-chain. Never fails as a whole: each report says what
 /// happened. A share already disputed on-chain is reported with its recorded slash.
-pub async fn dispute_bad_shares(ctx: &CustomerCtx, purchase_id: u64, bad: &[BadShare]) -> Vec<DisputeReport> {
+pub async fn dispute_bad_shares(
+    ctx: &CustomerCtx,
+    purchase_id: u64,
+    bad: &[BadShare],
+) -> Vec<DisputeReport> {
     let pid = U256::from(purchase_id);
-    let already = ctx.chain.disputes(Some(pid), None, None, BlockRange::all()).await.unwrap_or_default();
+    let already = ctx
+        .chain
+        .disputes(Some(pid), None, None, BlockRange::all())
+        .await
+        .unwrap_or_default();
     let mut out = Vec::with_capacity(bad.len());
     let mut log: Option<Vec<alloy::primitives::B256>> = None;
     for b in bad {
@@ -109,37 +119,66 @@ async fn dispute_one(
     let entries = match log {
         Some(l) => l.clone(),
         None => {
-            let l = ctx.chain.delivery_log(pid).await.map_err(|e| CustomerError::chain("rebuilding the delivery log", e))?;
+            let l = ctx
+                .chain
+                .delivery_log(pid)
+                .await
+                .map_err(|e| CustomerError::chain("rebuilding the delivery log", e))?;
             *log = Some(l.clone());
             l
         }
     };
     let (tx, slashed) = ctx
         .chain
-        .dispute(pid, share_index, payload, &ctx.chain.pubkey64(), &entries, &proof)
+        .dispute(
+            pid,
+            share_index,
+            payload,
+            &ctx.chain.pubkey64(),
+            &entries,
+            &proof,
+        )
         .await
-        .map_err(|e| CustomerError::chain(format!("disputing share {share_index} of purchase {purchase_id}"), e))?;
+        .map_err(|e| {
+            CustomerError::chain(
+                format!("disputing share {share_index} of purchase {purchase_id}"),
+                e,
+            )
+        })?;
     Ok((format!("{:#x}", tx.tx_hash), slashed))
 }
 
 /// `phd-customer dispute PURCHASE [--index I]`: checks every delivery and disputes the bad ones
 /// (or only share `index`; a share that verifies is refused locally: the contract would revert
 /// `MarketplaceFalseDispute`).
-pub async fn dispute(ctx: &CustomerCtx, purchase_id: u64, index: Option<u8>) -> Result<Vec<DisputeReport>> {
+pub async fn dispute(
+    ctx: &CustomerCtx,
+    purchase_id: u64,
+    index: Option<u8>,
+) -> Result<Vec<DisputeReport>> {
     let checked = check_deliveries(ctx, purchase_id).await?;
     if let Some(i) = index {
         let Some(d) = checked.iter().find(|d| d.share_index == i) else {
-            return Err(CustomerError::Purchase { purchase_id, reason: format!("no delivery of share {i}") });
+            return Err(CustomerError::Purchase {
+                purchase_id,
+                reason: format!("no delivery of share {i}"),
+            });
         };
         if d.problem.is_none() {
             return Err(CustomerError::Purchase {
                 purchase_id,
-                reason: format!("share {i} of keeper {:#x} opens and verifies: nothing to dispute", d.keeper),
+                reason: format!(
+                    "share {i} of keeper {:#x} opens and verifies: nothing to dispute",
+                    d.keeper
+                ),
             });
         }
     }
-    let bad: Vec<BadShare> =
-        checked.into_iter().filter(|d| index.is_none_or(|i| i == d.share_index)).filter_map(|d| d.problem).collect();
+    let bad: Vec<BadShare> = checked
+        .into_iter()
+        .filter(|d| index.is_none_or(|i| i == d.share_index))
+        .filter_map(|d| d.problem)
+        .collect();
     Ok(dispute_bad_shares(ctx, purchase_id, &bad).await)
 }
 
@@ -159,35 +198,70 @@ pub struct SlashReport {
 pub async fn slash_non_delivery(ctx: &CustomerCtx, purchase_id: u64) -> Result<Vec<SlashReport>> {
     let pid = U256::from(purchase_id);
     let chain = &ctx.chain;
-    let p = chain.get_purchase(pid).await.map_err(|e| CustomerError::chain(format!("reading purchase {purchase_id}"), e))?;
+    let p = chain
+        .get_purchase(pid)
+        .await
+        .map_err(|e| CustomerError::chain(format!("reading purchase {purchase_id}"), e))?;
     if PurchaseStatus::from(p.status) == PurchaseStatus::None {
-        return Err(CustomerError::Purchase { purchase_id, reason: "no such purchase".into() });
+        return Err(CustomerError::Purchase {
+            purchase_id,
+            reason: "no such purchase".into(),
+        });
     }
-    let now = chain.block_timestamp().await.map_err(|e| CustomerError::chain("reading the time", e))?;
+    let now = chain
+        .block_timestamp()
+        .await
+        .map_err(|e| CustomerError::chain("reading the time", e))?;
     if now <= p.deliveryDeadline {
         return Err(CustomerError::Purchase {
             purchase_id,
-            reason: format!("the delivery deadline ({}) has not passed yet ({}s left)", p.deliveryDeadline, p.deliveryDeadline - now),
+            reason: format!(
+                "the delivery deadline ({}) has not passed yet ({}s left)",
+                p.deliveryDeadline,
+                p.deliveryDeadline - now
+            ),
         });
     }
     // The contract slashes only when ≥ t keepers committed (then the committed ones that did not
     // deliver broke a promise); with fewer, no keeper was bound to deliver.
-    let cs = chain.commit_state(pid).await.map_err(|e| CustomerError::chain("reading commitments", e))?;
+    let cs = chain
+        .commit_state(pid)
+        .await
+        .map_err(|e| CustomerError::chain("reading commitments", e))?;
     if cs.committed < p.threshold {
         return Err(CustomerError::Purchase {
             purchase_id,
-            reason: format!("only {} of {} keepers committed, so none was bound to deliver: nothing to slash (refund instead)", cs.committed, p.threshold),
+            reason: format!(
+                "only {} of {} keepers committed, so none was bound to deliver: nothing to slash (refund instead)",
+                cs.committed, p.threshold
+            ),
         });
     }
-    let keepers = chain.keepers_of(p.datasetId).await.map_err(|e| CustomerError::chain("reading the dataset's keepers", e))?;
+    let keepers = chain
+        .keepers_of(p.datasetId)
+        .await
+        .map_err(|e| CustomerError::chain("reading the dataset's keepers", e))?;
     let mut out = Vec::new();
     for k in keepers {
-        let committed = chain.has_committed(pid, k).await.map_err(|e| CustomerError::chain("reading commitments", e))?;
-        let delivered = chain.has_delivered(pid, k).await.map_err(|e| CustomerError::chain("reading deliveries", e))?;
+        let committed = chain
+            .has_committed(pid, k)
+            .await
+            .map_err(|e| CustomerError::chain("reading commitments", e))?;
+        let delivered = chain
+            .has_delivered(pid, k)
+            .await
+            .map_err(|e| CustomerError::chain("reading deliveries", e))?;
         if !committed || delivered {
             continue;
         }
-        let mut r = SlashReport { purchase_id, keeper: k, tx_hash: None, slashed_wei: None, slashed_phd: None, error: None };
+        let mut r = SlashReport {
+            purchase_id,
+            keeper: k,
+            tx_hash: None,
+            slashed_wei: None,
+            slashed_phd: None,
+            error: None,
+        };
         match chain.slash_non_delivery(pid, k).await {
             Ok((tx, amount)) => {
                 r.tx_hash = Some(format!("{:#x}", tx.tx_hash));

@@ -14,7 +14,11 @@ pub enum CustomerError {
     /// A chain call or transaction failed (reverts decoded by phd-chain: insufficient PHD,
     /// price above maxPrice, unconsented purpose, withdrawn dataset, ...).
     #[error("{context}: {source}")]
-    Chain { context: String, #[source] source: BoxError },
+    Chain {
+        context: String,
+        #[source]
+        source: BoxError,
+    },
     /// Browsing or retrieving failed (shares, key reconstruction, download, verification,
     /// writing the output); a paid purchase that was not delivered is reported as
     /// [`CustomerError::Purchase`] instead, naming the refund.
@@ -31,14 +35,27 @@ pub enum CustomerError {
     InvalidArg { arg: &'static str, reason: String },
     /// The contract refused the action by rule (e.g. a refund after t deliveries).
     #[error("purchase {purchase_id}: {action} refused by the contract ({error}): {reason}")]
-    Refused { purchase_id: u64, action: &'static str, error: String, reason: String },
+    Refused {
+        purchase_id: u64,
+        action: &'static str,
+        error: String,
+        reason: String,
+    },
     /// Data retrieved but the on-chain confirmation failed.
     #[error("data written to {path}, but confirming purchase {purchase_id} failed: {source}")]
-    Confirm { purchase_id: u64, path: PathBuf, #[source] source: BoxError },
+    Confirm {
+        purchase_id: u64,
+        path: PathBuf,
+        #[source]
+        source: BoxError,
+    },
 }
 
 impl CustomerError {
     pub(crate) fn chain(context: impl Into<String>, e: impl Into<BoxError>) -> Self {
-        CustomerError::Chain { context: context.into(), source: e.into() }
+        CustomerError::Chain {
+            context: context.into(),
+            source: e.into(),
+        }
     }
 }

@@ -16,8 +16,8 @@ use eyre::{WrapErr, bail, eyre};
 use serde::Serialize;
 
 use phd_device::{
-    Address, B256, Device, DeviceCertificate, Error, Manufacturer, PrivateKeySigner, RecordingSignature,
-    VerifiedDevice, sig_path_for, verify_recording_file,
+    Address, B256, Device, DeviceCertificate, Error, Manufacturer, PrivateKeySigner,
+    RecordingSignature, VerifiedDevice, sig_path_for, verify_recording_file,
 };
 
 /// Largest key file read.
@@ -31,7 +31,10 @@ fn hex32(h: &B256) -> String {
 /// Whether `s` looks like a raw hex private key rather than a path (`0x` optional, 64 digits).
 fn looks_like_hex_key(s: &str) -> bool {
     let t = s.trim();
-    let t = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")).unwrap_or(t);
+    let t = t
+        .strip_prefix("0x")
+        .or_else(|| t.strip_prefix("0X"))
+        .unwrap_or(t);
     t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
@@ -44,13 +47,20 @@ fn echoable_path(s: &str) -> bool {
 /// Parses a hex private key; the error never contains the key.
 fn signer_from_hex(s: &str) -> eyre::Result<PrivateKeySigner> {
     let t = s.trim();
-    let t = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")).unwrap_or(t);
+    let t = t
+        .strip_prefix("0x")
+        .or_else(|| t.strip_prefix("0X"))
+        .unwrap_or(t);
     if t.len() != 64 {
-        bail!("expected 64 hex digits (32 bytes), got {} characters", t.len());
+        bail!(
+            "expected 64 hex digits (32 bytes), got {} characters",
+            t.len()
+        );
     }
     let mut raw = [0u8; 32];
     hex::decode_to_slice(t, &mut raw).map_err(|_| eyre!("not hexadecimal"))?;
-    let signer = PrivateKeySigner::from_bytes(&B256::from(raw)).map_err(|_| eyre!("not a valid secp256k1 private key"));
+    let signer = PrivateKeySigner::from_bytes(&B256::from(raw))
+        .map_err(|_| eyre!("not a valid secp256k1 private key"));
     raw.fill(0);
     signer
 }
@@ -60,14 +70,19 @@ fn signer_from_hex(s: &str) -> eyre::Result<PrivateKeySigner> {
 pub(crate) fn load_signer(source: &str, what: &str) -> eyre::Result<PrivateKeySigner> {
     let path = Path::new(source);
     if path.is_file() {
-        let f = fs::File::open(path).wrap_err_with(|| format!("{what}: opening key file {}", path.display()))?;
+        let f = fs::File::open(path)
+            .wrap_err_with(|| format!("{what}: opening key file {}", path.display()))?;
         let mut text = String::new();
         f.take(MAX_KEY_FILE)
             .read_to_string(&mut text)
             .wrap_err_with(|| format!("{what}: reading key file {}", path.display()))?;
         warn_if_readable_by_others(path);
-        return signer_from_hex(&text)
-            .wrap_err_with(|| format!("{what}: key file {} does not hold a hex private key", path.display()));
+        return signer_from_hex(&text).wrap_err_with(|| {
+            format!(
+                "{what}: key file {} does not hold a hex private key",
+                path.display()
+            )
+        });
     }
     if looks_like_hex_key(source) {
         return signer_from_hex(source).wrap_err_with(|| format!("{what}: invalid private key"));
@@ -106,7 +121,10 @@ fn warn_if_readable_by_others(_path: &Path) {}
 pub(crate) fn write_private_file(path: &Path, bytes: &[u8], force: bool) -> eyre::Result<()> {
     phd_cli::fs::write_private(path, bytes, force).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
-            eyre!("{} already exists (pass --force to replace it)", path.display())
+            eyre!(
+                "{} already exists (pass --force to replace it)",
+                path.display()
+            )
         } else {
             eyre!(e).wrap_err(format!("writing {}", path.display()))
         }
@@ -129,13 +147,25 @@ pub(crate) fn keygen(out: &Path, force: bool) -> eyre::Result<(PrivateKeySigner,
     let signer = PrivateKeySigner::random();
     let address = signer.address().to_checksum(None);
     if out == Path::new("-") {
-        return Ok((signer, KeygenReport { address, key_file: None }));
+        return Ok((
+            signer,
+            KeygenReport {
+                address,
+                key_file: None,
+            },
+        ));
     }
     let mut text = format!("0x{}\n", hex::encode(signer.to_bytes().as_slice())).into_bytes();
     let r = write_private_file(out, &text, force);
     text.fill(0);
     r?;
-    Ok((signer, KeygenReport { address, key_file: Some(out.to_path_buf()) }))
+    Ok((
+        signer,
+        KeygenReport {
+            address,
+            key_file: Some(out.to_path_buf()),
+        },
+    ))
 }
 
 /// The hex private key, for `keygen --out -` only.
@@ -188,7 +218,9 @@ pub(crate) fn certify(
     if let Some(k) = serial_key {
         m = m.with_serial_key(k);
     }
-    let cert = m.certify_device(device, model, serial).wrap_err("certifying the device")?;
+    let cert = m
+        .certify_device(device, model, serial)
+        .wrap_err("certifying the device")?;
     cert.save(out).wrap_err("writing the certificate")?;
     Ok(CertifyReport {
         manufacturer: cert.manufacturer.to_checksum(None),
@@ -220,19 +252,32 @@ fn require_file(path: &Path, what: &str) -> eyre::Result<()> {
     match fs::metadata(path) {
         Ok(m) if m.is_file() => Ok(()),
         Ok(_) => bail!("{what} {} is not a regular file", path.display()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!("{what} {} not found", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("{what} {} not found", path.display())
+        }
         Err(e) => Err(eyre!(e).wrap_err(format!("{what} {}", path.display()))),
     }
 }
 
 /// Signs `data` with the device key and its certificate; writes `<data>.sig.json` or `out`.
-pub(crate) fn sign(device_key: PrivateKeySigner, cert_path: &Path, data: &Path, out: Option<&Path>) -> eyre::Result<SignReport> {
+pub(crate) fn sign(
+    device_key: PrivateKeySigner,
+    cert_path: &Path,
+    data: &Path,
+    out: Option<&Path>,
+) -> eyre::Result<SignReport> {
     require_file(data, "data file")?;
     require_file(cert_path, "certificate")?;
     let cert = DeviceCertificate::load(cert_path).wrap_err("reading the certificate")?;
-    let device = Device::new(device_key, cert)
-        .wrap_err_with(|| format!("certificate {} cannot be used with this device key", cert_path.display()))?;
-    let sig = device.sign_recording_file(data).wrap_err_with(|| format!("signing {}", data.display()))?;
+    let device = Device::new(device_key, cert).wrap_err_with(|| {
+        format!(
+            "certificate {} cannot be used with this device key",
+            cert_path.display()
+        )
+    })?;
+    let sig = device
+        .sign_recording_file(data)
+        .wrap_err_with(|| format!("signing {}", data.display()))?;
     let signature_file = match out {
         Some(p) => {
             sig.save(p).wrap_err("writing the signature")?;
@@ -275,7 +320,10 @@ pub(crate) struct VerifyReport {
 
 /// Verifies `data` against its signature (`sig`, default `<data>.sig.json`). The on-chain
 /// check is the caller's ([`VerifyReport::manufacturer_approved`] starts `None`).
-pub(crate) fn verify(data: &Path, sig: Option<&Path>) -> eyre::Result<(VerifiedDevice, VerifyReport)> {
+pub(crate) fn verify(
+    data: &Path,
+    sig: Option<&Path>,
+) -> eyre::Result<(VerifiedDevice, VerifyReport)> {
     require_file(data, "data file")?;
     let sig_path = sig.map_or_else(|| sig_path_for(data), Path::to_path_buf);
     match fs::metadata(&sig_path) {
@@ -292,15 +340,25 @@ pub(crate) fn verify(data: &Path, sig: Option<&Path>) -> eyre::Result<(VerifiedD
     let v = verify_recording_file(data, &rs).map_err(|e| {
         let headline = match &e {
             Error::ContentHashMismatch { .. } => {
-                format!("{} does not match its signature: the data was modified after signing", data.display())
+                format!(
+                    "{} does not match its signature: the data was modified after signing",
+                    data.display()
+                )
             }
             Error::ManufacturerMismatch { .. } | Error::BadCertificateSignature { .. } => {
-                format!("the device certificate in {} is forged or corrupted", sig_path.display())
+                format!(
+                    "the device certificate in {} is forged or corrupted",
+                    sig_path.display()
+                )
             }
             Error::BadRecordingSignature { .. } => {
                 format!("{} was not signed by the certified device", data.display())
             }
-            _ => format!("verifying {} against {}", data.display(), sig_path.display()),
+            _ => format!(
+                "verifying {} against {}",
+                data.display(),
+                sig_path.display()
+            ),
         };
         eyre!(e).wrap_err(format!("verification FAILED: {headline}"))
     })?;
@@ -352,12 +410,21 @@ mod tests {
         assert!(load_signer(&hex[2..], "--k").is_ok_and(|s| s.address() == k.address()));
         // errors never echo key-like values
         let bad = &hex[..60];
-        let e = load_signer(bad, "--k").err().map(|e| format!("{e:#}")).unwrap_or_default();
+        let e = load_signer(bad, "--k")
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
         assert!(!e.is_empty() && !e.contains(&bad[2..]), "{e}");
         let zero = format!("0x{}", "0".repeat(64));
-        let e = load_signer(&zero, "--k").err().map(|e| format!("{e:#}")).unwrap_or_default();
+        let e = load_signer(&zero, "--k")
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
         assert!(e.contains("invalid private key"), "{e}");
-        let e = load_signer("/nonexistent/k.hex", "--k").err().map(|e| format!("{e:#}")).unwrap_or_default();
+        let e = load_signer("/nonexistent/k.hex", "--k")
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
         assert!(e.contains("not found"), "{e}");
     }
 

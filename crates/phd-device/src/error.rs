@@ -17,7 +17,9 @@ pub enum Error {
         reason: String,
     },
     /// The certificate was signed by someone other than the manufacturer it names.
-    #[error("certificate of device {device} claims manufacturer {claimed} but was signed by {recovered}")]
+    #[error(
+        "certificate of device {device} claims manufacturer {claimed} but was signed by {recovered}"
+    )]
     ManufacturerMismatch {
         /// Device the certificate is for.
         device: Address,

@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Address, B256, CERT_TAG, Error, MAX_JSON_LEN, MAX_MODEL_LEN, RECORDING_TAG, Result, Signature, VERSION, hexfmt};
+use crate::{
+    Address, B256, CERT_TAG, Error, MAX_JSON_LEN, MAX_MODEL_LEN, RECORDING_TAG, Result, Signature,
+    VERSION, hexfmt,
+};
 
 /// A manufacturer's statement that `device_address` is the key of a genuine device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,7 +72,9 @@ impl VerifiedDevice {
         if approved.contains(&self.manufacturer) {
             Ok(())
         } else {
-            Err(Error::UnapprovedManufacturer { manufacturer: self.manufacturer })
+            Err(Error::UnapprovedManufacturer {
+                manufacturer: self.manufacturer,
+            })
         }
     }
 }
@@ -84,7 +89,11 @@ fn check_model(model: &str) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn cert_message(device_address: &Address, model: &str, serial_hash: &B256) -> Result<Vec<u8>> {
+pub(crate) fn cert_message(
+    device_address: &Address,
+    model: &str,
+    serial_hash: &B256,
+) -> Result<Vec<u8>> {
     check_model(model)?;
     let len = u16::try_from(model.len()).map_err(|_| Error::InvalidField {
         field: "model",
@@ -107,8 +116,16 @@ pub(crate) fn recording_message(content_sha256: &B256) -> Vec<u8> {
 }
 
 /// Reads a JSON document (size-capped), checks `version`, then parses it.
-fn parse_versioned<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &'static str, path: Option<&Path>) -> Result<T> {
-    let malformed = |source| Error::Malformed { what, path: path.map(Path::to_path_buf), source };
+fn parse_versioned<T: for<'de> Deserialize<'de>>(
+    bytes: &[u8],
+    what: &'static str,
+    path: Option<&Path>,
+) -> Result<T> {
+    let malformed = |source| Error::Malformed {
+        what,
+        path: path.map(Path::to_path_buf),
+        source,
+    };
     if bytes.len() as u64 > MAX_JSON_LEN {
         return Err(malformed(serde::de::Error::custom(format!(
             "document is {} bytes, more than the {MAX_JSON_LEN} allowed",
@@ -126,19 +143,33 @@ fn parse_versioned<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &'static st
 }
 
 fn check_version(value: &serde_json::Value, what: &'static str, path: Option<&Path>) -> Result<()> {
-    let malformed = |source| Error::Malformed { what, path: path.map(Path::to_path_buf), source };
+    let malformed = |source| Error::Malformed {
+        what,
+        path: path.map(Path::to_path_buf),
+        source,
+    };
     let version = value
         .get("version")
         .and_then(serde_json::Value::as_u64)
-        .ok_or_else(|| malformed(serde::de::Error::custom("missing or non-integer \"version\"")))?;
+        .ok_or_else(|| {
+            malformed(serde::de::Error::custom(
+                "missing or non-integer \"version\"",
+            ))
+        })?;
     if version != u64::from(VERSION) {
-        return Err(Error::UnsupportedVersion { what, found: version });
+        return Err(Error::UnsupportedVersion {
+            what,
+            found: version,
+        });
     }
     Ok(())
 }
 
 fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>> {
-    let io = |source| Error::Io { path: path.to_path_buf(), source };
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let f = fs::File::open(path).map_err(io)?;
     let mut buf = Vec::new();
     // Read one byte past the cap so an oversized file is detected, not truncated.
@@ -147,7 +178,10 @@ fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>> {
 }
 
 fn write_json<T: Serialize>(value: &T, path: &Path) -> Result<()> {
-    let io = |source| Error::Io { path: path.to_path_buf(), source };
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut json = serde_json::to_vec_pretty(value).map_err(|e| io(std::io::Error::other(e)))?;
     json.push(b'\n');
     fs::write(path, json).map_err(io)
@@ -163,19 +197,31 @@ impl DeviceCertificate {
     /// Returns the manufacturer address.
     pub fn verify(&self) -> Result<Address> {
         if self.version != VERSION {
-            return Err(Error::UnsupportedVersion { what: "device certificate", found: u64::from(self.version) });
+            return Err(Error::UnsupportedVersion {
+                what: "device certificate",
+                found: u64::from(self.version),
+            });
         }
         let msg = self.signed_message()?;
         let device = self.device_address;
         if self.signature.normalize_s().is_some() {
-            return Err(Error::BadCertificateSignature { device, reason: "non-canonical (high-s) signature".into() });
+            return Err(Error::BadCertificateSignature {
+                device,
+                reason: "non-canonical (high-s) signature".into(),
+            });
         }
-        let recovered = self
-            .signature
-            .recover_address_from_msg(&msg)
-            .map_err(|e| Error::BadCertificateSignature { device, reason: e.to_string() })?;
+        let recovered = self.signature.recover_address_from_msg(&msg).map_err(|e| {
+            Error::BadCertificateSignature {
+                device,
+                reason: e.to_string(),
+            }
+        })?;
         if recovered != self.manufacturer {
-            return Err(Error::ManufacturerMismatch { device, claimed: self.manufacturer, recovered });
+            return Err(Error::ManufacturerMismatch {
+                device,
+                claimed: self.manufacturer,
+                recovered,
+            });
         }
         Ok(recovered)
     }
@@ -193,7 +239,11 @@ impl DeviceCertificate {
     /// Reads a certificate file (does not verify it; see [`DeviceCertificate::verify`]).
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        parse_versioned(&read_capped(path, MAX_JSON_LEN)?, "device certificate", Some(path))
+        parse_versioned(
+            &read_capped(path, MAX_JSON_LEN)?,
+            "device certificate",
+            Some(path),
+        )
     }
 
     /// Writes the certificate as JSON.
@@ -221,7 +271,11 @@ impl RecordingSignature {
     /// Reads a signature file (does not verify it).
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        parse_versioned(&read_capped(path, MAX_JSON_LEN)?, "recording signature", Some(path))
+        parse_versioned(
+            &read_capped(path, MAX_JSON_LEN)?,
+            "recording signature",
+            Some(path),
+        )
     }
 
     /// Writes the signature as JSON to `path`.

@@ -32,7 +32,10 @@ pub fn sha256(data: &[u8]) -> B256 {
 /// SHA-256 of a file, streamed.
 pub fn sha256_file(path: impl AsRef<Path>) -> Result<B256> {
     let path = path.as_ref();
-    let io = |source| Error::Io { path: path.to_path_buf(), source };
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut f = fs::File::open(path).map_err(io)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];

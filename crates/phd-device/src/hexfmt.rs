@@ -4,13 +4,19 @@ use crate::{Address, B256, Signature};
 use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
 
 fn strip(s: &str) -> &str {
-    s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")).unwrap_or(s)
+    s.strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .unwrap_or(s)
 }
 
 fn bytes<const N: usize, E: serde::de::Error>(s: &str, what: &str) -> Result<[u8; N], E> {
     let s = strip(s);
     if s.len() != 2 * N {
-        return Err(E::custom(format!("{what}: expected {} hex digits, got {}", 2 * N, s.len())));
+        return Err(E::custom(format!(
+            "{what}: expected {} hex digits, got {}",
+            2 * N,
+            s.len()
+        )));
     }
     let mut out = [0u8; N];
     hex::decode_to_slice(s, &mut out).map_err(|e| E::custom(format!("{what}: {e}")))?;

@@ -61,7 +61,6 @@
 //!
 //! [EIP-191]: https://eips.ethereum.org/EIPS/eip-191
 
-
 mod error;
 mod format;
 mod hash;

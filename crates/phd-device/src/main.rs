@@ -14,7 +14,11 @@ use serde::Serialize;
 mod cli;
 
 #[derive(Debug, Parser)]
-#[command(name = "phd-device", version, about = "PHD exchange device certificates and signed recordings")]
+#[command(
+    name = "phd-device",
+    version,
+    about = "PHD exchange device certificates and signed recordings"
+)]
 struct Cli {
     /// More log output (-v info, -vv debug); RUST_LOG wins.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -67,10 +71,20 @@ struct ApproveArgs {
 #[derive(Debug, Args)]
 struct CertifyArgs {
     /// Manufacturer key: a key file, or the hex key itself (as in the env variable).
-    #[arg(long, env = "PHD_MANUFACTURER_PRIVATE_KEY", hide_env_values = true, value_name = "FILE|HEX")]
+    #[arg(
+        long,
+        env = "PHD_MANUFACTURER_PRIVATE_KEY",
+        hide_env_values = true,
+        value_name = "FILE|HEX"
+    )]
     manufacturer_key: String,
     /// Secret serial-hash key (64 hex digits); default: derived from the manufacturer key.
-    #[arg(long, env = "PHD_MANUFACTURER_SERIAL_KEY", hide_env_values = true, value_name = "HEX")]
+    #[arg(
+        long,
+        env = "PHD_MANUFACTURER_SERIAL_KEY",
+        hide_env_values = true,
+        value_name = "HEX"
+    )]
     serial_key: Option<String>,
     /// Address of the device's signing key (see `keygen`).
     #[arg(long, env = "PHD_DEVICE_ADDRESS")]
@@ -89,7 +103,12 @@ struct CertifyArgs {
 #[derive(Debug, Args)]
 struct SignArgs {
     /// Device key: a key file, or the hex key itself.
-    #[arg(long, env = "PHD_DEVICE_PRIVATE_KEY", hide_env_values = true, value_name = "FILE|HEX")]
+    #[arg(
+        long,
+        env = "PHD_DEVICE_PRIVATE_KEY",
+        hide_env_values = true,
+        value_name = "FILE|HEX"
+    )]
     device_key: String,
     /// The device's certificate (from `certify`).
     #[arg(long, env = "PHD_DEVICE_CERT", value_name = "CERT.json")]
@@ -133,13 +152,29 @@ async fn approve(args: ApproveArgs, out: OutputArgs) -> eyre::Result<()> {
     if args.manufacturer == Address::ZERO {
         bail!("--manufacturer must not be the zero address");
     }
-    let signer = args.wallet.signer().wrap_err("loading the registry owner's key")?;
-    let client = args.rpc.connect(signer).await.wrap_err_with(|| format!("connecting to {}", args.rpc.rpc_url))?;
+    let signer = args
+        .wallet
+        .signer()
+        .wrap_err("loading the registry owner's key")?;
+    let client = args
+        .rpc
+        .connect(signer)
+        .await
+        .wrap_err_with(|| format!("connecting to {}", args.rpc.rpc_url))?;
     let tx = client
         .approve_manufacturer(args.manufacturer, &args.name)
         .await
-        .wrap_err_with(|| format!("approveManufacturer({}) as {}", args.manufacturer, client.address()))?;
-    let approved = client.is_approved_manufacturer(args.manufacturer).await.wrap_err("isApprovedManufacturer")?;
+        .wrap_err_with(|| {
+            format!(
+                "approveManufacturer({}) as {}",
+                args.manufacturer,
+                client.address()
+            )
+        })?;
+    let approved = client
+        .is_approved_manufacturer(args.manufacturer)
+        .await
+        .wrap_err("isApprovedManufacturer")?;
     let r = ApproveReport {
         manufacturer: args.manufacturer.to_checksum(None),
         name: args.name,
@@ -157,7 +192,10 @@ async fn approve(args: ApproveArgs, out: OutputArgs) -> eyre::Result<()> {
         )
     })?;
     if !approved {
-        bail!("transaction mined but isApprovedManufacturer({}) is still false", r.manufacturer);
+        bail!(
+            "transaction mined but isApprovedManufacturer({}) is still false",
+            r.manufacturer
+        );
     }
     Ok(())
 }
@@ -171,7 +209,10 @@ async fn verify(args: VerifyArgs, out: OutputArgs) -> eyre::Result<()> {
             .connect(PrivateKeySigner::random())
             .await
             .wrap_err_with(|| format!("connecting to {} for --check-chain", args.rpc.rpc_url))?;
-        let approved = client.is_approved_manufacturer(v.manufacturer).await.wrap_err("isApprovedManufacturer")?;
+        let approved = client
+            .is_approved_manufacturer(v.manufacturer)
+            .await
+            .wrap_err("isApprovedManufacturer")?;
         report.manufacturer_approved = Some(approved);
         report.ok = approved;
         if !approved {
@@ -203,7 +244,9 @@ async fn run() -> eyre::Result<()> {
         Cmd::Keygen(a) => {
             let (signer, r) = cli::keygen(&a.out, a.force)?;
             match &r.key_file {
-                Some(p) => out.emit(&r, || format!("{}\n(key written to {}, mode 0600)", r.address, p.display()))?,
+                Some(p) => out.emit(&r, || {
+                    format!("{}\n(key written to {}, mode 0600)", r.address, p.display())
+                })?,
                 None if out.json => {
                     let v = serde_json::json!({ "address": r.address, "private_key": cli::private_key_hex(&signer) });
                     out.emit(&v, String::new)?;
@@ -217,7 +260,11 @@ async fn run() -> eyre::Result<()> {
         Cmd::Approve(a) => approve(a, out).await?,
         Cmd::Certify(a) => {
             let key = cli::load_signer(&a.manufacturer_key, "--manufacturer-key")?;
-            let serial_key = a.serial_key.as_deref().map(|s| cli::parse_secret32(s, "--serial-key")).transpose()?;
+            let serial_key = a
+                .serial_key
+                .as_deref()
+                .map(|s| cli::parse_secret32(s, "--serial-key"))
+                .transpose()?;
             let r = cli::certify(key, serial_key, a.device, &a.model, &a.serial, &a.out)?;
             out.emit(&r, || {
                 format!(

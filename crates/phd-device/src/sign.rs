@@ -6,7 +6,10 @@ use alloy::signers::SignerSync;
 
 use crate::format::{cert_message, recording_message};
 use crate::hash::hmac_sha256;
-use crate::{Address, B256, DeviceCertificate, Error, PrivateKeySigner, RecordingSignature, Result, VERSION, serial_hash, sha256, sha256_file};
+use crate::{
+    Address, B256, DeviceCertificate, Error, PrivateKeySigner, RecordingSignature, Result, VERSION,
+    serial_hash, sha256, sha256_file,
+};
 
 const SERIAL_KEY_LABEL: &[u8] = b"phd-device/serial-hash-key/v1";
 
@@ -18,7 +21,9 @@ pub struct Manufacturer {
 
 impl std::fmt::Debug for Manufacturer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Manufacturer").field("address", &self.signer.address()).finish_non_exhaustive()
+        f.debug_struct("Manufacturer")
+            .field("address", &self.signer.address())
+            .finish_non_exhaustive()
     }
 }
 
@@ -47,13 +52,21 @@ impl Manufacturer {
 
     /// Certifies that `device_address` is the key of a `model` device with serial `serial`
     /// (only its keyed hash goes into the certificate).
-    pub fn certify_device(&self, device_address: Address, model: &str, serial: &str) -> Result<DeviceCertificate> {
+    pub fn certify_device(
+        &self,
+        device_address: Address,
+        model: &str,
+        serial: &str,
+    ) -> Result<DeviceCertificate> {
         let serial_hash = self.serial_hash(serial);
         let msg = cert_message(&device_address, model, &serial_hash)?;
         let signature = self
             .signer
             .sign_message_sync(&msg)
-            .map_err(|source| Error::Signing { signer: self.address(), source })?;
+            .map_err(|source| Error::Signing {
+                signer: self.address(),
+                source,
+            })?;
         Ok(DeviceCertificate {
             version: VERSION,
             device_address,
@@ -84,7 +97,10 @@ impl Device {
     /// A device with key `signer` and its certificate (which must be for that key and valid).
     pub fn new(signer: PrivateKeySigner, cert: DeviceCertificate) -> Result<Self> {
         if signer.address() != cert.device_address {
-            return Err(Error::DeviceKeyMismatch { signer: signer.address(), certified: cert.device_address });
+            return Err(Error::DeviceKeyMismatch {
+                signer: signer.address(),
+                certified: cert.device_address,
+            });
         }
         cert.verify()?;
         Ok(Self { signer, cert })
@@ -115,7 +131,15 @@ impl Device {
         let signature = self
             .signer
             .sign_message_sync(&recording_message(&content_sha256))
-            .map_err(|source| Error::Signing { signer: self.address(), source })?;
-        Ok(RecordingSignature { version: VERSION, certificate: self.cert.clone(), content_sha256, signature })
+            .map_err(|source| Error::Signing {
+                signer: self.address(),
+                source,
+            })?;
+        Ok(RecordingSignature {
+            version: VERSION,
+            certificate: self.cert.clone(),
+            content_sha256,
+            signature,
+        })
     }
 }

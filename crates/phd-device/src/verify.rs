@@ -4,7 +4,10 @@ use std::path::Path;
 
 use subtle::ConstantTimeEq;
 
-use crate::{B256, Error, RecordingSignature, Result, VERSION, VerifiedDevice, sha256, sha256_file, sig_path_for};
+use crate::{
+    B256, Error, RecordingSignature, Result, VERSION, VerifiedDevice, sha256, sha256_file,
+    sig_path_for,
+};
 
 /// Verifies a recording against its signature: the certificate recovers to its manufacturer,
 /// the recording signature recovers to the certified device, and `data` hashes to the signed
@@ -14,7 +17,10 @@ pub fn verify_recording(data: &[u8], sig: &RecordingSignature) -> Result<Verifie
 }
 
 /// [`verify_recording`] for a file (hashed streaming).
-pub fn verify_recording_file(data_path: impl AsRef<Path>, sig: &RecordingSignature) -> Result<VerifiedDevice> {
+pub fn verify_recording_file(
+    data_path: impl AsRef<Path>,
+    sig: &RecordingSignature,
+) -> Result<VerifiedDevice> {
     verify_hash(sha256_file(data_path)?, sig)
 }
 
@@ -28,7 +34,10 @@ pub fn verify_recording_sidecar(data_path: impl AsRef<Path>) -> Result<VerifiedD
 /// [`verify_recording`] given the data's SHA-256.
 pub fn verify_hash(actual: B256, sig: &RecordingSignature) -> Result<VerifiedDevice> {
     if sig.version != VERSION {
-        return Err(Error::UnsupportedVersion { what: "recording signature", found: u64::from(sig.version) });
+        return Err(Error::UnsupportedVersion {
+            what: "recording signature",
+            found: u64::from(sig.version),
+        });
     }
     let manufacturer = sig.certificate.verify()?;
     let device = sig.certificate.device_address;
@@ -42,7 +51,11 @@ pub fn verify_hash(actual: B256, sig: &RecordingSignature) -> Result<VerifiedDev
     let recovered = sig
         .signature
         .recover_address_from_msg(sig.signed_message())
-        .map_err(|e| Error::BadRecordingSignature { device, recovered: None, reason: e.to_string() })?;
+        .map_err(|e| Error::BadRecordingSignature {
+            device,
+            recovered: None,
+            reason: e.to_string(),
+        })?;
     if recovered != device {
         return Err(Error::BadRecordingSignature {
             device,
@@ -51,7 +64,10 @@ pub fn verify_hash(actual: B256, sig: &RecordingSignature) -> Result<VerifiedDev
         });
     }
     if !bool::from(actual.as_slice().ct_eq(sig.content_sha256.as_slice())) {
-        return Err(Error::ContentHashMismatch { signed: sig.content_sha256, actual });
+        return Err(Error::ContentHashMismatch {
+            signed: sig.content_sha256,
+            actual,
+        });
     }
     Ok(VerifiedDevice {
         manufacturer,

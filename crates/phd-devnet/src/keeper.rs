@@ -107,22 +107,34 @@ impl KeeperHandle {
             Ok(l) => l,
             Err(_) => tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
                 .await
-                .map_err(DevnetError::io("binding keeper listener", Path::new("127.0.0.1:0")))?,
+                .map_err(DevnetError::io(
+                    "binding keeper listener",
+                    Path::new("127.0.0.1:0"),
+                ))?,
         };
-        self.addr = listener.local_addr().map_err(DevnetError::io("reading keeper address", Path::new("")))?;
+        self.addr = listener
+            .local_addr()
+            .map_err(DevnetError::io("reading keeper address", Path::new("")))?;
         self.endpoint = format!("http://{}", self.addr);
         let cancel = CancellationToken::new();
         let stop = cancel.clone();
         let mut config = self.config.clone();
         config.public_endpoint = Some(self.endpoint.clone());
-        let task = tokio::spawn(phd_keeper::run(config, listener, async move { stop.cancelled().await }));
+        let task = tokio::spawn(phd_keeper::run(config, listener, async move {
+            stop.cancelled().await
+        }));
         self.running = Some(Running { cancel, task });
         self.wait_ready().await
     }
 
     async fn wait_ready(&mut self) -> Result<(), DevnetError> {
         let started = Instant::now();
-        let client = PhdClient::connect(&self.rpc_url, PrivateKeySigner::random(), self.deployment.clone()).await?;
+        let client = PhdClient::connect(
+            &self.rpc_url,
+            PrivateKeySigner::random(),
+            self.deployment.clone(),
+        )
+        .await?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()
@@ -133,15 +145,21 @@ impl KeeperHandle {
             if let Some(r) = &self.running
                 && r.task.is_finished()
             {
-                    // The task ended during start-up: surface its error.
-                    return match self.running.take().map(|r| r.task) {
-                        Some(task) => match task.await {
-                            Ok(Err(source)) => Err(DevnetError::Keeper { index: self.index, address: self.address, source }),
-                            Ok(Ok(())) => Err(self.not_ready(started, "keeper exited during start-up".into())),
-                            Err(e) => Err(self.not_ready(started, format!("keeper task failed: {e}"))),
-                        },
-                        None => Err(self.not_ready(started, "keeper not running".into())),
-                    };
+                // The task ended during start-up: surface its error.
+                return match self.running.take().map(|r| r.task) {
+                    Some(task) => match task.await {
+                        Ok(Err(source)) => Err(DevnetError::Keeper {
+                            index: self.index,
+                            address: self.address,
+                            source,
+                        }),
+                        Ok(Ok(())) => {
+                            Err(self.not_ready(started, "keeper exited during start-up".into()))
+                        }
+                        Err(e) => Err(self.not_ready(started, format!("keeper task failed: {e}"))),
+                    },
+                    None => Err(self.not_ready(started, "keeper not running".into())),
+                };
             }
             match http.get(&health).send().await {
                 Ok(resp) if resp.status().is_success() => {
@@ -162,12 +180,19 @@ impl KeeperHandle {
     }
 
     fn not_ready(&self, started: Instant, reason: String) -> DevnetError {
-        DevnetError::KeeperNotReady { index: self.index, address: self.address, waited: started.elapsed(), reason }
+        DevnetError::KeeperNotReady {
+            index: self.index,
+            address: self.address,
+            waited: started.elapsed(),
+            reason,
+        }
     }
 
     /// Stops the keeper (drains: the watcher finishes its round) and returns its result.
     pub async fn stop(&mut self) -> Result<(), DevnetError> {
-        let Some(r) = self.running.take() else { return Ok(()) };
+        let Some(r) = self.running.take() else {
+            return Ok(());
+        };
         r.cancel.cancel();
         self.join(r.task).await
     }
@@ -194,9 +219,16 @@ impl KeeperHandle {
     async fn join(&self, task: JoinHandle<Result<(), KeeperError>>) -> Result<(), DevnetError> {
         match task.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(source)) => Err(DevnetError::Keeper { index: self.index, address: self.address, source }),
+            Ok(Err(source)) => Err(DevnetError::Keeper {
+                index: self.index,
+                address: self.address,
+                source,
+            }),
             Err(e) if e.is_cancelled() => Ok(()),
-            Err(e) => Err(DevnetError::Config(format!("keeper {} task panicked: {e}", self.index))),
+            Err(e) => Err(DevnetError::Config(format!(
+                "keeper {} task panicked: {e}",
+                self.index
+            ))),
         }
     }
 

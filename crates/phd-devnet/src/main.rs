@@ -7,7 +7,11 @@ use eyre::WrapErr as _;
 use phd_devnet::DevnetConfig;
 
 #[derive(Debug, Parser)]
-#[command(name = "phd-devnet", version, about = "PHD exchange local stack: anvil, contracts, embedded S3, keepers")]
+#[command(
+    name = "phd-devnet",
+    version,
+    about = "PHD exchange local stack: anvil, contracts, embedded S3, keepers"
+)]
 struct Cli {
     /// -v info, -vv debug, -vvv trace.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -68,12 +72,22 @@ enum Cmd {
     },
 }
 
-fn device_sign(file: &std::path::Path, model: &str, serial: &str, key: &str, json: bool) -> eyre::Result<()> {
-    let manufacturer = phd_device::Manufacturer::new(phd_chain::signer_from_hex(key).wrap_err("manufacturer key")?);
+fn device_sign(
+    file: &std::path::Path,
+    model: &str,
+    serial: &str,
+    key: &str,
+    json: bool,
+) -> eyre::Result<()> {
+    let manufacturer = phd_device::Manufacturer::new(
+        phd_chain::signer_from_hex(key).wrap_err("manufacturer key")?,
+    );
     let device_key = phd_device::PrivateKeySigner::random();
     let cert = manufacturer.certify_device(device_key.address(), model, serial)?;
     let device = phd_device::Device::new(device_key, cert)?;
-    let sig = device.sign_recording_file(file).wrap_err_with(|| format!("signing {}", file.display()))?;
+    let sig = device
+        .sign_recording_file(file)
+        .wrap_err_with(|| format!("signing {}", file.display()))?;
     let path = sig.save_sidecar(file)?;
     let out = serde_json::json!({
         "manufacturer": format!("{:#x}", manufacturer.address()),
@@ -95,7 +109,6 @@ fn device_sign(file: &std::path::Path, model: &str, serial: &str, key: &str, jso
     Ok(())
 }
 
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     phd_cli::exit_with(run().await)
@@ -105,7 +118,13 @@ async fn run() -> eyre::Result<()> {
     // `device-sign --devnet` reads the manufacturer key from the devnet env file.
     let cli: Cli = phd_cli::parse()?;
     match cli.cmd {
-        Cmd::DeviceSign { file, model, serial, manufacturer_key, json } => {
+        Cmd::DeviceSign {
+            file,
+            model,
+            serial,
+            manufacturer_key,
+            json,
+        } => {
             phd_cli::init_tracing(cli.verbose);
             return device_sign(&file, &model, &serial, &manufacturer_key, json);
         }
@@ -133,7 +152,9 @@ async fn run() -> eyre::Result<()> {
             config.keeper_poll_interval = Duration::from_millis(keeper_poll_ms.max(10));
             config.extra_deployment_path = write_deployment;
             config.validator = !no_validator;
-            phd_devnet::run(config, phd_cli::shutdown_signal()).await.wrap_err("phd-devnet up")?;
+            phd_devnet::run(config, phd_cli::shutdown_signal())
+                .await
+                .wrap_err("phd-devnet up")?;
         }
     }
     Ok(())

@@ -113,10 +113,20 @@ impl std::fmt::Debug for Devnet {
     }
 }
 
-fn extra_signers(settings: &AnvilSettings, roles: &RoleSigners, n: usize) -> Result<Vec<PrivateKeySigner>, DevnetError> {
+fn extra_signers(
+    settings: &AnvilSettings,
+    roles: &RoleSigners,
+    n: usize,
+) -> Result<Vec<PrivateKeySigner>, DevnetError> {
     let mut keepers: Vec<PrivateKeySigner> = roles.keepers.iter().take(n).cloned().collect();
     let r = &settings.roles;
-    let used = r.keepers.iter().copied().chain([r.deployer, r.user, r.customer, r.validator, r.manufacturer]);
+    let used = r.keepers.iter().copied().chain([
+        r.deployer,
+        r.user,
+        r.customer,
+        r.validator,
+        r.manufacturer,
+    ]);
     let mut next = used.max().unwrap_or(0) + 1;
     while keepers.len() < n {
         if next >= settings.accounts {
@@ -135,7 +145,10 @@ impl Devnet {
     /// Starts the whole stack (see the crate docs). On error, whatever was started is stopped.
     pub async fn start(config: DevnetConfig) -> Result<Self, DevnetError> {
         if config.keepers < 2 || config.keepers > 255 {
-            return Err(DevnetError::Config(format!("keepers must be 2..=255, got {}", config.keepers)));
+            return Err(DevnetError::Config(format!(
+                "keepers must be 2..=255, got {}",
+                config.keepers
+            )));
         }
         if config.threshold < 2 || usize::from(config.threshold) > config.keepers {
             return Err(DevnetError::Config(format!(
@@ -155,7 +168,9 @@ impl Devnet {
             }
         }
         std::fs::create_dir_all(&state).map_err(DevnetError::io("creating", &state))?;
-        let state = state.canonicalize().map_err(DevnetError::io("resolving", &state))?;
+        let state = state
+            .canonicalize()
+            .map_err(DevnetError::io("resolving", &state))?;
 
         // 1. anvil
         let settings = config.anvil.clone();
@@ -175,8 +190,14 @@ impl Devnet {
 
         // 2. contracts
         let deployment_path = state.join("deployment.json");
-        let outcome =
-            phd_deploy::deploy(&rpc_url, accounts.deployer.clone(), &config.deploy, Some(&deployment_path), true).await?;
+        let outcome = phd_deploy::deploy(
+            &rpc_url,
+            accounts.deployer.clone(),
+            &config.deploy,
+            Some(&deployment_path),
+            true,
+        )
+        .await?;
         let deployment = outcome.deployment;
         if let Some(extra) = &config.extra_deployment_path {
             deployment.save(extra)?;
@@ -185,7 +206,11 @@ impl Devnet {
 
         // 3. S3
         let s3_root = state.join("s3");
-        let server = EmbeddedS3::start(&s3_root, ServerCredentials::new(&config.s3_access_key, &config.s3_secret_key)).await?;
+        let server = EmbeddedS3::start(
+            &s3_root,
+            ServerCredentials::new(&config.s3_access_key, &config.s3_secret_key),
+        )
+        .await?;
         let s3 = S3Info {
             endpoint: server.endpoint().to_owned(),
             region: config.region.clone(),
@@ -194,29 +219,48 @@ impl Devnet {
             secret_access_key: config.s3_secret_key.clone(),
             root_dir: s3_root,
         };
-        Store::connect(s3.client_config()).await?.ensure_bucket().await?;
+        Store::connect(s3.client_config())
+            .await?
+            .ensure_bucket()
+            .await?;
         tracing::info!(endpoint = %s3.endpoint, bucket = %s3.bucket, "embedded S3 started");
 
         // 4. funds and the manufacturer
-        let deployer = PhdClient::connect(&rpc_url, accounts.deployer.clone(), deployment.clone()).await?;
-        deployer.transfer_coin(accounts.user.address(), config.fund_amount).await?;
-        deployer.transfer_coin(accounts.customer.address(), config.fund_amount).await?;
+        let deployer =
+            PhdClient::connect(&rpc_url, accounts.deployer.clone(), deployment.clone()).await?;
+        deployer
+            .transfer_coin(accounts.user.address(), config.fund_amount)
+            .await?;
+        deployer
+            .transfer_coin(accounts.customer.address(), config.fund_amount)
+            .await?;
         // Keepers and the validator bond a stake at registration (phd-node approves and stakes).
-        let node_funds = config.node_fund_amount.unwrap_or(config.deploy.min_stake.saturating_mul(U256::from(2)));
+        let node_funds = config
+            .node_fund_amount
+            .unwrap_or(config.deploy.min_stake.saturating_mul(U256::from(2)));
         // The validator account is funded even when the devnet does not run the validator: tests
         // drive it themselves.
-        for node in accounts.keepers.iter().map(|k| k.address()).chain([accounts.validator.address()]) {
+        for node in accounts
+            .keepers
+            .iter()
+            .map(|k| k.address())
+            .chain([accounts.validator.address()])
+        {
             deployer.transfer_coin(node, node_funds).await?;
         }
-        deployer.approve_manufacturer(accounts.manufacturer.address(), &config.manufacturer_name).await?;
+        deployer
+            .approve_manufacturer(accounts.manufacturer.address(), &config.manufacturer_name)
+            .await?;
 
         // 5. keepers
-        let url: url::Url =
-            rpc_url.parse().map_err(|e| DevnetError::Config(format!("anvil endpoint {rpc_url:?}: {e}")))?;
+        let url: url::Url = rpc_url
+            .parse()
+            .map_err(|e| DevnetError::Config(format!("anvil endpoint {rpc_url:?}: {e}")))?;
         let mut keepers = Vec::with_capacity(config.keepers);
         for (index, signer) in accounts.keepers.iter().enumerate() {
             let data_dir = state.join("keepers").join(index.to_string());
-            let mut kc = KeeperConfig::new(data_dir, url.clone(), signer.clone(), deployment.clone());
+            let mut kc =
+                KeeperConfig::new(data_dir, url.clone(), signer.clone(), deployment.clone());
             kc.poll_interval = config.keeper_poll_interval;
             if let Some(k) = config.keeper_knobs.get(index) {
                 kc.fail_after = k.fail_after;
@@ -278,8 +322,13 @@ impl Devnet {
         }
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
-            .map_err(DevnetError::io("binding validator listener", Path::new("127.0.0.1:0")))?;
-        let addr = listener.local_addr().map_err(DevnetError::io("reading validator address", Path::new("")))?;
+            .map_err(DevnetError::io(
+                "binding validator listener",
+                Path::new("127.0.0.1:0"),
+            ))?;
+        let addr = listener
+            .local_addr()
+            .map_err(DevnetError::io("reading validator address", Path::new("")))?;
         let endpoint = format!("http://{addr}");
         let mut vc = phd_validator::ValidatorConfig::new(
             self.state_dir.join("validator"),
@@ -292,12 +341,18 @@ impl Devnet {
         vc.poll_interval = Duration::from_millis(250);
         let cancel = CancellationToken::new();
         let stop = cancel.clone();
-        let task = tokio::spawn(phd_validator::run(vc, listener, async move { stop.cancelled().await }));
+        let task = tokio::spawn(phd_validator::run(vc, listener, async move {
+            stop.cancelled().await
+        }));
         self.validator_task = Some(Running { cancel, task });
         let client = self.deployer_client().await?;
         let started = Instant::now();
         loop {
-            if self.validator_task.as_ref().is_some_and(|r| r.task.is_finished()) {
+            if self
+                .validator_task
+                .as_ref()
+                .is_some_and(|r| r.task.is_finished())
+            {
                 let reason = match self.validator_task.take().map(|r| r.task) {
                     Some(t) => match t.await {
                         Ok(Err(e)) => e.to_string(),
@@ -306,14 +361,18 @@ impl Devnet {
                     },
                     None => "not running".into(),
                 };
-                return Err(DevnetError::Config(format!("validator failed to start: {reason}")));
+                return Err(DevnetError::Config(format!(
+                    "validator failed to start: {reason}"
+                )));
             }
             let node = client.node(self.accounts.validator.address()).await?;
             if node.role == NodeRole::Validator as u8 && node.endpoint == endpoint {
                 break;
             }
             if started.elapsed() > Duration::from_secs(120) {
-                return Err(DevnetError::Config("validator not registered after 120 s".into()));
+                return Err(DevnetError::Config(
+                    "validator not registered after 120 s".into(),
+                ));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -324,7 +383,11 @@ impl Devnet {
     pub fn table(&self) -> String {
         let mut t = String::new();
         let _ = writeln!(t, "{:<14} {:<44} account / detail", "component", "where");
-        let _ = writeln!(t, "{:<14} {:<44} chain id {}", "anvil", self.rpc_url, self.deployment.chain_id);
+        let _ = writeln!(
+            t,
+            "{:<14} {:<44} chain id {}",
+            "anvil", self.rpc_url, self.deployment.chain_id
+        );
         let d = &self.deployment;
         for (name, a) in [
             ("PHDCoin", d.coin),
@@ -343,14 +406,54 @@ impl Devnet {
             self.s3.root_dir.display()
         );
         for k in &self.keepers {
-            let _ = writeln!(t, "{:<14} {:<44} {}", format!("keeper {}", k.index + 1), k.endpoint(), k.address);
+            let _ = writeln!(
+                t,
+                "{:<14} {:<44} {}",
+                format!("keeper {}", k.index + 1),
+                k.endpoint(),
+                k.address
+            );
         }
-        let v = self.validator_endpoint.as_deref().unwrap_or("(not started: --no-validator)");
-        let _ = writeln!(t, "{:<14} {:<44} {}", "validator", v, self.accounts.validator.address());
-        let _ = writeln!(t, "{:<14} {:<44} {}", "user", "", self.accounts.user.address());
-        let _ = writeln!(t, "{:<14} {:<44} {}", "customer", "", self.accounts.customer.address());
-        let _ = writeln!(t, "{:<14} {:<44} {} (approved)", "manufacturer", "", self.accounts.manufacturer.address());
-        let _ = writeln!(t, "{:<14} {:<44} t = {} of n = {}", "env file", self.env_path.display(), self.threshold, self.keepers.len());
+        let v = self
+            .validator_endpoint
+            .as_deref()
+            .unwrap_or("(not started: --no-validator)");
+        let _ = writeln!(
+            t,
+            "{:<14} {:<44} {}",
+            "validator",
+            v,
+            self.accounts.validator.address()
+        );
+        let _ = writeln!(
+            t,
+            "{:<14} {:<44} {}",
+            "user",
+            "",
+            self.accounts.user.address()
+        );
+        let _ = writeln!(
+            t,
+            "{:<14} {:<44} {}",
+            "customer",
+            "",
+            self.accounts.customer.address()
+        );
+        let _ = writeln!(
+            t,
+            "{:<14} {:<44} {} (approved)",
+            "manufacturer",
+            "",
+            self.accounts.manufacturer.address()
+        );
+        let _ = writeln!(
+            t,
+            "{:<14} {:<44} t = {} of n = {}",
+            "env file",
+            self.env_path.display(),
+            self.threshold,
+            self.keepers.len()
+        );
         t
     }
 
@@ -381,7 +484,10 @@ impl Devnet {
 
     /// Keeper endpoints in order.
     pub fn keeper_endpoints(&self) -> Vec<String> {
-        self.keepers.iter().map(|k| k.endpoint().to_owned()).collect()
+        self.keepers
+            .iter()
+            .map(|k| k.endpoint().to_owned())
+            .collect()
     }
 
     /// Keeper addresses in order.
@@ -454,7 +560,11 @@ where
                 }
             }
         }
-        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
     })
     .await;
     slots.into_iter().flatten().collect()
@@ -462,7 +572,10 @@ where
 
 /// Starts the devnet, prints the table, waits for `shutdown` (Ctrl-C / SIGTERM in the binary),
 /// then stops everything. While it runs, a keeper task that dies is reported on stderr.
-pub async fn run(config: DevnetConfig, shutdown: impl Future<Output = ()>) -> Result<(), DevnetError> {
+pub async fn run(
+    config: DevnetConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DevnetError> {
     let mut devnet = Devnet::start(config).await?;
     println!("{}", devnet.table());
     println!(

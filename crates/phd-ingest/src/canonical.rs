@@ -7,12 +7,20 @@ use crate::table::{SensorTable, TimeUnit};
 pub const CANONICAL_FORMAT: &str = "text/csv; phd-canonical-v1";
 
 fn fmt_f64(v: f64) -> String {
-    if v == 0.0 { "0".to_owned() } else { format!("{v}") }
+    if v == 0.0 {
+        "0".to_owned()
+    } else {
+        format!("{v}")
+    }
 }
 
 fn quote(s: &str) -> String {
     let needs = s.contains([',', '"', '\n', '\r']) || s.starts_with(' ') || s.ends_with(' ');
-    if needs { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
+    if needs {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
 }
 
 /// Deterministic CSV serialisation ("phd-canonical-v1"), the exact plaintext that is sealed:
@@ -41,19 +49,31 @@ pub fn write_canonical_csv<W: Write>(table: &SensorTable, mut w: W) -> Result<()
     header.extend(table.channel_names.iter().cloned());
     header.extend(table.attributes.iter().map(|a| a.name.clone()));
     let we = |source| IngestError::Write { source };
-    let mut line = header.iter().map(|h| quote(h)).collect::<Vec<_>>().join(",");
+    let mut line = header
+        .iter()
+        .map(|h| quote(h))
+        .collect::<Vec<_>>()
+        .join(",");
     line.push('\n');
     w.write_all(line.as_bytes()).map_err(we)?;
     for row in 0..table.len() {
         line.clear();
         if with_rec {
             let r = table.recording[row];
-            let label = table.labels.get(r as usize).cloned().flatten().unwrap_or_default();
+            let label = table
+                .labels
+                .get(r as usize)
+                .cloned()
+                .flatten()
+                .unwrap_or_default();
             line.push_str(&format!("{r},{},", quote(&label)));
         }
         let t = table.time[row];
         if !t.is_finite() {
-            return Err(IngestError::NonFiniteOutput { column: "t".into(), row });
+            return Err(IngestError::NonFiniteOutput {
+                column: "t".into(),
+                row,
+            });
         }
         match table.time_unit {
             TimeUnit::Seconds => line.push_str(&fmt_f64(t)),
@@ -62,7 +82,10 @@ pub fn write_canonical_csv<W: Write>(table: &SensorTable, mut w: W) -> Result<()
         for (name, c) in table.channel_names.iter().zip(&table.channels) {
             let v = c[row];
             if !v.is_finite() {
-                return Err(IngestError::NonFiniteOutput { column: name.clone(), row });
+                return Err(IngestError::NonFiniteOutput {
+                    column: name.clone(),
+                    row,
+                });
             }
             line.push(',');
             line.push_str(&fmt_f64(v));

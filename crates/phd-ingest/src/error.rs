@@ -8,7 +8,10 @@ pub type Result<T, E = IngestError> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum IngestError {
     #[error("cannot open {path}: {source}")]
-    Open { path: PathBuf, source: std::io::Error },
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("read error at line {line}: {source}")]
     Io { line: u64, source: std::io::Error },
     #[error("line {line} is longer than the limit of {max} bytes")]
@@ -22,13 +25,34 @@ pub enum IngestError {
     #[error("input is empty (no header / no data)")]
     Empty,
     #[error("line {line}: expected {expected} columns, found {found}")]
-    ColumnCount { line: u64, expected: usize, found: usize },
+    ColumnCount {
+        line: u64,
+        expected: usize,
+        found: usize,
+    },
     #[error("line {line}, column {column} ({name}): `{value}` is not a number")]
-    NotANumber { line: u64, column: usize, name: String, value: String },
+    NotANumber {
+        line: u64,
+        column: usize,
+        name: String,
+        value: String,
+    },
     #[error("line {line}, column {column} ({name}): non-finite value `{value}` rejected by policy")]
-    NonFinite { line: u64, column: usize, name: String, value: String },
-    #[error("line {line}: time {time} is not after the previous time {previous} (recording {recording})")]
-    NonMonotonicTime { line: u64, recording: u32, previous: f64, time: f64 },
+    NonFinite {
+        line: u64,
+        column: usize,
+        name: String,
+        value: String,
+    },
+    #[error(
+        "line {line}: time {time} is not after the previous time {previous} (recording {recording})"
+    )]
+    NonMonotonicTime {
+        line: u64,
+        recording: u32,
+        previous: f64,
+        time: f64,
+    },
     #[error("no time column found (looked for {candidates:?}); set ReadOptions::time_column")]
     NoTimeColumn { candidates: Vec<String> },
     #[error("duplicate column name `{name}`")]
@@ -38,17 +62,37 @@ pub enum IngestError {
     #[error("line {line}: malformed .ts data: {reason}")]
     TsFormat { line: u64, reason: String },
     #[error("line {line}: channel {channel} has {found} samples, expected {expected}")]
-    TsLength { line: u64, channel: usize, found: usize, expected: usize },
+    TsLength {
+        line: u64,
+        channel: usize,
+        found: usize,
+        expected: usize,
+    },
     #[error("invalid sampling rate {rate}")]
     BadSamplingRate { rate: f64 },
     #[error("column `{name}` is not classified; list it in the policy's keep or drop")]
     UnclassifiedColumn { name: String },
-    #[error("column `{column}` row {row}: value looks like an identifier ({kind}); refusing to keep it")]
-    IdentifierInKeptColumn { column: String, row: usize, kind: &'static str },
+    #[error(
+        "column `{column}` row {row}: value looks like an identifier ({kind}); refusing to keep it"
+    )]
+    IdentifierInKeptColumn {
+        column: String,
+        row: usize,
+        kind: &'static str,
+    },
     #[error("column `{column}` row {row}: `{value}` cannot be coarsened (not a number in range)")]
-    NotCoarsenable { column: String, row: usize, value: String },
-    #[error("column `{column}` is both a channel and must be {action}; only attribute columns can be {action}")]
-    ChannelPolicy { column: String, action: &'static str },
+    NotCoarsenable {
+        column: String,
+        row: usize,
+        value: String,
+    },
+    #[error(
+        "column `{column}` is both a channel and must be {action}; only attribute columns can be {action}"
+    )]
+    ChannelPolicy {
+        column: String,
+        action: &'static str,
+    },
     #[error("keyed hashing requires a non-empty owner key of at least 16 bytes")]
     WeakKey,
     #[error("column `{column}` row {row}: non-finite value cannot be written to canonical output")]

@@ -17,12 +17,12 @@ mod table;
 pub use canonical::{CANONICAL_FORMAT, canonical_csv_bytes, write_canonical_csv};
 pub use error::{IngestError, Result};
 pub use metadata::{
-    DeviceInfo, CoarseAttributes, DatasetMetadata, METADATA_MAX_BYTES, METADATA_VERSION,
+    CoarseAttributes, DatasetMetadata, DeviceInfo, METADATA_MAX_BYTES, METADATA_VERSION,
     QualitySummary, TimeRange,
 };
 pub use pseudo::{
-    ColumnAction, ColumnClass, PseudonymiseReport, PseudonymisePolicy, classify_column,
-    coarsen_age, coarsen_weight, keyed_hash, pseudonymise, HASH_HEX_LEN,
+    ColumnAction, ColumnClass, HASH_HEX_LEN, PseudonymisePolicy, PseudonymiseReport,
+    classify_column, coarsen_age, coarsen_weight, keyed_hash, pseudonymise,
 };
 pub use read::{
     LimitedLineReader, NonFinitePolicy, ReadLimits, ReadOptions, TimeUnitHint, read_csv,

@@ -57,13 +57,19 @@ impl CoarseAttributes {
     /// `age`/`weight` must already be bands (`30-39`) — raw numbers are never copied.
     pub fn from_table(table: &crate::SensorTable) -> Self {
         let uniform = |names: &[&str]| -> Option<String> {
-            let a = table.attributes.iter().find(|a| names.iter().any(|n| a.name.eq_ignore_ascii_case(n)))?;
+            let a = table
+                .attributes
+                .iter()
+                .find(|a| names.iter().any(|n| a.name.eq_ignore_ascii_case(n)))?;
             let first = a.values.first()?;
             (!first.is_empty() && a.values.iter().all(|v| v == first)).then(|| first.clone())
         };
-        let band = |v: Option<String>| v.filter(|b| {
-            b.split_once('-').is_some_and(|(lo, hi)| lo.parse::<u32>().is_ok() && hi.parse::<u32>().is_ok())
-        });
+        let band = |v: Option<String>| {
+            v.filter(|b| {
+                b.split_once('-')
+                    .is_some_and(|(lo, hi)| lo.parse::<u32>().is_ok() && hi.parse::<u32>().is_ok())
+            })
+        };
         Self {
             sex: uniform(&["sex", "gender"]),
             age_band: band(uniform(&["age", "age_years"])),
@@ -102,11 +108,17 @@ impl DatasetMetadata {
     /// no trailing newline. Errors if over [`METADATA_MAX_BYTES`] or wrong version.
     pub fn to_canonical_json(&self) -> Result<Vec<u8>> {
         if self.version != METADATA_VERSION {
-            return Err(IngestError::MetadataVersion { found: self.version, expected: METADATA_VERSION });
+            return Err(IngestError::MetadataVersion {
+                found: self.version,
+                expected: METADATA_VERSION,
+            });
         }
         let v = serde_json::to_vec(self).map_err(|source| IngestError::MetadataJson { source })?;
         if v.len() > METADATA_MAX_BYTES {
-            return Err(IngestError::MetadataTooLarge { size: v.len(), max: METADATA_MAX_BYTES });
+            return Err(IngestError::MetadataTooLarge {
+                size: v.len(),
+                max: METADATA_MAX_BYTES,
+            });
         }
         Ok(v)
     }
@@ -125,11 +137,18 @@ impl DatasetMetadata {
     /// Parse (size-bounded, version-checked, unknown fields rejected).
     pub fn from_json(bytes: &[u8]) -> Result<Self> {
         if bytes.len() > METADATA_MAX_BYTES {
-            return Err(IngestError::MetadataTooLarge { size: bytes.len(), max: METADATA_MAX_BYTES });
+            return Err(IngestError::MetadataTooLarge {
+                size: bytes.len(),
+                max: METADATA_MAX_BYTES,
+            });
         }
-        let m: Self = serde_json::from_slice(bytes).map_err(|source| IngestError::MetadataJson { source })?;
+        let m: Self =
+            serde_json::from_slice(bytes).map_err(|source| IngestError::MetadataJson { source })?;
         if m.version != METADATA_VERSION {
-            return Err(IngestError::MetadataVersion { found: m.version, expected: METADATA_VERSION });
+            return Err(IngestError::MetadataVersion {
+                found: m.version,
+                expected: METADATA_VERSION,
+            });
         }
         Ok(m)
     }

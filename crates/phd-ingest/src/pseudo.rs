@@ -38,7 +38,13 @@ fn norm(name: &str) -> String {
     name.trim()
         .to_ascii_lowercase()
         .chars()
-        .map(|c| if c == '-' || c == ' ' || c == '.' { '_' } else { c })
+        .map(|c| {
+            if c == '-' || c == ' ' || c == '.' {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
@@ -46,23 +52,113 @@ fn norm(name: &str) -> String {
 pub fn classify_column(name: &str) -> Option<ColumnClass> {
     let n = norm(name);
     const DIRECT: &[&str] = &[
-        "name", "first_name", "firstname", "last_name", "lastname", "surname", "full_name", "fullname",
-        "given_name", "family_name", "email", "e_mail", "mail", "email_address", "address", "street",
-        "street_address", "city", "zip", "zip_code", "postcode", "postal_code", "phone", "phone_number",
-        "telephone", "mobile", "ssn", "social_security_number", "national_id", "passport", "tax_id",
-        "insurance_number", "patient_id", "user_id", "username", "user_name", "birth_date", "date_of_birth",
-        "dob", "birthday", "ip", "ip_address", "lat", "lon", "lng", "latitude", "longitude", "gps",
+        "name",
+        "first_name",
+        "firstname",
+        "last_name",
+        "lastname",
+        "surname",
+        "full_name",
+        "fullname",
+        "given_name",
+        "family_name",
+        "email",
+        "e_mail",
+        "mail",
+        "email_address",
+        "address",
+        "street",
+        "street_address",
+        "city",
+        "zip",
+        "zip_code",
+        "postcode",
+        "postal_code",
+        "phone",
+        "phone_number",
+        "telephone",
+        "mobile",
+        "ssn",
+        "social_security_number",
+        "national_id",
+        "passport",
+        "tax_id",
+        "insurance_number",
+        "patient_id",
+        "user_id",
+        "username",
+        "user_name",
+        "birth_date",
+        "date_of_birth",
+        "dob",
+        "birthday",
+        "ip",
+        "ip_address",
+        "lat",
+        "lon",
+        "lng",
+        "latitude",
+        "longitude",
+        "gps",
         "location",
     ];
     const DEVICE: &[&str] = &[
-        "serial", "serial_number", "serial_no", "device_id", "device_serial", "deviceid", "imei", "mac",
-        "mac_address", "bluetooth_address", "device_uuid", "uuid", "udid",
+        "serial",
+        "serial_number",
+        "serial_no",
+        "device_id",
+        "device_serial",
+        "deviceid",
+        "imei",
+        "mac",
+        "mac_address",
+        "bluetooth_address",
+        "device_uuid",
+        "uuid",
+        "udid",
     ];
-    const TIME: &[&str] = &["time", "timestamp", "t", "time_s", "t_ms", "time_ms", "timestamp_ms", "datetime"];
+    const TIME: &[&str] = &[
+        "time",
+        "timestamp",
+        "t",
+        "time_s",
+        "t_ms",
+        "time_ms",
+        "timestamp_ms",
+        "datetime",
+    ];
     const SENSOR_PREFIX: &[&str] = &[
-        "acc", "accel", "gyr", "gyro", "mag", "magnetometer", "hr", "heart_rate", "heartrate", "bpm", "ecg",
-        "ppg", "bvp", "eda", "gsr", "spo2", "temp", "skin_temp", "temperature", "steps", "resp",
-        "respiration", "ibi", "rr", "emg", "eeg", "pressure", "baro", "quat", "grav", "linacc",
+        "acc",
+        "accel",
+        "gyr",
+        "gyro",
+        "mag",
+        "magnetometer",
+        "hr",
+        "heart_rate",
+        "heartrate",
+        "bpm",
+        "ecg",
+        "ppg",
+        "bvp",
+        "eda",
+        "gsr",
+        "spo2",
+        "temp",
+        "skin_temp",
+        "temperature",
+        "steps",
+        "resp",
+        "respiration",
+        "ibi",
+        "rr",
+        "emg",
+        "eeg",
+        "pressure",
+        "baro",
+        "quat",
+        "grav",
+        "linacc",
     ];
     if DIRECT.contains(&n.as_str()) {
         return Some(ColumnClass::DirectIdentifier);
@@ -85,7 +181,9 @@ pub fn classify_column(name: &str) -> Option<ColumnClass> {
         n.strip_prefix(p).is_some_and(|rest| {
             rest.is_empty()
                 || rest.starts_with('_')
-                || rest.chars().all(|c| c.is_ascii_digit() || matches!(c, 'x' | 'y' | 'z'))
+                || rest
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || matches!(c, 'x' | 'y' | 'z'))
         })
     });
     is_sensor.then_some(ColumnClass::Sensor)
@@ -156,7 +254,8 @@ pub fn keyed_hash(owner_key: &[u8], column: &str, value: &str) -> Result<String>
     if owner_key.len() < 16 {
         return Err(IngestError::WeakKey);
     }
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(owner_key).map_err(|_| IngestError::WeakKey)?;
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(owner_key).map_err(|_| IngestError::WeakKey)?;
     mac.update(column.as_bytes());
     mac.update(&[0]);
     mac.update(value.as_bytes());
@@ -188,11 +287,18 @@ pub fn coarsen_weight(v: &str) -> Option<String> {
 fn identifier_kind(v: &str) -> Option<&'static str> {
     let v = v.trim();
     if let Some((local, domain)) = v.split_once('@')
-        && !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') {
-            return Some("e-mail address");
-        }
+        && !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+    {
+        return Some("e-mail address");
+    }
     let digits = v.chars().filter(char::is_ascii_digit).count();
-    if digits >= 9 && v.chars().all(|c| c.is_ascii_digit() || " +-()/.".contains(c)) {
+    if digits >= 9
+        && v.chars()
+            .all(|c| c.is_ascii_digit() || " +-()/.".contains(c))
+    {
         return Some("phone/ID-like number");
     }
     None
@@ -207,7 +313,10 @@ pub fn pseudonymise(
     owner_key: &[u8],
 ) -> Result<(SensorTable, PseudonymiseReport)> {
     table.validate()?;
-    let mut rep = PseudonymiseReport { hash_hex_len: HASH_HEX_LEN, ..Default::default() };
+    let mut rep = PseudonymiseReport {
+        hash_hex_len: HASH_HEX_LEN,
+        ..Default::default()
+    };
     let mut names = Vec::new();
     let mut chans = Vec::new();
     for (name, col) in table.channel_names.iter().zip(&table.channels) {
@@ -220,16 +329,26 @@ pub fn pseudonymise(
             }
             Some(ColumnAction::Drop) => rep.dropped.push(name.clone()),
             Some(ColumnAction::KeyedHash) => {
-                return Err(IngestError::ChannelPolicy { column: name.clone(), action: "keyed-hashed" });
+                return Err(IngestError::ChannelPolicy {
+                    column: name.clone(),
+                    action: "keyed-hashed",
+                });
             }
             Some(ColumnAction::Coarsen) => {
-                return Err(IngestError::ChannelPolicy { column: name.clone(), action: "coarsened" });
+                return Err(IngestError::ChannelPolicy {
+                    column: name.clone(),
+                    action: "coarsened",
+                });
             }
         }
     }
     let mut attrs = Vec::new();
     for a in &table.attributes {
-        let action = policy.action_for(&a.name).ok_or_else(|| IngestError::UnclassifiedColumn { name: a.name.clone() })?;
+        let action = policy
+            .action_for(&a.name)
+            .ok_or_else(|| IngestError::UnclassifiedColumn {
+                name: a.name.clone(),
+            })?;
         let values = match action {
             ColumnAction::Drop => {
                 rep.dropped.push(a.name.clone());
@@ -237,7 +356,10 @@ pub fn pseudonymise(
             }
             ColumnAction::KeyedHash => {
                 rep.hashed.push(a.name.clone());
-                a.values.iter().map(|v| keyed_hash(owner_key, &a.name, v)).collect::<Result<Vec<_>>>()?
+                a.values
+                    .iter()
+                    .map(|v| keyed_hash(owner_key, &a.name, v))
+                    .collect::<Result<Vec<_>>>()?
             }
             ColumnAction::Coarsen => {
                 rep.coarsened.push(a.name.clone());
@@ -249,7 +371,11 @@ pub fn pseudonymise(
                         if v.trim().is_empty() {
                             return Ok(String::new());
                         }
-                        let b = if weight { coarsen_weight(v) } else { coarsen_age(v) };
+                        let b = if weight {
+                            coarsen_weight(v)
+                        } else {
+                            coarsen_age(v)
+                        };
                         b.ok_or_else(|| IngestError::NotCoarsenable {
                             column: a.name.clone(),
                             row,
@@ -259,19 +385,35 @@ pub fn pseudonymise(
                     .collect::<Result<Vec<_>>>()?
             }
             ColumnAction::Keep => {
-                if let Some((row, kind)) = a.values.iter().enumerate().find_map(|(i, v)| identifier_kind(v).map(|k| (i, k))) {
-                    return Err(IngestError::IdentifierInKeptColumn { column: a.name.clone(), row, kind });
+                if let Some((row, kind)) = a
+                    .values
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, v)| identifier_kind(v).map(|k| (i, k)))
+                {
+                    return Err(IngestError::IdentifierInKeptColumn {
+                        column: a.name.clone(),
+                        row,
+                        kind,
+                    });
                 }
                 rep.kept.push(a.name.clone());
                 a.values.clone()
             }
         };
-        attrs.push(Attribute { name: a.name.clone(), values });
+        attrs.push(Attribute {
+            name: a.name.clone(),
+            values,
+        });
     }
     // labels are kept values too
     for (row, l) in table.labels.iter().enumerate() {
         if let Some(kind) = l.as_deref().and_then(identifier_kind) {
-            return Err(IngestError::IdentifierInKeptColumn { column: "label".into(), row, kind });
+            return Err(IngestError::IdentifierInKeptColumn {
+                column: "label".into(),
+                row,
+                kind,
+            });
         }
     }
     let out = SensorTable {
@@ -294,8 +436,14 @@ mod tests {
 
     #[test]
     fn classifier() {
-        assert_eq!(classify_column("E-Mail"), Some(ColumnClass::DirectIdentifier));
-        assert_eq!(classify_column("device_serial"), Some(ColumnClass::DeviceIdentifier));
+        assert_eq!(
+            classify_column("E-Mail"),
+            Some(ColumnClass::DirectIdentifier)
+        );
+        assert_eq!(
+            classify_column("device_serial"),
+            Some(ColumnClass::DeviceIdentifier)
+        );
         assert_eq!(classify_column("acc_x"), Some(ColumnClass::Sensor));
         assert_eq!(classify_column("gyro1"), Some(ColumnClass::Sensor));
         assert_eq!(classify_column("accountant"), None);
@@ -304,7 +452,10 @@ mod tests {
         assert_eq!(coarsen_weight("72.5").as_deref(), Some("70-79"));
         assert_eq!(coarsen_age("-1"), None);
         assert_eq!(identifier_kind("bob@example.org"), Some("e-mail address"));
-        assert_eq!(identifier_kind("+44 20 7946 0958"), Some("phone/ID-like number"));
+        assert_eq!(
+            identifier_kind("+44 20 7946 0958"),
+            Some("phone/ID-like number")
+        );
         assert_eq!(identifier_kind("female"), None);
     }
 }

@@ -19,7 +19,11 @@ pub struct ReadLimits {
 
 impl Default for ReadLimits {
     fn default() -> Self {
-        Self { max_line_bytes: 1 << 20, max_columns: 1024, max_rows: 50_000_000 }
+        Self {
+            max_line_bytes: 1 << 20,
+            max_columns: 1024,
+            max_rows: 50_000_000,
+        }
     }
 }
 
@@ -64,7 +68,15 @@ pub struct ReadOptions {
     pub limits: ReadLimits,
 }
 
-const TIME_CANDIDATES: [&str; 7] = ["time", "timestamp", "t", "time_s", "t_ms", "time_ms", "timestamp_ms"];
+const TIME_CANDIDATES: [&str; 7] = [
+    "time",
+    "timestamp",
+    "t",
+    "time_s",
+    "t_ms",
+    "time_ms",
+    "timestamp_ms",
+];
 
 /// Line reader that never buffers more than `max` bytes of one line: a 10 GB line without a
 /// newline fails with [`IngestError::LineTooLong`] after reading `max + 1` bytes of it.
@@ -78,7 +90,12 @@ pub struct LimitedLineReader<R> {
 
 impl<R: BufRead> LimitedLineReader<R> {
     pub fn new(inner: R, max_line_bytes: usize) -> Self {
-        Self { inner, max: max_line_bytes, line_no: 0, buf: Vec::new() }
+        Self {
+            inner,
+            max: max_line_bytes,
+            line_no: 0,
+            buf: Vec::new(),
+        }
     }
 
     /// 1-based number of the line last returned.
@@ -110,7 +127,10 @@ impl<R: BufRead> LimitedLineReader<R> {
                 None => (chunk.len(), false),
             };
             if self.buf.len() + take > self.max {
-                return Err(IngestError::LineTooLong { line, max: self.max });
+                return Err(IngestError::LineTooLong {
+                    line,
+                    max: self.max,
+                });
             }
             self.buf.extend_from_slice(&chunk[..take]);
             self.inner.consume(if done { take + 1 } else { take });
@@ -121,7 +141,9 @@ impl<R: BufRead> LimitedLineReader<R> {
         if self.buf.last() == Some(&b'\r') {
             self.buf.pop();
         }
-        std::str::from_utf8(&self.buf).map(|s| Some((line, s))).map_err(|_| IngestError::NotUtf8 { line })
+        std::str::from_utf8(&self.buf)
+            .map(|s| Some((line, s)))
+            .map_err(|_| IngestError::NotUtf8 { line })
     }
 }
 
@@ -150,7 +172,11 @@ fn split_csv(line: &str, line_no: u64, max_cols: usize) -> Result<Vec<String>> {
         } else if c == ',' {
             out.push(std::mem::take(&mut cur));
             if out.len() >= max_cols {
-                return Err(IngestError::TooManyColumns { line: line_no, found: out.len() + 1, max: max_cols });
+                return Err(IngestError::TooManyColumns {
+                    line: line_no,
+                    found: out.len() + 1,
+                    max: max_cols,
+                });
             }
             field_start = true;
         } else {
@@ -181,7 +207,12 @@ fn parse_num(
         })?
     };
     if !v.is_finite() && policy == NonFinitePolicy::Reject {
-        return Err(IngestError::NonFinite { line, column, name: name.to_owned(), value: truncate(t) });
+        return Err(IngestError::NonFinite {
+            line,
+            column,
+            name: name.to_owned(),
+            value: truncate(t),
+        });
     }
     Ok(v)
 }
@@ -192,7 +223,10 @@ fn truncate(s: &str) -> String {
 
 /// Read a CSV file from a path (see [`read_csv`]).
 pub fn read_csv_path(path: &Path, opts: &ReadOptions) -> Result<SensorTable> {
-    let f = File::open(path).map_err(|source| IngestError::Open { path: path.to_owned(), source })?;
+    let f = File::open(path).map_err(|source| IngestError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
     read_csv(BufReader::new(f), opts)
 }
 
@@ -209,7 +243,9 @@ pub fn read_csv<R: BufRead>(reader: R, opts: &ReadOptions) -> Result<SensorTable
         match lr.next_line()? {
             None => return Err(IngestError::Empty),
             Some((_, l)) if l.trim().is_empty() => continue,
-            Some((line, l)) => break split_csv(l.trim_start_matches('\u{feff}'), line, lim.max_columns)?,
+            Some((line, l)) => {
+                break split_csv(l.trim_start_matches('\u{feff}'), line, lim.max_columns)?;
+            }
         }
     };
     let header: Vec<String> = header.iter().map(|h| h.trim().to_owned()).collect();
@@ -289,7 +325,11 @@ pub fn read_csv<R: BufRead>(reader: R, opts: &ReadOptions) -> Result<SensorTable
         }
         let fields = split_csv(l, line, lim.max_columns)?;
         if fields.len() != header.len() {
-            return Err(IngestError::ColumnCount { line, expected: header.len(), found: fields.len() });
+            return Err(IngestError::ColumnCount {
+                line,
+                expected: header.len(),
+                found: fields.len(),
+            });
         }
         let mut rec = 0u32;
         let mut label = None;
@@ -297,33 +337,55 @@ pub fn read_csv<R: BufRead>(reader: R, opts: &ReadOptions) -> Result<SensorTable
             match *k {
                 Kind::Time => {
                     let v = parse_num(&f, line, i + 1, &header[i], NonFinitePolicy::Reject)?;
-                    time.push(if unit == TimeUnit::Millis { v / 1000.0 } else { v });
+                    time.push(if unit == TimeUnit::Millis {
+                        v / 1000.0
+                    } else {
+                        v
+                    });
                 }
                 Kind::Rec => {
-                    rec = f.trim().parse::<u32>().map_err(|_| IngestError::NotANumber {
-                        line,
-                        column: i + 1,
-                        name: header[i].clone(),
-                        value: truncate(&f),
-                    })?;
+                    rec = f
+                        .trim()
+                        .parse::<u32>()
+                        .map_err(|_| IngestError::NotANumber {
+                            line,
+                            column: i + 1,
+                            name: header[i].clone(),
+                            value: truncate(&f),
+                        })?;
                 }
                 Kind::Label => label = Some(f),
-                Kind::Chan(c) => channels[c].push(parse_num(&f, line, i + 1, &header[i], opts.non_finite)?),
+                Kind::Chan(c) => {
+                    channels[c].push(parse_num(&f, line, i + 1, &header[i], opts.non_finite)?)
+                }
                 Kind::Attr(a) => attrs[a].push(f),
             }
         }
         if let Some(&prev) = recording.last()
-            && rec < prev {
-                return Err(IngestError::TsFormat {
-                    line,
-                    reason: format!("recording id {rec} after {prev}: recordings must be contiguous and ascending"),
-                });
-            }
-        if !opts.allow_non_monotonic_time && recording.last() == Some(&rec)
-            && let (Some(&t1), Some(&t0)) = (time.last(), time.len().checked_sub(2).and_then(|i| time.get(i)))
-                && t1 <= t0 {
-                    return Err(IngestError::NonMonotonicTime { line, recording: rec, previous: t0, time: t1 });
-                }
+            && rec < prev
+        {
+            return Err(IngestError::TsFormat {
+                line,
+                reason: format!(
+                    "recording id {rec} after {prev}: recordings must be contiguous and ascending"
+                ),
+            });
+        }
+        if !opts.allow_non_monotonic_time
+            && recording.last() == Some(&rec)
+            && let (Some(&t1), Some(&t0)) = (
+                time.last(),
+                time.len().checked_sub(2).and_then(|i| time.get(i)),
+            )
+            && t1 <= t0
+        {
+            return Err(IngestError::NonMonotonicTime {
+                line,
+                recording: rec,
+                previous: t0,
+                time: t1,
+            });
+        }
         let r = rec as usize;
         if r >= labels.len() {
             if r > lim.max_rows {
@@ -332,9 +394,10 @@ pub fn read_csv<R: BufRead>(reader: R, opts: &ReadOptions) -> Result<SensorTable
             labels.resize(r + 1, None);
         }
         if let (Some(l), Some(slot)) = (label, labels.get_mut(r))
-            && !l.is_empty() {
-                *slot = Some(l);
-            }
+            && !l.is_empty()
+        {
+            *slot = Some(l);
+        }
         recording.push(rec);
     }
     if time.is_empty() {
@@ -345,7 +408,11 @@ pub fn read_csv<R: BufRead>(reader: R, opts: &ReadOptions) -> Result<SensorTable
         time,
         channel_names,
         channels,
-        attributes: attr_names.into_iter().zip(attrs).map(|(name, values)| Attribute { name, values }).collect(),
+        attributes: attr_names
+            .into_iter()
+            .zip(attrs)
+            .map(|(name, values)| Attribute { name, values })
+            .collect(),
         recording,
         labels,
         sampling_rate_hz: None,
@@ -355,7 +422,10 @@ pub fn read_csv<R: BufRead>(reader: R, opts: &ReadOptions) -> Result<SensorTable
 
 /// Read a `.ts` file from a path (see [`read_ts`]).
 pub fn read_ts_path(path: &Path, opts: &ReadOptions) -> Result<SensorTable> {
-    let f = File::open(path).map_err(|source| IngestError::Open { path: path.to_owned(), source })?;
+    let f = File::open(path).map_err(|source| IngestError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
     read_ts(BufReader::new(f), opts)
 }
 
@@ -392,21 +462,32 @@ pub fn read_ts<R: BufRead>(reader: R, opts: &ReadOptions) -> Result<SensorTable>
             let bad = |reason: String| IngestError::TsFormat { line, reason };
             match key.as_str() {
                 "dimensions" => {
-                    let d = val.and_then(|v| v.parse::<usize>().ok()).ok_or_else(|| bad("bad @dimensions".into()))?;
+                    let d = val
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .ok_or_else(|| bad("bad @dimensions".into()))?;
                     if d == 0 || d > lim.max_columns {
-                        return Err(IngestError::TooManyColumns { line, found: d, max: lim.max_columns });
+                        return Err(IngestError::TooManyColumns {
+                            line,
+                            found: d,
+                            max: lim.max_columns,
+                        });
                     }
                     dims = Some(d);
                 }
                 "serieslength" => {
-                    series_len = Some(val.and_then(|v| v.parse::<usize>().ok()).ok_or_else(|| bad("bad @seriesLength".into()))?);
+                    series_len = Some(
+                        val.and_then(|v| v.parse::<usize>().ok())
+                            .ok_or_else(|| bad("bad @seriesLength".into()))?,
+                    );
                 }
                 "classlabel" => {
                     has_labels = val.is_some_and(|v| v.eq_ignore_ascii_case("true"));
                     class_names = it.map(str::to_owned).collect();
                 }
                 "samplingrate" | "frequency" => {
-                    let r = val.and_then(|v| v.parse::<f64>().ok()).ok_or_else(|| bad("bad @samplingRate".into()))?;
+                    let r = val
+                        .and_then(|v| v.parse::<f64>().ok())
+                        .ok_or_else(|| bad("bad @samplingRate".into()))?;
                     rate = Some(r);
                 }
                 "data" => in_data = true,
@@ -415,7 +496,10 @@ pub fn read_ts<R: BufRead>(reader: R, opts: &ReadOptions) -> Result<SensorTable>
             continue;
         }
         if !in_data {
-            return Err(IngestError::TsFormat { line, reason: "data before @data".into() });
+            return Err(IngestError::TsFormat {
+                line,
+                reason: "data before @data".into(),
+            });
         }
         let rate = rate.unwrap_or(10.0);
         if !(rate.is_finite() && rate > 0.0) {
@@ -423,12 +507,19 @@ pub fn read_ts<R: BufRead>(reader: R, opts: &ReadOptions) -> Result<SensorTable>
         }
         let mut parts: Vec<&str> = l.split(':').collect();
         if parts.len() > lim.max_columns + 1 {
-            return Err(IngestError::TooManyColumns { line, found: parts.len(), max: lim.max_columns });
+            return Err(IngestError::TooManyColumns {
+                line,
+                found: parts.len(),
+                max: lim.max_columns,
+            });
         }
         let label = if has_labels {
             let lab = parts.pop().unwrap_or("").trim().to_owned();
             if !class_names.is_empty() && !class_names.contains(&lab) {
-                return Err(IngestError::TsFormat { line, reason: format!("label `{}` not declared in @classLabel", truncate(&lab)) });
+                return Err(IngestError::TsFormat {
+                    line,
+                    reason: format!("label `{}` not declared in @classLabel", truncate(&lab)),
+                });
             }
             Some(lab)
         } else {
@@ -436,7 +527,11 @@ pub fn read_ts<R: BufRead>(reader: R, opts: &ReadOptions) -> Result<SensorTable>
         };
         let d = *dims.get_or_insert(parts.len());
         if parts.len() != d {
-            return Err(IngestError::ColumnCount { line, expected: d, found: parts.len() });
+            return Err(IngestError::ColumnCount {
+                line,
+                expected: d,
+                found: parts.len(),
+            });
         }
         if channels.is_empty() {
             channels = vec![Vec::new(); d];
@@ -454,7 +549,12 @@ pub fn read_ts<R: BufRead>(reader: R, opts: &ReadOptions) -> Result<SensorTable>
             let n = channels[c].len() - before;
             let expected = series_len.or(n_this).unwrap_or(n);
             if n != expected {
-                return Err(IngestError::TsLength { line, channel: c, found: n, expected });
+                return Err(IngestError::TsLength {
+                    line,
+                    channel: c,
+                    found: n,
+                    expected,
+                });
             }
             n_this = Some(n);
         }
@@ -473,9 +573,15 @@ pub fn read_ts<R: BufRead>(reader: R, opts: &ReadOptions) -> Result<SensorTable>
     let channel_names = match &opts.channel_names {
         Some(n) if n.len() == d => n.clone(),
         Some(n) => {
-            return Err(IngestError::ColumnCount { line: 0, expected: n.len(), found: d });
+            return Err(IngestError::ColumnCount {
+                line: 0,
+                expected: n.len(),
+                found: d,
+            });
         }
-        None if d == 6 => ["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"].map(str::to_owned).to_vec(),
+        None if d == 6 => ["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"]
+            .map(str::to_owned)
+            .to_vec(),
         None if d == 3 => ["acc_x", "acc_y", "acc_z"].map(str::to_owned).to_vec(),
         None => (0..d).map(|i| format!("ch{i}")).collect(),
     };

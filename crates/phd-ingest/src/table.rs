@@ -66,7 +66,8 @@ impl SensorTable {
         let mut out = Vec::new();
         let mut start = 0usize;
         for i in 1..=self.recording.len() {
-            let boundary = i == self.recording.len() || self.recording.get(i) != self.recording.get(i - 1);
+            let boundary =
+                i == self.recording.len() || self.recording.get(i) != self.recording.get(i - 1);
             if boundary {
                 if let Some(r) = self.recording.get(start) {
                     out.push((*r, start..i));
@@ -107,11 +108,19 @@ impl SensorTable {
         self.validate()?;
         if keep.len() != self.len() {
             return Err(IngestError::Inconsistent {
-                reason: format!("row mask has {} entries for {} rows", keep.len(), self.len()),
+                reason: format!(
+                    "row mask has {} entries for {} rows",
+                    keep.len(),
+                    self.len()
+                ),
             });
         }
         let pick_f = |v: &[f64]| -> Vec<f64> {
-            v.iter().zip(keep).filter(|(_, k)| **k).map(|(x, _)| *x).collect()
+            v.iter()
+                .zip(keep)
+                .filter(|(_, k)| **k)
+                .map(|(x, _)| *x)
+                .collect()
         };
         Ok(SensorTable {
             time_unit: self.time_unit,
@@ -132,7 +141,13 @@ impl SensorTable {
                         .collect(),
                 })
                 .collect(),
-            recording: self.recording.iter().zip(keep).filter(|(_, k)| **k).map(|(x, _)| *x).collect(),
+            recording: self
+                .recording
+                .iter()
+                .zip(keep)
+                .filter(|(_, k)| **k)
+                .map(|(x, _)| *x)
+                .collect(),
             labels: self.labels.clone(),
             sampling_rate_hz: self.sampling_rate_hz,
         })

@@ -21,7 +21,9 @@ async fn main() {
     let owner_signer = c.roles.user.clone();
     let owner = client(&c, &owner_signer).await;
     let buyer = client(&c, &c.roles.customer).await;
-    let dirs: Vec<_> = (0..n_keepers).map(|_| tempfile::tempdir().unwrap()).collect();
+    let dirs: Vec<_> = (0..n_keepers)
+        .map(|_| tempfile::tempdir().unwrap())
+        .collect();
     let cfg = |i: usize| {
         let mut cfg = keeper_config(&c, &c.roles.keepers[i], dirs[i].path());
         cfg.poll_interval = Duration::from_millis(200);
@@ -42,13 +44,25 @@ async fn main() {
         k.stop().await.unwrap();
     }
 
-    buyer.approve_coin(c.deployment.marketplace, phd(1_000_000)).await.unwrap();
+    buyer
+        .approve_coin(c.deployment.marketplace, phd(1_000_000))
+        .await
+        .unwrap();
     let t0 = Instant::now();
     let mut ids = Vec::with_capacity(purchases);
     for _ in 0..purchases {
-        ids.push(buyer.purchase(ds.id, Purpose::Research, phd(1)).await.unwrap().purchase_id);
+        ids.push(
+            buyer
+                .purchase(ds.id, Purpose::Research, phd(1))
+                .await
+                .unwrap()
+                .purchase_id,
+        );
     }
-    eprintln!("queued {purchases} purchases in {:.1} s", t0.elapsed().as_secs_f64());
+    eprintln!(
+        "queued {purchases} purchases in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
 
     let start = Instant::now();
     for i in 0..n_keepers {
@@ -78,14 +92,27 @@ async fn main() {
     // Cross-check on-chain: every keeper delivered every purchase exactly once.
     let mut onchain = 0;
     for k in &keepers {
-        onchain += buyer.deliveries_by_keeper(k.address, BlockRange::all()).await.unwrap().len();
+        onchain += buyer
+            .deliveries_by_keeper(k.address, BlockRange::all())
+            .await
+            .unwrap()
+            .len();
     }
-    assert_eq!(onchain, last, "on-chain ShareDelivered count differs from the keepers' records");
+    assert_eq!(
+        onchain, last,
+        "on-chain ShareDelivered count differs from the keepers' records"
+    );
     let mut dup = 0;
     for k in &keepers {
-        let evs = buyer.deliveries_by_keeper(k.address, BlockRange::all()).await.unwrap();
+        let evs = buyer
+            .deliveries_by_keeper(k.address, BlockRange::all())
+            .await
+            .unwrap();
         let mut seen = std::collections::HashSet::new();
-        dup += evs.iter().filter(|e| !seen.insert(e.event.purchaseId)).count();
+        dup += evs
+            .iter()
+            .filter(|e| !seen.insert(e.event.purchaseId))
+            .count();
     }
     println!(
         "purchases={purchases} keepers={n_keepers} deliveries={last}/{want} duplicates={dup} time={secs:.2}s \

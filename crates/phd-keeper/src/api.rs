@@ -41,7 +41,10 @@ pub(crate) struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into() }
+        Self {
+            status,
+            message: message.into(),
+        }
     }
     fn internal(e: &crate::KeeperError) -> Self {
         tracing::error!(error = %e, "share upload failed internally");
@@ -50,16 +53,26 @@ impl ApiError {
     fn chain(op: &str, e: &ChainFailure) -> Self {
         tracing::warn!(op, error = %e, "chain call failed during share upload");
         if e.is_transient() {
-            Self::new(StatusCode::SERVICE_UNAVAILABLE, format!("chain unavailable ({op})"))
+            Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("chain unavailable ({op})"),
+            )
         } else {
-            Self::new(StatusCode::BAD_GATEWAY, format!("chain call {op} failed: {e}"))
+            Self::new(
+                StatusCode::BAD_GATEWAY,
+                format!("chain call {op} failed: {e}"),
+            )
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(serde_json::json!({ "error": self.message }))).into_response()
+        (
+            self.status,
+            Json(serde_json::json!({ "error": self.message })),
+        )
+            .into_response()
     }
 }
 
@@ -69,7 +82,8 @@ async fn put_share(
     body: Result<Json<ShareUpload>, JsonRejection>,
 ) -> Response {
     let result = async {
-        let Path(path_id) = path.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+        let Path(path_id) =
+            path.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
         let Json(req) = body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
         handle_put(&s, &path_id, req).await
     }
@@ -86,15 +100,26 @@ async fn put_share(
     }
 }
 
-async fn handle_put(s: &Arc<Shared>, path_id: &str, req: ShareUpload) -> Result<UploadReply, ApiError> {
+async fn handle_put(
+    s: &Arc<Shared>,
+    path_id: &str,
+    req: ShareUpload,
+) -> Result<UploadReply, ApiError> {
     let bad = |m: &str| ApiError::new(StatusCode::BAD_REQUEST, m);
-    let dataset_id = path_id.parse::<DatasetId>().map_err(|_| bad("dataset id in path is not a number"))?.get();
+    let dataset_id = path_id
+        .parse::<DatasetId>()
+        .map_err(|_| bad("dataset id in path is not a number"))?
+        .get();
     if req.dataset_id.get() != dataset_id {
         return Err(bad("dataset_id in body does not match the path"));
     }
     let chain = &s.chain;
     if req.chain_id != chain.chain_id() {
-        return Err(bad(&format!("chain_id {} is not this keeper's chain {}", req.chain_id, chain.chain_id())));
+        return Err(bad(&format!(
+            "chain_id {} is not this keeper's chain {}",
+            req.chain_id,
+            chain.chain_id()
+        )));
     }
     if req.registry != chain.data_registry() {
         return Err(bad("registry is not this keeper's DataRegistry"));
@@ -105,12 +130,17 @@ async fn handle_put(s: &Arc<Shared>, path_id: &str, req: ShareUpload) -> Result<
     if req.ciphertext.is_empty() || req.ciphertext.len() > 1024 {
         return Err(bad("ciphertext length out of range"));
     }
-    let ds = chain.dataset(dataset_id).await.map_err(|e| ApiError::chain("dataset", &e))?;
+    let ds = chain
+        .dataset(dataset_id)
+        .await
+        .map_err(|e| ApiError::chain("dataset", &e))?;
     match ds.status {
         DatasetStatus::None | DatasetStatus::Unknown(_) => {
             return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown dataset"));
         }
-        DatasetStatus::Withdrawn => return Err(ApiError::new(StatusCode::GONE, "dataset withdrawn")),
+        DatasetStatus::Withdrawn => {
+            return Err(ApiError::new(StatusCode::GONE, "dataset withdrawn"));
+        }
         DatasetStatus::Pending | DatasetStatus::Active => {}
     }
 
@@ -119,39 +149,66 @@ async fn handle_put(s: &Arc<Shared>, path_id: &str, req: ShareUpload) -> Result<
     if req.signature.len() != 65 {
         return Err(unauthorized("signature must be 65 bytes"));
     }
-    let sig = Signature::from_raw(&req.signature).map_err(|_| unauthorized("malformed signature"))?;
+    let sig =
+        Signature::from_raw(&req.signature).map_err(|_| unauthorized("malformed signature"))?;
     // chain id and registry were checked equal to ours above
     let msg = req.signing_message();
-    let signer = sig.recover_address_from_msg(msg.as_slice()).map_err(|_| unauthorized("signature does not recover"))?;
+    let signer = sig
+        .recover_address_from_msg(msg.as_slice())
+        .map_err(|_| unauthorized("signature does not recover"))?;
     if signer != ds.owner {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, format!("signer {signer} is not the dataset owner")));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("signer {signer} is not the dataset owner"),
+        ));
     }
 
-    let my_index = chain.share_index_of(dataset_id).await.map_err(|e| ApiError::chain("shareIndexOf", &e))?;
+    let my_index = chain
+        .share_index_of(dataset_id)
+        .await
+        .map_err(|e| ApiError::chain("shareIndexOf", &e))?;
     if my_index == 0 {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "this keeper is not listed for the dataset"));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "this keeper is not listed for the dataset",
+        ));
     }
     if my_index != req.share_index {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            format!("share_index {} is not this keeper's index {my_index}", req.share_index),
+            format!(
+                "share_index {} is not this keeper's index {my_index}",
+                req.share_index
+            ),
         ));
     }
 
     let unprocessable = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m);
-    let aad = keeper_share_aad(chain.chain_id(), chain.data_registry(), dataset_id, my_index);
+    let aad = keeper_share_aad(
+        chain.chain_id(),
+        chain.data_registry(),
+        dataset_id,
+        my_index,
+    );
     let share = s
         .key
         .decrypt(&req.ciphertext, &aad)
         .map_err(|_| unprocessable("ciphertext does not decrypt under this keeper's key".into()))?;
-    let commitments = chain.commitments_of(dataset_id).await.map_err(|e| ApiError::chain("commitmentsOf", &e))?;
+    let commitments = chain
+        .commitments_of(dataset_id)
+        .await
+        .map_err(|e| ApiError::chain("commitmentsOf", &e))?;
     check_share(&share, my_index, &commitments).map_err(|r| match r {
         ShareRejection::Malformed(m) => unprocessable(format!("share malformed: {m}")),
         ShareRejection::WrongIndex { expected, got } => {
             unprocessable(format!("share carries index {got}, expected {expected}"))
         }
-        ShareRejection::BadCommitments(m) => unprocessable(format!("on-chain commitments unusable: {m}")),
-        ShareRejection::DoesNotVerify => unprocessable("share does not verify against the on-chain commitments".into()),
+        ShareRejection::BadCommitments(m) => {
+            unprocessable(format!("on-chain commitments unusable: {m}"))
+        }
+        ShareRejection::DoesNotVerify => {
+            unprocessable("share does not verify against the on-chain commitments".into())
+        }
     })?;
 
     // One upload per dataset at a time from here: compare-or-store, then acknowledge.
@@ -159,26 +216,40 @@ async fn handle_put(s: &Arc<Shared>, path_id: &str, req: ShareUpload) -> Result<
     let _guard = lock.lock().await;
 
     let store = Arc::clone(&s.store);
-    let existing = store.run(move |st| st.get_share(dataset_id)).await.map_err(|e| ApiError::internal(&e))?;
+    let existing = store
+        .run(move |st| st.get_share(dataset_id))
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
     match existing {
         Some(row) => {
             let stored = s
                 .at_rest
                 .open(dataset_id, row.share_index, &row.sealed)
-                .ok_or_else(|| ApiError::internal(&crate::KeeperError::AtRestCorrupt { dataset_id }))?;
-            if row.share_index != my_index || !bool::from(stored.as_slice().ct_eq(share.as_slice())) {
-                return Err(ApiError::new(StatusCode::CONFLICT, "a different share for this dataset is already stored"));
+                .ok_or_else(|| {
+                    ApiError::internal(&crate::KeeperError::AtRestCorrupt { dataset_id })
+                })?;
+            if row.share_index != my_index || !bool::from(stored.as_slice().ct_eq(share.as_slice()))
+            {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "a different share for this dataset is already stored",
+                ));
             }
             tracing::info!(dataset_id = %dataset_id, "share re-uploaded (idempotent)");
             if row.acked {
-                return Ok(UploadReply { acknowledged: true, tx_hash: row.ack_tx });
+                return Ok(UploadReply {
+                    acknowledged: true,
+                    tx_hash: row.ack_tx,
+                });
             }
         }
         None => {
-            let sealed = s
-                .at_rest
-                .seal(dataset_id, my_index, &share)
-                .map_err(|r| ApiError::internal(&crate::KeeperError::Crypto { op: "seal at rest", reason: r }))?;
+            let sealed = s.at_rest.seal(dataset_id, my_index, &share).map_err(|r| {
+                ApiError::internal(&crate::KeeperError::Crypto {
+                    op: "seal at rest",
+                    reason: r,
+                })
+            })?;
             store
                 .run(move |st| st.insert_share(dataset_id, my_index, &sealed))
                 .await
@@ -187,15 +258,28 @@ async fn handle_put(s: &Arc<Shared>, path_id: &str, req: ShareUpload) -> Result<
             tracing::info!(dataset_id = %dataset_id, share_index = my_index, "share verified and stored");
         }
     }
-    let tx = acknowledge(s, dataset_id).await.map_err(|e| ApiError::chain("acknowledgeShare", &e))?;
-    Ok(UploadReply { acknowledged: true, tx_hash: tx })
+    let tx = acknowledge(s, dataset_id)
+        .await
+        .map_err(|e| ApiError::chain("acknowledgeShare", &e))?;
+    Ok(UploadReply {
+        acknowledged: true,
+        tx_hash: tx,
+    })
 }
 
 /// Acknowledges a stored share on-chain unless already acknowledged; records it locally.
-pub(crate) async fn acknowledge(s: &Arc<Shared>, dataset_id: U256) -> Result<Option<B256>, ChainFailure> {
+pub(crate) async fn acknowledge(
+    s: &Arc<Shared>,
+    dataset_id: U256,
+) -> Result<Option<B256>, ChainFailure> {
     let tx = if s.chain.has_acknowledged(dataset_id).await? {
         let store = Arc::clone(&s.store);
-        store.run(move |st| st.get_share(dataset_id)).await.ok().flatten().and_then(|r| r.ack_tx)
+        store
+            .run(move |st| st.get_share(dataset_id))
+            .await
+            .ok()
+            .flatten()
+            .and_then(|r| r.ack_tx)
     } else {
         match s.chain.acknowledge_share(dataset_id).await {
             Ok(h) => {
@@ -254,7 +338,10 @@ struct HealthReply {
 mod stake_string {
     use alloy::primitives::U256;
 
-    pub(super) fn serialize<S: serde::Serializer>(v: &Option<U256>, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: serde::Serializer>(
+        v: &Option<U256>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         match v {
             Some(v) => s.serialize_str(&v.to_string()),
             None => s.serialize_none(),
@@ -265,7 +352,11 @@ mod stake_string {
 async fn metrics(State(s): State<Arc<Shared>>) -> Response {
     let store = Arc::clone(&s.store);
     let held = store.run(|st| st.share_count()).await.unwrap_or(0);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render(held)).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(held),
+    )
+        .into_response()
 }
 
 /// Per-dataset upload locks.

@@ -160,7 +160,12 @@ pub(crate) trait KeeperChain: Send + Sync + 'static {
         stake: U256,
         key_proof: Bytes,
     ) -> Result<B256, ChainFailure>;
-    async fn update_node(&self, encryption_key: Bytes, endpoint: String, key_proof: Bytes) -> Result<B256, ChainFailure>;
+    async fn update_node(
+        &self,
+        encryption_key: Bytes,
+        endpoint: String,
+        key_proof: Bytes,
+    ) -> Result<B256, ChainFailure>;
 
     async fn dataset(&self, dataset_id: U256) -> Result<DatasetView, ChainFailure>;
     async fn commitments_of(&self, dataset_id: U256) -> Result<Vec<Bytes>, ChainFailure>;
@@ -200,7 +205,11 @@ impl phd_node::RegistryAccess for KeeperRegistryAccess<'_> {
 
     async fn node(&self) -> Result<phd_node::RegistryNode, ChainFailure> {
         let n = self.0.node().await?;
-        Ok(phd_node::RegistryNode { role: n.role, encryption_key: n.encryption_key, endpoint: n.endpoint })
+        Ok(phd_node::RegistryNode {
+            role: n.role,
+            encryption_key: n.encryption_key,
+            endpoint: n.endpoint,
+        })
     }
 
     async fn key_proof_digest(&self) -> Result<B256, ChainFailure> {
@@ -230,9 +239,18 @@ impl phd_node::RegistryAccess for KeeperRegistryAccess<'_> {
             .await
     }
 
-    async fn update(&self, encryption_key: &[u8; 33], endpoint: &str, key_proof: &[u8]) -> Result<B256, ChainFailure> {
+    async fn update(
+        &self,
+        encryption_key: &[u8; 33],
+        endpoint: &str,
+        key_proof: &[u8],
+    ) -> Result<B256, ChainFailure> {
         self.0
-            .update_node(Bytes::copy_from_slice(encryption_key), endpoint.to_owned(), Bytes::copy_from_slice(key_proof))
+            .update_node(
+                Bytes::copy_from_slice(encryption_key),
+                endpoint.to_owned(),
+                Bytes::copy_from_slice(key_proof),
+            )
             .await
     }
 

@@ -14,7 +14,9 @@ pub(crate) struct KeeperKey {
 
 impl std::fmt::Debug for KeeperKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeeperKey").field("public", &hex::encode(self.public)).finish_non_exhaustive()
+        f.debug_struct("KeeperKey")
+            .field("public", &hex::encode(self.public))
+            .finish_non_exhaustive()
     }
 }
 
@@ -22,7 +24,11 @@ impl KeeperKey {
     pub(crate) fn from_secret(sk: EncryptionSecretKey) -> Result<Self, String> {
         let raw = sk.to_bytes();
         let public = sk.public_key_compressed();
-        Ok(Self { sk, raw: Zeroizing::new(*raw), public })
+        Ok(Self {
+            sk,
+            raw: Zeroizing::new(*raw),
+            public,
+        })
     }
 
     /// The secret key (signs the registry's key proof).
@@ -39,7 +45,11 @@ impl KeeperKey {
     }
 
     /// ECIES-decrypts a share sent to this keeper.
-    pub(crate) fn decrypt(&self, ciphertext: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
+    pub(crate) fn decrypt(
+        &self,
+        ciphertext: &[u8],
+        aad: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, String> {
         phd_keys::decrypt(&self.sk, ciphertext, aad).map_err(|e| e.to_string())
     }
 }
@@ -54,20 +64,30 @@ pub(crate) enum ShareRejection {
 }
 
 /// Parses a 33-byte share and Feldman-verifies it against on-chain commitments.
-pub(crate) fn check_share(share_bytes: &[u8], expected_index: u8, commitments: &[Bytes]) -> Result<(), ShareRejection> {
-    let share = KeyShare::from_bytes(share_bytes).map_err(|e| ShareRejection::Malformed(e.to_string()))?;
+pub(crate) fn check_share(
+    share_bytes: &[u8],
+    expected_index: u8,
+    commitments: &[Bytes],
+) -> Result<(), ShareRejection> {
+    let share =
+        KeyShare::from_bytes(share_bytes).map_err(|e| ShareRejection::Malformed(e.to_string()))?;
     if share.index() != expected_index {
-        return Err(ShareRejection::WrongIndex { expected: expected_index, got: share.index() });
+        return Err(ShareRejection::WrongIndex {
+            expected: expected_index,
+            got: share.index(),
+        });
     }
     let points = commitments
         .iter()
         .enumerate()
         .map(|(j, c)| {
-            <[u8; 33]>::try_from(c.as_ref())
-                .map_err(|_| ShareRejection::BadCommitments(format!("commitment {j} is {} bytes", c.len())))
+            <[u8; 33]>::try_from(c.as_ref()).map_err(|_| {
+                ShareRejection::BadCommitments(format!("commitment {j} is {} bytes", c.len()))
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let commitments = Commitments::from_bytes(&points).map_err(|e| ShareRejection::BadCommitments(e.to_string()))?;
+    let commitments = Commitments::from_bytes(&points)
+        .map_err(|e| ShareRejection::BadCommitments(e.to_string()))?;
     phd_keys::verify_share(&share, &commitments).map_err(|_| ShareRejection::DoesNotVerify)
 }
 
@@ -99,7 +119,10 @@ pub(crate) fn deliver_to_buyer(
     tail: Option<&[u8]>,
 ) -> Result<Vec<u8>, String> {
     if buyer_pubkey.len() != 64 {
-        return Err(format!("buyer public key is {} bytes, expected 64", buyer_pubkey.len()));
+        return Err(format!(
+            "buyer public key is {} bytes, expected 64",
+            buyer_pubkey.len()
+        ));
     }
     let share = KeyShare::from_bytes(share_bytes).map_err(|e| e.to_string())?;
     let d = match tail {

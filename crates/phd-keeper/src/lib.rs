@@ -41,7 +41,6 @@ mod watcher;
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests;
 
-
 pub use chain::{ChainFailure, Revert};
 pub use error::KeeperError;
 pub use metrics::Metrics;
@@ -127,7 +126,12 @@ pub struct KeeperConfig {
 
 impl KeeperConfig {
     /// A config with the defaults (1 s polling, no confirmations, endpoint from the listener).
-    pub fn new(data_dir: impl Into<PathBuf>, rpc_url: url::Url, signer: PrivateKeySigner, deployment: Deployment) -> Self {
+    pub fn new(
+        data_dir: impl Into<PathBuf>,
+        rpc_url: url::Url,
+        signer: PrivateKeySigner,
+        deployment: Deployment,
+    ) -> Self {
         Self {
             data_dir: data_dir.into(),
             rpc_url,
@@ -156,7 +160,9 @@ pub(crate) struct Shared {
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").field("address", &self.chain.address()).finish_non_exhaustive()
+        f.debug_struct("Shared")
+            .field("address", &self.chain.address())
+            .finish_non_exhaustive()
     }
 }
 
@@ -190,10 +196,14 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), KeeperError> {
-    let local = listener
-        .local_addr()
-        .map_err(|source| KeeperError::Serve { addr: "listener".into(), source })?;
-    let endpoint = config.public_endpoint.clone().unwrap_or_else(|| format!("http://{local}"));
+    let local = listener.local_addr().map_err(|source| KeeperError::Serve {
+        addr: "listener".into(),
+        source,
+    })?;
+    let endpoint = config
+        .public_endpoint
+        .clone()
+        .unwrap_or_else(|| format!("http://{local}"));
     let chain = connect(&config);
     run_with_chain(config, chain, listener, endpoint, shutdown).await
 }
@@ -205,10 +215,16 @@ pub(crate) async fn run_with_chain(
     endpoint: String,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), KeeperError> {
-    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     let (key, store) = open_data_dir(&config.data_dir)?;
     ensure_registered_with_retry(chain.as_ref(), &key, &endpoint, config.stake).await?;
-    let at_rest = AtRest::derive(key.secret_bytes()).map_err(|reason| KeeperError::Crypto { op: "derive at-rest key", reason })?;
+    let at_rest = AtRest::derive(key.secret_bytes()).map_err(|reason| KeeperError::Crypto {
+        op: "derive at-rest key",
+        reason,
+    })?;
     let shared = Arc::new(Shared {
         chain,
         store: Arc::new(store),
@@ -235,13 +251,22 @@ pub(crate) async fn run_with_chain(
     };
     let app = api::router(Arc::clone(&shared));
     let watched = Arc::clone(&shared);
-    let result = phd_node::run(listener, app, move |cancel| watcher::run(watched, wcfg, cancel), shutdown).await;
+    let result = phd_node::run(
+        listener,
+        app,
+        move |cancel| watcher::run(watched, wcfg, cancel),
+        shutdown,
+    )
+    .await;
     tracing::info!(address = %shared.chain.address(), "keeper stopped");
     result.map_err(|e| match e {
         RunError::Watcher(e) => e,
         RunError::Serve { source, .. } => KeeperError::Serve { addr, source },
         RunError::Task { task, reason } => KeeperError::Task { task, reason },
-        other => KeeperError::Task { task: "node", reason: other.to_string() },
+        other => KeeperError::Task {
+            task: "node",
+            reason: other.to_string(),
+        },
     })
 }
 
@@ -259,15 +284,24 @@ fn create_private_dir(dir: &Path) -> Result<(), KeeperError> {
 /// Loads the encryption key or creates it with mode 0600.
 fn load_or_create_key(path: &Path) -> Result<KeeperKey, KeeperError> {
     let sk = phd_node::load_or_create_key(path).map_err(key_file_error)?;
-    KeeperKey::from_secret(sk).map_err(|reason| KeeperError::InvalidKeyFile { path: path.to_path_buf(), reason })
+    KeeperKey::from_secret(sk).map_err(|reason| KeeperError::InvalidKeyFile {
+        path: path.to_path_buf(),
+        reason,
+    })
 }
 
 fn key_file_error(e: KeyFileError) -> KeeperError {
     match e {
         KeyFileError::Io { path, source } => KeeperError::Io { path, source },
         KeyFileError::Invalid { path, reason } => KeeperError::InvalidKeyFile { path, reason },
-        KeyFileError::Generate { reason } => KeeperError::Crypto { op: "generate encryption key", reason },
-        other => KeeperError::Crypto { op: "encryption key file", reason: other.to_string() },
+        KeyFileError::Generate { reason } => KeeperError::Crypto {
+            op: "generate encryption key",
+            reason,
+        },
+        other => KeeperError::Crypto {
+            op: "encryption key file",
+            reason: other.to_string(),
+        },
     }
 }
 
@@ -277,16 +311,25 @@ async fn ensure_registered_with_retry(
     endpoint: &str,
     stake: Option<alloy::primitives::U256>,
 ) -> Result<Registration, KeeperError> {
-    phd_node::ensure_registered(&KeeperRegistryAccess(chain), NodeRole::Keeper, key.secret(), endpoint, stake)
-        .await
-        .map_err(|e| match e {
-            RegisterError::InvalidEndpoint { len } => {
-                KeeperError::Config(format!("endpoint must be 1..=256 bytes, got {len}"))
-            }
-            RegisterError::WrongRole { address, role } => KeeperError::WrongRole { address, role },
-            RegisterError::Chain { step, source } => KeeperError::Chain { op: step.call(), source },
-            other => KeeperError::Config(other.to_string()),
-        })
+    phd_node::ensure_registered(
+        &KeeperRegistryAccess(chain),
+        NodeRole::Keeper,
+        key.secret(),
+        endpoint,
+        stake,
+    )
+    .await
+    .map_err(|e| match e {
+        RegisterError::InvalidEndpoint { len } => {
+            KeeperError::Config(format!("endpoint must be 1..=256 bytes, got {len}"))
+        }
+        RegisterError::WrongRole { address, role } => KeeperError::WrongRole { address, role },
+        RegisterError::Chain { step, source } => KeeperError::Chain {
+            op: step.call(),
+            source,
+        },
+        other => KeeperError::Config(other.to_string()),
+    })
 }
 
 /// Registers the keeper (or updates its key/endpoint) without starting the service; creates
@@ -310,7 +353,10 @@ pub fn local_status(data_dir: &Path) -> Result<StatusReport, KeeperError> {
     if !path.exists() {
         return Err(KeeperError::Io {
             path,
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no keeper database (has the keeper run?)"),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no keeper database (has the keeper run?)",
+            ),
         });
     }
     Store::open(&path)?.status()

@@ -11,7 +11,12 @@ use phd_keeper::KeeperConfig;
 #[command(name = "phd-keeper", version, about = "PHD exchange key keeper")]
 struct Cli {
     /// Data directory (encryption key, database).
-    #[arg(long, env = "PHD_KEEPER_DATA_DIR", default_value = ".phd-keeper", global = true)]
+    #[arg(
+        long,
+        env = "PHD_KEEPER_DATA_DIR",
+        default_value = ".phd-keeper",
+        global = true
+    )]
     data_dir: PathBuf,
     /// More log output (-v info, -vv debug); RUST_LOG wins.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -75,13 +80,24 @@ struct RegisterArgs {
     stake: Option<alloy::primitives::U256>,
 }
 
-async fn config(data_dir: PathBuf, rpc: &RpcArgs, wallet: &WalletArgs) -> eyre::Result<KeeperConfig> {
-    let signer = wallet.signer().wrap_err("loading the keeper's account key")?;
-    let deployment = rpc.load_deployment().await.wrap_err("loading the deployment")?;
-    let rpc_url = rpc.rpc_url.parse().wrap_err_with(|| format!("invalid --rpc-url {}", rpc.rpc_url))?;
+async fn config(
+    data_dir: PathBuf,
+    rpc: &RpcArgs,
+    wallet: &WalletArgs,
+) -> eyre::Result<KeeperConfig> {
+    let signer = wallet
+        .signer()
+        .wrap_err("loading the keeper's account key")?;
+    let deployment = rpc
+        .load_deployment()
+        .await
+        .wrap_err("loading the deployment")?;
+    let rpc_url = rpc
+        .rpc_url
+        .parse()
+        .wrap_err_with(|| format!("invalid --rpc-url {}", rpc.rpc_url))?;
     Ok(KeeperConfig::new(data_dir, rpc_url, signer, deployment))
 }
-
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -95,38 +111,56 @@ async fn run() -> eyre::Result<()> {
         Cmd::Run(args) => {
             let mut cfg = config(cli.data_dir, &args.rpc, &args.wallet).await?;
             cfg.poll_interval = Duration::from_millis(args.poll_ms.max(10));
-            cfg.confirmations = phd_node::confirmations_or_default(cfg.deployment.chain_id, args.confirmations);
+            cfg.confirmations =
+                phd_node::confirmations_or_default(cfg.deployment.chain_id, args.confirmations);
             cfg.public_endpoint = args.public_url;
             cfg.stake = args.stake;
             if let Some(name) = args.cheat.as_deref() {
-                let m = phd_keeper::Misbehaviour::parse(name)
-                    .ok_or_else(|| eyre::eyre!("unknown --cheat / {} value {name:?} (known: wrong-share)", phd_keeper::Misbehaviour::ENV))?;
-                tracing::warn!(?m, "TEST MODE: this keeper misbehaves on purpose and will be slashed");
+                let m = phd_keeper::Misbehaviour::parse(name).ok_or_else(|| {
+                    eyre::eyre!(
+                        "unknown --cheat / {} value {name:?} (known: wrong-share)",
+                        phd_keeper::Misbehaviour::ENV
+                    )
+                })?;
+                tracing::warn!(
+                    ?m,
+                    "TEST MODE: this keeper misbehaves on purpose and will be slashed"
+                );
                 cfg.misbehave = Some(m);
             }
             let listener = tokio::net::TcpListener::bind(args.listen)
                 .await
                 .wrap_err_with(|| format!("binding {}", args.listen))?;
-            let local = listener.local_addr().wrap_err("reading the listen address")?;
+            let local = listener
+                .local_addr()
+                .wrap_err("reading the listen address")?;
             eprintln!("phd-keeper listening on http://{local}");
-            phd_keeper::run(cfg, listener, phd_cli::shutdown_signal()).await.wrap_err("keeper failed")?;
+            phd_keeper::run(cfg, listener, phd_cli::shutdown_signal())
+                .await
+                .wrap_err("keeper failed")?;
         }
         Cmd::Register(args) => {
             let mut cfg = config(cli.data_dir, &args.rpc, &args.wallet).await?;
             cfg.stake = args.stake;
-            let out = phd_keeper::register(&cfg, &args.public_url).await.wrap_err("registration failed")?;
+            let out = phd_keeper::register(&cfg, &args.public_url)
+                .await
+                .wrap_err("registration failed")?;
             println!("{out:?}");
         }
         Cmd::Status { json } => {
             let st = phd_keeper::local_status(&cli.data_dir).wrap_err("reading keeper status")?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&st).wrap_err("encoding status")?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&st).wrap_err("encoding status")?
+                );
             } else {
                 println!("shares held:          {}", st.shares);
                 println!("shares acknowledged:  {}", st.shares_acknowledged);
                 println!(
                     "cursor block:         {}",
-                    st.cursor_block.map_or_else(|| "-".to_string(), |b| b.to_string())
+                    st.cursor_block
+                        .map_or_else(|| "-".to_string(), |b| b.to_string())
                 );
                 println!("deliveries:");
                 for (state, n) in &st.deliveries {

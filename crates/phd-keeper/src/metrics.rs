@@ -42,22 +42,72 @@ impl Metrics {
             let _ = writeln!(out, "phd_keeper_{name} {v}");
         };
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        put("shares_stored_total", "counter", "Shares verified and stored.", g(&self.shares_stored));
-        put("shares_rejected_total", "counter", "Share uploads refused.", g(&self.shares_rejected));
-        put("acks_total", "counter", "acknowledgeShare transactions mined.", g(&self.acks));
-        put("deliveries_sent_total", "counter", "deliverShare transactions mined.", g(&self.deliveries_sent));
-        put("commits_sent_total", "counter", "commit transactions mined.", g(&self.commits_sent));
-        put("deliveries_failed_total", "counter", "Failed delivery attempts.", g(&self.deliveries_failed));
-        put("erasures_total", "counter", "Shares erased after consent withdrawal.", g(&self.erasures));
+        put(
+            "shares_stored_total",
+            "counter",
+            "Shares verified and stored.",
+            g(&self.shares_stored),
+        );
+        put(
+            "shares_rejected_total",
+            "counter",
+            "Share uploads refused.",
+            g(&self.shares_rejected),
+        );
+        put(
+            "acks_total",
+            "counter",
+            "acknowledgeShare transactions mined.",
+            g(&self.acks),
+        );
+        put(
+            "deliveries_sent_total",
+            "counter",
+            "deliverShare transactions mined.",
+            g(&self.deliveries_sent),
+        );
+        put(
+            "commits_sent_total",
+            "counter",
+            "commit transactions mined.",
+            g(&self.commits_sent),
+        );
+        put(
+            "deliveries_failed_total",
+            "counter",
+            "Failed delivery attempts.",
+            g(&self.deliveries_failed),
+        );
+        put(
+            "erasures_total",
+            "counter",
+            "Shares erased after consent withdrawal.",
+            g(&self.erasures),
+        );
         put(
             "erasures_confirmed_total",
             "counter",
             "confirmErasure transactions mined.",
             g(&self.erasures_confirmed),
         );
-        put("rpc_errors_total", "counter", "Chain RPC errors seen by the watcher.", g(&self.rpc_errors));
-        put("cursor_block", "gauge", "Next block the chain watcher scans.", g(&self.cursor_block));
-        put("shares_held", "gauge", "Shares currently stored.", shares_held);
+        put(
+            "rpc_errors_total",
+            "counter",
+            "Chain RPC errors seen by the watcher.",
+            g(&self.rpc_errors),
+        );
+        put(
+            "cursor_block",
+            "gauge",
+            "Next block the chain watcher scans.",
+            g(&self.cursor_block),
+        );
+        put(
+            "shares_held",
+            "gauge",
+            "Shares currently stored.",
+            shares_held,
+        );
         out
     }
 }

@@ -9,11 +9,11 @@ use std::{
 };
 
 use alloy::primitives::{B256, U256};
+use phd_node::BlockRef;
 use rusqlite::{
     Connection, OptionalExtension, ToSql, params,
     types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef},
 };
-use phd_node::BlockRef;
 use serde::Serialize;
 
 use crate::{KeeperError, chain::ChainEvent};
@@ -228,7 +228,11 @@ pub(crate) fn now_ms() -> i64 {
 fn parse_u256(s: &str) -> Result<U256, KeeperError> {
     U256::from_str(s).map_err(|e| KeeperError::Db {
         context: "parse stored id",
-        source: rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)),
+        source: rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            Box::new(e),
+        ),
     })
 }
 
@@ -270,8 +274,19 @@ fn set_job(
         Some((a, n, e)) => (Some(i64::from(a)), n, Some(e)),
         None => (None, 0, None),
     };
-    c.execute(sql, params![id.to_string(), state, tx_hash.map(|h| h.to_string()), attempts, next_at, err, now_ms()])
-        .map_err(KeeperError::db(context))?;
+    c.execute(
+        sql,
+        params![
+            id.to_string(),
+            state,
+            tx_hash.map(|h| h.to_string()),
+            attempts,
+            next_at,
+            err,
+            now_ms()
+        ],
+    )
+    .map_err(KeeperError::db(context))?;
     Ok(())
 }
 
@@ -279,40 +294,66 @@ impl Store {
     /// Opens (creating if needed) and migrates the database at `path`.
     pub(crate) fn open(path: &Path) -> Result<Self, KeeperError> {
         let conn = Connection::open(path).map_err(KeeperError::db("open"))?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(KeeperError::db("enable WAL"))?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(KeeperError::db("set synchronous"))?;
-        conn.pragma_update(None, "secure_delete", "ON").map_err(KeeperError::db("set secure_delete"))?;
-        conn.pragma_update(None, "temp_store", "MEMORY").map_err(KeeperError::db("set temp_store"))?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(KeeperError::db("set foreign_keys"))?;
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(KeeperError::db("set busy timeout"))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(KeeperError::db("enable WAL"))?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(KeeperError::db("set synchronous"))?;
+        conn.pragma_update(None, "secure_delete", "ON")
+            .map_err(KeeperError::db("set secure_delete"))?;
+        conn.pragma_update(None, "temp_store", "MEMORY")
+            .map_err(KeeperError::db("set temp_store"))?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(KeeperError::db("set foreign_keys"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(KeeperError::db("set busy timeout"))?;
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(KeeperError::db("read schema version"))?;
         if version > SCHEMA_VERSION {
-            return Err(KeeperError::SchemaTooNew { found: version, supported: SCHEMA_VERSION });
+            return Err(KeeperError::SchemaTooNew {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
         }
         if version < 1 {
-            let tx = conn.unchecked_transaction().map_err(KeeperError::db("begin migration"))?;
-            tx.execute_batch(MIGRATION_1).map_err(KeeperError::db("migrate to v1"))?;
-            tx.pragma_update(None, "user_version", 1).map_err(KeeperError::db("set schema version"))?;
+            let tx = conn
+                .unchecked_transaction()
+                .map_err(KeeperError::db("begin migration"))?;
+            tx.execute_batch(MIGRATION_1)
+                .map_err(KeeperError::db("migrate to v1"))?;
+            tx.pragma_update(None, "user_version", 1)
+                .map_err(KeeperError::db("set schema version"))?;
             tx.commit().map_err(KeeperError::db("commit migration"))?;
         }
         if version < 2 {
-            let tx = conn.unchecked_transaction().map_err(KeeperError::db("begin migration"))?;
-            tx.execute_batch(MIGRATION_2).map_err(KeeperError::db("migrate to v2"))?;
-            tx.pragma_update(None, "user_version", 2).map_err(KeeperError::db("set schema version"))?;
+            let tx = conn
+                .unchecked_transaction()
+                .map_err(KeeperError::db("begin migration"))?;
+            tx.execute_batch(MIGRATION_2)
+                .map_err(KeeperError::db("migrate to v2"))?;
+            tx.pragma_update(None, "user_version", 2)
+                .map_err(KeeperError::db("set schema version"))?;
             tx.commit().map_err(KeeperError::db("commit migration"))?;
         }
         if version < 3 {
-            let tx = conn.unchecked_transaction().map_err(KeeperError::db("begin migration"))?;
-            tx.execute_batch(MIGRATION_3).map_err(KeeperError::db("migrate to v3"))?;
-            tx.pragma_update(None, "user_version", 3).map_err(KeeperError::db("set schema version"))?;
+            let tx = conn
+                .unchecked_transaction()
+                .map_err(KeeperError::db("begin migration"))?;
+            tx.execute_batch(MIGRATION_3)
+                .map_err(KeeperError::db("migrate to v3"))?;
+            tx.pragma_update(None, "user_version", 3)
+                .map_err(KeeperError::db("set schema version"))?;
             tx.commit().map_err(KeeperError::db("commit migration"))?;
         }
-        Ok(Self { conn: Mutex::new(conn) })
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, KeeperError>) -> Result<T, KeeperError> {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, KeeperError>,
+    ) -> Result<T, KeeperError> {
         let mut guard = self.conn.lock().map_err(|_| KeeperError::Task {
             task: "database",
             reason: "connection mutex poisoned".into(),
@@ -328,7 +369,10 @@ impl Store {
         let me = Arc::clone(self);
         tokio::task::spawn_blocking(move || f(&me))
             .await
-            .map_err(|e| KeeperError::Task { task: "database", reason: e.to_string() })?
+            .map_err(|e| KeeperError::Task {
+                task: "database",
+                reason: e.to_string(),
+            })?
     }
 
     // ---- shares ----
@@ -354,7 +398,12 @@ impl Store {
 
     /// Stores a share unless one is already stored; re-queues deliveries that waited for it.
     /// Returns whether a row was inserted.
-    pub(crate) fn insert_share(&self, dataset_id: U256, share_index: u8, sealed: &[u8]) -> Result<bool, KeeperError> {
+    pub(crate) fn insert_share(
+        &self,
+        dataset_id: U256,
+        share_index: u8,
+        sealed: &[u8],
+    ) -> Result<bool, KeeperError> {
         self.with(|c| {
             let tx = c.transaction().map_err(KeeperError::db("begin store share"))?;
             let n = tx
@@ -373,7 +422,11 @@ impl Store {
         })
     }
 
-    pub(crate) fn set_acked(&self, dataset_id: U256, tx_hash: Option<B256>) -> Result<(), KeeperError> {
+    pub(crate) fn set_acked(
+        &self,
+        dataset_id: U256,
+        tx_hash: Option<B256>,
+    ) -> Result<(), KeeperError> {
         self.with(|c| {
             c.execute(
                 "UPDATE shares SET acked = 1, ack_tx = COALESCE(?2, ack_tx) WHERE dataset_id = ?1",
@@ -410,10 +463,12 @@ impl Store {
 
     pub(crate) fn cursor(&self) -> Result<Option<u64>, KeeperError> {
         self.with(|c| {
-            c.query_row("SELECT next_block FROM cursor WHERE id = 1", [], |r| r.get::<_, i64>(0))
-                .optional()
-                .map(|o| o.map(|n| u64::try_from(n).unwrap_or(0)))
-                .map_err(KeeperError::db("read cursor"))
+            c.query_row("SELECT next_block FROM cursor WHERE id = 1", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .optional()
+            .map(|o| o.map(|n| u64::try_from(n).unwrap_or(0)))
+            .map_err(KeeperError::db("read cursor"))
         })
     }
 
@@ -440,13 +495,18 @@ impl Store {
     }
 
     /// Replaces the window and sets the cursor, inside `tx`.
-    fn write_cursor(tx: &rusqlite::Transaction<'_>, next_block: u64, window: &[BlockRef]) -> Result<(), KeeperError> {
+    fn write_cursor(
+        tx: &rusqlite::Transaction<'_>,
+        next_block: u64,
+        window: &[BlockRef],
+    ) -> Result<(), KeeperError> {
         tx.execute(
             "INSERT INTO cursor (id, next_block) VALUES (1, ?1) ON CONFLICT(id) DO UPDATE SET next_block = excluded.next_block",
             params![i64::try_from(next_block).unwrap_or(i64::MAX)],
         )
         .map_err(KeeperError::db("advance cursor"))?;
-        tx.execute("DELETE FROM scanned_blocks", []).map_err(KeeperError::db("replace scanned blocks"))?;
+        tx.execute("DELETE FROM scanned_blocks", [])
+            .map_err(KeeperError::db("replace scanned blocks"))?;
         for (n, h) in window {
             tx.execute(
                 "INSERT OR REPLACE INTO scanned_blocks (number, hash) VALUES (?1, ?2)",
@@ -591,7 +651,11 @@ impl Store {
     }
 
     /// Records the broadcast `commit` transaction of a delivery (state `Committing`).
-    pub(crate) fn set_commit_tx(&self, purchase_id: U256, tx_hash: B256) -> Result<(), KeeperError> {
+    pub(crate) fn set_commit_tx(
+        &self,
+        purchase_id: U256,
+        tx_hash: B256,
+    ) -> Result<(), KeeperError> {
         self.with(|c| {
             c.execute(
                 "UPDATE deliveries SET commit_tx = ?2, updated_at_ms = ?3 WHERE purchase_id = ?1",
@@ -664,11 +728,14 @@ impl Store {
 
     fn scrub(c: &Connection) -> Result<(), KeeperError> {
         let checkpoint = |c: &Connection| {
-            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0))
-                .map_err(KeeperError::db("checkpoint WAL"))
+            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(KeeperError::db("checkpoint WAL"))
         };
         checkpoint(c)?;
-        c.execute_batch("VACUUM").map_err(KeeperError::db("vacuum"))?;
+        c.execute_batch("VACUUM")
+            .map_err(KeeperError::db("vacuum"))?;
         checkpoint(c)?;
         Ok(())
     }
@@ -685,15 +752,19 @@ impl Store {
             };
             let shares = count("SELECT COUNT(*) FROM shares")?;
             let shares_acknowledged = count("SELECT COUNT(*) FROM shares WHERE acked = 1")?;
-            let group = |sql: &str| -> Result<std::collections::BTreeMap<String, u64>, KeeperError> {
-                let mut st = c.prepare(sql).map_err(KeeperError::db("status"))?;
-                let rows = st
-                    .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-                    .map_err(KeeperError::db("status"))?
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(KeeperError::db("status"))?;
-                Ok(rows.into_iter().map(|(s, n)| (s, u64::try_from(n).unwrap_or(0))).collect())
-            };
+            let group =
+                |sql: &str| -> Result<std::collections::BTreeMap<String, u64>, KeeperError> {
+                    let mut st = c.prepare(sql).map_err(KeeperError::db("status"))?;
+                    let rows = st
+                        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                        .map_err(KeeperError::db("status"))?
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(KeeperError::db("status"))?;
+                    Ok(rows
+                        .into_iter()
+                        .map(|(s, n)| (s, u64::try_from(n).unwrap_or(0)))
+                        .collect())
+                };
             Ok(StatusReport {
                 shares,
                 shares_acknowledged,
@@ -734,9 +805,20 @@ mod tests {
             ])
         );
         let erasures: Vec<_> = ErasureState::ALL.iter().map(|s| s.as_str()).collect();
-        assert_eq!(erasures, stored(&["pending", "deleted", "confirmed", "not_listed", "failed"]));
-        assert!(DeliveryState::ALL.iter().all(|s| s.as_str().parse::<DeliveryState>().ok() == Some(*s)));
-        assert!(ErasureState::ALL.iter().all(|s| s.as_str().parse::<ErasureState>().ok() == Some(*s)));
+        assert_eq!(
+            erasures,
+            stored(&["pending", "deleted", "confirmed", "not_listed", "failed"])
+        );
+        assert!(
+            DeliveryState::ALL
+                .iter()
+                .all(|s| s.as_str().parse::<DeliveryState>().ok() == Some(*s))
+        );
+        assert!(
+            ErasureState::ALL
+                .iter()
+                .all(|s| s.as_str().parse::<ErasureState>().ok() == Some(*s))
+        );
         assert!("delivering".parse::<DeliveryState>().is_err());
     }
 
@@ -759,14 +841,24 @@ mod tests {
         let s = Store::open(&p).unwrap();
         let jobs = s.due_deliveries(10).unwrap();
         assert_eq!(jobs.len(), 1);
-        assert_eq!((jobs[0].state, jobs[0].commit_tx), (DeliveryState::Pending, None));
-        s.set_delivery(U256::from(5), DeliveryState::Committing, None, None).unwrap();
-        s.set_commit_tx(U256::from(5), B256::repeat_byte(9)).unwrap();
+        assert_eq!(
+            (jobs[0].state, jobs[0].commit_tx),
+            (DeliveryState::Pending, None)
+        );
+        s.set_delivery(U256::from(5), DeliveryState::Committing, None, None)
+            .unwrap();
+        s.set_commit_tx(U256::from(5), B256::repeat_byte(9))
+            .unwrap();
         let jobs = s.due_deliveries(10).unwrap();
-        assert_eq!((jobs[0].state, jobs[0].commit_tx), (DeliveryState::Committing, Some(B256::repeat_byte(9))));
+        assert_eq!(
+            (jobs[0].state, jobs[0].commit_tx),
+            (DeliveryState::Committing, Some(B256::repeat_byte(9)))
+        );
         drop(s);
         let c = Connection::open(&p).unwrap();
-        let v: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        let v: i64 = c
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
         assert_eq!(v, SCHEMA_VERSION);
     }
 
@@ -780,12 +872,18 @@ mod tests {
             assert!(!s.insert_share(U256::from(1), 2, b"other").unwrap());
         }
         let s = Store::open(&p).unwrap();
-        assert_eq!(s.get_share(U256::from(1)).unwrap().unwrap().sealed, b"sealed");
+        assert_eq!(
+            s.get_share(U256::from(1)).unwrap().unwrap().sealed,
+            b"sealed"
+        );
         drop(s);
         let c = Connection::open(&p).unwrap();
         c.pragma_update(None, "user_version", 99).unwrap();
         drop(c);
-        assert!(matches!(Store::open(&p), Err(KeeperError::SchemaTooNew { found: 99, .. })));
+        assert!(matches!(
+            Store::open(&p),
+            Err(KeeperError::SchemaTooNew { found: 99, .. })
+        ));
     }
 
     #[test]
@@ -800,7 +898,10 @@ mod tests {
                 grant: false,
                 block: 10,
             },
-            ChainEvent::ConsentWithdrawn { dataset_id: U256::from(1), block: 11 },
+            ChainEvent::ConsentWithdrawn {
+                dataset_id: U256::from(1),
+                block: 11,
+            },
         ];
         assert_eq!(s.record_events(&ev, 12, &[]).unwrap(), (1, 1));
         assert_eq!(s.record_events(&ev, 12, &[]).unwrap(), (0, 0));
@@ -808,7 +909,8 @@ mod tests {
         assert!(s.scanned_blocks().unwrap().is_empty());
         let due = s.due_deliveries(10).unwrap();
         assert_eq!(due.len(), 1);
-        s.set_delivery(U256::from(3), DeliveryState::NoShare, None, None).unwrap();
+        s.set_delivery(U256::from(3), DeliveryState::NoShare, None, None)
+            .unwrap();
         assert!(s.due_deliveries(10).unwrap().is_empty());
         s.insert_share(U256::from(1), 1, b"x").unwrap();
         assert_eq!(s.due_deliveries(10).unwrap().len(), 1);
@@ -820,12 +922,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("k.db");
         let s = Store::open(&p).unwrap();
-        let marker: Vec<u8> = (0u8..64).map(|i| i.wrapping_mul(37).wrapping_add(11)).collect();
+        let marker: Vec<u8> = (0u8..64)
+            .map(|i| i.wrapping_mul(37).wrapping_add(11))
+            .collect();
         s.insert_share(U256::from(9), 1, &marker).unwrap();
         for i in 0..50u64 {
             s.insert_share(U256::from(100 + i), 1, &[0xAB; 60]).unwrap();
         }
-        s.record_events(&[ChainEvent::ConsentWithdrawn { dataset_id: U256::from(9), block: 1 }], 2, &[]).unwrap();
+        s.record_events(
+            &[ChainEvent::ConsentWithdrawn {
+                dataset_id: U256::from(9),
+                block: 1,
+            }],
+            2,
+            &[],
+        )
+        .unwrap();
         let mut all = std::fs::read(&p).unwrap();
         all.extend(std::fs::read(dir.path().join("k.db-wal")).unwrap_or_default());
         assert!(contains(&all, &marker));
@@ -845,9 +957,15 @@ mod tests {
         let s = Store::open(&dir.path().join("k.db")).unwrap();
         let w = vec![(10, B256::repeat_byte(1)), (11, B256::repeat_byte(2))];
         s.record_events(&[], 12, &w).unwrap();
-        assert_eq!((s.cursor().unwrap(), s.scanned_blocks().unwrap()), (Some(12), w.clone()));
+        assert_eq!(
+            (s.cursor().unwrap(), s.scanned_blocks().unwrap()),
+            (Some(12), w.clone())
+        );
         s.rewind(11, &w[..1]).unwrap();
-        assert_eq!((s.cursor().unwrap(), s.scanned_blocks().unwrap()), (Some(11), w[..1].to_vec()));
+        assert_eq!(
+            (s.cursor().unwrap(), s.scanned_blocks().unwrap()),
+            (Some(11), w[..1].to_vec())
+        );
     }
 
     #[test]
@@ -863,13 +981,17 @@ mod tests {
             block: 10,
         };
         assert_eq!(s.record_events(&[ev(1)], 11, &[]).unwrap(), (1, 0));
-        s.set_delivery(U256::from(3), DeliveryState::Skipped, None, None).unwrap();
+        s.set_delivery(U256::from(3), DeliveryState::Skipped, None, None)
+            .unwrap();
         // the same event again (a rescan): nothing
         assert_eq!(s.record_events(&[ev(1)], 11, &[]).unwrap(), (0, 0));
         assert!(s.due_deliveries(10).unwrap().is_empty());
         // the id now names another buyer's purchase: the job is redone for it
         assert_eq!(s.record_events(&[ev(2)], 11, &[]).unwrap(), (1, 0));
         let due = s.due_deliveries(10).unwrap();
-        assert_eq!((due.len(), due[0].state, due[0].buyer_pubkey.as_ref()), (1, DeliveryState::Pending, &[2u8; 64][..]));
+        assert_eq!(
+            (due.len(), due[0].state, due[0].buyer_pubkey.as_ref()),
+            (1, DeliveryState::Pending, &[2u8; 64][..])
+        );
     }
 }

@@ -15,8 +15,8 @@ use phd_keys::{DatasetSecret, EncryptionSecretKey, KeyShare};
 use crate::{
     FailPoint, KeeperConfig, KeeperError, Misbehaviour,
     chain::{
-        ChainEvent, ChainFailure, DatasetStatus, DatasetView, KeeperChain, NodeView, PurchaseStatus, PurchaseView,
-        Revert,
+        ChainEvent, ChainFailure, DatasetStatus, DatasetView, KeeperChain, NodeView,
+        PurchaseStatus, PurchaseView, Revert,
     },
 };
 use phd_protocol::{keeper_share_aad as keeper_aad, upload_message};
@@ -71,7 +71,13 @@ struct MockChain {
 
 impl MockChain {
     fn new() -> Arc<Self> {
-        Arc::new(Self { me: Address::repeat_byte(0xAA), st: Mutex::new(MockState { block: 1, ..Default::default() }) })
+        Arc::new(Self {
+            me: Address::repeat_byte(0xAA),
+            st: Mutex::new(MockState {
+                block: 1,
+                ..Default::default()
+            }),
+        })
     }
     fn with<T>(&self, f: impl FnOnce(&mut MockState) -> T) -> T {
         f(&mut self.st.lock().unwrap())
@@ -109,7 +115,11 @@ impl KeeperChain for MockChain {
         Ok(1_000)
     }
     async fn node(&self) -> Result<NodeView, ChainFailure> {
-        Ok(self.with(|s| s.node.clone()).unwrap_or(NodeView { role: 0, encryption_key: vec![], endpoint: String::new() }))
+        Ok(self.with(|s| s.node.clone()).unwrap_or(NodeView {
+            role: 0,
+            encryption_key: vec![],
+            endpoint: String::new(),
+        }))
     }
     async fn key_proof_digest(&self) -> Result<B256, ChainFailure> {
         Ok(DIGEST)
@@ -128,14 +138,27 @@ impl KeeperChain for MockChain {
         key_proof: Bytes,
     ) -> Result<B256, ChainFailure> {
         self.with(|s| {
-            s.node = Some(NodeView { role: 1, encryption_key: encryption_key.to_vec(), endpoint });
+            s.node = Some(NodeView {
+                role: 1,
+                encryption_key: encryption_key.to_vec(),
+                endpoint,
+            });
             s.registration = Some((stake, key_proof));
         });
         Ok(B256::repeat_byte(1))
     }
-    async fn update_node(&self, encryption_key: Bytes, endpoint: String, key_proof: Bytes) -> Result<B256, ChainFailure> {
+    async fn update_node(
+        &self,
+        encryption_key: Bytes,
+        endpoint: String,
+        key_proof: Bytes,
+    ) -> Result<B256, ChainFailure> {
         self.with(|s| {
-            s.node = Some(NodeView { role: 1, encryption_key: encryption_key.to_vec(), endpoint });
+            s.node = Some(NodeView {
+                role: 1,
+                encryption_key: encryption_key.to_vec(),
+                endpoint,
+            });
             if let Some(r) = s.registration.as_mut() {
                 r.1 = key_proof;
             }
@@ -144,12 +167,23 @@ impl KeeperChain for MockChain {
     }
     async fn dataset(&self, id: U256) -> Result<DatasetView, ChainFailure> {
         Ok(self.with(|s| match s.datasets.get(&id) {
-            Some(d) => DatasetView { owner: d.owner, status: d.status },
-            None => DatasetView { owner: Address::ZERO, status: DatasetStatus::None },
+            Some(d) => DatasetView {
+                owner: d.owner,
+                status: d.status,
+            },
+            None => DatasetView {
+                owner: Address::ZERO,
+                status: DatasetStatus::None,
+            },
         }))
     }
     async fn commitments_of(&self, id: U256) -> Result<Vec<Bytes>, ChainFailure> {
-        Ok(self.with(|s| s.datasets.get(&id).map(|d| d.commitments.clone()).unwrap_or_default()))
+        Ok(self.with(|s| {
+            s.datasets
+                .get(&id)
+                .map(|d| d.commitments.clone())
+                .unwrap_or_default()
+        }))
     }
     async fn share_index_of(&self, id: U256) -> Result<u8, ChainFailure> {
         Ok(self.with(|s| s.datasets.get(&id).map_or(0, |d| d.my_index)))
@@ -179,13 +213,15 @@ impl KeeperChain for MockChain {
         })
     }
     async fn purchase(&self, id: U256) -> Result<PurchaseView, ChainFailure> {
-        Ok(self.with(|s| s.purchases.get(&id).cloned()).unwrap_or(PurchaseView {
-            dataset_id: U256::ZERO,
-            buyer: Address::ZERO,
-            status: PurchaseStatus::None,
-            delivery_deadline: 0,
-            threshold: 0,
-        }))
+        Ok(self
+            .with(|s| s.purchases.get(&id).cloned())
+            .unwrap_or(PurchaseView {
+                dataset_id: U256::ZERO,
+                buyer: Address::ZERO,
+                status: PurchaseStatus::None,
+                delivery_deadline: 0,
+                threshold: 0,
+            }))
     }
     async fn has_delivered(&self, id: U256) -> Result<bool, ChainFailure> {
         Ok(self.with(|s| s.delivered.contains_key(&id)))
@@ -231,7 +267,8 @@ impl KeeperChain for MockChain {
                 .iter()
                 .filter(|e| {
                     let b = match e {
-                        ChainEvent::Purchase { block, .. } | ChainEvent::ConsentWithdrawn { block, .. } => *block,
+                        ChainEvent::Purchase { block, .. }
+                        | ChainEvent::ConsentWithdrawn { block, .. } => *block,
                     };
                     (from..=to).contains(&b)
                 })
@@ -260,12 +297,21 @@ fn fixture() -> Fixture {
             MockDataset {
                 owner: owner.address(),
                 status: DatasetStatus::Active,
-                commitments: commitments.to_bytes().iter().map(|c| Bytes::copy_from_slice(c)).collect(),
+                commitments: commitments
+                    .to_bytes()
+                    .iter()
+                    .map(|c| Bytes::copy_from_slice(c))
+                    .collect(),
                 my_index: 2,
             },
         );
     });
-    Fixture { chain, owner, shares, dataset }
+    Fixture {
+        chain,
+        owner,
+        shares,
+        dataset,
+    }
 }
 
 struct Running {
@@ -310,10 +356,20 @@ async fn start(chain: &Arc<MockChain>, cfg: KeeperConfig) -> Running {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let chain: Arc<dyn KeeperChain> = chain.clone();
     let endpoint = url.clone();
-    let handle = tokio::spawn(crate::run_with_chain(cfg, chain, listener, endpoint, async move {
-        let _ = rx.await;
-    }));
-    Running { url, stop: Some(tx), handle }
+    let handle = tokio::spawn(crate::run_with_chain(
+        cfg,
+        chain,
+        listener,
+        endpoint,
+        async move {
+            let _ = rx.await;
+        },
+    ));
+    Running {
+        url,
+        stop: Some(tx),
+        handle,
+    }
 }
 
 fn keeper_pubkey(chain: &MockChain) -> Vec<u8> {
@@ -330,7 +386,12 @@ async fn wait_registered(chain: &MockChain) {
     panic!("keeper never registered");
 }
 
-fn upload_body(f: &Fixture, keeper_pk: &[u8], share: &[u8], signer: &PrivateKeySigner) -> serde_json::Value {
+fn upload_body(
+    f: &Fixture,
+    keeper_pk: &[u8],
+    share: &[u8],
+    signer: &PrivateKeySigner,
+) -> serde_json::Value {
     let registry = Address::repeat_byte(0xD1);
     let aad = keeper_aad(CHAIN_ID, registry, f.dataset, 2);
     let ct = phd_keys::encrypt(keeper_pk, share, &aad).unwrap();
@@ -347,7 +408,12 @@ fn upload_body(f: &Fixture, keeper_pk: &[u8], share: &[u8], signer: &PrivateKeyS
 }
 
 async fn put(url: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
-    let r = reqwest::Client::new().put(format!("{url}/v1/shares/7")).json(body).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .put(format!("{url}/v1/shares/7"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(serde_json::Value::Null))
 }
@@ -410,15 +476,26 @@ async fn put_share_checks_and_stores() {
     assert_eq!(f.chain.with(|s| s.ack_txs), 1);
 
     // health and metrics
-    let h: serde_json::Value = reqwest::get(format!("{}/health", k.url)).await.unwrap().json().await.unwrap();
+    let h: serde_json::Value = reqwest::get(format!("{}/health", k.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(h["shares"], 1);
     assert_eq!(h["chain_id"], CHAIN_ID);
-    let m = reqwest::get(format!("{}/metrics", k.url)).await.unwrap().text().await.unwrap();
+    let m = reqwest::get(format!("{}/metrics", k.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(m.contains("phd_keeper_shares_stored_total 1"), "{m}");
     assert!(m.contains("phd_keeper_acks_total 1"));
 
     // withdrawn → 410
-    f.chain.with(|s| s.datasets.get_mut(&f.dataset).unwrap().status = DatasetStatus::Withdrawn);
+    f.chain
+        .with(|s| s.datasets.get_mut(&f.dataset).unwrap().status = DatasetStatus::Withdrawn);
     assert_eq!(put(&k.url, &body).await.0, 410);
     k.stop().await.unwrap();
 
@@ -469,14 +546,24 @@ fn delivery_ctx() -> phd_keys::DeliveryContext {
 
 fn commitments(f: &Fixture) -> phd_keys::Commitments {
     let points: Vec<[u8; 33]> = f.chain.with(|s| {
-        s.datasets[&f.dataset].commitments.iter().map(|c| <[u8; 33]>::try_from(c.as_ref()).unwrap()).collect()
+        s.datasets[&f.dataset]
+            .commitments
+            .iter()
+            .map(|c| <[u8; 33]>::try_from(c.as_ref()).unwrap())
+            .collect()
     });
     phd_keys::Commitments::from_bytes(&points).unwrap()
 }
 
 /// The buyer opens the provable delivery (FORMATS.md §2.4) and Feldman-checks it.
-fn open_delivered(f: &Fixture, buyer: &EncryptionSecretKey) -> Result<KeyShare, phd_keys::KeyError> {
-    let payload = f.chain.with(|s| s.delivered.get(&U256::from(1)).cloned()).unwrap();
+fn open_delivered(
+    f: &Fixture,
+    buyer: &EncryptionSecretKey,
+) -> Result<KeyShare, phd_keys::KeyError> {
+    let payload = f
+        .chain
+        .with(|s| s.delivered.get(&U256::from(1)).cloned())
+        .unwrap();
     phd_keys::open_delivery(buyer, &payload, &delivery_ctx(), &commitments(f))
 }
 
@@ -510,9 +597,17 @@ async fn registers_with_stake_and_key_proof() {
     assert_eq!(stake, U256::from(100), "the minimum stake by default");
     // The proof is the encryption key's signature over the registry digest, not the account's.
     let sig = alloy::primitives::Signature::try_from(proof.as_ref()).unwrap();
-    let signer_pub = sig.recover_from_prehash(&DIGEST).unwrap().to_encoded_point(true);
+    let signer_pub = sig
+        .recover_from_prehash(&DIGEST)
+        .unwrap()
+        .to_encoded_point(true);
     assert_eq!(signer_pub.as_bytes(), keeper_pubkey(&f.chain).as_slice());
-    let h: serde_json::Value = reqwest::get(format!("{}/health", k.url)).await.unwrap().json().await.unwrap();
+    let h: serde_json::Value = reqwest::get(format!("{}/health", k.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(h["stake"], "100");
     k.stop().await.unwrap();
 }
@@ -528,8 +623,18 @@ async fn waits_for_threshold_commitments_before_delivering() {
     let k = start(&f.chain, config(dir.path())).await;
     eventually(|| f.chain.with(|s| s.commit_txs == 1)).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(f.chain.with(|s| s.delivery_txs), 0, "delivered before t commitments");
-    assert_eq!(crate::local_status(dir.path()).unwrap().deliveries.get("committed"), Some(&1));
+    assert_eq!(
+        f.chain.with(|s| s.delivery_txs),
+        0,
+        "delivered before t commitments"
+    );
+    assert_eq!(
+        crate::local_status(dir.path())
+            .unwrap()
+            .deliveries
+            .get("committed"),
+        Some(&1)
+    );
     // A second keeper commits: now it delivers, without committing again.
     f.chain.with(|s| {
         s.others_committed.insert(U256::from(1), 1);
@@ -548,8 +653,14 @@ async fn killed_mid_commit_commits_exactly_once() {
         let mut cfg = config(dir.path());
         cfg.fail_after = Some(point);
         let k = start(&f.chain, cfg).await;
-        let err = tokio::time::timeout(Duration::from_secs(5), k.handle).await.unwrap().unwrap();
-        assert!(matches!(err, Err(KeeperError::FailPointHit(p)) if p == point), "{err:?}");
+        let err = tokio::time::timeout(Duration::from_secs(5), k.handle)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            matches!(err, Err(KeeperError::FailPointHit(p)) if p == point),
+            "{err:?}"
+        );
         let k = start(&f.chain, config(dir.path())).await;
         eventually(|| f.chain.with(|s| s.delivered.contains_key(&U256::from(1)))).await;
         tokio::time::sleep(Duration::from_millis(150)).await;
@@ -568,8 +679,14 @@ async fn killed_mid_delivery_delivers_exactly_once() {
         let mut cfg = config(dir.path());
         cfg.fail_after = Some(point);
         let k = start(&f.chain, cfg).await;
-        let err = tokio::time::timeout(Duration::from_secs(5), k.handle).await.unwrap().unwrap();
-        assert!(matches!(err, Err(KeeperError::FailPointHit(p)) if p == point), "{err:?}");
+        let err = tokio::time::timeout(Duration::from_secs(5), k.handle)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            matches!(err, Err(KeeperError::FailPointHit(p)) if p == point),
+            "{err:?}"
+        );
         let k = start(&f.chain, config(dir.path())).await;
         eventually(|| f.chain.with(|s| s.delivered.contains_key(&U256::from(1)))).await;
         tokio::time::sleep(Duration::from_millis(150)).await;
@@ -591,12 +708,24 @@ async fn wrong_share_knob_fails_verification() {
     // The provable format exposes the cheat: the delivery fails the Feldman check, and the
     // dispute proof the buyer builds convinces the same verifier the contract runs.
     let err = open_delivered(&f, &buyer).unwrap_err();
-    assert!(matches!(err, phd_keys::KeyError::ShareVerification { index: 2 }), "{err:?}");
-    let payload = f.chain.with(|s| s.delivered.get(&U256::from(1)).cloned()).unwrap();
+    assert!(
+        matches!(err, phd_keys::KeyError::ShareVerification { index: 2 }),
+        "{err:?}"
+    );
+    let payload = f
+        .chain
+        .with(|s| s.delivered.get(&U256::from(1)).cloned())
+        .unwrap();
     let proof = phd_keys::prove_dispute(&buyer, &payload, &delivery_ctx()).unwrap();
     assert!(
-        phd_keys::verify_dispute(&buyer.public_key_raw64(), &payload, &delivery_ctx(), &commitments(&f), &proof.to_bytes())
-            .unwrap()
+        phd_keys::verify_dispute(
+            &buyer.public_key_raw64(),
+            &payload,
+            &delivery_ctx(),
+            &commitments(&f),
+            &proof.to_bytes()
+        )
+        .unwrap()
     );
 }
 
@@ -611,13 +740,22 @@ async fn withdrawal_erases_and_confirms_once() {
     f.chain.with(|s| {
         s.events.clear();
         s.datasets.get_mut(&f.dataset).unwrap().status = DatasetStatus::Withdrawn;
-        s.events.push(ChainEvent::ConsentWithdrawn { dataset_id: f.dataset, block: 6 });
+        s.events.push(ChainEvent::ConsentWithdrawn {
+            dataset_id: f.dataset,
+            block: 6,
+        });
     });
     let mut cfg = config(dir.path());
     cfg.fail_after = Some(FailPoint::ErasureDeleted);
     let k = start(&f.chain, cfg).await;
-    let r = tokio::time::timeout(Duration::from_secs(5), k.handle).await.unwrap().unwrap();
-    assert!(matches!(r, Err(KeeperError::FailPointHit(FailPoint::ErasureDeleted))));
+    let r = tokio::time::timeout(Duration::from_secs(5), k.handle)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        r,
+        Err(KeeperError::FailPointHit(FailPoint::ErasureDeleted))
+    ));
     assert_eq!(f.chain.with(|s| s.erasure_txs), 0);
     let k = start(&f.chain, config(dir.path())).await;
     eventually(|| f.chain.with(|s| s.erasure_txs == 1)).await;
@@ -626,7 +764,10 @@ async fn withdrawal_erases_and_confirms_once() {
     assert_eq!(f.chain.with(|s| s.erasure_txs), 1);
     for name in [crate::DB_FILE, "keeper.db-wal", "keeper.db-shm"] {
         let bytes = std::fs::read(dir.path().join(name)).unwrap_or_default();
-        assert!(!bytes.windows(sealed.len()).any(|w| w == sealed.as_slice()), "share bytes left in {name}");
+        assert!(
+            !bytes.windows(sealed.len()).any(|w| w == sealed.as_slice()),
+            "share bytes left in {name}"
+        );
     }
     let st = crate::local_status(dir.path()).unwrap();
     assert_eq!(st.shares, 0);
@@ -647,7 +788,8 @@ async fn reorg_rescans_and_delivers_each_purchase_once() {
         s.block = 12;
         s.delivered.clear();
         s.my_commits.clear();
-        s.purchases.get_mut(&U256::from(1)).unwrap().buyer = phd_chain::address_of_pubkey64(&buyer.public_key_raw64());
+        s.purchases.get_mut(&U256::from(1)).unwrap().buyer =
+            phd_chain::address_of_pubkey64(&buyer.public_key_raw64());
         s.events = vec![ChainEvent::Purchase {
             purchase_id: U256::from(1),
             dataset_id: f.dataset,
@@ -657,7 +799,11 @@ async fn reorg_rescans_and_delivers_each_purchase_once() {
         }];
     });
     eventually(|| f.chain.with(|s| s.delivery_txs == 2)).await;
-    assert_eq!(decrypt_delivery(&f, &buyer), f.shares[1], "delivered to the purchase on the new branch");
+    assert_eq!(
+        decrypt_delivery(&f, &buyer),
+        f.shares[1],
+        "delivered to the purchase on the new branch"
+    );
     // Another reorg that keeps the same events (and our delivery): the rescan does nothing.
     f.chain.with(|s| {
         s.reorg = (4, 2);

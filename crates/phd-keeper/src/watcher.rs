@@ -41,7 +41,11 @@ pub(crate) struct WatcherConfig {
 }
 
 /// Runs until `cancel` fires (finishing the tick in progress) or a fail point is hit.
-pub(crate) async fn run(s: Arc<Shared>, cfg: WatcherConfig, cancel: CancellationToken) -> Result<(), KeeperError> {
+pub(crate) async fn run(
+    s: Arc<Shared>,
+    cfg: WatcherConfig,
+    cancel: CancellationToken,
+) -> Result<(), KeeperError> {
     let mut backoff = cfg.poll_interval;
     loop {
         if cancel.is_cancelled() {
@@ -71,7 +75,11 @@ pub(crate) async fn run(s: Arc<Shared>, cfg: WatcherConfig, cancel: Cancellation
                 backoff = (backoff * 2).min(Duration::from_secs(30));
             }
         }
-        let wait = if backoff > cfg.poll_interval { backoff } else { cfg.poll_interval };
+        let wait = if backoff > cfg.poll_interval {
+            backoff
+        } else {
+            cfg.poll_interval
+        };
         tokio::select! {
             () = cancel.cancelled() => break,
             () = tokio::time::sleep(wait) => {}
@@ -114,7 +122,11 @@ async fn tick(s: &Arc<Shared>, cfg: &WatcherConfig) -> Result<(), KeeperError> {
 /// Moves the cursor (next block to scan) to the confirmed head, recording jobs for every
 /// event on the way.
 async fn scan(s: &Arc<Shared>, cfg: &WatcherConfig) -> Result<(), KeeperError> {
-    let scan = ScanConfig { start_block: cfg.start_block, confirmations: cfg.confirmations, max_range: MAX_RANGE };
+    let scan = ScanConfig {
+        start_block: cfg.start_block,
+        confirmations: cfg.confirmations,
+        max_range: MAX_RANGE,
+    };
     phd_node::scan_to_head(&Scanner(s), &scan).await.map(drop)
 }
 
@@ -127,11 +139,19 @@ impl CursorScanner for Scanner<'_> {
     type Error = KeeperError;
 
     async fn head(&self) -> Result<u64, KeeperError> {
-        self.0.chain.block_number().await.map_err(KeeperError::chain("eth_blockNumber"))
+        self.0
+            .chain
+            .block_number()
+            .await
+            .map_err(KeeperError::chain("eth_blockNumber"))
     }
 
     async fn block_hash(&self, number: u64) -> Result<Option<B256>, KeeperError> {
-        self.0.chain.block_hash(number).await.map_err(KeeperError::chain("eth_getBlockByNumber"))
+        self.0
+            .chain
+            .block_hash(number)
+            .await
+            .map_err(KeeperError::chain("eth_getBlockByNumber"))
     }
 
     async fn next_block(&self) -> Result<Option<u64>, KeeperError> {
@@ -145,21 +165,41 @@ impl CursorScanner for Scanner<'_> {
     async fn rewind(&self, next_block: u64, window: &[BlockRef]) -> Result<(), KeeperError> {
         let s = self.0;
         let window = window.to_vec();
-        s.store.run(move |st| st.rewind(next_block, &window)).await?;
+        s.store
+            .run(move |st| st.rewind(next_block, &window))
+            .await?;
         s.chain.forget_nonce().await;
-        s.metrics.cursor_block.store(next_block, std::sync::atomic::Ordering::Relaxed);
+        s.metrics
+            .cursor_block
+            .store(next_block, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
     async fn scan(&self, from: u64, to: u64, window: &[BlockRef]) -> Result<(), KeeperError> {
         let s = self.0;
-        let events = s.chain.events(from, to).await.map_err(KeeperError::chain("eth_getLogs"))?;
+        let events = s
+            .chain
+            .events(from, to)
+            .await
+            .map_err(KeeperError::chain("eth_getLogs"))?;
         let n = events.len();
         let window = window.to_vec();
-        let (d, e) = s.store.run(move |st| st.record_events(&events, to + 1, &window)).await?;
-        s.metrics.cursor_block.store(to + 1, std::sync::atomic::Ordering::Relaxed);
+        let (d, e) = s
+            .store
+            .run(move |st| st.record_events(&events, to + 1, &window))
+            .await?;
+        s.metrics
+            .cursor_block
+            .store(to + 1, std::sync::atomic::Ordering::Relaxed);
         if n > 0 {
-            tracing::info!(from, to, events = n, new_deliveries = d, new_erasures = e, "scanned blocks");
+            tracing::info!(
+                from,
+                to,
+                events = n,
+                new_deliveries = d,
+                new_erasures = e,
+                "scanned blocks"
+            );
         } else {
             tracing::debug!(from, to, "scanned blocks");
         }
@@ -178,16 +218,26 @@ async fn reconcile_acks(s: &Arc<Shared>) -> Result<(), KeeperError> {
             Some(row) if !row.acked => {}
             _ => continue,
         }
-        let ds = s.chain.dataset(id).await.map_err(KeeperError::chain("dataset"))?;
+        let ds = s
+            .chain
+            .dataset(id)
+            .await
+            .map_err(KeeperError::chain("dataset"))?;
         if matches!(ds.status, DatasetStatus::Pending | DatasetStatus::Active) {
-            crate::api::acknowledge(s, id).await.map_err(KeeperError::chain("acknowledgeShare"))?;
+            crate::api::acknowledge(s, id)
+                .await
+                .map_err(KeeperError::chain("acknowledgeShare"))?;
         }
     }
     Ok(())
 }
 
 fn fail_if(cfg: &WatcherConfig, point: FailPoint) -> Result<(), KeeperError> {
-    if cfg.fail_after == Some(point) { Err(KeeperError::FailPointHit(point)) } else { Ok(()) }
+    if cfg.fail_after == Some(point) {
+        Err(KeeperError::FailPointHit(point))
+    } else {
+        Ok(())
+    }
 }
 
 async fn set_delivery(
@@ -198,7 +248,14 @@ async fn set_delivery(
     retry: Option<(u32, i64, String)>,
 ) -> Result<(), KeeperError> {
     s.store
-        .run(move |st| st.set_delivery(pid, state, tx, retry.as_ref().map(|(a, n, e)| (*a, *n, e.as_str()))))
+        .run(move |st| {
+            st.set_delivery(
+                pid,
+                state,
+                tx,
+                retry.as_ref().map(|(a, n, e)| (*a, *n, e.as_str())),
+            )
+        })
         .await
 }
 
@@ -214,11 +271,26 @@ async fn delivery_failed(
     let attempts = job.attempts.saturating_add(1);
     let give_up = !err.is_transient() && attempts >= MAX_ATTEMPTS;
     tracing::warn!(purchase_id = %job.purchase_id, attempts, give_up, error = %err, "delivery attempt failed");
-    let state = if give_up { DeliveryState::Failed } else { state_if_retry };
-    set_delivery(s, job.purchase_id, state, None, Some((attempts, retry_at(cfg, attempts), err.to_string()))).await
+    let state = if give_up {
+        DeliveryState::Failed
+    } else {
+        state_if_retry
+    };
+    set_delivery(
+        s,
+        job.purchase_id,
+        state,
+        None,
+        Some((attempts, retry_at(cfg, attempts), err.to_string())),
+    )
+    .await
 }
 
-async fn process_delivery(s: &Arc<Shared>, cfg: &WatcherConfig, job: DeliveryJob) -> Result<(), KeeperError> {
+async fn process_delivery(
+    s: &Arc<Shared>,
+    cfg: &WatcherConfig,
+    job: DeliveryJob,
+) -> Result<(), KeeperError> {
     let pid = job.purchase_id;
     let chain = &s.chain;
     // A previous run recorded intent: find out whether that attempt landed.
@@ -251,7 +323,11 @@ async fn process_delivery(s: &Arc<Shared>, cfg: &WatcherConfig, job: DeliveryJob
     };
 
     // Re-check the purchase on-chain: the three reads are independent, so one round trip.
-    let checked = tokio::try_join!(chain.purchase(pid), chain.block_timestamp(), chain.has_delivered(pid));
+    let checked = tokio::try_join!(
+        chain.purchase(pid),
+        chain.block_timestamp(),
+        chain.has_delivered(pid)
+    );
     let (p, now, delivered) = match checked {
         Ok(v) => v,
         Err(e) => return delivery_failed(s, cfg, &job, job_state(&job), &e).await,
@@ -264,7 +340,9 @@ async fn process_delivery(s: &Arc<Shared>, cfg: &WatcherConfig, job: DeliveryJob
         return set_delivery(s, pid, DeliveryState::Skipped, None, None).await;
     }
 
-    if job.buyer_pubkey.len() != 64 || Address::from_slice(&keccak256(&job.buyer_pubkey)[12..]) != p.buyer {
+    if job.buyer_pubkey.len() != 64
+        || Address::from_slice(&keccak256(&job.buyer_pubkey)[12..]) != p.buyer
+    {
         tracing::warn!(purchase_id = %pid, buyer = %p.buyer, "event public key does not belong to the buyer; skipped");
         return set_delivery(s, pid, DeliveryState::Skipped, None, None).await;
     }
@@ -282,16 +360,30 @@ async fn process_delivery(s: &Arc<Shared>, cfg: &WatcherConfig, job: DeliveryJob
     };
     let count = match chain.commit_count(pid).await {
         Ok(c) => c,
-        Err(e) => return delivery_failed(s, cfg, &job, job_state_after_commit(committed_by_me), &e).await,
+        Err(e) => {
+            return delivery_failed(s, cfg, &job, job_state_after_commit(committed_by_me), &e).await;
+        }
     };
     // A delivery by a keeper that did not commit counts as its commitment: with t − 1 others
     // committed, a late keeper may deliver directly.
-    let needed = if committed_by_me { p.threshold } else { p.threshold.saturating_sub(1) };
+    let needed = if committed_by_me {
+        p.threshold
+    } else {
+        p.threshold.saturating_sub(1)
+    };
     if count < needed {
         tracing::debug!(purchase_id = %pid, committed = count, threshold = p.threshold, "waiting for commitments");
         let state = job_state_after_commit(committed_by_me);
-        let next = now_ms().saturating_add(i64::try_from(cfg.poll_interval.as_millis()).unwrap_or(1000));
-        return set_delivery(s, pid, state, None, Some((job.attempts, next, "waiting for commitments".into()))).await;
+        let next =
+            now_ms().saturating_add(i64::try_from(cfg.poll_interval.as_millis()).unwrap_or(1000));
+        return set_delivery(
+            s,
+            pid,
+            state,
+            None,
+            Some((job.attempts, next, "waiting for commitments".into())),
+        )
+        .await;
     }
 
     let share = match s.misbehave.or(cfg.misbehave) {
@@ -309,7 +401,14 @@ async fn process_delivery(s: &Arc<Shared>, cfg: &WatcherConfig, job: DeliveryJob
         Ok(p) => Bytes::from(p),
         Err(reason) => {
             tracing::warn!(purchase_id = %pid, %reason, "cannot mask the share for the buyer key; skipped");
-            return set_delivery(s, pid, DeliveryState::Skipped, None, Some((job.attempts, 0, reason))).await;
+            return set_delivery(
+                s,
+                pid,
+                DeliveryState::Skipped,
+                None,
+                Some((job.attempts, 0, reason)),
+            )
+            .await;
         }
     };
     drop(share);
@@ -323,15 +422,24 @@ async fn process_delivery(s: &Arc<Shared>, cfg: &WatcherConfig, job: DeliveryJob
         Err(ChainFailure::Reverted(Revert::AlreadyDelivered)) => {
             return set_delivery(s, pid, DeliveryState::AlreadyDelivered, None, None).await;
         }
-        Err(ChainFailure::Reverted(Revert::PurchaseNotOpen | Revert::DeliveryClosed | Revert::NotListed)) => {
+        Err(ChainFailure::Reverted(
+            Revert::PurchaseNotOpen | Revert::DeliveryClosed | Revert::NotListed,
+        )) => {
             return set_delivery(s, pid, DeliveryState::Skipped, None, None).await;
         }
         Err(ChainFailure::Reverted(Revert::NotEnoughCommitments)) => {
             // Raced with the view (e.g. a reorg): back to waiting, nothing was sent.
             let state = job_state_after_commit(committed_by_me);
-            let next = now_ms().saturating_add(i64::try_from(cfg.poll_interval.as_millis()).unwrap_or(1000));
-            return set_delivery(s, pid, state, None, Some((job.attempts, next, "waiting for commitments".into())))
-                .await;
+            let next = now_ms()
+                .saturating_add(i64::try_from(cfg.poll_interval.as_millis()).unwrap_or(1000));
+            return set_delivery(
+                s,
+                pid,
+                state,
+                None,
+                Some((job.attempts, next, "waiting for commitments".into())),
+            )
+            .await;
         }
         Err(e) => return delivery_failed(s, cfg, &job, DeliveryState::Sending, &e).await,
     };
@@ -343,7 +451,16 @@ async fn process_delivery(s: &Arc<Shared>, cfg: &WatcherConfig, job: DeliveryJob
             tracing::info!(purchase_id = %pid, dataset_id = %ds, tx = %h, "share delivered");
             set_delivery(s, pid, DeliveryState::Delivered, Some(h), None).await
         }
-        Ok(Some(false)) => delivery_failed(s, cfg, &job, DeliveryState::Sending, &ChainFailure::TxFailed(h)).await,
+        Ok(Some(false)) => {
+            delivery_failed(
+                s,
+                cfg,
+                &job,
+                DeliveryState::Sending,
+                &ChainFailure::TxFailed(h),
+            )
+            .await
+        }
         Ok(None) => {
             let e = ChainFailure::Rpc(format!("transaction {h} dropped"));
             delivery_failed(s, cfg, &job, DeliveryState::Sending, &e).await
@@ -362,7 +479,11 @@ fn job_state(job: &DeliveryJob) -> DeliveryState {
 /// The state a job waits in before delivering: `Committed` once our commitment is on-chain,
 /// else `Pending` (the commit window closed; the job may still deliver as the t-th keeper).
 fn job_state_after_commit(committed_by_me: bool) -> DeliveryState {
-    if committed_by_me { DeliveryState::Committed } else { DeliveryState::Pending }
+    if committed_by_me {
+        DeliveryState::Committed
+    } else {
+        DeliveryState::Pending
+    }
 }
 
 /// What the commit step found.
@@ -379,7 +500,11 @@ enum CommitOutcome {
 /// hash, its receipt, then `Committed`. A restart in between finds the hash (or asks the chain
 /// with `hasCommitted`) instead of committing twice; `MarketplaceAlreadyCommitted` also means
 /// done.
-async fn commit_step(s: &Arc<Shared>, cfg: &WatcherConfig, job: &DeliveryJob) -> Result<CommitOutcome, KeeperError> {
+async fn commit_step(
+    s: &Arc<Shared>,
+    cfg: &WatcherConfig,
+    job: &DeliveryJob,
+) -> Result<CommitOutcome, KeeperError> {
     let pid = job.purchase_id;
     let chain = &s.chain;
     if job.state == DeliveryState::Committed {
@@ -451,7 +576,11 @@ async fn commit_step(s: &Arc<Shared>, cfg: &WatcherConfig, job: &DeliveryJob) ->
     Ok(CommitOutcome::Retry)
 }
 
-async fn process_erasure(s: &Arc<Shared>, cfg: &WatcherConfig, job: ErasureJob) -> Result<(), KeeperError> {
+async fn process_erasure(
+    s: &Arc<Shared>,
+    cfg: &WatcherConfig,
+    job: ErasureJob,
+) -> Result<(), KeeperError> {
     let id = job.dataset_id;
     let force = job.state == ErasureState::Deleted;
     let erased = s.store.run(move |st| st.erase_share(id, force)).await?;
@@ -461,7 +590,14 @@ async fn process_erasure(s: &Arc<Shared>, cfg: &WatcherConfig, job: ErasureJob) 
     }
     fail_if(cfg, FailPoint::ErasureDeleted)?;
     let set = |state: ErasureState, tx: Option<B256>, retry: Option<(u32, i64, String)>| {
-        s.store.run(move |st| st.set_erasure(id, state, tx, retry.as_ref().map(|(a, n, e)| (*a, *n, e.as_str()))))
+        s.store.run(move |st| {
+            st.set_erasure(
+                id,
+                state,
+                tx,
+                retry.as_ref().map(|(a, n, e)| (*a, *n, e.as_str())),
+            )
+        })
     };
     let result = async {
         if s.chain.share_index_of(id).await? == 0 {
@@ -476,7 +612,9 @@ async fn process_erasure(s: &Arc<Shared>, cfg: &WatcherConfig, job: ErasureJob) 
                 tracing::info!(dataset_id = %id, tx = %h, "erasure confirmed on-chain");
                 Ok(Some((ErasureState::Confirmed, Some(h))))
             }
-            Err(ChainFailure::Reverted(Revert::AlreadyConfirmedErasure)) => Ok(Some((ErasureState::Confirmed, None))),
+            Err(ChainFailure::Reverted(Revert::AlreadyConfirmedErasure)) => {
+                Ok(Some((ErasureState::Confirmed, None)))
+            }
             Err(e) => Err(e),
         }
     }
@@ -488,8 +626,17 @@ async fn process_erasure(s: &Arc<Shared>, cfg: &WatcherConfig, job: ErasureJob) 
             let attempts = job.attempts.saturating_add(1);
             let give_up = !e.is_transient() && attempts >= MAX_ATTEMPTS;
             tracing::warn!(dataset_id = %id, attempts, give_up, error = %e, "erasure confirmation failed");
-            let state = if give_up { ErasureState::Failed } else { ErasureState::Deleted };
-            set(state, None, Some((attempts, retry_at(cfg, attempts), e.to_string()))).await
+            let state = if give_up {
+                ErasureState::Failed
+            } else {
+                ErasureState::Deleted
+            };
+            set(
+                state,
+                None,
+                Some((attempts, retry_at(cfg, attempts), e.to_string())),
+            )
+            .await
         }
     }
 }

@@ -179,7 +179,13 @@ pub(crate) fn encrypt_with(
     out.extend_from_slice(&nonce);
     let ad = gcm_aad(&out, aad);
     let ct = cipher
-        .encrypt(&nonce.into(), Payload { msg: plaintext, aad: &ad })
+        .encrypt(
+            &nonce.into(),
+            Payload {
+                msg: plaintext,
+                aad: &ad,
+            },
+        )
         .map_err(|_| KeyError::EncryptionFailed)?;
     out.extend_from_slice(&ct);
     Ok(out)
@@ -213,7 +219,13 @@ pub fn decrypt(
     let cipher = Aes256Gcm::new_from_slice(k.as_ref()).map_err(|_| KeyError::DecryptionFailed)?;
     let ad = gcm_aad(header, aad);
     let pt = cipher
-        .decrypt(&nonce.into(), Payload { msg: body, aad: &ad })
+        .decrypt(
+            &nonce.into(),
+            Payload {
+                msg: body,
+                aad: &ad,
+            },
+        )
         .map_err(|_| KeyError::DecryptionFailed)?;
     Ok(Zeroizing::new(pt))
 }

@@ -44,9 +44,11 @@ impl KeyShare {
 
     /// Parse 33 bytes; rejects wrong length, index 0, zero or non-canonical scalar.
     pub fn from_bytes(bytes: &[u8]) -> Result<KeyShare> {
-        let b: &[u8; SHARE_LEN] = bytes.try_into().map_err(|_| KeyError::InvalidShareEncoding {
-            reason: "share must be 33 bytes",
-        })?;
+        let b: &[u8; SHARE_LEN] = bytes
+            .try_into()
+            .map_err(|_| KeyError::InvalidShareEncoding {
+                reason: "share must be 33 bytes",
+            })?;
         let index = b[0];
         if index == 0 {
             return Err(KeyError::InvalidShareIndex { index });
@@ -201,20 +203,16 @@ pub fn split(secret: &DatasetSecret, t: u8, n: u8) -> Result<(Vec<KeyShare>, Com
         .map_err(|e| KeyError::Rng(e.to_string()))?;
     let mut rng = rand::rngs::StdRng::from_seed(*seed);
     let mut s = IdentifierPrimeField(secret.scalar());
-    let split_result = vsss_rs::feldman::split_secret::<VShare, VVerifier>(
-        t.into(),
-        n.into(),
-        &s,
-        None,
-        &mut rng,
-    )
-    .map_err(|e| KeyError::Vss(e.to_string()));
+    let split_result =
+        vsss_rs::feldman::split_secret::<VShare, VVerifier>(t.into(), n.into(), &s, None, &mut rng)
+            .map_err(|e| KeyError::Vss(e.to_string()));
     s.0.zeroize();
     let (vshares, verifiers) = split_result?;
-    let points: Vec<ProjectivePoint> = FeldmanVerifierSet::<VShare, VVerifier>::verifiers(&verifiers)
-        .iter()
-        .map(|v| v.0)
-        .collect();
+    let points: Vec<ProjectivePoint> =
+        FeldmanVerifierSet::<VShare, VVerifier>::verifiers(&verifiers)
+            .iter()
+            .map(|v| v.0)
+            .collect();
     if points.len() != usize::from(t) {
         return Err(KeyError::Vss(format!(
             "expected {t} commitments, library produced {}",

@@ -27,7 +27,11 @@ pub const DEFAULT_CONFIRMATIONS: u64 = 12;
 /// The confirmation depth to use: the one set by the operator, else 0 on the devnet (instant
 /// finality; the tests rely on it) and [`DEFAULT_CONFIRMATIONS`] elsewhere.
 pub fn confirmations_or_default(chain_id: u64, configured: Option<u64>) -> u64 {
-    configured.unwrap_or(if chain_id == DEVNET_CHAIN_ID { 0 } else { DEFAULT_CONFIRMATIONS })
+    configured.unwrap_or(if chain_id == DEVNET_CHAIN_ID {
+        0
+    } else {
+        DEFAULT_CONFIRMATIONS
+    })
 }
 
 /// A remembered block: its number and hash.
@@ -75,7 +79,9 @@ async fn find_fork<S: CursorScanner + ?Sized>(
     cfg: &ScanConfig,
     window: &mut Vec<BlockRef>,
 ) -> Result<Option<u64>, S::Error> {
-    let Some(&(newest, newest_hash)) = window.last() else { return Ok(None) };
+    let Some(&(newest, newest_hash)) = window.last() else {
+        return Ok(None);
+    };
     if scanner.block_hash(newest).await? == Some(newest_hash) {
         return Ok(None);
     }
@@ -84,22 +90,38 @@ async fn find_fork<S: CursorScanner + ?Sized>(
         let (n, h) = window[i];
         if scanner.block_hash(n).await? == Some(h) {
             window.truncate(i + 1);
-            tracing::warn!(fork_block = n, rescan_from = n + 1, last_scanned = newest, "chain reorganisation: rescanning from the fork point");
+            tracing::warn!(
+                fork_block = n,
+                rescan_from = n + 1,
+                last_scanned = newest,
+                "chain reorganisation: rescanning from the fork point"
+            );
             return Ok(Some(n.saturating_add(1)));
         }
     }
     // Deeper than the window: the fork point is unknown, so go back a whole window more.
     let oldest = window.first().map_or(newest, |b| b.0);
-    let from = oldest.saturating_sub(REORG_WINDOW as u64).max(cfg.start_block);
+    let from = oldest
+        .saturating_sub(REORG_WINDOW as u64)
+        .max(cfg.start_block);
     window.clear();
-    tracing::warn!(oldest_remembered = oldest, rescan_from = from, last_scanned = newest, window = REORG_WINDOW, "chain reorganisation deeper than the remembered window: rewinding by the window");
+    tracing::warn!(
+        oldest_remembered = oldest,
+        rescan_from = from,
+        last_scanned = newest,
+        window = REORG_WINDOW,
+        "chain reorganisation deeper than the remembered window: rewinding by the window"
+    );
     Ok(Some(from))
 }
 
 /// Scans from the stored cursor up to `confirmations` behind the head, in ranges of at most
 /// `max_range` blocks, first rewinding past a reorganisation of already scanned blocks.
 /// Returns the next block to scan afterwards.
-pub async fn scan_to_head<S: CursorScanner + ?Sized>(scanner: &S, cfg: &ScanConfig) -> Result<u64, S::Error> {
+pub async fn scan_to_head<S: CursorScanner + ?Sized>(
+    scanner: &S,
+    cfg: &ScanConfig,
+) -> Result<u64, S::Error> {
     let stored = scanner.next_block().await?;
     let mut window = scanner.remembered().await?;
     window.sort_unstable_by_key(|b| b.0);
@@ -113,9 +135,16 @@ pub async fn scan_to_head<S: CursorScanner + ?Sized>(scanner: &S, cfg: &ScanConf
         scanner.rewind(from, &window).await?;
     }
     let head = scanner.head().await?;
-    let Some(safe) = head.checked_sub(cfg.confirmations) else { return Ok(from) };
+    let Some(safe) = head.checked_sub(cfg.confirmations) else {
+        return Ok(from);
+    };
     if stored.is_some() && from > safe.saturating_add(1) {
-        tracing::warn!(next_block = from, head, confirmations = cfg.confirmations, "chain head is behind the cursor; waiting");
+        tracing::warn!(
+            next_block = from,
+            head,
+            confirmations = cfg.confirmations,
+            "chain head is behind the cursor; waiting"
+        );
         return Ok(from);
     }
     // Only the last REORG_WINDOW blocks below the safe head are worth remembering: older ones
@@ -224,7 +253,11 @@ mod tests {
     #[tokio::test]
     async fn scans_in_ranges_up_to_the_confirmed_head() {
         let m = mock(25, None);
-        let cfg = ScanConfig { start_block: 3, confirmations: 2, max_range: 10 };
+        let cfg = ScanConfig {
+            start_block: 3,
+            confirmations: 2,
+            max_range: 10,
+        };
         assert_eq!(scan_to_head(&m, &cfg).await.unwrap(), 24);
         assert_eq!(*m.ranges.lock().unwrap(), vec![(3, 12), (13, 22), (23, 23)]);
         // nothing new: no scan
@@ -239,7 +272,11 @@ mod tests {
 
     #[tokio::test]
     async fn young_chain_and_chain_behind_the_cursor() {
-        let cfg = ScanConfig { start_block: 0, confirmations: 5, max_range: 100 };
+        let cfg = ScanConfig {
+            start_block: 0,
+            confirmations: 5,
+            max_range: 100,
+        };
         let m = mock(3, None);
         assert_eq!(scan_to_head(&m, &cfg).await.unwrap(), 0);
         assert!(m.ranges.lock().unwrap().is_empty());
@@ -251,7 +288,11 @@ mod tests {
     #[tokio::test]
     async fn window_keeps_only_the_last_blocks() {
         let m = mock(300, None);
-        let cfg = ScanConfig { start_block: 0, confirmations: 0, max_range: 50 };
+        let cfg = ScanConfig {
+            start_block: 0,
+            confirmations: 0,
+            max_range: 50,
+        };
         assert_eq!(scan_to_head(&m, &cfg).await.unwrap(), 301);
         let w = m.window.lock().unwrap().clone();
         assert_eq!(w.len(), REORG_WINDOW);
@@ -262,7 +303,11 @@ mod tests {
     #[tokio::test]
     async fn reorg_rescans_exactly_from_the_fork_point() {
         let m = mock(100, None);
-        let cfg = ScanConfig { start_block: 0, confirmations: 0, max_range: 1_000 };
+        let cfg = ScanConfig {
+            start_block: 0,
+            confirmations: 0,
+            max_range: 1_000,
+        };
         assert_eq!(scan_to_head(&m, &cfg).await.unwrap(), 101);
         // blocks 90..=100 replaced, and the new branch is longer
         m.reorg(90, 105, 1);
@@ -272,7 +317,10 @@ mod tests {
         let w = m.window.lock().unwrap().clone();
         assert!(w.contains(&(89, hash(0, 89))));
         assert!(w.contains(&(90, hash(1, 90))) && w.contains(&(105, hash(1, 105))));
-        assert!(!w.iter().any(|b| b.1 == hash(0, 95)), "abandoned branch forgotten");
+        assert!(
+            !w.iter().any(|b| b.1 == hash(0, 95)),
+            "abandoned branch forgotten"
+        );
         // settled: nothing more
         assert_eq!(scan_to_head(&m, &cfg).await.unwrap(), 106);
         assert_eq!(m.rewinds.lock().unwrap().len(), 1);
@@ -281,7 +329,11 @@ mod tests {
     #[tokio::test]
     async fn reorg_to_a_shorter_chain_rewinds_and_waits_for_confirmations() {
         let m = mock(100, None);
-        let cfg = ScanConfig { start_block: 0, confirmations: 2, max_range: 1_000 };
+        let cfg = ScanConfig {
+            start_block: 0,
+            confirmations: 2,
+            max_range: 1_000,
+        };
         assert_eq!(scan_to_head(&m, &cfg).await.unwrap(), 99);
         // a deeper-than-confirmations reorg to a branch two blocks shorter
         m.reorg(95, 98, 1);
@@ -293,17 +345,28 @@ mod tests {
     #[tokio::test]
     async fn reorg_deeper_than_the_window_rewinds_by_the_window() {
         let m = mock(300, None);
-        let cfg = ScanConfig { start_block: 0, confirmations: 0, max_range: 1_000 };
+        let cfg = ScanConfig {
+            start_block: 0,
+            confirmations: 0,
+            max_range: 1_000,
+        };
         assert_eq!(scan_to_head(&m, &cfg).await.unwrap(), 301);
         let oldest = m.window.lock().unwrap()[0].0;
         assert_eq!(oldest, 237);
         m.reorg(100, 300, 1);
         assert_eq!(scan_to_head(&m, &cfg).await.unwrap(), 301);
-        assert_eq!(*m.rewinds.lock().unwrap(), vec![oldest - REORG_WINDOW as u64]);
+        assert_eq!(
+            *m.rewinds.lock().unwrap(),
+            vec![oldest - REORG_WINDOW as u64]
+        );
         assert_eq!(m.last_range(), (173, 300));
         // never before the deployment block
         let m = mock(80, None);
-        let cfg = ScanConfig { start_block: 10, confirmations: 0, max_range: 1_000 };
+        let cfg = ScanConfig {
+            start_block: 10,
+            confirmations: 0,
+            max_range: 1_000,
+        };
         scan_to_head(&m, &cfg).await.unwrap();
         m.reorg(5, 80, 1);
         scan_to_head(&m, &cfg).await.unwrap();

@@ -18,7 +18,10 @@ pub fn create_private_dir(dir: &Path) -> Result<(), KeyFileError> {
     b.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-    b.create(dir).map_err(|source| KeyFileError::Io { path: dir.to_path_buf(), source })
+    b.create(dir).map_err(|source| KeyFileError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })
 }
 
 /// Loads the key at `path`, or generates one and writes it there (0600) when there is none.
@@ -26,11 +29,17 @@ pub fn load_or_create_key(path: &Path) -> Result<EncryptionSecretKey, KeyFileErr
     match std::fs::read_to_string(path) {
         Ok(text) => read_key(path, &Zeroizing::new(text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = EncryptionSecretKey::generate().map_err(|e| KeyFileError::Generate { reason: e.to_string() })?;
+            let key = EncryptionSecretKey::generate().map_err(|e| KeyFileError::Generate {
+                reason: e.to_string(),
+            })?;
             let hexkey = Zeroizing::new(hex::encode(key.to_bytes().as_slice()));
             // Not `replace`: a key file that appeared meanwhile wins over ours.
-            phd_cli::fs::write_private(path, hexkey.as_bytes(), false)
-                .map_err(|source| KeyFileError::Io { path: path.to_path_buf(), source })?;
+            phd_cli::fs::write_private(path, hexkey.as_bytes(), false).map_err(|source| {
+                KeyFileError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            })?;
             tracing::info!(
                 path = %path.display(),
                 public_key = %hex::encode(key.public_key_compressed()),
@@ -38,12 +47,18 @@ pub fn load_or_create_key(path: &Path) -> Result<EncryptionSecretKey, KeyFileErr
             );
             Ok(key)
         }
-        Err(source) => Err(KeyFileError::Io { path: path.to_path_buf(), source }),
+        Err(source) => Err(KeyFileError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
 fn read_key(path: &Path, text: &str) -> Result<EncryptionSecretKey, KeyFileError> {
-    let invalid = |reason: &str| KeyFileError::Invalid { path: path.to_path_buf(), reason: reason.into() };
+    let invalid = |reason: &str| KeyFileError::Invalid {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    };
     let digits = text.trim();
     let digits = digits.strip_prefix("0x").unwrap_or(digits);
     let mut raw = Zeroizing::new([0u8; 32]);
@@ -77,8 +92,14 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-            assert_eq!(std::fs::metadata(&data).unwrap().permissions().mode() & 0o777, 0o700);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+            assert_eq!(
+                std::fs::metadata(&data).unwrap().permissions().mode() & 0o777,
+                0o700
+            );
         }
     }
 
@@ -93,6 +114,9 @@ mod tests {
         assert!(matches!(err, KeyFileError::Invalid { .. }));
         assert!(!err.to_string().contains("not a key"));
         std::fs::write(&path, "00".repeat(32)).unwrap();
-        assert!(matches!(load_or_create_key(&path), Err(KeyFileError::Invalid { .. })));
+        assert!(matches!(
+            load_or_create_key(&path),
+            Err(KeyFileError::Invalid { .. })
+        ));
     }
 }

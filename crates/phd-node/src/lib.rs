@@ -20,7 +20,9 @@ pub mod key_file;
 pub mod registration;
 pub mod serve;
 
-pub use cursor::{BlockRef, CursorScanner, REORG_WINDOW, ScanConfig, confirmations_or_default, scan_to_head};
+pub use cursor::{
+    BlockRef, CursorScanner, REORG_WINDOW, ScanConfig, confirmations_or_default, scan_to_head,
+};
 pub use error::{KeyFileError, RegisterError, RegisterStep, RunError};
 pub use key_file::{KEY_FILE, create_private_dir, load_or_create_key};
 pub use registration::{Registration, RegistryAccess, RegistryNode, ensure_registered};

@@ -64,7 +64,12 @@ pub trait RegistryAccess: Send + Sync {
         key_proof: &[u8],
     ) -> Result<B256, Self::Error>;
     /// `KeeperRegistry.update(key, endpoint, keyProof)`, mined.
-    async fn update(&self, encryption_key: &[u8; 33], endpoint: &str, key_proof: &[u8]) -> Result<B256, Self::Error>;
+    async fn update(
+        &self,
+        encryption_key: &[u8; 33],
+        endpoint: &str,
+        key_proof: &[u8],
+    ) -> Result<B256, Self::Error>;
     /// Whether the same call may succeed later (transport trouble, not a revert).
     fn is_transient(&self, error: &Self::Error) -> bool;
 }
@@ -81,13 +86,17 @@ pub async fn ensure_registered<R: RegistryAccess + ?Sized>(
     stake: Option<U256>,
 ) -> Result<Registration, RegisterError<R::Error>> {
     if endpoint.is_empty() || endpoint.len() > MAX_ENDPOINT {
-        return Err(RegisterError::InvalidEndpoint { len: endpoint.len() });
+        return Err(RegisterError::InvalidEndpoint {
+            len: endpoint.len(),
+        });
     }
     let mut delay = FIRST_DELAY;
     let mut attempt = 1u32;
     loop {
         match once(registry, role, encryption_key, endpoint, stake).await {
-            Err(RegisterError::Chain { step, source }) if attempt < ATTEMPTS && registry.is_transient(&source) => {
+            Err(RegisterError::Chain { step, source })
+                if attempt < ATTEMPTS && registry.is_transient(&source) =>
+            {
                 tracing::warn!(op = step.call(), error = %source, attempt, "registration failed; retrying");
                 tokio::time::sleep(delay).await;
                 delay = delay.saturating_mul(2);
@@ -106,9 +115,14 @@ async fn key_proof<R: RegistryAccess + ?Sized>(
     let digest = registry
         .key_proof_digest()
         .await
-        .map_err(|source| RegisterError::Chain { step: RegisterStep::KeyProofDigest, source })?;
+        .map_err(|source| RegisterError::Chain {
+            step: RegisterStep::KeyProofDigest,
+            source,
+        })?;
     let secret = encryption_key.to_bytes();
-    phd_chain::sign_key_proof(&secret, digest).map_err(|e| RegisterError::KeyProof { reason: e.to_string() })
+    phd_chain::sign_key_proof(&secret, digest).map_err(|e| RegisterError::KeyProof {
+        reason: e.to_string(),
+    })
 }
 
 async fn once<R: RegistryAccess + ?Sized>(
@@ -120,10 +134,16 @@ async fn once<R: RegistryAccess + ?Sized>(
 ) -> Result<Registration, RegisterError<R::Error>> {
     let chain = |step| move |source| RegisterError::Chain { step, source };
     let public = encryption_key.public_key_compressed();
-    let node = registry.node().await.map_err(chain(RegisterStep::ReadNode))?;
+    let node = registry
+        .node()
+        .await
+        .map_err(chain(RegisterStep::ReadNode))?;
     let out = match NodeRole::from_id(node.role) {
         Some(NodeRole::None) => {
-            let minimum = registry.min_stake().await.map_err(chain(RegisterStep::MinStake))?;
+            let minimum = registry
+                .min_stake()
+                .await
+                .map_err(chain(RegisterStep::MinStake))?;
             let stake = stake.unwrap_or(minimum);
             // Refused here with both numbers rather than as a revert after an approval.
             if stake < minimum {
@@ -137,16 +157,28 @@ async fn once<R: RegistryAccess + ?Sized>(
                     .map_err(chain(RegisterStep::Register))?,
             )
         }
-        Some(r) if r == role && node.encryption_key == public.as_slice() && node.endpoint == endpoint => {
+        Some(r)
+            if r == role
+                && node.encryption_key == public.as_slice()
+                && node.endpoint == endpoint =>
+        {
             Registration::Unchanged
         }
         Some(r) if r == role => {
             let proof = key_proof(registry, encryption_key).await?;
             Registration::Updated(
-                registry.update(&public, endpoint, &proof).await.map_err(chain(RegisterStep::Update))?,
+                registry
+                    .update(&public, endpoint, &proof)
+                    .await
+                    .map_err(chain(RegisterStep::Update))?,
             )
         }
-        _ => return Err(RegisterError::WrongRole { address: registry.account(), role: node.role }),
+        _ => {
+            return Err(RegisterError::WrongRole {
+                address: registry.account(),
+                role: node.role,
+            });
+        }
     };
     tracing::info!(address = %registry.account(), role = ?role, endpoint, outcome = ?out, "registration checked");
     Ok(out)
@@ -186,7 +218,11 @@ mod tests {
                 *left -= 1;
                 return Err(Fail("rpc down"));
             }
-            Ok(self.node.lock().unwrap().clone().unwrap_or(RegistryNode { role: 0, encryption_key: vec![], endpoint: String::new() }))
+            Ok(self.node.lock().unwrap().clone().unwrap_or(RegistryNode {
+                role: 0,
+                encryption_key: vec![],
+                endpoint: String::new(),
+            }))
         }
         async fn key_proof_digest(&self) -> Result<B256, Fail> {
             Ok(DIGEST)
@@ -204,15 +240,26 @@ mod tests {
         ) -> Result<B256, Fail> {
             self.calls.lock().unwrap().push("register");
             self.proofs.lock().unwrap().push((stake, proof.to_vec()));
-            *self.node.lock().unwrap() = Some(RegistryNode { role: role as u8, encryption_key: key.to_vec(), endpoint: endpoint.into() });
+            *self.node.lock().unwrap() = Some(RegistryNode {
+                role: role as u8,
+                encryption_key: key.to_vec(),
+                endpoint: endpoint.into(),
+            });
             Ok(B256::repeat_byte(1))
         }
         async fn update(&self, key: &[u8; 33], endpoint: &str, proof: &[u8]) -> Result<B256, Fail> {
             self.calls.lock().unwrap().push("update");
-            self.proofs.lock().unwrap().push((U256::ZERO, proof.to_vec()));
+            self.proofs
+                .lock()
+                .unwrap()
+                .push((U256::ZERO, proof.to_vec()));
             let mut n = self.node.lock().unwrap();
             let role = n.as_ref().map_or(0, |n| n.role);
-            *n = Some(RegistryNode { role, encryption_key: key.to_vec(), endpoint: endpoint.into() });
+            *n = Some(RegistryNode {
+                role,
+                encryption_key: key.to_vec(),
+                endpoint: endpoint.into(),
+            });
             Ok(B256::repeat_byte(2))
         }
         fn is_transient(&self, e: &Fail) -> bool {
@@ -222,32 +269,49 @@ mod tests {
 
     #[tokio::test]
     async fn registers_updates_and_leaves_alone() {
-        let m = Mock { transient_failures: Mutex::new(2), ..Mock::default() };
+        let m = Mock {
+            transient_failures: Mutex::new(2),
+            ..Mock::default()
+        };
         let key = EncryptionSecretKey::generate().unwrap();
-        let r = ensure_registered(&m, NodeRole::Keeper, &key, "http://a", None).await.unwrap();
+        let r = ensure_registered(&m, NodeRole::Keeper, &key, "http://a", None)
+            .await
+            .unwrap();
         assert_eq!(r, Registration::Registered(B256::repeat_byte(1)));
         assert_eq!(
             m.node.lock().unwrap().as_ref().unwrap().encryption_key,
             key.public_key_compressed().to_vec()
         );
         assert_eq!(
-            ensure_registered(&m, NodeRole::Keeper, &key, "http://a", None).await.unwrap(),
+            ensure_registered(&m, NodeRole::Keeper, &key, "http://a", None)
+                .await
+                .unwrap(),
             Registration::Unchanged
         );
-        let r = ensure_registered(&m, NodeRole::Keeper, &key, "http://b", None).await.unwrap();
+        let r = ensure_registered(&m, NodeRole::Keeper, &key, "http://b", None)
+            .await
+            .unwrap();
         assert_eq!(r, Registration::Updated(B256::repeat_byte(2)));
         assert_eq!(*m.calls.lock().unwrap(), vec!["register", "update"]);
         let wrong = ensure_registered(&m, NodeRole::Validator, &key, "http://b", None).await;
-        assert!(matches!(wrong, Err(RegisterError::WrongRole { role: 1, .. })));
+        assert!(matches!(
+            wrong,
+            Err(RegisterError::WrongRole { role: 1, .. })
+        ));
 
         // Registration staked the minimum; both proofs are signatures by the encryption key
         // over the registry's digest (what KeeperRegistry checks with ecrecover).
         let proofs = m.proofs.lock().unwrap().clone();
         assert_eq!(proofs[0].0, U256::from(100));
-        let signer = alloy::signers::local::PrivateKeySigner::from_bytes(&B256::from(*key.to_bytes())).unwrap();
+        let signer =
+            alloy::signers::local::PrivateKeySigner::from_bytes(&B256::from(*key.to_bytes()))
+                .unwrap();
         for (_, proof) in &proofs {
             let sig = alloy::primitives::Signature::try_from(proof.as_slice()).unwrap();
-            assert_eq!(sig.recover_address_from_prehash(&DIGEST).unwrap(), signer.address());
+            assert_eq!(
+                sig.recover_address_from_prehash(&DIGEST).unwrap(),
+                signer.address()
+            );
         }
     }
 
@@ -255,20 +319,38 @@ mod tests {
     async fn refuses_a_stake_below_the_minimum() {
         let m = Mock::default();
         let key = EncryptionSecretKey::generate().unwrap();
-        let r = ensure_registered(&m, NodeRole::Keeper, &key, "http://a", Some(U256::from(99))).await;
+        let r =
+            ensure_registered(&m, NodeRole::Keeper, &key, "http://a", Some(U256::from(99))).await;
         assert!(matches!(r, Err(RegisterError::StakeTooLow { .. })), "{r:?}");
         assert!(m.calls.lock().unwrap().is_empty());
-        let r = ensure_registered(&m, NodeRole::Keeper, &key, "http://a", Some(U256::from(250))).await.unwrap();
+        let r = ensure_registered(
+            &m,
+            NodeRole::Keeper,
+            &key,
+            "http://a",
+            Some(U256::from(250)),
+        )
+        .await
+        .unwrap();
         assert!(matches!(r, Registration::Registered(_)));
         assert_eq!(m.proofs.lock().unwrap()[0].0, U256::from(250));
     }
 
     #[tokio::test]
     async fn gives_up_and_checks_the_endpoint() {
-        let m = Mock { transient_failures: Mutex::new(100), ..Mock::default() };
+        let m = Mock {
+            transient_failures: Mutex::new(100),
+            ..Mock::default()
+        };
         let key = EncryptionSecretKey::generate().unwrap();
         let r = ensure_registered(&m, NodeRole::Validator, &key, "http://a", None).await;
-        assert!(matches!(r, Err(RegisterError::Chain { step: RegisterStep::ReadNode, .. })));
+        assert!(matches!(
+            r,
+            Err(RegisterError::Chain {
+                step: RegisterStep::ReadNode,
+                ..
+            })
+        ));
         assert_eq!(*m.transient_failures.lock().unwrap(), 100 - ATTEMPTS);
         let long = "x".repeat(257);
         assert!(matches!(

@@ -23,7 +23,10 @@ where
     W: Future<Output = Result<(), E>> + Send + 'static,
     E: std::error::Error + Send + 'static,
 {
-    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     let cancel = CancellationToken::new();
     let on_shutdown = {
         let cancel = cancel.clone();
@@ -34,10 +37,18 @@ where
     };
     let mut watcher_task = tokio::spawn(watcher(cancel.clone()));
     let server_cancel = cancel.clone();
-    let mut server_task =
-        tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(server_cancel.cancelled_owned()).await });
+    let mut server_task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(server_cancel.cancelled_owned())
+            .await
+    });
 
-    let join_err = |task: &'static str| move |e: tokio::task::JoinError| RunError::<E>::Task { task, reason: e.to_string() };
+    let join_err = |task: &'static str| {
+        move |e: tokio::task::JoinError| RunError::<E>::Task {
+            task,
+            reason: e.to_string(),
+        }
+    };
     let (watcher_res, server_res) = tokio::select! {
         w = &mut watcher_task => {
             cancel.cancel();
@@ -86,7 +97,10 @@ mod tests {
         ));
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        stream.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+        stream
+            .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
         let mut reply = String::new();
         stream.read_to_string(&mut reply).await.unwrap();
         assert!(reply.starts_with("HTTP/1.1 200"));
@@ -98,7 +112,13 @@ mod tests {
     #[tokio::test]
     async fn a_failing_watcher_stops_the_server() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let r = run(listener, Router::new(), |_| async { Err::<(), _>(Broke) }, std::future::pending()).await;
+        let r = run(
+            listener,
+            Router::new(),
+            |_| async { Err::<(), _>(Broke) },
+            std::future::pending(),
+        )
+        .await;
         assert!(matches!(r, Err(RunError::Watcher(Broke))));
     }
 }

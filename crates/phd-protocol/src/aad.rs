@@ -20,20 +20,36 @@ fn bind(label: &[u8], chain_id: u64, contract: Address, id: U256, share_index: u
 
 /// AAD of the ECIES ciphertext of a share sent to a keeper:
 /// `"phd share to keeper v1" ‖ chain_id (u64 BE) ‖ registry (20) ‖ dataset_id (u256 BE) ‖ share_index (u8)`.
-pub fn keeper_share_aad(chain_id: u64, registry: Address, dataset_id: U256, share_index: u8) -> Vec<u8> {
+pub fn keeper_share_aad(
+    chain_id: u64,
+    registry: Address,
+    dataset_id: U256,
+    share_index: u8,
+) -> Vec<u8> {
     bind(KEEPER_LABEL, chain_id, registry, dataset_id, share_index)
 }
 
 /// AAD of a share payload a keeper delivers to a buyer through `deliverShare`:
 /// `"phd share to buyer v1" ‖ chain_id (u64 BE) ‖ marketplace (20) ‖ purchase_id (u256 BE) ‖ share_index (u8)`.
 /// It binds the payload to one purchase, so replaying it elsewhere fails to decrypt.
-pub fn buyer_share_aad(chain_id: u64, marketplace: Address, purchase_id: U256, share_index: u8) -> Vec<u8> {
+pub fn buyer_share_aad(
+    chain_id: u64,
+    marketplace: Address,
+    purchase_id: U256,
+    share_index: u8,
+) -> Vec<u8> {
     bind(BUYER_LABEL, chain_id, marketplace, purchase_id, share_index)
 }
 
 /// The 32-byte message the owner signs with EIP-191 `personal_sign` for a share upload:
 /// `keccak256("phd share upload v1" ‖ chain_id ‖ registry ‖ dataset_id ‖ share_index ‖ keccak256(ciphertext))`.
-pub fn upload_message(chain_id: u64, registry: Address, dataset_id: U256, share_index: u8, ciphertext: &[u8]) -> B256 {
+pub fn upload_message(
+    chain_id: u64,
+    registry: Address,
+    dataset_id: U256,
+    share_index: u8,
+    ciphertext: &[u8],
+) -> B256 {
     let mut m = bind(UPLOAD_LABEL, chain_id, registry, dataset_id, share_index);
     m.extend_from_slice(keccak256(ciphertext).as_slice());
     keccak256(&m)
@@ -74,7 +90,10 @@ mod tests {
         let reg = Address::repeat_byte(0x11);
         let base = upload_message(1, reg, U256::from(1u64), 1, b"ct");
         assert_ne!(base, upload_message(2, reg, U256::from(1u64), 1, b"ct"));
-        assert_ne!(base, upload_message(1, Address::repeat_byte(0x12), U256::from(1u64), 1, b"ct"));
+        assert_ne!(
+            base,
+            upload_message(1, Address::repeat_byte(0x12), U256::from(1u64), 1, b"ct")
+        );
         assert_ne!(base, upload_message(1, reg, U256::from(2u64), 1, b"ct"));
         assert_ne!(base, upload_message(1, reg, U256::from(1u64), 2, b"ct"));
         assert_ne!(base, upload_message(1, reg, U256::from(1u64), 1, b"cu"));
@@ -90,6 +109,9 @@ mod tests {
         m.extend_from_slice(&U256::from(3u64).to_be_bytes::<32>());
         m.push(2);
         m.extend_from_slice(keccak256(b"ct").as_slice());
-        assert_eq!(upload_message(5, reg, U256::from(3u64), 2, b"ct"), keccak256(&m));
+        assert_eq!(
+            upload_message(5, reg, U256::from(3u64), 2, b"ct"),
+            keccak256(&m)
+        );
     }
 }

@@ -109,7 +109,11 @@ impl de::Visitor<'_> for IdVisitor {
     type Value = U256;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "a {} id as a non-negative integer or a decimal/0x-hex string", self.0)
+        write!(
+            f,
+            "a {} id as a non-negative integer or a decimal/0x-hex string",
+            self.0
+        )
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<U256, E> {
@@ -117,7 +121,9 @@ impl de::Visitor<'_> for IdVisitor {
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<U256, E> {
-        u64::try_from(v).map(U256::from).map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+        u64::try_from(v)
+            .map(U256::from)
+            .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
     }
 
     fn visit_u128<E: de::Error>(self, v: u128) -> Result<U256, E> {
@@ -137,9 +143,18 @@ mod tests {
     #[test]
     fn u64_conversion_is_checked() {
         assert_eq!(DatasetId::from(7u64).to_u64().unwrap(), 7);
-        assert_eq!(u64::try_from(PurchaseId::from(U256::from(u64::MAX))).unwrap(), u64::MAX);
+        assert_eq!(
+            u64::try_from(PurchaseId::from(U256::from(u64::MAX))).unwrap(),
+            u64::MAX
+        );
         let big = DatasetId::new(U256::from(u64::MAX) + U256::from(1u64));
-        assert!(matches!(big.to_u64(), Err(ProtocolError::IdOutOfRange { kind: "dataset", .. })));
+        assert!(matches!(
+            big.to_u64(),
+            Err(ProtocolError::IdOutOfRange {
+                kind: "dataset",
+                ..
+            })
+        ));
         assert_eq!(big.get(), U256::from(u64::MAX) + U256::from(1u64));
     }
 
@@ -147,14 +162,24 @@ mod tests {
     fn json_is_a_number_when_it_fits() {
         assert_eq!(serde_json::to_string(&DatasetId::from(7u64)).unwrap(), "7");
         let big = DatasetId::new(U256::from(u64::MAX) + U256::from(1u64));
-        assert_eq!(serde_json::to_string(&big).unwrap(), "\"18446744073709551616\"");
-        assert_eq!(serde_json::from_str::<DatasetId>("\"18446744073709551616\"").unwrap(), big);
+        assert_eq!(
+            serde_json::to_string(&big).unwrap(),
+            "\"18446744073709551616\""
+        );
+        assert_eq!(
+            serde_json::from_str::<DatasetId>("\"18446744073709551616\"").unwrap(),
+            big
+        );
     }
 
     #[test]
     fn json_reads_number_decimal_and_hex() {
         for text in ["7", "\"7\"", "\"0x7\""] {
-            assert_eq!(serde_json::from_str::<PurchaseId>(text).unwrap(), PurchaseId::from(7u64), "{text}");
+            assert_eq!(
+                serde_json::from_str::<PurchaseId>(text).unwrap(),
+                PurchaseId::from(7u64),
+                "{text}"
+            );
         }
         for bad in ["-1", "1.5", "\"seven\"", "null", "[]"] {
             assert!(serde_json::from_str::<PurchaseId>(bad).is_err(), "{bad}");
@@ -166,6 +191,12 @@ mod tests {
         let id: DatasetId = "42".parse().unwrap();
         assert_eq!(id.to_string(), "42");
         assert_eq!("0x2a".parse::<DatasetId>().unwrap(), id);
-        assert!(matches!("x".parse::<DatasetId>(), Err(ProtocolError::InvalidId { kind: "dataset", .. })));
+        assert!(matches!(
+            "x".parse::<DatasetId>(),
+            Err(ProtocolError::InvalidId {
+                kind: "dataset",
+                ..
+            })
+        ));
     }
 }

@@ -18,4 +18,6 @@ mod messages;
 pub use aad::{buyer_share_aad, keeper_share_aad, upload_message};
 pub use error::ProtocolError;
 pub use ids::{DatasetId, PurchaseId};
-pub use messages::{Health, SHARES_PATH, ShareUpload, UploadReply, ValidatorHealth, share_upload_path};
+pub use messages::{
+    Health, SHARES_PATH, ShareUpload, UploadReply, ValidatorHealth, share_upload_path,
+};

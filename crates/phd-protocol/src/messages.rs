@@ -34,7 +34,13 @@ pub struct ShareUpload {
 impl ShareUpload {
     /// The message the owner signs: [`upload_message`] over this body's fields.
     pub fn signing_message(&self) -> B256 {
-        upload_message(self.chain_id, self.registry, self.dataset_id.get(), self.share_index, &self.ciphertext)
+        upload_message(
+            self.chain_id,
+            self.registry,
+            self.dataset_id.get(),
+            self.share_index,
+            &self.ciphertext,
+        )
     }
 }
 
@@ -115,7 +121,10 @@ mod tests {
             "{\"chain_id\":31337,\"registry\":\"0xabababababababababababababababababababab\",\"dataset_id\":7,\
              \"share_index\":2,\"ciphertext\":\"0x0102ff\",\"signature\":\"0xeeee\"}"
         );
-        assert_eq!(serde_json::from_str::<ShareUpload>(&json).unwrap(), upload());
+        assert_eq!(
+            serde_json::from_str::<ShareUpload>(&json).unwrap(),
+            upload()
+        );
     }
 
     #[test]
@@ -129,14 +138,26 @@ mod tests {
     #[test]
     fn signing_message_is_upload_message() {
         let u = upload();
-        assert_eq!(u.signing_message(), upload_message(31337, u.registry, U256::from(7u64), 2, &[1, 2, 0xff]));
+        assert_eq!(
+            u.signing_message(),
+            upload_message(31337, u.registry, U256::from(7u64), 2, &[1, 2, 0xff])
+        );
     }
 
     #[test]
     fn reply_and_health_wire_format() {
-        let r = UploadReply { acknowledged: true, tx_hash: None };
-        assert_eq!(serde_json::to_string(&r).unwrap(), "{\"acknowledged\":true,\"tx_hash\":null}");
-        assert_eq!(serde_json::from_str::<UploadReply>("{\"acknowledged\":true}").unwrap(), r);
+        let r = UploadReply {
+            acknowledged: true,
+            tx_hash: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            "{\"acknowledged\":true,\"tx_hash\":null}"
+        );
+        assert_eq!(
+            serde_json::from_str::<UploadReply>("{\"acknowledged\":true}").unwrap(),
+            r
+        );
         let h = Health {
             address: Address::repeat_byte(1),
             chain_id: Some(31337),
@@ -149,12 +170,17 @@ mod tests {
             "{\"address\":\"0x0101010101010101010101010101010101010101\",\"chain_id\":31337,\"cursor_block\":null,\
              \"encryption_key\":\"0x0202\",\"shares\":3}"
         );
-        let minimal: Health = serde_json::from_str("{\"address\":\"0x0101010101010101010101010101010101010101\"}").unwrap();
+        let minimal: Health =
+            serde_json::from_str("{\"address\":\"0x0101010101010101010101010101010101010101\"}")
+                .unwrap();
         assert_eq!(minimal.chain_id, None);
     }
 
     #[test]
     fn upload_path() {
-        assert_eq!(share_upload_path("http://k:1/", DatasetId::from(9u64)), "http://k:1/v1/shares/9");
+        assert_eq!(
+            share_upload_path("http://k:1/", DatasetId::from(9u64)),
+            "http://k:1/v1/shares/9"
+        );
     }
 }

@@ -5,7 +5,10 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use phd_quality::{FeatureConfig, FeatureExtractor, QualityModel, ScoreOptions, default_data_dir, read_basic_motions, shipped_model_path, windows};
+use phd_quality::{
+    FeatureConfig, FeatureExtractor, QualityModel, ScoreOptions, default_data_dir,
+    read_basic_motions, shipped_model_path, windows,
+};
 
 fn bench(c: &mut Criterion) {
     let model = QualityModel::load(&shipped_model_path()).unwrap();
@@ -17,13 +20,20 @@ fn bench(c: &mut Criterion) {
         for (dst, src) in big.channels.iter_mut().zip(&table.channels) {
             dst.extend_from_slice(src);
         }
-        big.recording.extend(table.recording.iter().map(|r| r + 40 * k));
+        big.recording
+            .extend(table.recording.iter().map(|r| r + 40 * k));
         big.labels.extend(table.labels.iter().cloned());
     }
     let mut g = c.benchmark_group("quality");
     g.throughput(Throughput::Elements(big.len() as u64));
     g.bench_function("score_acc_gyro_samples", |b| {
-        b.iter(|| black_box(model.score(black_box(&big), &ScoreOptions::default()).unwrap()))
+        b.iter(|| {
+            black_box(
+                model
+                    .score(black_box(&big), &ScoreOptions::default())
+                    .unwrap(),
+            )
+        })
     });
     let cfg = FeatureConfig::acc_gyro();
     let ws = windows(&big, &cfg).unwrap();

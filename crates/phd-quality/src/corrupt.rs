@@ -86,7 +86,10 @@ pub fn corrupt(w: &Window, kind: CorruptionKind, seed: u64) -> Window {
         }
         CorruptionKind::Clipping => {
             let g = group_of(w, &mut rng);
-            let mut abs: Vec<f64> = g.clone().flat_map(|c| w.data[c].iter().map(|v| v.abs())).collect();
+            let mut abs: Vec<f64> = g
+                .clone()
+                .flat_map(|c| w.data[c].iter().map(|v| v.abs()))
+                .collect();
             let level = crate::features::quantile(&mut abs, 0.8);
             for c in g {
                 for x in &mut out.data[c] {
@@ -97,7 +100,8 @@ pub fn corrupt(w: &Window, kind: CorruptionKind, seed: u64) -> Window {
         CorruptionKind::WhiteNoise => {
             for c in 0..nch {
                 let m = w.data[c].iter().sum::<f64>() / n as f64;
-                let sd = (w.data[c].iter().map(|v| (v - m) * (v - m)).sum::<f64>() / n as f64).sqrt();
+                let sd =
+                    (w.data[c].iter().map(|v| (v - m) * (v - m)).sum::<f64>() / n as f64).sqrt();
                 for x in &mut out.data[c] {
                     *x = m + sd * rng.normal();
                 }
@@ -109,7 +113,11 @@ pub fn corrupt(w: &Window, kind: CorruptionKind, seed: u64) -> Window {
                 let c = rng.below(nch);
                 let i = rng.below(n);
                 let m = w.data[c].iter().sum::<f64>() / n as f64;
-                let maxdev = w.data[c].iter().map(|v| (v - m).abs()).fold(0.0, f64::max).max(1e-3);
+                let maxdev = w.data[c]
+                    .iter()
+                    .map(|v| (v - m).abs())
+                    .fold(0.0, f64::max)
+                    .max(1e-3);
                 let sign = if rng.below(2) == 0 { 1.0 } else { -1.0 };
                 out.data[c][i] = m + sign * maxdev * rng.range_f(2.0, 4.0);
             }
@@ -124,7 +132,11 @@ pub fn corrupt(w: &Window, kind: CorruptionKind, seed: u64) -> Window {
         }
         CorruptionKind::WrongScale => {
             let g = group_of(w, &mut rng);
-            let factors: &[f64] = if g.start == 0 { &[9.81, 1.0 / 9.81, 1000.0, 0.001] } else { &[57.2958, 1.0 / 57.2958] };
+            let factors: &[f64] = if g.start == 0 {
+                &[9.81, 1.0 / 9.81, 1000.0, 0.001]
+            } else {
+                &[57.2958, 1.0 / 57.2958]
+            };
             let f = factors[rng.below(factors.len())];
             for c in g {
                 for x in &mut out.data[c] {

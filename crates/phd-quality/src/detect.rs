@@ -130,13 +130,24 @@ pub const CLASS_SPIKE_MARGIN: f64 = 1.5;
 /// (max channel peak ratio, max channel top1/top4 ratio) from a feature vector.
 pub(crate) fn spike_stats(f: &[f64], cfg: &FeatureConfig) -> [f64; 2] {
     let base = cfg.series_count() * cfg.per_series();
-    [f.get(base).copied().unwrap_or(0.0), f.get(base + 3).copied().unwrap_or(0.0)]
+    [
+        f.get(base).copied().unwrap_or(0.0),
+        f.get(base + 3).copied().unwrap_or(0.0),
+    ]
 }
 
 /// The detector's forest classes.
-const MODEL_REASONS: [Option<InvalidReason>; 4] =
-    [None, Some(InvalidReason::WhiteNoise), Some(InvalidReason::Spikes), Some(InvalidReason::WrongScale)];
-const MODEL_KINDS: [CorruptionKind; 3] = [CorruptionKind::WhiteNoise, CorruptionKind::Spikes, CorruptionKind::WrongScale];
+const MODEL_REASONS: [Option<InvalidReason>; 4] = [
+    None,
+    Some(InvalidReason::WhiteNoise),
+    Some(InvalidReason::Spikes),
+    Some(InvalidReason::WrongScale),
+];
+const MODEL_KINDS: [CorruptionKind; 3] = [
+    CorruptionKind::WhiteNoise,
+    CorruptionKind::Spikes,
+    CorruptionKind::WrongScale,
+];
 
 /// Validity detector.
 #[derive(Debug, Serialize, Deserialize)]
@@ -178,7 +189,11 @@ pub fn rule_check(w: &Window, cfg: &FeatureConfig, th: &Thresholds) -> Option<In
     if w.len() < th.min_len || w.data.iter().any(|c| c.len() != w.len()) {
         return Some(InvalidReason::TooShort);
     }
-    if w.t.iter().chain(w.data.iter().flatten()).any(|v| !v.is_finite()) {
+    if w.t
+        .iter()
+        .chain(w.data.iter().flatten())
+        .any(|v| !v.is_finite())
+    {
         return Some(InvalidReason::NonFinite);
     }
     let nominal = 1.0 / cfg.sampling_rate_hz;
@@ -191,7 +206,10 @@ pub fn rule_check(w: &Window, cfg: &FeatureConfig, th: &Thresholds) -> Option<In
             return Some(InvalidReason::NonMonotonicTime);
         }
     }
-    if w.t.windows(2).any(|p| p[1] - p[0] > th.gap_factor * nominal) {
+    if w.t
+        .windows(2)
+        .any(|p| p[1] - p[0] > th.gap_factor * nominal)
+    {
         return Some(InvalidReason::TimestampGap);
     }
     if w.data.iter().any(|c| longest_run(c) >= th.flat_run) {
@@ -212,9 +230,10 @@ fn stat_check(f: &[f64], cfg: &FeatureConfig, th: &Thresholds) -> Option<Invalid
         return Some(InvalidReason::WrongScale);
     }
     if let (Some(r), Some((lo, hi))) = (ratio, th.log_ratio_range)
-        && (r < lo || r > hi) {
-            return Some(InvalidReason::WrongScale);
-        }
+        && (r < lo || r > hi)
+    {
+        return Some(InvalidReason::WrongScale);
+    }
     None
 }
 
@@ -222,9 +241,20 @@ fn stat_check(f: &[f64], cfg: &FeatureConfig, th: &Thresholds) -> Option<Invalid
 fn summary(f: &[f64], cfg: &FeatureConfig) -> (f64, f64, Option<f64>) {
     let per = cfg.per_series();
     let nch = cfg.channels.len();
-    let peak = (0..nch).filter_map(|s| f.get(s * per + 16).copied()).fold(0.0, f64::max);
-    let rms = f.get(nch * per + 4).copied().unwrap_or(0.0).max(1e-12).log10();
-    let ratio = if cfg.magnitude_groups.len() >= 2 { f.last().copied() } else { None };
+    let peak = (0..nch)
+        .filter_map(|s| f.get(s * per + 16).copied())
+        .fold(0.0, f64::max);
+    let rms = f
+        .get(nch * per + 4)
+        .copied()
+        .unwrap_or(0.0)
+        .max(1e-12)
+        .log10();
+    let ratio = if cfg.magnitude_groups.len() >= 2 {
+        f.last().copied()
+    } else {
+        None
+    };
     (peak, rms, ratio)
 }
 
@@ -258,16 +288,30 @@ impl Detector {
             v
         };
         // thresholds from clean windows
-        let max_run = clean.iter().flat_map(|w| w.data.iter().map(|c| longest_run(c))).max().unwrap_or(1);
-        let max_ext = clean.iter().flat_map(|w| w.data.iter().map(|c| extreme_count(c))).max().unwrap_or(1);
+        let max_run = clean
+            .iter()
+            .flat_map(|w| w.data.iter().map(|c| longest_run(c)))
+            .max()
+            .unwrap_or(1);
+        let max_ext = clean
+            .iter()
+            .flat_map(|w| w.data.iter().map(|c| extreme_count(c)))
+            .max()
+            .unwrap_or(1);
         let clean_f: Vec<Vec<f64>> = clean.iter().map(|w| feats(&mut fx, w)).collect();
         let sums: Vec<_> = clean_f.iter().map(|f| summary(f, cfg)).collect();
         let peak_max = sums.iter().map(|s| s.0).fold(0.0, f64::max);
-        let (rlo, rhi) = sums.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), s| (a.min(s.1), b.max(s.1)));
+        let (rlo, rhi) = sums
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), s| {
+                (a.min(s.1), b.max(s.1))
+            });
         let ratio = sums
             .iter()
             .filter_map(|s| s.2)
-            .fold(None, |acc: Option<(f64, f64)>, r| Some(acc.map_or((r, r), |(a, b)| (a.min(r), b.max(r)))));
+            .fold(None, |acc: Option<(f64, f64)>, r| {
+                Some(acc.map_or((r, r), |(a, b)| (a.min(r), b.max(r))))
+            });
         let thresholds = Thresholds {
             min_len: cfg.window_len.div_ceil(2),
             gap_factor: 1.5,
@@ -327,15 +371,26 @@ impl Detector {
         // source window): the largest threshold ≤ 0.5 that rejects at most `max_false_reject`
         // of the held-out clean windows.
         let mut held_out = Vec::new();
-        let cv = ForestParams { n_trees: p.n_trees.min(40), ..*p };
+        let cv = ForestParams {
+            n_trees: p.n_trees.min(40),
+            ..*p
+        };
         for fold in 0..4 {
             let tr: Vec<usize> = (0..x.len()).filter(|&r| group[r] % 4 != fold).collect();
             let xt: Vec<Vec<f64>> = tr.iter().map(|&r| x[r].clone()).collect();
             let yt: Vec<u32> = tr.iter().map(|&r| y[r]).collect();
             let f = Forest::fit(&xt, &yt, MODEL_REASONS.len(), &cv)?;
-            let ho: Vec<Vec<f64>> =
-                clean_f.iter().enumerate().filter(|(i, _)| i % 4 == fold).map(|(_, v)| v.clone()).collect();
-            held_out.extend(f.predict_proba(&ho)?.iter().map(|p| p.first().copied().unwrap_or(0.0)));
+            let ho: Vec<Vec<f64>> = clean_f
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % 4 == fold)
+                .map(|(_, v)| v.clone())
+                .collect();
+            held_out.extend(
+                f.predict_proba(&ho)?
+                    .iter()
+                    .map(|p| p.first().copied().unwrap_or(0.0)),
+            );
         }
         held_out.sort_by(f64::total_cmp);
         let allowed = (held_out.len() as f64 * max_false_reject).floor() as usize;
@@ -347,13 +402,21 @@ impl Detector {
     }
 
     /// Validity for a batch of windows; features are computed once and returned.
-    pub fn detect(&self, windows: &[Window], cfg: &FeatureConfig, fx: &mut FeatureExtractor) -> Result<Vec<Detection>> {
+    pub fn detect(
+        &self,
+        windows: &[Window],
+        cfg: &FeatureConfig,
+        fx: &mut FeatureExtractor,
+    ) -> Result<Vec<Detection>> {
         let th = &self.thresholds;
         let mut out: Vec<Detection> = Vec::with_capacity(windows.len());
         let mut pending = Vec::new();
         for w in windows {
             match rule_check(w, cfg, th) {
-                Some(reason) => out.push(Detection { validity: Validity::Invalid { reason }, features: Vec::new() }),
+                Some(reason) => out.push(Detection {
+                    validity: Validity::Invalid { reason },
+                    features: Vec::new(),
+                }),
                 None => {
                     let mut f = Vec::with_capacity(cfg.feature_count());
                     fx.extract(&w.data, &mut f);
@@ -364,7 +427,10 @@ impl Detector {
                             Validity::Valid
                         }
                     };
-                    out.push(Detection { validity, features: f });
+                    out.push(Detection {
+                        validity,
+                        features: f,
+                    });
                 }
             }
         }

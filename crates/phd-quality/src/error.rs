@@ -10,9 +10,15 @@ pub enum QualityError {
     #[error(transparent)]
     Ingest(#[from] phd_ingest::IngestError),
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: not a quality model ({source})")]
-    ModelDecode { path: PathBuf, source: bincode::Error },
+    ModelDecode {
+        path: PathBuf,
+        source: bincode::Error,
+    },
     #[error("{path}: bad magic, not a phd quality model file")]
     BadMagic { path: PathBuf },
     #[error("model format version {found} unsupported (expected {expected})")]
@@ -20,7 +26,10 @@ pub enum QualityError {
     #[error("model encode: {source}")]
     ModelEncode { source: bincode::Error },
     #[error("channel `{name}` required by the model is missing (table has {available:?})")]
-    MissingChannel { name: String, available: Vec<String> },
+    MissingChannel {
+        name: String,
+        available: Vec<String>,
+    },
     #[error("no model variant fits channels {available:?}")]
     NoVariant { available: Vec<String> },
     #[error("training {what} failed: {reason}")]

@@ -23,7 +23,9 @@ impl FeatureConfig {
     /// BasicMotions-style 6-channel (acc+gyro) config: 100-sample windows at 10 Hz.
     pub fn acc_gyro() -> Self {
         Self {
-            channels: ["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"].map(str::to_owned).to_vec(),
+            channels: ["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"]
+                .map(str::to_owned)
+                .to_vec(),
             magnitude_groups: vec![[0, 1, 2], [3, 4, 5]],
             sampling_rate_hz: 10.0,
             window_len: 100,
@@ -53,7 +55,9 @@ impl FeatureConfig {
 
     /// Total feature vector length.
     pub fn feature_count(&self) -> usize {
-        self.series_count() * self.per_series() + AGGREGATES.len() + self.magnitude_groups.len().saturating_sub(1)
+        self.series_count() * self.per_series()
+            + AGGREGATES.len()
+            + self.magnitude_groups.len().saturating_sub(1)
     }
 }
 
@@ -65,9 +69,28 @@ pub const AGGREGATES: [usize; 5] = [16, 17, 18, 20, 21];
 
 /// Names of the per-series features (for docs / debugging).
 pub const SERIES_FEATURE_NAMES: [&str; PER_SERIES_FIXED] = [
-    "mean", "std", "min", "max", "rms", "energy", "zero_cross_rate", "dominant_hz", "spectral_flatness",
-    "spectral_centroid_hz", "acf1", "acf2", "acf5", "jerk_mean_abs", "jerk_std", "jerk_max_abs",
-    "peak_ratio", "diff_ratio", "kurtosis", "iqr", "top1_top4_ratio", "spike_isolation",
+    "mean",
+    "std",
+    "min",
+    "max",
+    "rms",
+    "energy",
+    "zero_cross_rate",
+    "dominant_hz",
+    "spectral_flatness",
+    "spectral_centroid_hz",
+    "acf1",
+    "acf2",
+    "acf5",
+    "jerk_mean_abs",
+    "jerk_std",
+    "jerk_max_abs",
+    "peak_ratio",
+    "diff_ratio",
+    "kurtosis",
+    "iqr",
+    "top1_top4_ratio",
+    "spike_isolation",
 ];
 
 /// In-place iterative radix-2 complex FFT (length must be a power of two).
@@ -83,7 +106,9 @@ impl Fft {
     pub(crate) fn new(n: usize) -> Self {
         let n = n.max(2).next_power_of_two();
         let bits = n.trailing_zeros();
-        let rev = (0..n).map(|i| i.reverse_bits() >> (usize::BITS - bits)).collect();
+        let rev = (0..n)
+            .map(|i| i.reverse_bits() >> (usize::BITS - bits))
+            .collect();
         let (cos, sin) = (0..n / 2)
             .map(|k| {
                 let a = -2.0 * std::f64::consts::PI * k as f64 / n as f64;
@@ -178,7 +203,12 @@ impl FeatureExtractor {
         for (g, s) in self.cfg.magnitude_groups.iter().zip(series.iter_mut()) {
             s.clear();
             if let (Some(a), Some(b), Some(c)) = (data.get(g[0]), data.get(g[1]), data.get(g[2])) {
-                s.extend(a.iter().zip(b).zip(c).map(|((x, y), z)| (x * x + y * y + z * z).sqrt()));
+                s.extend(
+                    a.iter()
+                        .zip(b)
+                        .zip(c)
+                        .map(|((x, y), z)| (x * x + y * y + z * z).sqrt()),
+                );
             }
         }
         let first = out.len();
@@ -187,7 +217,9 @@ impl FeatureExtractor {
         }
         let per = self.cfg.per_series();
         for j in AGGREGATES {
-            let m = (0..data.len()).filter_map(|c| out.get(first + c * per + j).copied()).fold(0.0, f64::max);
+            let m = (0..data.len())
+                .filter_map(|c| out.get(first + c * per + j).copied())
+                .fold(0.0, f64::max);
             self.agg.push(m);
         }
         let mut rms = Vec::with_capacity(series.len());
@@ -228,15 +260,20 @@ impl FeatureExtractor {
             sq += v * v;
             let pos = d >= 0.0;
             if let Some(p) = prev_pos
-                && p != pos {
-                    zc += 1;
-                }
+                && p != pos
+            {
+                zc += 1;
+            }
             prev_pos = Some(pos);
         }
         let var = m2 / nf;
         let std = var.sqrt();
         let rms = (sq / nf).sqrt();
-        let kurt = if var > 1e-18 { (m4 / nf) / (var * var) } else { 0.0 };
+        let kurt = if var > 1e-18 {
+            (m4 / nf) / (var * var)
+        } else {
+            0.0
+        };
         // spectrum of the mean-removed, zero-padded series
         let nfft = self.fft.len();
         self.re.fill(0.0);
@@ -262,14 +299,26 @@ impl FeatureExtractor {
             centroid += p * k as f64;
         }
         let hz = |k: f64| k * fs / nfft as f64;
-        let flatness = if total > 1e-18 { (log_sum / half as f64).exp() / (total / half as f64) } else { 1.0 };
-        let centroid_hz = if total > 1e-18 { hz(centroid / total) } else { 0.0 };
+        let flatness = if total > 1e-18 {
+            (log_sum / half as f64).exp() / (total / half as f64)
+        } else {
+            1.0
+        };
+        let centroid_hz = if total > 1e-18 {
+            hz(centroid / total)
+        } else {
+            0.0
+        };
         // autocorrelation (normalised) at lags 1, 2, 5
         let acf = |lag: usize| -> f64 {
             if lag >= n || m2 <= 1e-18 {
                 return 0.0;
             }
-            let s: f64 = x.iter().zip(&x[lag..]).map(|(a, b)| (a - mean) * (b - mean)).sum();
+            let s: f64 = x
+                .iter()
+                .zip(&x[lag..])
+                .map(|(a, b)| (a - mean) * (b - mean))
+                .sum();
             s / m2
         };
         // jerk (first difference × fs)
@@ -300,9 +349,22 @@ impl FeatureExtractor {
         let maxdev = self.scratch.iter().copied().fold(0.0, f64::max);
         let peak_ratio = maxdev / (p90 + 1e-9 * (std + 1e-12));
         // spike shape at the largest deviation: how far it stands from both neighbours
-        let imax = self.scratch.iter().enumerate().fold((0, -1.0), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0;
-        let left = if imax > 0 { (x[imax] - x[imax - 1]).abs() } else { f64::INFINITY };
-        let right = if imax + 1 < n { (x[imax] - x[imax + 1]).abs() } else { f64::INFINITY };
+        let imax = self
+            .scratch
+            .iter()
+            .enumerate()
+            .fold((0, -1.0), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
+            .0;
+        let left = if imax > 0 {
+            (x[imax] - x[imax - 1]).abs()
+        } else {
+            f64::INFINITY
+        };
+        let right = if imax + 1 < n {
+            (x[imax] - x[imax + 1]).abs()
+        } else {
+            f64::INFINITY
+        };
         let isolation = left.min(right) / (med_diff + 1e-9 * (std + 1e-12));
         let fourth = {
             let k = n.saturating_sub(4);
@@ -332,13 +394,20 @@ impl FeatureExtractor {
             kurt,
             q3 - q1,
             top_ratio.min(1e6),
-            if isolation.is_finite() { isolation.min(1e6) } else { 0.0 },
+            if isolation.is_finite() {
+                isolation.min(1e6)
+            } else {
+                0.0
+            },
         ]);
         // band energy fractions
         let edges = &self.cfg.band_edges_hz;
         for (b, lo) in edges.iter().enumerate() {
             let hi = edges.get(b + 1).copied().unwrap_or(f64::INFINITY);
-            let e: f64 = (1..=half).filter(|k| hz(*k as f64) >= *lo && hz(*k as f64) < hi).map(|k| self.power[k]).sum();
+            let e: f64 = (1..=half)
+                .filter(|k| hz(*k as f64) >= *lo && hz(*k as f64) < hi)
+                .map(|k| self.power[k])
+                .sum();
             out.push(if total > 1e-18 { e / total } else { 0.0 });
         }
         debug_assert_eq!(out.len() - start, per);
@@ -364,7 +433,9 @@ mod tests {
     #[test]
     fn fft_matches_naive_dft() {
         let n = 16;
-        let x: Vec<f64> = (0..n).map(|i| ((i * 7 % 5) as f64).sin() + i as f64 * 0.1).collect();
+        let x: Vec<f64> = (0..n)
+            .map(|i| ((i * 7 % 5) as f64).sin() + i as f64 * 0.1)
+            .collect();
         let f = Fft::new(n);
         let (mut re, mut im) = (x.clone(), vec![0.0; n]);
         f.run(&mut re, &mut im);
@@ -383,7 +454,9 @@ mod tests {
     fn dominant_frequency_of_sine() {
         let cfg = FeatureConfig::acc_only();
         let mut fx = FeatureExtractor::new(&cfg);
-        let sine: Vec<f64> = (0..100).map(|i| (2.0 * std::f64::consts::PI * 2.0 * i as f64 / 10.0).sin()).collect();
+        let sine: Vec<f64> = (0..100)
+            .map(|i| (2.0 * std::f64::consts::PI * 2.0 * i as f64 / 10.0).sin())
+            .collect();
         let mut out = Vec::new();
         fx.extract(&[sine.clone(), sine.clone(), sine], &mut out);
         assert_eq!(out.len(), cfg.feature_count());

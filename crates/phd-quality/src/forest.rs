@@ -7,7 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 use smartcore::linalg::basic::matrix::DenseMatrix;
-use smartcore::tree::decision_tree_classifier::{DecisionTreeClassifier, DecisionTreeClassifierParameters};
+use smartcore::tree::decision_tree_classifier::{
+    DecisionTreeClassifier, DecisionTreeClassifierParameters,
+};
 
 use crate::error::{QualityError, Result};
 use crate::rng::SplitMix64;
@@ -26,7 +28,12 @@ pub struct ForestParams {
 
 impl Default for ForestParams {
     fn default() -> Self {
-        Self { n_trees: 100, subspace_fraction: 0.33, max_depth: Some(12), seed: 0x5eed_0001 }
+        Self {
+            n_trees: 100,
+            subspace_fraction: 0.33,
+            max_depth: Some(12),
+            seed: 0x5eed_0001,
+        }
     }
 }
 
@@ -47,17 +54,29 @@ pub struct Forest {
 impl Forest {
     /// Fit on row-major `x` (`n × n_features`) with labels `y < n_classes`.
     pub fn fit(x: &[Vec<f64>], y: &[u32], n_classes: usize, p: &ForestParams) -> Result<Self> {
-        let err = |reason: String| QualityError::Train { what: "forest", reason };
+        let err = |reason: String| QualityError::Train {
+            what: "forest",
+            reason,
+        };
         let n_features = x.first().map_or(0, Vec::len);
         if x.is_empty() || x.len() != y.len() || n_features == 0 || p.n_trees == 0 {
-            return Err(err(format!("bad shapes: {} rows, {} labels, {n_features} features", x.len(), y.len())));
+            return Err(err(format!(
+                "bad shapes: {} rows, {} labels, {n_features} features",
+                x.len(),
+                y.len()
+            )));
         }
-        if x.iter().any(|r| r.len() != n_features || r.iter().any(|v| !v.is_finite())) {
+        if x.iter()
+            .any(|r| r.len() != n_features || r.iter().any(|v| !v.is_finite()))
+        {
             return Err(err("ragged or non-finite feature rows".into()));
         }
         let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); n_classes];
         for (i, &c) in y.iter().enumerate() {
-            by_class.get_mut(c as usize).ok_or_else(|| err(format!("label {c} ≥ {n_classes}")))?.push(i);
+            by_class
+                .get_mut(c as usize)
+                .ok_or_else(|| err(format!("label {c} ≥ {n_classes}")))?
+                .push(i);
         }
         let present: Vec<&Vec<usize>> = by_class.iter().filter(|v| !v.is_empty()).collect();
         let per_class = x.len() / present.len().max(1);
@@ -84,7 +103,8 @@ impl Forest {
             for &r in &rows {
                 vals.extend(features.iter().map(|&f| x[r][f as usize]));
             }
-            let xm = DenseMatrix::new(rows.len(), m, vals, false).map_err(|e| err(e.to_string()))?;
+            let xm =
+                DenseMatrix::new(rows.len(), m, vals, false).map_err(|e| err(e.to_string()))?;
             let ym: Vec<u32> = rows.iter().map(|&r| y[r]).collect();
             let params = DecisionTreeClassifierParameters {
                 max_depth: p.max_depth,
@@ -96,7 +116,11 @@ impl Forest {
             let tree = Tree::fit(&xm, &ym, params).map_err(|e| err(e.to_string()))?;
             trees.push(SubTree { features, tree });
         }
-        Ok(Self { n_features, n_classes, trees })
+        Ok(Self {
+            n_features,
+            n_classes,
+            trees,
+        })
     }
 
     pub fn n_features(&self) -> usize {
@@ -115,7 +139,9 @@ impl Forest {
             return Ok(votes);
         }
         if let Some(r) = x.iter().find(|r| r.len() != self.n_features) {
-            return Err(QualityError::Predict { reason: format!("{} features, model wants {}", r.len(), self.n_features) });
+            return Err(QualityError::Predict {
+                reason: format!("{} features, model wants {}", r.len(), self.n_features),
+            });
         }
         let w = 1.0 / self.trees.len().max(1) as f64;
         let mut vals = Vec::new();
@@ -129,8 +155,12 @@ impl Forest {
                 }));
             }
             let xm = DenseMatrix::new(n, st.features.len(), std::mem::take(&mut vals), false)
-                .map_err(|e| QualityError::Predict { reason: e.to_string() })?;
-            let pred = st.tree.predict(&xm).map_err(|e| QualityError::Predict { reason: e.to_string() })?;
+                .map_err(|e| QualityError::Predict {
+                    reason: e.to_string(),
+                })?;
+            let pred = st.tree.predict(&xm).map_err(|e| QualityError::Predict {
+                reason: e.to_string(),
+            })?;
             for (row, c) in pred.iter().enumerate() {
                 if let Some(v) = votes.get_mut(row).and_then(|v| v.get_mut(*c as usize)) {
                     *v += w;
@@ -145,5 +175,8 @@ impl Forest {
 
 /// Index and value of the largest entry (first on ties).
 pub(crate) fn argmax(p: &[f64]) -> (usize, f64) {
-    p.iter().enumerate().fold((0, f64::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
+    p.iter().enumerate().fold(
+        (0, f64::NEG_INFINITY),
+        |b, (i, &v)| if v > b.1 { (i, v) } else { b },
+    )
 }

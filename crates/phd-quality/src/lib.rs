@@ -11,13 +11,18 @@ mod rng;
 mod window;
 
 pub use corrupt::{CorruptionKind, corrupt};
-pub use detect::{CLASS_SPIKE_MARGIN, Detection, Detector, InvalidReason, LONELY_MARGIN, Thresholds, Validity, lonely_peak, rule_check};
+pub use detect::{
+    CLASS_SPIKE_MARGIN, Detection, Detector, InvalidReason, LONELY_MARGIN, Thresholds, Validity,
+    lonely_peak, rule_check,
+};
 pub use error::{QualityError, Result};
-pub use features::{AGGREGATES, FeatureConfig, FeatureExtractor, PER_SERIES_FIXED, SERIES_FEATURE_NAMES};
+pub use features::{
+    AGGREGATES, FeatureConfig, FeatureExtractor, PER_SERIES_FIXED, SERIES_FEATURE_NAMES,
+};
 pub use forest::{Forest, ForestParams};
 pub use model::{
-    DatasetScore, EvalReport, MODEL_VERSION, QualityModel, ScoreOptions, TrainParams, TrainReport, Variant,
-    WindowScore, default_data_dir, read_basic_motions, train_from_dir,
+    DatasetScore, EvalReport, MODEL_VERSION, QualityModel, ScoreOptions, TrainParams, TrainReport,
+    Variant, WindowScore, default_data_dir, read_basic_motions, train_from_dir,
 };
 pub use rng::SplitMix64;
 pub use window::{Window, channel_positions, windows};

@@ -35,8 +35,18 @@ pub struct TrainParams {
 impl Default for TrainParams {
     fn default() -> Self {
         Self {
-            activity: ForestParams { n_trees: 100, subspace_fraction: 0.33, max_depth: Some(12), seed: 0xAC71_0001 },
-            detector: ForestParams { n_trees: 100, subspace_fraction: 0.6, max_depth: Some(12), seed: 0xDE7E_0001 },
+            activity: ForestParams {
+                n_trees: 100,
+                subspace_fraction: 0.33,
+                max_depth: Some(12),
+                seed: 0xAC71_0001,
+            },
+            detector: ForestParams {
+                n_trees: 100,
+                subspace_fraction: 0.6,
+                max_depth: Some(12),
+                seed: 0xDE7E_0001,
+            },
             detector_reps: 4,
             corruption_seed: 0xC022_0001,
             detector_max_false_reject: 0.025,
@@ -57,8 +67,6 @@ impl Variant {
     pub fn detector(&self) -> &Detector {
         &self.detector
     }
-
-
 }
 
 /// Activity model(s) + detector + feature config + class names.
@@ -162,7 +170,10 @@ pub fn default_data_dir() -> PathBuf {
 
 /// Read a `.ts` file with BasicMotions defaults (10 Hz).
 pub fn read_basic_motions(path: &Path) -> Result<SensorTable> {
-    let opts = ReadOptions { sampling_rate_hz: Some(10.0), ..Default::default() };
+    let opts = ReadOptions {
+        sampling_rate_hz: Some(10.0),
+        ..Default::default()
+    };
     Ok(phd_ingest::read_ts_path(path, &opts)?)
 }
 
@@ -198,22 +209,37 @@ impl QualityModel {
         class_names.sort();
         class_names.dedup();
         if class_names.is_empty() {
-            return Err(QualityError::Train { what: "activity model", reason: "no labels".into() });
+            return Err(QualityError::Train {
+                what: "activity model",
+                reason: "no labels".into(),
+            });
         }
         let mut variants = Vec::new();
         let mut n_windows = 0;
-        for (name, cfg) in [("acc+gyro", FeatureConfig::acc_gyro()), ("acc", FeatureConfig::acc_only())] {
+        for (name, cfg) in [
+            ("acc+gyro", FeatureConfig::acc_gyro()),
+            ("acc", FeatureConfig::acc_only()),
+        ] {
             let ws = match windows(table, &cfg) {
                 Ok(w) => w,
                 Err(QualityError::MissingChannel { .. }) => continue,
                 Err(e) => return Err(e),
             };
-            let ws: Vec<Window> = ws.into_iter().filter(|w| w.len() == cfg.window_len).collect();
+            let ws: Vec<Window> = ws
+                .into_iter()
+                .filter(|w| w.len() == cfg.window_len)
+                .collect();
             n_windows = n_windows.max(ws.len());
             let mut fx = FeatureExtractor::new(&cfg);
             let (mut x, mut y) = (Vec::new(), Vec::new());
-            let classes: Vec<Option<usize>> =
-                ws.iter().map(|w| w.label.as_ref().and_then(|l| class_names.iter().position(|n| n == l))).collect();
+            let classes: Vec<Option<usize>> = ws
+                .iter()
+                .map(|w| {
+                    w.label
+                        .as_ref()
+                        .and_then(|l| class_names.iter().position(|n| n == l))
+                })
+                .collect();
             for (w, c) in ws.iter().zip(&classes) {
                 let Some(c) = *c else { continue };
                 let mut f = Vec::new();
@@ -222,11 +248,27 @@ impl QualityModel {
                 y.push(c as u32);
             }
             let activity = Forest::fit(&x, &y, class_names.len(), &params.activity)?;
-            let detector = Detector::train(&ws, &classes, class_names.len(), &cfg, params.detector_reps, params.corruption_seed, params.detector_max_false_reject, &params.detector)?;
-            variants.push(Variant { name: name.into(), features: cfg, activity, detector });
+            let detector = Detector::train(
+                &ws,
+                &classes,
+                class_names.len(),
+                &cfg,
+                params.detector_reps,
+                params.corruption_seed,
+                params.detector_max_false_reject,
+                &params.detector,
+            )?;
+            variants.push(Variant {
+                name: name.into(),
+                features: cfg,
+                activity,
+                detector,
+            });
         }
         if variants.is_empty() {
-            return Err(QualityError::NoVariant { available: table.channel_names.clone() });
+            return Err(QualityError::NoVariant {
+                available: table.channel_names.clone(),
+            });
         }
         let model = Self {
             version: MODEL_VERSION,
@@ -267,17 +309,25 @@ impl QualityModel {
     pub fn save(&self, path: &Path) -> Result<()> {
         let mut v = MAGIC.to_vec();
         v.extend(self.to_bytes()?);
-        std::fs::write(path, v).map_err(|source| QualityError::Io { path: path.to_owned(), source })
+        std::fs::write(path, v).map_err(|source| QualityError::Io {
+            path: path.to_owned(),
+            source,
+        })
     }
 
     /// Load and check magic, version and size. Model files are trusted artifacts (identified by
     /// [`Self::model_id`]); decoding is bounded, but a crafted file that decodes could still
     /// make smartcore's tree traversal misbehave — load only models whose id you expect.
     pub fn load(path: &Path) -> Result<Self> {
-        let io = |source| QualityError::Io { path: path.to_owned(), source };
+        let io = |source| QualityError::Io {
+            path: path.to_owned(),
+            source,
+        };
         let len = std::fs::metadata(path).map_err(io)?.len();
         if len > MAX_MODEL_BYTES {
-            return Err(QualityError::BadConfig { reason: format!("{}: model file of {len} bytes is too large", path.display()) });
+            return Err(QualityError::BadConfig {
+                reason: format!("{}: model file of {len} bytes is too large", path.display()),
+            });
         }
         let bytes = std::fs::read(path).map_err(io)?;
         Self::from_file_bytes(&bytes, path)
@@ -285,17 +335,30 @@ impl QualityModel {
 
     /// Decode file bytes (`MAGIC ‖ bincode`); `path` is for error messages.
     pub fn from_file_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
-        let body = bytes.strip_prefix(MAGIC.as_slice()).ok_or_else(|| QualityError::BadMagic { path: path.to_owned() })?;
-        let ver = body.get(..4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        let body = bytes
+            .strip_prefix(MAGIC.as_slice())
+            .ok_or_else(|| QualityError::BadMagic {
+                path: path.to_owned(),
+            })?;
+        let ver = body
+            .get(..4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
         if let Some(v) = ver
-            && v != MODEL_VERSION {
-                return Err(QualityError::ModelVersion { found: v, expected: MODEL_VERSION });
-            }
+            && v != MODEL_VERSION
+        {
+            return Err(QualityError::ModelVersion {
+                found: v,
+                expected: MODEL_VERSION,
+            });
+        }
         bincode::DefaultOptions::new()
             .with_fixint_encoding()
             .with_limit(MAX_MODEL_BYTES)
             .deserialize(body)
-            .map_err(|source| QualityError::ModelDecode { path: path.to_owned(), source })
+            .map_err(|source| QualityError::ModelDecode {
+                path: path.to_owned(),
+                source,
+            })
     }
 
     /// The variant to use for a table.
@@ -303,18 +366,32 @@ impl QualityModel {
         self.variants
             .iter()
             .filter(|v| name.is_none_or(|n| v.name == n))
-            .find(|v| v.features.channels.iter().all(|c| table.channel_index(c).is_some()))
-            .ok_or_else(|| QualityError::NoVariant { available: table.channel_names.clone() })
+            .find(|v| {
+                v.features
+                    .channels
+                    .iter()
+                    .all(|c| table.channel_index(c).is_some())
+            })
+            .ok_or_else(|| QualityError::NoVariant {
+                available: table.channel_names.clone(),
+            })
     }
 
     /// Validity and activity for windows (class index + confidence for valid windows).
-    pub fn classify_windows(&self, v: &Variant, ws: &[Window]) -> Result<Vec<(Validity, Option<usize>, f64)>> {
+    pub fn classify_windows(
+        &self,
+        v: &Variant,
+        ws: &[Window],
+    ) -> Result<Vec<(Validity, Option<usize>, f64)>> {
         let mut fx = FeatureExtractor::new(&v.features);
         let det = v.detector.detect(ws, &v.features, &mut fx)?;
-        let valid: Vec<usize> = (0..det.len()).filter(|&i| det[i].validity.is_valid()).collect();
+        let valid: Vec<usize> = (0..det.len())
+            .filter(|&i| det[i].validity.is_valid())
+            .collect();
         let rows: Vec<Vec<f64>> = valid.iter().map(|&i| det[i].features.clone()).collect();
         let proba = v.activity.predict_proba(&rows)?;
-        let mut out: Vec<(Validity, Option<usize>, f64)> = det.iter().map(|d| (d.validity, None, 0.0)).collect();
+        let mut out: Vec<(Validity, Option<usize>, f64)> =
+            det.iter().map(|d| (d.validity, None, 0.0)).collect();
         let th = &v.detector.thresholds;
         for (&i, p) in valid.iter().zip(&proba) {
             let (c, conf) = argmax(p);
@@ -322,10 +399,15 @@ impl QualityModel {
             // predicted activity ever showed (× margin)
             let s = spike_stats(&det[i].features, &v.features);
             let lonely = ws.get(i).map_or(0.0, lonely_peak);
-            if th.class_spike_max.get(c).is_some_and(|lim| s[0] > lim[0] || s[1] > lim[1])
+            if th
+                .class_spike_max
+                .get(c)
+                .is_some_and(|lim| s[0] > lim[0] || s[1] > lim[1])
                 || th.class_lonely_max.get(c).is_some_and(|lim| lonely > *lim)
             {
-                out[i].0 = Validity::Invalid { reason: InvalidReason::Spikes };
+                out[i].0 = Validity::Invalid {
+                    reason: InvalidReason::Spikes,
+                };
                 continue;
             }
             out[i].1 = Some(c);
@@ -340,7 +422,9 @@ impl QualityModel {
         let ws = windows(table, &v.features)?;
         let res = self.classify_windows(v, &ws)?;
         let keep_class = |c: &str| {
-            opts.keep_classes.as_ref().is_none_or(|k| k.iter().any(|x| x.eq_ignore_ascii_case(c)))
+            opts.keep_classes
+                .as_ref()
+                .is_none_or(|k| k.iter().any(|x| x.eq_ignore_ascii_case(c)))
         };
         let mut out = DatasetScore {
             score: 0.0,
@@ -356,7 +440,9 @@ impl QualityModel {
             let class = class.and_then(|c| self.class_names.get(c)).cloned();
             let kept = match (&validity, &class) {
                 (Validity::Invalid { reason }, _) => {
-                    *out.windows_dropped.entry(reason.name().to_owned()).or_default() += 1;
+                    *out.windows_dropped
+                        .entry(reason.name().to_owned())
+                        .or_default() += 1;
                     false
                 }
                 (Validity::Valid, Some(c)) => {
@@ -366,15 +452,29 @@ impl QualityModel {
                         out.windows_kept += 1;
                         true
                     } else {
-                        *out.windows_dropped.entry("class_excluded".to_owned()).or_default() += 1;
+                        *out.windows_dropped
+                            .entry("class_excluded".to_owned())
+                            .or_default() += 1;
                         false
                     }
                 }
                 (Validity::Valid, None) => false,
             };
-            out.windows.push(WindowScore { recording: w.recording, start_row: w.start_row, len: w.len(), class, confidence: conf, validity, kept });
+            out.windows.push(WindowScore {
+                recording: w.recording,
+                start_row: w.start_row,
+                len: w.len(),
+                class,
+                confidence: conf,
+                validity,
+                kept,
+            });
         }
-        out.score = if ws.is_empty() { 0.0 } else { (conf_sum / ws.len() as f64).clamp(0.0, 1.0) };
+        out.score = if ws.is_empty() {
+            0.0
+        } else {
+            (conf_sum / ws.len() as f64).clamp(0.0, 1.0)
+        };
         Ok(out)
     }
 
@@ -398,7 +498,13 @@ impl QualityModel {
 
     /// Evaluate a variant on a labelled TEST table: accuracy/confusion on clean windows,
     /// false-reject rate, and per-corruption recall over `reps` seeded corruptions per window.
-    pub fn evaluate(&self, test: &SensorTable, variant: &str, reps: usize, seed: u64) -> Result<EvalReport> {
+    pub fn evaluate(
+        &self,
+        test: &SensorTable,
+        variant: &str,
+        reps: usize,
+        seed: u64,
+    ) -> Result<EvalReport> {
         let v = self.variant_for(test, Some(variant))?;
         let ws = windows(test, &v.features)?;
         let res = self.classify_windows(v, &ws)?;
@@ -412,7 +518,13 @@ impl QualityModel {
                 rejected += 1;
                 *false_rejects.entry(reason.name().to_owned()).or_insert(0) += 1;
             }
-            let Some(t) = w.label.as_ref().and_then(|l| self.class_names.iter().position(|n| n == l)) else { continue };
+            let Some(t) = w
+                .label
+                .as_ref()
+                .and_then(|l| self.class_names.iter().position(|n| n == l))
+            else {
+                continue;
+            };
             // accuracy counts every clean window: a rejected one counts as wrong
             total += 1;
             if let Some(p) = class {
@@ -429,7 +541,11 @@ impl QualityModel {
             let mut cw = Vec::new();
             for (i, w) in ws.iter().enumerate() {
                 for r in 0..reps {
-                    cw.push(corrupt(w, kind, seed ^ ((i as u64) << 24) ^ ((r as u64) << 4) ^ 0x7E57));
+                    cw.push(corrupt(
+                        w,
+                        kind,
+                        seed ^ ((i as u64) << 24) ^ ((r as u64) << 4) ^ 0x7E57,
+                    ));
                 }
             }
             let out = self.classify_windows(v, &cw)?;
@@ -443,9 +559,17 @@ impl QualityModel {
         Ok(EvalReport {
             variant: v.name.clone(),
             class_names: self.class_names.clone(),
-            accuracy: if total == 0 { 0.0 } else { correct as f64 / total as f64 },
+            accuracy: if total == 0 {
+                0.0
+            } else {
+                correct as f64 / total as f64
+            },
             confusion,
-            false_reject_rate: if ws.is_empty() { 0.0 } else { rejected as f64 / ws.len() as f64 },
+            false_reject_rate: if ws.is_empty() {
+                0.0
+            } else {
+                rejected as f64 / ws.len() as f64
+            },
             false_rejects,
             recall,
         })

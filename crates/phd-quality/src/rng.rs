@@ -29,7 +29,11 @@ impl SplitMix64 {
 
     /// Uniform integer in [0, n) (n > 0; returns 0 for n == 0).
     pub fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next_u64() % n as u64) as usize }
+        if n == 0 {
+            0
+        } else {
+            (self.next_u64() % n as u64) as usize
+        }
     }
 
     /// Standard normal (Box–Muller).

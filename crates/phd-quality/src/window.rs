@@ -34,10 +34,12 @@ pub fn channel_positions(table: &SensorTable, cfg: &FeatureConfig) -> Result<Vec
     cfg.channels
         .iter()
         .map(|name| {
-            table.channel_index(name).ok_or_else(|| QualityError::MissingChannel {
-                name: name.clone(),
-                available: table.channel_names.clone(),
-            })
+            table
+                .channel_index(name)
+                .ok_or_else(|| QualityError::MissingChannel {
+                    name: name.clone(),
+                    available: table.channel_names.clone(),
+                })
         })
         .collect()
 }
@@ -48,7 +50,9 @@ pub fn channel_positions(table: &SensorTable, cfg: &FeatureConfig) -> Result<Vec
 /// `stride <= window_len`.
 pub fn windows(table: &SensorTable, cfg: &FeatureConfig) -> Result<Vec<Window>> {
     if cfg.window_len == 0 || cfg.stride == 0 {
-        return Err(QualityError::BadConfig { reason: "window_len and stride must be > 0".into() });
+        return Err(QualityError::BadConfig {
+            reason: "window_len and stride must be > 0".into(),
+        });
     }
     table.validate()?;
     let pos = channel_positions(table, cfg)?;
@@ -61,7 +65,10 @@ pub fn windows(table: &SensorTable, cfg: &FeatureConfig) -> Result<Vec<Window>> 
                 recording: rec,
                 start_row: s,
                 t: table.time[s..e].to_vec(),
-                data: pos.iter().map(|&p| table.channels[p][s..e].to_vec()).collect(),
+                data: pos
+                    .iter()
+                    .map(|&p| table.channels[p][s..e].to_vec())
+                    .collect(),
                 label: table.labels.get(rec as usize).cloned().flatten(),
             });
             if e == range.end {

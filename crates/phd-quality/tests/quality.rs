@@ -30,8 +30,21 @@ fn shipped_model_meets_measured_figures_on_test() {
     let test = test_table();
     let r = m.evaluate(&test, "acc+gyro", 5, 0xE7A1).unwrap();
     assert!(r.accuracy >= 0.95, "accuracy {}", r.accuracy);
-    assert!(r.false_reject_rate <= 0.05, "false rejects {:?}", r.false_rejects);
-    for k in ["clipping", "dropout", "duplicate_timestamps", "flatline", "nan_inf", "non_monotonic_time", "wrong_scale", "white_noise"] {
+    assert!(
+        r.false_reject_rate <= 0.05,
+        "false rejects {:?}",
+        r.false_rejects
+    );
+    for k in [
+        "clipping",
+        "dropout",
+        "duplicate_timestamps",
+        "flatline",
+        "nan_inf",
+        "non_monotonic_time",
+        "wrong_scale",
+        "white_noise",
+    ] {
         assert!(recall(&r, k) >= 0.99, "{k}: {:?}", r.recall[k]);
     }
     // measured 0.96
@@ -52,7 +65,10 @@ fn shipped_model_meets_measured_figures_on_test() {
 fn retraining_reproduces_the_shipped_model_id() {
     let (m, report) = train_from_dir(&data_dir()).unwrap();
     assert_eq!(report.train_windows, 40);
-    assert_eq!(report.class_names, ["Badminton", "Running", "Standing", "Walking"]);
+    assert_eq!(
+        report.class_names,
+        ["Badminton", "Running", "Standing", "Walking"]
+    );
     let id = m.model_id().unwrap();
     assert_eq!(id, report.model_id);
     assert_eq!(id.len(), 66);
@@ -66,13 +82,26 @@ fn scoring_keeps_only_chosen_classes_and_valid_windows() {
     // corrupt one Walking recording (rows 2000..2100 = recording 20) with a NaN
     assert_eq!(test.labels[20].as_deref(), Some("Walking"));
     test.channels[0][2050] = f64::NAN;
-    let opts = ScoreOptions { keep_classes: Some(vec!["walking".into(), "Running".into()]), variant: None };
+    let opts = ScoreOptions {
+        keep_classes: Some(vec!["walking".into(), "Running".into()]),
+        variant: None,
+    };
     let s = m.score(&test, &opts).unwrap();
     assert_eq!(s.variant, "acc+gyro");
     assert_eq!(s.windows.len(), 40);
-    assert!((0.0..=1.0).contains(&s.score) && s.score > 0.8, "score {}", s.score);
+    assert!(
+        (0.0..=1.0).contains(&s.score) && s.score > 0.8,
+        "score {}",
+        s.score
+    );
     assert_eq!(s.windows_dropped.get("non_finite"), Some(&1));
-    assert!(s.windows_dropped.get("class_excluded").copied().unwrap_or(0) >= 18);
+    assert!(
+        s.windows_dropped
+            .get("class_excluded")
+            .copied()
+            .unwrap_or(0)
+            >= 18
+    );
     assert_eq!(s.windows_kept, 19);
     assert_eq!(s.model_id, m.model_id().unwrap());
     let filtered = QualityModel::filter(&test, &s).unwrap();
@@ -98,7 +127,10 @@ fn acc_only_tables_use_the_acc_variant_and_unknown_channels_fail() {
     let s = m.score(&t, &ScoreOptions::default()).unwrap();
     assert_eq!(s.variant, "acc");
     t.channel_names = vec!["hr".into(), "x".into(), "y".into()];
-    assert!(matches!(m.score(&t, &ScoreOptions::default()), Err(QualityError::NoVariant { .. })));
+    assert!(matches!(
+        m.score(&t, &ScoreOptions::default()),
+        Err(QualityError::NoVariant { .. })
+    ));
 }
 
 #[test]
@@ -107,7 +139,11 @@ fn corruption_is_reproducible() {
     let ws = windows(&t, &FeatureConfig::acc_gyro()).unwrap();
     for k in CorruptionKind::ALL {
         // Debug formatting compares NaN payload positions too (NaN != NaN)
-        assert_eq!(format!("{:?}", corrupt(&ws[3], k, 42)), format!("{:?}", corrupt(&ws[3], k, 42)), "{k:?}");
+        assert_eq!(
+            format!("{:?}", corrupt(&ws[3], k, 42)),
+            format!("{:?}", corrupt(&ws[3], k, 42)),
+            "{k:?}"
+        );
         assert_ne!(corrupt(&ws[3], k, 42), ws[3], "{k:?} changed nothing");
     }
 }
@@ -117,15 +153,27 @@ fn bad_model_files_give_clear_errors() {
     let dir = std::env::temp_dir().join(format!("phd-quality-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join("m.bin");
-    assert!(matches!(QualityModel::load(&dir.join("missing.bin")), Err(QualityError::Io { .. })));
+    assert!(matches!(
+        QualityModel::load(&dir.join("missing.bin")),
+        Err(QualityError::Io { .. })
+    ));
     std::fs::write(&p, b"").unwrap();
-    assert!(matches!(QualityModel::load(&p), Err(QualityError::BadMagic { .. })));
+    assert!(matches!(
+        QualityModel::load(&p),
+        Err(QualityError::BadMagic { .. })
+    ));
     let good = std::fs::read(shipped_model_path()).unwrap();
     let mut wrong_version = good[..8].to_vec();
     wrong_version.extend(7u32.to_le_bytes());
     wrong_version.extend(&good[12..]);
     std::fs::write(&p, &wrong_version).unwrap();
-    assert!(matches!(QualityModel::load(&p), Err(QualityError::ModelVersion { found: 7, expected: 1 })));
+    assert!(matches!(
+        QualityModel::load(&p),
+        Err(QualityError::ModelVersion {
+            found: 7,
+            expected: 1
+        })
+    ));
     std::fs::write(&p, &good[..good.len() / 2]).unwrap();
     let e = QualityModel::load(&p).unwrap_err();
     assert!(matches!(e, QualityError::ModelDecode { .. }), "{e}");
@@ -155,12 +203,21 @@ fn generic_csv_stream_is_windowed_and_scored() {
         }
         csv.push_str(",female\n");
     }
-    let table = phd_ingest::read_csv(std::io::Cursor::new(csv.into_bytes()), &phd_ingest::ReadOptions::default()).unwrap();
+    let table = phd_ingest::read_csv(
+        std::io::Cursor::new(csv.into_bytes()),
+        &phd_ingest::ReadOptions::default(),
+    )
+    .unwrap();
     assert_eq!(table.recording_count(), 1);
     let m = shipped();
     let s = m.score(&table, &ScoreOptions::default()).unwrap();
     assert_eq!(s.windows.len(), 40);
-    assert_eq!(s.windows[12].validity, Validity::Invalid { reason: InvalidReason::TimestampGap });
+    assert_eq!(
+        s.windows[12].validity,
+        Validity::Invalid {
+            reason: InvalidReason::TimestampGap
+        }
+    );
     assert!(s.windows_kept >= 37, "{:?}", s.windows_dropped);
     let f = QualityModel::filter(&table, &s).unwrap();
     assert_eq!(f.len() as u64, s.windows_kept * 100);

@@ -60,7 +60,9 @@ pub struct Listing {
 impl Listing {
     /// Certified score when certified, else the owner's metadata score.
     pub fn effective_quality(&self) -> Option<f64> {
-        self.certified_score_bps.map(|b| f64::from(b) / 10_000.0).or(self.quality_score)
+        self.certified_score_bps
+            .map(|b| f64::from(b) / 10_000.0)
+            .or(self.quality_score)
     }
 }
 
@@ -74,35 +76,62 @@ pub async fn browse(ctx: &ClientCtx, filter: &BrowseFilter) -> Result<Vec<Listin
     let mut out = Vec::new();
     for p in published {
         let id = p.event.datasetId;
-        let d = ctx.chain.dataset(id).await.map_err(|e| SdkError::chain("reading a dataset", e))?;
+        let d = ctx
+            .chain
+            .dataset(id)
+            .await
+            .map_err(|e| SdkError::chain("reading a dataset", e))?;
         let status = DatasetStatus::from(d.status);
         if !filter.all && status != DatasetStatus::Active {
             continue;
         }
-        let meta: serde_json::Value = serde_json::from_slice(&p.event.metadata).unwrap_or(serde_json::Value::Null);
-        let cert = ctx.chain.certification(id).await.ok().filter(|c| c.validator != Address::ZERO);
+        let meta: serde_json::Value =
+            serde_json::from_slice(&p.event.metadata).unwrap_or(serde_json::Value::Null);
+        let cert = ctx
+            .chain
+            .certification(id)
+            .await
+            .ok()
+            .filter(|c| c.validator != Address::ZERO);
         let summary = ctx.chain.certification_summary(id).await.ok();
         let stakes = keeper_stakes(ctx, id).await;
         let l = Listing {
             dataset_id: id_u64(id),
             owner: d.owner,
             status: status.to_string(),
-            title: meta.get("title").and_then(|v| v.as_str()).map(str::to_string),
-            data_type: meta.get("data_type").and_then(|v| v.as_str()).map(str::to_string),
-            plaintext_bytes: meta.get("plaintext_bytes").and_then(serde_json::Value::as_u64),
+            title: meta
+                .get("title")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+            data_type: meta
+                .get("data_type")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+            plaintext_bytes: meta
+                .get("plaintext_bytes")
+                .and_then(serde_json::Value::as_u64),
             samples: meta.get("sample_count").and_then(serde_json::Value::as_u64),
-            sampling_rate_hz: meta.get("sampling_rate_hz").and_then(serde_json::Value::as_f64),
-            quality_score: meta.get("quality").and_then(|q| q.get("score")).and_then(serde_json::Value::as_f64),
+            sampling_rate_hz: meta
+                .get("sampling_rate_hz")
+                .and_then(serde_json::Value::as_f64),
+            quality_score: meta
+                .get("quality")
+                .and_then(|q| q.get("score"))
+                .and_then(serde_json::Value::as_f64),
             certified_by: cert.as_ref().map(|c| c.validator),
             certified_score_bps: cert.as_ref().map(|c| c.scoreBps),
             certified: summary.as_ref().is_some_and(|s| s.certified),
             certifications: summary.as_ref().map_or(0, |s| id_u64(s.count)),
             certifications_counted: summary.as_ref().map_or(0, |s| id_u64(s.counted)),
             keeper_stake_min_phd: stakes.iter().min().map(|s| format_phd(*s)),
-            keeper_stake_total_phd: (!stakes.is_empty()).then(|| format_phd(stakes.iter().fold(U256::ZERO, |a, s| a.saturating_add(*s)))),
+            keeper_stake_total_phd: (!stakes.is_empty())
+                .then(|| format_phd(stakes.iter().fold(U256::ZERO, |a, s| a.saturating_add(*s)))),
             price_wei: d.price.to_string(),
             price_phd: format_phd(d.price),
-            purposes: Purpose::from_mask(d.purposes).iter().map(|p| p.name().to_string()).collect(),
+            purposes: Purpose::from_mask(d.purposes)
+                .iter()
+                .map(|p| p.name().to_string())
+                .collect(),
             threshold: d.threshold,
             keepers: d.keeperCount,
             acknowledged: d.acknowledged,
@@ -133,7 +162,11 @@ pub async fn keeper_stakes(ctx: &ClientCtx, dataset_id: U256) -> Vec<U256> {
 pub fn matches(l: &Listing, price: U256, f: &BrowseFilter) -> bool {
     if let Some(t) = &f.data_type {
         let t = t.to_ascii_lowercase();
-        if !l.data_type.as_deref().is_some_and(|d| d.to_ascii_lowercase().contains(&t)) {
+        if !l
+            .data_type
+            .as_deref()
+            .is_some_and(|d| d.to_ascii_lowercase().contains(&t))
+        {
             return false;
         }
     }
@@ -190,16 +223,83 @@ mod tests {
         let l = listing();
         let p = U256::from(10u64);
         assert!(matches(&l, p, &BrowseFilter::default()));
-        assert!(matches(&l, p, &BrowseFilter { data_type: Some("GYRO".into()), ..Default::default() }));
-        assert!(!matches(&l, p, &BrowseFilter { data_type: Some("ecg".into()), ..Default::default() }));
-        assert!(matches(&l, p, &BrowseFilter { min_quality: Some(0.75), ..Default::default() }));
-        assert!(!matches(&l, p, &BrowseFilter { min_quality: Some(0.9), ..Default::default() }));
-        assert!(!matches(&l, p, &BrowseFilter { certified: true, ..Default::default() }));
-        assert!(!matches(&l, p, &BrowseFilter { max_price: Some(U256::from(9u64)), ..Default::default() }));
-        let c = Listing { certified_by: Some(Address::ZERO), certified_score_bps: Some(9500), certified: true, ..listing() };
-        assert!(matches(&c, p, &BrowseFilter { certified: true, min_quality: Some(0.9), ..Default::default() }));
+        assert!(matches(
+            &l,
+            p,
+            &BrowseFilter {
+                data_type: Some("GYRO".into()),
+                ..Default::default()
+            }
+        ));
+        assert!(!matches(
+            &l,
+            p,
+            &BrowseFilter {
+                data_type: Some("ecg".into()),
+                ..Default::default()
+            }
+        ));
+        assert!(matches(
+            &l,
+            p,
+            &BrowseFilter {
+                min_quality: Some(0.75),
+                ..Default::default()
+            }
+        ));
+        assert!(!matches(
+            &l,
+            p,
+            &BrowseFilter {
+                min_quality: Some(0.9),
+                ..Default::default()
+            }
+        ));
+        assert!(!matches(
+            &l,
+            p,
+            &BrowseFilter {
+                certified: true,
+                ..Default::default()
+            }
+        ));
+        assert!(!matches(
+            &l,
+            p,
+            &BrowseFilter {
+                max_price: Some(U256::from(9u64)),
+                ..Default::default()
+            }
+        ));
+        let c = Listing {
+            certified_by: Some(Address::ZERO),
+            certified_score_bps: Some(9500),
+            certified: true,
+            ..listing()
+        };
+        assert!(matches(
+            &c,
+            p,
+            &BrowseFilter {
+                certified: true,
+                min_quality: Some(0.9),
+                ..Default::default()
+            }
+        ));
         // One certificate is not certification (issue 10: k independent validators).
-        let once = Listing { certified_by: Some(Address::ZERO), certified_score_bps: Some(9500), certifications: 1, ..listing() };
-        assert!(!matches(&once, p, &BrowseFilter { certified: true, ..Default::default() }));
+        let once = Listing {
+            certified_by: Some(Address::ZERO),
+            certified_score_bps: Some(9500),
+            certifications: 1,
+            ..listing()
+        };
+        assert!(!matches(
+            &once,
+            p,
+            &BrowseFilter {
+                certified: true,
+                ..Default::default()
+            }
+        ));
     }
 }

@@ -33,7 +33,13 @@ impl ClientCtx {
             .timeout(Duration::from_secs(600))
             .build()
             .unwrap_or_default();
-        ClientCtx { chain, store, http, progress: Progress::Hidden, observer: None }
+        ClientCtx {
+            chain,
+            store,
+            http,
+            progress: Progress::Hidden,
+            observer: None,
+        }
     }
 
     /// Same context, drawing progress bars as `progress` says.

@@ -7,7 +7,9 @@ use serde::Serialize;
 
 use crate::ctx::ClientCtx;
 use crate::error::{BadShare, DisputeKind, Result, SdkError};
-use crate::retrieve::{account_key, delivery_context, my_purchase, onchain_commitments, open_provable};
+use crate::retrieve::{
+    account_key, delivery_context, my_purchase, onchain_commitments, open_provable,
+};
 
 /// One `ShareDelivered` of a purchase, opened with the buyer's key.
 #[derive(Debug, Clone, Serialize)]
@@ -30,8 +32,10 @@ pub async fn check_deliveries(ctx: &ClientCtx, purchase_id: u64) -> Result<Vec<C
     let commitments = onchain_commitments(ctx, p.datasetId, purchase_id).await?;
     let esk = account_key(ctx, purchase_id)?;
     let dep = chain.deployment();
-    let deliveries =
-        chain.share_deliveries(pid, BlockRange::all()).await.map_err(|e| SdkError::chain("reading share deliveries", e))?;
+    let deliveries = chain
+        .share_deliveries(pid, BlockRange::all())
+        .await
+        .map_err(|e| SdkError::chain("reading share deliveries", e))?;
     let disputed: Vec<u8> = chain
         .disputes(Some(pid), None, None, BlockRange::all())
         .await
@@ -46,25 +50,48 @@ pub async fn check_deliveries(ctx: &ClientCtx, purchase_id: u64) -> Result<Vec<C
         let dctx = delivery_context(dep.chain_id, dep.marketplace, pid, idx);
         let problem = match open_provable(&esk, &payload, &dctx, &commitments) {
             Ok(_) => None,
-            Err((reason, dispute)) => {
-                Some(BadShare { keeper: format!("{:#x}", dl.event.keeper), share_index: idx, reason, payload: payload.clone(), dispute })
-            }
+            Err((reason, dispute)) => Some(BadShare {
+                keeper: format!("{:#x}", dl.event.keeper),
+                share_index: idx,
+                reason,
+                payload: payload.clone(),
+                dispute,
+            }),
         };
-        out.push(CheckedDelivery { keeper: dl.event.keeper, share_index: idx, payload, problem, disputed: disputed.contains(&idx) });
+        out.push(CheckedDelivery {
+            keeper: dl.event.keeper,
+            share_index: idx,
+            payload,
+            problem,
+            disputed: disputed.contains(&idx),
+        });
     }
     Ok(out)
 }
 
 /// The `proof` argument of `Marketplace.dispute` for a delivery of `purchase_id` under
 /// `share_index`: the 352-byte DLEQ proof for a well-formed payload, empty for a malformed one.
-pub fn dispute_proof(ctx: &ClientCtx, purchase_id: u64, share_index: u8, payload: &[u8], kind: DisputeKind) -> Result<Vec<u8>> {
+pub fn dispute_proof(
+    ctx: &ClientCtx,
+    purchase_id: u64,
+    share_index: u8,
+    payload: &[u8],
+    kind: DisputeKind,
+) -> Result<Vec<u8>> {
     if kind == DisputeKind::Malformed {
         return Ok(Vec::new());
     }
     let esk = account_key(ctx, purchase_id)?;
     let dep = ctx.chain.deployment();
-    let dctx = delivery_context(dep.chain_id, dep.marketplace, U256::from(purchase_id), share_index);
-    let proof = phd_keys::prove_dispute(&esk, payload, &dctx)
-        .map_err(|e| SdkError::Purchase { purchase_id, reason: format!("cannot build the dispute proof for share {share_index}: {e}") })?;
+    let dctx = delivery_context(
+        dep.chain_id,
+        dep.marketplace,
+        U256::from(purchase_id),
+        share_index,
+    );
+    let proof = phd_keys::prove_dispute(&esk, payload, &dctx).map_err(|e| SdkError::Purchase {
+        purchase_id,
+        reason: format!("cannot build the dispute proof for share {share_index}: {e}"),
+    })?;
     Ok(proof.to_bytes().to_vec())
 }

@@ -37,7 +37,11 @@ pub struct BadShare {
 
 impl std::fmt::Display for BadShare {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "keeper {} (share {}) sent an invalid share: {}", self.keeper, self.share_index, self.reason)
+        write!(
+            f,
+            "keeper {} (share {}) sent an invalid share: {}",
+            self.keeper, self.share_index, self.reason
+        )
     }
 }
 
@@ -47,38 +51,66 @@ impl std::fmt::Display for BadShare {
 pub enum SdkError {
     /// A chain call failed (reverts decoded by phd-chain).
     #[error("{context}: {source}")]
-    Chain { context: String, #[source] source: BoxError },
+    Chain {
+        context: String,
+        #[source]
+        source: BoxError,
+    },
     /// Object storage failed.
     #[error("storage: {context}: {source}")]
-    Storage { context: String, #[source] source: BoxError },
+    Storage {
+        context: String,
+        #[source]
+        source: BoxError,
+    },
     /// Not enough good shares arrived in time.
     #[error("purchase {purchase_id}: only {good} valid of the {threshold} needed key shares arrived within {secs}s{}", bad_suffix(.bad))]
-    NotEnoughShares { purchase_id: u64, good: usize, threshold: usize, secs: u64, bad: Vec<BadShare> },
+    NotEnoughShares {
+        purchase_id: u64,
+        good: usize,
+        threshold: usize,
+        secs: u64,
+        bad: Vec<BadShare>,
+    },
     /// Reconstructing the key failed.
     #[error("purchase {purchase_id}: cannot reconstruct the data key: {reason}")]
     Reconstruct { purchase_id: u64, reason: String },
     /// The sealed object does not verify against the on-chain content root (altered or
     /// replaced); nothing was written.
-    #[error("the sealed object {storage_uri} failed verification against the on-chain content root: {reason}; refusing it, nothing was written")]
+    #[error(
+        "the sealed object {storage_uri} failed verification against the on-chain content root: {reason}; refusing it, nothing was written"
+    )]
     Tampered { storage_uri: String, reason: String },
     /// Purchase not ours / unknown / refunded.
     #[error("purchase {purchase_id}: {reason}")]
     Purchase { purchase_id: u64, reason: String },
     /// Writing the output failed.
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 fn bad_suffix(bad: &[BadShare]) -> String {
     if bad.is_empty() {
         String::new()
     } else {
-        format!("; {}", bad.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+        format!(
+            "; {}",
+            bad.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
     }
 }
 
 impl SdkError {
     pub(crate) fn chain(context: impl Into<String>, e: impl Into<BoxError>) -> Self {
-        SdkError::Chain { context: context.into(), source: e.into() }
+        SdkError::Chain {
+            context: context.into(),
+            source: e.into(),
+        }
     }
 }

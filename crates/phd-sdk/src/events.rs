@@ -13,7 +13,11 @@ pub enum RetrieveEvent {
     /// Waiting for `threshold` verified shares.
     WaitingForShares { purchase_id: u64, threshold: usize },
     /// A keeper's delivery was opened and checked against the Feldman commitments.
-    ShareChecked { share_index: u8, keeper: String, valid: bool },
+    ShareChecked {
+        share_index: u8,
+        keeper: String,
+        valid: bool,
+    },
     /// `threshold` shares combined and checked against C0.
     KeyReconstructed { shares_used: Vec<u8> },
     /// Sealed bytes fetched so far (`total` once known).

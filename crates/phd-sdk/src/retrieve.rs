@@ -14,10 +14,10 @@ use phd_storage::{RangedObject, S3Object};
 use serde::Serialize;
 
 use crate::ctx::{ClientCtx, id_u64};
+use crate::error::{BadShare, DisputeKind, Result, SdkError};
 use crate::events::RetrieveEvent;
 use crate::fetch::{FetchOptions, fetch_and_open};
 use crate::objects::{SealedObject, UrlObject};
-use crate::error::{BadShare, DisputeKind, Result, SdkError};
 use crate::util::parse_s3_uri;
 
 /// Options of [`retrieve`].
@@ -31,7 +31,10 @@ pub struct RetrieveOptions {
 
 impl Default for RetrieveOptions {
     fn default() -> Self {
-        RetrieveOptions { share_timeout: Duration::from_secs(120), poll: Duration::from_millis(300) }
+        RetrieveOptions {
+            share_timeout: Duration::from_secs(120),
+            poll: Duration::from_millis(300),
+        }
     }
 }
 
@@ -59,25 +62,53 @@ pub(crate) struct GoodShare {
 }
 
 /// The dataset's Feldman commitments as stored on-chain.
-pub(crate) async fn onchain_commitments(ctx: &ClientCtx, dataset_id: U256, purchase_id: u64) -> Result<Commitments> {
-    let raw = ctx.chain.commitments_of(dataset_id).await.map_err(|e| SdkError::chain("reading commitments", e))?;
+pub(crate) async fn onchain_commitments(
+    ctx: &ClientCtx,
+    dataset_id: U256,
+    purchase_id: u64,
+) -> Result<Commitments> {
+    let raw = ctx
+        .chain
+        .commitments_of(dataset_id)
+        .await
+        .map_err(|e| SdkError::chain("reading commitments", e))?;
     let points: Vec<[u8; 33]> = raw
         .iter()
         .map(|c| <[u8; 33]>::try_from(c.as_ref()))
         .collect::<std::result::Result<_, _>>()
-        .map_err(|_| SdkError::Reconstruct { purchase_id, reason: "on-chain commitment of wrong length".into() })?;
-    Commitments::from_bytes(&points).map_err(|e| SdkError::Reconstruct { purchase_id, reason: format!("on-chain commitments: {e}") })
+        .map_err(|_| SdkError::Reconstruct {
+            purchase_id,
+            reason: "on-chain commitment of wrong length".into(),
+        })?;
+    Commitments::from_bytes(&points).map_err(|e| SdkError::Reconstruct {
+        purchase_id,
+        reason: format!("on-chain commitments: {e}"),
+    })
 }
 
 /// The acting account's key as an encryption key (purchases are made to the account's pubkey).
 pub(crate) fn account_key(ctx: &ClientCtx, purchase_id: u64) -> Result<EncryptionSecretKey> {
-    EncryptionSecretKey::from_bytes(ctx.chain.signer().to_bytes().as_slice())
-        .map_err(|e| SdkError::Reconstruct { purchase_id, reason: format!("account key: {e}") })
+    EncryptionSecretKey::from_bytes(ctx.chain.signer().to_bytes().as_slice()).map_err(|e| {
+        SdkError::Reconstruct {
+            purchase_id,
+            reason: format!("account key: {e}"),
+        }
+    })
 }
 
 /// The context a keeper's delivery for `purchase_id` under share `index` is bound to.
-pub fn delivery_context(chain_id: u64, marketplace: Address, purchase_id: U256, index: u8) -> DeliveryContext {
-    DeliveryContext { chain_id, marketplace: marketplace.into_array(), purchase_id: purchase_id.to_be_bytes::<32>(), index }
+pub fn delivery_context(
+    chain_id: u64,
+    marketplace: Address,
+    purchase_id: U256,
+    index: u8,
+) -> DeliveryContext {
+    DeliveryContext {
+        chain_id,
+        marketplace: marketplace.into_array(),
+        purchase_id: purchase_id.to_be_bytes::<32>(),
+        index,
+    }
 }
 
 /// Opens one provable delivery (FORMATS.md §2.4): unmask + Feldman check, then the optional
@@ -90,15 +121,27 @@ pub(crate) fn open_provable(
 ) -> std::result::Result<GoodShare, (String, Option<DisputeKind>)> {
     let share = match phd_keys::open_delivery(esk, payload, dctx, commitments) {
         Ok(s) => s,
-        Err(e @ KeyError::MalformedDelivery { .. }) => return Err((format!("malformed delivery ({e})"), Some(DisputeKind::Malformed))),
+        Err(e @ KeyError::MalformedDelivery { .. }) => {
+            return Err((
+                format!("malformed delivery ({e})"),
+                Some(DisputeKind::Malformed),
+            ));
+        }
         Err(e @ KeyError::ShareVerification { .. }) => {
-            return Err((format!("does not match the on-chain commitments ({e})"), Some(DisputeKind::WrongShare)));
+            return Err((
+                format!("does not match the on-chain commitments ({e})"),
+                Some(DisputeKind::WrongShare),
+            ));
         }
         Err(e) => return Err((format!("cannot open the delivery ({e})"), None)),
     };
     // The tail is not covered by disputes; a bad tail only loses the URL, never the share.
     let url = match phd_keys::open_delivery_tail(esk, payload, dctx) {
-        Ok(Some(pt)) => std::str::from_utf8(&pt).ok().map(str::trim).filter(|u| u.starts_with("http")).map(str::to_string),
+        Ok(Some(pt)) => std::str::from_utf8(&pt)
+            .ok()
+            .map(str::trim)
+            .filter(|u| u.starts_with("http"))
+            .map(str::to_string),
         Ok(None) => None,
         Err(e) => {
             tracing::warn!(index = dctx.index, error = %e, "delivery tail does not open; ignoring its URL");
@@ -110,15 +153,26 @@ pub(crate) fn open_provable(
 
 /// Retrieves the data of purchase (or grant) `purchase_id` into `out` (atomically). Does not
 /// confirm on-chain (the buyer does, with `phd_customer::buy::confirm`).
-pub async fn retrieve(ctx: &ClientCtx, purchase_id: u64, out: &Path, opts: &RetrieveOptions) -> Result<RetrieveOutcome> {
+pub async fn retrieve(
+    ctx: &ClientCtx,
+    purchase_id: u64,
+    out: &Path,
+    opts: &RetrieveOptions,
+) -> Result<RetrieveOutcome> {
     let pid = U256::from(purchase_id);
     let chain = &ctx.chain;
     let p = my_purchase(ctx, purchase_id).await?;
     if PurchaseStatus::from(p.status) == PurchaseStatus::Refunded {
-        return Err(SdkError::Purchase { purchase_id, reason: "was refunded; keepers no longer deliver".into() });
+        return Err(SdkError::Purchase {
+            purchase_id,
+            reason: "was refunded; keepers no longer deliver".into(),
+        });
     }
     let dataset_id = id_u64(p.datasetId);
-    let d = chain.dataset(p.datasetId).await.map_err(|e| SdkError::chain("reading the dataset", e))?;
+    let d = chain
+        .dataset(p.datasetId)
+        .await
+        .map_err(|e| SdkError::chain("reading the dataset", e))?;
     let commitments = onchain_commitments(ctx, p.datasetId, purchase_id).await?;
     let t = commitments.threshold();
 
@@ -127,8 +181,14 @@ pub async fn retrieve(ctx: &ClientCtx, purchase_id: u64, out: &Path, opts: &Retr
     let dep = chain.deployment();
 
     // Collect shares.
-    ctx.emit(RetrieveEvent::WaitingForShares { purchase_id, threshold: t });
-    let pb = ctx.progress.bar(Some(t as u64), format!("waiting for key shares (purchase {purchase_id})"));
+    ctx.emit(RetrieveEvent::WaitingForShares {
+        purchase_id,
+        threshold: t,
+    });
+    let pb = ctx.progress.bar(
+        Some(t as u64),
+        format!("waiting for key shares (purchase {purchase_id})"),
+    );
     let start = Instant::now();
     let mut good: Vec<GoodShare> = Vec::new();
     let mut bad: Vec<BadShare> = Vec::new();
@@ -148,11 +208,21 @@ pub async fn retrieve(ctx: &ClientCtx, purchase_id: u64, out: &Path, opts: &Retr
             let payload = dl.event.payload.clone();
             let dctx = delivery_context(dep.chain_id, dep.marketplace, pid, idx);
             let opened = open_provable(&esk, &payload, &dctx, &commitments);
-            ctx.emit(RetrieveEvent::ShareChecked { share_index: idx, keeper: format!("{keeper:#x}"), valid: opened.is_ok() });
+            ctx.emit(RetrieveEvent::ShareChecked {
+                share_index: idx,
+                keeper: format!("{keeper:#x}"),
+                valid: opened.is_ok(),
+            });
             match opened {
                 Ok(g) => good.push(g),
                 Err((reason, dispute)) => {
-                    bad.push(BadShare { keeper: format!("{keeper:#x}"), share_index: idx, reason, payload, dispute });
+                    bad.push(BadShare {
+                        keeper: format!("{keeper:#x}"),
+                        share_index: idx,
+                        reason,
+                        payload,
+                        dispute,
+                    });
                 }
             }
         }
@@ -184,31 +254,55 @@ pub async fn retrieve(ctx: &ClientCtx, purchase_id: u64, out: &Path, opts: &Retr
 
     // Combine any t good ones; C0 check.
     let chosen: Vec<KeyShare> = good.iter().take(t).map(|g| g.share.clone()).collect();
-    let secret = phd_keys::combine(&chosen, &commitments)
-        .map_err(|e| SdkError::Reconstruct { purchase_id, reason: e.to_string() })?;
+    let secret = phd_keys::combine(&chosen, &commitments).map_err(|e| SdkError::Reconstruct {
+        purchase_id,
+        reason: e.to_string(),
+    })?;
     if secret.key_commitment() != commitments.key_commitment() {
-        return Err(SdkError::Reconstruct { purchase_id, reason: "secret does not match the key commitment C0".into() });
+        return Err(SdkError::Reconstruct {
+            purchase_id,
+            reason: "secret does not match the key commitment C0".into(),
+        });
     }
     let key = OpeningKey::from_derived(secret.data_key());
     drop(secret);
-    ctx.emit(RetrieveEvent::KeyReconstructed { shares_used: chosen.iter().map(KeyShare::index).collect() });
+    ctx.emit(RetrieveEvent::KeyReconstructed {
+        shares_used: chosen.iter().map(KeyShare::index).collect(),
+    });
 
     // Fetch, verify and decrypt in one pipeline into a partial file next to `out`, renamed
     // into place after the last chunk (resumed if an earlier attempt was interrupted).
     let uri = d.storageUri.clone();
     let root: [u8; 32] = d.contentRoot.0;
     let (object, source) = download(ctx, &uri, good.iter().find_map(|g| g.url.as_deref()))?;
-    let pb = ctx.progress.bar(None, format!("downloading, verifying and decrypting {}", object.describe()));
+    let pb = ctx.progress.bar(
+        None,
+        format!(
+            "downloading, verifying and decrypting {}",
+            object.describe()
+        ),
+    );
     let emit = |e: RetrieveEvent| {
         if let RetrieveEvent::Decrypted { bytes } = &e {
             pb.set_position(*bytes);
         }
         ctx.emit(e);
     };
-    let fetched = fetch_and_open(Arc::new(object), &key, root, out, &uri, &FetchOptions::default(), &emit).await;
+    let fetched = fetch_and_open(
+        Arc::new(object),
+        &key,
+        root,
+        out,
+        &uri,
+        &FetchOptions::default(),
+        &emit,
+    )
+    .await;
     pb.finish_and_clear();
     let summary = fetched?;
-    ctx.emit(RetrieveEvent::Done { bytes: summary.plaintext_len });
+    ctx.emit(RetrieveEvent::Done {
+        bytes: summary.plaintext_len,
+    });
 
     Ok(RetrieveOutcome {
         purchase_id,
@@ -230,7 +324,10 @@ fn download(ctx: &ClientCtx, uri: &str, presigned: Option<&str>) -> Result<(Seal
     if let (Some((bucket, key)), Some(store)) = (parse_s3_uri(uri), &ctx.store)
         && store.bucket() == bucket
     {
-        return Ok((SealedObject::S3(S3Object::new(store.clone(), key)), "s3".into()));
+        return Ok((
+            SealedObject::S3(S3Object::new(store.clone(), key)),
+            "s3".into(),
+        ));
     }
     let Some(url) = presigned else {
         return Err(SdkError::Storage {
@@ -238,7 +335,10 @@ fn download(ctx: &ClientCtx, uri: &str, presigned: Option<&str>) -> Result<(Seal
             source: "no S3 access to this bucket (set --s3-bucket and credentials) and no keeper sent a presigned URL".into(),
         });
     };
-    Ok((SealedObject::Url(UrlObject::new(ctx.http.clone(), url)), "presigned-url".into()))
+    Ok((
+        SealedObject::Url(UrlObject::new(ctx.http.clone(), url)),
+        "presigned-url".into(),
+    ))
 }
 
 /// The purchase `purchase_id`, refused unless it exists and the context's account bought it.
@@ -249,10 +349,16 @@ pub(crate) async fn my_purchase(ctx: &ClientCtx, purchase_id: u64) -> Result<phd
         .await
         .map_err(|e| SdkError::chain(format!("reading purchase {purchase_id}"), e))?;
     if PurchaseStatus::from(p.status) == PurchaseStatus::None {
-        return Err(SdkError::Purchase { purchase_id, reason: "no such purchase".into() });
+        return Err(SdkError::Purchase {
+            purchase_id,
+            reason: "no such purchase".into(),
+        });
     }
     if p.buyer != ctx.me() {
-        return Err(SdkError::Purchase { purchase_id, reason: format!("belongs to {}, not to {}", p.buyer, ctx.me()) });
+        return Err(SdkError::Purchase {
+            purchase_id,
+            reason: format!("belongs to {}, not to {}", p.buyer, ctx.me()),
+        });
     }
     Ok(p)
 }

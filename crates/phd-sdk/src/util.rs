@@ -13,9 +13,15 @@ mod tests {
 
     #[test]
     fn s3_uris() {
-        assert_eq!(parse_s3_uri("s3://b/k/x.phd"), Some(("b".into(), "k/x.phd".into())));
+        assert_eq!(
+            parse_s3_uri("s3://b/k/x.phd"),
+            Some(("b".into(), "k/x.phd".into()))
+        );
         assert_eq!(parse_s3_uri("s3:///k"), None);
-        assert_eq!(parse_s3_uri("s3://b/datasets/x.phd"), Some(("b".into(), "datasets/x.phd".into())));
+        assert_eq!(
+            parse_s3_uri("s3://b/datasets/x.phd"),
+            Some(("b".into(), "datasets/x.phd".into()))
+        );
         assert_eq!(parse_s3_uri("s3://b/"), None);
         assert_eq!(parse_s3_uri("http://b/k"), None);
     }

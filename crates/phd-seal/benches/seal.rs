@@ -27,7 +27,10 @@ fn csv(bytes: usize) -> Vec<u8> {
 
 fn bench(c: &mut Criterion) {
     let data = csv(16 << 20);
-    let opts = SealOptions { chunk_size: 1 << 20, ..SealOptions::default() };
+    let opts = SealOptions {
+        chunk_size: 1 << 20,
+        ..SealOptions::default()
+    };
     let mut g = c.benchmark_group("phd-seal");
     g.sample_size(10);
     g.throughput(Throughput::Bytes(data.len() as u64));
@@ -42,7 +45,14 @@ fn bench(c: &mut Criterion) {
     g.bench_function("open 16MiB csv", |b| {
         b.iter(|| {
             let mut out = Vec::with_capacity(data.len());
-            open(&s.opening_key, &obj[..], s.root, &mut out, &OpenLimits::default()).unwrap()
+            open(
+                &s.opening_key,
+                &obj[..],
+                s.root,
+                &mut out,
+                &OpenLimits::default(),
+            )
+            .unwrap()
         })
     });
     g.finish();

@@ -13,38 +13,74 @@ impl Rng {
         self.0
     }
     fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
     }
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let iters: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(20_000);
+    let iters: u64 = args
+        .next()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(20_000);
     let seed: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1);
     let mut rng = Rng(seed | 1);
     let mut corpus = Vec::new();
-    for (len, chunk) in [(0usize, 64u32), (1, 64), (500, 64), (4000, 1000), (20_000, 4096)] {
-        let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8 ^ (i / 97) as u8).collect();
+    for (len, chunk) in [
+        (0usize, 64u32),
+        (1, 64),
+        (500, 64),
+        (4000, 1000),
+        (20_000, 4096),
+    ] {
+        let data: Vec<u8> = (0..len)
+            .map(|i| (i * 7 % 251) as u8 ^ (i / 97) as u8)
+            .collect();
         let mut obj = Vec::new();
-        let opts = SealOptions { chunk_size: chunk, threads: 1, ..SealOptions::default() };
+        let opts = SealOptions {
+            chunk_size: chunk,
+            threads: 1,
+            ..SealOptions::default()
+        };
         let s = seal(SealingKey::generate()?, &data[..], &mut obj, &opts)?;
         corpus.push((obj, data, s.opening_key));
     }
-    let limits = OpenLimits { threads: 1, ..OpenLimits::default() };
+    let limits = OpenLimits {
+        threads: 1,
+        ..OpenLimits::default()
+    };
     let (mut ok, mut err) = (0u64, 0u64);
     for _ in 0..iters {
         let (obj, data, key) = &corpus[rng.below(corpus.len())];
         let mut m = obj.clone();
         for _ in 0..=rng.below(4) {
             match rng.below(6) {
-                0 if !m.is_empty() => { let i = rng.below(m.len()); m[i] ^= 1 << rng.below(8); }
-                1 if !m.is_empty() => { let i = rng.below(m.len()); m[i] = rng.next() as u8; }
-                2 => { let n = rng.below(m.len() + 1); m.truncate(n); }
-                3 => { let i = rng.below(m.len() + 1); m.insert(i, rng.next() as u8); }
+                0 if !m.is_empty() => {
+                    let i = rng.below(m.len());
+                    m[i] ^= 1 << rng.below(8);
+                }
+                1 if !m.is_empty() => {
+                    let i = rng.below(m.len());
+                    m[i] = rng.next() as u8;
+                }
+                2 => {
+                    let n = rng.below(m.len() + 1);
+                    m.truncate(n);
+                }
+                3 => {
+                    let i = rng.below(m.len() + 1);
+                    m.insert(i, rng.next() as u8);
+                }
                 4 if m.len() >= 8 => {
                     // overwrite a u64/u32 field with an "interesting" value
                     let i = rng.below(m.len() - 7);
-                    let v = [0u64, 1, u64::MAX, u32::MAX as u64, 1 << 40, m.len() as u64][rng.below(6)];
+                    let v =
+                        [0u64, 1, u64::MAX, u32::MAX as u64, 1 << 40, m.len() as u64][rng.below(6)];
                     m[i..i + 8].copy_from_slice(&v.to_be_bytes());
                 }
                 _ => {}
@@ -61,6 +97,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Err(_) => err += 1,
         }
     }
-    println!("fuzz_open: {iters} iterations, {ok} opened (unchanged content), {err} rejected, 0 panics");
+    println!(
+        "fuzz_open: {iters} iterations, {ok} opened (unchanged content), {err} rejected, 0 panics"
+    );
     Ok(())
 }

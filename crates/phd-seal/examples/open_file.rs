@@ -40,7 +40,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         Box::new(std::fs::File::create(output)?)
     };
-    let s = open(&key, &src, root, BufWriter::with_capacity(1 << 16, sink), &limits)?;
+    let s = open(
+        &key,
+        &src,
+        root,
+        BufWriter::with_capacity(1 << 16, sink),
+        &limits,
+    )?;
     eprintln!("chunks={} plaintext={}", s.chunks, s.plaintext_len);
     Ok(())
 }

@@ -66,7 +66,11 @@ pub enum SealError {
         detail: String,
     },
     /// The recomputed content root differs from the expected one.
-    #[error("content root mismatch: expected {}, object has {}", hex32(expected), hex32(actual))]
+    #[error(
+        "content root mismatch: expected {}, object has {}",
+        hex32(expected),
+        hex32(actual)
+    )]
     RootMismatch {
         /// The root the caller trusts (e.g. from chain).
         expected: [u8; 32],

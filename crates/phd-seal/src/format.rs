@@ -188,9 +188,9 @@ pub(crate) fn parse_trailer(
     let mut pt_total: u64 = 0;
     for (i, raw) in t[TRAILER_FIXED_LEN..].chunks_exact(ENTRY_LEN).enumerate() {
         let i = i as u64;
-        let raw: &[u8; ENTRY_LEN] = raw
-            .try_into()
-            .map_err(|_| SealError::Truncated { context: "trailer entry" })?;
+        let raw: &[u8; ENTRY_LEN] = raw.try_into().map_err(|_| SealError::Truncated {
+            context: "trailer entry",
+        })?;
         let e = ChunkEntry::parse(raw);
         if e.offset != offset {
             return Err(SealError::malformed(
@@ -201,7 +201,10 @@ pub(crate) fn parse_trailer(
         if e.ct_len == 0 || u64::from(e.ct_len) > max_ct_len {
             return Err(SealError::malformed(
                 "trailer",
-                format!("chunk {i} ciphertext length {} outside 1..={max_ct_len}", e.ct_len),
+                format!(
+                    "chunk {i} ciphertext length {} outside 1..={max_ct_len}",
+                    e.ct_len
+                ),
             ));
         }
         let last = i + 1 == count;
@@ -213,14 +216,19 @@ pub(crate) fn parse_trailer(
         if !pt_ok {
             return Err(SealError::malformed(
                 "trailer",
-                format!("chunk {i} plaintext length {} inconsistent with chunk size {chunk_size}", e.pt_len),
+                format!(
+                    "chunk {i} plaintext length {} inconsistent with chunk size {chunk_size}",
+                    e.pt_len
+                ),
             ));
         }
         offset = offset
             .checked_add(u64::from(e.ct_len))
             .ok_or_else(|| SealError::malformed("trailer", "offset overflow"))?;
         if offset > data_end {
-            return Err(SealError::Truncated { context: "chunk data" });
+            return Err(SealError::Truncated {
+                context: "chunk data",
+            });
         }
         pt_total = pt_total
             .checked_add(u64::from(e.pt_len))

@@ -98,7 +98,11 @@ where
 /// Worker threads and chunks in flight from the options (0 = default: every core, and two
 /// chunks per worker so no worker waits on the writer).
 pub(crate) fn threads_and_window(threads: usize, window: usize) -> (usize, usize) {
-    let threads = if threads == 0 { default_threads() } else { threads };
+    let threads = if threads == 0 {
+        default_threads()
+    } else {
+        threads
+    };
     let window = if window == 0 { 2 * threads } else { window };
     (threads, window)
 }

@@ -52,7 +52,10 @@ impl ChunkSource for Vec<u8> {
 }
 
 fn eof() -> io::Error {
-    io::Error::new(io::ErrorKind::UnexpectedEof, "read past end of sealed object")
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "read past end of sealed object",
+    )
 }
 
 /// A sealed object in a local file. The length is taken once at construction.
@@ -92,7 +95,10 @@ impl ChunkSource for FileSource {
     #[cfg(unix)]
     fn read_at(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
         use std::os::unix::fs::FileExt;
-        if offset.checked_add(len as u64).is_none_or(|end| end > self.len) {
+        if offset
+            .checked_add(len as u64)
+            .is_none_or(|end| end > self.len)
+        {
             return Err(eof());
         }
         let mut buf = vec![0u8; len];
@@ -103,7 +109,10 @@ impl ChunkSource for FileSource {
     #[cfg(not(unix))]
     fn read_at(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
         use std::io::{Read, Seek, SeekFrom};
-        if offset.checked_add(len as u64).is_none_or(|end| end > self.len) {
+        if offset
+            .checked_add(len as u64)
+            .is_none_or(|end| end > self.len)
+        {
             return Err(eof());
         }
         let mut f = self

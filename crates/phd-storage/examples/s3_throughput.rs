@@ -11,14 +11,16 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use aws_sdk_s3::primitives::ByteStream;
-use phd_storage::server::{EmbeddedS3, ServerCredentials};
 use phd_storage::Store;
+use phd_storage::server::{EmbeddedS3, ServerCredentials};
 use tokio::io::AsyncWriteExt;
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
 }
 
 fn write_pattern(path: &Path, len: usize) -> std::io::Result<()> {
@@ -43,12 +45,25 @@ fn write_pattern(path: &Path, len: usize) -> std::io::Result<()> {
 
 async fn plain_put(store: &Store, key: &str, path: &Path) -> BoxResult<()> {
     let body = ByteStream::from_path(path).await?;
-    store.client().put_object().bucket(store.bucket()).key(key).body(body).send().await?;
+    store
+        .client()
+        .put_object()
+        .bucket(store.bucket())
+        .key(key)
+        .body(body)
+        .send()
+        .await?;
     Ok(())
 }
 
 async fn plain_get(store: &Store, key: &str, path: &Path) -> BoxResult<u64> {
-    let resp = store.client().get_object().bucket(store.bucket()).key(key).send().await?;
+    let resp = store
+        .client()
+        .get_object()
+        .bucket(store.bucket())
+        .key(key)
+        .send()
+        .await?;
     let mut reader = resp.body.into_async_read();
     let mut f = tokio::fs::File::create(path).await?;
     let n = tokio::io::copy(&mut reader, &mut f).await?;
@@ -75,7 +90,11 @@ async fn main() -> BoxResult<()> {
     let src = tmp.path().join("src.bin");
     write_pattern(&src, len)?;
 
-    let server = EmbeddedS3::start(tmp.path().join("s3"), ServerCredentials::new("bench", "bench-secret")).await?;
+    let server = EmbeddedS3::start(
+        tmp.path().join("s3"),
+        ServerCredentials::new("bench", "bench-secret"),
+    )
+    .await?;
     let cfg = server.client_config("bench");
     println!(
         "object {mb} MiB; multipart threshold {} MiB, part {} MiB, {} parts in flight; endpoint {}",
@@ -116,7 +135,10 @@ async fn main() -> BoxResult<()> {
             mibps(len as u64, plain_down),
             mibps(len as u64, ours_down)
         );
-        for (b, v) in best.iter_mut().zip([plain_up, ours_up, plain_down, ours_down]) {
+        for (b, v) in best
+            .iter_mut()
+            .zip([plain_up, ours_up, plain_down, ours_down])
+        {
             *b = b.min(v);
         }
         std::fs::remove_file(&dst_plain)?;
@@ -124,11 +146,23 @@ async fn main() -> BoxResult<()> {
     }
     let [pu, ou, pd, od] = best.map(|s| mibps(len as u64, s));
     println!("best of {rounds}:");
-    println!("  upload   plain put_object {pu:8.0} MiB/s   Store::put_file    {ou:8.0} MiB/s   ratio {:.2}", ou / pu);
-    println!("  download plain get_object {pd:8.0} MiB/s   Store::get_to_file {od:8.0} MiB/s   ratio {:.2}", od / pd);
+    println!(
+        "  upload   plain put_object {pu:8.0} MiB/s   Store::put_file    {ou:8.0} MiB/s   ratio {:.2}",
+        ou / pu
+    );
+    println!(
+        "  download plain get_object {pd:8.0} MiB/s   Store::get_to_file {od:8.0} MiB/s   ratio {:.2}",
+        od / pd
+    );
     // One line per figure for scripts/bench.sh's summary table: name|ours|baseline|ratio|aim.
-    println!("BENCH|S3 upload {mb} MiB: Store::put_file vs plain put_object|{ou:.0} MiB/s|{pu:.0} MiB/s|{:.2}×|≥ 0.9×", ou / pu);
-    println!("BENCH|S3 download {mb} MiB: Store::get_to_file vs plain get_object|{od:.0} MiB/s|{pd:.0} MiB/s|{:.2}×|≥ 0.9×", od / pd);
+    println!(
+        "BENCH|S3 upload {mb} MiB: Store::put_file vs plain put_object|{ou:.0} MiB/s|{pu:.0} MiB/s|{:.2}×|≥ 0.9×",
+        ou / pu
+    );
+    println!(
+        "BENCH|S3 download {mb} MiB: Store::get_to_file vs plain get_object|{od:.0} MiB/s|{pd:.0} MiB/s|{:.2}×|≥ 0.9×",
+        od / pd
+    );
     server.shutdown().await?;
     Ok(())
 }

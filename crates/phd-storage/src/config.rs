@@ -91,7 +91,14 @@ impl S3Config {
             bool,
         ),
     ) -> Option<Self> {
-        Some(Self { endpoint, region, access_key_id, secret_access_key, force_path_style, ..Self::new(bucket?) })
+        Some(Self {
+            endpoint,
+            region,
+            access_key_id,
+            secret_access_key,
+            force_path_style,
+            ..Self::new(bucket?)
+        })
     }
 
     /// Reads `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_S3`), `AWS_REGION` (or
@@ -108,8 +115,9 @@ impl S3Config {
     /// Like [`S3Config::from_env`] with a custom variable lookup (for tests and flag layers).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let nonempty = |name: &str| get(name).filter(|v| !v.trim().is_empty());
-        let bucket = nonempty("PHD_S3_BUCKET")
-            .ok_or_else(|| Error::Config("PHD_S3_BUCKET is not set (the bucket holding data objects)".into()))?;
+        let bucket = nonempty("PHD_S3_BUCKET").ok_or_else(|| {
+            Error::Config("PHD_S3_BUCKET is not set (the bucket holding data objects)".into())
+        })?;
         let mut cfg = Self::new(bucket);
         cfg.endpoint = nonempty("AWS_ENDPOINT_URL_S3").or_else(|| nonempty("AWS_ENDPOINT_URL"));
         if let Some(region) = nonempty("AWS_REGION").or_else(|| nonempty("AWS_DEFAULT_REGION")) {
@@ -118,8 +126,11 @@ impl S3Config {
         cfg.access_key_id = nonempty("AWS_ACCESS_KEY_ID");
         cfg.secret_access_key = nonempty("AWS_SECRET_ACCESS_KEY");
         cfg.force_path_style = match nonempty("AWS_S3_FORCE_PATH_STYLE") {
-            Some(v) => parse_bool(&v)
-                .ok_or_else(|| Error::Config(format!("AWS_S3_FORCE_PATH_STYLE: expected true/false, got {v:?}")))?,
+            Some(v) => parse_bool(&v).ok_or_else(|| {
+                Error::Config(format!(
+                    "AWS_S3_FORCE_PATH_STYLE: expected true/false, got {v:?}"
+                ))
+            })?,
             None => cfg.endpoint.is_some(),
         };
         cfg.validate()?;
@@ -156,7 +167,9 @@ impl S3Config {
         if let Some(ep) = &self.endpoint
             && !(ep.starts_with("http://") || ep.starts_with("https://"))
         {
-            return fail(format!("endpoint {ep:?} must start with http:// or https://"));
+            return fail(format!(
+                "endpoint {ep:?} must start with http:// or https://"
+            ));
         }
         Ok(())
     }
@@ -164,7 +177,9 @@ impl S3Config {
     /// The part size actually used for an object of `len` bytes (≤ 10 000 parts).
     pub fn effective_part_size(&self, len: u64) -> u64 {
         let needed = len.div_ceil(MAX_PARTS);
-        self.part_size.max(needed).clamp(MIN_PART_SIZE, MAX_PART_SIZE)
+        self.part_size
+            .max(needed)
+            .clamp(MIN_PART_SIZE, MAX_PART_SIZE)
     }
 }
 
@@ -183,7 +198,10 @@ impl fmt::Debug for S3Config {
             .field("region", &self.region)
             .field("bucket", &self.bucket)
             .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &self.secret_access_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "<redacted>"),
+            )
             .field("force_path_style", &self.force_path_style)
             .field("multipart_threshold", &self.multipart_threshold)
             .field("part_size", &self.part_size)
@@ -204,7 +222,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let m: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        let m: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
         move |k| m.get(k).cloned()
     }
 
@@ -221,7 +242,10 @@ mod tests {
         assert_eq!(cfg.bucket, "data");
         assert_eq!(cfg.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
         assert_eq!(cfg.region, "eu-west-1");
-        assert!(cfg.force_path_style, "custom endpoint implies path style by default");
+        assert!(
+            cfg.force_path_style,
+            "custom endpoint implies path style by default"
+        );
         let dbg = format!("{cfg:?}");
         assert!(!dbg.contains("very-secret"), "{dbg}");
 
@@ -234,13 +258,22 @@ mod tests {
         assert!(!cfg.force_path_style);
         assert!(cfg.access_key_id.is_none());
 
-        assert!(matches!(S3Config::from_lookup(lookup(&[])), Err(Error::Config(_))));
         assert!(matches!(
-            S3Config::from_lookup(lookup(&[("PHD_S3_BUCKET", "b"), ("AWS_S3_FORCE_PATH_STYLE", "maybe")])),
+            S3Config::from_lookup(lookup(&[])),
             Err(Error::Config(_))
         ));
         assert!(matches!(
-            S3Config::from_lookup(lookup(&[("PHD_S3_BUCKET", "b"), ("AWS_ACCESS_KEY_ID", "only-id")])),
+            S3Config::from_lookup(lookup(&[
+                ("PHD_S3_BUCKET", "b"),
+                ("AWS_S3_FORCE_PATH_STYLE", "maybe")
+            ])),
+            Err(Error::Config(_))
+        ));
+        assert!(matches!(
+            S3Config::from_lookup(lookup(&[
+                ("PHD_S3_BUCKET", "b"),
+                ("AWS_ACCESS_KEY_ID", "only-id")
+            ])),
             Err(Error::Config(_))
         ));
     }

@@ -37,7 +37,9 @@ pub enum Error {
     },
 
     /// Could not connect / the connection failed (after all retries).
-    #[error("{op} s3://{bucket}/{key}: cannot reach S3 at {endpoint} (is the server running?): {detail}")]
+    #[error(
+        "{op} s3://{bucket}/{key}: cannot reach S3 at {endpoint} (is the server running?): {detail}"
+    )]
     Unreachable {
         /// S3 operation.
         op: &'static str,
@@ -184,12 +186,33 @@ where
     let (bucket, key) = (bucket.to_owned(), key.to_owned());
     let endpoint = endpoint.to_owned();
     match &err {
-        SdkError::TimeoutError(_) => return Error::Timeout { op, bucket, key, endpoint, detail },
+        SdkError::TimeoutError(_) => {
+            return Error::Timeout {
+                op,
+                bucket,
+                key,
+                endpoint,
+                detail,
+            };
+        }
         SdkError::DispatchFailure(d) if d.is_timeout() => {
-            return Error::Timeout { op, bucket, key, endpoint, detail };
+            return Error::Timeout {
+                op,
+                bucket,
+                key,
+                endpoint,
+                detail,
+            };
         }
         SdkError::DispatchFailure(_) => {
-            return Error::Unreachable { op, bucket, key, endpoint, detail, source: Box::new(err) };
+            return Error::Unreachable {
+                op,
+                bucket,
+                key,
+                endpoint,
+                detail,
+                source: Box::new(err),
+            };
         }
         _ => {}
     }
@@ -199,6 +222,14 @@ where
             Error::NotFound { op, bucket, key }
         }
         (Some("NotFound"), _) | (None, Some(404)) => Error::NoSuchBucket { op, bucket },
-        _ => Error::S3 { op, bucket, key, code, status, detail, source: Box::new(err) },
+        _ => Error::S3 {
+            op,
+            bucket,
+            key,
+            code,
+            status,
+            detail,
+            source: Box::new(err),
+        },
     }
 }

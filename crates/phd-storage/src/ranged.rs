@@ -35,7 +35,10 @@ pub struct S3Object {
 impl S3Object {
     /// `key` in `store`'s bucket.
     pub fn new(store: Store, key: impl Into<String>) -> Self {
-        S3Object { store, key: key.into() }
+        S3Object {
+            store,
+            key: key.into(),
+        }
     }
 }
 
@@ -47,7 +50,11 @@ impl RangedObject for S3Object {
     async fn size(&self) -> Result<u64> {
         match self.store.head(&self.key).await? {
             Some(info) => Ok(info.len),
-            None => Err(crate::Error::NotFound { op: "HeadObject", bucket: self.store.bucket().to_owned(), key: self.key.clone() }),
+            None => Err(crate::Error::NotFound {
+                op: "HeadObject",
+                bucket: self.store.bucket().to_owned(),
+                key: self.key.clone(),
+            }),
         }
     }
 

@@ -20,15 +20,14 @@ use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use s3s::dto::{
     AbortMultipartUploadInput, AbortMultipartUploadOutput, CompleteMultipartUploadInput,
     CompleteMultipartUploadOutput, CopyObjectInput, CopyObjectOutput, CreateBucketInput,
-    CreateBucketOutput, CreateMultipartUploadInput, CreateMultipartUploadOutput,
-    DeleteBucketInput, DeleteBucketOutput, DeleteObjectInput, DeleteObjectOutput,
-    DeleteObjectsInput, DeleteObjectsOutput, GetBucketLocationInput, GetBucketLocationOutput,
-    GetObjectInput, GetObjectOutput, HeadBucketInput, HeadBucketOutput, HeadObjectInput,
-    HeadObjectOutput, ListBucketsInput, ListBucketsOutput, ListMultipartUploadsInput,
-    ListMultipartUploadsOutput, ListObjectsInput, ListObjectsOutput, ListObjectsV2Input,
-    ListObjectsV2Output, ListPartsInput, ListPartsOutput, MultipartUpload, PutObjectInput,
-    PutObjectOutput, Timestamp, UploadPartCopyInput, UploadPartCopyOutput, UploadPartInput,
-    UploadPartOutput,
+    CreateBucketOutput, CreateMultipartUploadInput, CreateMultipartUploadOutput, DeleteBucketInput,
+    DeleteBucketOutput, DeleteObjectInput, DeleteObjectOutput, DeleteObjectsInput,
+    DeleteObjectsOutput, GetBucketLocationInput, GetBucketLocationOutput, GetObjectInput,
+    GetObjectOutput, HeadBucketInput, HeadBucketOutput, HeadObjectInput, HeadObjectOutput,
+    ListBucketsInput, ListBucketsOutput, ListMultipartUploadsInput, ListMultipartUploadsOutput,
+    ListObjectsInput, ListObjectsOutput, ListObjectsV2Input, ListObjectsV2Output, ListPartsInput,
+    ListPartsOutput, MultipartUpload, PutObjectInput, PutObjectOutput, Timestamp,
+    UploadPartCopyInput, UploadPartCopyOutput, UploadPartInput, UploadPartOutput,
 };
 use s3s::{S3, S3Request, S3Response, S3Result};
 use tokio::net::TcpListener;
@@ -116,7 +115,9 @@ fn b64url_decode(s: &str) -> Option<Vec<u8>> {
 
 /// Parses `.bucket-<b64>.object-<b64>.upload-<id>.metadata.json`.
 fn parse_upload_metadata_name(name: &str) -> Option<(String, String, String)> {
-    let rest = name.strip_prefix(".bucket-")?.strip_suffix(".metadata.json")?;
+    let rest = name
+        .strip_prefix(".bucket-")?
+        .strip_suffix(".metadata.json")?;
     let (bucket_b64, rest) = rest.split_once(".object-")?;
     let (key_b64, upload_id) = rest.split_once(".upload-")?;
     let bucket = String::from_utf8(b64url_decode(bucket_b64)?).ok()?;
@@ -144,7 +145,9 @@ impl PhdFs {
             }
             // The upload is live while its info file exists; it records the initiator's key.
             let info = self.root.join(format!(".upload-{upload_id}.json"));
-            let Ok(content) = tokio::fs::read(&info).await else { continue };
+            let Ok(content) = tokio::fs::read(&info).await else {
+                continue;
+            };
             let owner: Option<String> = serde_json_like_string(&content);
             if owner.as_deref() != access_key {
                 continue;
@@ -185,7 +188,9 @@ impl S3 for PhdFs {
         let prefix = input.prefix.clone().unwrap_or_default();
         let ak = req.credentials.as_ref().map(|c| c.access_key.as_str());
         let bucket_dir = self.root.join(&input.bucket);
-        if input.bucket.contains(['/', '\\']) || !tokio::fs::try_exists(&bucket_dir).await.unwrap_or(false) {
+        if input.bucket.contains(['/', '\\'])
+            || !tokio::fs::try_exists(&bucket_dir).await.unwrap_or(false)
+        {
             return Err(s3s::s3_error!(NoSuchBucket));
         }
         let uploads = self
@@ -201,19 +206,34 @@ impl S3 for PhdFs {
         }))
     }
 
-    async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
         self.inner.create_bucket(req).await
     }
-    async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
         self.inner.copy_object(req).await
     }
-    async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
+    async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
         self.inner.delete_bucket(req).await
     }
-    async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
         self.inner.delete_object(req).await
     }
-    async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         self.inner.delete_objects(req).await
     }
     async fn get_bucket_location(
@@ -222,25 +242,46 @@ impl S3 for PhdFs {
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
         self.inner.get_bucket_location(req).await
     }
-    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
         self.inner.get_object(req).await
     }
-    async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
         self.inner.head_bucket(req).await
     }
-    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
         self.inner.head_object(req).await
     }
-    async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+    async fn list_buckets(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
         self.inner.list_buckets(req).await
     }
-    async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
         self.inner.list_objects(req).await
     }
-    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
         self.inner.list_objects_v2(req).await
     }
-    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
         self.inner.put_object(req).await
     }
     async fn create_multipart_upload(
@@ -249,13 +290,22 @@ impl S3 for PhdFs {
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         self.inner.create_multipart_upload(req).await
     }
-    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
         self.inner.upload_part(req).await
     }
-    async fn upload_part_copy(&self, req: S3Request<UploadPartCopyInput>) -> S3Result<S3Response<UploadPartCopyOutput>> {
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
         self.inner.upload_part_copy(req).await
     }
-    async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
         self.inner.list_parts(req).await
     }
     async fn complete_multipart_upload(
@@ -353,15 +403,23 @@ pub struct EmbeddedS3 {
 impl EmbeddedS3 {
     /// Binds `127.0.0.1:0` and serves `root_dir` in a background task.
     pub async fn start(root_dir: impl AsRef<Path>, creds: ServerCredentials) -> Result<Self> {
-        Self::start_on("127.0.0.1:0".parse().map_err(|e| Error::Server {
-            context: "parsing loopback address".into(),
-            source: Box::new(e),
-        })?, root_dir, creds)
+        Self::start_on(
+            "127.0.0.1:0".parse().map_err(|e| Error::Server {
+                context: "parsing loopback address".into(),
+                source: Box::new(e),
+            })?,
+            root_dir,
+            creds,
+        )
         .await
     }
 
     /// Binds `addr` (port 0 for an ephemeral port) and serves `root_dir` in a background task.
-    pub async fn start_on(addr: SocketAddr, root_dir: impl AsRef<Path>, creds: ServerCredentials) -> Result<Self> {
+    pub async fn start_on(
+        addr: SocketAddr,
+        root_dir: impl AsRef<Path>,
+        creds: ServerCredentials,
+    ) -> Result<Self> {
         let root_dir = root_dir.as_ref().to_path_buf();
         // Fail early (in the caller) on a bad root rather than inside the task.
         drop(build_service(&root_dir, &creds)?);
@@ -445,8 +503,12 @@ mod tests {
         assert!(b64url_decode("Y").is_none());
         assert!(b64url_decode("Y*==").is_none());
         let (b, k, u) =
-            parse_upload_metadata_name(".bucket-YnVja2V0.object-YQ.upload-1234.metadata.json").unwrap();
-        assert_eq!((b.as_str(), k.as_str(), u.as_str()), ("bucket", "a", "1234"));
+            parse_upload_metadata_name(".bucket-YnVja2V0.object-YQ.upload-1234.metadata.json")
+                .unwrap();
+        assert_eq!(
+            (b.as_str(), k.as_str(), u.as_str()),
+            ("bucket", "a", "1234")
+        );
         assert!(parse_upload_metadata_name(".bucket-YnVja2V0.object-YQ.metadata.json").is_none());
     }
 }

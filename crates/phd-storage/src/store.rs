@@ -10,7 +10,9 @@ use aws_config::BehaviorVersion;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
-use aws_sdk_s3::config::{Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::config::{
+    Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
@@ -48,12 +50,21 @@ pub trait UploadSource: Send + Sync {
     /// Total length in bytes.
     fn size(&self) -> u64;
     /// Exactly `len` bytes starting at `offset`.
-    fn read_at(&self, offset: u64, len: usize) -> impl Future<Output = std::io::Result<Bytes>> + Send;
+    fn read_at(
+        &self,
+        offset: u64,
+        len: usize,
+    ) -> impl Future<Output = std::io::Result<Bytes>> + Send;
     /// The body of one part: by default [`UploadSource::read_at`] in memory; a file streams it
     /// from disk instead, so no part is ever held whole.
-    fn part_body(&self, offset: u64, len: u64) -> impl Future<Output = std::io::Result<ByteStream>> + Send {
+    fn part_body(
+        &self,
+        offset: u64,
+        len: u64,
+    ) -> impl Future<Output = std::io::Result<ByteStream>> + Send {
         async move {
-            let want = usize::try_from(len).map_err(|_| std::io::Error::other("part too large for memory"))?;
+            let want = usize::try_from(len)
+                .map_err(|_| std::io::Error::other("part too large for memory"))?;
             let data = self.read_at(offset, want).await?;
             if data.len() != want {
                 return Err(std::io::Error::new(
@@ -70,13 +81,19 @@ impl UploadSource for Bytes {
     fn size(&self) -> u64 {
         self.len() as u64
     }
-    fn read_at(&self, offset: u64, len: usize) -> impl Future<Output = std::io::Result<Bytes>> + Send {
+    fn read_at(
+        &self,
+        offset: u64,
+        len: usize,
+    ) -> impl Future<Output = std::io::Result<Bytes>> + Send {
         let out = usize::try_from(offset)
             .ok()
             .and_then(|start| Some(start..start.checked_add(len)?))
             .filter(|r| r.end <= self.len())
             .map(|r| self.slice(r))
-            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "read past end of buffer"));
+            .ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "read past end of buffer")
+            });
         std::future::ready(out)
     }
 }
@@ -106,7 +123,11 @@ impl UploadSource for FileSource {
     fn size(&self) -> u64 {
         self.len
     }
-    fn read_at(&self, offset: u64, len: usize) -> impl Future<Output = std::io::Result<Bytes>> + Send {
+    fn read_at(
+        &self,
+        offset: u64,
+        len: usize,
+    ) -> impl Future<Output = std::io::Result<Bytes>> + Send {
         let path = self.path.clone();
         async move {
             tokio::task::spawn_blocking(move || {
@@ -121,12 +142,19 @@ impl UploadSource for FileSource {
             .map_err(std::io::Error::other)?
         }
     }
-    fn part_body(&self, offset: u64, len: u64) -> impl Future<Output = std::io::Result<ByteStream>> + Send {
+    fn part_body(
+        &self,
+        offset: u64,
+        len: u64,
+    ) -> impl Future<Output = std::io::Result<ByteStream>> + Send {
         let path = self.path.clone();
         let past_end = offset.checked_add(len).is_none_or(|end| end > self.len);
         async move {
             if past_end {
-                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "part past the end of the file"));
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "part past the end of the file",
+                ));
             }
             // Read from disk while the request is sent (the SDK re-opens the file on a retry).
             ByteStream::read_from()
@@ -165,7 +193,9 @@ impl AbortGuard {
 
 impl Drop for AbortGuard {
     fn drop(&mut self) {
-        let Some(upload_id) = self.upload_id.take() else { return };
+        let Some(upload_id) = self.upload_id.take() else {
+            return;
+        };
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             tracing::warn!(bucket = %self.bucket, key = %self.key, %upload_id,
                 "multipart upload dropped outside a runtime; left for abort_incomplete_uploads");
@@ -206,7 +236,13 @@ impl Store {
             loader = loader.endpoint_url(ep);
         }
         if let (Some(id), Some(secret)) = (&cfg.access_key_id, &cfg.secret_access_key) {
-            loader = loader.credentials_provider(Credentials::new(id, secret, None, None, "phd-storage-static"));
+            loader = loader.credentials_provider(Credentials::new(
+                id,
+                secret,
+                None,
+                None,
+                "phd-storage-static",
+            ));
         }
         let sdk = loader.load().await;
         let conf = aws_sdk_s3::config::Builder::from(&sdk)
@@ -216,8 +252,16 @@ impl Store {
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
             .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
             .build();
-        let endpoint_label: Arc<str> = cfg.endpoint.clone().unwrap_or_else(|| format!("AWS S3 ({})", cfg.region)).into();
-        Ok(Self { client: Client::from_conf(conf), cfg: Arc::new(cfg), endpoint_label })
+        let endpoint_label: Arc<str> = cfg
+            .endpoint
+            .clone()
+            .unwrap_or_else(|| format!("AWS S3 ({})", cfg.region))
+            .into();
+        Ok(Self {
+            client: Client::from_conf(conf),
+            cfg: Arc::new(cfg),
+            endpoint_label,
+        })
     }
 
     /// The configuration in use.
@@ -235,7 +279,12 @@ impl Store {
         &self.client
     }
 
-    fn sdk_err<E>(&self, op: &'static str, key: &str, err: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Error
+    fn sdk_err<E>(
+        &self,
+        op: &'static str,
+        key: &str,
+        err: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    ) -> Error
     where
         E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
@@ -243,11 +292,22 @@ impl Store {
     }
 
     fn protocol(&self, op: &'static str, key: &str, detail: impl Into<String>) -> Error {
-        Error::Protocol { op, bucket: self.cfg.bucket.clone(), key: key.to_owned(), detail: detail.into() }
+        Error::Protocol {
+            op,
+            bucket: self.cfg.bucket.clone(),
+            key: key.to_owned(),
+            detail: detail.into(),
+        }
     }
 
     fn io(&self, op: &'static str, key: &str, path: &Path, source: std::io::Error) -> Error {
-        Error::Io { op, bucket: self.cfg.bucket.clone(), key: key.to_owned(), path: path.to_owned(), source }
+        Error::Io {
+            op,
+            bucket: self.cfg.bucket.clone(),
+            key: key.to_owned(),
+            path: path.to_owned(),
+            source,
+        }
     }
 
     /// Creates the bucket unless it exists (and is ours).
@@ -281,9 +341,16 @@ impl Store {
     /// Uploads a local file: one PUT below `multipart_threshold`, else a multipart upload with
     /// `upload_concurrency` parts in flight. `progress` gets the cumulative bytes uploaded.
     /// A failed multipart upload is aborted, so no parts are left behind.
-    pub async fn put_file(&self, key: &str, path: impl AsRef<Path>, progress: impl Fn(u64) + Send + Sync) -> Result<ObjectInfo> {
+    pub async fn put_file(
+        &self,
+        key: &str,
+        path: impl AsRef<Path>,
+        progress: impl Fn(u64) + Send + Sync,
+    ) -> Result<ObjectInfo> {
         let path = path.as_ref();
-        let src = FileSource::open(path).await.map_err(|e| self.io("PutObject", key, path, e))?;
+        let src = FileSource::open(path)
+            .await
+            .map_err(|e| self.io("PutObject", key, path, e))?;
         if src.size() < self.cfg.multipart_threshold {
             let body = ByteStream::read_from()
                 .path(path)
@@ -305,10 +372,16 @@ impl Store {
     }
 
     /// Uploads any [`UploadSource`] (multipart above the threshold).
-    pub async fn put_source<S: UploadSource>(&self, key: &str, src: &S, progress: impl Fn(u64) + Send + Sync) -> Result<ObjectInfo> {
+    pub async fn put_source<S: UploadSource>(
+        &self,
+        key: &str,
+        src: &S,
+        progress: impl Fn(u64) + Send + Sync,
+    ) -> Result<ObjectInfo> {
         let len = src.size();
         if len < self.cfg.multipart_threshold {
-            let n = usize::try_from(len).map_err(|_| self.protocol("PutObject", key, "object too large for memory"))?;
+            let n = usize::try_from(len)
+                .map_err(|_| self.protocol("PutObject", key, "object too large for memory"))?;
             let data = src.read_at(0, n).await.map_err(|source| Error::Source {
                 op: "PutObject",
                 bucket: self.cfg.bucket.clone(),
@@ -334,10 +407,18 @@ impl Store {
             .send()
             .await
             .map_err(|e| self.sdk_err("PutObject", key, e))?;
-        Ok(ObjectInfo { len, etag: out.e_tag().map(clean_etag) })
+        Ok(ObjectInfo {
+            len,
+            etag: out.e_tag().map(clean_etag),
+        })
     }
 
-    async fn put_multipart<S: UploadSource>(&self, key: &str, src: &S, progress: &(impl Fn(u64) + Send + Sync)) -> Result<ObjectInfo> {
+    async fn put_multipart<S: UploadSource>(
+        &self,
+        key: &str,
+        src: &S,
+        progress: &(impl Fn(u64) + Send + Sync),
+    ) -> Result<ObjectInfo> {
         let bucket = &self.cfg.bucket;
         let len = src.size();
         let part_size = self.cfg.effective_part_size(len);
@@ -361,18 +442,28 @@ impl Store {
         };
         tracing::debug!(%bucket, key, %upload_id, len, part_size, "multipart upload started");
 
-        let result = match self.upload_parts(key, &upload_id, src, part_size, progress).await {
+        let result = match self
+            .upload_parts(key, &upload_id, src, part_size, progress)
+            .await
+        {
             Ok(parts) => self
                 .client
                 .complete_multipart_upload()
                 .bucket(bucket)
                 .key(key)
                 .upload_id(&upload_id)
-                .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts))
+                        .build(),
+                )
                 .send()
                 .await
                 .map_err(|e| self.sdk_err("CompleteMultipartUpload", key, e))
-                .map(|out| ObjectInfo { len, etag: out.e_tag().map(clean_etag) }),
+                .map(|out| ObjectInfo {
+                    len,
+                    etag: out.e_tag().map(clean_etag),
+                }),
             Err(e) => Err(e),
         };
         match result {
@@ -407,7 +498,8 @@ impl Store {
         let mut failure: Option<Error> = None;
         let mut uploaded: u64 = 0;
         loop {
-            while failure.is_none() && inflight.len() < self.cfg.upload_concurrency && next < nparts {
+            while failure.is_none() && inflight.len() < self.cfg.upload_concurrency && next < nparts
+            {
                 let offset = next * part_size;
                 let n = part_size.min(len - offset);
                 next += 1;
@@ -451,7 +543,8 @@ impl Store {
             source,
         };
         let body = src.part_body(offset, n).await.map_err(source_err)?;
-        let pn = i32::try_from(part_number).map_err(|_| self.protocol("UploadPart", key, "too many parts"))?;
+        let pn = i32::try_from(part_number)
+            .map_err(|_| self.protocol("UploadPart", key, "too many parts"))?;
         let out = self
             .client
             .upload_part()
@@ -464,14 +557,27 @@ impl Store {
             .send()
             .await
             .map_err(|e| self.sdk_err("UploadPart", key, e))?;
-        let etag = out.e_tag().ok_or_else(|| self.protocol("UploadPart", key, format!("no ETag for part {pn}")))?;
-        Ok((CompletedPart::builder().part_number(pn).e_tag(etag).build(), n))
+        let etag = out
+            .e_tag()
+            .ok_or_else(|| self.protocol("UploadPart", key, format!("no ETag for part {pn}")))?;
+        Ok((
+            CompletedPart::builder().part_number(pn).e_tag(etag).build(),
+            n,
+        ))
     }
 
     /// Aborts an upload, retrying once; failures are logged (the caller reports the original error).
     async fn abort_upload(&self, key: &str, upload_id: &str) {
         for attempt in 1..=2 {
-            match self.client.abort_multipart_upload().bucket(&self.cfg.bucket).key(key).upload_id(upload_id).send().await {
+            match self
+                .client
+                .abort_multipart_upload()
+                .bucket(&self.cfg.bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .send()
+                .await
+            {
                 Ok(_) => {
                     tracing::debug!(bucket = %self.cfg.bucket, key, upload_id, "multipart upload aborted");
                     return;
@@ -512,7 +618,9 @@ impl Store {
             Err(err) => {
                 return Err(match self.sdk_err(OP, key, err) {
                     Error::S3 { code: Some(c), .. } if c == "InvalidRange" => invalid(),
-                    Error::S3 { status: Some(416), .. } => invalid(),
+                    Error::S3 {
+                        status: Some(416), ..
+                    } => invalid(),
                     other => other,
                 });
             }
@@ -522,7 +630,11 @@ impl Store {
         let mut body = resp.body;
         while let Some(chunk) = self.next_chunk(key, &mut body).await? {
             if (buf.len() + chunk.len()) as u64 > want {
-                return Err(self.protocol(OP, key, format!("server sent more than the {want} bytes asked for")));
+                return Err(self.protocol(
+                    OP,
+                    key,
+                    format!("server sent more than the {want} bytes asked for"),
+                ));
             }
             buf.extend_from_slice(&chunk);
         }
@@ -544,7 +656,14 @@ impl Store {
             }),
             Ok(None) => Ok(None),
             Ok(Some(Ok(b))) => Ok(Some(b)),
-            Ok(Some(Err(e))) => Err(self.protocol("GetObject", key, format!("body stream failed: {}", aws_sdk_s3::error::DisplayErrorContext(&e)))),
+            Ok(Some(Err(e))) => Err(self.protocol(
+                "GetObject",
+                key,
+                format!(
+                    "body stream failed: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                ),
+            )),
         }
     }
 
@@ -577,27 +696,49 @@ impl Store {
         let mut body = resp.body;
         let mut written: u64 = 0;
         while let Some(chunk) = self.next_chunk(key, &mut body).await? {
-            out.write_all(&chunk).await.map_err(|e| self.io(OP, key, &tmp_path, e))?;
+            out.write_all(&chunk)
+                .await
+                .map_err(|e| self.io(OP, key, &tmp_path, e))?;
             written += chunk.len() as u64;
         }
-        out.flush().await.map_err(|e| self.io(OP, key, &tmp_path, e))?;
+        out.flush()
+            .await
+            .map_err(|e| self.io(OP, key, &tmp_path, e))?;
         let file = out.into_inner();
-        file.sync_all().await.map_err(|e| self.io(OP, key, &tmp_path, e))?;
+        file.sync_all()
+            .await
+            .map_err(|e| self.io(OP, key, &tmp_path, e))?;
         drop(file);
         if let Some(exp) = expected
             && exp != written
         {
-            return Err(self.protocol(OP, key, format!("body ended after {written} of {exp} bytes")));
+            return Err(self.protocol(
+                OP,
+                key,
+                format!("body ended after {written} of {exp} bytes"),
+            ));
         }
-        tmp_path.persist(path).map_err(|e| self.io(OP, key, path, e.error))?;
+        tmp_path
+            .persist(path)
+            .map_err(|e| self.io(OP, key, path, e.error))?;
         Ok(ObjectInfo { len: written, etag })
     }
 
     /// Length and ETag of `key`, or `None` if it does not exist.
     pub async fn head(&self, key: &str) -> Result<Option<ObjectInfo>> {
-        match self.client.head_object().bucket(&self.cfg.bucket).key(key).send().await {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.cfg.bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(out) => Ok(Some(ObjectInfo {
-                len: out.content_length().and_then(|l| u64::try_from(l).ok()).unwrap_or(0),
+                len: out
+                    .content_length()
+                    .and_then(|l| u64::try_from(l).ok())
+                    .unwrap_or(0),
                 etag: out.e_tag().map(clean_etag),
             })),
             Err(err) => match self.sdk_err("HeadObject", key, err) {
@@ -614,7 +755,8 @@ impl Store {
 
     /// A presigned GET URL for `key`, valid for `ttl` (at most 7 days). Signed locally, no request.
     pub async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String> {
-        let pcfg = PresigningConfig::expires_in(ttl).map_err(|e| Error::Config(format!("presign ttl {ttl:?}: {e}")))?;
+        let pcfg = PresigningConfig::expires_in(ttl)
+            .map_err(|e| Error::Config(format!("presign ttl {ttl:?}: {e}")))?;
         let req = self
             .client
             .get_object()
@@ -628,7 +770,14 @@ impl Store {
 
     /// Deletes `key` (S3 semantics: deleting a missing key succeeds).
     pub async fn delete(&self, key: &str) -> Result<()> {
-        match self.client.delete_object().bucket(&self.cfg.bucket).key(key).send().await {
+        match self
+            .client
+            .delete_object()
+            .bucket(&self.cfg.bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(err) => match self.sdk_err("DeleteObject", key, err) {
                 Error::NotFound { .. } => Ok(()),

@@ -1,8 +1,8 @@
 //! Store against the real embedded S3 server over HTTP (port 0, a fresh bucket per test).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -18,7 +18,10 @@ fn creds() -> ServerCredentials {
 fn unique_bucket(tag: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     format!("t-{tag}-{}-{n}-{}", std::process::id(), t % 1_000_000_000)
 }
 
@@ -44,20 +47,30 @@ struct Env {
 
 async fn env(tag: &str, tune: impl FnOnce(&mut S3Config)) -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let server = EmbeddedS3::start(dir.path().join("s3"), creds()).await.unwrap();
+    let server = EmbeddedS3::start(dir.path().join("s3"), creds())
+        .await
+        .unwrap();
     let mut cfg = server.client_config(unique_bucket(tag));
     tune(&mut cfg);
     let store = Store::connect(cfg).await.unwrap();
     store.ensure_bucket().await.unwrap();
     store.ensure_bucket().await.unwrap(); // idempotent
-    Env { _dir: dir, server, store }
+    Env {
+        _dir: dir,
+        server,
+        store,
+    }
 }
 
 #[tokio::test]
 async fn small_put_get_roundtrip() {
     let e = env("small", |_| {}).await;
     let data = pattern(100_000, 1);
-    let info = e.store.put_bytes("a/small.bin", data.clone()).await.unwrap();
+    let info = e
+        .store
+        .put_bytes("a/small.bin", data.clone())
+        .await
+        .unwrap();
     assert_eq!(info.len, data.len() as u64);
 
     let head = e.store.head("a/small.bin").await.unwrap().unwrap();
@@ -65,18 +78,31 @@ async fn small_put_get_roundtrip() {
     assert!(e.store.exists("a/small.bin").await.unwrap());
     assert!(!e.store.exists("a/missing.bin").await.unwrap());
 
-    let got = e.store.get_range("a/small.bin", 0..data.len() as u64).await.unwrap();
+    let got = e
+        .store
+        .get_range("a/small.bin", 0..data.len() as u64)
+        .await
+        .unwrap();
     assert_eq!(&got[..], &data[..]);
     let got = e.store.get_range("a/small.bin", 10..20).await.unwrap();
     assert_eq!(&got[..], &data[10..20]);
-    assert!(e.store.get_range("a/small.bin", 5..5).await.unwrap().is_empty());
+    assert!(
+        e.store
+            .get_range("a/small.bin", 5..5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // put_file below the threshold is a single PUT; progress reports the full length.
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("in.bin");
     std::fs::write(&src, &data).unwrap();
     let seen = AtomicU64::new(0);
-    e.store.put_file("a/file.bin", &src, |n| seen.store(n, Ordering::Relaxed)).await.unwrap();
+    e.store
+        .put_file("a/file.bin", &src, |n| seen.store(n, Ordering::Relaxed))
+        .await
+        .unwrap();
     assert_eq!(seen.load(Ordering::Relaxed), data.len() as u64);
     let dst = dir.path().join("out.bin");
     let info = e.store.get_to_file("a/file.bin", &dst).await.unwrap();
@@ -101,32 +127,67 @@ async fn multipart_roundtrip_and_ranges() {
 
     let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
     let c2 = calls.clone();
-    let info = e.store.put_file("obj/big.bin", &src, move |n| c2.lock().unwrap().push(n)).await.unwrap();
+    let info = e
+        .store
+        .put_file("obj/big.bin", &src, move |n| c2.lock().unwrap().push(n))
+        .await
+        .unwrap();
     assert_eq!(info.len, len as u64);
-    assert!(info.etag.as_deref().unwrap().ends_with("-3"), "multipart etag: {:?}", info.etag);
+    assert!(
+        info.etag.as_deref().unwrap().ends_with("-3"),
+        "multipart etag: {:?}",
+        info.etag
+    );
     let calls = calls.lock().unwrap().clone();
     assert_eq!(calls.len(), 3);
     assert_eq!(*calls.last().unwrap(), len as u64);
     assert!(calls.windows(2).all(|w| w[0] < w[1]));
 
-    assert_eq!(e.store.head("obj/big.bin").await.unwrap().unwrap().len, len as u64);
+    assert_eq!(
+        e.store.head("obj/big.bin").await.unwrap().unwrap().len,
+        len as u64
+    );
     let dst = dir.path().join("back.bin");
     e.store.get_to_file("obj/big.bin", &dst).await.unwrap();
     assert!(std::fs::read(&dst).unwrap() == data, "download differs");
 
     // Ranges inside a part, across part boundaries, at the very end.
     let p = 5 * MIB;
-    for r in [0..1, 1000..5000, p - 10..p + 10, 2 * p - 1..2 * p + 1, len as u64 - 17..len as u64, 3..len as u64] {
+    for r in [
+        0..1,
+        1000..5000,
+        p - 10..p + 10,
+        2 * p - 1..2 * p + 1,
+        len as u64 - 17..len as u64,
+        3..len as u64,
+    ] {
         let got = e.store.get_range("obj/big.bin", r.clone()).await.unwrap();
-        assert!(got[..] == data[r.start as usize..r.end as usize], "range {r:?}");
+        assert!(
+            got[..] == data[r.start as usize..r.end as usize],
+            "range {r:?}"
+        );
     }
     // Past the end.
-    let err = e.store.get_range("obj/big.bin", len as u64 - 1..len as u64 + 1).await.unwrap_err();
+    let err = e
+        .store
+        .get_range("obj/big.bin", len as u64 - 1..len as u64 + 1)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::InvalidRange { .. }), "{err}");
-    let err = e.store.get_range("obj/big.bin", len as u64 + 10..len as u64 + 20).await.unwrap_err();
+    let err = e
+        .store
+        .get_range("obj/big.bin", len as u64 + 10..len as u64 + 20)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::InvalidRange { .. }), "{err}");
 
-    assert!(e.store.list_incomplete_uploads("").await.unwrap().is_empty());
+    assert!(
+        e.store
+            .list_incomplete_uploads("")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     e.server.shutdown().await.unwrap();
 }
 
@@ -135,7 +196,11 @@ async fn presigned_get_with_plain_http_client() {
     let e = env("presign", |_| {}).await;
     let data = pattern(4321, 3);
     e.store.put_bytes("p/x.bin", data.clone()).await.unwrap();
-    let url = e.store.presign_get("p/x.bin", Duration::from_secs(300)).await.unwrap();
+    let url = e
+        .store
+        .presign_get("p/x.bin", Duration::from_secs(300))
+        .await
+        .unwrap();
     assert!(url.starts_with(e.server.endpoint()), "{url}");
     assert!(url.contains("X-Amz-Signature="), "{url}");
     assert!(!url.contains("phd-test-secret"), "secret leaked into URL");
@@ -150,7 +215,9 @@ async fn presigned_get_with_plain_http_client() {
     assert_eq!(http.get(&bad).send().await.unwrap().status(), 403);
     // Too long a TTL is a config error, not a panic.
     assert!(matches!(
-        e.store.presign_get("p/x.bin", Duration::from_secs(8 * 24 * 3600)).await,
+        e.store
+            .presign_get("p/x.bin", Duration::from_secs(8 * 24 * 3600))
+            .await,
         Err(Error::Config(_))
     ));
     e.server.shutdown().await.unwrap();
@@ -159,15 +226,25 @@ async fn presigned_get_with_plain_http_client() {
 #[tokio::test]
 async fn delete_then_not_found() {
     let e = env("delete", |_| {}).await;
-    e.store.put_bytes("d/x", Bytes::from_static(b"hello")).await.unwrap();
+    e.store
+        .put_bytes("d/x", Bytes::from_static(b"hello"))
+        .await
+        .unwrap();
     assert!(e.store.exists("d/x").await.unwrap());
     e.store.delete("d/x").await.unwrap();
     assert!(e.store.head("d/x").await.unwrap().is_none());
     let err = e.store.get_range("d/x", 0..5).await.unwrap_err();
-    assert!(matches!(&err, Error::NotFound { key, .. } if key == "d/x"), "{err}");
+    assert!(
+        matches!(&err, Error::NotFound { key, .. } if key == "d/x"),
+        "{err}"
+    );
     assert!(err.to_string().contains("d/x"), "{err}");
     let dir = tempfile::tempdir().unwrap();
-    let err = e.store.get_to_file("d/x", dir.path().join("out")).await.unwrap_err();
+    let err = e
+        .store
+        .get_to_file("d/x", dir.path().join("out"))
+        .await
+        .unwrap_err();
     assert!(err.is_not_found(), "{err}");
     // Deleting again is fine (S3 semantics).
     e.store.delete("d/x").await.unwrap();
@@ -210,8 +287,17 @@ async fn failed_multipart_is_aborted() {
         reads: AtomicUsize::new(0),
     };
     let err = e.store.put_source("f/obj", &src, |_| {}).await.unwrap_err();
-    assert!(matches!(&err, Error::Source { offset, key, .. } if *offset == 10 * MIB && key == "f/obj"), "{err}");
-    assert!(e.store.list_incomplete_uploads("").await.unwrap().is_empty());
+    assert!(
+        matches!(&err, Error::Source { offset, key, .. } if *offset == 10 * MIB && key == "f/obj"),
+        "{err}"
+    );
+    assert!(
+        e.store
+            .list_incomplete_uploads("")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(!e.store.exists("f/obj").await.unwrap());
 
     // An upload left behind by someone else is found and cleaned up.
@@ -228,9 +314,21 @@ async fn failed_multipart_is_aborted() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].key, "f/left");
     assert_eq!(Some(listed[0].upload_id.as_str()), created.upload_id());
-    assert!(e.store.list_incomplete_uploads("other/").await.unwrap().is_empty());
+    assert!(
+        e.store
+            .list_incomplete_uploads("other/")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(e.store.abort_incomplete_uploads("f/").await.unwrap(), 1);
-    assert!(e.store.list_incomplete_uploads("").await.unwrap().is_empty());
+    assert!(
+        e.store
+            .list_incomplete_uploads("")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // No stray part files in the server's root either.
     let root = e.server_root();
@@ -263,13 +361,22 @@ async fn server_down_fails_fast_with_clear_error() {
     cfg.force_path_style = true;
     let store = Store::connect(cfg).await.unwrap();
     let t0 = Instant::now();
-    let err = store.put_bytes("k", Bytes::from_static(b"x")).await.unwrap_err();
+    let err = store
+        .put_bytes("k", Bytes::from_static(b"x"))
+        .await
+        .unwrap_err();
     let took = t0.elapsed();
     assert!(took < Duration::from_secs(15), "took {took:?}");
     assert!(matches!(err, Error::Unreachable { .. }), "{err:?}");
     let msg = err.to_string();
-    assert!(msg.contains(&port.to_string()) && msg.contains("nobody-home/k"), "{msg}");
-    assert!(matches!(store.ensure_bucket().await, Err(Error::Unreachable { .. })));
+    assert!(
+        msg.contains(&port.to_string()) && msg.contains("nobody-home/k"),
+        "{msg}"
+    );
+    assert!(matches!(
+        store.ensure_bucket().await,
+        Err(Error::Unreachable { .. })
+    ));
 }
 
 #[tokio::test]
@@ -277,10 +384,27 @@ async fn get_to_file_of_missing_key_leaves_nothing() {
     let e = env("missing", |_| {}).await;
     let dir = tempfile::tempdir().unwrap();
     let dst = dir.path().join("never.bin");
-    let err = e.store.get_to_file("nope/never.bin", &dst).await.unwrap_err();
-    assert!(matches!(&err, Error::NotFound { op: "GetObject", .. }), "{err}");
+    let err = e
+        .store
+        .get_to_file("nope/never.bin", &dst)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::NotFound {
+                op: "GetObject",
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(!dst.exists());
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "temp file left behind");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "temp file left behind"
+    );
 
     // An existing file survives a failed download untouched.
     std::fs::write(&dst, b"keep me").unwrap();
@@ -295,8 +419,20 @@ async fn wrong_credentials_are_rejected() {
     let mut cfg = e.server.client_config(e.store.bucket());
     cfg.secret_access_key = Some("wrong".into());
     let bad = Store::connect(cfg).await.unwrap();
-    let err = bad.put_bytes("x", Bytes::from_static(b"x")).await.unwrap_err();
-    assert!(matches!(&err, Error::S3 { status: Some(403), .. }), "{err}");
+    let err = bad
+        .put_bytes("x", Bytes::from_static(b"x"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::S3 {
+                status: Some(403),
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(!err.to_string().contains("phd-test-secret"));
     e.server.shutdown().await.unwrap();
 }

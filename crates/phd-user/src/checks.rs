@@ -30,14 +30,21 @@ impl ModelQuality {
 }
 
 impl QualityCheck for ModelQuality {
-    fn assess(&self, table: &SensorTable, keep_classes: &[String]) -> std::result::Result<QualityOutcome, BoxError> {
+    fn assess(
+        &self,
+        table: &SensorTable,
+        keep_classes: &[String],
+    ) -> std::result::Result<QualityOutcome, BoxError> {
         let opts = ScoreOptions {
             keep_classes: (!keep_classes.is_empty()).then(|| keep_classes.to_vec()),
             ..ScoreOptions::default()
         };
         let score = self.model.score(table, &opts)?;
         let filtered = QualityModel::filter(table, &score)?;
-        Ok(QualityOutcome { table: filtered, summary: score.summary() })
+        Ok(QualityOutcome {
+            table: filtered,
+            summary: score.summary(),
+        })
     }
 }
 
@@ -46,10 +53,17 @@ impl QualityCheck for ModelQuality {
 pub struct DeviceSignature;
 
 impl HardwareCheck for DeviceSignature {
-    fn verify(&self, data_path: &Path, sig_path: &Path) -> std::result::Result<VerifiedDevice, BoxError> {
+    fn verify(
+        &self,
+        data_path: &Path,
+        sig_path: &Path,
+    ) -> std::result::Result<VerifiedDevice, BoxError> {
         let sig = phd_device::RecordingSignature::load(sig_path)?;
         let v = phd_device::verify_recording_file(data_path, &sig)?;
-        Ok(VerifiedDevice { manufacturer: format!("{:#x}", v.manufacturer), model: v.model })
+        Ok(VerifiedDevice {
+            manufacturer: format!("{:#x}", v.manufacturer),
+            model: v.model,
+        })
     }
 }
 
@@ -60,7 +74,9 @@ mod tests {
 
     #[test]
     fn shipped_model_scores_basic_motions() {
-        let Ok(q) = ModelQuality::shipped() else { return };
+        let Ok(q) = ModelQuality::shipped() else {
+            return;
+        };
         let p = phd_quality::default_data_dir().join("BasicMotions_TEST.ts");
         if !p.is_file() {
             return;
@@ -75,6 +91,9 @@ mod tests {
         let prep = prepare(&p, &opts, Some(&q), None).unwrap();
         let quality = prep.metadata.quality.clone().unwrap();
         assert!((0.0..=1.0).contains(&quality.score), "{quality:?}");
-        assert!(prep.rows_kept < prep.rows_read, "--keep walking,running drops the other activities");
+        assert!(
+            prep.rows_kept < prep.rows_read,
+            "--keep walking,running drops the other activities"
+        );
     }
 }

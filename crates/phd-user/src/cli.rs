@@ -105,7 +105,12 @@ pub struct PublishCmd {
     #[arg(long, env = "PHD_PRICE", value_parser = parse_price)]
     pub price: U256,
     /// Consented purposes.
-    #[arg(long, env = "PHD_PURPOSES", value_delimiter = ',', default_value = "research")]
+    #[arg(
+        long,
+        env = "PHD_PURPOSES",
+        value_delimiter = ',',
+        default_value = "research"
+    )]
     pub purposes: Vec<Purpose>,
     /// Consent terms text file (its SHA-256 goes on-chain).
     #[arg(long, env = "PHD_CONSENT_TERMS")]
@@ -172,7 +177,11 @@ pub async fn connect(cli: &Cli) -> eyre::Result<UserCtx> {
     let signer = cli.wallet.signer_or_env("PHD_USER_PRIVATE_KEY")?;
     let chain = cli.rpc.connect(signer).await?;
     let store = match phd_storage::S3Config::from_flags(cli.s3.parts()) {
-        Some(cfg) => Some(phd_storage::Store::connect(cfg).await.wrap_err("configuring S3 storage")?),
+        Some(cfg) => Some(
+            phd_storage::Store::connect(cfg)
+                .await
+                .wrap_err("configuring S3 storage")?,
+        ),
         None => None,
     };
     let state_dir = cli
@@ -204,7 +213,10 @@ pub fn precheck(cmd: &Command) -> crate::Result<()> {
             must_exist(m)?;
         }
         if p.purposes.is_empty() {
-            return Err(UserError::InvalidArg { arg: "--purposes", reason: "at least one purpose is required".into() });
+            return Err(UserError::InvalidArg {
+                arg: "--purposes",
+                reason: "at least one purpose is required".into(),
+            });
         }
     }
     Ok(())
@@ -227,7 +239,10 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 })
             };
             let pseudonym_key = match &p.pseudonym_key {
-                Some(h) => Some(hex::decode(h.trim_start_matches("0x")).wrap_err("--pseudonym-key is not hex")?),
+                Some(h) => Some(
+                    hex::decode(h.trim_start_matches("0x"))
+                        .wrap_err("--pseudonym-key is not hex")?,
+                ),
                 None => None,
             };
             let args = crate::publish::PublishArgs {
@@ -254,7 +269,9 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
             let r = crate::publish::publish(
                 &ctx,
                 &args,
-                quality.as_ref().map(|q| q as &dyn crate::prepare::QualityCheck),
+                quality
+                    .as_ref()
+                    .map(|q| q as &dyn crate::prepare::QualityCheck),
                 Some(&hw),
             )
             .await?;
@@ -300,7 +317,12 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                         r.sales,
                         r.grants,
                         match r.certified_score_bps {
-                            Some(b) => format!("{}{}x {:.1}%", if r.certified { "yes " } else { "" }, r.certifications, f64::from(b) / 100.0),
+                            Some(b) => format!(
+                                "{}{}x {:.1}%",
+                                if r.certified { "yes " } else { "" },
+                                r.certifications,
+                                f64::from(b) / 100.0
+                            ),
                             None => "no".to_string(),
                         },
                         r.title.as_deref().unwrap_or("")
@@ -322,7 +344,14 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 for r in &rows {
                     s.push_str(&format!(
                         "\n{:>5} {:>4}  {:<8} {:<42} {:<12} {:>10}  {:<9} {}",
-                        r.purchase_id, r.dataset_id, r.kind, format!("{:#x}", r.buyer), r.purpose, r.price_phd, r.status, r.created_at
+                        r.purchase_id,
+                        r.dataset_id,
+                        r.kind,
+                        format!("{:#x}", r.buyer),
+                        r.purpose,
+                        r.price_phd,
+                        r.status,
+                        r.created_at
                     ));
                 }
                 if rows.is_empty() {
@@ -333,17 +362,38 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
         }
         Command::Price { id, price } => {
             let r = crate::manage::set_price(&ctx, id, price).await?;
-            out.emit(&r, || format!("dataset {id} now costs {} PHD (tx {})", r.amount_phd.clone().unwrap_or_default(), r.tx_hash))?;
+            out.emit(&r, || {
+                format!(
+                    "dataset {id} now costs {} PHD (tx {})",
+                    r.amount_phd.clone().unwrap_or_default(),
+                    r.tx_hash
+                )
+            })?;
         }
         Command::Withdraw => {
             let r = crate::manage::withdraw_credits(&ctx).await?;
-            out.emit(&r, || format!("withdrew {} PHD (tx {})", r.amount_phd.clone().unwrap_or_default(), r.tx_hash))?;
+            out.emit(&r, || {
+                format!(
+                    "withdrew {} PHD (tx {})",
+                    r.amount_phd.clone().unwrap_or_default(),
+                    r.tx_hash
+                )
+            })?;
         }
-        Command::Grant { id, to, pubkey, purpose } => {
+        Command::Grant {
+            id,
+            to,
+            pubkey,
+            purpose,
+        } => {
             let pk = crate::manage::parse_pubkey64(&pubkey)?;
             let r = crate::manage::grant(&ctx, id, to, &pk, purpose).await?;
             out.emit(&r, || {
-                format!("granted dataset {id} to {to} for {purpose:?} as purchase {} (tx {})", r.purchase_id.unwrap_or_default(), r.tx_hash)
+                format!(
+                    "granted dataset {id} to {to} for {purpose:?} as purchase {} (tx {})",
+                    r.purchase_id.unwrap_or_default(),
+                    r.tx_hash
+                )
             })?;
         }
         Command::WithdrawConsent { id, wait } => {
@@ -410,15 +460,25 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 s
             })?;
         }
-        Command::Export { out: path, with_data } => {
+        Command::Export {
+            out: path,
+            with_data,
+        } => {
             let doc = crate::gdpr::export(&ctx, with_data).await?;
             match path {
                 Some(p) => {
                     crate::gdpr::write_export(&doc, &p)?;
                     if out.json {
-                        println!("{}", serde_json::json!({ "written": p, "datasets": doc.datasets.len() }));
+                        println!(
+                            "{}",
+                            serde_json::json!({ "written": p, "datasets": doc.datasets.len() })
+                        );
                     } else {
-                        println!("export of {} datasets written to {}", doc.datasets.len(), p.display());
+                        println!(
+                            "export of {} datasets written to {}",
+                            doc.datasets.len(),
+                            p.display()
+                        );
                     }
                 }
                 None => println!("{}", serde_json::to_string_pretty(&doc)?),
@@ -455,9 +515,14 @@ mod tests {
         ])
         .unwrap();
         assert!(cli.output.json);
-        let Command::Publish(p) = cli.command else { panic!("not publish") };
+        let Command::Publish(p) = cli.command else {
+            panic!("not publish")
+        };
         assert_eq!(p.price, phd_chain::parse_phd("12.5").unwrap());
-        assert_eq!(p.purposes, vec![Purpose::Research, Purpose::Commercial, Purpose::Validation]);
+        assert_eq!(
+            p.purposes,
+            vec![Purpose::Research, Purpose::Commercial, Purpose::Validation]
+        );
         assert_eq!(p.keep, vec!["walking".to_string(), "running".to_string()]);
         assert_eq!(p.keepers.len(), 2);
     }
@@ -465,16 +530,43 @@ mod tests {
     #[test]
     fn bad_values_are_rejected() {
         assert!(parse(&["publish", "x.csv", "--price", "abc"]).is_err());
-        assert!(parse(&["publish", "x.csv", "--price", "1", "--purposes", "marketing"]).is_err());
+        assert!(
+            parse(&[
+                "publish",
+                "x.csv",
+                "--price",
+                "1",
+                "--purposes",
+                "marketing"
+            ])
+            .is_err()
+        );
         assert!(parse(&["price", "notanumber", "1"]).is_err());
         assert!(parse(&["grant", "1", "--to", "0xzz", "--pubkey", "00"]).is_err());
     }
 
     #[test]
     fn other_commands() {
-        assert!(matches!(parse(&["withdraw-consent", "7"]).unwrap().command, Command::WithdrawConsent { id: 7, wait: 60 }));
-        assert!(matches!(parse(&["export", "--with-data", "--out", "e.json"]).unwrap().command, Command::Export { with_data: true, .. }));
-        assert!(matches!(parse(&["sales", "--dataset", "3"]).unwrap().command, Command::Sales { dataset: Some(3) }));
-        assert!(matches!(parse(&["status", "3"]).unwrap().command, Command::Status { id: 3 }));
+        assert!(matches!(
+            parse(&["withdraw-consent", "7"]).unwrap().command,
+            Command::WithdrawConsent { id: 7, wait: 60 }
+        ));
+        assert!(matches!(
+            parse(&["export", "--with-data", "--out", "e.json"])
+                .unwrap()
+                .command,
+            Command::Export {
+                with_data: true,
+                ..
+            }
+        ));
+        assert!(matches!(
+            parse(&["sales", "--dataset", "3"]).unwrap().command,
+            Command::Sales { dataset: Some(3) }
+        ));
+        assert!(matches!(
+            parse(&["status", "3"]).unwrap().command,
+            Command::Status { id: 3 }
+        ));
     }
 }

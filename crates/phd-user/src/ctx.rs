@@ -35,7 +35,13 @@ impl UserCtx {
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap_or_default();
-        UserCtx { chain, store, state: LocalState::new(state_dir), http, progress: Progress::Hidden }
+        UserCtx {
+            chain,
+            store,
+            state: LocalState::new(state_dir),
+            http,
+            progress: Progress::Hidden,
+        }
     }
 
     /// Same context, drawing progress bars as `progress` says.
@@ -52,7 +58,9 @@ impl UserCtx {
     pub(crate) fn store(&self) -> Result<&Store> {
         self.store.as_ref().ok_or_else(|| UserError::InvalidArg {
             arg: "storage",
-            reason: "no S3 bucket configured (set --s3-bucket / PHD_S3_BUCKET and the AWS_* variables)".into(),
+            reason:
+                "no S3 bucket configured (set --s3-bucket / PHD_S3_BUCKET and the AWS_* variables)"
+                    .into(),
         })
     }
 }

@@ -14,16 +14,28 @@ pub type Result<T, E = UserError> = std::result::Result<T, E>;
 pub enum UserError {
     /// A file could not be read.
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// A file could not be written.
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// Unknown input format.
-    #[error("{path}: unsupported input format (expected a .csv file with a time column or a BasicMotions .ts file)")]
+    #[error(
+        "{path}: unsupported input format (expected a .csv file with a time column or a BasicMotions .ts file)"
+    )]
     UnsupportedFormat { path: PathBuf },
     /// The sensor file is malformed.
     #[error("{path}: {source}")]
-    Ingest { path: PathBuf, #[source] source: BoxError },
+    Ingest {
+        path: PathBuf,
+        #[source]
+        source: BoxError,
+    },
     /// Device certificate / recording signature check failed.
     #[error("hardware check failed for {path}: {reason}")]
     Hardware { path: PathBuf, reason: String },
@@ -32,31 +44,65 @@ pub enum UserError {
     Quality { reason: String },
     /// Pseudonymisation refused the data.
     #[error("pseudonymisation refused: {source}")]
-    Pseudonymise { #[source] source: BoxError },
+    Pseudonymise {
+        #[source]
+        source: BoxError,
+    },
     /// Metadata could not be built.
     #[error("metadata: {source}")]
-    Metadata { #[source] source: BoxError },
+    Metadata {
+        #[source]
+        source: BoxError,
+    },
     /// Key generation / split / ECIES failed.
     #[error("keys: {context}: {source}")]
-    Keys { context: String, #[source] source: BoxError },
+    Keys {
+        context: String,
+        #[source]
+        source: BoxError,
+    },
     /// Sealing failed.
     #[error("sealing {path}: {source}")]
-    Seal { path: PathBuf, #[source] source: BoxError },
+    Seal {
+        path: PathBuf,
+        #[source]
+        source: BoxError,
+    },
     /// Object storage failed.
     #[error("storage: {context}: {source}")]
-    Storage { context: String, #[source] source: BoxError },
+    Storage {
+        context: String,
+        #[source]
+        source: BoxError,
+    },
     /// A chain call or transaction failed (reverts decoded by phd-chain).
     #[error("{context}: {source}")]
-    Chain { context: String, #[source] source: BoxError },
+    Chain {
+        context: String,
+        #[source]
+        source: BoxError,
+    },
     /// A keeper refused or could not be reached.
     #[error("keeper {keeper} ({endpoint}): {reason}")]
-    Keeper { keeper: String, endpoint: String, reason: String },
+    Keeper {
+        keeper: String,
+        endpoint: String,
+        reason: String,
+    },
     /// Not enough keepers answered.
     #[error("not enough keepers: {reason}")]
     Keepers { reason: String },
     /// Fewer than t acknowledgements before the timeout.
-    #[error("only {acked} of the {threshold} needed keeper acknowledgements arrived within {secs}s (dataset {dataset_id} stays Pending; keepers: {details})")]
-    AckTimeout { dataset_id: u64, acked: usize, threshold: usize, secs: u64, details: String },
+    #[error(
+        "only {acked} of the {threshold} needed keeper acknowledgements arrived within {secs}s (dataset {dataset_id} stays Pending; keepers: {details})"
+    )]
+    AckTimeout {
+        dataset_id: u64,
+        acked: usize,
+        threshold: usize,
+        secs: u64,
+        details: String,
+    },
     /// A command argument is invalid.
     #[error("invalid {arg}: {reason}")]
     InvalidArg { arg: &'static str, reason: String },
@@ -65,7 +111,11 @@ pub enum UserError {
     Dataset { dataset_id: u64, reason: String },
     /// Publishing failed after some side effects; `state` says exactly what exists now.
     #[error("{source}\n  state after failure: {state}")]
-    Partial { state: String, #[source] source: Box<UserError> },
+    Partial {
+        state: String,
+        #[source]
+        source: Box<UserError>,
+    },
     /// Local state directory problem.
     #[error("local state {path}: {reason}")]
     State { path: PathBuf, reason: String },
@@ -77,14 +127,23 @@ pub enum UserError {
 impl UserError {
     /// Chain error with context.
     pub(crate) fn chain(context: impl Into<String>, e: impl Into<BoxError>) -> Self {
-        UserError::Chain { context: context.into(), source: e.into() }
+        UserError::Chain {
+            context: context.into(),
+            source: e.into(),
+        }
     }
     /// Storage error with context.
     pub(crate) fn storage(context: impl Into<String>, e: impl Into<BoxError>) -> Self {
-        UserError::Storage { context: context.into(), source: e.into() }
+        UserError::Storage {
+            context: context.into(),
+            source: e.into(),
+        }
     }
     /// Key error with context.
     pub(crate) fn keys(context: impl Into<String>, e: impl Into<BoxError>) -> Self {
-        UserError::Keys { context: context.into(), source: e.into() }
+        UserError::Keys {
+            context: context.into(),
+            source: e.into(),
+        }
     }
 }

@@ -183,9 +183,17 @@ pub fn validate(schema: &serde_json::Value, instance: &serde_json::Value) -> Vec
     errors
 }
 
-fn check(root: &serde_json::Value, schema: &serde_json::Value, v: &serde_json::Value, path: &str, errs: &mut Vec<String>) {
+fn check(
+    root: &serde_json::Value,
+    schema: &serde_json::Value,
+    v: &serde_json::Value,
+    path: &str,
+    errs: &mut Vec<String>,
+) {
     use serde_json::Value;
-    let Some(obj) = schema.as_object() else { return };
+    let Some(obj) = schema.as_object() else {
+        return;
+    };
     if let Some(Value::String(r)) = obj.get("$ref") {
         let target = r
             .strip_prefix("#/")
@@ -267,9 +275,13 @@ fn simple_pattern(p: &str, s: &str) -> bool {
         "^[0-9]+$" => !s.is_empty() && s.chars().all(|c| c.is_ascii_digit()),
         "^0x[0-9a-fA-F]*$" => s.strip_prefix("0x").is_some_and(is_hex),
         _ => {
-            if let Some(n) = p.strip_prefix("^0x[0-9a-fA-F]{").and_then(|r| r.strip_suffix("}$")) {
+            if let Some(n) = p
+                .strip_prefix("^0x[0-9a-fA-F]{")
+                .and_then(|r| r.strip_suffix("}$"))
+            {
                 let n: usize = n.parse().unwrap_or(0);
-                s.strip_prefix("0x").is_some_and(|h| h.len() == n && is_hex(h))
+                s.strip_prefix("0x")
+                    .is_some_and(|h| h.len() == n && is_hex(h))
             } else {
                 true
             }
@@ -289,7 +301,12 @@ mod tests {
         ExportDoc {
             format: EXPORT_FORMAT.into(),
             generated_at: 1_700_000_000,
-            subject: Subject { address: h(40, 'a'), chain_id: 31337, data_registry: h(40, 'b'), marketplace: h(40, 'c') },
+            subject: Subject {
+                address: h(40, 'a'),
+                chain_id: 31337,
+                data_registry: h(40, 'b'),
+                marketplace: h(40, 'c'),
+            },
             datasets: vec![ExportDataset {
                 dataset_id: 1,
                 status: "Withdrawn".into(),
@@ -323,7 +340,11 @@ mod tests {
                     reward_wei: "10".into(),
                     tx_hash: None,
                 }],
-                price_changes: vec![PriceChange { old_price_wei: "1".into(), new_price_wei: "2".into(), tx_hash: None }],
+                price_changes: vec![PriceChange {
+                    old_price_wei: "1".into(),
+                    new_price_wei: "2".into(),
+                    tx_hash: None,
+                }],
                 purchases: vec![ExportPurchase {
                     purchase_id: 1,
                     kind: "purchase".into(),
@@ -335,7 +356,11 @@ mod tests {
                     tx_hash: Some(h(64, '9')),
                     status: "Settled".into(),
                     shares_delivered: 3,
-                    deliveries: vec![Delivery { keeper: h(40, 'd'), share_index: 1, tx_hash: None }],
+                    deliveries: vec![Delivery {
+                        keeper: h(40, 'd'),
+                        share_index: 1,
+                        tx_hash: None,
+                    }],
                     payout: Some(Payout {
                         owner_amount_wei: "1".into(),
                         keeper_amount_each_wei: "0".into(),
@@ -350,9 +375,18 @@ mod tests {
                     pseudonymised_file: None,
                     object_deleted: true,
                 }),
-                data: Some(ExportData { format: "phd-canonical-csv".into(), sha256: h(64, 'a'), content: "t,acc_x\n".into() }),
+                data: Some(ExportData {
+                    format: "phd-canonical-csv".into(),
+                    sha256: h(64, 'a'),
+                    content: "t,acc_x\n".into(),
+                }),
             }],
-            withdrawals: vec![Withdrawal { amount_wei: "1".into(), amount_phd: "0".into(), tx_hash: None, block_number: Some(9) }],
+            withdrawals: vec![Withdrawal {
+                amount_wei: "1".into(),
+                amount_phd: "0".into(),
+                tx_hash: None,
+                block_number: Some(9),
+            }],
             credits_wei: "0".into(),
         }
     }
@@ -370,7 +404,11 @@ mod tests {
 
     #[test]
     fn empty_export_validates() {
-        let doc = ExportDoc { datasets: vec![], withdrawals: vec![], ..sample() };
+        let doc = ExportDoc {
+            datasets: vec![],
+            withdrawals: vec![],
+            ..sample()
+        };
         assert!(validate(&schema(), &serde_json::to_value(doc).unwrap()).is_empty());
     }
 

@@ -5,15 +5,15 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, B256, U256};
 use phd_chain::bindings::data_registry::DataRegistry;
-use phd_chain::{BlockRange, DatasetStatus, Purpose, PurchaseStatus, format_phd};
+use phd_chain::{BlockRange, DatasetStatus, PurchaseStatus, Purpose, format_phd};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::ctx::{UserCtx, id_u64, parse_s3_uri};
 use crate::error::{Result, UserError};
 use crate::export_doc::{
-    Delivery, EXPORT_FORMAT, ExportCertification, ExportData, ExportDataset, ExportDoc, ExportKeeper, ExportPurchase,
-    LocalInfo, Payout, PriceChange, Refund, Subject, Withdrawal,
+    Delivery, EXPORT_FORMAT, ExportCertification, ExportData, ExportDataset, ExportDoc,
+    ExportKeeper, ExportPurchase, LocalInfo, Payout, PriceChange, Refund, Subject, Withdrawal,
 };
 use crate::util::{now_unix, write_atomic};
 
@@ -31,10 +31,16 @@ async fn owned_dataset(ctx: &UserCtx, dataset_id: u64) -> Result<phd_chain::Data
         .await
         .map_err(|e| UserError::chain(format!("reading dataset {dataset_id}"), e))?;
     if DatasetStatus::from(d.status) == DatasetStatus::None {
-        return Err(UserError::Dataset { dataset_id, reason: "no such dataset".into() });
+        return Err(UserError::Dataset {
+            dataset_id,
+            reason: "no such dataset".into(),
+        });
     }
     if d.owner != ctx.owner() {
-        return Err(UserError::Dataset { dataset_id, reason: format!("owned by {}, not by {}", d.owner, ctx.owner()) });
+        return Err(UserError::Dataset {
+            dataset_id,
+            reason: format!("owned by {}, not by {}", d.owner, ctx.owner()),
+        });
     }
     Ok(d)
 }
@@ -66,7 +72,10 @@ async fn storage_state(ctx: &UserCtx, uri: &str) -> StorageState {
     let store = match ctx.store() {
         Ok(s) if s.bucket() == bucket => s,
         Ok(s) => {
-            st.error = Some(format!("object is in bucket {bucket}, configured bucket is {}", s.bucket()));
+            st.error = Some(format!(
+                "object is in bucket {bucket}, configured bucket is {}",
+                s.bucket()
+            ));
             return st;
         }
         Err(e) => {
@@ -108,17 +117,19 @@ pub struct WithdrawalSummary {
 
 /// One command for Art. 7(3)/17: `withdrawConsent` → delete the object and abort unfinished
 /// uploads for its key → wait (at most `wait`) for every keeper's `ErasureConfirmed`.
-pub async fn withdraw_consent(ctx: &UserCtx, dataset_id: u64, wait: Duration) -> Result<WithdrawalSummary> {
+pub async fn withdraw_consent(
+    ctx: &UserCtx,
+    dataset_id: u64,
+    wait: Duration,
+) -> Result<WithdrawalSummary> {
     let id = U256::from(dataset_id);
     let d = owned_dataset(ctx, dataset_id).await?;
     let (tx_hash, gas_used) = if DatasetStatus::from(d.status) == DatasetStatus::Withdrawn {
         (None, None)
     } else {
-        let tx = ctx
-            .chain
-            .withdraw_consent(id)
-            .await
-            .map_err(|e| UserError::chain(format!("withdrawing consent for dataset {dataset_id}"), e))?;
+        let tx = ctx.chain.withdraw_consent(id).await.map_err(|e| {
+            UserError::chain(format!("withdrawing consent for dataset {dataset_id}"), e)
+        })?;
         (Some(format!("{:#x}", tx.tx_hash)), Some(tx.gas_used))
     };
 
@@ -134,11 +145,16 @@ pub async fn withdraw_consent(ctx: &UserCtx, dataset_id: u64, wait: Duration) ->
             }
             match store.abort_incomplete_uploads(&key).await {
                 Ok(n) => uploads_aborted = n,
-                Err(e) => storage_error = Some(format!("aborting uploads of {}: {e}", d.storageUri)),
+                Err(e) => {
+                    storage_error = Some(format!("aborting uploads of {}: {e}", d.storageUri))
+                }
             }
         }
         (Some((bucket, _)), Ok(store)) => {
-            storage_error = Some(format!("object is in bucket {bucket}, configured bucket is {}; not deleted", store.bucket()));
+            storage_error = Some(format!(
+                "object is in bucket {bucket}, configured bucket is {}; not deleted",
+                store.bucket()
+            ));
         }
         (None, _) => storage_error = Some(format!("storage URI {} is not s3://", d.storageUri)),
         (_, Err(e)) => storage_error = Some(format!("{e}; object {} not deleted", d.storageUri)),
@@ -149,12 +165,23 @@ pub async fn withdraw_consent(ctx: &UserCtx, dataset_id: u64, wait: Duration) ->
     }
 
     // Erasure confirmations (bounded wait).
-    let keepers = ctx.chain.keepers_of(id).await.map_err(|e| UserError::chain("reading keepers", e))?;
-    let pb = ctx.progress.bar(Some(keepers.len() as u64), "waiting for keepers to confirm erasure");
+    let keepers = ctx
+        .chain
+        .keepers_of(id)
+        .await
+        .map_err(|e| UserError::chain("reading keepers", e))?;
+    let pb = ctx.progress.bar(
+        Some(keepers.len() as u64),
+        "waiting for keepers to confirm erasure",
+    );
     let start = Instant::now();
     let mut erasures;
     loop {
-        let cur = ctx.chain.dataset(id).await.map_err(|e| UserError::chain("reading dataset", e))?;
+        let cur = ctx
+            .chain
+            .dataset(id)
+            .await
+            .map_err(|e| UserError::chain("reading dataset", e))?;
         erasures = cur.erasures;
         pb.set_position(u64::from(erasures));
         if usize::from(erasures) >= keepers.len() || start.elapsed() >= wait {
@@ -177,7 +204,11 @@ pub async fn withdraw_consent(ctx: &UserCtx, dataset_id: u64, wait: Duration) ->
         }
     }
     let mut refundable = Vec::new();
-    let buys = ctx.chain.purchases(Some(id), None, BlockRange::all()).await.map_err(|e| UserError::chain("reading purchases", e))?;
+    let buys = ctx
+        .chain
+        .purchases(Some(id), None, BlockRange::all())
+        .await
+        .map_err(|e| UserError::chain("reading purchases", e))?;
     for b in buys {
         if let Ok(p) = ctx.chain.get_purchase(b.event.purchaseId).await
             && PurchaseStatus::from(p.status) == PurchaseStatus::Open
@@ -237,7 +268,11 @@ pub struct DatasetStatusReport {
 pub async fn status(ctx: &UserCtx, dataset_id: u64) -> Result<DatasetStatusReport> {
     let id = U256::from(dataset_id);
     let d = owned_dataset(ctx, dataset_id).await?;
-    let keepers = ctx.chain.keepers_of(id).await.map_err(|e| UserError::chain("reading keepers", e))?;
+    let keepers = ctx
+        .chain
+        .keepers_of(id)
+        .await
+        .map_err(|e| UserError::chain("reading keepers", e))?;
     let reg = ctx.chain.data_registry();
     let mut ks = Vec::new();
     for (i, k) in keepers.iter().enumerate() {
@@ -245,10 +280,18 @@ pub async fn status(ctx: &UserCtx, dataset_id: u64) -> Result<DatasetStatusRepor
             address: *k,
             share_index: u8::try_from(i + 1).unwrap_or(u8::MAX),
             acknowledged: ctx.chain.has_acknowledged(id, *k).await.unwrap_or(false),
-            erasure_confirmed: reg.hasConfirmedErasure(id, *k).call().await.unwrap_or(false),
+            erasure_confirmed: reg
+                .hasConfirmedErasure(id, *k)
+                .call()
+                .await
+                .unwrap_or(false),
         });
     }
-    let summary = ctx.chain.certification_summary(id).await.map_err(|e| UserError::chain("reading the certification summary", e))?;
+    let summary = ctx
+        .chain
+        .certification_summary(id)
+        .await
+        .map_err(|e| UserError::chain("reading the certification summary", e))?;
     let storage = storage_state(ctx, &d.storageUri).await;
     Ok(DatasetStatusReport {
         dataset_id,
@@ -256,7 +299,10 @@ pub async fn status(ctx: &UserCtx, dataset_id: u64) -> Result<DatasetStatusRepor
         status: DatasetStatus::from(d.status).to_string(),
         price_wei: d.price.to_string(),
         price_phd: format_phd(d.price),
-        purposes: Purpose::from_mask(d.purposes).iter().map(|p| p.name().to_string()).collect(),
+        purposes: Purpose::from_mask(d.purposes)
+            .iter()
+            .map(|p| p.name().to_string())
+            .collect(),
         threshold: d.threshold,
         acknowledged: d.acknowledged,
         erasures: d.erasures,
@@ -301,9 +347,18 @@ pub async fn export(ctx: &UserCtx, with_data: bool) -> Result<ExportDoc> {
     let err = |what: &'static str| move |e: phd_chain::ChainError| UserError::chain(what, e);
     let all = BlockRange::all();
 
-    let published = chain.published_datasets(Some(owner), all).await.map_err(err("reading published datasets"))?;
-    let settlements = chain.settlements(None, all).await.map_err(err("reading settlements"))?;
-    let refunds = chain.refunds(None, None, all).await.map_err(err("reading refunds"))?;
+    let published = chain
+        .published_datasets(Some(owner), all)
+        .await
+        .map_err(err("reading published datasets"))?;
+    let settlements = chain
+        .settlements(None, all)
+        .await
+        .map_err(err("reading settlements"))?;
+    let refunds = chain
+        .refunds(None, None, all)
+        .await
+        .map_err(err("reading refunds"))?;
     let local = ctx.state.load().unwrap_or_default();
 
     let mut datasets = Vec::new();
@@ -312,10 +367,22 @@ pub async fn export(ctx: &UserCtx, with_data: bool) -> Result<ExportDoc> {
         let did = id_u64(id);
         let topic = Some(B256::from(id));
         let d = chain.dataset(id).await.map_err(err("reading a dataset"))?;
-        let acks = chain.acknowledgements(Some(id), None, all).await.map_err(err("reading acknowledgements"))?;
-        let erasures = chain.erasures(Some(id), None, all).await.map_err(err("reading erasure confirmations"))?;
-        let certs = chain.certifications(Some(id), None, all).await.map_err(err("reading certifications"))?;
-        let withdrawals = chain.consent_withdrawals(Some(id), None, all).await.map_err(err("reading consent withdrawals"))?;
+        let acks = chain
+            .acknowledgements(Some(id), None, all)
+            .await
+            .map_err(err("reading acknowledgements"))?;
+        let erasures = chain
+            .erasures(Some(id), None, all)
+            .await
+            .map_err(err("reading erasure confirmations"))?;
+        let certs = chain
+            .certifications(Some(id), None, all)
+            .await
+            .map_err(err("reading certifications"))?;
+        let withdrawals = chain
+            .consent_withdrawals(Some(id), None, all)
+            .await
+            .map_err(err("reading consent withdrawals"))?;
         let price_changes = chain
             .events::<DataRegistry::PriceChanged>(dep.data_registry, [topic, None, None], all)
             .await
@@ -340,17 +407,47 @@ pub async fn export(ctx: &UserCtx, with_data: bool) -> Result<ExportDoc> {
             .collect();
 
         let mut purchases = Vec::new();
-        let buys = chain.purchases(Some(id), None, all).await.map_err(err("reading purchases"))?;
-        let grants = chain.grants(Some(id), None, all).await.map_err(err("reading grants"))?;
+        let buys = chain
+            .purchases(Some(id), None, all)
+            .await
+            .map_err(err("reading purchases"))?;
+        let grants = chain
+            .grants(Some(id), None, all)
+            .await
+            .map_err(err("reading grants"))?;
         let mut entries: Vec<Entry<'_>> = buys
             .iter()
-            .map(|b| (b.event.purchaseId, b.event.buyer, b.event.purpose, b.event.price, b.tx_hash, "purchase"))
+            .map(|b| {
+                (
+                    b.event.purchaseId,
+                    b.event.buyer,
+                    b.event.purpose,
+                    b.event.price,
+                    b.tx_hash,
+                    "purchase",
+                )
+            })
             .collect();
-        entries.extend(grants.iter().map(|g| (g.event.purchaseId, g.event.grantee, g.event.purpose, U256::ZERO, g.tx_hash, "grant")));
+        entries.extend(grants.iter().map(|g| {
+            (
+                g.event.purchaseId,
+                g.event.grantee,
+                g.event.purpose,
+                U256::ZERO,
+                g.tx_hash,
+                "grant",
+            )
+        }));
         entries.sort_by_key(|e| e.0);
         for (pid, who, purpose, price, tx, kind) in entries {
-            let pu = chain.get_purchase(pid).await.map_err(err("reading a purchase"))?;
-            let deliveries = chain.share_deliveries(pid, all).await.map_err(err("reading share deliveries"))?;
+            let pu = chain
+                .get_purchase(pid)
+                .await
+                .map_err(err("reading a purchase"))?;
+            let deliveries = chain
+                .share_deliveries(pid, all)
+                .await
+                .map_err(err("reading share deliveries"))?;
             purchases.push(ExportPurchase {
                 purchase_id: id_u64(pid),
                 kind: kind.to_string(),
@@ -370,16 +467,22 @@ pub async fn export(ctx: &UserCtx, with_data: bool) -> Result<ExportDoc> {
                         tx_hash: tx_str(dl.tx_hash),
                     })
                     .collect(),
-                payout: settlements.iter().find(|s| s.event.purchaseId == pid).map(|s| Payout {
-                    owner_amount_wei: s.event.ownerAmount.to_string(),
-                    keeper_amount_each_wei: s.event.keeperAmountEach.to_string(),
-                    keeper_count: s.event.keeperCount,
-                    tx_hash: tx_str(s.tx_hash),
-                }),
-                refund: refunds.iter().find(|r| r.event.purchaseId == pid).map(|r| Refund {
-                    amount_wei: r.event.amount.to_string(),
-                    tx_hash: tx_str(r.tx_hash),
-                }),
+                payout: settlements
+                    .iter()
+                    .find(|s| s.event.purchaseId == pid)
+                    .map(|s| Payout {
+                        owner_amount_wei: s.event.ownerAmount.to_string(),
+                        keeper_amount_each_wei: s.event.keeperAmountEach.to_string(),
+                        keeper_count: s.event.keeperCount,
+                        tx_hash: tx_str(s.tx_hash),
+                    }),
+                refund: refunds
+                    .iter()
+                    .find(|r| r.event.purchaseId == pid)
+                    .map(|r| Refund {
+                        amount_wei: r.event.amount.to_string(),
+                        tx_hash: tx_str(r.tx_hash),
+                    }),
             });
         }
 
@@ -400,7 +503,10 @@ pub async fn export(ctx: &UserCtx, with_data: bool) -> Result<ExportDoc> {
                 .unwrap_or(serde_json::Value::Null),
             price_wei: d.price.to_string(),
             price_phd: format_phd(d.price),
-            purposes: Purpose::from_mask(d.purposes).iter().map(|p| p.name().to_string()).collect(),
+            purposes: Purpose::from_mask(d.purposes)
+                .iter()
+                .map(|p| p.name().to_string())
+                .collect(),
             consent_terms_hash: format!("{:#x}", d.consentTermsHash),
             threshold: d.threshold,
             published_at: d.publishedAt,
@@ -432,7 +538,10 @@ pub async fn export(ctx: &UserCtx, with_data: bool) -> Result<ExportDoc> {
             local: rec.map(|r| LocalInfo {
                 object_key: r.object_key.clone(),
                 source_file: r.source_file.display().to_string(),
-                pseudonymised_file: r.pseudonymised_file.as_ref().map(|p| p.display().to_string()),
+                pseudonymised_file: r
+                    .pseudonymised_file
+                    .as_ref()
+                    .map(|p| p.display().to_string()),
                 object_deleted: r.object_deleted,
             }),
             data,
@@ -451,7 +560,10 @@ pub async fn export(ctx: &UserCtx, with_data: bool) -> Result<ExportDoc> {
             block_number: w.block_number,
         })
         .collect();
-    let credits = chain.credits_of(owner).await.map_err(err("reading credits"))?;
+    let credits = chain
+        .credits_of(owner)
+        .await
+        .map_err(err("reading credits"))?;
     Ok(ExportDoc {
         format: EXPORT_FORMAT.to_string(),
         generated_at: now_unix(),
@@ -481,7 +593,10 @@ fn read_local_data(path: &Path) -> Result<Option<ExportData>> {
             }))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(UserError::Read { path: path.to_path_buf(), source }),
+        Err(source) => Err(UserError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -491,7 +606,10 @@ pub fn write_export(doc: &ExportDoc, out: &Path) -> Result<()> {
     let schema: serde_json::Value = serde_json::from_str(crate::export_doc::EXPORT_SCHEMA)?;
     let errors = crate::export_doc::validate(&schema, &v);
     if !errors.is_empty() {
-        return Err(UserError::State { path: out.to_path_buf(), reason: format!("export fails its schema: {}", errors.join("; ")) });
+        return Err(UserError::State {
+            path: out.to_path_buf(),
+            reason: format!("export fails its schema: {}", errors.join("; ")),
+        });
     }
     write_atomic(out, &serde_json::to_vec_pretty(&v)?)
 }

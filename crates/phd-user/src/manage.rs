@@ -1,7 +1,7 @@
 //! `list`, `sales`, `price`, `withdraw`, `grant`.
 
 use alloy::primitives::{Address, U256};
-use phd_chain::{BlockRange, DatasetStatus, Purpose, PurchaseStatus, format_phd};
+use phd_chain::{BlockRange, DatasetStatus, PurchaseStatus, Purpose, format_phd};
 use serde::Serialize;
 
 use crate::ctx::{UserCtx, id_u64};
@@ -40,13 +40,29 @@ pub async fn list(ctx: &UserCtx) -> Result<Vec<DatasetRow>> {
         .published_datasets(Some(owner), BlockRange::all())
         .await
         .map_err(|e| UserError::chain("reading published datasets", e))?;
-    let purchases = ctx.chain.purchases(None, None, BlockRange::all()).await.map_err(|e| UserError::chain("reading purchases", e))?;
-    let grants = ctx.chain.grants(None, None, BlockRange::all()).await.map_err(|e| UserError::chain("reading grants", e))?;
+    let purchases = ctx
+        .chain
+        .purchases(None, None, BlockRange::all())
+        .await
+        .map_err(|e| UserError::chain("reading purchases", e))?;
+    let grants = ctx
+        .chain
+        .grants(None, None, BlockRange::all())
+        .await
+        .map_err(|e| UserError::chain("reading grants", e))?;
     let mut rows = Vec::new();
     for p in published {
         let id = p.event.datasetId;
-        let d = ctx.chain.dataset(id).await.map_err(|e| UserError::chain("reading a dataset", e))?;
-        let summary = ctx.chain.certification_summary(id).await.map_err(|e| UserError::chain("reading the certification summary", e))?;
+        let d = ctx
+            .chain
+            .dataset(id)
+            .await
+            .map_err(|e| UserError::chain("reading a dataset", e))?;
+        let summary = ctx
+            .chain
+            .certification_summary(id)
+            .await
+            .map_err(|e| UserError::chain("reading the certification summary", e))?;
         let title = serde_json::from_slice::<serde_json::Value>(&p.event.metadata)
             .ok()
             .and_then(|m| m.get("title").and_then(|t| t.as_str()).map(str::to_string));
@@ -56,7 +72,10 @@ pub async fn list(ctx: &UserCtx) -> Result<Vec<DatasetRow>> {
             title,
             price_wei: d.price.to_string(),
             price_phd: format_phd(d.price),
-            purposes: Purpose::from_mask(d.purposes).iter().map(|p| p.name().to_string()).collect(),
+            purposes: Purpose::from_mask(d.purposes)
+                .iter()
+                .map(|p| p.name().to_string())
+                .collect(),
             acknowledged: d.acknowledged,
             keepers: d.keeperCount,
             threshold: d.threshold,
@@ -108,23 +127,58 @@ pub async fn sales(ctx: &UserCtx, dataset: Option<u64>) -> Result<Vec<SaleRow>> 
     if let Some(d) = dataset
         && mine.is_empty()
     {
-        return Err(UserError::Dataset { dataset_id: d, reason: format!("not published by {owner}") });
+        return Err(UserError::Dataset {
+            dataset_id: d,
+            reason: format!("not published by {owner}"),
+        });
     }
-    let settlements = ctx.chain.settlements(None, BlockRange::all()).await.map_err(|e| UserError::chain("reading settlements", e))?;
+    let settlements = ctx
+        .chain
+        .settlements(None, BlockRange::all())
+        .await
+        .map_err(|e| UserError::chain("reading settlements", e))?;
     let mut rows = Vec::new();
     for id in mine {
-        let buys = ctx.chain.purchases(Some(id), None, BlockRange::all()).await.map_err(|e| UserError::chain("reading purchases", e))?;
-        let grants = ctx.chain.grants(Some(id), None, BlockRange::all()).await.map_err(|e| UserError::chain("reading grants", e))?;
+        let buys = ctx
+            .chain
+            .purchases(Some(id), None, BlockRange::all())
+            .await
+            .map_err(|e| UserError::chain("reading purchases", e))?;
+        let grants = ctx
+            .chain
+            .grants(Some(id), None, BlockRange::all())
+            .await
+            .map_err(|e| UserError::chain("reading grants", e))?;
         #[allow(clippy::type_complexity)]
         let mut entries: Vec<(U256, Address, u8, U256, Option<String>, &str)> = buys
             .iter()
-            .map(|b| (b.event.purchaseId, b.event.buyer, b.event.purpose, b.event.price, b.tx_hash.map(|h| format!("{h:#x}")), "purchase"))
+            .map(|b| {
+                (
+                    b.event.purchaseId,
+                    b.event.buyer,
+                    b.event.purpose,
+                    b.event.price,
+                    b.tx_hash.map(|h| format!("{h:#x}")),
+                    "purchase",
+                )
+            })
             .collect();
         entries.extend(grants.iter().map(|g| {
-            (g.event.purchaseId, g.event.grantee, g.event.purpose, U256::ZERO, g.tx_hash.map(|h| format!("{h:#x}")), "grant")
+            (
+                g.event.purchaseId,
+                g.event.grantee,
+                g.event.purpose,
+                U256::ZERO,
+                g.tx_hash.map(|h| format!("{h:#x}")),
+                "grant",
+            )
         }));
         for (pid, buyer, purpose, price, tx_hash, kind) in entries {
-            let p = ctx.chain.get_purchase(pid).await.map_err(|e| UserError::chain("reading a purchase", e))?;
+            let p = ctx
+                .chain
+                .get_purchase(pid)
+                .await
+                .map_err(|e| UserError::chain("reading a purchase", e))?;
             rows.push(SaleRow {
                 purchase_id: id_u64(pid),
                 dataset_id: id_u64(id),
@@ -137,7 +191,10 @@ pub async fn sales(ctx: &UserCtx, dataset: Option<u64>) -> Result<Vec<SaleRow>> 
                 status: PurchaseStatus::from(p.status).to_string(),
                 shares_delivered: p.delivered,
                 tx_hash,
-                owner_amount_wei: settlements.iter().find(|s| s.event.purchaseId == pid).map(|s| s.event.ownerAmount.to_string()),
+                owner_amount_wei: settlements
+                    .iter()
+                    .find(|s| s.event.purchaseId == pid)
+                    .map(|s| s.event.ownerAmount.to_string()),
             });
         }
     }
@@ -185,14 +242,21 @@ pub async fn set_price(ctx: &UserCtx, dataset_id: u64, new_price: U256) -> Resul
 
 /// `withdraw`: pull my credits.
 pub async fn withdraw_credits(ctx: &UserCtx) -> Result<TxReport> {
-    let (tx, amount) = ctx.chain.withdraw_credits().await.map_err(|e| UserError::chain("withdrawing credits", e))?;
+    let (tx, amount) = ctx
+        .chain
+        .withdraw_credits()
+        .await
+        .map_err(|e| UserError::chain("withdrawing credits", e))?;
     Ok(TxReport::new("withdraw", &tx, Some(amount)))
 }
 
 /// Parses a 64-byte public key (x ‖ y) given as hex, optionally `0x` and/or with a `04` prefix.
 pub fn parse_pubkey64(s: &str) -> Result<[u8; 64]> {
-    let bytes = hex::decode(s.trim().trim_start_matches("0x"))
-        .map_err(|e| UserError::InvalidArg { arg: "--pubkey", reason: format!("not hex: {e}") })?;
+    let bytes =
+        hex::decode(s.trim().trim_start_matches("0x")).map_err(|e| UserError::InvalidArg {
+            arg: "--pubkey",
+            reason: format!("not hex: {e}"),
+        })?;
     let raw = match bytes.len() {
         64 => bytes,
         65 if bytes.first() == Some(&4) => bytes[1..].to_vec(),
@@ -210,7 +274,13 @@ pub fn parse_pubkey64(s: &str) -> Result<[u8; 64]> {
 
 /// `grant <id> --to <address> --pubkey <hex> --purpose validation`: free access, shares encrypted
 /// to `pubkey`, which must belong to `to`.
-pub async fn grant(ctx: &UserCtx, dataset_id: u64, to: Address, pubkey: &[u8; 64], purpose: Purpose) -> Result<TxReport> {
+pub async fn grant(
+    ctx: &UserCtx,
+    dataset_id: u64,
+    to: Address,
+    pubkey: &[u8; 64],
+    purpose: Purpose,
+) -> Result<TxReport> {
     let derived = phd_chain::address_of_pubkey64(pubkey);
     if derived != to {
         return Err(UserError::InvalidArg {
@@ -248,7 +318,12 @@ mod tests {
         let hex64 = "11".repeat(64);
         assert!(parse_pubkey64(&hex64).is_ok());
         assert!(parse_pubkey64(&format!("0x04{hex64}")).is_ok());
-        assert!(parse_pubkey64("0x1234").unwrap_err().to_string().contains("64 bytes"));
+        assert!(
+            parse_pubkey64("0x1234")
+                .unwrap_err()
+                .to_string()
+                .contains("64 bytes")
+        );
         assert!(parse_pubkey64("zz").is_err());
     }
 }

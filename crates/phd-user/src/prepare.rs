@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use phd_ingest::{
-    CoarseAttributes, DatasetMetadata, DeviceInfo, PseudonymisePolicy, PseudonymiseReport, QualitySummary,
-    ReadOptions, SensorTable, TimeRange,
+    CoarseAttributes, DatasetMetadata, DeviceInfo, PseudonymisePolicy, PseudonymiseReport,
+    QualitySummary, ReadOptions, SensorTable, TimeRange,
 };
 
 use crate::error::{BoxError, Result, UserError};
@@ -23,7 +23,11 @@ pub struct QualityOutcome {
 pub trait QualityCheck: Send + Sync + std::fmt::Debug {
     /// Scores `table`; keeps only windows whose activity is in `keep_classes` (all when empty)
     /// and that are not judged noise.
-    fn assess(&self, table: &SensorTable, keep_classes: &[String]) -> std::result::Result<QualityOutcome, BoxError>;
+    fn assess(
+        &self,
+        table: &SensorTable,
+        keep_classes: &[String],
+    ) -> std::result::Result<QualityOutcome, BoxError>;
 }
 
 /// A verified device recording signature.
@@ -38,7 +42,11 @@ pub struct VerifiedDevice {
 /// Pluggable hardware check (the default wraps phd-device).
 pub trait HardwareCheck: Send + Sync + std::fmt::Debug {
     /// Verifies `sig_path` (`<FILE>.sig.json`) over the bytes of `data_path`.
-    fn verify(&self, data_path: &Path, sig_path: &Path) -> std::result::Result<VerifiedDevice, BoxError>;
+    fn verify(
+        &self,
+        data_path: &Path,
+        sig_path: &Path,
+    ) -> std::result::Result<VerifiedDevice, BoxError>;
 }
 
 /// Inputs of [`prepare`].
@@ -94,16 +102,32 @@ pub fn signature_path(file: &Path) -> PathBuf {
 
 /// Reads a `.csv` (time column) or `.ts` (BasicMotions) file.
 pub fn read_table(file: &Path, sampling_rate_hz: Option<f64>) -> Result<SensorTable> {
-    let ext = file.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-    let opts = ReadOptions { sampling_rate_hz, ..ReadOptions::default() };
+    let ext = file
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let opts = ReadOptions {
+        sampling_rate_hz,
+        ..ReadOptions::default()
+    };
     let r = match ext.as_deref() {
         Some("csv") => phd_ingest::read_csv_path(file, &opts),
         Some("ts") => phd_ingest::read_ts_path(file, &opts),
-        _ => return Err(UserError::UnsupportedFormat { path: file.to_path_buf() }),
+        _ => {
+            return Err(UserError::UnsupportedFormat {
+                path: file.to_path_buf(),
+            });
+        }
     };
-    let table = r.map_err(|e| UserError::Ingest { path: file.to_path_buf(), source: Box::new(e) })?;
+    let table = r.map_err(|e| UserError::Ingest {
+        path: file.to_path_buf(),
+        source: Box::new(e),
+    })?;
     if table.is_empty() {
-        return Err(UserError::Ingest { path: file.to_path_buf(), source: "the file contains no samples".into() });
+        return Err(UserError::Ingest {
+            path: file.to_path_buf(),
+            source: "the file contains no samples".into(),
+        });
     }
     Ok(table)
 }
@@ -128,18 +152,24 @@ pub fn prepare(
         if !sig.is_file() {
             return Err(UserError::Hardware {
                 path: file.to_path_buf(),
-                reason: format!("--require-certified given but {} does not exist", sig.display()),
+                reason: format!(
+                    "--require-certified given but {} does not exist",
+                    sig.display()
+                ),
             });
         }
         let Some(hw) = hardware else {
             return Err(UserError::Hardware {
                 path: file.to_path_buf(),
-                reason: "device signature present but no device verifier is available in this build".into(),
+                reason:
+                    "device signature present but no device verifier is available in this build"
+                        .into(),
             });
         };
-        let dev = hw
-            .verify(file, &sig)
-            .map_err(|e| UserError::Hardware { path: file.to_path_buf(), reason: e.to_string() })?;
+        let dev = hw.verify(file, &sig).map_err(|e| UserError::Hardware {
+            path: file.to_path_buf(),
+            reason: e.to_string(),
+        })?;
         Some(dev)
     } else {
         None
@@ -152,7 +182,9 @@ pub fn prepare(
         Some(q) => {
             let out = q
                 .assess(&table, &opts.keep_classes)
-                .map_err(|e| UserError::Quality { reason: e.to_string() })?;
+                .map_err(|e| UserError::Quality {
+                    reason: e.to_string(),
+                })?;
             (out.table, Some(out.summary))
         }
         None if !opts.keep_classes.is_empty() => {
@@ -165,10 +197,14 @@ pub fn prepare(
                         .labels
                         .get(*r as usize)
                         .and_then(Option::as_ref)
-                        .is_some_and(|l| opts.keep_classes.iter().any(|k| k.eq_ignore_ascii_case(l)))
+                        .is_some_and(|l| {
+                            opts.keep_classes.iter().any(|k| k.eq_ignore_ascii_case(l))
+                        })
                 })
                 .collect();
-            let t = table.filter_rows(&keep).map_err(|e| UserError::Quality { reason: e.to_string() })?;
+            let t = table.filter_rows(&keep).map_err(|e| UserError::Quality {
+                reason: e.to_string(),
+            })?;
             (t, None)
         }
         None => (table, None),
@@ -185,20 +221,35 @@ pub fn prepare(
         keep: opts.keep_columns.clone(),
         ..PseudonymisePolicy::default()
     };
-    let (table, report) = phd_ingest::pseudonymise(&table, &policy, &opts.pseudonym_key)
-        .map_err(|e| UserError::Pseudonymise { source: Box::new(e) })?;
-    let canonical = phd_ingest::canonical_csv_bytes(&table).map_err(|e| UserError::Pseudonymise { source: Box::new(e) })?;
+    let (table, report) =
+        phd_ingest::pseudonymise(&table, &policy, &opts.pseudonym_key).map_err(|e| {
+            UserError::Pseudonymise {
+                source: Box::new(e),
+            }
+        })?;
+    let canonical =
+        phd_ingest::canonical_csv_bytes(&table).map_err(|e| UserError::Pseudonymise {
+            source: Box::new(e),
+        })?;
 
     let attributes = coarse_attributes(&table);
     let metadata = DatasetMetadata {
         version: phd_ingest::METADATA_VERSION,
         title: opts.title.clone().unwrap_or_else(|| {
-            file.file_stem().and_then(|s| s.to_str()).unwrap_or("dataset").to_string()
+            file.file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("dataset")
+                .to_string()
         }),
-        data_type: opts.data_type.clone().unwrap_or_else(|| data_type_of(&table)),
+        data_type: opts
+            .data_type
+            .clone()
+            .unwrap_or_else(|| data_type_of(&table)),
         format: phd_ingest::CANONICAL_FORMAT.to_string(),
         sampling_rate_hz: table.sampling_rate_hz,
-        time_range: table.time_range().map(|(start_s, end_s)| TimeRange { start_s, end_s }),
+        time_range: table
+            .time_range()
+            .map(|(start_s, end_s)| TimeRange { start_s, end_s }),
         sample_count: table.len() as u64,
         plaintext_bytes: canonical.len() as u64,
         quality: quality_summary,
@@ -211,7 +262,11 @@ pub fn prepare(
         consented_purposes: opts.purposes.clone(),
         consent_terms_hash: opts.consent_terms_hash.clone(),
     };
-    let metadata_json = metadata.to_canonical_json().map_err(|e| UserError::Metadata { source: Box::new(e) })?;
+    let metadata_json = metadata
+        .to_canonical_json()
+        .map_err(|e| UserError::Metadata {
+            source: Box::new(e),
+        })?;
     Ok(Prepared {
         canonical,
         metadata,
@@ -225,10 +280,12 @@ pub fn prepare(
 
 /// `accelerometer+gyroscope`, `heart-rate`, `ecg`, ... from the channel names.
 fn data_type_of(t: &SensorTable) -> String {
-    let has = |p: &[&str]| t.channel_names.iter().any(|n| {
-        let n = n.to_ascii_lowercase();
-        p.iter().any(|p| n.starts_with(p))
-    });
+    let has = |p: &[&str]| {
+        t.channel_names.iter().any(|n| {
+            let n = n.to_ascii_lowercase();
+            p.iter().any(|p| n.starts_with(p))
+        })
+    };
     let mut kinds = Vec::new();
     if has(&["acc"]) {
         kinds.push("accelerometer");
@@ -242,18 +299,29 @@ fn data_type_of(t: &SensorTable) -> String {
     if has(&["ecg"]) {
         kinds.push("ecg");
     }
-    if kinds.is_empty() { "sensor".into() } else { kinds.join("+") }
+    if kinds.is_empty() {
+        "sensor".into()
+    } else {
+        kinds.join("+")
+    }
 }
 
 /// Coarse attributes when constant over the whole table (after pseudonymisation).
 fn coarse_attributes(t: &SensorTable) -> Option<CoarseAttributes> {
     let constant = |name: &str| {
-        t.attributes.iter().find(|a| a.name.eq_ignore_ascii_case(name)).and_then(|a| {
-            let first = a.values.first()?;
-            a.values.iter().all(|v| v == first).then(|| first.clone())
-        })
+        t.attributes
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(name))
+            .and_then(|a| {
+                let first = a.values.first()?;
+                a.values.iter().all(|v| v == first).then(|| first.clone())
+            })
     };
-    let a = CoarseAttributes { sex: constant("sex"), age_band: constant("age"), weight_band: constant("weight") };
+    let a = CoarseAttributes {
+        sex: constant("sex"),
+        age_band: constant("age"),
+        weight_band: constant("weight"),
+    };
     (a.sex.is_some() || a.age_band.is_some() || a.weight_band.is_some()).then_some(a)
 }
 
@@ -299,7 +367,11 @@ mod tests {
     fn csv_is_pseudonymised_and_described() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("walk.csv");
-        std::fs::write(&p, "time,acc_x,acc_y,name,age\n0.0,1.0,2.0,Alice,34\n0.1,1.5,2.5,Alice,34\n").unwrap();
+        std::fs::write(
+            &p,
+            "time,acc_x,acc_y,name,age\n0.0,1.0,2.0,Alice,34\n0.1,1.5,2.5,Alice,34\n",
+        )
+        .unwrap();
         let prep = prepare(&p, &opts(), None, None).unwrap();
         let csv = String::from_utf8(prep.canonical.clone()).unwrap();
         assert!(!csv.contains("Alice"), "{csv}");
@@ -314,7 +386,10 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("walk.csv");
         std::fs::write(&p, "time,acc_x\n0.0,1.0\n").unwrap();
-        let o = PrepareOptions { require_certified: true, ..opts() };
+        let o = PrepareOptions {
+            require_certified: true,
+            ..opts()
+        };
         let err = prepare(&p, &o, None, None).unwrap_err();
         assert!(matches!(err, UserError::Hardware { .. }), "{err}");
     }

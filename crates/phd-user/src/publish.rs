@@ -7,7 +7,10 @@ use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::signers::Signer;
 use phd_chain::{DatasetStatus, Purpose};
 use phd_keys::{DatasetSecret, KeyShare};
-use phd_protocol::{DatasetId, Health, ShareUpload, UploadReply, keeper_share_aad, share_upload_path, upload_message};
+use phd_protocol::{
+    DatasetId, Health, ShareUpload, UploadReply, keeper_share_aad, share_upload_path,
+    upload_message,
+};
 use phd_seal::{SealOptions, SealingKey};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -152,13 +155,23 @@ pub async fn publish(
     hardware: Option<&dyn HardwareCheck>,
 ) -> Result<PublishOutcome> {
     if args.purposes.is_empty() {
-        return Err(UserError::InvalidArg { arg: "--purposes", reason: "at least one purpose is required".into() });
+        return Err(UserError::InvalidArg {
+            arg: "--purposes",
+            reason: "at least one purpose is required".into(),
+        });
     }
-    let n_wanted = if args.keepers.is_empty() { args.keepers_n } else { u8::try_from(args.keepers.len()).unwrap_or(u8::MAX) };
+    let n_wanted = if args.keepers.is_empty() {
+        args.keepers_n
+    } else {
+        u8::try_from(args.keepers.len()).unwrap_or(u8::MAX)
+    };
     if args.threshold < 2 || args.threshold > n_wanted {
         return Err(UserError::InvalidArg {
             arg: "--threshold",
-            reason: format!("need 2 <= threshold <= keepers, got threshold {} with {n_wanted} keepers", args.threshold),
+            reason: format!(
+                "need 2 <= threshold <= keepers, got threshold {} with {n_wanted} keepers",
+                args.threshold
+            ),
         });
     }
     let store = ctx.store()?;
@@ -181,7 +194,9 @@ pub async fn publish(
         pseudonym_key: pseudonym_key.to_vec(),
         require_certified: args.require_certified,
     };
-    let spinner = ctx.progress.bar(None, "checking, scoring and pseudonymising");
+    let spinner = ctx
+        .progress
+        .bar(None, "checking, scoring and pseudonymising");
     // CPU-bound but short (seconds); the checks borrow from the caller, so it runs inline.
     let prepared = prepare(&args.file, &opts, quality, hardware)?;
     spinner.finish_and_clear();
@@ -200,14 +215,23 @@ pub async fn publish(
         if !ok {
             return Err(UserError::Hardware {
                 path: args.file.clone(),
-                reason: format!("manufacturer {m} is not on the on-chain approved list (KeeperRegistry)"),
+                reason: format!(
+                    "manufacturer {m} is not on the on-chain approved list (KeeperRegistry)"
+                ),
             });
         }
     }
 
     // 3. Keepers (before anything is uploaded).
     let mut warnings = Vec::new();
-    let targets = select_keepers(ctx, &args.keepers, args.keepers_n, args.allow_shared_hosts, &mut warnings).await?;
+    let targets = select_keepers(
+        ctx,
+        &args.keepers,
+        args.keepers_n,
+        args.allow_shared_hosts,
+        &mut warnings,
+    )
+    .await?;
     let n = u8::try_from(targets.len()).unwrap_or(u8::MAX);
 
     // 4. Local copies.
@@ -216,34 +240,55 @@ pub async fn publish(
     }
 
     // 5. Secret, shares, seal.
-    let secret = DatasetSecret::generate().map_err(|e| UserError::keys("generating the dataset secret", e))?;
-    let (shares, commitments) =
-        phd_keys::split(&secret, args.threshold, n).map_err(|e| UserError::keys("splitting the dataset secret", e))?;
-    let key = SealingKey::from_derived(secret.data_key())
-        .map_err(|e| UserError::Seal { path: args.file.clone(), source: Box::new(e) })?;
+    let secret = DatasetSecret::generate()
+        .map_err(|e| UserError::keys("generating the dataset secret", e))?;
+    let (shares, commitments) = phd_keys::split(&secret, args.threshold, n)
+        .map_err(|e| UserError::keys("splitting the dataset secret", e))?;
+    let key = SealingKey::from_derived(secret.data_key()).map_err(|e| UserError::Seal {
+        path: args.file.clone(),
+        source: Box::new(e),
+    })?;
     drop(secret);
-    let sealed_tmp = tempfile::NamedTempFile::new()
-        .map_err(|source| UserError::Write { path: std::env::temp_dir(), source })?;
+    let sealed_tmp = tempfile::NamedTempFile::new().map_err(|source| UserError::Write {
+        path: std::env::temp_dir(),
+        source,
+    })?;
     let sealed_path = sealed_tmp.path().to_path_buf();
     let summary = {
-        let file = sealed_tmp.reopen().map_err(|source| UserError::Write { path: sealed_path.clone(), source })?;
+        let file = sealed_tmp.reopen().map_err(|source| UserError::Write {
+            path: sealed_path.clone(),
+            source,
+        })?;
         let canonical = prepared.canonical.clone();
         let pb = ctx.progress.bar(None, "sealing");
         let r = tokio::task::spawn_blocking(move || {
             let mut w = std::io::BufWriter::new(file);
             let s = phd_seal::seal(key, &canonical[..], &mut w, &SealOptions::default())?;
-            std::io::Write::flush(&mut w).map_err(|e| phd_seal::SealError::Io { context: "flushing sealed file", source: e })?;
+            std::io::Write::flush(&mut w).map_err(|e| phd_seal::SealError::Io {
+                context: "flushing sealed file",
+                source: e,
+            })?;
             Ok::<_, phd_seal::SealError>(s)
         })
         .await
-        .map_err(|e| UserError::Seal { path: args.file.clone(), source: Box::new(e) })?
-        .map_err(|e| UserError::Seal { path: args.file.clone(), source: Box::new(e) })?;
+        .map_err(|e| UserError::Seal {
+            path: args.file.clone(),
+            source: Box::new(e),
+        })?
+        .map_err(|e| UserError::Seal {
+            path: args.file.clone(),
+            source: Box::new(e),
+        })?;
         pb.finish_and_clear();
         r
     };
     let content_root = B256::from(summary.root);
     let root_hex = format!("{content_root:#x}");
-    let object_key = format!("datasets/{:#x}/{}.phd", ctx.owner(), root_hex.trim_start_matches("0x"));
+    let object_key = format!(
+        "datasets/{:#x}/{}.phd",
+        ctx.owner(),
+        root_hex.trim_start_matches("0x")
+    );
     let storage_uri = format!("s3://{}/{}", store.bucket(), object_key);
 
     let local_copy = ctx.state.data_path(&root_hex);
@@ -257,16 +302,24 @@ pub async fn publish(
         pseudonymised_file: Some(local_copy),
         publish_tx: None,
         created_at: now_unix(),
-        metadata: serde_json::from_slice(&prepared.metadata_json).unwrap_or(serde_json::Value::Null),
+        metadata: serde_json::from_slice(&prepared.metadata_json)
+            .unwrap_or(serde_json::Value::Null),
         object_deleted: false,
     };
 
     // 6. Upload.
     let pb = ctx.progress.bytes(summary.sealed_len, "uploading");
-    let put = store.put_file(&object_key, &sealed_path, |done| pb.set_position(done)).await;
+    let put = store
+        .put_file(&object_key, &sealed_path, |done| pb.set_position(done))
+        .await;
     pb.finish_and_clear();
     drop(sealed_tmp);
-    put.map_err(|e| UserError::storage(format!("uploading {storage_uri} (nothing was published)"), e))?;
+    put.map_err(|e| {
+        UserError::storage(
+            format!("uploading {storage_uri} (nothing was published)"),
+            e,
+        )
+    })?;
     ctx.state.upsert(&record)?;
 
     // 7. Publish on-chain; on failure delete the object again.
@@ -277,7 +330,11 @@ pub async fn publish(
         price: args.price,
         keepers: targets.iter().map(|k| k.address).collect(),
         threshold: args.threshold,
-        commitments: commitments.to_bytes().iter().map(|c| Bytes::copy_from_slice(c)).collect(),
+        commitments: commitments
+            .to_bytes()
+            .iter()
+            .map(|c| Bytes::copy_from_slice(c))
+            .collect(),
         purposes: args.purposes.clone(),
         consent_terms_hash: B256::from(terms_hash),
     };
@@ -289,14 +346,19 @@ pub async fn publish(
                 Ok(()) => {
                     record.object_deleted = true;
                     let _ = ctx.state.upsert(&record);
-                    format!("nothing published; the uploaded object {storage_uri} was deleted again")
+                    format!(
+                        "nothing published; the uploaded object {storage_uri} was deleted again"
+                    )
                 }
                 Err(de) => format!(
                     "nothing published; the uploaded object {storage_uri} is still there (deleting it failed: {de}); \
                      delete it by hand"
                 ),
             };
-            return Err(UserError::Partial { state, source: Box::new(err) });
+            return Err(UserError::Partial {
+                state,
+                source: Box::new(err),
+            });
         }
     };
     let did = id_u64(dataset_id);
@@ -306,13 +368,34 @@ pub async fn publish(
 
     // 8. Shares to keepers, concurrently; then wait for ≥ t acknowledgements on-chain.
     let mut reports = send_shares(ctx, dataset_id, &targets, &shares).await;
-    let acked = wait_for_acks(ctx, dataset_id, &targets, &mut reports, args.threshold, args.ack_timeout).await;
+    let acked = wait_for_acks(
+        ctx,
+        dataset_id,
+        &targets,
+        &mut reports,
+        args.threshold,
+        args.ack_timeout,
+    )
+    .await;
     let dataset = ctx.chain.dataset(dataset_id).await.ok();
-    let status = dataset.as_ref().map_or(DatasetStatus::Pending, |d| DatasetStatus::from(d.status));
+    let status = dataset
+        .as_ref()
+        .map_or(DatasetStatus::Pending, |d| DatasetStatus::from(d.status));
     if acked < usize::from(args.threshold) {
         let details = reports
             .iter()
-            .map(|r| format!("{} ({}): {}", r.address, r.endpoint, r.error.as_deref().unwrap_or(if r.acknowledged { "acknowledged" } else { "no acknowledgement" })))
+            .map(|r| {
+                format!(
+                    "{} ({}): {}",
+                    r.address,
+                    r.endpoint,
+                    r.error.as_deref().unwrap_or(if r.acknowledged {
+                        "acknowledged"
+                    } else {
+                        "no acknowledgement"
+                    })
+                )
+            })
             .collect::<Vec<_>>()
             .join("; ");
         return Err(UserError::Partial {
@@ -357,7 +440,10 @@ pub async fn publish(
 /// SHA-256 of the consent terms text (file, or [`DEFAULT_CONSENT_TERMS`]).
 pub fn consent_terms_hash(path: Option<&Path>) -> Result<[u8; 32]> {
     let text = match path {
-        Some(p) => std::fs::read_to_string(p).map_err(|source| UserError::Read { path: p.to_path_buf(), source })?,
+        Some(p) => std::fs::read_to_string(p).map_err(|source| UserError::Read {
+            path: p.to_path_buf(),
+            source,
+        })?,
         None => DEFAULT_CONSENT_TERMS.to_string(),
     };
     Ok(Sha256::digest(text.as_bytes()).into())
@@ -396,9 +482,15 @@ pub fn choose_keepers(cands: &[Candidate], n: usize, rng: &mut dyn FnMut() -> u6
     let mut hosts: Vec<&str> = Vec::with_capacity(n);
     while chosen.len() < n {
         let pool: Vec<usize> = (0..cands.len())
-            .filter(|i| !chosen.contains(i) && !cands[*i].stake.is_zero() && !hosts.contains(&cands[*i].host.as_str()))
+            .filter(|i| {
+                !chosen.contains(i)
+                    && !cands[*i].stake.is_zero()
+                    && !hosts.contains(&cands[*i].host.as_str())
+            })
             .collect();
-        let total = pool.iter().fold(U256::ZERO, |a, i| a.saturating_add(cands[*i].stake));
+        let total = pool
+            .iter()
+            .fold(U256::ZERO, |a, i| a.saturating_add(cands[*i].stake));
         if pool.is_empty() || total.is_zero() {
             break;
         }
@@ -423,7 +515,9 @@ fn os_random_u64() -> u64 {
     // The OS RNG failing is not recoverable here; a fixed value would make the choice
     // predictable, so fall back to the clock's nanoseconds only to stay total.
     rand::rngs::SysRng.try_next_u64().unwrap_or_else(|_| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos().into())
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos().into())
     })
 }
 
@@ -438,27 +532,66 @@ pub(crate) async fn select_keepers(
     warnings: &mut Vec<String>,
 ) -> Result<Vec<KeeperTarget>> {
     if usize::from(n) > usize::from(MAX_KEEPERS) || explicit.len() > usize::from(MAX_KEEPERS) {
-        return Err(UserError::InvalidArg { arg: "--keepers-n", reason: format!("at most {MAX_KEEPERS} keepers per dataset") });
+        return Err(UserError::InvalidArg {
+            arg: "--keepers-n",
+            reason: format!("at most {MAX_KEEPERS} keepers per dataset"),
+        });
     }
-    let min_stake = ctx.chain.min_stake().await.map_err(|e| UserError::chain("reading the minimum stake", e))?;
+    let min_stake = ctx
+        .chain
+        .min_stake()
+        .await
+        .map_err(|e| UserError::chain("reading the minimum stake", e))?;
     let mut out = Vec::new();
     if !explicit.is_empty() {
         for (i, a) in explicit.iter().enumerate() {
             if explicit[..i].contains(a) {
-                return Err(UserError::InvalidArg { arg: "--keepers", reason: format!("keeper {a} is listed twice") });
+                return Err(UserError::InvalidArg {
+                    arg: "--keepers",
+                    reason: format!("keeper {a} is listed twice"),
+                });
             }
-            let node = ctx.chain.node(*a).await.map_err(|e| UserError::chain("reading the keeper registry", e))?;
+            let node = ctx
+                .chain
+                .node(*a)
+                .await
+                .map_err(|e| UserError::chain("reading the keeper registry", e))?;
             if node.role != 1 {
-                return Err(UserError::Keepers { reason: format!("{a} is not a registered keeper") });
+                return Err(UserError::Keepers {
+                    reason: format!("{a} is not a registered keeper"),
+                });
             }
-            if !ctx.chain.is_keeper(*a).await.map_err(|e| UserError::chain("reading the keeper registry", e))? {
-                return Err(UserError::Keepers { reason: format!("{a} is not an active keeper (exiting, or stake below the minimum)") });
+            if !ctx
+                .chain
+                .is_keeper(*a)
+                .await
+                .map_err(|e| UserError::chain("reading the keeper registry", e))?
+            {
+                return Err(UserError::Keepers {
+                    reason: format!(
+                        "{a} is not an active keeper (exiting, or stake below the minimum)"
+                    ),
+                });
             }
-            let stake = ctx.chain.stake_of(*a).await.map_err(|e| UserError::chain("reading a keeper's stake", e))?.amount;
-            out.push(KeeperTarget { address: *a, endpoint: node.endpoint, encryption_key: node.encryptionKey.to_vec(), stake });
+            let stake = ctx
+                .chain
+                .stake_of(*a)
+                .await
+                .map_err(|e| UserError::chain("reading a keeper's stake", e))?
+                .amount;
+            out.push(KeeperTarget {
+                address: *a,
+                endpoint: node.endpoint,
+                encryption_key: node.encryptionKey.to_vec(),
+                stake,
+            });
         }
-        let total = out.iter().fold(U256::ZERO, |a, t| a.saturating_add(t.stake));
-        let floor = min_stake.saturating_mul(U256::from(SMALL_STAKE_FACTOR)).saturating_mul(U256::from(out.len()));
+        let total = out
+            .iter()
+            .fold(U256::ZERO, |a, t| a.saturating_add(t.stake));
+        let floor = min_stake
+            .saturating_mul(U256::from(SMALL_STAKE_FACTOR))
+            .saturating_mul(U256::from(out.len()));
         if total < floor {
             warnings.push(format!(
                 "the chosen keepers stake {} PHD in total (less than {SMALL_STAKE_FACTOR} x the minimum per keeper): little is at risk if they collude",
@@ -468,34 +601,69 @@ pub(crate) async fn select_keepers(
         let mut hosts: Vec<String> = out.iter().map(|t| endpoint_host(&t.endpoint)).collect();
         hosts.sort();
         if hosts.windows(2).any(|w| w[0] == w[1]) {
-            warnings.push("several of the chosen keepers run on one host: they are not independent".into());
+            warnings.push(
+                "several of the chosen keepers run on one host: they are not independent".into(),
+            );
         }
         return Ok(out);
     }
-    let all = ctx.chain.keepers().await.map_err(|e| UserError::chain("reading the keeper registry", e))?;
+    let all = ctx
+        .chain
+        .keepers()
+        .await
+        .map_err(|e| UserError::chain("reading the keeper registry", e))?;
     let mut skipped = Vec::new();
     let mut nodes = Vec::new();
     for a in all {
-        let node = ctx.chain.node(a).await.map_err(|e| UserError::chain("reading the keeper registry", e))?;
-        let stake = ctx.chain.stake_of(a).await.map_err(|e| UserError::chain("reading a keeper's stake", e))?.amount;
+        let node = ctx
+            .chain
+            .node(a)
+            .await
+            .map_err(|e| UserError::chain("reading the keeper registry", e))?;
+        let stake = ctx
+            .chain
+            .stake_of(a)
+            .await
+            .map_err(|e| UserError::chain("reading a keeper's stake", e))?
+            .amount;
         if stake < min_stake {
-            skipped.push(format!("{a}: stake {} below the minimum", phd_chain::format_phd(stake)));
+            skipped.push(format!(
+                "{a}: stake {} below the minimum",
+                phd_chain::format_phd(stake)
+            ));
             continue;
         }
         nodes.push((a, node, stake));
     }
-    let checks = futures::future::join_all(nodes.iter().map(|(_, node, _)| health(ctx, &node.endpoint))).await;
+    let checks =
+        futures::future::join_all(nodes.iter().map(|(_, node, _)| health(ctx, &node.endpoint)))
+            .await;
     let mut cands = Vec::new();
     let mut targets = Vec::new();
     for ((a, node, stake), h) in nodes.into_iter().zip(checks) {
         match h {
-            Ok(h) if h.address != a => skipped.push(format!("{a} ({}): answers as {}", node.endpoint, h.address)),
+            Ok(h) if h.address != a => {
+                skipped.push(format!("{a} ({}): answers as {}", node.endpoint, h.address))
+            }
             Ok(_) => {
                 let host = endpoint_host(&node.endpoint);
                 // Shared hosts allowed: each keeper counts as its own operator.
-                let host = if allow_shared_hosts { format!("{host}#{a}") } else { host };
-                cands.push(Candidate { address: a, host, stake });
-                targets.push(KeeperTarget { address: a, endpoint: node.endpoint, encryption_key: node.encryptionKey.to_vec(), stake });
+                let host = if allow_shared_hosts {
+                    format!("{host}#{a}")
+                } else {
+                    host
+                };
+                cands.push(Candidate {
+                    address: a,
+                    host,
+                    stake,
+                });
+                targets.push(KeeperTarget {
+                    address: a,
+                    endpoint: node.endpoint,
+                    encryption_key: node.encryptionKey.to_vec(),
+                    stake,
+                });
             }
             Err(e) => skipped.push(format!("{a} ({}): {e}", node.endpoint)),
         }
@@ -512,7 +680,11 @@ pub(crate) async fn select_keepers(
             reason: format!(
                 "wanted {n} healthy staked keepers on distinct hosts, found {} keepers on {hosts} hosts{}",
                 cands.len(),
-                if skipped.is_empty() { String::new() } else { format!(" (left out: {})", skipped.join("; ")) }
+                if skipped.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (left out: {})", skipped.join("; "))
+                }
             ),
         });
     }
@@ -532,11 +704,20 @@ async fn health(ctx: &UserCtx, endpoint: &str) -> std::result::Result<Health, St
     if !resp.status().is_success() {
         return Err(format!("/health answered {}", resp.status()));
     }
-    resp.json::<Health>().await.map_err(|e| format!("bad /health reply: {e}"))
+    resp.json::<Health>()
+        .await
+        .map_err(|e| format!("bad /health reply: {e}"))
 }
 
-async fn send_shares(ctx: &UserCtx, dataset_id: U256, targets: &[KeeperTarget], shares: &[KeyShare]) -> Vec<KeeperReport> {
-    let pb = ctx.progress.bar(Some(targets.len() as u64), "sending shares to keepers");
+async fn send_shares(
+    ctx: &UserCtx,
+    dataset_id: U256,
+    targets: &[KeeperTarget],
+    shares: &[KeyShare],
+) -> Vec<KeeperReport> {
+    let pb = ctx
+        .progress
+        .bar(Some(targets.len() as u64), "sending shares to keepers");
     let futs = targets.iter().zip(shares).map(|(t, s)| {
         let pb = pb.clone();
         async move {
@@ -562,14 +743,24 @@ async fn send_shares(ctx: &UserCtx, dataset_id: U256, targets: &[KeeperTarget], 
     out
 }
 
-async fn upload_share(ctx: &UserCtx, dataset_id: U256, t: &KeeperTarget, share: &KeyShare) -> std::result::Result<UploadReply, String> {
+async fn upload_share(
+    ctx: &UserCtx,
+    dataset_id: U256,
+    t: &KeeperTarget,
+    share: &KeyShare,
+) -> std::result::Result<UploadReply, String> {
     let d = ctx.chain.deployment();
     let index = share.index();
     let aad = keeper_share_aad(d.chain_id, d.data_registry, dataset_id, index);
     let ct = phd_keys::encrypt(&t.encryption_key, share.to_bytes().as_slice(), &aad)
         .map_err(|e| format!("cannot encrypt to its registered key: {e}"))?;
     let msg = upload_message(d.chain_id, d.data_registry, dataset_id, index, &ct);
-    let sig = ctx.chain.signer().sign_message(msg.as_slice()).await.map_err(|e| format!("signing failed: {e}"))?;
+    let sig = ctx
+        .chain
+        .signer()
+        .sign_message(msg.as_slice())
+        .await
+        .map_err(|e| format!("signing failed: {e}"))?;
     let body = ShareUpload {
         chain_id: d.chain_id,
         registry: d.data_registry,
@@ -579,7 +770,13 @@ async fn upload_share(ctx: &UserCtx, dataset_id: U256, t: &KeeperTarget, share: 
         signature: Bytes::copy_from_slice(&sig.as_bytes()),
     };
     let url = share_upload_path(&t.endpoint, body.dataset_id);
-    let resp = ctx.http.put(&url).json(&body).send().await.map_err(|e| format!("unreachable: {e}"))?;
+    let resp = ctx
+        .http
+        .put(&url)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| format!("unreachable: {e}"))?;
     let status = resp.status();
     let text = resp.text().await.unwrap_or_default();
     if !status.is_success() {
@@ -600,14 +797,25 @@ async fn wait_for_acks(
     threshold: u8,
     timeout: Duration,
 ) -> usize {
-    let pb = ctx.progress.bar(Some(u64::from(threshold)), "waiting for keeper acknowledgements");
+    let pb = ctx.progress.bar(
+        Some(u64::from(threshold)),
+        "waiting for keeper acknowledgements",
+    );
     let start = Instant::now();
-    let want_all = reports.iter().filter(|r| r.error.is_none()).count().max(usize::from(threshold));
+    let want_all = reports
+        .iter()
+        .filter(|r| r.error.is_none())
+        .count()
+        .max(usize::from(threshold));
     loop {
         let mut acked = 0usize;
         for (t, r) in targets.iter().zip(reports.iter_mut()) {
             if !r.acknowledged {
-                r.acknowledged = ctx.chain.has_acknowledged(dataset_id, t.address).await.unwrap_or(false);
+                r.acknowledged = ctx
+                    .chain
+                    .has_acknowledged(dataset_id, t.address)
+                    .await
+                    .unwrap_or(false);
             }
             acked += usize::from(r.acknowledged);
         }
@@ -628,7 +836,11 @@ mod selection_tests {
     use super::*;
 
     fn cand(i: u8, host: &str, stake: u64) -> Candidate {
-        Candidate { address: Address::repeat_byte(i), host: host.into(), stake: U256::from(stake) }
+        Candidate {
+            address: Address::repeat_byte(i),
+            host: host.into(),
+            stake: U256::from(stake),
+        }
     }
 
     /// A deterministic xorshift stream standing in for the OS RNG.
@@ -644,7 +856,10 @@ mod selection_tests {
 
     #[test]
     fn hosts() {
-        assert_eq!(endpoint_host("http://Keeper-1.example:8080/api"), "keeper-1.example");
+        assert_eq!(
+            endpoint_host("http://Keeper-1.example:8080/api"),
+            "keeper-1.example"
+        );
         assert_eq!(endpoint_host("http://127.0.0.1:9001"), "127.0.0.1");
         assert_eq!(endpoint_host("not a url"), "not a url");
     }
@@ -660,8 +875,14 @@ mod selection_tests {
         for seed in 1..200 {
             let picked = choose_keepers(&c, 4, &mut rng(seed));
             assert_eq!(picked.len(), 4);
-            let sybils = picked.iter().filter(|i| c[**i].host == "sybil.example").count();
-            assert!(sybils <= 1, "seed {seed}: {sybils} keepers of one host chosen");
+            let sybils = picked
+                .iter()
+                .filter(|i| c[**i].host == "sybil.example")
+                .count();
+            assert!(
+                sybils <= 1,
+                "seed {seed}: {sybils} keepers of one host chosen"
+            );
             assert!(!picked.contains(&10), "an unstaked keeper was chosen");
             let mut dedup = picked.clone();
             dedup.sort_unstable();
@@ -677,8 +898,13 @@ mod selection_tests {
         // Host a stakes 9x host b: over many draws of one keeper, a wins far more often.
         let c = vec![cand(1, "a", 9_000), cand(2, "b", 1_000)];
         let mut r = rng(42);
-        let a_wins = (0..2_000).filter(|_| choose_keepers(&c, 1, &mut r) == vec![0]).count();
-        assert!((1_600..=1_990).contains(&a_wins), "a chosen {a_wins}/2000 times");
+        let a_wins = (0..2_000)
+            .filter(|_| choose_keepers(&c, 1, &mut r) == vec![0])
+            .count();
+        assert!(
+            (1_600..=1_990).contains(&a_wins),
+            "a chosen {a_wins}/2000 times"
+        );
     }
 
     #[test]

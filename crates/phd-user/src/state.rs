@@ -60,7 +60,9 @@ impl LocalState {
             .filter(|p| p.is_absolute())
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
             .unwrap_or_else(|| PathBuf::from("."));
-        base.join("phd").join("user").join(owner.to_ascii_lowercase())
+        base.join("phd")
+            .join("user")
+            .join(owner.to_ascii_lowercase())
     }
 
     /// The directory.
@@ -74,7 +76,9 @@ impl LocalState {
 
     /// Where the pseudonymised copy of a dataset with `content_root` is kept.
     pub fn data_path(&self, content_root: &str) -> PathBuf {
-        self.dir.join("data").join(format!("{}.csv", content_root.trim_start_matches("0x")))
+        self.dir
+            .join("data")
+            .join(format!("{}.csv", content_root.trim_start_matches("0x")))
     }
 
     /// All records (empty when none yet).
@@ -102,7 +106,10 @@ impl LocalState {
 
     /// The record of an on-chain dataset.
     pub fn find(&self, dataset_id: u64) -> Result<Option<LocalDataset>> {
-        Ok(self.load()?.into_iter().find(|r| r.dataset_id == Some(dataset_id)))
+        Ok(self
+            .load()?
+            .into_iter()
+            .find(|r| r.dataset_id == Some(dataset_id)))
     }
 
     /// The owner's pseudonym HMAC key: loaded, or generated (32 random bytes) and saved 0600.
@@ -115,7 +122,10 @@ impl LocalState {
                     reason: format!("pseudonym key is not hex: {e}"),
                 })?;
                 if bytes.len() < 16 {
-                    return Err(UserError::State { path, reason: "pseudonym key shorter than 16 bytes".into() });
+                    return Err(UserError::State {
+                        path,
+                        reason: "pseudonym key shorter than 16 bytes".into(),
+                    });
                 }
                 Ok(Zeroizing::new(bytes))
             }
@@ -178,7 +188,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(d.path().join("pseudonym.key")).unwrap().permissions().mode();
+            let mode = std::fs::metadata(d.path().join("pseudonym.key"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }

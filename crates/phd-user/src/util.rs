@@ -10,14 +10,22 @@ pub use phd_cli::Progress;
 /// Writes `bytes` to `path` atomically (temp file, fsync, rename; see `phd_cli::fs`).
 /// On error nothing is left at `path` (and a previous file there is untouched).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    phd_cli::fs::write_atomic(path, bytes, phd_cli::fs::Access::Default)
-        .map_err(|source| UserError::Write { path: path.to_path_buf(), source })
+    phd_cli::fs::write_atomic(path, bytes, phd_cli::fs::Access::Default).map_err(|source| {
+        UserError::Write {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
 }
 
 /// Like [`write_atomic`], mode 0600 from the first byte (secrets such as the pseudonym key).
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    phd_cli::fs::write_atomic(path, bytes, phd_cli::fs::Access::OwnerOnly)
-        .map_err(|source| UserError::Write { path: path.to_path_buf(), source })
+    phd_cli::fs::write_atomic(path, bytes, phd_cli::fs::Access::OwnerOnly).map_err(|source| {
+        UserError::Write {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
 }
 
 /// Seconds since the Unix epoch.

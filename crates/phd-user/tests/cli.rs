@@ -15,19 +15,40 @@ fn phd_user(args: &[&str]) -> (i32, String) {
         .env_remove("PHD_USER_PRIVATE_KEY")
         .output()
         .unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
 fn missing_file_fails_before_any_network() {
-    let (code, err) = phd_user(&["publish", "/nonexistent/walk.csv", "--price", "1", "--rpc-url", "http://127.0.0.1:1", "--private-key", KEY]);
+    let (code, err) = phd_user(&[
+        "publish",
+        "/nonexistent/walk.csv",
+        "--price",
+        "1",
+        "--rpc-url",
+        "http://127.0.0.1:1",
+        "--private-key",
+        KEY,
+    ]);
     assert_ne!(code, 0);
-    assert!(err.contains("/nonexistent/walk.csv") && err.contains("no such file"), "{err}");
+    assert!(
+        err.contains("/nonexistent/walk.csv") && err.contains("no such file"),
+        "{err}"
+    );
 }
 
 #[test]
 fn unreachable_rpc_is_a_clear_error() {
-    let (code, err) = phd_user(&["list", "--rpc-url", "http://127.0.0.1:1", "--private-key", KEY]);
+    let (code, err) = phd_user(&[
+        "list",
+        "--rpc-url",
+        "http://127.0.0.1:1",
+        "--private-key",
+        KEY,
+    ]);
     assert_ne!(code, 0);
     assert!(err.contains("127.0.0.1:1"), "{err}");
 }

@@ -8,9 +8,14 @@ use std::time::Instant;
 use phd_validator::{ValidationReport, load_model, report_hash, score_plaintext};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let copies: u32 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(25);
+    let copies: u32 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(25);
     let (model, _) = load_model(&phd_quality::shipped_model_path())?;
-    let base = phd_quality::read_basic_motions(&phd_quality::default_data_dir().join("BasicMotions_TEST.ts"))?;
+    let base = phd_quality::read_basic_motions(
+        &phd_quality::default_data_dir().join("BasicMotions_TEST.ts"),
+    )?;
     // the TEST split repeated `copies` times as distinct recordings
     let mut t = base.clone();
     let recs = base.recording_count() as u32;
@@ -19,7 +24,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for (c, src) in t.channels.iter_mut().zip(&base.channels) {
             c.extend_from_slice(src);
         }
-        t.recording.extend(base.recording.iter().map(|r| r + k * recs));
+        t.recording
+            .extend(base.recording.iter().map(|r| r + k * recs));
         t.labels.extend(base.labels.iter().cloned());
         for (a, src) in t.attributes.iter_mut().zip(&base.attributes) {
             a.values.extend_from_slice(&src.values);
@@ -53,7 +59,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         csv.len() as f64 / (1 << 20) as f64,
         secs,
         samples / secs,
-        cpu.map_or_else(|| "n/a".to_owned(), |c| format!("{c:.3} s = {:.0} samples/s/core", samples / c)),
+        cpu.map_or_else(
+            || "n/a".to_owned(),
+            |c| format!("{c:.3} s = {:.0} samples/s/core", samples / c)
+        ),
         r.result.score_bps
     );
     Ok(())
@@ -62,5 +71,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// CPU time of this thread (ns), from `/proc/thread-self/schedstat` (Linux); robust on a loaded
 /// machine where wall time overstates the cost.
 fn thread_cpu_ns() -> Option<u64> {
-    std::fs::read_to_string("/proc/thread-self/schedstat").ok()?.split_whitespace().next()?.parse().ok()
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }

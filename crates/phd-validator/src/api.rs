@@ -23,7 +23,11 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 }
 
 fn json_error(status: StatusCode, msg: impl Into<String>) -> Response {
-    (status, axum::Json(serde_json::json!({ "error": msg.into() }))).into_response()
+    (
+        status,
+        axum::Json(serde_json::json!({ "error": msg.into() })),
+    )
+        .into_response()
 }
 
 async fn health(State(s): State<Arc<Shared>>) -> Response {
@@ -54,7 +58,10 @@ struct HealthReply {
 
 async fn report(State(s): State<Arc<Shared>>, UrlPath(id): UrlPath<String>) -> Response {
     let Ok(id) = id.trim_end_matches(".json").parse::<u64>() else {
-        return json_error(StatusCode::BAD_REQUEST, "dataset id must be a decimal integer");
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "dataset id must be a decimal integer",
+        );
     };
     match s.data.report(id) {
         Ok(Some(bytes)) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),

@@ -62,7 +62,12 @@ impl std::fmt::Debug for ValidatorConfig {
 impl ValidatorConfig {
     /// Defaults: shipped model, no S3, 1 s polling, 60 s share timeout, minimum 1000 bps,
     /// grants confirmed.
-    pub fn new(data_dir: impl Into<PathBuf>, rpc_url: impl Into<String>, signer: PrivateKeySigner, deployment: Deployment) -> Self {
+    pub fn new(
+        data_dir: impl Into<PathBuf>,
+        rpc_url: impl Into<String>,
+        signer: PrivateKeySigner,
+        deployment: Deployment,
+    ) -> Self {
         ValidatorConfig {
             data_dir: data_dir.into(),
             rpc_url: rpc_url.into(),
@@ -80,4 +85,3 @@ impl ValidatorConfig {
         }
     }
 }
-

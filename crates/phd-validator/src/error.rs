@@ -14,7 +14,11 @@ pub type Result<T, E = ValidatorError> = std::result::Result<T, E>;
 pub enum ValidatorError {
     /// The quality model file is missing, corrupt, or of another format version.
     #[error("cannot load the quality model {path}: {source}")]
-    Model { path: PathBuf, #[source] source: Box<phd_quality::QualityError> },
+    Model {
+        path: PathBuf,
+        #[source]
+        source: Box<phd_quality::QualityError>,
+    },
     /// Training or scoring failed inside phd-quality.
     #[error("quality model: {0}")]
     Quality(#[from] phd_quality::QualityError),
@@ -23,16 +27,33 @@ pub enum ValidatorError {
     Ingest(#[from] phd_ingest::IngestError),
     /// A chain call or transaction failed (reverts are decoded by phd-chain).
     #[error("{context}: {source}")]
-    Chain { context: String, #[source] source: Box<phd_chain::ChainError> },
+    Chain {
+        context: String,
+        #[source]
+        source: Box<phd_chain::ChainError>,
+    },
     /// Retrieving the granted data failed (shares, key reconstruction, download, verification).
     #[error("retrieving dataset {dataset_id} (grant {purchase_id}): {source}")]
-    Retrieve { dataset_id: u64, purchase_id: u64, #[source] source: Box<phd_sdk::SdkError> },
+    Retrieve {
+        dataset_id: u64,
+        purchase_id: u64,
+        #[source]
+        source: Box<phd_sdk::SdkError>,
+    },
     /// Object storage failed.
     #[error("storage: {context}: {source}")]
-    Storage { context: String, #[source] source: Box<phd_storage::Error> },
+    Storage {
+        context: String,
+        #[source]
+        source: Box<phd_storage::Error>,
+    },
     /// File-system access to the data directory failed.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// A file in the data directory is not what it should be.
     #[error("{path}: {reason}")]
     Corrupt { path: PathBuf, reason: String },
@@ -44,7 +65,11 @@ pub enum ValidatorError {
     Config(String),
     /// Serving HTTP failed.
     #[error("http server on {addr}: {source}")]
-    Serve { addr: String, #[source] source: std::io::Error },
+    Serve {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// A background task panicked or was cancelled.
     #[error("{task} task failed: {reason}")]
     Task { task: &'static str, reason: String },
@@ -67,7 +92,10 @@ pub enum ValidatorError {
 
 impl ValidatorError {
     pub(crate) fn chain(context: impl Into<String>, source: phd_chain::ChainError) -> Self {
-        ValidatorError::Chain { context: context.into(), source: Box::new(source) }
+        ValidatorError::Chain {
+            context: context.into(),
+            source: Box::new(source),
+        }
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {

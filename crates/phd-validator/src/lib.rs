@@ -34,8 +34,14 @@ mod watcher;
 pub use api::Health;
 pub use config::ValidatorConfig;
 pub use error::{BoxError, Result, ValidatorError};
-pub use owner::{CertificationInfo, RequestedValidation, certification, fetch_health, fetch_report, request_validation, wait_for_certification};
-pub use report::{DEFAULT_MIN_CERTIFY_BPS, Decision, Outcome, REPORT_VERSION, ScoreSummary, ValidationReport, decide, report_hash, score_plaintext, score_to_bps};
+pub use owner::{
+    CertificationInfo, RequestedValidation, certification, fetch_health, fetch_report,
+    request_validation, wait_for_certification,
+};
+pub use report::{
+    DEFAULT_MIN_CERTIFY_BPS, Decision, Outcome, REPORT_VERSION, ScoreSummary, ValidationReport,
+    decide, report_hash, score_plaintext, score_to_bps,
+};
 pub use state::{DataDir, JobRecord, JobState};
 
 use std::future::Future;
@@ -66,15 +72,25 @@ pub(crate) struct Shared {
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").field("address", &self.client.address()).finish_non_exhaustive()
+        f.debug_struct("Shared")
+            .field("address", &self.client.address())
+            .finish_non_exhaustive()
     }
 }
 
 /// Loads a model file with a clear error (what `run` does first).
 pub fn load_model(path: &Path) -> Result<(QualityModel, B256)> {
-    let model = QualityModel::load(path).map_err(|source| ValidatorError::Model { path: path.to_path_buf(), source: Box::new(source) })?;
-    let id = model.model_id().map_err(|source| ValidatorError::Model { path: path.to_path_buf(), source: Box::new(source) })?;
-    let id_b = id.parse::<B256>().map_err(|e| ValidatorError::Config(format!("model id {id} is not a bytes32: {e}")))?;
+    let model = QualityModel::load(path).map_err(|source| ValidatorError::Model {
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    })?;
+    let id = model.model_id().map_err(|source| ValidatorError::Model {
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    })?;
+    let id_b = id
+        .parse::<B256>()
+        .map_err(|e| ValidatorError::Config(format!("model id {id} is not a bytes32: {e}")))?;
     Ok((model, id_b))
 }
 
@@ -88,22 +104,49 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ValidatorError> {
     let (model, model_id) = load_model(&config.model_path)?;
-    let local = listener.local_addr().map_err(|source| ValidatorError::Serve { addr: "listener".into(), source })?;
-    let endpoint = config.public_endpoint.clone().unwrap_or_else(|| format!("http://{local}"));
+    let local = listener
+        .local_addr()
+        .map_err(|source| ValidatorError::Serve {
+            addr: "listener".into(),
+            source,
+        })?;
+    let endpoint = config
+        .public_endpoint
+        .clone()
+        .unwrap_or_else(|| format!("http://{local}"));
     if endpoint.is_empty() || endpoint.len() > 256 {
-        return Err(ValidatorError::Config(format!("endpoint must be 1..=256 bytes, got {}", endpoint.len())));
+        return Err(ValidatorError::Config(format!(
+            "endpoint must be 1..=256 bytes, got {}",
+            endpoint.len()
+        )));
     }
     let data = DataDir::open(&config.data_dir)?;
     clean_work_dir(&data);
     let enc = data.encryption_key()?;
     let enc_pub = enc.public_key_compressed();
 
-    let client = PhdClient::connect(&config.rpc_url, config.signer.clone(), config.deployment.clone())
+    let client = PhdClient::connect(
+        &config.rpc_url,
+        config.signer.clone(),
+        config.deployment.clone(),
+    )
+    .await
+    .map_err(|e| ValidatorError::chain("connecting to the chain", e))?;
+    client
+        .check_code()
         .await
-        .map_err(|e| ValidatorError::chain("connecting to the chain", e))?;
-    client.check_code().await.map_err(|e| ValidatorError::chain("checking the deployment", e))?;
+        .map_err(|e| ValidatorError::chain("checking the deployment", e))?;
     let store = match &config.s3 {
-        Some(c) => Some(Store::connect(c.clone()).await.map_err(|source| ValidatorError::Storage { context: "configuring S3".into(), source: Box::new(source) })?),
+        Some(c) => {
+            Some(
+                Store::connect(c.clone())
+                    .await
+                    .map_err(|source| ValidatorError::Storage {
+                        context: "configuring S3".into(),
+                        source: Box::new(source),
+                    })?,
+            )
+        }
         None => None,
     };
     // The encryption key signs the registry's key proof, then leaves memory.
@@ -143,13 +186,25 @@ pub async fn run(
 
     let app = api::router(Arc::clone(&shared));
     let watched = Arc::clone(&shared);
-    let result = phd_node::run(listener, app, move |cancel| watcher::watch(watched, cancel), shutdown).await;
+    let result = phd_node::run(
+        listener,
+        app,
+        move |cancel| watcher::watch(watched, cancel),
+        shutdown,
+    )
+    .await;
     tracing::info!(address = %shared.client.address(), "validator stopped");
     result.map_err(|e| match e {
         RunError::Watcher(e) => e,
-        RunError::Serve { source, .. } => ValidatorError::Serve { addr: local.to_string(), source },
+        RunError::Serve { source, .. } => ValidatorError::Serve {
+            addr: local.to_string(),
+            source,
+        },
         RunError::Task { task, reason } => ValidatorError::Task { task, reason },
-        other => ValidatorError::Task { task: "node", reason: other.to_string() },
+        other => ValidatorError::Task {
+            task: "node",
+            reason: other.to_string(),
+        },
     })
 }
 
@@ -174,7 +229,11 @@ impl RegistryAccess for ValidatorRegistry<'_> {
 
     async fn node(&self) -> Result<RegistryNode, phd_chain::ChainError> {
         let n = self.0.node(self.0.address()).await?;
-        Ok(RegistryNode { role: n.role, encryption_key: n.encryptionKey.to_vec(), endpoint: n.endpoint })
+        Ok(RegistryNode {
+            role: n.role,
+            encryption_key: n.encryptionKey.to_vec(),
+            endpoint: n.endpoint,
+        })
     }
 
     async fn key_proof_digest(&self) -> Result<B256, phd_chain::ChainError> {
@@ -193,11 +252,25 @@ impl RegistryAccess for ValidatorRegistry<'_> {
         stake: alloy::primitives::U256,
         key_proof: &[u8],
     ) -> Result<B256, phd_chain::ChainError> {
-        Ok(self.0.register_node(role, encryption_key, endpoint, stake, key_proof).await?.0.tx_hash)
+        Ok(self
+            .0
+            .register_node(role, encryption_key, endpoint, stake, key_proof)
+            .await?
+            .0
+            .tx_hash)
     }
 
-    async fn update(&self, encryption_key: &[u8; 33], endpoint: &str, key_proof: &[u8]) -> Result<B256, phd_chain::ChainError> {
-        Ok(self.0.update_node(encryption_key, endpoint, key_proof).await?.tx_hash)
+    async fn update(
+        &self,
+        encryption_key: &[u8; 33],
+        endpoint: &str,
+        key_proof: &[u8],
+    ) -> Result<B256, phd_chain::ChainError> {
+        Ok(self
+            .0
+            .update_node(encryption_key, endpoint, key_proof)
+            .await?
+            .tx_hash)
     }
 
     /// Anything but a revert (transport, timeouts) may go through on a later attempt.
@@ -212,23 +285,30 @@ async fn ensure_registered(
     endpoint: &str,
     stake: Option<alloy::primitives::U256>,
 ) -> Result<()> {
-    phd_node::ensure_registered(&ValidatorRegistry(client), NodeRole::Validator, enc, endpoint, stake)
-        .await
-        .map(drop)
-        .map_err(|e| match e {
-            RegisterError::Chain { step, source } => {
-                let context = match step {
-                    RegisterStep::ReadNode => "KeeperRegistry.node",
-                    RegisterStep::Register => "registering as a validator",
-                    RegisterStep::Update => "updating the validator registration",
-                    RegisterStep::KeyProofDigest => "reading the key proof digest",
-                    RegisterStep::MinStake => "reading the minimum stake",
-                };
-                ValidatorError::chain(context, source)
-            }
-            RegisterError::WrongRole { address, role } => {
-                ValidatorError::WrongRole { address: address.to_string(), role: phd_chain::purpose::role_name(role) }
-            }
-            other => ValidatorError::Config(other.to_string()),
-        })
+    phd_node::ensure_registered(
+        &ValidatorRegistry(client),
+        NodeRole::Validator,
+        enc,
+        endpoint,
+        stake,
+    )
+    .await
+    .map(drop)
+    .map_err(|e| match e {
+        RegisterError::Chain { step, source } => {
+            let context = match step {
+                RegisterStep::ReadNode => "KeeperRegistry.node",
+                RegisterStep::Register => "registering as a validator",
+                RegisterStep::Update => "updating the validator registration",
+                RegisterStep::KeyProofDigest => "reading the key proof digest",
+                RegisterStep::MinStake => "reading the minimum stake",
+            };
+            ValidatorError::chain(context, source)
+        }
+        RegisterError::WrongRole { address, role } => ValidatorError::WrongRole {
+            address: address.to_string(),
+            role: phd_chain::purpose::role_name(role),
+        },
+        other => ValidatorError::Config(other.to_string()),
+    })
 }

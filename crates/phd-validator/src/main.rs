@@ -8,7 +8,11 @@ use phd_cli::{OutputArgs, RpcArgs, S3Args, WalletArgs};
 use phd_validator::ValidatorConfig;
 
 #[derive(Debug, Parser)]
-#[command(name = "phd-validator", version, about = "PHD exchange quality validator")]
+#[command(
+    name = "phd-validator",
+    version,
+    about = "PHD exchange quality validator"
+)]
 struct Cli {
     /// More log output (-v info, -vv debug); RUST_LOG wins.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -104,11 +108,16 @@ struct RequestArgs {
     wait: u64,
 }
 
-
-
 async fn run(a: RunArgs) -> eyre::Result<()> {
-    let signer = a.wallet.signer_or_env("PHD_VALIDATOR_PRIVATE_KEY").wrap_err("loading the validator's account key")?;
-    let deployment = a.rpc.load_deployment().await.wrap_err("loading the deployment")?;
+    let signer = a
+        .wallet
+        .signer_or_env("PHD_VALIDATOR_PRIVATE_KEY")
+        .wrap_err("loading the validator's account key")?;
+    let deployment = a
+        .rpc
+        .load_deployment()
+        .await
+        .wrap_err("loading the deployment")?;
     let mut cfg = ValidatorConfig::new(a.data_dir, a.rpc.rpc_url.clone(), signer, deployment);
     if let Some(m) = a.model {
         cfg.model_path = m;
@@ -116,14 +125,21 @@ async fn run(a: RunArgs) -> eyre::Result<()> {
     cfg.s3 = phd_storage::S3Config::from_flags(a.s3.parts());
     cfg.public_endpoint = a.public_url;
     cfg.poll_interval = Duration::from_millis(a.poll_ms.max(10));
-    cfg.confirmations = phd_node::confirmations_or_default(cfg.deployment.chain_id, a.confirmations);
+    cfg.confirmations =
+        phd_node::confirmations_or_default(cfg.deployment.chain_id, a.confirmations);
     cfg.share_timeout = Duration::from_secs(a.share_timeout.max(1));
     cfg.min_certify_bps = a.min_score_bps;
     cfg.confirm_grants = !a.no_confirm;
-    let listener = tokio::net::TcpListener::bind(a.listen).await.wrap_err_with(|| format!("binding {}", a.listen))?;
-    let local = listener.local_addr().wrap_err("reading the listen address")?;
+    let listener = tokio::net::TcpListener::bind(a.listen)
+        .await
+        .wrap_err_with(|| format!("binding {}", a.listen))?;
+    let local = listener
+        .local_addr()
+        .wrap_err("reading the listen address")?;
     eprintln!("phd-validator listening on http://{local}");
-    phd_validator::run(cfg, listener, phd_cli::shutdown_signal()).await.wrap_err("validator failed")?;
+    phd_validator::run(cfg, listener, phd_cli::shutdown_signal())
+        .await
+        .wrap_err("validator failed")?;
     Ok(())
 }
 
@@ -144,18 +160,30 @@ async fn cli_main() -> eyre::Result<()> {
                 .wrap_err("training task")?
                 .wrap_err("training failed")?;
             output.emit(&o, || {
-                let mut s = format!("model id   {}\nwritten to {} ({} bytes, {} TRAIN windows)", o.model_id, o.out, o.file_bytes, o.train_windows);
+                let mut s = format!(
+                    "model id   {}\nwritten to {} ({} bytes, {} TRAIN windows)",
+                    o.model_id, o.out, o.file_bytes, o.train_windows
+                );
                 for t in &o.test {
-                    s.push_str(&format!("\nTEST accuracy ({}): {:.3}, false rejects {:.3}", t.variant, t.accuracy, t.false_reject_rate));
+                    s.push_str(&format!(
+                        "\nTEST accuracy ({}): {:.3}, false rejects {:.3}",
+                        t.variant, t.accuracy, t.false_reject_rate
+                    ));
                 }
                 s
             })?;
         }
         Cmd::Run(a) => run(*a).await?,
-        Cmd::CertifyFile { file, model, min_score_bps, out } => {
+        Cmd::CertifyFile {
+            file,
+            model,
+            min_score_bps,
+            out,
+        } => {
             let path = model.unwrap_or_else(phd_quality::shipped_model_path);
             let (model, _) = phd_validator::load_model(&path)?;
-            let bytes = std::fs::read(&file).wrap_err_with(|| format!("reading {}", file.display()))?;
+            let bytes =
+                std::fs::read(&file).wrap_err_with(|| format!("reading {}", file.display()))?;
             let summary = phd_validator::score_plaintext(&model, &bytes);
             let report = phd_validator::ValidationReport::offline(summary, min_score_bps);
             let rb = report.to_bytes()?;
@@ -168,12 +196,17 @@ async fn cli_main() -> eyre::Result<()> {
                 report.decision
             );
             match out {
-                Some(o) => std::fs::write(&o, &rb).wrap_err_with(|| format!("writing {}", o.display()))?,
+                Some(o) => {
+                    std::fs::write(&o, &rb).wrap_err_with(|| format!("writing {}", o.display()))?
+                }
                 None => print!("{}", String::from_utf8_lossy(&rb)),
             }
         }
         Cmd::Request(a) => {
-            let signer = a.wallet.signer_or_env("PHD_USER_PRIVATE_KEY").wrap_err("loading the owner's account key")?;
+            let signer = a
+                .wallet
+                .signer_or_env("PHD_USER_PRIVATE_KEY")
+                .wrap_err("loading the owner's account key")?;
             let client = a.rpc.connect(signer).await?;
             let r = phd_validator::request_validation(&client, a.dataset, &a.endpoint).await?;
             output.emit(&r, || {
@@ -186,8 +219,18 @@ async fn cli_main() -> eyre::Result<()> {
                 )
             })?;
             if a.wait > 0 {
-                let c = phd_validator::wait_for_certification(&client, a.dataset, Duration::from_secs(a.wait)).await?;
-                output.emit(&c, || format!("certified by {} with {} bps (model {}, report {})", c.validator, c.score_bps, c.model_id, c.report_uri))?;
+                let c = phd_validator::wait_for_certification(
+                    &client,
+                    a.dataset,
+                    Duration::from_secs(a.wait),
+                )
+                .await?;
+                output.emit(&c, || {
+                    format!(
+                        "certified by {} with {} bps (model {}, report {})",
+                        c.validator, c.score_bps, c.model_id, c.report_uri
+                    )
+                })?;
             }
         }
     }

@@ -127,7 +127,9 @@ pub fn report_hash(bytes: &[u8]) -> alloy::primitives::B256 {
 }
 
 pub(crate) fn now_unix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Score in [0, 1] → basis points (NaN → 0).
@@ -160,7 +162,11 @@ pub fn score_plaintext(model: &QualityModel, plaintext: &[u8]) -> ScoreSummary {
         classes: BTreeMap::new(),
         mean_confidence: 0.0,
     };
-    let opts = ReadOptions { non_finite: NonFinitePolicy::Keep, allow_non_monotonic_time: true, ..ReadOptions::default() };
+    let opts = ReadOptions {
+        non_finite: NonFinitePolicy::Keep,
+        allow_non_monotonic_time: true,
+        ..ReadOptions::default()
+    };
     let table = match phd_ingest::read_csv(plaintext, &opts) {
         Ok(t) => t,
         Err(e) => {
@@ -182,16 +188,29 @@ pub fn score_plaintext(model: &QualityModel, plaintext: &[u8]) -> ScoreSummary {
         s.error = Some("no complete window of data".into());
         return s;
     }
-    let valid: Vec<f64> = scored.windows.iter().filter(|w| matches!(w.validity, Validity::Valid)).map(|w| w.confidence).collect();
+    let valid: Vec<f64> = scored
+        .windows
+        .iter()
+        .filter(|w| matches!(w.validity, Validity::Valid))
+        .map(|w| w.confidence)
+        .collect();
     s.outcome = Outcome::Scored;
     s.variant = Some(scored.variant.clone());
-    s.score = if scored.score.is_finite() { scored.score } else { 0.0 };
+    s.score = if scored.score.is_finite() {
+        scored.score
+    } else {
+        0.0
+    };
     s.score_bps = score_to_bps(s.score);
     s.windows_total = scored.windows.len() as u64;
     s.windows_kept = scored.windows_kept;
     s.windows_dropped = scored.windows_dropped;
     s.classes = scored.classes;
-    s.mean_confidence = if valid.is_empty() { 0.0 } else { valid.iter().sum::<f64>() / valid.len() as f64 };
+    s.mean_confidence = if valid.is_empty() {
+        0.0
+    } else {
+        valid.iter().sum::<f64>() / valid.len() as f64
+    };
     s
 }
 

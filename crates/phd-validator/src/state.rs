@@ -41,7 +41,10 @@ pub enum JobState {
 impl JobState {
     /// No more work for this dataset (apart from confirming grants).
     pub fn is_final(self) -> bool {
-        matches!(self, JobState::Certified | JobState::Rejected | JobState::Failed)
+        matches!(
+            self,
+            JobState::Certified | JobState::Rejected | JobState::Failed
+        )
     }
 }
 
@@ -107,7 +110,12 @@ impl DataDir {
     /// Opens (creating, mode 0700) the directory and its subdirectories.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
-        for d in [root.clone(), root.join("jobs"), root.join("reports"), root.join("work")] {
+        for d in [
+            root.clone(),
+            root.join("jobs"),
+            root.join("reports"),
+            root.join("work"),
+        ] {
             create_private_dir(&d)?;
         }
         Ok(DataDir { root })
@@ -135,7 +143,10 @@ impl DataDir {
     fn cursor(&self) -> Result<Cursor> {
         let path = self.root.join("state.json");
         match std::fs::read(&path) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| ValidatorError::Corrupt { path, reason: e.to_string() }),
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| ValidatorError::Corrupt {
+                path,
+                reason: e.to_string(),
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Cursor::default()),
             Err(e) => Err(ValidatorError::Io { path, source: e }),
         }
@@ -144,7 +155,8 @@ impl DataDir {
     /// Next block to scan for grants (`None` before the first scan).
     pub fn next_block(&self) -> Result<Option<u64>> {
         let c = self.cursor()?;
-        Ok(c.next_block.or(c.cursor_block.map(|last| last.saturating_add(1))))
+        Ok(c.next_block
+            .or(c.cursor_block.map(|last| last.saturating_add(1))))
     }
 
     /// The remembered scanned blocks (number, hash), oldest first.
@@ -159,7 +171,11 @@ impl DataDir {
 
     /// Persists the next block to scan with the reorg window, in one atomic write.
     pub fn set_cursor(&self, block: u64, window: &[BlockRef]) -> Result<()> {
-        let c = Cursor { next_block: Some(block), cursor_block: None, scanned_blocks: window.to_vec() };
+        let c = Cursor {
+            next_block: Some(block),
+            cursor_block: None,
+            scanned_blocks: window.to_vec(),
+        };
         write_atomic(&self.root.join("state.json"), &serde_json::to_vec(&c)?)
     }
 
@@ -176,7 +192,12 @@ impl DataDir {
     pub fn job(&self, dataset_id: u64) -> Result<Option<JobRecord>> {
         let path = self.job_path(dataset_id);
         match std::fs::read(&path) {
-            Ok(b) => Ok(Some(serde_json::from_slice(&b).map_err(|e| ValidatorError::Corrupt { path, reason: e.to_string() })?)),
+            Ok(b) => Ok(Some(serde_json::from_slice(&b).map_err(|e| {
+                ValidatorError::Corrupt {
+                    path,
+                    reason: e.to_string(),
+                }
+            })?)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(ValidatorError::Io { path, source: e }),
         }
@@ -186,7 +207,10 @@ impl DataDir {
     pub fn put_job(&self, job: &JobRecord) -> Result<()> {
         let mut j = job.clone();
         j.updated_at = crate::report::now_unix();
-        write_atomic(&self.job_path(job.dataset_id), &serde_json::to_vec_pretty(&j)?)
+        write_atomic(
+            &self.job_path(job.dataset_id),
+            &serde_json::to_vec_pretty(&j)?,
+        )
     }
 
     /// Every job record, by dataset id.
@@ -195,7 +219,12 @@ impl DataDir {
         let mut ids: Vec<u64> = std::fs::read_dir(&dir)
             .map_err(ValidatorError::io(&dir))?
             .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".json")).and_then(|n| n.parse().ok()))
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".json"))
+                    .and_then(|n| n.parse().ok())
+            })
             .collect();
         ids.sort_unstable();
         let mut out = Vec::with_capacity(ids.len());
@@ -246,7 +275,10 @@ mod tests {
         assert_eq!(data.next_block().unwrap(), None);
         data.set_next_block(12).unwrap();
         assert_eq!(data.next_block().unwrap(), Some(12));
-        assert_eq!(std::fs::read_to_string(dir.path().join("state.json")).unwrap(), r#"{"next_block":12}"#);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("state.json")).unwrap(),
+            r#"{"next_block":12}"#
+        );
         // written by a validator before the one-convention cursor: the last block scanned
         std::fs::write(dir.path().join("state.json"), r#"{"cursor_block":41}"#).unwrap();
         assert_eq!(data.next_block().unwrap(), Some(42));
@@ -261,9 +293,15 @@ mod tests {
         let data = DataDir::open(dir.path()).unwrap();
         let w = vec![(10, B256::repeat_byte(1)), (11, B256::repeat_byte(2))];
         data.set_cursor(12, &w).unwrap();
-        assert_eq!((data.next_block().unwrap(), data.scanned_blocks().unwrap()), (Some(12), w));
+        assert_eq!(
+            (data.next_block().unwrap(), data.scanned_blocks().unwrap()),
+            (Some(12), w)
+        );
         // a file from before the window still reads, with an empty window
         std::fs::write(dir.path().join("state.json"), r#"{"next_block":7}"#).unwrap();
-        assert_eq!((data.next_block().unwrap(), data.scanned_blocks().unwrap()), (Some(7), vec![]));
+        assert_eq!(
+            (data.next_block().unwrap(), data.scanned_blocks().unwrap()),
+            (Some(7), vec![])
+        );
     }
 }

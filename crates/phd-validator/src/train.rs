@@ -35,16 +35,25 @@ pub fn train(data_dir: &Path, out: &Path) -> Result<TrainOutcome> {
     let (model, report) = phd_quality::train_from_dir(data_dir)?;
     model.save(out)?;
     // reload what was written: the id printed is the id of the file's bytes
-    let reloaded = QualityModel::load(out).map_err(|source| ValidatorError::Model { path: out.to_path_buf(), source: Box::new(source) })?;
+    let reloaded = QualityModel::load(out).map_err(|source| ValidatorError::Model {
+        path: out.to_path_buf(),
+        source: Box::new(source),
+    })?;
     let model_id = reloaded.model_id()?;
-    let file_bytes = std::fs::metadata(out).map_err(ValidatorError::io(out))?.len();
+    let file_bytes = std::fs::metadata(out)
+        .map_err(ValidatorError::io(out))?
+        .len();
     let mut test = Vec::new();
     let test_path = data_dir.join("BasicMotions_TEST.ts");
     if test_path.is_file() {
         let table = phd_quality::read_basic_motions(&test_path)?;
         for v in reloaded.variants() {
             let e = reloaded.evaluate(&table, &v.name, 1, 0xE7A1)?;
-            test.push(VariantAccuracy { variant: e.variant, accuracy: e.accuracy, false_reject_rate: e.false_reject_rate });
+            test.push(VariantAccuracy {
+                variant: e.variant,
+                accuracy: e.accuracy,
+                false_reject_rate: e.false_reject_rate,
+            });
         }
     }
     Ok(TrainOutcome {

@@ -71,11 +71,19 @@ impl CursorScanner for GrantScanner<'_> {
     type Error = ValidatorError;
 
     async fn head(&self) -> Result<u64> {
-        self.0.client.block_number().await.map_err(|e| ValidatorError::chain("reading the block number", e))
+        self.0
+            .client
+            .block_number()
+            .await
+            .map_err(|e| ValidatorError::chain("reading the block number", e))
     }
 
     async fn block_hash(&self, number: u64) -> Result<Option<B256>> {
-        self.0.client.block_hash(number).await.map_err(|e| ValidatorError::chain("reading a block hash", e))
+        self.0
+            .client
+            .block_hash(number)
+            .await
+            .map_err(|e| ValidatorError::chain("reading a block hash", e))
     }
 
     async fn next_block(&self) -> Result<Option<u64>> {
@@ -100,7 +108,14 @@ impl CursorScanner for GrantScanner<'_> {
         let me = s.client.address();
         let grants = s
             .client
-            .grants(None, Some(me), BlockRange { from: Some(from), to: Some(to) })
+            .grants(
+                None,
+                Some(me),
+                BlockRange {
+                    from: Some(from),
+                    to: Some(to),
+                },
+            )
             .await
             .map_err(|e| ValidatorError::chain("reading Granted events", e))?;
         for g in grants {
@@ -109,7 +124,9 @@ impl CursorScanner for GrantScanner<'_> {
             }
             // Job records and file names hold u64 ids: an id that does not fit is refused
             // (it was silently truncated to u64::MAX before).
-            let ids = DatasetId::new(g.event.datasetId).to_u64().and_then(|d| Ok((d, PurchaseId::new(g.event.purchaseId).to_u64()?)));
+            let ids = DatasetId::new(g.event.datasetId)
+                .to_u64()
+                .and_then(|d| Ok((d, PurchaseId::new(g.event.purchaseId).to_u64()?)));
             let (dataset_id, purchase_id) = match ids {
                 Ok(ids) => ids,
                 Err(e) => {
@@ -117,7 +134,12 @@ impl CursorScanner for GrantScanner<'_> {
                     continue;
                 }
             };
-            tracing::info!(dataset_id, purchase_id, purpose = g.event.purpose, "grant received");
+            tracing::info!(
+                dataset_id,
+                purchase_id,
+                purpose = g.event.purpose,
+                "grant received"
+            );
             let job = match s.data.job(dataset_id)? {
                 Some(mut j) => {
                     if !j.purchases.contains(&purchase_id) {
@@ -158,7 +180,11 @@ async fn advance(s: &Shared, mut job: JobRecord) -> Result<()> {
         }
     }
     if job.state == JobState::Pending {
-        let d = s.client.dataset(did).await.map_err(|e| ValidatorError::chain("reading the dataset", e))?;
+        let d = s
+            .client
+            .dataset(did)
+            .await
+            .map_err(|e| ValidatorError::chain("reading the dataset", e))?;
         match DatasetStatus::from(d.status) {
             DatasetStatus::Active => {}
             DatasetStatus::Withdrawn => return fail(s, job, "the owner withdrew consent".into()),
@@ -205,7 +231,9 @@ fn fail(s: &Shared, mut job: JobRecord, reason: String) -> Result<()> {
 
 /// Whether every grant's delivery deadline passed (no more shares can come).
 async fn grant_expired(s: &Shared, job: &JobRecord) -> bool {
-    let Ok(now) = s.client.block_timestamp().await else { return false };
+    let Ok(now) = s.client.block_timestamp().await else {
+        return false;
+    };
     for p in &job.purchases {
         match s.client.get_purchase(U256::from(*p)).await {
             Ok(pp) if pp.deliveryDeadline == 0 || now <= pp.deliveryDeadline => return false,
@@ -219,33 +247,55 @@ async fn grant_expired(s: &Shared, job: &JobRecord) -> bool {
 /// The newest grant not refunded.
 async fn usable_grant(s: &Shared, job: &JobRecord) -> Result<u64> {
     for p in job.purchases.iter().rev() {
-        let pp = s.client.get_purchase(U256::from(*p)).await.map_err(|e| ValidatorError::chain("reading the grant", e))?;
-        if pp.buyer == s.client.address() && PurchaseStatus::from(pp.status) != PurchaseStatus::Refunded {
+        let pp = s
+            .client
+            .get_purchase(U256::from(*p))
+            .await
+            .map_err(|e| ValidatorError::chain("reading the grant", e))?;
+        if pp.buyer == s.client.address()
+            && PurchaseStatus::from(pp.status) != PurchaseStatus::Refunded
+        {
             return Ok(*p);
         }
     }
-    Err(ValidatorError::Config(format!("dataset {}: every grant to this validator was refunded", job.dataset_id)))
+    Err(ValidatorError::Config(format!(
+        "dataset {}: every grant to this validator was refunded",
+        job.dataset_id
+    )))
 }
 
-async fn retrieve_and_report(s: &Shared, job: &JobRecord, content_root: B256) -> Result<ValidationReport> {
+async fn retrieve_and_report(
+    s: &Shared,
+    job: &JobRecord,
+    content_root: B256,
+) -> Result<ValidationReport> {
     let id = job.dataset_id;
     // a report written before a crash is reused as is: its bytes (and hash) never change
     if let Some(bytes) = s.data.report(id)? {
         match serde_json::from_slice::<ValidationReport>(&bytes) {
             Ok(r) => return Ok(r),
-            Err(e) => tracing::warn!(dataset_id = id, error = %e, "stored report unreadable; re-validating"),
+            Err(e) => {
+                tracing::warn!(dataset_id = id, error = %e, "stored report unreadable; re-validating")
+            }
         }
     }
     let purchase_id = usable_grant(s, job).await?;
     let out = s.data.work_dir().join(format!("{id}.plain"));
-    let opts = RetrieveOptions { share_timeout: s.cfg.share_timeout, poll: Duration::from_millis(300) };
+    let opts = RetrieveOptions {
+        share_timeout: s.cfg.share_timeout,
+        poll: Duration::from_millis(300),
+    };
     tracing::info!(dataset_id = id, purchase_id, "retrieving granted data");
     let got = phd_sdk::retrieve::retrieve(&s.ctx, purchase_id, &out, &opts).await;
     let outcome = match got {
         Ok(o) => o,
         Err(source) => {
             let _ = std::fs::remove_file(&out);
-            return Err(ValidatorError::Retrieve { dataset_id: id, purchase_id, source: Box::new(source) });
+            return Err(ValidatorError::Retrieve {
+                dataset_id: id,
+                purchase_id,
+                source: Box::new(source),
+            });
         }
     };
     let read = std::fs::read(&out);
@@ -256,7 +306,10 @@ async fn retrieve_and_report(s: &Shared, job: &JobRecord, content_root: B256) ->
     let started = std::time::Instant::now();
     let result = tokio::task::spawn_blocking(move || score_plaintext(&model, &plaintext))
         .await
-        .map_err(|e| ValidatorError::Task { task: "scoring", reason: e.to_string() })?;
+        .map_err(|e| ValidatorError::Task {
+            task: "scoring",
+            reason: e.to_string(),
+        })?;
     tracing::info!(
         dataset_id = id,
         purchase_id,
@@ -301,7 +354,10 @@ async fn certify(s: &Shared, job: &mut JobRecord) -> Result<()> {
             store
                 .put_bytes(&key, bytes.clone())
                 .await
-                .map_err(|source| ValidatorError::Storage { context: format!("uploading {key}"), source: Box::new(source) })?;
+                .map_err(|source| ValidatorError::Storage {
+                    context: format!("uploading {key}"),
+                    source: Box::new(source),
+                })?;
             format!("s3://{}/{key}", store.bucket())
         }
         None => format!("{}/reports/{id}", s.health.endpoint.trim_end_matches('/')),
@@ -314,28 +370,48 @@ async fn certify(s: &Shared, job: &mut JobRecord) -> Result<()> {
             dataset_id = id,
             score_bps = rep.result.score_bps,
             min = rep.min_certify_bps,
-            reason = rep.result.error.as_deref().unwrap_or("score below the minimum"),
+            reason = rep
+                .result
+                .error
+                .as_deref()
+                .unwrap_or("score below the minimum"),
             "dataset rejected: no certificate"
         );
         job.state = JobState::Rejected;
-        job.error = rep.result.error.clone().or_else(|| Some(format!("score {} bps below the minimum {}", rep.result.score_bps, rep.min_certify_bps)));
+        job.error = rep.result.error.clone().or_else(|| {
+            Some(format!(
+                "score {} bps below the minimum {}",
+                rep.result.score_bps, rep.min_certify_bps
+            ))
+        });
         return s.data.put_job(job);
     }
     // The registry only accepts certificates from a validator that received the data through
     // a settled grant: confirm it first (confirm settles at once with ≥ t shares delivered).
     let did = U256::from(id);
-    let granted = s.client.access_granted(did, s.client.address()).await.map_err(|e| ValidatorError::chain("reading accessGranted", e))?;
+    let granted = s
+        .client
+        .access_granted(did, s.client.address())
+        .await
+        .map_err(|e| ValidatorError::chain("reading accessGranted", e))?;
     if !granted {
         confirm_grants(s, job).await?;
-        let granted =
-            s.client.access_granted(did, s.client.address()).await.map_err(|e| ValidatorError::chain("reading accessGranted", e))?;
+        let granted = s
+            .client
+            .access_granted(did, s.client.address())
+            .await
+            .map_err(|e| ValidatorError::chain("reading accessGranted", e))?;
         if !granted {
             job.error = Some("waiting for the grant to settle before certifying".into());
             s.data.put_job(job)?;
             return Ok(());
         }
     }
-    match s.client.certify(did, rep.result.score_bps, s.model_id, hash, &uri).await {
+    match s
+        .client
+        .certify(did, rep.result.score_bps, s.model_id, hash, &uri)
+        .await
+    {
         Ok(tx) => {
             tracing::info!(dataset_id = id, score_bps = rep.result.score_bps, tx = %tx.tx_hash, report_uri = %uri, "certified");
             job.state = JobState::Certified;
@@ -379,10 +455,19 @@ async fn certify(s: &Shared, job: &mut JobRecord) -> Result<()> {
 /// owner's escrowed delivery fees go to the delivering keepers, and the grant counts for
 /// `accessGranted`, which certification requires).
 async fn confirm_grants(s: &Shared, job: &mut JobRecord) -> Result<()> {
-    let pending: Vec<u64> = job.purchases.iter().copied().filter(|p| !job.confirmed.contains(p)).collect();
+    let pending: Vec<u64> = job
+        .purchases
+        .iter()
+        .copied()
+        .filter(|p| !job.confirmed.contains(p))
+        .collect();
     for p in pending {
         let pid = U256::from(p);
-        let pp = s.client.get_purchase(pid).await.map_err(|e| ValidatorError::chain("reading the grant", e))?;
+        let pp = s
+            .client
+            .get_purchase(pid)
+            .await
+            .map_err(|e| ValidatorError::chain("reading the grant", e))?;
         let status = PurchaseStatus::from(pp.status);
         let done = match status {
             PurchaseStatus::Open if pp.confirmed => true,
@@ -410,4 +495,3 @@ async fn confirm_grants(s: &Shared, job: &mut JobRecord) -> Result<()> {
     }
     Ok(())
 }
-

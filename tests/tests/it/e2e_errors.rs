@@ -11,7 +11,9 @@ use phd_e2e::stack::{Stack, files_under, write_accel_csv};
 use phd_user::{UserCtx, UserError, publish::PublishArgs};
 
 fn revert_name(e: &ChainError) -> String {
-    e.revert().map(|r| r.name()).unwrap_or_else(|| format!("not a revert: {e}"))
+    e.revert()
+        .map(|r| r.name())
+        .unwrap_or_else(|| format!("not a revert: {e}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -22,33 +24,60 @@ async fn purchase_refusals_are_decoded() -> eyre::Result<()> {
     let input = work.join("in.csv");
     write_accel_csv(&input, 300, None)?;
     let price = phd(10);
-    let published = stack.publish(&input, price, &[Purpose::Research], &work.join("p.csv")).await?;
+    let published = stack
+        .publish(&input, price, &[Purpose::Research], &work.join("p.csv"))
+        .await?;
     let id = U256::from(published.dataset_id);
     let user = d.user_client().await?;
     let customer = d.customer_client().await?;
 
     // Insufficient PHD: the manufacturer account has ether but no PHD (the paper's "declined").
     let poor = d.client(&d.accounts.manufacturer).await?;
-    let e = poor.purchase(id, Purpose::Research, price).await.err().ok_or_else(|| eyre::eyre!("poor purchase succeeded"))?;
+    let e = poor
+        .purchase(id, Purpose::Research, price)
+        .await
+        .err()
+        .ok_or_else(|| eyre::eyre!("poor purchase succeeded"))?;
     eyre::ensure!(revert_name(&e) == "MarketplaceInsufficientBalance", "{e}");
-    eyre::ensure!(e.to_string().contains("declined") && e.to_string().contains("0 PHD"), "message: {e}");
+    eyre::ensure!(
+        e.to_string().contains("declined") && e.to_string().contains("0 PHD"),
+        "message: {e}"
+    );
 
     // Unconsented purpose.
-    let e = customer.purchase(id, Purpose::Commercial, price).await.err().ok_or_else(|| eyre::eyre!("commercial purchase succeeded"))?;
+    let e = customer
+        .purchase(id, Purpose::Commercial, price)
+        .await
+        .err()
+        .ok_or_else(|| eyre::eyre!("commercial purchase succeeded"))?;
     eyre::ensure!(revert_name(&e) == "MarketplacePurposeNotConsented", "{e}");
 
     // Price raised above maxPrice (front-running protection).
     user.set_price(id, phd(20)).await?;
     let before = customer.balance_of(customer.address()).await?;
-    let e = customer.purchase(id, Purpose::Research, price).await.err().ok_or_else(|| eyre::eyre!("over-max purchase succeeded"))?;
+    let e = customer
+        .purchase(id, Purpose::Research, price)
+        .await
+        .err()
+        .ok_or_else(|| eyre::eyre!("over-max purchase succeeded"))?;
     eyre::ensure!(revert_name(&e) == "MarketplacePriceAboveMax", "{e}");
-    eyre::ensure!(customer.balance_of(customer.address()).await? == before, "buyer charged on a refused purchase");
+    eyre::ensure!(
+        customer.balance_of(customer.address()).await? == before,
+        "buyer charged on a refused purchase"
+    );
 
     // Withdrawn dataset.
     user.withdraw_consent(id).await?;
-    let e = customer.purchase(id, Purpose::Research, phd(20)).await.err().ok_or_else(|| eyre::eyre!("purchase of withdrawn dataset succeeded"))?;
+    let e = customer
+        .purchase(id, Purpose::Research, phd(20))
+        .await
+        .err()
+        .ok_or_else(|| eyre::eyre!("purchase of withdrawn dataset succeeded"))?;
     eyre::ensure!(revert_name(&e) == "MarketplaceDatasetNotActive", "{e}");
-    eyre::ensure!(customer.open_escrow().await? == U256::ZERO, "escrow not empty");
+    eyre::ensure!(
+        customer.open_escrow().await? == U256::ZERO,
+        "escrow not empty"
+    );
     stack.stop().await;
     Ok(())
 }
@@ -88,18 +117,39 @@ async fn bad_owner_input_fails_cleanly() -> eyre::Result<()> {
     };
 
     // Missing file.
-    let e = phd_user::publish::publish(&ctx, &args_for(work.join("missing.csv")), None, None).await.err();
-    eyre::ensure!(matches!(e, Some(UserError::Read { .. })), "missing file: {e:?}");
-    eyre::ensure!(e.map(|e| e.to_string()).unwrap_or_default().contains("missing.csv"), "message names the file");
+    let e = phd_user::publish::publish(&ctx, &args_for(work.join("missing.csv")), None, None)
+        .await
+        .err();
+    eyre::ensure!(
+        matches!(e, Some(UserError::Read { .. })),
+        "missing file: {e:?}"
+    );
+    eyre::ensure!(
+        e.map(|e| e.to_string())
+            .unwrap_or_default()
+            .contains("missing.csv"),
+        "message names the file"
+    );
     nothing_published().await?;
 
     // Malformed CSV (ragged row, text in a number column).
     let bad = work.join("bad.csv");
-    std::fs::write(&bad, "time,acc_x,acc_y,acc_z\n0.00,1,2,3\n0.02,1,2\n0.04,x,y,z\n")?;
-    let e = phd_user::publish::publish(&ctx, &args_for(bad.clone()), None, None).await.err();
-    eyre::ensure!(matches!(e, Some(UserError::Ingest { .. })), "malformed CSV: {e:?}");
+    std::fs::write(
+        &bad,
+        "time,acc_x,acc_y,acc_z\n0.00,1,2,3\n0.02,1,2\n0.04,x,y,z\n",
+    )?;
+    let e = phd_user::publish::publish(&ctx, &args_for(bad.clone()), None, None)
+        .await
+        .err();
+    eyre::ensure!(
+        matches!(e, Some(UserError::Ingest { .. })),
+        "malformed CSV: {e:?}"
+    );
     nothing_published().await?;
-    eyre::ensure!(!work.join("pseudo-out.csv").exists(), "pseudonymised output half-written");
+    eyre::ensure!(
+        !work.join("pseudo-out.csv").exists(),
+        "pseudonymised output half-written"
+    );
 
     // Unreachable S3: nothing goes on-chain.
     let good = work.join("good.csv");
@@ -110,13 +160,27 @@ async fn bad_owner_input_fails_cleanly() -> eyre::Result<()> {
     cfg.connect_timeout = Duration::from_secs(2);
     let dead_store = phd_storage::Store::connect(cfg).await?;
     let dead_ctx = UserCtx::new(user.clone(), Some(dead_store), &state);
-    let e = phd_user::publish::publish(&dead_ctx, &args_for(good.clone()), None, None).await.err();
-    eyre::ensure!(matches!(e, Some(UserError::Storage { .. })), "unreachable S3: {e:?}");
+    let e = phd_user::publish::publish(&dead_ctx, &args_for(good.clone()), None, None)
+        .await
+        .err();
+    eyre::ensure!(
+        matches!(e, Some(UserError::Storage { .. })),
+        "unreachable S3: {e:?}"
+    );
     nothing_published().await?;
 
     // Unreachable RPC: a clear error before anything happens.
-    let e = phd_chain::PhdClient::connect("http://127.0.0.1:9", d.accounts.user.clone(), d.deployment.clone()).await.err();
-    eyre::ensure!(matches!(e, Some(ChainError::Unreachable { .. })), "unreachable RPC: {e:?}");
+    let e = phd_chain::PhdClient::connect(
+        "http://127.0.0.1:9",
+        d.accounts.user.clone(),
+        d.deployment.clone(),
+    )
+    .await
+    .err();
+    eyre::ensure!(
+        matches!(e, Some(ChainError::Unreachable { .. })),
+        "unreachable RPC: {e:?}"
+    );
 
     // Wrong key file: not a keystore at all.
     let ks_dir = work.join("ks");
@@ -125,7 +189,11 @@ async fn bad_owner_input_fails_cleanly() -> eyre::Result<()> {
     std::fs::write(ks_dir.join(name), br#"{"address":"not a keystore"}"#)?;
     let wallet = phd_cli_wallet(ks_dir.join(name), "any password");
     let e = wallet.signer().err();
-    eyre::ensure!(e.as_ref().is_some_and(|e| e.to_string().contains("user.json")), "wrong key file: {e:?}");
+    eyre::ensure!(
+        e.as_ref()
+            .is_some_and(|e| e.to_string().contains("user.json")),
+        "wrong key file: {e:?}"
+    );
 
     // The real binary, when built: non-zero exit, clear message, nothing written.
     if let Some(bin) = built_bin("phd-user") {
@@ -139,10 +207,26 @@ async fn bad_owner_input_fails_cleanly() -> eyre::Result<()> {
                 .output()
         };
         let missing = work.join("missing.csv");
-        let out = run(&["publish", missing.to_str().unwrap_or_default(), "--price", "1", "--no-quality"])?;
+        let out = run(&[
+            "publish",
+            missing.to_str().unwrap_or_default(),
+            "--price",
+            "1",
+            "--no-quality",
+        ])?;
         eyre::ensure!(!out.status.success(), "missing file: exit 0");
-        eyre::ensure!(String::from_utf8_lossy(&out.stderr).contains("missing.csv"), "stderr: {}", String::from_utf8_lossy(&out.stderr));
-        let out = run(&["publish", bad.to_str().unwrap_or_default(), "--price", "1", "--no-quality"])?;
+        eyre::ensure!(
+            String::from_utf8_lossy(&out.stderr).contains("missing.csv"),
+            "stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = run(&[
+            "publish",
+            bad.to_str().unwrap_or_default(),
+            "--price",
+            "1",
+            "--no-quality",
+        ])?;
         eyre::ensure!(!out.status.success(), "malformed CSV: exit 0");
         let out = run(&["--rpc-url", "http://127.0.0.1:9", "list"])?;
         eyre::ensure!(!out.status.success(), "unreachable RPC: exit 0");
@@ -154,5 +238,10 @@ async fn bad_owner_input_fails_cleanly() -> eyre::Result<()> {
 }
 
 fn phd_cli_wallet(keystore: PathBuf, password: &str) -> phd_cli::WalletArgs {
-    phd_cli::WalletArgs { private_key: None, keystore: Some(keystore), password_file: None, password: Some(password.into()) }
+    phd_cli::WalletArgs {
+        private_key: None,
+        keystore: Some(keystore),
+        password_file: None,
+        password: Some(password.into()),
+    }
 }

@@ -15,13 +15,21 @@ fn phd_customer(args: &[&str]) -> (i32, String) {
         .env_remove("PHD_CUSTOMER_PRIVATE_KEY")
         .output()
         .unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
-
 
 #[test]
 fn unreachable_rpc_is_a_clear_error() {
-    let (code, err) = phd_customer(&["purchases", "--rpc-url", "http://127.0.0.1:1", "--private-key", KEY]);
+    let (code, err) = phd_customer(&[
+        "purchases",
+        "--rpc-url",
+        "http://127.0.0.1:1",
+        "--private-key",
+        KEY,
+    ]);
     assert_ne!(code, 0);
     assert!(err.contains("127.0.0.1:1"), "{err}");
 }

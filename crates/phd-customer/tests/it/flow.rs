@@ -18,7 +18,12 @@ fn write_csv(path: &std::path::Path, rows: usize) {
     let mut s = String::from("time,acc_x,acc_y,acc_z,name\n");
     for i in 0..rows {
         let t = i as f64 / 50.0;
-        s.push_str(&format!("{t:.3},{:.5},{:.5},{:.5},Alice Example\n", (t * 3.1).sin(), (t * 1.7).cos(), 9.81));
+        s.push_str(&format!(
+            "{t:.3},{:.5},{:.5},{:.5},Alice Example\n",
+            (t * 3.1).sin(),
+            (t * 1.7).cos(),
+            9.81
+        ));
     }
     std::fs::write(path, s).unwrap();
 }
@@ -32,7 +37,11 @@ async fn owner_and_buyer_end_to_end() -> eyre::Result<()> {
     let mut devnet = Devnet::start(cfg).await?;
     let store = devnet.store().await?;
 
-    let user = UserCtx::new(devnet.user_client().await?, Some(store.clone()), dir.path().join("user-state"));
+    let user = UserCtx::new(
+        devnet.user_client().await?,
+        Some(store.clone()),
+        dir.path().join("user-state"),
+    );
     let buyer = CustomerCtx::new(devnet.customer_client().await?, Some(store.clone()));
 
     // publish
@@ -53,12 +62,21 @@ async fn owner_and_buyer_end_to_end() -> eyre::Result<()> {
     let id = published.dataset_id;
 
     // browse
-    let listings = phd_sdk::browse::browse(&buyer, &BrowseFilter { data_type: Some("accelerometer".into()), ..Default::default() }).await?;
+    let listings = phd_sdk::browse::browse(
+        &buyer,
+        &BrowseFilter {
+            data_type: Some("accelerometer".into()),
+            ..Default::default()
+        },
+    )
+    .await?;
     assert!(listings.iter().any(|l| l.dataset_id == id), "{listings:?}");
 
     // decoded error: purpose not consented
     let out = dir.path().join("bought.csv");
-    let err = phd_customer::buy::buy(&buyer, &BuyArgs::new(id, Purpose::Commercial, &out)).await.unwrap_err();
+    let err = phd_customer::buy::buy(&buyer, &BuyArgs::new(id, Purpose::Commercial, &out))
+        .await
+        .unwrap_err();
     assert!(matches!(err, CustomerError::Chain { .. }), "{err}");
     assert!(err.to_string().to_lowercase().contains("purpose"), "{err}");
     assert!(!out.exists());
@@ -71,7 +89,10 @@ async fn owner_and_buyer_end_to_end() -> eyre::Result<()> {
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].status, "settled");
     assert!(mine[0].committed >= 2, "{:?}", mine[0]);
-    assert!(bought.disputes.is_empty() && bought.not_confirmed.is_none(), "{bought:?}");
+    assert!(
+        bought.disputes.is_empty() && bought.not_confirmed.is_none(),
+        "{bought:?}"
+    );
 
     // S3 tamper: flip a byte of the stored object → clear refusal, nothing written
     let obj = devnet.s3.object_path(&published.object_key);
@@ -80,7 +101,9 @@ async fn owner_and_buyer_end_to_end() -> eyre::Result<()> {
     altered[100] ^= 0x01;
     std::fs::write(&obj, &altered)?;
     let out2 = dir.path().join("again.csv");
-    let err = phd_sdk::retrieve::retrieve(&buyer, bought.purchase_id, &out2, &Default::default()).await.unwrap_err();
+    let err = phd_sdk::retrieve::retrieve(&buyer, bought.purchase_id, &out2, &Default::default())
+        .await
+        .unwrap_err();
     assert!(matches!(err, SdkError::Tampered { .. }), "{err}");
     assert!(!out2.exists());
     std::fs::write(&obj, &original)?;
@@ -112,12 +135,24 @@ async fn owner_and_buyer_end_to_end() -> eyre::Result<()> {
     assert_eq!(d.status, "Withdrawn");
     assert_eq!(d.purchases.len(), 1);
     assert!(d.purchases[0].payout.is_some());
-    assert!(d.keepers.iter().all(|k| k.acknowledged && k.erasure_confirmed));
+    assert!(
+        d.keepers
+            .iter()
+            .all(|k| k.acknowledged && k.erasure_confirmed)
+    );
     assert_eq!(doc.withdrawals.len(), 1);
-    assert_eq!(d.data.as_ref().map(|x| x.content.as_bytes().to_vec()), Some(std::fs::read(&pseudo)?));
+    assert_eq!(
+        d.data.as_ref().map(|x| x.content.as_bytes().to_vec()),
+        Some(std::fs::read(&pseudo)?)
+    );
 
     // decoded error: withdrawn dataset
-    let err = phd_customer::buy::buy(&buyer, &BuyArgs::new(id, Purpose::Research, dir.path().join("x.csv"))).await.unwrap_err();
+    let err = phd_customer::buy::buy(
+        &buyer,
+        &BuyArgs::new(id, Purpose::Research, dir.path().join("x.csv")),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, CustomerError::Chain { .. }), "{err}");
 
     devnet.shutdown().await;

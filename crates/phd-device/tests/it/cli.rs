@@ -38,7 +38,11 @@ fn ok(c: &mut Command) -> String {
 
 fn fails(c: &mut Command) -> String {
     let o = run(c);
-    assert!(!o.status.success(), "{c:?} unexpectedly succeeded: {}", String::from_utf8_lossy(&o.stdout));
+    assert!(
+        !o.status.success(),
+        "{c:?} unexpectedly succeeded: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
@@ -48,9 +52,22 @@ fn json(s: &str) -> serde_json::Value {
 
 /// keygen for the manufacturer and the device, certify, sign; returns (manufacturer, device).
 fn setup(dir: &Path) -> (String, String) {
-    let m = json(&ok(cmd(dir).args(["keygen", "--out", "maker.key", "--json"])));
-    let d = json(&ok(cmd(dir).args(["keygen", "--out", "device.key", "--json"])));
-    let (m, d) = (m["address"].as_str().unwrap().to_owned(), d["address"].as_str().unwrap().to_owned());
+    let m = json(&ok(cmd(dir).args([
+        "keygen",
+        "--out",
+        "maker.key",
+        "--json",
+    ])));
+    let d = json(&ok(cmd(dir).args([
+        "keygen",
+        "--out",
+        "device.key",
+        "--json",
+    ])));
+    let (m, d) = (
+        m["address"].as_str().unwrap().to_owned(),
+        d["address"].as_str().unwrap().to_owned(),
+    );
     ok(cmd(dir).args([
         "certify",
         "--manufacturer-key",
@@ -65,7 +82,14 @@ fn setup(dir: &Path) -> (String, String) {
         "cert.json",
     ]));
     std::fs::write(dir.join("rec.csv"), DATA).unwrap();
-    ok(cmd(dir).args(["sign", "--device-key", "device.key", "--cert", "cert.json", "rec.csv"]));
+    ok(cmd(dir).args([
+        "sign",
+        "--device-key",
+        "device.key",
+        "--cert",
+        "cert.json",
+        "rec.csv",
+    ]));
     (m, d)
 }
 
@@ -81,12 +105,18 @@ fn keygen_certify_sign_verify_round_trip() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.join("maker.key")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.join("maker.key"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     let human = ok(cmd(dir).args(["keygen", "--out", "other.key"]));
     let other = std::fs::read_to_string(dir.join("other.key")).unwrap();
-    assert!(!human.contains(other.trim()) && !human.contains(&other.trim()[2..]), "{human}");
+    assert!(
+        !human.contains(other.trim()) && !human.contains(&other.trim()[2..]),
+        "{human}"
+    );
     // no silent overwrite
     let err = fails(cmd(dir).args(["keygen", "--out", "maker.key"]));
     assert!(err.contains("already exists"), "{err}");
@@ -105,17 +135,37 @@ fn keygen_certify_sign_verify_round_trip() {
     assert!(v["manufacturer_approved"].is_null());
 
     let human = ok(cmd(dir).args(["verify", "rec.csv"]));
-    assert!(human.starts_with("OK") && human.contains(&maker) && human.contains("not checked"), "{human}");
+    assert!(
+        human.starts_with("OK") && human.contains(&maker) && human.contains("not checked"),
+        "{human}"
+    );
 
     // env fallbacks: the manufacturer key as hex in PHD_MANUFACTURER_PRIVATE_KEY, explicit --out/--sig
     ok(cmd(dir)
-        .args(["certify", "--device", &device, "--model", "AccelBand 3", "--serial", "SN-9"])
+        .args([
+            "certify",
+            "--device",
+            &device,
+            "--model",
+            "AccelBand 3",
+            "--serial",
+            "SN-9",
+        ])
         .env("PHD_MANUFACTURER_PRIVATE_KEY", key.trim())
         .env("PHD_DEVICE_CERT", "cert2.json"));
     ok(cmd(dir)
-        .args(["sign", "--cert", "cert2.json", "--out", "elsewhere.sig.json", "rec.csv"])
+        .args([
+            "sign",
+            "--cert",
+            "cert2.json",
+            "--out",
+            "elsewhere.sig.json",
+            "rec.csv",
+        ])
         .env("PHD_DEVICE_PRIVATE_KEY", "device.key"));
-    let v = json(&ok(cmd(dir).args(["verify", "--sig", "elsewhere.sig.json", "--json"]).env("PHD_DATA_FILE", "rec.csv")));
+    let v = json(&ok(cmd(dir)
+        .args(["verify", "--sig", "elsewhere.sig.json", "--json"])
+        .env("PHD_DATA_FILE", "rec.csv")));
     assert_eq!(v["manufacturer"].as_str().unwrap(), maker);
 
     // `--out -` is the one way to see a key
@@ -134,7 +184,10 @@ fn tampered_data_and_wrong_keys_fail_clearly() {
     data[20] ^= 1;
     std::fs::write(dir.join("rec.csv"), &data).unwrap();
     let err = fails(cmd(dir).args(["verify", "rec.csv"]));
-    assert!(err.contains("verification FAILED") && err.contains("modified after signing"), "{err}");
+    assert!(
+        err.contains("verification FAILED") && err.contains("modified after signing"),
+        "{err}"
+    );
     assert!(err.contains("content hash mismatch"), "{err}");
     let o = run(cmd(dir).args(["verify", "rec.csv", "--json"]));
     assert!(!o.status.success() && o.stdout.is_empty());
@@ -142,7 +195,11 @@ fn tampered_data_and_wrong_keys_fail_clearly() {
     // a forged certificate (model changed after signing)
     std::fs::write(dir.join("rec.csv"), DATA).unwrap();
     let sig = std::fs::read_to_string(dir.join("rec.csv.sig.json")).unwrap();
-    std::fs::write(dir.join("rec.csv.sig.json"), sig.replace("AccelBand 3", "AccelBand 4")).unwrap();
+    std::fs::write(
+        dir.join("rec.csv.sig.json"),
+        sig.replace("AccelBand 3", "AccelBand 4"),
+    )
+    .unwrap();
     let err = fails(cmd(dir).args(["verify", "rec.csv"]));
     assert!(err.contains("forged or corrupted"), "{err}");
     // garbage signature file
@@ -152,16 +209,46 @@ fn tampered_data_and_wrong_keys_fail_clearly() {
 
     // signing with a key the certificate is not for
     ok(cmd(dir).args(["keygen", "--out", "wrong.key"]));
-    let err = fails(cmd(dir).args(["sign", "--device-key", "wrong.key", "--cert", "cert.json", "rec.csv"]));
-    assert!(err.contains("does not match certified device") && err.contains(&device), "{err}");
+    let err = fails(cmd(dir).args([
+        "sign",
+        "--device-key",
+        "wrong.key",
+        "--cert",
+        "cert.json",
+        "rec.csv",
+    ]));
+    assert!(
+        err.contains("does not match certified device") && err.contains(&device),
+        "{err}"
+    );
 
     // bad model / address
     let err = fails(cmd(dir).args([
-        "certify", "--manufacturer-key", "maker.key", "--device", &device, "--model", "", "--serial", "x", "--out", "c.json",
+        "certify",
+        "--manufacturer-key",
+        "maker.key",
+        "--device",
+        &device,
+        "--model",
+        "",
+        "--serial",
+        "x",
+        "--out",
+        "c.json",
     ]));
     assert!(err.contains("model"), "{err}");
     let err = fails(cmd(dir).args([
-        "certify", "--manufacturer-key", "maker.key", "--device", "0x12", "--model", "m", "--serial", "x", "--out", "c.json",
+        "certify",
+        "--manufacturer-key",
+        "maker.key",
+        "--device",
+        "0x12",
+        "--model",
+        "m",
+        "--serial",
+        "x",
+        "--out",
+        "c.json",
     ]));
     assert!(err.contains("--device"), "{err}");
 }
@@ -177,11 +264,28 @@ fn missing_files_give_clear_errors() {
     let err = fails(cmd(dir).args(["verify", "rec.csv"]));
     assert!(err.contains("no signature file rec.csv.sig.json"), "{err}");
 
-    let err = fails(cmd(dir).args(["sign", "--device-key", "missing.key", "--cert", "cert.json", "rec.csv"]));
-    assert!(err.contains("--device-key: key file missing.key not found"), "{err}");
+    let err = fails(cmd(dir).args([
+        "sign",
+        "--device-key",
+        "missing.key",
+        "--cert",
+        "cert.json",
+        "rec.csv",
+    ]));
+    assert!(
+        err.contains("--device-key: key file missing.key not found"),
+        "{err}"
+    );
 
     ok(cmd(dir).args(["keygen", "--out", "device.key"]));
-    let err = fails(cmd(dir).args(["sign", "--device-key", "device.key", "--cert", "cert.json", "rec.csv"]));
+    let err = fails(cmd(dir).args([
+        "sign",
+        "--device-key",
+        "device.key",
+        "--cert",
+        "cert.json",
+        "rec.csv",
+    ]));
     assert!(err.contains("certificate cert.json not found"), "{err}");
 
     // no manufacturer key at all
@@ -201,7 +305,13 @@ fn missing_files_give_clear_errors() {
     let bad = "0x".to_owned() + &"ab".repeat(31) + "zz";
     let err = fails(
         cmd(dir)
-            .args(["certify", "--device", "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23", "--model", "m"])
+            .args([
+                "certify",
+                "--device",
+                "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23",
+                "--model",
+                "m",
+            ])
             .args(["--serial", "s", "--out", "c.json"])
             .env("PHD_MANUFACTURER_PRIVATE_KEY", &bad),
     );
@@ -221,9 +331,15 @@ async fn approve_and_check_chain_on_anvil() {
     let anvil = phd_chain::spawn_anvil(&settings, 0).unwrap();
     let url = anvil.endpoint();
     let roles = settings.role_signers().unwrap();
-    let out = phd_deploy::deploy(&url, roles.deployer.clone(), &phd_deploy::DeployConfig::default(), None, true)
-        .await
-        .unwrap();
+    let out = phd_deploy::deploy(
+        &url,
+        roles.deployer.clone(),
+        &phd_deploy::DeployConfig::default(),
+        None,
+        true,
+    )
+    .await
+    .unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
     let deployment = dir.join("deployment.json");
@@ -232,7 +348,8 @@ async fn approve_and_check_chain_on_anvil() {
 
     let (maker, _device) = setup(&dir);
     let rpc = |c: &mut Command| {
-        c.env("PHD_RPC_URL", &url).env("PHD_DEPLOYMENT", &deployment);
+        c.env("PHD_RPC_URL", &url)
+            .env("PHD_DEPLOYMENT", &deployment);
     };
 
     // not yet approved → non-zero exit, JSON still says why
@@ -247,16 +364,25 @@ async fn approve_and_check_chain_on_anvil() {
 
     // approve needs the owner: the wrong account is refused with the decoded revert
     let mut c = cmd(&dir);
-    c.args(["approve", "--manufacturer", &maker, "--name", "Acme"]).env("PHD_PRIVATE_KEY", {
-        let k = &roles.customer;
-        format!("0x{}", hex::encode(k.to_bytes().as_slice()))
-    });
+    c.args(["approve", "--manufacturer", &maker, "--name", "Acme"])
+        .env("PHD_PRIVATE_KEY", {
+            let k = &roles.customer;
+            format!("0x{}", hex::encode(k.to_bytes().as_slice()))
+        });
     rpc(&mut c);
     let err = fails(&mut c);
     assert!(err.contains("approveManufacturer"), "{err}");
 
     let mut c = cmd(&dir);
-    c.args(["approve", "--manufacturer", &maker, "--name", "Acme", "--json"]).env("PHD_PRIVATE_KEY", &deployer_key);
+    c.args([
+        "approve",
+        "--manufacturer",
+        &maker,
+        "--name",
+        "Acme",
+        "--json",
+    ])
+    .env("PHD_PRIVATE_KEY", &deployer_key);
     rpc(&mut c);
     let a = json(&ok(&mut c));
     assert_eq!(a["approved"], true);
@@ -267,5 +393,8 @@ async fn approve_and_check_chain_on_anvil() {
     c.args(["verify", "rec.csv", "--check-chain"]);
     rpc(&mut c);
     let human = ok(&mut c);
-    assert!(human.contains("approved on-chain") && !human.contains("NOT"), "{human}");
+    assert!(
+        human.contains("approved on-chain") && !human.contains("NOT"),
+        "{human}"
+    );
 }

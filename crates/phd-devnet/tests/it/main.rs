@@ -50,7 +50,10 @@ fn env_file_is_used_with_devnet_and_named_on_stderr() {
     let o = device_sign(dir.path(), &["--devnet", "--json"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
-    assert!(err.contains("using devnet env file") && err.contains(".devnet/env"), "{err}");
+    assert!(
+        err.contains("using devnet env file") && err.contains(".devnet/env"),
+        "{err}"
+    );
 }
 
 #[cfg(unix)]
@@ -61,7 +64,10 @@ fn env_file_readable_by_others_is_refused() {
     let o = device_sign(dir.path(), &["--devnet"]);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("refusing env file") && err.contains("chmod 600"), "{err}");
+    assert!(
+        err.contains("refusing env file") && err.contains("chmod 600"),
+        "{err}"
+    );
 }
 
 #[test]

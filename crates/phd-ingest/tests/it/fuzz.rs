@@ -7,7 +7,14 @@ use phd_ingest::*;
 use proptest::prelude::*;
 
 fn opts() -> ReadOptions {
-    ReadOptions { limits: ReadLimits { max_line_bytes: 4096, max_columns: 64, max_rows: 10_000 }, ..Default::default() }
+    ReadOptions {
+        limits: ReadLimits {
+            max_line_bytes: 4096,
+            max_columns: 64,
+            max_rows: 10_000,
+        },
+        ..Default::default()
+    }
 }
 
 proptest! {

@@ -7,7 +7,9 @@ use phd_ingest::*;
 fn data_dir() -> PathBuf {
     std::env::var_os("PHD_DATA_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/basic-motions"))
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/basic-motions")
+        })
 }
 
 fn csv(s: &str) -> Result<SensorTable> {
@@ -18,16 +20,25 @@ const KEY: &[u8] = b"owner-secret-key-0123456789abcdef";
 
 #[test]
 fn basic_motions_ts_reads_and_canonicalises() {
-    let t = read_ts_path(&data_dir().join("BasicMotions_TRAIN.ts"), &ReadOptions::default()).unwrap();
+    let t = read_ts_path(
+        &data_dir().join("BasicMotions_TRAIN.ts"),
+        &ReadOptions::default(),
+    )
+    .unwrap();
     assert_eq!(t.recording_count(), 40);
     assert_eq!(t.len(), 4000);
-    assert_eq!(t.channel_names, ["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"]);
+    assert_eq!(
+        t.channel_names,
+        ["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"]
+    );
     assert_eq!(t.labels[0].as_deref(), Some("Standing"));
     assert_eq!(t.sampling_rate_hz, Some(10.0));
     assert_eq!(t.time[3], 0.3);
     let bytes = canonical_csv_bytes(&t).unwrap();
     let text = String::from_utf8(bytes.clone()).unwrap();
-    assert!(text.starts_with("recording,label,t,acc_x,acc_y,acc_z,gyr_x,gyr_y,gyr_z\n0,Standing,0,"));
+    assert!(
+        text.starts_with("recording,label,t,acc_x,acc_y,acc_z,gyr_x,gyr_y,gyr_z\n0,Standing,0,")
+    );
     assert_eq!(text.lines().count(), 4001);
     // deterministic and round-trips through the CSV reader
     assert_eq!(canonical_csv_bytes(&t).unwrap(), bytes);
@@ -53,37 +64,107 @@ fn csv_with_time_detection_and_millis() {
 fn bad_inputs_give_clear_errors() {
     assert!(matches!(csv(""), Err(IngestError::Empty)));
     assert!(matches!(csv("t,acc_x\n"), Err(IngestError::Empty)));
-    assert!(matches!(csv("acc_x,acc_y\n1,2\n"), Err(IngestError::NoTimeColumn { .. })));
+    assert!(matches!(
+        csv("acc_x,acc_y\n1,2\n"),
+        Err(IngestError::NoTimeColumn { .. })
+    ));
     let e = csv("t,acc_x,acc_y\n0,1,2\n0.1,1\n").unwrap_err();
-    assert!(matches!(e, IngestError::ColumnCount { line: 3, expected: 3, found: 2 }), "{e}");
+    assert!(
+        matches!(
+            e,
+            IngestError::ColumnCount {
+                line: 3,
+                expected: 3,
+                found: 2
+            }
+        ),
+        "{e}"
+    );
     let e = csv("t,acc_x\n0,1\n0.1,abc\n").unwrap_err();
-    assert!(matches!(e, IngestError::NotANumber { line: 3, column: 2, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            IngestError::NotANumber {
+                line: 3,
+                column: 2,
+                ..
+            }
+        ),
+        "{e}"
+    );
     assert!(e.to_string().contains("line 3, column 2 (acc_x): `abc`"));
     let e = csv("t,acc_x\n0,1\n0.1,1\n0.1,2\n").unwrap_err();
-    assert!(matches!(e, IngestError::NonMonotonicTime { line: 4, .. }), "{e}");
+    assert!(
+        matches!(e, IngestError::NonMonotonicTime { line: 4, .. }),
+        "{e}"
+    );
     let e = csv("t,acc_x,acc_x\n0,1,1\n").unwrap_err();
     assert!(matches!(e, IngestError::DuplicateColumn { .. }));
     // NaN: kept by default (the quality layer marks the window), rejected on request
     let t = csv("t,acc_x\n0,NaN\n0.1,inf\n0.2,\n").unwrap();
     assert!(t.channels[0].iter().all(|v| !v.is_finite()));
-    assert!(matches!(canonical_csv_bytes(&t), Err(IngestError::NonFiniteOutput { .. })));
-    let opts = ReadOptions { non_finite: NonFinitePolicy::Reject, ..Default::default() };
+    assert!(matches!(
+        canonical_csv_bytes(&t),
+        Err(IngestError::NonFiniteOutput { .. })
+    ));
+    let opts = ReadOptions {
+        non_finite: NonFinitePolicy::Reject,
+        ..Default::default()
+    };
     let e = read_csv(Cursor::new(b"t,acc_x\n0,1\n0.1,NaN\n".to_vec()), &opts).unwrap_err();
-    assert!(matches!(e, IngestError::NonFinite { line: 3, column: 2, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            IngestError::NonFinite {
+                line: 3,
+                column: 2,
+                ..
+            }
+        ),
+        "{e}"
+    );
     // NaN in the time column is never accepted
-    assert!(matches!(csv("t,acc_x\nNaN,1\n"), Err(IngestError::NonFinite { .. })));
+    assert!(matches!(
+        csv("t,acc_x\nNaN,1\n"),
+        Err(IngestError::NonFinite { .. })
+    ));
     // too many columns
-    let opts = ReadOptions { limits: ReadLimits { max_columns: 3, ..Default::default() }, ..Default::default() };
+    let opts = ReadOptions {
+        limits: ReadLimits {
+            max_columns: 3,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
     let e = read_csv(Cursor::new(b"t,a,b,c,d\n".to_vec()), &opts).unwrap_err();
     assert!(matches!(e, IngestError::TooManyColumns { .. }), "{e}");
     // .ts problems
     let ts = |s: &str| read_ts(Cursor::new(s.as_bytes().to_vec()), &ReadOptions::default());
     assert!(matches!(ts(""), Err(IngestError::Empty)));
-    assert!(matches!(ts("@classLabel true A B\n@data\n1,2:3,4:A\n1,2:3:B\n"), Err(IngestError::TsLength { line: 4, .. })));
-    assert!(matches!(ts("@classLabel true A B\n@data\n1,2:3,4:C\n"), Err(IngestError::TsFormat { line: 3, .. })));
-    assert!(matches!(ts("@dimensions 2\n@classLabel true A\n@data\n1,2:3,4:5,6:A\n"), Err(IngestError::ColumnCount { .. })));
-    assert!(matches!(ts("@data\n1,x:3,4\n"), Err(IngestError::NotANumber { line: 2, column: 1, .. })));
-    assert!(matches!(ts("1,2\n"), Err(IngestError::TsFormat { line: 1, .. })));
+    assert!(matches!(
+        ts("@classLabel true A B\n@data\n1,2:3,4:A\n1,2:3:B\n"),
+        Err(IngestError::TsLength { line: 4, .. })
+    ));
+    assert!(matches!(
+        ts("@classLabel true A B\n@data\n1,2:3,4:C\n"),
+        Err(IngestError::TsFormat { line: 3, .. })
+    ));
+    assert!(matches!(
+        ts("@dimensions 2\n@classLabel true A\n@data\n1,2:3,4:5,6:A\n"),
+        Err(IngestError::ColumnCount { .. })
+    ));
+    assert!(matches!(
+        ts("@data\n1,x:3,4\n"),
+        Err(IngestError::NotANumber {
+            line: 2,
+            column: 1,
+            ..
+        })
+    ));
+    assert!(matches!(
+        ts("1,2\n"),
+        Err(IngestError::TsFormat { line: 1, .. })
+    ));
 }
 
 /// An endless line with no newline: must fail after ~max bytes without allocating gigabytes.
@@ -104,8 +185,15 @@ fn huge_line_is_refused_without_reading_it_all() {
     let mut r = BufReader::new(Endless { served: 0 });
     let opts = ReadOptions::default();
     let e = read_csv(&mut r, &opts).unwrap_err();
-    assert!(matches!(e, IngestError::LineTooLong { line: 1, max } if max == 1 << 20), "{e}");
-    assert!(r.get_ref().served < 4 << 20, "read {} bytes", r.get_ref().served);
+    assert!(
+        matches!(e, IngestError::LineTooLong { line: 1, max } if max == 1 << 20),
+        "{e}"
+    );
+    assert!(
+        r.get_ref().served < 4 << 20,
+        "read {} bytes",
+        r.get_ref().served
+    );
     // the same through the .ts reader, on a data line
     let head = Cursor::new(b"@data\n".to_vec());
     let mut r = BufReader::new(head.chain(Endless { served: 0 }));
@@ -128,7 +216,17 @@ fn pseudonymisation_removes_identifiers() {
     assert_eq!(t.channel_names, ["acc_x", "acc_y", "acc_z"]);
     let (p, rep) = pseudonymise(&t, &PseudonymisePolicy::default(), KEY).unwrap();
     let out = String::from_utf8(canonical_csv_bytes(&p).unwrap()).unwrap();
-    for raw in ["Alice", "Smith", "alice@example.org", "example", "High St", "SN-998877", "998877", "34", "72.5"] {
+    for raw in [
+        "Alice",
+        "Smith",
+        "alice@example.org",
+        "example",
+        "High St",
+        "SN-998877",
+        "998877",
+        "34",
+        "72.5",
+    ] {
         assert!(!out.contains(raw), "{raw} leaked into {out}");
     }
     assert_eq!(rep.dropped, ["name", "e-mail", "address"]);
@@ -137,37 +235,83 @@ fn pseudonymisation_removes_identifiers() {
     assert!(rep.kept.contains(&"sex".to_owned()));
     let h = keyed_hash(KEY, "device_serial", "SN-998877").unwrap();
     assert_eq!(h.len(), HASH_HEX_LEN);
-    assert_eq!(out.lines().next().unwrap(), "t,acc_x,acc_y,acc_z,device_serial,age,weight,sex");
-    assert_eq!(out.lines().nth(1).unwrap(), format!("0,0.1,0.2,0.3,{h},30-39,70-79,female"));
+    assert_eq!(
+        out.lines().next().unwrap(),
+        "t,acc_x,acc_y,acc_z,device_serial,age,weight,sex"
+    );
+    assert_eq!(
+        out.lines().nth(1).unwrap(),
+        format!("0,0.1,0.2,0.3,{h},30-39,70-79,female")
+    );
     let coarse = CoarseAttributes::from_table(&p);
     assert_eq!(coarse.sex.as_deref(), Some("female"));
     assert_eq!(coarse.age_band.as_deref(), Some("30-39"));
     assert_eq!(coarse.weight_band.as_deref(), Some("70-79"));
-    assert_eq!(CoarseAttributes::from_table(&t).age_band, None, "raw ages are never copied");
+    assert_eq!(
+        CoarseAttributes::from_table(&t).age_band,
+        None,
+        "raw ages are never copied"
+    );
     // a different owner key gives unlinkable hashes
-    assert_ne!(keyed_hash(b"another-owner-key-000000000000", "device_serial", "SN-998877").unwrap(), h);
-    assert!(matches!(keyed_hash(b"short", "c", "v"), Err(IngestError::WeakKey)));
+    assert_ne!(
+        keyed_hash(
+            b"another-owner-key-000000000000",
+            "device_serial",
+            "SN-998877"
+        )
+        .unwrap(),
+        h
+    );
+    assert!(matches!(
+        keyed_hash(b"short", "c", "v"),
+        Err(IngestError::WeakKey)
+    ));
 }
 
 #[test]
 fn unclassified_and_leaky_columns_are_refused() {
     let t = csv("t,acc_x,mood\n0,1,2\n").unwrap();
     let e = pseudonymise(&t, &PseudonymisePolicy::default(), KEY).unwrap_err();
-    assert!(matches!(&e, IngestError::UnclassifiedColumn { name } if name == "mood"), "{e}");
-    let keep = PseudonymisePolicy { keep: vec!["mood".into()], ..Default::default() };
+    assert!(
+        matches!(&e, IngestError::UnclassifiedColumn { name } if name == "mood"),
+        "{e}"
+    );
+    let keep = PseudonymisePolicy {
+        keep: vec!["mood".into()],
+        ..Default::default()
+    };
     assert!(pseudonymise(&t, &keep, KEY).is_ok());
-    let drop = PseudonymisePolicy { drop: vec!["mood".into()], ..Default::default() };
+    let drop = PseudonymisePolicy {
+        drop: vec!["mood".into()],
+        ..Default::default()
+    };
     let (p, _) = pseudonymise(&t, &drop, KEY).unwrap();
     assert_eq!(p.channel_names, ["acc_x"]);
     // e-mail in a kept string column
-    let opts = ReadOptions { attribute_columns: vec!["note".into()], ..Default::default() };
-    let t = read_csv(Cursor::new(b"t,acc_x,note\n0,1,ok\n0.1,1,write to bob@mail.com\n".to_vec()), &opts).unwrap();
-    let keep = PseudonymisePolicy { keep: vec!["note".into()], ..Default::default() };
+    let opts = ReadOptions {
+        attribute_columns: vec!["note".into()],
+        ..Default::default()
+    };
+    let t = read_csv(
+        Cursor::new(b"t,acc_x,note\n0,1,ok\n0.1,1,write to bob@mail.com\n".to_vec()),
+        &opts,
+    )
+    .unwrap();
+    let keep = PseudonymisePolicy {
+        keep: vec!["note".into()],
+        ..Default::default()
+    };
     let e = pseudonymise(&t, &keep, KEY).unwrap_err();
-    assert!(matches!(e, IngestError::IdentifierInKeptColumn { row: 1, .. }), "{e}");
+    assert!(
+        matches!(e, IngestError::IdentifierInKeptColumn { row: 1, .. }),
+        "{e}"
+    );
     // bad age
     let t = csv("t,acc_x,age\n0,1,old\n").unwrap();
-    assert!(matches!(pseudonymise(&t, &PseudonymisePolicy::default(), KEY), Err(IngestError::NotCoarsenable { .. })));
+    assert!(matches!(
+        pseudonymise(&t, &PseudonymisePolicy::default(), KEY),
+        Err(IngestError::NotCoarsenable { .. })
+    ));
 }
 
 fn sample_metadata() -> DatasetMetadata {
@@ -177,7 +321,10 @@ fn sample_metadata() -> DatasetMetadata {
         data_type: "accelerometer+gyroscope".into(),
         format: CANONICAL_FORMAT.into(),
         sampling_rate_hz: Some(10.0),
-        time_range: Some(TimeRange { start_s: 0.0, end_s: 9.9 }),
+        time_range: Some(TimeRange {
+            start_s: 0.0,
+            end_s: 9.9,
+        }),
         sample_count: 4000,
         plaintext_bytes: 310_000,
         quality: Some(QualitySummary {
@@ -185,10 +332,20 @@ fn sample_metadata() -> DatasetMetadata {
             model_id: format!("0x{}", "ab".repeat(32)),
             windows_kept: 30,
             windows_dropped: [("class_excluded".to_owned(), 10u64)].into_iter().collect(),
-            classes: [("Running".to_owned(), 10u64), ("Walking".to_owned(), 10)].into_iter().collect(),
+            classes: [("Running".to_owned(), 10u64), ("Walking".to_owned(), 10)]
+                .into_iter()
+                .collect(),
         }),
-        device: Some(DeviceInfo { manufacturer: "Acme".into(), model: "W1".into(), certified: true }),
-        attributes: Some(CoarseAttributes { sex: Some("female".into()), age_band: Some("30-39".into()), weight_band: None }),
+        device: Some(DeviceInfo {
+            manufacturer: "Acme".into(),
+            model: "W1".into(),
+            certified: true,
+        }),
+        attributes: Some(CoarseAttributes {
+            sex: Some("female".into()),
+            age_band: Some("30-39".into()),
+            weight_band: None,
+        }),
         consented_purposes: vec!["research".into()],
         consent_terms_hash: DatasetMetadata::hash_terms("terms v1"),
     }
@@ -205,11 +362,25 @@ fn metadata_is_canonical_bounded_and_versioned() {
     assert_eq!(m.hash_hex().unwrap().len(), 66);
     let mut big = m.clone();
     big.title = "x".repeat(5000);
-    assert!(matches!(big.to_canonical_json(), Err(IngestError::MetadataTooLarge { .. })));
+    assert!(matches!(
+        big.to_canonical_json(),
+        Err(IngestError::MetadataTooLarge { .. })
+    ));
     let mut v2 = m.clone();
     v2.version = 2;
-    assert!(matches!(v2.to_canonical_json(), Err(IngestError::MetadataVersion { found: 2, .. })));
-    let bad = String::from_utf8(j).unwrap().replace("\"version\":1", "\"version\":7");
-    assert!(matches!(DatasetMetadata::from_json(bad.as_bytes()), Err(IngestError::MetadataVersion { .. })));
-    println!("{}", String::from_utf8(m.to_canonical_json().unwrap()).unwrap());
+    assert!(matches!(
+        v2.to_canonical_json(),
+        Err(IngestError::MetadataVersion { found: 2, .. })
+    ));
+    let bad = String::from_utf8(j)
+        .unwrap()
+        .replace("\"version\":1", "\"version\":7");
+    assert!(matches!(
+        DatasetMetadata::from_json(bad.as_bytes()),
+        Err(IngestError::MetadataVersion { .. })
+    ));
+    println!(
+        "{}",
+        String::from_utf8(m.to_canonical_json().unwrap()).unwrap()
+    );
 }

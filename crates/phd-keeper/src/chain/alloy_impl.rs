@@ -17,7 +17,8 @@ use alloy::{
 use phd_chain::{
     ContractRevert, NodeRole,
     bindings::{
-        DataRegistry, KeeperRegistry, Marketplace, PHDCoin, data_registry::DataRegistry::DataRegistryErrors as D,
+        DataRegistry, KeeperRegistry, Marketplace, PHDCoin,
+        data_registry::DataRegistry::DataRegistryErrors as D,
         marketplace::Marketplace::MarketplaceErrors as M,
     },
 };
@@ -77,7 +78,12 @@ impl AlloyChain {
 
     /// `gas_limit: None` estimates (a revert surfaces before a nonce is used); a fixed limit
     /// saves that round trip where the caller has just checked the call's preconditions.
-    async fn send_with_gas(&self, to: Address, input: Vec<u8>, gas_limit: Option<u64>) -> Result<B256, ChainFailure> {
+    async fn send_with_gas(
+        &self,
+        to: Address,
+        input: Vec<u8>,
+        gas_limit: Option<u64>,
+    ) -> Result<B256, ChainFailure> {
         let tx = TransactionRequest::default()
             .with_from(self.me)
             .with_to(to)
@@ -87,7 +93,14 @@ impl AlloyChain {
         let mut next = self.next_nonce.lock().await;
         let gas = match gas_limit {
             Some(g) => g,
-            None => self.provider.estimate_gas(tx.clone()).await.map_err(transport_failure)?.saturating_mul(12) / 10,
+            None => {
+                self.provider
+                    .estimate_gas(tx.clone())
+                    .await
+                    .map_err(transport_failure)?
+                    .saturating_mul(12)
+                    / 10
+            }
         };
         let nonce = match *next {
             Some(n) => n,
@@ -192,12 +205,18 @@ impl KeeperChain for AlloyChain {
     }
 
     async fn block_number(&self) -> Result<u64, ChainFailure> {
-        self.provider.get_block_number().await.map_err(transport_failure)
+        self.provider
+            .get_block_number()
+            .await
+            .map_err(transport_failure)
     }
 
     async fn block_hash(&self, number: u64) -> Result<Option<B256>, ChainFailure> {
-        let block =
-            self.provider.get_block_by_number(BlockNumberOrTag::Number(number)).await.map_err(transport_failure)?;
+        let block = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Number(number))
+            .await
+            .map_err(transport_failure)?;
         Ok(block.map(|b| b.header.hash))
     }
 
@@ -227,7 +246,10 @@ impl KeeperChain for AlloyChain {
 
     async fn key_proof_digest(&self) -> Result<B256, ChainFailure> {
         let reg = KeeperRegistry::new(self.addrs.keeper_registry, &self.provider);
-        reg.keyProofDigest(self.me).call().await.map_err(contract_failure)
+        reg.keyProofDigest(self.me)
+            .call()
+            .await
+            .map_err(contract_failure)
     }
 
     async fn min_stake(&self) -> Result<U256, ChainFailure> {
@@ -237,7 +259,12 @@ impl KeeperChain for AlloyChain {
 
     async fn stake(&self) -> Result<U256, ChainFailure> {
         let reg = KeeperRegistry::new(self.addrs.keeper_registry, &self.provider);
-        Ok(reg.stakeOf(self.me).call().await.map_err(contract_failure)?.amount)
+        Ok(reg
+            .stakeOf(self.me)
+            .call()
+            .await
+            .map_err(contract_failure)?
+            .amount)
     }
 
     async fn register_keeper(
@@ -248,11 +275,18 @@ impl KeeperChain for AlloyChain {
         key_proof: Bytes,
     ) -> Result<B256, ChainFailure> {
         let coin = PHDCoin::new(self.addrs.coin, &self.provider);
-        let allowance =
-            coin.allowance(self.me, self.addrs.keeper_registry).call().await.map_err(contract_failure)?;
+        let allowance = coin
+            .allowance(self.me, self.addrs.keeper_registry)
+            .call()
+            .await
+            .map_err(contract_failure)?;
         if allowance < stake {
-            let call = PHDCoin::approveCall { spender: self.addrs.keeper_registry, value: stake };
-            self.send_and_confirm(self.addrs.coin, call.abi_encode()).await?;
+            let call = PHDCoin::approveCall {
+                spender: self.addrs.keeper_registry,
+                value: stake,
+            };
+            self.send_and_confirm(self.addrs.coin, call.abi_encode())
+                .await?;
         }
         let call = KeeperRegistry::registerCall {
             role: NodeRole::Keeper as u8,
@@ -261,21 +295,38 @@ impl KeeperChain for AlloyChain {
             stakeAmount: stake,
             keyProof: key_proof,
         };
-        self.send_and_confirm(self.addrs.keeper_registry, call.abi_encode()).await
+        self.send_and_confirm(self.addrs.keeper_registry, call.abi_encode())
+            .await
     }
 
-    async fn update_node(&self, encryption_key: Bytes, endpoint: String, key_proof: Bytes) -> Result<B256, ChainFailure> {
-        let call = KeeperRegistry::updateCall { encryptionKey: encryption_key, endpoint, keyProof: key_proof };
-        self.send_and_confirm(self.addrs.keeper_registry, call.abi_encode()).await
+    async fn update_node(
+        &self,
+        encryption_key: Bytes,
+        endpoint: String,
+        key_proof: Bytes,
+    ) -> Result<B256, ChainFailure> {
+        let call = KeeperRegistry::updateCall {
+            encryptionKey: encryption_key,
+            endpoint,
+            keyProof: key_proof,
+        };
+        self.send_and_confirm(self.addrs.keeper_registry, call.abi_encode())
+            .await
     }
 
     async fn dataset(&self, dataset_id: U256) -> Result<DatasetView, ChainFailure> {
         let reg = DataRegistry::new(self.addrs.data_registry, &self.provider);
         match reg.dataset(dataset_id).call().await {
-            Ok(d) => Ok(DatasetView { owner: d.owner, status: DatasetStatus::from(d.status) }),
+            Ok(d) => Ok(DatasetView {
+                owner: d.owner,
+                status: DatasetStatus::from(d.status),
+            }),
             Err(e) => match contract_failure(e) {
                 ChainFailure::Reverted(Revert::Other(s)) if s.contains("UnknownDataset") => {
-                    Ok(DatasetView { owner: Address::ZERO, status: DatasetStatus::None })
+                    Ok(DatasetView {
+                        owner: Address::ZERO,
+                        status: DatasetStatus::None,
+                    })
                 }
                 other => Err(other),
             },
@@ -284,32 +335,50 @@ impl KeeperChain for AlloyChain {
 
     async fn commitments_of(&self, dataset_id: U256) -> Result<Vec<Bytes>, ChainFailure> {
         let reg = DataRegistry::new(self.addrs.data_registry, &self.provider);
-        reg.commitmentsOf(dataset_id).call().await.map_err(contract_failure)
+        reg.commitmentsOf(dataset_id)
+            .call()
+            .await
+            .map_err(contract_failure)
     }
 
     async fn share_index_of(&self, dataset_id: U256) -> Result<u8, ChainFailure> {
         let reg = DataRegistry::new(self.addrs.data_registry, &self.provider);
-        reg.shareIndexOf(dataset_id, self.me).call().await.map_err(contract_failure)
+        reg.shareIndexOf(dataset_id, self.me)
+            .call()
+            .await
+            .map_err(contract_failure)
     }
 
     async fn has_acknowledged(&self, dataset_id: U256) -> Result<bool, ChainFailure> {
         let reg = DataRegistry::new(self.addrs.data_registry, &self.provider);
-        reg.hasAcknowledged(dataset_id, self.me).call().await.map_err(contract_failure)
+        reg.hasAcknowledged(dataset_id, self.me)
+            .call()
+            .await
+            .map_err(contract_failure)
     }
 
     async fn acknowledge_share(&self, dataset_id: U256) -> Result<B256, ChainFailure> {
-        let call = DataRegistry::acknowledgeShareCall { datasetId: dataset_id };
-        self.send_and_confirm(self.addrs.data_registry, call.abi_encode()).await
+        let call = DataRegistry::acknowledgeShareCall {
+            datasetId: dataset_id,
+        };
+        self.send_and_confirm(self.addrs.data_registry, call.abi_encode())
+            .await
     }
 
     async fn has_confirmed_erasure(&self, dataset_id: U256) -> Result<bool, ChainFailure> {
         let reg = DataRegistry::new(self.addrs.data_registry, &self.provider);
-        reg.hasConfirmedErasure(dataset_id, self.me).call().await.map_err(contract_failure)
+        reg.hasConfirmedErasure(dataset_id, self.me)
+            .call()
+            .await
+            .map_err(contract_failure)
     }
 
     async fn confirm_erasure(&self, dataset_id: U256) -> Result<B256, ChainFailure> {
-        let call = DataRegistry::confirmErasureCall { datasetId: dataset_id };
-        self.send_and_confirm(self.addrs.data_registry, call.abi_encode()).await
+        let call = DataRegistry::confirmErasureCall {
+            datasetId: dataset_id,
+        };
+        self.send_and_confirm(self.addrs.data_registry, call.abi_encode())
+            .await
     }
 
     async fn purchase(&self, purchase_id: U256) -> Result<PurchaseView, ChainFailure> {
@@ -323,13 +392,15 @@ impl KeeperChain for AlloyChain {
                 threshold: p.threshold,
             }),
             Err(e) => match contract_failure(e) {
-                ChainFailure::Reverted(Revert::Other(s)) if s.contains("UnknownPurchase") => Ok(PurchaseView {
-                    dataset_id: U256::ZERO,
-                    buyer: Address::ZERO,
-                    status: PurchaseStatus::None,
-                    delivery_deadline: 0,
-                    threshold: 0,
-                }),
+                ChainFailure::Reverted(Revert::Other(s)) if s.contains("UnknownPurchase") => {
+                    Ok(PurchaseView {
+                        dataset_id: U256::ZERO,
+                        buyer: Address::ZERO,
+                        status: PurchaseStatus::None,
+                        delivery_deadline: 0,
+                        threshold: 0,
+                    })
+                }
                 other => Err(other),
             },
         }
@@ -337,31 +408,47 @@ impl KeeperChain for AlloyChain {
 
     async fn has_delivered(&self, purchase_id: U256) -> Result<bool, ChainFailure> {
         let m = Marketplace::new(self.addrs.marketplace, &self.provider);
-        m.hasDelivered(purchase_id, self.me).call().await.map_err(contract_failure)
+        m.hasDelivered(purchase_id, self.me)
+            .call()
+            .await
+            .map_err(contract_failure)
     }
 
     async fn has_committed(&self, purchase_id: U256) -> Result<bool, ChainFailure> {
         let m = Marketplace::new(self.addrs.marketplace, &self.provider);
-        m.hasCommitted(purchase_id, self.me).call().await.map_err(contract_failure)
+        m.hasCommitted(purchase_id, self.me)
+            .call()
+            .await
+            .map_err(contract_failure)
     }
 
     async fn commit_count(&self, purchase_id: U256) -> Result<u8, ChainFailure> {
         let m = Marketplace::new(self.addrs.marketplace, &self.provider);
-        Ok(m.commitState(purchase_id).call().await.map_err(contract_failure)?.committed)
+        Ok(m.commitState(purchase_id)
+            .call()
+            .await
+            .map_err(contract_failure)?
+            .committed)
     }
 
     async fn send_commit(&self, purchase_id: U256) -> Result<B256, ChainFailure> {
-        let call = Marketplace::commitCall { purchaseId: purchase_id };
+        let call = Marketplace::commitCall {
+            purchaseId: purchase_id,
+        };
         self.send(self.addrs.marketplace, call.abi_encode()).await
     }
 
     async fn send_delivery(&self, purchase_id: U256, payload: Bytes) -> Result<B256, ChainFailure> {
         let gas = deliver_share_gas(payload.len());
-        let call = Marketplace::deliverShareCall { purchaseId: purchase_id, payload };
+        let call = Marketplace::deliverShareCall {
+            purchaseId: purchase_id,
+            payload,
+        };
         // The watcher checked purchase status, deadline, commitments and `hasDelivered` just
         // before; a delivery that still reverts (a race with the deadline) is mined as failed
         // and retried through the same checks, which then skip it.
-        self.send_with_gas(self.addrs.marketplace, call.abi_encode(), Some(gas)).await
+        self.send_with_gas(self.addrs.marketplace, call.abi_encode(), Some(gas))
+            .await
     }
 
     async fn wait_receipt(&self, tx_hash: B256) -> Result<Option<bool>, ChainFailure> {
@@ -370,7 +457,10 @@ impl KeeperChain for AlloyChain {
         loop {
             if tokio::time::Instant::now() > deadline {
                 // Still pending: the caller keeps the hash and checks again on its next attempt.
-                return Err(ChainFailure::Rpc(format!("no receipt for {tx_hash} after {}s", RECEIPT_TIMEOUT.as_secs())));
+                return Err(ChainFailure::Rpc(format!(
+                    "no receipt for {tx_hash} after {}s",
+                    RECEIPT_TIMEOUT.as_secs()
+                )));
             }
             if let Some(r) = self
                 .provider
@@ -409,13 +499,19 @@ impl KeeperChain for AlloyChain {
             ])
             .from_block(from)
             .to_block(to);
-        let mut logs = self.provider.get_logs(&filter).await.map_err(transport_failure)?;
+        let mut logs = self
+            .provider
+            .get_logs(&filter)
+            .await
+            .map_err(transport_failure)?;
         logs.sort_by_key(|l| (l.block_number, l.log_index));
         let mut out = Vec::with_capacity(logs.len());
         for log in logs {
             let block = log.block_number.unwrap_or(to);
             let addr = log.address();
-            let Some(topic0) = log.topic0().copied() else { continue };
+            let Some(topic0) = log.topic0().copied() else {
+                continue;
+            };
             if addr == self.addrs.marketplace && topic0 == Marketplace::Purchased::SIGNATURE_HASH {
                 match log.log_decode::<Marketplace::Purchased>() {
                     Ok(l) => out.push(ChainEvent::Purchase {
@@ -427,7 +523,9 @@ impl KeeperChain for AlloyChain {
                     }),
                     Err(e) => tracing::warn!(error = %e, block, "undecodable Purchased log"),
                 }
-            } else if addr == self.addrs.marketplace && topic0 == Marketplace::Granted::SIGNATURE_HASH {
+            } else if addr == self.addrs.marketplace
+                && topic0 == Marketplace::Granted::SIGNATURE_HASH
+            {
                 match log.log_decode::<Marketplace::Granted>() {
                     Ok(l) => out.push(ChainEvent::Purchase {
                         purchase_id: l.inner.data.purchaseId,
@@ -442,7 +540,10 @@ impl KeeperChain for AlloyChain {
                 && topic0 == DataRegistry::ConsentWithdrawn::SIGNATURE_HASH
             {
                 match log.log_decode::<DataRegistry::ConsentWithdrawn>() {
-                    Ok(l) => out.push(ChainEvent::ConsentWithdrawn { dataset_id: l.inner.data.datasetId, block }),
+                    Ok(l) => out.push(ChainEvent::ConsentWithdrawn {
+                        dataset_id: l.inner.data.datasetId,
+                        block,
+                    }),
                     Err(e) => tracing::warn!(error = %e, block, "undecodable ConsentWithdrawn log"),
                 }
             }

@@ -40,12 +40,26 @@ async fn upload_statuses_and_acknowledgement() {
     assert_eq!(r.status().as_u16(), 400);
 
     // unrecoverable signature → 401
-    let mut body = upload_body(&c.deployment, &key, ds.id, 2, good.as_slice(), &owner_signer);
+    let mut body = upload_body(
+        &c.deployment,
+        &key,
+        ds.id,
+        2,
+        good.as_slice(),
+        &owner_signer,
+    );
     body["signature"] = serde_json::json!(format!("0x{}", "00".repeat(65)));
     assert_eq!(put(&k.url, ds.id, &body).await.0, 401);
 
     // signed by an account that is not the owner → 403
-    let body = upload_body(&c.deployment, &key, ds.id, 2, good.as_slice(), &c.roles.customer);
+    let body = upload_body(
+        &c.deployment,
+        &key,
+        ds.id,
+        2,
+        good.as_slice(),
+        &c.roles.customer,
+    );
     assert_eq!(put(&k.url, ds.id, &body).await.0, 403);
 
     // wrong share value for index 2 → 422 and no acknowledgement
@@ -57,7 +71,14 @@ async fn upload_statuses_and_acknowledgement() {
     assert!(!owner.has_acknowledged(ds.id, k.address).await.unwrap());
 
     // happy path → 200, acknowledged on-chain; re-PUT is idempotent
-    let body = upload_body(&c.deployment, &key, ds.id, 2, good.as_slice(), &owner_signer);
+    let body = upload_body(
+        &c.deployment,
+        &key,
+        ds.id,
+        2,
+        good.as_slice(),
+        &owner_signer,
+    );
     let (st, reply) = put(&k.url, ds.id, &body).await;
     assert_eq!(st, 200, "{reply}");
     assert_eq!(reply["acknowledged"], true);
@@ -65,22 +86,42 @@ async fn upload_statuses_and_acknowledgement() {
     let (st, reply2) = put(&k.url, ds.id, &body).await;
     assert_eq!(st, 200);
     assert_eq!(reply2["tx_hash"], reply["tx_hash"]);
-    let acks = owner.acknowledgements(Some(ds.id), Some(k.address), BlockRange::all()).await.unwrap();
+    let acks = owner
+        .acknowledgements(Some(ds.id), Some(k.address), BlockRange::all())
+        .await
+        .unwrap();
     assert_eq!(acks.len(), 1);
 
     // keeper 0 is not share index 2 → 403
     let key0 = owner.node(keepers[0].address).await.unwrap().encryptionKey;
-    let body = upload_body(&c.deployment, &key0, ds.id, 2, good.as_slice(), &owner_signer);
+    let body = upload_body(
+        &c.deployment,
+        &key0,
+        ds.id,
+        2,
+        good.as_slice(),
+        &owner_signer,
+    );
     assert_eq!(put(&keepers[0].url, ds.id, &body).await.0, 403);
 
-    let health: serde_json::Value = reqwest::get(format!("{}/health", k.url)).await.unwrap().json().await.unwrap();
+    let health: serde_json::Value = reqwest::get(format!("{}/health", k.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["shares"], 1);
     assert_eq!(health["chain_id"], c.deployment.chain_id);
     // Registered with the minimum stake (100 PHD), shown in /health.
     assert_eq!(health["stake"], phd(100).to_string());
     assert_eq!(owner.stake_of(k.address).await.unwrap().amount, phd(100));
     assert!(owner.is_keeper(k.address).await.unwrap());
-    let metrics = reqwest::get(format!("{}/metrics", k.url)).await.unwrap().text().await.unwrap();
+    let metrics = reqwest::get(format!("{}/metrics", k.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("phd_keeper_acks_total 1"), "{metrics}");
     for k in keepers {
         k.stop().await.unwrap();
@@ -104,9 +145,16 @@ async fn purchase_is_delivered_once_per_keeper() {
     let addrs: Vec<_> = keepers.iter().map(|k| k.address).collect();
     let ds = publish(&owner, &addrs, 2, phd(1)).await;
     upload_all(&owner, &owner_signer, &keepers, &ds).await;
-    let p = buyer.purchase(ds.id, Purpose::Research, phd(1)).await.unwrap();
+    let p = buyer
+        .purchase(ds.id, Purpose::Research, phd(1))
+        .await
+        .unwrap();
     wait_until("three deliveries", 30, || async {
-        buyer.share_deliveries(p.purchase_id, BlockRange::all()).await.map(|v| v.len() == 3).unwrap_or(false)
+        buyer
+            .share_deliveries(p.purchase_id, BlockRange::all())
+            .await
+            .map(|v| v.len() == 3)
+            .unwrap_or(false)
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -119,18 +167,37 @@ async fn purchase_is_delivered_once_per_keeper() {
 
     // A grant (zero-price access for a validator) takes the same path.
     let validator = client(&c, &c.roles.validator).await;
-    let g = owner.grant(ds.id, validator.address(), &validator.pubkey64(), Purpose::Research).await.unwrap();
+    let g = owner
+        .grant(
+            ds.id,
+            validator.address(),
+            &validator.pubkey64(),
+            Purpose::Research,
+        )
+        .await
+        .unwrap();
     wait_until("three grant deliveries", 30, || async {
-        validator.share_deliveries(g.purchase_id, BlockRange::all()).await.map(|v| v.len() == 3).unwrap_or(false)
+        validator
+            .share_deliveries(g.purchase_id, BlockRange::all())
+            .await
+            .map(|v| v.len() == 3)
+            .unwrap_or(false)
     })
     .await;
     for (i, k) in keepers.iter().enumerate() {
-        assert_eq!(deliveries_from(&validator, g.purchase_id, k.address).await, vec![ds.shares[i].clone()]);
+        assert_eq!(
+            deliveries_from(&validator, g.purchase_id, k.address).await,
+            vec![ds.shares[i].clone()]
+        );
         // The event is on-chain before the keeper has processed its receipt: wait for the counter.
         let metrics_url = format!("{}/metrics", k.url);
         wait_until("deliveries_sent_total 2", 30, || async {
             match reqwest::get(&metrics_url).await {
-                Ok(r) => r.text().await.map(|m| m.contains("phd_keeper_deliveries_sent_total 2")).unwrap_or(false),
+                Ok(r) => r
+                    .text()
+                    .await
+                    .map(|m| m.contains("phd_keeper_deliveries_sent_total 2"))
+                    .unwrap_or(false),
                 Err(_) => false,
             }
         })
@@ -162,30 +229,57 @@ async fn killed_mid_delivery_delivers_exactly_once() {
     let addrs: Vec<_> = keepers.iter().map(|k| k.address).collect();
     let ds = publish(&owner, &addrs, 2, phd(1)).await;
     upload_all(&owner, &owner_signer, &keepers, &ds).await;
-    let p = buyer.purchase(ds.id, Purpose::Research, phd(1)).await.unwrap();
+    let p = buyer
+        .purchase(ds.id, Purpose::Research, phd(1))
+        .await
+        .unwrap();
 
     // Crash 1: intent recorded, nothing sent.
     let k0 = keepers.remove(0);
     let (dir0, addr0) = (k0.dir.clone(), k0.address);
-    let r = tokio::time::timeout(Duration::from_secs(30), k0.handle).await.unwrap().unwrap();
-    assert!(matches!(r, Err(KeeperError::FailPointHit(FailPoint::DeliveryIntentRecorded))), "{r:?}");
+    let r = tokio::time::timeout(Duration::from_secs(30), k0.handle)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(
+            r,
+            Err(KeeperError::FailPointHit(FailPoint::DeliveryIntentRecorded))
+        ),
+        "{r:?}"
+    );
     assert!(!buyer.has_delivered(p.purchase_id, addr0).await.unwrap());
 
     // Crash 2: transaction broadcast (and mined), but not recorded.
     let mut cfg = keeper_config(&c, &c.roles.keepers[0], &dir0);
     cfg.fail_after = Some(FailPoint::DeliverySent);
     let k0 = start_keeper(cfg).await;
-    let r = tokio::time::timeout(Duration::from_secs(30), k0.handle).await.unwrap().unwrap();
-    assert!(matches!(r, Err(KeeperError::FailPointHit(FailPoint::DeliverySent))), "{r:?}");
+    let r = tokio::time::timeout(Duration::from_secs(30), k0.handle)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(r, Err(KeeperError::FailPointHit(FailPoint::DeliverySent))),
+        "{r:?}"
+    );
 
     // Clean restart: finds the delivery on-chain, sends nothing more.
     let k0 = start_keeper(keeper_config(&c, &c.roles.keepers[0], &dir0)).await;
-    wait_until("keeper 0 delivery", 30, || async { buyer.has_delivered(p.purchase_id, addr0).await.unwrap_or(false) }).await;
+    wait_until("keeper 0 delivery", 30, || async {
+        buyer
+            .has_delivered(p.purchase_id, addr0)
+            .await
+            .unwrap_or(false)
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     let got = deliveries_from(&buyer, p.purchase_id, addr0).await;
     assert_eq!(got.len(), 1);
     assert_eq!(got[0], ds.shares[0]);
-    let by_keeper = buyer.deliveries_by_keeper(addr0, BlockRange::all()).await.unwrap();
+    let by_keeper = buyer
+        .deliveries_by_keeper(addr0, BlockRange::all())
+        .await
+        .unwrap();
     assert_eq!(by_keeper.len(), 1);
     k0.stop().await.unwrap();
     let st = phd_keeper::local_status(&dir0).unwrap();
@@ -222,7 +316,11 @@ async fn withdrawal_erases_share_and_confirms() {
     for (i, k) in keepers.iter().enumerate() {
         let db = rusqlite::Connection::open(k.dir.join(phd_keeper::DB_FILE)).unwrap();
         let sealed: Vec<u8> = db
-            .query_row("SELECT sealed FROM shares WHERE dataset_id = ?1", [ds.id.to_string()], |r| r.get(0))
+            .query_row(
+                "SELECT sealed FROM shares WHERE dataset_id = ?1",
+                [ds.id.to_string()],
+                |r| r.get(0),
+            )
             .unwrap();
         secrets.push((sealed, ds.shares[i].to_bytes()[1..].to_vec()));
     }
@@ -231,25 +329,43 @@ async fn withdrawal_erases_share_and_confirms() {
     let reg = owner.data_registry();
     for k in &keepers {
         wait_until("erasure confirmation", 30, || async {
-            reg.hasConfirmedErasure(ds.id, k.address).call().await.unwrap_or(false)
+            reg.hasConfirmedErasure(ds.id, k.address)
+                .call()
+                .await
+                .unwrap_or(false)
         })
         .await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     for (i, k) in keepers.iter().enumerate() {
-        let ev = owner.erasures(Some(ds.id), Some(k.address), BlockRange::all()).await.unwrap();
+        let ev = owner
+            .erasures(Some(ds.id), Some(k.address), BlockRange::all())
+            .await
+            .unwrap();
         assert_eq!(ev.len(), 1, "keeper {i} confirmed {} times", ev.len());
         for f in [phd_keeper::DB_FILE, "keeper.db-wal", "keeper.db-shm"] {
             let bytes = std::fs::read(k.dir.join(f)).unwrap_or_default();
             assert!(!contains(&bytes, &secrets[i].0), "sealed share left in {f}");
             assert!(!contains(&bytes, &secrets[i].1), "plaintext share in {f}");
         }
-        let h: serde_json::Value = reqwest::get(format!("{}/health", k.url)).await.unwrap().json().await.unwrap();
+        let h: serde_json::Value = reqwest::get(format!("{}/health", k.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(h["shares"], 0);
     }
     // A withdrawn dataset refuses uploads.
     let key = owner.node(keepers[0].address).await.unwrap().encryptionKey;
-    let body = upload_body(&c.deployment, &key, ds.id, 1, ds.shares[0].to_bytes().as_slice(), &owner_signer);
+    let body = upload_body(
+        &c.deployment,
+        &key,
+        ds.id,
+        1,
+        ds.shares[0].to_bytes().as_slice(),
+        &owner_signer,
+    );
     assert_eq!(put(&keepers[0].url, ds.id, &body).await.0, 410);
     for k in keepers {
         k.stop().await.unwrap();
@@ -258,7 +374,9 @@ async fn withdrawal_erases_share_and_confirms() {
 }
 
 fn revert_name(e: &ChainError) -> String {
-    e.revert().map(|r| r.name()).unwrap_or_else(|| format!("not a revert: {e}"))
+    e.revert()
+        .map(|r| r.name())
+        .unwrap_or_else(|| format!("not a revert: {e}"))
 }
 
 /// A keeper that delivers a wrong share (test fault) is proven wrong by the buyer on-chain:
@@ -285,58 +403,113 @@ async fn wrong_share_is_disputed_and_the_keeper_slashed() {
     let addrs: Vec<_> = keepers.iter().map(|k| k.address).collect();
     let ds = publish(&owner, &addrs, 2, phd(1)).await;
     upload_all(&owner, &owner_signer, &keepers, &ds).await;
-    let p = buyer.purchase(ds.id, Purpose::Research, phd(1)).await.unwrap();
+    let p = buyer
+        .purchase(ds.id, Purpose::Research, phd(1))
+        .await
+        .unwrap();
     let pid = p.purchase_id;
     wait_until("three deliveries", 30, || async {
-        buyer.share_deliveries(pid, BlockRange::all()).await.map(|v| v.len() == 3).unwrap_or(false)
+        buyer
+            .share_deliveries(pid, BlockRange::all())
+            .await
+            .map(|v| v.len() == 3)
+            .unwrap_or(false)
     })
     .await;
     // Every keeper committed before delivering.
     assert_eq!(buyer.commit_state(pid).await.unwrap().committed, 3);
 
-    let evs = buyer.share_deliveries(pid, BlockRange::all()).await.unwrap();
+    let evs = buyer
+        .share_deliveries(pid, BlockRange::all())
+        .await
+        .unwrap();
     let sk = buyer_key(&buyer);
     let commitments = commitments_of_purchase(&buyer, pid).await;
-    let bad = evs.iter().find(|e| e.event.keeper == keepers[0].address).unwrap().event.clone();
-    let good = evs.iter().find(|e| e.event.keeper == keepers[1].address).unwrap().event.clone();
+    let bad = evs
+        .iter()
+        .find(|e| e.event.keeper == keepers[0].address)
+        .unwrap()
+        .event
+        .clone();
+    let good = evs
+        .iter()
+        .find(|e| e.event.keeper == keepers[1].address)
+        .unwrap()
+        .event
+        .clone();
     let bad_ctx = delivery_ctx(&c.deployment, pid, bad.shareIndex);
     let err = phd_keys::open_delivery(&sk, &bad.payload, &bad_ctx, &commitments).unwrap_err();
-    assert!(matches!(err, phd_keys::KeyError::ShareVerification { .. }), "{err:?}");
-    let proof = phd_keys::prove_dispute(&sk, &bad.payload, &bad_ctx).unwrap().to_bytes();
+    assert!(
+        matches!(err, phd_keys::KeyError::ShareVerification { .. }),
+        "{err:?}"
+    );
+    let proof = phd_keys::prove_dispute(&sk, &bad.payload, &bad_ctx)
+        .unwrap()
+        .to_bytes();
     let log = buyer.delivery_log(pid).await.unwrap();
     assert_eq!(log.len(), 3);
     let me = buyer.pubkey64();
 
     // A log missing a delivery does not chain to the stored hash.
-    let e = buyer.dispute(pid, bad.shareIndex, &bad.payload, &me, &log[..2], &proof).await.unwrap_err();
+    let e = buyer
+        .dispute(pid, bad.shareIndex, &bad.payload, &me, &log[..2], &proof)
+        .await
+        .unwrap_err();
     assert_eq!(revert_name(&e), "MarketplaceInvalidDeliveryLog");
     // A correct share cannot be disputed (its proof shows it is right).
     let good_ctx = delivery_ctx(&c.deployment, pid, good.shareIndex);
-    let good_proof = phd_keys::prove_dispute(&sk, &good.payload, &good_ctx).unwrap().to_bytes();
-    let e = buyer.dispute(pid, good.shareIndex, &good.payload, &me, &log, &good_proof).await.unwrap_err();
+    let good_proof = phd_keys::prove_dispute(&sk, &good.payload, &good_ctx)
+        .unwrap()
+        .to_bytes();
+    let e = buyer
+        .dispute(pid, good.shareIndex, &good.payload, &me, &log, &good_proof)
+        .await
+        .unwrap_err();
     assert_eq!(revert_name(&e), "MarketplaceFalseDispute");
     // Only the buyer may dispute.
-    let e = owner.dispute(pid, bad.shareIndex, &bad.payload, &me, &log, &proof).await.unwrap_err();
+    let e = owner
+        .dispute(pid, bad.shareIndex, &bad.payload, &me, &log, &proof)
+        .await
+        .unwrap_err();
     assert_eq!(revert_name(&e), "MarketplaceNotBuyer");
 
     let before = buyer.stake_of(keepers[0].address).await.unwrap().amount;
-    let (_, slashed) = buyer.dispute(pid, bad.shareIndex, &bad.payload, &me, &log, &proof).await.unwrap();
-    assert_eq!(slashed, phd(50), "BAD_SHARE_SLASH = 50 % of the minimum stake");
-    assert_eq!(buyer.stake_of(keepers[0].address).await.unwrap().amount, before - slashed);
+    let (_, slashed) = buyer
+        .dispute(pid, bad.shareIndex, &bad.payload, &me, &log, &proof)
+        .await
+        .unwrap();
+    assert_eq!(
+        slashed,
+        phd(50),
+        "BAD_SHARE_SLASH = 50 % of the minimum stake"
+    );
+    assert_eq!(
+        buyer.stake_of(keepers[0].address).await.unwrap().amount,
+        before - slashed
+    );
     assert_eq!(buyer.credits_of(buyer.address()).await.unwrap(), slashed);
     // Below the minimum stake: ejected from the keeper set.
     assert!(!buyer.is_keeper(keepers[0].address).await.unwrap());
     assert_eq!(buyer.get_purchase(pid).await.unwrap().delivered, 2);
-    let disputes = buyer.disputes(Some(pid), None, Some(keepers[0].address), BlockRange::all()).await.unwrap();
+    let disputes = buyer
+        .disputes(Some(pid), None, Some(keepers[0].address), BlockRange::all())
+        .await
+        .unwrap();
     assert_eq!(disputes.len(), 1);
     // Twice is refused.
-    let e = buyer.dispute(pid, bad.shareIndex, &bad.payload, &me, &log, &proof).await.unwrap_err();
+    let e = buyer
+        .dispute(pid, bad.shareIndex, &bad.payload, &me, &log, &proof)
+        .await
+        .unwrap_err();
     assert_eq!(revert_name(&e), "MarketplaceNotDisputable");
 
     // Two good shares remain: the purchase settles, the cheater is not among the paid keepers.
     let (_, settlement) = buyer.confirm(pid).await.unwrap();
     assert_eq!(settlement.unwrap().keeper_count, 2);
-    assert_eq!(buyer.credits_of(keepers[0].address).await.unwrap(), U256::ZERO);
+    assert_eq!(
+        buyer.credits_of(keepers[0].address).await.unwrap(),
+        U256::ZERO
+    );
     for k in keepers {
         k.stop().await.unwrap();
     }
@@ -366,14 +539,29 @@ async fn committed_keeper_that_never_delivers_is_slashed() {
     let addrs: Vec<_> = keepers.iter().map(|k| k.address).collect();
     let ds = publish(&owner, &addrs, 2, phd(1)).await;
     upload_all(&owner, &owner_signer, &keepers, &ds).await;
-    let p = buyer.purchase(ds.id, Purpose::Research, phd(1)).await.unwrap();
+    let p = buyer
+        .purchase(ds.id, Purpose::Research, phd(1))
+        .await
+        .unwrap();
     let pid = p.purchase_id;
     let k0 = keepers.remove(0);
     let addr0 = k0.address;
-    let r = tokio::time::timeout(Duration::from_secs(30), k0.handle).await.unwrap().unwrap();
-    assert!(matches!(r, Err(KeeperError::FailPointHit(FailPoint::DeliveryIntentRecorded))), "{r:?}");
+    let r = tokio::time::timeout(Duration::from_secs(30), k0.handle)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(
+            r,
+            Err(KeeperError::FailPointHit(FailPoint::DeliveryIntentRecorded))
+        ),
+        "{r:?}"
+    );
     let addr1 = keepers[0].address;
-    wait_until("keeper 1 delivery", 30, || async { buyer.has_delivered(pid, addr1).await.unwrap_or(false) }).await;
+    wait_until("keeper 1 delivery", 30, || async {
+        buyer.has_delivered(pid, addr1).await.unwrap_or(false)
+    })
+    .await;
     assert!(buyer.has_committed(pid, addr0).await.unwrap());
     assert!(!buyer.has_delivered(pid, addr0).await.unwrap());
 
@@ -384,7 +572,11 @@ async fn committed_keeper_that_never_delivers_is_slashed() {
     let e = buyer.slash_non_delivery(pid, addr1).await.unwrap_err();
     assert_eq!(revert_name(&e), "MarketplaceNotSlashable");
     let (_, amount) = buyer.slash_non_delivery(pid, addr0).await.unwrap();
-    assert_eq!(amount, phd(10), "NON_DELIVERY_SLASH = 10 % of the minimum stake");
+    assert_eq!(
+        amount,
+        phd(10),
+        "NON_DELIVERY_SLASH = 10 % of the minimum stake"
+    );
     assert_eq!(buyer.stake_of(addr0).await.unwrap().amount, phd(90));
     let e = buyer.slash_non_delivery(pid, addr0).await.unwrap_err();
     assert_eq!(revert_name(&e), "MarketplaceNotSlashable");
@@ -417,27 +609,62 @@ async fn reorg_replacing_a_purchase_is_served_once_on_the_new_branch() {
     let ds = publish(&owner, &addrs, 2, phd(1)).await;
     upload_all(&owner, &owner_signer, &keepers, &ds).await;
 
-    let snapshot: U256 = owner.provider().raw_request("evm_snapshot".into(), ()).await.unwrap();
+    let snapshot: U256 = owner
+        .provider()
+        .raw_request("evm_snapshot".into(), ())
+        .await
+        .unwrap();
     let first = client(&c, &c.roles.customer).await;
-    let p = first.purchase(ds.id, Purpose::Research, phd(1)).await.unwrap();
+    let p = first
+        .purchase(ds.id, Purpose::Research, phd(1))
+        .await
+        .unwrap();
     wait_until("three deliveries before the reorg", 30, || async {
-        first.share_deliveries(p.purchase_id, BlockRange::all()).await.map(|v| v.len() == 3).unwrap_or(false)
+        first
+            .share_deliveries(p.purchase_id, BlockRange::all())
+            .await
+            .map(|v| v.len() == 3)
+            .unwrap_or(false)
     })
     .await;
-    let reverted: bool = owner.provider().raw_request("evm_revert".into(), (snapshot,)).await.unwrap();
+    let reverted: bool = owner
+        .provider()
+        .raw_request("evm_revert".into(), (snapshot,))
+        .await
+        .unwrap();
     assert!(reverted);
-    assert!(first.share_deliveries(p.purchase_id, BlockRange::all()).await.unwrap().is_empty());
+    assert!(
+        first
+            .share_deliveries(p.purchase_id, BlockRange::all())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let second = client(&c, &c.roles.validator).await;
-    let q = second.purchase(ds.id, Purpose::Research, phd(1)).await.unwrap();
-    assert_eq!(q.purchase_id, p.purchase_id, "the id is re-used on the new branch");
+    let q = second
+        .purchase(ds.id, Purpose::Research, phd(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        q.purchase_id, p.purchase_id,
+        "the id is re-used on the new branch"
+    );
     wait_until("three deliveries after the reorg", 60, || async {
-        second.share_deliveries(q.purchase_id, BlockRange::all()).await.map(|v| v.len() == 3).unwrap_or(false)
+        second
+            .share_deliveries(q.purchase_id, BlockRange::all())
+            .await
+            .map(|v| v.len() == 3)
+            .unwrap_or(false)
     })
     .await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     for (i, k) in keepers.iter().enumerate() {
-        assert_eq!(deliveries_from(&second, q.purchase_id, k.address).await, vec![ds.shares[i].clone()], "keeper {i}");
+        assert_eq!(
+            deliveries_from(&second, q.purchase_id, k.address).await,
+            vec![ds.shares[i].clone()],
+            "keeper {i}"
+        );
     }
     for k in keepers {
         k.stop().await.unwrap();

@@ -6,7 +6,8 @@ use std::process::Command;
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_phd-keeper"));
     // Keep a developer's devnet env file out of the test.
-    c.env_remove("PHD_DEVNET_ENV").current_dir(std::env::temp_dir());
+    c.env_remove("PHD_DEVNET_ENV")
+        .current_dir(std::env::temp_dir());
     c
 }
 
@@ -20,7 +21,14 @@ fn help_lists_subcommands() {
     }
     let out = bin().args(["run", "--help"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    for flag in ["--listen", "--public-url", "--data-dir", "--rpc-url", "--private-key", "PHD_KEEPER_LISTEN"] {
+    for flag in [
+        "--listen",
+        "--public-url",
+        "--data-dir",
+        "--rpc-url",
+        "--private-key",
+        "PHD_KEEPER_LISTEN",
+    ] {
         assert!(text.contains(flag), "{flag} missing from:\n{text}");
     }
 }
@@ -28,7 +36,12 @@ fn help_lists_subcommands() {
 #[test]
 fn status_without_database_fails_with_context() {
     let dir = tempfile::tempdir().unwrap();
-    let out = bin().arg("--data-dir").arg(dir.path()).args(["status", "--json"]).output().unwrap();
+    let out = bin()
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("reading keeper status"), "{err}");

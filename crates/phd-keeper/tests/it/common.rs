@@ -1,5 +1,11 @@
 //! Shared harness: anvil + deployed contracts + in-process keepers on port-0 listeners.
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::{path::PathBuf, time::Duration};
 
@@ -8,7 +14,9 @@ use alloy::{
     primitives::{Address, B256, Bytes, U256, keccak256},
     signers::{SignerSync, local::PrivateKeySigner},
 };
-use phd_chain::{AnvilSettings, BlockRange, Deployment, PhdClient, PublishParams, Purpose, RoleSigners};
+use phd_chain::{
+    AnvilSettings, BlockRange, Deployment, PhdClient, PublishParams, Purpose, RoleSigners,
+};
 use phd_keeper::{KeeperConfig, KeeperError};
 use phd_keys::{DatasetSecret, KeyShare};
 
@@ -24,16 +32,34 @@ pub async fn chain() -> Chain {
     let anvil = phd_chain::spawn_anvil(&settings, 0).unwrap();
     let url = anvil.endpoint();
     let roles = settings.role_signers().unwrap();
-    let cfg = phd_deploy::DeployConfig { initial_holder: Some(roles.customer.address()), ..Default::default() };
-    let out = phd_deploy::deploy(&url, roles.deployer.clone(), &cfg, None, true).await.unwrap();
+    let cfg = phd_deploy::DeployConfig {
+        initial_holder: Some(roles.customer.address()),
+        ..Default::default()
+    };
+    let out = phd_deploy::deploy(&url, roles.deployer.clone(), &cfg, None, true)
+        .await
+        .unwrap();
     // Keepers and the validator stake at registration; the owner pays the delivery fees of its
     // grants: all get PHD from the holder.
-    let holder = PhdClient::connect(&url, roles.customer.clone(), out.deployment.clone()).await.unwrap();
+    let holder = PhdClient::connect(&url, roles.customer.clone(), out.deployment.clone())
+        .await
+        .unwrap();
     for node in roles.keepers.iter().chain([&roles.validator]) {
-        holder.transfer_coin(node.address(), phd_chain::phd(200)).await.unwrap();
+        holder
+            .transfer_coin(node.address(), phd_chain::phd(200))
+            .await
+            .unwrap();
     }
-    holder.transfer_coin(roles.user.address(), phd_chain::phd(100)).await.unwrap();
-    Chain { anvil, url, roles, deployment: out.deployment }
+    holder
+        .transfer_coin(roles.user.address(), phd_chain::phd(100))
+        .await
+        .unwrap();
+    Chain {
+        anvil,
+        url,
+        roles,
+        deployment: out.deployment,
+    }
 }
 
 pub struct Keeper {
@@ -49,12 +75,20 @@ impl Keeper {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
-        tokio::time::timeout(Duration::from_secs(30), self.handle).await.expect("keeper did not stop").unwrap()
+        tokio::time::timeout(Duration::from_secs(30), self.handle)
+            .await
+            .expect("keeper did not stop")
+            .unwrap()
     }
 }
 
 pub fn keeper_config(c: &Chain, signer: &PrivateKeySigner, dir: &std::path::Path) -> KeeperConfig {
-    let mut cfg = KeeperConfig::new(dir, c.url.parse().unwrap(), signer.clone(), c.deployment.clone());
+    let mut cfg = KeeperConfig::new(
+        dir,
+        c.url.parse().unwrap(),
+        signer.clone(),
+        c.deployment.clone(),
+    );
     cfg.poll_interval = Duration::from_millis(100);
     cfg
 }
@@ -68,11 +102,19 @@ pub async fn start_keeper(cfg: KeeperConfig) -> Keeper {
     let handle = tokio::spawn(phd_keeper::run(cfg, listener, async move {
         let _ = rx.await;
     }));
-    Keeper { address, dir, url, stop: Some(tx), handle }
+    Keeper {
+        address,
+        dir,
+        url,
+        stop: Some(tx),
+        handle,
+    }
 }
 
 pub async fn client(c: &Chain, signer: &PrivateKeySigner) -> PhdClient {
-    PhdClient::connect(&c.url, signer.clone(), c.deployment.clone()).await.unwrap()
+    PhdClient::connect(&c.url, signer.clone(), c.deployment.clone())
+        .await
+        .unwrap()
 }
 
 pub async fn wait_until<F, Fut>(what: &str, secs: u64, mut f: F)
@@ -93,7 +135,11 @@ where
 /// Waits until `keeper` is registered on-chain with `endpoint`.
 pub async fn wait_registered(owner: &PhdClient, keeper: Address, endpoint: &str) {
     wait_until("keeper registration", 30, || async {
-        owner.node(keeper).await.map(|n| n.endpoint == endpoint).unwrap_or(false)
+        owner
+            .node(keeper)
+            .await
+            .map(|n| n.endpoint == endpoint)
+            .unwrap_or(false)
     })
     .await;
 }
@@ -108,7 +154,11 @@ pub async fn publish(owner: &PhdClient, keepers: &[Address], t: u8, price: U256)
     let secret = DatasetSecret::generate().unwrap();
     let n = u8::try_from(keepers.len()).unwrap();
     let (shares, commitments) = phd_keys::split(&secret, t, n).unwrap();
-    let commitments: Vec<Bytes> = commitments.to_bytes().iter().map(|c| Bytes::copy_from_slice(c)).collect();
+    let commitments: Vec<Bytes> = commitments
+        .to_bytes()
+        .iter()
+        .map(|c| Bytes::copy_from_slice(c))
+        .collect();
     let params = PublishParams {
         storage_uri: "s3://bucket/object".into(),
         content_root: B256::repeat_byte(7),
@@ -121,7 +171,11 @@ pub async fn publish(owner: &PhdClient, keepers: &[Address], t: u8, price: U256)
         consent_terms_hash: B256::repeat_byte(9),
     };
     let (_, id) = owner.publish(&params).await.unwrap();
-    Dataset { id, shares, commitments }
+    Dataset {
+        id,
+        shares,
+        commitments,
+    }
 }
 
 fn keeper_aad(chain_id: u64, registry: Address, dataset_id: U256, idx: u8) -> Vec<u8> {
@@ -144,7 +198,10 @@ pub fn delivery_ctx(d: &Deployment, purchase_id: U256, idx: u8) -> phd_keys::Del
 }
 
 /// The Feldman commitments of the dataset of a purchase.
-pub async fn commitments_of_purchase(buyer: &PhdClient, purchase_id: U256) -> phd_keys::Commitments {
+pub async fn commitments_of_purchase(
+    buyer: &PhdClient,
+    purchase_id: U256,
+) -> phd_keys::Commitments {
     let p = buyer.get_purchase(purchase_id).await.unwrap();
     let points: Vec<[u8; 33]> = buyer
         .commitments_of(p.datasetId)
@@ -189,18 +246,39 @@ pub fn upload_body(
     })
 }
 
-pub async fn put(url: &str, dataset_id: U256, body: &serde_json::Value) -> (u16, serde_json::Value) {
-    let r = reqwest::Client::new().put(format!("{url}/v1/shares/{dataset_id}")).json(body).send().await.unwrap();
+pub async fn put(
+    url: &str,
+    dataset_id: U256,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let r = reqwest::Client::new()
+        .put(format!("{url}/v1/shares/{dataset_id}"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(serde_json::Value::Null))
 }
 
 /// Uploads share `i` to keeper `i` and expects 200.
-pub async fn upload_all(owner: &PhdClient, owner_signer: &PrivateKeySigner, keepers: &[Keeper], ds: &Dataset) {
+pub async fn upload_all(
+    owner: &PhdClient,
+    owner_signer: &PrivateKeySigner,
+    keepers: &[Keeper],
+    ds: &Dataset,
+) {
     for (i, k) in keepers.iter().enumerate() {
         let node = owner.node(k.address).await.unwrap();
         let idx = u8::try_from(i + 1).unwrap();
-        let body = upload_body(owner.deployment(), &node.encryptionKey, ds.id, idx, ds.shares[i].to_bytes().as_slice(), owner_signer);
+        let body = upload_body(
+            owner.deployment(),
+            &node.encryptionKey,
+            ds.id,
+            idx,
+            ds.shares[i].to_bytes().as_slice(),
+            owner_signer,
+        );
         let (st, reply) = put(&k.url, ds.id, &body).await;
         assert_eq!(st, 200, "upload to keeper {i}: {reply}");
     }
@@ -208,8 +286,15 @@ pub async fn upload_all(owner: &PhdClient, owner_signer: &PrivateKeySigner, keep
 
 /// Opens (and Feldman-checks) the provable `ShareDelivered` payloads for `purchase_id` from
 /// `keeper`.
-pub async fn deliveries_from(buyer: &PhdClient, purchase_id: U256, keeper: Address) -> Vec<KeyShare> {
-    let evs = buyer.share_deliveries(purchase_id, BlockRange::all()).await.unwrap();
+pub async fn deliveries_from(
+    buyer: &PhdClient,
+    purchase_id: U256,
+    keeper: Address,
+) -> Vec<KeyShare> {
+    let evs = buyer
+        .share_deliveries(purchase_id, BlockRange::all())
+        .await
+        .unwrap();
     let sk = buyer_key(buyer);
     let commitments = commitments_of_purchase(buyer, purchase_id).await;
     evs.into_iter()

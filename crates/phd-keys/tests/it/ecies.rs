@@ -25,7 +25,10 @@ fn rejects_bad_public_keys() {
     let k = EncryptionSecretKey::generate().unwrap();
     let mut c65 = k.public_key_uncompressed();
     c65[64] ^= 1; // off curve
-    assert!(matches!(encrypt(&c65, b"x", b""), Err(KeyError::InvalidPublicKey { .. })));
+    assert!(matches!(
+        encrypt(&c65, b"x", b""),
+        Err(KeyError::InvalidPublicKey { .. })
+    ));
     assert!(encrypt(&c65[1..], b"x", b"").is_err());
     assert!(encrypt(&[0u8; 33], b"x", b"").is_err());
     assert!(encrypt(&[0u8; 65], b"x", b"").is_err());
@@ -46,7 +49,12 @@ fn rejects_bad_public_keys() {
 fn rejects_tampering_wrong_key_wrong_aad() {
     let k = EncryptionSecretKey::generate().unwrap();
     let other = EncryptionSecretKey::generate().unwrap();
-    let ct = encrypt(&k.public_key_compressed(), b"0123456789abcdef0123456789abcdef", b"aad").unwrap();
+    let ct = encrypt(
+        &k.public_key_compressed(),
+        b"0123456789abcdef0123456789abcdef",
+        b"aad",
+    )
+    .unwrap();
     assert!(decrypt(&other, &ct, b"aad").is_err());
     assert!(decrypt(&k, &ct, b"aaD").is_err());
     assert!(decrypt(&k, &ct, b"").is_err());
@@ -67,7 +75,10 @@ fn rejects_tampering_wrong_key_wrong_aad() {
     assert!(decrypt(&k, &bad, b"aad").is_err());
     let mut badv = ct.clone();
     badv[0] = 2;
-    assert!(matches!(decrypt(&k, &badv, b"aad"), Err(KeyError::UnsupportedVersion { version: 2 })));
+    assert!(matches!(
+        decrypt(&k, &badv, b"aad"),
+        Err(KeyError::UnsupportedVersion { version: 2 })
+    ));
 }
 
 #[test]
@@ -79,7 +90,12 @@ fn share_transport_end_to_end() {
     let mut got = Vec::new();
     for sh in shares.iter().take(3) {
         let aad = format!("chain=1|dataset=9|keeper={}", sh.index());
-        let ct = encrypt(&buyer.public_key_raw64(), &sh.to_bytes()[..], aad.as_bytes()).unwrap();
+        let ct = encrypt(
+            &buyer.public_key_raw64(),
+            &sh.to_bytes()[..],
+            aad.as_bytes(),
+        )
+        .unwrap();
         let pt = decrypt(&buyer, &ct, aad.as_bytes()).unwrap();
         let s = KeyShare::from_bytes(&pt).unwrap();
         verify_share(&s, &c).unwrap();

@@ -38,7 +38,10 @@ fn fewer_than_t_shares_fail() {
     let (_s, shares, c) = setup(3, 5);
     for k in 0..3 {
         let e = combine(&shares[..k], &c).unwrap_err();
-        assert!(matches!(e, KeyError::NotEnoughShares { need: 3, .. }), "{e:?}");
+        assert!(
+            matches!(e, KeyError::NotEnoughShares { need: 3, .. }),
+            "{e:?}"
+        );
     }
     // t-1 shares against forged commitments with t-1 entries: C0 check fails
     let short = Commitments::from_bytes(&c.to_bytes()[..2]).unwrap();
@@ -51,7 +54,9 @@ fn single_corrupted_share_always_detected() {
     let mut seed = 12345u64;
     let mut checked = 0;
     for trial in 0..200 {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let victim = (seed >> 33) as usize % 5;
         let byte = 1 + (seed >> 40) as usize % 32;
         let bit = (seed >> 50) as u8 % 8;
@@ -67,9 +72,15 @@ fn single_corrupted_share_always_detected() {
         set[victim] = bad;
         assert_eq!(identify_bad_shares(&set, &c), vec![victim as u8 + 1]);
         // combine with exactly t including the bad one fails, naming it
-        let three: Vec<KeyShare> = if victim < 3 { set[..3].to_vec() } else { vec![set[0].clone(), set[1].clone(), set[victim].clone()] };
+        let three: Vec<KeyShare> = if victim < 3 {
+            set[..3].to_vec()
+        } else {
+            vec![set[0].clone(), set[1].clone(), set[victim].clone()]
+        };
         match combine(&three, &c) {
-            Err(KeyError::NotEnoughValidShares { bad, .. }) => assert_eq!(bad, vec![victim as u8 + 1]),
+            Err(KeyError::NotEnoughValidShares { bad, .. }) => {
+                assert_eq!(bad, vec![victim as u8 + 1])
+            }
             other => panic!("trial {trial}: {other:?}"),
         }
         // with all 5, combine skips the bad share and still succeeds
@@ -98,9 +109,18 @@ fn commitments_from_other_dealing_rejected() {
 #[test]
 fn malformed_inputs_rejected() {
     let s = DatasetSecret::generate().unwrap();
-    assert!(matches!(split(&s, 1, 5), Err(KeyError::InvalidThreshold { .. })));
-    assert!(matches!(split(&s, 0, 5), Err(KeyError::InvalidThreshold { .. })));
-    assert!(matches!(split(&s, 6, 5), Err(KeyError::InvalidThreshold { .. })));
+    assert!(matches!(
+        split(&s, 1, 5),
+        Err(KeyError::InvalidThreshold { .. })
+    ));
+    assert!(matches!(
+        split(&s, 0, 5),
+        Err(KeyError::InvalidThreshold { .. })
+    ));
+    assert!(matches!(
+        split(&s, 6, 5),
+        Err(KeyError::InvalidThreshold { .. })
+    ));
     assert!(split(&s, 2, 2).is_ok());
     let (shares, c) = split(&s, 2, 255).unwrap();
     assert_eq!(shares.len(), 255);
@@ -112,7 +132,10 @@ fn malformed_inputs_rejected() {
     assert!(KeyShare::from_bytes(&[1u8; 34]).is_err());
     let mut zero_idx = shares[0].to_bytes();
     zero_idx[0] = 0;
-    assert!(matches!(KeyShare::from_bytes(&zero_idx[..]), Err(KeyError::InvalidShareIndex { index: 0 })));
+    assert!(matches!(
+        KeyShare::from_bytes(&zero_idx[..]),
+        Err(KeyError::InvalidShareIndex { index: 0 })
+    ));
     let mut zero_val = [0u8; 33];
     zero_val[0] = 1;
     assert!(KeyShare::from_bytes(&zero_val).is_err());
@@ -125,7 +148,10 @@ fn malformed_inputs_rejected() {
 
     // duplicate indices
     let e = combine(&[shares[0].clone(), shares[0].clone()], &c).unwrap_err();
-    assert!(matches!(e, KeyError::DuplicateShareIndex { index: 1 }), "{e:?}");
+    assert!(
+        matches!(e, KeyError::DuplicateShareIndex { index: 1 }),
+        "{e:?}"
+    );
 
     // commitments
     let cb = c.to_bytes();
@@ -153,7 +179,10 @@ fn malformed_inputs_rejected() {
     }
     assert!(found);
     assert!(Commitments::from_concat_bytes(&c.to_concat_bytes()[..65]).is_err());
-    assert_eq!(Commitments::from_concat_bytes(&c.to_concat_bytes()).unwrap(), c);
+    assert_eq!(
+        Commitments::from_concat_bytes(&c.to_concat_bytes()).unwrap(),
+        c
+    );
 
     // secrets
     assert!(DatasetSecret::from_bytes(&[0u8; 32]).is_err());
@@ -166,9 +195,14 @@ fn data_key_is_hkdf_of_scalar() {
     use sha2::Sha256;
     let s = DatasetSecret::from_bytes(&[0x11u8; 32]).unwrap();
     let mut okm = [0u8; 32];
-    Hkdf::<Sha256>::new(None, &[0x11u8; 32]).expand(b"phd data key v1", &mut okm).unwrap();
+    Hkdf::<Sha256>::new(None, &[0x11u8; 32])
+        .expand(b"phd data key v1", &mut okm)
+        .unwrap();
     assert_eq!(*s.data_key(), okm);
-    assert_ne!(*s.data_key(), *DatasetSecret::from_bytes(&[0x12u8; 32]).unwrap().data_key());
+    assert_ne!(
+        *s.data_key(),
+        *DatasetSecret::from_bytes(&[0x12u8; 32]).unwrap().data_key()
+    );
 }
 
 #[test]

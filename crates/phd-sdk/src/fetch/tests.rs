@@ -250,7 +250,11 @@ async fn tampered_chunk_is_refused_and_nothing_reaches_the_output() {
         "{err}"
     );
     assert!(!out.exists());
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no partial or state file left for a bad object");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no partial or state file left for a bad object"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,13 +6,25 @@ use phd_seal::*;
 
 fn build(chunk_size: u32, chunks: &[(Vec<u8>, u32)]) -> (Vec<u8>, SealSummary) {
     let mut out = Vec::new();
-    let s = seal_precompressed(SealingKey::generate().unwrap(), chunk_size, chunks, &mut out).unwrap();
+    let s = seal_precompressed(
+        SealingKey::generate().unwrap(),
+        chunk_size,
+        chunks,
+        &mut out,
+    )
+    .unwrap();
     (out, s)
 }
 
 fn try_open(obj: &[u8], s: &SealSummary) -> (Result<OpenSummary>, usize) {
     let mut out = Vec::new();
-    let r = open(&s.opening_key, obj, s.root, &mut out, &OpenLimits::default());
+    let r = open(
+        &s.opening_key,
+        obj,
+        s.root,
+        &mut out,
+        &OpenLimits::default(),
+    );
     (r, out.len())
 }
 
@@ -23,7 +35,13 @@ fn zstd_bomb_is_capped() {
     assert!(bomb.len() < 10_000);
     let (obj, s) = build(4096, &[(bomb, 4096)]);
     let (r, n) = try_open(&obj, &s);
-    assert!(matches!(r, Err(SealError::OutputTooLarge { .. }) | Err(SealError::Decompress { .. })), "{r:?}");
+    assert!(
+        matches!(
+            r,
+            Err(SealError::OutputTooLarge { .. }) | Err(SealError::Decompress { .. })
+        ),
+        "{r:?}"
+    );
     assert_eq!(n, 0);
 }
 
@@ -40,11 +58,17 @@ fn short_chunk_and_garbage_rejected() {
     assert!(try_open(&obj, &s).0.is_err());
     // garbage payload
     let (obj, s) = build(100, &[(vec![0xAB; 40], 100)]);
-    assert!(matches!(try_open(&obj, &s).0, Err(SealError::Decompress { .. })));
+    assert!(matches!(
+        try_open(&obj, &s).0,
+        Err(SealError::Decompress { .. })
+    ));
     // a frame needing a large window is refused by window_log_max
-    let big: Vec<u8> = (0..(8u32 << 20)).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let big: Vec<u8> = (0..(8u32 << 20))
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
     let mut c = zstd::bulk::Compressor::new(3).unwrap();
-    c.set_parameter(zstd::zstd_safe::CParameter::WindowLog(23)).unwrap();
+    c.set_parameter(zstd::zstd_safe::CParameter::WindowLog(23))
+        .unwrap();
     c.include_contentsize(false).unwrap();
     let frame = c.compress(&big).unwrap();
     let (obj, s) = build(4096, &[(frame, 4096)]);

@@ -16,7 +16,13 @@ fn opts(chunk: u32) -> SealOptions {
 
 fn seal_bytes(data: &[u8], chunk: u32) -> (Vec<u8>, SealSummary) {
     let mut out = Vec::new();
-    let s = seal(SealingKey::generate().unwrap(), data, &mut out, &opts(chunk)).unwrap();
+    let s = seal(
+        SealingKey::generate().unwrap(),
+        data,
+        &mut out,
+        &opts(chunk),
+    )
+    .unwrap();
     (out, s)
 }
 
@@ -33,11 +39,7 @@ impl Write for Recorder {
     }
 }
 
-fn open_bytes(
-    key: &OpeningKey,
-    obj: &[u8],
-    root: [u8; 32],
-) -> (Result<OpenSummary>, Vec<u8>) {
+fn open_bytes(key: &OpeningKey, obj: &[u8], root: [u8; 32]) -> (Result<OpenSummary>, Vec<u8>) {
     let rec = Recorder::default();
     let r = open(key, obj, root, rec.clone(), &OpenLimits::default());
     let got = rec.0.borrow().clone();
@@ -49,7 +51,9 @@ fn pseudo(n: usize, seed: u64) -> Vec<u8> {
     let mut v = Vec::with_capacity(n);
     let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
     while v.len() < n {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let line = format!("{},{},{}\n", x >> 50, (x >> 20) & 0xff, x & 0x3);
         v.extend_from_slice(line.as_bytes());
     }
@@ -90,9 +94,20 @@ fn empty_object_has_fixed_shape() {
 fn same_key_bytes_refused_and_salt_differs() {
     let k = zeroize::Zeroizing::new([7u8; 32]);
     let mut a = Vec::new();
-    let s = seal(SealingKey::from_derived(k.clone()).unwrap(), &b"hello"[..], &mut a, &opts(64)).unwrap();
+    let s = seal(
+        SealingKey::from_derived(k.clone()).unwrap(),
+        &b"hello"[..],
+        &mut a,
+        &opts(64),
+    )
+    .unwrap();
     let mut b = Vec::new();
-    let e = seal(SealingKey::from_derived(k.clone()).unwrap(), &b"hello"[..], &mut b, &opts(64));
+    let e = seal(
+        SealingKey::from_derived(k.clone()).unwrap(),
+        &b"hello"[..],
+        &mut b,
+        &opts(64),
+    );
     assert!(matches!(e, Err(SealError::KeyReuse)), "{e:?}");
     // The opening key works with from_derived bytes.
     let ok = OpeningKey::from_derived(k);
@@ -108,7 +123,10 @@ fn fresh_salts_give_different_ciphertexts() {
     let (a, sa) = seal_bytes(&data, 1024);
     let (b, sb) = seal_bytes(&data, 1024);
     assert_ne!(sa.root, sb.root);
-    assert_ne!(a[HEADER_LEN..HEADER_LEN + 64], b[HEADER_LEN..HEADER_LEN + 64]);
+    assert_ne!(
+        a[HEADER_LEN..HEADER_LEN + 64],
+        b[HEADER_LEN..HEADER_LEN + 64]
+    );
 }
 
 #[test]
@@ -141,7 +159,8 @@ fn wrong_root_truncation_reorder_duplicate() {
     let info = inspect(&obj[..]).unwrap();
     let c0 = info.chunks[0];
     let c1 = info.chunks[1];
-    let chunk = |e: &ChunkEntry| obj[e.offset as usize..(e.offset + e.ct_len as u64) as usize].to_vec();
+    let chunk =
+        |e: &ChunkEntry| obj[e.offset as usize..(e.offset + e.ct_len as u64) as usize].to_vec();
     // reorder chunk 0 and 1 (ciphertext only)
     let mut re = obj[..HEADER_LEN].to_vec();
     re.extend(chunk(&c1));
@@ -171,14 +190,29 @@ fn range_access() {
     assert_eq!(info.chunk_count, 11);
     for (a, b) in [(0u64, 1u64), (3, 7), (10, 11), (0, 11), (5, 5)] {
         let mut out = Vec::new();
-        let r = open_range(&s.opening_key, &obj[..], s.root, a..b, &mut out, &OpenLimits::default()).unwrap();
+        let r = open_range(
+            &s.opening_key,
+            &obj[..],
+            s.root,
+            a..b,
+            &mut out,
+            &OpenLimits::default(),
+        )
+        .unwrap();
         assert_eq!(r.chunks, b - a);
         let lo = (a * 1000) as usize;
         let hi = ((b * 1000) as usize).min(data.len());
         assert_eq!(out, data[lo.min(hi)..hi]);
     }
     assert!(matches!(
-        open_range(&s.opening_key, &obj[..], s.root, 3..12, &mut Vec::new(), &OpenLimits::default()),
+        open_range(
+            &s.opening_key,
+            &obj[..],
+            s.root,
+            3..12,
+            &mut Vec::new(),
+            &OpenLimits::default()
+        ),
         Err(SealError::RangeOutOfBounds { .. })
     ));
     assert_eq!(info.chunk_range_for(1500..2500), 1..3);
@@ -195,7 +229,14 @@ fn file_source_round_trip() {
     std::fs::write(&p, &obj).unwrap();
     let src = FileSource::open(&p).unwrap();
     let mut out = Vec::new();
-    open(&s.opening_key, &src, s.root, &mut out, &OpenLimits::default()).unwrap();
+    open(
+        &s.opening_key,
+        &src,
+        s.root,
+        &mut out,
+        &OpenLimits::default(),
+    )
+    .unwrap();
     assert_eq!(out, data);
 }
 
@@ -212,12 +253,30 @@ fn streaming_mode_and_limits() {
     let mut out = Vec::new();
     open(&s.opening_key, &obj[..], s.root, &mut out, &lim).unwrap();
     assert_eq!(out, data);
-    let small = OpenLimits { max_chunks: 3, ..OpenLimits::default() };
-    assert!(matches!(inspect_with_limits(&obj[..], &small), Err(SealError::TooManyChunks { .. })));
-    let small = OpenLimits { max_chunk_size: 999, ..OpenLimits::default() };
-    assert!(matches!(inspect_with_limits(&obj[..], &small), Err(SealError::ChunkSizeOutOfRange { .. })));
-    let small = OpenLimits { max_trailer_bytes: 100, ..OpenLimits::default() };
-    assert!(matches!(inspect_with_limits(&obj[..], &small), Err(SealError::TrailerTooLarge { .. })));
+    let small = OpenLimits {
+        max_chunks: 3,
+        ..OpenLimits::default()
+    };
+    assert!(matches!(
+        inspect_with_limits(&obj[..], &small),
+        Err(SealError::TooManyChunks { .. })
+    ));
+    let small = OpenLimits {
+        max_chunk_size: 999,
+        ..OpenLimits::default()
+    };
+    assert!(matches!(
+        inspect_with_limits(&obj[..], &small),
+        Err(SealError::ChunkSizeOutOfRange { .. })
+    ));
+    let small = OpenLimits {
+        max_trailer_bytes: 100,
+        ..OpenLimits::default()
+    };
+    assert!(matches!(
+        inspect_with_limits(&obj[..], &small),
+        Err(SealError::TrailerTooLarge { .. })
+    ));
 }
 
 #[test]

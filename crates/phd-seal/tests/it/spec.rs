@@ -18,10 +18,21 @@ fn be32(b: &[u8]) -> u32 {
 #[test]
 fn object_matches_written_spec() {
     let key = [0x5au8; 32];
-    let data: Vec<u8> = (0..10_000u32).flat_map(|i| format!("{i},{}\n", i % 7).into_bytes()).collect();
+    let data: Vec<u8> = (0..10_000u32)
+        .flat_map(|i| format!("{i},{}\n", i % 7).into_bytes())
+        .collect();
     let mut obj = Vec::new();
-    let opts = SealOptions { chunk_size: 5000, ..SealOptions::default() };
-    let s = seal(SealingKey::from_derived(Zeroizing::new(key)).unwrap(), &data[..], &mut obj, &opts).unwrap();
+    let opts = SealOptions {
+        chunk_size: 5000,
+        ..SealOptions::default()
+    };
+    let s = seal(
+        SealingKey::from_derived(Zeroizing::new(key)).unwrap(),
+        &data[..],
+        &mut obj,
+        &opts,
+    )
+    .unwrap();
 
     // header
     let h = &obj[..64];
@@ -32,7 +43,8 @@ fn object_matches_written_spec() {
     let salt = &h[16..48];
     let hk = Hkdf::<Sha256>::new(Some(salt), &key);
     let mut k_enc = [0u8; 32];
-    hk.expand(b"phd-seal v1 aes-256-ctr key", &mut k_enc).unwrap();
+    hk.expand(b"phd-seal v1 aes-256-ctr key", &mut k_enc)
+        .unwrap();
     let mut check = [0u8; 16];
     hk.expand(b"phd-seal v1 key check", &mut check).unwrap();
     assert_eq!(&h[48..64], &check);
@@ -49,7 +61,12 @@ fn object_matches_written_spec() {
     let mut plain = Vec::new();
     for i in 0..count as usize {
         let e = &t[16 + 48 * i..16 + 48 * (i + 1)];
-        let (off, ct_len, pt_len, hash) = (be64(&e[0..8]) as usize, be32(&e[8..12]) as usize, be32(&e[12..16]), &e[16..48]);
+        let (off, ct_len, pt_len, hash) = (
+            be64(&e[0..8]) as usize,
+            be32(&e[8..12]) as usize,
+            be32(&e[12..16]),
+            &e[16..48],
+        );
         let ct = &obj[off..off + ct_len];
         assert_eq!(Sha256::digest(ct).as_slice(), hash);
         // counter block: index u64 BE ‖ 0u32 ‖ block counter u32 BE
@@ -100,5 +117,8 @@ fn object_matches_written_spec() {
 
 #[test]
 fn empty_tree_root() {
-    assert_eq!(chunk_tree_root(&[]), <[u8; 32]>::from(Sha256::digest([3u8])));
+    assert_eq!(
+        chunk_tree_root(&[]),
+        <[u8; 32]>::from(Sha256::digest([3u8]))
+    );
 }
