@@ -58,6 +58,12 @@ demo: deps
 bench: deps
 	scripts/bench.sh
 
+## The 10 GB case end to end (seal → upload → buy → download → verify → decrypt) with peak RSS;
+## not part of CI (needs ≈ 35 GB of scratch disk and several minutes).
+.PHONY: bench-big
+bench-big: deps
+	ONLY=e2e E2E_ARGS="$${E2E_ARGS:---sizes 10GB --runs 1}" scripts/bench.sh
+
 gas: node_modules/.installed
 	scripts/gas.sh
 

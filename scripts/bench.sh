@@ -106,11 +106,14 @@ else
   skip quality "crates/phd-quality/examples/throughput.rs not found"
 fi
 
-# 5. keeper: sustained delivery throughput on anvil
+# 5. keeper: sustained delivery throughput on anvil (2 keepers, the smallest threshold, as the scaling baseline; then 3)
 if has_example crates/phd-keeper delivery_throughput; then
-  # shellcheck disable=SC2086 # DELIVERY_ARGS is a word list on purpose
-  step keeper 'docs/PERFORMANCE.md "Keeper"' \
+  keeper() {
+    "$CARGO" run -q -p phd-keeper --release --example delivery_throughput -- 200 2 || return
+    # shellcheck disable=SC2086 # DELIVERY_ARGS is a word list on purpose
     "$CARGO" run -q -p phd-keeper --release --example delivery_throughput -- $DELIVERY_ARGS
+  }
+  step keeper 'docs/PERFORMANCE.md "Keeper"' keeper
 else
   skip keeper "crates/phd-keeper/examples/delivery_throughput.rs not found"
 fi
@@ -122,6 +125,30 @@ if has_example tests e2e_bench; then
     "$CARGO" run -q -p phd-e2e --release --example e2e_bench -- $E2E_ARGS
 else
   skip e2e "tests/examples/e2e_bench.rs not found (phd-e2e has no e2e_bench example yet)"
+fi
+
+# One table of every figure beside its baseline from this run: each step prints
+# "BENCH|what|ours|baseline|ratio|aim" lines; they are collected here and written into
+# docs/PERFORMANCE.md between the bench-table markers.
+if [ -z "$DRY_RUN" ]; then
+  table="$OUT/summary.md"
+  {
+    echo "Run $(date -u +%Y-%m-%dT%H:%MZ), $(nproc 2>/dev/null || echo ?) CPUs ($(uname -m)), load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (shared machine: other builds were running; compare the ratios, measured within the run, not the absolute rates). Logs: \`$OUT\`."
+    echo
+    echo "| measurement | ours | baseline (same run) | ratio | aim |"
+    echo "|---|---:|---:|---:|---|"
+    cat "$OUT"/*.log 2>/dev/null | grep -a '^BENCH|' | sed 's/^BENCH|/| /; s/$/ |/'
+  } > "$table"
+  bold "==> results"
+  cat "$table"
+  doc="$root/docs/PERFORMANCE.md"
+  if [ -z "$ONLY" ] && grep -q '<!-- bench-table:begin -->' "$doc"; then
+    awk -v f="$table" '
+      /<!-- bench-table:begin -->/ { print; while ((getline l < f) > 0) print l; skip = 1; next }
+      /<!-- bench-table:end -->/ { skip = 0 }
+      !skip { print }' "$doc" > "$doc.tmp" && mv "$doc.tmp" "$doc"
+    echo "(written to docs/PERFORMANCE.md)"
+  fi
 fi
 
 bold "==> summary (logs in $OUT)"

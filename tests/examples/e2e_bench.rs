@@ -12,6 +12,7 @@
 use std::{
     io::Write as _,
     path::Path,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -87,6 +88,11 @@ fn sha256_file(path: &Path) -> eyre::Result<[u8; 32]> {
     Ok(h.finalize().into())
 }
 
+/// One line for scripts/bench.sh's summary table: name|ours|baseline|ratio|aim.
+fn bench_line(name: &str, ours: &str, baseline: &str, ratio: f64, aim: &str) {
+    println!("BENCH|{name}|{ours}|{baseline}|{ratio:.2}×|{aim}");
+}
+
 fn median(v: &mut [Duration]) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -141,17 +147,17 @@ async fn main() -> eyre::Result<()> {
     );
 
     println!(
-        "| size | runs | purchase tx (ms) | shares (ms) | download+verify+decrypt (ms) | **total median (ms)** | total min–max (ms) | sealed |"
+        "| size | runs | purchase tx (ms) | shares (ms) | download+verify+decrypt (ms) | **total median (ms)** | total min–max (ms) | sealed | of which fetch+verify+decrypt after the key (ms) | baseline: `open` of a local copy (ms) | fetch rate / local open rate |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for (label, size) in sizes {
         let input = work.join(format!("plain-{label}.csv"));
         write_plaintext(&input, size)?;
         let want = sha256_file(&input)?;
         let published = publish_raw(d, &input, phd(1), &[Purpose::Research]).await?;
         let n = runs.unwrap_or(if size >= 1 << 30 { 1 } else { 5 });
-        let (mut t_tx, mut t_sh, mut t_dl, mut t_all) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut t_tx, mut t_sh, mut t_dl, mut t_all, mut t_fetch) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for run in 0..n {
             let out = work.join(format!("out-{label}-{run}.csv"));
             let start = Instant::now();
@@ -160,12 +166,33 @@ async fn main() -> eyre::Result<()> {
                 .await?;
             let a = start.elapsed();
             wait_deliveries(&customer, bought.purchase_id, d.threshold).await?;
-            let b = start.elapsed();
-            stack
-                .retrieve(bought.purchase_id, &out)
+            // When the key was reconstructed: the rest is the fetch pipeline alone.
+            let keyed = Arc::new(Mutex::new(None::<Instant>));
+            let k = keyed.clone();
+            let ctx = stack
+                .customer_ctx()
                 .await?
+                .with_observer(phd_sdk::Observer::new(move |e| {
+                    if matches!(e, phd_sdk::RetrieveEvent::KeyReconstructed { .. }) {
+                        *k.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                            Some(Instant::now());
+                    }
+                }));
+            let b = start.elapsed();
+            let opts = phd_sdk::retrieve::RetrieveOptions {
+                share_timeout: Duration::from_secs(120),
+                poll: Duration::from_millis(100),
+            };
+            phd_sdk::retrieve::retrieve(&ctx, u64::try_from(bought.purchase_id)?, &out, &opts)
+                .await
                 .map_err(|e| eyre::eyre!("{e}"))?;
+            let done = Instant::now();
             let c = start.elapsed();
+            let keyed_at = keyed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .unwrap_or(done);
+            t_fetch.push(done - keyed_at);
             eyre::ensure!(sha256_file(&out)? == want, "plaintext differs for {label}");
             std::fs::remove_file(&out)?;
             t_tx.push(a);
@@ -174,23 +201,87 @@ async fn main() -> eyre::Result<()> {
             t_all.push(c);
             eprintln!("{label} run {run}: total {} ms", ms(c));
         }
+        // Baseline from the same run: phd_seal::open (what `open_file` does, every chunk hashed
+        // before the first byte, then again before decrypting) of the very object the server holds.
+        let mut t_local = Vec::new();
+        for run in 0..n {
+            let local = d.s3.object_path(&published.object_key);
+            let out = work.join(format!("local-{label}-{run}.csv"));
+            let (key, root) = (published.opening_key.clone(), published.root);
+            let o = out.clone();
+            let start = Instant::now();
+            tokio::task::spawn_blocking(move || -> eyre::Result<()> {
+                let src = phd_seal::FileSource::open(&local)?;
+                let mut w = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&o)?);
+                phd_seal::open(&key, &src, root, &mut w, &phd_seal::OpenLimits::default())?;
+                w.flush()?;
+                w.get_ref().sync_all()?;
+                Ok(())
+            })
+            .await??;
+            t_local.push(start.elapsed());
+            std::fs::remove_file(&out)?;
+        }
+        let local = median(&mut t_local);
+        let dl = median(&mut t_dl);
+        let fetch = median(&mut t_fetch);
         let (lo, hi) = (
             t_all.iter().min().copied().unwrap_or_default(),
             t_all.iter().max().copied().unwrap_or_default(),
         );
         println!(
-            "| {label} | {n} | {} | {} | {} | **{}** | {}–{} | {:.1} MB |",
+            "| {label} | {n} | {} | {} | {} | **{}** | {}–{} | {:.1} MB | {} | {} | {:.2}× |",
             ms(median(&mut t_tx)),
             ms(median(&mut t_sh)),
-            ms(median(&mut t_dl)),
+            ms(dl),
             ms(median(&mut t_all)),
             ms(lo),
             ms(hi),
-            published.sealed_len as f64 / 1e6
+            published.sealed_len as f64 / 1e6,
+            ms(fetch),
+            ms(local),
+            local.as_secs_f64() / fetch.as_secs_f64().max(1e-9)
+        );
+        let aim = match size {
+            s if s >= 1 << 30 => "≤ 2.5 s total, ≥ 0.8× local open",
+            s if s >= 100 << 20 => "≤ 0.4 s total, ≥ 0.8× local open",
+            _ => "≥ 0.8× local open",
+        };
+        let total = median(&mut t_all.clone());
+        bench_line(
+            &format!(
+                "purchase → verified plaintext {label}: total; fetch+verify+decrypt after the key vs `open` of a local copy"
+            ),
+            &format!("{} ms total; fetch {} ms", ms(total), ms(fetch)),
+            &format!("local open {} ms", ms(local)),
+            local.as_secs_f64() / fetch.as_secs_f64().max(1e-9),
+            aim,
         );
         std::fs::remove_file(&input)?;
         let _ = std::fs::remove_file(d.s3.object_path(&published.object_key));
     }
     stack.stop().await;
+    // Everything (anvil aside: its own process) ran in this process: S3 server, keepers, buyer.
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+        for l in status
+            .lines()
+            .filter(|l| l.starts_with("VmHWM") || l.starts_with("VmRSS"))
+        {
+            eprintln!("e2e_bench process {l}");
+        }
+        if let Some(kb) = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            bench_line(
+                "peak RSS of the bench process (S3 server + 5 keepers + owner + buyer)",
+                &format!("{} MiB", kb / 1024),
+                "—",
+                1.0,
+                "≤ 256 MiB per process",
+            );
+        }
+    }
     Ok(())
 }

@@ -323,6 +323,10 @@ pub struct RawPublished {
     pub object_key: String,
     /// Sealed size in bytes.
     pub sealed_len: u64,
+    /// Content root (as listed on-chain).
+    pub root: [u8; 32],
+    /// The key that opens the object (benchmarks time a local open of the same bytes).
+    pub opening_key: std::sync::Arc<phd_seal::OpeningKey>,
 }
 
 /// Publishes an arbitrary plaintext file the way the owner's app does after preparation (for
@@ -427,6 +431,8 @@ pub async fn publish_raw_sealed_under(
         dataset_id: id,
         object_key,
         sealed_len: summary.sealed_len,
+        root: summary.root,
+        opening_key: std::sync::Arc::new(summary.opening_key),
     })
 }
 

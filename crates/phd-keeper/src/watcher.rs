@@ -322,14 +322,12 @@ async fn process_delivery(
         return set_delivery(s, pid, DeliveryState::NoShare, None, None).await;
     };
 
-    // Re-check the purchase on-chain.
-    let checked = async {
-        let p = chain.purchase(pid).await?;
-        let now = chain.block_timestamp().await?;
-        let delivered = chain.has_delivered(pid).await?;
-        Ok::<_, ChainFailure>((p, now, delivered))
-    }
-    .await;
+    // Re-check the purchase on-chain: the three reads are independent, so one round trip.
+    let checked = tokio::try_join!(
+        chain.purchase(pid),
+        chain.block_timestamp(),
+        chain.has_delivered(pid)
+    );
     let (p, now, delivered) = match checked {
         Ok(v) => v,
         Err(e) => return delivery_failed(s, cfg, &job, job_state(&job), &e).await,

@@ -93,6 +93,13 @@ pub enum SdkError {
         storage_uri: String,
         evidence: Box<phd_chain::OwnerFraudEvidence>,
     },
+    /// The object hashes to the listed root but its header's key check is not the one of the
+    /// reconstructed key (retrieve turns this into [`SdkError::WrongKey`] with the proof).
+    #[error("{storage_uri}: the object does not open under the reconstructed key")]
+    KeyCheckMismatch {
+        storage_uri: String,
+        evidence: Box<phd_seal::KeyCheckEvidence>,
+    },
     /// An owner-fraud proof was asked for, but the object opens under the committed key.
     #[error(
         "purchase {purchase_id}: the object of dataset {dataset_id} opens under the committed key; there is no owner fraud to prove"

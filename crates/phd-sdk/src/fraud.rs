@@ -60,29 +60,6 @@ pub fn owner_fraud_evidence(
     }))
 }
 
-/// Called by retrieve once the object is downloaded and before it is opened: a distinct
-/// [`SdkError::WrongKey`] (carrying the evidence) when the listed object does not open under the
-/// reconstructed key. Other failures are left to the open, which reports them as tampering.
-pub(crate) fn check_key_opens(
-    sealed: &Path,
-    root: [u8; 32],
-    key: &OpeningKey,
-    secret: &Zeroizing<[u8; 32]>,
-    purchase_id: u64,
-    dataset_id: u64,
-    storage_uri: &str,
-) -> Result<()> {
-    match owner_fraud_evidence(sealed, root, key, secret) {
-        Ok(Some(evidence)) => Err(SdkError::WrongKey {
-            purchase_id,
-            dataset_id,
-            storage_uri: storage_uri.to_owned(),
-            evidence: Box::new(evidence),
-        }),
-        Ok(None) | Err(_) => Ok(()),
-    }
-}
-
 /// Submits the proof for `purchase_id` (ours, ≥ t good shares, inside its confirmation window).
 pub async fn prove_owner_fraud(
     ctx: &ClientCtx,

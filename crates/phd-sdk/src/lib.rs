@@ -14,6 +14,7 @@
 //! | buy, confirm, refund, purchases, disputes (the buyer) | [`buyer`] |
 //! | listings, sales, earnings, consent withdrawal (the owner) | [`owner`] |
 //! | stake, deliveries, disputes, earnings (a keeper operator) | [`keeper`] |
+//! | pipelined, resumable fetch of a sealed object from any `RangedObject` (S3, presigned URL) | [`fetch::fetch_and_open`], [`objects::SealedObject`] |
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod browse;
@@ -22,9 +23,11 @@ pub mod ctx;
 pub mod dispute;
 pub mod error;
 pub mod events;
+pub mod fetch;
 pub mod fraud;
 pub mod gateway;
 pub mod keeper;
+pub mod objects;
 pub mod owner;
 pub mod retrieve;
 pub mod util;

@@ -1,20 +1,23 @@
-//! Step 8: collect shares → decrypt → Feldman-verify → combine → C0 → data key → download →
-//! verify every chunk against the on-chain root → decrypt → write atomically.
+//! Step 8: collect shares → decrypt → Feldman-verify → combine → C0 → data key → pipelined fetch
+//! (`crate::fetch`: root first, then every chunk verified and decrypted as it arrives) → rename.
 //! Used by `buy` and, for grants, by the validator and the owner's portability copy.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, U256};
 use phd_chain::PurchaseStatus;
 use phd_keys::{Commitments, DeliveryContext, EncryptionSecretKey, KeyError, KeyShare};
-use phd_seal::{FileSource, OpenLimits, OpeningKey};
+use phd_seal::OpeningKey;
+use phd_storage::{RangedObject, S3Object};
 use serde::Serialize;
 
 use crate::ctx::{ClientCtx, id_u64};
 use crate::error::{BadShare, DisputeKind, Result, SdkError};
 use crate::events::RetrieveEvent;
+use crate::fetch::{FetchOptions, fetch_and_open};
+use crate::objects::{SealedObject, UrlObject};
 use crate::util::parse_s3_uri;
 
 /// Options of [`retrieve`].
@@ -268,89 +271,58 @@ pub async fn retrieve(
         shares_used: chosen.iter().map(KeyShare::index).collect(),
     });
 
-    // Download the sealed object into a private temp dir.
-    let tmpdir = tempfile::tempdir().map_err(|source| SdkError::Write {
-        path: std::env::temp_dir(),
-        source,
-    })?;
-    let sealed = tmpdir.path().join("object.phd");
+    // Fetch, verify and decrypt in one pipeline into a partial file next to `out`, renamed
+    // into place after the last chunk (resumed if an earlier attempt was interrupted).
     let uri = d.storageUri.clone();
-    let source = download(
+    let root: [u8; 32] = d.contentRoot.0;
+    let (object, source) = download(
         ctx,
         &uri,
         (dataset_id, purchase_id),
         good.iter().find_map(|g| g.url.as_deref()),
-        &sealed,
-    )
-    .await?;
-    let sealed_len = std::fs::metadata(&sealed).map(|m| m.len()).unwrap_or(0);
-    ctx.emit(RetrieveEvent::Downloaded {
-        bytes: sealed_len,
-        total: Some(sealed_len),
-    });
-    crate::fraud::check_key_opens(
-        &sealed,
-        d.contentRoot.0,
-        &key,
-        &secret_bytes,
-        purchase_id,
-        dataset_id,
-        &uri,
     )?;
-
-    // Verify + decrypt into a temp file next to `out`, then rename.
-    let out_dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
+    let pb = ctx.progress.bar(
+        None,
+        format!(
+            "downloading, verifying and decrypting {}",
+            object.describe()
+        ),
+    );
+    let emit = |e: RetrieveEvent| {
+        if let RetrieveEvent::Decrypted { bytes } = &e {
+            pb.set_position(*bytes);
+        }
+        ctx.emit(e);
     };
-    std::fs::create_dir_all(&out_dir).map_err(|source| SdkError::Write {
-        path: out_dir.clone(),
-        source,
-    })?;
-    let tmp_out = tempfile::NamedTempFile::new_in(&out_dir).map_err(|source| SdkError::Write {
-        path: out.to_path_buf(),
-        source,
-    })?;
-    let writer = tmp_out.reopen().map_err(|source| SdkError::Write {
-        path: out.to_path_buf(),
-        source,
-    })?;
-    let root: [u8; 32] = d.contentRoot.0;
-    let sealed_c = sealed.clone();
-    let spinner = ctx.progress.bar(None, "verifying and decrypting");
-    let opened = tokio::task::spawn_blocking(move || {
-        let src = FileSource::open(&sealed_c).map_err(|e| e.to_string())?;
-        let mut w = std::io::BufWriter::new(writer);
-        let limits = OpenLimits {
-            verify_all_before_output: true,
-            ..OpenLimits::default()
-        };
-        let s = phd_seal::open(&key, &src, root, &mut w, &limits).map_err(|e| e.to_string())?;
-        w.flush().map_err(|e| e.to_string())?;
-        w.get_ref().sync_all().map_err(|e| e.to_string())?;
-        Ok::<_, String>(s)
-    })
-    .await
-    .map_err(|e| SdkError::Tampered {
-        storage_uri: uri.clone(),
-        reason: e.to_string(),
-    })?;
-    spinner.finish_and_clear();
-    let summary = opened.map_err(|reason| SdkError::Tampered {
-        storage_uri: uri.clone(),
-        reason,
-    })?;
-    ctx.emit(RetrieveEvent::ChunksVerified {
-        chunks: summary.chunks,
-        total: summary.chunks,
-    });
-    ctx.emit(RetrieveEvent::Decrypted {
-        bytes: summary.plaintext_len,
-    });
-    tmp_out.persist(out).map_err(|e| SdkError::Write {
-        path: out.to_path_buf(),
-        source: e.error,
-    })?;
+    let fetched = fetch_and_open(
+        Arc::new(object),
+        &key,
+        root,
+        out,
+        &uri,
+        &FetchOptions::default(),
+        &emit,
+    )
+    .await;
+    pb.finish_and_clear();
+    let summary = match fetched {
+        Ok(s) => s,
+        Err(SdkError::KeyCheckMismatch { evidence, .. }) => {
+            return Err(SdkError::WrongKey {
+                purchase_id,
+                dataset_id,
+                storage_uri: uri,
+                evidence: Box::new(phd_chain::OwnerFraudEvidence {
+                    secret: alloy::primitives::B256::from(*secret_bytes),
+                    header: evidence.header,
+                    chunk_count: evidence.chunk_count,
+                    plaintext_len: evidence.plaintext_len,
+                    tree_root: alloy::primitives::B256::from(evidence.tree_root),
+                }),
+            });
+        }
+        Err(e) => return Err(e),
+    };
     ctx.emit(RetrieveEvent::Done {
         bytes: summary.plaintext_len,
     });
@@ -368,37 +340,30 @@ pub async fn retrieve(
     })
 }
 
-/// Fetches the sealed object: through the access gateway when the URI names one (signed as the
-/// buyer of `ids` = (dataset, purchase)), from S3 when the store is configured for its bucket,
-/// else from a keeper-provided presigned URL.
-async fn download(
+/// Chooses where the sealed object is read from: S3 when the store is configured for its
+/// bucket, else a keeper-provided presigned URL. Returns the object and its label (`s3` or
+/// `presigned-url`).
+fn download(
     ctx: &ClientCtx,
     uri: &str,
-    ids: (u64, u64),
+    (dataset_id, purchase_id): (u64, u64),
     presigned: Option<&str>,
-    to: &Path,
-) -> Result<String> {
-    if let Some(obj) = crate::gateway::GatewayObject::for_purchase(ctx, uri, ids.0, ids.1) {
-        let pb = ctx.progress.bar(None, format!("downloading {uri}"));
-        let r = crate::gateway::download_to_file(&obj, to, crate::gateway::DOWNLOAD_PART).await;
-        pb.finish_and_clear();
-        r?;
-        return Ok("gateway".into());
+) -> Result<(SealedObject, String)> {
+    if let Some(obj) =
+        crate::gateway::GatewayObject::for_purchase(ctx, uri, dataset_id, purchase_id)
+    {
+        return Ok((
+            SealedObject::Gateway(std::sync::Arc::new(obj)),
+            "gateway".into(),
+        ));
     }
-    let parsed = parse_s3_uri(uri);
-    if let (Some((bucket, key)), Some(store)) = (&parsed, &ctx.store)
+    if let (Some((bucket, key)), Some(store)) = (parse_s3_uri(uri), &ctx.store)
         && store.bucket() == bucket
     {
-        {
-            let pb = ctx.progress.bar(None, format!("downloading {uri}"));
-            let r = store.get_to_file(key, to).await;
-            pb.finish_and_clear();
-            r.map_err(|e| SdkError::Storage {
-                context: format!("downloading {uri}"),
-                source: Box::new(e),
-            })?;
-            return Ok("s3".into());
-        }
+        return Ok((
+            SealedObject::S3(S3Object::new(store.clone(), key)),
+            "s3".into(),
+        ));
     }
     let Some(url) = presigned else {
         return Err(SdkError::Storage {
@@ -406,27 +371,10 @@ async fn download(
             source: "no S3 access to this bucket (set --s3-bucket and credentials) and no keeper sent a presigned URL".into(),
         });
     };
-    let pb = ctx.progress.bar(None, "downloading (presigned URL)");
-    let resp = ctx
-        .http
-        .get(url)
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .map_err(|e| SdkError::Storage {
-            context: format!("downloading {uri} via presigned URL"),
-            source: Box::new(e),
-        })?;
-    let bytes = resp.bytes().await.map_err(|e| SdkError::Storage {
-        context: format!("downloading {uri} via presigned URL"),
-        source: Box::new(e),
-    })?;
-    pb.finish_and_clear();
-    std::fs::write(to, &bytes).map_err(|source| SdkError::Write {
-        path: to.to_path_buf(),
-        source,
-    })?;
-    Ok("presigned-url".into())
+    Ok((
+        SealedObject::Url(UrlObject::new(ctx.http.clone(), url)),
+        "presigned-url".into(),
+    ))
 }
 
 /// The purchase `purchase_id`, refused unless it exists and the context's account bought it.

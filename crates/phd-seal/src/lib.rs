@@ -25,6 +25,7 @@
 mod error;
 mod format;
 mod keys;
+mod opener;
 mod pipeline;
 mod source;
 
@@ -34,10 +35,12 @@ pub use format::{
     MAX_CHUNK_SIZE, TRAILER_FIXED_LEN, VERSION, chunk_tree_root,
 };
 pub use keys::{OpeningKey, SealingKey};
+pub use opener::{ChunkDecoder, ChunkOpener, footer_range, header_range, trailer_range};
 pub use source::{ChunkSource, FileSource};
 
 use format::Header;
 use keys::ObjectKeys;
+use opener::Layout;
 use sha2::{Digest, Sha256};
 use std::io::{self, Read, Write};
 use std::ops::Range;
@@ -286,15 +289,6 @@ fn read_chunk<R: Read>(reader: &mut R, n: usize) -> Result<Vec<u8>> {
     }
 }
 
-/// A parsed, structurally validated object (root not yet compared).
-struct Parsed {
-    header: Header,
-    entries: Vec<ChunkEntry>,
-    plaintext_len: u64,
-    object_len: u64,
-    root: [u8; 32],
-}
-
 fn read_exact_at<S: ChunkSource + ?Sized>(
     source: &S,
     offset: u64,
@@ -314,56 +308,24 @@ fn read_exact_at<S: ChunkSource + ?Sized>(
     Ok(buf)
 }
 
-fn parse<S: ChunkSource + ?Sized>(source: &S, limits: &OpenLimits) -> Result<Parsed> {
+fn read_range<S: ChunkSource + ?Sized>(
+    source: &S,
+    range: Range<u64>,
+    context: &'static str,
+) -> Result<Vec<u8>> {
+    let len =
+        usize::try_from(range.end - range.start).map_err(|_| SealError::Truncated { context })?;
+    read_exact_at(source, range.start, len, context)
+}
+
+/// Footer → trailer → header, the same three reads a remote reader makes.
+fn parse<S: ChunkSource + ?Sized>(source: &S, limits: &OpenLimits) -> Result<Layout> {
     let object_len = source.len();
-    let min = (HEADER_LEN + format::TRAILER_FIXED_LEN + FOOTER_LEN) as u64;
-    if object_len < min {
-        return Err(SealError::Truncated {
-            context: "object shorter than header + trailer + footer",
-        });
-    }
-    let footer = read_exact_at(source, object_len - FOOTER_LEN as u64, FOOTER_LEN, "footer")?;
-    let trailer_len = format::parse_footer(&footer)?;
-    if trailer_len > limits.max_trailer_bytes {
-        return Err(SealError::TrailerTooLarge {
-            len: trailer_len,
-            limit: limits.max_trailer_bytes,
-        });
-    }
-    if trailer_len < format::TRAILER_FIXED_LEN as u64
-        || trailer_len > object_len - (HEADER_LEN + FOOTER_LEN) as u64
-    {
-        return Err(SealError::Truncated {
-            context: "trailer length exceeds object",
-        });
-    }
-    let header_raw = read_exact_at(source, 0, HEADER_LEN, "header")?;
-    let header = Header::parse(&header_raw)?;
-    let limit = limits.max_chunk_size.min(MAX_CHUNK_SIZE);
-    if header.chunk_size == 0 || header.chunk_size > limit {
-        return Err(SealError::ChunkSizeOutOfRange {
-            size: u64::from(header.chunk_size),
-            limit: u64::from(limit),
-        });
-    }
-    let trailer_len_usize =
-        usize::try_from(trailer_len).map_err(|_| SealError::TrailerTooLarge {
-            len: trailer_len,
-            limit: limits.max_trailer_bytes,
-        })?;
-    let trailer_off = object_len - FOOTER_LEN as u64 - trailer_len;
-    let trailer = read_exact_at(source, trailer_off, trailer_len_usize, "trailer")?;
-    let max_ct = zstd::zstd_safe::compress_bound(header.chunk_size as usize) as u64;
-    let (entries, plaintext_len) =
-        format::parse_trailer(&trailer, &header, object_len, limits.max_chunks, max_ct)?;
-    let root = format::content_root(&header.to_bytes(), &entries, plaintext_len);
-    Ok(Parsed {
-        header,
-        entries,
-        plaintext_len,
-        object_len,
-        root,
-    })
+    let footer = read_range(source, footer_range(object_len)?, "footer")?;
+    let trailer_at = trailer_range(object_len, &footer, limits)?;
+    let header = read_range(source, header_range(), "header")?;
+    let trailer = read_range(source, trailer_at, "trailer")?;
+    Layout::parse(object_len, &header, &trailer, limits)
 }
 
 /// Read header, trailer and footer (no key needed) and report what the object
@@ -383,7 +345,7 @@ pub fn inspect_with_limits<S: ChunkSource + ?Sized>(
         chunk_size: p.header.chunk_size,
         chunk_count: p.entries.len() as u64,
         plaintext_len: p.plaintext_len,
-        sealed_len: p.object_len,
+        sealed_len: source.len(),
         root: p.root,
         chunks: p.entries,
     })
@@ -420,14 +382,32 @@ impl KeyCheckEvidence {
 /// Reads header, trailer and footer (no key) into a [`KeyCheckEvidence`], with the structural
 /// checks of [`inspect`] (default [`OpenLimits`]).
 pub fn key_check_evidence<S: ChunkSource + ?Sized>(source: &S) -> Result<KeyCheckEvidence> {
-    let p = parse(source, &OpenLimits::default())?;
-    Ok(KeyCheckEvidence {
+    Ok(evidence_of(parse(source, &OpenLimits::default())?))
+}
+
+/// [`key_check_evidence`] from the header and trailer bytes a remote reader already fetched
+/// (the object's length, its 64-byte header and its trailer without the footer).
+pub fn key_check_evidence_from_parts(
+    object_len: u64,
+    header: &[u8],
+    trailer: &[u8],
+) -> Result<KeyCheckEvidence> {
+    Ok(evidence_of(opener::Layout::parse(
+        object_len,
+        header,
+        trailer,
+        &OpenLimits::default(),
+    )?))
+}
+
+fn evidence_of(p: opener::Layout) -> KeyCheckEvidence {
+    KeyCheckEvidence {
         header: p.header.to_bytes(),
         chunk_count: p.entries.len() as u64,
         plaintext_len: p.plaintext_len,
         tree_root: chunk_tree_root(&p.entries),
         root: p.root,
-    })
+    }
 }
 
 /// [`inspect`] from only the first and last bytes of an object of `object_len` bytes: `head`
@@ -487,7 +467,7 @@ pub fn open<S: ChunkSource + ?Sized, W: Write>(
 ) -> Result<OpenSummary> {
     let p = parse(source, limits)?;
     let count = p.entries.len() as u64;
-    open_parsed(key, source, &p, expected_root, 0..count, writer, limits)
+    open_parsed(key, source, p, expected_root, 0..count, writer, limits)
 }
 
 /// Verify and decrypt chunks `chunks` (indices, end exclusive) into `writer`.
@@ -509,37 +489,29 @@ pub fn open_range<S: ChunkSource + ?Sized, W: Write>(
             count,
         });
     }
-    open_parsed(key, source, &p, expected_root, chunks, writer, limits)
+    open_parsed(key, source, p, expected_root, chunks, writer, limits)
 }
 
 fn open_parsed<S: ChunkSource + ?Sized, W: Write>(
     key: &OpeningKey,
     source: &S,
-    p: &Parsed,
+    layout: Layout,
     expected_root: [u8; 32],
     chunks: Range<u64>,
     mut writer: W,
     limits: &OpenLimits,
 ) -> Result<OpenSummary> {
-    if !bool::from(p.root.ct_eq(&expected_root)) {
-        return Err(SealError::RootMismatch {
-            expected: expected_root,
-            actual: p.root,
-        });
-    }
-    let okeys = ObjectKeys::derive(&key.key, &p.header.salt)?;
-    if !bool::from(okeys.check.ct_eq(&p.header.key_check)) {
-        return Err(SealError::WrongKey);
-    }
+    let opener = ChunkOpener::from_layout(key, layout, expected_root, limits)?;
+    let count = opener.entries().len() as u64;
     let start = usize::try_from(chunks.start).map_err(|_| SealError::Internal("range"))?;
     let end = usize::try_from(chunks.end).map_err(|_| SealError::Internal("range"))?;
-    let selected = p
-        .entries
+    let selected = opener
+        .entries()
         .get(start..end)
         .ok_or(SealError::RangeOutOfBounds {
             start: chunks.start,
             end: chunks.end,
-            count: p.entries.len() as u64,
+            count,
         })?;
     let (threads, window) = pipeline::threads_and_window(limits.threads, limits.window);
     let base = chunks.start;
@@ -551,67 +523,25 @@ fn open_parsed<S: ChunkSource + ?Sized, W: Write>(
             .and_then(|i| selected.get(i))
             .copied())
     };
-    let fetch = |rel: u64, e: &ChunkEntry| -> Result<Vec<u8>> {
-        let ct = read_exact_at(source, e.offset, e.ct_len as usize, "chunk")?;
-        let h: [u8; 32] = Sha256::digest(&ct).into();
-        if bool::from(h.ct_eq(&e.hash)) {
-            Ok(ct)
-        } else {
-            Err(SealError::ChunkHashMismatch { index: base + rel })
-        }
-    };
+    let fetch = |e: &ChunkEntry| read_exact_at(source, e.offset, e.ct_len as usize, "chunk");
     if limits.verify_all_before_output {
         pipeline::run(
             threads,
             window,
             next,
             || Ok(()),
-            |(), rel, e| fetch(rel, &e).map(drop),
+            |(), rel, e| opener.verify_chunk(base + rel, &fetch(&e)?),
             |_, ()| Ok(()),
         )?;
     }
-    let wlog = limits
-        .window_log_max
-        .min(ceil_log2(p.header.chunk_size).max(10));
     let mut written = 0u64;
     let n = pipeline::run(
         threads,
         window,
         next,
-        || {
-            let mut d = zstd::bulk::Decompressor::new()
-                .map_err(SealError::io("creating zstd decompressor"))?;
-            d.set_parameter(zstd::zstd_safe::DParameter::WindowLogMax(wlog))
-                .map_err(SealError::io("setting zstd window_log_max"))?;
-            Ok(d)
-        },
-        |d, rel, e| {
-            let index = base + rel;
-            // Read and verify again: the source may have changed since the first pass.
-            let mut ct = fetch(rel, &e)?;
-            okeys.apply_keystream(index, &mut ct)?;
-            let declared = e.pt_len as usize;
-            let mut out = Vec::with_capacity(declared);
-            match d.decompress_to_buffer(&ct, &mut out) {
-                Ok(_) => {}
-                Err(err) if err.to_string().contains("too small") => {
-                    return Err(SealError::OutputTooLarge {
-                        index,
-                        declared: declared as u64,
-                        actual: out.capacity() as u64 + 1,
-                    });
-                }
-                Err(source) => return Err(SealError::Decompress { index, source }),
-            }
-            if out.len() != declared {
-                return Err(SealError::OutputTooLarge {
-                    index,
-                    declared: declared as u64,
-                    actual: out.len() as u64,
-                });
-            }
-            Ok(out)
-        },
+        || opener.decoder(),
+        // Read and verify again: the source may have changed since the first pass.
+        |d, rel, e| opener.open_chunk_with(d, base + rel, &mut fetch(&e)?),
         |_, pt: Vec<u8>| {
             writer
                 .write_all(&pt)
@@ -627,14 +557,6 @@ fn open_parsed<S: ChunkSource + ?Sized, W: Write>(
         chunks: n,
         plaintext_len: written,
     })
-}
-
-fn ceil_log2(x: u32) -> u32 {
-    if x <= 1 {
-        0
-    } else {
-        32 - (x - 1).leading_zeros()
-    }
 }
 
 /// Test support: build a *valid* sealed object around arbitrary chunk payloads

@@ -55,6 +55,26 @@ pub trait UploadSource: Send + Sync {
         offset: u64,
         len: usize,
     ) -> impl Future<Output = std::io::Result<Bytes>> + Send;
+    /// The body of one part: by default [`UploadSource::read_at`] in memory; a file streams it
+    /// from disk instead, so no part is ever held whole.
+    fn part_body(
+        &self,
+        offset: u64,
+        len: u64,
+    ) -> impl Future<Output = std::io::Result<ByteStream>> + Send {
+        async move {
+            let want = usize::try_from(len)
+                .map_err(|_| std::io::Error::other("part too large for memory"))?;
+            let data = self.read_at(offset, want).await?;
+            if data.len() != want {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("source returned {} bytes, expected {want}", data.len()),
+                ));
+            }
+            Ok(ByteStream::from(data))
+        }
+    }
 }
 
 impl UploadSource for Bytes {
@@ -120,6 +140,31 @@ impl UploadSource for FileSource {
             })
             .await
             .map_err(std::io::Error::other)?
+        }
+    }
+    fn part_body(
+        &self,
+        offset: u64,
+        len: u64,
+    ) -> impl Future<Output = std::io::Result<ByteStream>> + Send {
+        let path = self.path.clone();
+        let past_end = offset.checked_add(len).is_none_or(|end| end > self.len);
+        async move {
+            if past_end {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "part past the end of the file",
+                ));
+            }
+            // Read from disk while the request is sent (the SDK re-opens the file on a retry).
+            ByteStream::read_from()
+                .path(path)
+                .offset(offset)
+                .length(aws_sdk_s3::primitives::Length::Exact(len))
+                .buffer_size(256 << 10)
+                .build()
+                .await
+                .map_err(std::io::Error::other)
         }
     }
 }
@@ -497,15 +542,7 @@ impl Store {
             offset,
             source,
         };
-        let want = usize::try_from(n)
-            .map_err(|_| self.protocol("UploadPart", key, "part too large for memory"))?;
-        let data = src.read_at(offset, want).await.map_err(source_err)?;
-        if data.len() != want {
-            return Err(source_err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                format!("source returned {} bytes, expected {want}", data.len()),
-            )));
-        }
+        let body = src.part_body(offset, n).await.map_err(source_err)?;
         let pn = i32::try_from(part_number)
             .map_err(|_| self.protocol("UploadPart", key, "too many parts"))?;
         let out = self
@@ -516,7 +553,7 @@ impl Store {
             .upload_id(upload_id)
             .part_number(pn)
             .content_length(i64::try_from(n).unwrap_or(i64::MAX))
-            .body(ByteStream::from(data))
+            .body(body)
             .send()
             .await
             .map_err(|e| self.sdk_err("UploadPart", key, e))?;

@@ -393,7 +393,7 @@ async fn altered_object_is_refused_and_nothing_written() -> eyre::Result<()> {
     let leftovers: Vec<_> = std::fs::read_dir(&work)?
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".tmp"))
+        .filter(|n| n.starts_with(".tmp") || n.contains(".phd-partial"))
         .collect();
     eyre::ensure!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     stack.stop().await;

@@ -73,18 +73,35 @@ impl AlloyChain {
     }
 
     async fn send(&self, to: Address, input: Vec<u8>) -> Result<B256, ChainFailure> {
+        self.send_with_gas(to, input, None).await
+    }
+
+    /// `gas_limit: None` estimates (a revert surfaces before a nonce is used); a fixed limit
+    /// saves that round trip where the caller has just checked the call's preconditions.
+    async fn send_with_gas(
+        &self,
+        to: Address,
+        input: Vec<u8>,
+        gas_limit: Option<u64>,
+    ) -> Result<B256, ChainFailure> {
         let tx = TransactionRequest::default()
             .with_from(self.me)
             .with_to(to)
             .with_input(Bytes::from(input));
-        // One sender at a time: estimate (reverts surface here, before a nonce is used), assign
-        // the nonce, broadcast. Receipts are awaited outside the lock.
+        // One sender at a time: estimate if asked, assign the nonce, broadcast. Receipts are
+        // awaited outside the lock.
         let mut next = self.next_nonce.lock().await;
-        let gas = self
-            .provider
-            .estimate_gas(tx.clone())
-            .await
-            .map_err(transport_failure)?;
+        let gas = match gas_limit {
+            Some(g) => g,
+            None => {
+                self.provider
+                    .estimate_gas(tx.clone())
+                    .await
+                    .map_err(transport_failure)?
+                    .saturating_mul(12)
+                    / 10
+            }
+        };
         let nonce = match *next {
             Some(n) => n,
             None => self
@@ -94,9 +111,7 @@ impl AlloyChain {
                 .await
                 .map_err(transport_failure)?,
         };
-        let tx = tx
-            .with_nonce(nonce)
-            .with_gas_limit(gas.saturating_mul(12) / 10);
+        let tx = tx.with_nonce(nonce).with_gas_limit(gas);
         match self.provider.send_transaction(tx).await {
             Ok(pending) => {
                 *next = Some(nonce.saturating_add(1));
@@ -117,6 +132,13 @@ impl AlloyChain {
             None => Err(ChainFailure::Rpc(format!("transaction {hash} was dropped"))),
         }
     }
+}
+
+/// Fixed gas limit for `deliverShare` with a `payload_len`-byte payload: the first delivery of
+/// a purchase costs ≈ 66k gas (`contracts/snapshots/steady.json`), the payload is calldata
+/// (≤ 16 gas/byte) and event data (8 gas/byte + memory); twice that plus a margin.
+fn deliver_share_gas(payload_len: usize) -> u64 {
+    150_000 + 64 * payload_len as u64
 }
 
 fn decode_revert(data: &[u8]) -> Revert {
@@ -417,11 +439,16 @@ impl KeeperChain for AlloyChain {
     }
 
     async fn send_delivery(&self, purchase_id: U256, payload: Bytes) -> Result<B256, ChainFailure> {
+        let gas = deliver_share_gas(payload.len());
         let call = Marketplace::deliverShareCall {
             purchaseId: purchase_id,
             payload,
         };
-        self.send(self.addrs.marketplace, call.abi_encode()).await
+        // The watcher checked purchase status, deadline, commitments and `hasDelivered` just
+        // before; a delivery that still reverts (a race with the deadline) is mined as failed
+        // and retried through the same checks, which then skip it.
+        self.send_with_gas(self.addrs.marketplace, call.abi_encode(), Some(gas))
+            .await
     }
 
     async fn wait_receipt(&self, tx_hash: B256) -> Result<Option<bool>, ChainFailure> {
