@@ -9,6 +9,9 @@
 //! | listings with on-chain state and certification | [`browse::browse`] |
 //! | open every delivery of a purchase, build dispute proofs for bad ones | [`dispute::check_deliveries`], [`dispute::dispute_proof`] |
 //! | shares → key → download → verify → decrypt, for purchases and grants | [`retrieve::retrieve`] |
+//! | series: one segment sealed, shared and appended; one segment fetched | [`series::publish_segment`], [`series::fetch_segment`] |
+//! | follow a subscription into a directory, resumable | [`series_follow::follow`] |
+//! | stream a growing CSV into a series, crash-safe | [`stream::stream`] |
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod browse;
@@ -17,6 +20,9 @@ pub mod dispute;
 pub mod error;
 pub mod events;
 pub mod retrieve;
+pub mod series;
+pub mod series_follow;
+pub mod stream;
 pub mod util;
 
 pub use ctx::{ClientCtx, id_u64};

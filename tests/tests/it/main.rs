@@ -6,3 +6,4 @@ mod e2e_errors;
 mod e2e_flow;
 mod e2e_gdpr;
 mod e2e_keepers;
+mod e2e_series;
