@@ -281,12 +281,13 @@ pub async fn stream(
                 return Ok(None);
             };
             // Rotation (another inode) or truncation: the new file's rows start afresh.
-            if state.inode != inode(&meta) || meta.len() < state.offset || state.offset < body_start
+            if (state.inode != inode(&meta)
+                || meta.len() < state.offset
+                || state.offset < body_start)
+                && state.in_flight.is_none()
             {
-                if state.in_flight.is_none() {
-                    state.inode = inode(&meta);
-                    state.offset = body_start;
-                }
+                state.inode = inode(&meta);
+                state.offset = body_start;
             }
             let time_col = header_line.split(',').position(|c| {
                 matches!(
