@@ -11,7 +11,9 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, put},
 };
-use phd_protocol::{DatasetId, Health, SHARES_PATH, ShareUpload, UploadReply, keeper_share_aad};
+use phd_protocol::{
+    DatasetId, Health, SEGMENT_SHARES_PATH, SHARES_PATH, ShareUpload, UploadReply, keeper_share_aad,
+};
 use subtle::ConstantTimeEq;
 
 use crate::{
@@ -21,11 +23,15 @@ use crate::{
     metrics::Metrics,
 };
 
+mod series;
+pub(crate) use series::segment_at_rest_id;
+
 const MAX_BODY: usize = 16 * 1024;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route(SHARES_PATH, put(put_share))
+        .route(SEGMENT_SHARES_PATH, put(series::put_segment_share))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -306,7 +312,10 @@ pub(crate) async fn acknowledge(
 
 async fn health(State(s): State<Arc<Shared>>) -> Response {
     let store = Arc::clone(&s.store);
-    let (shares, cursor) = match store.run(|st| Ok((st.share_count()?, st.cursor()?))).await {
+    let (shares, cursor) = match store
+        .run(|st| Ok((st.share_count()? + st.segment_share_count()?, st.cursor()?)))
+        .await
+    {
         Ok(v) => v,
         Err(e) => return ApiError::internal(&e).into_response(),
     };

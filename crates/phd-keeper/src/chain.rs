@@ -7,6 +7,7 @@ use alloy::primitives::{Address, B256, Bytes, U256};
 pub(crate) use phd_chain::{DatasetStatus, PurchaseStatus};
 
 pub(crate) mod alloy_impl;
+pub(crate) mod series;
 
 /// A decoded contract revert the keeper reacts to; anything else is `Other`.
 #[derive(Debug, Clone, PartialEq, Eq)]

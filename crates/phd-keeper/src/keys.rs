@@ -132,3 +132,23 @@ pub(crate) fn deliver_to_buyer(
     .map_err(|e| e.to_string())?;
     Ok(d.to_bytes())
 }
+
+/// The provable delivery payload of `share_bytes` for a series subscriber (64-byte account
+/// key), bound to the subscription and segment by a [`phd_keys::SeriesDeliveryContext`], so it
+/// cannot be replayed as a purchase delivery, to another subscription or as another segment.
+pub(crate) fn deliver_to_subscriber(
+    share_bytes: &[u8],
+    subscriber_pubkey: &[u8],
+    ctx: &phd_keys::SeriesDeliveryContext,
+) -> Result<Vec<u8>, String> {
+    if subscriber_pubkey.len() != 64 {
+        return Err(format!(
+            "subscriber public key is {} bytes, expected 64",
+            subscriber_pubkey.len()
+        ));
+    }
+    let share = KeyShare::from_bytes(share_bytes).map_err(|e| e.to_string())?;
+    phd_keys::deliver_share(&share, subscriber_pubkey, ctx)
+        .map(|d| d.to_bytes())
+        .map_err(|e| e.to_string())
+}

@@ -156,6 +156,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: Metrics,
     pub(crate) locks: api::DatasetLocks,
     pub(crate) misbehave: Option<Misbehaviour>,
+    /// The `SeriesMarket` side; `None` when the deployment has none (or in in-memory tests).
+    pub(crate) series: Option<Arc<dyn chain::series::SeriesChain>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -172,7 +174,7 @@ impl Shared {
     }
 }
 
-fn connect(config: &KeeperConfig) -> Arc<dyn KeeperChain> {
+fn connect(config: &KeeperConfig) -> Arc<AlloyChain> {
     let d = &config.deployment;
     Arc::new(AlloyChain::connect(
         &config.rpc_url,
@@ -183,6 +185,7 @@ fn connect(config: &KeeperConfig) -> Arc<dyn KeeperChain> {
             keeper_registry: d.keeper_registry,
             data_registry: d.data_registry,
             marketplace: d.marketplace,
+            series_market: d.series_market,
         },
         config.poll_interval,
     ))
@@ -205,12 +208,30 @@ pub async fn run(
         .clone()
         .unwrap_or_else(|| format!("http://{local}"));
     let chain = connect(&config);
-    run_with_chain(config, chain, listener, endpoint, shutdown).await
+    let series: Option<Arc<dyn chain::series::SeriesChain>> =
+        if config.deployment.series_market.is_zero() {
+            None
+        } else {
+            Some(Arc::clone(&chain) as Arc<dyn chain::series::SeriesChain>)
+        };
+    run_with_chains(config, chain, series, listener, endpoint, shutdown).await
 }
 
+#[cfg(test)]
 pub(crate) async fn run_with_chain(
     config: KeeperConfig,
     chain: Arc<dyn KeeperChain>,
+    listener: tokio::net::TcpListener,
+    endpoint: String,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), KeeperError> {
+    run_with_chains(config, chain, None, listener, endpoint, shutdown).await
+}
+
+async fn run_with_chains(
+    config: KeeperConfig,
+    chain: Arc<dyn KeeperChain>,
+    series: Option<Arc<dyn chain::series::SeriesChain>>,
     listener: tokio::net::TcpListener,
     endpoint: String,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -233,6 +254,7 @@ pub(crate) async fn run_with_chain(
         metrics: Metrics::default(),
         locks: api::DatasetLocks::default(),
         misbehave: config.misbehave,
+        series,
     });
     tracing::info!(
         address = %shared.chain.address(),
@@ -337,7 +359,7 @@ async fn ensure_registered_with_retry(
 pub async fn register(config: &KeeperConfig, endpoint: &str) -> Result<Registration, KeeperError> {
     create_private_dir(&config.data_dir)?;
     let key = load_or_create_key(&config.data_dir.join(KEY_FILE))?;
-    let chain = connect(config);
+    let chain: Arc<dyn KeeperChain> = connect(config);
     ensure_registered_with_retry(chain.as_ref(), &key, endpoint, config.stake).await
 }
 

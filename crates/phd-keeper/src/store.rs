@@ -19,7 +19,10 @@ use serde::Serialize;
 use crate::{KeeperError, chain::ChainEvent};
 
 /// Current schema version (`PRAGMA user_version`).
-pub(crate) const SCHEMA_VERSION: i64 = 3;
+pub(crate) const SCHEMA_VERSION: i64 = 4;
+
+mod series;
+pub(crate) use series::{ERASURE_CONFIRMED, ERASURE_DELETED, ERASURE_NOT_LISTED, OpenSubscription};
 
 const MIGRATION_1: &str = "
 CREATE TABLE shares (
@@ -342,6 +345,16 @@ impl Store {
             tx.execute_batch(MIGRATION_3)
                 .map_err(KeeperError::db("migrate to v3"))?;
             tx.pragma_update(None, "user_version", 3)
+                .map_err(KeeperError::db("set schema version"))?;
+            tx.commit().map_err(KeeperError::db("commit migration"))?;
+        }
+        if version < 4 {
+            let tx = conn
+                .unchecked_transaction()
+                .map_err(KeeperError::db("begin migration"))?;
+            tx.execute_batch(series::MIGRATION_4)
+                .map_err(KeeperError::db("migrate to v4"))?;
+            tx.pragma_update(None, "user_version", 4)
                 .map_err(KeeperError::db("set schema version"))?;
             tx.commit().map_err(KeeperError::db("commit migration"))?;
         }

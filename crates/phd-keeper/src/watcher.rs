@@ -20,6 +20,8 @@ use crate::{
     store::{DeliveryJob, DeliveryState, ErasureJob, ErasureState, now_ms},
 };
 
+pub(crate) mod series;
+
 /// Largest block range per `eth_getLogs`.
 const MAX_RANGE: u64 = 2_000;
 /// Jobs fetched per tick.
@@ -96,6 +98,9 @@ fn retry_at(cfg: &WatcherConfig, attempts: u32) -> i64 {
 }
 
 async fn tick(s: &Arc<Shared>, cfg: &WatcherConfig) -> Result<(), KeeperError> {
+    if let Some(series_chain) = &s.series {
+        series::tick(s, series_chain, cfg).await?;
+    }
     scan(s, cfg).await?;
     reconcile_acks(s).await?;
     let erasures = s.store.run(|st| st.due_erasures(BATCH)).await?;

@@ -28,9 +28,9 @@ pub use error::{KeyError, Result};
 pub use k256::PublicKey;
 pub use proof::{
     DELIVERY_CONTEXT_LEN, DELIVERY_LEN, DELIVERY_VERSION, DISPUTE_PROOF_LEN, DLEQ_DST,
-    DeliveryContext, DisputeProof, MASK_DST, ShareDelivery, TAIL_INFO, deliver_share,
-    deliver_share_with_tail, open_delivery, open_delivery_tail, prove_dispute, public_share,
-    verify_dispute,
+    DeliveryBinding, DeliveryContext, DisputeProof, MASK_DST, SERIES_CONTEXT_TAG,
+    SeriesDeliveryContext, ShareDelivery, TAIL_INFO, deliver_share, deliver_share_with_tail,
+    open_delivery, open_delivery_tail, prove_dispute, public_share, verify_dispute,
 };
 pub use secret::{DATA_KEY_INFO, DatasetSecret};
 pub use vss::{

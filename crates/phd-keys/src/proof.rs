@@ -94,6 +94,86 @@ impl DeliveryContext {
     }
 }
 
+/// What a delivery is bound to, as the 85 bytes hashed into its mask, challenge and tail key.
+/// Two kinds exist and their encodings never collide (a purchase context starts with 24 zero
+/// bytes, a series context with the tag `0x01`), so a delivery made for one cannot be opened
+/// or replayed as the other.
+pub trait DeliveryBinding {
+    /// The 85-byte encoding.
+    fn to_bytes(&self) -> [u8; DELIVERY_CONTEXT_LEN];
+    /// The keeper's share index the delivery carries (1..=255).
+    fn share_index(&self) -> u8;
+}
+
+impl DeliveryBinding for DeliveryContext {
+    fn to_bytes(&self) -> [u8; DELIVERY_CONTEXT_LEN] {
+        DeliveryContext::to_bytes(self)
+    }
+    fn share_index(&self) -> u8 {
+        self.index
+    }
+}
+
+/// First byte of an encoded [`SeriesDeliveryContext`].
+pub const SERIES_CONTEXT_TAG: u8 = 0x01;
+
+/// What a series release (`SeriesMarket.releaseShares`) is bound to: chain, series market,
+/// subscription, segment and the keeper's share index. Encoded as
+/// `0x01 ‖ 0 (7) ‖ seq (u64 BE) ‖ 0 (8) ‖ chain_id (u64 BE) ‖ series_market (20) ‖
+/// subscription_id (32) ‖ index (u8)` (85 bytes, like [`DeliveryContext`], whose first byte is
+/// always 0). There is no on-chain dispute of a series release yet, so only the keeper and the
+/// subscriber compute it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SeriesDeliveryContext {
+    /// EIP-155 chain id.
+    pub chain_id: u64,
+    /// SeriesMarket contract address.
+    pub series_market: [u8; 20],
+    /// Subscription id (u256, big-endian).
+    pub subscription_id: [u8; 32],
+    /// Segment sequence number.
+    pub seq: u64,
+    /// The keeper's share index (1..=255).
+    pub index: u8,
+}
+
+impl SeriesDeliveryContext {
+    /// A context with a subscription id that fits in 64 bits.
+    pub fn new(
+        chain_id: u64,
+        series_market: [u8; 20],
+        subscription_id: u64,
+        seq: u64,
+        index: u8,
+    ) -> Self {
+        let mut id = [0u8; 32];
+        id[24..].copy_from_slice(&subscription_id.to_be_bytes());
+        Self {
+            chain_id,
+            series_market,
+            subscription_id: id,
+            seq,
+            index,
+        }
+    }
+}
+
+impl DeliveryBinding for SeriesDeliveryContext {
+    fn to_bytes(&self) -> [u8; DELIVERY_CONTEXT_LEN] {
+        let mut out = [0u8; DELIVERY_CONTEXT_LEN];
+        out[0] = SERIES_CONTEXT_TAG;
+        out[8..16].copy_from_slice(&self.seq.to_be_bytes());
+        out[24..32].copy_from_slice(&self.chain_id.to_be_bytes());
+        out[32..52].copy_from_slice(&self.series_market);
+        out[52..84].copy_from_slice(&self.subscription_id);
+        out[84] = self.index;
+        out
+    }
+    fn share_index(&self) -> u8 {
+        self.index
+    }
+}
+
 /// A parsed delivery: the keeper's ephemeral point `R` and the masked share `m`.
 /// Public data (what goes on-chain); anything after the 66 bytes is kept as an opaque tail.
 #[derive(Clone, PartialEq, Eq)]
@@ -219,24 +299,24 @@ impl fmt::Debug for DisputeProof {
 
 /// Keeper: mask `share` for the buyer whose public key is `buyer_pubkey` (33, 64 or 65 bytes):
 /// fresh `r`, `R = r·G` (`R.x < n`), `m = s + H_mask(ctx, R, r·B) mod n`.
-pub fn deliver_share(
+pub fn deliver_share<C: DeliveryBinding + ?Sized>(
     share: &KeyShare,
     buyer_pubkey: &[u8],
-    ctx: &DeliveryContext,
+    ctx: &C,
 ) -> Result<ShareDelivery> {
     deliver(share, buyer_pubkey, ctx, None)
 }
 
-fn deliver(
+fn deliver<C: DeliveryBinding + ?Sized>(
     share: &KeyShare,
     buyer_pubkey: &[u8],
-    ctx: &DeliveryContext,
+    ctx: &C,
     tail_plaintext: Option<&[u8]>,
 ) -> Result<ShareDelivery> {
-    if share.index() != ctx.index {
+    if share.index() != ctx.share_index() {
         return Err(KeyError::ContextMismatch {
             share_index: share.index(),
-            context_index: ctx.index,
+            context_index: ctx.share_index(),
         });
     }
     let buyer = parse_public_key(buyer_pubkey)?.to_projective();
@@ -262,10 +342,10 @@ fn deliver(
 }
 
 /// The delivery and its ECDH point `P`; `None` when `R.x ≥ n` (pick another `r`).
-pub(crate) fn deliver_with(
+pub(crate) fn deliver_with<C: DeliveryBinding + ?Sized>(
     s: &Scalar,
     buyer: &ProjectivePoint,
-    ctx: &DeliveryContext,
+    ctx: &C,
     r: &Scalar,
 ) -> Result<Option<(ShareDelivery, Zeroizing<AffinePoint>)>> {
     let big_r = (ProjectivePoint::GENERATOR * r).to_affine();
@@ -289,10 +369,10 @@ pub(crate) fn deliver_with(
 /// tail_plaintext, aad = core (66) ‖ ctx)` with `K_tail = HKDF-SHA256(IKM = enc64(P),
 /// salt = core (66), info = "phd share delivery tail v1" ‖ ctx)`. The tail is not part of any
 /// dispute, and a dispute (which publishes `P`) makes it readable by anyone.
-pub fn deliver_share_with_tail(
+pub fn deliver_share_with_tail<C: DeliveryBinding + ?Sized>(
     share: &KeyShare,
     buyer_pubkey: &[u8],
-    ctx: &DeliveryContext,
+    ctx: &C,
     tail_plaintext: &[u8],
 ) -> Result<ShareDelivery> {
     deliver(share, buyer_pubkey, ctx, Some(tail_plaintext))
@@ -300,10 +380,10 @@ pub fn deliver_share_with_tail(
 
 /// Buyer: decrypt the tail of a delivery made by [`deliver_share_with_tail`]; `Ok(None)` when
 /// the payload has no tail. Any failure of the tail is `DecryptionFailed`.
-pub fn open_delivery_tail(
+pub fn open_delivery_tail<C: DeliveryBinding + ?Sized>(
     buyer: &EncryptionSecretKey,
     payload: &[u8],
-    ctx: &DeliveryContext,
+    ctx: &C,
 ) -> Result<Option<Zeroizing<Vec<u8>>>> {
     let d = ShareDelivery::from_bytes(payload)?;
     if d.tail.is_empty() {
@@ -330,10 +410,10 @@ pub fn open_delivery_tail(
     Ok(Some(Zeroizing::new(pt)))
 }
 
-fn tail_key(
+fn tail_key<C: DeliveryBinding + ?Sized>(
     d: &ShareDelivery,
     p: &AffinePoint,
-    ctx: &DeliveryContext,
+    ctx: &C,
 ) -> Result<(Zeroizing<[u8; 32]>, Vec<u8>)> {
     let mut core = d.to_bytes();
     core.truncate(DELIVERY_LEN);
@@ -350,10 +430,10 @@ fn tail_key(
     Ok((key, aad))
 }
 
-fn seal_tail(
+fn seal_tail<C: DeliveryBinding + ?Sized>(
     d: &ShareDelivery,
     p: &AffinePoint,
-    ctx: &DeliveryContext,
+    ctx: &C,
     nonce: [u8; TAIL_NONCE_LEN],
     plaintext: &[u8],
 ) -> Result<Vec<u8>> {
@@ -381,10 +461,10 @@ fn seal_tail(
 /// Buyer: unmask a delivery and Feldman-check it. `Err(MalformedDelivery)` and
 /// `Err(ShareVerification)` both mean the keeper cheated: dispute on-chain (with
 /// [`prove_dispute`] for the latter, with an empty proof for the former).
-pub fn open_delivery(
+pub fn open_delivery<C: DeliveryBinding + ?Sized>(
     buyer: &EncryptionSecretKey,
     payload: &[u8],
-    ctx: &DeliveryContext,
+    ctx: &C,
     commitments: &Commitments,
 ) -> Result<KeyShare> {
     let d = ShareDelivery::from_bytes(payload)?;
@@ -392,13 +472,15 @@ pub fn open_delivery(
     let p = Zeroizing::new((ProjectivePoint::from(d.r) * *b).to_affine());
     let h = Zeroizing::new(mask(ctx, &d.r33, &p));
     let s = Zeroizing::new(d.m - *h);
-    if ctx.index == 0 {
+    if ctx.share_index() == 0 {
         return Err(KeyError::InvalidShareIndex { index: 0 });
     }
-    if ProjectivePoint::GENERATOR * *s != public_share(commitments, ctx.index) {
-        return Err(KeyError::ShareVerification { index: ctx.index });
+    if ProjectivePoint::GENERATOR * *s != public_share(commitments, ctx.share_index()) {
+        return Err(KeyError::ShareVerification {
+            index: ctx.share_index(),
+        });
     }
-    KeyShare::from_scalar(ctx.index, &s)
+    KeyShare::from_scalar(ctx.share_index(), &s)
 }
 
 /// Buyer: the dispute proof for a (well-formed) delivery. It verifies whether or not the share
@@ -592,7 +674,7 @@ pub fn public_share(commitments: &Commitments, index: u8) -> ProjectivePoint {
 // ---------------------------------------------------------------------------------------------
 
 /// `H_mask = SHA-256(MASK_DST ‖ ctx ‖ R (33) ‖ P.x ‖ P.y) mod n`.
-fn mask(ctx: &DeliveryContext, r33: &[u8; 33], p: &AffinePoint) -> Scalar {
+fn mask<C: DeliveryBinding + ?Sized>(ctx: &C, r33: &[u8; 33], p: &AffinePoint) -> Scalar {
     let mut pe = enc64(p);
     let mut hasher = Sha256::new();
     hasher.update(MASK_DST);

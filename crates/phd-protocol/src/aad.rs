@@ -55,9 +55,99 @@ pub fn upload_message(
     keccak256(&m)
 }
 
+const SEGMENT_KEEPER_LABEL: &[u8] = b"phd segment share to keeper v1";
+const SEGMENT_UPLOAD_LABEL: &[u8] = b"phd segment share upload v1";
+
+/// `label ‖ chain_id (u64 BE) ‖ series_market (20) ‖ series_id (u256 BE) ‖ seq (u64 BE) ‖ share_index (u8)`.
+fn bind_segment(
+    label: &[u8],
+    chain_id: u64,
+    series_market: Address,
+    series_id: U256,
+    seq: u64,
+    share_index: u8,
+) -> Vec<u8> {
+    let mut out = bind(label, chain_id, series_market, series_id, share_index);
+    // The index stays last, as in every other layout.
+    let index = out.pop().unwrap_or(share_index);
+    out.extend_from_slice(&seq.to_be_bytes());
+    out.push(index);
+    out
+}
+
+/// AAD of the ECIES ciphertext of a series segment's share sent to a keeper:
+/// `"phd segment share to keeper v1" ‖ chain_id (u64 BE) ‖ series_market (20) ‖ series_id (u256 BE) ‖ seq (u64 BE) ‖ share_index (u8)`.
+/// Its own label keeps a dataset share from being accepted as a segment share and back.
+pub fn segment_keeper_share_aad(
+    chain_id: u64,
+    series_market: Address,
+    series_id: U256,
+    seq: u64,
+    share_index: u8,
+) -> Vec<u8> {
+    bind_segment(
+        SEGMENT_KEEPER_LABEL,
+        chain_id,
+        series_market,
+        series_id,
+        seq,
+        share_index,
+    )
+}
+
+/// The 32-byte message the series owner signs (EIP-191) for a segment share upload:
+/// `keccak256("phd segment share upload v1" ‖ chain_id ‖ series_market ‖ series_id ‖ seq ‖ share_index ‖ keccak256(commitments) ‖ keccak256(ciphertext))`.
+/// The commitments are signed because the keeper receives the share before `appendSegment`
+/// puts their hash on-chain.
+pub fn segment_upload_message(
+    chain_id: u64,
+    series_market: Address,
+    series_id: U256,
+    seq: u64,
+    share_index: u8,
+    commitments: &[u8],
+    ciphertext: &[u8],
+) -> B256 {
+    let mut m = bind_segment(
+        SEGMENT_UPLOAD_LABEL,
+        chain_id,
+        series_market,
+        series_id,
+        seq,
+        share_index,
+    );
+    m.extend_from_slice(keccak256(commitments).as_slice());
+    m.extend_from_slice(keccak256(ciphertext).as_slice());
+    keccak256(&m)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn segment_layouts_bind_seq_and_differ_from_dataset_ones() {
+        let m = Address::repeat_byte(0x33);
+        let aad = segment_keeper_share_aad(31337, m, U256::from(7u64), 5, 2);
+        assert_eq!(&aad[..30], b"phd segment share to keeper v1");
+        assert_eq!(aad.len(), 30 + 8 + 20 + 32 + 8 + 1);
+        assert_eq!(&aad[90..98], &5u64.to_be_bytes());
+        assert_eq!(aad[98], 2);
+        assert_ne!(
+            aad,
+            segment_keeper_share_aad(31337, m, U256::from(7u64), 6, 2)
+        );
+        let base = segment_upload_message(1, m, U256::from(1u64), 0, 1, b"c", b"ct");
+        assert_ne!(
+            base,
+            segment_upload_message(1, m, U256::from(1u64), 1, 1, b"c", b"ct")
+        );
+        assert_ne!(
+            base,
+            segment_upload_message(1, m, U256::from(1u64), 0, 1, b"d", b"ct")
+        );
+        assert_ne!(base, upload_message(1, m, U256::from(1u64), 1, b"ct"));
+    }
 
     #[test]
     fn keeper_aad_layout() {

@@ -7,6 +7,8 @@
 //!   keeper's [`Health`] (`GET /health`), [`keeper_share_aad`] and the signed
 //!   [`upload_message`];
 //! - keeper → buyer: [`buyer_share_aad`] of the `deliverShare` payload;
+//! - series owner → keeper: [`SegmentShareUpload`] (`PUT /v1/series/{series_id}/segments/{seq}/share`),
+//!   [`segment_keeper_share_aad`], the signed [`segment_upload_message`];
 //! - owner → validator: the validator's [`ValidatorHealth`] (`GET /health`);
 //! - buyer → access gateway: [`gateway::AccessToken`] (EIP-712), object/manifest routes,
 //!   [`gateway::Manifest`];
@@ -18,9 +20,13 @@ pub mod gateway;
 mod ids;
 mod messages;
 
-pub use aad::{buyer_share_aad, keeper_share_aad, upload_message};
+pub use aad::{
+    buyer_share_aad, keeper_share_aad, segment_keeper_share_aad, segment_upload_message,
+    upload_message,
+};
 pub use error::ProtocolError;
 pub use ids::{DatasetId, PurchaseId};
 pub use messages::{
-    Health, SHARES_PATH, ShareUpload, UploadReply, ValidatorHealth, share_upload_path,
+    Health, SEGMENT_SHARES_PATH, SHARES_PATH, SegmentShareUpload, ShareUpload, UploadReply,
+    ValidatorHealth, segment_share_upload_path, share_upload_path,
 };

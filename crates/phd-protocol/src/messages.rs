@@ -3,7 +3,7 @@
 use alloy::primitives::{Address, B256, Bytes};
 use serde::{Deserialize, Serialize};
 
-use crate::{DatasetId, upload_message};
+use crate::{DatasetId, segment_upload_message, upload_message};
 
 /// Route of the share upload, with `{dataset_id}` as the axum path parameter.
 pub const SHARES_PATH: &str = "/v1/shares/{dataset_id}";
@@ -39,6 +39,58 @@ impl ShareUpload {
             self.registry,
             self.dataset_id.get(),
             self.share_index,
+            &self.ciphertext,
+        )
+    }
+}
+
+/// Route of a series segment's share upload (axum path parameters `{series_id}`, `{seq}`).
+pub const SEGMENT_SHARES_PATH: &str = "/v1/series/{series_id}/segments/{seq}/share";
+
+/// `<endpoint>/v1/series/<series_id>/segments/<seq>/share`: where a series owner `PUT`s a
+/// [`SegmentShareUpload`].
+pub fn segment_share_upload_path(endpoint: &str, series_id: u64, seq: u64) -> String {
+    format!(
+        "{}/v1/series/{series_id}/segments/{seq}/share",
+        endpoint.trim_end_matches('/')
+    )
+}
+
+/// Body of `PUT /v1/series/{series_id}/segments/{seq}/share`: the series variant of
+/// [`ShareUpload`]. One Feldman share of the segment's fresh secret, ECIES-encrypted to the
+/// keeper under [`segment_keeper_share_aad`](crate::segment_keeper_share_aad), with the
+/// segment's commitments (the upload precedes `appendSegment`, which later pins their hash
+/// on-chain), signed by the series owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentShareUpload {
+    /// Chain of the deployment.
+    pub chain_id: u64,
+    /// `SeriesMarket` address.
+    pub series_market: Address,
+    /// Must equal the id in the path.
+    pub series_id: u64,
+    /// Must equal the seq in the path.
+    pub seq: u64,
+    /// 1-based share index (the keeper's position in the series' keeper list).
+    pub share_index: u8,
+    /// The segment's packed compressed Feldman commitments (threshold × 33 bytes).
+    pub commitments: Bytes,
+    /// ECIES ciphertext of the 33-byte share.
+    pub ciphertext: Bytes,
+    /// 65-byte EIP-191 signature over [`SegmentShareUpload::signing_message`].
+    pub signature: Bytes,
+}
+
+impl SegmentShareUpload {
+    /// The message the owner signs: [`segment_upload_message`] over this body's fields.
+    pub fn signing_message(&self) -> B256 {
+        segment_upload_message(
+            self.chain_id,
+            self.series_market,
+            alloy::primitives::U256::from(self.series_id),
+            self.seq,
+            self.share_index,
+            &self.commitments,
             &self.ciphertext,
         )
     }

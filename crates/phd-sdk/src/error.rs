@@ -120,6 +120,9 @@ pub enum SdkError {
     /// Dataset unknown, or not the acting account's.
     #[error("dataset {dataset_id}: {reason}")]
     Dataset { dataset_id: u64, reason: String },
+    /// A series step failed (sealing, shares, commitments, a gap in the sequence).
+    #[error("series {series_id}: {reason}")]
+    Series { series_id: u64, reason: String },
     /// Writing the output failed.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -143,6 +146,13 @@ fn bad_suffix(bad: &[BadShare]) -> String {
 }
 
 impl SdkError {
+    pub(crate) fn series(series_id: u64, reason: impl Into<String>) -> Self {
+        Self::Series {
+            series_id,
+            reason: reason.into(),
+        }
+    }
+
     pub(crate) fn chain(context: impl Into<String>, e: impl Into<BoxError>) -> Self {
         SdkError::Chain {
             context: context.into(),

@@ -15,6 +15,9 @@
 //! | listings, sales, earnings, consent withdrawal (the owner) | [`owner`] |
 //! | stake, deliveries, disputes, earnings (a keeper operator) | [`keeper`] |
 //! | pipelined, resumable fetch of a sealed object from any `RangedObject` (S3, presigned URL) | [`fetch::fetch_and_open`], [`objects::SealedObject`] |
+//! | series: one segment sealed, shared and appended; one segment fetched | [`series::publish_segment`], [`series::fetch_segment`] |
+//! | follow a subscription into a directory, resumable | [`series_follow::follow`] |
+//! | stream a growing CSV into a series, crash-safe | [`stream::stream`] |
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod browse;
@@ -30,6 +33,9 @@ pub mod keeper;
 pub mod objects;
 pub mod owner;
 pub mod retrieve;
+pub mod series;
+pub mod series_follow;
+pub mod stream;
 pub mod util;
 
 pub use ctx::{ClientCtx, id_u64};

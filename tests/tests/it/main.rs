@@ -7,4 +7,5 @@ mod e2e_flow;
 mod e2e_gdpr;
 mod e2e_keepers;
 mod e2e_owner_fraud;
+mod e2e_series;
 mod web;

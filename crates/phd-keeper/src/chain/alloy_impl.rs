@@ -20,8 +20,11 @@ use phd_chain::{
         DataRegistry, KeeperRegistry, Marketplace, PHDCoin,
         data_registry::DataRegistry::DataRegistryErrors as D,
         marketplace::Marketplace::MarketplaceErrors as M,
+        series_market::SeriesMarket::SeriesMarketErrors as S,
     },
 };
+
+mod series;
 
 use super::{
     ChainEvent, ChainFailure, DatasetStatus, DatasetView, KeeperChain, NodeView, PurchaseStatus,
@@ -39,6 +42,7 @@ pub(crate) struct Addresses {
     pub(crate) keeper_registry: Address,
     pub(crate) data_registry: Address,
     pub(crate) marketplace: Address,
+    pub(crate) series_market: Address,
 }
 
 #[derive(Debug)]
@@ -160,6 +164,9 @@ fn decode_revert(data: &[u8]) -> Revert {
             D::DataRegistryNotListedKeeper(_) => Revert::NotListed,
             other => Revert::Other(format!("{other:?}")),
         },
+        ContractRevert::SeriesMarket(S::SeriesMarketAlreadyConfirmedErasure(_)) => {
+            Revert::AlreadyConfirmedErasure
+        }
         ContractRevert::KeeperRegistry(e) => Revert::Other(format!("{e:?}")),
         // Nothing the keeper reacts to: keep the raw bytes for the log.
         _ => Revert::Other(format!("0x{}", hex::encode(data))),

@@ -653,3 +653,37 @@ fn share_proof_vectors() {
         path.display()
     );
 }
+
+#[test]
+fn series_and_purchase_deliveries_cannot_be_replayed_across() {
+    use crate::{DeliveryBinding, SeriesDeliveryContext};
+    let secret = DatasetSecret::generate().unwrap();
+    let (shares, commitments) = split(&secret, 2, 3).unwrap();
+    let buyer = EncryptionSecretKey::generate().unwrap();
+    let pk = buyer.public_key_uncompressed();
+    let share = &shares[1];
+    let series = SeriesDeliveryContext::new(31337, MARKET, 7, 0, share.index());
+    let purchase = DeliveryContext::new(31337, MARKET, 7, share.index());
+    // Same chain, contract, id and index: only the kind differs, and the encodings do.
+    assert_ne!(series.to_bytes(), DeliveryBinding::to_bytes(&purchase));
+    assert_eq!(series.to_bytes()[0], crate::SERIES_CONTEXT_TAG);
+    let d = deliver_share(share, &pk[1..], &series).unwrap().to_bytes();
+    assert_eq!(
+        open_delivery(&buyer, &d, &series, &commitments)
+            .unwrap()
+            .to_bytes(),
+        share.to_bytes()
+    );
+    assert!(open_delivery(&buyer, &d, &purchase, &commitments).is_err());
+    // Another segment or subscription of the same series does not open either.
+    for other in [
+        SeriesDeliveryContext::new(31337, MARKET, 7, 1, share.index()),
+        SeriesDeliveryContext::new(31337, MARKET, 8, 0, share.index()),
+    ] {
+        assert!(open_delivery(&buyer, &d, &other, &commitments).is_err());
+    }
+    let p = deliver_share(share, &pk[1..], &purchase)
+        .unwrap()
+        .to_bytes();
+    assert!(open_delivery(&buyer, &p, &series, &commitments).is_err());
+}

@@ -1,0 +1,233 @@
+//! The subscriber's follower: subscribes (or resumes a subscription), waits for each covered
+//! segment's releases, verifies shares and chunks, decrypts and writes each segment as its own
+//! file in order (`segment-<seq>.csv`, written atomically), recording progress in a state file
+//! in the output directory so a restart resumes at the next segment.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use alloy::primitives::U256;
+use phd_chain::{Purpose, SeriesStatus};
+use phd_cli::fs::{Access, write_atomic};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    ClientCtx, Result, SdkError,
+    series::{appended_segment, fetch_segment},
+};
+
+/// File name of the follower's state inside the output directory.
+pub const FOLLOW_STATE_FILE: &str = ".phd-follow.json";
+
+/// What to follow.
+#[derive(Debug, Clone)]
+pub struct FollowOptions {
+    /// Series to follow.
+    pub series_id: u64,
+    /// Where segment files and the state file go.
+    pub out_dir: PathBuf,
+    /// First segment when subscribing (back-fill from the past); default: the next one appended.
+    pub since: Option<u64>,
+    /// Segments to pay for when subscribing.
+    pub segments: u64,
+    /// Refuse to subscribe above this price per segment (PHD wei).
+    pub max_price_per_segment: U256,
+    /// Purpose stated when subscribing.
+    pub purpose: Purpose,
+    /// An existing subscription to use instead of subscribing.
+    pub subscription_id: Option<u64>,
+    /// Chain polling interval.
+    pub poll: Duration,
+    /// Stop after writing this many segments in this run (`None`: until the range or the series ends).
+    pub max_segments: Option<u64>,
+}
+
+/// Persisted progress.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FollowState {
+    /// Series followed.
+    pub series_id: u64,
+    /// Subscription used.
+    pub subscription_id: u64,
+    /// Next segment to write.
+    pub next_seq: u64,
+}
+
+/// What a follow run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct FollowOutcome {
+    /// Subscription used.
+    pub subscription_id: u64,
+    /// Segments written in this run.
+    pub written: Vec<u64>,
+    /// Next segment to write.
+    pub next_seq: u64,
+    /// Why it stopped.
+    pub stopped: &'static str,
+}
+
+/// The path of segment `seq` in `out_dir`.
+pub fn segment_path(out_dir: &Path, seq: u64) -> PathBuf {
+    out_dir.join(format!("segment-{seq:012}.csv"))
+}
+
+fn load_state(path: &Path) -> Result<Option<FollowState>> {
+    match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| SdkError::Write {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(SdkError::Write {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+fn save_state(path: &Path, state: &FollowState) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(state).unwrap_or_default();
+    write_atomic(path, &bytes, Access::OwnerOnly).map_err(|source| SdkError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Follows until the subscription's range is written, the series is withdrawn, `max_segments`
+/// were written, or `stop` resolves.
+pub async fn follow(
+    ctx: &ClientCtx,
+    opts: &FollowOptions,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<FollowOutcome> {
+    let state_path = opts.out_dir.join(FOLLOW_STATE_FILE);
+    std::fs::create_dir_all(&opts.out_dir).map_err(|source| SdkError::Write {
+        path: opts.out_dir.clone(),
+        source,
+    })?;
+    let series_id = opts.series_id;
+    let sid = U256::from(series_id);
+    let mut state = match load_state(&state_path)? {
+        Some(s) if s.series_id == series_id => s,
+        Some(s) => {
+            return Err(SdkError::series(
+                series_id,
+                format!(
+                    "{} follows series {}, not this one",
+                    state_path.display(),
+                    s.series_id
+                ),
+            ));
+        }
+        None => {
+            let subscription_id = match opts.subscription_id {
+                Some(id) => id,
+                None => {
+                    let series = ctx
+                        .chain
+                        .series(sid)
+                        .await
+                        .map_err(|e| SdkError::chain("reading the series", e))?;
+                    let from = opts.since.unwrap_or(series.segmentCount);
+                    let out = ctx
+                        .chain
+                        .subscribe_series(
+                            sid,
+                            from,
+                            opts.segments,
+                            opts.max_price_per_segment,
+                            opts.purpose,
+                        )
+                        .await
+                        .map_err(|e| SdkError::chain("subscribing", e))?;
+                    crate::id_u64(out.subscription_id)
+                }
+            };
+            let sub = ctx
+                .chain
+                .subscription(U256::from(subscription_id))
+                .await
+                .map_err(|e| SdkError::chain("reading the subscription", e))?;
+            if sub.subscriber != ctx.me() || sub.seriesId != sid {
+                return Err(SdkError::series(
+                    series_id,
+                    format!("subscription {subscription_id} is not this account's for this series"),
+                ));
+            }
+            let s = FollowState {
+                series_id,
+                subscription_id,
+                next_seq: sub.fromSeq,
+            };
+            save_state(&state_path, &s)?;
+            s
+        }
+    };
+    let mut written = Vec::new();
+    tokio::pin!(stop);
+    let stopped = loop {
+        let sub = ctx
+            .chain
+            .subscription(U256::from(state.subscription_id))
+            .await
+            .map_err(|e| SdkError::chain("reading the subscription", e))?;
+        let end = sub.fromSeq.saturating_add(sub.segments);
+        if state.next_seq >= end {
+            break "subscription range written";
+        }
+        if opts.max_segments.is_some_and(|m| written.len() as u64 >= m) {
+            break "segment limit reached";
+        }
+        let series = ctx
+            .chain
+            .series(sid)
+            .await
+            .map_err(|e| SdkError::chain("reading the series", e))?;
+        let mut progressed = false;
+        if let Some(segment) = appended_segment(ctx, series_id, state.next_seq).await?
+            && let Some(plain) = fetch_segment(
+                ctx,
+                series_id,
+                state.subscription_id,
+                &segment,
+                series.threshold,
+            )
+            .await?
+        {
+            let path = segment_path(&opts.out_dir, state.next_seq);
+            write_atomic(&path, &plain, Access::Default).map_err(|source| SdkError::Write {
+                path: path.clone(),
+                source,
+            })?;
+            tracing::info!(
+                series_id,
+                seq = state.next_seq,
+                bytes = plain.len(),
+                "segment written"
+            );
+            written.push(state.next_seq);
+            state.next_seq += 1;
+            save_state(&state_path, &state)?;
+            progressed = true;
+        }
+        if !progressed {
+            if SeriesStatus::from(series.status) == SeriesStatus::Withdrawn {
+                break "series withdrawn";
+            }
+            tokio::select! {
+                () = &mut stop => break "stopped",
+                () = tokio::time::sleep(opts.poll) => {}
+            }
+        }
+    };
+    Ok(FollowOutcome {
+        subscription_id: state.subscription_id,
+        written,
+        next_seq: state.next_seq,
+        stopped,
+    })
+}
