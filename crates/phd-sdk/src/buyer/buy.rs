@@ -105,11 +105,19 @@ pub async fn buy(ctx: &ClientCtx, args: &BuyArgs) -> Result<BuyOutcome> {
         .dataset(id)
         .await
         .map_err(|e| BuyerError::chain(format!("reading dataset {}", args.dataset_id), e))?;
-    let available =
-        crate::gateway::check_availability(ctx, args.dataset_id, &d.storageUri, d.contentRoot.0)
-            .await?;
-    if available.is_none() {
-        tracing::warn!(storage_uri = %d.storageUri, "cannot check the object before paying (no gateway, no S3 access to its bucket)");
+    // A listing that is not open is refused by the purchase itself with a named revert, which
+    // says more than "object gone" (consent withdrawal deletes the object).
+    if DatasetStatus::from(d.status) == DatasetStatus::Active {
+        let available = crate::gateway::check_availability(
+            ctx,
+            args.dataset_id,
+            &d.storageUri,
+            d.contentRoot.0,
+        )
+        .await?;
+        if available.is_none() {
+            tracing::warn!(storage_uri = %d.storageUri, "cannot check the object before paying (no gateway, no S3 access to its bucket)");
+        }
     }
     let pb = ctx
         .progress
