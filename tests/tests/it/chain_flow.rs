@@ -150,9 +150,10 @@ async fn publish_purchase_deliver_settle_withdraw() -> eyre::Result<()> {
     // withdraw
     let (_, got) = user.withdraw_credits().await?;
     assert_eq!(got, s.owner_amount);
+    // The listing bond stays deposited while the listing is open.
     assert_eq!(
         bal(&user, user.address()).await,
-        phd(START_PHD) + s.owner_amount
+        phd(START_PHD) + s.owner_amount - user.listing_bond().await?
     );
     for k in keepers.iter().take(3) {
         let (_, got) = k.withdraw_credits().await?;
