@@ -4,6 +4,7 @@
 //! an environment fallback. [`parse`] adds `--devnet`, which fills unset flags from the env file of
 //! a local devnet (see [`env`]). Also here: the shutdown signal and exit reporter of every binary
 //! ([`process`]) and the one writer of crash-safe and private files ([`fs`]).
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 #![allow(clippy::result_large_err)] // CliError wraps ChainError (see phd-chain)
 
