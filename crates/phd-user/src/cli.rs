@@ -327,22 +327,22 @@ pub fn precheck(cmd: &Command) -> crate::Result<()> {
             });
         }
     }
-    if let Command::Stream(st) = cmd {
-        if !st.source.is_file() {
-            return Err(UserError::Read {
-                path: st.source.clone(),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
-            });
-        }
+    if let Command::Stream(st) = cmd
+        && !st.source.is_file()
+    {
+        return Err(UserError::Read {
+            path: st.source.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        });
     }
     if let Command::Series(SeriesCmd::Create(c)) = cmd {
-        if let Some(t) = &c.consent_terms {
-            if !t.is_file() {
-                return Err(UserError::Read {
-                    path: t.clone(),
-                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
-                });
-            }
+        if let Some(t) = &c.consent_terms
+            && !t.is_file()
+        {
+            return Err(UserError::Read {
+                path: t.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            });
         }
         if c.purposes.is_empty() {
             return Err(UserError::InvalidArg {
