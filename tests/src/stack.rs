@@ -66,12 +66,27 @@ impl Stack {
         purposes: &[Purpose],
         pseudonymised_out: &Path,
     ) -> eyre::Result<phd_user::publish::PublishOutcome> {
+        self.publish_with(file, price, purposes, pseudonymised_out, |_| {})
+            .await
+    }
+
+    /// [`Stack::publish`] with a chance to adjust the owner's arguments (e.g. `gateway`, so the
+    /// listing's storage URI names an access gateway instead of the bucket).
+    pub async fn publish_with(
+        &self,
+        file: &Path,
+        price: U256,
+        purposes: &[Purpose],
+        pseudonymised_out: &Path,
+        adjust: impl FnOnce(&mut PublishArgs),
+    ) -> eyre::Result<phd_user::publish::PublishOutcome> {
         let ctx = self.user_ctx().await?;
         let mut args = PublishArgs::new(file, price, purposes.to_vec());
         args.threshold = self.devnet.threshold;
         args.keepers = self.devnet.keeper_addresses();
         args.pseudonymised_out = Some(pseudonymised_out.to_owned());
         args.ack_timeout = Duration::from_secs(120);
+        adjust(&mut args);
         Ok(phd_user::publish::publish(&ctx, &args, None, None).await?)
     }
 

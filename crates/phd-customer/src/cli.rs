@@ -124,6 +124,59 @@ pub enum Command {
         /// Purchase id.
         purchase: u64,
     },
+    /// Subscribe to a series (or reuse a subscription) and write each new segment, verified
+    /// and decrypted, as `<out>/segment-<seq>.csv`; resumes from `<out>` after a restart.
+    /// Runs until the paid range is written, the series is withdrawn, or Ctrl-C / SIGTERM.
+    Follow(Box<FollowCmd>),
+    /// Cancel a series subscription: segments not yet released are refunded at once.
+    SeriesCancel {
+        /// Subscription id.
+        subscription: u64,
+    },
+    /// Refund what a subscription can no longer receive (series withdrawn, segments expired).
+    SeriesRefund {
+        /// Subscription id.
+        subscription: u64,
+    },
+}
+
+/// `follow` flags.
+#[derive(Debug, clap::Args)]
+pub struct FollowCmd {
+    /// Series id.
+    pub series: u64,
+    /// Output directory (segment files and the resume state `.phd-follow.json`).
+    #[arg(long, short, env = "PHD_OUT")]
+    pub out: PathBuf,
+    /// First segment to subscribe from (back-fill); default: the next one appended.
+    #[arg(long, env = "PHD_SINCE", conflicts_with = "subscription")]
+    pub since: Option<u64>,
+    /// Segments to pay for when subscribing.
+    #[arg(long, env = "PHD_SEGMENTS", default_value_t = 24, value_parser = clap::value_parser!(u64).range(1..), conflicts_with = "subscription")]
+    pub segments: u64,
+    /// Pay at most this many PHD per segment (default: the current price).
+    #[arg(long, env = "PHD_MAX_PRICE_PER_SEGMENT", value_parser = parse_price, conflicts_with = "subscription")]
+    pub max_price_per_segment: Option<U256>,
+    /// Purpose (must be one the owner consented to).
+    #[arg(
+        long,
+        env = "PHD_PURPOSE",
+        default_value = "research",
+        conflicts_with = "subscription"
+    )]
+    pub purpose: Purpose,
+    /// Use this existing subscription of mine instead of subscribing.
+    #[arg(long, env = "PHD_SUBSCRIPTION")]
+    pub subscription: Option<u64>,
+    /// Milliseconds between looks at the chain while waiting.
+    #[arg(long, env = "PHD_FOLLOW_POLL_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub poll_ms: u64,
+    /// Stop after this many segments in this run.
+    #[arg(long, env = "PHD_MAX_SEGMENTS")]
+    pub max_segments: Option<u64>,
+    /// Seconds between progress lines on stderr (0: none).
+    #[arg(long, env = "PHD_FOLLOW_PROGRESS", default_value_t = 5)]
+    pub progress: u64,
 }
 
 fn parse_price(s: &str) -> Result<U256, String> {
@@ -353,6 +406,72 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 eyre::bail!("some slashes for purchase {purchase} failed");
             }
         }
+        Command::Follow(f) => {
+            let f = *f;
+            let args = crate::follow::FollowArgs {
+                series_id: f.series,
+                out_dir: f.out,
+                since: f.since,
+                segments: f.segments,
+                max_price_per_segment: f.max_price_per_segment,
+                purpose: f.purpose,
+                subscription_id: f.subscription,
+                poll: Duration::from_millis(f.poll_ms),
+                max_segments: f.max_segments,
+                progress_every: (f.progress > 0).then(|| Duration::from_secs(f.progress)),
+                json_events: out.json,
+            };
+            let r = crate::follow::follow(&ctx, &args, phd_cli::shutdown_signal()).await?;
+            out.emit(&r, || {
+                format!(
+                    "series {} (subscription {}): wrote {} segments to {} in this run; next segment {} ({})",
+                    f.series,
+                    r.subscription_id,
+                    r.written.len(),
+                    args.out_dir.display(),
+                    r.next_seq,
+                    r.stopped
+                )
+            })?;
+        }
+        Command::SeriesCancel { subscription } => {
+            let (tx, refunded) = ctx
+                .chain
+                .cancel_subscription(U256::from(subscription))
+                .await
+                .wrap_err_with(|| format!("cancelling subscription {subscription}"))?;
+            let v = serde_json::json!({
+                "subscription_id": subscription,
+                "tx_hash": format!("{:#x}", tx.tx_hash),
+                "refunded_phd": phd_chain::format_phd(refunded),
+            });
+            out.emit(&v, || {
+                format!(
+                    "cancelled subscription {subscription}: refunded {} PHD (tx {:#x})",
+                    phd_chain::format_phd(refunded),
+                    tx.tx_hash
+                )
+            })?;
+        }
+        Command::SeriesRefund { subscription } => {
+            let (tx, refunded) = ctx
+                .chain
+                .refund_subscription(U256::from(subscription))
+                .await
+                .wrap_err_with(|| format!("refunding subscription {subscription}"))?;
+            let v = serde_json::json!({
+                "subscription_id": subscription,
+                "tx_hash": format!("{:#x}", tx.tx_hash),
+                "refunded_phd": phd_chain::format_phd(refunded),
+            });
+            out.emit(&v, || {
+                format!(
+                    "refunded {} PHD for subscription {subscription} (tx {:#x})",
+                    phd_chain::format_phd(refunded),
+                    tx.tx_hash
+                )
+            })?;
+        }
         Command::Purchases => {
             let rows = crate::buy::purchases(&ctx).await?;
             out.emit(&rows, || {
@@ -512,5 +631,115 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn follow_flags() {
+        let cli = parse(&[
+            "follow",
+            "3",
+            "--out",
+            "seg",
+            "--since",
+            "0",
+            "--segments",
+            "4",
+            "--max-price-per-segment",
+            "1.5",
+            "--purpose",
+            "validation",
+            "--json",
+        ])
+        .unwrap();
+        assert!(cli.output.json);
+        let Command::Follow(f) = cli.command else {
+            panic!("not follow")
+        };
+        assert_eq!((f.series, f.since, f.segments), (3, Some(0), 4));
+        assert_eq!(f.out, PathBuf::from("seg"));
+        assert_eq!(f.max_price_per_segment, phd_chain::parse_phd("1.5").ok());
+        assert_eq!(f.purpose, Purpose::Validation);
+        assert_eq!((f.subscription, f.poll_ms, f.progress), (None, 2000, 5));
+        let Command::Follow(f) = parse(&["follow", "3", "-o", "seg", "--subscription", "9"])
+            .unwrap()
+            .command
+        else {
+            panic!("not follow")
+        };
+        assert_eq!(
+            (f.subscription, f.since, f.max_price_per_segment),
+            (Some(9), None, None)
+        );
+    }
+
+    #[test]
+    fn follow_bad_input() {
+        use clap::error::ErrorKind;
+        let kind = |args: &[&str]| parse(args).map(|_| ()).unwrap_err().kind();
+        assert_eq!(
+            kind(&["follow", "3"]),
+            ErrorKind::MissingRequiredArgument,
+            "--out"
+        );
+        assert_eq!(
+            kind(&["follow", "--out", "d"]),
+            ErrorKind::MissingRequiredArgument,
+            "series"
+        );
+        assert_eq!(
+            kind(&["follow", "x", "--out", "d"]),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(
+            kind(&["follow", "3", "--out", "d", "--segments", "0"]),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(
+            kind(&[
+                "follow",
+                "3",
+                "--out",
+                "d",
+                "--max-price-per-segment",
+                "abc"
+            ]),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(
+            kind(&["follow", "3", "--out", "d", "--purpose", "marketing"]),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(
+            kind(&["follow", "3", "--out", "d", "--since", "-1"]),
+            ErrorKind::UnknownArgument
+        );
+        assert_eq!(
+            kind(&[
+                "follow",
+                "3",
+                "--out",
+                "d",
+                "--subscription",
+                "2",
+                "--since",
+                "0"
+            ]),
+            ErrorKind::ArgumentConflict,
+            "subscribing flags make no sense with an existing subscription"
+        );
+    }
+
+    #[test]
+    fn series_cancel_and_refund() {
+        assert!(matches!(
+            parse(&["series-cancel", "4"]).unwrap().command,
+            Command::SeriesCancel { subscription: 4 }
+        ));
+        assert!(matches!(
+            parse(&["series-refund", "5", "--json"]).unwrap().command,
+            Command::SeriesRefund { subscription: 5 }
+        ));
+        assert!(parse(&["series-cancel"]).is_err());
+        assert!(parse(&["series-refund", "x"]).is_err());
     }
 }

@@ -12,9 +12,12 @@
 //! | `purchases` | [`buy::purchases`] |
 //! | `dispute PURCHASE [--index I]` | [`dispute::dispute`] (also run by `buy` for every bad share) |
 //! | `slash-non-delivery PURCHASE` | [`dispute::slash_non_delivery`] |
+//! | `follow SERIES --out DIR [--since] [--segments] [--max-price-per-segment] [--purpose] [--subscription]` | [`follow::follow`] (phd-sdk's follower) |
+//! | `series-cancel SUB` / `series-refund SUB` | [`phd_chain::PhdClient::cancel_subscription`] / [`phd_chain::PhdClient::refund_subscription`] |
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod cli;
+pub mod follow;
 
 // The buying flows live in phd-sdk (the web page runs the same code); their paths stay here.
 pub use phd_sdk::buyer::{BuyerError as CustomerError, Result};

@@ -77,11 +77,18 @@ fn err(op: &'static str) -> impl FnOnce(ChainError) -> LedgerError {
 #[async_trait::async_trait]
 impl Ledger for ChainLedger {
     async fn purchase(&self, id: u64) -> Result<Option<PurchaseView>, LedgerError> {
-        let p = self
-            .client
-            .get_purchase(U256::from(id))
-            .await
-            .map_err(err("getPurchase"))?;
+        let p = match self.client.get_purchase(U256::from(id)).await {
+            Ok(p) => p,
+            // `getPurchase` reverts for an unknown id: that is a refusal (403), not a chain
+            // failure (503, which the client would retry for half a minute).
+            Err(e)
+                if e.revert()
+                    .is_some_and(|r| r.name() == "MarketplaceUnknownPurchase") =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(err("getPurchase")(e)),
+        };
         let status = PurchaseStatus::from(p.status);
         if status == PurchaseStatus::None {
             return Ok(None);

@@ -94,6 +94,106 @@ pub enum Command {
         #[arg(long, env = "PHD_EXPORT_WITH_DATA")]
         with_data: bool,
     },
+    /// Continuous series: open one (then feed it with `stream`).
+    #[command(subcommand)]
+    Series(SeriesCmd),
+    /// Follow a growing CSV and append it to a series segment by segment (runs until Ctrl-C /
+    /// SIGTERM; resumes from --state after a crash with nothing lost or appended twice).
+    Stream(Box<StreamCmd>),
+}
+
+/// `series` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SeriesCmd {
+    /// Open a series on-chain (keepers, threshold, price per segment, purposes); prints its id.
+    Create(Box<SeriesCreateCmd>),
+}
+
+/// Keeper choice of `series create`: the same flags, env variables and draw as `publish`.
+#[derive(Debug, Args)]
+pub struct KeeperArgs {
+    /// Shares needed to reconstruct the key.
+    #[arg(long, env = "PHD_THRESHOLD", default_value_t = 3)]
+    pub threshold: u8,
+    /// Keeper addresses (share i to the i-th), overriding the automatic choice.
+    #[arg(long, env = "PHD_KEEPER_ADDRESSES", value_delimiter = ',')]
+    pub keepers: Vec<Address>,
+    /// Number of keepers to pick automatically (at most 32): healthy staked keepers drawn at
+    /// random, weighted by stake, at most one per endpoint host.
+    #[arg(long, env = "PHD_KEEPERS_N", default_value_t = 5)]
+    pub keepers_n: u8,
+    /// Allow several automatically chosen keepers on one endpoint host (local devnets only).
+    #[arg(long, env = "PHD_ALLOW_SHARED_HOSTS")]
+    pub allow_shared_hosts: bool,
+    /// Seed of the automatic keeper draw (reproducible; predictable by anyone who knows it).
+    #[arg(long, env = "PHD_SELECTION_SEED")]
+    pub selection_seed: Option<u64>,
+}
+
+/// `series create` flags.
+#[derive(Debug, Args)]
+pub struct SeriesCreateCmd {
+    /// Price of one segment in PHD (e.g. 0.5).
+    #[arg(long, env = "PHD_PRICE_PER_SEGMENT", value_parser = parse_price)]
+    pub price_per_segment: U256,
+    /// Consented purposes.
+    #[arg(
+        long,
+        env = "PHD_PURPOSES",
+        value_delimiter = ',',
+        default_value = "research"
+    )]
+    pub purposes: Vec<Purpose>,
+    /// Consent terms text file (its hash goes on-chain).
+    #[arg(long, env = "PHD_CONSENT_TERMS")]
+    pub consent_terms: Option<PathBuf>,
+    #[command(flatten)]
+    pub keepers: KeeperArgs,
+    /// Title in the series metadata.
+    #[arg(long, env = "PHD_TITLE")]
+    pub title: Option<String>,
+    /// Data type in the series metadata.
+    #[arg(long, env = "PHD_DATA_TYPE")]
+    pub data_type: Option<String>,
+}
+
+/// `stream` flags.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("cut").args(["segment_rows", "segment"]).required(true))]
+pub struct StreamCmd {
+    /// Series to append to (from `series create`).
+    #[arg(long, env = "PHD_SERIES")]
+    pub series: u64,
+    /// CSV file the device appends to (`tail -F`: rotation and truncation are followed).
+    #[arg(long, env = "PHD_STREAM_SOURCE")]
+    pub source: PathBuf,
+    /// Cut a segment every N rows.
+    #[arg(long, env = "PHD_SEGMENT_ROWS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub segment_rows: Option<u64>,
+    /// Cut segments by sample time (e.g. 1h, 15m, 90s).
+    #[arg(long, env = "PHD_SEGMENT", value_parser = crate::series::parse_segment_duration)]
+    pub segment: Option<f64>,
+    /// Progress file: the resume point after a crash or restart.
+    #[arg(long, env = "PHD_STREAM_STATE")]
+    pub state: PathBuf,
+    /// Keep these columns unchanged (overrides the identifier classifier).
+    #[arg(long = "keep-column", env = "PHD_KEEP_COLUMNS", value_delimiter = ',')]
+    pub keep_column: Vec<String>,
+    /// Drop these columns.
+    #[arg(long = "drop-column", env = "PHD_DROP_COLUMNS", value_delimiter = ',')]
+    pub drop_column: Vec<String>,
+    /// Owner HMAC key for keyed hashes (hex, ≥ 16 bytes); default: the one in the state dir.
+    #[arg(long, env = "PHD_PSEUDONYM_KEY", hide_env_values = true)]
+    pub pseudonym_key: Option<String>,
+    /// Milliseconds between looks at the source while it does not grow.
+    #[arg(long, env = "PHD_STREAM_POLL_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
+    pub poll_ms: u64,
+    /// Seconds between progress lines on stderr (0: none).
+    #[arg(long, env = "PHD_STREAM_PROGRESS", default_value_t = 5)]
+    pub progress: u64,
+    /// Stop after this many segments (default: run until Ctrl-C / SIGTERM).
+    #[arg(long, env = "PHD_MAX_SEGMENTS")]
+    pub max_segments: Option<u64>,
 }
 
 /// `publish` flags.
@@ -227,7 +327,37 @@ pub fn precheck(cmd: &Command) -> crate::Result<()> {
             });
         }
     }
+    if let Command::Stream(st) = cmd
+        && !st.source.is_file()
+    {
+        return Err(UserError::Read {
+            path: st.source.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        });
+    }
+    if let Command::Series(SeriesCmd::Create(c)) = cmd {
+        if let Some(t) = &c.consent_terms
+            && !t.is_file()
+        {
+            return Err(UserError::Read {
+                path: t.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            });
+        }
+        if c.purposes.is_empty() {
+            return Err(UserError::InvalidArg {
+                arg: "--purposes",
+                reason: "at least one purpose is required".into(),
+            });
+        }
+    }
     Ok(())
+}
+
+fn parse_hex_key(h: &Option<String>) -> eyre::Result<Option<Vec<u8>>> {
+    h.as_ref()
+        .map(|h| hex::decode(h.trim_start_matches("0x")).wrap_err("--pseudonym-key is not hex"))
+        .transpose()
 }
 
 /// Runs one parsed command line.
@@ -246,13 +376,7 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                     None => crate::checks::ModelQuality::shipped()?,
                 })
             };
-            let pseudonym_key = match &p.pseudonym_key {
-                Some(h) => Some(
-                    hex::decode(h.trim_start_matches("0x"))
-                        .wrap_err("--pseudonym-key is not hex")?,
-                ),
-                None => None,
-            };
+            let pseudonym_key = parse_hex_key(&p.pseudonym_key)?;
             let args = crate::publish::PublishArgs {
                 file: p.file,
                 price: p.price,
@@ -494,6 +618,74 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 None => println!("{}", serde_json::to_string_pretty(&doc)?),
             }
         }
+        Command::Series(SeriesCmd::Create(c)) => {
+            let c = *c;
+            let args = crate::series::CreateSeriesArgs {
+                price_per_segment: c.price_per_segment,
+                purposes: c.purposes,
+                consent_terms: c.consent_terms,
+                threshold: c.keepers.threshold,
+                keepers: c.keepers.keepers,
+                keepers_n: c.keepers.keepers_n,
+                allow_shared_hosts: c.keepers.allow_shared_hosts,
+                selection_seed: c.keepers.selection_seed,
+                title: c.title,
+                data_type: c.data_type,
+            };
+            let r = crate::series::create_series(&ctx, &args).await?;
+            out.emit(&r, || {
+                let mut s = format!(
+                    "created series {} ({} PHD per segment, {} of {} keepers) (tx {}, gas {})",
+                    r.series_id,
+                    r.price_per_segment_phd,
+                    r.threshold,
+                    r.keepers.len(),
+                    r.tx_hash,
+                    r.gas_used
+                );
+                for (i, k) in r.keepers.iter().enumerate() {
+                    s.push_str(&format!("\n    share {:>2}  {k:#x}", i + 1));
+                }
+                for w in &r.warnings {
+                    s.push_str(&format!("\n  warning: {w}"));
+                }
+                s
+            })?;
+        }
+        Command::Stream(st) => {
+            let st = *st;
+            let segment_by = match (st.segment_rows, st.segment) {
+                (Some(n), _) => phd_sdk::stream::SegmentBy::Rows(
+                    usize::try_from(n).wrap_err("--segment-rows is too large")?,
+                ),
+                (None, Some(secs)) => phd_sdk::stream::SegmentBy::Seconds(secs),
+                // clap's `cut` group requires one of them.
+                (None, None) => eyre::bail!("give --segment-rows or --segment"),
+            };
+            let args = crate::series::StreamArgs {
+                series_id: st.series,
+                source: st.source,
+                state_file: st.state,
+                segment_by,
+                pseudonym_key: parse_hex_key(&st.pseudonym_key)?,
+                keep_columns: st.keep_column,
+                drop_columns: st.drop_column,
+                poll: Duration::from_millis(st.poll_ms),
+                max_segments: st.max_segments,
+                progress_every: (st.progress > 0).then(|| Duration::from_secs(st.progress)),
+                json_events: out.json,
+            };
+            let r = crate::series::stream(&ctx, &args, phd_cli::shutdown_signal()).await?;
+            out.emit(&r, || {
+                format!(
+                    "series {}: appended {} segments ({} rows) in this run; next segment {} (resume with the same --state)",
+                    st.series,
+                    r.segments.len(),
+                    r.rows,
+                    r.next_seq
+                )
+            })?;
+        }
     }
     Ok(())
 }
@@ -588,5 +780,233 @@ mod tests {
             parse(&["status", "3"]).unwrap().command,
             Command::Status { id: 3 }
         ));
+    }
+
+    #[test]
+    fn series_create_flags() {
+        let cli = parse(&[
+            "series",
+            "create",
+            "--price-per-segment",
+            "0.5",
+            "--purposes",
+            "research,validation",
+            "--threshold",
+            "2",
+            "--keepers-n",
+            "3",
+            "--selection-seed",
+            "7",
+            "--json",
+        ])
+        .unwrap();
+        assert!(cli.output.json);
+        let Command::Series(SeriesCmd::Create(c)) = cli.command else {
+            panic!("not series create")
+        };
+        assert_eq!(c.price_per_segment, phd_chain::parse_phd("0.5").unwrap());
+        assert_eq!(c.purposes, vec![Purpose::Research, Purpose::Validation]);
+        assert_eq!(
+            (
+                c.keepers.threshold,
+                c.keepers.keepers_n,
+                c.keepers.selection_seed
+            ),
+            (2, 3, Some(7))
+        );
+        let Command::Series(SeriesCmd::Create(c)) = parse(&[
+            "series",
+            "create",
+            "--price-per-segment",
+            "1",
+            "--keepers",
+            "0x0000000000000000000000000000000000000001,0x0000000000000000000000000000000000000002",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not series create")
+        };
+        assert_eq!(c.keepers.keepers.len(), 2);
+        assert_eq!(c.purposes, vec![Purpose::Research], "the default purpose");
+    }
+
+    #[test]
+    fn series_create_bad_input() {
+        assert!(parse(&["series", "create"]).is_err(), "price is required");
+        assert!(parse(&["series", "create", "--price-per-segment", "abc"]).is_err());
+        assert!(
+            parse(&[
+                "series",
+                "create",
+                "--price-per-segment",
+                "1",
+                "--purposes",
+                "marketing"
+            ])
+            .is_err()
+        );
+        assert!(
+            parse(&[
+                "series",
+                "create",
+                "--price-per-segment",
+                "1",
+                "--keepers",
+                "0xzz"
+            ])
+            .is_err()
+        );
+        assert!(
+            parse(&["series"]).is_err(),
+            "a series subcommand is required"
+        );
+    }
+
+    #[test]
+    fn stream_flags() {
+        let cli = parse(&[
+            "stream",
+            "--series",
+            "4",
+            "--source",
+            "watch.csv",
+            "--segment-rows",
+            "600",
+            "--state",
+            "s.json",
+            "--max-segments",
+            "2",
+            "--json",
+        ])
+        .unwrap();
+        let Command::Stream(st) = cli.command else {
+            panic!("not stream")
+        };
+        assert_eq!(st.series, 4);
+        assert_eq!(st.source, PathBuf::from("watch.csv"));
+        assert_eq!((st.segment_rows, st.segment), (Some(600), None));
+        assert_eq!(st.state, PathBuf::from("s.json"));
+        assert_eq!(
+            (st.max_segments, st.poll_ms, st.progress),
+            (Some(2), 500, 5)
+        );
+        let Command::Stream(st) = parse(&[
+            "stream",
+            "--series",
+            "4",
+            "--source",
+            "w.csv",
+            "--segment",
+            "1h",
+            "--state",
+            "s",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not stream")
+        };
+        assert_eq!((st.segment_rows, st.segment), (None, Some(3600.0)));
+    }
+
+    #[test]
+    fn stream_bad_input_is_a_clear_clap_error() {
+        use clap::error::ErrorKind;
+        let kind = |args: &[&str]| parse(args).map(|_| ()).unwrap_err().kind();
+        let base = ["stream", "--series", "1", "--state", "s.json"];
+        let with = |extra: &[&'static str]| -> Vec<&'static str> {
+            base.iter().copied().chain(extra.iter().copied()).collect()
+        };
+        assert_eq!(
+            kind(&with(&["--segment-rows", "10"])),
+            ErrorKind::MissingRequiredArgument,
+            "--source is required"
+        );
+        assert_eq!(
+            kind(&with(&["--source", "a.csv"])),
+            ErrorKind::MissingRequiredArgument,
+            "one of --segment-rows / --segment is required"
+        );
+        assert_eq!(
+            kind(&with(&["--source", "a.csv", "--segment-rows", "0"])),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(
+            kind(&with(&["--source", "a.csv", "--segment-rows", "-3"])),
+            ErrorKind::UnknownArgument
+        );
+        for bad in ["1w", "0s", "soon", "-5m"] {
+            let e = parse(&with(&["--source", "a.csv", "--segment", bad])).unwrap_err();
+            assert!(
+                matches!(
+                    e.kind(),
+                    ErrorKind::ValueValidation | ErrorKind::UnknownArgument
+                ),
+                "{bad}: {e}"
+            );
+        }
+        let e = parse(&with(&["--source", "a.csv", "--segment", "1w"])).unwrap_err();
+        assert!(e.to_string().contains("unknown unit"), "{e}");
+        assert_eq!(
+            kind(&with(&[
+                "--source",
+                "a.csv",
+                "--segment-rows",
+                "5",
+                "--segment",
+                "1h"
+            ])),
+            ErrorKind::ArgumentConflict
+        );
+        assert_eq!(
+            kind(&[
+                "stream",
+                "--series",
+                "x",
+                "--source",
+                "a",
+                "--state",
+                "s",
+                "--segment",
+                "1h"
+            ]),
+            ErrorKind::ValueValidation
+        );
+        assert!(
+            parse(&["stream", "--source", "a", "--state", "s", "--segment", "1h"]).is_err(),
+            "--series is required"
+        );
+        assert!(
+            parse(&[
+                "stream",
+                "--series",
+                "1",
+                "--source",
+                "a",
+                "--segment",
+                "1h"
+            ])
+            .is_err(),
+            "--state is required"
+        );
+    }
+
+    #[test]
+    fn stream_missing_source_fails_before_the_network() {
+        let cli = parse(&[
+            "stream",
+            "--series",
+            "1",
+            "--source",
+            "/nonexistent/phd/watch.csv",
+            "--segment-rows",
+            "10",
+            "--state",
+            "s.json",
+        ])
+        .unwrap();
+        let e = precheck(&cli.command).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/phd/watch.csv"), "{e}");
     }
 }

@@ -15,6 +15,8 @@
 //! | `withdraw-consent ID` | [`gdpr::withdraw_consent`] |
 //! | `status ID` | [`gdpr::status`] |
 //! | `export [--out] [--with-data]` | [`gdpr::export`] + [`gdpr::write_export`] |
+//! | `series create --price-per-segment` | [`series::create_series`] |
+//! | `stream --series --source --state` | [`series::stream`] |
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -27,6 +29,7 @@ pub mod gdpr;
 pub mod manage;
 pub mod prepare;
 pub mod publish;
+pub mod series;
 pub mod state;
 pub mod util;
 

@@ -4,6 +4,7 @@
 mod chain_flow;
 mod e2e_errors;
 mod e2e_flow;
+mod e2e_gateway;
 mod e2e_gdpr;
 mod e2e_keepers;
 mod e2e_owner_fraud;

@@ -1,0 +1,332 @@
+//! Continuous series: `series create` opens one on-chain, `stream` feeds it from a growing CSV.
+//!
+//! Both are thin: keeper choice is `publish`'s ([`crate::publish::select_keepers`]), the
+//! streamer is phd-sdk's [`phd_sdk::stream::stream`] (crash-safe, resumable from its state
+//! file). What this module adds is the owner's defaults (pseudonym key from the local state)
+//! and a progress reporter that reads the streamer's state file, so progress and lag are
+//! visible without the streamer knowing about terminals.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use alloy::primitives::{Address, U256, keccak256};
+use phd_chain::{Purpose, SeriesParams};
+use phd_sdk::stream::{SegmentBy, StreamOptions, StreamOutcome, StreamState};
+use serde::Serialize;
+
+use crate::ctx::UserCtx;
+use crate::error::{Result, UserError};
+use crate::publish::{consent_terms_hash, select_keepers};
+
+/// What `series create` needs.
+#[derive(Debug, Clone)]
+pub struct CreateSeriesArgs {
+    /// Price of one segment, PHD wei.
+    pub price_per_segment: U256,
+    /// Consented purposes.
+    pub purposes: Vec<Purpose>,
+    /// Consent terms text (its keccak256 goes on-chain).
+    pub consent_terms: Option<PathBuf>,
+    /// Shares needed per segment.
+    pub threshold: u8,
+    /// Explicit keepers; empty = `keepers_n` drawn as `publish` does.
+    pub keepers: Vec<Address>,
+    /// Keepers to draw automatically.
+    pub keepers_n: u8,
+    /// Several drawn keepers may share a host (local devnets only).
+    pub allow_shared_hosts: bool,
+    /// Seed of the keeper draw.
+    pub selection_seed: Option<u64>,
+    /// Title in the series metadata.
+    pub title: Option<String>,
+    /// Data type in the series metadata.
+    pub data_type: Option<String>,
+}
+
+/// What `series create` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreateSeriesOutcome {
+    /// New series id.
+    pub series_id: u64,
+    /// Transaction.
+    pub tx_hash: String,
+    /// Gas used.
+    pub gas_used: u64,
+    /// Keepers, share i + 1 to the i-th.
+    pub keepers: Vec<Address>,
+    /// Shares needed per segment.
+    pub threshold: u8,
+    /// Price of one segment, PHD.
+    pub price_per_segment_phd: String,
+    /// The metadata document whose keccak256 went on-chain.
+    pub metadata: serde_json::Value,
+    /// Keeper-choice warnings.
+    pub warnings: Vec<String>,
+}
+
+/// Opens a series on-chain with keepers chosen like `publish`.
+pub async fn create_series(ctx: &UserCtx, args: &CreateSeriesArgs) -> Result<CreateSeriesOutcome> {
+    if args.purposes.is_empty() {
+        return Err(UserError::InvalidArg {
+            arg: "--purposes",
+            reason: "at least one purpose is required".into(),
+        });
+    }
+    let n_wanted = if args.keepers.is_empty() {
+        args.keepers_n
+    } else {
+        u8::try_from(args.keepers.len()).unwrap_or(u8::MAX)
+    };
+    if args.threshold < 2 || args.threshold > n_wanted {
+        return Err(UserError::InvalidArg {
+            arg: "--threshold",
+            reason: format!(
+                "need 2 <= threshold <= keepers, got threshold {} with {n_wanted} keepers",
+                args.threshold
+            ),
+        });
+    }
+    let terms_hash = consent_terms_hash(args.consent_terms.as_deref())?;
+    let mut warnings = Vec::new();
+    let targets = select_keepers(
+        ctx,
+        &args.keepers,
+        args.keepers_n,
+        args.allow_shared_hosts,
+        args.selection_seed,
+        &mut warnings,
+    )
+    .await?;
+    let keepers: Vec<Address> = targets.iter().map(|t| t.address).collect();
+    let metadata = serde_json::json!({
+        "title": args.title,
+        "dataType": args.data_type,
+        "purposes": args.purposes.iter().map(|p| p.name()).collect::<Vec<_>>(),
+        "consentTermsHash": format!("0x{}", hex::encode(terms_hash)),
+    });
+    let metadata_hash = keccak256(serde_json::to_vec(&metadata).unwrap_or_default());
+    let (tx, series_id) = ctx
+        .chain
+        .create_series(&SeriesParams {
+            keepers: keepers.clone(),
+            threshold: args.threshold,
+            purposes: args.purposes.clone(),
+            price_per_segment: args.price_per_segment,
+            metadata_hash,
+            consent_terms_hash: terms_hash.into(),
+        })
+        .await
+        .map_err(|e| UserError::chain("creating the series", e))?;
+    Ok(CreateSeriesOutcome {
+        series_id: crate::ctx::id_u64(series_id),
+        tx_hash: format!("{:#x}", tx.tx_hash),
+        gas_used: tx.gas_used,
+        keepers,
+        threshold: args.threshold,
+        price_per_segment_phd: phd_chain::format_phd(args.price_per_segment),
+        metadata,
+        warnings,
+    })
+}
+
+/// What `stream` needs beyond the SDK's options.
+#[derive(Debug, Clone)]
+pub struct StreamArgs {
+    /// Series to append to.
+    pub series_id: u64,
+    /// CSV being appended to.
+    pub source: PathBuf,
+    /// Progress file (resume point).
+    pub state_file: PathBuf,
+    /// Segment cut.
+    pub segment_by: SegmentBy,
+    /// Owner's pseudonym key; default: the one in the local state dir (as `publish`).
+    pub pseudonym_key: Option<Vec<u8>>,
+    /// Keep these columns unchanged.
+    pub keep_columns: Vec<String>,
+    /// Drop these columns.
+    pub drop_columns: Vec<String>,
+    /// Poll interval while the source does not grow.
+    pub poll: Duration,
+    /// Stop after this many segments.
+    pub max_segments: Option<u64>,
+    /// Interval of progress reports (`None`: none).
+    pub progress_every: Option<Duration>,
+    /// Progress reports as JSON lines instead of text.
+    pub json_events: bool,
+}
+
+/// One progress report, read from the streamer's state file and the source's size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StreamProgress {
+    /// Always `"progress"` (JSON event kind).
+    pub event: &'static str,
+    /// Series.
+    pub series_id: u64,
+    /// Next seq to append.
+    pub next_seq: u64,
+    /// Segment being published, if any.
+    pub in_flight: Option<u64>,
+    /// Bytes of the source not yet in an appended segment (the lag).
+    pub lag_bytes: u64,
+}
+
+impl StreamProgress {
+    /// From the state file (absent: nothing appended yet) and the source's current length.
+    pub fn read(series_id: u64, state_file: &Path, source: &Path) -> Self {
+        let state: Option<StreamState> = std::fs::read(state_file)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let len = std::fs::metadata(source).map_or(0, |m| m.len());
+        StreamProgress {
+            event: "progress",
+            series_id,
+            next_seq: state.as_ref().map_or(0, |s| s.next_seq),
+            in_flight: state
+                .as_ref()
+                .and_then(|s| s.in_flight.as_ref().map(|f| f.seq)),
+            lag_bytes: len.saturating_sub(state.as_ref().map_or(0, |s| s.offset)),
+        }
+    }
+
+    /// The line printed on stderr.
+    pub fn line(&self, json: bool) -> String {
+        if json {
+            serde_json::to_string(self).unwrap_or_default()
+        } else {
+            format!(
+                "series {}: next segment {}{}, {} bytes of the source not yet appended",
+                self.series_id,
+                self.next_seq,
+                self.in_flight
+                    .map(|s| format!(" (publishing {s})"))
+                    .unwrap_or_default(),
+                self.lag_bytes
+            )
+        }
+    }
+}
+
+/// Streams until `max_segments` were appended or `stop` resolves (Ctrl-C / SIGTERM from the
+/// binary); the state file keeps the resume point either way.
+pub async fn stream(
+    ctx: &UserCtx,
+    args: &StreamArgs,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<StreamOutcome> {
+    if !args.source.is_file() {
+        return Err(UserError::Read {
+            path: args.source.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        });
+    }
+    ctx.store()?;
+    let pseudonym_key = match &args.pseudonym_key {
+        Some(k) => zeroize::Zeroizing::new(k.clone()),
+        None => ctx.state.pseudonym_key()?,
+    };
+    let opts = StreamOptions {
+        series_id: args.series_id,
+        source: args.source.clone(),
+        state_file: args.state_file.clone(),
+        segment_by: args.segment_by,
+        pseudonym_key: pseudonym_key.to_vec(),
+        policy: phd_ingest::PseudonymisePolicy {
+            drop: args.drop_columns.clone(),
+            keep: args.keep_columns.clone(),
+            ..phd_ingest::PseudonymisePolicy::default()
+        },
+        poll: args.poll,
+        max_segments: args.max_segments,
+    };
+    let client = ctx.client();
+    let run = phd_sdk::stream::stream(&client, &opts, stop);
+    match args.progress_every {
+        None => Ok(run.await?),
+        Some(every) => tokio::select! {
+            r = run => Ok(r?),
+            never = report_progress(args, every) => match never {},
+        },
+    }
+}
+
+/// Prints a [`StreamProgress`] line on stderr whenever it changes; runs until dropped.
+async fn report_progress(args: &StreamArgs, every: Duration) -> std::convert::Infallible {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last = None;
+    loop {
+        tick.tick().await;
+        let p = StreamProgress::read(args.series_id, &args.state_file, &args.source);
+        // Quiet while nothing changes: a stream that idles for hours stays readable.
+        if last.as_ref() != Some(&p) {
+            eprintln!("{}", p.line(args.json_events));
+            last = Some(p);
+        }
+    }
+}
+
+/// `--segment` value: a positive duration such as `90s`, `15m`, `1h`, `1.5h`, `1d`.
+pub fn parse_segment_duration(s: &str) -> std::result::Result<f64, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (e.g. 90s, 15m, 1h)"))?;
+    let scale = match unit.trim() {
+        "ms" => 0.001,
+        "s" | "sec" | "" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        u => return Err(format!("unknown unit `{u}` in `{s}` (ms, s, m, h, d)")),
+    };
+    let secs = n * scale;
+    if secs.is_finite() && secs > 0.0 {
+        Ok(secs)
+    } else {
+        Err(format!("`{s}`: a segment must last more than zero"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_durations() {
+        assert_eq!(parse_segment_duration("90s"), Ok(90.0));
+        assert_eq!(parse_segment_duration("15m"), Ok(900.0));
+        assert_eq!(parse_segment_duration("1.5h"), Ok(5400.0));
+        assert_eq!(parse_segment_duration("1d"), Ok(86_400.0));
+        assert_eq!(parse_segment_duration("30"), Ok(30.0));
+        assert_eq!(parse_segment_duration("500ms"), Ok(0.5));
+        for bad in ["", "h", "0s", "-1h", "1w", "1..2h", "nan", "inf"] {
+            assert!(parse_segment_duration(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn progress_reads_state_and_lag() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("s.csv");
+        let st = dir.path().join("state.json");
+        std::fs::write(&src, vec![b'x'; 100]).unwrap();
+        let p = StreamProgress::read(3, &st, &src);
+        assert_eq!((p.next_seq, p.in_flight, p.lag_bytes), (0, None, 100));
+        std::fs::write(
+            &st,
+            br#"{"series_id":3,"inode":1,"offset":60,"next_seq":2,"in_flight":{"seq":2,"start":60,"end":90}}"#,
+        )
+        .unwrap();
+        let p = StreamProgress::read(3, &st, &src);
+        assert_eq!((p.next_seq, p.in_flight, p.lag_bytes), (2, Some(2), 40));
+        assert!(p.line(false).contains("publishing 2"));
+        let v: serde_json::Value = serde_json::from_str(&p.line(true)).unwrap();
+        assert_eq!(v["event"], "progress");
+        assert_eq!(v["lag_bytes"], 40);
+    }
+}
