@@ -5,7 +5,6 @@
 //! a local devnet (see [`env`]). Also here: the shutdown signal and exit reporter of every binary
 //! ([`process`]) and the one writer of crash-safe and private files ([`fs`]).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
-
 #![allow(clippy::result_large_err)] // CliError wraps ChainError (see phd-chain)
 
 use std::path::PathBuf;
