@@ -76,6 +76,7 @@ fmt:
 	cd contracts && $(FORGE) fmt
 
 lint: deps
+	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 clean:
