@@ -3,8 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use alloy::primitives::{Address, U256};
-use phd_chain::{BlockRange, DatasetStatus, PurchaseStatus, Purpose, format_phd};
+use alloy::primitives::{Address, B256, U256};
+use phd_chain::bindings::marketplace::Marketplace;
+use phd_chain::{BlockRange, DatasetStatus, EventLog, PurchaseStatus, Purpose, format_phd};
 use serde::Serialize;
 
 use crate::ctx::{ClientCtx, id_u64};
@@ -79,10 +80,7 @@ pub async fn list(ctx: &ClientCtx) -> Result<Vec<DatasetRow>> {
             title,
             price_wei: d.price.to_string(),
             price_phd: format_phd(d.price),
-            purposes: Purpose::from_mask(d.purposes)
-                .iter()
-                .map(|p| p.name().to_string())
-                .collect(),
+            purposes: purpose_names(d.purposes),
             acknowledged: d.acknowledged,
             keepers: d.keeperCount,
             threshold: d.threshold,
@@ -156,31 +154,15 @@ pub async fn sales(ctx: &ClientCtx, dataset: Option<u64>) -> Result<Vec<SaleRow>
             .grants(Some(id), None, BlockRange::all())
             .await
             .map_err(|e| SdkError::chain("reading grants", e))?;
-        #[allow(clippy::type_complexity)]
-        let mut entries: Vec<(U256, Address, u8, U256, Option<String>, &str)> = buys
-            .iter()
-            .map(|b| {
-                (
-                    b.event.purchaseId,
-                    b.event.buyer,
-                    b.event.purpose,
-                    b.event.price,
-                    b.tx_hash.map(|h| format!("{h:#x}")),
-                    "purchase",
-                )
-            })
-            .collect();
-        entries.extend(grants.iter().map(|g| {
-            (
-                g.event.purchaseId,
-                g.event.grantee,
-                g.event.purpose,
-                U256::ZERO,
-                g.tx_hash.map(|h| format!("{h:#x}")),
-                "grant",
-            )
-        }));
-        for (pid, buyer, purpose, price, tx_hash, kind) in entries {
+        for SaleEntry {
+            purchase_id: pid,
+            counterparty: buyer,
+            purpose,
+            price,
+            tx_hash,
+            kind,
+        } in sale_entries(&buys, &grants)
+        {
             let p = ctx
                 .chain
                 .get_purchase(pid)
@@ -197,7 +179,7 @@ pub async fn sales(ctx: &ClientCtx, dataset: Option<u64>) -> Result<Vec<SaleRow>
                 created_at: p.createdAt,
                 status: PurchaseStatus::from(p.status).to_string(),
                 shares_delivered: p.delivered,
-                tx_hash,
+                tx_hash: tx_hash.map(|h| format!("{h:#x}")),
                 owner_amount_wei: settlements
                     .iter()
                     .find(|s| s.event.purchaseId == pid)
@@ -207,6 +189,56 @@ pub async fn sales(ctx: &ClientCtx, dataset: Option<u64>) -> Result<Vec<SaleRow>
     }
     rows.sort_by_key(|r| r.purchase_id);
     Ok(rows)
+}
+
+/// Names of the purposes in an on-chain purpose mask.
+pub fn purpose_names(mask: U256) -> Vec<String> {
+    Purpose::from_mask(mask)
+        .iter()
+        .map(|p| p.name().to_string())
+        .collect()
+}
+
+/// A purchase or a grant (a free purchase) of a dataset, as its owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaleEntry {
+    pub purchase_id: U256,
+    /// Buyer or grantee.
+    pub counterparty: Address,
+    pub purpose: u8,
+    /// Zero for a grant.
+    pub price: U256,
+    pub tx_hash: Option<B256>,
+    /// `"purchase"` or `"grant"`.
+    pub kind: &'static str,
+}
+
+/// Purchases and grants in one list, by purchase id (they share one id space).
+pub fn sale_entries(
+    buys: &[EventLog<Marketplace::Purchased>],
+    grants: &[EventLog<Marketplace::Granted>],
+) -> Vec<SaleEntry> {
+    let mut out: Vec<SaleEntry> = buys
+        .iter()
+        .map(|b| SaleEntry {
+            purchase_id: b.event.purchaseId,
+            counterparty: b.event.buyer,
+            purpose: b.event.purpose,
+            price: b.event.price,
+            tx_hash: b.tx_hash,
+            kind: "purchase",
+        })
+        .chain(grants.iter().map(|g| SaleEntry {
+            purchase_id: g.event.purchaseId,
+            counterparty: g.event.grantee,
+            purpose: g.event.purpose,
+            price: U256::ZERO,
+            tx_hash: g.tx_hash,
+            kind: "grant",
+        }))
+        .collect();
+    out.sort_by_key(|e| e.purchase_id);
+    out
 }
 
 /// Result of a single transaction command.
@@ -531,10 +563,7 @@ pub async fn status(ctx: &ClientCtx, dataset_id: u64) -> Result<DatasetStatusRep
         status: DatasetStatus::from(d.status).to_string(),
         price_wei: d.price.to_string(),
         price_phd: format_phd(d.price),
-        purposes: Purpose::from_mask(d.purposes)
-            .iter()
-            .map(|p| p.name().to_string())
-            .collect(),
+        purposes: purpose_names(d.purposes),
         threshold: d.threshold,
         acknowledged: d.acknowledged,
         erasures: d.erasures,

@@ -10,6 +10,7 @@ use phd_chain::Purpose;
 use phd_cli::{OutputArgs, RpcArgs, S3Args, WalletArgs};
 
 use crate::ctx::UserCtx;
+pub use crate::publish::KeeperArgs;
 use crate::state::LocalState;
 use crate::util::Progress;
 
@@ -109,27 +110,6 @@ pub enum SeriesCmd {
     Create(Box<SeriesCreateCmd>),
 }
 
-/// Keeper choice of `series create`: the same flags, env variables and draw as `publish`.
-#[derive(Debug, Args)]
-pub struct KeeperArgs {
-    /// Shares needed to reconstruct the key.
-    #[arg(long, env = "PHD_THRESHOLD", default_value_t = 3)]
-    pub threshold: u8,
-    /// Keeper addresses (share i to the i-th), overriding the automatic choice.
-    #[arg(long, env = "PHD_KEEPER_ADDRESSES", value_delimiter = ',')]
-    pub keepers: Vec<Address>,
-    /// Number of keepers to pick automatically (at most 32): healthy staked keepers drawn at
-    /// random, weighted by stake, at most one per endpoint host.
-    #[arg(long, env = "PHD_KEEPERS_N", default_value_t = 5)]
-    pub keepers_n: u8,
-    /// Allow several automatically chosen keepers on one endpoint host (local devnets only).
-    #[arg(long, env = "PHD_ALLOW_SHARED_HOSTS")]
-    pub allow_shared_hosts: bool,
-    /// Seed of the automatic keeper draw (reproducible; predictable by anyone who knows it).
-    #[arg(long, env = "PHD_SELECTION_SEED")]
-    pub selection_seed: Option<u64>,
-}
-
 /// `series create` flags.
 #[derive(Debug, Args)]
 pub struct SeriesCreateCmd {
@@ -215,24 +195,8 @@ pub struct PublishCmd {
     /// Consent terms text file (its SHA-256 goes on-chain).
     #[arg(long, env = "PHD_CONSENT_TERMS")]
     pub consent_terms: Option<PathBuf>,
-    /// Shares needed to reconstruct the key.
-    #[arg(long, env = "PHD_THRESHOLD", default_value_t = 3)]
-    pub threshold: u8,
-    /// Keeper addresses (share i to the i-th), overriding the automatic choice (a warning when
-    /// their total stake is small). Default: --keepers-n healthy staked keepers drawn at random,
-    /// weighted by stake, at most one per endpoint host.
-    #[arg(long, env = "PHD_KEEPER_ADDRESSES", value_delimiter = ',')]
-    pub keepers: Vec<Address>,
-    /// Number of keepers to pick automatically (at most 32).
-    #[arg(long, env = "PHD_KEEPERS_N", default_value_t = 5)]
-    pub keepers_n: u8,
-    /// Allow several automatically chosen keepers on one endpoint host (local devnets only).
-    #[arg(long, env = "PHD_ALLOW_SHARED_HOSTS")]
-    pub allow_shared_hosts: bool,
-    /// Seed of the automatic keeper draw (reproducible choice for tests and audits; predictable
-    /// by anyone who knows it). Default: the OS random number generator.
-    #[arg(long, env = "PHD_SELECTION_SEED")]
-    pub selection_seed: Option<u64>,
+    #[command(flatten)]
+    pub keepers: KeeperArgs,
     /// Activities to share (e.g. walking,running); other windows are dropped before sealing.
     #[arg(long = "keep", env = "PHD_KEEP", value_delimiter = ',')]
     pub keep: Vec<String>,
@@ -320,12 +284,7 @@ pub fn precheck(cmd: &Command) -> crate::Result<()> {
         if let Some(m) = &p.quality_model {
             must_exist(m)?;
         }
-        if p.purposes.is_empty() {
-            return Err(UserError::InvalidArg {
-                arg: "--purposes",
-                reason: "at least one purpose is required".into(),
-            });
-        }
+        crate::publish::require_purposes(&p.purposes)?;
     }
     if let Command::Stream(st) = cmd
         && !st.source.is_file()
@@ -344,12 +303,7 @@ pub fn precheck(cmd: &Command) -> crate::Result<()> {
                 source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
             });
         }
-        if c.purposes.is_empty() {
-            return Err(UserError::InvalidArg {
-                arg: "--purposes",
-                reason: "at least one purpose is required".into(),
-            });
-        }
+        crate::publish::require_purposes(&c.purposes)?;
     }
     Ok(())
 }
@@ -382,11 +336,11 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 price: p.price,
                 purposes: p.purposes,
                 consent_terms: p.consent_terms,
-                threshold: p.threshold,
-                keepers: p.keepers,
-                keepers_n: p.keepers_n,
-                allow_shared_hosts: p.allow_shared_hosts,
-                selection_seed: p.selection_seed,
+                threshold: p.keepers.threshold,
+                keepers: p.keepers.keepers,
+                keepers_n: p.keepers.keepers_n,
+                allow_shared_hosts: p.keepers.allow_shared_hosts,
+                selection_seed: p.keepers.selection_seed,
                 keep_classes: p.keep,
                 keep_columns: p.keep_column,
                 drop_columns: p.drop_column,
@@ -624,11 +578,7 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 price_per_segment: c.price_per_segment,
                 purposes: c.purposes,
                 consent_terms: c.consent_terms,
-                threshold: c.keepers.threshold,
-                keepers: c.keepers.keepers,
-                keepers_n: c.keepers.keepers_n,
-                allow_shared_hosts: c.keepers.allow_shared_hosts,
-                selection_seed: c.keepers.selection_seed,
+                keepers: c.keepers,
                 title: c.title,
                 data_type: c.data_type,
             };
@@ -726,8 +676,8 @@ mod tests {
             vec![Purpose::Research, Purpose::Commercial, Purpose::Validation]
         );
         assert_eq!(p.keep, vec!["walking".to_string(), "running".to_string()]);
-        assert_eq!(p.keepers.len(), 2);
-        assert_eq!(p.selection_seed, None, "the OS RNG unless asked");
+        assert_eq!(p.keepers.keepers.len(), 2);
+        assert_eq!(p.keepers.selection_seed, None, "the OS RNG unless asked");
         let Command::Publish(p) =
             parse(&["publish", "x.csv", "--price", "1", "--selection-seed", "42"])
                 .unwrap()
@@ -735,7 +685,7 @@ mod tests {
         else {
             panic!("not publish")
         };
-        assert_eq!(p.selection_seed, Some(42));
+        assert_eq!(p.keepers.selection_seed, Some(42));
         assert!(parse(&["publish", "x.csv", "--price", "1", "--selection-seed", "-1"]).is_err());
     }
 

@@ -3,9 +3,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use alloy::primitives::{Address, B256, U256};
+use alloy::primitives::B256;
 use phd_chain::bindings::data_registry::DataRegistry;
-use phd_chain::{BlockRange, DatasetStatus, PurchaseStatus, Purpose, format_phd};
+use phd_chain::{BlockRange, DatasetStatus, PurchaseStatus, format_phd};
 use sha2::{Digest, Sha256};
 
 use crate::ctx::{UserCtx, id_u64};
@@ -16,15 +16,13 @@ use crate::export_doc::{
 };
 use crate::util::{now_unix, write_atomic};
 
-/// (purchase id, counterparty, purpose, price, tx, kind)
-type Entry<'a> = (U256, Address, u8, U256, Option<B256>, &'a str);
-
 fn tx_str(h: Option<B256>) -> Option<String> {
     h.map(|h| format!("{h:#x}"))
 }
 
 // Consent withdrawal and erasure status are phd-sdk's (the web page runs the same code).
 pub use phd_sdk::owner::{DatasetStatusReport, KeeperState, StorageState, WithdrawalSummary};
+use phd_sdk::owner::{SaleEntry, sale_entries};
 
 /// One command for Art. 7(3)/17: `withdrawConsent` → delete the object and abort unfinished
 /// uploads for its key → wait (at most `wait`) for every keeper's `ErasureConfirmed`; the local
@@ -151,31 +149,15 @@ pub async fn export(ctx: &UserCtx, with_data: bool) -> Result<ExportDoc> {
             .grants(Some(id), None, all)
             .await
             .map_err(err("reading grants"))?;
-        let mut entries: Vec<Entry<'_>> = buys
-            .iter()
-            .map(|b| {
-                (
-                    b.event.purchaseId,
-                    b.event.buyer,
-                    b.event.purpose,
-                    b.event.price,
-                    b.tx_hash,
-                    "purchase",
-                )
-            })
-            .collect();
-        entries.extend(grants.iter().map(|g| {
-            (
-                g.event.purchaseId,
-                g.event.grantee,
-                g.event.purpose,
-                U256::ZERO,
-                g.tx_hash,
-                "grant",
-            )
-        }));
-        entries.sort_by_key(|e| e.0);
-        for (pid, who, purpose, price, tx, kind) in entries {
+        for SaleEntry {
+            purchase_id: pid,
+            counterparty: who,
+            purpose,
+            price,
+            tx_hash: tx,
+            kind,
+        } in sale_entries(&buys, &grants)
+        {
             let pu = chain
                 .get_purchase(pid)
                 .await
@@ -239,10 +221,7 @@ pub async fn export(ctx: &UserCtx, with_data: bool) -> Result<ExportDoc> {
                 .unwrap_or(serde_json::Value::Null),
             price_wei: d.price.to_string(),
             price_phd: format_phd(d.price),
-            purposes: Purpose::from_mask(d.purposes)
-                .iter()
-                .map(|p| p.name().to_string())
-                .collect(),
+            purposes: phd_sdk::owner::purpose_names(d.purposes),
             consent_terms_hash: format!("{:#x}", d.consentTermsHash),
             threshold: d.threshold,
             published_at: d.publishedAt,

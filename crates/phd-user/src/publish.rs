@@ -26,6 +26,63 @@ pub const DEFAULT_CONSENT_TERMS: &str = "PHD exchange standard consent terms v1:
 the listed purposes only; buyers may not attempt re-identification; the owner may withdraw consent at any \
 time, after which key shares are destroyed and the sealed object is deleted.";
 
+/// Keeper choice: the flags, env variables and draw `publish` and `series create` share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KeeperArgs {
+    /// Shares needed to reconstruct the key.
+    #[arg(long, env = "PHD_THRESHOLD", default_value_t = 3)]
+    pub threshold: u8,
+    /// Keeper addresses (share i to the i-th), overriding the automatic choice (a warning when
+    /// their total stake is small).
+    #[arg(long, env = "PHD_KEEPER_ADDRESSES", value_delimiter = ',')]
+    pub keepers: Vec<Address>,
+    /// Number of keepers to pick automatically (at most 32): healthy staked keepers drawn at
+    /// random, weighted by stake, at most one per endpoint host.
+    #[arg(long, env = "PHD_KEEPERS_N", default_value_t = 5)]
+    pub keepers_n: u8,
+    /// Allow several automatically chosen keepers on one endpoint host (local devnets only; off
+    /// by default for Sybil resistance).
+    #[arg(long, env = "PHD_ALLOW_SHARED_HOSTS")]
+    pub allow_shared_hosts: bool,
+    /// Seed of the automatic keeper draw (reproducible choice for tests and audits; predictable
+    /// by anyone who knows it, so production leaves it unset). Default: the OS random number
+    /// generator.
+    #[arg(long, env = "PHD_SELECTION_SEED")]
+    pub selection_seed: Option<u64>,
+}
+
+impl KeeperArgs {
+    /// Rejects a threshold outside `2..=keepers` before anything touches the network.
+    pub fn check_threshold(&self) -> Result<()> {
+        let n_wanted = if self.keepers.is_empty() {
+            self.keepers_n
+        } else {
+            u8::try_from(self.keepers.len()).unwrap_or(u8::MAX)
+        };
+        if self.threshold < 2 || self.threshold > n_wanted {
+            return Err(UserError::InvalidArg {
+                arg: "--threshold",
+                reason: format!(
+                    "need 2 <= threshold <= keepers, got threshold {} with {n_wanted} keepers",
+                    self.threshold
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Rejects an empty `--purposes` (nothing could be bought).
+pub fn require_purposes(purposes: &[Purpose]) -> Result<()> {
+    if purposes.is_empty() {
+        return Err(UserError::InvalidArg {
+            arg: "--purposes",
+            reason: "at least one purpose is required".into(),
+        });
+    }
+    Ok(())
+}
+
 /// Inputs of [`publish`] (the `publish` command's flags).
 #[derive(Debug, Clone)]
 pub struct PublishArgs {
@@ -78,6 +135,17 @@ pub struct PublishArgs {
 }
 
 impl PublishArgs {
+    /// The keeper choice in the form `series create` and [`select_keepers`] take.
+    pub fn keeper_args(&self) -> KeeperArgs {
+        KeeperArgs {
+            threshold: self.threshold,
+            keepers: self.keepers.clone(),
+            keepers_n: self.keepers_n,
+            allow_shared_hosts: self.allow_shared_hosts,
+            selection_seed: self.selection_seed,
+        }
+    }
+
     /// Defaults for everything but the file, price and purposes: t = 3 of 5 registered keepers,
     /// 120 s acknowledgement timeout.
     pub fn new(file: impl Into<PathBuf>, price: U256, purposes: Vec<Purpose>) -> Self {
@@ -164,26 +232,9 @@ pub async fn publish(
     quality: Option<&dyn QualityCheck>,
     hardware: Option<&dyn HardwareCheck>,
 ) -> Result<PublishOutcome> {
-    if args.purposes.is_empty() {
-        return Err(UserError::InvalidArg {
-            arg: "--purposes",
-            reason: "at least one purpose is required".into(),
-        });
-    }
-    let n_wanted = if args.keepers.is_empty() {
-        args.keepers_n
-    } else {
-        u8::try_from(args.keepers.len()).unwrap_or(u8::MAX)
-    };
-    if args.threshold < 2 || args.threshold > n_wanted {
-        return Err(UserError::InvalidArg {
-            arg: "--threshold",
-            reason: format!(
-                "need 2 <= threshold <= keepers, got threshold {} with {n_wanted} keepers",
-                args.threshold
-            ),
-        });
-    }
+    require_purposes(&args.purposes)?;
+    let choice = args.keeper_args();
+    choice.check_threshold()?;
     let store = ctx.store()?;
 
     // 1. Local preparation (nothing leaves the machine yet).
@@ -234,15 +285,7 @@ pub async fn publish(
 
     // 3. Keepers (before anything is uploaded).
     let mut warnings = Vec::new();
-    let targets = select_keepers(
-        ctx,
-        &args.keepers,
-        args.keepers_n,
-        args.allow_shared_hosts,
-        args.selection_seed,
-        &mut warnings,
-    )
-    .await?;
+    let targets = select_keepers(ctx, &choice, &mut warnings).await?;
     let n = u8::try_from(targets.len()).unwrap_or(u8::MAX);
 
     // 4. Local copies.
@@ -563,12 +606,11 @@ pub fn seeded_u64s(seed: u64) -> impl FnMut() -> u64 {
 /// staked keepers whose `/health` answers as themselves.
 pub(crate) async fn select_keepers(
     ctx: &UserCtx,
-    explicit: &[Address],
-    n: u8,
-    allow_shared_hosts: bool,
-    selection_seed: Option<u64>,
+    choice: &KeeperArgs,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<KeeperTarget>> {
+    let explicit = &choice.keepers[..];
+    let n = choice.keepers_n;
     if usize::from(n) > usize::from(MAX_KEEPERS) || explicit.len() > usize::from(MAX_KEEPERS) {
         return Err(UserError::InvalidArg {
             arg: "--keepers-n",
@@ -686,7 +728,7 @@ pub(crate) async fn select_keepers(
             Ok(_) => {
                 let host = endpoint_host(&node.endpoint);
                 // Shared hosts allowed: each keeper counts as its own operator.
-                let host = if allow_shared_hosts {
+                let host = if choice.allow_shared_hosts {
                     format!("{host}#{a}")
                 } else {
                     host
@@ -706,7 +748,7 @@ pub(crate) async fn select_keepers(
             Err(e) => skipped.push(format!("{a} ({}): {e}", node.endpoint)),
         }
     }
-    let picked = match selection_seed {
+    let picked = match choice.selection_seed {
         Some(seed) => choose_keepers(&cands, usize::from(n), &mut seeded_u64s(seed)),
         None => choose_keepers(&cands, usize::from(n), &mut os_random_u64),
     };

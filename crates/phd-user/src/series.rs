@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::ctx::UserCtx;
 use crate::error::{Result, UserError};
-use crate::publish::{consent_terms_hash, select_keepers};
+use crate::publish::{KeeperArgs, consent_terms_hash, require_purposes, select_keepers};
 
 /// What `series create` needs.
 #[derive(Debug, Clone)]
@@ -27,16 +27,8 @@ pub struct CreateSeriesArgs {
     pub purposes: Vec<Purpose>,
     /// Consent terms text (its keccak256 goes on-chain).
     pub consent_terms: Option<PathBuf>,
-    /// Shares needed per segment.
-    pub threshold: u8,
-    /// Explicit keepers; empty = `keepers_n` drawn as `publish` does.
-    pub keepers: Vec<Address>,
-    /// Keepers to draw automatically.
-    pub keepers_n: u8,
-    /// Several drawn keepers may share a host (local devnets only).
-    pub allow_shared_hosts: bool,
-    /// Seed of the keeper draw.
-    pub selection_seed: Option<u64>,
+    /// Keepers and shares needed per segment, chosen as `publish` does.
+    pub keepers: KeeperArgs,
     /// Title in the series metadata.
     pub title: Option<String>,
     /// Data type in the series metadata.
@@ -66,37 +58,11 @@ pub struct CreateSeriesOutcome {
 
 /// Opens a series on-chain with keepers chosen like `publish`.
 pub async fn create_series(ctx: &UserCtx, args: &CreateSeriesArgs) -> Result<CreateSeriesOutcome> {
-    if args.purposes.is_empty() {
-        return Err(UserError::InvalidArg {
-            arg: "--purposes",
-            reason: "at least one purpose is required".into(),
-        });
-    }
-    let n_wanted = if args.keepers.is_empty() {
-        args.keepers_n
-    } else {
-        u8::try_from(args.keepers.len()).unwrap_or(u8::MAX)
-    };
-    if args.threshold < 2 || args.threshold > n_wanted {
-        return Err(UserError::InvalidArg {
-            arg: "--threshold",
-            reason: format!(
-                "need 2 <= threshold <= keepers, got threshold {} with {n_wanted} keepers",
-                args.threshold
-            ),
-        });
-    }
+    require_purposes(&args.purposes)?;
+    args.keepers.check_threshold()?;
     let terms_hash = consent_terms_hash(args.consent_terms.as_deref())?;
     let mut warnings = Vec::new();
-    let targets = select_keepers(
-        ctx,
-        &args.keepers,
-        args.keepers_n,
-        args.allow_shared_hosts,
-        args.selection_seed,
-        &mut warnings,
-    )
-    .await?;
+    let targets = select_keepers(ctx, &args.keepers, &mut warnings).await?;
     let keepers: Vec<Address> = targets.iter().map(|t| t.address).collect();
     let metadata = serde_json::json!({
         "title": args.title,
@@ -109,7 +75,7 @@ pub async fn create_series(ctx: &UserCtx, args: &CreateSeriesArgs) -> Result<Cre
         .chain
         .create_series(&SeriesParams {
             keepers: keepers.clone(),
-            threshold: args.threshold,
+            threshold: args.keepers.threshold,
             purposes: args.purposes.clone(),
             price_per_segment: args.price_per_segment,
             metadata_hash,
@@ -122,7 +88,7 @@ pub async fn create_series(ctx: &UserCtx, args: &CreateSeriesArgs) -> Result<Cre
         tx_hash: format!("{:#x}", tx.tx_hash),
         gas_used: tx.gas_used,
         keepers,
-        threshold: args.threshold,
+        threshold: args.keepers.threshold,
         price_per_segment_phd: phd_chain::format_phd(args.price_per_segment),
         metadata,
         warnings,

@@ -83,7 +83,7 @@ async fn purchase_refusals_are_decoded() -> eyre::Result<()> {
 }
 
 /// The built `phd-user` binary next to this test's target directory, if it was built.
-fn built_bin(name: &str) -> Option<PathBuf> {
+pub(crate) fn built_bin(name: &str) -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     // target/<profile>/deps/e2e_errors-<hash>
     let profile_dir = exe.parent()?.parent()?;

@@ -18,7 +18,7 @@ const ROWS: usize = 20;
 const KEY: &[u8] = b"series e2e pseudonym key";
 
 /// `time,acc_x..gyr_z` rows from the first BasicMotions test recordings, 10 Hz.
-fn basic_motions_rows(n: usize) -> Vec<String> {
+pub(crate) fn basic_motions_rows(n: usize) -> Vec<String> {
     let dir = std::env::var("PHD_DATA_DIR").map_or_else(
         |_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/basic-motions"),
         std::path::PathBuf::from,
@@ -36,7 +36,7 @@ fn basic_motions_rows(n: usize) -> Vec<String> {
         .collect()
 }
 
-fn append(path: &std::path::Path, lines: &[String]) {
+pub(crate) fn append(path: &std::path::Path, lines: &[String]) {
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -9,4 +9,5 @@ mod e2e_gdpr;
 mod e2e_keepers;
 mod e2e_owner_fraud;
 mod e2e_series;
+mod e2e_stream_crash;
 mod web;
