@@ -83,12 +83,23 @@ async fn purchase_refusals_are_decoded() -> eyre::Result<()> {
 }
 
 /// The built `phd-user` binary next to this test's target directory, if it was built.
-pub(crate) fn built_bin(name: &str) -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    // target/<profile>/deps/e2e_errors-<hash>
-    let profile_dir = exe.parent()?.parent()?;
+/// A workspace binary next to this test binary. `make test` builds every binary first
+/// (`--bins`); a missing one fails the test instead of skipping it, so a test that runs the
+/// real binary can never pass without running it.
+pub(crate) fn built_bin(name: &str) -> eyre::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    // target/<profile>/deps/it-<hash>
+    let profile_dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .ok_or_else(|| eyre::eyre!("no target dir above {}", exe.display()))?;
     let p = profile_dir.join(name);
-    p.is_file().then_some(p)
+    eyre::ensure!(
+        p.is_file(),
+        "{} is not built: run `cargo build --workspace --bins` (make test does)",
+        p.display()
+    );
+    Ok(p)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -195,8 +206,9 @@ async fn bad_owner_input_fails_cleanly() -> eyre::Result<()> {
         "wrong key file: {e:?}"
     );
 
-    // The real binary, when built: non-zero exit, clear message, nothing written.
-    if let Some(bin) = built_bin("phd-user") {
+    // The real binary: non-zero exit, clear message, nothing written.
+    {
+        let bin = built_bin("phd-user")?;
         let env: Vec<(String, String)> = d
             .env_vars()
             .into_iter()
