@@ -24,6 +24,48 @@ use crate::{
 };
 
 mod series;
+
+/// An upload must be signed (EIP-191 personal_sign) by the on-chain owner of the `what`
+/// (dataset or series) it is for: 401 for a malformed signature, 403 for anyone else's.
+fn check_owner_signature(
+    signature: &[u8],
+    message: &[u8],
+    owner: alloy::primitives::Address,
+    what: &str,
+) -> Result<(), ApiError> {
+    let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, m);
+    if signature.len() != 65 {
+        return Err(unauthorized("signature must be 65 bytes"));
+    }
+    let sig = Signature::from_raw(signature).map_err(|_| unauthorized("malformed signature"))?;
+    let signer = sig
+        .recover_address_from_msg(message)
+        .map_err(|_| unauthorized("signature does not recover"))?;
+    if signer != owner {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("signer {signer} is not the {what} owner"),
+        ));
+    }
+    Ok(())
+}
+
+/// The share in an upload must be the one the chain lists this keeper for (index 0 = not listed).
+fn check_share_index(my_index: u8, requested: u8, what: &str) -> Result<(), ApiError> {
+    if my_index == 0 {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("this keeper is not listed for the {what}"),
+        ));
+    }
+    if my_index != requested {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("share_index {requested} is not this keeper's index {my_index}"),
+        ));
+    }
+    Ok(())
+}
 pub(crate) use series::segment_at_rest_id;
 
 const MAX_BODY: usize = 16 * 1024;
@@ -156,44 +198,18 @@ async fn handle_put(
         DatasetStatus::Pending | DatasetStatus::Active => {}
     }
 
-    // Signature: EIP-191 personal_sign by the on-chain owner.
-    let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, m);
-    if req.signature.len() != 65 {
-        return Err(unauthorized("signature must be 65 bytes"));
-    }
-    let sig =
-        Signature::from_raw(&req.signature).map_err(|_| unauthorized("malformed signature"))?;
     // chain id and registry were checked equal to ours above
-    let msg = req.signing_message();
-    let signer = sig
-        .recover_address_from_msg(msg.as_slice())
-        .map_err(|_| unauthorized("signature does not recover"))?;
-    if signer != ds.owner {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            format!("signer {signer} is not the dataset owner"),
-        ));
-    }
-
+    check_owner_signature(
+        &req.signature,
+        req.signing_message().as_slice(),
+        ds.owner,
+        "dataset",
+    )?;
     let my_index = chain
         .share_index_of(dataset_id)
         .await
         .map_err(|e| ApiError::chain("shareIndexOf", &e))?;
-    if my_index == 0 {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "this keeper is not listed for the dataset",
-        ));
-    }
-    if my_index != req.share_index {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            format!(
-                "share_index {} is not this keeper's index {my_index}",
-                req.share_index
-            ),
-        ));
-    }
+    check_share_index(my_index, req.share_index, "dataset")?;
 
     let unprocessable = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m);
     let aad = keeper_share_aad(

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use alloy::primitives::{Signature, U256, keccak256};
+use alloy::primitives::{U256, keccak256};
 use axum::{
     Json,
     extract::{Path, State, rejection::JsonRejection},
@@ -18,7 +18,7 @@ use axum::{
 use phd_protocol::{SegmentShareUpload, UploadReply, segment_keeper_share_aad};
 use subtle::ConstantTimeEq;
 
-use super::ApiError;
+use super::{ApiError, check_owner_signature, check_share_index};
 use crate::{
     Shared,
     chain::series::SeriesStatus,
@@ -127,40 +127,17 @@ async fn handle(
         ));
     }
 
-    let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, m);
-    if req.signature.len() != 65 {
-        return Err(unauthorized("signature must be 65 bytes"));
-    }
-    let sig =
-        Signature::from_raw(&req.signature).map_err(|_| unauthorized("malformed signature"))?;
-    let signer = sig
-        .recover_address_from_msg(req.signing_message().as_slice())
-        .map_err(|_| unauthorized("signature does not recover"))?;
-    if signer != view.owner {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            format!("signer {signer} is not the series owner"),
-        ));
-    }
+    check_owner_signature(
+        &req.signature,
+        req.signing_message().as_slice(),
+        view.owner,
+        "series",
+    )?;
     let my_index = series_chain
         .series_share_index(series_id)
         .await
         .map_err(|e| ApiError::chain("shareIndexOf", &e))?;
-    if my_index == 0 {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "this keeper is not listed for the series",
-        ));
-    }
-    if my_index != req.share_index {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            format!(
-                "share_index {} is not this keeper's index {my_index}",
-                req.share_index
-            ),
-        ));
-    }
+    check_share_index(my_index, req.share_index, "series")?;
 
     let unprocessable = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m);
     let aad = segment_keeper_share_aad(
