@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     ClientCtx, Result, SdkError,
-    series::{SeriesKeeper, publish_segment, series_keepers},
+    series::{SeriesKeeper, publish_segment_via, series_keepers},
 };
 
 /// How segments are cut.
@@ -54,6 +54,9 @@ pub struct StreamOptions {
     pub poll: Duration,
     /// Stop after this many segments appended in this run.
     pub max_segments: Option<u64>,
+    /// The owner's access gateway: segments are listed behind it, so subscribers need no
+    /// storage credential (`None`: listed under their `s3://` URI).
+    pub gateway: Option<String>,
 }
 
 /// The in-flight segment.
@@ -330,7 +333,16 @@ pub async fn stream(
                 },
             )?;
         let meta_hash: B256 = keccak256(format!("{{\"seq\":{seq},\"rows\":{n}}}"));
-        let r = publish_segment(ctx, opts.series_id, seq, &plain, meta_hash, &keepers).await?;
+        let r = publish_segment_via(
+            ctx,
+            opts.series_id,
+            seq,
+            &plain,
+            meta_hash,
+            &keepers,
+            opts.gateway.as_deref(),
+        )
+        .await?;
         tracing::info!(
             series_id = opts.series_id,
             seq,

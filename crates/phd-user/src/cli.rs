@@ -174,6 +174,10 @@ pub struct StreamCmd {
     /// Stop after this many segments (default: run until Ctrl-C / SIGTERM).
     #[arg(long, env = "PHD_MAX_SEGMENTS")]
     pub max_segments: Option<u64>,
+    /// Public URL of your access gateway (`phd-gateway`): segments are listed behind it and
+    /// subscribers read them without any storage credential.
+    #[arg(long, env = "PHD_GATEWAY_URL")]
+    pub gateway_url: Option<String>,
 }
 
 /// `publish` flags.
@@ -622,6 +626,7 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 drop_columns: st.drop_column,
                 poll: Duration::from_millis(st.poll_ms),
                 max_segments: st.max_segments,
+                gateway: st.gateway_url,
                 progress_every: (st.progress > 0).then(|| Duration::from_secs(st.progress)),
                 json_events: out.json,
             };

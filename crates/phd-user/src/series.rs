@@ -116,6 +116,8 @@ pub struct StreamArgs {
     pub poll: Duration,
     /// Stop after this many segments.
     pub max_segments: Option<u64>,
+    /// The owner's access gateway (segments listed behind it).
+    pub gateway: Option<String>,
     /// Interval of progress reports (`None`: none).
     pub progress_every: Option<Duration>,
     /// Progress reports as JSON lines instead of text.
@@ -204,6 +206,7 @@ pub async fn stream(
         },
         poll: args.poll,
         max_segments: args.max_segments,
+        gateway: args.gateway.clone(),
     };
     let client = ctx.client();
     let run = phd_sdk::stream::stream(&client, &opts, stop);
