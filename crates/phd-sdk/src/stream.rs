@@ -57,6 +57,9 @@ pub struct StreamOptions {
     /// The owner's access gateway: segments are listed behind it, so subscribers need no
     /// storage credential (`None`: listed under their `s3://` URI).
     pub gateway: Option<String>,
+    /// Keep a copy of each segment's pseudonymised plaintext here, named as the follower names
+    /// its files (`segment-<seq>.csv`): the owner's record of exactly what subscribers get.
+    pub pseudonymised_out: Option<PathBuf>,
 }
 
 /// The in-flight segment.
@@ -332,6 +335,11 @@ pub async fn stream(
                     )
                 },
             )?;
+        if let Some(dir) = &opts.pseudonymised_out {
+            std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+            let path = crate::series_follow::segment_path(dir, seq);
+            write_atomic(&path, &plain, Access::OwnerOnly).map_err(io_err(&path))?;
+        }
         let meta_hash: B256 = keccak256(format!("{{\"seq\":{seq},\"rows\":{n}}}"));
         let r = publish_segment_via(
             ctx,

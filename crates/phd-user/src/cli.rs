@@ -178,6 +178,10 @@ pub struct StreamCmd {
     /// subscribers read them without any storage credential.
     #[arg(long, env = "PHD_GATEWAY_URL")]
     pub gateway_url: Option<String>,
+    /// Also write each segment's pseudonymised rows to `<dir>/segment-<seq>.csv` (what
+    /// subscribers receive, byte for byte).
+    #[arg(long, env = "PHD_PSEUDONYMISED_OUT")]
+    pub pseudonymised_out: Option<PathBuf>,
 }
 
 /// `publish` flags.
@@ -627,6 +631,7 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 poll: Duration::from_millis(st.poll_ms),
                 max_segments: st.max_segments,
                 gateway: st.gateway_url,
+                pseudonymised_out: st.pseudonymised_out,
                 progress_every: (st.progress > 0).then(|| Duration::from_secs(st.progress)),
                 json_events: out.json,
             };

@@ -118,6 +118,8 @@ pub struct StreamArgs {
     pub max_segments: Option<u64>,
     /// The owner's access gateway (segments listed behind it).
     pub gateway: Option<String>,
+    /// Directory for a copy of each segment's pseudonymised rows.
+    pub pseudonymised_out: Option<PathBuf>,
     /// Interval of progress reports (`None`: none).
     pub progress_every: Option<Duration>,
     /// Progress reports as JSON lines instead of text.
@@ -207,6 +209,7 @@ pub async fn stream(
         poll: args.poll,
         max_segments: args.max_segments,
         gateway: args.gateway.clone(),
+        pseudonymised_out: args.pseudonymised_out.clone(),
     };
     let client = ctx.client();
     let run = phd_sdk::stream::stream(&client, &opts, stop);

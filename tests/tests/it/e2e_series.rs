@@ -90,6 +90,7 @@ async fn series_stream_two_followers_cancel_and_withdrawal() {
         max_segments: Some(2),
         // From S3 here; e2e_stream_crash lists its segments behind the devnet's gateway.
         gateway: None,
+        pseudonymised_out: None,
     };
     let b_opts = FollowOptions {
         series_id: sid,
