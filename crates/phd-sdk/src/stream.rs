@@ -1,5 +1,6 @@
 //! The owner's streamer: follows a CSV file as it grows (`tail -F`: truncation and rotation
-//! restart from the new file's first row), cuts segments by row count or by sample time,
+//! restart from the new file's first row) — or a drop directory or stdin, through a spool file
+//! ([`crate::stream_source`]) — cuts segments by row count or by sample time,
 //! pseudonymises each segment exactly as `publish` does (phd-ingest's reader, pseudonymiser
 //! and canonical CSV), and hands it to [`publish_segment`].
 //!
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     ClientCtx, Result, SdkError,
     series::{SeriesKeeper, publish_segment_via, series_keepers},
+    stream_source::{SourceKind, Spooler, ingest_dir, spool_path, spool_stdin},
 };
 
 /// How segments are cut.
@@ -40,7 +42,8 @@ pub enum SegmentBy {
 pub struct StreamOptions {
     /// Series to append to (the caller's).
     pub series_id: u64,
-    /// CSV file being appended to.
+    /// CSV file being appended to, a drop directory, or `-` for stdin
+    /// ([`crate::stream_source`]).
     pub source: PathBuf,
     /// Where progress is kept.
     pub state_file: PathBuf,
@@ -260,6 +263,15 @@ pub async fn stream(
             }
         }
     };
+    let source = SourceKind::of(&opts.source);
+    let (tail, stdin) = match &source {
+        SourceKind::File(p) => (p.clone(), None),
+        SourceKind::Dir(_) => (spool_path(&opts.state_file), None),
+        SourceKind::Stdin => (
+            spool_path(&opts.state_file),
+            Some(spool_stdin(&opts.state_file)?),
+        ),
+    };
     let mut out = StreamOutcome {
         segments: Vec::new(),
         rows: 0,
@@ -273,15 +285,23 @@ pub async fn stream(
         {
             break;
         }
+        if let SourceKind::Dir(dir) = &source {
+            ingest_dir(dir, &opts.state_file)?;
+        }
+        // Read before the step: input that ended before a look is wholly in the spool.
+        let input_ended = stdin.as_ref().is_some_and(Spooler::done);
+        if let Some(e) = stdin.as_ref().and_then(Spooler::error) {
+            return Err(SdkError::series(opts.series_id, format!("stdin: {e}")));
+        }
         let step = async {
-            let mut file = match std::fs::File::open(&opts.source) {
+            let mut file = match std::fs::File::open(&tail) {
                 Ok(f) => f,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(io_err(&opts.source)(e)),
+                Err(e) => return Err(io_err(&tail)(e)),
             };
-            let meta = file.metadata().map_err(io_err(&opts.source))?;
+            let meta = file.metadata().map_err(io_err(&tail))?;
             let mut head = vec![0u8; 64 * 1024.min(meta.len() as usize)];
-            let got = file.read(&mut head).map_err(io_err(&opts.source))?;
+            let got = file.read(&mut head).map_err(io_err(&tail))?;
             head.truncate(got);
             let Some((header_line, body_start)) = header(&head) else {
                 return Ok(None);
@@ -309,13 +329,15 @@ pub async fn stream(
                 },
             };
             let mut rows = vec![0u8; usize::try_from(range.1 - range.0).unwrap_or(0)];
-            file.seek(SeekFrom::Start(range.0))
-                .map_err(io_err(&opts.source))?;
-            file.read_exact(&mut rows).map_err(io_err(&opts.source))?;
+            file.seek(SeekFrom::Start(range.0)).map_err(io_err(&tail))?;
+            file.read_exact(&mut rows).map_err(io_err(&tail))?;
             Ok(Some((header_line, range, rows)))
         }
         .await?;
         let Some((header_line, (start, end), rows)) = step else {
+            if input_ended {
+                break; // stdin closed and every complete segment of it is appended
+            }
             tokio::select! {
                 () = &mut stop => break,
                 () = tokio::time::sleep(opts.poll) => continue,

@@ -144,7 +144,9 @@ pub struct StreamCmd {
     /// Series to append to (from `series create`).
     #[arg(long, env = "PHD_SERIES")]
     pub series: u64,
-    /// CSV file the device appends to (`tail -F`: rotation and truncation are followed).
+    /// CSV file the device appends to (`tail -F`: rotation and truncation are followed), a
+    /// directory the watch app drops whole files into (taken in name order, each once), or `-`
+    /// for stdin (stops when it ends).
     #[arg(long, env = "PHD_STREAM_SOURCE")]
     pub source: PathBuf,
     /// Cut a segment every N rows.
@@ -295,7 +297,7 @@ pub fn precheck(cmd: &Command) -> crate::Result<()> {
         crate::publish::require_purposes(&p.purposes)?;
     }
     if let Command::Stream(st) = cmd
-        && !st.source.is_file()
+        && !(st.source.is_file() || st.source.is_dir() || st.source.as_os_str() == "-")
     {
         return Err(UserError::Read {
             path: st.source.clone(),

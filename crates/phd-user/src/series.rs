@@ -100,7 +100,7 @@ pub async fn create_series(ctx: &UserCtx, args: &CreateSeriesArgs) -> Result<Cre
 pub struct StreamArgs {
     /// Series to append to.
     pub series_id: u64,
-    /// CSV being appended to.
+    /// CSV being appended to, a drop directory, or `-` (stdin).
     pub source: PathBuf,
     /// Progress file (resume point).
     pub state_file: PathBuf,
@@ -147,7 +147,12 @@ impl StreamProgress {
         let state: Option<StreamState> = std::fs::read(state_file)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
-        let len = std::fs::metadata(source).map_or(0, |m| m.len());
+        // A directory or stdin is tailed through its spool: the lag is measured there.
+        let tailed = match phd_sdk::stream_source::SourceKind::of(source) {
+            phd_sdk::stream_source::SourceKind::File(p) => p,
+            _ => phd_sdk::stream_source::spool_path(state_file),
+        };
+        let len = std::fs::metadata(tailed).map_or(0, |m| m.len());
         StreamProgress {
             event: "progress",
             series_id,
@@ -184,7 +189,10 @@ pub async fn stream(
     args: &StreamArgs,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<StreamOutcome> {
-    if !args.source.is_file() {
+    if phd_sdk::stream_source::SourceKind::of(&args.source)
+        == phd_sdk::stream_source::SourceKind::File(args.source.clone())
+        && !args.source.is_file()
+    {
         return Err(UserError::Read {
             path: args.source.clone(),
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
