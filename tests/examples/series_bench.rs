@@ -118,6 +118,7 @@ async fn lag(args: &[String]) -> eyre::Result<()> {
         max_segments: Some(segments),
         gateway: d.gateway_url.clone(),
         pseudonymised_out: None,
+        quality: None,
     };
     let streamer =
         tokio::spawn(async move { stream(&owner, &sopts, std::future::pending()).await });

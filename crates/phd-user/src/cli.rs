@@ -184,6 +184,17 @@ pub struct StreamCmd {
     /// subscribers receive, byte for byte).
     #[arg(long, env = "PHD_PSEUDONYMISED_OUT")]
     pub pseudonymised_out: Option<PathBuf>,
+    /// Run the quality model on each segment (whole windows; a window cut by a segment end is
+    /// scored whole in the next one) and drop invalid windows; its report goes into the
+    /// segment's metadata hash.
+    #[arg(long, env = "PHD_STREAM_QUALITY")]
+    pub quality: bool,
+    /// Quality model file (default: the shipped model); implies --quality.
+    #[arg(long, env = "PHD_QUALITY_MODEL")]
+    pub quality_model: Option<PathBuf>,
+    /// Activities to share (e.g. walking,running); implies --quality.
+    #[arg(long = "keep", env = "PHD_KEEP", value_delimiter = ',')]
+    pub keep: Vec<String>,
 }
 
 /// `publish` flags.
@@ -634,6 +645,17 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 max_segments: st.max_segments,
                 gateway: st.gateway_url,
                 pseudonymised_out: st.pseudonymised_out,
+                quality: if st.quality || st.quality_model.is_some() || !st.keep.is_empty() {
+                    let model = match &st.quality_model {
+                        Some(p) => crate::checks::ModelQuality::load(p)?,
+                        None => crate::checks::ModelQuality::shipped()?,
+                    };
+                    Some(std::sync::Arc::new(crate::checks::SegmentModel::new(
+                        model, st.keep,
+                    )?))
+                } else {
+                    None
+                },
                 progress_every: (st.progress > 0).then(|| Duration::from_secs(st.progress)),
                 json_events: out.json,
             };

@@ -120,6 +120,8 @@ pub struct StreamArgs {
     pub gateway: Option<String>,
     /// Directory for a copy of each segment's pseudonymised rows.
     pub pseudonymised_out: Option<PathBuf>,
+    /// Quality model and keep choice applied per segment (`None`: every row kept).
+    pub quality: Option<std::sync::Arc<dyn phd_sdk::stream::SegmentQuality>>,
     /// Interval of progress reports (`None`: none).
     pub progress_every: Option<Duration>,
     /// Progress reports as JSON lines instead of text.
@@ -218,6 +220,7 @@ pub async fn stream(
         max_segments: args.max_segments,
         gateway: args.gateway.clone(),
         pseudonymised_out: args.pseudonymised_out.clone(),
+        quality: args.quality.clone(),
     };
     let client = ctx.client();
     let run = phd_sdk::stream::stream(&client, &opts, stop);

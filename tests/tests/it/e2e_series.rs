@@ -91,6 +91,7 @@ async fn series_stream_two_followers_cancel_and_withdrawal() {
         // From S3 here; e2e_stream_crash lists its segments behind the devnet's gateway.
         gateway: None,
         pseudonymised_out: None,
+        quality: None,
     };
     let b_opts = FollowOptions {
         series_id: sid,
