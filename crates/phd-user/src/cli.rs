@@ -892,6 +892,33 @@ mod tests {
             panic!("not stream")
         };
         assert_eq!((st.segment_rows, st.segment), (None, Some(3600.0)));
+        assert!(!st.quality && st.keep.is_empty() && st.gateway_url.is_none());
+        let Command::Stream(st) = parse(&[
+            "stream",
+            "--series",
+            "4",
+            "--source",
+            "-",
+            "--segment",
+            "1h",
+            "--state",
+            "s",
+            "--keep",
+            "walking,running",
+            "--gateway-url",
+            "http://gw:8600",
+            "--pseudonymised-out",
+            "mine",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not stream")
+        };
+        assert_eq!(st.source, PathBuf::from("-"));
+        assert_eq!(st.keep, ["walking", "running"]);
+        assert_eq!(st.gateway_url.as_deref(), Some("http://gw:8600"));
+        assert_eq!(st.pseudonymised_out, Some(PathBuf::from("mine")));
     }
 
     #[test]
