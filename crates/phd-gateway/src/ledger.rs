@@ -192,7 +192,7 @@ impl Ledger for ChainLedger {
             series_id: u64::try_from(sub.seriesId).unwrap_or(u64::MAX),
             subscriber: sub.subscriber,
             from_seq: sub.fromSeq,
-            segments: u64::from(sub.segments),
+            segments: sub.segments,
         }))
     }
 }

@@ -551,8 +551,8 @@ mod tests {
                 let first = format!("{:.1}", t.time[w * W]);
                 let index = (t.time[w * W] * 10.0).round() as usize / W;
                 self.seen.lock().unwrap().push(first);
-                keep.extend(std::iter::repeat_n(index % 2 == 0, W));
-                kept += usize::from(index % 2 == 0);
+                keep.extend(std::iter::repeat_n(index.is_multiple_of(2), W));
+                kept += usize::from(index.is_multiple_of(2));
             }
             let summary = phd_ingest::QualitySummary {
                 score: 1.0,
@@ -632,7 +632,7 @@ mod tests {
                 .map(|l| l.split(',').nth(1).unwrap().to_owned())
                 .collect();
             let want_rows: Vec<String> = (0..900)
-                .filter(|i| (i / W) % 2 == 0)
+                .filter(|i| (i / W).is_multiple_of(2))
                 .map(|i| i.to_string())
                 .collect();
             assert_eq!(firsts, want_rows, "{by:?}");
