@@ -126,20 +126,20 @@ pub struct StreamOutcome {
 
 /// The segment metadata whose keccak256 goes on-chain with the append: `{"seq","rows"}`, plus
 /// `"quality"` (score, model id, windows kept, dropped by reason, classes) when a model ran.
+/// Field order is the struct's, so the bytes (and the hash) do not depend on serde_json features.
 pub fn segment_metadata(
     seq: u64,
     rows: usize,
     quality: Option<&phd_ingest::QualitySummary>,
 ) -> Vec<u8> {
-    match quality {
-        None => format!("{{\"seq\":{seq},\"rows\":{rows}}}").into_bytes(),
-        Some(q) => serde_json::to_vec(&serde_json::json!({
-            "seq": seq,
-            "rows": rows,
-            "quality": q,
-        }))
-        .unwrap_or_default(),
+    #[derive(Serialize)]
+    struct SegmentMetadata<'a> {
+        seq: u64,
+        rows: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        quality: Option<&'a phd_ingest::QualitySummary>,
     }
+    serde_json::to_vec(&SegmentMetadata { seq, rows, quality }).unwrap_or_default()
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SdkError + '_ {
@@ -669,8 +669,9 @@ mod tests {
             windows_dropped: BTreeMap::from([("spikes".to_owned(), 2)]),
             classes: BTreeMap::from([("walking".to_owned(), 1)]),
         };
-        let v: serde_json::Value =
-            serde_json::from_slice(&segment_metadata(3, 20, Some(&q))).unwrap();
+        let bytes = segment_metadata(3, 20, Some(&q));
+        assert!(bytes.starts_with(br#"{"seq":3,"rows":20,"quality":{"score":0.5,"#));
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(v["quality"]["windows_dropped"]["spikes"], 2);
         assert_eq!(v["rows"], 20);
     }
