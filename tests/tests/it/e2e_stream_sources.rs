@@ -2,7 +2,8 @@
 //! directory the watch app renames whole files into, the binary SIGKILLed between and during
 //! segments and restarted, and stdin, which the binary streams until it closes. A subscriber
 //! then receives exactly the pseudonymised rows, segments spanning file boundaries included,
-//! nothing lost or duplicated.
+//! nothing lost or duplicated. With `--keep`, the quality model runs per segment and the
+//! subscriber gets exactly what the owner's model keeps; segments left empty are not appended.
 
 use std::{path::Path, process::Stdio, time::Duration};
 
@@ -59,6 +60,10 @@ async fn fixture() -> Fixture {
 
 impl Fixture {
     fn command(&self, source: &Path, state: &Path) -> tokio::process::Command {
+        self.command_cut(source, state, ROWS)
+    }
+
+    fn command_cut(&self, source: &Path, state: &Path, rows: usize) -> tokio::process::Command {
         let mut c = tokio::process::Command::new(built_bin("phd-user").unwrap());
         c.args([
             "stream",
@@ -69,7 +74,7 @@ impl Fixture {
         .arg(source)
         .arg("--state")
         .arg(state)
-        .args(["--segment-rows", &ROWS.to_string(), "--poll-ms", "20"])
+        .args(["--segment-rows", &rows.to_string(), "--poll-ms", "20"])
         .args(["--progress", "0", "--pseudonym-key", &hex::encode(KEY)])
         .envs(self.env.iter().cloned())
         .env("PHD_STATE_DIR", self.stack.work().join("user-state"))
@@ -232,5 +237,91 @@ async fn stdin_is_streamed_until_it_closes() {
     );
     assert_eq!(f.appended().await, 2, "{v}");
     f.assert_followed(2, &rows).await;
+    f.stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stdin_with_the_quality_model_keeps_only_the_shared_activities() {
+    const SEG: usize = 500;
+    let f = fixture().await;
+    let state = f.stack.work().join("quality-state.json");
+    // The first 20 BasicMotions test recordings (two activities), 100-row windows.
+    let rows = basic_motions_rows(4 * SEG);
+    let keep = ["walking", "running"];
+    let mut child = f
+        .command_cut(Path::new("-"), &state, SEG)
+        .args(["--keep", &keep.join(",")])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input: String = std::iter::once(HEADER.to_string())
+        .chain(rows.iter().cloned())
+        .map(|l| format!("{l}\n"))
+        .collect();
+    tokio::io::AsyncWriteExt::write_all(&mut stdin, input.as_bytes())
+        .await
+        .unwrap();
+    drop(stdin);
+    let out = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // What the owner's model keeps, segment by segment; empty segments are never appended.
+    let model = phd_user::checks::SegmentModel::new(
+        phd_user::checks::ModelQuality::shipped().unwrap(),
+        keep.map(str::to_owned).to_vec(),
+    )
+    .unwrap();
+    let policy = phd_ingest::PseudonymisePolicy::default();
+    let want: Vec<Vec<u8>> = rows
+        .chunks(SEG)
+        .map(|c| {
+            let body: String = c.iter().map(|l| format!("{l}\n")).collect();
+            phd_sdk::stream::segment_plaintext(HEADER, body.as_bytes(), &policy, KEY, Some(&model))
+                .unwrap()
+                .0
+        })
+        .filter(|p| !p.is_empty())
+        .collect();
+    assert!(
+        !want.is_empty() && want.len() < 4,
+        "the recordings hold shared and unshared activities"
+    );
+    assert_eq!(f.appended().await, want.len() as u64);
+    let d = &f.stack.devnet;
+    let sub = ClientCtx::new(d.customer_client().await.unwrap(), None);
+    let n = want.len() as u64;
+    let opts = FollowOptions {
+        series_id: f.series_id,
+        out_dir: f.stack.work().join("sub-quality"),
+        since: Some(0),
+        segments: n,
+        max_price_per_segment: f.price,
+        purpose: Purpose::Research,
+        subscription_id: None,
+        poll: Duration::from_millis(50),
+        max_segments: Some(n),
+    };
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        follow(&sub, &opts, std::future::pending()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    for (seq, w) in want.iter().enumerate() {
+        let got = std::fs::read(segment_path(&opts.out_dir, seq as u64)).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(w),
+            "segment {seq}"
+        );
+    }
     f.stack.stop().await;
 }
