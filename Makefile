@@ -64,6 +64,12 @@ bench: deps
 bench-big: deps
 	ONLY=e2e E2E_ARGS="$${E2E_ARGS:---sizes 10GB --runs 1}" scripts/bench.sh
 
+## A week of 50 Hz six-channel data (≈ 30 M samples) through `phd-user stream` with 1 h segments on
+## the local stack: throughput and peak RSS. Not part of CI (≈ 2.5 GB of scratch disk, minutes).
+.PHONY: bench-series-week
+bench-series-week: deps
+	ONLY=series-week scripts/bench.sh
+
 gas: node_modules/.installed
 	scripts/gas.sh
 

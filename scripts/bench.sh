@@ -9,7 +9,7 @@
 # Env: CARGO (cargo), CARGO_TARGET_DIR (target), FORGE (node_modules forge),
 #      S3_MB (256), DELIVERY_ARGS ("" = example defaults: 200 purchases, 3 keepers),
 #      E2E_ARGS ("" = example defaults: --sizes 1MB,100MB), ONLY (space-separated step names:
-#      seal gas storage quality keeper e2e), DRY_RUN=1 (print the steps, run nothing),
+#      seal gas storage quality keeper e2e series; series-week only by name), DRY_RUN=1 (print the steps, run nothing),
 #      plus what scripts/bench-seal.sh reads (BYTES, BIG_BYTES, SEED).
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -125,6 +125,27 @@ if has_example tests e2e_bench; then
     "$CARGO" run -q -p phd-e2e --release --example e2e_bench -- $E2E_ARGS
 else
   skip e2e "tests/examples/e2e_bench.rs not found (phd-e2e has no e2e_bench example yet)"
+fi
+
+# 7. series (issue 12): lag on the local stack and gas per day from `make gas`'s snapshots; the
+# week of 50 Hz data (`make bench-series-week`, ONLY=series-week) only when asked for by name.
+if has_example tests series_bench; then
+  series() {
+    scripts/series-gas-day.sh || return
+    "$CARGO" build -q --release --locked -p phd-user --bin phd-user || return
+    "$CARGO" run -q -p phd-e2e --release --example series_bench -- lag
+  }
+  step series 'docs/PERFORMANCE.md "Series: lag, throughput, gas per day"' series
+  if [[ " $ONLY " == *" series-week "* ]]; then
+    series_week() {
+      "$CARGO" build -q --release --locked -p phd-user --bin phd-user || return
+      # shellcheck disable=SC2086 # SERIES_WEEK_ARGS is a word list on purpose
+      "$CARGO" run -q -p phd-e2e --release --example series_bench -- week ${SERIES_WEEK_ARGS:---hours 168}
+    }
+    step series-week 'docs/PERFORMANCE.md "Series: lag, throughput, gas per day"' series_week
+  fi
+else
+  skip series "tests/examples/series_bench.rs not found"
 fi
 
 # One table of every figure beside its baseline from this run: each step prints

@@ -5,7 +5,10 @@
 #   hardware check → publish (quality, --keep, pseudonymise, seal, upload, list, shares, acks)
 #   → browse → buy (escrow) → keepers release → download, verify, decrypt → settle
 #   → byte-for-byte check → owner withdraws earnings
-#   → GDPR: export, withdraw consent, status (erasure n/n, object gone) → stack stopped.
+#   → GDPR: export, withdraw consent, status (erasure n/n, object gone)
+#   → live series: create, stream a recording as it is written (3 segments of 3 s), a subscriber
+#     follows through the gateway without storage credentials, byte-for-byte check, cancel
+#   → stack stopped.
 #
 # Environment: PHD_DATA_DIR (default data/basic-motions), PHD_DEMO_PROFILE (debug|release,
 # default debug), PHD_DEMO_PORT (anvil port, default 8545), PHD_DEMO_DIR (work dir, default
@@ -70,8 +73,12 @@ bold "==> starting the local stack (phd-devnet up)"
 "$BIN/phd-devnet" up --state-dir "$STATE" --port "$PORT" >"$DEMO_DIR/devnet.log" 2>&1 &
 DEVNET_PID=$!
 WEB_PID=""
+FOLLOW_PID=""
+STREAM_PID=""
+WATCH_PID=""
 cleanup() {
   local rc=$?
+  for p in $FOLLOW_PID $STREAM_PID $WATCH_PID; do kill -TERM "$p" 2>/dev/null || true; done
   if [[ -n "$WEB_PID" ]] && kill -0 "$WEB_PID" 2>/dev/null; then
     kill -TERM "$WEB_PID" 2>/dev/null || true
     wait "$WEB_PID" 2>/dev/null || true
@@ -206,6 +213,105 @@ PRESENT=$(jf .storage.object_present <"$WORK/status.json")
 echo "    status $(jf .status <"$WORK/status.json"): erasure $ER/$KC, object present: ${PRESENT:-unknown}"
 [[ "$ER" == "$KC" ]] || fail "erasure confirmations $ER/$KC"
 [[ "$PRESENT" == "false" ]] || fail "the sealed object is still in storage"
+
+# ---------------------------------------------------------------------------------------------
+bold "==> 9. live series: the watch streams as it records, a subscriber follows through the gateway"
+# The owner opens a series (keepers, price per segment, purposes), then `phd-user stream` follows
+# the file the watch appends to, cutting a segment per 3 s of samples: each is pseudonymised,
+# sealed under a fresh secret, uploaded, its shares handed to the keepers and appended on-chain;
+# keepers release each segment to every subscriber in one transaction. The subscriber holds no
+# storage credential: it reads the segments through the gateway with tokens signed by its account.
+export PHD_STATE_DIR="$WORK/user-state"
+run "series create" "$WORK/series.json" \
+  "$BIN/phd-user" --json series create --price-per-segment 2 --purposes research \
+    --title "BasicMotions smartwatch, live" --data-type accelerometer+gyroscope
+SERIES=$(jf .series_id <"$WORK/series.json")
+[[ -n "$SERIES" ]] || fail "series create printed no series id"
+echo "    series $SERIES: $(jf .price_per_segment_phd <"$WORK/series.json") PHD per segment, $(jf .threshold <"$WORK/series.json") of $(jf '.keepers | length' <"$WORK/series.json") keepers"
+
+# Subscriber: pays for 5 segments from the next one, follows; cancels after 3 (2 refunded).
+SEGS=3
+FOLLOW_DIR="$WORK/follow"
+env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u PHD_S3_BUCKET PHD_STATE_DIR="$WORK/customer-state" \
+  "$BIN/phd-customer" --json follow "$SERIES" --out "$FOLLOW_DIR" --segments 5 --max-segments "$SEGS" \
+    --purpose research --poll-ms 200 --progress 0 >"$WORK/follow.json" 2>"$WORK/follow.err" &
+FOLLOW_PID=$!
+for _ in $(seq 1 300); do
+  [[ -f "$FOLLOW_DIR/.phd-follow.json" ]] && break
+  kill -0 "$FOLLOW_PID" 2>/dev/null || { cat "$WORK/follow.err" >&2; fail "phd-customer follow exited"; }
+  sleep 0.1
+done
+[[ -f "$FOLLOW_DIR/.phd-follow.json" ]] || fail "the subscriber did not subscribe within 30 s"
+SUB=$(jf .subscription_id <"$FOLLOW_DIR/.phd-follow.json")
+echo "    subscriber: subscription $SUB (5 segments escrowed from segment $(jf .next_seq <"$FOLLOW_DIR/.phd-follow.json")), following with no storage credential"
+
+# Owner: the streamer, behind the gateway, keeping its own copy of each pseudonymised segment.
+SOURCE="$WORK/watch.csv"
+: >"$SOURCE"
+"$BIN/phd-user" --json stream --series "$SERIES" --source "$SOURCE" --state "$WORK/stream-state.json" \
+  --segment 3s --max-segments "$SEGS" --poll-ms 100 --progress 0 \
+  --pseudonymised-out "$WORK/stream-segments" >"$WORK/stream.json" 2>"$WORK/stream.err" &
+STREAM_PID=$!
+
+# The watch: 10 Hz rows from the BasicMotions recording, written 1 s of samples every 0.5 s.
+t_stream=$(now_ms)
+node -e '
+  const fs = require("fs");
+  const [ts, out, total] = [process.argv[1], process.argv[2], Number(process.argv[3])];
+  const cases = fs.readFileSync(ts, "utf8").split("\n").filter(l => l && !l.startsWith("#") && !l.startsWith("@"));
+  const rows = [];
+  for (const c of cases) {
+    const dims = c.split(":").slice(0, 6).map(d => d.split(","));
+    for (let i = 0; i < dims[0].length && rows.length < total; i++) {
+      rows.push(`${(rows.length / 10).toFixed(1)},${dims.map(d => d[i]).join(",")}`);
+    }
+    if (rows.length >= total) break;
+  }
+  fs.appendFileSync(out, "time,acc_x,acc_y,acc_z,gyr_x,gyr_y,gyr_z\n");
+  let i = 0;
+  const tick = () => {
+    fs.appendFileSync(out, rows.slice(i, i + 10).map(r => r + "\n").join(""));
+    i += 10;
+    if (i < rows.length) setTimeout(tick, 500);
+  };
+  tick();' "$WORK/BasicMotions_TEST.ts" "$SOURCE" $((SEGS * 30 + 1)) &
+WATCH_PID=$!
+echo "    watch: writing $((SEGS * 30 + 1)) rows (${SEGS}×3 s of 10 Hz samples + 1) to $SOURCE, 1 s of samples every 0.5 s"
+
+# Progress: each segment as the owner appends it and as the subscriber has it in plaintext
+# (segment k's last sample is written ≈ 1.5·(k+1) s after the start).
+seen_s=0; seen_f=0
+for _ in $(seq 1 600); do
+  appended=$( { jf .next_seq <"$WORK/stream-state.json"; } 2>/dev/null || true)
+  while (( seen_s < ${appended:-0} )); do
+    echo "    owner      appended   segment $seen_s at +$(( $(now_ms) - t_stream )) ms ($(( $(wc -l <"$(printf '%s/segment-%012d.csv' "$WORK/stream-segments" "$seen_s")") - 1 )) rows)"
+    seen_s=$((seen_s + 1))
+  done
+  while [[ -f "$(printf '%s/segment-%012d.csv' "$FOLLOW_DIR" "$seen_f")" ]]; do
+    echo "    subscriber decrypted segment $seen_f at +$(( $(now_ms) - t_stream )) ms"
+    seen_f=$((seen_f + 1))
+  done
+  (( seen_f >= SEGS )) && break
+  kill -0 "$FOLLOW_PID" 2>/dev/null || break
+  sleep 0.1
+done
+wait "$WATCH_PID" || fail "the watch writer failed"
+wait "$STREAM_PID" || { cat "$WORK/stream.err" >&2; fail "phd-user stream"; }
+wait "$FOLLOW_PID" || { cat "$WORK/follow.err" >&2; fail "phd-customer follow"; }
+echo "    stream: $(jf '.segments | length' <"$WORK/stream.json") segments, $(jf .rows <"$WORK/stream.json") rows; follow: $(jf '.written | length' <"$WORK/follow.json") segments ($(jf .stopped <"$WORK/follow.json"))"
+for seq in $(seq 0 $((SEGS - 1))); do
+  f=$(printf 'segment-%012d.csv' "$seq")
+  cmp "$WORK/stream-segments/$f" "$FOLLOW_DIR/$f" || fail "segment $seq differs from the owner's pseudonymised rows"
+done
+echo "    cmp: the subscriber's $SEGS segments == the owner's pseudonymised segments, byte for byte"
+SEG_ALLOWED=$(grep '"route":"segment"' "$STATE/gateway/access.jsonl" | grep -c '"allowed":true' || true)
+[[ "${SEG_ALLOWED:-0}" -gt 0 ]] || fail "the subscriber did not read through the gateway"
+echo "    gateway access log: $SEG_ALLOWED segment request(s) allowed for subscription $SUB"
+
+# Cancel: the 2 segments not released are refunded at once.
+run "series-cancel" "$WORK/cancel.json" \
+  env PHD_STATE_DIR="$WORK/customer-state" "$BIN/phd-customer" --json series-cancel "$SUB"
+echo "    cancelled subscription $SUB: refunded $(jf .refunded_phd <"$WORK/cancel.json") PHD for the segments never released"
 
 bold "==> demo complete: every step passed"
 

@@ -4,7 +4,7 @@
 
 use alloy::primitives::{Address, U256};
 use alloy::signers::local::PrivateKeySigner;
-use phd_chain::{ChainError, DatasetStatus, Deployment, PhdClient, PurchaseStatus};
+use phd_chain::{ChainError, DatasetStatus, Deployment, PhdClient, PurchaseStatus, SeriesStatus};
 
 /// The purchase fields the access rule reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +26,30 @@ pub struct DatasetView {
     pub storage_uri: String,
 }
 
+/// The series fields the segment access rule reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesView {
+    /// Owner (names the object keys of its segments).
+    pub owner: Address,
+    /// `Withdrawn` closes access to every segment.
+    pub status: SeriesStatus,
+    /// Segments appended so far (a key for a later seq is not a segment yet).
+    pub segment_count: u64,
+}
+
+/// The subscription fields the segment access rule reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionView {
+    /// Series subscribed to.
+    pub series_id: u64,
+    /// Subscriber (must be the token's signer).
+    pub subscriber: Address,
+    /// First segment paid for.
+    pub from_seq: u64,
+    /// Segments paid for (shrinks to what stays deliverable after a cancel or refund).
+    pub segments: u64,
+}
+
 /// A failed chain read (the request gets 503, never 500, and is retried by the client).
 #[derive(Debug, thiserror::Error)]
 #[error("chain read {op} failed: {source}")]
@@ -44,6 +68,15 @@ pub trait Ledger: Send + Sync + std::fmt::Debug {
     async fn purchase(&self, id: u64) -> Result<Option<PurchaseView>, LedgerError>;
     /// Dataset `id`, `None` when it does not exist.
     async fn dataset(&self, id: u64) -> Result<Option<DatasetView>, LedgerError>;
+    /// Series `id`, `None` when it does not exist (a ledger without series knows of none, so
+    /// every segment request is refused).
+    async fn series(&self, _id: u64) -> Result<Option<SeriesView>, LedgerError> {
+        Ok(None)
+    }
+    /// Subscription `id`, `None` when it does not exist.
+    async fn subscription(&self, _id: u64) -> Result<Option<SubscriptionView>, LedgerError> {
+        Ok(None)
+    }
 }
 
 /// The ledger on a real chain.
@@ -119,6 +152,47 @@ impl Ledger for ChainLedger {
         Ok(Some(DatasetView {
             status,
             storage_uri: d.storageUri,
+        }))
+    }
+
+    async fn series(&self, id: u64) -> Result<Option<SeriesView>, LedgerError> {
+        let s = match self.client.series(U256::from(id)).await {
+            Ok(s) => s,
+            Err(e)
+                if e.revert()
+                    .is_some_and(|r| r.name() == "SeriesMarketUnknownSeries") =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(err("series")(e)),
+        };
+        let status = SeriesStatus::from(s.status);
+        if status == SeriesStatus::None {
+            return Ok(None);
+        }
+        Ok(Some(SeriesView {
+            owner: s.owner,
+            status,
+            segment_count: s.segmentCount,
+        }))
+    }
+
+    async fn subscription(&self, id: u64) -> Result<Option<SubscriptionView>, LedgerError> {
+        let sub = match self.client.subscription(U256::from(id)).await {
+            Ok(s) => s,
+            Err(e)
+                if e.revert()
+                    .is_some_and(|r| r.name() == "SeriesMarketUnknownSubscription") =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(err("subscription")(e)),
+        };
+        Ok(Some(SubscriptionView {
+            series_id: u64::try_from(sub.seriesId).unwrap_or(u64::MAX),
+            subscriber: sub.subscriber,
+            from_seq: sub.fromSeq,
+            segments: sub.segments,
         }))
     }
 }

@@ -6,6 +6,7 @@
 //! | route | who | what |
 //! |---|---|---|
 //! | `GET`/`HEAD /v1/objects/{key}` | buyer with a signed [`AccessToken`] | the object, one `Range` per request (206 + `Content-Range`), streamed from S3 |
+//! | `GET`/`HEAD /v1/objects/series/…` | subscriber with a signed [`AccessToken`] (series id, subscription id) | a series segment object, same ranges (module `segment`) |
 //! | `GET /v1/manifest/{key}` | anyone | header + trailer + footer ([`Manifest`]): sizes and hashes to recompute the content root before paying |
 //! | `GET /health` | anyone | chain id, marketplace, public URL |
 //!
@@ -19,6 +20,7 @@
 mod ledger;
 mod log;
 pub mod range;
+mod segment;
 
 use std::{
     collections::HashMap,
@@ -45,7 +47,9 @@ use phd_protocol::gateway::{
 };
 use phd_storage::{S3Config, Store};
 
-pub use ledger::{ChainLedger, DatasetView, Ledger, LedgerError, PurchaseView};
+pub use ledger::{
+    ChainLedger, DatasetView, Ledger, LedgerError, PurchaseView, SeriesView, SubscriptionView,
+};
 pub use log::{AccessLog, read_access_log};
 
 /// Largest trailer the manifest route reads (the sealed format's default open limit).
@@ -97,6 +101,9 @@ pub struct GatewayConfig {
     pub public_url: String,
     /// Only keys under this prefix are served (the owner's dataset objects, not the whole bucket).
     pub key_prefix: String,
+    /// Series segment objects are served under this prefix (the streamer's keys,
+    /// `series/<owner>/<series>/<seq>.phd`, checked against SeriesMarket); empty: none.
+    pub series_prefix: String,
     /// Access log (JSONL).
     pub access_log: PathBuf,
     /// How long a positive chain check is reused for the same token (ranged downloads send many
@@ -105,7 +112,7 @@ pub struct GatewayConfig {
 }
 
 impl GatewayConfig {
-    /// Defaults: key prefix `datasets/`, 2 s authorization cache.
+    /// Defaults: key prefix `datasets/`, series segments under `series/`, 2 s authorization cache.
     pub fn new(
         rpc_url: String,
         deployment: Deployment,
@@ -119,6 +126,7 @@ impl GatewayConfig {
             s3,
             public_url,
             key_prefix: "datasets/".into(),
+            series_prefix: phd_protocol::SERIES_KEY_ROOT.into(),
             access_log,
             auth_cache: Duration::from_secs(2),
         }
@@ -132,6 +140,7 @@ pub struct Gateway {
     ledger: Arc<dyn Ledger>,
     store: Store,
     key_prefix: String,
+    series_prefix: String,
     log: AccessLog,
     auth_cache: Duration,
     allowed: Mutex<HashMap<AuthKey, Instant>>,
@@ -183,6 +192,7 @@ impl Gateway {
             ledger,
             store,
             key_prefix: config.key_prefix,
+            series_prefix: config.series_prefix,
             log,
             auth_cache: config.auth_cache,
             allowed: Mutex::new(HashMap::new()),
@@ -225,6 +235,12 @@ impl Gateway {
         headers: &HeaderMap,
         key: &str,
     ) -> Result<(AccessToken, Address), Refusal> {
+        let (token, signer) = self.verified_token(headers)?;
+        self.authorize_dataset(token, signer, key).await
+    }
+
+    /// The token in `Authorization`, its domain, lifetime and signature checked: who signed.
+    fn verified_token(&self, headers: &HeaderMap) -> Result<(AccessToken, Address), Refusal> {
         let raw = headers
             .get(header::AUTHORIZATION)
             .ok_or_else(|| Refusal::token(&TokenError::Missing))?;
@@ -235,6 +251,16 @@ impl Gateway {
         let signer = token
             .verify(&self.domain, unix_now(), MAX_TOKEN_TTL_SECS)
             .map_err(|e| Refusal::token(&e).with(&token))?;
+        Ok((token, signer))
+    }
+
+    /// The dataset half of the access rule (module docs) for a verified token.
+    async fn authorize_dataset(
+        &self,
+        token: AccessToken,
+        signer: Address,
+        key: &str,
+    ) -> Result<(AccessToken, Address), Refusal> {
         let ck = AuthKey {
             account: signer,
             dataset_id: token.dataset_id,
@@ -311,11 +337,19 @@ impl Gateway {
                 "invalid object key".into(),
             ));
         }
-        if !key.starts_with(&self.key_prefix) {
+        if !key.starts_with(&self.key_prefix) && !self.is_segment_key(key) {
             return Err(Refusal::new(
                 StatusCode::NOT_FOUND,
                 "not_served",
-                format!("this gateway serves only keys under {:?}", self.key_prefix),
+                format!(
+                    "this gateway serves only keys under {:?}{}",
+                    self.key_prefix,
+                    if self.series_prefix.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" and {:?}", self.series_prefix)
+                    }
+                ),
             ));
         }
         Ok(())
@@ -499,7 +533,13 @@ async fn serve_object(
     rec: &mut AccessRecord,
 ) -> Result<Response, Refused> {
     g.check_key(key).map_err(|r| (r, None))?;
-    let (token, signer) = g.authorize(headers, key).await.map_err(|r| (r, None))?;
+    let (token, signer) = if g.is_segment_key(key) {
+        rec.route = "segment".into();
+        g.authorize_segment(headers, key).await
+    } else {
+        g.authorize(headers, key).await
+    }
+    .map_err(|r| (r, None))?;
     rec.account = Some(signer);
     rec.dataset_id = Some(token.dataset_id);
     rec.purchase_id = Some(token.purchase_id);

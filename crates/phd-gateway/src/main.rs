@@ -27,6 +27,9 @@ struct Cli {
     /// Serve only object keys under this prefix.
     #[arg(long, env = "PHD_GATEWAY_KEY_PREFIX", default_value = "datasets/")]
     key_prefix: String,
+    /// Serve series segment objects under this prefix to their subscribers (empty: none).
+    #[arg(long, env = "PHD_GATEWAY_SERIES_PREFIX", default_value = "series/")]
+    series_prefix: String,
     /// Access log (JSON lines, mode 0600).
     #[arg(
         long,
@@ -73,6 +76,7 @@ async fn run() -> eyre::Result<()> {
         cli.access_log,
     );
     config.key_prefix = cli.key_prefix;
+    config.series_prefix = cli.series_prefix;
     config.auth_cache = Duration::from_millis(cli.auth_cache_ms);
     // Scripts and tests wait for this line.
     eprintln!("phd-gateway listening on http://{local} (public URL {public_url})");

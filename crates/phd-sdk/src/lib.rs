@@ -36,6 +36,7 @@ pub mod retrieve;
 pub mod series;
 pub mod series_follow;
 pub mod stream;
+pub mod stream_source;
 pub mod util;
 
 pub use ctx::{ClientCtx, id_u64};

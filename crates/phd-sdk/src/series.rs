@@ -8,7 +8,8 @@
 //!   replacement until the append pins the commitments hash).
 //! - subscriber: [`fetch_segment`] collects the keepers' releases of one segment, opens them
 //!   (Feldman-checked against the commitments of the `SegmentAppended` event, whose hash the
-//!   contract stores), combines, downloads, verifies every chunk and decrypts.
+//!   contract stores), combines, downloads (through the owner's gateway when the segment's URI
+//!   names one, else from S3), verifies every chunk and decrypts.
 
 use alloy::{
     primitives::{Address, B256, Bytes, U256, keccak256},
@@ -74,11 +75,10 @@ pub struct SegmentOutcome {
 }
 
 /// The object key of a segment: one per (owner, series, seq), so a retry overwrites.
-pub fn segment_object_key(owner: Address, series_id: u64, seq: u64) -> String {
-    format!("series/{owner:#x}/{series_id}/{seq:012}.phd")
-}
+pub use phd_protocol::segment_object_key;
 
-/// Seals, uploads, distributes and appends segment `seq` of `series_id` (see the module doc).
+/// Seals, uploads, distributes and appends segment `seq` of `series_id` (see the module doc),
+/// listed under its `s3://` URI (subscribers need storage access: see [`publish_segment_via`]).
 pub async fn publish_segment(
     ctx: &ClientCtx,
     series_id: u64,
@@ -86,6 +86,21 @@ pub async fn publish_segment(
     plaintext: &[u8],
     metadata_hash: B256,
     keepers: &[SeriesKeeper],
+) -> Result<SegmentOutcome> {
+    publish_segment_via(ctx, series_id, seq, plaintext, metadata_hash, keepers, None).await
+}
+
+/// [`publish_segment`], listing the segment behind the owner's access `gateway` when given
+/// (`<gateway>/v1/objects/<key>`): subscribers then read it with a token signed by their
+/// account, holding no storage credential (docs/SECURITY.md "Storage access").
+pub async fn publish_segment_via(
+    ctx: &ClientCtx,
+    series_id: u64,
+    seq: u64,
+    plaintext: &[u8],
+    metadata_hash: B256,
+    keepers: &[SeriesKeeper],
+    gateway: Option<&str>,
 ) -> Result<SegmentOutcome> {
     let sid = U256::from(series_id);
     let series = ctx
@@ -98,7 +113,10 @@ pub async fn publish_segment(
         source: "no object store configured".into(),
     })?;
     let key = segment_object_key(ctx.me(), series_id, seq);
-    let storage_uri = format!("s3://{}/{key}", store.bucket());
+    let storage_uri = match gateway {
+        Some(gw) => phd_protocol::gateway::gateway_object_uri(gw, &key),
+        None => format!("s3://{}/{key}", store.bucket()),
+    };
     if series.segmentCount > seq {
         return Ok(SegmentOutcome {
             seq,
@@ -370,6 +388,45 @@ pub async fn fetch_segment(
     }
     let key = OpeningKey::from_derived(secret.data_key());
     drop(secret);
+    let sealed = download_segment(ctx, series_id, subscription_id, segment).await?;
+    let limits = OpenLimits {
+        verify_all_before_output: true,
+        ..OpenLimits::default()
+    };
+    let mut out = Vec::new();
+    phd_seal::open(&key, &sealed[..], segment.content_root.0, &mut out, &limits).map_err(|e| {
+        SdkError::Tampered {
+            storage_uri: segment.uri.clone(),
+            reason: e.to_string(),
+        }
+    })?;
+    Ok(Some(out))
+}
+
+/// The sealed bytes of `segment`: through the gateway its URI names (a token signed by this
+/// account for `subscription_id`), else from the configured object store.
+async fn download_segment(
+    ctx: &ClientCtx,
+    series_id: u64,
+    subscription_id: u64,
+    segment: &AppendedSegment,
+) -> Result<Vec<u8>> {
+    let tmp = tempfile::NamedTempFile::new().map_err(|source| SdkError::Write {
+        path: std::env::temp_dir(),
+        source,
+    })?;
+    let read_tmp = |tmp: &tempfile::NamedTempFile| {
+        std::fs::read(tmp.path()).map_err(|source| SdkError::Write {
+            path: tmp.path().to_path_buf(),
+            source,
+        })
+    };
+    if let Some(obj) =
+        crate::gateway::GatewayObject::for_purchase(ctx, &segment.uri, series_id, subscription_id)
+    {
+        crate::gateway::download_to_file(&obj, tmp.path(), crate::gateway::DOWNLOAD_PART).await?;
+        return read_tmp(&tmp);
+    }
     let store = ctx.store.as_ref().ok_or_else(|| SdkError::Storage {
         context: format!("downloading {}", segment.uri),
         source: "no object store configured".into(),
@@ -386,10 +443,6 @@ pub async fn fetch_segment(
             source: format!("bucket {bucket} is not the configured {}", store.bucket()).into(),
         });
     }
-    let tmp = tempfile::NamedTempFile::new().map_err(|source| SdkError::Write {
-        path: std::env::temp_dir(),
-        source,
-    })?;
     store
         .get_to_file(&object, tmp.path())
         .await
@@ -397,20 +450,5 @@ pub async fn fetch_segment(
             context: format!("downloading {}", segment.uri),
             source: Box::new(e),
         })?;
-    let sealed = std::fs::read(tmp.path()).map_err(|source| SdkError::Write {
-        path: tmp.path().to_path_buf(),
-        source,
-    })?;
-    let limits = OpenLimits {
-        verify_all_before_output: true,
-        ..OpenLimits::default()
-    };
-    let mut out = Vec::new();
-    phd_seal::open(&key, &sealed[..], segment.content_root.0, &mut out, &limits).map_err(|e| {
-        SdkError::Tampered {
-            storage_uri: segment.uri.clone(),
-            reason: e.to_string(),
-        }
-    })?;
-    Ok(Some(out))
+    read_tmp(&tmp)
 }

@@ -1,5 +1,6 @@
 //! The owner's streamer: follows a CSV file as it grows (`tail -F`: truncation and rotation
-//! restart from the new file's first row), cuts segments by row count or by sample time,
+//! restart from the new file's first row) — or a drop directory or stdin, through a spool file
+//! ([`crate::stream_source`]) — cuts segments by row count or by sample time,
 //! pseudonymises each segment exactly as `publish` does (phd-ingest's reader, pseudonymiser
 //! and canonical CSV), and hands it to [`publish_segment`].
 //!
@@ -22,7 +23,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     ClientCtx, Result, SdkError,
-    series::{SeriesKeeper, publish_segment, series_keepers},
+    series::{SeriesKeeper, publish_segment_via, series_keepers},
+    stream_source::{SourceKind, Spooler, ingest_dir, spool_path, spool_stdin},
 };
 
 /// How segments are cut.
@@ -35,12 +37,31 @@ pub enum SegmentBy {
     Seconds(f64),
 }
 
+/// The owner's quality model and keep choice, applied to each segment before pseudonymising
+/// (phd-user wraps phd-quality's model in it).
+///
+/// Windows tile the stream: a segment always starts on a window boundary and is cut back to a
+/// whole number of windows, the rows after the last whole window staying in the source for the
+/// next segment. So a window that would straddle a segment (or, through the directory spool, a
+/// file) boundary is scored once, whole, in the next segment; no row is scored twice or skipped.
+pub trait SegmentQuality: Send + Sync + std::fmt::Debug {
+    /// Rows per window (windows are this long and do not overlap).
+    fn window_rows(&self) -> usize;
+    /// Scores `table` (a whole number of windows) and returns the rows kept and the report that
+    /// goes into the segment's metadata (`quality`).
+    fn assess(
+        &self,
+        table: &phd_ingest::SensorTable,
+    ) -> std::result::Result<(phd_ingest::SensorTable, phd_ingest::QualitySummary), String>;
+}
+
 /// What to stream.
 #[derive(Debug, Clone)]
 pub struct StreamOptions {
     /// Series to append to (the caller's).
     pub series_id: u64,
-    /// CSV file being appended to.
+    /// CSV file being appended to, a drop directory, or `-` for stdin
+    /// ([`crate::stream_source`]).
     pub source: PathBuf,
     /// Where progress is kept.
     pub state_file: PathBuf,
@@ -54,6 +75,14 @@ pub struct StreamOptions {
     pub poll: Duration,
     /// Stop after this many segments appended in this run.
     pub max_segments: Option<u64>,
+    /// The owner's access gateway: segments are listed behind it, so subscribers need no
+    /// storage credential (`None`: listed under their `s3://` URI).
+    pub gateway: Option<String>,
+    /// Keep a copy of each segment's pseudonymised plaintext here, named as the follower names
+    /// its files (`segment-<seq>.csv`): the owner's record of exactly what subscribers get.
+    pub pseudonymised_out: Option<PathBuf>,
+    /// Quality model and keep choice (`None`: every row is kept, no quality report).
+    pub quality: Option<std::sync::Arc<dyn SegmentQuality>>,
 }
 
 /// The in-flight segment.
@@ -91,6 +120,26 @@ pub struct StreamOutcome {
     pub rows: u64,
     /// Next seq.
     pub next_seq: u64,
+    /// Segments that came out empty after the quality model and keep choice (not appended).
+    pub skipped: u64,
+}
+
+/// The segment metadata whose keccak256 goes on-chain with the append: `{"seq","rows"}`, plus
+/// `"quality"` (score, model id, windows kept, dropped by reason, classes) when a model ran.
+/// Field order is the struct's, so the bytes (and the hash) do not depend on serde_json features.
+pub fn segment_metadata(
+    seq: u64,
+    rows: usize,
+    quality: Option<&phd_ingest::QualitySummary>,
+) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct SegmentMetadata<'a> {
+        seq: u64,
+        rows: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        quality: Option<&'a phd_ingest::QualitySummary>,
+    }
+    serde_json::to_vec(&SegmentMetadata { seq, rows, quality }).unwrap_or_default()
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SdkError + '_ {
@@ -144,6 +193,7 @@ fn next_segment(
     offset: u64,
     by: SegmentBy,
     time_col: Option<usize>,
+    min_rows: usize,
 ) -> Result<Option<u64>> {
     file.seek(SeekFrom::Start(offset))
         .map_err(|e| SdkError::Write {
@@ -187,6 +237,7 @@ fn next_segment(
                 });
                 if let (Some(t), Some(start)) = (t, t0)
                     && t >= start + secs
+                    && rows >= min_rows
                 {
                     return Ok(Some(len));
                 }
@@ -194,9 +245,54 @@ fn next_segment(
                     t0 = t;
                 }
                 len += n as u64;
+                rows += 1;
             }
         }
     }
+}
+
+/// Byte length of the first `whole windows × window_rows` rows of `rows` (complete lines).
+pub fn whole_windows_len(rows: &[u8], window_rows: usize) -> usize {
+    let lines: Vec<usize> = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .map(|(i, _)| i + 1)
+        .collect();
+    let keep = lines.len() / window_rows.max(1) * window_rows.max(1);
+    if keep == 0 { 0 } else { lines[keep - 1] }
+}
+
+/// One segment's plaintext as subscribers get it: rows → quality and keep choice (when given)
+/// → pseudonymisation → canonical CSV. Returns the bytes (empty when no row was kept), the rows
+/// in them and the quality report.
+pub fn segment_plaintext(
+    header: &str,
+    rows: &[u8],
+    policy: &PseudonymisePolicy,
+    key: &[u8],
+    quality: Option<&dyn SegmentQuality>,
+) -> std::result::Result<(Vec<u8>, usize, Option<phd_ingest::QualitySummary>), String> {
+    let mut text = Vec::with_capacity(header.len() + 1 + rows.len());
+    text.extend_from_slice(header.as_bytes());
+    text.push(b'\n');
+    text.extend_from_slice(rows);
+    let mut table =
+        phd_ingest::read_csv(&text[..], &ReadOptions::default()).map_err(|e| e.to_string())?;
+    drop(text);
+    let mut report = None;
+    if let Some(q) = quality {
+        let (kept, summary) = q.assess(&table)?;
+        table = kept;
+        report = Some(summary);
+    }
+    if table.is_empty() {
+        return Ok((Vec::new(), 0, report));
+    }
+    let (table, _) = phd_ingest::pseudonymise(&table, policy, key).map_err(|e| e.to_string())?;
+    let n = table.len();
+    let bytes = phd_ingest::canonical_csv_bytes(&table).map_err(|e| e.to_string())?;
+    Ok((bytes, n, report))
 }
 
 /// Header + rows → the canonical, pseudonymised CSV of one segment (the `publish` steps).
@@ -206,17 +302,7 @@ pub fn pseudonymised_segment(
     policy: &PseudonymisePolicy,
     key: &[u8],
 ) -> std::result::Result<(Vec<u8>, usize), String> {
-    let mut text = Vec::with_capacity(header.len() + 1 + rows.len());
-    text.extend_from_slice(header.as_bytes());
-    text.push(b'\n');
-    text.extend_from_slice(rows);
-    let table =
-        phd_ingest::read_csv(&text[..], &ReadOptions::default()).map_err(|e| e.to_string())?;
-    let (table, _) = phd_ingest::pseudonymise(&table, policy, key).map_err(|e| e.to_string())?;
-    let n = table.len();
-    phd_ingest::canonical_csv_bytes(&table)
-        .map(|b| (b, n))
-        .map_err(|e| e.to_string())
+    segment_plaintext(header, rows, policy, key, None).map(|(bytes, n, _)| (bytes, n))
 }
 
 /// Streams until `max_segments` were appended or `stop` resolves.
@@ -254,10 +340,20 @@ pub async fn stream(
             }
         }
     };
+    let source = SourceKind::of(&opts.source);
+    let (tail, stdin) = match &source {
+        SourceKind::File(p) => (p.clone(), None),
+        SourceKind::Dir(_) => (spool_path(&opts.state_file), None),
+        SourceKind::Stdin => (
+            spool_path(&opts.state_file),
+            Some(spool_stdin(&opts.state_file)?),
+        ),
+    };
     let mut out = StreamOutcome {
         segments: Vec::new(),
         rows: 0,
         next_seq: state.next_seq,
+        skipped: 0,
     };
     tokio::pin!(stop);
     loop {
@@ -267,15 +363,23 @@ pub async fn stream(
         {
             break;
         }
+        if let SourceKind::Dir(dir) = &source {
+            ingest_dir(dir, &opts.state_file)?;
+        }
+        // Read before the step: input that ended before a look is wholly in the spool.
+        let input_ended = stdin.as_ref().is_some_and(Spooler::done);
+        if let Some(e) = stdin.as_ref().and_then(Spooler::error) {
+            return Err(SdkError::series(opts.series_id, format!("stdin: {e}")));
+        }
         let step = async {
-            let mut file = match std::fs::File::open(&opts.source) {
+            let mut file = match std::fs::File::open(&tail) {
                 Ok(f) => f,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(io_err(&opts.source)(e)),
+                Err(e) => return Err(io_err(&tail)(e)),
             };
-            let meta = file.metadata().map_err(io_err(&opts.source))?;
+            let meta = file.metadata().map_err(io_err(&tail))?;
             let mut head = vec![0u8; 64 * 1024.min(meta.len() as usize)];
-            let got = file.read(&mut head).map_err(io_err(&opts.source))?;
+            let got = file.read(&mut head).map_err(io_err(&tail))?;
             head.truncate(got);
             let Some((header_line, body_start)) = header(&head) else {
                 return Ok(None);
@@ -295,21 +399,45 @@ pub async fn stream(
                     "time" | "timestamp" | "t" | "time_s"
                 )
             });
+            let window = opts.quality.as_ref().map_or(1, |q| q.window_rows().max(1));
             let range = match &state.in_flight {
                 Some(f) => (f.start, f.end),
-                None => match next_segment(&mut file, state.offset, opts.segment_by, time_col)? {
+                None => match next_segment(
+                    &mut file,
+                    state.offset,
+                    opts.segment_by,
+                    time_col,
+                    window,
+                )? {
                     Some(len) => (state.offset, state.offset + len),
                     None => return Ok(None),
                 },
             };
             let mut rows = vec![0u8; usize::try_from(range.1 - range.0).unwrap_or(0)];
-            file.seek(SeekFrom::Start(range.0))
-                .map_err(io_err(&opts.source))?;
-            file.read_exact(&mut rows).map_err(io_err(&opts.source))?;
+            file.seek(SeekFrom::Start(range.0)).map_err(io_err(&tail))?;
+            file.read_exact(&mut rows).map_err(io_err(&tail))?;
+            // With a quality model, only whole windows: the tail waits for the next segment.
+            // (An in-flight range was cut this way already.)
+            if state.in_flight.is_none() && window > 1 {
+                let whole = whole_windows_len(&rows, window);
+                if whole == 0 {
+                    return Err(SdkError::series(
+                        opts.series_id,
+                        format!(
+                            "a segment must hold at least one quality window ({window} rows); cut longer segments"
+                        ),
+                    ));
+                }
+                rows.truncate(whole);
+            }
+            let range = (range.0, range.0 + rows.len() as u64);
             Ok(Some((header_line, range, rows)))
         }
         .await?;
         let Some((header_line, (start, end), rows)) = step else {
+            if input_ended {
+                break; // stdin closed and every complete segment of it is appended
+            }
             tokio::select! {
                 () = &mut stop => break,
                 () = tokio::time::sleep(opts.poll) => continue,
@@ -320,17 +448,60 @@ pub async fn stream(
             state.in_flight = Some(InFlight { seq, start, end });
             save(&opts.state_file, &state)?;
         }
-        let (plain, n) =
-            pseudonymised_segment(&header_line, &rows, &opts.policy, &opts.pseudonym_key).map_err(
-                |reason| {
-                    SdkError::series(
-                        opts.series_id,
-                        format!("segment {seq} (bytes {start}..{end}): {reason}"),
-                    )
-                },
-            )?;
-        let meta_hash: B256 = keccak256(format!("{{\"seq\":{seq},\"rows\":{n}}}"));
-        let r = publish_segment(ctx, opts.series_id, seq, &plain, meta_hash, &keepers).await?;
+        let (plain, n, report) = segment_plaintext(
+            &header_line,
+            &rows,
+            &opts.policy,
+            &opts.pseudonym_key,
+            opts.quality.as_deref(),
+        )
+        .map_err(|reason| {
+            SdkError::series(
+                opts.series_id,
+                format!("segment {seq} (bytes {start}..{end}): {reason}"),
+            )
+        })?;
+        if n == 0 {
+            // Every window dropped (noise, or activities the owner does not share): nothing to
+            // sell, no seq used; the rows are passed.
+            tracing::info!(
+                series_id = opts.series_id,
+                start,
+                end,
+                ?report,
+                "segment empty after quality and keep; skipped"
+            );
+            state.offset = end;
+            state.in_flight = None;
+            save(&opts.state_file, &state)?;
+            out.skipped += 1;
+            continue;
+        }
+        if let Some(dir) = &opts.pseudonymised_out {
+            std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+            let path = crate::series_follow::segment_path(dir, seq);
+            write_atomic(&path, &plain, Access::OwnerOnly).map_err(io_err(&path))?;
+        }
+        let meta_hash: B256 = keccak256(segment_metadata(seq, n, report.as_ref()));
+        if let (Some(dir), Some(_)) = (&opts.pseudonymised_out, &report) {
+            let path = dir.join(format!("segment-{seq:012}.meta.json"));
+            write_atomic(
+                &path,
+                &segment_metadata(seq, n, report.as_ref()),
+                Access::OwnerOnly,
+            )
+            .map_err(io_err(&path))?;
+        }
+        let r = publish_segment_via(
+            ctx,
+            opts.series_id,
+            seq,
+            &plain,
+            meta_hash,
+            &keepers,
+            opts.gateway.as_deref(),
+        )
+        .await?;
         tracing::info!(
             series_id = opts.series_id,
             seq,
@@ -347,4 +518,161 @@ pub async fn stream(
         out.next_seq = state.next_seq;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{collections::BTreeMap, sync::Mutex};
+
+    use super::*;
+
+    const W: usize = 100;
+
+    /// Records the first sample time of every window it scores; keeps windows with an even
+    /// index (the owner's keep choice), drops the others as "class_excluded".
+    #[derive(Debug, Default)]
+    struct Recording {
+        seen: Mutex<Vec<String>>,
+    }
+
+    impl SegmentQuality for Recording {
+        fn window_rows(&self) -> usize {
+            W
+        }
+        fn assess(
+            &self,
+            t: &phd_ingest::SensorTable,
+        ) -> std::result::Result<(phd_ingest::SensorTable, phd_ingest::QualitySummary), String>
+        {
+            assert_eq!(t.len() % W, 0, "a segment of whole windows");
+            let mut keep = Vec::with_capacity(t.len());
+            let mut kept = 0;
+            for w in 0..t.len() / W {
+                let first = format!("{:.1}", t.time[w * W]);
+                let index = (t.time[w * W] * 10.0).round() as usize / W;
+                self.seen.lock().unwrap().push(first);
+                keep.extend(std::iter::repeat_n(index.is_multiple_of(2), W));
+                kept += usize::from(index.is_multiple_of(2));
+            }
+            let summary = phd_ingest::QualitySummary {
+                score: 1.0,
+                model_id: "0xtest".into(),
+                windows_kept: kept as u64,
+                windows_dropped: BTreeMap::from([(
+                    "class_excluded".to_owned(),
+                    (t.len() / W - kept) as u64,
+                )]),
+                classes: BTreeMap::new(),
+            };
+            Ok((t.filter_rows(&keep).map_err(|e| e.to_string())?, summary))
+        }
+    }
+
+    /// The streamer's cut loop without the chain: next segment, whole windows, plaintext.
+    fn cut_all(by: SegmentBy, rows: usize) -> (Recording, Vec<String>, u64, u64) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.csv");
+        let mut text = String::from("time,acc_x\n");
+        for i in 0..rows {
+            text.push_str(&format!("{:.1},{}\n", i as f64 / 10.0, i));
+        }
+        std::fs::write(&path, &text).unwrap();
+        let q = Recording::default();
+        let mut file = std::fs::File::open(&path).unwrap();
+        let mut offset = "time,acc_x\n".len() as u64;
+        let mut out = Vec::new();
+        let mut segments = 0;
+        while let Some(len) = next_segment(&mut file, offset, by, Some(0), W).unwrap() {
+            let mut buf = vec![0u8; len as usize];
+            file.seek(SeekFrom::Start(offset)).unwrap();
+            file.read_exact(&mut buf).unwrap();
+            buf.truncate(whole_windows_len(&buf, W));
+            assert!(!buf.is_empty());
+            let (plain, n, report) = segment_plaintext(
+                "time,acc_x",
+                &buf,
+                &PseudonymisePolicy::default(),
+                b"test pseudonym key 0123",
+                Some(&q),
+            )
+            .unwrap();
+            assert_eq!(report.unwrap().model_id, "0xtest");
+            if n > 0 {
+                let plain = String::from_utf8(plain).unwrap();
+                out.extend(plain.lines().skip(1).map(str::to_owned));
+                segments += 1;
+            }
+            offset += buf.len() as u64;
+        }
+        (q, out, offset, segments)
+    }
+
+    #[test]
+    fn windows_straddling_segment_cuts_are_scored_once_and_no_row_is_lost_or_doubled() {
+        // 130-row segments over 100-row windows: every window but the first straddles a cut.
+        for by in [SegmentBy::Rows(130), SegmentBy::Seconds(13.0)] {
+            let (q, kept, offset, segments) = cut_all(by, 1_000);
+            let seen = q.seen.into_inner().unwrap();
+            // Windows 0..9 are whole and scored exactly once each, in order; window 9 (rows
+            // 900..1000) waits: a 130-row segment is not complete yet.
+            let want: Vec<String> = (0..9)
+                .map(|w| format!("{:.1}", (w * W) as f64 / 10.0))
+                .collect();
+            assert_eq!(seen, want, "{by:?}");
+            assert_eq!(
+                offset,
+                ("time,acc_x\n".len()
+                    + (0..900)
+                        .map(|i| format!("{:.1},{i}\n", i as f64 / 10.0).len())
+                        .sum::<usize>()) as u64
+            );
+            // Kept rows: exactly those of the even windows, in order, each once.
+            let firsts: Vec<String> = kept
+                .iter()
+                .map(|l| l.split(',').nth(1).unwrap().to_owned())
+                .collect();
+            let want_rows: Vec<String> = (0..900)
+                .filter(|i| (i / W).is_multiple_of(2))
+                .map(|i| i.to_string())
+                .collect();
+            assert_eq!(firsts, want_rows, "{by:?}");
+            assert!(segments >= 4, "{by:?}: {segments}");
+        }
+    }
+
+    #[test]
+    fn whole_windows_cut_at_a_window_boundary() {
+        let rows: Vec<u8> = (0..250)
+            .flat_map(|i| format!("{i}\n").into_bytes())
+            .collect();
+        let two = (0..200).map(|i| format!("{i}\n").len()).sum::<usize>();
+        assert_eq!(whole_windows_len(&rows, 100), two);
+        assert_eq!(
+            whole_windows_len(&rows[..two - 1], 100),
+            (0..100).map(|i| format!("{i}\n").len()).sum::<usize>()
+        );
+        assert_eq!(whole_windows_len(b"1\n2\n", 100), 0);
+        assert_eq!(
+            whole_windows_len(b"1\n2\n3", 1),
+            4,
+            "a partial line is never taken"
+        );
+    }
+
+    #[test]
+    fn segment_metadata_carries_the_quality_report() {
+        assert_eq!(segment_metadata(3, 20, None), br#"{"seq":3,"rows":20}"#);
+        let q = phd_ingest::QualitySummary {
+            score: 0.5,
+            model_id: "0xm".into(),
+            windows_kept: 1,
+            windows_dropped: BTreeMap::from([("spikes".to_owned(), 2)]),
+            classes: BTreeMap::from([("walking".to_owned(), 1)]),
+        };
+        let bytes = segment_metadata(3, 20, Some(&q));
+        assert!(bytes.starts_with(br#"{"seq":3,"rows":20,"quality":{"score":0.5,"#));
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["quality"]["windows_dropped"]["spikes"], 2);
+        assert_eq!(v["rows"], 20);
+    }
 }

@@ -48,6 +48,59 @@ impl QualityCheck for ModelQuality {
     }
 }
 
+/// The model as the streamer applies it, segment by segment, with the owner's keep choice
+/// (phd-sdk's [`SegmentQuality`](phd_sdk::stream::SegmentQuality)).
+#[derive(Debug)]
+pub struct SegmentModel {
+    inner: ModelQuality,
+    keep: Vec<String>,
+    window: usize,
+}
+
+impl SegmentModel {
+    /// `keep`: activities to share (all when empty). Refuses a model whose windows overlap
+    /// (segments are tiled by whole windows, each scored once).
+    pub fn new(inner: ModelQuality, keep: Vec<String>) -> Result<Self> {
+        let mut window = 0;
+        for v in inner.model.variants() {
+            if v.features.stride != v.features.window_len {
+                return Err(UserError::Quality {
+                    reason: format!(
+                        "variant {} has overlapping windows (stride {} < length {}); the streamer needs non-overlapping ones",
+                        v.name, v.features.stride, v.features.window_len
+                    ),
+                });
+            }
+            window = window.max(v.features.window_len);
+        }
+        if window == 0 {
+            return Err(UserError::Quality {
+                reason: "the quality model has no variant".into(),
+            });
+        }
+        Ok(SegmentModel {
+            inner,
+            keep,
+            window,
+        })
+    }
+}
+
+impl phd_sdk::stream::SegmentQuality for SegmentModel {
+    fn window_rows(&self) -> usize {
+        self.window
+    }
+
+    fn assess(
+        &self,
+        table: &SensorTable,
+    ) -> std::result::Result<(SensorTable, phd_ingest::QualitySummary), String> {
+        let out =
+            QualityCheck::assess(&self.inner, table, &self.keep).map_err(|e| e.to_string())?;
+        Ok((out.table, out.summary))
+    }
+}
+
 /// Device certificate + recording signature check (`<FILE>.sig.json`, phd-device).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct DeviceSignature;
@@ -94,6 +147,74 @@ mod tests {
         assert!(
             prep.rows_kept < prep.rows_read,
             "--keep walking,running drops the other activities"
+        );
+    }
+
+    /// Streaming with segment cuts that straddle windows gives exactly the batch result: the
+    /// same windows scored once each, the same rows kept, in order.
+    #[test]
+    fn segments_cut_across_windows_keep_exactly_what_the_whole_recording_keeps() {
+        use phd_sdk::stream::{SegmentQuality as _, segment_plaintext, whole_windows_len};
+        let p = phd_quality::default_data_dir().join("BasicMotions_TEST.ts");
+        let t = phd_ingest::read_ts_path(&p, &phd_ingest::ReadOptions::default()).unwrap();
+        // Every recording of the test split: four activities, so --keep drops some windows.
+        let n = t.len() / 100 * 100;
+        let header = "time,acc_x,acc_y,acc_z,gyr_x,gyr_y,gyr_z";
+        let rows: Vec<String> = (0..n)
+            .map(|i| {
+                let ch: Vec<String> = t.channels.iter().map(|c| format!("{}", c[i])).collect();
+                format!("{:.1},{}\n", i as f64 / 10.0, ch.join(","))
+            })
+            .collect();
+        let keep = vec!["walking".to_owned(), "running".to_owned()];
+        let model = SegmentModel::new(ModelQuality::shipped().unwrap(), keep.clone()).unwrap();
+        let w = model.window_rows();
+        assert_eq!(w, 100);
+        let policy = phd_ingest::PseudonymisePolicy::default();
+        let key = [7u8; 32];
+
+        // Batch: the whole recording at once.
+        let all: String = rows.concat();
+        let (batch, batch_rows, batch_report) =
+            segment_plaintext(header, all.as_bytes(), &policy, &key, Some(&model)).unwrap();
+        let batch_report = batch_report.unwrap();
+        assert!(batch_rows > 0 && batch_rows < n, "keep drops some windows");
+
+        // Stream: 130-row reads, cut back to whole windows, the tail carried.
+        let (mut at, mut streamed, mut windows) = (0, Vec::new(), 0);
+        while at < n {
+            let chunk: String = rows[at..(at + 130).min(n)].concat();
+            let take = whole_windows_len(chunk.as_bytes(), w);
+            let (plain, kept, report) = segment_plaintext(
+                header,
+                &chunk.as_bytes()[..take],
+                &policy,
+                &key,
+                Some(&model),
+            )
+            .unwrap();
+            let r = report.unwrap();
+            windows += r.windows_kept + r.windows_dropped.values().sum::<u64>();
+            if kept > 0 {
+                let plain = String::from_utf8(plain).unwrap();
+                streamed.extend(plain.lines().skip(1).map(str::to_owned));
+            }
+            at += chunk.as_bytes()[..take]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count();
+        }
+        assert_eq!(windows, (n / w) as u64, "every window scored exactly once");
+        let batch: Vec<String> = String::from_utf8(batch)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(streamed, batch);
+        assert_eq!(
+            windows,
+            batch_report.windows_kept + batch_report.windows_dropped.values().sum::<u64>()
         );
     }
 }

@@ -144,7 +144,9 @@ pub struct StreamCmd {
     /// Series to append to (from `series create`).
     #[arg(long, env = "PHD_SERIES")]
     pub series: u64,
-    /// CSV file the device appends to (`tail -F`: rotation and truncation are followed).
+    /// CSV file the device appends to (`tail -F`: rotation and truncation are followed), a
+    /// directory the watch app drops whole files into (taken in name order, each once), or `-`
+    /// for stdin (stops when it ends).
     #[arg(long, env = "PHD_STREAM_SOURCE")]
     pub source: PathBuf,
     /// Cut a segment every N rows.
@@ -174,6 +176,25 @@ pub struct StreamCmd {
     /// Stop after this many segments (default: run until Ctrl-C / SIGTERM).
     #[arg(long, env = "PHD_MAX_SEGMENTS")]
     pub max_segments: Option<u64>,
+    /// Public URL of your access gateway (`phd-gateway`): segments are listed behind it and
+    /// subscribers read them without any storage credential.
+    #[arg(long, env = "PHD_GATEWAY_URL")]
+    pub gateway_url: Option<String>,
+    /// Also write each segment's pseudonymised rows to `<dir>/segment-<seq>.csv` (what
+    /// subscribers receive, byte for byte).
+    #[arg(long, env = "PHD_PSEUDONYMISED_OUT")]
+    pub pseudonymised_out: Option<PathBuf>,
+    /// Run the quality model on each segment (whole windows; a window cut by a segment end is
+    /// scored whole in the next one) and drop invalid windows; its report goes into the
+    /// segment's metadata hash.
+    #[arg(long, env = "PHD_STREAM_QUALITY")]
+    pub quality: bool,
+    /// Quality model file (default: the shipped model); implies --quality.
+    #[arg(long, env = "PHD_QUALITY_MODEL")]
+    pub quality_model: Option<PathBuf>,
+    /// Activities to share (e.g. walking,running); implies --quality.
+    #[arg(long = "keep", env = "PHD_KEEP", value_delimiter = ',')]
+    pub keep: Vec<String>,
 }
 
 /// `publish` flags.
@@ -287,7 +308,7 @@ pub fn precheck(cmd: &Command) -> crate::Result<()> {
         crate::publish::require_purposes(&p.purposes)?;
     }
     if let Command::Stream(st) = cmd
-        && !st.source.is_file()
+        && !(st.source.is_file() || st.source.is_dir() || st.source.as_os_str() == "-")
     {
         return Err(UserError::Read {
             path: st.source.clone(),
@@ -622,6 +643,19 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 drop_columns: st.drop_column,
                 poll: Duration::from_millis(st.poll_ms),
                 max_segments: st.max_segments,
+                gateway: st.gateway_url,
+                pseudonymised_out: st.pseudonymised_out,
+                quality: if st.quality || st.quality_model.is_some() || !st.keep.is_empty() {
+                    let model = match &st.quality_model {
+                        Some(p) => crate::checks::ModelQuality::load(p)?,
+                        None => crate::checks::ModelQuality::shipped()?,
+                    };
+                    Some(std::sync::Arc::new(crate::checks::SegmentModel::new(
+                        model, st.keep,
+                    )?))
+                } else {
+                    None
+                },
                 progress_every: (st.progress > 0).then(|| Duration::from_secs(st.progress)),
                 json_events: out.json,
             };
@@ -858,6 +892,33 @@ mod tests {
             panic!("not stream")
         };
         assert_eq!((st.segment_rows, st.segment), (None, Some(3600.0)));
+        assert!(!st.quality && st.keep.is_empty() && st.gateway_url.is_none());
+        let Command::Stream(st) = parse(&[
+            "stream",
+            "--series",
+            "4",
+            "--source",
+            "-",
+            "--segment",
+            "1h",
+            "--state",
+            "s",
+            "--keep",
+            "walking,running",
+            "--gateway-url",
+            "http://gw:8600",
+            "--pseudonymised-out",
+            "mine",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not stream")
+        };
+        assert_eq!(st.source, PathBuf::from("-"));
+        assert_eq!(st.keep, ["walking", "running"]);
+        assert_eq!(st.gateway_url.as_deref(), Some("http://gw:8600"));
+        assert_eq!(st.pseudonymised_out, Some(PathBuf::from("mine")));
     }
 
     #[test]

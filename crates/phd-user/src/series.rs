@@ -100,7 +100,7 @@ pub async fn create_series(ctx: &UserCtx, args: &CreateSeriesArgs) -> Result<Cre
 pub struct StreamArgs {
     /// Series to append to.
     pub series_id: u64,
-    /// CSV being appended to.
+    /// CSV being appended to, a drop directory, or `-` (stdin).
     pub source: PathBuf,
     /// Progress file (resume point).
     pub state_file: PathBuf,
@@ -116,6 +116,12 @@ pub struct StreamArgs {
     pub poll: Duration,
     /// Stop after this many segments.
     pub max_segments: Option<u64>,
+    /// The owner's access gateway (segments listed behind it).
+    pub gateway: Option<String>,
+    /// Directory for a copy of each segment's pseudonymised rows.
+    pub pseudonymised_out: Option<PathBuf>,
+    /// Quality model and keep choice applied per segment (`None`: every row kept).
+    pub quality: Option<std::sync::Arc<dyn phd_sdk::stream::SegmentQuality>>,
     /// Interval of progress reports (`None`: none).
     pub progress_every: Option<Duration>,
     /// Progress reports as JSON lines instead of text.
@@ -135,6 +141,52 @@ pub struct StreamProgress {
     pub in_flight: Option<u64>,
     /// Bytes of the source not yet in an appended segment (the lag).
     pub lag_bytes: u64,
+    /// Sample-time lag in milliseconds: newest complete row of the source minus the last row
+    /// appended (`None` until a segment is appended or without a time column).
+    pub lag_ms: Option<u64>,
+}
+
+/// Offset just past the last newline before byte `len` of `path` (within its last 4 KiB).
+fn last_newline_end(path: &Path, len: u64) -> Option<u64> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut f = std::fs::File::open(path).ok()?;
+    let start = len.saturating_sub(4096);
+    f.seek(SeekFrom::Start(start)).ok()?;
+    let mut buf = vec![0u8; usize::try_from(len - start).ok()?];
+    f.read_exact(&mut buf).ok()?;
+    let i = buf.iter().rposition(|b| *b == b'\n')?;
+    Some(start + i as u64 + 1)
+}
+
+/// The time-column value of the complete line that ends at byte `end` of `path`.
+fn time_of_line_ending_at(path: &Path, end: u64) -> Option<f64> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut head = [0u8; 4096];
+    let n = f.read(&mut head).ok()?;
+    let header = std::str::from_utf8(&head[..n]).ok()?.lines().next()?;
+    let col = header.split(',').position(|c| {
+        matches!(
+            c.trim().to_ascii_lowercase().as_str(),
+            "time" | "timestamp" | "t" | "time_s"
+        )
+    })?;
+    let start = end.saturating_sub(4096);
+    f.seek(SeekFrom::Start(start)).ok()?;
+    let mut buf = vec![0u8; usize::try_from(end - start).ok()?];
+    f.read_exact(&mut buf).ok()?;
+    let body = buf.strip_suffix(b"\n")?;
+    let line_start = body.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    if line_start == 0 && start > 0 {
+        return None; // a line longer than 4 KiB: not a sensor row
+    }
+    std::str::from_utf8(&body[line_start..])
+        .ok()?
+        .split(',')
+        .nth(col)?
+        .trim()
+        .parse()
+        .ok()
 }
 
 impl StreamProgress {
@@ -143,7 +195,19 @@ impl StreamProgress {
         let state: Option<StreamState> = std::fs::read(state_file)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
-        let len = std::fs::metadata(source).map_or(0, |m| m.len());
+        // A directory or stdin is tailed through its spool: the lag is measured there.
+        let tailed = match phd_sdk::stream_source::SourceKind::of(source) {
+            phd_sdk::stream_source::SourceKind::File(p) => p,
+            _ => phd_sdk::stream_source::spool_path(state_file),
+        };
+        let len = std::fs::metadata(&tailed).map_or(0, |m| m.len());
+        // The newest complete row ends at the last newline of the source.
+        let newest_end = last_newline_end(&tailed, len);
+        let lag_ms = state.as_ref().and_then(|s| {
+            let appended = time_of_line_ending_at(&tailed, s.offset)?;
+            let latest = time_of_line_ending_at(&tailed, newest_end?)?;
+            Some(((latest - appended).max(0.0) * 1000.0).round() as u64)
+        });
         StreamProgress {
             event: "progress",
             series_id,
@@ -152,6 +216,7 @@ impl StreamProgress {
                 .as_ref()
                 .and_then(|s| s.in_flight.as_ref().map(|f| f.seq)),
             lag_bytes: len.saturating_sub(state.as_ref().map_or(0, |s| s.offset)),
+            lag_ms,
         }
     }
 
@@ -161,13 +226,16 @@ impl StreamProgress {
             serde_json::to_string(self).unwrap_or_default()
         } else {
             format!(
-                "series {}: next segment {}{}, {} bytes of the source not yet appended",
+                "series {}: next segment {}{}, {} bytes of the source not yet appended{}",
                 self.series_id,
                 self.next_seq,
                 self.in_flight
                     .map(|s| format!(" (publishing {s})"))
                     .unwrap_or_default(),
-                self.lag_bytes
+                self.lag_bytes,
+                self.lag_ms
+                    .map(|ms| format!(" ({:.1} s of samples behind)", ms as f64 / 1000.0))
+                    .unwrap_or_default()
             )
         }
     }
@@ -180,7 +248,10 @@ pub async fn stream(
     args: &StreamArgs,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<StreamOutcome> {
-    if !args.source.is_file() {
+    if phd_sdk::stream_source::SourceKind::of(&args.source)
+        == phd_sdk::stream_source::SourceKind::File(args.source.clone())
+        && !args.source.is_file()
+    {
         return Err(UserError::Read {
             path: args.source.clone(),
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
@@ -204,6 +275,9 @@ pub async fn stream(
         },
         poll: args.poll,
         max_segments: args.max_segments,
+        gateway: args.gateway.clone(),
+        pseudonymised_out: args.pseudonymised_out.clone(),
+        quality: args.quality.clone(),
     };
     let client = ctx.client();
     let run = phd_sdk::stream::stream(&client, &opts, stop);
@@ -290,9 +364,35 @@ mod tests {
         .unwrap();
         let p = StreamProgress::read(3, &st, &src);
         assert_eq!((p.next_seq, p.in_flight, p.lag_bytes), (2, Some(2), 40));
+        assert_eq!(p.lag_ms, None, "no time column");
         assert!(p.line(false).contains("publishing 2"));
         let v: serde_json::Value = serde_json::from_str(&p.line(true)).unwrap();
         assert_eq!(v["event"], "progress");
         assert_eq!(v["lag_bytes"], 40);
+    }
+
+    #[test]
+    fn progress_reports_the_sample_time_lag() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("s.csv");
+        let st = dir.path().join("state.json");
+        let head = "time,acc_x\n0.0,1\n0.1,2\n";
+        std::fs::write(&src, format!("{head}0.2,3\n2.7,4\n3.0,")).unwrap();
+        std::fs::write(
+            &st,
+            format!(
+                r#"{{"series_id":3,"inode":1,"offset":{},"next_seq":1,"in_flight":null}}"#,
+                head.len()
+            ),
+        )
+        .unwrap();
+        let p = StreamProgress::read(3, &st, &src);
+        // Last appended row 0.1 s, newest complete row 2.7 s (the partial "3.0," not yet).
+        assert_eq!(p.lag_ms, Some(2600));
+        assert!(
+            p.line(false).contains("2.6 s of samples behind"),
+            "{}",
+            p.line(false)
+        );
     }
 }

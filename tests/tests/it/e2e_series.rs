@@ -88,6 +88,10 @@ async fn series_stream_two_followers_cancel_and_withdrawal() {
         policy: phd_ingest::PseudonymisePolicy::default(),
         poll: Duration::from_millis(50),
         max_segments: Some(2),
+        // From S3 here; e2e_stream_crash lists its segments behind the devnet's gateway.
+        gateway: None,
+        pseudonymised_out: None,
+        quality: None,
     };
     let b_opts = FollowOptions {
         series_id: sid,

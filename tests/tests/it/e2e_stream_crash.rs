@@ -1,7 +1,8 @@
 //! Crash safety of the streamer (issue #12): the real `phd-user stream` binary is SIGKILLed at
 //! seeded, varied moments and restarted with the same state file until every complete segment
 //! of the source is on-chain; a subscriber then receives exactly the pseudonymised input, in
-//! contiguous seqs, with no row lost and none duplicated.
+//! contiguous seqs, with no row lost and none duplicated, through the owner's access gateway
+//! without any storage credential (and a stranger signing for its subscription gets nothing).
 
 use std::{path::Path, process::Stdio, time::Duration};
 
@@ -47,7 +48,6 @@ async fn stream_binary_killed_repeatedly_loses_and_duplicates_nothing() {
     let stack = Stack::start().await.unwrap();
     let d = &stack.devnet;
     let owner = d.user_client().await.unwrap();
-    let store = d.store().await.unwrap();
     let price = U256::from(10u64).pow(U256::from(18u64));
     let (_, series_id) = owner
         .create_series(&SeriesParams {
@@ -181,8 +181,26 @@ async fn stream_binary_killed_repeatedly_loses_and_duplicates_nothing() {
     assert_eq!(st.next_seq, SEGMENTS);
     assert_eq!(st.in_flight, None);
 
-    // A subscriber receives every segment: seqs 0..12, each exactly its rows, pseudonymised.
-    let sub_ctx = ClientCtx::new(d.customer_client().await.unwrap(), Some(store));
+    // The binary listed every segment behind the devnet's gateway (PHD_GATEWAY_URL)...
+    let gateway = d.gateway_url.clone().expect("the devnet runs a gateway");
+    let appended_logs = owner
+        .appended_segments(series_id, phd_chain::BlockRange::default())
+        .await
+        .unwrap();
+    assert_eq!(appended_logs.len() as u64, SEGMENTS);
+    for l in &appended_logs {
+        assert!(
+            l.event
+                .uri
+                .starts_with(&format!("{gateway}/v1/objects/series/")),
+            "{}",
+            l.event.uri
+        );
+    }
+
+    // ...so a subscriber with no storage credential receives every segment through it: seqs
+    // 0..12, each exactly its rows, pseudonymised.
+    let sub_ctx = ClientCtx::new(d.customer_client().await.unwrap(), None);
     let fopts = FollowOptions {
         series_id: sid,
         out_dir: work.join("sub"),
@@ -202,6 +220,29 @@ async fn stream_binary_killed_repeatedly_loses_and_duplicates_nothing() {
     .unwrap()
     .unwrap();
     assert_eq!(run.written, (0..SEGMENTS).collect::<Vec<_>>());
+
+    // Another account signing for that subscription gets no byte of a segment.
+    let stranger = ClientCtx::new(d.client(&d.accounts.validator).await.unwrap(), None);
+    let obj = phd_sdk::gateway::GatewayObject::for_purchase(
+        &stranger,
+        &appended_logs[0].event.uri,
+        sid,
+        run.subscription_id,
+    )
+    .unwrap()
+    .with_retry(phd_sdk::gateway::RetryPolicy {
+        attempts: 1,
+        ..Default::default()
+    });
+    match phd_storage::RangedObject::get_range(&obj, 0..16).await {
+        Err(phd_storage::Error::Http { status, code, .. }) => {
+            assert_eq!(
+                (status, code.as_deref()),
+                (Some(403), Some("not_subscriber"))
+            );
+        }
+        other => panic!("a stranger read a segment: {other:?}"),
+    }
     let policy = phd_ingest::PseudonymisePolicy::default();
     let mut got_rows = Vec::new();
     let mut want_rows = Vec::new();

@@ -10,4 +10,5 @@ mod e2e_keepers;
 mod e2e_owner_fraud;
 mod e2e_series;
 mod e2e_stream_crash;
+mod e2e_stream_sources;
 mod web;

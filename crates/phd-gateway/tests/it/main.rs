@@ -14,7 +14,8 @@ use axum::{body::Body, http::Request};
 use http_body_util::BodyExt as _;
 use phd_chain::{DatasetStatus, Deployment, PurchaseStatus};
 use phd_gateway::{
-    DatasetView, Gateway, GatewayConfig, Ledger, LedgerError, PurchaseView, read_access_log, router,
+    DatasetView, Gateway, GatewayConfig, Ledger, LedgerError, PurchaseView, SeriesView,
+    SubscriptionView, read_access_log, router,
 };
 use phd_protocol::gateway::{AccessToken, GatewayDomain, Manifest, gateway_object_uri};
 use phd_storage::{
@@ -23,6 +24,8 @@ use phd_storage::{
 };
 use tower::ServiceExt as _;
 
+mod segments;
+
 const GW: &str = "http://gateway.test:8600";
 const KEY: &str = "datasets/a.phd";
 
@@ -30,6 +33,8 @@ const KEY: &str = "datasets/a.phd";
 struct Memory {
     purchases: HashMap<u64, PurchaseView>,
     datasets: HashMap<u64, DatasetView>,
+    series: HashMap<u64, SeriesView>,
+    subscriptions: HashMap<u64, SubscriptionView>,
     down: bool,
 }
 
@@ -46,6 +51,18 @@ impl Ledger for Memory {
     }
     async fn dataset(&self, id: u64) -> Result<Option<DatasetView>, LedgerError> {
         Ok(self.datasets.get(&id).cloned())
+    }
+    async fn series(&self, id: u64) -> Result<Option<SeriesView>, LedgerError> {
+        Ok(self.series.get(&id).cloned())
+    }
+    async fn subscription(&self, id: u64) -> Result<Option<SubscriptionView>, LedgerError> {
+        if self.down {
+            return Err(LedgerError {
+                op: "subscription",
+                source: "node down".into(),
+            });
+        }
+        Ok(self.subscriptions.get(&id).cloned())
     }
 }
 
@@ -157,6 +174,7 @@ async fn env(down: bool) -> Env {
             storage_uri: gateway_object_uri(GW, "datasets/gone.phd"),
         },
     );
+    segments::populate(&mut m, &store, &buyer, &sealed).await;
     let log = dir.path().join("log/access.jsonl");
     let mut cfg = GatewayConfig::new(
         "http://unused".into(),

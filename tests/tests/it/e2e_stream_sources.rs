@@ -1,0 +1,327 @@
+//! The streamer's other sources with the real `phd-user stream` binary (issue #12): a drop
+//! directory the watch app renames whole files into, the binary SIGKILLed between and during
+//! segments and restarted, and stdin, which the binary streams until it closes. A subscriber
+//! then receives exactly the pseudonymised rows, segments spanning file boundaries included,
+//! nothing lost or duplicated. With `--keep`, the quality model runs per segment and the
+//! subscriber gets exactly what the owner's model keeps; segments left empty are not appended.
+
+use std::{path::Path, process::Stdio, time::Duration};
+
+use alloy::primitives::{B256, U256};
+use phd_chain::{Purpose, SeriesParams};
+use phd_e2e::stack::Stack;
+use phd_sdk::{
+    ClientCtx,
+    series_follow::{FollowOptions, follow, segment_path},
+    stream::pseudonymised_segment,
+};
+
+use crate::{e2e_errors::built_bin, e2e_series::basic_motions_rows};
+
+const ROWS: usize = 10;
+const KEY: &[u8] = b"stream sources e2e pseudonym key";
+const HEADER: &str = "time,acc_x,acc_y,acc_z,gyr_x,gyr_y,gyr_z";
+
+struct Fixture {
+    stack: Stack,
+    series_id: u64,
+    price: U256,
+    env: Vec<(String, String)>,
+}
+
+async fn fixture() -> Fixture {
+    let stack = Stack::start().await.unwrap();
+    let d = &stack.devnet;
+    let owner = d.user_client().await.unwrap();
+    let price = U256::from(10u64).pow(U256::from(18u64));
+    let (_, series_id) = owner
+        .create_series(&SeriesParams {
+            keepers: d.keeper_addresses(),
+            threshold: d.threshold,
+            purposes: vec![Purpose::Research],
+            price_per_segment: price,
+            metadata_hash: B256::repeat_byte(1),
+            consent_terms_hash: B256::repeat_byte(2),
+        })
+        .await
+        .unwrap();
+    let env = d
+        .env_vars()
+        .into_iter()
+        .chain(d.role_vars("user"))
+        .collect();
+    Fixture {
+        series_id: u64::try_from(series_id).unwrap(),
+        stack,
+        price,
+        env,
+    }
+}
+
+impl Fixture {
+    fn command(&self, source: &Path, state: &Path) -> tokio::process::Command {
+        self.command_cut(source, state, ROWS)
+    }
+
+    fn command_cut(&self, source: &Path, state: &Path, rows: usize) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new(built_bin("phd-user").unwrap());
+        c.args([
+            "stream",
+            "--series",
+            &self.series_id.to_string(),
+            "--source",
+        ])
+        .arg(source)
+        .arg("--state")
+        .arg(state)
+        .args(["--segment-rows", &rows.to_string(), "--poll-ms", "20"])
+        .args(["--progress", "0", "--pseudonym-key", &hex::encode(KEY)])
+        .envs(self.env.iter().cloned())
+        .env("PHD_STATE_DIR", self.stack.work().join("user-state"))
+        .env_remove("PHD_DEVNET_ENV")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+        c
+    }
+
+    async fn appended(&self) -> u64 {
+        let owner = self.stack.devnet.user_client().await.unwrap();
+        owner
+            .series(U256::from(self.series_id))
+            .await
+            .unwrap()
+            .segmentCount
+    }
+
+    /// A credential-free subscriber's copy of segments 0..n equals the pseudonymised rows.
+    async fn assert_followed(&self, n: u64, rows: &[String]) {
+        let d = &self.stack.devnet;
+        let sub = ClientCtx::new(d.customer_client().await.unwrap(), None);
+        let opts = FollowOptions {
+            series_id: self.series_id,
+            out_dir: self.stack.work().join("sub"),
+            since: Some(0),
+            segments: n,
+            max_price_per_segment: self.price,
+            purpose: Purpose::Research,
+            subscription_id: None,
+            poll: Duration::from_millis(50),
+            max_segments: Some(n),
+        };
+        let run = tokio::time::timeout(
+            Duration::from_secs(120),
+            follow(&sub, &opts, std::future::pending()),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(run.written, (0..n).collect::<Vec<_>>());
+        let policy = phd_ingest::PseudonymisePolicy::default();
+        for seq in 0..n as usize {
+            let body: String = rows[seq * ROWS..(seq + 1) * ROWS]
+                .iter()
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let (want, _) = pseudonymised_segment(HEADER, body.as_bytes(), &policy, KEY).unwrap();
+            let got = std::fs::read(segment_path(&opts.out_dir, seq as u64)).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&want),
+                "segment {seq}"
+            );
+        }
+    }
+}
+
+/// As a watch app drops a file: written elsewhere, renamed in whole.
+fn drop_file(dir: &Path, name: &str, rows: &[String]) {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let body: String = std::iter::once(HEADER.to_string())
+        .chain(rows.iter().cloned())
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&tmp, body).unwrap();
+    std::fs::rename(&tmp, dir.join(name)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn drop_directory_files_once_each_across_kills() {
+    const SEGMENTS: u64 = 6;
+    const PER_FILE: usize = 7; // segments span file boundaries
+    let f = fixture().await;
+    let work = f.stack.work();
+    let inbox = work.join("inbox");
+    std::fs::create_dir_all(&inbox).unwrap();
+    let state = work.join("dir-state.json");
+    let rows = basic_motions_rows(SEGMENTS as usize * ROWS + 3);
+    let files: Vec<&[String]> = rows.chunks(PER_FILE).collect();
+    // Files arrive while the streamer runs; it is SIGKILLed after each of the first kills.
+    let mut dropped = 0;
+    for (round, delay_ms) in [5u64, 60, 15, 120, 30, 250].into_iter().enumerate() {
+        for _ in 0..2 {
+            if let Some(chunk) = files.get(dropped) {
+                drop_file(&inbox, &format!("rec-{dropped:04}.csv"), chunk);
+                dropped += 1;
+            }
+        }
+        let mut child = f.command(&inbox, &state).spawn().unwrap();
+        tokio::time::sleep(Duration::from_millis(delay_ms + 100 * round as u64)).await;
+        child.kill().await.unwrap();
+        child.wait().await.unwrap();
+    }
+    while dropped < files.len() {
+        drop_file(&inbox, &format!("rec-{dropped:04}.csv"), files[dropped]);
+        dropped += 1;
+    }
+    // A last undisturbed run appends the rest.
+    let done = f.appended().await;
+    if done < SEGMENTS {
+        let out = tokio::time::timeout(
+            Duration::from_secs(90),
+            f.command(&inbox, &state)
+                .args(["--max-segments", &(SEGMENTS - done).to_string()])
+                .output(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(f.appended().await, SEGMENTS);
+    // The spool is the concatenation of every file, each once, in name order.
+    let spool = std::fs::read_to_string(phd_sdk::stream_source::spool_path(&state)).unwrap();
+    let want: String = std::iter::once(HEADER.to_string())
+        .chain(rows.iter().cloned())
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(spool, want);
+    f.assert_followed(SEGMENTS, &rows).await;
+    f.stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stdin_is_streamed_until_it_closes() {
+    let f = fixture().await;
+    let state = f.stack.work().join("stdin-state.json");
+    let rows = basic_motions_rows(2 * ROWS + 4);
+    let mut child = f
+        .command(Path::new("-"), &state)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input: String = std::iter::once(HEADER.to_string())
+        .chain(rows.iter().cloned())
+        .map(|l| format!("{l}\n"))
+        .collect();
+    tokio::io::AsyncWriteExt::write_all(&mut stdin, input.as_bytes())
+        .await
+        .unwrap();
+    drop(stdin); // end of input: the streamer appends what is complete and exits
+    let out = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(
+        |_| serde_json::json!({ "text": String::from_utf8_lossy(&out.stdout).to_string() }),
+    );
+    assert_eq!(f.appended().await, 2, "{v}");
+    f.assert_followed(2, &rows).await;
+    f.stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stdin_with_the_quality_model_keeps_only_the_shared_activities() {
+    const SEG: usize = 500;
+    let f = fixture().await;
+    let state = f.stack.work().join("quality-state.json");
+    // The first 20 BasicMotions test recordings (two activities), 100-row windows.
+    let rows = basic_motions_rows(4 * SEG);
+    let keep = ["walking", "running"];
+    let mut child = f
+        .command_cut(Path::new("-"), &state, SEG)
+        .args(["--keep", &keep.join(",")])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input: String = std::iter::once(HEADER.to_string())
+        .chain(rows.iter().cloned())
+        .map(|l| format!("{l}\n"))
+        .collect();
+    tokio::io::AsyncWriteExt::write_all(&mut stdin, input.as_bytes())
+        .await
+        .unwrap();
+    drop(stdin);
+    let out = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // What the owner's model keeps, segment by segment; empty segments are never appended.
+    let model = phd_user::checks::SegmentModel::new(
+        phd_user::checks::ModelQuality::shipped().unwrap(),
+        keep.map(str::to_owned).to_vec(),
+    )
+    .unwrap();
+    let policy = phd_ingest::PseudonymisePolicy::default();
+    let want: Vec<Vec<u8>> = rows
+        .chunks(SEG)
+        .map(|c| {
+            let body: String = c.iter().map(|l| format!("{l}\n")).collect();
+            phd_sdk::stream::segment_plaintext(HEADER, body.as_bytes(), &policy, KEY, Some(&model))
+                .unwrap()
+                .0
+        })
+        .filter(|p| !p.is_empty())
+        .collect();
+    assert!(
+        !want.is_empty() && want.len() < 4,
+        "the recordings hold shared and unshared activities"
+    );
+    assert_eq!(f.appended().await, want.len() as u64);
+    let d = &f.stack.devnet;
+    let sub = ClientCtx::new(d.customer_client().await.unwrap(), None);
+    let n = want.len() as u64;
+    let opts = FollowOptions {
+        series_id: f.series_id,
+        out_dir: f.stack.work().join("sub-quality"),
+        since: Some(0),
+        segments: n,
+        max_price_per_segment: f.price,
+        purpose: Purpose::Research,
+        subscription_id: None,
+        poll: Duration::from_millis(50),
+        max_segments: Some(n),
+    };
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        follow(&sub, &opts, std::future::pending()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    for (seq, w) in want.iter().enumerate() {
+        let got = std::fs::read(segment_path(&opts.out_dir, seq as u64)).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(w),
+            "segment {seq}"
+        );
+    }
+    f.stack.stop().await;
+}
