@@ -384,9 +384,11 @@ async fn every_role_a_process_on_its_own_secrets_and_a_gateway_killed_mid_downlo
     let rpc_url = anvil.endpoint();
     let roles = settings.role_signers()?;
     let deployment_path = root.join("public").join("deployment.json");
-    let mut deploy = phd_deploy::DeployConfig::default();
-    deploy.delivery_window = 60;
-    deploy.confirmation_window = 60;
+    let deploy = phd_deploy::DeployConfig {
+        delivery_window: 60,
+        confirmation_window: 60,
+        ..phd_deploy::DeployConfig::default()
+    };
     let deployment = phd_deploy::deploy(
         &rpc_url,
         roles.deployer.clone(),
