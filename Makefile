@@ -94,3 +94,9 @@ clean:
 .PHONY: audit
 audit: node_modules/.installed
 	scripts/audit.sh
+
+## phd-storage against moto_server (PyPI, into target/s3-compat-venv): multipart, ranged GETs,
+## presigned GET, a sealed object opened from ranges. Not part of `make test`. docs/STORAGE.md.
+.PHONY: s3-compat
+s3-compat:
+	scripts/s3-compat.sh

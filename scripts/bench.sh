@@ -8,8 +8,9 @@
 #
 # Env: CARGO (cargo), CARGO_TARGET_DIR (target), FORGE (node_modules forge),
 #      S3_MB (256), DELIVERY_ARGS ("" = example defaults: 200 purchases, 3 keepers),
-#      E2E_ARGS ("" = example defaults: --sizes 1MB,100MB), ONLY (space-separated step names:
-#      seal gas storage quality keeper e2e series; series-week only by name), DRY_RUN=1 (print the steps, run nothing),
+#      E2E_ARGS ("" = example defaults: --sizes 1MB,100MB), GATEWAY_ARGS ("" = --mb 32 --rounds 3),
+#      ONLY (space-separated step names: seal gas storage quality keeper e2e series gateway;
+#      series-week only by name), DRY_RUN=1 (print the steps, run nothing),
 #      plus what scripts/bench-seal.sh reads (BYTES, BIG_BYTES, SEED).
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -23,6 +24,7 @@ export PHD_ANVIL_BIN="${PHD_ANVIL_BIN:-$root/node_modules/@foundry-rs/anvil-linu
 S3_MB="${S3_MB:-256}"
 DELIVERY_ARGS="${DELIVERY_ARGS:-}"
 E2E_ARGS="${E2E_ARGS:-}"
+GATEWAY_ARGS="${GATEWAY_ARGS:-}"
 ONLY="${ONLY:-}"
 DRY_RUN="${DRY_RUN:-}"
 OUT="${1:-$CARGO_TARGET_DIR/bench/$(date -u +%Y%m%dT%H%M%SZ)}"
@@ -146,6 +148,15 @@ if has_example tests series_bench; then
   fi
 else
   skip series "tests/examples/series_bench.rs not found"
+fi
+
+# 8. access path: download through phd-gateway vs direct GetObject; purchase → first plaintext byte
+if has_example tests gateway_bench; then
+  # shellcheck disable=SC2086
+  step gateway 'docs/PERFORMANCE.md "Access gateway"' \
+    "$CARGO" run -q -p phd-e2e --release --example gateway_bench -- $GATEWAY_ARGS
+else
+  skip gateway "tests/examples/gateway_bench.rs not found"
 fi
 
 # One table of every figure beside its baseline from this run: each step prints

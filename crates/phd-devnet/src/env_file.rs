@@ -1,7 +1,7 @@
 //! The env files the CLIs read (docs/PROTOCOL.md "Devnet environment file"): `<state>/env`
 //! with the shared public facts (RPC, deployment, endpoints, gateway URL), and one secrets file
 //! per role in `<state>/secrets/<role>.env` that only that role's program reads
-//! (`phd_cli::parse_as`): the owner its key and its bucket credentials, the gateway (run by the
+//! (`phd_cli::parse_as`): the owner its key, its bucket credentials and its gateway's access log, the gateway (run by the
 //! owner) the bucket credentials, the buyer, the validator and the manufacturer their key, each
 //! keeper its key and data directory. Every file is mode 0600.
 
@@ -70,16 +70,19 @@ impl Devnet {
     /// `manufacturer`, `keeper-<n>` (1-based).
     pub fn role_secrets(&self) -> Vec<(String, Vars)> {
         let key = |name: &str, s: &PrivateKeySigner| (name.to_owned(), signer_hex(s));
-        let mut user = vec![key("PHD_USER_PRIVATE_KEY", &self.accounts.user)];
-        user.extend(self.storage_vars());
-        let mut gateway = self.storage_vars();
-        gateway.push((
-            "PHD_GATEWAY_ACCESS_LOG".into(),
+        // The owner runs the gateway: both read its access log (`phd-user sales`/`export`).
+        let access_log = (
+            "PHD_GATEWAY_ACCESS_LOG".to_owned(),
             self.state_dir
                 .join("gateway/access.jsonl")
                 .display()
                 .to_string(),
-        ));
+        );
+        let mut user = vec![key("PHD_USER_PRIVATE_KEY", &self.accounts.user)];
+        user.extend(self.storage_vars());
+        user.push(access_log.clone());
+        let mut gateway = self.storage_vars();
+        gateway.push(access_log);
         let mut out = vec![
             ("user".to_owned(), user),
             ("gateway".to_owned(), gateway),

@@ -68,28 +68,15 @@ impl AccessLog {
 }
 
 /// Every record of the access log at `path` (a missing file is an empty log; a line that does
-/// not parse, e.g. cut short by a crash, is skipped with a warning).
+/// not parse, e.g. cut short by a crash, is skipped with a warning). The reader itself is
+/// `phd_protocol::gateway::read_access_log`, shared with the owner's `sales` and `export`.
 pub fn read_access_log(path: &Path) -> Result<Vec<AccessRecord>, GatewayError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(GatewayError::Io {
-                path: path.to_owned(),
-                source,
-            });
-        }
-    };
-    Ok(text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .filter_map(|(i, l)| match serde_json::from_str(l) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                tracing::warn!(path = %path.display(), line = i + 1, error = %e, "skipping an unreadable access-log line");
-                None
-            }
-        })
-        .collect())
+    let read = phd_protocol::gateway::read_access_log(path).map_err(|source| GatewayError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    for line in &read.unreadable_lines {
+        tracing::warn!(path = %path.display(), line, "skipping an unreadable access-log line");
+    }
+    Ok(read.records)
 }

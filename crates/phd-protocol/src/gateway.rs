@@ -448,6 +448,42 @@ pub struct AccessRecord {
     pub code: Option<String>,
 }
 
+/// An access log read back (the gateway writes it; the owner's `sales` and `export` read it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessLogContents {
+    /// Every record that parsed, in file order.
+    pub records: Vec<AccessRecord>,
+    /// 1-based numbers of the lines that did not parse (a line cut short by a crash, a foreign
+    /// line): skipped, never fatal.
+    pub unreadable_lines: Vec<usize>,
+}
+
+/// Parses access-log text (JSON lines). Blank lines are ignored; any other line that is not an
+/// [`AccessRecord`] is reported in [`AccessLogContents::unreadable_lines`].
+pub fn parse_access_log(text: &str) -> AccessLogContents {
+    let mut out = AccessLogContents::default();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str(line) {
+            Ok(r) => out.records.push(r),
+            Err(_) => out.unreadable_lines.push(i + 1),
+        }
+    }
+    out
+}
+
+/// Reads the access log at `path`. A missing file is an empty log (no request yet); bytes that
+/// are not UTF-8 only spoil their own line.
+pub fn read_access_log(path: &std::path::Path) -> std::io::Result<AccessLogContents> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(parse_access_log(&String::from_utf8_lossy(&bytes))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(AccessLogContents::default()),
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -633,5 +669,53 @@ mod tests {
         let mut huge_head = e.clone();
         huge_head[16..20].copy_from_slice(&u32::MAX.to_be_bytes());
         assert!(Manifest::decode(&huge_head).is_err());
+    }
+
+    #[test]
+    fn access_log_lines_that_do_not_parse_are_skipped_not_fatal() {
+        let rec = AccessRecord {
+            time_ms: 1,
+            route: "object".into(),
+            method: "GET".into(),
+            key: "datasets/a.phd".into(),
+            account: Some(Address::repeat_byte(7)),
+            dataset_id: Some(1),
+            purchase_id: Some(2),
+            range: Some("0-9".into()),
+            bytes: 10,
+            allowed: true,
+            status: 206,
+            code: None,
+        };
+        let line = serde_json::to_string(&rec).unwrap();
+        // A complete line, a blank one, a line cut short by a crash, foreign JSON, garbage,
+        // and the complete line again.
+        let text = format!(
+            "{line}\n\n{}\n{{\"a\":1}}\nnot json\n{line}\n",
+            &line[..line.len() / 2]
+        );
+        let got = parse_access_log(&text);
+        assert_eq!(got.records, vec![rec.clone(), rec.clone()]);
+        assert_eq!(got.unreadable_lines, vec![3, 4, 5]);
+
+        let dir = std::env::temp_dir().join(format!("phd-access-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = dir.join("missing.jsonl");
+        assert_eq!(
+            read_access_log(&missing).unwrap(),
+            AccessLogContents::default()
+        );
+        let bad_utf8 = dir.join("bad.jsonl");
+        let mut bytes = line.clone().into_bytes();
+        bytes.extend_from_slice(b"\n\xff\xfe\x00\n");
+        bytes.extend_from_slice(line.as_bytes());
+        std::fs::write(&bad_utf8, bytes).unwrap();
+        let got = read_access_log(&bad_utf8).unwrap();
+        assert_eq!((got.records.len(), got.unreadable_lines), (2, vec![2]));
+        assert!(
+            read_access_log(&dir).is_err(),
+            "a directory is an error, not a panic"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

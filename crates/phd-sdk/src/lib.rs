@@ -13,6 +13,7 @@
 //! | prove that the listed object does not open under the C0-checked key (owner fraud) | [`fraud::prove_owner_fraud`], [`fraud::retrieve_and_prove`] |
 //! | buy, confirm, refund, purchases, disputes (the buyer) | [`buyer`] |
 //! | listings, sales, earnings, consent withdrawal (the owner) | [`owner`] |
+//! | who read which purchase's object through the owner's gateway (its access log) | [`access::summarize`], [`access::attach_access`] |
 //! | stake, deliveries, disputes, earnings (a keeper operator) | [`keeper`] |
 //! | pipelined, resumable fetch of a sealed object from any `RangedObject` (S3, presigned URL) | [`fetch::fetch_and_open`], [`objects::SealedObject`] |
 //! | series: one segment sealed, shared and appended; one segment fetched | [`series::publish_segment`], [`series::fetch_segment`] |
@@ -20,6 +21,7 @@
 //! | stream a growing CSV into a series, crash-safe | [`stream::stream`] |
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod access;
 pub mod browse;
 pub mod buyer;
 pub mod ctx;

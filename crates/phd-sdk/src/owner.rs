@@ -115,6 +115,9 @@ pub struct SaleRow {
     pub tx_hash: Option<String>,
     /// What the owner was credited when it settled.
     pub owner_amount_wei: Option<String>,
+    /// Reads of the object through the owner's gateway (`None` when no access log was given;
+    /// [`crate::access::attach_access`]).
+    pub access: Option<crate::access::AccessSummary>,
 }
 
 /// Who bought (and who was granted) my datasets, optionally one dataset only.
@@ -184,6 +187,7 @@ pub async fn sales(ctx: &ClientCtx, dataset: Option<u64>) -> Result<Vec<SaleRow>
                     .iter()
                     .find(|s| s.event.purchaseId == pid)
                     .map(|s| s.event.ownerAmount.to_string()),
+                access: None,
             });
         }
     }

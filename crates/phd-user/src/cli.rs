@@ -48,6 +48,9 @@ pub enum Command {
         /// Only this dataset.
         #[arg(long, env = "PHD_DATASET")]
         dataset: Option<u64>,
+        /// Your gateway's access log: adds reads, bytes served and refused requests per sale.
+        #[arg(long, env = "PHD_GATEWAY_ACCESS_LOG")]
+        access_log: Option<PathBuf>,
     },
     /// Change the price of a dataset.
     Price {
@@ -94,6 +97,9 @@ pub enum Command {
         /// Embed my pseudonymised data from the local copy.
         #[arg(long, env = "PHD_EXPORT_WITH_DATA")]
         with_data: bool,
+        /// Your gateway's access log: adds every request about each dataset.
+        #[arg(long, env = "PHD_GATEWAY_ACCESS_LOG")]
+        access_log: Option<PathBuf>,
     },
     /// Continuous series: open one (then feed it with `stream`).
     #[command(subcommand)]
@@ -443,13 +449,25 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 s
             })?;
         }
-        Command::Sales { dataset } => {
-            let rows = crate::manage::sales(&ctx, dataset).await?;
+        Command::Sales {
+            dataset,
+            access_log,
+        } => {
+            let rows = match &access_log {
+                Some(log) => crate::manage::sales_with_access(&ctx, dataset, log).await?,
+                None => crate::manage::sales(&ctx, dataset).await?,
+            };
             out.emit(&rows, || {
                 let mut s = format!(
                     "{:>5} {:>4}  {:<8} {:<42} {:<12} {:>10}  {:<9} {}",
                     "BUY", "DS", "KIND", "BUYER", "PURPOSE", "PRICE", "STATUS", "CREATED"
                 );
+                if access_log.is_some() {
+                    s.push_str(&format!(
+                        "  {:>5} {:>12} {:>7}",
+                        "READS", "BYTES", "REFUSED"
+                    ));
+                }
                 for r in &rows {
                     s.push_str(&format!(
                         "\n{:>5} {:>4}  {:<8} {:<42} {:<12} {:>10}  {:<9} {}",
@@ -462,6 +480,12 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                         r.status,
                         r.created_at
                     ));
+                    if let Some(a) = &r.access {
+                        s.push_str(&format!(
+                            "  {:>5} {:>12} {:>7}",
+                            a.reads, a.bytes, a.refused
+                        ));
+                    }
                 }
                 if rows.is_empty() {
                     s.push_str("\n(no sales yet)");
@@ -572,8 +596,10 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
         Command::Export {
             out: path,
             with_data,
+            access_log,
         } => {
-            let doc = crate::gdpr::export(&ctx, with_data).await?;
+            let doc =
+                crate::gdpr::export_with_access(&ctx, with_data, access_log.as_deref()).await?;
             match path {
                 Some(p) => {
                     crate::gdpr::write_export(&doc, &p)?;
@@ -758,7 +784,19 @@ mod tests {
         ));
         assert!(matches!(
             parse(&["sales", "--dataset", "3"]).unwrap().command,
-            Command::Sales { dataset: Some(3) }
+            Command::Sales {
+                dataset: Some(3),
+                access_log: None
+            }
+        ));
+        assert!(matches!(
+            parse(&["sales", "--access-log", "/var/log/gw.jsonl"])
+                .unwrap()
+                .command,
+            Command::Sales {
+                dataset: None,
+                access_log: Some(p)
+            } if p == std::path::Path::new("/var/log/gw.jsonl")
         ));
         assert!(matches!(
             parse(&["status", "3"]).unwrap().command,

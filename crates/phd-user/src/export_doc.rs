@@ -67,6 +67,9 @@ pub struct ExportDataset {
     pub local: Option<LocalInfo>,
     /// The owner's own pseudonymised data (`--with-data`), else null.
     pub data: Option<ExportData>,
+    /// Every request about this dataset in the owner's gateway access log (`--access-log`,
+    /// `PHD_GATEWAY_ACCESS_LOG`): reads, manifest reads and refusals; null when no log was given.
+    pub access_log: Option<Vec<phd_sdk::access::AccessRecord>>,
 }
 
 /// A keeper of a dataset.
@@ -120,6 +123,9 @@ pub struct ExportPurchase {
     pub deliveries: Vec<Delivery>,
     pub payout: Option<Payout>,
     pub refund: Option<Refund>,
+    /// Reads of the object through the owner's gateway for this purchase; null when no access
+    /// log was given.
+    pub access: Option<phd_sdk::access::AccessSummary>,
 }
 
 /// A keeper's share delivery.
@@ -368,6 +374,13 @@ mod tests {
                         tx_hash: None,
                     }),
                     refund: None,
+                    access: Some(phd_sdk::access::AccessSummary {
+                        reads: 2,
+                        bytes: 4096,
+                        refused: 1,
+                        first_ms: Some(1),
+                        last_ms: Some(2),
+                    }),
                 }],
                 local: Some(LocalInfo {
                     object_key: "datasets/x.phd".into(),
@@ -380,6 +393,20 @@ mod tests {
                     sha256: h(64, 'a'),
                     content: "t,acc_x\n".into(),
                 }),
+                access_log: Some(vec![phd_sdk::access::AccessRecord {
+                    time_ms: 1,
+                    route: "object".into(),
+                    method: "GET".into(),
+                    key: "datasets/x.phd".into(),
+                    account: Some(alloy::primitives::Address::repeat_byte(0xf)),
+                    dataset_id: Some(1),
+                    purchase_id: Some(1),
+                    range: Some("0-4095".into()),
+                    bytes: 4096,
+                    allowed: true,
+                    status: 206,
+                    code: None,
+                }]),
             }],
             withdrawals: vec![Withdrawal {
                 amount_wei: "1".into(),

@@ -75,6 +75,28 @@ fn purchase_status_name(s: PurchaseStatus) -> String {
 /// Builds the GDPR export of everything about the owner (see `docs/EXPORT.md`).
 /// `with_data` embeds the pseudonymised data from the local copy when it is present.
 pub async fn export(ctx: &UserCtx, with_data: bool) -> Result<ExportDoc> {
+    export_with_access(ctx, with_data, None).await
+}
+
+/// [`export`], also listing every request about each dataset in the owner's gateway access log
+/// at `access_log` (per purchase a summary, per dataset every record); with `None` those fields
+/// are null. A missing log file is an empty log; unreadable lines are skipped.
+pub async fn export_with_access(
+    ctx: &UserCtx,
+    with_data: bool,
+    access_log: Option<&std::path::Path>,
+) -> Result<ExportDoc> {
+    let access = match access_log {
+        Some(path) => Some(
+            phd_sdk::access::read_access_log(path)
+                .map_err(|source| UserError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?
+                .records,
+        ),
+        None => None,
+    };
     let owner = ctx.owner();
     let chain = &ctx.chain;
     let dep = chain.deployment().clone();
@@ -201,6 +223,9 @@ pub async fn export(ctx: &UserCtx, with_data: bool) -> Result<ExportDoc> {
                         amount_wei: r.event.amount.to_string(),
                         tx_hash: tx_str(r.tx_hash),
                     }),
+                access: access
+                    .as_deref()
+                    .map(|log| phd_sdk::access::summarize(log, did, id_u64(pid))),
             });
         }
 
@@ -260,6 +285,13 @@ pub async fn export(ctx: &UserCtx, with_data: bool) -> Result<ExportDoc> {
                 object_deleted: r.object_deleted,
             }),
             data,
+            access_log: access.as_deref().map(|log| {
+                let key = phd_sdk::access::object_key(&d.storageUri);
+                phd_sdk::access::dataset_records(log, did, key.as_deref())
+                    .into_iter()
+                    .cloned()
+                    .collect()
+            }),
         });
     }
 

@@ -13,6 +13,26 @@ pub async fn sales(ctx: &UserCtx, dataset: Option<u64>) -> Result<Vec<SaleRow>> 
     Ok(phd_sdk::owner::sales(&ctx.client(), dataset).await?)
 }
 
+/// [`sales`] with each row's reads from the owner's gateway access log at `access_log`
+/// (`phd_sdk::access`): requests served, bytes, refusals naming the purchase. A missing log is
+/// an empty log (nothing read yet); unreadable lines are skipped.
+pub async fn sales_with_access(
+    ctx: &UserCtx,
+    dataset: Option<u64>,
+    access_log: &std::path::Path,
+) -> Result<Vec<SaleRow>> {
+    let log = phd_sdk::access::read_access_log(access_log).map_err(|source| UserError::Read {
+        path: access_log.to_owned(),
+        source,
+    })?;
+    if !log.unreadable_lines.is_empty() {
+        tracing::warn!(path = %access_log.display(), lines = ?log.unreadable_lines, "skipping unreadable access-log lines");
+    }
+    let mut rows = sales(ctx, dataset).await?;
+    phd_sdk::access::attach_access(&mut rows, &log.records);
+    Ok(rows)
+}
+
 /// `withdraw`: pull my credits.
 pub async fn withdraw_credits(ctx: &UserCtx) -> Result<TxReport> {
     Ok(phd_sdk::owner::withdraw_credits(&ctx.client()).await?)

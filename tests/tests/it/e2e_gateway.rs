@@ -74,7 +74,7 @@ fn unix_now() -> u64 {
 
 /// A correctly signed token of `signer` naming `purchase_id`, sent as a ranged GET: the
 /// response status, the refusal code and the body length.
-async fn read_as(
+pub(crate) async fn read_as(
     http: &reqwest::Client,
     domain: &GatewayDomain,
     storage_uri: &str,

@@ -8,6 +8,7 @@ mod e2e_gateway;
 mod e2e_gdpr;
 mod e2e_keepers;
 mod e2e_owner_fraud;
+mod e2e_processes;
 mod e2e_series;
 mod e2e_stream_crash;
 mod e2e_stream_sources;
