@@ -87,6 +87,7 @@ class Mutant:
     source: str  # whole mutated file
     status: str = "pending"
     seconds: float = 0.0
+    build_seconds: float = 0.0  # of `seconds`: the compile (solc-js), the rest is the tests
     note: str = ""
     equivalent: str | None = field(default=None)
 
@@ -288,6 +289,7 @@ def test_mutant(m: Mutant, work: Path) -> None:
     try:
         target.write_text(m.source)
         code, out = run([str(FORGE), "build", "--skip", "test/gas/*"], work, forge_env(), TIMEOUT_S)
+        m.build_seconds = time.monotonic() - t0
         if code != 0:
             m.status, m.note = "invalid", last_error(out)
             return
@@ -379,7 +381,8 @@ def main() -> int:
             test_mutant(m, w)
             done += 1
             flag = " (equivalent)" if m.equivalent and m.status == "SURVIVED" else ""
-            print(f"  [{done}/{len(mutants)}] {m.id:<16} {m.status}{flag} {m.seconds:.0f}s  {m.note}", flush=True)
+            print(f"  [{done}/{len(mutants)}] {m.id:<16} {m.status}{flag} {m.seconds:.0f}s "
+                  f"(build {m.build_seconds:.0f}s)  {m.note}", flush=True)
 
     with cf.ThreadPoolExecutor(len(workers)) as ex:
         list(ex.map(worker, workers))
@@ -408,10 +411,11 @@ def main() -> int:
     report = "\n".join(lines)
     print(report)
     if args.out:
-        rows = ["| mutant | guard | status | seconds | note |", "| --- | --- | --- | --- | --- |"]
+        rows = ["| mutant | guard | status | seconds (build) | note |", "| --- | --- | --- | --- | --- |"]
         for m in mutants:
             st = m.status + (" (equivalent)" if m.equivalent and m.status == "SURVIVED" else "")
-            rows.append(f"| {m.id} | `{m.guard.text[:80]}` | {st} | {m.seconds:.0f} | {m.note.replace('|', '/')} |")
+            rows.append(f"| {m.id} | `{m.guard.text[:80]}` | {st} | {m.seconds:.0f} ({m.build_seconds:.0f}) "
+                        f"| {m.note.replace('|', '/')} |")
         args.out.write_text(report + "\n" + "\n".join(rows) + "\n")
     return 1 if survivors else 0
 
