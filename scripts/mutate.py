@@ -269,6 +269,12 @@ def prepare_worker(src_dir: Path, work: Path) -> None:
         shutil.rmtree(parent)
     parent.mkdir(parents=True)
     shutil.copytree(src_dir, work, symlinks=True, ignore=shutil.ignore_patterns("out-*", "cache-*", "broadcast"))
+    # forge lints on build; a removed guard can leave a local unused, which the lint turns into
+    # a build failure ("invalid" mutant) although the mutant compiles. Lint is not what is tested.
+    toml = work / "foundry.toml"
+    text = toml.read_text()
+    if "lint_on_build" not in text:
+        toml.write_text(text.replace("[lint]\n", "[lint]\nlint_on_build = false\n", 1))
     (parent / "node_modules").symlink_to(NODE_MODULES)
     # tools/solc loads solc-js from ../node_modules next to itself: a copy beside the link.
     (parent / "tools").mkdir()
