@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Guard mutation check for contracts/src/Marketplace.sol (part of `make audit`).
 
+Also mutated: the guards of the DataRegistry functions the escrow's newer rules live in (the
+listing bond's reclaim and the owner-fraud proof: EXTRA_TARGETS).
+
 For each guard of the Marketplace -- `require(cond, ...)` and `if (cond) <revert statement>`
 (`revert ...;`, `_revertNotOpen(...)`, `{ revert ...; }`) -- this produces mutants on a private
 copy of the contracts directory (never the real file):
@@ -36,6 +39,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 TARGET = "src/Marketplace.sol"
+# Other files whose guards are mutated, restricted to the named functions. Their mutant ids are
+# prefixed (e.g. `DR-L216-remove`); the Marketplace's keep their plain ids and equivalence keys.
+EXTRA_TARGETS = {
+    "src/DataRegistry.sol": ("DR", ["reclaimListingBond", "delistForOwnerFraud", "_requireOwnerFraud"]),
+}
 ROOT = Path(__file__).resolve().parent.parent
 NODE_MODULES = Path(os.environ.get("AUDIT_NODE_MODULES", ROOT / "node_modules"))
 FORGE = NODE_MODULES / "@foundry-rs/forge-linux-amd64/bin/forge"
@@ -43,7 +51,10 @@ EQUIVALENT_FILE = ROOT / "scripts/mutants-equivalent.txt"
 
 # The fast subset: Marketplace-relevant unit tests, the fuzz tests with few runs, the invariant
 # suite with a short campaign. Run from the contracts directory.
-TEST_ARGS = ["test", "--match-path", "test/{unit,fuzz,invariant}/*", "--fail-fast"]
+# The code-size test is left out: without the optimizer (below) the contracts exceed EIP-170 by
+# design; `make test` checks the size of the optimized build.
+TEST_ARGS = ["test", "--match-path", "test/{unit,fuzz,invariant}/*", "--no-match-contract", "CodeSizeTest",
+             "--fail-fast"]
 TEST_ENV = {
     "FOUNDRY_FUZZ_RUNS": "32",
     "FOUNDRY_INVARIANT_RUNS": "16",
@@ -69,12 +80,14 @@ class Guard:
 @dataclass
 class Mutant:
     id: str
+    file: str  # path relative to the contracts dir
     guard: Guard
     op: str  # remove | flip | clause
     detail: str
     source: str  # whole mutated file
     status: str = "pending"
     seconds: float = 0.0
+    build_seconds: float = 0.0  # of `seconds`: the compile (solc-js), the rest is the tests
     note: str = ""
     equivalent: str | None = field(default=None)
 
@@ -121,10 +134,31 @@ def matching_paren(s: str, open_at: int) -> int:
     raise ValueError("unbalanced parentheses")
 
 
-def find_guards(src: str) -> list[Guard]:
+def function_spans(clean: str, names: list[str]) -> list[tuple[int, int]]:
+    """Body spans of the named functions (first `{` after the name to its matching `}`)."""
+    spans = []
+    for name in names:
+        for m in re.finditer(r"\bfunction\s+" + re.escape(name) + r"\s*\(", clean):
+            open_at = clean.index("{", m.end())
+            depth = 0
+            for i in range(open_at, len(clean)):
+                if clean[i] == "{":
+                    depth += 1
+                elif clean[i] == "}":
+                    depth -= 1
+                    if depth == 0:
+                        spans.append((m.start(), i))
+                        break
+    return spans
+
+
+def find_guards(src: str, functions: list[str] | None = None) -> list[Guard]:
     clean = strip_comments(src)
+    spans = function_spans(clean, functions) if functions else None
     guards: list[Guard] = []
     for m in re.finditer(r"\b(if|require)\s*\(", clean):
+        if spans is not None and not any(a <= m.start() <= b for a, b in spans):
+            continue
         kind = m.group(1)
         open_at = m.end() - 1
         close = matching_paren(clean, open_at)
@@ -175,24 +209,24 @@ def top_level_split(cond: str, op: str) -> list[tuple[int, int]]:
     return spans if len(spans) > 1 else []
 
 
-def make_mutants(src: str) -> list[Mutant]:
+def make_mutants(src: str, file: str = TARGET, prefix: str = "", functions: list[str] | None = None) -> list[Mutant]:
     mutants: list[Mutant] = []
     clean = strip_comments(src)
-    for g in find_guards(src):
-        base = f"L{g.line}"
+    for g in find_guards(src, functions):
+        base = f"{prefix}-L{g.line}" if prefix else f"L{g.line}"
 
         def sub(new_cond: str) -> str:
             return src[: g.start] + new_cond + src[g.end :]
 
-        mutants.append(Mutant(f"{base}-remove", g, "remove", "guard never fires",
+        mutants.append(Mutant(f"{base}-remove", file, g, "remove", "guard never fires",
                               sub("true" if g.kind == "require" else "false")))
-        mutants.append(Mutant(f"{base}-flip", g, "flip", "condition negated", sub(f"!({g.cond.strip()})")))
+        mutants.append(Mutant(f"{base}-flip", file, g, "flip", "condition negated", sub(f"!({g.cond.strip()})")))
         if g.kind == "if":
             ccond = clean[g.start : g.end]
             for k, (a, b) in enumerate(top_level_split(ccond, "||")):
                 operand = " ".join(g.cond[a:b].split())
                 new = g.cond[:a] + " false " + g.cond[b:]
-                mutants.append(Mutant(f"{base}-clause{k + 1}", g, "clause", f"drops `{operand}`", sub(new)))
+                mutants.append(Mutant(f"{base}-clause{k + 1}", file, g, "clause", f"drops `{operand}`", sub(new)))
     return mutants
 
 
@@ -212,7 +246,8 @@ def equivalence_key(m: Mutant) -> str:
     """Stable across line moves: op + detail + the guard's text + which occurrence of that text."""
     import hashlib
 
-    h = hashlib.sha256(f"{m.op}|{m.detail}|{m.guard.text}|{m.guard.occurrence}".encode()).hexdigest()[:12]
+    where = "" if m.file == TARGET else f"{m.file}|"
+    h = hashlib.sha256(f"{where}{m.op}|{m.detail}|{m.guard.text}|{m.guard.occurrence}".encode()).hexdigest()[:12]
     return f"{m.op}:{h}"
 
 
@@ -234,6 +269,12 @@ def prepare_worker(src_dir: Path, work: Path) -> None:
         shutil.rmtree(parent)
     parent.mkdir(parents=True)
     shutil.copytree(src_dir, work, symlinks=True, ignore=shutil.ignore_patterns("out-*", "cache-*", "broadcast"))
+    # forge lints on build; a removed guard can leave a local unused, which the lint turns into
+    # a build failure ("invalid" mutant) although the mutant compiles. Lint is not what is tested.
+    toml = work / "foundry.toml"
+    text = toml.read_text()
+    if "lint_on_build" not in text:
+        toml.write_text(text.replace("[lint]\n", "[lint]\nlint_on_build = false\n", 1))
     (parent / "node_modules").symlink_to(NODE_MODULES)
     # tools/solc loads solc-js from ../node_modules next to itself: a copy beside the link.
     (parent / "tools").mkdir()
@@ -248,12 +289,13 @@ def forge_env() -> dict[str, str]:
 
 
 def test_mutant(m: Mutant, work: Path) -> None:
-    target = work / TARGET
+    target = work / m.file
     original = target.read_text()
     t0 = time.monotonic()
     try:
         target.write_text(m.source)
         code, out = run([str(FORGE), "build", "--skip", "test/gas/*"], work, forge_env(), TIMEOUT_S)
+        m.build_seconds = time.monotonic() - t0
         if code != 0:
             m.status, m.note = "invalid", last_error(out)
             return
@@ -297,15 +339,19 @@ def main() -> int:
 
     src_dir = args.contracts.resolve()
     src = (src_dir / TARGET).read_text()
-    mutants = [m for m in make_mutants(src) if m.op in args.ops.split(",")]
+    mutants = make_mutants(src)
+    for file, (prefix, functions) in EXTRA_TARGETS.items():
+        mutants += make_mutants((src_dir / file).read_text(), file, prefix, functions)
+    mutants = [m for m in mutants if m.op in args.ops.split(",")]
     if args.only:
         keep = set(args.only.split(","))
         mutants = [m for m in mutants if m.id in keep]
     eq = load_equivalent()
     for m in mutants:
         m.equivalent = eq.get(equivalence_key(m))
-    guards = {m.guard.line for m in mutants}
-    print(f"mutate: {len(guards)} guards, {len(mutants)} mutants of {TARGET}")
+    guards = {(m.file, m.guard.line) for m in mutants}
+    files = ", ".join([TARGET, *(f"{f} ({', '.join(fns)})" for f, (_, fns) in EXTRA_TARGETS.items())])
+    print(f"mutate: {len(guards)} guards, {len(mutants)} mutants of {files}")
     if args.list:
         for m in mutants:
             print(f"  {m.id:<16} {equivalence_key(m)}  {m.detail}: {m.guard.text[:110]}")
@@ -341,7 +387,8 @@ def main() -> int:
             test_mutant(m, w)
             done += 1
             flag = " (equivalent)" if m.equivalent and m.status == "SURVIVED" else ""
-            print(f"  [{done}/{len(mutants)}] {m.id:<16} {m.status}{flag} {m.seconds:.0f}s  {m.note}", flush=True)
+            print(f"  [{done}/{len(mutants)}] {m.id:<16} {m.status}{flag} {m.seconds:.0f}s "
+                  f"(build {m.build_seconds:.0f}s)  {m.note}", flush=True)
 
     with cf.ThreadPoolExecutor(len(workers)) as ex:
         list(ex.map(worker, workers))
@@ -351,7 +398,7 @@ def main() -> int:
     invalid = [m for m in mutants if m.status == "invalid"]
     killed = [m for m in mutants if m.status == "killed"]
     lines = [
-        f"Mutants of {TARGET}: {len(mutants)} over {len(guards)} guards; killed {len(killed)}, "
+        f"Mutants of {files}: {len(mutants)} over {len(guards)} guards; killed {len(killed)}, "
         f"survived {len(survivors)}, equivalent {len(equivalent)}, invalid {len(invalid)}.",
         "",
     ]
@@ -370,10 +417,11 @@ def main() -> int:
     report = "\n".join(lines)
     print(report)
     if args.out:
-        rows = ["| mutant | guard | status | seconds | note |", "| --- | --- | --- | --- | --- |"]
+        rows = ["| mutant | guard | status | seconds (build) | note |", "| --- | --- | --- | --- | --- |"]
         for m in mutants:
             st = m.status + (" (equivalent)" if m.equivalent and m.status == "SURVIVED" else "")
-            rows.append(f"| {m.id} | `{m.guard.text[:80]}` | {st} | {m.seconds:.0f} | {m.note.replace('|', '/')} |")
+            rows.append(f"| {m.id} | `{m.guard.text[:80]}` | {st} | {m.seconds:.0f} ({m.build_seconds:.0f}) "
+                        f"| {m.note.replace('|', '/')} |")
         args.out.write_text(report + "\n" + "\n".join(rows) + "\n")
     return 1 if survivors else 0
 

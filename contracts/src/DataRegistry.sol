@@ -236,6 +236,7 @@ contract DataRegistry is IDataRegistry, ReentrancyGuardTransient {
     function delistForOwnerFraud(
         uint256 datasetId,
         address beneficiary,
+        uint256 keeperPay,
         uint256 secret,
         bytes calldata header,
         uint64 chunkCount,
@@ -245,10 +246,20 @@ contract DataRegistry is IDataRegistry, ReentrancyGuardTransient {
         if (msg.sender != _KEEPER_REGISTRY.marketplace()) revert DataRegistryNotMarketplace(msg.sender);
         DatasetData storage d = _existing(datasetId);
         _requireOwnerFraud(datasetId, d, secret, header, chunkCount, plaintextLen, treeRoot);
+        toBeneficiary = _slashForFraud(datasetId, d, beneficiary, keeperPay);
+    }
 
+    /// @dev Slashes the bond (keepers' pay to the Marketplace first, then halves of the rest) and
+    /// delists the dataset.
+    function _slashForFraud(uint256 datasetId, DatasetData storage d, address beneficiary, uint256 keeperPay)
+        private
+        returns (uint256 toBeneficiary)
+    {
         uint256 bond = d.bond;
-        toBeneficiary = bond * FRAUD_BOND_TO_BUYER_BPS / MAX_SCORE_BPS;
-        uint256 toPool = bond - toBeneficiary;
+        // Checked: the Marketplace (the only caller) caps the keepers' pay at the bond it read.
+        uint256 rest = bond - keeperPay;
+        toBeneficiary = rest * FRAUD_BOND_TO_BUYER_BPS / MAX_SCORE_BPS;
+        uint256 toPool = rest - toBeneficiary;
         if (bond != 0) {
             d.bond = 0;
             listingBonds -= bond;
@@ -260,8 +271,9 @@ contract DataRegistry is IDataRegistry, ReentrancyGuardTransient {
             d.status = Status.Delisted;
             d.withdrawnAt = uint40(block.timestamp);
         }
-        emit OwnerFraudProven(datasetId, d.owner, beneficiary, toBeneficiary, toPool);
+        emit OwnerFraudProven(datasetId, d.owner, beneficiary, keeperPay, toBeneficiary, toPool);
         if (delists) emit Delisted(datasetId);
+        if (keeperPay != 0) IERC20(address(TOKEN)).safeTransfer(msg.sender, keeperPay);
         if (toBeneficiary != 0) IERC20(address(TOKEN)).safeTransfer(beneficiary, toBeneficiary);
     }
 

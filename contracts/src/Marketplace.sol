@@ -415,8 +415,9 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IMarketplace
-    /// @dev The registry verifies the proof (and reverts when it fails) and slashes the bond; the
-    /// purchase is refunded in full, its keepers are not paid (the owner's listing was a fraud).
+    /// @dev The registry verifies the proof (and reverts when it fails) and slashes the bond. Order
+    /// of payment: the buyer's refund from the escrow, then the keepers whose shares counted from
+    /// the bond (they served honestly), then the rest of the bond (half to the buyer).
     function proveOwnerFraud(
         uint256 purchaseId,
         uint256 secret,
@@ -427,8 +428,16 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
     ) external nonReentrant returns (uint256 refunded, uint256 bond) {
         uint256 datasetId;
         (datasetId, refunded) = _refundForFraud(purchaseId);
+        // The registry transfers the keepers' pay to this contract, matching their credits.
         bond = _REGISTRY.delistForOwnerFraud(
-            datasetId, msg.sender, secret, header, chunkCount, plaintextLen, treeRoot
+            datasetId,
+            msg.sender,
+            _creditKeepersFromBond(purchaseId, datasetId),
+            secret,
+            header,
+            chunkCount,
+            plaintextLen,
+            treeRoot
         );
         emit OwnerFraudRefunded(purchaseId, datasetId, msg.sender, refunded, bond);
         if (refunded != 0) _TOKEN.safeTransfer(msg.sender, refunded);
@@ -454,6 +463,31 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
         // forge-lint: disable-next-line(unsafe-typecast)
         if (refunded != 0) _totals.openEscrow -= uint96(refunded);
         emit Refunded(purchaseId, datasetId, msg.sender, refunded);
+    }
+
+    /// @dev Credits every keeper whose delivery counts the fee a settlement would have paid it,
+    /// lowered to an equal share of the listing bond when the bond cannot cover them all; emits
+    /// `KeepersPaidFromBond`. Returns the total (≤ the bond).
+    function _creditKeepersFromBond(uint256 purchaseId, uint256 datasetId) private returns (uint256 pay) {
+        PurchaseData storage p = _purchases[purchaseId];
+        uint256 paid = p.delivered; // ≥ threshold ≥ 2 (checked by _refundForFraud)
+        uint256 each = _keeperFeeEach(p, paid);
+        uint256 cap = _REGISTRY.listingBondOf(datasetId) / paid;
+        if (cap < each) each = cap;
+        if (each == 0) return 0;
+        (, address[] memory keepers) = _REGISTRY.settlementParties(datasetId, _paidBitmap(purchaseId, p));
+        for (uint256 i; i < keepers.length; ++i) {
+            _credits[keepers[i]] += each;
+        }
+        pay = each * paid;
+        // forge-lint: disable-next-line(unsafe-typecast) -- pay ≤ a uint96 bond
+        _totals.totalCredits += uint96(pay);
+        emit KeepersPaidFromBond(purchaseId, datasetId, each, paid);
+    }
+
+    /// @dev Each delivering keeper's fee for a purchase (a fee-only purchase is all fee).
+    function _keeperFeeEach(PurchaseData storage p, uint256 deliverers) private view returns (uint256) {
+        return uint256(p.price) * (p.feeOnly ? BPS : _KEEPER_FEE_BPS) / BPS / deliverers;
     }
 
     /// @inheritdoc IMarketplace
@@ -752,8 +786,7 @@ contract Marketplace is IMarketplace, ReentrancyGuardTransient {
         if (price != 0) {
             (address owner, address[] memory keepers) =
                 _REGISTRY.settlementParties(p.datasetId, _paidBitmap(purchaseId, p));
-            uint256 feeBps = p.feeOnly ? BPS : _KEEPER_FEE_BPS;
-            keeperAmountEach = price * feeBps / BPS / deliverers;
+            keeperAmountEach = _keeperFeeEach(p, deliverers);
             ownerAmount = price - keeperAmountEach * deliverers;
 
             Totals memory totals = _totals;

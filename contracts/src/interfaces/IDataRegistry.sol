@@ -106,11 +106,14 @@ interface IDataRegistry {
     /// @notice The owner took its listing bond back (the listing is closed, no proof can come).
     event ListingBondReclaimed(uint256 indexed datasetId, address indexed owner, uint256 amount);
     /// @notice A buyer proved that the listed object does not open under the committed key: the
-    /// bond was slashed, `toBeneficiary` to the buyer, `toPool` into the reward pool.
+    /// bond was slashed, first `toKeepers` (to the Marketplace, for the keepers whose shares of
+    /// the proving purchase were good), of the rest `toBeneficiary` to the buyer and `toPool`
+    /// into the reward pool.
     event OwnerFraudProven(
         uint256 indexed datasetId,
         address indexed owner,
         address indexed beneficiary,
+        uint256 toKeepers,
         uint256 toBeneficiary,
         uint256 toPool
     );
@@ -197,12 +200,15 @@ interface IDataRegistry {
     /// @notice Owner-fraud proof, called by the Marketplace for a buyer that received threshold
     /// shares: checks `secret·G == C0`, that (header, chunkCount, plaintextLen, treeRoot) hash to
     /// the listed content root, and that the header's key check is NOT the one of the key the
-    /// secret derives (docs/FORMATS.md §1.5, §2.1). Then slashes the listing bond (half to
-    /// `beneficiary`, the rest to the reward pool) and delists the dataset (when Pending/Active).
+    /// secret derives (docs/FORMATS.md §1.5, §2.1). Then slashes the listing bond — first
+    /// `keeperPay` to the Marketplace (the honest keepers' fees; the Marketplace keeps it ≤ the
+    /// bond), of the rest half to `beneficiary` and half to the reward pool — and delists the
+    /// dataset (when Pending/Active).
     /// @return toBeneficiary Bond paid to `beneficiary`.
     function delistForOwnerFraud(
         uint256 datasetId,
         address beneficiary,
+        uint256 keeperPay,
         uint256 secret,
         bytes calldata header,
         uint64 chunkCount,

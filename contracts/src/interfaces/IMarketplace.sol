@@ -92,6 +92,12 @@ interface IMarketplace {
     event OwnerFraudRefunded(
         uint256 indexed purchaseId, uint256 indexed datasetId, address indexed buyer, uint256 refund, uint256 bond
     );
+    /// @notice Owner fraud proven on the purchase: each of the `keepersPaid` keepers whose share
+    /// counted was credited `keeperAmountEach` from the owner's listing bond (its normal fee, or
+    /// an equal share of the bond when the bond is smaller).
+    event KeepersPaidFromBond(
+        uint256 indexed purchaseId, uint256 indexed datasetId, uint256 keeperAmountEach, uint256 keepersPaid
+    );
 
     error MarketplaceUnknownPurchase(uint256 purchaseId);
     error MarketplaceDatasetNotActive(uint256 datasetId, uint8 status);
@@ -204,8 +210,11 @@ interface IMarketplace {
     /// within its confirmation window: the dataset secret `secret` (checked against C0) and the
     /// sealed object's 64-byte header, chunk count, plaintext length and chunk tree root (checked
     /// against the listed content root) show that the header's key check is not the one of the
-    /// key `secret` derives (docs/FORMATS.md §1.5). The buyer is refunded in full, the owner's
-    /// listing bond slashed (half to the buyer) and the dataset delisted. Reveals `secret`.
+    /// key `secret` derives (docs/FORMATS.md §1.5). The buyer is refunded in full from the escrow;
+    /// the owner's listing bond is slashed: first each keeper whose share counted is credited its
+    /// normal fee for the purchase (capped so that all of them fit in the bond, equal shares),
+    /// then half the rest goes to the buyer and half to the reward pool; the dataset is
+    /// delisted. Reveals `secret`.
     /// Reverts with the DataRegistry's `DataRegistryKeyCheckMatches` when the key does open it.
     function proveOwnerFraud(
         uint256 purchaseId,

@@ -12,16 +12,21 @@ contract OwnerFraudFuzzTest is OwnerFraudBase {
         vm.warp(1_700_000_000);
     }
 
-    /// @dev Any key check other than the secret's is provable fraud; the bond goes half/half.
+    /// @dev Any key check other than the secret's is provable fraud; the whole bond is slashed:
+    /// the keepers' fees first, the rest half to the buyer, half to the pool.
     function testFuzz_AnyOtherKeyCheckIsProvable(bytes16 check) public {
         vm.assume(check != S_KEY_CHECK);
         bytes memory header = sealedHeader(SALT, check);
         uint256 id = listWithHeader(owner, S, header);
         uint256 pid = boughtWithShares(buyerW, id);
         uint256 pool = registry.rewardPool();
+        uint256 credits = market.totalCredits();
         (uint256 refunded, uint256 bond) = prove(buyer, pid, S, header);
         assertEq(refunded, PRICE);
-        assertEq(bond + registry.rewardPool() - pool, LISTING_BOND);
+        uint256 toKeepers = market.totalCredits() - credits;
+        (, uint256 each) = expectedSplit(PRICE, THRESHOLD);
+        assertEq(toKeepers, each * THRESHOLD, "keepers' normal fees");
+        assertEq(toKeepers + bond + registry.rewardPool() - pool, LISTING_BOND);
         assertEq(uint8(registry.dataset(id).status), uint8(IDataRegistry.Status.Delisted));
     }
 

@@ -136,7 +136,8 @@ contract TrustInvariantTest is OwnerFraudBase {
     }
 
     /// @dev Listing bonds: every bond posted is held, reclaimed by its owner, or slashed (to a
-    /// buyer and the pool) — nothing else; the per-dataset bonds sum to the total.
+    /// buyer, the keepers whose shares counted, and the pool) — nothing else; the per-dataset bonds
+    /// sum to the total.
     function invariant_BondAccounting() public view {
         uint256 n = registry.datasetCount();
         uint256 held;
@@ -145,7 +146,8 @@ contract TrustInvariantTest is OwnerFraudBase {
         }
         assertEq(held, registry.listingBonds(), "bonds held");
         assertEq(
-            held + handler.bondsReclaimed() + handler.bondsToBuyers() + handler.bondsToPool(),
+            held + handler.bondsReclaimed() + handler.bondsToBuyers() + handler.bondsToKeepers()
+                + handler.bondsToPool(),
             n * LISTING_BOND,
             "bonds posted"
         );
@@ -157,6 +159,7 @@ contract TrustInvariantTest is OwnerFraudBase {
     function invariant_NoRuleBroken() public view {
         assertEq(handler.badReward(), 0, "reward to an ineligible certifier");
         assertEq(handler.refundAfterThreshold(), 0, "refund after t shares");
+        assertEq(handler.keeperBondPayMismatch(), 0, "keepers' pay from a slashed bond");
         assertEq(handler.deliveryWithoutCommitments(), 0, "delivery before t commitments");
         assertEq(handler.slashOfDeliverer(), 0, "deliverer slashed");
         assertEq(handler.unexpectedRevert(), 0, "panic or unnamed revert");

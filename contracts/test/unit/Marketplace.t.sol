@@ -66,6 +66,28 @@ contract MarketplaceTest is Base {
         assertEq(m.commitWindow(), (UNBONDING_DELAY - 1) / 2);
     }
 
+    /// @dev The bounds the real registries would also refuse (token 0, windows above
+    /// MAX_WINDOW), checked against stub registries that accept anything, so that each of the
+    /// Marketplace's own clauses is needed (they were masked by the registry checks).
+    function test_RevertWhen_ConstructorInvalidConfigEvenIfRegistriesAccept() public {
+        uint64 maxWindow = type(uint32).max;
+        StubKeeperRegistry anyToken = new StubKeeperRegistry(address(0));
+        address r0 = address(new StubDataRegistry(address(anyToken)));
+        vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
+        new Marketplace(address(0), r0, 1, 2, 1, DELIVERY_FEE);
+
+        address t = address(coin);
+        address r = address(new StubDataRegistry(address(new StubKeeperRegistry(t))));
+        vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
+        new Marketplace(t, r, 1, maxWindow + 1, 1, DELIVERY_FEE);
+        vm.expectRevert(IMarketplace.MarketplaceInvalidConfig.selector);
+        new Marketplace(t, r, 1, 2, maxWindow + 1, DELIVERY_FEE);
+        // The stubs themselves accept the largest valid windows.
+        Marketplace m = new Marketplace(t, r, 1, maxWindow, maxWindow, DELIVERY_FEE);
+        assertEq(m.deliveryWindow(), maxWindow);
+        assertEq(m.confirmationWindow(), maxWindow);
+    }
+
     // ---------------------------------------------------------------- purchase
 
     function test_Purchase() public {
@@ -889,5 +911,31 @@ contract MarketplaceTest is Base {
         assertEq(market.MAX_PAYLOAD_BYTES(), 1024);
         assertEq(market.BPS(), 10_000);
         assertEq(market.PUBKEY_LENGTH(), 64);
+    }
+}
+
+/// @dev A KeeperRegistry that accepts any window (the longest unbonding delay) for `token`.
+contract StubKeeperRegistry {
+    address public immutable STAKE_TOKEN;
+
+    constructor(address token) {
+        STAKE_TOKEN = token;
+    }
+
+    function UNBONDING_DELAY() external pure returns (uint64) {
+        return type(uint64).max;
+    }
+
+    function MIN_STAKE() external pure returns (uint256) {
+        return 0;
+    }
+}
+
+/// @dev A DataRegistry that only names its KeeperRegistry (all the constructor reads).
+contract StubDataRegistry {
+    address public immutable KEEPER_REGISTRY;
+
+    constructor(address keepers) {
+        KEEPER_REGISTRY = keepers;
     }
 }

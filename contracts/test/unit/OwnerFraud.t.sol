@@ -5,6 +5,7 @@ import {OwnerFraudBase} from "../OwnerFraudBase.t.sol";
 import {IMarketplace} from "../../src/interfaces/IMarketplace.sol";
 import {IDataRegistry} from "../../src/interfaces/IDataRegistry.sol";
 import {SealKeyCheck} from "../../src/libraries/SealKeyCheck.sol";
+import {Purposes} from "../../src/Purposes.sol";
 
 /// @notice Owner accountability (issue 10, item 3): the listing bond, and the buyer's on-chain
 /// proof that the listed object does not open under the key its shares reconstruct.
@@ -139,10 +140,12 @@ contract OwnerFraudTest is OwnerFraudBase {
 
         (uint256 refunded, uint256 bond) = prove(buyer, pid, S, sealedHeader(SALT, OTHER_KEY_CHECK));
 
+        (uint256 keeperPay, uint256 toBuyer, uint256 toPool) = bondSplit(LISTING_BOND);
         assertEq(refunded, PRICE, "refund");
-        assertEq(bond, LISTING_BOND / 2, "half the bond to the buyer");
-        assertEq(coin.balanceOf(buyer), buyerBefore + PRICE + LISTING_BOND / 2, "buyer made whole");
-        assertEq(registry.rewardPool(), poolBefore + LISTING_BOND / 2, "the rest to the reward pool");
+        assertEq(bond, toBuyer, "half the bond left after the keepers to the buyer");
+        assertEq(coin.balanceOf(buyer), buyerBefore + PRICE + toBuyer, "buyer made whole");
+        assertEq(registry.rewardPool(), poolBefore + toPool, "the rest to the reward pool");
+        assertEq(keeperPay + toBuyer + toPool, LISTING_BOND, "the whole bond is slashed");
         assertEq(registry.listingBondOf(id), 0);
         assertEq(uint8(market.getPurchase(pid).status), uint8(IMarketplace.PurchaseStatus.Refunded));
         assertEq(uint8(registry.dataset(id).status), uint8(IDataRegistry.Status.Delisted));
@@ -163,12 +166,16 @@ contract OwnerFraudTest is OwnerFraudBase {
         uint256 pid = boughtWithShares(buyerW, id);
         vm.expectEmit(address(market));
         emit IMarketplace.Refunded(pid, id, buyer, PRICE);
+        (uint256 keeperPay, uint256 toBuyer, uint256 toPool) = bondSplit(LISTING_BOND);
+        (, uint256 each) = expectedSplit(PRICE, THRESHOLD);
+        vm.expectEmit(address(market));
+        emit IMarketplace.KeepersPaidFromBond(pid, id, each, THRESHOLD);
         vm.expectEmit(address(registry));
-        emit IDataRegistry.OwnerFraudProven(id, owner, buyer, LISTING_BOND / 2, LISTING_BOND / 2);
+        emit IDataRegistry.OwnerFraudProven(id, owner, buyer, keeperPay, toBuyer, toPool);
         vm.expectEmit(address(registry));
         emit IDataRegistry.Delisted(id);
         vm.expectEmit(address(market));
-        emit IMarketplace.OwnerFraudRefunded(pid, id, buyer, PRICE, LISTING_BOND / 2);
+        emit IMarketplace.OwnerFraudRefunded(pid, id, buyer, PRICE, toBuyer);
         prove(buyer, pid, S, sealedHeader(SALT, OTHER_KEY_CHECK));
     }
 
@@ -196,9 +203,106 @@ contract OwnerFraudTest is OwnerFraudBase {
         uint256 first = boughtWithShares(buyerW, id);
         uint256 second = boughtWithShares(buyer2W, id);
         prove(buyer, first, S, sealedHeader(SALT, OTHER_KEY_CHECK));
+        address[] memory ks = registry.keepersOf(id);
+        uint256 creditBefore = market.creditsOf(ks[0]);
         (uint256 refunded, uint256 bond) = prove(buyer2, second, S, sealedHeader(SALT, OTHER_KEY_CHECK));
         assertEq(refunded, PRICE);
         assertEq(bond, 0);
+        assertEq(market.creditsOf(ks[0]), creditBefore, "no bond left for the second purchase's keepers");
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Honest keepers of a fraudulent listing are paid from the bond
+    // ------------------------------------------------------------------------------------------
+
+    /// @dev Buyer refund from the escrow first, then each keeper whose share counted gets its
+    /// normal fee from the bond, then the rest of the bond half to the buyer, half to the pool.
+    function test_ProveOwnerFraud_PaysHonestKeepersFromBond() public {
+        uint256 id = fraudulentListing();
+        uint256 pid = boughtWithShares(buyerW, id);
+        prove(buyer, pid, S, sealedHeader(SALT, OTHER_KEY_CHECK));
+
+        (, uint256 each) = expectedSplit(PRICE, THRESHOLD);
+        address[] memory ks = registry.keepersOf(id);
+        for (uint256 i; i < THRESHOLD; ++i) {
+            assertEq(market.creditsOf(ks[i]), each, "delivering keeper paid its normal fee");
+        }
+        for (uint256 i = THRESHOLD; i < ks.length; ++i) {
+            assertEq(market.creditsOf(ks[i]), 0, "committed but not delivering: nothing");
+        }
+        assertEq(market.creditsOf(owner), 0, "the owner earns nothing");
+        assertEq(market.openEscrow(), 0);
+        assertEq(coin.balanceOf(address(market)), market.openEscrow() + market.totalCredits(), "solvent");
+        for (uint256 i; i < THRESHOLD; ++i) {
+            vm.prank(ks[i]);
+            assertEq(market.withdraw(), each);
+        }
+    }
+
+    /// @dev A bond smaller than the keepers' fees: each keeper gets an equal share of all of it,
+    /// the buyer and the pool nothing from the bond (the buyer still gets the full refund).
+    function test_ProveOwnerFraud_KeeperPayCappedByBond() public {
+        uint256 id = fraudulentListing();
+        uint256 price = 2_000 * UNIT; // keepers' fee 200 PHD > the 50 PHD bond
+        vm.prank(owner);
+        registry.setPrice(id, price);
+        fund(buyer, price);
+        uint256 pid = boughtWithShares(buyerW, id);
+        uint256 buyerBefore = coin.balanceOf(buyer);
+        uint256 poolBefore = registry.rewardPool();
+
+        (uint256 refunded, uint256 bond) = prove(buyer, pid, S, sealedHeader(SALT, OTHER_KEY_CHECK));
+
+        uint256 each = LISTING_BOND / THRESHOLD;
+        address[] memory ks = registry.keepersOf(id);
+        for (uint256 i; i < THRESHOLD; ++i) {
+            assertEq(market.creditsOf(ks[i]), each, "equal share of the bond");
+        }
+        uint256 rest = LISTING_BOND - each * THRESHOLD; // rounding dust
+        assertEq(refunded, price);
+        assertEq(bond, rest / 2);
+        assertEq(coin.balanceOf(buyer), buyerBefore + price + rest / 2);
+        assertEq(registry.rewardPool(), poolBefore + rest - rest / 2);
+        assertEq(coin.balanceOf(address(market)), market.openEscrow() + market.totalCredits(), "solvent");
+    }
+
+    /// @dev A disputed (wrong) share does not count: its keeper is not paid from the bond either.
+    function test_ProveOwnerFraud_OnlyCountingSharesArePaid() public {
+        uint256 id = fraudulentListing();
+        uint256 pid = buy(buyerW, id);
+        deliver(pid, THRESHOLD + 1);
+        // Share index THRESHOLD + 1 stops counting as if it had been disputed: the Marketplace
+        // marks it in its slashed bitmap and lowers the delivered count (storage written directly,
+        // the dispute proof itself is covered by MarketplaceDispute.t.sol).
+        _markDisputed(pid, THRESHOLD + 1);
+        prove(buyer, pid, S, sealedHeader(SALT, OTHER_KEY_CHECK));
+        (, uint256 each) = expectedSplit(PRICE, THRESHOLD);
+        address[] memory ks = registry.keepersOf(id);
+        for (uint256 i; i < THRESHOLD; ++i) {
+            assertEq(market.creditsOf(ks[i]), each);
+        }
+        assertEq(market.creditsOf(ks[THRESHOLD]), 0, "the disputed keeper is not paid");
+    }
+
+    /// @dev The owner buys its own fraudulent listing (served by independent keepers) and proves
+    /// the fraud itself, hoping for its bond back plus the refund: it still loses the keepers'
+    /// fees and half of the rest of the bond.
+    function test_Attack_OwnerProvesItsOwnFraudStillLoses() public {
+        uint256 ownerStart = coin.balanceOf(owner);
+        uint256 id = fraudulentListing();
+        fund(owner, PRICE);
+        ownerStart += PRICE;
+        uint256 pid = boughtWithShares(ownerW, id);
+        prove(owner, pid, S, sealedHeader(SALT, OTHER_KEY_CHECK));
+        (uint256 keeperPay,, uint256 toPool) = bondSplit(LISTING_BOND);
+        assertEq(coin.balanceOf(owner), ownerStart - keeperPay - toPool, "owner lost fees + pool half");
+        assertGt(keeperPay + toPool, 0);
+        vm.prank(owner);
+        registry.withdrawConsent(id);
+        vm.warp(block.timestamp + 30 days);
+        vm.expectRevert(abi.encodeWithSelector(IDataRegistry.DataRegistryNoListingBond.selector, id));
+        vm.prank(owner);
+        registry.reclaimListingBond(id);
     }
 
     function test_RevertWhen_KeyCheckMatches() public {
@@ -274,6 +378,18 @@ contract OwnerFraudTest is OwnerFraudBase {
         prove(owner, pid, S, sealedHeader(SALT, OTHER_KEY_CHECK));
     }
 
+    /// @dev A grantee paid nothing (the owner paid the keepers' fee): it cannot take a refund
+    /// or the bond through a proof, even with t shares of a fraudulent listing.
+    function test_RevertWhen_GranteeProves() public {
+        uint256 id = fraudulentListing();
+        fund(owner, THRESHOLD * DELIVERY_FEE);
+        vm.prank(owner);
+        uint256 pid = market.grant(id, buyer, pubKey(buyerW), Purposes.VALIDATION);
+        deliver(pid, THRESHOLD);
+        vm.expectRevert(abi.encodeWithSelector(IMarketplace.MarketplaceNotBuyer.selector, pid, buyer));
+        prove(buyer, pid, S, sealedHeader(SALT, OTHER_KEY_CHECK));
+    }
+
     function test_RevertWhen_ProofWindowClosed() public {
         uint256 id = fraudulentListing();
         uint256 pid = boughtWithShares(buyerW, id);
@@ -301,7 +417,7 @@ contract OwnerFraudTest is OwnerFraudBase {
         vm.expectRevert(abi.encodeWithSelector(IDataRegistry.DataRegistryNotMarketplace.selector, buyer));
         vm.prank(buyer);
         registry.delistForOwnerFraud(
-            id, buyer, S, sealedHeader(SALT, OTHER_KEY_CHECK), CHUNKS, PLAINTEXT_LEN, TREE_ROOT
+            id, buyer, 0, S, sealedHeader(SALT, OTHER_KEY_CHECK), CHUNKS, PLAINTEXT_LEN, TREE_ROOT
         );
     }
 
@@ -313,5 +429,29 @@ contract OwnerFraudTest is OwnerFraudBase {
         );
         vm.prank(owner);
         registry.setPrice(id, 1);
+    }
+
+    /// @dev The bond of a listing proven fraudulent after t deliveries of PRICE: keepers' fees,
+    /// then halves of the rest.
+    function bondSplit(uint256 bond) internal pure returns (uint256 keeperPay, uint256 toBuyer, uint256 toPool) {
+        (, uint256 each) = expectedSplit(PRICE, THRESHOLD);
+        keeperPay = each * THRESHOLD;
+        uint256 rest = bond - keeperPay;
+        toBuyer = rest / 2;
+        toPool = rest - toBuyer;
+    }
+
+    /// @dev Storage layout of Marketplace: _totals 0, _purchases 1, _credits 2, _grantOf 3,
+    /// _slashedBits 4 (the asserts catch a layout change).
+    function _markDisputed(uint256 pid, uint8 shareIndex) internal {
+        vm.store(address(market), keccak256(abi.encode(pid, uint256(4))), bytes32(uint256(1) << (shareIndex - 1)));
+        assertEq(market.slashedBitmap(pid), uint256(1) << (shareIndex - 1), "slashed bitmap slot");
+        // `delivered` is the byte after datasetId (6 bytes), purpose and threshold in slot 1 of the purchase.
+        bytes32 pslot = bytes32(uint256(keccak256(abi.encode(pid, uint256(1)))) + 1);
+        uint256 word = uint256(vm.load(address(market), pslot));
+        uint256 delivered = (word >> 64) & 0xff;
+        word = (word & ~(uint256(0xff) << 64)) | ((delivered - 1) << 64);
+        vm.store(address(market), pslot, bytes32(word));
+        assertEq(market.getPurchase(pid).delivered, delivered - 1, "delivered slot");
     }
 }

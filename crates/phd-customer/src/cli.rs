@@ -108,8 +108,8 @@ pub enum Command {
         index: Option<u8>,
     },
     /// Prove owner fraud on-chain: the key your verified shares reconstruct (checked against C0)
-    /// does not open the listed object. Refund, half the owner's listing bond, dataset delisted
-    /// (`buy` does this by itself). Reveals the dataset secret, which opens nothing. Only within
+    /// does not open the listed object. Refund, half of the owner's listing bond left after the
+    /// honest keepers' fees, dataset delisted (`buy` does this by itself). Reveals the dataset secret, which opens nothing. Only within
     /// the purchase's confirmation window.
     ProveFraud {
         /// Purchase id.

@@ -1,7 +1,8 @@
 //! Owner accountability on the full local stack (issue 10 item 3): an owner lists an object
 //! sealed under another key than the one its keepers' shares reconstruct; the buyer's app proves
-//! it on-chain by itself, the buyer gets the price back and half the listing bond, the pool the
-//! other half, and the dataset is delisted for good.
+//! it on-chain by itself, the buyer gets the price back, the keepers that delivered good shares
+//! their normal fee from the listing bond, the buyer and the pool half of the rest each, and the
+//! dataset is delisted for good.
 
 use alloy::primitives::U256;
 use phd_chain::{DatasetStatus, PurchaseStatus, Purpose, phd};
@@ -31,6 +32,10 @@ async fn owner_fraud_buy_proves_it_refunds_slashes_and_delists() -> eyre::Result
     let buyer_before = customer.balance_of(customer.address()).await?;
     let pool_before = customer.reward_pool().await?;
     let owner_before = owner.balance_of(owner.address()).await?;
+    let mut keeper_credits_before = Vec::new();
+    for k in customer.keepers_of(id).await? {
+        keeper_credits_before.push((k, customer.credits_of(k).await?));
+    }
 
     // The buyer's app: pays, waits for t verified shares, reconstructs (checked against C0),
     // downloads, finds the object does not open under that key and proves it on its own.
@@ -52,24 +57,42 @@ async fn owner_fraud_buy_proves_it_refunds_slashes_and_delists() -> eyre::Result
         other => eyre::bail!("expected the owner's fraud to be proven, got {other:?}"),
     };
     eyre::ensure!(!out.exists(), "data written although it does not open");
+    let p = customer.get_purchase(U256::from(purchase_id)).await?;
+
+    // The bond, in order: each keeper whose share counted gets its normal fee (capped by the
+    // bond), then half of the rest to the buyer, half to the pool. Owner: nothing back.
+    let delivered = U256::from(p.delivered);
+    let fee_bps = U256::from(customer.marketplace().keeperFeeBps().call().await?);
+    let each = (price * fee_bps / U256::from(10_000u16) / delivered).min(bond / delivered);
+    let half = (bond - each * delivered) / U256::from(2u8);
     eyre::ensure!(
-        refunded_phd == phd_chain::format_phd(price)
-            && bond_phd == phd_chain::format_phd(bond / U256::from(2u8)),
+        !each.is_zero(),
+        "the keepers' fee rounds to nothing: the check is vacuous"
+    );
+    eyre::ensure!(
+        refunded_phd == phd_chain::format_phd(price) && bond_phd == phd_chain::format_phd(half),
         "reported refund {refunded_phd}, bond {bond_phd}"
     );
-
-    // Buyer: price back in full plus half the bond. Pool: the other half. Owner: nothing back.
-    let half = bond / U256::from(2u8);
+    let mut paid = U256::ZERO;
+    for (k, before) in keeper_credits_before {
+        let got = customer.credits_of(k).await? - before;
+        let delivered_k = customer.has_delivered(U256::from(purchase_id), k).await?;
+        eyre::ensure!(
+            got == if delivered_k { each } else { U256::ZERO },
+            "keeper {k} (delivered: {delivered_k}) credited {got}"
+        );
+        paid += got;
+    }
+    eyre::ensure!(paid == each * delivered, "keepers paid {paid}");
     eyre::ensure!(
         customer.balance_of(customer.address()).await? == buyer_before + half,
         "buyer balance"
     );
     eyre::ensure!(
-        customer.reward_pool().await? == pool_before + (bond - half),
+        customer.reward_pool().await? == pool_before + (bond - each * delivered - half),
         "pool"
     );
     eyre::ensure!(owner.listing_bond_of(id).await?.is_zero(), "bond left");
-    let p = customer.get_purchase(U256::from(purchase_id)).await?;
     eyre::ensure!(
         PurchaseStatus::from(p.status) == PurchaseStatus::Refunded,
         "purchase {:?}",

@@ -52,6 +52,8 @@ contract TrustHandler is CommonBase, StdCheats, StdUtils {
     uint256 public bondsReclaimed;
     uint256 public bondsToBuyers;
     uint256 public bondsToPool;
+    uint256 public bondsToKeepers;
+    uint256 public keeperBondPayMismatch; // keepers credited ≠ the bond's keeper part after a proof
 
     /// @notice A fraudulent and an honest listing under one secret, and their evidence.
     struct FraudFixture {
@@ -120,20 +122,47 @@ contract TrustHandler is CommonBase, StdCheats, StdUtils {
         uint256 secret = variant == 2 ? f.secret + 1 : f.secret;
         bytes32 tree = variant == 3 ? bytes32(uint256(f.treeRoot) ^ 1) : f.treeRoot;
         uint64 chunks = variant == 4 ? f.chunks + 1 : f.chunks;
-        bool known = pid != 0 && pid <= market.purchaseCount();
-        IMarketplace.Purchase memory before;
-        if (known) before = market.getPurchase(pid);
-        uint256 poolBefore = registry.rewardPool();
+        ProofSnapshot memory snap = _proofSnapshot(pid);
         vm.prank(_actorFor(actorSeed, pid));
         try market.proveOwnerFraud(pid, secret, header, chunks, f.plaintextLen, tree) returns (uint256, uint256 bond) {
-            if (before.datasetId != f.fraudId) falseFraudProof++;
-            if (before.delivered < before.threshold) fraudProofWithoutShares++;
-            bondsToBuyers += bond;
-            bondsToPool += registry.rewardPool() - poolBefore;
-            calls["proveOwnerFraud"]++;
+            _afterProof(pid, snap, bond);
         } catch (bytes memory err) {
             _expected(err);
         }
+    }
+
+    /// @dev What a successful owner-fraud proof is checked against.
+    struct ProofSnapshot {
+        IMarketplace.Purchase purchase;
+        uint256 pool;
+        uint256 bond;
+        uint256 credits;
+        uint256[] disputedCredits;
+    }
+
+    function _proofSnapshot(uint256 pid) internal view returns (ProofSnapshot memory snap) {
+        if (pid != 0 && pid <= market.purchaseCount()) {
+            snap.purchase = market.getPurchase(pid);
+            snap.disputedCredits = _disputedCredits(pid);
+        }
+        snap.pool = registry.rewardPool();
+        snap.bond = registry.listingBondOf(_fraud.fraudId);
+        snap.credits = market.totalCredits();
+    }
+
+    function _afterProof(uint256 pid, ProofSnapshot memory snap, uint256 bond) internal {
+        if (snap.purchase.datasetId != _fraud.fraudId) falseFraudProof++;
+        if (snap.purchase.delivered < snap.purchase.threshold) fraudProofWithoutShares++;
+        uint256 toPool = registry.rewardPool() - snap.pool;
+        // Only this proof credits anyone in this call: the rise of the Marketplace's credits is
+        // what the keepers got, and it must be the bond's part not paid to the buyer or the pool.
+        uint256 toKeepers = market.totalCredits() - snap.credits;
+        if (toKeepers + bond + toPool != snap.bond) keeperBondPayMismatch++;
+        bondsToBuyers += bond;
+        bondsToPool += toPool;
+        bondsToKeepers += toKeepers;
+        _checkDisputedNotPaid(pid, snap.disputedCredits);
+        calls["proveOwnerFraud"]++;
     }
 
     /// @dev A whole sale of the fraudulent (or the honest) listing ending in a proof attempt, so

@@ -4,3 +4,4 @@
 mod anvil;
 mod cli;
 mod common;
+mod series_uploads;
