@@ -8,8 +8,8 @@
 #
 # Env: CARGO (cargo), CARGO_TARGET_DIR (target), FORGE (node_modules forge),
 #      S3_MB (256), DELIVERY_ARGS ("" = example defaults: 200 purchases, 3 keepers),
-#      E2E_ARGS ("" = example defaults: --sizes 1MB,100MB), ONLY (space-separated step names:
-#      seal gas storage quality keeper e2e), DRY_RUN=1 (print the steps, run nothing),
+#      E2E_ARGS ("" = example defaults: --sizes 1MB,100MB), WEB_ARGS ("" = --listings 1000 --runs 5),
+#      ONLY (space-separated step names: seal gas storage quality keeper e2e web), DRY_RUN=1 (print the steps, run nothing),
 #      plus what scripts/bench-seal.sh reads (BYTES, BIG_BYTES, SEED).
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -125,6 +125,18 @@ if has_example tests e2e_bench; then
     "$CARGO" run -q -p phd-e2e --release --example e2e_bench -- $E2E_ARGS
 else
   skip e2e "tests/examples/e2e_bench.rs not found (phd-e2e has no e2e_bench example yet)"
+fi
+
+# 7. web: first contentful paint of the catalog with 1,000 listings + page weight (headless Chromium)
+if has_example tests web_first_paint; then
+  web() {
+    "$here/ensure-chromium.sh" || return
+    # shellcheck disable=SC2086 # WEB_ARGS is a word list on purpose
+    "$CARGO" run -q -p phd-e2e --release --example web_first_paint -- ${WEB_ARGS:-}
+  }
+  step web 'docs/PERFORMANCE.md "Web page (phd-web)"' web
+else
+  skip web "tests/examples/web_first_paint.rs not found"
 fi
 
 # One table of every figure beside its baseline from this run: each step prints
