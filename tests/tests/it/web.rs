@@ -748,15 +748,6 @@ async fn browse_buy_sell_erase(
         .attr("href")
         .await?
         .unwrap_or_default();
-    let web_doc = c
-        .execute_async(
-            "const done = arguments[arguments.length - 1];
-             fetch(arguments[0]).then(r => r.json()).then(done);",
-            vec![json!(href)],
-        )
-        .await?;
-    let cli_doc =
-        serde_json::to_value(phd_user::gdpr::export(&stack.user_ctx().await?, false).await?)?;
     let strip = |mut v: Value| {
         v["generated_at"] = Value::Null;
         for ds in v["datasets"].as_array_mut().into_iter().flatten() {
@@ -764,9 +755,31 @@ async fn browse_buy_sell_erase(
         }
         v
     };
+    // The keepers are still delivering the grant's shares: compare once both reads agree on it.
+    let user = stack.user_ctx().await?;
+    let mut last = (Value::Null, Value::Null);
+    for _ in 0..25 {
+        // As text, parsed here: JavaScript numbers would turn `0.0` into `0`.
+        let web_text = c
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 fetch(arguments[0]).then(r => r.text()).then(done);",
+                vec![json!(href)],
+            )
+            .await?;
+        let web_doc: Value = serde_json::from_str(web_text.as_str().unwrap_or_default())?;
+        let cli_doc = serde_json::to_value(phd_user::gdpr::export(&user, false).await?)?;
+        last = (strip(web_doc), strip(cli_doc));
+        if last.0 == last.1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     eyre::ensure!(
-        strip(web_doc) == strip(cli_doc),
-        "the page's export differs from phd-user export"
+        last.0 == last.1,
+        "the page's export differs from phd-user export:\n{}\n{}",
+        last.0,
+        last.1
     );
     review(c, "owner").await?;
     let user = d.user_client().await?;
