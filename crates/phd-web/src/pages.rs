@@ -1122,3 +1122,109 @@ pub async fn not_found(uri: axum::http::Uri) -> Response {
     }
     .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listing(id: u64, device_certified: bool, stake_wei: Option<&str>) -> Listing {
+        Listing {
+            dataset_id: id,
+            owner: Address::ZERO,
+            status: "active".into(),
+            title: None,
+            data_type: Some("accelerometer".into()),
+            plaintext_bytes: None,
+            samples: None,
+            sampling_rate_hz: None,
+            quality_score: None,
+            certified_by: None,
+            certified_score_bps: None,
+            certified: false,
+            certifications: 0,
+            certifications_counted: 0,
+            keeper_stake_min_phd: None,
+            keeper_stake_min_wei: stake_wei.map(str::to_string),
+            keeper_stake_total_phd: None,
+            price_wei: "1".into(),
+            price_phd: "0".into(),
+            purposes: vec!["research".into()],
+            threshold: 3,
+            keepers: 5,
+            acknowledged: 5,
+            storage_uri: String::new(),
+            activities: Default::default(),
+            windows_dropped: Default::default(),
+            windows_kept: None,
+            device_model: Some("Watch 1".into()),
+            device_certified,
+        }
+    }
+
+    #[test]
+    fn certified_device_and_stake_filters() {
+        let all = [
+            listing(1, true, Some("100")),
+            listing(2, false, Some("300")),
+            listing(3, true, None),
+        ];
+        let ids = |q: CatalogQuery| -> Vec<u64> {
+            q.filters()
+                .unwrap()
+                .apply(&all)
+                .iter()
+                .map(|l| l.dataset_id)
+                .collect()
+        };
+        let q = |f: fn(&mut CatalogQuery)| {
+            let mut q = CatalogQuery::default();
+            f(&mut q);
+            q
+        };
+        assert_eq!(ids(q(|q| q.certified_device = Some("1".into()))), [3, 1]);
+        // 0.0000000000000002 PHD = 200 wei: only the listing whose smallest stake is 300 wei.
+        assert_eq!(
+            ids(q(|q| q.min_stake = Some("0.0000000000000002".into()))),
+            [2]
+        );
+        assert_eq!(ids(q(|q| q.sort = Some("stake".into()))), [2, 1, 3]);
+        assert!(q(|q| q.min_stake = Some("lots".into())).filters().is_err());
+    }
+
+    #[test]
+    fn price_and_grant_input() {
+        assert_eq!(
+            parse_price(Some(" 12.5 ")).unwrap(),
+            parse_phd("12.5").unwrap()
+        );
+        for bad in [None, Some(""), Some("abc"), Some("-1")] {
+            let e = parse_price(bad).unwrap_err();
+            assert_eq!(e.status(), axum::http::StatusCode::BAD_REQUEST, "{bad:?}");
+        }
+        let signer = alloy::signers::local::PrivateKeySigner::random();
+        let key = hex::encode(phd_chain::pubkey64(&signer));
+        let to = signer.address().to_string();
+        let (a, k, p) = parse_grant(Some(&to), Some(&key), Some("validation")).unwrap();
+        assert_eq!(
+            (a, k, p),
+            (
+                signer.address(),
+                phd_chain::pubkey64(&signer),
+                Purpose::Validation
+            )
+        );
+        for (to, key, purpose) in [
+            ("0x12", key.as_str(), "validation"),
+            (to.as_str(), "0x1234", "validation"),
+            (to.as_str(), key.as_str(), "spying"),
+            (to.as_str(), key.as_str(), ""),
+        ] {
+            let e = parse_grant(Some(to), Some(key), Some(purpose)).unwrap_err();
+            assert_eq!(
+                e.status(),
+                axum::http::StatusCode::BAD_REQUEST,
+                "{to} {key} {purpose}"
+            );
+        }
+    }
+}
