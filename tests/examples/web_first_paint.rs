@@ -38,11 +38,11 @@ fn metadata(i: usize) -> Bytes {
     let meta = serde_json::json!({
         "version": 1,
         "title": format!("Wrist accelerometer, participant {i}"),
-        "data_type": if i % 3 == 0 { "accelerometer+gyroscope" } else { "accelerometer" },
+        "data_type": if i.is_multiple_of(3) { "accelerometer+gyroscope" } else { "accelerometer" },
         "plaintext_bytes": 100_000 + i * 37,
         "sample_count": 2_000 + i,
         "sampling_rate_hz": 50.0,
-        "device": {"model": "Watch 1", "certified": i % 2 == 0},
+        "device": {"model": "Watch 1", "certified": i.is_multiple_of(2)},
         "quality": {
             "score": score,
             "windows_kept": 40 + i % 20,
@@ -79,7 +79,7 @@ async fn publish_many(stack: &mut Stack, n: usize) -> eyre::Result<()> {
     let reg = owner.data_registry();
     let mut last = None;
     for i in 0..n {
-        let purposes = if i % 2 == 0 {
+        let purposes = if i.is_multiple_of(2) {
             vec![Purpose::Research, Purpose::Validation]
         } else {
             vec![Purpose::Research]
