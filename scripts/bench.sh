@@ -9,7 +9,8 @@
 # Env: CARGO (cargo), CARGO_TARGET_DIR (target), FORGE (node_modules forge),
 #      S3_MB (256), DELIVERY_ARGS ("" = example defaults: 200 purchases, 3 keepers),
 #      E2E_ARGS ("" = example defaults: --sizes 1MB,100MB), GATEWAY_ARGS ("" = --mb 32 --rounds 3),
-#      ONLY (space-separated step names: seal gas storage quality keeper e2e series gateway;
+#      WEB_ARGS ("" = --listings 1000 --runs 5),
+#      ONLY (space-separated step names: seal gas storage quality keeper e2e series gateway web;
 #      series-week only by name), DRY_RUN=1 (print the steps, run nothing),
 #      plus what scripts/bench-seal.sh reads (BYTES, BIG_BYTES, SEED).
 set -uo pipefail
@@ -157,6 +158,18 @@ if has_example tests gateway_bench; then
     "$CARGO" run -q -p phd-e2e --release --example gateway_bench -- $GATEWAY_ARGS
 else
   skip gateway "tests/examples/gateway_bench.rs not found"
+fi
+
+# 9. web: first contentful paint of the catalog with 1,000 listings + page weight (headless Chromium)
+if has_example tests web_first_paint; then
+  web() {
+    "$here/ensure-chromium.sh" || return
+    # shellcheck disable=SC2086 # WEB_ARGS is a word list on purpose
+    "$CARGO" run -q -p phd-e2e --release --example web_first_paint -- ${WEB_ARGS:-}
+  }
+  step web 'docs/PERFORMANCE.md "Web page (phd-web)"' web
+else
+  skip web "tests/examples/web_first_paint.rs not found"
 fi
 
 # One table of every figure beside its baseline from this run: each step prints

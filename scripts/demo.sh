@@ -324,6 +324,11 @@ if [[ "${KEEP:-0}" == 1 ]]; then
       --price 12.5 --purposes research,validation,commercial --keep walking,running,badminton \
       --title "BasicMotions smartwatch, for the web page" --pseudonymised-out "$WORK/pseudonymised2.csv" \
     || echo "    (second listing not published; the catalog shows the withdrawn one with ?all=1)"
+  if [[ "$PROFILE" != release ]]; then
+    # `cargo test --no-run` builds a package's plain binary only for its own integration tests,
+    # and phd-web has none: without this the page would be missing (clean clone) or stale.
+    "$CARGO" build --locked -p phd-web --bin phd-web
+  fi
   WEB_ADDR="127.0.0.1:${PHD_WEB_PORT:-8080}"
   "$BIN/phd-web" --listen "$WEB_ADDR" --download-dir "$WORK/web-downloads" >"$DEMO_DIR/web.log" 2>&1 &
   WEB_PID=$!

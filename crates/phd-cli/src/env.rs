@@ -136,7 +136,7 @@ pub fn requested_env_file(args: &[OsString]) -> Result<Option<PathBuf>, CliError
 /// (see the module docs). Adds the global `--devnet` flag. Exits with clap's message on bad
 /// arguments, like `Parser::parse`.
 pub fn parse<C: clap::Parser>() -> Result<C, CliError> {
-    parse_inner::<C>(None)
+    parse_inner::<C>(&[])
 }
 
 /// [`parse`] for a program acting as `role` (`user`, `customer`, `validator`, `manufacturer`,
@@ -145,7 +145,13 @@ pub fn parse<C: clap::Parser>() -> Result<C, CliError> {
 /// The shared file holds only public facts; a role's keys and credentials are in its own file,
 /// which no other role's program reads.
 pub fn parse_as<C: clap::Parser>(role: &str) -> Result<C, CliError> {
-    parse_inner::<C>(Some(role))
+    parse_inner::<C>(&[role])
+}
+
+/// [`parse_as`] for a program that acts for several roles at once (`phd-web` signs for the
+/// buyer and for the owner): each role's secrets file that exists is read, in order.
+pub fn parse_as_roles<C: clap::Parser>(roles: &[&str]) -> Result<C, CliError> {
+    parse_inner::<C>(roles)
 }
 
 /// Where `role`'s secrets file is for the shared env file `env_file`.
@@ -157,7 +163,7 @@ pub fn role_secrets_file(env_file: &Path, role: &str) -> PathBuf {
         .join(format!("{role}.env"))
 }
 
-fn parse_inner<C: clap::Parser>(role: Option<&str>) -> Result<C, CliError> {
+fn parse_inner<C: clap::Parser>(roles: &[&str]) -> Result<C, CliError> {
     let args: Vec<OsString> = std::env::args_os().collect();
     let env = match requested_env_file(&args)? {
         Some(path) => {
@@ -166,11 +172,15 @@ fn parse_inner<C: clap::Parser>(role: Option<&str>) -> Result<C, CliError> {
             let explicit = std::env::var_os(DEVNET_SECRETS_VAR)
                 .filter(|p| !p.is_empty())
                 .map(PathBuf::from);
-            let secrets = explicit.or_else(|| {
-                role.map(|r| role_secrets_file(&path, r))
+            let secrets: Vec<PathBuf> = match explicit {
+                Some(p) => vec![p],
+                None => roles
+                    .iter()
+                    .map(|r| role_secrets_file(&path, r))
                     .filter(|p| p.exists())
-            });
-            if let Some(s) = secrets {
+                    .collect(),
+            };
+            for s in secrets {
                 env.merge_secrets(&s)?;
                 eprintln!("using secrets file {}", s.display());
             }

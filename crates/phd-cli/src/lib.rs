@@ -20,7 +20,7 @@ pub mod env;
 pub mod fs;
 mod process;
 mod progress;
-pub use env::{env_var, parse, parse_as, read_env_file, role_secrets_file};
+pub use env::{env_var, parse, parse_as, parse_as_roles, read_env_file, role_secrets_file};
 pub use process::{exit_with, report, shutdown_signal};
 pub use progress::Progress;
 

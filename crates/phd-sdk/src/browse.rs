@@ -47,6 +47,8 @@ pub struct Listing {
     pub certifications_counted: u64,
     /// Smallest and total stake of the dataset's keepers (what a cheating keeper stands to lose).
     pub keeper_stake_min_phd: Option<String>,
+    /// The smallest keeper stake in wei (for filtering and sorting without re-parsing).
+    pub keeper_stake_min_wei: Option<String>,
     pub keeper_stake_total_phd: Option<String>,
     pub price_wei: String,
     pub price_phd: String,
@@ -60,6 +62,11 @@ pub struct Listing {
     pub activities: std::collections::BTreeMap<String, u64>,
     pub windows_dropped: std::collections::BTreeMap<String, u64>,
     pub windows_kept: Option<u64>,
+    /// The recording device as the owner's app described it (metadata `device`): its model, and
+    /// whether its certificate chains to a manufacturer approved on-chain — checked by the
+    /// owner's app at publish time (`phd-user publish`), so an owner's claim, not a proof.
+    pub device_model: Option<String>,
+    pub device_certified: bool,
 }
 
 impl Listing {
@@ -71,17 +78,42 @@ impl Listing {
     }
 }
 
+/// How many listings `browse` reads from the node at once.
+const CONCURRENT_READS: usize = 16;
+
 /// All listings matching `filter`, by dataset id.
+///
+/// The keepers and metadata come from the `Published` events (one log query); each keeper's
+/// stake is read once for all its datasets; the per-dataset state (status and price,
+/// certification) is read [`CONCURRENT_READS`] datasets at a time. With 1,000 listings that is
+/// ≈ 3 calls per listing instead of ≈ 9 made one after the other (docs/PERFORMANCE.md "Web").
 pub async fn browse(ctx: &ClientCtx, filter: &BrowseFilter) -> Result<Vec<Listing>> {
+    use futures::StreamExt as _;
     let published = ctx
         .chain
         .published_datasets(None, BlockRange::all())
         .await
         .map_err(|e| SdkError::chain("reading listings", e))?;
+    let stakes = stakes_of(
+        ctx,
+        published
+            .iter()
+            .flat_map(|p| p.event.keepers.iter().copied()),
+    )
+    .await;
+    let (stakes, all) = (&stakes, filter.all);
+    // Owned events into the futures: a stream over borrowed ones is not `Send` for every
+    // lifetime, which an axum handler needs.
+    let reads = published
+        .into_iter()
+        .map(|p| async move { listing_from(ctx, &p.event, stakes, all).await });
+    let rows: Vec<Result<Option<(Listing, U256)>>> = futures::stream::iter(reads)
+        .buffered(CONCURRENT_READS)
+        .collect()
+        .await;
     let mut out = Vec::new();
-    for p in published {
-        if let Some((l, price)) =
-            listing_from(ctx, p.event.datasetId, &p.event.metadata, filter.all).await?
+    for r in rows {
+        if let Some((l, price)) = r?
             && matches(&l, price, filter)
         {
             out.push(l);
@@ -93,32 +125,129 @@ pub async fn browse(ctx: &ClientCtx, filter: &BrowseFilter) -> Result<Vec<Listin
 /// One dataset's listing, whatever its status; `None` when no such dataset was published.
 pub async fn listing(ctx: &ClientCtx, dataset_id: u64) -> Result<Option<Listing>> {
     let id = U256::from(dataset_id);
-    let published = ctx
+    let Some(p) = ctx
         .chain
-        .published_datasets(None, BlockRange::all())
+        .published_dataset(id)
         .await
-        .map_err(|e| SdkError::chain("reading listings", e))?;
-    let Some(p) = published.into_iter().find(|p| p.event.datasetId == id) else {
+        .map_err(|e| SdkError::chain("reading listings", e))?
+    else {
         return Ok(None);
     };
-    Ok(listing_from(ctx, id, &p.event.metadata, true)
+    let stakes = stakes_of(ctx, p.event.keepers.iter().copied()).await;
+    Ok(listing_from(ctx, &p.event, &stakes, true)
         .await?
         .map(|(l, _)| l))
 }
 
-/// The listing of dataset `id` published with `metadata`, with its price; `None` when it is not
-/// active and `all` is false.
+/// Every listing (any status) as of a block: what a catalog renders from, kept fresh by
+/// [`refresh`] at the cost of one `eth_blockNumber` while nothing changed.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The chain head when the snapshot was started (state read at or after it).
+    pub block: u64,
+    /// By dataset id.
+    pub listings: Vec<Listing>,
+}
+
+/// A fresh snapshot of every listing.
+pub async fn snapshot(ctx: &ClientCtx) -> Result<Snapshot> {
+    let block = ctx
+        .chain
+        .block_number()
+        .await
+        .map_err(|e| SdkError::chain("reading the chain head", e))?;
+    let listings = browse(
+        ctx,
+        &BrowseFilter {
+            all: true,
+            ..BrowseFilter::default()
+        },
+    )
+    .await?;
+    Ok(Snapshot { block, listings })
+}
+
+/// `old` brought up to the chain head, invalidated by events: no new block → `old` as it is;
+/// `DataRegistry` events since `old.block` → only the datasets they name are read again (a new
+/// `Published` adds one); any `KeeperRegistry` event (stakes moved: deposit, exit, slash) → a
+/// full [`snapshot`], since every listing shows its keepers' stakes.
+pub async fn refresh(ctx: &ClientCtx, old: &Snapshot) -> Result<Snapshot> {
+    use alloy::providers::Provider as _;
+    let c = &ctx.chain;
+    let head = c
+        .block_number()
+        .await
+        .map_err(|e| SdkError::chain("reading the chain head", e))?;
+    if head <= old.block {
+        return Ok(old.clone());
+    }
+    let dep = c.deployment();
+    let filter = alloy::rpc::types::Filter::new()
+        .address(vec![dep.data_registry, dep.keeper_registry])
+        .from_block(old.block + 1)
+        .to_block(head);
+    let logs = c
+        .provider()
+        .get_logs(&filter)
+        .await
+        .map_err(|e| SdkError::chain("reading listing events", e))?;
+    if logs.iter().any(|l| l.address() == dep.keeper_registry) {
+        return snapshot(ctx).await;
+    }
+    // Every DataRegistry event about a dataset has its id as the first indexed topic; the few
+    // that do not (RewardsFunded: a funder address) name no published dataset and are skipped.
+    let touched: std::collections::BTreeSet<U256> = logs
+        .iter()
+        .filter_map(|l| l.topics().get(1).map(|t| U256::from_be_bytes(t.0)))
+        .collect();
+    let mut listings = old.listings.clone();
+    for id in touched {
+        let Ok(did) = u64::try_from(id) else { continue };
+        let Some(fresh) = listing(ctx, did).await? else {
+            continue;
+        };
+        match listings.binary_search_by_key(&did, |l| l.dataset_id) {
+            Ok(i) => listings[i] = fresh,
+            Err(i) => listings.insert(i, fresh),
+        }
+    }
+    Ok(Snapshot {
+        block: head,
+        listings,
+    })
+}
+
+/// The current stake of each of `keepers` (each read once; unreadable ones left out: display only).
+async fn stakes_of(
+    ctx: &ClientCtx,
+    keepers: impl Iterator<Item = Address>,
+) -> std::collections::HashMap<Address, U256> {
+    use futures::StreamExt as _;
+    let distinct: std::collections::BTreeSet<Address> = keepers.collect();
+    futures::stream::iter(distinct)
+        .map(|k| async move { ctx.chain.stake_of(k).await.ok().map(|s| (k, s.amount)) })
+        .buffer_unordered(CONCURRENT_READS)
+        .filter_map(|x| async move { x })
+        .collect()
+        .await
+}
+
+/// The listing of the dataset `p` published, with its price; `None` when it is not active and
+/// `all` is false. `stakes` holds its keepers' stakes.
 async fn listing_from(
     ctx: &ClientCtx,
-    id: U256,
-    metadata: &[u8],
+    p: &phd_chain::bindings::data_registry::DataRegistry::Published,
+    stakes: &std::collections::HashMap<Address, U256>,
     all: bool,
 ) -> Result<Option<(Listing, U256)>> {
-    let d = ctx
-        .chain
-        .dataset(id)
-        .await
-        .map_err(|e| SdkError::chain("reading a dataset", e))?;
+    let id = p.datasetId;
+    let metadata = &p.metadata;
+    let (d, cert, summary) = tokio::join!(
+        ctx.chain.dataset(id),
+        ctx.chain.certification(id),
+        ctx.chain.certification_summary(id)
+    );
+    let d = d.map_err(|e| SdkError::chain("reading a dataset", e))?;
     let status = DatasetStatus::from(d.status);
     if !all && status != DatasetStatus::Active {
         return Ok(None);
@@ -126,14 +255,13 @@ async fn listing_from(
     let meta: serde_json::Value =
         serde_json::from_slice(metadata).unwrap_or(serde_json::Value::Null);
     let quality = meta.get("quality");
-    let cert = ctx
-        .chain
-        .certification(id)
-        .await
-        .ok()
-        .filter(|c| c.validator != Address::ZERO);
-    let summary = ctx.chain.certification_summary(id).await.ok();
-    let stakes = keeper_stakes(ctx, id).await;
+    let cert = cert.ok().filter(|c| c.validator != Address::ZERO);
+    let summary = summary.ok();
+    let stakes: Vec<U256> = p
+        .keepers
+        .iter()
+        .filter_map(|k| stakes.get(k).copied())
+        .collect();
     let l = Listing {
         dataset_id: id_u64(id),
         owner: d.owner,
@@ -163,6 +291,7 @@ async fn listing_from(
         certifications: summary.as_ref().map_or(0, |s| id_u64(s.count)),
         certifications_counted: summary.as_ref().map_or(0, |s| id_u64(s.counted)),
         keeper_stake_min_phd: stakes.iter().min().map(|s| format_phd(*s)),
+        keeper_stake_min_wei: stakes.iter().min().map(|s| s.to_string()),
         keeper_stake_total_phd: (!stakes.is_empty())
             .then(|| format_phd(stakes.iter().fold(U256::ZERO, |a, s| a.saturating_add(*s)))),
         price_wei: d.price.to_string(),
@@ -180,6 +309,16 @@ async fn listing_from(
         windows_kept: quality
             .and_then(|q| q.get("windows_kept"))
             .and_then(serde_json::Value::as_u64),
+        device_model: meta
+            .get("device")
+            .and_then(|d| d.get("model"))
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
+        device_certified: meta
+            .get("device")
+            .and_then(|d| d.get("certified"))
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false),
     };
     Ok(Some((l, d.price)))
 }
@@ -258,6 +397,7 @@ mod tests {
             certifications: 0,
             certifications_counted: 0,
             keeper_stake_min_phd: None,
+            keeper_stake_min_wei: None,
             keeper_stake_total_phd: None,
             price_wei: "1".into(),
             price_phd: "0".into(),
@@ -269,6 +409,8 @@ mod tests {
             activities: Default::default(),
             windows_dropped: Default::default(),
             windows_kept: None,
+            device_model: None,
+            device_certified: false,
         }
     }
 

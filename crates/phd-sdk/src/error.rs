@@ -118,6 +118,9 @@ pub enum SdkError {
     #[error("purchase {purchase_id}: {reason}")]
     Purchase { purchase_id: u64, reason: String },
     /// Dataset unknown, or not the acting account's.
+    /// An argument is malformed or inconsistent (nothing was sent).
+    #[error("invalid {arg}: {reason}")]
+    InvalidArg { arg: &'static str, reason: String },
     #[error("dataset {dataset_id}: {reason}")]
     Dataset { dataset_id: u64, reason: String },
     /// A series step failed (sealing, shares, commitments, a gap in the sequence).

@@ -41,6 +41,12 @@ pub struct KeeperReport {
     pub credits_phd: String,
     /// Total slashed from its stake, PHD.
     pub slashed_phd: String,
+    /// Key shares it holds now: datasets whose share it acknowledged and has not confirmed
+    /// erased (from `ShareAcknowledged` and `ErasureConfirmed`).
+    pub shares_held: u64,
+    /// Shares it ever acknowledged, and confirmed erased after a consent withdrawal.
+    pub shares_acknowledged: u64,
+    pub shares_erased: u64,
     pub deliveries: Vec<DeliveryRow>,
     pub disputes: Vec<DisputeRow>,
 }
@@ -102,7 +108,24 @@ pub async fn report(ctx: &ClientCtx, keeper: Address) -> Result<KeeperReport> {
         .map_err(|e| SdkError::chain("reading slashes", e))?
         .iter()
         .fold(U256::ZERO, |a, s| a.saturating_add(s.event.amount));
+    let acked: std::collections::BTreeSet<U256> = c
+        .acknowledgements(None, Some(keeper), BlockRange::all())
+        .await
+        .map_err(|e| SdkError::chain("reading acknowledgements", e))?
+        .iter()
+        .map(|a| a.event.datasetId)
+        .collect();
+    let erased: std::collections::BTreeSet<U256> = c
+        .erasures(None, Some(keeper), BlockRange::all())
+        .await
+        .map_err(|e| SdkError::chain("reading erasure confirmations", e))?
+        .iter()
+        .map(|a| a.event.datasetId)
+        .collect();
     Ok(KeeperReport {
+        shares_held: acked.difference(&erased).count() as u64,
+        shares_acknowledged: acked.len() as u64,
+        shares_erased: erased.len() as u64,
         address: keeper,
         active,
         stake_wei: stake.amount.to_string(),

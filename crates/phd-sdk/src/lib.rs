@@ -28,6 +28,8 @@ pub mod ctx;
 pub mod dispute;
 pub mod error;
 pub mod events;
+pub mod export;
+pub mod export_doc;
 pub mod fetch;
 pub mod fraud;
 pub mod gateway;

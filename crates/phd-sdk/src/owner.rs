@@ -283,6 +283,111 @@ pub async fn withdraw_credits(ctx: &ClientCtx) -> Result<TxReport> {
     Ok(TxReport::new("withdraw", &tx, Some(amount)))
 }
 
+/// `price <id> <new>`: the owner changes the price (`DataRegistry.setPrice`; emits
+/// `PriceChanged`).
+pub async fn set_price(ctx: &ClientCtx, dataset_id: u64, new_price: U256) -> Result<TxReport> {
+    let tx = ctx
+        .chain
+        .set_price(U256::from(dataset_id), new_price)
+        .await
+        .map_err(|e| SdkError::chain(format!("changing the price of dataset {dataset_id}"), e))?;
+    Ok(TxReport::new("setPrice", &tx, Some(new_price)))
+}
+
+/// One price a dataset had: the price it was published at, then each `PriceChanged`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PricePoint {
+    pub block_number: Option<u64>,
+    pub price_wei: String,
+    pub price_phd: String,
+    pub tx_hash: Option<String>,
+}
+
+/// The price history of a dataset, oldest first, from chain events (`Published`, then
+/// `PriceChanged`); empty when no such dataset was published.
+pub async fn price_history(ctx: &ClientCtx, dataset_id: u64) -> Result<Vec<PricePoint>> {
+    use phd_chain::bindings::data_registry::DataRegistry;
+    let id = U256::from(dataset_id);
+    let c = &ctx.chain;
+    let Some(p) = c
+        .published_dataset(id)
+        .await
+        .map_err(|e| SdkError::chain("reading the listing", e))?
+    else {
+        return Ok(Vec::new());
+    };
+    let point = |price: U256, block: Option<u64>, tx: Option<B256>| PricePoint {
+        block_number: block,
+        price_wei: price.to_string(),
+        price_phd: format_phd(price),
+        tx_hash: tx.map(|h| format!("{h:#x}")),
+    };
+    let mut out = vec![point(p.event.price, p.block_number, p.tx_hash)];
+    let changes = c
+        .events::<DataRegistry::PriceChanged>(
+            c.deployment().data_registry,
+            [Some(B256::from(id)), None, None],
+            BlockRange::all(),
+        )
+        .await
+        .map_err(|e| SdkError::chain("reading price changes", e))?;
+    out.extend(
+        changes
+            .iter()
+            .map(|e| point(e.event.newPrice, e.block_number, e.tx_hash)),
+    );
+    Ok(out)
+}
+
+/// Parses a 64-byte public key (x ‖ y) given as hex, optionally `0x` and/or with a `04` prefix.
+pub fn parse_pubkey64(s: &str) -> Result<[u8; 64]> {
+    let bad = |reason: String| SdkError::InvalidArg {
+        arg: "public key",
+        reason,
+    };
+    let bytes = alloy::hex::decode(s.trim().trim_start_matches("0x"))
+        .map_err(|e| bad(format!("not hex: {e}")))?;
+    let raw = match bytes.len() {
+        64 => &bytes[..],
+        65 if bytes.first() == Some(&4) => &bytes[1..],
+        n => {
+            return Err(bad(format!(
+                "expected 64 bytes (x‖y) or 65 bytes starting 04, got {n}"
+            )));
+        }
+    };
+    let mut out = [0u8; 64];
+    out.copy_from_slice(raw);
+    Ok(out)
+}
+
+/// `grant <id> --to <address> --pubkey <hex> --purpose <p>`: free access for `to`, the shares
+/// encrypted to `pubkey`, which must be `to`'s. The owner escrows threshold × deliveryFee for the
+/// delivering keepers, shown as the grant's amount.
+pub async fn grant(
+    ctx: &ClientCtx,
+    dataset_id: u64,
+    to: Address,
+    pubkey: &[u8; 64],
+    purpose: Purpose,
+) -> Result<TxReport> {
+    let derived = phd_chain::address_of_pubkey64(pubkey);
+    if derived != to {
+        return Err(SdkError::InvalidArg {
+            arg: "public key",
+            reason: format!("this public key belongs to {derived}, not to {to}"),
+        });
+    }
+    let out = ctx
+        .chain
+        .grant(U256::from(dataset_id), to, pubkey, purpose)
+        .await
+        .map_err(|e| SdkError::chain(format!("granting dataset {dataset_id} to {to}"), e))?;
+    let mut r = TxReport::new("grant", &out.tx, Some(out.price));
+    r.purchase_id = Some(id_u64(out.purchase_id));
+    Ok(r)
+}
+
 /// Dataset `dataset_id`, refused unless it exists and the acting account owns it.
 pub async fn owned_dataset(ctx: &ClientCtx, dataset_id: u64) -> Result<phd_chain::Dataset> {
     let d = ctx
@@ -582,4 +687,23 @@ pub async fn status(ctx: &ClientCtx, dataset_id: u64) -> Result<DatasetStatusRep
         keepers: ks,
         storage,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pubkeys() {
+        let hex64 = "11".repeat(64);
+        assert!(parse_pubkey64(&hex64).is_ok());
+        assert!(parse_pubkey64(&format!("0x04{hex64}")).is_ok());
+        assert!(
+            parse_pubkey64("0x1234")
+                .unwrap_err()
+                .to_string()
+                .contains("64 bytes")
+        );
+        assert!(parse_pubkey64("zz").is_err());
+    }
 }

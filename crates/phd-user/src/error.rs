@@ -163,6 +163,13 @@ impl From<phd_sdk::SdkError> for UserError {
             phd_sdk::SdkError::Storage { context, source } => {
                 UserError::Storage { context, source }
             }
+            phd_sdk::SdkError::InvalidArg {
+                arg: "public key",
+                reason,
+            } => UserError::InvalidArg {
+                arg: "--pubkey",
+                reason,
+            },
             other => UserError::Sdk(other),
         }
     }

@@ -41,43 +41,24 @@ pub async fn withdraw_credits(ctx: &UserCtx) -> Result<TxReport> {
 use alloy::primitives::{Address, U256};
 use phd_chain::Purpose;
 
-use crate::ctx::{UserCtx, id_u64};
+use crate::ctx::UserCtx;
 use crate::error::{Result, UserError};
 
 /// `price <id> <new>`.
 pub async fn set_price(ctx: &UserCtx, dataset_id: u64, new_price: U256) -> Result<TxReport> {
-    let tx = ctx
-        .chain
-        .set_price(U256::from(dataset_id), new_price)
-        .await
-        .map_err(|e| UserError::chain(format!("changing the price of dataset {dataset_id}"), e))?;
-    Ok(TxReport::new("setPrice", &tx, Some(new_price)))
+    Ok(phd_sdk::owner::set_price(&ctx.client(), dataset_id, new_price).await?)
 }
 
 /// Parses a 64-byte public key (x ‖ y) given as hex, optionally `0x` and/or with a `04` prefix.
 pub fn parse_pubkey64(s: &str) -> Result<[u8; 64]> {
-    let bytes =
-        hex::decode(s.trim().trim_start_matches("0x")).map_err(|e| UserError::InvalidArg {
-            arg: "--pubkey",
-            reason: format!("not hex: {e}"),
-        })?;
-    let raw = match bytes.len() {
-        64 => bytes,
-        65 if bytes.first() == Some(&4) => bytes[1..].to_vec(),
-        n => {
-            return Err(UserError::InvalidArg {
-                arg: "--pubkey",
-                reason: format!("expected 64 bytes (x‖y) or 65 bytes starting 04, got {n}"),
-            });
-        }
-    };
-    let mut out = [0u8; 64];
-    out.copy_from_slice(&raw);
-    Ok(out)
+    phd_sdk::owner::parse_pubkey64(s).map_err(|e| UserError::InvalidArg {
+        arg: "--pubkey",
+        reason: e.to_string(),
+    })
 }
 
 /// `grant <id> --to <address> --pubkey <hex> --purpose validation`: free access, shares encrypted
-/// to `pubkey`, which must belong to `to`.
+/// to `pubkey`, which must belong to `to` (phd-sdk's, as the web page's grant form).
 pub async fn grant(
     ctx: &UserCtx,
     dataset_id: u64,
@@ -85,23 +66,7 @@ pub async fn grant(
     pubkey: &[u8; 64],
     purpose: Purpose,
 ) -> Result<TxReport> {
-    let derived = phd_chain::address_of_pubkey64(pubkey);
-    if derived != to {
-        return Err(UserError::InvalidArg {
-            arg: "--pubkey",
-            reason: format!("this public key belongs to {derived}, not to {to}"),
-        });
-    }
-    let out = ctx
-        .chain
-        .grant(U256::from(dataset_id), to, pubkey, purpose)
-        .await
-        .map_err(|e| UserError::chain(format!("granting dataset {dataset_id} to {to}"), e))?;
-    // The owner escrows threshold × deliveryFee for the delivering keepers (approved by the
-    // client); shown as the grant's amount.
-    let mut r = TxReport::new("grant", &out.tx, Some(out.price));
-    r.purchase_id = Some(id_u64(out.purchase_id));
-    Ok(r)
+    Ok(phd_sdk::owner::grant(&ctx.client(), dataset_id, to, pubkey, purpose).await?)
 }
 
 /// Grant my own account access (purpose portability): the way to a copy of my data when the

@@ -12,7 +12,10 @@ use serde_json::{Value, json};
 
 use crate::csrf::Session;
 use crate::error::WebError;
-use crate::pages::{CatalogQuery, PAGE_SIZE, find_listing, parse_address, parse_buy, parse_id};
+use crate::pages::{
+    CatalogQuery, PAGE_SIZE, find_listing, parse_address, parse_buy, parse_grant, parse_id,
+    parse_price,
+};
 use crate::state::AppState;
 
 /// An error as JSON.
@@ -49,8 +52,9 @@ pub async fn listings(
 ) -> ApiResult {
     let Query(q) = q.map_err(|e| WebError::bad("query", e.body_text()))?;
     let f = q.filters()?;
-    let all = state.listings().await?;
-    let hits = f.apply(&all);
+    let snap = state.listings().await?;
+    let all = &snap.listings;
+    let hits = f.apply(all);
     let page: Vec<Value> = hits
         .iter()
         .skip((f.page - 1) * PAGE_SIZE)
@@ -147,4 +151,74 @@ pub async fn keeper(State(state): State<AppState>, Path(addr): Path<String>) -> 
     Ok(Json(to_json(
         &phd_sdk::keeper::report(state.reader()?, a).await?,
     )))
+}
+
+/// `GET /api/datasets/{id}/prices`: the price history (listed, then each change), oldest first.
+pub async fn prices(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let id = parse_id(&id)?;
+    let h = phd_sdk::owner::price_history(state.reader()?, id).await?;
+    if h.is_empty() {
+        return Err(WebError::NotFound {
+            what: format!("dataset {id}"),
+        }
+        .into());
+    }
+    Ok(Json(to_json(&h)))
+}
+
+/// Body of `POST /api/owner/datasets/{id}/price`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceRequest {
+    /// PHD, decimal (`"12.5"`).
+    pub price: String,
+}
+
+/// `POST /api/owner/datasets/{id}/price` (header `x-csrf-token`): the owner changes the price.
+pub async fn set_price(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<PriceRequest>, JsonRejection>,
+) -> ApiResult {
+    session.verify(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))?;
+    let id = parse_id(&id)?;
+    let Json(req) = body.map_err(|e| WebError::bad("body", e.body_text()))?;
+    let price = parse_price(Some(&req.price))?;
+    let r = phd_sdk::owner::set_price(state.owner()?, id, price).await?;
+    state.invalidate_listings().await;
+    Ok(Json(to_json(&r)))
+}
+
+/// Body of `POST /api/owner/datasets/{id}/grant`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantRequest {
+    pub to: String,
+    /// 64 bytes hex (x‖y), optionally `0x`/`04`-prefixed.
+    pub pubkey: String,
+    pub purpose: String,
+}
+
+/// `POST /api/owner/datasets/{id}/grant` (header `x-csrf-token`): free access for an account.
+pub async fn grant(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<GrantRequest>, JsonRejection>,
+) -> ApiResult {
+    session.verify(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))?;
+    let id = parse_id(&id)?;
+    let Json(req) = body.map_err(|e| WebError::bad("body", e.body_text()))?;
+    let (to, pubkey, purpose) = parse_grant(Some(&req.to), Some(&req.pubkey), Some(&req.purpose))?;
+    let r = phd_sdk::owner::grant(state.owner()?, id, to, &pubkey, purpose).await?;
+    Ok(Json(to_json(&r)))
+}
+
+/// `GET /api/owner/export`: the GDPR export document (as `phd-user export`, without local copies).
+pub async fn export(State(state): State<AppState>) -> ApiResult {
+    let doc = phd_sdk::export::build(state.owner()?, &Default::default()).await?;
+    Ok(Json(to_json(&doc)))
 }

@@ -33,8 +33,9 @@ pub struct Cli {
     /// Seconds a purchase waits for key shares.
     #[arg(long, env = "PHD_SHARE_TIMEOUT", default_value_t = 120)]
     pub share_timeout: u64,
-    /// Seconds the catalog may show a snapshot of the listings.
-    #[arg(long, env = "PHD_WEB_LISTING_TTL", default_value_t = 5)]
+    /// Seconds the catalog may show its snapshot of the listings without asking the node for
+    /// its head (after that: one `eth_blockNumber`, and only what new events name is re-read).
+    #[arg(long, env = "PHD_WEB_LISTING_TTL", default_value_t = 1)]
     pub listing_ttl: u64,
     /// More logging (-v info, -vv debug).
     #[arg(short, long, action = ArgAction::Count)]
@@ -86,6 +87,14 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
         share_timeout: Duration::from_secs(cli.share_timeout),
         listing_ttl: Duration::from_secs(cli.listing_ttl),
     })?;
+    // Read the listings now, while nobody waits: the first visitor's catalog then renders from
+    // the snapshot (one `eth_blockNumber`) instead of waiting for every listing to be read.
+    let warm = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = warm.listings().await {
+            tracing::warn!(error = %e, "reading the listings at start failed; the catalog retries");
+        }
+    });
     let listener = tokio::net::TcpListener::bind(cli.listen)
         .await
         .wrap_err_with(|| format!("binding {}", cli.listen))?;

@@ -54,7 +54,8 @@ impl WebError {
             }
             WebError::Sdk(SdkError::Dataset { .. })
             | WebError::Buyer(BuyerError::Dataset { .. }) => StatusCode::FORBIDDEN,
-            WebError::Buyer(BuyerError::InvalidArg { .. }) => StatusCode::BAD_REQUEST,
+            WebError::Buyer(BuyerError::InvalidArg { .. })
+            | WebError::Sdk(SdkError::InvalidArg { .. }) => StatusCode::BAD_REQUEST,
             WebError::Buyer(BuyerError::Refused { .. } | BuyerError::Purchase { .. })
             | WebError::Sdk(SdkError::Purchase { .. }) => StatusCode::CONFLICT,
             _ if self.revert_name().is_some_and(|n| {

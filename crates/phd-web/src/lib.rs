@@ -17,6 +17,8 @@
 //! | `GET /datasets/{id}/buy`, `POST …` | confirm price and purpose, then buy |
 //! | `GET /jobs/{job}` (+ `/events` SSE, `/file`) | live purchase progress, then the file |
 //! | `GET /owner`, `POST /owner/withdraw`, `…/consent` | listings, sales, earnings, consent withdrawal |
+//! | `GET /owner/datasets/{id}`, `POST …/price`, `POST …/grant` | erasure status, price change, grants |
+//! | `GET /owner/export` | the GDPR export as a download (as `phd-user export`) |
 //! | `GET /keepers`, `/keepers/{address}` | stake, deliveries, disputes, earnings |
 //! | `/api/…` | the same as JSON ([`api`]) |
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -53,6 +55,9 @@ pub fn router(state: AppState) -> Router {
         .route("/owner", get(pages::owner))
         .route("/owner/withdraw", post(pages::owner_withdraw))
         .route("/owner/datasets/{id}", get(pages::owner_dataset))
+        .route("/owner/datasets/{id}/price", post(pages::price_submit))
+        .route("/owner/datasets/{id}/grant", post(pages::grant_submit))
+        .route("/owner/export", get(pages::owner_export))
         .route(
             "/owner/datasets/{id}/consent",
             get(pages::consent_form).post(pages::consent_submit),
@@ -63,11 +68,15 @@ pub fn router(state: AppState) -> Router {
         .route("/assets/app.js", get(html::js))
         .route("/api/listings", get(api::listings))
         .route("/api/datasets/{id}", get(api::dataset))
+        .route("/api/datasets/{id}/prices", get(api::prices))
         .route("/api/purchases", get(api::purchases))
         .route("/api/buy", post(api::buy))
         .route("/api/jobs/{job}", get(api::job))
         .route("/api/owner", get(api::owner))
         .route("/api/owner/datasets/{id}", get(api::owner_dataset))
+        .route("/api/owner/datasets/{id}/price", post(api::set_price))
+        .route("/api/owner/datasets/{id}/grant", post(api::grant))
+        .route("/api/owner/export", get(api::export))
         .route("/api/keepers/{address}", get(api::keeper))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(

@@ -24,6 +24,7 @@ pub const PAGE_SIZE: usize = 50;
 pub struct CatalogQuery {
     pub q: Option<String>,
     pub certified: Option<String>,
+    pub certified_device: Option<String>,
     pub max_price: Option<String>,
     pub min_quality: Option<String>,
     pub purpose: Option<String>,
@@ -39,6 +40,7 @@ pub struct CatalogQuery {
 pub struct Filters {
     pub data_type: Option<String>,
     pub certified: bool,
+    pub certified_device: bool,
     pub max_price: Option<U256>,
     pub min_quality: Option<f64>,
     pub purpose: Option<Purpose>,
@@ -116,6 +118,7 @@ impl CatalogQuery {
         Ok(Filters {
             data_type: nonempty(&self.q).map(str::to_ascii_lowercase),
             certified: nonempty(&self.certified).is_some(),
+            certified_device: nonempty(&self.certified_device).is_some(),
             max_price: amount("max_price", nonempty(&self.max_price))?,
             min_quality,
             purpose,
@@ -133,10 +136,7 @@ fn wei(s: &str) -> U256 {
 }
 
 fn stake_min(l: &Listing) -> U256 {
-    l.keeper_stake_min_phd
-        .as_deref()
-        .and_then(|s| parse_phd(s).ok())
-        .unwrap_or(U256::ZERO)
+    l.keeper_stake_min_wei.as_deref().map_or(U256::ZERO, wei)
 }
 
 impl Filters {
@@ -153,6 +153,7 @@ impl Filters {
                 })
             })
             .filter(|l| !self.certified || l.certified)
+            .filter(|l| !self.certified_device || l.device_certified)
             .filter(|l| self.max_price.is_none_or(|m| wei(&l.price_wei) <= m))
             .filter(|l| {
                 self.min_quality
@@ -210,14 +211,24 @@ fn certified_badge(l: &Listing) -> String {
     }
 }
 
+fn device_cell(l: &Listing) -> String {
+    let model = esc(l.device_model.as_deref().unwrap_or("unknown"));
+    if l.device_certified {
+        format!(r#"{model} <span class="badge yes">certified</span>"#)
+    } else {
+        model
+    }
+}
+
 /// `GET /`: the catalog.
 pub async fn catalog(
     State(state): State<AppState>,
     Query(q): Query<CatalogQuery>,
 ) -> Result<Html<String>, WebError> {
     let f = q.filters()?;
-    let all = state.listings().await?;
-    let hits = f.apply(&all);
+    let snap = state.listings().await?;
+    let all = &snap.listings;
+    let hits = f.apply(all);
     let total = hits.len();
     let pages = total.div_ceil(PAGE_SIZE).max(1);
     let shown = hits.iter().skip((f.page - 1) * PAGE_SIZE).take(PAGE_SIZE);
@@ -237,6 +248,7 @@ pub async fn catalog(
 <label>Min keeper stake (PHD)<input name="min_stake" inputmode="decimal" value="{ms}"></label>
 <label>Sort<select name="sort">{so}</select></label>
 <label class="check"><input type="checkbox" name="certified" value="1"{ce}> Certified only</label>
+<label class="check"><input type="checkbox" name="certified_device" value="1"{cd}> Certified device only</label>
 <button type="submit" id="apply">Apply</button></form>
 <p id="count">{total} dataset{s} match.</p>"#,
         q = v(&q.q),
@@ -275,13 +287,14 @@ pub async fn catalog(
             ))
             .collect::<String>(),
         ce = if f.certified { " checked" } else { "" },
+        cd = if f.certified_device { " checked" } else { "" },
         s = if total == 1 { "" } else { "s" },
     );
-    b.push_str(r#"<table id="listings"><caption>Datasets for sale</caption><thead><tr><th scope="col">ID</th><th scope="col">Title</th><th scope="col">Type</th><th scope="col">Purposes</th><th scope="col">Activities</th><th scope="col" class="num">Quality</th><th scope="col">Certification</th><th scope="col" class="num">Min keeper stake</th><th scope="col" class="num">Price (PHD)</th></tr></thead><tbody>"#);
+    b.push_str(r#"<table id="listings"><caption>Datasets for sale</caption><thead><tr><th scope="col">ID</th><th scope="col">Title</th><th scope="col">Type</th><th scope="col">Purposes</th><th scope="col">Activities</th><th scope="col" class="num">Quality</th><th scope="col">Certification</th><th scope="col">Device</th><th scope="col" class="num">Min keeper stake</th><th scope="col" class="num">Price (PHD)</th></tr></thead><tbody>"#);
     for l in shown {
         let _ = write!(
             b,
-            r#"<tr data-id="{id}"><td><a href="/datasets/{id}">#{id}</a></td><td>{t}</td><td>{ty}</td><td>{pu}</td><td>{ac}</td><td class="num">{q}</td><td>{c}</td><td class="num">{st}</td><td class="num">{p}</td></tr>"#,
+            r#"<tr data-id="{id}"><td><a href="/datasets/{id}">#{id}</a></td><td>{t}</td><td>{ty}</td><td>{pu}</td><td>{ac}</td><td class="num">{q}</td><td>{c}</td><td>{dv}</td><td class="num">{st}</td><td class="num">{p}</td></tr>"#,
             id = l.dataset_id,
             t = esc(l.title.as_deref().unwrap_or("untitled")),
             ty = esc(l.data_type.as_deref().unwrap_or("?")),
@@ -289,6 +302,7 @@ pub async fn catalog(
             ac = esc(&l.activities.keys().cloned().collect::<Vec<_>>().join(", ")),
             q = quality_cell(l),
             c = certified_badge(l),
+            dv = device_cell(l),
             st = esc(l.keeper_stake_min_phd.as_deref().unwrap_or("?")),
             p = esc(&l.price_phd),
         );
@@ -326,6 +340,7 @@ fn serde_urlencoded(q: &CatalogQuery) -> String {
     let fields = [
         ("q", &q.q),
         ("certified", &q.certified),
+        ("certified_device", &q.certified_device),
         ("max_price", &q.max_price),
         ("min_quality", &q.min_quality),
         ("purpose", &q.purpose),
@@ -394,7 +409,7 @@ pub async fn dataset(
     let mut b = String::new();
     let _ = write!(
         b,
-        r#"<dl class="meta"><dt>Title</dt><dd>{t}</dd><dt>Status</dt><dd id="status">{st}</dd><dt>Data type</dt><dd>{ty}</dd><dt>Samples</dt><dd>{sa}</dd><dt>Sampling rate</dt><dd>{sr}</dd><dt>Size</dt><dd>{by} bytes</dd><dt>Owner</dt><dd><code>{ow}</code></dd><dt>Purposes consented</dt><dd>{pu}</dd><dt>Key shares</dt><dd>{th} of {k} keepers needed ({ack} acknowledged)</dd><dt>Price</dt><dd id="price">{pr} PHD</dd></dl>"#,
+        r#"<dl class="meta"><dt>Title</dt><dd>{t}</dd><dt>Status</dt><dd id="status">{st}</dd><dt>Data type</dt><dd>{ty}</dd><dt>Samples</dt><dd>{sa}</dd><dt>Sampling rate</dt><dd>{sr}</dd><dt>Size</dt><dd>{by} bytes</dd><dt>Owner</dt><dd><code>{ow}</code></dd><dt>Purposes consented</dt><dd>{pu}</dd><dt>Key shares</dt><dd>{th} of {k} keepers needed ({ack} acknowledged)</dd><dt>Device</dt><dd id="device">{dv}</dd><dt>Price</dt><dd id="price">{pr} PHD</dd></dl>"#,
         t = esc(l.title.as_deref().unwrap_or("untitled")),
         st = esc(&l.status),
         ty = esc(l.data_type.as_deref().unwrap_or("?")),
@@ -406,6 +421,7 @@ pub async fn dataset(
         th = l.threshold,
         k = l.keepers,
         ack = l.acknowledged,
+        dv = device_cell(&l),
         pr = esc(&l.price_phd),
     );
     if l.status == phd_chain::DatasetStatus::Active.to_string() {
@@ -456,6 +472,37 @@ pub async fn dataset(
             .certified_by
             .map_or(String::new(), |v| format!(", latest by <code>{v}</code>")),
     );
+    let history = phd_sdk::owner::price_history(ctx, id).await?;
+    b.push_str("<h2>Price history</h2>");
+    b.push_str(&bar_chart(
+        "Price after each change (PHD)",
+        &history
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                (
+                    if i == 0 {
+                        "listed".to_string()
+                    } else {
+                        format!("change {i}")
+                    },
+                    p.price_phd.parse::<f64>().unwrap_or(0.0),
+                )
+            })
+            .collect::<Vec<_>>(),
+        "",
+    ));
+    b.push_str(r#"<table id="price-history"><thead><tr><th scope="col">Block</th><th scope="col">Event</th><th scope="col" class="num">Price (PHD)</th></tr></thead><tbody>"#);
+    for (i, p) in history.iter().enumerate() {
+        let _ = write!(
+            b,
+            r#"<tr><td>{bn}</td><td>{ev}</td><td class="num">{pr}</td></tr>"#,
+            bn = p.block_number.map_or("?".into(), |n| n.to_string()),
+            ev = if i == 0 { "listed" } else { "price changed" },
+            pr = esc(&p.price_phd),
+        );
+    }
+    b.push_str("</tbody></table>");
     b.push_str(r#"<h2>Keepers and their stakes</h2><table id="keepers"><thead><tr><th scope="col">Share</th><th scope="col">Keeper</th><th scope="col" class="num">Stake (PHD)</th></tr></thead><tbody>"#);
     for (i, k) in keepers.iter().enumerate() {
         let stake = ctx
@@ -676,13 +723,17 @@ pub async fn owner(
             esc(w)
         );
     }
-    let _ = write!(b, "<p>Account <code>{}</code>.</p>", ctx.me());
+    let _ = write!(
+        b,
+        r#"<p>Account <code>{}</code>. <a href="/owner/export" id="export" download>Download all my data (GDPR export, JSON)</a></p>"#,
+        ctx.me()
+    );
     b.push_str(r#"<h2>My listings</h2><table id="my-datasets"><thead><tr><th scope="col">ID</th><th scope="col">Title</th><th scope="col">Status</th><th scope="col" class="num">Price (PHD)</th><th scope="col" class="num">Sales</th><th scope="col">Erasures</th><th scope="col">Actions</th></tr></thead><tbody>"#);
     for d in &datasets {
         let active = d.status == phd_chain::DatasetStatus::Active.to_string();
         let _ = write!(
             b,
-            r#"<tr><td><a href="/datasets/{id}">#{id}</a></td><td>{t}</td><td>{st}</td><td class="num">{p}</td><td class="num">{s}</td><td>{e}/{k}</td><td><a href="/owner/datasets/{id}">status</a>{w}</td></tr>"#,
+            r#"<tr><td><a href="/datasets/{id}">#{id}</a></td><td>{t}</td><td>{st}</td><td class="num">{p}</td><td class="num">{s}</td><td>{e}/{k}</td><td><a href="/owner/datasets/{id}" id="manage-{id}">status, price, grants</a>{w}</td></tr>"#,
             id = d.dataset_id,
             t = esc(d.title.as_deref().unwrap_or("untitled")),
             st = esc(&d.status),
@@ -801,16 +852,40 @@ pub async fn consent_submit(
     Ok(Redirect::to(&format!("/owner/datasets/{id}")))
 }
 
-/// `GET /owner/datasets/{id}`: status, acknowledgements, erasure confirmations, storage.
+/// Query of the owner's dataset page (a message after an action).
+#[derive(Debug, Deserialize)]
+pub struct OwnerDatasetQuery {
+    pub price: Option<String>,
+    pub granted: Option<String>,
+}
+
+/// `GET /owner/datasets/{id}`: status, acknowledgements, erasure confirmations, storage; price
+/// change and grant forms while the listing is open.
 pub async fn owner_dataset(
     State(state): State<AppState>,
+    Extension(session): Extension<Session>,
     Path(id): Path<String>,
+    Query(q): Query<OwnerDatasetQuery>,
 ) -> Result<Html<String>, WebError> {
     let id = parse_id(&id)?;
     let s = phd_sdk::owner::status(state.owner()?, id).await?;
     let withdrawn = s.status == phd_chain::DatasetStatus::Withdrawn.to_string();
     let complete = s.erasures >= s.keeper_count;
     let mut b = String::new();
+    if let Some(p) = nonempty(&q.price) {
+        let _ = write!(
+            b,
+            r#"<p class="ok" role="status" id="flash">Price changed to {} PHD.</p>"#,
+            esc(p)
+        );
+    }
+    if let Some(g) = nonempty(&q.granted) {
+        let _ = write!(
+            b,
+            r#"<p class="ok" role="status" id="flash">Access granted as purchase {}; the keepers now release the key to the grantee.</p>"#,
+            esc(g)
+        );
+    }
     if withdrawn && !complete {
         b.push_str(r#"<noscript><meta http-equiv="refresh" content="2"></noscript>"#);
     }
@@ -843,7 +918,128 @@ pub async fn owner_dataset(
         );
     }
     b.push_str("</tbody></table>");
+    if !withdrawn {
+        let token = session.token();
+        let _ = write!(
+            b,
+            r#"<h2>Change the price</h2><form method="post" action="/owner/datasets/{id}/price" id="price-form">{csrf}<p><label for="new-price">New price (PHD)</label><br><input id="new-price" name="price" inputmode="decimal" value="{p}"> <button type="submit" id="set-price">Change the price</button></p><p>Buyers pay the new price from the next purchase; open purchases keep theirs. The change is recorded on-chain and shown in the price history.</p></form>
+<h2>Grant access</h2><form method="post" action="/owner/datasets/{id}/grant" id="grant-form">{csrf}<p>Free access for one account and one purpose (a validator, a collaborator, yourself for portability). The keepers release the key to that account only; you pay their delivery fees.</p>
+<p><label for="grant-to">Account address</label><br><input id="grant-to" name="to" size="44" autocomplete="off"></p>
+<p><label for="grant-pubkey">Its public key (64 bytes hex, x‖y; the key shares are encrypted to it)</label><br><input id="grant-pubkey" name="pubkey" size="70" autocomplete="off"></p>
+<p><label for="grant-purpose">Purpose</label><br><select id="grant-purpose" name="purpose">{po}</select></p>
+<p><button type="submit" id="grant">Grant access</button></p></form>"#,
+            csrf = csrf_field(&token),
+            p = esc(&s.price_phd),
+            po = s
+                .purposes
+                .iter()
+                .map(|p| format!(r#"<option value="{p}">{p}</option>"#, p = esc(p)))
+                .collect::<String>(),
+        );
+    }
     Ok(Html(page(&format!("My dataset #{id}"), &b)))
+}
+
+/// The price change form.
+#[derive(Debug, Deserialize)]
+pub struct PriceForm {
+    pub csrf: Option<String>,
+    pub price: Option<String>,
+}
+
+/// A new price (PHD, decimal), or a 400.
+pub fn parse_price(s: Option<&str>) -> Result<U256, WebError> {
+    let s = s
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| WebError::bad("price", "enter a price in PHD"))?;
+    parse_phd(s).map_err(|e| WebError::bad("price", e.to_string()))
+}
+
+/// `POST /owner/datasets/{id}/price`: the owner changes the price (phd-sdk, as `phd-user price`).
+pub async fn price_submit(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Path(id): Path<String>,
+    Form(f): Form<PriceForm>,
+) -> Result<Redirect, WebError> {
+    session.verify(f.csrf.as_deref())?;
+    let id = parse_id(&id)?;
+    let price = parse_price(f.price.as_deref())?;
+    let r = phd_sdk::owner::set_price(state.owner()?, id, price).await?;
+    state.invalidate_listings().await;
+    Ok(Redirect::to(&format!(
+        "/owner/datasets/{id}?price={}",
+        pct(&r.amount_phd.unwrap_or_default())
+    )))
+}
+
+/// The grant form.
+#[derive(Debug, Deserialize)]
+pub struct GrantForm {
+    pub csrf: Option<String>,
+    pub to: Option<String>,
+    pub pubkey: Option<String>,
+    pub purpose: Option<String>,
+}
+
+/// The grantee, its public key and the purpose, or a 400 naming the bad field.
+pub fn parse_grant(
+    to: Option<&str>,
+    pubkey: Option<&str>,
+    purpose: Option<&str>,
+) -> Result<(Address, [u8; 64], Purpose), WebError> {
+    let to = parse_address(to.map(str::trim).unwrap_or_default())?;
+    let pubkey = phd_sdk::owner::parse_pubkey64(pubkey.unwrap_or_default())
+        .map_err(|e| WebError::bad("public key", e.to_string()))?;
+    let (purpose, _) = parse_buy(purpose, None)?;
+    Ok((to, pubkey, purpose))
+}
+
+/// `POST /owner/datasets/{id}/grant`: free access for an account and a purpose (phd-sdk, as
+/// `phd-user grant`).
+pub async fn grant_submit(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Path(id): Path<String>,
+    Form(f): Form<GrantForm>,
+) -> Result<Redirect, WebError> {
+    session.verify(f.csrf.as_deref())?;
+    let id = parse_id(&id)?;
+    let (to, pubkey, purpose) =
+        parse_grant(f.to.as_deref(), f.pubkey.as_deref(), f.purpose.as_deref())?;
+    let r = phd_sdk::owner::grant(state.owner()?, id, to, &pubkey, purpose).await?;
+    Ok(Redirect::to(&format!(
+        "/owner/datasets/{id}?granted={}",
+        r.purchase_id.unwrap_or_default()
+    )))
+}
+
+/// `GET /owner/export`: the GDPR export (Art. 15/20) as a download — the same document as
+/// `phd-user export`, built by the same phd-sdk code and validated against the same schema
+/// (without the local copies, which only the owner's machine knows).
+pub async fn owner_export(State(state): State<AppState>) -> Result<Response, WebError> {
+    let ctx = state.owner()?;
+    let doc = phd_sdk::export::build(ctx, &Default::default()).await?;
+    let bytes = phd_sdk::export::to_validated_json(&doc).map_err(|reason| WebError::Io {
+        context: "building the export".into(),
+        source: std::io::Error::other(reason),
+    })?;
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/json".to_string(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!(r#"attachment; filename="phd-export-{:x}.json""#, ctx.me()),
+            ),
+            (axum::http::header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 /// `GET /keepers`: every registered keeper with its stake.
@@ -884,12 +1080,16 @@ pub async fn keeper(
     let mut b = String::new();
     let _ = write!(
         b,
-        r#"<dl class="meta"><dt>Address</dt><dd><code>{a}</code></dd><dt>Active keeper</dt><dd>{ac}</dd><dt>Stake</dt><dd id="stake">{s} PHD</dd><dt>Slashed so far</dt><dd>{sl} PHD</dd><dt>Earnings to withdraw</dt><dd id="earnings">{c} PHD</dd><dt>Shares delivered</dt><dd id="delivery-count">{n}</dd></dl>"#,
+        r#"<dl class="meta"><dt>Address</dt><dd><code>{a}</code></dd><dt>Active keeper</dt><dd>{ac}</dd><dt>Stake</dt><dd id="stake">{s} PHD</dd><dt>Slashed so far</dt><dd>{sl} PHD</dd><dt>Earnings to withdraw</dt><dd id="earnings">{c} PHD</dd><dt>Key shares held</dt><dd id="shares-held">{h}</dd><dt>Shares acknowledged / erased</dt><dd>{sa} / {se}</dd><dt>Shares delivered</dt><dd id="delivery-count">{n}</dd><dt>Disputes and slashes</dt><dd id="dispute-count">{dc}</dd></dl>"#,
         ac = if r.active { "yes" } else { "no" },
         s = esc(&r.stake_phd),
         sl = esc(&r.slashed_phd),
         c = esc(&r.credits_phd),
         n = r.deliveries.len(),
+        h = r.shares_held,
+        sa = r.shares_acknowledged,
+        se = r.shares_erased,
+        dc = r.disputes.len(),
     );
     b.push_str(r#"<h2>Deliveries</h2><table id="deliveries"><thead><tr><th scope="col">Purchase</th><th scope="col">Share</th><th scope="col">Block</th></tr></thead><tbody>"#);
     for d in &r.deliveries {
@@ -921,4 +1121,110 @@ pub async fn not_found(uri: axum::http::Uri) -> Response {
         what: format!("page {}", uri.path()),
     }
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listing(id: u64, device_certified: bool, stake_wei: Option<&str>) -> Listing {
+        Listing {
+            dataset_id: id,
+            owner: Address::ZERO,
+            status: "active".into(),
+            title: None,
+            data_type: Some("accelerometer".into()),
+            plaintext_bytes: None,
+            samples: None,
+            sampling_rate_hz: None,
+            quality_score: None,
+            certified_by: None,
+            certified_score_bps: None,
+            certified: false,
+            certifications: 0,
+            certifications_counted: 0,
+            keeper_stake_min_phd: None,
+            keeper_stake_min_wei: stake_wei.map(str::to_string),
+            keeper_stake_total_phd: None,
+            price_wei: "1".into(),
+            price_phd: "0".into(),
+            purposes: vec!["research".into()],
+            threshold: 3,
+            keepers: 5,
+            acknowledged: 5,
+            storage_uri: String::new(),
+            activities: Default::default(),
+            windows_dropped: Default::default(),
+            windows_kept: None,
+            device_model: Some("Watch 1".into()),
+            device_certified,
+        }
+    }
+
+    #[test]
+    fn certified_device_and_stake_filters() {
+        let all = [
+            listing(1, true, Some("100")),
+            listing(2, false, Some("300")),
+            listing(3, true, None),
+        ];
+        let ids = |q: CatalogQuery| -> Vec<u64> {
+            q.filters()
+                .unwrap()
+                .apply(&all)
+                .iter()
+                .map(|l| l.dataset_id)
+                .collect()
+        };
+        let q = |f: fn(&mut CatalogQuery)| {
+            let mut q = CatalogQuery::default();
+            f(&mut q);
+            q
+        };
+        assert_eq!(ids(q(|q| q.certified_device = Some("1".into()))), [3, 1]);
+        // 0.0000000000000002 PHD = 200 wei: only the listing whose smallest stake is 300 wei.
+        assert_eq!(
+            ids(q(|q| q.min_stake = Some("0.0000000000000002".into()))),
+            [2]
+        );
+        assert_eq!(ids(q(|q| q.sort = Some("stake".into()))), [2, 1, 3]);
+        assert!(q(|q| q.min_stake = Some("lots".into())).filters().is_err());
+    }
+
+    #[test]
+    fn price_and_grant_input() {
+        assert_eq!(
+            parse_price(Some(" 12.5 ")).unwrap(),
+            parse_phd("12.5").unwrap()
+        );
+        for bad in [None, Some(""), Some("abc"), Some("-1")] {
+            let e = parse_price(bad).unwrap_err();
+            assert_eq!(e.status(), axum::http::StatusCode::BAD_REQUEST, "{bad:?}");
+        }
+        let signer = alloy::signers::local::PrivateKeySigner::random();
+        let key = hex::encode(phd_chain::pubkey64(&signer));
+        let to = signer.address().to_string();
+        let (a, k, p) = parse_grant(Some(&to), Some(&key), Some("validation")).unwrap();
+        assert_eq!(
+            (a, k, p),
+            (
+                signer.address(),
+                phd_chain::pubkey64(&signer),
+                Purpose::Validation
+            )
+        );
+        for (to, key, purpose) in [
+            ("0x12", key.as_str(), "validation"),
+            (to.as_str(), "0x1234", "validation"),
+            (to.as_str(), key.as_str(), "spying"),
+            (to.as_str(), key.as_str(), ""),
+        ] {
+            let e = parse_grant(Some(to), Some(key), Some(purpose)).unwrap_err();
+            assert_eq!(
+                e.status(),
+                axum::http::StatusCode::BAD_REQUEST,
+                "{to} {key} {purpose}"
+            );
+        }
+    }
 }

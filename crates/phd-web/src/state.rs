@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use phd_sdk::ClientCtx;
-use phd_sdk::browse::{BrowseFilter, Listing};
+use phd_sdk::browse::Snapshot;
 use tokio::sync::RwLock;
 
 use crate::error::WebError;
@@ -23,7 +23,9 @@ pub struct WebConfig {
     pub download_dir: PathBuf,
     /// How long a purchase waits for key shares.
     pub share_timeout: Duration,
-    /// How long the catalog may show a listing snapshot before reading the chain again.
+    /// How long the catalog may show a listing snapshot without even asking the node for its
+    /// head; after that one `eth_blockNumber` tells whether anything changed, and only the
+    /// datasets named by new events are read again (`phd_sdk::browse::refresh`).
     pub listing_ttl: Duration,
 }
 
@@ -37,8 +39,9 @@ pub(crate) struct Inner {
     /// Key of the session tokens (random per process: a restart ends every session).
     pub(crate) csrf_key: [u8; 32],
     /// Reading every listing costs several calls per dataset; the catalog renders from a
-    /// snapshot at most `listing_ttl` old (our own transactions drop it at once).
-    pub(crate) listings: RwLock<Option<(Instant, Arc<Vec<Listing>>)>>,
+    /// snapshot checked against the chain head at most `listing_ttl` ago (our own transactions
+    /// make the next request check at once) and refreshed by events, not re-read.
+    pub(crate) listings: RwLock<Option<(Instant, Arc<Snapshot>)>>,
     pub(crate) jobs: Mutex<HashMap<String, Arc<Job>>>,
 }
 
@@ -81,35 +84,37 @@ impl AppState {
         })
     }
 
-    /// Every listing (any status), from the snapshot when fresh.
-    pub(crate) async fn listings(&self) -> Result<Arc<Vec<Listing>>, WebError> {
-        if let Some((at, l)) = self.0.listings.read().await.as_ref()
-            && at.elapsed() < self.0.config.listing_ttl
+    /// Every listing (any status), from the snapshot when it is recent, else from the snapshot
+    /// brought up to the chain head by events.
+    pub(crate) async fn listings(&self) -> Result<Arc<Snapshot>, WebError> {
+        let ttl = self.0.config.listing_ttl;
+        if let Some((at, snap)) = self.0.listings.read().await.as_ref()
+            && at.elapsed() < ttl
         {
-            return Ok(l.clone());
+            return Ok(snap.clone());
         }
         let mut slot = self.0.listings.write().await;
-        if let Some((at, l)) = slot.as_ref()
-            && at.elapsed() < self.0.config.listing_ttl
+        if let Some((at, snap)) = slot.as_ref()
+            && at.elapsed() < ttl
         {
-            return Ok(l.clone());
+            return Ok(snap.clone());
         }
-        let fresh = Arc::new(
-            phd_sdk::browse::browse(
-                self.reader()?,
-                &BrowseFilter {
-                    all: true,
-                    ..BrowseFilter::default()
-                },
-            )
-            .await?,
-        );
+        let ctx = self.reader()?;
+        let fresh = Arc::new(match slot.as_ref() {
+            Some((_, old)) => phd_sdk::browse::refresh(ctx, old).await?,
+            None => phd_sdk::browse::snapshot(ctx).await?,
+        });
         *slot = Some((Instant::now(), fresh.clone()));
         Ok(fresh)
     }
 
-    /// Drops the listing snapshot (after a transaction of ours changed what it shows).
+    /// Makes the next request check the snapshot against the chain head (after a transaction
+    /// of ours changed what it shows); the events of that transaction refresh what it touched.
     pub(crate) async fn invalidate_listings(&self) {
-        *self.0.listings.write().await = None;
+        if let Some((at, _)) = self.0.listings.write().await.as_mut()
+            && let Some(past) = Instant::now().checked_sub(self.0.config.listing_ttl)
+        {
+            *at = past;
+        }
     }
 }

@@ -207,6 +207,8 @@ struct Proxy {
     passed: Arc<AtomicU64>,
     trip_at: Arc<AtomicU64>,
     holding: tokio::sync::watch::Sender<bool>,
+    /// Bumped by [`Proxy::sever`]: relays to the gateway of an earlier epoch end.
+    epoch: Arc<AtomicU64>,
 }
 
 impl Proxy {
@@ -219,6 +221,7 @@ impl Proxy {
             passed: Arc::new(AtomicU64::new(0)),
             trip_at: Arc::new(AtomicU64::new(u64::MAX)),
             holding,
+            epoch: Arc::new(AtomicU64::new(0)),
         };
         let p = proxy.clone();
         tokio::spawn(async move {
@@ -256,6 +259,13 @@ impl Proxy {
         self.holding.send_replace(false);
     }
 
+    /// Ends every relay to the gateway that was just killed, with whatever it had not passed on
+    /// yet: the kernel of a killed process may still flush what its send buffer held, which a
+    /// real crash (or a large object) would not leave to the client.
+    fn sever(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
     /// A connection whose small receive window and MSS keep the gateway's kernel from
     /// buffering the whole response (on loopback it would otherwise take a 64 KiB MSS and size
     /// its send buffer for ten of them): when the gateway is killed, the rest of the body is
@@ -268,6 +278,7 @@ impl Proxy {
     }
 
     async fn relay(self, client: TcpStream) {
+        let epoch = self.epoch.load(Ordering::SeqCst);
         let target = *self.upstream.lock().unwrap_or_else(|e| e.into_inner());
         // Gateway down (or not yet known): close at once, as a refused connection would.
         let Some(Ok(upstream)) = (match target {
@@ -294,7 +305,9 @@ impl Proxy {
             if before < trip && before + n as u64 >= trip {
                 self.holding.send_replace(true);
             }
-            if holding.wait_for(|h| !*h).await.is_err() {
+            if holding.wait_for(|h| !*h).await.is_err()
+                || self.epoch.load(Ordering::SeqCst) != epoch
+            {
                 break;
             }
             if c_write.write_all(&buf[..n]).await.is_err() {
@@ -694,6 +707,7 @@ async fn every_role_a_process_on_its_own_secrets_and_a_gateway_killed_mid_downlo
         "the output exists before the download finished"
     );
     gateway.child.kill().await?; // SIGKILL: no graceful shutdown, connections reset
+    proxy.sever();
     let killed = gateway.child.wait().await?;
     eyre::ensure!(
         killed.code().is_none(),

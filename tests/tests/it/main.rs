@@ -1,6 +1,7 @@
 //! One integration-test binary for this crate (each file below was its own binary: one link instead of many).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod browser;
 mod chain_flow;
 mod e2e_errors;
 mod e2e_flow;

@@ -6,102 +6,19 @@
 //! page is checked by axe-core (no serious or critical violation) and screenshotted under
 //! `target/screenshots/`. One stack, one browser session.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use alloy::primitives::U256;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use phd_chain::{Purpose, phd};
 use phd_e2e::stack::{Stack, write_accel_csv};
 use phd_web::{AppState, WebConfig};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// chromedriver on a free port; killed on drop.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_driver() -> eyre::Result<Driver> {
-    for bin in [CHROMIUM, CHROMEDRIVER] {
-        eyre::ensure!(
-            std::path::Path::new(bin).is_file(),
-            "{bin} is missing: the browser tests need Debian's chromium and chromium-driver \
-             (run scripts/ensure-chromium.sh, or `apt-get install -y chromium chromium-driver`)"
-        );
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let child = Command::new(CHROMEDRIVER)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let driver = Driver {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return Ok(driver);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    eyre::bail!("chromedriver did not listen on port {port} within 10 s")
-}
-
-/// Headless Chromium with a fresh profile, no network of its own (the machine's is closed).
-async fn browser(driver: &Driver, profile: &std::path::Path) -> eyre::Result<Client> {
-    let args = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--window-size=1280,1000",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain([format!("--user-data-dir={}", profile.display())])
-    .collect::<Vec<_>>();
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({"binary": CHROMIUM, "args": args}),
-    );
-    Ok(
-        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps)
-            .connect(&driver.url)
-            .await?,
-    )
-}
+use crate::browser::{browser, repo_root, start_driver};
 
 /// Injects axe-core and fails on any serious or critical violation.
 async fn axe(c: &Client, page: &str) -> eyre::Result<()> {
@@ -227,6 +144,9 @@ async fn api_handlers(app: &axum::Router, id: u64) -> eyre::Result<()> {
         "/api/owner".to_string(),
         format!("/api/owner/datasets/{id}"),
         format!("/api/keepers/{}", alloy::primitives::Address::ZERO),
+        format!("/api/datasets/{id}/prices"),
+        "/api/owner/export".to_string(),
+        "/api/listings?certified_device=1&min_stake=1&sort=stake".to_string(),
     ];
     for uri in &ok {
         let (s, body) = call(app, get(uri)).await?;
@@ -237,7 +157,24 @@ async fn api_handlers(app: &axum::Router, id: u64) -> eyre::Result<()> {
         l["total"] == 1 && l["listings"][0]["dataset_id"] == id,
         "listings {l}"
     );
+    let (_, ex) = call(app, get("/api/owner/export")).await?;
+    eyre::ensure!(
+        ex["format"] == "phd-export/v1" && ex["datasets"][0]["dataset_id"] == id,
+        "export {ex}"
+    );
     let bad = [
+        (
+            "/api/datasets/999/prices".to_string(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/api/datasets/x/prices".to_string(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/listings?min_stake=-1".to_string(),
+            StatusCode::BAD_REQUEST,
+        ),
         ("/api/datasets/999".to_string(), StatusCode::NOT_FOUND),
         ("/api/datasets/abc".to_string(), StatusCode::BAD_REQUEST),
         ("/api/datasets/0".to_string(), StatusCode::BAD_REQUEST),
@@ -379,6 +316,7 @@ async fn api_handlers(app: &axum::Router, id: u64) -> eyre::Result<()> {
             "POST /api/buy, {what}: want {want}, got {s} {body}"
         );
     }
+    owner_api(app, id, &cookie, &token).await?;
     // The API's purchase path with a valid token: refused by the contract (max 1 PHD), and the
     // job reports the decoded reason.
     let (s, body) = call(
@@ -411,6 +349,155 @@ async fn api_handlers(app: &axum::Router, id: u64) -> eyre::Result<()> {
         s == StatusCode::NOT_FOUND,
         "job visible to another session: {s}"
     );
+    Ok(())
+}
+
+/// The owner's JSON actions (price change, grant): CSRF, malformed bodies, bad fields, unknown
+/// datasets, someone else's public key → 4xx; a price change goes through and shows in the
+/// history (set to the same price, so the page test below still sees 25 PHD).
+async fn owner_api(app: &axum::Router, id: u64, cookie: &str, token: &str) -> eyre::Result<()> {
+    let post = |uri: String, body: &str, token: Option<&str>| {
+        let mut r = Request::post(uri)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::COOKIE, cookie);
+        if let Some(t) = token {
+            r = r.header("x-csrf-token", t);
+        }
+        r.body(Body::from(body.to_string())).unwrap()
+    };
+    let price = format!("/api/owner/datasets/{id}/price");
+    let grant = format!("/api/owner/datasets/{id}/grant");
+    let stranger = alloy::signers::local::PrivateKeySigner::random();
+    let stranger_key = hex::encode(phd_chain::pubkey64(&stranger));
+    let other = alloy::primitives::Address::repeat_byte(7);
+    let cases = [
+        (
+            post(price.clone(), r#"{"price": "25"}"#, None),
+            StatusCode::FORBIDDEN,
+            "price, no token",
+        ),
+        (
+            post(price.clone(), "{", Some(token)),
+            StatusCode::BAD_REQUEST,
+            "price, malformed",
+        ),
+        (
+            post(price.clone(), r#"{"price": "abc"}"#, Some(token)),
+            StatusCode::BAD_REQUEST,
+            "price, not a number",
+        ),
+        (
+            post(price.clone(), r#"{"price": "1", "extra": 1}"#, Some(token)),
+            StatusCode::BAD_REQUEST,
+            "price, unknown field",
+        ),
+        (
+            post(
+                "/api/owner/datasets/999/price".into(),
+                r#"{"price": "1"}"#,
+                Some(token),
+            ),
+            StatusCode::NOT_FOUND,
+            "price, unknown dataset",
+        ),
+        (
+            post(
+                "/api/owner/datasets/x/price".into(),
+                r#"{"price": "1"}"#,
+                Some(token),
+            ),
+            StatusCode::BAD_REQUEST,
+            "price, bad id",
+        ),
+        (
+            post(
+                grant.clone(),
+                r#"{"to": "0x12", "pubkey": "00", "purpose": "validation"}"#,
+                Some(token),
+            ),
+            StatusCode::BAD_REQUEST,
+            "grant, bad address",
+        ),
+        (
+            post(
+                grant.clone(),
+                &format!(
+                    r#"{{"to": "{}", "pubkey": "0x1234", "purpose": "validation"}}"#,
+                    stranger.address()
+                ),
+                Some(token),
+            ),
+            StatusCode::BAD_REQUEST,
+            "grant, short key",
+        ),
+        (
+            post(
+                grant.clone(),
+                &format!(
+                    r#"{{"to": "{other}", "pubkey": "{stranger_key}", "purpose": "validation"}}"#
+                ),
+                Some(token),
+            ),
+            StatusCode::BAD_REQUEST,
+            "grant, someone else's key",
+        ),
+        (
+            post(
+                grant.clone(),
+                &format!(
+                    r#"{{"to": "{}", "pubkey": "{stranger_key}", "purpose": "spying"}}"#,
+                    stranger.address()
+                ),
+                Some(token),
+            ),
+            StatusCode::BAD_REQUEST,
+            "grant, unknown purpose",
+        ),
+        (
+            post(grant.clone(), r#"{"to": 1}"#, Some(token)),
+            StatusCode::BAD_REQUEST,
+            "grant, wrong types",
+        ),
+        (
+            post(
+                "/api/owner/datasets/999/grant".into(),
+                &format!(
+                    r#"{{"to": "{}", "pubkey": "{stranger_key}", "purpose": "research"}}"#,
+                    stranger.address()
+                ),
+                Some(token),
+            ),
+            StatusCode::NOT_FOUND,
+            "grant, unknown dataset",
+        ),
+        (
+            post(
+                grant.clone(),
+                &format!(
+                    r#"{{"to": "{}", "pubkey": "{stranger_key}", "purpose": "research"}}"#,
+                    stranger.address()
+                ),
+                None,
+            ),
+            StatusCode::FORBIDDEN,
+            "grant, no token",
+        ),
+    ];
+    for (req, want, what) in cases {
+        let (s, body) = call(app, req).await?;
+        eyre::ensure!(s == want, "{what}: want {want}, got {s} {body}");
+        eyre::ensure!(
+            body["error"].is_string(),
+            "{what}: not a JSON error: {body}"
+        );
+    }
+    let (s, body) = call(app, post(price, r#"{"price": "25"}"#, Some(token))).await?;
+    eyre::ensure!(
+        s == StatusCode::OK && body["operation"] == "setPrice",
+        "price change: {s} {body}"
+    );
+    let (_, h) = call(app, get(&format!("/api/datasets/{id}/prices"))).await?;
+    eyre::ensure!(h.as_array().map(Vec::len) == Some(2), "price history: {h}");
     Ok(())
 }
 
@@ -502,9 +589,25 @@ async fn browse_buy_sell_erase(
     )
     .await?;
 
-    // Dataset page.
+    // Certified device (the test recording carries no device signature) and keeper stake.
+    for (q, want) in [
+        ("certified_device=1", "0 datasets"),
+        ("min_stake=1", "1 dataset"),
+        ("min_stake=100000000", "0 datasets"),
+    ] {
+        c.goto(&format!("{base}/?{q}")).await?;
+        let n = text(c, "#count").await?;
+        eyre::ensure!(n.starts_with(want), "filter {q}: {n}");
+    }
+
+    // Dataset page, with the price history (listed at 25, set to 25 again by the API test).
     c.goto(&format!("{base}/datasets/{id}")).await?;
     eyre::ensure!(text(c, "#price").await? == "25 PHD", "price shown");
+    let history = text(c, "#price-history").await?;
+    eyre::ensure!(
+        history.matches("25").count() == 2 && history.contains("price changed"),
+        "price history: {history}"
+    );
     review(c, "dataset").await?;
 
     // A refused purchase: the page shows the contract's decoded reason.
@@ -525,6 +628,47 @@ async fn browse_buy_sell_erase(
         "decoded reason: {err}"
     );
     review(c, "purchase-refused").await?;
+
+    // Refused for low balance: the buyer holds 1 PHD for a 25 PHD listing; the page shows the
+    // decoded reason, then the balance is put back.
+    let buyer = d.customer_client().await?;
+    let bank = d.deployer_client().await?;
+    let held = buyer.balance_of(buyer.address()).await?;
+    let parked = held - phd(1);
+    buyer.transfer_coin(bank.address(), parked).await?;
+    c.goto(&format!("{base}/datasets/{id}/buy")).await?;
+    c.find(Locator::Css("#confirm")).await?.click().await?;
+    let err = wait_text(
+        c,
+        "#error",
+        "refused for low balance",
+        Duration::from_secs(30),
+        |t| t.contains("holds"),
+    )
+    .await?;
+    eyre::ensure!(
+        err.contains("MarketplaceInsufficientBalance")
+            && err.contains("holds 1 PHD but the price is 25 PHD"),
+        "decoded reason: {err}"
+    );
+    review(c, "purchase-refused-balance").await?;
+    bank.transfer_coin(buyer.address(), parked).await?;
+
+    // The owner lowers the price to 20 PHD; the dataset page shows it and its history.
+    c.goto(&format!("{base}/owner/datasets/{id}")).await?;
+    review(c, "owner-dataset").await?;
+    set_field(c, "#new-price", "20").await?;
+    c.find(Locator::Css("#set-price")).await?.click().await?;
+    wait_text(c, "#flash", "price change", Duration::from_secs(30), |t| {
+        t.contains("Price changed to 20 PHD")
+    })
+    .await?;
+    c.goto(&format!("{base}/datasets/{id}")).await?;
+    eyre::ensure!(text(c, "#price").await? == "20 PHD", "new price shown");
+    eyre::ensure!(
+        text(c, "#price-history").await?.contains("20"),
+        "new price in the history"
+    );
 
     // The purchase: live progress, then a file byte-identical to the pseudonymised data.
     c.goto(&format!("{base}/datasets/{id}/buy")).await?;
@@ -570,12 +714,72 @@ async fn browse_buy_sell_erase(
         got.len()
     );
 
-    // Owner: the sale, then withdrawing the earnings.
+    // The owner grants the validator free access for validation.
+    let validator = d.client(&d.accounts.validator).await?;
+    c.goto(&format!("{base}/owner/datasets/{id}")).await?;
+    set_field(c, "#grant-to", &validator.address().to_string()).await?;
+    set_field(c, "#grant-pubkey", &hex::encode(validator.pubkey64())).await?;
+    c.find(Locator::Css("#grant-purpose option[value=validation]"))
+        .await?
+        .click()
+        .await?;
+    c.find(Locator::Css("#grant")).await?.click().await?;
+    wait_text(c, "#flash", "grant", Duration::from_secs(30), |t| {
+        t.contains("Access granted as purchase")
+    })
+    .await?;
+
+    // Owner: the sale and the grant, then withdrawing the earnings.
     c.goto(&format!("{base}/owner")).await?;
     let sales = text(c, "#sales").await?;
     eyre::ensure!(
         sales.contains("research") && sales.contains("settled"),
         "sale not shown: {sales}"
+    );
+    eyre::ensure!(
+        sales.contains("(grant)") && sales.contains("validation"),
+        "grant not shown: {sales}"
+    );
+    // The GDPR export download: the same document as `phd-user export` (without the local
+    // copies only the owner's machine knows, and its own generation time).
+    let href = c
+        .find(Locator::Css("#export"))
+        .await?
+        .attr("href")
+        .await?
+        .unwrap_or_default();
+    let strip = |mut v: Value| {
+        v["generated_at"] = Value::Null;
+        for ds in v["datasets"].as_array_mut().into_iter().flatten() {
+            ds["local"] = Value::Null;
+        }
+        v
+    };
+    // The keepers are still delivering the grant's shares: compare once both reads agree on it.
+    let user = stack.user_ctx().await?;
+    let mut last = (Value::Null, Value::Null);
+    for _ in 0..25 {
+        // As text, parsed here: JavaScript numbers would turn `0.0` into `0`.
+        let web_text = c
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 fetch(arguments[0]).then(r => r.text()).then(done);",
+                vec![json!(href)],
+            )
+            .await?;
+        let web_doc: Value = serde_json::from_str(web_text.as_str().unwrap_or_default())?;
+        let cli_doc = serde_json::to_value(phd_user::gdpr::export(&user, false).await?)?;
+        last = (strip(web_doc), strip(cli_doc));
+        if last.0 == last.1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eyre::ensure!(
+        last.0 == last.1,
+        "the page's export differs from phd-user export:\n{}\n{}",
+        last.0,
+        last.1
     );
     review(c, "owner").await?;
     let user = d.user_client().await?;
@@ -605,6 +809,7 @@ async fn browse_buy_sell_erase(
         text(c, "#delivery-count").await?.parse::<u32>()? >= 1,
         "keeper deliveries"
     );
+    eyre::ensure!(text(c, "#shares-held").await? == "1", "shares held");
     review(c, "keeper").await?;
 
     // Consent withdrawal: erasure confirmations fill in to n/n.
@@ -629,6 +834,11 @@ async fn browse_buy_sell_erase(
     )
     .await?;
     review(c, "consent-erased").await?;
+    c.goto(&format!("{base}/keepers/{keeper}")).await?;
+    eyre::ensure!(
+        text(c, "#shares-held").await? == "0",
+        "keeper still holds a share after the erasure"
+    );
 
     // An unknown page and dataset: plain 404 pages, still accessible.
     c.goto(&format!("{base}/datasets/999")).await?;
