@@ -24,8 +24,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy::primitives::{B256, U256};
-use phd_chain::{Purpose, SeriesParams};
+use alloy::primitives::U256;
+use phd_chain::Purpose;
 use phd_e2e::stack::Stack;
 use phd_sdk::{
     ClientCtx,
@@ -60,20 +60,8 @@ fn row(i: u64) -> String {
 }
 
 async fn create_series(stack: &Stack) -> eyre::Result<(u64, U256)> {
-    let d = &stack.devnet;
-    let owner = d.user_client().await?;
     let price = U256::from(10u64).pow(U256::from(15u64));
-    let (_, id) = owner
-        .create_series(&SeriesParams {
-            keepers: d.keeper_addresses(),
-            threshold: d.threshold,
-            purposes: vec![Purpose::Research],
-            price_per_segment: price,
-            metadata_hash: B256::repeat_byte(1),
-            consent_terms_hash: B256::repeat_byte(2),
-        })
-        .await?;
-    Ok((u64::try_from(id)?, price))
+    Ok((stack.create_series(price).await?, price))
 }
 
 fn median(v: &mut [f64]) -> f64 {

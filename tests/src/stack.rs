@@ -90,6 +90,25 @@ impl Stack {
         Ok(phd_user::publish::publish(&ctx, &args, None, None).await?)
     }
 
+    /// Opens a series as the devnet's owner over every keeper at the devnet threshold (research
+    /// only, placeholder metadata and consent hashes), `price` per segment; returns its id.
+    pub async fn create_series(&self, price: U256) -> eyre::Result<u64> {
+        let d = &self.devnet;
+        let (_, id) = d
+            .user_client()
+            .await?
+            .create_series(&phd_chain::SeriesParams {
+                keepers: d.keeper_addresses(),
+                threshold: d.threshold,
+                purposes: vec![Purpose::Research],
+                price_per_segment: price,
+                metadata_hash: alloy::primitives::B256::repeat_byte(1),
+                consent_terms_hash: alloy::primitives::B256::repeat_byte(2),
+            })
+            .await?;
+        Ok(u64::try_from(id)?)
+    }
+
     /// Stops the stack.
     pub async fn stop(mut self) {
         self.devnet.shutdown().await;

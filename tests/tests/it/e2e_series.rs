@@ -5,8 +5,8 @@
 
 use std::{io::Write as _, time::Duration};
 
-use alloy::primitives::{B256, U256};
-use phd_chain::{BlockRange, Purpose, SeriesParams};
+use alloy::primitives::U256;
+use phd_chain::{BlockRange, Purpose};
 use phd_e2e::stack::{Stack, wait_for};
 use phd_sdk::{
     ClientCtx,
@@ -56,18 +56,9 @@ async fn series_stream_two_followers_cancel_and_withdrawal() {
     let store = d.store().await.unwrap();
     let owner_ctx = ClientCtx::new(owner.clone(), Some(store.clone()));
     let price = U256::from(10u64).pow(U256::from(18u64));
-    let (_, series_id) = owner
-        .create_series(&SeriesParams {
-            keepers: d.keeper_addresses(),
-            threshold: d.threshold,
-            purposes: vec![Purpose::Research],
-            price_per_segment: price,
-            metadata_hash: B256::repeat_byte(1),
-            consent_terms_hash: B256::repeat_byte(2),
-        })
-        .await
-        .unwrap();
-    let sid = u64::try_from(series_id).unwrap();
+    let series_id = stack.create_series(price).await.unwrap();
+    let sid = series_id;
+    let series_id = U256::from(sid);
 
     // Subscriber B subscribes first (from 0, 4 segments) and will cancel after two.
     let b_chain = d.client(&d.accounts.validator).await.unwrap();

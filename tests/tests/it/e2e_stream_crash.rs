@@ -6,8 +6,8 @@
 
 use std::{path::Path, process::Stdio, time::Duration};
 
-use alloy::primitives::{B256, U256};
-use phd_chain::{Purpose, SeriesParams};
+use alloy::primitives::U256;
+use phd_chain::Purpose;
 use phd_e2e::stack::Stack;
 use phd_sdk::{
     ClientCtx,
@@ -49,18 +49,9 @@ async fn stream_binary_killed_repeatedly_loses_and_duplicates_nothing() {
     let d = &stack.devnet;
     let owner = d.user_client().await.unwrap();
     let price = U256::from(10u64).pow(U256::from(18u64));
-    let (_, series_id) = owner
-        .create_series(&SeriesParams {
-            keepers: d.keeper_addresses(),
-            threshold: d.threshold,
-            purposes: vec![Purpose::Research],
-            price_per_segment: price,
-            metadata_hash: B256::repeat_byte(1),
-            consent_terms_hash: B256::repeat_byte(2),
-        })
-        .await
-        .unwrap();
-    let sid = u64::try_from(series_id).unwrap();
+    let series_id = stack.create_series(price).await.unwrap();
+    let sid = series_id;
+    let series_id = U256::from(sid);
 
     // Twelve full segments and an incomplete thirteenth that must stay unappended.
     let work = stack.work();

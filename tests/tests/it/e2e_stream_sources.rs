@@ -7,8 +7,8 @@
 
 use std::{path::Path, process::Stdio, time::Duration};
 
-use alloy::primitives::{B256, U256};
-use phd_chain::{Purpose, SeriesParams};
+use alloy::primitives::U256;
+use phd_chain::Purpose;
 use phd_e2e::stack::Stack;
 use phd_sdk::{
     ClientCtx,
@@ -32,26 +32,15 @@ struct Fixture {
 async fn fixture() -> Fixture {
     let stack = Stack::start().await.unwrap();
     let d = &stack.devnet;
-    let owner = d.user_client().await.unwrap();
     let price = U256::from(10u64).pow(U256::from(18u64));
-    let (_, series_id) = owner
-        .create_series(&SeriesParams {
-            keepers: d.keeper_addresses(),
-            threshold: d.threshold,
-            purposes: vec![Purpose::Research],
-            price_per_segment: price,
-            metadata_hash: B256::repeat_byte(1),
-            consent_terms_hash: B256::repeat_byte(2),
-        })
-        .await
-        .unwrap();
+    let series_id = stack.create_series(price).await.unwrap();
     let env = d
         .env_vars()
         .into_iter()
         .chain(d.role_vars("user"))
         .collect();
     Fixture {
-        series_id: u64::try_from(series_id).unwrap(),
+        series_id,
         stack,
         price,
         env,
