@@ -246,13 +246,17 @@ impl S3 for PhdFs {
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
-        let path = self.root.join(&req.input.bucket).join(&req.input.key);
+        // `Path::join` with an absolute or `..` key would leave the root: such keys keep
+        // s3s-fs's own (root-resolved) body.
+        let path = plain_object_path(&self.root, &req.input.bucket, &req.input.key);
         let mut resp = self.inner.get_object(req).await?;
         // s3s-fs streams the body in 4 KiB reads, each one hop through tokio's blocking pool:
         // at ≈ 100 MB/s that is ≈ 25,000 hops per second competing for the cores with the
         // client. Serve the same bytes in 1 MiB reads instead (s3s-fs did every check: the key
         // resolved inside the root, the range is satisfiable, the headers are set).
-        if let Some(body) = large_read_body(&path, &resp.output).await {
+        if let Some(path) = path
+            && let Some(body) = large_read_body(&path, &resp.output).await
+        {
             resp.output.body = Some(StreamingBlob::wrap(body));
         }
         Ok(resp)
@@ -329,6 +333,19 @@ impl S3 for PhdFs {
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         self.inner.abort_multipart_upload(req).await
     }
+}
+
+/// `root/bucket/key` when bucket and key are plain relative names (no root, prefix, `.` or
+/// `..` component), else `None`.
+fn plain_object_path(root: &Path, bucket: &str, key: &str) -> Option<PathBuf> {
+    use std::path::Component;
+    let plain = |s: &str| {
+        !s.is_empty()
+            && Path::new(s)
+                .components()
+                .all(|c| matches!(c, Component::Normal(_)))
+    };
+    (plain(bucket) && plain(key)).then(|| root.join(bucket).join(key))
 }
 
 /// Bytes per read of an object body served by [`PhdFs::get_object`].
@@ -551,6 +568,19 @@ impl Drop for EmbeddedS3 {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn object_paths_never_leave_the_root() {
+        let root = Path::new("/srv/s3");
+        assert_eq!(
+            plain_object_path(root, "b", "datasets/x.phd"),
+            Some(PathBuf::from("/srv/s3/b/datasets/x.phd"))
+        );
+        for key in ["/etc/passwd", "../b2/x", "a/../../x", "./x", ""] {
+            assert_eq!(plain_object_path(root, "b", key), None, "{key}");
+        }
+        assert_eq!(plain_object_path(root, "..", "x"), None);
+    }
 
     #[test]
     fn content_range_start_and_total() {
