@@ -117,7 +117,7 @@ run_halmos() {
     cp "$ROOT/tools/solc" "$h/tools/solc"
     cd "$h/contracts"
     halmos --match-contract 'Halmos$' --loop 4 --solver-timeout-assertion 120s 2>&1 \
-        | grep -v -E '^(warning|note)\[|^\s*(│|╭|╰|├|=|[0-9]+ │|\|)|^\s*$' | tee "$OUT/halmos.log"
+        | grep --line-buffered -v -E '^(warning|note)\[|^\s*(│|╭|╰|├|=|[0-9]+ │|\|)|^\s*$' | tee "$OUT/halmos.log"
     # halmos' exit status is 0 only when every check passed.
     return "${PIPESTATUS[0]}"
 }
@@ -129,7 +129,7 @@ run_mutation() {
 run_invariant() {
     cd "$SNAP/contracts"
     FOUNDRY_PROFILE=audit forge test --match-path 'test/invariant/*' 2>&1 \
-        | grep -v -E '^(warning|note)\[|^\s*(│|╭|╰|├|=|[0-9]+ │)|^\s*$' | tee "$OUT/invariant.log"
+        | grep --line-buffered -v -E '^(warning|note)\[|^\s*(│|╭|╰|├|=|[0-9]+ │)|^\s*$' | tee "$OUT/invariant.log"
     return "${PIPESTATUS[0]}"
 }
 
