@@ -116,7 +116,7 @@ run_halmos() {
     mkdir -p "$h/tools"
     cp "$ROOT/tools/solc" "$h/tools/solc"
     cd "$h/contracts"
-    halmos --match-contract 'Halmos$' --loop 4 --solver-timeout-assertion 120s 2>&1 \
+    PYTHONUNBUFFERED=1 halmos --match-contract 'Halmos$' --loop 4 --solver-timeout-assertion 120s 2>&1 \
         | grep --line-buffered -v -E '^(warning|note)\[|^\s*(│|╭|╰|├|=|[0-9]+ │|\|)|^\s*$' | tee "$OUT/halmos.log"
     # halmos' exit status is 0 only when every check passed.
     return "${PIPESTATUS[0]}"
