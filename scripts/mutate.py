@@ -55,6 +55,10 @@ EQUIVALENT_FILE = ROOT / "scripts/mutants-equivalent.txt"
 # design; `make test` checks the size of the optimized build.
 TEST_ARGS = ["test", "--match-path", "test/{unit,fuzz,invariant}/*", "--no-match-contract", "CodeSizeTest",
              "--fail-fast"]
+# What a mutant needs compiled: the fast subset's files (and what they import). The gas tests,
+# the Halmos harness and the code-size test import the Marketplace too but are never run here,
+# and every file that imports a mutated contract costs a solc-js recompile per mutant.
+BUILD_ARGS = ["build", "--skip", "test/gas/*", "test/halmos/*", "CodeSize"]
 TEST_ENV = {
     "FOUNDRY_FUZZ_RUNS": "32",
     "FOUNDRY_INVARIANT_RUNS": "16",
@@ -294,7 +298,7 @@ def test_mutant(m: Mutant, work: Path) -> None:
     t0 = time.monotonic()
     try:
         target.write_text(m.source)
-        code, out = run([str(FORGE), "build", "--skip", "test/gas/*"], work, forge_env(), TIMEOUT_S)
+        code, out = run([str(FORGE), *BUILD_ARGS], work, forge_env(), TIMEOUT_S)
         m.build_seconds = time.monotonic() - t0
         if code != 0:
             m.status, m.note = "invalid", last_error(out)
@@ -363,7 +367,7 @@ def main() -> int:
     # Baseline: the unmutated copy must build and pass the subset, or every result is meaningless.
     t0 = time.monotonic()
     prepare_worker(src_dir, workers[0])
-    code, out = run([str(FORGE), "build", "--skip", "test/gas/*"], workers[0], forge_env(), TIMEOUT_S)
+    code, out = run([str(FORGE), *BUILD_ARGS], workers[0], forge_env(), TIMEOUT_S)
     if code == 0:
         code, out = run([str(FORGE), *TEST_ARGS], workers[0], forge_env(), TIMEOUT_S)
     if code != 0:
