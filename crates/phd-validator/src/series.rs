@@ -67,6 +67,9 @@ pub struct SeriesFollow {
     pub state: FollowState,
     /// Last error (transient or final).
     pub error: Option<String>,
+    /// Why the last certificate was not made (kept until one is).
+    #[serde(default)]
+    pub certify_error: Option<String>,
 }
 
 /// `series.json`.
@@ -220,6 +223,7 @@ async fn scan_grants(s: &Shared, st: &mut SeriesState) -> Result<()> {
             report_uri: None,
             state: FollowState::Following,
             error: None,
+            certify_error: None,
         });
     }
     st.next_block = Some(to.saturating_add(1));
@@ -235,9 +239,17 @@ async fn advance(
     cancel: &CancellationToken,
 ) -> Result<()> {
     let sid = U256::from(f.series_id);
+    let every = s.cfg.series_certify_every.max(1);
     loop {
         if cancel.is_cancelled() {
             return Ok(());
+        }
+        // Before reading further: a certificate due (also one that failed in an earlier round).
+        if f.since_certified >= every {
+            let done = certify(s, f).await;
+            st.follows[index] = f.clone();
+            save_state(s, st)?;
+            done?;
         }
         let sub = s
             .client
@@ -311,11 +323,6 @@ async fn advance(
         f.error = None;
         st.follows[index] = f.clone();
         save_state(s, st)?;
-        if f.since_certified >= s.cfg.series_certify_every.max(1) {
-            certify(s, f).await?;
-            st.follows[index] = f.clone();
-            save_state(s, st)?;
-        }
     }
 }
 
@@ -399,17 +406,25 @@ async fn certify(s: &Shared, f: &mut SeriesFollow) -> Result<()> {
         report_hash: hash,
         report_uri: uri.clone(),
     };
-    let tx = s
-        .client
-        .certify_series(&params)
-        .await
-        .map_err(|e| ValidatorError::chain("certifying the series", e))?;
+    let tx = match s.client.certify_series(&params).await {
+        Ok(tx) => tx,
+        Err(e) => {
+            // A named refusal (e.g. this account is not independent of the series) does not
+            // change by retrying: wait for the next segment instead of re-sending every round.
+            if e.revert().is_some() {
+                f.since_certified = 0;
+            }
+            f.certify_error = Some(e.to_string());
+            return Err(ValidatorError::chain("certifying the series", e));
+        }
+    };
     tracing::info!(series_id = f.series_id, through_seq, score_bps, tx = %tx.tx_hash, report_uri = %uri, "series certified");
     f.since_certified = 0;
     f.certified_through = Some(through_seq);
     f.certified_score_bps = Some(score_bps);
     f.certify_tx = Some(format!("{:#x}", tx.tx_hash));
     f.report_uri = Some(uri);
+    f.certify_error = None;
     Ok(())
 }
 
@@ -432,6 +447,7 @@ pub(crate) fn report_bytes(data_dir: &std::path::Path, name: &str) -> Result<Opt
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
