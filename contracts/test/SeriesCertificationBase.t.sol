@@ -25,10 +25,7 @@ abstract contract SeriesCertificationBase is SeriesBase {
     }
 
     /// @dev The owner grants `w` segments [fromSeq, fromSeq + segments).
-    function grantTo(uint256 id, Vm.Wallet memory w, uint64 fromSeq, uint64 segments)
-        internal
-        returns (uint256 sid)
-    {
+    function grantTo(uint256 id, Vm.Wallet memory w, uint64 fromSeq, uint64 segments) internal returns (uint256 sid) {
         vm.prank(owner);
         sid = series.grant(id, w.addr, fromSeq, segments, Purposes.RESEARCH, pubKey(w));
     }

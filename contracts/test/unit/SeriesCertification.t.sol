@@ -156,9 +156,7 @@ contract SeriesCertificationTest is SeriesCertificationBase {
         releaseRange(id, sid, 0, 1);
         vm.prank(owner);
         vm.expectRevert(
-            abi.encodeWithSelector(
-                ISeriesCertification.SeriesCertificationValidatorNotIndependent.selector, id, owner
-            )
+            abi.encodeWithSelector(ISeriesCertification.SeriesCertificationValidatorNotIndependent.selector, id, owner)
         );
         certs.certify(id, uint64(sid), 0, 10_000, MODEL_ID, REPORT_HASH, REPORT_URI);
     }
@@ -172,9 +170,7 @@ contract SeriesCertificationTest is SeriesCertificationBase {
         uint256 sid = grantTo(id, kw, 0, 1);
         releaseRange(id, sid, 0, 1);
         vm.prank(kw.addr);
-        vm.expectRevert(
-            abi.encodeWithSelector(ISeriesCertification.SeriesCertificationNotValidator.selector, kw.addr)
-        );
+        vm.expectRevert(abi.encodeWithSelector(ISeriesCertification.SeriesCertificationNotValidator.selector, kw.addr));
         certs.certify(id, uint64(sid), 0, 10_000, MODEL_ID, REPORT_HASH, REPORT_URI);
 
         vm.prank(kw.addr);
@@ -208,9 +204,7 @@ contract SeriesCertificationTest is SeriesCertificationBase {
         uint256 sid2 = grantTo(id, sw, 0, 1);
         releaseRange(id, sid2, 0, 1);
         vm.prank(sw.addr);
-        vm.expectRevert(
-            abi.encodeWithSelector(ISeriesCertification.SeriesCertificationNotValidator.selector, sw.addr)
-        );
+        vm.expectRevert(abi.encodeWithSelector(ISeriesCertification.SeriesCertificationNotValidator.selector, sw.addr));
         certs.certify(id, uint64(sid2), 0, 10_000, MODEL_ID, REPORT_HASH, REPORT_URI);
     }
 
