@@ -45,11 +45,13 @@ contract SeriesCertificationInvariantTest is SeriesCertificationBase {
         console2.log("certificates accepted / refused:", handler.accepted(), handler.refused());
     }
 
+    /// forge-config: default.invariant.runs = 128
     function invariant_NoCertificateWithoutIndependentStakedGrantedValidator() public view {
         assertEq(handler.breach(), "");
     }
 
     /// @dev The stored count is the number of validators whose current certificate counts.
+    /// forge-config: default.invariant.runs = 128
     function invariant_CountMatchesCurrentCertificates() public view {
         uint256 id = handler.seriesId();
         uint256 counted;
@@ -62,6 +64,7 @@ contract SeriesCertificationInvariantTest is SeriesCertificationBase {
     }
 
     /// @dev Every certificate in the history is by an account other than the owner and keepers.
+    /// forge-config: default.invariant.runs = 128
     function invariant_HistoryHoldsOnlyIndependentValidators() public view {
         uint256 id = handler.seriesId();
         address owner_ = series.series(id).owner;
