@@ -16,7 +16,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CONTRACTS="$ROOT/contracts"
 DEST="$ROOT/crates/phd-chain/artifacts"
 FORGE="${PHD_FORGE_BIN:-$ROOT/node_modules/@foundry-rs/forge-linux-amd64/bin/forge}"
-NAMES=(PHDCoin KeeperRegistry DataRegistry Marketplace SeriesMarket)
+NAMES=(PHDCoin KeeperRegistry DataRegistry Marketplace SeriesMarket SeriesCertification)
 
 check=0
 case "${1:-}" in

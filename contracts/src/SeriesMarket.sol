@@ -88,6 +88,9 @@ contract SeriesMarket is ISeriesMarket, ReentrancyGuardTransient {
         uint48 seriesId;
         uint8 purpose;
         SubscriptionStatus status;
+        /// @dev Opened by the series owner for `subscriber` (`grant`): the owner paid the escrow,
+        /// so refunds go to the owner, and the owner may cancel it too.
+        bool granted;
         // slot 1
         uint96 price;
         uint64 fromSeq;
@@ -240,7 +243,39 @@ contract SeriesMarket is ISeriesMarket, ReentrancyGuardTransient {
         uint8 purpose,
         bytes calldata pubKey
     ) external nonReentrant returns (uint256 subscriptionId) {
-        _checkPubKey(msg.sender, pubKey);
+        subscriptionId = _subscribe(seriesId, msg.sender, false, fromSeq, segments, maxPricePerSegment, purpose, pubKey);
+    }
+
+    /// @inheritdoc ISeriesMarket
+    /// @dev Mirrors the Marketplace's grant: whoever asks for the keepers' work pays for it. The
+    /// owner escrows the series price for the granted segments like any subscriber; each
+    /// release pays the keepers their fee and credits the rest back to the owner, so the grant
+    /// costs the owner the keepers' fee per segment and nothing when the series is free.
+    function grant(
+        uint256 seriesId,
+        address grantee,
+        uint64 fromSeq,
+        uint64 segments,
+        uint8 purpose,
+        bytes calldata pubKey
+    ) external nonReentrant returns (uint256 subscriptionId) {
+        if (_existing(seriesId).owner != msg.sender) revert SeriesMarketNotOwner(seriesId, msg.sender);
+        subscriptionId = _subscribe(seriesId, grantee, true, fromSeq, segments, type(uint256).max, purpose, pubKey);
+        emit Granted(subscriptionId, seriesId, grantee);
+    }
+
+    /// @dev Opens a subscription for `subscriber`, escrowing its price from the caller.
+    function _subscribe(
+        uint256 seriesId,
+        address subscriber,
+        bool granted,
+        uint64 fromSeq,
+        uint64 segments,
+        uint256 maxPricePerSegment,
+        uint8 purpose,
+        bytes calldata pubKey
+    ) private returns (uint256 subscriptionId) {
+        _checkPubKey(subscriber, pubKey);
         SeriesData storage s = _existing(seriesId);
         if (s.status != SeriesStatus.Active) revert SeriesMarketNotActive(seriesId, s.status);
         if (!s.purposes.contains(purpose)) revert SeriesMarketPurposeNotConsented(seriesId, purpose);
@@ -253,11 +288,12 @@ contract SeriesMarket is ISeriesMarket, ReentrancyGuardTransient {
 
         subscriptionId = ++_subscriptionCount;
         SubscriptionData storage sub = _subscriptions[subscriptionId];
-        sub.subscriber = msg.sender;
+        sub.subscriber = subscriber;
         // forge-lint: disable-next-line(unsafe-typecast) -- ids are sequential, far below 2⁴⁸
         sub.seriesId = uint48(seriesId);
         sub.purpose = purpose;
         sub.status = SubscriptionStatus.Active;
+        sub.granted = granted;
         // forge-lint: disable-next-line(unsafe-typecast) -- price ≤ 2⁹⁶ (series price)
         sub.price = uint96(price);
         sub.fromSeq = fromSeq;
@@ -266,7 +302,7 @@ contract SeriesMarket is ISeriesMarket, ReentrancyGuardTransient {
         sub.createdAt = uint40(block.timestamp);
         // forge-lint: disable-next-line(unsafe-typecast) -- escrow < 2⁹⁶ · 2³² = 2¹²⁸
         _totals.openEscrow += uint128(escrow);
-        emit Subscribed(subscriptionId, seriesId, msg.sender, fromSeq, segments, price, purpose, pubKey);
+        emit Subscribed(subscriptionId, seriesId, subscriber, fromSeq, segments, price, purpose, pubKey);
         if (escrow != 0) _TOKEN.safeTransferFrom(msg.sender, address(this), escrow);
     }
 
@@ -554,7 +590,14 @@ contract SeriesMarket is ISeriesMarket, ReentrancyGuardTransient {
     function _ownSubscription(uint256 subscriptionId) private view returns (SubscriptionData storage sub) {
         sub = _subscriptions[subscriptionId];
         if (sub.status == SubscriptionStatus.None) revert SeriesMarketUnknownSubscription(subscriptionId);
-        if (sub.subscriber != msg.sender) revert SeriesMarketNotSubscriber(subscriptionId, msg.sender);
+        if (sub.subscriber != msg.sender && !(sub.granted && _series[sub.seriesId].owner == msg.sender)) {
+            revert SeriesMarketNotSubscriber(subscriptionId, msg.sender);
+        }
+    }
+
+    /// @dev Who paid the escrow and gets refunds: the owner for a grant, else the subscriber.
+    function _payer(SubscriptionData storage sub) private view returns (address) {
+        return sub.granted ? _series[sub.seriesId].owner : sub.subscriber;
     }
 
     /// @dev Segments released by ≥ threshold keepers: the threshold-th largest cursor.
@@ -620,8 +663,9 @@ contract SeriesMarket is ISeriesMarket, ReentrancyGuardTransient {
         if (sub.status == SubscriptionStatus.Active) sub.status = SubscriptionStatus.Cancelled;
         // forge-lint: disable-next-line(unsafe-typecast) -- amount ≤ this subscription's escrow
         _totals.openEscrow -= uint128(amount);
-        emit SubscriptionRefunded(subscriptionId, sub.subscriber, end, amount);
-        if (amount != 0) _TOKEN.safeTransfer(sub.subscriber, amount);
+        address payer = _payer(sub);
+        emit SubscriptionRefunded(subscriptionId, payer, end, amount);
+        if (amount != 0) _TOKEN.safeTransfer(payer, amount);
     }
 
     function _checkPrice(uint256 price) private pure {

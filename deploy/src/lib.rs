@@ -1,4 +1,4 @@
-//! phd-deploy: deploys PHDCoin, KeeperRegistry, DataRegistry, Marketplace and SeriesMarket from the committed
+//! phd-deploy: deploys PHDCoin, KeeperRegistry, DataRegistry, Marketplace, SeriesMarket and SeriesCertification from the committed
 //! artifacts, wires them (`KeeperRegistry.setMarketplace`), funds the certification reward pool
 //! (nobody holds `MINTER_ROLE`: rewards come from the pool) and records the addresses. With an
 //! admin address it starts handing the coin's default admin role and the registry's ownership
@@ -21,7 +21,9 @@ use alloy::{
 };
 use phd_chain::{
     ChainError, ContractKind, Deployment, DeploymentParams, TxOutcome,
-    bindings::{DataRegistry, KeeperRegistry, Marketplace, PHDCoin, SeriesMarket},
+    bindings::{
+        DataRegistry, KeeperRegistry, Marketplace, PHDCoin, SeriesCertification, SeriesMarket,
+    },
     send_call,
 };
 
@@ -372,6 +374,19 @@ pub async fn deploy_fresh(
         .ok_or(DeployError::NoContractAddress("SeriesMarket"))?;
     txs.push(tx);
 
+    // Same independence rules and thresholds as the datasets' certificates.
+    let call = SeriesCertification::deploy_builder(
+        provider.clone(),
+        series_market,
+        config.min_score_bps,
+        config.min_certifications,
+    );
+    let (tx, _) = send_call(&ctx, "deploy SeriesCertification", &call).await?;
+    let series_certification = tx
+        .contract_address
+        .ok_or(DeployError::NoContractAddress("SeriesCertification"))?;
+    txs.push(tx);
+
     // Without it no slash works and no validator grant is recognised.
     let registry = KeeperRegistry::new(keeper_registry, provider.clone());
     let call = registry.setMarketplace(marketplace);
@@ -405,6 +420,7 @@ pub async fn deploy_fresh(
         data_registry,
         marketplace,
         series_market,
+        series_certification,
         deployed_at_block,
         deployer,
         params: Some(DeploymentParams {

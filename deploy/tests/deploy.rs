@@ -168,6 +168,7 @@ async fn series_market_through_the_client() {
         .unwrap()
         .deployment;
     assert_ne!(d.series_market, Address::ZERO);
+    assert_ne!(d.series_certification, Address::ZERO);
     let customer = PhdClient::connect(&url, roles.customer.clone(), d.clone())
         .await
         .unwrap();

@@ -114,6 +114,8 @@ interface ISeriesMarket {
     event SubscriptionRefunded(
         uint256 indexed subscriptionId, address indexed subscriber, uint64 segments, uint256 amount
     );
+    /// @notice The series owner opened subscription `subscriptionId` for `grantee` (see `grant`).
+    event Granted(uint256 indexed subscriptionId, uint256 indexed seriesId, address indexed grantee);
     event SubscriptionCancelled(uint256 indexed subscriptionId, address indexed subscriber);
     event ConsentWithdrawn(uint256 indexed seriesId, address indexed owner);
     event ErasureConfirmed(uint256 indexed seriesId, address indexed keeper, uint8 erasures);
@@ -169,6 +171,20 @@ interface ISeriesMarket {
     /// @notice Stops the series for good: no append, no subscription, no release; every
     /// subscriber may refund what was not charged; keepers erase and `confirmErasure`.
     function withdrawConsent(uint256 seriesId) external;
+
+    /// @notice Opens a subscription for `grantee` (e.g. a validator) paid by the owner: escrows the
+    /// series price for segments [fromSeq, fromSeq + segments) from the caller. Keepers release to
+    /// it like to any subscription (keepers' fee per segment; the rest is credited back to the
+    /// owner); refunds go to the owner; the owner or the grantee may cancel.
+    /// @param pubKey 64-byte uncompressed key of `grantee` (shares are encrypted to it).
+    function grant(
+        uint256 seriesId,
+        address grantee,
+        uint64 fromSeq,
+        uint64 segments,
+        uint8 purpose,
+        bytes calldata pubKey
+    ) external returns (uint256 subscriptionId);
 
     // ------------------------------------------------------------------ subscriber
     /// @notice Escrows `pricePerSegment × segments` for segments [fromSeq, fromSeq + segments).

@@ -64,10 +64,20 @@ pub mod series_market {
     );
 }
 
+/// Validators' certificates of series.
+pub mod series_certification {
+    alloy::sol!(
+        #[sol(rpc, all_derives)]
+        SeriesCertification,
+        "artifacts/SeriesCertification.json"
+    );
+}
+
 pub use coin::PHDCoin;
 pub use data_registry::DataRegistry;
 pub use keeper_registry::KeeperRegistry;
 pub use marketplace::Marketplace;
+pub use series_certification::SeriesCertification;
 pub use series_market::SeriesMarket;
 
 /// The raw artifact JSON of each contract, as committed.
@@ -82,4 +92,6 @@ pub mod artifacts {
     pub const MARKETPLACE: &str = include_str!("../artifacts/Marketplace.json");
     /// `SeriesMarket.json`.
     pub const SERIES_MARKET: &str = include_str!("../artifacts/SeriesMarket.json");
+    /// `SeriesCertification.json`.
+    pub const SERIES_CERTIFICATION: &str = include_str!("../artifacts/SeriesCertification.json");
 }

@@ -20,16 +20,19 @@ pub enum ContractKind {
     Marketplace,
     /// `SeriesMarket`.
     SeriesMarket,
+    /// `SeriesCertification`.
+    SeriesCertification,
 }
 
 impl ContractKind {
     /// All contracts in deployment order.
-    pub const ALL: [ContractKind; 5] = [
+    pub const ALL: [ContractKind; 6] = [
         Self::PhdCoin,
         Self::KeeperRegistry,
         Self::DataRegistry,
         Self::Marketplace,
         Self::SeriesMarket,
+        Self::SeriesCertification,
     ];
 
     /// Solidity contract name.
@@ -40,6 +43,7 @@ impl ContractKind {
             Self::DataRegistry => "DataRegistry",
             Self::Marketplace => "Marketplace",
             Self::SeriesMarket => "SeriesMarket",
+            Self::SeriesCertification => "SeriesCertification",
         }
     }
 
@@ -50,6 +54,7 @@ impl ContractKind {
             Self::DataRegistry => artifacts::DATA_REGISTRY,
             Self::Marketplace => artifacts::MARKETPLACE,
             Self::SeriesMarket => artifacts::SERIES_MARKET,
+            Self::SeriesCertification => artifacts::SERIES_CERTIFICATION,
         }
     }
 

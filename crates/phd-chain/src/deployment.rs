@@ -60,6 +60,9 @@ pub struct Deployment {
     /// `SeriesMarket` (zero in files written before it existed: such a deployment is stale).
     #[serde(default)]
     pub series_market: Address,
+    /// `SeriesCertification` (zero in files written before it existed: such a deployment is stale).
+    #[serde(default)]
+    pub series_certification: Address,
     /// Block of the first deployment transaction: event scans start here.
     pub deployed_at_block: u64,
     /// Account that deployed (admin of the coin, owner of the keeper registry).
@@ -82,6 +85,7 @@ impl Deployment {
             ContractKind::DataRegistry => self.data_registry,
             ContractKind::Marketplace => self.marketplace,
             ContractKind::SeriesMarket => self.series_market,
+            ContractKind::SeriesCertification => self.series_certification,
         }
     }
 
@@ -150,6 +154,7 @@ mod tests {
             data_registry: Address::repeat_byte(3),
             marketplace: Address::repeat_byte(4),
             series_market: Address::repeat_byte(6),
+            series_certification: Address::repeat_byte(8),
             deployed_at_block: 7,
             deployer: Address::repeat_byte(5),
             params: None,

@@ -23,6 +23,7 @@ pub mod keys;
 pub mod purpose;
 pub mod revert;
 pub mod series;
+pub mod series_cert;
 pub mod trust;
 pub mod tx;
 pub mod units;
@@ -46,6 +47,9 @@ pub use revert::ContractRevert;
 pub use series::{
     ReleaseItem, ReleaseOutcome, SegmentParams, Series, SeriesParams, SeriesStatus,
     SubscribeOutcome, Subscription, commitments_hash, split_commitments,
+};
+pub use series_cert::{
+    SeriesCertificate, SeriesCertificationSummary, SeriesCertifyParams, SeriesGrantOutcome,
 };
 pub use trust::{
     CertificationSummary, CommitState, Committed, OwnerFraudEvidence, OwnerFraudProven, Stake,

@@ -12,6 +12,7 @@ use crate::{
         coin::PHDCoin::PHDCoinErrors as C, data_registry::DataRegistry::DataRegistryErrors as D,
         keeper_registry::KeeperRegistry::KeeperRegistryErrors as K,
         marketplace::Marketplace::MarketplaceErrors as M,
+        series_certification::SeriesCertification::SeriesCertificationErrors as SC,
         series_market::SeriesMarket::SeriesMarketErrors as S,
     },
     purpose::{DatasetStatus, PurchaseStatus, purpose_name, role_name},
@@ -29,6 +30,8 @@ pub enum ContractRevert {
     Marketplace(M),
     /// A `SeriesMarket` error.
     SeriesMarket(S),
+    /// A `SeriesCertification` error.
+    SeriesCertification(SC),
     /// A `PHDCoin` error (incl. OpenZeppelin ERC-20, ERC-2612, AccessControl, ECDSA, nonces).
     Coin(C),
     /// `Error(string)` from `require`/`revert("...")`.
@@ -52,6 +55,9 @@ impl ContractRevert {
         }
         if let Ok(e) = S::abi_decode(data) {
             return Self::SeriesMarket(e);
+        }
+        if let Ok(e) = SC::abi_decode(data) {
+            return Self::SeriesCertification(e);
         }
         if let Ok(e) = D::abi_decode(data) {
             return Self::DataRegistry(e);
@@ -83,6 +89,7 @@ impl ContractRevert {
             Self::KeeperRegistry(e) => short(format!("{e:?}")),
             Self::Marketplace(e) => short(format!("{e:?}")),
             Self::SeriesMarket(e) => short(format!("{e:?}")),
+            Self::SeriesCertification(e) => short(format!("{e:?}")),
             Self::Coin(e) => short(format!("{e:?}")),
             Self::Message(_) => "Error".into(),
             Self::Panic(_) => "Panic".into(),
@@ -231,6 +238,7 @@ impl fmt::Display for ContractRevert {
                 M::ShareProofInvalidIndex(_) => f.write_str("share proof: invalid share index"),
             },
             Self::SeriesMarket(e) => series_message(e, f),
+            Self::SeriesCertification(e) => series_certification_message(e, f),
             Self::DataRegistry(e) => match e {
                 D::DataRegistryUnknownDataset(e) => write!(f, "dataset {} does not exist", e.datasetId),
                 D::DataRegistryNotOwner(e) => write!(f, "{} is not the owner of dataset {}", e.caller, e.datasetId),
@@ -602,6 +610,52 @@ fn panic_reason(code: U256) -> &'static str {
         0x41 => "out of memory",
         0x51 => "call to uninitialised function",
         _ => "unknown panic",
+    }
+}
+
+fn series_certification_message(e: &SC, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match e {
+        SC::SeriesCertificationInvalidConfig(_) => {
+            f.write_str("invalid SeriesCertification configuration")
+        }
+        SC::SeriesCertificationNotValidator(e) => {
+            write!(f, "{} is not a staked validator", e.account)
+        }
+        SC::SeriesCertificationInvalidScore(e) => {
+            write!(f, "score {} bps is above 10000", e.scoreBps)
+        }
+        SC::SeriesCertificationReportUriTooLong(e) => {
+            write!(f, "report URI is {} bytes (max {})", e.length, e.max)
+        }
+        SC::SeriesCertificationUnknownSeries(e) => {
+            write!(f, "series {} does not exist", e.seriesId)
+        }
+        SC::SeriesCertificationSeriesNotActive(e) => {
+            write!(f, "series {} is not active (consent withdrawn)", e.seriesId)
+        }
+        SC::SeriesCertificationValidatorNotIndependent(e) => write!(
+            f,
+            "{} is the owner or a keeper of series {}: it cannot certify it",
+            e.validator, e.seriesId
+        ),
+        SC::SeriesCertificationAccessNotGranted(e) => write!(
+            f,
+            "subscription {} is not {}'s access to series {}",
+            e.subscriptionId, e.validator, e.seriesId
+        ),
+        SC::SeriesCertificationNotReleased(e) => write!(
+            f,
+            "segment {} of series {} was not released through this subscription (released: {}..{})",
+            e.throughSeq, e.seriesId, e.fromSeq, e.releasedEnd
+        ),
+        SC::SeriesCertificationNotLater(e) => write!(
+            f,
+            "{} already certified series {} through segment {}: a new certificate must cover a later one",
+            e.validator, e.seriesId, e.previousThroughSeq
+        ),
+        SC::SeriesCertificationUnknownCertificate(e) => {
+            write!(f, "series {} has no certificate {}", e.seriesId, e.index)
+        }
     }
 }
 

@@ -451,6 +451,8 @@ impl Devnet {
             ("KeeperRegistry", d.keeper_registry),
             ("DataRegistry", d.data_registry),
             ("Marketplace", d.marketplace),
+            ("SeriesMarket", d.series_market),
+            ("SeriesCert.", d.series_certification),
         ] {
             let _ = writeln!(t, "{:<14} {:<44} contract", name, a.to_string());
         }

@@ -341,6 +341,7 @@ fn config(dir: &std::path::Path) -> KeeperConfig {
             data_registry: Address::repeat_byte(0xD1),
             marketplace: Address::repeat_byte(0xE1),
             series_market: Address::repeat_byte(0xE2),
+            series_certification: Address::ZERO,
             deployed_at_block: 0,
             deployer: Address::ZERO,
             params: None,

@@ -104,6 +104,9 @@ pub enum Command {
     /// Continuous series: open one (then feed it with `stream`).
     #[command(subcommand)]
     Series(SeriesCmd),
+    /// Grant a validator (or another grantee) access to segments of my series (same as
+    /// `series grant`): an owner-paid subscription whose releases it can decrypt and certify.
+    SeriesGrant(Box<SeriesGrantCmd>),
     /// Follow a growing CSV and append it to a series segment by segment (runs until Ctrl-C /
     /// SIGTERM; resumes from --state after a crash with nothing lost or appended twice).
     Stream(Box<StreamCmd>),
@@ -114,6 +117,36 @@ pub enum Command {
 pub enum SeriesCmd {
     /// Open a series on-chain (keepers, threshold, price per segment, purposes); prints its id.
     Create(Box<SeriesCreateCmd>),
+    /// Grant a validator access to segments of my series (I pay the keepers' fee per segment).
+    Grant(Box<SeriesGrantCmd>),
+    /// A series' state and certification (validators' current certificates).
+    Status {
+        /// Series id.
+        id: u64,
+    },
+}
+
+/// `series grant` / `series-grant` flags.
+#[derive(Debug, Args)]
+pub struct SeriesGrantCmd {
+    /// Series id.
+    pub id: u64,
+    /// Grantee address (the validator's account).
+    #[arg(long, env = "PHD_GRANT_TO")]
+    pub to: Address,
+    /// Grantee's 64-byte public key (hex x‖y, optional 0x/04 prefix; a validator's
+    /// `/health` shows it as `account_pubkey`); shares are encrypted to it.
+    #[arg(long, env = "PHD_GRANT_PUBKEY")]
+    pub pubkey: String,
+    /// First granted segment (default: the next one appended).
+    #[arg(long, env = "PHD_GRANT_FROM_SEQ")]
+    pub from_seq: Option<u64>,
+    /// Number of segments granted.
+    #[arg(long, env = "PHD_GRANT_SEGMENTS", default_value_t = 24, value_parser = clap::value_parser!(u64).range(1..=u64::from(u32::MAX)))]
+    pub segments: u64,
+    /// Purpose of the grant (one the series consented to).
+    #[arg(long, env = "PHD_GRANT_PURPOSE", default_value = "research")]
+    pub purpose: Purpose,
 }
 
 /// `series create` flags.
@@ -649,6 +682,36 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 s
             })?;
         }
+        Command::SeriesGrant(g) | Command::Series(SeriesCmd::Grant(g)) => {
+            let g = *g;
+            let pk = crate::manage::parse_pubkey64(&g.pubkey)?;
+            let r = phd_sdk::series_cert::grant_series(
+                &ctx.client(),
+                g.id,
+                g.to,
+                &pk,
+                g.from_seq,
+                g.segments,
+                g.purpose,
+            )
+            .await?;
+            out.emit(&r, || {
+                format!(
+                    "granted series {} segments {}..{} to {} as subscription {} (escrow {} PHD; tx {})",
+                    r.series_id,
+                    r.from_seq,
+                    r.from_seq.saturating_add(r.segments),
+                    r.grantee,
+                    r.subscription_id,
+                    r.escrow_phd,
+                    r.tx_hash
+                )
+            })?;
+        }
+        Command::Series(SeriesCmd::Status { id }) => {
+            let v = phd_sdk::series_cert::series_status(&ctx.client(), id).await?;
+            out.emit(&v, || v.to_text())?;
+        }
         Command::Stream(st) => {
             let st = *st;
             let segment_by = match (st.segment_rows, st.segment) {
@@ -851,6 +914,62 @@ mod tests {
         };
         assert_eq!(c.keepers.keepers.len(), 2);
         assert_eq!(c.purposes, vec![Purpose::Research], "the default purpose");
+    }
+
+    #[test]
+    fn series_grant_flags_both_spellings() {
+        let to = "0x0000000000000000000000000000000000000009";
+        let pk = "11".repeat(64);
+        let cli = parse(&[
+            "series-grant",
+            "4",
+            "--to",
+            to,
+            "--pubkey",
+            &pk,
+            "--from-seq",
+            "2",
+            "--segments",
+            "6",
+            "--json",
+        ])
+        .unwrap();
+        assert!(cli.output.json);
+        let Command::SeriesGrant(g) = cli.command else {
+            panic!("not series-grant")
+        };
+        assert_eq!((g.id, g.from_seq, g.segments), (4, Some(2), 6));
+        assert_eq!(g.purpose, Purpose::Research, "the default purpose");
+        let Command::Series(SeriesCmd::Grant(g)) =
+            parse(&["series", "grant", "4", "--to", to, "--pubkey", &pk])
+                .unwrap()
+                .command
+        else {
+            panic!("not series grant")
+        };
+        assert_eq!((g.from_seq, g.segments), (None, 24));
+        // Refused by clap: no grantee, zero segments, a bad address.
+        assert!(parse(&["series-grant", "4", "--pubkey", &pk]).is_err());
+        assert!(
+            parse(&[
+                "series-grant",
+                "4",
+                "--to",
+                to,
+                "--pubkey",
+                &pk,
+                "--segments",
+                "0"
+            ])
+            .is_err()
+        );
+        assert!(parse(&["series-grant", "4", "--to", "0xzz", "--pubkey", &pk]).is_err());
+        let Command::Series(SeriesCmd::Status { id }) =
+            parse(&["series", "status", "9"]).unwrap().command
+        else {
+            panic!("not series status")
+        };
+        assert_eq!(id, 9);
     }
 
     #[test]

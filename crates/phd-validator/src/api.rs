@@ -1,4 +1,5 @@
-//! The validator's HTTP API: `GET /health`, `GET /reports/{dataset_id}`, `GET /jobs`.
+//! The validator's HTTP API: `GET /health`, `GET /reports/{dataset_id}`, `GET /jobs`, and for
+//! granted series `GET /series` (followed subscriptions) and `GET /series-reports/{name}`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -19,6 +20,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/health", get(health))
         .route("/reports/{dataset_id}", get(report))
         .route("/jobs", get(jobs))
+        .route("/series", get(series_follows))
+        .route("/series-reports/{name}", get(series_report))
         .with_state(shared)
 }
 
@@ -79,6 +82,30 @@ async fn jobs(State(s): State<Arc<Shared>>) -> Response {
         Err(e) => {
             tracing::error!(error = %e, "reading job records");
             json_error(StatusCode::INTERNAL_SERVER_ERROR, "cannot read job records")
+        }
+    }
+}
+
+async fn series_follows(State(s): State<Arc<Shared>>) -> Response {
+    match crate::series::load_state(s.data.root()) {
+        Ok(st) => axum::Json(st.follows).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "reading series.json");
+            json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot read the series state",
+            )
+        }
+    }
+}
+
+async fn series_report(State(s): State<Arc<Shared>>, UrlPath(name): UrlPath<String>) -> Response {
+    match crate::series::report_bytes(s.data.root(), &name) {
+        Ok(Some(bytes)) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+        Ok(None) => json_error(StatusCode::NOT_FOUND, format!("no series report {name}")),
+        Err(e) => {
+            tracing::error!(error = %e, "reading a series report");
+            json_error(StatusCode::INTERNAL_SERVER_ERROR, "cannot read the report")
         }
     }
 }

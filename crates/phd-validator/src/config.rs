@@ -41,6 +41,10 @@ pub struct ValidatorConfig {
     pub confirm_grants: bool,
     /// PHD wei to bond at registration (default: the registry's `MIN_STAKE()`).
     pub stake: Option<alloy::primitives::U256>,
+    /// Granted series: certify every this many newly scored segments (default 1).
+    pub series_certify_every: u64,
+    /// Granted series: segments in the rolling score window (default 4).
+    pub series_window: usize,
 }
 
 impl std::fmt::Debug for ValidatorConfig {
@@ -82,6 +86,8 @@ impl ValidatorConfig {
             min_certify_bps: DEFAULT_MIN_CERTIFY_BPS,
             confirm_grants: true,
             stake: None,
+            series_certify_every: 1,
+            series_window: 4,
         }
     }
 }

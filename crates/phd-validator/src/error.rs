@@ -40,6 +40,14 @@ pub enum ValidatorError {
         #[source]
         source: Box<phd_sdk::SdkError>,
     },
+    /// Following a granted series failed (segment lookup, shares, download, verification).
+    #[error("following series {series_id} (subscription {subscription_id}): {source}")]
+    Series {
+        series_id: u64,
+        subscription_id: u64,
+        #[source]
+        source: Box<phd_sdk::SdkError>,
+    },
     /// Object storage failed.
     #[error("storage: {context}: {source}")]
     Storage {

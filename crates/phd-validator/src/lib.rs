@@ -27,6 +27,7 @@ mod config;
 mod error;
 pub mod owner;
 pub mod report;
+pub mod series;
 pub mod state;
 pub mod train;
 mod watcher;

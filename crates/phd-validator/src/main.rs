@@ -89,6 +89,12 @@ struct RunArgs {
     /// Do not confirm grants on-chain.
     #[arg(long)]
     no_confirm: bool,
+    /// Granted series: certify on-chain every N newly scored segments.
+    #[arg(long, env = "PHD_VALIDATOR_SERIES_EVERY", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    series_certify_every: u64,
+    /// Granted series: segments in the rolling score window.
+    #[arg(long, env = "PHD_VALIDATOR_SERIES_WINDOW", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    series_window: u64,
 }
 
 #[derive(Debug, Args)]
@@ -130,6 +136,8 @@ async fn run(a: RunArgs) -> eyre::Result<()> {
     cfg.share_timeout = Duration::from_secs(a.share_timeout.max(1));
     cfg.min_certify_bps = a.min_score_bps;
     cfg.confirm_grants = !a.no_confirm;
+    cfg.series_certify_every = a.series_certify_every;
+    cfg.series_window = usize::try_from(a.series_window).wrap_err("--series-window")?;
     let listener = tokio::net::TcpListener::bind(a.listen)
         .await
         .wrap_err_with(|| format!("binding {}", a.listen))?;

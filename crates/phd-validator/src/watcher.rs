@@ -60,6 +60,9 @@ async fn round(s: &Shared, cancel: &CancellationToken) -> Result<()> {
             tracing::warn!(dataset_id = id, error = %e, "validation step failed; will retry");
         }
     }
+    if let Err(e) = crate::series::round(s, cancel).await {
+        tracing::warn!(error = %e, "series round failed; retrying");
+    }
     Ok(())
 }
 

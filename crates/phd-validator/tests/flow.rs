@@ -368,6 +368,7 @@ async fn corrupt_model_is_a_clear_error_at_start() -> eyre::Result<()> {
         data_registry: Address::ZERO,
         marketplace: Address::ZERO,
         series_market: Address::ZERO,
+        series_certification: Address::ZERO,
         deployed_at_block: 0,
         deployer: Address::ZERO,
         params: None,

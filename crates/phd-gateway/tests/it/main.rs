@@ -84,6 +84,7 @@ fn deployment() -> Deployment {
         data_registry: Address::repeat_byte(3),
         marketplace: Address::repeat_byte(4),
         series_market: Address::repeat_byte(5),
+        series_certification: Address::ZERO,
         deployed_at_block: 0,
         deployer: Address::ZERO,
         params: None,
