@@ -257,6 +257,14 @@ pub struct PublishCmd {
     /// Sampling rate (Hz) when the file does not say.
     #[arg(long, env = "PHD_SAMPLING_RATE")]
     pub sampling_rate: Option<f64>,
+    /// Input format: csv, ts, omh (Open mHealth / IEEE 1752.1 JSON), fhir (Observation with
+    /// sampledData). Default: from the extension, or the JSON content.
+    #[arg(long, env = "PHD_INPUT_FORMAT")]
+    pub input_format: Option<phd_ingest::InputFormat>,
+    /// Keep sensor channels the quality model does not check (listed in the metadata as
+    /// `unchecked_channels`); by default they are dropped and reported.
+    #[arg(long, env = "PHD_KEEP_UNCHECKED")]
+    pub keep_unchecked: bool,
     /// Seconds to wait for ≥ threshold keeper acknowledgements.
     #[arg(long, env = "PHD_ACK_TIMEOUT", default_value_t = 120)]
     pub ack_timeout: u64,
@@ -379,6 +387,8 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 sampling_rate_hz: p.sampling_rate,
                 ack_timeout: Duration::from_secs(p.ack_timeout),
                 gateway: p.gateway_url,
+                input_format: p.input_format,
+                keep_unchecked: p.keep_unchecked,
             };
             let hw = crate::checks::DeviceSignature;
             let r = crate::publish::publish(
@@ -408,6 +418,9 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 );
                 for k in &r.keepers {
                     s.push_str(&format!("\n    share {:>2}  {:#x}  stake {:>10} PHD  {}", k.share_index, k.address, k.stake_phd, k.endpoint));
+                }
+                for l in &r.input {
+                    s.push_str(&format!("\n  input: {l}"));
                 }
                 for w in &r.warnings {
                     s.push_str(&format!("\n  warning: {w}"));
