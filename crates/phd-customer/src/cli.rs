@@ -574,6 +574,32 @@ mod tests {
     }
 
     #[test]
+    fn export_format_flag() {
+        let format_of = |args: &[&str]| match parse(args) {
+            Ok(Cli {
+                command: Command::Buy { format, .. } | Command::Retrieve { format, .. },
+                ..
+            }) => Ok(format),
+            Ok(_) => Err("other command".to_owned()),
+            Err(e) => Err(e.to_string()),
+        };
+        use crate::export::ExportFormat;
+        assert_eq!(
+            format_of(&["buy", "7", "--out", "d"]),
+            Ok(ExportFormat::Csv)
+        );
+        assert_eq!(
+            format_of(&["buy", "7", "--out", "d", "--format", "fhir"]),
+            Ok(ExportFormat::Fhir)
+        );
+        assert_eq!(
+            format_of(&["retrieve", "3", "--out", "d", "--format", "omh"]),
+            Ok(ExportFormat::Omh)
+        );
+        assert!(format_of(&["buy", "7", "--out", "d", "--format", "xml"]).is_err());
+    }
+
+    #[test]
     fn bad_values_are_rejected() {
         assert!(parse(&["buy", "7", "--purpose", "marketing", "--out", "x"]).is_err());
         assert!(parse(&["buy", "7"]).is_err(), "--out is required");

@@ -66,11 +66,17 @@ const STANDARD_GRAVITY: f64 = 9.806_65;
 /// the canonical unit.
 const UNITS: &[(&[&str], Quantity, f64)] = &[
     (
-        &["m/s2", "ms-2", "m/s/s", "ms2", "m_s2", "m_s_2", "mps2", "m/sec2"],
+        &[
+            "m/s2", "ms-2", "m/s/s", "ms2", "m_s2", "m_s_2", "mps2", "m/sec2",
+        ],
         Quantity::Acceleration,
         1.0,
     ),
-    (&["g", "gn", "g0", "[g]"], Quantity::Acceleration, STANDARD_GRAVITY),
+    (
+        &["g", "gn", "g0", "[g]"],
+        Quantity::Acceleration,
+        STANDARD_GRAVITY,
+    ),
     (&["mg"], Quantity::Acceleration, STANDARD_GRAVITY / 1000.0),
     (
         &["rad/s", "rads-1", "rad_s", "rads", "rad/sec", "radps"],
@@ -79,7 +85,15 @@ const UNITS: &[(&[&str], Quantity, f64)] = &[
     ),
     (
         &[
-            "deg/s", "°/s", "degs-1", "deg_s", "degs", "dps", "degps", "deg/sec", "degree/s",
+            "deg/s",
+            "°/s",
+            "degs-1",
+            "deg_s",
+            "degs",
+            "dps",
+            "degps",
+            "deg/sec",
+            "degree/s",
             "degrees/s",
         ],
         Quantity::AngularVelocity,

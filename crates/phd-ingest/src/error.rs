@@ -114,9 +114,7 @@ pub enum IngestError {
         canonical: String,
         columns: Vec<String>,
     },
-    #[error(
-        "column `{column}`: unit `{unit}` is not a unit of {quantity} (accepted: {accepted})"
-    )]
+    #[error("column `{column}`: unit `{unit}` is not a unit of {quantity} (accepted: {accepted})")]
     ColumnUnit {
         column: String,
         unit: String,

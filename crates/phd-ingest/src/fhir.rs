@@ -160,7 +160,11 @@ pub fn read_fhir<R: Read>(reader: R, limits: &ReadLimits) -> Result<SensorTable>
             if text.lines().filter(|l| !l.trim().is_empty()).count() < 2 {
                 return Err(bad(format!("not a FHIR resource: {whole}")));
             }
-            for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            for (i, l) in text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+            {
                 resources.push(
                     serde_json::from_str(l)
                         .map_err(|e| bad(format!("line {}: not a FHIR resource: {e}", i + 1)))?,
@@ -216,7 +220,9 @@ fn read_observation(o: &Resource, limits: &ReadLimits, asm: &mut Assembler) -> R
                 rec = e
                     .value_integer
                     .and_then(|v| u32::try_from(v).ok())
-                    .ok_or_else(|| bad("recording extension without a valueInteger in u32".into()))?;
+                    .ok_or_else(|| {
+                        bad("recording extension without a valueInteger in u32".into())
+                    })?;
             }
             Some("label") => label = e.value_string.clone(),
             Some("attribute") => {
@@ -247,7 +253,9 @@ fn read_observation(o: &Resource, limits: &ReadLimits, asm: &mut Assembler) -> R
         }
     }
     if series.is_empty() {
-        return Err(bad("no valueSampledData (on the Observation or a component)".into()));
+        return Err(bad(
+            "no valueSampledData (on the Observation or a component)".into(),
+        ));
     }
     for (name, sd) in series {
         let name = name.ok_or_else(|| bad("sampled data without a code naming it".into()))?;
@@ -338,7 +346,13 @@ fn read_sampled(
                 .parse::<f64>()
                 .ok()
                 .filter(|v| v.is_finite())
-                .ok_or_else(|| bad(format!("`{}`: data token `{}`", truncate(name), truncate(t))))?,
+                .ok_or_else(|| {
+                    bad(format!(
+                        "`{}`: data token `{}`",
+                        truncate(name),
+                        truncate(t)
+                    ))
+                })?,
         };
         let (canon, f) = &targets[d];
         let t = t0 + i as f64 * period_ms / 1000.0;
@@ -484,7 +498,8 @@ pub fn write_fhir<W: Write>(table: &SensorTable, mut w: W) -> Result<()> {
         {
             o.insert("extension".into(), serde_json::Value::Array(ext));
         }
-        w.write_all(if first { b"\n" } else { b",\n" }).map_err(we)?;
+        w.write_all(if first { b"\n" } else { b",\n" })
+            .map_err(we)?;
         serde_json::to_writer(&mut w, &json!({ "resource": obs }))
             .map_err(|e| bad(e.to_string()))?;
         first = false;

@@ -88,7 +88,11 @@ pub fn normalise(table: SensorTable, opts: &InputOptions) -> Result<(SensorTable
 }
 
 /// Reads a file in `format` (detected from the extension / content when `None`).
-pub fn read_input(path: &Path, format: Option<InputFormat>, opts: &ReadOptions) -> Result<SensorTable> {
+pub fn read_input(
+    path: &Path,
+    format: Option<InputFormat>,
+    opts: &ReadOptions,
+) -> Result<SensorTable> {
     let format = match format {
         Some(f) => f,
         None => detect_format(path)?.ok_or_else(|| IngestError::Interchange {

@@ -14,11 +14,7 @@ use crate::table::{Attribute, SensorTable, TimeUnit};
 pub const MAX_INTERCHANGE_BYTES: u64 = 512 << 20;
 
 /// Reads at most `max` bytes; more is [`IngestError::InputTooLarge`].
-pub(crate) fn read_bounded(
-    mut r: impl Read,
-    max: u64,
-    format: &'static str,
-) -> Result<Vec<u8>> {
+pub(crate) fn read_bounded(mut r: impl Read, max: u64, format: &'static str) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
     (&mut r)
         .take(max + 1)
@@ -56,7 +52,9 @@ impl std::str::FromStr for InputFormat {
             "ts" => Ok(Self::Ts),
             "omh" | "openmhealth" | "ieee1752" => Ok(Self::Omh),
             "fhir" => Ok(Self::Fhir),
-            other => Err(format!("unknown input format `{other}` (csv, ts, omh, fhir)")),
+            other => Err(format!(
+                "unknown input format `{other}` (csv, ts, omh, fhir)"
+            )),
         }
     }
 }
@@ -265,10 +263,7 @@ impl Assembler {
 /// Row `i`'s (recording, label, attributes) for the writers' extensions.
 pub(crate) fn row_context(table: &SensorTable, row: usize) -> (u32, Option<&str>) {
     let rec = table.recording[row];
-    let label = table
-        .labels
-        .get(rec as usize)
-        .and_then(|l| l.as_deref());
+    let label = table.labels.get(rec as usize).and_then(|l| l.as_deref());
     (rec, label)
 }
 

@@ -38,11 +38,11 @@ pub use metadata::{
     CoarseAttributes, DatasetMetadata, DeviceInfo, METADATA_MAX_BYTES, METADATA_VERSION,
     QualitySummary, TimeRange,
 };
+pub use omh::{read_omh, write_omh};
 pub use pseudo::{
     ColumnAction, ColumnClass, HASH_HEX_LEN, PseudonymisePolicy, PseudonymiseReport,
     classify_column, coarsen_age, coarsen_weight, keyed_hash, pseudonymise,
 };
-pub use omh::{read_omh, write_omh};
 pub use read::{
     LimitedLineReader, NonFinitePolicy, ReadLimits, ReadOptions, TIME_CANDIDATES, TimeUnitHint,
     read_csv, read_csv_path, read_ts, read_ts_path, time_column_index, time_units_per_second,

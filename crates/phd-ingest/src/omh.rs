@@ -52,10 +52,21 @@ struct Header {
     phd: Option<PhdExtension>,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize)]
 struct UnitValue {
+    #[serde(deserialize_with = "exact_f64")]
     value: f64,
     unit: String,
+}
+
+/// serde_json's default float parsing may be 1 ULP off; the number's text parsed by `str::parse`
+/// is exact, so values written by [`write_omh`] come back bit for bit.
+fn exact_f64<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    let raw: Box<serde_json::value::RawValue> = Deserialize::deserialize(d)?;
+    raw.get()
+        .trim()
+        .parse::<f64>()
+        .map_err(|_| serde::de::Error::custom(format!("`{}` is not a number", truncate(raw.get()))))
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,9 +135,21 @@ pub fn read_omh<R: Read>(reader: R, limits: &ReadLimits) -> Result<SensorTable> 
                 ("acc_z", b.acceleration_z.as_ref(), Quantity::Acceleration),
             ],
             "angular-velocity" if s.namespace == "phd" || s.namespace == "omh" => vec![
-                ("gyr_x", b.angular_velocity_x.as_ref(), Quantity::AngularVelocity),
-                ("gyr_y", b.angular_velocity_y.as_ref(), Quantity::AngularVelocity),
-                ("gyr_z", b.angular_velocity_z.as_ref(), Quantity::AngularVelocity),
+                (
+                    "gyr_x",
+                    b.angular_velocity_x.as_ref(),
+                    Quantity::AngularVelocity,
+                ),
+                (
+                    "gyr_y",
+                    b.angular_velocity_y.as_ref(),
+                    Quantity::AngularVelocity,
+                ),
+                (
+                    "gyr_z",
+                    b.angular_velocity_z.as_ref(),
+                    Quantity::AngularVelocity,
+                ),
             ],
             "heart-rate" if s.namespace == "omh" => {
                 vec![("heart_rate", b.heart_rate.as_ref(), Quantity::HeartRate)]
@@ -201,7 +224,12 @@ fn truncate(s: &str) -> String {
 /// `creation_date_time` is the sample time, ids are `<recording>-<row>-<kind>`.
 pub fn write_omh<W: Write>(table: &SensorTable, mut w: W) -> Result<()> {
     table.validate()?;
-    type Group = (&'static str, &'static str, &'static str, [(&'static str, &'static str); 3]);
+    type Group = (
+        &'static str,
+        &'static str,
+        &'static str,
+        [(&'static str, &'static str); 3],
+    );
     const GROUPS: [Group; 3] = [
         (
             "omh",
@@ -223,7 +251,12 @@ pub fn write_omh<W: Write>(table: &SensorTable, mut w: W) -> Result<()> {
                 ("gyr_z", "angular_velocity_z"),
             ],
         ),
-        ("omh", "heart-rate", "2.0", [("heart_rate", "heart_rate"), ("", ""), ("", "")]),
+        (
+            "omh",
+            "heart-rate",
+            "2.0",
+            [("heart_rate", "heart_rate"), ("", ""), ("", "")],
+        ),
     ];
     let unit = |schema: &str| match schema {
         "acceleration" => "m/s^2",
@@ -231,9 +264,10 @@ pub fn write_omh<W: Write>(table: &SensorTable, mut w: W) -> Result<()> {
         _ => "beats/min",
     };
     if let Some(c) = table.channel_names.iter().find(|c| {
-        !GROUPS
-            .iter()
-            .any(|g| g.3.iter().any(|(canon, _)| !canon.is_empty() && *canon == c.as_str()))
+        !GROUPS.iter().any(|g| {
+            g.3.iter()
+                .any(|(canon, _)| !canon.is_empty() && *canon == c.as_str())
+        })
     }) {
         return Err(IngestError::ExportChannel {
             format: FORMAT,
@@ -244,11 +278,10 @@ pub fn write_omh<W: Write>(table: &SensorTable, mut w: W) -> Result<()> {
     let groups: Vec<(&Group, Vec<(usize, &str)>)> = GROUPS
         .iter()
         .map(|g| {
-            let cols = g
-                .3
-                .iter()
-                .filter_map(|(canon, field)| table.channel_index(canon).map(|i| (i, *field)))
-                .collect::<Vec<_>>();
+            let cols =
+                g.3.iter()
+                    .filter_map(|(canon, field)| table.channel_index(canon).map(|i| (i, *field)))
+                    .collect::<Vec<_>>();
             (g, cols)
         })
         .filter(|(_, cols)| !cols.is_empty())
@@ -305,7 +338,8 @@ pub fn write_omh<W: Write>(table: &SensorTable, mut w: W) -> Result<()> {
                 );
             }
             let point = serde_json::json!({ "header": header, "body": body });
-            w.write_all(if first { b"\n" } else { b",\n" }).map_err(we)?;
+            w.write_all(if first { b"\n" } else { b",\n" })
+                .map_err(we)?;
             serde_json::to_writer(&mut w, &point).map_err(|e| bad(e.to_string()))?;
             first = false;
         }

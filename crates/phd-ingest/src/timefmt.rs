@@ -31,7 +31,7 @@ const MAX_ABS_SECONDS: f64 = 253_402_300_799.0;
 
 /// `seconds` since the epoch as `YYYY-MM-DDThh:mm:ss.ffffffZ`; `None` outside years 0..=9999
 /// or when not finite.
-pub fn format(seconds: f64) -> Option<String> {
+pub(crate) fn format(seconds: f64) -> Option<String> {
     if !seconds.is_finite() || seconds.abs() > MAX_ABS_SECONDS {
         return None;
     }
@@ -60,7 +60,7 @@ fn num(s: &str) -> Option<u32> {
 
 /// Parses an RFC 3339 date-time (`T` or space, optional fraction, `Z` or `±hh:mm`) into seconds
 /// since the epoch, rounded to the microsecond. A date alone (`2024-05-01`) is midnight UTC.
-pub fn parse(s: &str) -> Option<f64> {
+pub(crate) fn parse(s: &str) -> Option<f64> {
     let s = s.trim();
     if s.len() > 64 || !s.is_ascii() {
         return None;
@@ -70,11 +70,7 @@ pub fn parse(s: &str) -> Option<f64> {
         None => (s, None),
     };
     let mut dp = date.split('-');
-    let (y, mo, d) = (
-        num(dp.next()?)?,
-        num(dp.next()?)?,
-        num(dp.next()?)?,
-    );
+    let (y, mo, d) = (num(dp.next()?)?, num(dp.next()?)?, num(dp.next()?)?);
     if dp.next().is_some() || date.len() != 10 || !(1..=12).contains(&mo) || !(1..=31).contains(&d)
     {
         return None;

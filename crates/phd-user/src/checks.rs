@@ -39,7 +39,12 @@ impl QualityCheck for ModelQuality {
             keep_classes: (!keep_classes.is_empty()).then(|| keep_classes.to_vec()),
             ..ScoreOptions::default()
         };
-        let checked_channels = self.model.variant_for(table, None)?.features.channels.clone();
+        let checked_channels = self
+            .model
+            .variant_for(table, None)?
+            .features
+            .channels
+            .clone();
         let score = self.model.score(table, &opts)?;
         let filtered = QualityModel::filter(table, &score)?;
         Ok(QualityOutcome {
@@ -288,7 +293,9 @@ mod tests {
     }
 
     const CANONICAL: [&str; 6] = ["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"];
-    const DEVICE: [&str; 6] = ["accel_x", "accel_y", "accel_z", "gyro_x", "gyro_y", "gyro_z"];
+    const DEVICE: [&str; 6] = [
+        "accel_x", "accel_y", "accel_z", "gyro_x", "gyro_y", "gyro_z",
+    ];
 
     /// Issue 12 regression: a gyroscope in deg/s under `gyro_x` headers used to be scored by
     /// the accelerometer-only model and listed with quality 1.0; it is now scored by the
@@ -311,22 +318,41 @@ mod tests {
             (Ok(a), Ok(b)) => {
                 assert_eq!(a.metadata.quality, b.metadata.quality);
                 assert!(
-                    a.metadata.quality.as_ref().unwrap().windows_dropped.contains_key("wrong_scale"),
+                    a.metadata
+                        .quality
+                        .as_ref()
+                        .unwrap()
+                        .windows_dropped
+                        .contains_key("wrong_scale"),
                     "{:?}",
                     a.metadata.quality
                 );
             }
-            _ => panic!("gyr_x: {canonical:?}\ngyro_x: {device:?}", canonical = canonical.as_ref().map(|p| &p.metadata.quality), device = device.as_ref().map(|p| &p.metadata.quality)),
+            _ => panic!(
+                "gyr_x: {canonical:?}\ngyro_x: {device:?}",
+                canonical = canonical.as_ref().map(|p| &p.metadata.quality),
+                device = device.as_ref().map(|p| &p.metadata.quality)
+            ),
         }
         // in rad/s the device file is the canonical file, and a declared deg/s unit converts
         let good = outcome(DEVICE, 1.0).unwrap();
         assert_eq!(good.canonical, outcome(CANONICAL, 1.0).unwrap().canonical);
         let declared = [
-            "accel_x", "accel_y", "accel_z", "gyro_x (deg/s)", "gyro_y (deg/s)", "gyro_z (deg/s)",
+            "accel_x",
+            "accel_y",
+            "accel_z",
+            "gyro_x (deg/s)",
+            "gyro_y (deg/s)",
+            "gyro_z (deg/s)",
         ];
         let converted = outcome(declared, deg).unwrap();
         assert_eq!(converted.metadata.quality, good.metadata.quality);
-        assert!(converted.input_lines().iter().any(|l| l.contains("converted from deg/s")));
+        assert!(
+            converted
+                .input_lines()
+                .iter()
+                .any(|l| l.contains("converted from deg/s"))
+        );
     }
 
     #[test]
@@ -345,7 +371,12 @@ mod tests {
         let head = String::from_utf8(dropped.canonical[..200].to_vec()).unwrap();
         assert!(!head.contains("heart_rate"), "{head}");
         assert_eq!(dropped.metadata.unchecked_channels, None);
-        assert!(dropped.input_lines().iter().any(|l| l.contains("heart_rate, mag_x")));
+        assert!(
+            dropped
+                .input_lines()
+                .iter()
+                .any(|l| l.contains("heart_rate, mag_x"))
+        );
         let kept = prepare(
             &p,
             &PrepareOptions {
@@ -384,7 +415,11 @@ mod tests {
                     let f = k as f64 / 5.0;
                     s.push_str(&format!("{rec},{label},{:.3}", t.time[i] + f * 0.1));
                     for col in &t.channels {
-                        let next = if i + 1 < range.end { col[i + 1] } else { col[i] };
+                        let next = if i + 1 < range.end {
+                            col[i + 1]
+                        } else {
+                            col[i]
+                        };
                         s.push_str(&format!(",{}", col[i] + (next - col[i]) * f));
                     }
                     s.push('\n');
@@ -419,7 +454,10 @@ mod tests {
         let bytes = phd_ingest::canonical_csv_bytes(&t).unwrap();
         std::fs::write(&csv, &bytes).unwrap();
         let want = prepare(&csv, &prep_opts(), Some(&q), None).unwrap();
-        for f in [phd_ingest::ExportFormat::Omh, phd_ingest::ExportFormat::Fhir] {
+        for f in [
+            phd_ingest::ExportFormat::Omh,
+            phd_ingest::ExportFormat::Fhir,
+        ] {
             let p = d.path().join(format!("rec-{f:?}.json"));
             std::fs::write(&p, phd_ingest::export_canonical(&bytes, f).unwrap()).unwrap();
             let got = prepare(&p, &prep_opts(), Some(&q), None).unwrap();

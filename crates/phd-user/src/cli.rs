@@ -760,6 +760,23 @@ mod tests {
         };
         assert_eq!(p.keepers.selection_seed, Some(42));
         assert!(parse(&["publish", "x.csv", "--price", "1", "--selection-seed", "-1"]).is_err());
+        let Command::Publish(p) = parse(&[
+            "publish",
+            "w.json",
+            "--price",
+            "1",
+            "--input-format",
+            "fhir",
+            "--keep-unchecked",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not publish")
+        };
+        assert_eq!(p.input_format, Some(phd_ingest::InputFormat::Fhir));
+        assert!(p.keep_unchecked);
+        assert!(parse(&["publish", "w.json", "--price", "1", "--input-format", "xml"]).is_err());
     }
 
     #[test]
