@@ -596,7 +596,7 @@ mod tests {
         let mut offset = "time,acc_x\n".len() as u64;
         let mut out = Vec::new();
         let mut segments = 0;
-        while let Some(len) = next_segment(&mut file, offset, by, Some(0), W).unwrap() {
+        while let Some(len) = next_segment(&mut file, offset, by, Some((0, 1.0)), W).unwrap() {
             let mut buf = vec![0u8; len as usize];
             file.seek(SeekFrom::Start(offset)).unwrap();
             file.read_exact(&mut buf).unwrap();
