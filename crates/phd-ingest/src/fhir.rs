@@ -364,7 +364,7 @@ fn read_sampled(
         }
         k += 1;
     }
-    if k % dims != 0 {
+    if !k.is_multiple_of(dims) {
         return Err(bad(format!(
             "`{}`: {k} data values are not a multiple of {dims} dimensions",
             truncate(name)
