@@ -70,6 +70,11 @@ pub enum Command {
         /// Output file.
         #[arg(long, short, env = "PHD_OUT")]
         out: PathBuf,
+        /// Output format: csv (the sealed canonical CSV), omh (Open mHealth data points) or
+        /// fhir (FHIR R4 Bundle of Observations); for omh/fhir the verified CSV is kept at
+        /// `<out>.canonical.csv`.
+        #[arg(long, env = "PHD_FORMAT", default_value = "csv")]
+        format: crate::export::ExportFormat,
         /// Seconds to wait for key shares.
         #[arg(long, env = "PHD_SHARE_TIMEOUT", default_value_t = 120)]
         share_timeout: u64,
@@ -84,6 +89,9 @@ pub enum Command {
         /// Output file.
         #[arg(long, short, env = "PHD_OUT")]
         out: PathBuf,
+        /// Output format: csv, omh or fhir (as for `buy`).
+        #[arg(long, env = "PHD_FORMAT", default_value = "csv")]
+        format: crate::export::ExportFormat,
         /// Seconds to wait for key shares.
         #[arg(long, env = "PHD_SHARE_TIMEOUT", default_value_t = 120)]
         share_timeout: u64,
@@ -262,6 +270,7 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
             max_price,
             permit,
             out: path,
+            format,
             share_timeout,
             no_confirm,
         } => {
@@ -270,7 +279,7 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 purpose,
                 max_price,
                 permit,
-                out: path,
+                out: crate::export::canonical_path(&path, format),
                 confirm: !no_confirm,
                 retrieve: RetrieveOptions {
                     share_timeout: Duration::from_secs(share_timeout),
@@ -278,6 +287,7 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 },
             };
             let r = crate::buy::buy(&ctx, &args).await?;
+            let exported = crate::export::export(&args.out, &path, format)?;
             out.emit(&r, || {
                 let mut s = format!(
                     "bought dataset {} as purchase {} for {} PHD (tx {})\n  {} bytes written to {} ({} chunks verified against the on-chain root)\n  shares used: {:?}",
@@ -302,21 +312,27 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 if let Some(c) = &r.confirm_tx {
                     s.push_str(&format!("\n  confirmed (tx {c})"));
                 }
+                if exported > 0 {
+                    s.push_str(&format!("\n  exported as {format:?} to {} ({exported} bytes)", path.display()));
+                }
                 s
             })?;
         }
         Command::Retrieve {
             purchase,
             out: path,
+            format,
             share_timeout,
             confirm,
         } => {
+            let csv_path = crate::export::canonical_path(&path, format);
             let opts = RetrieveOptions {
                 share_timeout: Duration::from_secs(share_timeout),
                 ..RetrieveOptions::default()
             };
             let (r, disputes) =
-                crate::buy::retrieve_and_dispute(&ctx, purchase, &path, &opts).await?;
+                crate::buy::retrieve_and_dispute(&ctx, purchase, &csv_path, &opts).await?;
+            let exported = crate::export::export(&csv_path, &path, format)?;
             // Never confirm over a bad share whose dispute failed: confirming gives it up.
             let undisputed = disputes.iter().any(|d| d.slashed_wei.is_none());
             let c = if confirm && !undisputed {
@@ -332,6 +348,9 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 }
                 for d in &disputes {
                     s.push_str(&format!("\n  dispute: {d}"));
+                }
+                if exported > 0 {
+                    s.push_str(&format!("\n  exported as {format:?} to {} ({exported} bytes)", path.display()));
                 }
                 if confirm && undisputed {
                     s.push_str(&format!("\n  warning: not confirmed: a bad share could not be disputed (`phd-customer dispute {purchase}`)"));
@@ -552,6 +571,32 @@ mod tests {
             assert!(permit);
             assert_eq!(out, PathBuf::from("d.csv"));
         }
+    }
+
+    #[test]
+    fn export_format_flag() {
+        let format_of = |args: &[&str]| match parse(args) {
+            Ok(Cli {
+                command: Command::Buy { format, .. } | Command::Retrieve { format, .. },
+                ..
+            }) => Ok(format),
+            Ok(_) => Err("other command".to_owned()),
+            Err(e) => Err(e.to_string()),
+        };
+        use crate::export::ExportFormat;
+        assert_eq!(
+            format_of(&["buy", "7", "--out", "d"]),
+            Ok(ExportFormat::Csv)
+        );
+        assert_eq!(
+            format_of(&["buy", "7", "--out", "d", "--format", "fhir"]),
+            Ok(ExportFormat::Fhir)
+        );
+        assert_eq!(
+            format_of(&["retrieve", "3", "--out", "d", "--format", "omh"]),
+            Ok(ExportFormat::Omh)
+        );
+        assert!(format_of(&["buy", "7", "--out", "d", "--format", "xml"]).is_err());
     }
 
     #[test]

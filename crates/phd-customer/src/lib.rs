@@ -6,8 +6,8 @@
 //! | command | function |
 //! |---|---|
 //! | `browse [filters]` | [`phd_sdk::browse::browse`] |
-//! | `buy ID --purpose --out [--max-price] [--permit]` | [`buy::buy`] |
-//! | `retrieve PURCHASE --out [--confirm]` | [`phd_sdk::retrieve::retrieve`] (+ [`buy::confirm`]) — also for grants (validator, portability) |
+//! | `buy ID --purpose --out [--max-price] [--permit] [--format csv\|omh\|fhir]` | [`buy::buy`] (+ [`export::export`]) |
+//! | `retrieve PURCHASE --out [--confirm] [--format csv\|omh\|fhir]` | [`phd_sdk::retrieve::retrieve`] (+ [`buy::confirm`]) — also for grants (validator, portability) |
 //! | `refund PURCHASE` | [`buy::refund`] |
 //! | `purchases` | [`buy::purchases`] |
 //! | `dispute PURCHASE [--index I]` | [`dispute::dispute`] (also run by `buy` for every bad share) |
@@ -17,6 +17,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod cli;
+pub mod export;
 pub mod follow;
 
 // The buying flows live in phd-sdk (the web page runs the same code); their paths stay here.

@@ -107,4 +107,45 @@ pub enum IngestError {
     MetadataVersion { found: u32, expected: u32 },
     #[error("metadata JSON: {source}")]
     MetadataJson { source: serde_json::Error },
+    #[error(
+        "columns {columns:?} all mean `{canonical}`; keep one (drop the others before publishing)"
+    )]
+    AmbiguousColumns {
+        canonical: String,
+        columns: Vec<String>,
+    },
+    #[error("column `{column}`: unit `{unit}` is not a unit of {quantity} (accepted: {accepted})")]
+    ColumnUnit {
+        column: String,
+        unit: String,
+        quantity: &'static str,
+        accepted: &'static str,
+    },
+    #[error("cannot determine the sample rate: {reason}")]
+    RateUndetermined { reason: String },
+    #[error(
+        "sample rate {rate_hz:.3} Hz is outside what can be resampled to {target_hz} Hz (accepted {min_hz}..={max_hz} Hz)"
+    )]
+    RateOutOfRange {
+        rate_hz: f64,
+        target_hz: f64,
+        min_hz: f64,
+        max_hz: f64,
+    },
+    #[error("{format} input is {size} bytes, over the limit of {max}")]
+    InputTooLarge {
+        format: &'static str,
+        size: u64,
+        max: u64,
+    },
+    #[error("{format} input: {reason}")]
+    Interchange {
+        format: &'static str,
+        reason: String,
+    },
+    #[error("{format} export: channel `{channel}` has no mapping in this format")]
+    ExportChannel {
+        format: &'static str,
+        channel: String,
+    },
 }

@@ -89,6 +89,9 @@ pub struct DatasetMetadata {
     /// e.g. [`crate::CANONICAL_FORMAT`]
     pub format: String,
     pub sampling_rate_hz: Option<f64>,
+    /// The device's rate when the data was resampled to `sampling_rate_hz` (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub resampled_from_hz: Option<f64>,
     pub time_range: Option<TimeRange>,
     /// rows of the canonical CSV
     pub sample_count: u64,
@@ -98,6 +101,10 @@ pub struct DatasetMetadata {
     pub device: Option<DeviceInfo>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub attributes: Option<CoarseAttributes>,
+    /// Sensor channels in the data that the quality model did not check (kept only on the
+    /// owner's explicit `--keep-unchecked`; absent when every channel was checked or dropped).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub unchecked_channels: Option<Vec<String>>,
     pub consented_purposes: Vec<String>,
     /// `0x` + 64 hex: SHA-256 of the consent terms text the owner agreed to
     pub consent_terms_hash: String,

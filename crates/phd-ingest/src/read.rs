@@ -68,15 +68,51 @@ pub struct ReadOptions {
     pub limits: ReadLimits,
 }
 
-const TIME_CANDIDATES: [&str; 7] = [
+/// Time column names recognised (case-insensitive, first match wins); a name ending in `ms`,
+/// `us` or `ns` is in milli-, micro- or nanoseconds unless [`ReadOptions::time_unit`] says
+/// otherwise.
+pub const TIME_CANDIDATES: [&str; 16] = [
     "time",
     "timestamp",
     "t",
     "time_s",
+    "timestamp_s",
+    "seconds_elapsed",
+    "elapsed_s",
     "t_ms",
     "time_ms",
     "timestamp_ms",
+    "unix_ms",
+    "epoch_ms",
+    "time_us",
+    "timestamp_us",
+    "time_ns",
+    "timestamp_ns",
 ];
+
+/// Units of a time column per second, from its name: 1000 for `…ms`, 10⁶ for `…us`, 10⁹ for
+/// `…ns`, else 1 (seconds).
+pub fn time_units_per_second(name: &str) -> f64 {
+    let n = name.trim().to_ascii_lowercase();
+    if n.ends_with("ms") {
+        1e3
+    } else if n.ends_with("us") {
+        1e6
+    } else if n.ends_with("ns") {
+        1e9
+    } else {
+        1.0
+    }
+}
+
+/// Index of the time column in `header` (see [`TIME_CANDIDATES`]).
+pub fn time_column_index<S: AsRef<str>>(header: &[S]) -> Option<usize> {
+    TIME_CANDIDATES.iter().find_map(|c| {
+        header
+            .iter()
+            .position(|h| h.as_ref().trim().eq_ignore_ascii_case(c))
+    })
+}
 
 /// Line reader that never buffers more than `max` bytes of one line: a 10 GB line without a
 /// newline fails with [`IngestError::LineTooLong`] after reading `max + 1` bytes of it.
@@ -259,9 +295,7 @@ pub fn read_csv<R: BufRead>(reader: R, opts: &ReadOptions) -> Result<SensorTable
     }
     let time_idx = match &opts.time_column {
         Some(n) => header.iter().position(|h| h == n),
-        None => TIME_CANDIDATES
-            .iter()
-            .find_map(|c| header.iter().position(|h| h.eq_ignore_ascii_case(c))),
+        None => time_column_index(&header),
     }
     .ok_or_else(|| IngestError::NoTimeColumn {
         candidates: opts.time_column.clone().map_or_else(
@@ -270,15 +304,18 @@ pub fn read_csv<R: BufRead>(reader: R, opts: &ReadOptions) -> Result<SensorTable
         ),
     })?;
     let time_name = &header[time_idx];
-    let unit = match opts.time_unit {
-        TimeUnitHint::Seconds => TimeUnit::Seconds,
-        TimeUnitHint::Millis => TimeUnit::Millis,
+    // units of the time column per second
+    let (unit, per_second) = match opts.time_unit {
+        TimeUnitHint::Seconds => (TimeUnit::Seconds, 1.0),
+        TimeUnitHint::Millis => (TimeUnit::Millis, 1e3),
         TimeUnitHint::Auto => {
-            if time_name.to_ascii_lowercase().ends_with("ms") {
+            let per_second = time_units_per_second(time_name);
+            let unit = if per_second == 1e3 {
                 TimeUnit::Millis
             } else {
                 TimeUnit::Seconds
-            }
+            };
+            (unit, per_second)
         }
     };
     let rec_idx = header.iter().position(|h| h == "recording");
@@ -337,11 +374,7 @@ pub fn read_csv<R: BufRead>(reader: R, opts: &ReadOptions) -> Result<SensorTable
             match *k {
                 Kind::Time => {
                     let v = parse_num(&f, line, i + 1, &header[i], NonFinitePolicy::Reject)?;
-                    time.push(if unit == TimeUnit::Millis {
-                        v / 1000.0
-                    } else {
-                        v
-                    });
+                    time.push(v / per_second);
                 }
                 Kind::Rec => {
                     rec = f

@@ -31,6 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         data_type: "accelerometer+gyroscope".into(),
         format: CANONICAL_FORMAT.into(),
         sampling_rate_hz: clean.sampling_rate_hz,
+        resampled_from_hz: None,
         time_range: Some(TimeRange { start_s, end_s }),
         sample_count: clean.len() as u64,
         plaintext_bytes: plaintext.len() as u64,
@@ -41,6 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             certified: false,
         }),
         attributes: Some(CoarseAttributes::from_table(&clean)),
+        unchecked_channels: None,
         consented_purposes: vec!["research".into()],
         consent_terms_hash: DatasetMetadata::hash_terms("PHD exchange consent terms v1"),
     };

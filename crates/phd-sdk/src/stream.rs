@@ -53,6 +53,11 @@ pub trait SegmentQuality: Send + Sync + std::fmt::Debug {
         &self,
         table: &phd_ingest::SensorTable,
     ) -> std::result::Result<(phd_ingest::SensorTable, phd_ingest::QualitySummary), String>;
+    /// The sample rate the model's windows assume (`None`: any). A source at another rate is
+    /// refused: segments are cut in source rows, so they cannot be resampled window-exactly.
+    fn sample_rate_hz(&self) -> Option<f64> {
+        None
+    }
 }
 
 /// What to stream.
@@ -192,7 +197,7 @@ fn next_segment(
     file: &mut std::fs::File,
     offset: u64,
     by: SegmentBy,
-    time_col: Option<usize>,
+    time_col: Option<(usize, f64)>,
     min_rows: usize,
 ) -> Result<Option<u64>> {
     file.seek(SeekFrom::Start(offset))
@@ -225,7 +230,7 @@ fn next_segment(
                 }
             }
             SegmentBy::Seconds(secs) => {
-                let t = time_col.and_then(|c| {
+                let t = time_col.and_then(|(c, per_second)| {
                     std::str::from_utf8(&line)
                         .ok()?
                         .trim_end()
@@ -234,6 +239,7 @@ fn next_segment(
                         .trim()
                         .parse::<f64>()
                         .ok()
+                        .map(|t| t / per_second)
                 });
                 if let (Some(t), Some(start)) = (t, t0)
                     && t >= start + secs
@@ -277,11 +283,21 @@ pub fn segment_plaintext(
     text.extend_from_slice(header.as_bytes());
     text.push(b'\n');
     text.extend_from_slice(rows);
-    let mut table =
+    let table =
         phd_ingest::read_csv(&text[..], &ReadOptions::default()).map_err(|e| e.to_string())?;
     drop(text);
+    // The same device-name and unit mapping as `publish`.
+    let (mut table, _) = phd_ingest::map_columns(table).map_err(|e| e.to_string())?;
     let mut report = None;
     if let Some(q) = quality {
+        if let (Some(target), Ok(r)) = (q.sample_rate_hz(), phd_ingest::detect_rate(&table))
+            && !phd_ingest::resample::rate_matches(r.rate_hz, target)
+        {
+            return Err(format!(
+                "the source is sampled at {:.3} Hz but the quality model scores {target} Hz windows; resample it first (`phd-user publish` resamples files) or stream without a quality model",
+                r.rate_hz
+            ));
+        }
         let (kept, summary) = q.assess(&table)?;
         table = kept;
         report = Some(summary);
@@ -393,12 +409,10 @@ pub async fn stream(
                 state.inode = inode(&meta);
                 state.offset = body_start;
             }
-            let time_col = header_line.split(',').position(|c| {
-                matches!(
-                    c.trim().to_ascii_lowercase().as_str(),
-                    "time" | "timestamp" | "t" | "time_s"
-                )
-            });
+            // the reader's time column, in seconds whatever its unit (`_ms`, `_ns`, …)
+            let cols: Vec<&str> = header_line.split(',').collect();
+            let time_col = phd_ingest::time_column_index(&cols)
+                .map(|i| (i, phd_ingest::time_units_per_second(cols[i])));
             let window = opts.quality.as_ref().map_or(1, |q| q.window_rows().max(1));
             let range = match &state.in_flight {
                 Some(f) => (f.start, f.end),
@@ -582,7 +596,7 @@ mod tests {
         let mut offset = "time,acc_x\n".len() as u64;
         let mut out = Vec::new();
         let mut segments = 0;
-        while let Some(len) = next_segment(&mut file, offset, by, Some(0), W).unwrap() {
+        while let Some(len) = next_segment(&mut file, offset, by, Some((0, 1.0)), W).unwrap() {
             let mut buf = vec![0u8; len as usize];
             file.seek(SeekFrom::Start(offset)).unwrap();
             file.read_exact(&mut buf).unwrap();

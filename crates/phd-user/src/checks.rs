@@ -39,12 +39,26 @@ impl QualityCheck for ModelQuality {
             keep_classes: (!keep_classes.is_empty()).then(|| keep_classes.to_vec()),
             ..ScoreOptions::default()
         };
+        let checked_channels = self
+            .model
+            .variant_for(table, None)?
+            .features
+            .channels
+            .clone();
         let score = self.model.score(table, &opts)?;
         let filtered = QualityModel::filter(table, &score)?;
         Ok(QualityOutcome {
             table: filtered,
             summary: score.summary(),
+            checked_channels,
         })
+    }
+
+    fn sample_rate_hz(&self) -> Option<f64> {
+        self.model
+            .variants()
+            .first()
+            .map(|v| v.features.sampling_rate_hz)
     }
 }
 
@@ -97,7 +111,19 @@ impl phd_sdk::stream::SegmentQuality for SegmentModel {
     ) -> std::result::Result<(SensorTable, phd_ingest::QualitySummary), String> {
         let out =
             QualityCheck::assess(&self.inner, table, &self.keep).map_err(|e| e.to_string())?;
-        Ok((out.table, out.summary))
+        // As `publish` by default: a channel the model does not check is not streamed.
+        let (checked, unchecked) = phd_ingest::retain_channels(&out.table, &out.checked_channels);
+        if !unchecked.is_empty() {
+            tracing::info!(
+                ?unchecked,
+                "dropped channels the quality model does not check"
+            );
+        }
+        Ok((checked, out.summary))
+    }
+
+    fn sample_rate_hz(&self) -> Option<f64> {
+        QualityCheck::sample_rate_hz(&self.inner)
     }
 }
 
@@ -216,5 +242,224 @@ mod tests {
             windows,
             batch_report.windows_kept + batch_report.windows_dropped.values().sum::<u64>()
         );
+    }
+
+    /// The first `n` recordings of the BasicMotions TEST split.
+    fn test_recordings(n: u32) -> SensorTable {
+        let p = phd_quality::default_data_dir().join("BasicMotions_TEST.ts");
+        let t = phd_ingest::read_ts_path(&p, &phd_ingest::ReadOptions::default()).unwrap();
+        let keep: Vec<bool> = t.recording.iter().map(|r| *r < n).collect();
+        let mut t = t.filter_rows(&keep).unwrap();
+        t.labels.truncate(n as usize);
+        t
+    }
+
+    /// `table` as a device CSV: `header` names the six channels, the gyroscope multiplied by
+    /// `gyro_scale`, extra constant columns appended.
+    fn device_csv(
+        table: &SensorTable,
+        header: [&str; 6],
+        gyro_scale: f64,
+        extra: &[(&str, f64)],
+    ) -> String {
+        let mut s = format!("recording,label,time,{}", header.join(","));
+        for (n, _) in extra {
+            s.push_str(&format!(",{n}"));
+        }
+        s.push('\n');
+        for i in 0..table.len() {
+            let r = table.recording[i];
+            let label = table.labels[r as usize].clone().unwrap_or_default();
+            s.push_str(&format!("{r},{label},{}", table.time[i]));
+            for (c, col) in table.channels.iter().enumerate() {
+                let v = if c >= 3 { col[i] * gyro_scale } else { col[i] };
+                s.push_str(&format!(",{v}"));
+            }
+            for (_, v) in extra {
+                s.push_str(&format!(",{v}"));
+            }
+            s.push('\n');
+        }
+        s
+    }
+
+    fn prep_opts() -> PrepareOptions {
+        PrepareOptions {
+            purposes: vec!["research".into()],
+            consent_terms_hash: phd_ingest::DatasetMetadata::hash_terms("t"),
+            pseudonym_key: vec![1u8; 32],
+            ..PrepareOptions::default()
+        }
+    }
+
+    const CANONICAL: [&str; 6] = ["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"];
+    const DEVICE: [&str; 6] = [
+        "accel_x", "accel_y", "accel_z", "gyro_x", "gyro_y", "gyro_z",
+    ];
+
+    /// Issue 12 regression: a gyroscope in deg/s under `gyro_x` headers used to be scored by
+    /// the accelerometer-only model and listed with quality 1.0; it is now scored by the
+    /// acc+gyro model and refused exactly like the same file with `gyr_x` headers.
+    #[test]
+    fn a_deg_per_s_gyroscope_under_device_names_is_refused_like_under_canonical_names() {
+        let q = ModelQuality::shipped().unwrap();
+        let t = test_recordings(8);
+        let d = tempfile::tempdir().unwrap();
+        let n = std::cell::Cell::new(0);
+        let outcome = |header: [&str; 6], scale: f64| {
+            n.set(n.get() + 1);
+            let p = d.path().join(format!("{}.csv", n.get()));
+            std::fs::write(&p, device_csv(&t, header, scale, &[])).unwrap();
+            prepare(&p, &prep_opts(), Some(&q), None).map_err(|e| e.to_string())
+        };
+        let deg = 180.0 / std::f64::consts::PI;
+        let canonical = outcome(CANONICAL, deg);
+        let device = outcome(DEVICE, deg);
+        match (&canonical, &device) {
+            (Err(a), Err(b)) => assert_eq!(a, b),
+            (Ok(a), Ok(b)) => {
+                assert_eq!(a.metadata.quality, b.metadata.quality);
+                assert!(
+                    a.metadata
+                        .quality
+                        .as_ref()
+                        .unwrap()
+                        .windows_dropped
+                        .contains_key("wrong_scale"),
+                    "{:?}",
+                    a.metadata.quality
+                );
+            }
+            _ => panic!(
+                "gyr_x: {canonical:?}\ngyro_x: {device:?}",
+                canonical = canonical.as_ref().map(|p| &p.metadata.quality),
+                device = device.as_ref().map(|p| &p.metadata.quality)
+            ),
+        }
+        // in rad/s the device file is the canonical file, and a declared deg/s unit converts
+        let good = outcome(DEVICE, 1.0).unwrap();
+        assert_eq!(good.canonical, outcome(CANONICAL, 1.0).unwrap().canonical);
+        let declared = [
+            "accel_x",
+            "accel_y",
+            "accel_z",
+            "gyro_x (deg/s)",
+            "gyro_y (deg/s)",
+            "gyro_z (deg/s)",
+        ];
+        let converted = outcome(declared, deg).unwrap();
+        assert_eq!(converted.metadata.quality, good.metadata.quality);
+        assert!(
+            converted
+                .input_lines()
+                .iter()
+                .any(|l| l.contains("converted from deg/s"))
+        );
+    }
+
+    #[test]
+    fn channels_the_model_does_not_check_are_dropped_or_kept_on_request() {
+        let q = ModelQuality::shipped().unwrap();
+        let t = test_recordings(4);
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("hr.csv");
+        std::fs::write(
+            &p,
+            device_csv(&t, CANONICAL, 1.0, &[("heart_rate", 71.0), ("mag_x", 20.0)]),
+        )
+        .unwrap();
+        let dropped = prepare(&p, &prep_opts(), Some(&q), None).unwrap();
+        assert_eq!(dropped.unchecked_dropped, ["heart_rate", "mag_x"]);
+        let head = String::from_utf8(dropped.canonical[..200].to_vec()).unwrap();
+        assert!(!head.contains("heart_rate"), "{head}");
+        assert_eq!(dropped.metadata.unchecked_channels, None);
+        assert!(
+            dropped
+                .input_lines()
+                .iter()
+                .any(|l| l.contains("heart_rate, mag_x"))
+        );
+        let kept = prepare(
+            &p,
+            &PrepareOptions {
+                keep_unchecked: true,
+                ..prep_opts()
+            },
+            Some(&q),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            kept.metadata.unchecked_channels.as_deref(),
+            Some(&["heart_rate".to_owned(), "mag_x".to_owned()][..])
+        );
+        let head = String::from_utf8(kept.canonical[..200].to_vec()).unwrap();
+        assert!(head.contains("heart_rate"), "{head}");
+        assert!(String::from_utf8_lossy(&kept.metadata_json).contains("\"unchecked_channels\""));
+    }
+
+    /// A BasicMotions recording upsampled to 50 Hz is resampled to the model's 10 Hz and scores
+    /// like the original.
+    #[test]
+    fn fifty_hz_basic_motions_scores_like_the_original() {
+        let q = ModelQuality::shipped().unwrap();
+        let t = test_recordings(40);
+        let d = tempfile::tempdir().unwrap();
+        let p10 = d.path().join("ten.csv");
+        std::fs::write(&p10, device_csv(&t, CANONICAL, 1.0, &[])).unwrap();
+        // what a 50 Hz device would have recorded of the same (band-limited) motion
+        let fifty = phd_ingest::resample::bandlimited_upsample(&t, 5);
+        let s = device_csv(&fifty, CANONICAL, 1.0, &[]);
+        let p50 = d.path().join("fifty.csv");
+        std::fs::write(&p50, s).unwrap();
+        let ten = prepare(&p10, &prep_opts(), Some(&q), None).unwrap();
+        let fifty = prepare(&p50, &prep_opts(), Some(&q), None).unwrap();
+        assert_eq!(fifty.metadata.sampling_rate_hz, Some(10.0));
+        assert_eq!(fifty.metadata.resampled_from_hz, Some(50.0));
+        assert_eq!(ten.metadata.resampled_from_hz, None);
+        let (a, b) = (
+            ten.metadata.quality.clone().unwrap(),
+            fifty.metadata.quality.clone().unwrap(),
+        );
+        eprintln!("10 Hz: {a:?}\n50 Hz: {b:?}");
+        // measured: score 0.9195 vs 0.9143, 38 vs 38 windows kept, one window Standing →
+        // Badminton
+        assert!((a.score - b.score).abs() <= 0.02, "{a:?} vs {b:?}");
+        assert!(
+            a.windows_kept.abs_diff(b.windows_kept) <= 1,
+            "{a:?} vs {b:?}"
+        );
+        let moved: u64 = a
+            .classes
+            .iter()
+            .map(|(c, n)| n.abs_diff(b.classes.get(c).copied().unwrap_or(0)))
+            .sum();
+        assert!(
+            moved <= 2,
+            "at most one window classified otherwise: {a:?} vs {b:?}"
+        );
+    }
+
+    /// The same recording as Open mHealth and as FHIR publishes to the same canonical bytes as
+    /// the CSV (format detected from the JSON content).
+    #[test]
+    fn omh_and_fhir_inputs_prepare_like_the_csv() {
+        let q = ModelQuality::shipped().unwrap();
+        let t = test_recordings(4);
+        let d = tempfile::tempdir().unwrap();
+        let csv = d.path().join("rec.csv");
+        let bytes = phd_ingest::canonical_csv_bytes(&t).unwrap();
+        std::fs::write(&csv, &bytes).unwrap();
+        let want = prepare(&csv, &prep_opts(), Some(&q), None).unwrap();
+        for f in [
+            phd_ingest::ExportFormat::Omh,
+            phd_ingest::ExportFormat::Fhir,
+        ] {
+            let p = d.path().join(format!("rec-{f:?}.json"));
+            std::fs::write(&p, phd_ingest::export_canonical(&bytes, f).unwrap()).unwrap();
+            let got = prepare(&p, &prep_opts(), Some(&q), None).unwrap();
+            assert_eq!(got.canonical, want.canonical, "{f:?}");
+            assert_eq!(got.metadata.quality, want.metadata.quality, "{f:?}");
+        }
     }
 }

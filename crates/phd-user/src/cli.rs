@@ -290,6 +290,14 @@ pub struct PublishCmd {
     /// Sampling rate (Hz) when the file does not say.
     #[arg(long, env = "PHD_SAMPLING_RATE")]
     pub sampling_rate: Option<f64>,
+    /// Input format: csv, ts, omh (Open mHealth / IEEE 1752.1 JSON), fhir (Observation with
+    /// sampledData). Default: from the extension, or the JSON content.
+    #[arg(long, env = "PHD_INPUT_FORMAT")]
+    pub input_format: Option<phd_ingest::InputFormat>,
+    /// Keep sensor channels the quality model does not check (listed in the metadata as
+    /// `unchecked_channels`); by default they are dropped and reported.
+    #[arg(long, env = "PHD_KEEP_UNCHECKED")]
+    pub keep_unchecked: bool,
     /// Seconds to wait for ≥ threshold keeper acknowledgements.
     #[arg(long, env = "PHD_ACK_TIMEOUT", default_value_t = 120)]
     pub ack_timeout: u64,
@@ -412,6 +420,8 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 sampling_rate_hz: p.sampling_rate,
                 ack_timeout: Duration::from_secs(p.ack_timeout),
                 gateway: p.gateway_url,
+                input_format: p.input_format,
+                keep_unchecked: p.keep_unchecked,
             };
             let hw = crate::checks::DeviceSignature;
             let r = crate::publish::publish(
@@ -441,6 +451,9 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 );
                 for k in &r.keepers {
                     s.push_str(&format!("\n    share {:>2}  {:#x}  stake {:>10} PHD  {}", k.share_index, k.address, k.stake_phd, k.endpoint));
+                }
+                for l in &r.input {
+                    s.push_str(&format!("\n  input: {l}"));
                 }
                 for w in &r.warnings {
                     s.push_str(&format!("\n  warning: {w}"));
@@ -810,6 +823,23 @@ mod tests {
         };
         assert_eq!(p.keepers.selection_seed, Some(42));
         assert!(parse(&["publish", "x.csv", "--price", "1", "--selection-seed", "-1"]).is_err());
+        let Command::Publish(p) = parse(&[
+            "publish",
+            "w.json",
+            "--price",
+            "1",
+            "--input-format",
+            "fhir",
+            "--keep-unchecked",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not publish")
+        };
+        assert_eq!(p.input_format, Some(phd_ingest::InputFormat::Fhir));
+        assert!(p.keep_unchecked);
+        assert!(parse(&["publish", "w.json", "--price", "1", "--input-format", "xml"]).is_err());
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub enum UserError {
     },
     /// Unknown input format.
     #[error(
-        "{path}: unsupported input format (expected a .csv file with a time column or a BasicMotions .ts file)"
+        "{path}: unsupported input format (expected a .csv file with a time column, a BasicMotions .ts file, or Open mHealth / FHIR JSON; --input-format names it)"
     )]
     UnsupportedFormat { path: PathBuf },
     /// The sensor file is malformed.

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use phd_ingest::{
-    CoarseAttributes, DatasetMetadata, DeviceInfo, PseudonymisePolicy, PseudonymiseReport,
-    QualitySummary, ReadOptions, SensorTable, TimeRange,
+    CoarseAttributes, DatasetMetadata, DeviceInfo, InputFormat, InputOptions, InputReport,
+    PseudonymisePolicy, PseudonymiseReport, QualitySummary, ReadOptions, SensorTable, TimeRange,
 };
 
 use crate::error::{BoxError, Result, UserError};
@@ -17,6 +17,8 @@ pub struct QualityOutcome {
     pub table: SensorTable,
     /// Score, model id, windows kept/dropped, for the metadata.
     pub summary: QualitySummary,
+    /// The channels the model scored (every other sensor channel went unchecked).
+    pub checked_channels: Vec<String>,
 }
 
 /// Pluggable quality model (the default wraps phd-quality).
@@ -28,6 +30,12 @@ pub trait QualityCheck: Send + Sync + std::fmt::Debug {
         table: &SensorTable,
         keep_classes: &[String],
     ) -> std::result::Result<QualityOutcome, BoxError>;
+
+    /// The sample rate the model scores at: input at another rate is resampled to it first.
+    /// `None`: the model takes any rate.
+    fn sample_rate_hz(&self) -> Option<f64> {
+        None
+    }
 }
 
 /// A verified device recording signature.
@@ -72,6 +80,11 @@ pub struct PrepareOptions {
     pub pseudonym_key: Vec<u8>,
     /// Refuse files without a valid device signature.
     pub require_certified: bool,
+    /// Input format (`None`: from the extension, or the content for JSON).
+    pub input_format: Option<InputFormat>,
+    /// Keep sensor channels the quality model does not check (listed in the metadata's
+    /// `unchecked_channels`); by default they are dropped, with a report line.
+    pub keep_unchecked: bool,
 }
 
 /// Output of [`prepare`].
@@ -91,6 +104,32 @@ pub struct Prepared {
     pub rows_read: usize,
     /// Rows after quality filtering.
     pub rows_kept: usize,
+    /// Column mapping, unit conversions, sample rate and resampling.
+    pub input: InputReport,
+    /// Sensor channels the model did not check, dropped (default) …
+    pub unchecked_dropped: Vec<String>,
+    /// … or kept on `keep_unchecked` (also in the metadata).
+    pub unchecked_kept: Vec<String>,
+}
+
+impl Prepared {
+    /// What happened to the input, one line each (CLI output).
+    pub fn input_lines(&self) -> Vec<String> {
+        let mut v = self.input.lines();
+        if !self.unchecked_dropped.is_empty() {
+            v.push(format!(
+                "dropped channels the quality model does not check: {} (--keep-unchecked keeps them, listed as unchecked)",
+                self.unchecked_dropped.join(", ")
+            ));
+        }
+        if !self.unchecked_kept.is_empty() {
+            v.push(format!(
+                "kept unchecked channels (listed in the metadata): {}",
+                self.unchecked_kept.join(", ")
+            ));
+        }
+        v
+    }
 }
 
 /// Where the device signature of `file` lives: `<FILE>.sig.json`.
@@ -100,29 +139,33 @@ pub fn signature_path(file: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Reads a `.csv` (time column) or `.ts` (BasicMotions) file.
-pub fn read_table(file: &Path, sampling_rate_hz: Option<f64>) -> Result<SensorTable> {
-    let ext = file
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
+/// Reads a `.csv` (time column), `.ts` (BasicMotions), Open mHealth or FHIR file (`format`, or
+/// detected from the extension / JSON content).
+pub fn read_table(
+    file: &Path,
+    format: Option<InputFormat>,
+    sampling_rate_hz: Option<f64>,
+) -> Result<SensorTable> {
     let opts = ReadOptions {
         sampling_rate_hz,
         ..ReadOptions::default()
     };
-    let r = match ext.as_deref() {
-        Some("csv") => phd_ingest::read_csv_path(file, &opts),
-        Some("ts") => phd_ingest::read_ts_path(file, &opts),
-        _ => {
-            return Err(UserError::UnsupportedFormat {
+    let format = match format {
+        Some(f) => f,
+        None => phd_ingest::detect_format(file)
+            .map_err(|e| UserError::Ingest {
                 path: file.to_path_buf(),
-            });
-        }
+                source: Box::new(e),
+            })?
+            .ok_or_else(|| UserError::UnsupportedFormat {
+                path: file.to_path_buf(),
+            })?,
     };
-    let table = r.map_err(|e| UserError::Ingest {
-        path: file.to_path_buf(),
-        source: Box::new(e),
-    })?;
+    let table =
+        phd_ingest::read_input(file, Some(format), &opts).map_err(|e| UserError::Ingest {
+            path: file.to_path_buf(),
+            source: Box::new(e),
+        })?;
     if table.is_empty() {
         return Err(UserError::Ingest {
             path: file.to_path_buf(),
@@ -175,8 +218,19 @@ pub fn prepare(
         None
     };
 
-    let table = read_table(file, opts.sampling_rate_hz)?;
+    let table = read_table(file, opts.input_format, opts.sampling_rate_hz)?;
     let rows_read = table.len();
+    // Device names and units → canonical; the model's rate (resampled when it differs).
+    let input_opts = InputOptions {
+        target_rate_hz: quality.and_then(|q| q.sample_rate_hz()),
+    };
+    let (table, input) =
+        phd_ingest::normalise(table, &input_opts).map_err(|e| UserError::Ingest {
+            path: file.to_path_buf(),
+            source: Box::new(e),
+        })?;
+    let mut unchecked_dropped = Vec::new();
+    let mut unchecked_kept = Vec::new();
 
     let (table, quality_summary) = match quality {
         Some(q) => {
@@ -185,7 +239,17 @@ pub fn prepare(
                 .map_err(|e| UserError::Quality {
                     reason: e.to_string(),
                 })?;
-            (out.table, Some(out.summary))
+            // A channel the model never looked at must not ride along as if checked.
+            let (checked, unchecked) =
+                phd_ingest::retain_channels(&out.table, &out.checked_channels);
+            let table = if opts.keep_unchecked {
+                unchecked_kept = unchecked;
+                out.table
+            } else {
+                unchecked_dropped = unchecked;
+                checked
+            };
+            (table, Some(out.summary))
         }
         None if !opts.keep_classes.is_empty() => {
             // Without the model, --keep still filters on recording labels.
@@ -247,6 +311,10 @@ pub fn prepare(
             .unwrap_or_else(|| data_type_of(&table)),
         format: phd_ingest::CANONICAL_FORMAT.to_string(),
         sampling_rate_hz: table.sampling_rate_hz,
+        resampled_from_hz: input
+            .resampled_to_hz
+            .and(input.source_rate)
+            .map(|r| (r.rate_hz * 1000.0).round() / 1000.0),
         time_range: table
             .time_range()
             .map(|(start_s, end_s)| TimeRange { start_s, end_s }),
@@ -259,6 +327,7 @@ pub fn prepare(
             certified: true,
         }),
         attributes,
+        unchecked_channels: (!unchecked_kept.is_empty()).then(|| unchecked_kept.clone()),
         consented_purposes: opts.purposes.clone(),
         consent_terms_hash: opts.consent_terms_hash.clone(),
     };
@@ -275,6 +344,9 @@ pub fn prepare(
         device,
         rows_read,
         rows_kept,
+        input,
+        unchecked_dropped,
+        unchecked_kept,
     })
 }
 

@@ -132,6 +132,10 @@ pub struct PublishArgs {
     /// becomes `<gateway>/v1/objects/<key>` and buyers read through it without S3 credentials.
     /// `None` lists `s3://bucket/key` (buyers need their own access to the bucket).
     pub gateway: Option<String>,
+    /// Input format (`None`: from the extension, or the content for JSON).
+    pub input_format: Option<phd_ingest::InputFormat>,
+    /// Keep sensor channels the quality model does not check (listed in the metadata).
+    pub keep_unchecked: bool,
 }
 
 impl PublishArgs {
@@ -170,6 +174,8 @@ impl PublishArgs {
             sampling_rate_hz: None,
             ack_timeout: Duration::from_secs(120),
             gateway: None,
+            input_format: None,
+            keep_unchecked: false,
         }
     }
 }
@@ -212,6 +218,9 @@ pub struct PublishOutcome {
     pub keepers: Vec<KeeperReport>,
     /// Warnings about the keeper set (explicit `--keepers` with little stake, shared hosts).
     pub warnings: Vec<String>,
+    /// What happened to the input: column renames and unit conversions, sample rate and
+    /// resampling, channels the model does not check (dropped or kept).
+    pub input: Vec<String>,
     pub metadata: serde_json::Value,
 }
 
@@ -254,6 +263,8 @@ pub async fn publish(
         sampling_rate_hz: args.sampling_rate_hz,
         pseudonym_key: pseudonym_key.to_vec(),
         require_certified: args.require_certified,
+        input_format: args.input_format,
+        keep_unchecked: args.keep_unchecked,
     };
     let spinner = ctx
         .progress
@@ -490,6 +501,7 @@ pub async fn publish(
         acknowledged: acked,
         keepers: reports,
         warnings,
+        input: prepared.input_lines(),
         metadata: record.metadata,
     })
 }

@@ -321,6 +321,7 @@ fn sample_metadata() -> DatasetMetadata {
         data_type: "accelerometer+gyroscope".into(),
         format: CANONICAL_FORMAT.into(),
         sampling_rate_hz: Some(10.0),
+        resampled_from_hz: None,
         time_range: Some(TimeRange {
             start_s: 0.0,
             end_s: 9.9,
@@ -346,6 +347,7 @@ fn sample_metadata() -> DatasetMetadata {
             age_band: Some("30-39".into()),
             weight_band: None,
         }),
+        unchecked_channels: None,
         consented_purposes: vec!["research".into()],
         consent_terms_hash: DatasetMetadata::hash_terms("terms v1"),
     }

@@ -3,3 +3,4 @@
 
 mod fuzz;
 mod ingest;
+mod inputs;
