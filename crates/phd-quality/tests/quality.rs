@@ -308,13 +308,13 @@ fn score_in_segments(
     drift
 }
 
-/// Drift too slow for any one window (0.02 m/s² per s: 0.2 m/s² over a window) builds up across
+/// Drift too slow for any one window (0.05 m/s² per s: 0.5 m/s² over a window) builds up across
 /// segment boundaries: the streamer's carried tracker sees it, segments scored alone cannot
 /// (5 windows each, fewer than the trend test needs), and a clean stream raises nothing.
 #[test]
 fn drift_across_segments_is_seen_only_with_the_carried_tracker() {
     let m = shipped();
-    let drifted = activity_stream("Walking", 40, 0, 0.02);
+    let drifted = activity_stream("Walking", 40, 0, 0.05);
     let carried = score_in_segments(&m, &drifted, 5, true);
     assert!(
         carried >= 10,
