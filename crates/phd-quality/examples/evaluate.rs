@@ -38,6 +38,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 *e as f64 / *t as f64
             );
         }
+        println!("held-out kinds by true activity (recall):");
+        for (k, by) in &r.held_out_by_class {
+            let cells: Vec<String> = by
+                .iter()
+                .map(|(c, (d, t))| format!("{c} {:.2}", *d as f64 / *t as f64))
+                .collect();
+            println!("  {k}: {}", cells.join(", "));
+        }
+        let t0 = std::time::Instant::now();
+        let s = model.evaluate_stream_drift(&test, variant, 60, 4, 0x5D21)?;
+        println!(
+            "continuous streams ({} windows per activity, evaluated in {:.2?}): clean windows {}, rejected {} ({} as drift, {} of them by the trend check)",
+            s.stream_windows,
+            t0.elapsed(),
+            s.clean_windows,
+            s.clean_rejects,
+            s.clean_drift_rejects,
+            s.clean_trend_rejects
+        );
+        println!("| stream drift | streams | detected | recall | mean first window |");
+        for (k, (n, d, first)) in &s.drifted {
+            println!(
+                "| {k} | {n} | {d} | {:.3} | {first:.1} |",
+                *d as f64 / *n as f64
+            );
+        }
     }
     let _ = QualityModel::load(&shipped_model_path())
         .map(|m| println!("\nshipped model id {:?}", m.model_id()));

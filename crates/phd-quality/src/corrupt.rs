@@ -26,10 +26,17 @@ pub enum CorruptionKind {
     NonMonotonicTime,
     /// 1–3 NaN / ±inf values
     NanInf,
+    /// slow offset drift: one axis gains a linear ramp from a random start in the first half
+    /// to the window's end, at a fixed slope (acc 0.5 / 1 / 2 m/s² per s, gyro 0.1 / 0.2 /
+    /// 0.4 rad/s per s)
+    Drift,
+    /// 1–3 isolated single-sample glitches of a *fixed* amplitude, not relative to the window
+    /// (acc ± 3 g = 29.42 m/s², gyro ± 1000 °/s = 17.45 rad/s added to the sample)
+    Glitch,
 }
 
 impl CorruptionKind {
-    pub const ALL: [CorruptionKind; 9] = [
+    pub const ALL: [CorruptionKind; 11] = [
         Self::Flatline,
         Self::Clipping,
         Self::WhiteNoise,
@@ -39,7 +46,13 @@ impl CorruptionKind {
         Self::DuplicateTimestamps,
         Self::NonMonotonicTime,
         Self::NanInf,
+        Self::Drift,
+        Self::Glitch,
     ];
+
+    /// The held-out kinds of the long-stream evaluation (docs/QUALITY.md "Drift and fixed
+    /// glitches"): no detector forest is ever trained on them.
+    pub const HELD_OUT: [CorruptionKind; 2] = [Self::Drift, Self::Glitch];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -52,6 +65,8 @@ impl CorruptionKind {
             Self::DuplicateTimestamps => "duplicate_timestamps",
             Self::NonMonotonicTime => "non_monotonic_time",
             Self::NanInf => "nan_inf",
+            Self::Drift => "drift",
+            Self::Glitch => "glitch",
         }
     }
 }
@@ -175,6 +190,42 @@ pub fn corrupt(w: &Window, kind: CorruptionKind, seed: u64) -> Window {
                 out.data[c][i] = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY][rng.below(3)];
             }
         }
+        CorruptionKind::Drift => {
+            let c = rng.below(nch);
+            let slopes = DRIFT_SLOPES[usize::from(c >= 3)];
+            let slope =
+                slopes[rng.below(slopes.len())] * if rng.below(2) == 0 { 1.0 } else { -1.0 };
+            let s = rng.below(n / 2);
+            let t0 = w.t[s];
+            for (x, t) in out.data[c][s..].iter_mut().zip(&w.t[s..]) {
+                *x += slope * (t - t0);
+            }
+        }
+        CorruptionKind::Glitch => {
+            let k = 1 + rng.below(3);
+            let mut hit: Vec<usize> = Vec::with_capacity(k);
+            for _ in 0..k {
+                let c = rng.below(nch);
+                // isolated: never next to another glitch sample
+                let i = rng.below(n);
+                if hit.iter().any(|&j| j.abs_diff(i) < 2) {
+                    continue;
+                }
+                hit.push(i);
+                let sign = if rng.below(2) == 0 { 1.0 } else { -1.0 };
+                out.data[c][i] += sign * GLITCH_AMPLITUDE[usize::from(c >= 3)];
+            }
+        }
     }
     out
 }
+
+/// Acceleration of gravity (m/s²): the fixed glitch amplitude is given in g.
+pub(crate) const STANDARD_GRAVITY: f64 = 9.806_65;
+/// Fixed glitch amplitude for an accelerometer axis (3 g) and a gyroscope axis (1000 °/s).
+pub const GLITCH_AMPLITUDE: [f64; 2] = [
+    3.0 * STANDARD_GRAVITY,
+    1000.0 * std::f64::consts::PI / 180.0,
+];
+/// Drift slopes per second: accelerometer (m/s²/s) and gyroscope (rad/s/s).
+pub const DRIFT_SLOPES: [[f64; 3]; 2] = [[0.5, 1.0, 2.0], [0.1, 0.2, 0.4]];

@@ -23,6 +23,11 @@ pub enum InvalidReason {
     WhiteNoise,
     Spikes,
     WrongScale,
+    /// slow offset drift: within a window (class-conditional) or across consecutive windows
+    /// of a stream ([`crate::DriftTracker`])
+    Drift,
+    /// a sample beyond the full scale its sensor showed in TRAIN
+    OutOfRange,
 }
 
 impl InvalidReason {
@@ -38,6 +43,8 @@ impl InvalidReason {
             Self::WhiteNoise => "white_noise",
             Self::Spikes => "spikes",
             Self::WrongScale => "wrong_scale",
+            Self::Drift => "drift",
+            Self::OutOfRange => "out_of_range",
         }
     }
 }
@@ -79,6 +86,116 @@ pub struct Thresholds {
     pub class_spike_max: Vec<[f64; 2]>,
     /// per activity class: max [`lonely_peak`] over clean TRAIN windows × `LONELY_MARGIN`
     pub class_lonely_max: Vec<f64>,
+    /// per channel: the largest |value| its sensor (axis triple) showed in clean TRAIN ×
+    /// `FULL_SCALE_MARGIN` — the sensor's measuring range (BasicMotions: ±3 g, ±2000 °/s)
+    pub full_scale: Vec<f64>,
+    /// per activity class: max [`glitch_isolation`] over clean TRAIN windows × `GLITCH_MARGIN`
+    pub class_glitch_max: Vec<f64>,
+    /// per activity class and sensor (axis triple): max [`drift_shift`] over the sensor's axes
+    /// in clean TRAIN windows × `DRIFT_MARGIN`
+    pub class_drift_max: Vec<Vec<f64>>,
+    /// the cross-window trend check of continuous streams
+    pub stream_drift: crate::stream::StreamDriftLimits,
+}
+
+/// Margin over the TRAIN full scale: a sensor cannot report beyond its range, so anything
+/// more than 5 % past the largest value it ever gave is not a measurement.
+pub const FULL_SCALE_MARGIN: f64 = 1.05;
+/// Margin over the per-class TRAIN maximum of [`glitch_isolation`].
+pub const GLITCH_MARGIN: f64 = 1.25;
+/// Margin over the per-class TRAIN maximum of [`drift_shift`].
+pub const DRIFT_MARGIN: f64 = 1.5;
+
+/// Robust scale of a set of residuals: 1.4826 × median |r| (the MAD of a zero-centred
+/// series), floored so that a flat channel does not divide by zero. A few glitch samples
+/// move a median of ~100 values by at most a few ranks, so the glitch does not hide itself by
+/// inflating the scale (unlike a standard deviation).
+fn robust_scale(r: &[f64], scratch: &mut Vec<f64>) -> f64 {
+    scratch.clear();
+    scratch.extend(r.iter().map(|v| v.abs()));
+    (1.4826 * crate::features::quantile(scratch, 0.5)).max(1e-9)
+}
+
+/// Glitch statistic (a Hampel filter on the local residual, cross-checked against every other
+/// channel). For each channel, the residual of sample `i` against the straight line through its
+/// neighbours, `e_i = x_i − (x_{i−1} + x_{i+1}) / 2`, as a robust z-score (`|e_i|` over
+/// 1.4826 × median `|e|` of that channel); divided by the largest z-score of every *other*
+/// channel (both sensors) at samples `i−1 ..= i+1`, floored at 1; the max over channels and
+/// samples. A body movement that bends one axis also shows in the other axes and in the other
+/// sensor (a wrist jolt is both an acceleration and a rotation); a transmission or ADC glitch
+/// changes one number.
+pub fn glitch_isolation(w: &Window) -> f64 {
+    let n = w.len();
+    let nch = w.data.len();
+    if n < 5 || w.data.iter().any(|c| c.len() != n) {
+        return 0.0;
+    }
+    let mut scratch = Vec::with_capacity(n);
+    let z: Vec<Vec<f64>> = w
+        .data
+        .iter()
+        .map(|x| {
+            let mut e = vec![0.0; n];
+            for i in 1..n - 1 {
+                e[i] = x[i] - 0.5 * (x[i - 1] + x[i + 1]);
+            }
+            let s = robust_scale(&e[1..n - 1], &mut scratch);
+            e.iter().map(|v| v.abs() / s).collect()
+        })
+        .collect();
+    let mut best = 0.0f64;
+    for c in 0..nch {
+        for i in 1..n - 1 {
+            let zc = z[c][i];
+            if zc <= best {
+                continue; // cannot beat the best even with no support from other channels
+            }
+            let others = (0..nch)
+                .filter(|&j| j != c)
+                .flat_map(|j| z[j][i - 1..=i + 1].iter().copied())
+                .fold(0.0, f64::max);
+            best = best.max(zc / others.max(1.0));
+        }
+    }
+    if best.is_finite() { best.min(1e6) } else { 1e6 }
+}
+
+/// Drift statistic per channel: |median of the last third − median of the first third| of the
+/// window, in the channel's units. Medians, so one glitch or one swing does not move it; thirds,
+/// so a ramp over the window shows as ⅔ of its rise.
+pub fn drift_shift(w: &Window) -> Vec<f64> {
+    let n = w.len();
+    let k = n / 3;
+    let mut scratch = Vec::with_capacity(k);
+    w.data
+        .iter()
+        .map(|x| {
+            if k == 0 || x.len() != n {
+                return 0.0;
+            }
+            scratch.clear();
+            scratch.extend_from_slice(&x[..k]);
+            let a = crate::features::quantile(&mut scratch, 0.5);
+            scratch.clear();
+            scratch.extend_from_slice(&x[n - k..]);
+            let b = crate::features::quantile(&mut scratch, 0.5);
+            (b - a).abs()
+        })
+        .collect()
+}
+
+/// Whether the window's within-window shift exceeds, on some accelerometer axis, what clean
+/// TRAIN windows of activity `class` ever showed on the accelerometer.
+///
+/// Accelerometer only: a lasting shift of *linear* acceleration means an ever-growing velocity,
+/// which a wrist cannot sustain, whereas a lasting shift of a rotation rate is simply a turn
+/// (a clean TEST walker turning shifts gyr_z by 1.55 rad/s within 10 s). Gyroscope drift is
+/// left to the cross-window trend check: nobody keeps turning faster for minutes.
+pub(crate) fn drift_exceeds(w: &Window, th: &Thresholds, class: usize) -> bool {
+    let Some(&lim) = th.class_drift_max.get(class).and_then(|l| l.first()) else {
+        return false;
+    };
+    drift_shift(w).iter().take(3).any(|d| *d > lim)
 }
 
 /// Margin over the per-class TRAIN maximum of [`lonely_peak`].
@@ -221,6 +338,15 @@ pub fn rule_check(w: &Window, cfg: &FeatureConfig, th: &Thresholds) -> Option<In
     None
 }
 
+/// A sample beyond the sensor's full scale (after the spike and scale checks, which name the
+/// cause more precisely when they fire).
+fn out_of_range(w: &Window, th: &Thresholds) -> bool {
+    w.data
+        .iter()
+        .zip(&th.full_scale)
+        .any(|(c, fs)| c.iter().any(|v| v.abs() > *fs))
+}
+
 fn stat_check(f: &[f64], cfg: &FeatureConfig, th: &Thresholds) -> Option<InvalidReason> {
     let (peak, rms, ratio) = summary(f, cfg);
     if peak > th.peak_ratio_max {
@@ -341,6 +467,41 @@ impl Detector {
                 }
                 m
             },
+            full_scale: {
+                let nch = cfg.channels.len();
+                let mut sensor = vec![0.0f64; nch.div_ceil(3)];
+                for w in clean {
+                    for (c, x) in w.data.iter().enumerate() {
+                        let m = x.iter().map(|v| v.abs()).fold(0.0, f64::max);
+                        sensor[c / 3] = sensor[c / 3].max(m);
+                    }
+                }
+                (0..nch)
+                    .map(|c| sensor[c / 3] * FULL_SCALE_MARGIN)
+                    .collect()
+            },
+            class_glitch_max: {
+                let mut m = vec![0.0f64; n_classes];
+                for (w, c) in clean.iter().zip(classes) {
+                    if let Some(slot) = c.and_then(|c| m.get_mut(c)) {
+                        *slot = slot.max(glitch_isolation(w) * GLITCH_MARGIN);
+                    }
+                }
+                m
+            },
+            class_drift_max: {
+                let groups = cfg.channels.len().div_ceil(3);
+                let mut m = vec![vec![0.0f64; groups]; n_classes];
+                for (w, c) in clean.iter().zip(classes) {
+                    if let Some(slot) = c.and_then(|c| m.get_mut(c)) {
+                        for (ch, d) in drift_shift(w).iter().enumerate() {
+                            slot[ch / 3] = slot[ch / 3].max(d * DRIFT_MARGIN);
+                        }
+                    }
+                }
+                m
+            },
+            stream_drift: crate::stream::StreamDriftLimits::calibrate(clean, cfg),
         };
         // forest: clean (+ gain-augmented clean) vs model-detected corruptions; `group[i]` is
         // the source window of row i (for cross-validation folds)
@@ -420,7 +581,9 @@ impl Detector {
                 None => {
                     let mut f = Vec::with_capacity(cfg.feature_count());
                     fx.extract(&w.data, &mut f);
-                    let validity = match stat_check(&f, cfg, th) {
+                    let reason = stat_check(&f, cfg, th)
+                        .or_else(|| out_of_range(w, th).then_some(InvalidReason::OutOfRange));
+                    let validity = match reason {
                         Some(reason) => Validity::Invalid { reason },
                         None => {
                             pending.push(out.len());

@@ -9,14 +9,17 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::corrupt::{CorruptionKind, corrupt};
-use crate::detect::{Detector, InvalidReason, Validity, lonely_peak, spike_stats};
+use crate::detect::{
+    Detector, InvalidReason, Validity, drift_exceeds, glitch_isolation, lonely_peak, spike_stats,
+};
 use crate::error::{QualityError, Result};
 use crate::features::{FeatureConfig, FeatureExtractor};
 use crate::forest::{Forest, ForestParams, argmax};
+use crate::stream::DriftTracker;
 use crate::window::{Window, windows};
 
 /// Serialisation format version of [`QualityModel`].
-pub const MODEL_VERSION: u32 = 1;
+pub const MODEL_VERSION: u32 = 2;
 const MAGIC: &[u8; 8] = b"PHDQMDL\x01";
 const MAX_MODEL_BYTES: u64 = 256 << 20;
 
@@ -158,7 +161,29 @@ pub struct EvalReport {
     pub false_rejects: BTreeMap<String, u32>,
     /// corruption kind → (detected, total, detected with the matching reason)
     pub recall: BTreeMap<String, (u32, u32, u32)>,
+    /// held-out kinds ([`CorruptionKind::HELD_OUT`]) → true activity → (detected, total)
+    pub held_out_by_class: BTreeMap<String, BTreeMap<String, (u32, u32)>>,
 }
+
+/// Continuous-stream drift evaluation ([`QualityModel::evaluate_stream_drift`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamDriftReport {
+    pub variant: String,
+    /// windows per stream
+    pub stream_windows: usize,
+    /// windows of the clean streams, and of those rejected as `drift` / for any reason
+    pub clean_windows: u32,
+    pub clean_drift_rejects: u32,
+    /// of the `drift` rejects, those by the cross-window trend check
+    pub clean_trend_rejects: u32,
+    pub clean_rejects: u32,
+    /// per slope label (`acc 0.01 m/s²/s`, …): (streams, streams with a `drift` window,
+    /// mean index of the first `drift` window among the detected streams)
+    pub drifted: BTreeMap<String, (u32, u32, f64)>,
+}
+
+/// Slopes of the stream drift set: accelerometer (m/s² per s), gyroscope (rad/s per s).
+pub const STREAM_DRIFT_SLOPES: [[f64; 3]; 2] = [[0.005, 0.01, 0.02], [0.001, 0.002, 0.005]];
 
 /// Default location of the BasicMotions data: `$PHD_DATA_DIR`, else
 /// `data/basic-motions` of the repository.
@@ -189,6 +214,8 @@ fn expected_reason(kind: CorruptionKind) -> &'static [InvalidReason] {
         CorruptionKind::DuplicateTimestamps => &[R::DuplicateTimestamp],
         CorruptionKind::NonMonotonicTime => &[R::NonMonotonicTime],
         CorruptionKind::NanInf => &[R::NonFinite],
+        CorruptionKind::Drift => &[R::Drift],
+        CorruptionKind::Glitch => &[R::Spikes, R::OutOfRange],
     }
 }
 
@@ -410,17 +437,106 @@ impl QualityModel {
                 };
                 continue;
             }
+            // an isolated one-channel excursion beyond what clean windows of this activity
+            // ever showed (docs/QUALITY.md "glitch")
+            if let Some(w) = ws.get(i)
+                && th
+                    .class_glitch_max
+                    .get(c)
+                    .is_some_and(|lim| glitch_isolation(w) > *lim)
+            {
+                out[i].0 = Validity::Invalid {
+                    reason: InvalidReason::Spikes,
+                };
+                continue;
+            }
+            // the level of an axis moving across the window more than in any clean window of
+            // this activity
+            if ws.get(i).is_some_and(|w| drift_exceeds(w, th, c)) {
+                out[i].0 = Validity::Invalid {
+                    reason: InvalidReason::Drift,
+                };
+                continue;
+            }
             out[i].1 = Some(c);
             out[i].2 = conf;
         }
         Ok(out)
     }
 
-    /// Score every window of a table.
+    /// Score every window of a table (the cross-window drift check runs within each recording).
     pub fn score(&self, table: &SensorTable, opts: &ScoreOptions) -> Result<DatasetScore> {
+        self.score_with(table, opts, None)
+    }
+
+    /// Score a table that continues a stream: `tracker` carries the recent window medians from
+    /// the previous part (segment) of the stream and is updated, so drift that builds up
+    /// across segment boundaries is seen. One tracker per stream.
+    pub fn score_stream(
+        &self,
+        table: &SensorTable,
+        opts: &ScoreOptions,
+        tracker: &mut DriftTracker,
+    ) -> Result<DatasetScore> {
+        self.score_with(table, opts, Some(tracker))
+    }
+
+    /// Marks windows that continue a trend of window medians ([`DriftTracker`]) as `drift`.
+    /// Windows are observed in order; a window rejected for another reason breaks the chain
+    /// (its time gap resets the tracker), except within-window drift, which is the same story.
+    fn stream_drift(
+        v: &Variant,
+        ws: &[Window],
+        res: &mut [(Validity, Option<usize>, f64)],
+        mut tracker: Option<&mut DriftTracker>,
+    ) {
+        let lim = &v.detector.thresholds.stream_drift;
+        let fs = v.features.sampling_rate_hz;
+        let mut own = DriftTracker::new();
+        let mut recording = None;
+        for (w, r) in ws.iter().zip(res.iter_mut()) {
+            let observed = matches!(
+                r.0,
+                Validity::Valid
+                    | Validity::Invalid {
+                        reason: InvalidReason::Drift
+                    }
+            );
+            if !observed {
+                continue;
+            }
+            let t = match tracker.as_deref_mut() {
+                Some(t) => t,
+                None => {
+                    if recording != Some(w.recording) {
+                        own = DriftTracker::new();
+                        recording = Some(w.recording);
+                    }
+                    &mut own
+                }
+            };
+            if t.observe(w, fs, lim) && r.0.is_valid() {
+                *r = (
+                    Validity::Invalid {
+                        reason: InvalidReason::Drift,
+                    },
+                    None,
+                    0.0,
+                );
+            }
+        }
+    }
+
+    fn score_with(
+        &self,
+        table: &SensorTable,
+        opts: &ScoreOptions,
+        tracker: Option<&mut DriftTracker>,
+    ) -> Result<DatasetScore> {
         let v = self.variant_for(table, opts.variant.as_deref())?;
         let ws = windows(table, &v.features)?;
-        let res = self.classify_windows(v, &ws)?;
+        let mut res = self.classify_windows(v, &ws)?;
+        Self::stream_drift(v, &ws, &mut res, tracker);
         let keep_class = |c: &str| {
             opts.keep_classes
                 .as_ref()
@@ -496,6 +612,117 @@ impl QualityModel {
         Ok(table.filter_rows(&keep)?)
     }
 
+    /// Drift on continuous streams, from a labelled TEST table: per activity, a stream of
+    /// `stream_windows` windows made of that activity's recordings in seeded random order
+    /// (continuous time); clean, then with a ramp on one axis over the whole stream for every
+    /// slope of [`STREAM_DRIFT_SLOPES`] (`reps` seeded axis choices each). Counts clean windows
+    /// rejected and how many drifted streams get a `drift` window, and how soon.
+    pub fn evaluate_stream_drift(
+        &self,
+        test: &SensorTable,
+        variant: &str,
+        stream_windows: usize,
+        reps: usize,
+        seed: u64,
+    ) -> Result<StreamDriftReport> {
+        let v = self.variant_for(test, Some(variant))?;
+        let ws: Vec<Window> = windows(test, &v.features)?
+            .into_iter()
+            .filter(|w| w.len() == v.features.window_len)
+            .collect();
+        let fs = v.features.sampling_rate_hz;
+        let mut rng = crate::rng::SplitMix64::new(seed);
+        let mut report = StreamDriftReport {
+            variant: v.name.clone(),
+            stream_windows,
+            clean_windows: 0,
+            clean_drift_rejects: 0,
+            clean_trend_rejects: 0,
+            clean_rejects: 0,
+            drifted: BTreeMap::new(),
+        };
+        let run = |stream: &[Window]| -> Result<Vec<(Validity, Option<usize>, f64)>> {
+            let mut res = self.classify_windows(v, stream)?;
+            let mut tracker = DriftTracker::new();
+            Self::stream_drift(v, stream, &mut res, Some(&mut tracker));
+            Ok(res)
+        };
+        let is_drift = |r: &(Validity, Option<usize>, f64)| {
+            r.0 == Validity::Invalid {
+                reason: InvalidReason::Drift,
+            }
+        };
+        for class in &self.class_names {
+            let pool: Vec<&Window> = ws
+                .iter()
+                .filter(|w| w.label.as_ref() == Some(class))
+                .collect();
+            if pool.is_empty() {
+                continue;
+            }
+            // seeded order: shuffled passes over the pool, joined with continuous time
+            let mut stream = Vec::with_capacity(stream_windows);
+            while stream.len() < stream_windows {
+                let mut order: Vec<usize> = (0..pool.len()).collect();
+                for i in (1..order.len()).rev() {
+                    order.swap(i, rng.below(i + 1));
+                }
+                for &i in order.iter().take(stream_windows - stream.len()) {
+                    let k = stream.len();
+                    let mut w = pool[i].clone();
+                    let n = w.len();
+                    w.recording = 0;
+                    w.start_row = k * n;
+                    w.t = (0..n).map(|j| (k * n + j) as f64 / fs).collect();
+                    stream.push(w);
+                }
+            }
+            let clean = run(&stream)?;
+            let window_level = self.classify_windows(v, &stream)?;
+            report.clean_trend_rejects += clean
+                .iter()
+                .zip(&window_level)
+                .filter(|(a, b)| is_drift(a) && b.0.is_valid())
+                .count() as u32;
+            report.clean_windows += clean.len() as u32;
+            report.clean_drift_rejects += clean.iter().filter(|r| is_drift(r)).count() as u32;
+            report.clean_rejects += clean.iter().filter(|r| !r.0.is_valid()).count() as u32;
+            let nch = v.features.channels.len();
+            for (sensor, slopes) in STREAM_DRIFT_SLOPES.iter().enumerate() {
+                if sensor * 3 >= nch {
+                    continue;
+                }
+                for slope in slopes {
+                    let unit = if sensor == 0 { "m/s²/s" } else { "rad/s/s" };
+                    let label = format!(
+                        "{} {slope} {unit}",
+                        if sensor == 0 { "acc" } else { "gyro" }
+                    );
+                    for _ in 0..reps {
+                        let c = sensor * 3 + rng.below(3.min(nch - sensor * 3));
+                        let sign = if rng.below(2) == 0 { 1.0 } else { -1.0 };
+                        let mut drifted = stream.clone();
+                        for w in &mut drifted {
+                            for (x, t) in w.data[c].iter_mut().zip(&w.t) {
+                                *x += sign * slope * t;
+                            }
+                        }
+                        let res = run(&drifted)?;
+                        let first = res.iter().position(is_drift);
+                        let e = report.drifted.entry(label.clone()).or_insert((0, 0, 0.0));
+                        e.0 += 1;
+                        if let Some(i) = first {
+                            // running mean of the first-detection index
+                            e.1 += 1;
+                            e.2 += (i as f64 - e.2) / e.1 as f64;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
     /// Evaluate a variant on a labelled TEST table: accuracy/confusion on clean windows,
     /// false-reject rate, and per-corruption recall over `reps` seeded corruptions per window.
     pub fn evaluate(
@@ -537,6 +764,7 @@ impl QualityModel {
             }
         }
         let mut recall = BTreeMap::new();
+        let mut held_out_by_class: BTreeMap<String, BTreeMap<String, (u32, u32)>> = BTreeMap::new();
         for kind in CorruptionKind::ALL {
             let mut cw = Vec::new();
             for (i, w) in ws.iter().enumerate() {
@@ -549,6 +777,16 @@ impl QualityModel {
                 }
             }
             let out = self.classify_windows(v, &cw)?;
+            if CorruptionKind::HELD_OUT.contains(&kind) {
+                let by = held_out_by_class.entry(kind.name().to_owned()).or_default();
+                for (w, o) in cw.iter().zip(&out) {
+                    let e = by
+                        .entry(w.label.clone().unwrap_or_default())
+                        .or_insert((0, 0));
+                    e.0 += u32::from(!o.0.is_valid());
+                    e.1 += 1;
+                }
+            }
             let det = out.iter().filter(|o| !o.0.is_valid()).count() as u32;
             let exact = out
                 .iter()
@@ -572,6 +810,7 @@ impl QualityModel {
             },
             false_rejects,
             recall,
+            held_out_by_class,
         })
     }
 }

@@ -72,6 +72,8 @@ pub struct SegmentOutcome {
     pub plaintext_bytes: u64,
     /// Gas of the append (0 when found appended).
     pub gas_used: u64,
+    /// Sealed bytes this call uploaded (0 when the segment was found appended before sealing).
+    pub sealed_bytes: u64,
 }
 
 /// The object key of a segment: one per (owner, series, seq), so a retry overwrites.
@@ -124,6 +126,7 @@ pub async fn publish_segment_via(
             storage_uri,
             plaintext_bytes: plaintext.len() as u64,
             gas_used: 0,
+            sealed_bytes: 0,
         });
     }
     if series.segmentCount < seq {
@@ -146,6 +149,7 @@ pub async fn publish_segment_via(
     let mut sealed = Vec::with_capacity(plaintext.len() / 2 + 4096);
     let summary = phd_seal::seal(sealing, plaintext, &mut sealed, &SealOptions::default())
         .map_err(|e| SdkError::series(series_id, format!("sealing segment {seq}: {e}")))?;
+    let sealed_len = sealed.len() as u64;
     store
         .put_bytes(&key, sealed)
         .await
@@ -202,6 +206,7 @@ pub async fn publish_segment_via(
                     storage_uri,
                     plaintext_bytes: summary.plaintext_len,
                     gas_used: 0,
+                    sealed_bytes: sealed_len,
                 });
             }
             return Err(SdkError::chain(format!("appending segment {seq}"), e));
@@ -213,6 +218,7 @@ pub async fn publish_segment_via(
         storage_uri,
         plaintext_bytes: summary.plaintext_len,
         gas_used: tx.gas_used,
+        sealed_bytes: sealed_len,
     })
 }
 

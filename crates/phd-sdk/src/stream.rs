@@ -58,6 +58,14 @@ pub trait SegmentQuality: Send + Sync + std::fmt::Debug {
     fn sample_rate_hz(&self) -> Option<f64> {
         None
     }
+    /// What the model remembers of the stream so far (e.g. recent window levels for the
+    /// cross-window drift check), saved in the state file with each finished segment.
+    fn carry(&self) -> Option<serde_json::Value> {
+        None
+    }
+    /// Restores [`Self::carry`] at start-up, so a segment re-cut after a crash is assessed
+    /// exactly as it was the first time.
+    fn resume(&self, _carry: Option<&serde_json::Value>) {}
 }
 
 /// What to stream.
@@ -101,8 +109,30 @@ pub struct InFlight {
     pub end: u64,
 }
 
+/// Running totals of a stream (kept in the state file, so they survive restarts): what
+/// `phd-user stream-status` and the streamer's metrics report.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct StreamStats {
+    /// Segments cut from the source (recorded in flight before any effect).
+    pub segments_cut: u64,
+    /// Segments this streamer sealed and uploaded itself (not found appended by an earlier run).
+    pub segments_uploaded: u64,
+    /// Segments appended on-chain (or found appended after a restart).
+    pub segments_appended: u64,
+    /// Segments left empty by the quality model and keep choice (not appended).
+    pub segments_skipped: u64,
+    /// Rows in the appended segments.
+    pub samples_appended: u64,
+    /// Sealed bytes uploaded.
+    pub bytes_uploaded: u64,
+    /// Time column of the last source row of the last appended segment (seconds).
+    pub last_sample_time: Option<f64>,
+    /// When the last segment was appended (unix seconds).
+    pub last_append_unixtime: Option<u64>,
+}
+
 /// Persisted progress.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StreamState {
     /// Series appended to.
     pub series_id: u64,
@@ -114,6 +144,12 @@ pub struct StreamState {
     pub next_seq: u64,
     /// The segment being published, if any.
     pub in_flight: Option<InFlight>,
+    /// Totals (absent in state files of older versions: zero).
+    #[serde(default)]
+    pub stats: StreamStats,
+    /// The quality model's memory of the stream as of `offset` ([`SegmentQuality::carry`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality_carry: Option<serde_json::Value>,
 }
 
 /// What a stream run did.
@@ -257,6 +293,31 @@ fn next_segment(
     }
 }
 
+/// Position of the time column in a CSV header (the names the streamer cuts by).
+pub fn time_column(header: &str) -> Option<usize> {
+    header.split(',').position(|c| {
+        matches!(
+            c.trim().to_ascii_lowercase().as_str(),
+            "time" | "timestamp" | "t" | "time_s"
+        )
+    })
+}
+
+/// The time-column value of the last complete row of `rows`.
+pub fn last_row_time(header: &str, rows: &[u8]) -> Option<f64> {
+    let col = time_column(header)?;
+    let body = rows.strip_suffix(b"\n").unwrap_or(rows);
+    let start = body.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    std::str::from_utf8(&body[start..])
+        .ok()?
+        .trim_end()
+        .split(',')
+        .nth(col)?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// Byte length of the first `whole windows × window_rows` rows of `rows` (complete lines).
 pub fn whole_windows_len(rows: &[u8], window_rows: usize) -> usize {
     let lines: Vec<usize> = rows
@@ -353,9 +414,14 @@ pub async fn stream(
                 offset: 0,
                 next_seq: count,
                 in_flight: None,
+                stats: StreamStats::default(),
+                quality_carry: None,
             }
         }
     };
+    if let Some(q) = &opts.quality {
+        q.resume(state.quality_carry.as_ref());
+    }
     let source = SourceKind::of(&opts.source);
     let (tail, stdin) = match &source {
         SourceKind::File(p) => (p.clone(), None),
@@ -460,6 +526,7 @@ pub async fn stream(
         let seq = state.next_seq;
         if state.in_flight.is_none() {
             state.in_flight = Some(InFlight { seq, start, end });
+            state.stats.segments_cut += 1;
             save(&opts.state_file, &state)?;
         }
         let (plain, n, report) = segment_plaintext(
@@ -487,6 +554,8 @@ pub async fn stream(
             );
             state.offset = end;
             state.in_flight = None;
+            state.stats.segments_skipped += 1;
+            state.quality_carry = opts.quality.as_ref().and_then(|q| q.carry());
             save(&opts.state_file, &state)?;
             out.skipped += 1;
             continue;
@@ -526,6 +595,17 @@ pub async fn stream(
         state.offset = end;
         state.next_seq = seq + 1;
         state.in_flight = None;
+        let st = &mut state.stats;
+        st.segments_appended += 1;
+        st.segments_uploaded += u64::from(r.sealed_bytes > 0);
+        st.bytes_uploaded += r.sealed_bytes;
+        st.samples_appended += n as u64;
+        st.last_sample_time = last_row_time(&header_line, &rows).or(st.last_sample_time);
+        st.last_append_unixtime = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs());
+        state.quality_carry = opts.quality.as_ref().and_then(|q| q.carry());
         save(&opts.state_file, &state)?;
         out.segments.push(seq);
         out.rows += n as u64;
@@ -671,6 +751,21 @@ mod tests {
             4,
             "a partial line is never taken"
         );
+    }
+
+    #[test]
+    fn last_row_time_and_older_state_files() {
+        assert_eq!(last_row_time("time,acc_x", b"0.1,1\n0.2,2\n"), Some(0.2));
+        assert_eq!(last_row_time("acc_x,timestamp", b"1,5.5\r\n"), Some(5.5));
+        assert_eq!(last_row_time("acc_x,acc_y", b"1,2\n"), None);
+        assert_eq!(last_row_time("time,acc_x", b""), None);
+        // a state file from before the totals: zeros, no carried memory
+        let s: StreamState = serde_json::from_str(
+            r#"{"series_id":1,"inode":2,"offset":3,"next_seq":4,"in_flight":null}"#,
+        )
+        .unwrap();
+        assert_eq!(s.stats, StreamStats::default());
+        assert_eq!(s.quality_carry, None);
     }
 
     #[test]

@@ -63,12 +63,15 @@ impl QualityCheck for ModelQuality {
 }
 
 /// The model as the streamer applies it, segment by segment, with the owner's keep choice
-/// (phd-sdk's [`SegmentQuality`](phd_sdk::stream::SegmentQuality)).
+/// (phd-sdk's [`SegmentQuality`](phd_sdk::stream::SegmentQuality)). It remembers the recent
+/// window levels of the stream ([`phd_quality::DriftTracker`]), so drift that builds up across
+/// segment boundaries is seen; the streamer keeps that memory in its state file.
 #[derive(Debug)]
 pub struct SegmentModel {
     inner: ModelQuality,
     keep: Vec<String>,
     window: usize,
+    drift: std::sync::Mutex<phd_quality::DriftTracker>,
 }
 
 impl SegmentModel {
@@ -96,6 +99,7 @@ impl SegmentModel {
             inner,
             keep,
             window,
+            drift: std::sync::Mutex::default(),
         })
     }
 }
@@ -109,21 +113,60 @@ impl phd_sdk::stream::SegmentQuality for SegmentModel {
         &self,
         table: &SensorTable,
     ) -> std::result::Result<(SensorTable, phd_ingest::QualitySummary), String> {
-        let out =
-            QualityCheck::assess(&self.inner, table, &self.keep).map_err(|e| e.to_string())?;
+        let opts = ScoreOptions {
+            keep_classes: (!self.keep.is_empty()).then(|| self.keep.clone()),
+            ..ScoreOptions::default()
+        };
+        let checked_channels = self
+            .inner
+            .model
+            .variant_for(table, None)
+            .map_err(|e| e.to_string())?
+            .features
+            .channels
+            .clone();
+        let mut drift = self
+            .drift
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let score = self
+            .inner
+            .model
+            .score_stream(table, &opts, &mut drift)
+            .map_err(|e| e.to_string())?;
+        let kept = QualityModel::filter(table, &score).map_err(|e| e.to_string())?;
         // As `publish` by default: a channel the model does not check is not streamed.
-        let (checked, unchecked) = phd_ingest::retain_channels(&out.table, &out.checked_channels);
+        let (checked, unchecked) = phd_ingest::retain_channels(&kept, &checked_channels);
         if !unchecked.is_empty() {
             tracing::info!(
                 ?unchecked,
                 "dropped channels the quality model does not check"
             );
         }
-        Ok((checked, out.summary))
+        Ok((checked, score.summary()))
     }
 
     fn sample_rate_hz(&self) -> Option<f64> {
         QualityCheck::sample_rate_hz(&self.inner)
+    }
+
+    fn carry(&self) -> Option<serde_json::Value> {
+        let drift = self
+            .drift
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        serde_json::to_value(&*drift).ok()
+    }
+
+    fn resume(&self, carry: Option<&serde_json::Value>) {
+        // An unreadable or absent memory starts afresh: the trend check needs 12 windows again.
+        let restored = carry
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default();
+        *self
+            .drift
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = restored;
     }
 }
 
@@ -461,5 +504,72 @@ mod tests {
             assert_eq!(got.canonical, want.canonical, "{f:?}");
             assert_eq!(got.metadata.quality, want.metadata.quality, "{f:?}");
         }
+    }
+
+    /// Drift that builds up over many segments is dropped by the streamer's model, and a
+    /// restart that resumes the saved memory (`carry` → `resume`) assesses every later segment
+    /// exactly as the uninterrupted run does; without the memory the drift goes unseen.
+    #[test]
+    fn drift_across_segments_is_dropped_and_the_memory_survives_a_restart() {
+        use phd_sdk::stream::{SegmentQuality as _, segment_plaintext};
+        let p = phd_quality::default_data_dir().join("BasicMotions_TEST.ts");
+        let t = phd_ingest::read_ts_path(&p, &phd_ingest::ReadOptions::default()).unwrap();
+        let walking: Vec<usize> = (0..t.recording_count())
+            .filter(|&r| t.labels[r].as_deref() == Some("Walking"))
+            .collect();
+        // 40 windows of walking with acc_x drifting 0.05 m/s² per second, 5 windows a segment
+        let header = "time,acc_x,acc_y,acc_z,gyr_x,gyr_y,gyr_z";
+        let segments: Vec<String> = (0..8)
+            .map(|seg| {
+                (0..500)
+                    .map(|j| {
+                        let k = seg * 5 + j / 100;
+                        let row = walking[k % walking.len()] * 100 + j % 100;
+                        let time = (seg * 500 + j) as f64 / 10.0;
+                        let ch: Vec<String> = t
+                            .channels
+                            .iter()
+                            .enumerate()
+                            .map(|(c, x)| {
+                                format!("{}", x[row] + if c == 0 { 0.05 * time } else { 0.0 })
+                            })
+                            .collect();
+                        format!("{time:.1},{}\n", ch.join(","))
+                    })
+                    .collect()
+            })
+            .collect();
+        let policy = phd_ingest::PseudonymisePolicy::default();
+        let key = [7u8; 32];
+        let run = |model: &SegmentModel, seg: &str| {
+            let (plain, _, report) =
+                segment_plaintext(header, seg.as_bytes(), &policy, &key, Some(model)).unwrap();
+            let drift = report
+                .unwrap()
+                .windows_dropped
+                .get("drift")
+                .copied()
+                .unwrap_or(0);
+            (plain, drift)
+        };
+        let model = || SegmentModel::new(ModelQuality::shipped().unwrap(), Vec::new()).unwrap();
+        let straight = model();
+        let all: Vec<(Vec<u8>, u64)> = segments.iter().map(|s| run(&straight, s)).collect();
+        let dropped: u64 = all.iter().map(|r| r.1).sum();
+        assert!(dropped >= 10, "drift windows dropped: {dropped}");
+        // killed after segment 3; the restart resumes from the saved memory
+        let first = model();
+        for s in &segments[..3] {
+            run(&first, s);
+        }
+        let saved = first.carry();
+        let restarted = model();
+        restarted.resume(saved.as_ref());
+        for (i, s) in segments.iter().enumerate().skip(3) {
+            assert_eq!(run(&restarted, s), all[i], "segment {i}");
+        }
+        // a model that forgets between segments never sees 12 windows of trend
+        let forgetful: u64 = segments.iter().map(|s| run(&model(), s).1).sum();
+        assert_eq!(forgetful, 0);
     }
 }

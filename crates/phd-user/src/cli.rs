@@ -110,6 +110,21 @@ pub enum Command {
     /// Follow a growing CSV and append it to a series segment by segment (runs until Ctrl-C /
     /// SIGTERM; resumes from --state after a crash with nothing lost or appended twice).
     Stream(Box<StreamCmd>),
+    /// Progress and lag of a stream, from its --state file (no network): segments cut,
+    /// uploaded, appended, skipped; samples; bytes; last sample time; lag; pending bytes.
+    StreamStatus(StreamStatusCmd),
+}
+
+/// `stream-status` flags.
+#[derive(Debug, Args)]
+pub struct StreamStatusCmd {
+    /// The streamer's progress file (its --state).
+    #[arg(long, env = "PHD_STREAM_STATE")]
+    pub state: PathBuf,
+    /// The streamer's --source (for the pending bytes); default: the spool next to --state
+    /// when there is one (drop directory or stdin).
+    #[arg(long, env = "PHD_STREAM_SOURCE")]
+    pub source: Option<PathBuf>,
 }
 
 /// `series` subcommands.
@@ -234,6 +249,11 @@ pub struct StreamCmd {
     /// Activities to share (e.g. walking,running); implies --quality.
     #[arg(long = "keep", env = "PHD_KEEP", value_delimiter = ',')]
     pub keep: Vec<String>,
+    /// Serve Prometheus metrics (`GET /metrics`: segments, samples, bytes, lag) on this
+    /// address while streaming, e.g. 127.0.0.1:9464 (port 0: any free port; the address is
+    /// printed on stderr).
+    #[arg(long, env = "PHD_STREAM_METRICS_ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// `publish` flags.
@@ -385,6 +405,16 @@ fn parse_hex_key(h: &Option<String>) -> eyre::Result<Option<Vec<u8>>> {
 /// Runs one parsed command line.
 pub async fn run(cli: Cli) -> eyre::Result<()> {
     precheck(&cli.command)?;
+    if let Command::StreamStatus(st) = &cli.command {
+        // Local files only: works while the node is down, which is when one wants to know.
+        let s = crate::series::StreamStatus::read(
+            &st.state,
+            st.source.as_deref(),
+            crate::series::now_unix(),
+        )?;
+        cli.output.emit(&s, || s.text())?;
+        return Ok(());
+    }
     let ctx = connect(&cli).await?;
     let out = cli.output;
     match cli.command {
@@ -761,7 +791,34 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 progress_every: (st.progress > 0).then(|| Duration::from_secs(st.progress)),
                 json_events: out.json,
             };
-            let r = crate::series::stream(&ctx, &args, phd_cli::shutdown_signal()).await?;
+            let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+            let metrics = match st.metrics_addr {
+                Some(addr) => {
+                    let listener = tokio::net::TcpListener::bind(addr)
+                        .await
+                        .wrap_err_with(|| format!("binding --metrics-addr {addr}"))?;
+                    let bound = listener.local_addr().wrap_err("metrics address")?;
+                    eprintln!("metrics on http://{bound}/metrics");
+                    let src = crate::metrics::MetricsSource {
+                        series_id: args.series_id,
+                        state_file: args.state_file.clone(),
+                        source: args.source.clone(),
+                    };
+                    Some(tokio::spawn(crate::metrics::serve(listener, src, async {
+                        let _ = metrics_stopped.await;
+                    })))
+                }
+                None => None,
+            };
+            let r = crate::series::stream(&ctx, &args, phd_cli::shutdown_signal()).await;
+            // The metrics server ends with the streamer (graceful: in-flight scrapes finish).
+            let _ = stop_metrics.send(());
+            if let Some(m) = metrics {
+                m.await
+                    .wrap_err("metrics server task")?
+                    .wrap_err("metrics server")?;
+            }
+            let r = r?;
             out.emit(&r, || {
                 format!(
                     "series {}: appended {} segments ({} rows) in this run; next segment {} (resume with the same --state)",
@@ -772,6 +829,8 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 )
             })?;
         }
+        // Read from local files before connecting (above).
+        Command::StreamStatus(_) => {}
     }
     Ok(())
 }

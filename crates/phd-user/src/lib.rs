@@ -16,7 +16,8 @@
 //! | `status ID` | [`gdpr::status`] |
 //! | `export [--out] [--with-data]` | [`gdpr::export`] + [`gdpr::write_export`] |
 //! | `series create --price-per-segment` | [`series::create_series`] |
-//! | `stream --series --source --state` | [`series::stream`] |
+//! | `stream --series --source --state [--metrics-addr]` | [`series::stream`] (+ [`metrics::serve`]) |
+//! | `stream-status --state [--source]` | [`series::StreamStatus::read`] |
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -27,6 +28,7 @@ pub mod error;
 pub mod export_doc;
 pub mod gdpr;
 pub mod manage;
+pub mod metrics;
 pub mod prepare;
 pub mod publish;
 pub mod series;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use alloy::primitives::{Address, U256, keccak256};
 use phd_chain::{Purpose, SeriesParams};
-use phd_sdk::stream::{SegmentBy, StreamOptions, StreamOutcome, StreamState};
+use phd_sdk::stream::{SegmentBy, StreamOptions, StreamOutcome, StreamState, StreamStats};
 use serde::Serialize;
 
 use crate::ctx::UserCtx;
@@ -241,6 +241,190 @@ impl StreamProgress {
     }
 }
 
+/// `phd-user stream-status`: the streamer's progress and lag, read from its state file (and the
+/// source or spool), without the network. Also what `stream --metrics-addr` serves.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StreamStatus {
+    /// Series.
+    pub series_id: u64,
+    /// Next seq to append.
+    pub next_seq: u64,
+    /// Segment cut and being published, if any.
+    pub in_flight: Option<u64>,
+    /// Running totals kept by the streamer (cut, uploaded, appended, skipped, samples, bytes,
+    /// last sample time, last append time).
+    #[serde(flatten)]
+    pub stats: StreamStats,
+    /// Bytes of the source (or spool) not yet in an appended segment (`None`: source unknown).
+    pub pending_bytes: Option<u64>,
+    /// now − the last appended sample's time, in seconds, when the time column holds unix time
+    /// (seconds or milliseconds); `None` for relative sample times or before the first append.
+    pub lag_seconds: Option<f64>,
+    /// Newest complete row of the source − last appended row, in sample time (ms).
+    pub source_lag_ms: Option<u64>,
+}
+
+/// Sample times above this are unix times (after 2001-09-09 in seconds), not seconds since the
+/// start of a recording.
+const UNIX_SECONDS_FROM: f64 = 1e9;
+/// Sample times above this are unix times in milliseconds.
+const UNIX_MILLIS_FROM: f64 = 1e11;
+
+/// now − `sample_time` when the sample time is a unix time.
+pub fn wall_clock_lag(sample_time: f64, now_unix: f64) -> Option<f64> {
+    let t = if sample_time >= UNIX_MILLIS_FROM {
+        sample_time / 1000.0
+    } else if sample_time >= UNIX_SECONDS_FROM {
+        sample_time
+    } else {
+        return None;
+    };
+    Some((now_unix - t).max(0.0))
+}
+
+/// Seconds since the unix epoch.
+pub fn now_unix() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl StreamStatus {
+    /// Reads `state_file`; `source` is the stream's `--source` (a directory or `-` means the
+    /// spool next to the state file; `None`: the spool if there is one).
+    pub fn read(state_file: &Path, source: Option<&Path>, now_unix: f64) -> Result<Self> {
+        let bytes = std::fs::read(state_file).map_err(|source| UserError::Read {
+            path: state_file.to_path_buf(),
+            source,
+        })?;
+        let state: StreamState = serde_json::from_slice(&bytes).map_err(|e| UserError::Read {
+            path: state_file.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("not a stream state file: {e}"),
+            ),
+        })?;
+        let spool = phd_sdk::stream_source::spool_path(state_file);
+        let source = match source {
+            Some(p) => Some(p.to_path_buf()),
+            None => spool.is_file().then(|| PathBuf::from("-")),
+        };
+        let progress = source
+            .as_deref()
+            .map(|src| StreamProgress::read(state.series_id, state_file, src));
+        let lag_seconds = state
+            .stats
+            .last_sample_time
+            .and_then(|t| wall_clock_lag(t, now_unix));
+        Ok(StreamStatus {
+            series_id: state.series_id,
+            next_seq: state.next_seq,
+            in_flight: state.in_flight.as_ref().map(|f| f.seq),
+            stats: state.stats,
+            pending_bytes: progress.as_ref().map(|p| p.lag_bytes),
+            lag_seconds,
+            source_lag_ms: progress.and_then(|p| p.lag_ms),
+        })
+    }
+
+    /// Human-readable report.
+    pub fn text(&self) -> String {
+        let s = &self.stats;
+        let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+        format!(
+            "series {}: next segment {}{}\n  segments   cut {}  uploaded {}  appended {}  skipped (empty after quality) {}\n  samples appended {}, sealed bytes uploaded {}\n  last sample time {}  last append {}\n  lag {}  source lag {}  pending bytes {}",
+            self.series_id,
+            self.next_seq,
+            self.in_flight
+                .map(|s| format!(" (publishing {s})"))
+                .unwrap_or_default(),
+            s.segments_cut,
+            s.segments_uploaded,
+            s.segments_appended,
+            s.segments_skipped,
+            s.samples_appended,
+            s.bytes_uploaded,
+            opt(s.last_sample_time.map(|t| format!("{t}"))),
+            opt(s.last_append_unixtime.map(|t| format!("{t} (unix)"))),
+            opt(self.lag_seconds.map(|l| format!("{l:.1} s"))),
+            opt(self
+                .source_lag_ms
+                .map(|l| format!("{:.1} s", l as f64 / 1000.0))),
+            opt(self.pending_bytes.map(|b| b.to_string())),
+        )
+    }
+
+    /// Prometheus text exposition format (version 0.0.4).
+    pub fn prometheus(&self) -> String {
+        let s = &self.stats;
+        let series = format!("{{series=\"{}\"}}", self.series_id);
+        let mut out = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, value: Option<String>| {
+            if let Some(v) = value {
+                out.push_str(&format!(
+                    "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{series} {v}\n"
+                ));
+            }
+        };
+        metric(
+            "phd_stream_segments_appended_total",
+            "counter",
+            "Segments appended on-chain (or found appended after a restart).",
+            Some(s.segments_appended.to_string()),
+        );
+        metric(
+            "phd_stream_segments_cut_total",
+            "counter",
+            "Segments cut from the source.",
+            Some(s.segments_cut.to_string()),
+        );
+        metric(
+            "phd_stream_segments_skipped_total",
+            "counter",
+            "Segments left empty by the quality model and keep choice.",
+            Some(s.segments_skipped.to_string()),
+        );
+        metric(
+            "phd_stream_samples_total",
+            "counter",
+            "Rows in the appended segments.",
+            Some(s.samples_appended.to_string()),
+        );
+        metric(
+            "phd_stream_bytes_uploaded_total",
+            "counter",
+            "Sealed segment bytes uploaded.",
+            Some(s.bytes_uploaded.to_string()),
+        );
+        metric(
+            "phd_stream_last_append_unixtime",
+            "gauge",
+            "Unix time of the last append.",
+            s.last_append_unixtime.map(|t| t.to_string()),
+        );
+        metric(
+            "phd_stream_lag_seconds",
+            "gauge",
+            "Now minus the time of the last appended sample (unix sample times only).",
+            self.lag_seconds.map(|l| format!("{l:.3}")),
+        );
+        metric(
+            "phd_stream_source_lag_seconds",
+            "gauge",
+            "Newest complete source row minus the last appended row, in sample time.",
+            self.source_lag_ms
+                .map(|l| format!("{:.3}", l as f64 / 1000.0)),
+        );
+        metric(
+            "phd_stream_pending_bytes",
+            "gauge",
+            "Bytes of the source not yet in an appended segment.",
+            self.pending_bytes.map(|b| b.to_string()),
+        );
+        out
+    }
+}
+
 /// Streams until `max_segments` were appended or `stop` resolves (Ctrl-C / SIGTERM from the
 /// binary); the state file keeps the resume point either way.
 pub async fn stream(
@@ -394,5 +578,63 @@ mod tests {
             "{}",
             p.line(false)
         );
+    }
+
+    #[test]
+    fn status_reads_the_totals_and_the_lag_and_older_state_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("s.csv");
+        let st = dir.path().join("state.json");
+        // a missing state file is a clear error naming it
+        let e = StreamStatus::read(&st, Some(&src), 0.0).unwrap_err();
+        assert!(e.to_string().contains("state.json"), "{e}");
+        std::fs::write(&st, b"{not json").unwrap();
+        let e = StreamStatus::read(&st, Some(&src), 0.0).unwrap_err();
+        assert!(e.to_string().contains("not a stream state file"), "{e}");
+        // a state file written before the totals existed: zeros
+        let head = "time,acc_x\n1700000000.0,1\n";
+        std::fs::write(&src, format!("{head}1700000000.1,2\n")).unwrap();
+        std::fs::write(
+            &st,
+            format!(
+                r#"{{"series_id":4,"inode":1,"offset":{},"next_seq":1,"in_flight":null}}"#,
+                head.len()
+            ),
+        )
+        .unwrap();
+        let s = StreamStatus::read(&st, Some(&src), 1_700_000_100.0).unwrap();
+        assert_eq!(s.stats, StreamStats::default());
+        assert_eq!((s.pending_bytes, s.lag_seconds), (Some(15), None));
+        assert_eq!(s.source_lag_ms, Some(100));
+        // with totals: the lag is now − the last appended sample (unix seconds)
+        let mut state: StreamState = serde_json::from_slice(&std::fs::read(&st).unwrap()).unwrap();
+        state.stats.segments_appended = 1;
+        state.stats.samples_appended = 1;
+        state.stats.last_sample_time = Some(1_700_000_000.0);
+        std::fs::write(&st, serde_json::to_vec(&state).unwrap()).unwrap();
+        let s = StreamStatus::read(&st, Some(&src), 1_700_000_100.0).unwrap();
+        assert_eq!(s.lag_seconds, Some(100.0));
+        assert!(s.text().contains("appended 1"), "{}", s.text());
+        assert!(s.text().contains("lag 100.0 s"), "{}", s.text());
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["segments_appended"], 1);
+        assert_eq!(v["lag_seconds"], 100.0);
+        // no --source and no spool: the pending bytes are unknown, not zero
+        assert_eq!(
+            StreamStatus::read(&st, None, 0.0).unwrap().pending_bytes,
+            None
+        );
+    }
+
+    #[test]
+    fn wall_clock_lag_only_for_unix_sample_times() {
+        assert_eq!(wall_clock_lag(12.5, 1_700_000_000.0), None);
+        assert_eq!(wall_clock_lag(1_700_000_000.0, 1_700_000_030.0), Some(30.0));
+        assert_eq!(
+            wall_clock_lag(1_700_000_000_000.0, 1_700_000_030.0),
+            Some(30.0)
+        );
+        // a device clock ahead of ours: no negative lag
+        assert_eq!(wall_clock_lag(1_700_000_060.0, 1_700_000_030.0), Some(0.0));
     }
 }
