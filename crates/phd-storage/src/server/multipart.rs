@@ -329,8 +329,9 @@ impl Paths {
     ) -> S3Result<Vec<CheckedPart>> {
         let count = listed.len();
         let mut checked = Vec::with_capacity(count);
+        // The list's shape first, then the parts.
         let mut previous = 0;
-        for (i, (number, sent)) in listed.iter().enumerate() {
+        for (number, _) in listed {
             let number = number.ok_or_else(|| s3_error!(InvalidRequest, "missing part number"))?;
             if number <= previous {
                 return Err(s3_error!(
@@ -339,6 +340,9 @@ impl Paths {
                 ));
             }
             previous = number;
+        }
+        for (i, (number, sent)) in listed.iter().enumerate() {
+            let number = number.ok_or_else(|| s3_error!(InvalidRequest, "missing part number"))?;
             let mut file = match File::open(self.part(upload_id, number)) {
                 Ok(f) => f,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
