@@ -525,7 +525,7 @@ impl KeeperChain for AlloyChain {
             // Whether the node still knows the transaction is asked every few polls only:
             // polling is most of the node's load when many deliveries are in flight.
             polls = polls.saturating_add(1);
-            let known = polls % KNOWN_CHECK_EVERY != 0
+            let known = !polls.is_multiple_of(KNOWN_CHECK_EVERY)
                 || self
                     .provider
                     .get_transaction_by_hash(tx_hash)
