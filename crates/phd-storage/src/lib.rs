@@ -5,6 +5,7 @@
 //!   `AWS_SECRET_ACCESS_KEY`, `PHD_S3_BUCKET`, `AWS_S3_FORCE_PATH_STYLE`.
 //! * [`Store`] — `put_file` (single PUT below the threshold, concurrent multipart above,
 //!   aborted on failure), `put_bytes`, `get_range` (random access for sealed objects),
+//!   `put_file_resumable` (continues an interrupted multipart upload from its stored parts),
 //!   `get_to_file` (temp file + rename), `head`, `exists`, `presign_get`, `delete`,
 //!   `list_incomplete_uploads`, `abort_incomplete_uploads`. Standard retries with backoff and
 //!   connect/attempt/operation timeouts, so a server that is down fails fast with
@@ -27,7 +28,7 @@ mod store;
 pub use config::{MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, S3Config};
 pub use error::{BoxError, Error};
 pub use ranged::{RangedObject, S3Object};
-pub use store::{FileSource, IncompleteUpload, ObjectInfo, Store, UploadSource};
+pub use store::{FileSource, IncompleteUpload, ObjectInfo, ResumedUpload, Store, UploadSource};
 
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

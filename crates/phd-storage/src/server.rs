@@ -8,6 +8,10 @@
 //! in the root directory (`.upload-<id>.json` plus
 //! `.bucket-<b64 bucket>.object-<b64 key>.upload-<id>.metadata.json`), so that
 //! [`crate::Store::list_incomplete_uploads`] works against the embedded server too.
+//! `UploadPart`, `ListParts` and `CompleteMultipartUpload` are this crate's own (module
+//! `multipart`): the object is assembled without s3s-fs's second read and hash of every part.
+
+mod multipart;
 
 use std::fmt;
 use std::future::Future;
@@ -67,10 +71,11 @@ impl fmt::Debug for ServerCredentials {
     }
 }
 
-/// `s3s_fs::FileSystem` plus `ListMultipartUploads`.
+/// `s3s_fs::FileSystem` plus `ListMultipartUploads`, and multipart uploads of its own.
 struct PhdFs {
     inner: s3s_fs::FileSystem,
     root: PathBuf,
+    paths: multipart::Paths,
 }
 
 impl fmt::Debug for PhdFs {
@@ -307,7 +312,7 @@ impl S3 for PhdFs {
         &self,
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
-        self.inner.upload_part(req).await
+        self.upload_part_fast(req).await
     }
     async fn upload_part_copy(
         &self,
@@ -319,13 +324,16 @@ impl S3 for PhdFs {
         &self,
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
-        self.inner.list_parts(req).await
+        self.list_parts_with_etags(req).await
     }
     async fn complete_multipart_upload(
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        self.inner.complete_multipart_upload(req).await
+        match self.complete_fast(&req).await? {
+            Some(out) => Ok(S3Response::new(out)),
+            None => self.inner.complete_multipart_upload(req).await,
+        }
     }
     async fn abort_multipart_upload(
         &self,
@@ -408,7 +416,8 @@ fn build_service(root_dir: &Path, creds: &ServerCredentials) -> Result<s3s::serv
         context: format!("opening s3s-fs root {}", root.display()),
         source: format!("{e:?}").into(),
     })?;
-    let mut builder = s3s::service::S3ServiceBuilder::new(PhdFs { inner, root });
+    let paths = multipart::Paths::new(root.clone());
+    let mut builder = s3s::service::S3ServiceBuilder::new(PhdFs { inner, root, paths });
     builder.set_auth(s3s::auth::SimpleAuth::from_single(
         creds.access_key_id.clone(),
         creds.secret_access_key.clone(),

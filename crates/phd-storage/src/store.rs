@@ -33,6 +33,24 @@ pub struct ObjectInfo {
     pub etag: Option<String>,
 }
 
+/// What [`Store::put_file_resumable`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResumedUpload {
+    /// The stored object.
+    pub info: ObjectInfo,
+    /// Parts of an interrupted earlier upload that were kept (not sent again).
+    pub resumed_parts: u64,
+    /// Their bytes.
+    pub resumed_bytes: u64,
+}
+
+/// A part as `ListParts` reports it.
+#[derive(Debug)]
+struct StoredPart {
+    size: u64,
+    etag: String,
+}
+
 /// A multipart upload that was started and neither completed nor aborted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IncompleteUpload {
@@ -422,18 +440,7 @@ impl Store {
         let bucket = &self.cfg.bucket;
         let len = src.size();
         let part_size = self.cfg.effective_part_size(len);
-        let created = self
-            .client
-            .create_multipart_upload()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| self.sdk_err("CreateMultipartUpload", key, e))?;
-        let upload_id = created
-            .upload_id()
-            .ok_or_else(|| self.protocol("CreateMultipartUpload", key, "no upload id in response"))?
-            .to_owned();
+        let upload_id = self.create_upload(key).await?;
         let mut guard = AbortGuard {
             client: self.client.clone(),
             bucket: bucket.clone(),
@@ -442,28 +449,12 @@ impl Store {
         };
         tracing::debug!(%bucket, key, %upload_id, len, part_size, "multipart upload started");
 
+        let all: Vec<u64> = (1..=len.div_ceil(part_size)).collect();
         let result = match self
-            .upload_parts(key, &upload_id, src, part_size, progress)
+            .upload_parts(key, &upload_id, src, part_size, &all, 0, progress)
             .await
         {
-            Ok(parts) => self
-                .client
-                .complete_multipart_upload()
-                .bucket(bucket)
-                .key(key)
-                .upload_id(&upload_id)
-                .multipart_upload(
-                    CompletedMultipartUpload::builder()
-                        .set_parts(Some(parts))
-                        .build(),
-                )
-                .send()
-                .await
-                .map_err(|e| self.sdk_err("CompleteMultipartUpload", key, e))
-                .map(|out| ObjectInfo {
-                    len,
-                    etag: out.e_tag().map(clean_etag),
-                }),
+            Ok(parts) => self.complete(key, &upload_id, parts, len).await,
             Err(e) => Err(e),
         };
         match result {
@@ -479,31 +470,32 @@ impl Store {
         }
     }
 
-    /// Uploads all parts, at most `upload_concurrency` at once. On the first failure no new
-    /// part starts, the ones in flight are awaited (so none lands after the abort), and the
-    /// first error is returned.
+    /// Uploads the parts numbered `todo` (1-based), at most `upload_concurrency` at once;
+    /// `uploaded` is what `progress` counts from. On the first failure no new part starts, the
+    /// ones in flight are awaited (so none lands after an abort), and the first error is
+    /// returned.
+    #[allow(clippy::too_many_arguments)]
     async fn upload_parts<S: UploadSource>(
         &self,
         key: &str,
         upload_id: &str,
         src: &S,
         part_size: u64,
+        todo: &[u64],
+        mut uploaded: u64,
         progress: &(impl Fn(u64) + Send + Sync),
     ) -> Result<Vec<CompletedPart>> {
         let len = src.size();
-        let nparts = len.div_ceil(part_size);
-        let mut next: u64 = 0;
+        let mut todo = todo.iter();
         let mut inflight = FuturesUnordered::new();
         let mut done: Vec<CompletedPart> = Vec::new();
         let mut failure: Option<Error> = None;
-        let mut uploaded: u64 = 0;
         loop {
-            while failure.is_none() && inflight.len() < self.cfg.upload_concurrency && next < nparts
-            {
-                let offset = next * part_size;
+            while failure.is_none() && inflight.len() < self.cfg.upload_concurrency {
+                let Some(&number) = todo.next() else { break };
+                let offset = (number - 1) * part_size;
                 let n = part_size.min(len - offset);
-                next += 1;
-                inflight.push(self.upload_part(key, upload_id, src, next, offset, n));
+                inflight.push(self.upload_part(key, upload_id, src, number, offset, n));
             }
             match inflight.next().await {
                 None => break,
@@ -564,6 +556,233 @@ impl Store {
             CompletedPart::builder().part_number(pn).e_tag(etag).build(),
             n,
         ))
+    }
+
+    async fn complete(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: Vec<CompletedPart>,
+        len: u64,
+    ) -> Result<ObjectInfo> {
+        let out = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.cfg.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| self.sdk_err("CompleteMultipartUpload", key, e))?;
+        Ok(ObjectInfo {
+            len,
+            etag: out.e_tag().map(clean_etag),
+        })
+    }
+
+    /// Like [`Store::put_file`], but an interrupted multipart upload of the same key continues
+    /// from the parts already stored, and a failed one is left in place for the next call
+    /// (instead of being aborted).
+    pub async fn put_file_resumable(
+        &self,
+        key: &str,
+        path: impl AsRef<Path>,
+        progress: impl Fn(u64) + Send + Sync,
+    ) -> Result<ResumedUpload> {
+        let path = path.as_ref();
+        let src = FileSource::open(path)
+            .await
+            .map_err(|e| self.io("PutObject", key, path, e))?;
+        self.put_source_resumable(key, &src, progress).await
+    }
+
+    /// [`Store::put_file_resumable`] for any [`UploadSource`].
+    ///
+    /// The server is the resume state: the newest incomplete upload of exactly `key`
+    /// (`ListMultipartUploads`) and its parts (`ListParts`). A stored part is kept only if it
+    /// has the size this upload would give it and its ETag is the MD5 of the source's bytes
+    /// for it (S3's part ETag, hashed here from the source), so a source that changed since,
+    /// a different part size or a server whose ETags are not MD5s only costs re-sending.
+    pub async fn put_source_resumable<S: UploadSource>(
+        &self,
+        key: &str,
+        src: &S,
+        progress: impl Fn(u64) + Send + Sync,
+    ) -> Result<ResumedUpload> {
+        let len = src.size();
+        if len < self.cfg.multipart_threshold {
+            let info = self.put_source(key, src, progress).await?;
+            return Ok(ResumedUpload {
+                info,
+                resumed_parts: 0,
+                resumed_bytes: 0,
+            });
+        }
+        let part_size = self.cfg.effective_part_size(len);
+        let nparts = len.div_ceil(part_size);
+        let mut kept: Vec<CompletedPart> = Vec::new();
+        let mut resumed_bytes = 0u64;
+        let upload_id = match self.newest_incomplete_upload(key).await? {
+            Some(id) => {
+                for (number, etag) in self.stored_parts(key, &id).await? {
+                    let Some(offset) = number.checked_sub(1).map(|i| i * part_size) else {
+                        continue;
+                    };
+                    if number > nparts {
+                        continue;
+                    }
+                    let n = part_size.min(len - offset);
+                    if etag.size != n || !self.same_md5(key, src, offset, n, &etag.etag).await? {
+                        continue;
+                    }
+                    let pn = i32::try_from(number)
+                        .map_err(|_| self.protocol("ListParts", key, "part number out of range"))?;
+                    kept.push(
+                        CompletedPart::builder()
+                            .part_number(pn)
+                            .e_tag(etag.etag)
+                            .build(),
+                    );
+                    resumed_bytes += n;
+                }
+                tracing::info!(bucket = %self.cfg.bucket, key, upload_id = %id,
+                    parts = kept.len(), bytes = resumed_bytes, "resuming an interrupted upload");
+                id
+            }
+            None => self.create_upload(key).await?,
+        };
+        if resumed_bytes > 0 {
+            progress(resumed_bytes);
+        }
+        let have: std::collections::HashSet<i32> =
+            kept.iter().filter_map(|p| p.part_number()).collect();
+        let todo: Vec<u64> = (1..=nparts)
+            .filter(|n| i32::try_from(*n).is_ok_and(|n| !have.contains(&n)))
+            .collect();
+        let resumed_parts = kept.len() as u64;
+        let mut parts = self
+            .upload_parts(
+                key,
+                &upload_id,
+                src,
+                part_size,
+                &todo,
+                resumed_bytes,
+                &progress,
+            )
+            .await?;
+        parts.append(&mut kept);
+        parts.sort_by_key(|p| p.part_number());
+        let info = self.complete(key, &upload_id, parts, len).await?;
+        Ok(ResumedUpload {
+            info,
+            resumed_parts,
+            resumed_bytes,
+        })
+    }
+
+    async fn create_upload(&self, key: &str) -> Result<String> {
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.cfg.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| self.sdk_err("CreateMultipartUpload", key, e))?;
+        Ok(created
+            .upload_id()
+            .ok_or_else(|| self.protocol("CreateMultipartUpload", key, "no upload id in response"))?
+            .to_owned())
+    }
+
+    /// The most recently started incomplete upload of exactly `key`.
+    async fn newest_incomplete_upload(&self, key: &str) -> Result<Option<String>> {
+        let mut uploads: Vec<IncompleteUpload> = self
+            .list_incomplete_uploads(key)
+            .await?
+            .into_iter()
+            .filter(|u| u.key == key)
+            .collect();
+        uploads.sort_by_key(|u| u.initiated);
+        Ok(uploads.pop().map(|u| u.upload_id))
+    }
+
+    /// Every stored part of an upload: number → size and ETag (all pages of `ListParts`).
+    async fn stored_parts(&self, key: &str, upload_id: &str) -> Result<Vec<(u64, StoredPart)>> {
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let resp = self
+                .client
+                .list_parts()
+                .bucket(&self.cfg.bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .set_part_number_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| self.sdk_err("ListParts", key, e))?;
+            for p in resp.parts() {
+                let (Some(n), Some(size), Some(etag)) = (p.part_number(), p.size(), p.e_tag())
+                else {
+                    continue;
+                };
+                if let (Ok(n), Ok(size)) = (u64::try_from(n), u64::try_from(size)) {
+                    out.push((
+                        n,
+                        StoredPart {
+                            size,
+                            etag: etag.to_owned(),
+                        },
+                    ));
+                }
+            }
+            if resp.is_truncated() != Some(true) {
+                break;
+            }
+            marker = resp.next_part_number_marker().map(str::to_owned);
+            if marker.is_none() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether `etag` is the MD5 of the source's bytes `offset..offset + n`.
+    async fn same_md5<S: UploadSource>(
+        &self,
+        key: &str,
+        src: &S,
+        offset: u64,
+        n: u64,
+        etag: &str,
+    ) -> Result<bool> {
+        let want = usize::try_from(n)
+            .map_err(|_| self.protocol("UploadPart", key, "part too large for memory"))?;
+        let data = src
+            .read_at(offset, want)
+            .await
+            .map_err(|source| Error::Source {
+                op: "UploadPart",
+                bucket: self.cfg.bucket.clone(),
+                key: key.to_owned(),
+                offset,
+                source,
+            })?;
+        let digest = tokio::task::spawn_blocking(move || {
+            use s3s::crypto::{Checksum, Md5};
+            Md5::checksum(&data)
+        })
+        .await
+        .map_err(|e| self.protocol("UploadPart", key, format!("hashing a stored part: {e}")))?;
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        Ok(clean_etag(etag).eq_ignore_ascii_case(&hex))
     }
 
     /// Aborts an upload, retrying once; failures are logged (the caller reports the original error).

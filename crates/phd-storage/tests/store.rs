@@ -595,3 +595,389 @@ async fn s3_compat_external_endpoint() {
         store.delete(k).await.unwrap();
     }
 }
+
+fn md5(data: &[u8]) -> [u8; 16] {
+    use s3s::crypto::{Checksum, Md5};
+    let d = Md5::checksum(data);
+    let mut out = [0u8; 16];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// S3's multipart ETag, computed here from the bytes.
+fn multipart_etag(parts: &[&[u8]]) -> String {
+    let cat: Vec<u8> = parts.iter().flat_map(|p| md5(p)).collect();
+    format!("{}-{}", hex(&md5(&cat)), parts.len())
+}
+
+/// Files of the server's own bookkeeping left in its root (uploads, parts, temporaries).
+fn leftovers(root: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(root)
+        .unwrap()
+        .filter_map(|d| d.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(".upload") || n.starts_with(".tmp."))
+        .collect()
+}
+
+/// `UploadPart` through the raw client; returns the ETag the server gave.
+async fn raw_part(store: &Store, key: &str, upload_id: &str, n: i32, body: &[u8]) -> String {
+    let out = store
+        .client()
+        .upload_part()
+        .bucket(store.bucket())
+        .key(key)
+        .upload_id(upload_id)
+        .part_number(n)
+        .body(aws_sdk_s3::primitives::ByteStream::from(body.to_vec()))
+        .send()
+        .await
+        .unwrap();
+    out.e_tag().unwrap().trim_matches('"').to_owned()
+}
+
+/// `CompleteMultipartUpload` through the raw client with the given (number, ETag) list; the
+/// S3 error code on failure.
+async fn raw_complete(
+    store: &Store,
+    key: &str,
+    upload_id: &str,
+    parts: &[(i32, &str)],
+) -> Result<String, String> {
+    use aws_sdk_s3::error::ProvideErrorMetadata;
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+    let parts: Vec<CompletedPart> = parts
+        .iter()
+        .map(|(n, t)| CompletedPart::builder().part_number(*n).e_tag(*t).build())
+        .collect();
+    store
+        .client()
+        .complete_multipart_upload()
+        .bucket(store.bucket())
+        .key(key)
+        .upload_id(upload_id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .map(|o| o.e_tag().unwrap_or_default().trim_matches('"').to_owned())
+        .map_err(|e| e.code().unwrap_or("<no code>").to_owned())
+}
+
+/// The embedded server's own completion: every check answers with S3's error (and changes
+/// nothing, so the upload can still be completed), `ListParts` gives each part's ETag, the
+/// object is the parts' bytes in order, its ETag is S3's multipart ETag, and nothing of the
+/// upload is left in the root.
+#[tokio::test]
+async fn multipart_completion_checks_parts_and_assembles_without_leftovers() {
+    let e = env("complete", |_| {}).await;
+    let (store, key) = (&e.store, "c/obj.bin");
+    let p1 = pattern((5 * MIB) as usize, 11);
+    let p2 = pattern(300_000, 12);
+    let id = store
+        .client()
+        .create_multipart_upload()
+        .bucket(store.bucket())
+        .key(key)
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_owned();
+    let t1 = raw_part(store, key, &id, 1, &p1).await;
+    let t2 = raw_part(store, key, &id, 2, &p2).await;
+    assert_eq!(
+        (t1.as_str(), t2.as_str()),
+        (hex(&md5(&p1)).as_str(), hex(&md5(&p2)).as_str())
+    );
+
+    let listed = store
+        .client()
+        .list_parts()
+        .bucket(store.bucket())
+        .key(key)
+        .upload_id(&id)
+        .send()
+        .await
+        .unwrap();
+    let got: Vec<(i32, i64, String)> = listed
+        .parts()
+        .iter()
+        .map(|p| {
+            (
+                p.part_number().unwrap(),
+                p.size().unwrap(),
+                p.e_tag().unwrap().trim_matches('"').to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, p1.len() as i64, t1.clone()),
+            (2, p2.len() as i64, t2.clone())
+        ]
+    );
+
+    let wrong = hex(&md5(b"not the part"));
+    for (parts, code) in [
+        (vec![(1, t1.as_str()), (2, wrong.as_str())], "InvalidPart"),
+        (vec![(2, t2.as_str()), (1, t1.as_str())], "InvalidPartOrder"),
+        (vec![(1, t1.as_str()), (1, t1.as_str())], "InvalidPartOrder"),
+        (vec![(1, t1.as_str()), (3, t2.as_str())], "InvalidPart"),
+        (vec![], "InvalidPart"),
+    ] {
+        let err = raw_complete(store, key, &id, &parts).await.unwrap_err();
+        assert_eq!(err, code, "{parts:?}");
+        assert!(
+            !store.exists(key).await.unwrap(),
+            "{parts:?} created the object"
+        );
+    }
+    for bad_id in ["0f8fad5b-d9cb-469f-a165-70867728950e", "../../etc", "x"] {
+        let err = raw_complete(store, key, bad_id, &[(1, t1.as_str())])
+            .await
+            .unwrap_err();
+        assert_eq!(err, "NoSuchUpload", "{bad_id}");
+    }
+
+    let etag = raw_complete(store, key, &id, &[(1, t1.as_str()), (2, t2.as_str())])
+        .await
+        .unwrap();
+    assert_eq!(etag, multipart_etag(&[&p1, &p2]));
+    assert_eq!(
+        store.head(key).await.unwrap().unwrap().etag.as_deref(),
+        Some(etag.as_str())
+    );
+    let whole = store
+        .get_range(key, 0..(p1.len() + p2.len()) as u64)
+        .await
+        .unwrap();
+    assert!(
+        whole[..p1.len()] == p1[..] && whole[p1.len()..] == p2[..],
+        "object differs"
+    );
+    assert!(
+        leftovers(&e.server_root()).is_empty(),
+        "{:?}",
+        leftovers(&e.server_root())
+    );
+    // Completing again: the upload is gone.
+    let err = raw_complete(store, key, &id, &[(1, t1.as_str()), (2, t2.as_str())])
+        .await
+        .unwrap_err();
+    assert_eq!(err, "NoSuchUpload");
+
+    // Every part but the last must be at least 5 MiB.
+    let id = store
+        .client()
+        .create_multipart_upload()
+        .bucket(store.bucket())
+        .key("c/small")
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_owned();
+    let a = raw_part(store, "c/small", &id, 1, &p2).await;
+    let b = raw_part(store, "c/small", &id, 2, &p2).await;
+    let err = raw_complete(store, "c/small", &id, &[(1, a.as_str()), (2, b.as_str())])
+        .await
+        .unwrap_err();
+    assert_eq!(err, "EntityTooSmall");
+    // A single small part is a valid object.
+    let etag = raw_complete(store, "c/small", &id, &[(1, a.as_str())])
+        .await
+        .unwrap();
+    assert_eq!(etag, multipart_etag(&[&p2]));
+    assert_eq!(
+        store
+            .get_range("c/small", 0..p2.len() as u64)
+            .await
+            .unwrap(),
+        p2
+    );
+    assert!(
+        leftovers(&e.server_root()).is_empty(),
+        "{:?}",
+        leftovers(&e.server_root())
+    );
+    e.server.shutdown().await.unwrap();
+}
+
+/// A part whose recorded MD5 no longer describes the file (replaced behind the server's back)
+/// is hashed again: the completion refuses the stale ETag instead of trusting its record.
+#[tokio::test]
+async fn replaced_part_file_is_hashed_again_not_trusted() {
+    let e = env("rehash", |_| {}).await;
+    let (store, key) = (&e.store, "r/obj");
+    let id = store
+        .client()
+        .create_multipart_upload()
+        .bucket(store.bucket())
+        .key(key)
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_owned();
+    let body = pattern(1000, 3);
+    let tag = raw_part(store, key, &id, 1, &body).await;
+    let part = e.server_root().join(format!(".upload_id-{id}.part-1"));
+    let other = pattern(1000, 4);
+    let tmp = e.server_root().join("replacement");
+    std::fs::write(&tmp, &other).unwrap();
+    std::fs::rename(&tmp, &part).unwrap();
+    let err = raw_complete(store, key, &id, &[(1, tag.as_str())])
+        .await
+        .unwrap_err();
+    assert_eq!(err, "InvalidPart");
+    let etag = raw_complete(store, key, &id, &[(1, hex(&md5(&other)).as_str())])
+        .await
+        .unwrap();
+    assert_eq!(etag, multipart_etag(&[&other]));
+    assert_eq!(store.get_range(key, 0..1000).await.unwrap(), other);
+    e.server.shutdown().await.unwrap();
+}
+
+/// Keys that are not plain relative paths never put the object outside the server's root.
+#[tokio::test]
+async fn multipart_keys_with_dot_dot_stay_inside_the_root() {
+    let e = env("escape", |c| {
+        c.multipart_threshold = 5 * MIB;
+        c.part_size = 5 * MIB;
+    })
+    .await;
+    let data = pattern((6 * MIB) as usize, 5);
+    let outside = e._dir.path().join("escaped.bin");
+    for key in ["../escaped.bin", "a/../../escaped.bin", "../../escaped.bin"] {
+        // Whether the server refuses the key or files it inside its root is its choice.
+        let _ = e.store.put_bytes(key, data.clone()).await;
+        assert!(!outside.exists(), "{key} escaped the root");
+        assert!(!e._dir.path().parent().unwrap().join("escaped.bin").exists());
+    }
+    e.server.shutdown().await.unwrap();
+}
+
+/// An upload that fails part-way leaves its parts for `put_*_resumable`, which then sends only
+/// what is missing; a part whose source bytes changed since is sent again.
+#[tokio::test]
+async fn interrupted_upload_resumes_from_the_stored_parts() {
+    let e = env("resume", |c| {
+        c.multipart_threshold = 5 * MIB;
+        c.part_size = 5 * MIB;
+        c.upload_concurrency = 2;
+    })
+    .await;
+    let data = pattern((17 * MIB) as usize, 21); // parts of 5, 5, 5 and 2 MiB
+    let failing = FailingSource {
+        inner: Bytes::from(data.clone()),
+        fail_from: 10 * MIB, // parts 1 and 2 are stored, part 3 fails
+        reads: AtomicUsize::new(0),
+    };
+    let err = e
+        .store
+        .put_source_resumable("r/obj", &failing, |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Source { offset, .. } if *offset == 10 * MIB),
+        "{err}"
+    );
+    assert_eq!(
+        e.store.list_incomplete_uploads("r/").await.unwrap().len(),
+        1,
+        "kept for resume"
+    );
+    assert!(!e.store.exists("r/obj").await.unwrap());
+
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    let done = e
+        .store
+        .put_source_resumable("r/obj", &Bytes::from(data.clone()), move |n| {
+            s2.lock().unwrap().push(n)
+        })
+        .await
+        .unwrap();
+    assert_eq!((done.resumed_parts, done.resumed_bytes), (2, 10 * MIB));
+    let p = (5 * MIB) as usize;
+    assert_eq!(
+        done.info.etag.as_deref(),
+        Some(
+            multipart_etag(&[
+                &data[..p],
+                &data[p..2 * p],
+                &data[2 * p..3 * p],
+                &data[3 * p..]
+            ])
+            .as_str()
+        )
+    );
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen.first(),
+        Some(&(10 * MIB)),
+        "progress starts at the kept bytes"
+    );
+    assert_eq!(seen.last(), Some(&(17 * MIB)));
+    assert!(
+        e.store
+            .list_incomplete_uploads("r/")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let back = e
+        .store
+        .get_range("r/obj", 0..data.len() as u64)
+        .await
+        .unwrap();
+    assert!(back[..] == data[..], "object differs");
+
+    // Interrupted again, then resumed from a source whose first part changed: part 2 is kept,
+    // part 1 is sent again.
+    let err = e
+        .store
+        .put_source_resumable("r/two", &failing, |_| {})
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, Error::Source { .. }), "{err}");
+    let mut changed = data.clone();
+    changed[100] ^= 0xff;
+    let done = e
+        .store
+        .put_source_resumable("r/two", &Bytes::from(changed.clone()), |_| {})
+        .await
+        .unwrap();
+    assert_eq!((done.resumed_parts, done.resumed_bytes), (1, 5 * MIB));
+    let back = e
+        .store
+        .get_range("r/two", 0..data.len() as u64)
+        .await
+        .unwrap();
+    assert!(back[..] == changed[..], "object differs");
+
+    // Nothing to resume: a plain upload.
+    let done = e
+        .store
+        .put_source_resumable("r/three", &Bytes::from(data.clone()), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(done.resumed_parts, 0);
+    assert!(
+        leftovers(&e.server_root()).is_empty(),
+        "{:?}",
+        leftovers(&e.server_root())
+    );
+    e.server.shutdown().await.unwrap();
+}

@@ -1,11 +1,13 @@
 //! [`KeeperChain`] over phd-chain's contract bindings (generated from the committed
 //! artifacts) and revert decoding, with one HTTP provider holding the keeper's wallet and
 //! local nonce tracking so many deliveries can be in flight at once without nonce races.
+//! Fees are fetched at most once per [`FEE_TTL`] rather than once per transaction, and gas is
+//! estimated outside the send lock, so the only step serialised per keeper is nonce + broadcast.
 
 use std::time::Duration;
 
 use alloy::{
-    eips::BlockNumberOrTag,
+    eips::{BlockNumberOrTag, eip1559::Eip1559Estimation},
     network::{EthereumWallet, TransactionBuilder},
     primitives::{Address, B256, Bytes, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
@@ -34,6 +36,14 @@ use super::{
 /// How long one wait for a receipt may take before the attempt counts as failed (and is retried).
 const RECEIPT_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// Receipt polls per check that the node still knows a pending transaction.
+const KNOWN_CHECK_EVERY: u32 = 4;
+
+/// How long fetched EIP-1559 fees are reused. The default estimate offers twice the base fee,
+/// which covers the base fee's rise over several full blocks; a send that fails anyway drops
+/// the cache, so the retry fetches fresh fees.
+const FEE_TTL: Duration = Duration::from_secs(2);
+
 /// Contract addresses the keeper talks to.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Addresses {
@@ -51,6 +61,7 @@ pub(crate) struct AlloyChain {
     me: Address,
     addrs: Addresses,
     next_nonce: tokio::sync::Mutex<Option<u64>>,
+    fees: std::sync::Mutex<Option<(tokio::time::Instant, Eip1559Estimation)>>,
     receipt_poll: Duration,
 }
 
@@ -72,6 +83,7 @@ impl AlloyChain {
             me,
             addrs,
             next_nonce: tokio::sync::Mutex::new(None),
+            fees: std::sync::Mutex::new(None),
             receipt_poll: (poll / 4).clamp(Duration::from_millis(20), Duration::from_secs(1)),
         }
     }
@@ -92,9 +104,7 @@ impl AlloyChain {
             .with_from(self.me)
             .with_to(to)
             .with_input(Bytes::from(input));
-        // One sender at a time: estimate if asked, assign the nonce, broadcast. Receipts are
-        // awaited outside the lock.
-        let mut next = self.next_nonce.lock().await;
+        // Estimation does not depend on the nonce: many run at once, outside the lock.
         let gas = match gas_limit {
             Some(g) => g,
             None => {
@@ -106,6 +116,13 @@ impl AlloyChain {
                     / 10
             }
         };
+        let fees = self.fees().await?;
+        let tx = tx
+            .with_max_fee_per_gas(fees.max_fee_per_gas)
+            .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
+        // One sender at a time: assign the nonce, broadcast. Receipts are awaited outside the
+        // lock.
+        let mut next = self.next_nonce.lock().await;
         let nonce = match *next {
             Some(n) => n,
             None => self
@@ -123,8 +140,35 @@ impl AlloyChain {
             }
             Err(e) => {
                 *next = None;
+                self.drop_fees();
                 Err(transport_failure(e))
             }
+        }
+    }
+
+    /// EIP-1559 fees, fetched at most once per [`FEE_TTL`].
+    async fn fees(&self) -> Result<Eip1559Estimation, ChainFailure> {
+        let now = tokio::time::Instant::now();
+        if let Ok(cached) = self.fees.lock()
+            && let Some((at, fees)) = *cached
+            && now.duration_since(at) < FEE_TTL
+        {
+            return Ok(fees);
+        }
+        let fees = self
+            .provider
+            .estimate_eip1559_fees()
+            .await
+            .map_err(transport_failure)?;
+        if let Ok(mut cached) = self.fees.lock() {
+            *cached = Some((now, fees));
+        }
+        Ok(fees)
+    }
+
+    fn drop_fees(&self) {
+        if let Ok(mut cached) = self.fees.lock() {
+            *cached = None;
         }
     }
 
@@ -460,6 +504,7 @@ impl KeeperChain for AlloyChain {
 
     async fn wait_receipt(&self, tx_hash: B256) -> Result<Option<bool>, ChainFailure> {
         let mut unknown_polls = 0u32;
+        let mut polls = 0u32;
         let deadline = tokio::time::Instant::now() + RECEIPT_TIMEOUT;
         loop {
             if tokio::time::Instant::now() > deadline {
@@ -477,16 +522,20 @@ impl KeeperChain for AlloyChain {
             {
                 return Ok(Some(r.status()));
             }
-            let known = self
-                .provider
-                .get_transaction_by_hash(tx_hash)
-                .await
-                .map_err(transport_failure)?
-                .is_some();
+            // Whether the node still knows the transaction is asked every few polls only:
+            // polling is most of the node's load when many deliveries are in flight.
+            polls = polls.saturating_add(1);
+            let known = !polls.is_multiple_of(KNOWN_CHECK_EVERY)
+                || self
+                    .provider
+                    .get_transaction_by_hash(tx_hash)
+                    .await
+                    .map_err(transport_failure)?
+                    .is_some();
             if !known {
                 unknown_polls = unknown_polls.saturating_add(1);
                 // Give the node a moment (load balancers, propagation) before calling it dropped.
-                if unknown_polls > 20 {
+                if unknown_polls > 20 / KNOWN_CHECK_EVERY {
                     // Its nonce may be free again: re-read it before the next send.
                     *self.next_nonce.lock().await = None;
                     return Ok(None);
