@@ -138,6 +138,24 @@ pub enum Command {
         /// Subscription id.
         subscription: u64,
     },
+    /// Prove a keeper's wrong release of a segment on-chain: the keeper is slashed and pays you
+    /// back its fee (the segment's price when fewer than t good releases remain) plus the slash,
+    /// as SeriesMarket credits (`follow` does this by itself). Allowed once the segment is
+    /// charged or its release window closed, until one more release window.
+    SeriesDispute {
+        /// Subscription id.
+        subscription: u64,
+        /// Segment.
+        #[arg(long, env = "PHD_SEQ")]
+        seq: u64,
+        /// Only this share index (default: every provably wrong release of the segment).
+        #[arg(long, env = "PHD_SHARE_INDEX")]
+        index: Option<u8>,
+        /// Send the dispute even when the release verifies (the contract refuses a false
+        /// dispute: it costs only gas).
+        #[arg(long, env = "PHD_FORCE", requires = "index")]
+        force: bool,
+    },
 }
 
 /// `follow` flags.
@@ -472,6 +490,45 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 )
             })?;
         }
+        Command::SeriesDispute {
+            subscription,
+            seq,
+            index,
+            force,
+        } => {
+            let rs = match index {
+                Some(i) => vec![
+                    phd_sdk::series_dispute::dispute_release(&ctx, subscription, seq, i, force)
+                        .await
+                        .wrap_err_with(|| {
+                            format!("disputing share {i} of segment {seq} (subscription {subscription})")
+                        })?,
+                ],
+                None => phd_sdk::series_dispute::dispute_bad_releases(&ctx, subscription, seq)
+                    .await
+                    .wrap_err_with(|| {
+                        format!("checking segment {seq} of subscription {subscription}")
+                    })?,
+            };
+            out.emit(&rs, || {
+                if rs.is_empty() {
+                    return format!("subscription {subscription}, segment {seq}: nothing (left) to dispute");
+                }
+                rs.iter()
+                    .map(|r| {
+                        format!(
+                            "keeper {:#x} (share {}) proven wrong for segment {seq}: {} PHD credited to you{} (tx {:#x})",
+                            r.keeper,
+                            r.share_index,
+                            phd_chain::format_phd(r.compensation),
+                            if r.refunded { ", the segment's price included" } else { "" },
+                            r.tx.tx_hash
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?;
+        }
         Command::Purchases => {
             let rows = crate::buy::purchases(&ctx).await?;
             out.emit(&rows, || {
@@ -740,6 +797,22 @@ mod tests {
             Command::SeriesRefund { subscription: 5 }
         ));
         assert!(parse(&["series-cancel"]).is_err());
+        assert!(matches!(
+            parse(&["series-dispute", "3", "--seq", "7", "--index", "2", "--force", "--json"])
+                .unwrap()
+                .command,
+            Command::SeriesDispute {
+                subscription: 3,
+                seq: 7,
+                index: Some(2),
+                force: true
+            }
+        ));
+        assert!(
+            parse(&["series-dispute", "3", "--seq", "7", "--force"]).is_err(),
+            "--force needs --index"
+        );
+        assert!(parse(&["series-dispute", "3"]).is_err(), "--seq is required");
         assert!(parse(&["series-refund", "x"]).is_err());
     }
 }
