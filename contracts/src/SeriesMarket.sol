@@ -461,9 +461,7 @@ contract SeriesMarket is ISeriesMarket, ReentrancyGuardTransient {
             purchaseId: d.subscriptionId,
             index: d.shareIndex
         });
-        if (!ShareProof.verifyDispute(
-                ctx, d.subscriberPubKey, d.payload, _splitCommitments(d.commitments), d.proof
-            )) {
+        if (!ShareProof.verifyDispute(ctx, d.subscriberPubKey, d.payload, _splitCommitments(d.commitments), d.proof)) {
             revert SeriesMarketFalseDispute(d.subscriptionId, d.seq, d.shareIndex);
         }
         compensation = _applyDispute(d, sub, s, bit, releasedBy);
@@ -483,8 +481,7 @@ contract SeriesMarket is ISeriesMarket, ReentrancyGuardTransient {
         uint256 n = s.keeperCount;
         // A release of seq by this keeper: seq in front of its cursor.
         if (
-            index == 0 || index > n || seq < fromSeq
-                || (cursors >> (32 * (index - 1))) & 0xffffffff <= seq - fromSeq
+            index == 0 || index > n || seq < fromSeq || (cursors >> (32 * (index - 1))) & 0xffffffff <= seq - fromSeq
                 || _disputed[d.subscriptionId][seq] & (1 << (index - 1)) != 0
         ) revert SeriesMarketNotDisputable(d.subscriptionId, seq, d.shareIndex);
         bit = 1 << (index - 1);
@@ -519,7 +516,8 @@ contract SeriesMarket is ISeriesMarket, ReentrancyGuardTransient {
         uint256 bit,
         uint256 releasedBy
     ) private returns (uint256 compensation) {
-        (uint256 owed, bool refunded) = _recordBadRelease(d.subscriptionId, d.seq, sub.price, s.threshold, bit, releasedBy);
+        (uint256 owed, bool refunded) =
+            _recordBadRelease(d.subscriptionId, d.seq, sub.price, s.threshold, bit, releasedBy);
         address keeper = _keeperAt[sub.seriesId][d.shareIndex];
         uint256 fromStake;
         (compensation, fromStake) = _takeFrom(keeper, owed);

@@ -52,7 +52,11 @@ abstract contract SeriesDisputeBase is SeriesBase, ShareProofFixture {
     }
 
     /// @dev SeriesDeliveryContext::to_bytes as ShareProof's Context.
-    function seriesCtx(uint256 subscriptionId, uint64 seq, uint8 index) internal view returns (ShareProof.Context memory) {
+    function seriesCtx(uint256 subscriptionId, uint64 seq, uint8 index)
+        internal
+        view
+        returns (ShareProof.Context memory)
+    {
         return ShareProof.Context({
             chainId: (uint256(1) << 248) | (uint256(seq) << 128) | block.chainid,
             marketplace: address(series),

@@ -441,8 +441,22 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
             };
             let r = crate::follow::follow(&ctx, &args, phd_cli::shutdown_signal()).await?;
             out.emit(&r, || {
+                let disputes = r
+                    .disputes
+                    .iter()
+                    .map(|d| {
+                        format!(
+                            "\nkeeper {:#x} (share {}) released a wrong share of segment {}: proven on-chain, {} PHD credited to you (tx {:#x})",
+                            d.keeper,
+                            d.share_index,
+                            d.seq,
+                            phd_chain::format_phd(d.compensation),
+                            d.tx.tx_hash
+                        )
+                    })
+                    .collect::<String>();
                 format!(
-                    "series {} (subscription {}): wrote {} segments to {} in this run; next segment {} ({})",
+                    "series {} (subscription {}): wrote {} segments to {} in this run; next segment {} ({}){disputes}",
                     f.series,
                     r.subscription_id,
                     r.written.len(),
@@ -453,42 +467,10 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
             })?;
         }
         Command::SeriesCancel { subscription } => {
-            let (tx, refunded) = ctx
-                .chain
-                .cancel_subscription(U256::from(subscription))
-                .await
-                .wrap_err_with(|| format!("cancelling subscription {subscription}"))?;
-            let v = serde_json::json!({
-                "subscription_id": subscription,
-                "tx_hash": format!("{:#x}", tx.tx_hash),
-                "refunded_phd": phd_chain::format_phd(refunded),
-            });
-            out.emit(&v, || {
-                format!(
-                    "cancelled subscription {subscription}: refunded {} PHD (tx {:#x})",
-                    phd_chain::format_phd(refunded),
-                    tx.tx_hash
-                )
-            })?;
+            subscription_refund(&ctx, &out, subscription, true).await?;
         }
         Command::SeriesRefund { subscription } => {
-            let (tx, refunded) = ctx
-                .chain
-                .refund_subscription(U256::from(subscription))
-                .await
-                .wrap_err_with(|| format!("refunding subscription {subscription}"))?;
-            let v = serde_json::json!({
-                "subscription_id": subscription,
-                "tx_hash": format!("{:#x}", tx.tx_hash),
-                "refunded_phd": phd_chain::format_phd(refunded),
-            });
-            out.emit(&v, || {
-                format!(
-                    "refunded {} PHD for subscription {subscription} (tx {:#x})",
-                    phd_chain::format_phd(refunded),
-                    tx.tx_hash
-                )
-            })?;
+            subscription_refund(&ctx, &out, subscription, false).await?;
         }
         Command::SeriesDispute {
             subscription,
@@ -565,6 +547,51 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
             })?;
         }
     }
+    Ok(())
+}
+
+/// `series-cancel` (`cancel`: ends the subscription, refunds what was not appended) and
+/// `series-refund` (refunds what can no longer be released): the same report either way.
+async fn subscription_refund(
+    ctx: &CustomerCtx,
+    out: &OutputArgs,
+    subscription: u64,
+    cancel: bool,
+) -> eyre::Result<()> {
+    let id = U256::from(subscription);
+    let (tx, refunded) = if cancel {
+        ctx.chain
+            .cancel_subscription(id)
+            .await
+            .wrap_err_with(|| format!("cancelling subscription {subscription}"))?
+    } else {
+        ctx.chain
+            .refund_subscription(id)
+            .await
+            .wrap_err_with(|| format!("refunding subscription {subscription}"))?
+    };
+    let v = serde_json::json!({
+        "subscription_id": subscription,
+        "tx_hash": format!("{:#x}", tx.tx_hash),
+        "refunded_phd": phd_chain::format_phd(refunded),
+    });
+    out.emit(&v, || {
+        let what = if cancel {
+            format!("cancelled subscription {subscription}: refunded")
+        } else {
+            "refunded".to_string()
+        };
+        let whose = if cancel {
+            String::new()
+        } else {
+            format!(" for subscription {subscription}")
+        };
+        format!(
+            "{what} {} PHD{whose} (tx {:#x})",
+            phd_chain::format_phd(refunded),
+            tx.tx_hash
+        )
+    })?;
     Ok(())
 }
 

@@ -190,8 +190,9 @@ contract SeriesHandler is Test {
                 subscriptionId: uint64(sid), seq: first, payload: _payload(k + 1, sid, first, 1)
             });
             if (noisy) {
-                rs[at++] =
-                    ISeriesMarket.Release({subscriptionId: uint64(sid), seq: seq, payload: _payload(k + 1, sid, seq, 2)});
+                rs[at++] = ISeriesMarket.Release({
+                    subscriptionId: uint64(sid), seq: seq, payload: _payload(k + 1, sid, seq, 2)
+                });
             }
         }
         uint64[] memory before = new uint64[](rs.length);
