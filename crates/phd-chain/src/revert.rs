@@ -624,7 +624,6 @@ fn series_message(e: &S, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         S::SeriesMarketNotSlashable(e) => {
             write!(f, "keeper {} could not be slashed (SeriesMarket not wired as slasher)", e.keeper)
         }
-        S::ShareProofMalformedDelivery(_) => f.write_str("share proof: malformed delivery"),
         S::ShareProofInvalidBuyerKey(_) => {
             f.write_str("share proof: the subscriber key is not a valid point")
         }
