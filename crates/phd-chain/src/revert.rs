@@ -622,7 +622,11 @@ fn series_message(e: &S, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             e.shareIndex, e.seq, e.subscriptionId
         ),
         S::SeriesMarketNotSlashable(e) => {
-            write!(f, "keeper {} could not be slashed (SeriesMarket not wired as slasher)", e.keeper)
+            write!(
+                f,
+                "keeper {} could not be slashed (SeriesMarket not wired as slasher)",
+                e.keeper
+            )
         }
         S::ShareProofInvalidBuyerKey(_) => {
             f.write_str("share proof: the subscriber key is not a valid point")

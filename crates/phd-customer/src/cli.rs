@@ -483,7 +483,9 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                     phd_sdk::series_dispute::dispute_release(&ctx, subscription, seq, i, force)
                         .await
                         .wrap_err_with(|| {
-                            format!("disputing share {i} of segment {seq} (subscription {subscription})")
+                            format!(
+                                "disputing share {i} of segment {seq} (subscription {subscription})"
+                            )
                         })?,
                 ],
                 None => phd_sdk::series_dispute::dispute_bad_releases(&ctx, subscription, seq)
@@ -825,9 +827,18 @@ mod tests {
         ));
         assert!(parse(&["series-cancel"]).is_err());
         assert!(matches!(
-            parse(&["series-dispute", "3", "--seq", "7", "--index", "2", "--force", "--json"])
-                .unwrap()
-                .command,
+            parse(&[
+                "series-dispute",
+                "3",
+                "--seq",
+                "7",
+                "--index",
+                "2",
+                "--force",
+                "--json"
+            ])
+            .unwrap()
+            .command,
             Command::SeriesDispute {
                 subscription: 3,
                 seq: 7,
@@ -839,7 +850,10 @@ mod tests {
             parse(&["series-dispute", "3", "--seq", "7", "--force"]).is_err(),
             "--force needs --index"
         );
-        assert!(parse(&["series-dispute", "3"]).is_err(), "--seq is required");
+        assert!(
+            parse(&["series-dispute", "3"]).is_err(),
+            "--seq is required"
+        );
         assert!(parse(&["series-refund", "x"]).is_err());
     }
 }

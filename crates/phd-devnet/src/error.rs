@@ -17,7 +17,9 @@ pub enum DevnetError {
     #[error("deploying the contracts: {0}")]
     Deploy(#[from] phd_deploy::DeployError),
     /// The KeeperRegistry does not let this deployment's contract slash.
-    #[error("the KeeperRegistry's {slasher} slasher is {found}, not {expected}: redeploy (--clean)")]
+    #[error(
+        "the KeeperRegistry's {slasher} slasher is {found}, not {expected}: redeploy (--clean)"
+    )]
     NotWired {
         /// Which slasher.
         slasher: &'static str,

@@ -65,7 +65,12 @@ fn account_key(ctx: &ClientCtx, series_id: u64) -> Result<EncryptionSecretKey> {
         .map_err(|e| SdkError::series(series_id, format!("account key: {e}")))
 }
 
-fn release_context(ctx: &ClientCtx, subscription_id: u64, seq: u64, index: u8) -> SeriesDeliveryContext {
+fn release_context(
+    ctx: &ClientCtx,
+    subscription_id: u64,
+    seq: u64,
+    index: u8,
+) -> SeriesDeliveryContext {
     let d = ctx.chain.deployment();
     SeriesDeliveryContext::new(
         d.chain_id,
@@ -102,7 +107,10 @@ async fn segment_of(ctx: &ClientCtx, subscription_id: u64, seq: u64) -> Result<S
         .await
         .map_err(|e| SdkError::chain("reading SegmentAppended events", e))?;
     let Some(ev) = appended.into_iter().map(|l| l.event).find(|e| e.seq == seq) else {
-        return Err(SdkError::series(series_id, format!("segment {seq} is not appended")));
+        return Err(SdkError::series(
+            series_id,
+            format!("segment {seq} is not appended"),
+        ));
     };
     if stored == B256::ZERO || keccak256(&ev.commitments) != stored {
         return Err(SdkError::series(
@@ -180,11 +188,10 @@ pub async fn check_releases(
         .filter(|p| p.seq == seq)
         .map(|p| {
             let dctx = release_context(ctx, subscription_id, seq, p.share_index);
-            let (problem, dispute) =
-                match classify(&esk, &p.payload, &dctx, &segment.commitments) {
-                    Ok(()) => (None, None),
-                    Err((reason, kind)) => (Some(reason), kind),
-                };
+            let (problem, dispute) = match classify(&esk, &p.payload, &dctx, &segment.commitments) {
+                Ok(()) => (None, None),
+                Err((reason, kind)) => (Some(reason), kind),
+            };
             CheckedRelease {
                 keeper: p.keeper,
                 share_index: p.share_index,
@@ -192,7 +199,7 @@ pub async fn check_releases(
                 dispute,
                 disputed: p.share_index != 0
                     && p.share_index <= 8
-                    && bad_bits >> (p.share_index - 1) & 1 == 1,
+                    && (bad_bits >> (p.share_index - 1)) & 1 == 1,
             }
         })
         .collect())
@@ -219,7 +226,9 @@ pub async fn dispute_release(
     let Some(at) = mine.iter().position(|p| p.seq == seq) else {
         return Err(SdkError::series(
             series_id,
-            format!("share index {share_index} released nothing for segment {seq} to subscription {subscription_id}"),
+            format!(
+                "share index {share_index} released nothing for segment {seq} to subscription {subscription_id}"
+            ),
         ));
     };
     let entries: Vec<B256> = mine
@@ -241,7 +250,9 @@ pub async fn dispute_release(
         // Events not all visible yet (or a reorg): the contract would refuse the log.
         return Err(SdkError::series(
             series_id,
-            format!("the ShareReleased events of share index {share_index} do not rebuild its on-chain release log yet"),
+            format!(
+                "the ShareReleased events of share index {share_index} do not rebuild its on-chain release log yet"
+            ),
         ));
     }
     let payload = mine[at].payload.clone();
@@ -251,14 +262,18 @@ pub async fn dispute_release(
         Ok(()) => {
             return Err(SdkError::series(
                 series_id,
-                format!("share index {share_index}'s release of segment {seq} is correct: a dispute would be false (use force to send it anyway)"),
+                format!(
+                    "share index {share_index}'s release of segment {seq} is correct: a dispute would be false (use force to send it anyway)"
+                ),
             ));
         }
         Err((_, Some(kind))) => kind,
         Err((reason, None)) => {
             return Err(SdkError::series(
                 series_id,
-                format!("share index {share_index}'s release of segment {seq} cannot be proven wrong: {reason}"),
+                format!(
+                    "share index {share_index}'s release of segment {seq} cannot be proven wrong: {reason}"
+                ),
             ));
         }
     };

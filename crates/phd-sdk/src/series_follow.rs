@@ -272,7 +272,11 @@ pub async fn follow(
 }
 
 /// Disputes the segment's wrong releases; a failure is logged, never stops the follower.
-async fn dispute_logged(ctx: &ClientCtx, subscription_id: u64, seq: u64) -> Vec<SeriesDisputeOutcome> {
+async fn dispute_logged(
+    ctx: &ClientCtx,
+    subscription_id: u64,
+    seq: u64,
+) -> Vec<SeriesDisputeOutcome> {
     match dispute_bad_releases(ctx, subscription_id, seq).await {
         Ok(d) => d,
         Err(e) => {

@@ -84,17 +84,25 @@ async fn wrong_series_release_is_disputed_slashed_and_others_decrypt() -> eyre::
         quality: None,
     };
     let streamed = stream(&owner_ctx, &sopts, std::future::pending()).await?;
-    eyre::ensure!(streamed.segments == vec![0], "streamed {:?}", streamed.segments);
+    eyre::ensure!(
+        streamed.segments == vec![0],
+        "streamed {:?}",
+        streamed.segments
+    );
 
     // Every keeper (the cheater included) releases segment 0 before the follower looks.
     let keepers = d.keeper_addresses().len();
-    wait_for("every keeper released segment 0", KEEPER_TIMEOUT, || async {
-        let n = customer
-            .released_shares(U256::from(sub), Some(0), BlockRange::default())
-            .await?
-            .len();
-        Ok((n == keepers).then_some(()))
-    })
+    wait_for(
+        "every keeper released segment 0",
+        KEEPER_TIMEOUT,
+        || async {
+            let n = customer
+                .released_shares(U256::from(sub), Some(0), BlockRange::default())
+                .await?
+                .len();
+            Ok((n == keepers).then_some(()))
+        },
+    )
     .await?;
     let slash = customer.series_market().badReleaseSlash().call().await?;
     let stake_before = customer.stake_of(cheater).await?.amount;
@@ -143,7 +151,10 @@ async fn wrong_series_release_is_disputed_slashed_and_others_decrypt() -> eyre::
     let fee_bps = customer.series_market().keeperFeeBps().call().await?;
     let fee = price * U256::from(fee_bps) / U256::from(10_000u64) / U256::from(threshold);
     let compensation = run.disputes[0].compensation;
-    eyre::ensure!(compensation == fee + slash, "compensation {compensation} != {fee} + {slash}");
+    eyre::ensure!(
+        compensation == fee + slash,
+        "compensation {compensation} != {fee} + {slash}"
+    );
     let stake_after = customer.stake_of(cheater).await?.amount;
     let cheater_credit_after = customer.series_credit_of(cheater).await?;
     eyre::ensure!(
@@ -158,7 +169,10 @@ async fn wrong_series_release_is_disputed_slashed_and_others_decrypt() -> eyre::
         "subscriber credits"
     );
     let (bits, refunded) = customer.proven_bad_releases(U256::from(sub), 0).await?;
-    eyre::ensure!(bits == 0b10 && !refunded, "proven bad {bits:#b} refunded {refunded}");
+    eyre::ensure!(
+        bits == 0b10 && !refunded,
+        "proven bad {bits:#b} refunded {refunded}"
+    );
 
     // A second dispute of the same release is refused by name.
     let again = dispute_release(&ctx, sub, 0, 2, false).await;
