@@ -138,7 +138,8 @@ async fn wrong_series_release_is_disputed_slashed_and_others_decrypt() -> eyre::
         body.as_bytes(),
         &phd_ingest::PseudonymisePolicy::default(),
         KEY,
-    )?;
+    )
+    .map_err(|e| eyre::eyre!(e))?;
     eyre::ensure!(n == ROWS, "{n} rows");
     eyre::ensure!(
         std::fs::read(segment_path(&opts.out_dir, 0))? == expected,
