@@ -17,7 +17,7 @@ import {Secp256k1} from "./libraries/Secp256k1.sol";
 /// proves it holds the private key of the encryption key it publishes (a signature by that key
 /// over chain id, this registry and its account), so nobody can register someone else's key.
 /// Leaving takes `UNBONDING_DELAY`, longer than every Marketplace window, and the stake stays
-/// slashable (by the Marketplace only) until withdrawn. Ownership is two-step and cannot be
+/// slashable (by the Marketplace and the SeriesMarket only) until withdrawn. Ownership is two-step and cannot be
 /// renounced. Keepers and validators are kept in two doubly linked lists so that
 /// `keepers()`/`validators()` return registration order while removal stays O(1).
 /// Invariant: STAKE_TOKEN.balanceOf(this) ≥ totalStaked (== for a plain ERC-20, without donations).
@@ -66,6 +66,8 @@ contract KeeperRegistry is IKeeperRegistry, Ownable2Step, ReentrancyGuardTransie
     address public marketplace;
     /// @inheritdoc IKeeperRegistry
     uint256 public totalStaked;
+    /// @inheritdoc IKeeperRegistry
+    address public seriesMarket;
 
     /// @param initialOwner Administers the approved manufacturers and sets the Marketplace once.
     /// @param stakeToken The PHD coin bonded by nodes.
@@ -160,7 +162,8 @@ contract KeeperRegistry is IKeeperRegistry, Ownable2Step, ReentrancyGuardTransie
 
     /// @inheritdoc IKeeperRegistry
     function slash(address account, uint256 amount) external nonReentrant returns (uint256 slashed) {
-        if (msg.sender != marketplace || msg.sender == address(0)) revert KeeperRegistryNotMarketplace(msg.sender);
+        // Unset slashers are address(0), which never calls.
+        if (msg.sender != marketplace && msg.sender != seriesMarket) revert KeeperRegistryNotMarketplace(msg.sender);
         NodeData storage n = _nodes[account];
         uint256 stake = n.stake;
         slashed = amount < stake ? amount : stake;
@@ -181,6 +184,14 @@ contract KeeperRegistry is IKeeperRegistry, Ownable2Step, ReentrancyGuardTransie
         if (marketplace_ == address(0)) revert KeeperRegistryInvalidConfig();
         marketplace = marketplace_;
         emit MarketplaceSet(marketplace_);
+    }
+
+    /// @inheritdoc IKeeperRegistry
+    function setSeriesMarket(address seriesMarket_) external onlyOwner {
+        if (seriesMarket != address(0)) revert KeeperRegistrySeriesMarketAlreadySet(seriesMarket);
+        if (seriesMarket_ == address(0)) revert KeeperRegistryInvalidConfig();
+        seriesMarket = seriesMarket_;
+        emit SeriesMarketSet(seriesMarket_);
     }
 
     /// @notice Disabled: the registry must always have an owner (manufacturer list).

@@ -8,6 +8,7 @@ import {ISeriesMarket} from "./interfaces/ISeriesMarket.sol";
 import {IKeeperRegistry} from "./interfaces/IKeeperRegistry.sol";
 import {Purposes} from "./Purposes.sol";
 import {Secp256k1} from "./libraries/Secp256k1.sol";
+import {ShareProof} from "./libraries/ShareProof.sol";
 
 /// @title SeriesMarket
 /// @notice Continuous datasets and their subscriptions. An owner creates a series with its keepers
@@ -32,6 +33,14 @@ import {Secp256k1} from "./libraries/Secp256k1.sol";
 /// every segment not charged. Segments appended after the cancellation are refunded at once and
 /// never released. Consent withdrawal stops every release at once; subscribers refund what was
 /// not charged; each keeper confirms it erased the series' shares.
+///
+/// Every release is appended to a hash chain per (subscription, keeper), so a subscriber can
+/// prove on-chain that a keeper released a wrong share (`disputeRelease`, the dataset proof of
+/// `ShareProof` in the series context). A proven bad release stops counting: the keeper pays its
+/// fee for the segment back — or the whole price when fewer than t good releases remain — plus
+/// `badReleaseSlash()`, to the subscriber, from its credits and then its bond. Disputes are open
+/// until one release window after the segment's release window; the constructor requires two
+/// release windows to fit in the KeeperRegistry's unbonding delay, so the keeper is still bonded.
 /// @dev Invariant: token.balanceOf(this) == openEscrow + totalCredits (for a plain ERC-20), where
 /// openEscrow = Σ price × (segments − charged) over subscriptions. A subscription takes three
 /// slots: subscriber/series/purpose/status, terms, and eight 32-bit keeper cursors (hence
@@ -59,6 +68,12 @@ contract SeriesMarket is ISeriesMarket, ReentrancyGuardTransient {
     IKeeperRegistry private immutable _KEEPERS;
     uint16 private immutable _KEEPER_FEE_BPS;
     uint64 private immutable _RELEASE_WINDOW;
+    uint256 private immutable _BAD_RELEASE_SLASH;
+
+    /// @notice Bad-release penalty in basis points of the KeeperRegistry's minimum stake.
+    uint16 public constant BAD_RELEASE_SLASH_BPS = 5_000;
+    /// @dev Flag in `_disputed`: the segment was refunded to the subscriber by a dispute.
+    uint256 private constant DISPUTE_REFUNDED = 1 << 8;
 
     /// @dev A series as stored; slots 0 and 1 hold everything the hot paths need.
     struct SeriesData {
@@ -116,21 +131,30 @@ contract SeriesMarket is ISeriesMarket, ReentrancyGuardTransient {
     mapping(uint256 seriesId => mapping(uint64 seq => uint40)) private _appendedAt;
     mapping(uint256 subscriptionId => SubscriptionData) private _subscriptions;
     mapping(address account => uint256) private _credits;
+    /// @dev Hash chain of each keeper's releases to each subscription: h ← keccak256(h ‖
+    /// keccak256(seq ‖ payload)). Binds a disputed payload to what the keeper posted.
+    mapping(uint256 subscriptionId => mapping(uint256 shareIndex => bytes32)) private _releaseLog;
+    /// @dev Per (subscription, seq): bit i − 1 when share index i's release was proven wrong,
+    /// `DISPUTE_REFUNDED` once the segment was refunded by a dispute. Written only by disputes.
+    mapping(uint256 subscriptionId => mapping(uint64 seq => uint256)) private _disputed;
 
     /// @param token_ The PHD coin (the KeeperRegistry's stake token).
     /// @param keeperRegistry_ Where keepers are registered and bonded.
     /// @param keeperFeeBps_ Keepers' share of each segment price, in basis points (≤ 10 000).
     /// @param releaseWindow_ Seconds after the later of a segment's append and a subscription's
-    /// start during which keepers may release that segment to that subscription (> 0).
+    /// start during which keepers may release that segment to that subscription (> 0); disputes
+    /// stay open one more window, and two windows must fit in the registry's unbonding delay.
     constructor(address token_, address keeperRegistry_, uint16 keeperFeeBps_, uint64 releaseWindow_) {
         if (
             token_ == address(0) || keeperRegistry_ == address(0) || keeperFeeBps_ > BPS || releaseWindow_ == 0
                 || releaseWindow_ > MAX_WINDOW || IKeeperRegistry(keeperRegistry_).STAKE_TOKEN() != token_
+                || 2 * uint256(releaseWindow_) > IKeeperRegistry(keeperRegistry_).UNBONDING_DELAY()
         ) revert SeriesMarketInvalidConfig();
         _TOKEN = IERC20(token_);
         _KEEPERS = IKeeperRegistry(keeperRegistry_);
         _KEEPER_FEE_BPS = keeperFeeBps_;
         _RELEASE_WINDOW = releaseWindow_;
+        _BAD_RELEASE_SLASH = IKeeperRegistry(keeperRegistry_).MIN_STAKE() * BAD_RELEASE_SLASH_BPS / BPS;
     }
 
     // ------------------------------------------------------------------------------------------
@@ -414,6 +438,8 @@ contract SeriesMarket is ISeriesMarket, ReentrancyGuardTransient {
         }
 
         sub.cursors = (cursors & ~(uint256(0xffffffff) << shift)) | ((offset + 1) << shift);
+        mapping(uint256 => bytes32) storage log = _releaseLog[r.subscriptionId];
+        log[b.shareIndex] = _chain(log[b.shareIndex], _releaseEntry(seq, r.payload));
         ++b.released;
         emit ShareReleased(r.subscriptionId, seq, msg.sender, b.shareIndex, r.payload);
 
@@ -446,6 +472,148 @@ contract SeriesMarket is ISeriesMarket, ReentrancyGuardTransient {
         uint8 erasures = s.erasures + 1;
         s.erasures = erasures;
         emit ErasureConfirmed(seriesId, msg.sender, erasures);
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Disputes
+    // ------------------------------------------------------------------------------------------
+
+    /// @inheritdoc ISeriesMarket
+    function disputeRelease(ReleaseDispute calldata d) external nonReentrant returns (uint256 compensation) {
+        SubscriptionData storage sub = _ownSubscription(d.subscriptionId);
+        uint256 seriesId = sub.seriesId;
+        SeriesData storage s = _series[seriesId];
+        (uint256 bit, uint256 releasedBy) = _checkDisputable(d, sub, s);
+        _checkReleaseLog(d);
+        if (keccak256(d.commitments) != _commitmentsHash[seriesId][d.seq]) {
+            revert SeriesMarketWrongCommitments(seriesId, d.seq);
+        }
+        _checkPubKey(msg.sender, d.subscriberPubKey);
+        // The series context is SeriesDeliveryContext::to_bytes (phd-keys): its first word
+        // carries the tag 0x01 and seq above the chain id, so it never equals a purchase context.
+        ShareProof.Context memory ctx = ShareProof.Context({
+            chainId: (uint256(1) << 248) | (uint256(d.seq) << 128) | block.chainid,
+            marketplace: address(this),
+            purchaseId: d.subscriptionId,
+            index: d.shareIndex
+        });
+        if (!ShareProof.verifyDispute(ctx, d.subscriberPubKey, d.payload, _splitCommitments(d.commitments), d.proof)) {
+            revert SeriesMarketFalseDispute(d.subscriptionId, d.seq, d.shareIndex);
+        }
+        compensation = _applyDispute(d, sub, s, bit, releasedBy);
+    }
+
+    /// @dev A release of `d.shareIndex` to the subscription, not proven wrong yet, inside the
+    /// dispute window, of a segment charged or out of its release window (so its count is final).
+    function _checkDisputable(ReleaseDispute calldata d, SubscriptionData storage sub, SeriesData storage s)
+        private
+        view
+        returns (uint256 bit, uint256 releasedBy)
+    {
+        uint256 index = d.shareIndex;
+        uint64 seq = d.seq;
+        uint64 fromSeq = sub.fromSeq;
+        uint256 cursors = sub.cursors;
+        uint256 n = s.keeperCount;
+        // A release of seq by this keeper: seq in front of its cursor.
+        if (
+            index == 0 || index > n || seq < fromSeq || (cursors >> (32 * (index - 1))) & 0xffffffff <= seq - fromSeq
+                || _disputed[d.subscriptionId][seq] & (1 << (index - 1)) != 0
+        ) revert SeriesMarketNotDisputable(d.subscriptionId, seq, d.shareIndex);
+        bit = 1 << (index - 1);
+        uint256 releaseEnd = _releaseDeadline(sub.seriesId, seq, sub.createdAt);
+        uint256 deadline = releaseEnd + _RELEASE_WINDOW;
+        if (block.timestamp >= deadline) revert SeriesMarketDisputeClosed(d.subscriptionId, seq, deadline);
+        for (uint256 i; i < n; ++i) {
+            if ((cursors >> (32 * i)) & 0xffffffff > seq - fromSeq) ++releasedBy;
+        }
+        if (releasedBy < s.threshold && block.timestamp < releaseEnd && s.status == SeriesStatus.Active) {
+            revert SeriesMarketDisputeTooEarly(d.subscriptionId, seq, releaseEnd);
+        }
+    }
+
+    /// @dev The payload is the keeper's entry for seq in its release log to the subscription.
+    function _checkReleaseLog(ReleaseDispute calldata d) private view {
+        bytes32 h = _chain(d.logPrefix, _releaseEntry(d.seq, d.payload));
+        for (uint256 i; i < d.laterEntries.length; ++i) {
+            h = _chain(h, d.laterEntries[i]);
+        }
+        if (h != _releaseLog[d.subscriptionId][d.shareIndex]) {
+            revert SeriesMarketInvalidReleaseLog(d.subscriptionId, d.shareIndex);
+        }
+    }
+
+    /// @dev The keeper owes its fee for a charged segment (the price once, when fewer than t good
+    /// releases remain) plus the penalty: from its credits, then its bond, to the subscriber.
+    function _applyDispute(
+        ReleaseDispute calldata d,
+        SubscriptionData storage sub,
+        SeriesData storage s,
+        uint256 bit,
+        uint256 releasedBy
+    ) private returns (uint256 compensation) {
+        (uint256 owed, bool refunded) =
+            _recordBadRelease(d.subscriptionId, d.seq, sub.price, s.threshold, bit, releasedBy);
+        address keeper = _keeperAt[sub.seriesId][d.shareIndex];
+        uint256 fromStake;
+        (compensation, fromStake) = _takeFrom(keeper, owed);
+        _credits[msg.sender] += compensation;
+        // forge-lint: disable-next-line(unsafe-typecast) -- fromStake ≤ a uint96 stake
+        _totals.totalCredits += uint128(fromStake);
+        emit ReleaseDisputed(d.subscriptionId, d.seq, keeper, d.shareIndex, compensation, refunded);
+        // The trusted registry transfers exactly `fromStake` (≤ the stake read above) to this contract.
+        if (fromStake != 0 && _KEEPERS.slash(keeper, fromStake) != fromStake) revert SeriesMarketNotSlashable(keeper);
+    }
+
+    /// @dev Marks the release bad; what its keeper owes: nothing for a segment never charged, else
+    /// its fee, or the whole price when this dispute leaves fewer than t good releases.
+    function _recordBadRelease(
+        uint256 subscriptionId,
+        uint64 seq,
+        uint256 price,
+        uint256 t,
+        uint256 bit,
+        uint256 releasedBy
+    ) private returns (uint256 owed, bool refunded) {
+        uint256 flags = _disputed[subscriptionId][seq] | bit;
+        if (releasedBy >= t) {
+            uint256 bad;
+            for (uint256 i; i < MAX_KEEPERS; ++i) {
+                bad += (flags >> i) & 1;
+            }
+            refunded = releasedBy - bad < t && flags & DISPUTE_REFUNDED == 0;
+            if (refunded) flags |= DISPUTE_REFUNDED;
+            owed = refunded ? price : price * _KEEPER_FEE_BPS / BPS / t;
+        }
+        _disputed[subscriptionId][seq] = flags;
+    }
+
+    /// @dev Takes `owed` from the keeper's credits, the rest and the penalty from its bond (capped).
+    function _takeFrom(address keeper, uint256 owed) private returns (uint256 total, uint256 fromStake) {
+        uint256 credit = _credits[keeper];
+        uint256 fromCredit = owed < credit ? owed : credit;
+        _credits[keeper] = credit - fromCredit;
+        uint256 stake = _KEEPERS.stakeOf(keeper).amount;
+        fromStake = owed - fromCredit + _BAD_RELEASE_SLASH;
+        if (fromStake > stake) fromStake = stake;
+        total = fromCredit + fromStake;
+    }
+
+    function _releaseEntry(uint64 seq, bytes calldata payload) private pure returns (bytes32) {
+        return keccak256(abi.encodePacked(seq, payload));
+    }
+
+    function _chain(bytes32 h, bytes32 entry) private pure returns (bytes32) {
+        return keccak256(abi.encodePacked(h, entry));
+    }
+
+    /// @dev The appended packing (t × 33 bytes, checked against the stored hash) as ShareProof's list.
+    function _splitCommitments(bytes calldata packed) private pure returns (bytes[] memory out) {
+        uint256 t = packed.length / Secp256k1.COMPRESSED_LENGTH;
+        out = new bytes[](t);
+        for (uint256 j; j < t; ++j) {
+            out[j] = packed[j * Secp256k1.COMPRESSED_LENGTH:(j + 1) * Secp256k1.COMPRESSED_LENGTH];
+        }
     }
 
     // ------------------------------------------------------------------------------------------
@@ -540,6 +708,27 @@ contract SeriesMarket is ISeriesMarket, ReentrancyGuardTransient {
     /// @inheritdoc ISeriesMarket
     function creditOf(address account) external view returns (uint256) {
         return _credits[account];
+    }
+
+    /// @inheritdoc ISeriesMarket
+    function releaseLog(uint256 subscriptionId, uint8 shareIndex) external view returns (bytes32) {
+        return _releaseLog[subscriptionId][shareIndex];
+    }
+
+    /// @inheritdoc ISeriesMarket
+    function provenBadReleases(uint256 subscriptionId, uint64 seq)
+        external
+        view
+        returns (uint8 shareIndexBits, bool refunded)
+    {
+        uint256 flags = _disputed[subscriptionId][seq];
+        // forge-lint: disable-next-line(unsafe-typecast) -- the low byte holds the index bits
+        return (uint8(flags), flags & DISPUTE_REFUNDED != 0);
+    }
+
+    /// @inheritdoc ISeriesMarket
+    function badReleaseSlash() external view returns (uint256) {
+        return _BAD_RELEASE_SLASH;
     }
 
     /// @inheritdoc ISeriesMarket

@@ -22,6 +22,8 @@ abstract contract SeriesBase is Base {
         vm.warp(1_700_000_000);
         series = new SeriesMarket(address(coin), address(keeperRegistry), FEE_BPS, RELEASE_WINDOW);
         vm.label(address(series), "SeriesMarket");
+        vm.prank(admin);
+        keeperRegistry.setSeriesMarket(address(series));
         fundSeries(buyer, 10_000 * UNIT);
         fundSeries(buyer2, 10_000 * UNIT);
     }

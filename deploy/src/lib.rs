@@ -1,5 +1,5 @@
 //! phd-deploy: deploys PHDCoin, KeeperRegistry, DataRegistry, Marketplace, SeriesMarket and SeriesCertification from the committed
-//! artifacts, wires them (`KeeperRegistry.setMarketplace`), funds the certification reward pool
+//! artifacts, wires them (`KeeperRegistry.setMarketplace`, `setSeriesMarket`), funds the certification reward pool
 //! (nobody holds `MINTER_ROLE`: rewards come from the pool) and records the addresses. With an
 //! admin address it starts handing the coin's default admin role and the registry's ownership
 //! over to it (a timelock or multisig accepts them later).
@@ -138,6 +138,13 @@ impl DeployConfig {
             return bad(format!(
                 "release window {} s is not in 1..=2³²−1",
                 self.release_window
+            ));
+        }
+        if self.release_window.saturating_mul(2) > self.unbonding_delay {
+            return bad(format!(
+                "unbonding delay {} s is shorter than two release windows ({} s): a keeper could leave before a series release can be disputed",
+                self.unbonding_delay,
+                self.release_window.saturating_mul(2)
             ));
         }
         if self.keeper_fee_bps > 10_000 {
@@ -391,6 +398,10 @@ pub async fn deploy_fresh(
     let registry = KeeperRegistry::new(keeper_registry, provider.clone());
     let call = registry.setMarketplace(marketplace);
     txs.push(send_call(&ctx, "setMarketplace", &call).await?.0);
+    // The second slasher: without it a proven bad series release cannot be slashed and the
+    // dispute reverts (SeriesMarketNotSlashable / KeeperRegistryNotMarketplace).
+    let call = registry.setSeriesMarket(series_market);
+    txs.push(send_call(&ctx, "setSeriesMarket", &call).await?.0);
 
     let coin_i = PHDCoin::new(coin, provider.clone());
     if !config.reward_budget.is_zero() {

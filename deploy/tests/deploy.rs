@@ -42,6 +42,11 @@ async fn deploys_wired_funded_and_reusable() {
         c.keeper_registry().marketplace().call().await.unwrap(),
         d.marketplace
     );
+    // The second slasher (series disputes) is wired too.
+    assert_eq!(
+        c.keeper_registry().seriesMarket().call().await.unwrap(),
+        d.series_market
+    );
     // The reward pool is funded from the supply; the holder gets the rest; nothing can be minted.
     assert_eq!(c.reward_pool().await.unwrap(), phd(10_000));
     assert_eq!(
@@ -135,6 +140,11 @@ async fn refuses_configurations_the_contracts_would_revert_on() {
         },
         DeployConfig {
             supply_cap: Some(phd(1)),
+            ..Default::default()
+        },
+        // Two release windows (release + dispute) must fit in the unbonding delay.
+        DeployConfig {
+            release_window: 4 * 86_400,
             ..Default::default()
         },
     ] {

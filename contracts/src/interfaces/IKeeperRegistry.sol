@@ -54,6 +54,7 @@ interface IKeeperRegistry {
     /// @param by The Marketplace, which received the slashed PHD.
     event Slashed(address indexed node, uint256 amount, uint256 remaining, address indexed by);
     event MarketplaceSet(address indexed marketplace);
+    event SeriesMarketSet(address indexed seriesMarket);
 
     error KeeperRegistryAlreadyRegistered(address node, Role role);
     error KeeperRegistryNotRegistered(address node);
@@ -74,6 +75,7 @@ interface IKeeperRegistry {
     error KeeperRegistryExiting(address node, uint64 unlockAt);
     error KeeperRegistryNotMarketplace(address caller);
     error KeeperRegistryMarketplaceAlreadySet(address marketplace);
+    error KeeperRegistrySeriesMarketAlreadySet(address seriesMarket);
     error KeeperRegistryInvalidConfig();
     error KeeperRegistryRenounceDisabled();
 
@@ -104,14 +106,17 @@ interface IKeeperRegistry {
     /// forgets the node (it may register again).
     function withdrawStake() external returns (uint256 amount);
 
-    /// @notice Marketplace only: takes up to `amount` of `account`'s bond (also while unbonding)
-    /// and transfers it to the Marketplace. A node left below `MIN_STAKE` is deregistered.
+    /// @notice Marketplace or SeriesMarket only: takes up to `amount` of `account`'s bond (also while unbonding)
+    /// and transfers it to the caller. A node left below `MIN_STAKE` is deregistered.
     /// @return slashed What was actually taken (≤ amount).
     function slash(address account, uint256 amount) external returns (uint256 slashed);
 
     /// @notice Owner only, once: the Marketplace allowed to slash (and whose grants the
     /// DataRegistry trusts).
     function setMarketplace(address marketplace_) external;
+
+    /// @notice Owner only, once: the SeriesMarket allowed to slash (bad series releases).
+    function setSeriesMarket(address seriesMarket_) external;
 
     /// @notice Owner only: accept certificates signed by `manufacturer`.
     function approveManufacturer(address manufacturer, string calldata name) external;
@@ -132,6 +137,8 @@ interface IKeeperRegistry {
     function UNBONDING_DELAY() external view returns (uint64);
     function STAKE_TOKEN() external view returns (address);
     function marketplace() external view returns (address);
+    /// @notice The SeriesMarket allowed to slash for proven bad series releases (set once).
+    function seriesMarket() external view returns (address);
     function totalStaked() external view returns (uint256);
     /// @notice All currently registered keepers, in registration order.
     function keepers() external view returns (address[] memory);

@@ -71,6 +71,27 @@ interface ISeriesMarket {
         bytes payload;
     }
 
+    /// @notice A subscriber's proof that a keeper released a wrong share (`disputeRelease`).
+    /// @dev The release log of (subscription, keeper) is a hash chain h ← keccak256(h ‖ entry),
+    /// entry = keccak256(seq (8 bytes BE) ‖ payload), starting from 0: `logPrefix` is its value
+    /// before the disputed release and `laterEntries` the entries the keeper appended after it.
+    struct ReleaseDispute {
+        uint256 subscriptionId;
+        uint64 seq;
+        /// @dev The disputed keeper's share index on the series (1..keeperCount).
+        uint8 shareIndex;
+        /// @dev The payload exactly as released (ShareReleased event).
+        bytes payload;
+        /// @dev The caller's 64-byte public key (it must hash to the caller).
+        bytes subscriberPubKey;
+        bytes32 logPrefix;
+        bytes32[] laterEntries;
+        /// @dev The segment's commitments as appended (t × 33 bytes, SegmentAppended event).
+        bytes commitments;
+        /// @dev The 352-byte ShareProof dispute proof (ignored when the payload is malformed).
+        bytes proof;
+    }
+
     event SeriesCreated(
         uint256 indexed seriesId,
         address indexed owner,
@@ -120,6 +141,18 @@ interface ISeriesMarket {
     event ConsentWithdrawn(uint256 indexed seriesId, address indexed owner);
     event ErasureConfirmed(uint256 indexed seriesId, address indexed keeper, uint8 erasures);
     event Withdrawn(address indexed account, uint256 amount);
+    /// @notice `keeper`'s release of segment `seq` to the subscription was proven wrong: it no
+    /// longer counts, the keeper paid `compensation` (its fee for the segment, or the whole price
+    /// when fewer than t good releases remain — then `refunded` — plus the bad-release slash)
+    /// to the subscriber's credits.
+    event ReleaseDisputed(
+        uint256 indexed subscriptionId,
+        uint64 indexed seq,
+        address indexed keeper,
+        uint8 shareIndex,
+        uint256 compensation,
+        bool refunded
+    );
 
     error SeriesMarketInvalidConfig();
     error SeriesMarketInvalidThreshold(uint8 threshold, uint256 keeperCount);
@@ -152,6 +185,20 @@ interface ISeriesMarket {
     error SeriesMarketInvalidPayload(uint256 length, uint256 max);
     error SeriesMarketAlreadyConfirmedErasure(uint256 seriesId, address keeper);
     error SeriesMarketNothingToWithdraw(address account);
+    /// @dev Not a release of that keeper to that subscription, or already proven wrong.
+    error SeriesMarketNotDisputable(uint256 subscriptionId, uint64 seq, uint8 shareIndex);
+    /// @dev The dispute window of the segment (one release window after its release window) is over.
+    error SeriesMarketDisputeClosed(uint256 subscriptionId, uint64 seq, uint256 deadline);
+    /// @dev Fewer than t keepers released the segment and its release window is still open.
+    error SeriesMarketDisputeTooEarly(uint256 subscriptionId, uint64 seq, uint256 releaseEnd);
+    /// @dev The payload, prefix and later entries do not hash to the stored release log.
+    error SeriesMarketInvalidReleaseLog(uint256 subscriptionId, uint8 shareIndex);
+    /// @dev The commitments are not the ones appended for the segment.
+    error SeriesMarketWrongCommitments(uint256 seriesId, uint64 seq);
+    /// @dev The released share is correct: the dispute is false.
+    error SeriesMarketFalseDispute(uint256 subscriptionId, uint64 seq, uint8 shareIndex);
+    /// @dev The KeeperRegistry did not take the amount owed (not wired as slasher).
+    error SeriesMarketNotSlashable(address keeper);
 
     // ------------------------------------------------------------------ owner
     /// @notice Opens a series (Active at once): keepers must be bonded in the KeeperRegistry and distinct.
@@ -216,6 +263,17 @@ interface ISeriesMarket {
     /// @notice A listed keeper confirms it erased every share of a Withdrawn series.
     function confirmErasure(uint256 seriesId) external;
 
+    // ------------------------------------------------------------------ disputes
+    /// @notice The subscriber proves that a keeper released a wrong share of segment `seq` to it
+    /// (`ShareProof.verifyDispute` in the series context, docs/FORMATS.md §2.4). Allowed once the
+    /// segment was charged (t releases) or its release window closed, until one release window
+    /// later. The release stops counting: the keeper pays its fee for the segment — the whole
+    /// price when fewer than t good releases remain (a refund, once per segment) — plus
+    /// `badReleaseSlash()`, from its SeriesMarket credits first, then from its bond (capped by
+    /// it), all to the caller's credits. Reverts `SeriesMarketFalseDispute` for a correct share.
+    /// @return compensation What was credited to the caller.
+    function disputeRelease(ReleaseDispute calldata dispute) external returns (uint256 compensation);
+
     // ------------------------------------------------------------------ views
     function series(uint256 seriesId) external view returns (Series memory);
     function seriesCount() external view returns (uint256);
@@ -229,6 +287,16 @@ interface ISeriesMarket {
     function releaseCursor(uint256 subscriptionId, address keeper) external view returns (uint64);
     function hasConfirmedErasure(uint256 seriesId, address keeper) external view returns (bool);
     function creditOf(address account) external view returns (uint256);
+    /// @notice Hash chain of the shares `shareIndex`'s keeper released to the subscription.
+    function releaseLog(uint256 subscriptionId, uint8 shareIndex) external view returns (bytes32);
+    /// @notice Share indices (bit i − 1 for index i) whose release of `seq` to the subscription
+    /// was proven wrong, and whether the segment was refunded by a dispute.
+    function provenBadReleases(uint256 subscriptionId, uint64 seq)
+        external
+        view
+        returns (uint8 shareIndexBits, bool refunded);
+    /// @notice Penalty of a proven bad release on top of the fee or refund (half the minimum stake).
+    function badReleaseSlash() external view returns (uint256);
     function openEscrow() external view returns (uint256);
     function totalCredits() external view returns (uint256);
     function token() external view returns (address);

@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {Vm} from "forge-std/Test.sol";
 import {console2} from "forge-std/console2.sol";
 import {SeriesBase} from "../SeriesBase.t.sol";
+import {SeriesDisputeBase} from "../SeriesDisputeBase.t.sol";
 import {ISeriesMarket} from "../../src/interfaces/ISeriesMarket.sol";
 import {Purposes} from "../../src/Purposes.sol";
 
@@ -93,5 +94,47 @@ contract SeriesGas is SeriesBase {
                 payload: bytes.concat(payload(i), bytes16(keccak256(abi.encode(i))), bytes16(0))
             });
         }
+    }
+}
+
+/// @notice Gas of `disputeRelease` (n = 5, t = 3), isolated transactions: a true dispute of a
+/// wrong share with two later releases of the keeper in the log (fee taken back, slash), the
+/// dispute that leaves fewer than t good releases (price refunded), and a false dispute (reverts).
+/// The issue's aim for a dispute: ≤ 500k.
+contract SeriesDisputeGas is SeriesDisputeBase {
+    uint256 internal constant DISPUTE_BUDGET = 500_000;
+
+    function setUp() public override {
+        super.setUp();
+        openSeries(N_KEEPERS, THRESHOLD, 3, 3);
+    }
+
+    function test_Gas_DisputeRelease() public {
+        Case memory good1 = release(1, 0, 0);
+        Case memory bad2 = release(2, 0, 1);
+        Case memory bad3 = release(3, 0, 2);
+        release(4, 0, 0);
+        for (uint64 seq = 1; seq < 3; ++seq) {
+            release(2, seq, 0); // later entries in keeper 2's log
+        }
+        ISeriesMarket.ReleaseDispute memory d = disputeOf(sid, 0, 2, bad2);
+        vm.prank(subW.addr);
+        series.disputeRelease(d);
+        uint256 trueGas = vm.snapshotGasLastCall("series_dispute", "disputeRelease_true_n5_t3");
+        d = disputeOf(sid, 0, 3, bad3);
+        vm.prank(subW.addr);
+        series.disputeRelease(d);
+        uint256 refundGas = vm.snapshotGasLastCall("series_dispute", "disputeRelease_true_refund_n5_t3");
+        d = disputeOf(sid, 0, 1, good1);
+        vm.prank(subW.addr);
+        try series.disputeRelease(d) {
+            revert("false dispute accepted");
+        } catch {}
+        uint256 falseGas = vm.snapshotGasLastCall("series_dispute", "disputeRelease_false_n5_t3_reverts");
+        assertLt(trueGas, DISPUTE_BUDGET, "dispute budget");
+        assertLt(refundGas, DISPUTE_BUDGET, "dispute budget");
+        assertLt(falseGas, DISPUTE_BUDGET, "dispute budget");
+        console2.log("disputeRelease true / refund / false:", trueGas, refundGas);
+        console2.log("  false:", falseGas);
     }
 }

@@ -8,7 +8,8 @@ import {SeriesHandler} from "./handlers/SeriesHandler.sol";
 
 /// @notice Escrow and release invariants of the SeriesMarket under random sequences of appends,
 /// subscriptions (back-filled), batched releases with replays and duplicates, cancels, refunds,
-/// consent withdrawals, erasures, withdrawals and time jumps.
+/// consent withdrawals, erasures, withdrawals, time jumps, and true, false and forged disputes
+/// of releases (the keeper at share index 2 cheats).
 contract SeriesInvariantTest is SeriesBase {
     SeriesHandler internal handler;
 
@@ -42,8 +43,19 @@ contract SeriesInvariantTest is SeriesBase {
         assertEq(coin.balanceOf(address(series)), series.openEscrow() + series.totalCredits());
         assertEq(
             series.openEscrow() + series.totalCredits(),
-            handler.ghostPaidIn() - handler.ghostRefunded() - handler.ghostWithdrawn()
+            handler.ghostPaidIn() + handler.ghostSlashedIn() - handler.ghostRefunded() - handler.ghostWithdrawn()
         );
+    }
+
+    /// @dev Stakes stay backed after disputes slashed some of them.
+    function invariant_StakeAccountingHolds() public view {
+        assertEq(coin.balanceOf(address(keeperRegistry)), keeperRegistry.totalStaked());
+    }
+
+    /// @dev A keeper whose release was proven wrong never keeps its fee for it, and what it loses
+    /// is exactly what the subscriber is credited.
+    function invariant_KeeperProvenWrongIsNeverPaid() public view {
+        assertFalse(handler.badKeeperPaid());
     }
 
     /// @dev Each subscription's charge is exactly price × segments released by ≥ t keepers, and

@@ -45,8 +45,9 @@ pub use keys::{
 pub use purpose::{DatasetStatus, NodeRole, PurchaseStatus, Purpose};
 pub use revert::ContractRevert;
 pub use series::{
-    ReleaseItem, ReleaseOutcome, SegmentParams, Series, SeriesParams, SeriesStatus,
-    SubscribeOutcome, Subscription, commitments_hash, split_commitments,
+    ReleaseDispute, ReleaseDisputeOutcome, ReleaseItem, ReleaseOutcome, SegmentParams, Series,
+    SeriesParams, SeriesStatus, SubscribeOutcome, Subscription, chain_release_log,
+    commitments_hash, release_log_entry, split_commitments,
 };
 pub use series_cert::{
     SeriesCertificate, SeriesCertificationSummary, SeriesCertifyParams, SeriesGrantOutcome,

@@ -370,7 +370,12 @@ impl fmt::Display for ContractRevert {
                 K::KeeperRegistryExiting(e) => {
                     write!(f, "{} is leaving (stake unlocks at unix time {})", e.node, e.unlockAt)
                 }
-                K::KeeperRegistryNotMarketplace(e) => write!(f, "{} is not the marketplace", e.caller),
+                K::KeeperRegistryNotMarketplace(e) => {
+                    write!(f, "{} is neither the marketplace nor the series market", e.caller)
+                }
+                K::KeeperRegistrySeriesMarketAlreadySet(e) => {
+                    write!(f, "the series market is already set to {}", e.seriesMarket)
+                }
                 K::KeeperRegistryMarketplaceAlreadySet(e) => {
                     write!(f, "the marketplace is already set to {}", e.marketplace)
                 }
@@ -594,6 +599,52 @@ fn series_message(e: &S, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         S::SeriesMarketNothingToWithdraw(e) => {
             write!(f, "{} has no series credits to withdraw", e.account)
         }
+        S::SeriesMarketNotDisputable(e) => write!(
+            f,
+            "share index {} did not release segment {} to subscription {}, or that release was already proven wrong",
+            e.shareIndex, e.seq, e.subscriptionId
+        ),
+        S::SeriesMarketDisputeClosed(e) => write!(
+            f,
+            "the dispute window of segment {} of subscription {} closed at {}",
+            e.seq, e.subscriptionId, e.deadline
+        ),
+        S::SeriesMarketDisputeTooEarly(e) => write!(
+            f,
+            "segment {} of subscription {} has fewer than t releases and its release window is open until {}: dispute once it is charged or the window closed",
+            e.seq, e.subscriptionId, e.releaseEnd
+        ),
+        S::SeriesMarketInvalidReleaseLog(e) => write!(
+            f,
+            "the payload is not in the release log of share index {} to subscription {} (not what the keeper released)",
+            e.shareIndex, e.subscriptionId
+        ),
+        S::SeriesMarketWrongCommitments(e) => write!(
+            f,
+            "the commitments are not those appended for segment {} of series {}",
+            e.seq, e.seriesId
+        ),
+        S::SeriesMarketFalseDispute(e) => write!(
+            f,
+            "false dispute: share index {}'s release of segment {} to subscription {} is correct",
+            e.shareIndex, e.seq, e.subscriptionId
+        ),
+        S::SeriesMarketNotSlashable(e) => {
+            write!(
+                f,
+                "keeper {} could not be slashed (SeriesMarket not wired as slasher)",
+                e.keeper
+            )
+        }
+        S::ShareProofInvalidBuyerKey(_) => {
+            f.write_str("share proof: the subscriber key is not a valid point")
+        }
+        S::ShareProofInvalidEncoding(_) => f.write_str("share proof: malformed proof encoding"),
+        S::ShareProofInvalidPoint(_) => f.write_str("share proof: a point is not on secp256k1"),
+        S::ShareProofInvalidScalar(_) => f.write_str("share proof: a scalar is out of range"),
+        S::ShareProofInvalidProof(_) => f.write_str("share proof: the DLEQ proof does not verify"),
+        S::ShareProofInvalidCommitment(_) => f.write_str("share proof: invalid Feldman commitment"),
+        S::ShareProofInvalidIndex(_) => f.write_str("share proof: invalid share index"),
         S::ReentrancyGuardReentrantCall(_) => f.write_str("reentrant call refused"),
         S::SafeERC20FailedOperation(e) => write!(f, "token transfer failed ({})", e.token),
     }

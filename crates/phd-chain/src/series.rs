@@ -15,6 +15,40 @@ use crate::{
 pub type Series = ISeriesMarket::Series;
 /// A subscription as stored on-chain.
 pub type Subscription = ISeriesMarket::Subscription;
+/// The argument of `disputeRelease`: a subscriber's proof that a keeper released a wrong share.
+pub type ReleaseDispute = ISeriesMarket::ReleaseDispute;
+
+/// What a proven dispute of a release did (the `ReleaseDisputed` event).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReleaseDisputeOutcome {
+    /// The dispute transaction.
+    pub tx: TxOutcome,
+    /// The keeper proven wrong.
+    pub keeper: Address,
+    /// Its share index on the series.
+    pub share_index: u8,
+    /// Credited to the subscriber: the keeper's fee (or the segment price when fewer than t good
+    /// releases remain) plus the bad-release slash, from the keeper's credits and bond.
+    pub compensation: U256,
+    /// The segment's price came back (fewer than t good releases remained).
+    pub refunded: bool,
+}
+
+/// Entry of a release in its (subscription, keeper) log: keccak256(seq (8 bytes BE) ‖ payload).
+pub fn release_log_entry(seq: u64, payload: &[u8]) -> B256 {
+    let mut buf = Vec::with_capacity(8 + payload.len());
+    buf.extend_from_slice(&seq.to_be_bytes());
+    buf.extend_from_slice(payload);
+    alloy::primitives::keccak256(&buf)
+}
+
+/// One step of a release log: keccak256(head ‖ entry); the log starts at zero.
+pub fn chain_release_log(head: B256, entry: B256) -> B256 {
+    let mut buf = [0u8; 64];
+    buf[..32].copy_from_slice(head.as_slice());
+    buf[32..].copy_from_slice(entry.as_slice());
+    alloy::primitives::keccak256(buf)
+}
 
 /// `SeriesStatus` of the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -291,6 +325,59 @@ impl PhdClient {
         ))
     }
 
+    /// The subscriber proves a keeper's release wrong (`disputeRelease`); a correct share reverts
+    /// `SeriesMarketFalseDispute`.
+    pub async fn dispute_release(
+        &self,
+        dispute: ReleaseDispute,
+    ) -> Result<ReleaseDisputeOutcome, ChainError> {
+        let market = self.series_market();
+        let call = market.disputeRelease(dispute);
+        let (tx, receipt) = send_call(&self.send_ctx(), "disputeRelease", &call).await?;
+        let ev: SeriesMarket::ReleaseDisputed = require_event(
+            "disputeRelease",
+            &receipt,
+            self.deployment().series_market,
+            "ReleaseDisputed",
+        )?;
+        Ok(ReleaseDisputeOutcome {
+            tx,
+            keeper: ev.keeper,
+            share_index: ev.shareIndex,
+            compensation: ev.compensation,
+            refunded: ev.refunded,
+        })
+    }
+
+    /// Head of the hash chain of `share_index`'s releases to the subscription.
+    pub async fn release_log(
+        &self,
+        subscription_id: U256,
+        share_index: u8,
+    ) -> Result<B256, ChainError> {
+        self.series_market()
+            .releaseLog(subscription_id, share_index)
+            .call()
+            .await
+            .map_err(self.rpc_err("releaseLog"))
+    }
+
+    /// Share indices (bit i − 1 for index i) whose release of `seq` was proven wrong, and
+    /// whether a dispute refunded the segment.
+    pub async fn proven_bad_releases(
+        &self,
+        subscription_id: U256,
+        seq: u64,
+    ) -> Result<(u8, bool), ChainError> {
+        let r = self
+            .series_market()
+            .provenBadReleases(subscription_id, seq)
+            .call()
+            .await
+            .map_err(self.rpc_err("provenBadReleases"))?;
+        Ok((r.shareIndexBits, r.refunded))
+    }
+
     /// A listed keeper confirms it erased a withdrawn series' shares.
     pub async fn confirm_series_erasure(&self, series_id: U256) -> Result<TxOutcome, ChainError> {
         let market = self.series_market();
@@ -424,6 +511,22 @@ impl PhdClient {
         seq: Option<u64>,
         range: BlockRange,
     ) -> Result<Vec<EventLog<SeriesMarket::ShareReleased>>, ChainError> {
+        let seq = seq.map(|s| B256::from(U256::from(s)));
+        self.events(
+            self.deployment().series_market,
+            [Some(B256::from(subscription_id)), seq, None],
+            range,
+        )
+        .await
+    }
+
+    /// `ReleaseDisputed` events of one subscription, optionally of one segment.
+    pub async fn release_disputes(
+        &self,
+        subscription_id: U256,
+        seq: Option<u64>,
+        range: BlockRange,
+    ) -> Result<Vec<EventLog<SeriesMarket::ReleaseDisputed>>, ChainError> {
         let seq = seq.map(|s| B256::from(U256::from(s)));
         self.events(
             self.deployment().series_market,

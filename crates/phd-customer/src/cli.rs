@@ -146,6 +146,24 @@ pub enum Command {
         /// Subscription id.
         subscription: u64,
     },
+    /// Prove a keeper's wrong release of a segment on-chain: the keeper is slashed and pays you
+    /// back its fee (the segment's price when fewer than t good releases remain) plus the slash,
+    /// as SeriesMarket credits (`follow` does this by itself). Allowed once the segment is
+    /// charged or its release window closed, until one more release window.
+    SeriesDispute {
+        /// Subscription id.
+        subscription: u64,
+        /// Segment.
+        #[arg(long, env = "PHD_SEQ")]
+        seq: u64,
+        /// Only this share index (default: every provably wrong release of the segment).
+        #[arg(long, env = "PHD_SHARE_INDEX")]
+        index: Option<u8>,
+        /// Send the dispute even when the release verifies (the contract refuses a false
+        /// dispute: it costs only gas).
+        #[arg(long, env = "PHD_FORCE", requires = "index")]
+        force: bool,
+    },
 }
 
 /// `follow` flags.
@@ -442,8 +460,22 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
             };
             let r = crate::follow::follow(&ctx, &args, phd_cli::shutdown_signal()).await?;
             out.emit(&r, || {
+                let disputes = r
+                    .disputes
+                    .iter()
+                    .map(|d| {
+                        format!(
+                            "\nkeeper {:#x} (share {}) released a wrong share of segment {}: proven on-chain, {} PHD credited to you (tx {:#x})",
+                            d.keeper,
+                            d.share_index,
+                            d.seq,
+                            phd_chain::format_phd(d.compensation),
+                            d.tx.tx_hash
+                        )
+                    })
+                    .collect::<String>();
                 format!(
-                    "series {} (subscription {}): wrote {} segments to {} in this run; next segment {} ({})",
+                    "series {} (subscription {}): wrote {} segments to {} in this run; next segment {} ({}){disputes}",
                     f.series,
                     r.subscription_id,
                     r.written.len(),
@@ -454,41 +486,50 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
             })?;
         }
         Command::SeriesCancel { subscription } => {
-            let (tx, refunded) = ctx
-                .chain
-                .cancel_subscription(U256::from(subscription))
-                .await
-                .wrap_err_with(|| format!("cancelling subscription {subscription}"))?;
-            let v = serde_json::json!({
-                "subscription_id": subscription,
-                "tx_hash": format!("{:#x}", tx.tx_hash),
-                "refunded_phd": phd_chain::format_phd(refunded),
-            });
-            out.emit(&v, || {
-                format!(
-                    "cancelled subscription {subscription}: refunded {} PHD (tx {:#x})",
-                    phd_chain::format_phd(refunded),
-                    tx.tx_hash
-                )
-            })?;
+            subscription_refund(&ctx, &out, subscription, true).await?;
         }
         Command::SeriesRefund { subscription } => {
-            let (tx, refunded) = ctx
-                .chain
-                .refund_subscription(U256::from(subscription))
-                .await
-                .wrap_err_with(|| format!("refunding subscription {subscription}"))?;
-            let v = serde_json::json!({
-                "subscription_id": subscription,
-                "tx_hash": format!("{:#x}", tx.tx_hash),
-                "refunded_phd": phd_chain::format_phd(refunded),
-            });
-            out.emit(&v, || {
-                format!(
-                    "refunded {} PHD for subscription {subscription} (tx {:#x})",
-                    phd_chain::format_phd(refunded),
-                    tx.tx_hash
-                )
+            subscription_refund(&ctx, &out, subscription, false).await?;
+        }
+        Command::SeriesDispute {
+            subscription,
+            seq,
+            index,
+            force,
+        } => {
+            let rs = match index {
+                Some(i) => vec![
+                    phd_sdk::series_dispute::dispute_release(&ctx, subscription, seq, i, force)
+                        .await
+                        .wrap_err_with(|| {
+                            format!(
+                                "disputing share {i} of segment {seq} (subscription {subscription})"
+                            )
+                        })?,
+                ],
+                None => phd_sdk::series_dispute::dispute_bad_releases(&ctx, subscription, seq)
+                    .await
+                    .wrap_err_with(|| {
+                        format!("checking segment {seq} of subscription {subscription}")
+                    })?,
+            };
+            out.emit(&rs, || {
+                if rs.is_empty() {
+                    return format!("subscription {subscription}, segment {seq}: nothing (left) to dispute");
+                }
+                rs.iter()
+                    .map(|r| {
+                        format!(
+                            "keeper {:#x} (share {}) proven wrong for segment {seq}: {} PHD credited to you{} (tx {:#x})",
+                            r.keeper,
+                            r.share_index,
+                            phd_chain::format_phd(r.compensation),
+                            if r.refunded { ", the segment's price included" } else { "" },
+                            r.tx.tx_hash
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
             })?;
         }
         Command::Purchases => {
@@ -527,6 +568,51 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
             })?;
         }
     }
+    Ok(())
+}
+
+/// `series-cancel` (`cancel`: ends the subscription, refunds what was not appended) and
+/// `series-refund` (refunds what can no longer be released): the same report either way.
+async fn subscription_refund(
+    ctx: &CustomerCtx,
+    out: &OutputArgs,
+    subscription: u64,
+    cancel: bool,
+) -> eyre::Result<()> {
+    let id = U256::from(subscription);
+    let (tx, refunded) = if cancel {
+        ctx.chain
+            .cancel_subscription(id)
+            .await
+            .wrap_err_with(|| format!("cancelling subscription {subscription}"))?
+    } else {
+        ctx.chain
+            .refund_subscription(id)
+            .await
+            .wrap_err_with(|| format!("refunding subscription {subscription}"))?
+    };
+    let v = serde_json::json!({
+        "subscription_id": subscription,
+        "tx_hash": format!("{:#x}", tx.tx_hash),
+        "refunded_phd": phd_chain::format_phd(refunded),
+    });
+    out.emit(&v, || {
+        let what = if cancel {
+            format!("cancelled subscription {subscription}: refunded")
+        } else {
+            "refunded".to_string()
+        };
+        let whose = if cancel {
+            String::new()
+        } else {
+            format!(" for subscription {subscription}")
+        };
+        format!(
+            "{what} {} PHD{whose} (tx {:#x})",
+            phd_chain::format_phd(refunded),
+            tx.tx_hash
+        )
+    })?;
     Ok(())
 }
 
@@ -785,6 +871,34 @@ mod tests {
             Command::SeriesRefund { subscription: 5 }
         ));
         assert!(parse(&["series-cancel"]).is_err());
+        assert!(matches!(
+            parse(&[
+                "series-dispute",
+                "3",
+                "--seq",
+                "7",
+                "--index",
+                "2",
+                "--force",
+                "--json"
+            ])
+            .unwrap()
+            .command,
+            Command::SeriesDispute {
+                subscription: 3,
+                seq: 7,
+                index: Some(2),
+                force: true
+            }
+        ));
+        assert!(
+            parse(&["series-dispute", "3", "--seq", "7", "--force"]).is_err(),
+            "--force needs --index"
+        );
+        assert!(
+            parse(&["series-dispute", "3"]).is_err(),
+            "--seq is required"
+        );
         assert!(parse(&["series-refund", "x"]).is_err());
     }
 }

@@ -16,6 +16,18 @@ pub enum DevnetError {
     /// Deploying the contracts failed.
     #[error("deploying the contracts: {0}")]
     Deploy(#[from] phd_deploy::DeployError),
+    /// The KeeperRegistry does not let this deployment's contract slash.
+    #[error(
+        "the KeeperRegistry's {slasher} slasher is {found}, not {expected}: redeploy (--clean)"
+    )]
+    NotWired {
+        /// Which slasher.
+        slasher: &'static str,
+        /// The deployment's contract.
+        expected: Address,
+        /// What the registry holds.
+        found: Address,
+    },
     /// The embedded S3 server or the bucket failed.
     #[error("embedded S3: {0}")]
     Storage(#[from] phd_storage::Error),

@@ -238,6 +238,21 @@ impl Devnet {
         // 4. funds and the manufacturer
         let deployer =
             PhdClient::connect(&rpc_url, accounts.deployer.clone(), deployment.clone()).await?;
+        // Series disputes slash through the KeeperRegistry's second slasher: a reused deployment
+        // from before it existed (or wired elsewhere) would make every dispute revert.
+        let wired = deployer
+            .keeper_registry()
+            .seriesMarket()
+            .call()
+            .await
+            .map_err(|e| ChainError::from_contract("seriesMarket", &rpc_url, e))?;
+        if wired != deployment.series_market {
+            return Err(DevnetError::NotWired {
+                slasher: "SeriesMarket",
+                expected: deployment.series_market,
+                found: wired,
+            });
+        }
         deployer
             .transfer_coin(accounts.user.address(), config.fund_amount)
             .await?;

@@ -121,8 +121,8 @@ pub const SERIES_CONTEXT_TAG: u8 = 0x01;
 /// subscription, segment and the keeper's share index. Encoded as
 /// `0x01 ‖ 0 (7) ‖ seq (u64 BE) ‖ 0 (8) ‖ chain_id (u64 BE) ‖ series_market (20) ‖
 /// subscription_id (32) ‖ index (u8)` (85 bytes, like [`DeliveryContext`], whose first byte is
-/// always 0). There is no on-chain dispute of a series release yet, so only the keeper and the
-/// subscriber compute it.
+/// always 0). `SeriesMarket.disputeRelease` uses the same bytes as ShareProof's context (first
+/// word `0x01 << 248 | seq << 128 | chain_id`), so a wrong release is proven like a delivery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SeriesDeliveryContext {
     /// EIP-155 chain id.
@@ -485,10 +485,10 @@ pub fn open_delivery<C: DeliveryBinding + ?Sized>(
 
 /// Buyer: the dispute proof for a (well-formed) delivery. It verifies whether or not the share
 /// is wrong; the contract decides which.
-pub fn prove_dispute(
+pub fn prove_dispute<C: DeliveryBinding + ?Sized>(
     buyer: &EncryptionSecretKey,
     payload: &[u8],
-    ctx: &DeliveryContext,
+    ctx: &C,
 ) -> Result<DisputeProof> {
     let d = ShareDelivery::from_bytes(payload)?;
     let b = Zeroizing::new(*buyer.nonzero_scalar());
@@ -508,10 +508,10 @@ pub fn prove_dispute(
 /// Hedged nonce: `k = SHA-512("phd share dleq nonce v1" ‖ b ‖ ctx ‖ R ‖ fresh ‖ attempt) mod n`
 /// (wide reduction, no bias). `b` is usually the buyer's account key, so a weak or repeated RNG
 /// output alone must not give two proofs with one nonce (which would reveal `b`).
-fn hedged_nonce(
+fn hedged_nonce<C: DeliveryBinding + ?Sized>(
     b: &Scalar,
     d: &ShareDelivery,
-    ctx: &DeliveryContext,
+    ctx: &C,
     fresh: &[u8; 32],
     attempt: usize,
 ) -> Zeroizing<Scalar> {
@@ -533,10 +533,10 @@ fn hedged_nonce(
 
 /// `None` when the nonce `k` gives a degenerate proof the contract refuses (c = 0, z = 0, or
 /// two of A2, c·P, z·R sharing an x-coordinate): pick another `k`.
-pub(crate) fn prove_with(
+pub(crate) fn prove_with<C: DeliveryBinding + ?Sized>(
     b: &Scalar,
     d: &ShareDelivery,
-    ctx: &DeliveryContext,
+    ctx: &C,
     k: &Scalar,
 ) -> Result<Option<DisputeProof>> {
     let big_b = (ProjectivePoint::GENERATOR * b).to_affine();
@@ -584,14 +584,14 @@ pub(crate) fn prove_with(
 /// Decide a dispute as the contract does: `Ok(true)` when the delivery is proven wrong (a
 /// malformed payload is wrong without a proof), `Ok(false)` when the share is correct, `Err` when
 /// an input is invalid or the proof does not verify (the contract reverts).
-pub fn verify_dispute(
+pub fn verify_dispute<C: DeliveryBinding + ?Sized>(
     buyer_pubkey: &[u8],
     payload: &[u8],
-    ctx: &DeliveryContext,
+    ctx: &C,
     commitments: &Commitments,
     proof: &[u8],
 ) -> Result<bool> {
-    if ctx.index == 0 {
+    if ctx.share_index() == 0 {
         return Err(KeyError::InvalidShareIndex { index: 0 });
     }
     let Ok(d) = ShareDelivery::from_bytes(payload) else {
@@ -607,12 +607,12 @@ pub fn verify_dispute(
     let proof = DisputeProof::from_bytes(proof)?;
     let p = verify_dleq(ctx, &big_b, &d, &proof)?;
     let s = d.m - mask(ctx, &d.r33, &p);
-    Ok(ProjectivePoint::GENERATOR * s != public_share(commitments, ctx.index))
+    Ok(ProjectivePoint::GENERATOR * s != public_share(commitments, ctx.share_index()))
 }
 
 /// Check the Chaum–Pedersen part; returns `P`.
-fn verify_dleq(
-    ctx: &DeliveryContext,
+fn verify_dleq<C: DeliveryBinding + ?Sized>(
+    ctx: &C,
     big_b: &AffinePoint,
     d: &ShareDelivery,
     proof: &DisputeProof,
@@ -689,8 +689,8 @@ fn mask<C: DeliveryBinding + ?Sized>(ctx: &C, r33: &[u8; 33], p: &AffinePoint) -
 }
 
 /// `c = SHA-256(DLEQ_DST ‖ ctx ‖ B (64) ‖ R (33) ‖ P (64) ‖ A1 (64) ‖ A2 (64)) mod n`.
-fn challenge(
-    ctx: &DeliveryContext,
+fn challenge<C: DeliveryBinding + ?Sized>(
+    ctx: &C,
     big_b: &AffinePoint,
     r33: &[u8; 33],
     p: &AffinePoint,

@@ -39,6 +39,7 @@ pub mod owner;
 pub mod retrieve;
 pub mod series;
 pub mod series_cert;
+pub mod series_dispute;
 pub mod series_follow;
 pub mod stream;
 pub mod stream_source;

@@ -2,6 +2,12 @@
 //! segment's releases, verifies shares and chunks, decrypts and writes each segment as its own
 //! file in order (`segment-<seq>.csv`, written atomically), recording progress in a state file
 //! in the output directory so a restart resumes at the next segment.
+//!
+//! A release that does not verify is ignored for decryption (the other keepers' shares are
+//! used when t good ones exist) and proven wrong on-chain by itself
+//! ([`crate::series_dispute::dispute_bad_releases`]): after the segment is written, or, when
+//! the bad releases leave fewer than t good ones, as soon as t releases are posted (the
+//! segment is then charged and the dispute refunds it).
 
 use std::{
     path::{Path, PathBuf},
@@ -16,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     ClientCtx, Result, SdkError,
     series::{appended_segment, fetch_segment},
+    series_dispute::{SeriesDisputeOutcome, dispute_bad_releases},
 };
 
 /// File name of the follower's state inside the output directory.
@@ -66,6 +73,8 @@ pub struct FollowOutcome {
     pub next_seq: u64,
     /// Why it stopped.
     pub stopped: &'static str,
+    /// Wrong releases proven on-chain in this run.
+    pub disputes: Vec<SeriesDisputeOutcome>,
 }
 
 /// The path of segment `seq` in `out_dir`.
@@ -168,6 +177,10 @@ pub async fn follow(
         }
     };
     let mut written = Vec::new();
+    let mut disputes = Vec::new();
+    // (seq, releases seen) last checked for disputes while waiting, so a poll with nothing new
+    // does not open the same shares again.
+    let mut checked: Option<(u64, usize)> = None;
     tokio::pin!(stop);
     let stopped = loop {
         let sub = ctx
@@ -188,16 +201,40 @@ pub async fn follow(
             .await
             .map_err(|e| SdkError::chain("reading the series", e))?;
         let mut progressed = false;
-        if let Some(segment) = appended_segment(ctx, series_id, state.next_seq).await?
-            && let Some(plain) = fetch_segment(
-                ctx,
-                series_id,
-                state.subscription_id,
-                &segment,
-                series.threshold,
-            )
-            .await?
-        {
+        let segment = appended_segment(ctx, series_id, state.next_seq).await?;
+        let plain = match &segment {
+            Some(segment) => {
+                fetch_segment(
+                    ctx,
+                    series_id,
+                    state.subscription_id,
+                    segment,
+                    series.threshold,
+                )
+                .await?
+            }
+            None => None,
+        };
+        if segment.is_some() && plain.is_none() {
+            // Fewer than t good releases: once t are posted the segment is charged, and proving
+            // the bad ones wrong refunds it.
+            let seq = state.next_seq;
+            let posted = ctx
+                .chain
+                .released_shares(
+                    U256::from(state.subscription_id),
+                    Some(seq),
+                    phd_chain::BlockRange::default(),
+                )
+                .await
+                .map_err(|e| SdkError::chain("reading ShareReleased events", e))?
+                .len();
+            if posted >= usize::from(series.threshold) && checked != Some((seq, posted)) {
+                checked = Some((seq, posted));
+                disputes.extend(dispute_logged(ctx, state.subscription_id, seq).await);
+            }
+        }
+        if let Some(plain) = plain {
             let path = segment_path(&opts.out_dir, state.next_seq);
             write_atomic(&path, &plain, Access::Default).map_err(|source| SdkError::Write {
                 path: path.clone(),
@@ -210,6 +247,7 @@ pub async fn follow(
                 "segment written"
             );
             written.push(state.next_seq);
+            disputes.extend(dispute_logged(ctx, state.subscription_id, state.next_seq).await);
             state.next_seq += 1;
             save_state(&state_path, &state)?;
             progressed = true;
@@ -229,5 +267,21 @@ pub async fn follow(
         written,
         next_seq: state.next_seq,
         stopped,
+        disputes,
     })
+}
+
+/// Disputes the segment's wrong releases; a failure is logged, never stops the follower.
+async fn dispute_logged(
+    ctx: &ClientCtx,
+    subscription_id: u64,
+    seq: u64,
+) -> Vec<SeriesDisputeOutcome> {
+    match dispute_bad_releases(ctx, subscription_id, seq).await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(subscription_id, seq, error = %e, "checking releases for disputes failed");
+            Vec::new()
+        }
+    }
 }

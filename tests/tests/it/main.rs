@@ -12,6 +12,7 @@ mod e2e_owner_fraud;
 mod e2e_processes;
 mod e2e_series;
 mod e2e_series_certification;
+mod e2e_series_dispute;
 mod e2e_stream_crash;
 mod e2e_stream_sources;
 mod web;

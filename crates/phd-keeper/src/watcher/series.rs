@@ -20,7 +20,7 @@ use crate::{
         ChainFailure, Revert,
         series::{ReleaseItem, SeriesChain, SeriesStatus},
     },
-    keys::deliver_to_subscriber,
+    keys::{corrupt_share, deliver_to_subscriber},
     metrics::Metrics,
     store::{ERASURE_CONFIRMED, ERASURE_DELETED, ERASURE_NOT_LISTED},
 };
@@ -260,6 +260,12 @@ async fn release_series(
                 return Err(KeeperError::AtRestCorrupt {
                     dataset_id: segment_at_rest_id(series_id, seq),
                 });
+            };
+            // Test knob (`PHD_KEEPER_FAULT=wrong_share`): a cheating keeper the subscriber's
+            // follower must prove wrong on-chain.
+            let share = match s.misbehave {
+                Some(crate::Misbehaviour::WrongShare) => corrupt_share(&share),
+                None => share,
             };
             let ctx =
                 phd_keys::SeriesDeliveryContext::new(chain_id, market, sub_u64, seq, my_index);
