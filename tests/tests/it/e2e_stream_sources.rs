@@ -314,3 +314,111 @@ async fn stdin_with_the_quality_model_keeps_only_the_shared_activities() {
     }
     f.stack.stop().await;
 }
+
+/// Progress and lag are visible (issue #12 item 2): while the binary streams a growing file,
+/// `--metrics-addr` serves its totals and lag in Prometheus text over HTTP; after it is killed,
+/// `stream-status` reads the same totals from the state file, without the network.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn status_and_metrics_show_the_streamed_segments() {
+    use tokio::io::AsyncBufReadExt;
+    const SEGMENTS: u64 = 3;
+    let f = fixture().await;
+    let work = f.stack.work();
+    let src = work.join("status.csv");
+    let state = work.join("status-state.json");
+    // Unix sample times, a minute old: the lag is wall clock.
+    let t0 = phd_user::series::now_unix().floor() - 60.0;
+    let rows: Vec<String> = basic_motions_rows(SEGMENTS as usize * ROWS + 4)
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let rest = r.split_once(',').unwrap().1;
+            format!("{:.1},{rest}", t0 + i as f64 / 10.0)
+        })
+        .collect();
+    let body: String = std::iter::once(HEADER.to_string())
+        .chain(rows.iter().cloned())
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&src, &body).unwrap();
+    let mut child = f
+        .command(&src, &state)
+        .args(["--metrics-addr", "127.0.0.1:0"])
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(l) = lines.next_line().await.unwrap() {
+            if let Some(u) = l.strip_prefix("metrics on ") {
+                return u.to_owned();
+            }
+        }
+        panic!("the streamer ended without serving metrics");
+    })
+    .await
+    .unwrap();
+    // keep reading stderr so the streamer never blocks on a full pipe
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let value = |text: &str, name: &str| -> f64 {
+        let prefix = format!("{name}{{series=\"{}\"}} ", f.series_id);
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .unwrap_or_else(|| panic!("{name} in\n{text}"))
+            .parse()
+            .unwrap()
+    };
+    let text = tokio::time::timeout(Duration::from_secs(120), async {
+        loop {
+            let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
+            if value(&text, "phd_stream_segments_appended_total") >= SEGMENTS as f64 {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(value(&text, "phd_stream_segments_appended_total"), 3.0);
+    assert_eq!(value(&text, "phd_stream_samples_total"), 30.0);
+    assert!(value(&text, "phd_stream_bytes_uploaded_total") > 0.0);
+    // the last appended sample is row 29, 2.9 s after t0 (a minute ago): lag ≈ 57 s
+    let lag = value(&text, "phd_stream_lag_seconds");
+    assert!((56.0..600.0).contains(&lag), "lag {lag}");
+    let now = phd_user::series::now_unix();
+    assert!((now - value(&text, "phd_stream_last_append_unixtime")).abs() < 600.0);
+    // the 4 rows of an unfinished segment wait
+    let pending = rows[30..].iter().map(|l| l.len() + 1).sum::<usize>();
+    assert_eq!(value(&text, "phd_stream_pending_bytes"), pending as f64);
+    child.kill().await.unwrap();
+    child.wait().await.unwrap();
+
+    let status = std::process::Command::new(built_bin("phd-user").unwrap())
+        .arg("--json")
+        .arg("stream-status")
+        .arg("--state")
+        .arg(&state)
+        .arg("--source")
+        .arg(&src)
+        .env_remove("PHD_DEVNET_ENV")
+        .env("PHD_RPC_URL", "http://127.0.0.1:1") // never contacted
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(v["series_id"], f.series_id);
+    assert_eq!(v["segments_cut"], 3);
+    assert_eq!(v["segments_uploaded"], 3);
+    assert_eq!(v["segments_appended"], 3);
+    assert_eq!(v["samples_appended"], 30);
+    assert_eq!(v["next_seq"], 3);
+    assert_eq!(v["pending_bytes"], pending as u64);
+    // the time column of the last row of segment 2 (row 29), as written
+    let last: f64 = rows[29].split(',').next().unwrap().parse().unwrap();
+    assert_eq!(v["last_sample_time"].as_f64().unwrap(), last);
+    assert!(v["lag_seconds"].as_f64().unwrap() >= 56.0, "{v}");
+    f.stack.stop().await;
+}
