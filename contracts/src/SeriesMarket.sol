@@ -480,7 +480,12 @@ contract SeriesMarket is ISeriesMarket, ReentrancyGuardTransient {
 
     /// @inheritdoc ISeriesMarket
     function disputeRelease(ReleaseDispute calldata d) external nonReentrant returns (uint256 compensation) {
-        SubscriptionData storage sub = _ownSubscription(d.subscriptionId);
+        SubscriptionData storage sub = _subscriptions[d.subscriptionId];
+        if (sub.status == SubscriptionStatus.None) revert SeriesMarketUnknownSubscription(d.subscriptionId);
+        // Only the recipient: the shares were encrypted to its key. The owner paying for a grant
+        // may cancel it, but a dispute under the owner's own key would decrypt an honest share to
+        // garbage and "prove" it wrong.
+        if (sub.subscriber != msg.sender) revert SeriesMarketNotSubscriber(d.subscriptionId, msg.sender);
         uint256 seriesId = sub.seriesId;
         SeriesData storage s = _series[seriesId];
         (uint256 bit, uint256 releasedBy) = _checkDisputable(d, sub, s);

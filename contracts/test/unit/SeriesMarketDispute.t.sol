@@ -8,6 +8,7 @@ import {KeeperRegistry} from "../../src/KeeperRegistry.sol";
 import {ISeriesMarket} from "../../src/interfaces/ISeriesMarket.sol";
 import {IKeeperRegistry} from "../../src/interfaces/IKeeperRegistry.sol";
 import {ShareProof} from "../../src/libraries/ShareProof.sol";
+import {Purposes} from "../../src/Purposes.sol";
 
 /// @notice `SeriesMarket.disputeRelease`: a subscriber proves a keeper's series release wrong with
 /// the dataset `ShareProof` in the series context; the keeper is slashed through the
@@ -62,6 +63,32 @@ contract SeriesMarketDisputeTest is SeriesDisputeBase {
 
         vm.prank(subW.addr);
         assertEq(series.withdraw(), got);
+        _accountingHolds();
+    }
+
+    /// A grant's owner pays the escrow and may cancel, but the shares are encrypted to the
+    /// grantee: a dispute under the owner's key would decrypt an honest share to garbage and get
+    /// the keeper slashed. Only the grantee may dispute.
+    function test_Attack_OwnerDisputesAReleaseToItsGrant() public {
+        fundSeries(owner, 1_000 * UNIT);
+        vm.prank(owner);
+        uint256 gid = series.grant(seriesId, subW.addr, 0, 1, Purposes.RESEARCH, pubKey(subW));
+        Case memory bad = releaseCase(gid, 0, 1, 3);
+        releaseAs(1, gid, 0, bad.payload);
+        Case memory good = releaseCase(gid, 0, 2, 0);
+        releaseAs(2, gid, 0, good.payload);
+        ISeriesMarket.ReleaseDispute memory d = disputeOf(gid, 0, 2, good);
+
+        vm.prank(owner);
+        vm.expectRevert(abi.encodeWithSelector(ISeriesMarket.SeriesMarketNotSubscriber.selector, gid, owner));
+        series.disputeRelease(d);
+        assertEq(_stake(2), MIN_STAKE, "the honest keeper is untouched");
+
+        // The grantee proves the wrong one and is compensated.
+        vm.prank(subW.addr);
+        uint256 got = series.disputeRelease(disputeOf(gid, 0, 1, bad));
+        assertGt(got, 0);
+        assertEq(series.creditOf(subW.addr), got);
         _accountingHolds();
     }
 
