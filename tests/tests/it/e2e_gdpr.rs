@@ -21,7 +21,7 @@ fn stored_shares(db: &std::path::Path) -> eyre::Result<Vec<(String, Vec<u8>)>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pii_stripped_withdrawal_erases_everything_and_export_is_exact() -> eyre::Result<()> {
-    let stack = Stack::start().await?;
+    let mut stack = Stack::start().await?;
     let d = &stack.devnet;
     let work = stack.work();
     let pii = [
@@ -66,7 +66,16 @@ async fn pii_stripped_withdrawal_erases_everything_and_export_is_exact() -> eyre
     }
     customer.confirm(p1.purchase_id).await?;
 
-    // Purchase 2: left open (not confirmed) when consent is withdrawn.
+    // Purchase 2 must still be open (fewer than t shares out) when consent is withdrawn, or
+    // the refund is rightly refused. Running keepers deliver within a poll round, so stop
+    // n - t + 1 of them first: the two left can commit, but shares are released only once t
+    // keepers committed, so nothing is delivered whatever the timing.
+    let (keeper_count, threshold) = (d.keepers.len(), usize::from(d.threshold));
+    let paused = keeper_count - threshold + 1;
+    for k in stack.devnet.keepers.iter_mut().take(paused) {
+        k.stop().await?;
+    }
+    let d = &stack.devnet;
     let cust_before_p2 = customer.balance_of(customer.address()).await?;
     let p2 = customer.purchase(id, Purpose::Research, price).await?;
 
@@ -88,11 +97,26 @@ async fn pii_stripped_withdrawal_erases_everything_and_export_is_exact() -> eyre
         blobs.extend(mine.into_iter().map(|b| (k.index, b)));
     }
 
-    // Withdraw consent with the owner's library (waits for erasure confirmations).
+    // Withdraw consent with the owner's library (waits for erasure confirmations). The paused
+    // keepers come back once the withdrawal is on-chain: they must erase and confirm, and must
+    // not deliver to the purchase of a withdrawn dataset.
     let ctx = stack.user_ctx().await?;
-    let summary =
-        phd_user::gdpr::withdraw_consent(&ctx, published.dataset_id, Duration::from_secs(120))
-            .await?;
+    let withdrawal =
+        phd_user::gdpr::withdraw_consent(&ctx, published.dataset_id, Duration::from_secs(120));
+    let restart_paused = async {
+        phd_e2e::stack::wait_for("withdrawal on-chain", Duration::from_secs(60), || async {
+            Ok((user.dataset(id).await?.withdrawnAt != 0).then_some(()))
+        })
+        .await?;
+        for k in stack.devnet.keepers.iter_mut().take(paused) {
+            k.start().await?;
+        }
+        eyre::Ok(())
+    };
+    let (summary, restarted) = tokio::join!(withdrawal, restart_paused);
+    restarted?;
+    let summary = summary?;
+    let d = &stack.devnet;
     eyre::ensure!(
         summary.object_deleted,
         "object not deleted: {:?}",
