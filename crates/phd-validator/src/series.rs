@@ -9,16 +9,17 @@
 //! above its minimum, and a validator's latest certificate replaces its previous one, so a
 //! series whose quality drops loses its certification instead of keeping a stale one.
 //!
-//! State: `<data_dir>/series.json` (cursor over `Granted` events and one record per granted
-//! subscription), reports in `<data_dir>/series-reports/<series>-<through>.json` (and S3
+//! State: `<data_dir>/series.json` (reorg-aware cursor over `Granted` events and one record per
+//! granted subscription), reports in `<data_dir>/series-reports/<series>-<through>.json` (and S3
 //! `reports/series/<series>/<through>.json` when configured). Plaintext never touches the disk.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use alloy::primitives::U256;
+use alloy::primitives::{B256, U256};
 use phd_chain::{BlockRange, SeriesCertifyParams, SeriesStatus};
 use phd_cli::fs::Access;
+use phd_node::{BlockRef, CursorScanner, ScanConfig};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
@@ -77,6 +78,10 @@ pub struct SeriesFollow {
 pub struct SeriesState {
     /// Next block to scan for `Granted` events (`None`: the deployment block).
     pub next_block: Option<u64>,
+    /// The last scanned blocks (number, hash), oldest first: a reorganisation of them is
+    /// rewound (phd-node's cursor). Absent in state files written before it existed.
+    #[serde(default)]
+    pub scanned_blocks: Vec<BlockRef>,
     pub follows: Vec<SeriesFollow>,
 }
 
@@ -157,77 +162,161 @@ pub(crate) async fn round(s: &Shared, cancel: &CancellationToken) -> Result<()> 
     Ok(())
 }
 
+/// Largest block range per scan step (phd-chain fetches events in chunks as well).
+const MAX_RANGE: u64 = 10_000;
+
+/// Scans new `Granted` events of the SeriesMarket to this validator with the reorg-aware
+/// cursor the dataset watcher uses (phd-node): confirmation depth, remembered block hashes and
+/// a rewind past a reorganisation.
 async fn scan_grants(s: &Shared, st: &mut SeriesState) -> Result<()> {
-    let head = s
-        .client
-        .block_number()
-        .await
-        .map_err(|e| ValidatorError::chain("reading the block number", e))?;
-    let to = head.saturating_sub(s.cfg.confirmations);
-    let from = st.next_block.unwrap_or(s.cfg.deployment.deployed_at_block);
-    if from > to {
-        return Ok(());
+    let cfg = ScanConfig {
+        start_block: s.cfg.deployment.deployed_at_block,
+        confirmations: s.cfg.confirmations,
+        max_range: MAX_RANGE,
+    };
+    let scanner = SeriesGrantScanner {
+        s,
+        state: Mutex::new(std::mem::take(st)),
+    };
+    let scanned = phd_node::scan_to_head(&scanner, &cfg).await;
+    *st = scanner.into_state();
+    scanned.map(|_| ())
+}
+
+/// `Granted` events to this validator become [`SeriesFollow`] records; the cursor and the
+/// remembered blocks live in `series.json` with them, saved together after each range.
+struct SeriesGrantScanner<'a> {
+    s: &'a Shared,
+    /// Never held across an `.await`.
+    state: Mutex<SeriesState>,
+}
+
+impl SeriesGrantScanner<'_> {
+    fn into_state(self) -> SeriesState {
+        self.state
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-    let me = s.client.address();
-    let grants = s
-        .client
-        .series_grants(
-            None,
-            Some(me),
-            BlockRange {
-                from: Some(from),
-                to: Some(to),
-            },
-        )
-        .await
-        .map_err(|e| ValidatorError::chain("reading series Granted events", e))?;
-    for g in grants {
-        let ev = g.event;
-        if ev.grantee != me {
-            continue;
-        }
-        let (Ok(series_id), Ok(subscription_id)) =
-            (u64::try_from(ev.seriesId), u64::try_from(ev.subscriptionId))
-        else {
-            tracing::warn!(series_id = %ev.seriesId, "series grant ignored: id does not fit u64");
-            continue;
-        };
-        if st
-            .follows
-            .iter()
-            .any(|f| f.subscription_id == subscription_id)
-        {
-            continue;
-        }
-        let sub = s
-            .client
-            .subscription(U256::from(subscription_id))
-            .await
-            .map_err(|e| ValidatorError::chain("reading the granted subscription", e))?;
-        tracing::info!(
-            series_id,
-            subscription_id,
-            from_seq = sub.fromSeq,
-            segments = sub.segments,
-            "series grant received"
-        );
-        st.follows.push(SeriesFollow {
-            series_id,
-            subscription_id,
-            next_seq: sub.fromSeq,
-            window: Vec::new(),
-            since_certified: 0,
-            certified_through: None,
-            certified_score_bps: None,
-            certify_tx: None,
-            report_uri: None,
-            state: FollowState::Following,
-            error: None,
-            certify_error: None,
+
+    fn with_state<T>(&self, f: impl FnOnce(&mut SeriesState) -> T) -> T {
+        f(&mut self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    fn set_cursor(&self, next_block: u64, window: &[BlockRef]) -> Result<()> {
+        let snapshot = self.with_state(|st| {
+            st.next_block = Some(next_block);
+            st.scanned_blocks = window.to_vec();
+            st.clone()
         });
+        save_state(self.s, &snapshot)
     }
-    st.next_block = Some(to.saturating_add(1));
-    Ok(())
+}
+
+#[async_trait::async_trait]
+impl CursorScanner for SeriesGrantScanner<'_> {
+    type Error = ValidatorError;
+
+    async fn head(&self) -> Result<u64> {
+        self.s
+            .client
+            .block_number()
+            .await
+            .map_err(|e| ValidatorError::chain("reading the block number", e))
+    }
+
+    async fn block_hash(&self, number: u64) -> Result<Option<B256>> {
+        self.s
+            .client
+            .block_hash(number)
+            .await
+            .map_err(|e| ValidatorError::chain("reading a block hash", e))
+    }
+
+    async fn next_block(&self) -> Result<Option<u64>> {
+        Ok(self.with_state(|st| st.next_block))
+    }
+
+    async fn remembered(&self) -> Result<Vec<BlockRef>> {
+        Ok(self.with_state(|st| st.scanned_blocks.clone()))
+    }
+
+    /// Follow records stay: a rescanned grant is recognised by its subscription id, and a
+    /// grant that vanished with the old branch cannot be certified on (the certificate needs
+    /// the segments released to this validator on-chain).
+    async fn rewind(&self, next_block: u64, window: &[BlockRef]) -> Result<()> {
+        self.set_cursor(next_block, window)
+    }
+
+    async fn scan(&self, from: u64, to: u64, window: &[BlockRef]) -> Result<()> {
+        let me = self.s.client.address();
+        let grants = self
+            .s
+            .client
+            .series_grants(
+                None,
+                Some(me),
+                BlockRange {
+                    from: Some(from),
+                    to: Some(to),
+                },
+            )
+            .await
+            .map_err(|e| ValidatorError::chain("reading series Granted events", e))?;
+        for g in grants {
+            let ev = g.event;
+            if ev.grantee != me {
+                continue;
+            }
+            let (Ok(series_id), Ok(subscription_id)) =
+                (u64::try_from(ev.seriesId), u64::try_from(ev.subscriptionId))
+            else {
+                tracing::warn!(series_id = %ev.seriesId, "series grant ignored: id does not fit u64");
+                continue;
+            };
+            let known = self.with_state(|st| {
+                st.follows
+                    .iter()
+                    .any(|f| f.subscription_id == subscription_id)
+            });
+            if known {
+                continue;
+            }
+            let sub = self
+                .s
+                .client
+                .subscription(U256::from(subscription_id))
+                .await
+                .map_err(|e| ValidatorError::chain("reading the granted subscription", e))?;
+            tracing::info!(
+                series_id,
+                subscription_id,
+                from_seq = sub.fromSeq,
+                segments = sub.segments,
+                "series grant received"
+            );
+            self.with_state(|st| {
+                st.follows.push(SeriesFollow {
+                    series_id,
+                    subscription_id,
+                    next_seq: sub.fromSeq,
+                    window: Vec::new(),
+                    since_certified: 0,
+                    certified_through: None,
+                    certified_score_bps: None,
+                    certify_tx: None,
+                    report_uri: None,
+                    state: FollowState::Following,
+                    error: None,
+                    certify_error: None,
+                });
+            });
+        }
+        // The follows and the cursor are saved in one file: never a cursor past unsaved grants.
+        self.set_cursor(to.saturating_add(1), window)
+    }
 }
 
 /// Reads, scores and certifies as far as the released segments go; saves after each segment.

@@ -142,6 +142,16 @@ async fn validator_certifies_a_granted_series_and_the_owner_cannot() {
     );
     assert!(c.certified, "k = 1 on the devnet: {}", status.to_text());
 
+    // The grant scan is the reorg-aware cursor: it remembers the scanned blocks' hashes, and
+    // they are this chain's (a reorganisation would show as a mismatch and rewind the scan).
+    let series_state = phd_validator::series::load_state(&d.state_dir.join("validator")).unwrap();
+    let &(newest, newest_hash) = series_state
+        .scanned_blocks
+        .last()
+        .expect("the series grant cursor remembers scanned blocks");
+    assert_eq!(series_state.next_block, Some(newest + 1));
+    assert_eq!(owner.block_hash(newest).await.unwrap(), Some(newest_hash));
+
     // The owner's own account as a staked validator, granted and released every segment, is
     // refused by name: it is not independent of its series.
     let secret: [u8; 32] = d.accounts.user.to_bytes().into();
