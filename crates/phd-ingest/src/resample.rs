@@ -131,11 +131,7 @@ fn filtered_at(x: &[f64], i: usize, kernel: &[f64]) -> f64 {
     if wsum == 0.0 { f64::NAN } else { acc / wsum }
 }
 
-/// Resamples every recording of `table` to `target_hz` (see the module docs); the detected
-/// source rate is `source`. Attributes take the value of the nearest earlier source row.
-pub fn resample(table: &SensorTable, source: &RateEstimate, target_hz: f64) -> Result<SensorTable> {
-    table.validate()?;
-    let src = source.rate_hz;
+fn check_rates(src: f64, target_hz: f64) -> Result<()> {
     if !(target_hz.is_finite() && target_hz > 0.0) {
         return Err(IngestError::BadSamplingRate { rate: target_hz });
     }
@@ -147,11 +143,113 @@ pub fn resample(table: &SensorTable, source: &RateEstimate, target_hz: f64) -> R
             max_hz: target_hz * MAX_RATE_MULTIPLE,
         });
     }
-    let kernel = (src > target_hz * (1.0 + RATE_TOLERANCE)).then(|| lowpass_kernel(src, target_hz));
-    // the quality detector's gap rule (Δt > 1.5 / rate)
+    Ok(())
+}
+
+/// The low-pass kernel when decimating (`None`: the source is used as it is, interpolated).
+fn kernel_for(src: f64, target_hz: f64) -> Option<Vec<f64>> {
+    (src > target_hz * (1.0 + RATE_TOLERANCE)).then(|| lowpass_kernel(src, target_hz))
+}
+
+/// The runs of `table` between gaps (the quality detector's gap rule, Δt > 1.5 / rate) and
+/// recording changes: `(recording, rows)`.
+fn runs(table: &SensorTable, src: f64) -> Vec<(u32, std::ops::Range<usize>)> {
     let gap = 1.5 / src;
-    let step = 1.0 / target_hz;
-    let mut out = SensorTable {
+    let mut out = Vec::new();
+    for (rec, range) in table.recording_ranges() {
+        let mut start = range.start;
+        while start < range.end {
+            let mut end = start + 1;
+            while end < range.end && table.time[end] - table.time[end - 1] <= gap {
+                end += 1;
+            }
+            out.push((rec, start..end));
+            start = end;
+        }
+    }
+    out
+}
+
+/// The `k`-th output instant of a run whose grid starts at `origin`.
+fn instant(origin: f64, k: u64, target_hz: f64) -> f64 {
+    ((origin + k as f64 * (1.0 / target_hz)) * 1e6).round() / 1e6
+}
+
+/// One output instant of a run: time, source index `j` (relative to the run) with
+/// `t[j] <= tau < t[j+1]`, and the interpolation weight towards `j + 1`.
+#[derive(Debug, Clone, Copy)]
+struct Instant {
+    tau: f64,
+    j: usize,
+    frac: f64,
+}
+
+/// Advances `j` to the source sample at or before `tau` and returns the output instant.
+fn locate(t: &[f64], tau: f64, j: &mut usize) -> Instant {
+    while *j + 1 < t.len() && t[*j + 1] <= tau + 1e-9 {
+        *j += 1;
+    }
+    let frac = if *j + 1 < t.len() {
+        ((tau - t[*j]) / (t[*j + 1] - t[*j])).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    Instant { tau, j: *j, frac }
+}
+
+/// Number of output instants of a whole run (up to its last sample).
+fn run_count(origin: f64, last: f64, target_hz: f64) -> u64 {
+    ((last - origin) * target_hz + 1e-6).floor() as u64 + 1
+}
+
+/// Appends the values of `run` at `at` to `out`.
+fn emit_run(
+    table: &SensorTable,
+    rec: u32,
+    run: std::ops::Range<usize>,
+    at: &[Instant],
+    kernel: Option<&[f64]>,
+    out: &mut SensorTable,
+) {
+    let mut filtered: Vec<f64> = Vec::new();
+    for (c, col) in table.channels.iter().enumerate() {
+        let x = &col[run.clone()];
+        let value = |i: usize, f: &mut Vec<f64>| -> f64 {
+            match kernel {
+                None => x[i],
+                Some(k) => {
+                    if f.is_empty() {
+                        f.resize(x.len(), f64::NAN);
+                    }
+                    if f[i].is_nan() {
+                        f[i] = filtered_at(x, i, k);
+                    }
+                    f[i]
+                }
+            }
+        };
+        filtered.clear();
+        for a in at {
+            let v0 = value(a.j, &mut filtered);
+            let v = if a.frac > 1e-9 && a.j + 1 < x.len() {
+                let v1 = value(a.j + 1, &mut filtered);
+                v0 + (v1 - v0) * a.frac
+            } else {
+                v0
+            };
+            out.channels[c].push(v);
+        }
+    }
+    for (o, src_attr) in out.attributes.iter_mut().zip(&table.attributes) {
+        o.values
+            .extend(at.iter().map(|a| src_attr.values[run.start + a.j].clone()));
+    }
+    out.time.extend(at.iter().map(|a| a.tau));
+    out.recording.extend(std::iter::repeat_n(rec, at.len()));
+}
+
+fn empty_like(table: &SensorTable, target_hz: f64) -> SensorTable {
+    SensorTable {
         time_unit: table.time_unit,
         time: Vec::new(),
         channel_names: table.channel_names.clone(),
@@ -167,75 +265,145 @@ pub fn resample(table: &SensorTable, source: &RateEstimate, target_hz: f64) -> R
         recording: Vec::new(),
         labels: table.labels.clone(),
         sampling_rate_hz: Some(target_hz),
-    };
-    let mut filtered: Vec<f64> = Vec::new();
-    for (rec, range) in table.recording_ranges() {
-        // runs between gaps
-        let mut start = range.start;
-        while start < range.end {
-            let mut end = start + 1;
-            while end < range.end && table.time[end] - table.time[end - 1] <= gap {
-                end += 1;
-            }
-            let t = &table.time[start..end];
-            let t0 = t[0];
-            let last = t[t.len() - 1];
-            let count = ((last - t0) * target_hz + 1e-6).floor() as usize + 1;
-            let taus: Vec<f64> = (0..count)
-                .map(|k| ((t0 + k as f64 * step) * 1e6).round() / 1e6)
-                .collect();
-            // for each output instant: source index j with t[j] <= tau < t[j+1], and weight
-            let mut at = Vec::with_capacity(count);
-            let mut j = 0usize;
-            for &tau in &taus {
-                while j + 1 < t.len() && t[j + 1] <= tau + 1e-9 {
-                    j += 1;
-                }
-                let frac = if j + 1 < t.len() {
-                    ((tau - t[j]) / (t[j + 1] - t[j])).clamp(0.0, 1.0)
-                } else {
-                    0.0
-                };
-                at.push((j, frac));
-            }
-            for (c, col) in table.channels.iter().enumerate() {
-                let x = &col[start..end];
-                let value = |i: usize, f: &mut Vec<f64>| -> f64 {
-                    match &kernel {
-                        None => x[i],
-                        Some(k) => {
-                            if f.is_empty() {
-                                f.resize(x.len(), f64::NAN);
-                            }
-                            if f[i].is_nan() {
-                                f[i] = filtered_at(x, i, k);
-                            }
-                            f[i]
-                        }
-                    }
-                };
-                filtered.clear();
-                for &(i, frac) in &at {
-                    let a = value(i, &mut filtered);
-                    let v = if frac > 1e-9 && i + 1 < x.len() {
-                        let b = value(i + 1, &mut filtered);
-                        a + (b - a) * frac
-                    } else {
-                        a
-                    };
-                    out.channels[c].push(v);
-                }
-            }
-            for (a, src_attr) in out.attributes.iter_mut().zip(&table.attributes) {
-                a.values
-                    .extend(at.iter().map(|(i, _)| src_attr.values[start + i].clone()));
-            }
-            out.time.extend(taus);
-            out.recording.extend(std::iter::repeat_n(rec, count));
-            start = end;
-        }
+    }
+}
+
+/// Resamples every recording of `table` to `target_hz` (see the module docs); the detected
+/// source rate is `source`. Attributes take the value of the nearest earlier source row.
+pub fn resample(table: &SensorTable, source: &RateEstimate, target_hz: f64) -> Result<SensorTable> {
+    table.validate()?;
+    let src = source.rate_hz;
+    check_rates(src, target_hz)?;
+    let kernel = kernel_for(src, target_hz);
+    let mut out = empty_like(table, target_hz);
+    for (rec, run) in runs(table, src) {
+        let t = &table.time[run.clone()];
+        let origin = t[0];
+        let mut j = 0;
+        let at: Vec<Instant> = (0..run_count(origin, t[t.len() - 1], target_hz))
+            .map(|k| locate(t, instant(origin, k, target_hz), &mut j))
+            .collect();
+        emit_run(table, rec, run, &at, kernel.as_deref(), &mut out);
     }
     Ok(out)
+}
+
+/// Where a stream being resampled chunk by chunk stands: what the streamer keeps in its
+/// crash-safe state, together with the source rows from [`StreamChunk::keep_from`] on.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StreamCursor {
+    /// The source rate, fixed for the whole stream (detected once), so the filter and the gap
+    /// rule do not change between chunks.
+    pub source_hz: f64,
+    /// The model's rate.
+    pub target_hz: f64,
+    /// Grid origin of the run the first carried row belongs to (`None`: no run under way).
+    pub run_origin: Option<f64>,
+    /// Index on that grid of the next output instant.
+    pub next_k: u64,
+}
+
+impl StreamCursor {
+    /// A stream about to start.
+    pub fn new(source_hz: f64, target_hz: f64) -> Self {
+        StreamCursor {
+            source_hz,
+            target_hz,
+            run_origin: None,
+            next_k: 0,
+        }
+    }
+}
+
+/// One chunk of a resampled stream.
+#[derive(Debug, Clone)]
+pub struct StreamChunk {
+    /// The output rows (a multiple of the `whole` asked for).
+    pub table: SensorTable,
+    /// First input row the next chunk still needs (the filter's history and the instants not
+    /// output yet): the next call's input is the input rows from here on, then the new rows.
+    pub keep_from: usize,
+    /// The cursor to pass with that input.
+    pub cursor: StreamCursor,
+}
+
+/// Resamples a stream chunk by chunk with exactly the output of [`resample`] over the whole
+/// stream (same instants, bit-identical values), however the stream is cut.
+///
+/// `table` is the rows carried from the previous chunk ([`StreamChunk::keep_from`]) followed by
+/// the new rows. An instant is output once every source sample its filter reads is present, so
+/// the last run of a chunk (which may go on in the next) holds back its last
+/// `filter half-length + 1` source samples; runs the chunk shows ended (a gap or another
+/// recording follows) are output whole, as [`resample`] does. At most a multiple of `whole`
+/// rows is output (the quality model's window); the rest waits for the next chunk. What is
+/// carried is bounded by the filter length plus one window.
+pub fn resample_stream(
+    table: &SensorTable,
+    cursor: &StreamCursor,
+    whole: usize,
+) -> Result<StreamChunk> {
+    table.validate()?;
+    let (src, target_hz) = (cursor.source_hz, cursor.target_hz);
+    check_rates(src, target_hz)?;
+    let kernel = kernel_for(src, target_hz);
+    let half = kernel.as_ref().map_or(0, |k| k.len() / 2);
+    let runs = runs(table, src);
+    // every instant that can be output now, in order: (run index, k, instant)
+    let mut ready: Vec<(usize, u64, Instant)> = Vec::new();
+    // the open (last) run's first instant that cannot be output yet
+    let mut waiting = None;
+    for (r, (_, run)) in runs.iter().enumerate() {
+        let t = &table.time[run.clone()];
+        let (origin, k0) = match (r, cursor.run_origin) {
+            (0, Some(origin)) => (origin, cursor.next_k),
+            _ => (t[0], 0),
+        };
+        let open = r + 1 == runs.len();
+        let end = if open {
+            u64::MAX
+        } else {
+            run_count(origin, t[t.len() - 1], target_hz)
+        };
+        let mut j = 0;
+        let mut k = k0;
+        while k < end {
+            let at = locate(t, instant(origin, k, target_hz), &mut j);
+            if open && at.j + 1 + half >= t.len() {
+                waiting = Some((r, k, at));
+                break;
+            }
+            ready.push((r, k, at));
+            k += 1;
+        }
+    }
+    let m = ready.len() / whole.max(1) * whole.max(1);
+    let next = ready.get(m).copied().or(waiting);
+    let (keep_from, run_origin, next_k) = match next {
+        Some((r, k, at)) => {
+            let run = &runs[r].1;
+            let origin = match (r, cursor.run_origin) {
+                (0, Some(origin)) => origin,
+                _ => table.time[run.start],
+            };
+            (run.start + at.j.saturating_sub(half), Some(origin), k)
+        }
+        None => (table.len(), None, 0),
+    };
+    let mut out = empty_like(table, target_hz);
+    for group in ready[..m].chunk_by(|a, b| a.0 == b.0) {
+        let (rec, run) = &runs[group[0].0];
+        let at: Vec<Instant> = group.iter().map(|(_, _, a)| *a).collect();
+        emit_run(table, *rec, run.clone(), &at, kernel.as_deref(), &mut out);
+    }
+    Ok(StreamChunk {
+        table: out,
+        keep_from,
+        cursor: StreamCursor {
+            run_origin,
+            next_k,
+            ..*cursor
+        },
+    })
 }
 
 /// Band-limited (Whittaker–Shannon) interpolation of every recording to `factor` × its rate:
@@ -365,6 +533,65 @@ mod tests {
             .map(|w| w[1] - w[0])
             .fold(0.0f64, f64::max);
         assert!(max_dt > 2.0, "the gap stays a gap");
+    }
+
+    /// Rows `range` of `t` as their own table.
+    fn rows(t: &SensorTable, range: std::ops::Range<usize>) -> SensorTable {
+        let keep: Vec<bool> = (0..t.len()).map(|i| range.contains(&i)).collect();
+        t.filter_rows(&keep).unwrap()
+    }
+
+    #[test]
+    fn a_stream_resampled_chunk_by_chunk_equals_the_whole_resampled_at_once() {
+        // 50 Hz with an in-band and an aliasing tone, jitter and two gaps; 25 Hz (non-integer
+        // ratio) and 8 Hz (upsampling) too.
+        for rate in [50.0, 25.0, 8.0] {
+            let mut t = sine_table(rate, 120.0, &[0.7, 8.0]);
+            for (i, x) in t.time.iter_mut().enumerate() {
+                *x += if i % 3 == 0 { 0.1 / rate } else { 0.0 };
+                *x += if i >= t.recording.len() / 3 { 3.0 } else { 0.0 };
+                *x += if i >= t.recording.len() / 2 {
+                    0.75
+                } else {
+                    0.0
+                };
+            }
+            let est = RateEstimate {
+                rate_hz: rate,
+                gaps: 0,
+                intervals: 0,
+            };
+            let whole = resample(&t, &est, 10.0).unwrap();
+            for (cuts, window) in [(vec![1usize, 37, 400, 2, 999], 7usize), (vec![250], 100)] {
+                let mut cursor = StreamCursor::new(rate, 10.0);
+                let mut carried = rows(&t, 0..0);
+                let mut got = empty_like(&t, 10.0);
+                let (mut at, mut c) = (0, 0);
+                while at < t.len() {
+                    let next = (at + cuts[c % cuts.len()]).min(t.len());
+                    c += 1;
+                    // the carried rows then the new ones, as the streamer reads them
+                    let keep: Vec<bool> = (0..t.len())
+                        .map(|i| i >= at - carried.len() && i < next)
+                        .collect();
+                    let input = t.filter_rows(&keep).unwrap();
+                    let chunk = resample_stream(&input, &cursor, window).unwrap();
+                    assert_eq!(chunk.table.len() % window, 0);
+                    // the state round-trips through the streamer's JSON state file
+                    cursor = serde_json::from_str(&serde_json::to_string(&chunk.cursor).unwrap())
+                        .unwrap();
+                    carried = rows(&input, chunk.keep_from..input.len());
+                    assert!(carried.len() < 2_000, "bounded carry: {}", carried.len());
+                    got.time.extend(&chunk.table.time);
+                    got.channels[0].extend(&chunk.table.channels[0]);
+                    at = next;
+                }
+                let n = got.time.len();
+                assert!(n + 200 > whole.len(), "{rate}: {n} of {}", whole.len());
+                assert_eq!(got.time, whole.time[..n], "{rate} {cuts:?}");
+                assert_eq!(got.channels[0], whole.channels[0][..n], "{rate} {cuts:?}");
+            }
+        }
     }
 
     #[test]
