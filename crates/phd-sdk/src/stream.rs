@@ -9,6 +9,12 @@
 //! in-flight range is recorded before any effect, so a restart re-cuts exactly the same rows
 //! and [`publish_segment`] (idempotent, checks the on-chain seq first) finishes or repeats
 //! the segment: nothing is lost and nothing appended twice. Memory: one segment at a time.
+//!
+//! A source sampled at another rate than the quality model's is resampled (phd-ingest's
+//! anti-aliasing filter, the same as `publish`) statefully: the rate is detected once, from the
+//! first segment, and the filter's history and the output instants not produced yet (the source
+//! rows they need, at most the filter length plus one window) are kept in the state file with the
+//! offset, so the resampled stream is the same however it is cut into segments and restarts.
 
 use std::{
     io::{Read, Seek, SeekFrom},
@@ -54,7 +60,7 @@ pub trait SegmentQuality: Send + Sync + std::fmt::Debug {
         table: &phd_ingest::SensorTable,
     ) -> std::result::Result<(phd_ingest::SensorTable, phd_ingest::QualitySummary), String>;
     /// The sample rate the model's windows assume (`None`: any). A source at another rate is
-    /// refused: segments are cut in source rows, so they cannot be resampled window-exactly.
+    /// resampled to it by the streamer (the module docs).
     fn sample_rate_hz(&self) -> Option<f64> {
         None
     }
@@ -150,6 +156,23 @@ pub struct StreamState {
     /// The quality model's memory of the stream as of `offset` ([`SegmentQuality::carry`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quality_carry: Option<serde_json::Value>,
+    /// The source's sample rate, detected from the first segment when a quality model runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_rate_hz: Option<f64>,
+    /// Set when the source is resampled to the model's rate: where the resampler stands as of
+    /// `offset`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resample: Option<StreamResample>,
+}
+
+/// The resampler's state between segments (crash-safe: saved with the offset).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StreamResample {
+    /// Rate, grid origin and next output instant.
+    pub cursor: phd_ingest::resample::StreamCursor,
+    /// The source rows before `offset` that the next segment still needs (complete CSV lines,
+    /// as read): the filter's history and the rows of instants not output yet.
+    pub carried_rows: String,
 }
 
 /// What a stream run did.
@@ -168,10 +191,12 @@ pub struct StreamOutcome {
 /// The segment metadata whose keccak256 goes on-chain with the append: `{"seq","rows"}`, plus
 /// `"quality"` (score, model id, windows kept, dropped by reason, classes) when a model ran.
 /// Field order is the struct's, so the bytes (and the hash) do not depend on serde_json features.
+/// `"resampled_from_hz"` records the source rate when the rows were resampled to the model's.
 pub fn segment_metadata(
     seq: u64,
     rows: usize,
     quality: Option<&phd_ingest::QualitySummary>,
+    resampled_from_hz: Option<f64>,
 ) -> Vec<u8> {
     #[derive(Serialize)]
     struct SegmentMetadata<'a> {
@@ -179,8 +204,16 @@ pub fn segment_metadata(
         rows: usize,
         #[serde(skip_serializing_if = "Option::is_none")]
         quality: Option<&'a phd_ingest::QualitySummary>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        resampled_from_hz: Option<f64>,
     }
-    serde_json::to_vec(&SegmentMetadata { seq, rows, quality }).unwrap_or_default()
+    serde_json::to_vec(&SegmentMetadata {
+        seq,
+        rows,
+        quality,
+        resampled_from_hz,
+    })
+    .unwrap_or_default()
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SdkError + '_ {
@@ -340,25 +373,97 @@ pub fn segment_plaintext(
     key: &[u8],
     quality: Option<&dyn SegmentQuality>,
 ) -> std::result::Result<(Vec<u8>, usize, Option<phd_ingest::QualitySummary>), String> {
-    let mut text = Vec::with_capacity(header.len() + 1 + rows.len());
+    let table = mapped_table(header, &[rows])?;
+    if let Some(q) = quality
+        && let (Some(target), Ok(r)) = (q.sample_rate_hz(), phd_ingest::detect_rate(&table))
+        && !phd_ingest::resample::rate_matches(r.rate_hz, target)
+    {
+        return Err(format!(
+            "the rows are sampled at {:.3} Hz but the quality model scores {target} Hz windows; a lone segment cannot be resampled exactly (the streamer resamples the stream)",
+            r.rate_hz
+        ));
+    }
+    assessed_plaintext(table, policy, key, quality)
+}
+
+/// Header + row blocks → the table `publish` would read (same device-name and unit mapping).
+fn mapped_table(
+    header: &str,
+    blocks: &[&[u8]],
+) -> std::result::Result<phd_ingest::SensorTable, String> {
+    let mut text =
+        Vec::with_capacity(header.len() + 1 + blocks.iter().map(|b| b.len()).sum::<usize>());
     text.extend_from_slice(header.as_bytes());
     text.push(b'\n');
-    text.extend_from_slice(rows);
+    for b in blocks {
+        text.extend_from_slice(b);
+    }
     let table =
         phd_ingest::read_csv(&text[..], &ReadOptions::default()).map_err(|e| e.to_string())?;
     drop(text);
-    // The same device-name and unit mapping as `publish`.
-    let (mut table, _) = phd_ingest::map_columns(table).map_err(|e| e.to_string())?;
+    let (table, _) = phd_ingest::map_columns(table).map_err(|e| e.to_string())?;
+    Ok(table)
+}
+
+/// The source rate of a stream's first rows (rounded to 1 mHz, as dataset metadata records it).
+pub fn detect_source_rate(header: &str, rows: &[u8]) -> std::result::Result<f64, String> {
+    let table = mapped_table(header, &[rows])?;
+    let r = phd_ingest::detect_rate(&table).map_err(|e| e.to_string())?;
+    Ok((r.rate_hz * 1000.0).round() / 1000.0)
+}
+
+/// [`segment_plaintext`] for a stream resampled to the model's rate: `carry.carried_rows`, then
+/// `rows`, resampled from where `carry` stands (output in whole windows of the model). Also
+/// returns the resampler's state after this segment.
+pub fn resampled_segment_plaintext(
+    header: &str,
+    rows: &[u8],
+    carry: &StreamResample,
+    policy: &PseudonymisePolicy,
+    key: &[u8],
+    quality: &dyn SegmentQuality,
+) -> std::result::Result<
+    (
+        Vec<u8>,
+        usize,
+        Option<phd_ingest::QualitySummary>,
+        StreamResample,
+    ),
+    String,
+> {
+    let table = mapped_table(header, &[carry.carried_rows.as_bytes(), rows])?;
+    let chunk = phd_ingest::resample::resample_stream(&table, &carry.cursor, quality.window_rows())
+        .map_err(|e| e.to_string())?;
+    // read_csv skips blank lines: table row i is the i-th non-blank line
+    let carried_rows: String = carry
+        .carried_rows
+        .as_bytes()
+        .split_inclusive(|b| *b == b'\n')
+        .chain(rows.split_inclusive(|b| *b == b'\n'))
+        .filter(|l| !l.trim_ascii().is_empty())
+        .skip(chunk.keep_from)
+        .map(String::from_utf8_lossy)
+        .collect();
+    let next = StreamResample {
+        cursor: chunk.cursor,
+        carried_rows,
+    };
+    if chunk.table.is_empty() {
+        return Ok((Vec::new(), 0, None, next));
+    }
+    let (bytes, n, report) = assessed_plaintext(chunk.table, policy, key, Some(quality))?;
+    Ok((bytes, n, report, next))
+}
+
+/// Quality and keep choice (when given) → pseudonymisation → canonical CSV.
+fn assessed_plaintext(
+    mut table: phd_ingest::SensorTable,
+    policy: &PseudonymisePolicy,
+    key: &[u8],
+    quality: Option<&dyn SegmentQuality>,
+) -> std::result::Result<(Vec<u8>, usize, Option<phd_ingest::QualitySummary>), String> {
     let mut report = None;
     if let Some(q) = quality {
-        if let (Some(target), Ok(r)) = (q.sample_rate_hz(), phd_ingest::detect_rate(&table))
-            && !phd_ingest::resample::rate_matches(r.rate_hz, target)
-        {
-            return Err(format!(
-                "the source is sampled at {:.3} Hz but the quality model scores {target} Hz windows; resample it first (`phd-user publish` resamples files) or stream without a quality model",
-                r.rate_hz
-            ));
-        }
         let (kept, summary) = q.assess(&table)?;
         table = kept;
         report = Some(summary);
@@ -416,6 +521,8 @@ pub async fn stream(
                 in_flight: None,
                 stats: StreamStats::default(),
                 quality_carry: None,
+                source_rate_hz: None,
+                resample: None,
             }
         }
     };
@@ -496,9 +603,29 @@ pub async fn stream(
             let mut rows = vec![0u8; usize::try_from(range.1 - range.0).unwrap_or(0)];
             file.seek(SeekFrom::Start(range.0)).map_err(io_err(&tail))?;
             file.read_exact(&mut rows).map_err(io_err(&tail))?;
+            // The source rate, decided once (saved with the in-flight record below).
+            let target = opts.quality.as_ref().and_then(|q| q.sample_rate_hz());
+            if let (Some(target), None, None) =
+                (target, state.source_rate_hz, &state.in_flight)
+            {
+                let rate = detect_source_rate(&header_line, &rows).map_err(|reason| {
+                    SdkError::series(
+                        opts.series_id,
+                        format!("the source's sample rate (bytes {}..{}): {reason}", range.0, range.1),
+                    )
+                })?;
+                state.source_rate_hz = Some(rate);
+                if !phd_ingest::resample::rate_matches(rate, target) {
+                    state.resample = Some(StreamResample {
+                        cursor: phd_ingest::resample::StreamCursor::new(rate, target),
+                        carried_rows: String::new(),
+                    });
+                }
+            }
             // With a quality model, only whole windows: the tail waits for the next segment.
-            // (An in-flight range was cut this way already.)
-            if state.in_flight.is_none() && window > 1 {
+            // (An in-flight range was cut this way already; a resampled stream is cut into
+            // windows after resampling, its tail carried in the state.)
+            if state.in_flight.is_none() && window > 1 && state.resample.is_none() {
                 let whole = whole_windows_len(&rows, window);
                 if whole == 0 {
                     return Err(SdkError::series(
@@ -529,22 +656,36 @@ pub async fn stream(
             state.stats.segments_cut += 1;
             save(&opts.state_file, &state)?;
         }
-        let (plain, n, report) = segment_plaintext(
-            &header_line,
-            &rows,
-            &opts.policy,
-            &opts.pseudonym_key,
-            opts.quality.as_deref(),
-        )
-        .map_err(|reason| {
+        let made = match (&state.resample, opts.quality.as_deref()) {
+            (Some(carry), Some(q)) => resampled_segment_plaintext(
+                &header_line,
+                &rows,
+                carry,
+                &opts.policy,
+                &opts.pseudonym_key,
+                q,
+            )
+            .map(|(plain, n, report, next)| (plain, n, report, Some(next))),
+            _ => segment_plaintext(
+                &header_line,
+                &rows,
+                &opts.policy,
+                &opts.pseudonym_key,
+                opts.quality.as_deref(),
+            )
+            .map(|(plain, n, report)| (plain, n, report, None)),
+        };
+        let (plain, n, report, resample_next) = made.map_err(|reason| {
             SdkError::series(
                 opts.series_id,
                 format!("segment {seq} (bytes {start}..{end}): {reason}"),
             )
         })?;
+        let resampled_from_hz = resample_next.as_ref().map(|r| r.cursor.source_hz);
         if n == 0 {
             // Every window dropped (noise, or activities the owner does not share): nothing to
-            // sell, no seq used; the rows are passed.
+            // sell, no seq used; the rows are passed. (Without a report: a resampled stream has
+            // no whole window yet; its rows wait in the carry.)
             tracing::info!(
                 series_id = opts.series_id,
                 start,
@@ -553,8 +694,9 @@ pub async fn stream(
                 "segment empty after quality and keep; skipped"
             );
             state.offset = end;
+            state.resample = resample_next.or(state.resample);
             state.in_flight = None;
-            state.stats.segments_skipped += 1;
+            state.stats.segments_skipped += u64::from(report.is_some());
             state.quality_carry = opts.quality.as_ref().and_then(|q| q.carry());
             save(&opts.state_file, &state)?;
             out.skipped += 1;
@@ -565,15 +707,11 @@ pub async fn stream(
             let path = crate::series_follow::segment_path(dir, seq);
             write_atomic(&path, &plain, Access::OwnerOnly).map_err(io_err(&path))?;
         }
-        let meta_hash: B256 = keccak256(segment_metadata(seq, n, report.as_ref()));
+        let metadata = segment_metadata(seq, n, report.as_ref(), resampled_from_hz);
+        let meta_hash: B256 = keccak256(&metadata);
         if let (Some(dir), Some(_)) = (&opts.pseudonymised_out, &report) {
             let path = dir.join(format!("segment-{seq:012}.meta.json"));
-            write_atomic(
-                &path,
-                &segment_metadata(seq, n, report.as_ref()),
-                Access::OwnerOnly,
-            )
-            .map_err(io_err(&path))?;
+            write_atomic(&path, &metadata, Access::OwnerOnly).map_err(io_err(&path))?;
         }
         let r = publish_segment_via(
             ctx,
@@ -593,6 +731,7 @@ pub async fn stream(
             "segment appended"
         );
         state.offset = end;
+        state.resample = resample_next.or(state.resample);
         state.next_seq = seq + 1;
         state.in_flight = None;
         let st = &mut state.stats;
@@ -734,6 +873,109 @@ mod tests {
         }
     }
 
+    /// Keeps every row; scores 10 Hz windows of [`W`] rows.
+    #[derive(Debug)]
+    struct TenHz;
+
+    impl SegmentQuality for TenHz {
+        fn window_rows(&self) -> usize {
+            W
+        }
+        fn assess(
+            &self,
+            t: &phd_ingest::SensorTable,
+        ) -> std::result::Result<(phd_ingest::SensorTable, phd_ingest::QualitySummary), String>
+        {
+            assert_eq!(t.len() % W, 0, "a segment of whole windows");
+            let summary = phd_ingest::QualitySummary {
+                score: 1.0,
+                model_id: "0xtest".into(),
+                windows_kept: (t.len() / W) as u64,
+                windows_dropped: BTreeMap::new(),
+                classes: BTreeMap::new(),
+            };
+            Ok((t.clone(), summary))
+        }
+        fn sample_rate_hz(&self) -> Option<f64> {
+            Some(10.0)
+        }
+    }
+
+    /// BasicMotions' first recordings as one continuous stream, as a 50 Hz device would have
+    /// recorded it: CSV header and rows.
+    fn fifty_hz_basic_motions(recordings: usize) -> (String, String) {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../data/basic-motions/BasicMotions_TEST.ts");
+        let mut t = phd_ingest::read_ts_path(&p, &ReadOptions::default()).unwrap();
+        let n = recordings * 100;
+        t.time = (0..n).map(|i| i as f64 / 10.0).collect();
+        t.channels.iter_mut().for_each(|c| c.truncate(n));
+        t.recording = vec![0; n];
+        t.labels.truncate(1);
+        let t = phd_ingest::resample::bandlimited_upsample(&t, 5);
+        let header = "time,acc_x,acc_y,acc_z,gyr_x,gyr_y,gyr_z".to_owned();
+        let rows = (0..t.len())
+            .map(|i| {
+                let ch: Vec<String> = t.channels.iter().map(|c| format!("{}", c[i])).collect();
+                format!("{:.2},{}\n", t.time[i], ch.join(","))
+            })
+            .collect();
+        (header, rows)
+    }
+
+    #[test]
+    fn a_fifty_hz_source_streamed_across_restarts_equals_the_one_shot_resampled_rows() {
+        let (header, body) = fifty_hz_basic_motions(8);
+        let (policy, key) = (PseudonymisePolicy::default(), b"test pseudonym key 0123");
+        let lines: Vec<&str> = body.split_inclusive('\n').collect();
+        // 1 300-row segments (26 s, 2.6 windows at 10 Hz): windows straddle every cut
+        let segments: Vec<String> = lines.chunks(1_300).map(|c| c.concat()).collect();
+        let rate = detect_source_rate(&header, segments[0].as_bytes()).unwrap();
+        assert_eq!(rate, 50.0);
+        let mut carry = StreamResample {
+            cursor: phd_ingest::resample::StreamCursor::new(rate, 10.0),
+            carried_rows: String::new(),
+        };
+        let mut got = Vec::new();
+        for seg in &segments {
+            let (plain, n, report, next) =
+                resampled_segment_plaintext(&header, seg.as_bytes(), &carry, &policy, key, &TenHz)
+                    .unwrap();
+            assert_eq!(n % W, 0);
+            if n > 0 {
+                assert_eq!(report.unwrap().windows_kept, (n / W) as u64);
+            }
+            got.extend(
+                String::from_utf8(plain)
+                    .unwrap()
+                    .lines()
+                    .skip(1)
+                    .map(str::to_owned),
+            );
+            // every segment is a restart: the carry goes through the state file's JSON
+            carry = serde_json::from_slice(&serde_json::to_vec(&next).unwrap()).unwrap();
+            // bounded: the filter length (2 × 138 + 1 source rows at 50 → 10 Hz) plus one window
+            assert!(carry.carried_rows.lines().count() <= 277 + 5 * W);
+        }
+        let whole = mapped_table(&header, &[body.as_bytes()]).unwrap();
+        let est = phd_ingest::RateEstimate {
+            rate_hz: rate,
+            gaps: 0,
+            intervals: 0,
+        };
+        let one_shot = phd_ingest::resample(&whole, &est, 10.0).unwrap();
+        let (want, _, _) = assessed_plaintext(one_shot, &policy, key, None).unwrap();
+        let want: Vec<String> = String::from_utf8(want)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(str::to_owned)
+            .collect();
+        // all but the last (incomplete) window, row for row
+        assert_eq!(got.len(), 700, "{}", want.len());
+        assert_eq!(got, want[..got.len()]);
+    }
+
     #[test]
     fn whole_windows_cut_at_a_window_boundary() {
         let rows: Vec<u8> = (0..250)
@@ -770,7 +1012,10 @@ mod tests {
 
     #[test]
     fn segment_metadata_carries_the_quality_report() {
-        assert_eq!(segment_metadata(3, 20, None), br#"{"seq":3,"rows":20}"#);
+        assert_eq!(
+            segment_metadata(3, 20, None, None),
+            br#"{"seq":3,"rows":20}"#
+        );
         let q = phd_ingest::QualitySummary {
             score: 0.5,
             model_id: "0xm".into(),
@@ -778,7 +1023,7 @@ mod tests {
             windows_dropped: BTreeMap::from([("spikes".to_owned(), 2)]),
             classes: BTreeMap::from([("walking".to_owned(), 1)]),
         };
-        let bytes = segment_metadata(3, 20, Some(&q));
+        let bytes = segment_metadata(3, 20, Some(&q), None);
         assert!(bytes.starts_with(br#"{"seq":3,"rows":20,"quality":{"score":0.5,"#));
         let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(v["quality"]["windows_dropped"]["spikes"], 2);
