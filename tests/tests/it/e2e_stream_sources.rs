@@ -53,24 +53,29 @@ impl Fixture {
     }
 
     fn command_cut(&self, source: &Path, state: &Path, rows: usize) -> tokio::process::Command {
+        self.command_series(self.series_id, source, state, rows)
+    }
+
+    fn command_series(
+        &self,
+        series_id: u64,
+        source: &Path,
+        state: &Path,
+        rows: usize,
+    ) -> tokio::process::Command {
         let mut c = tokio::process::Command::new(built_bin("phd-user").unwrap());
-        c.args([
-            "stream",
-            "--series",
-            &self.series_id.to_string(),
-            "--source",
-        ])
-        .arg(source)
-        .arg("--state")
-        .arg(state)
-        .args(["--segment-rows", &rows.to_string(), "--poll-ms", "20"])
-        .args(["--progress", "0", "--pseudonym-key", &hex::encode(KEY)])
-        .envs(self.env.iter().cloned())
-        .env("PHD_STATE_DIR", self.stack.work().join("user-state"))
-        .env_remove("PHD_DEVNET_ENV")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+        c.args(["stream", "--series", &series_id.to_string(), "--source"])
+            .arg(source)
+            .arg("--state")
+            .arg(state)
+            .args(["--segment-rows", &rows.to_string(), "--poll-ms", "20"])
+            .args(["--progress", "0", "--pseudonym-key", &hex::encode(KEY)])
+            .envs(self.env.iter().cloned())
+            .env("PHD_STATE_DIR", self.stack.work().join("user-state"))
+            .env_remove("PHD_DEVNET_ENV")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
         c
     }
 
@@ -312,7 +317,95 @@ async fn stdin_with_the_quality_model_keeps_only_the_shared_activities() {
             "segment {seq}"
         );
     }
+    fifty_hz_file_resampled_across_a_restart(&f).await;
     f.stack.stop().await;
+}
+
+/// A 50 Hz device file (BasicMotions as a 50 Hz watch would have recorded it) streamed with the
+/// 10 Hz quality model in two runs of the binary: the segments, cut in 50 Hz rows that straddle
+/// windows, hold exactly the rows of the whole file resampled at once (then scored and
+/// pseudonymised), and each segment's metadata records the source rate.
+async fn fifty_hz_file_resampled_across_a_restart(f: &Fixture) {
+    const SEG: usize = 1_300; // 26 s of 50 Hz rows: 2.6 windows of the model
+    let series_id = f.stack.create_series(f.price).await.unwrap();
+    let work = f.stack.work();
+    let (src, state, out) = (
+        work.join("fifty.csv"),
+        work.join("fifty-state.json"),
+        work.join("fifty-owner"),
+    );
+    let ten: String = std::iter::once(HEADER.to_string())
+        .chain(basic_motions_rows(800))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let ten = phd_ingest::read_csv(ten.as_bytes(), &phd_ingest::ReadOptions::default()).unwrap();
+    let fifty = phd_ingest::resample::bandlimited_upsample(&ten, 5);
+    let body: String = std::iter::once(HEADER.to_string())
+        .chain((0..fifty.len()).map(|i| {
+            let ch: Vec<String> = fifty.channels.iter().map(|c| format!("{}", c[i])).collect();
+            format!("{:.2},{}", fifty.time[i], ch.join(","))
+        }))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&src, &body).unwrap();
+    // 3 996 rows: three whole 1 300-row segments; the restart comes after the first
+    for max in [1, 2] {
+        let run = f
+            .command_series(series_id, &src, &state, SEG)
+            .args(["--quality", "--max-segments", &max.to_string()])
+            .arg("--pseudonymised-out")
+            .arg(&out)
+            .output();
+        let run = tokio::time::timeout(Duration::from_secs(120), run)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+    let mut got = Vec::new();
+    for seq in 0..3u64 {
+        let plain = std::fs::read_to_string(segment_path(&out, seq)).unwrap();
+        got.extend(plain.lines().skip(1).map(str::to_owned));
+        let meta = std::fs::read(out.join(format!("segment-{seq:012}.meta.json"))).unwrap();
+        let meta: serde_json::Value = serde_json::from_slice(&meta).unwrap();
+        assert_eq!(meta["resampled_from_hz"], 50.0, "{meta}");
+        assert_eq!(meta["seq"], seq);
+    }
+    // the whole file resampled at once; the streamer has output its first 7 windows (the
+    // rest waits for the filter's lookahead and a whole window)
+    let whole = phd_ingest::read_csv(body.as_bytes(), &phd_ingest::ReadOptions::default()).unwrap();
+    let rate = phd_ingest::RateEstimate {
+        rate_hz: 50.0,
+        gaps: 0,
+        intervals: 0,
+    };
+    let mut one_shot = phd_ingest::resample(&whole, &rate, 10.0).unwrap();
+    let keep: Vec<bool> = (0..one_shot.len()).map(|i| i < 700).collect();
+    one_shot = one_shot.filter_rows(&keep).unwrap();
+    let model = phd_user::checks::SegmentModel::new(
+        phd_user::checks::ModelQuality::shipped().unwrap(),
+        Vec::new(),
+    )
+    .unwrap();
+    let (kept, _) = phd_sdk::stream::SegmentQuality::assess(&model, &one_shot).unwrap();
+    let (kept, _) =
+        phd_ingest::pseudonymise(&kept, &phd_ingest::PseudonymisePolicy::default(), KEY).unwrap();
+    let want = phd_ingest::canonical_csv_bytes(&kept).unwrap();
+    let want: Vec<&str> = std::str::from_utf8(&want)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .collect();
+    assert!(
+        want.len() >= 500,
+        "the model keeps most windows: {}",
+        want.len()
+    );
+    assert_eq!(got, want);
 }
 
 /// Progress and lag are visible (issue #12 item 2): while the binary streams a growing file,
