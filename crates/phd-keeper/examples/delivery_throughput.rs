@@ -127,8 +127,94 @@ async fn main() {
         last as f64 / secs,
         last as f64 / secs / n_keepers as f64
     );
+    let keeper_signers: Vec<_> = c.roles.keepers[..n_keepers].to_vec();
     for k in keepers {
         k.stop().await.unwrap();
     }
     let _ = ids;
+
+    // Baseline on the same node, same run: what anvil itself sustains. Each delivery is two
+    // transactions per keeper (`commit`, `deliverShare`), so the keepers' accounts send the same
+    // number of plain transfers, signed locally with tracked nonces, each account's sends one
+    // after another without awaiting any receipt (the best a keeper's send lock can do), the
+    // accounts in parallel; timed until every transfer is mined.
+    let txs_per_account = 2 * purchases;
+    let (tx_rate, base_secs) = anvil_ceiling(&c.url, &keeper_signers, txs_per_account).await;
+    println!(
+        "anvil ceiling: {} plain transfers from {n_keepers} accounts in {base_secs:.2}s = {tx_rate:.0} tx/s \
+         = {:.0} deliveries/s at 2 transactions per delivery",
+        txs_per_account * n_keepers,
+        tx_rate / 2.0
+    );
+    println!(
+        "BENCH|keeper deliveries/s vs anvil's own ceiling (plain transfers, pipelined, 2 per delivery), {purchases} × {n_keepers}|{:.0} /s|{:.0} /s|{:.2}×|≥ 500 /s with 3 keepers",
+        last as f64 / secs,
+        tx_rate / 2.0,
+        (last as f64 / secs) / (tx_rate / 2.0)
+    );
+}
+
+/// Sends `per_account` 1-wei transfers from each signer (pipelined, see the caller) and returns
+/// (mined transactions per second, seconds).
+async fn anvil_ceiling(
+    url: &str,
+    signers: &[alloy::signers::local::PrivateKeySigner],
+    per_account: usize,
+) -> (f64, f64) {
+    use alloy::{
+        network::{EthereumWallet, TransactionBuilder},
+        primitives::U256,
+        providers::{Provider, ProviderBuilder},
+        rpc::types::TransactionRequest,
+    };
+    let mut setups = Vec::new();
+    for s in signers {
+        let provider = ProviderBuilder::new()
+            .wallet(EthereumWallet::from(s.clone()))
+            .connect_http(url.parse().unwrap());
+        let nonce = provider
+            .get_transaction_count(s.address())
+            .pending()
+            .await
+            .unwrap();
+        let fees = provider.estimate_eip1559_fees().await.unwrap();
+        setups.push((provider, s.address(), nonce, fees));
+    }
+    let start = Instant::now();
+    let tasks: Vec<_> = setups
+        .into_iter()
+        .map(|(provider, from, nonce, fees)| {
+            tokio::spawn(async move {
+                let mut last = None;
+                for i in 0..per_account as u64 {
+                    let tx = TransactionRequest::default()
+                        .with_from(from)
+                        .with_to(from)
+                        .with_value(U256::from(1))
+                        .with_nonce(nonce + i)
+                        .with_gas_limit(21_000)
+                        .with_max_fee_per_gas(fees.max_fee_per_gas)
+                        .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
+                    last = Some(*provider.send_transaction(tx).await.unwrap().tx_hash());
+                }
+                let last = last.unwrap();
+                loop {
+                    if provider
+                        .get_transaction_receipt(last)
+                        .await
+                        .unwrap()
+                        .is_some()
+                    {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    ((per_account * signers.len()) as f64 / secs, secs)
 }

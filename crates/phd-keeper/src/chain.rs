@@ -91,6 +91,19 @@ pub(crate) struct PurchaseView {
     pub(crate) threshold: u8,
 }
 
+/// What a delivery re-checks on-chain before acting, read together.
+#[derive(Debug, Clone)]
+pub(crate) struct DeliveryCheck {
+    /// The purchase as stored.
+    pub(crate) purchase: PurchaseView,
+    /// Timestamp of the latest block (deadlines are compared with it).
+    pub(crate) now: u64,
+    /// `hasDelivered(pid, me)`.
+    pub(crate) delivered: bool,
+    /// `hasCommitted(pid, me)`.
+    pub(crate) committed: bool,
+}
+
 /// A registered node.
 #[derive(Debug, Clone)]
 pub(crate) struct NodeView {
@@ -182,8 +195,26 @@ pub(crate) trait KeeperChain: Send + Sync + 'static {
     async fn has_committed(&self, purchase_id: U256) -> Result<bool, ChainFailure>;
     /// Commitments of the purchase so far (`commitState(pid).committed`).
     async fn commit_count(&self, purchase_id: U256) -> Result<u8, ChainFailure>;
+    /// The purchase, the latest block time and whether we delivered or committed. Nodes that
+    /// take JSON-RPC batches answer it in one round trip (see `alloy_impl`).
+    async fn delivery_check(&self, purchase_id: U256) -> Result<DeliveryCheck, ChainFailure> {
+        let (purchase, now, delivered, committed) = tokio::try_join!(
+            self.purchase(purchase_id),
+            self.block_timestamp(),
+            self.has_delivered(purchase_id),
+            self.has_committed(purchase_id)
+        )?;
+        Ok(DeliveryCheck {
+            purchase,
+            now,
+            delivered,
+            committed,
+        })
+    }
     /// Broadcasts `commit`; returns the hash as soon as the node accepted it.
-    async fn send_commit(&self, purchase_id: U256) -> Result<B256, ChainFailure>;
+    /// `estimate: false` sends with a fixed gas limit (the caller has just checked the call's
+    /// preconditions); `true` estimates first, so a revert is decoded before a nonce is used.
+    async fn send_commit(&self, purchase_id: U256, estimate: bool) -> Result<B256, ChainFailure>;
     /// Broadcasts `deliverShare`; returns the hash as soon as the node accepted it.
     async fn send_delivery(&self, purchase_id: U256, payload: Bytes) -> Result<B256, ChainFailure>;
     /// Waits for a transaction's receipt; `Ok(None)` when the node does not know it (dropped).

@@ -232,7 +232,7 @@ impl KeeperChain for MockChain {
     async fn commit_count(&self, id: U256) -> Result<u8, ChainFailure> {
         Ok(self.with(|s| s.committed(id)))
     }
-    async fn send_commit(&self, id: U256) -> Result<B256, ChainFailure> {
+    async fn send_commit(&self, id: U256, _estimate: bool) -> Result<B256, ChainFailure> {
         self.with(|s| {
             if !s.my_commits.insert(id) {
                 return Err(ChainFailure::Reverted(Revert::AlreadyCommitted));

@@ -327,14 +327,9 @@ async fn process_delivery(
         return set_delivery(s, pid, DeliveryState::NoShare, None, None).await;
     };
 
-    // Re-check the purchase on-chain: the three reads are independent, so one round trip.
-    let checked = tokio::try_join!(
-        chain.purchase(pid),
-        chain.block_timestamp(),
-        chain.has_delivered(pid)
-    );
-    let (p, now, delivered) = match checked {
-        Ok(v) => v,
+    // Re-check the purchase on-chain: the reads are independent, so one round trip.
+    let (p, now, delivered, committed_on_chain) = match chain.delivery_check(pid).await {
+        Ok(c) => (c.purchase, c.now, c.delivered, c.committed),
         Err(e) => return delivery_failed(s, cfg, &job, job_state(&job), &e).await,
     };
     if delivered {
@@ -358,7 +353,7 @@ async fn process_delivery(
         return Err(KeeperError::AtRestCorrupt { dataset_id: ds });
     };
     // Commit before delivering: deliveries are refused until `threshold` keepers committed.
-    let committed_by_me = match commit_step(s, cfg, &job).await? {
+    let committed_by_me = match commit_step(s, cfg, &job, committed_on_chain).await? {
         CommitOutcome::Committed => true,
         CommitOutcome::Closed => false,
         CommitOutcome::Retry => return Ok(()),
@@ -505,11 +500,12 @@ enum CommitOutcome {
 /// `commit(purchaseId)` exactly once: intent (`Committing`) first, then the transaction, its
 /// hash, its receipt, then `Committed`. A restart in between finds the hash (or asks the chain
 /// with `hasCommitted`) instead of committing twice; `MarketplaceAlreadyCommitted` also means
-/// done.
+/// done. `committed_on_chain` is `hasCommitted` as read just before.
 async fn commit_step(
     s: &Arc<Shared>,
     cfg: &WatcherConfig,
     job: &DeliveryJob,
+    committed_on_chain: bool,
 ) -> Result<CommitOutcome, KeeperError> {
     let pid = job.purchase_id;
     let chain = &s.chain;
@@ -538,18 +534,17 @@ async fn commit_step(
             }
         }
     }
-    match chain.has_committed(pid).await {
-        Ok(true) => return committed(s).await,
-        Ok(false) => {}
-        Err(e) => {
-            delivery_failed(s, cfg, job, job_state(job), &e).await?;
-            return Ok(CommitOutcome::Retry);
-        }
+    if committed_on_chain {
+        return committed(s).await;
     }
 
     set_delivery(s, pid, DeliveryState::Committing, None, None).await?;
     fail_if(cfg, FailPoint::CommitIntentRecorded)?;
-    let h = match chain.send_commit(pid).await {
+    // The first attempt sends with a fixed gas limit: the purchase was just read open and not
+    // committed by us, and we hold a listed share. A commit that fails anyway (the window
+    // closed in between) is mined as failed; every retry estimates, so the revert is decoded
+    // before a nonce is spent and the job moves on (`CommitClosed` → deliver as t-th only).
+    let h = match chain.send_commit(pid, job.attempts > 0).await {
         Ok(h) => h,
         Err(ChainFailure::Reverted(Revert::AlreadyCommitted)) => return committed(s).await,
         Err(ChainFailure::Reverted(Revert::CommitClosed)) => {

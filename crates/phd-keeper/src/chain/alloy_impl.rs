@@ -11,7 +11,10 @@ use alloy::{
     network::{EthereumWallet, TransactionBuilder},
     primitives::{Address, B256, Bytes, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
-    rpc::types::{Filter, TransactionRequest},
+    rpc::{
+        client::BatchRequest,
+        types::{Filter, TransactionRequest},
+    },
     signers::local::PrivateKeySigner,
     sol_types::{SolCall, SolEvent},
     transports::TransportError,
@@ -29,8 +32,8 @@ use phd_chain::{
 mod series;
 
 use super::{
-    ChainEvent, ChainFailure, DatasetStatus, DatasetView, KeeperChain, NodeView, PurchaseStatus,
-    PurchaseView, Revert,
+    ChainEvent, ChainFailure, DatasetStatus, DatasetView, DeliveryCheck, KeeperChain, NodeView,
+    PurchaseStatus, PurchaseView, Revert,
 };
 
 /// How long one wait for a receipt may take before the attempt counts as failed (and is retried).
@@ -187,6 +190,44 @@ impl AlloyChain {
 /// (≤ 16 gas/byte) and event data (8 gas/byte + memory); twice that plus a margin.
 fn deliver_share_gas(payload_len: usize) -> u64 {
     150_000 + 64 * payload_len as u64
+}
+
+/// Fixed gas limit for `commit`: 45,111 gas in every snapshot (`contracts/snapshots/*.json`:
+/// cold purchase slot, registry lookups, one event); twice that covers any storage layout
+/// change short of a redesign, and a commit that still runs out is retried with estimation.
+const COMMIT_GAS: u64 = 100_000;
+
+/// `getPurchase`'s answer (or its `UnknownPurchase` revert) as the keeper's view.
+fn purchase_view(
+    answer: Result<<Marketplace::getPurchaseCall as SolCall>::Return, ChainFailure>,
+) -> Result<PurchaseView, ChainFailure> {
+    match answer {
+        Ok(p) => Ok(PurchaseView {
+            dataset_id: p.datasetId,
+            buyer: p.buyer,
+            status: PurchaseStatus::from(p.status),
+            delivery_deadline: p.deliveryDeadline,
+            threshold: p.threshold,
+        }),
+        Err(ChainFailure::Reverted(Revert::Other(s))) if s.contains("UnknownPurchase") => {
+            Ok(PurchaseView {
+                dataset_id: U256::ZERO,
+                buyer: Address::ZERO,
+                status: PurchaseStatus::None,
+                delivery_deadline: 0,
+                threshold: 0,
+            })
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// Decodes the answer of an `eth_call` made inside a JSON-RPC batch.
+fn batch_call<C: SolCall>(
+    answer: Result<Bytes, TransportError>,
+) -> Result<C::Return, ChainFailure> {
+    let bytes = answer.map_err(transport_failure)?;
+    C::abi_decode_returns(&bytes).map_err(|e| ChainFailure::Rpc(format!("undecodable answer: {e}")))
 }
 
 fn decode_revert(data: &[u8]) -> Revert {
@@ -434,27 +475,82 @@ impl KeeperChain for AlloyChain {
 
     async fn purchase(&self, purchase_id: U256) -> Result<PurchaseView, ChainFailure> {
         let m = Marketplace::new(self.addrs.marketplace, &self.provider);
-        match m.getPurchase(purchase_id).call().await {
-            Ok(p) => Ok(PurchaseView {
-                dataset_id: p.datasetId,
-                buyer: p.buyer,
-                status: PurchaseStatus::from(p.status),
-                delivery_deadline: p.deliveryDeadline,
-                threshold: p.threshold,
-            }),
-            Err(e) => match contract_failure(e) {
-                ChainFailure::Reverted(Revert::Other(s)) if s.contains("UnknownPurchase") => {
-                    Ok(PurchaseView {
-                        dataset_id: U256::ZERO,
-                        buyer: Address::ZERO,
-                        status: PurchaseStatus::None,
-                        delivery_deadline: 0,
-                        threshold: 0,
-                    })
-                }
-                other => Err(other),
-            },
-        }
+        purchase_view(
+            m.getPurchase(purchase_id)
+                .call()
+                .await
+                .map_err(contract_failure),
+        )
+    }
+
+    /// One JSON-RPC batch (one HTTP request) instead of four: under load most of a delivery's
+    /// cost on the node is per request, not per call.
+    async fn delivery_check(&self, purchase_id: U256) -> Result<DeliveryCheck, ChainFailure> {
+        let m = self.addrs.marketplace;
+        let view = |input: Vec<u8>| {
+            (
+                TransactionRequest::default()
+                    .with_to(m)
+                    .with_input(Bytes::from(input)),
+                BlockNumberOrTag::Latest,
+            )
+        };
+        let mut batch = BatchRequest::new(self.provider.client());
+        let purchase = batch
+            .add_call::<_, Bytes>(
+                "eth_call",
+                &view(
+                    Marketplace::getPurchaseCall {
+                        purchaseId: purchase_id,
+                    }
+                    .abi_encode(),
+                ),
+            )
+            .map_err(transport_failure)?;
+        let delivered = batch
+            .add_call::<_, Bytes>(
+                "eth_call",
+                &view(
+                    Marketplace::hasDeliveredCall {
+                        purchaseId: purchase_id,
+                        keeper: self.me,
+                    }
+                    .abi_encode(),
+                ),
+            )
+            .map_err(transport_failure)?;
+        let committed = batch
+            .add_call::<_, Bytes>(
+                "eth_call",
+                &view(
+                    Marketplace::hasCommittedCall {
+                        purchaseId: purchase_id,
+                        keeper: self.me,
+                    }
+                    .abi_encode(),
+                ),
+            )
+            .map_err(transport_failure)?;
+        let block = batch
+            .add_call::<_, Option<alloy::rpc::types::Block>>(
+                "eth_getBlockByNumber",
+                &(BlockNumberOrTag::Latest, false),
+            )
+            .map_err(transport_failure)?;
+        batch.send().await.map_err(transport_failure)?;
+        let (purchase, delivered, committed, block) =
+            tokio::join!(purchase, delivered, committed, block);
+        let now = block
+            .map_err(transport_failure)?
+            .ok_or_else(|| ChainFailure::Rpc("no latest block".into()))?
+            .header
+            .timestamp;
+        Ok(DeliveryCheck {
+            purchase: purchase_view(batch_call::<Marketplace::getPurchaseCall>(purchase))?,
+            now,
+            delivered: batch_call::<Marketplace::hasDeliveredCall>(delivered)?,
+            committed: batch_call::<Marketplace::hasCommittedCall>(committed)?,
+        })
     }
 
     async fn has_delivered(&self, purchase_id: U256) -> Result<bool, ChainFailure> {
@@ -482,11 +578,13 @@ impl KeeperChain for AlloyChain {
             .committed)
     }
 
-    async fn send_commit(&self, purchase_id: U256) -> Result<B256, ChainFailure> {
+    async fn send_commit(&self, purchase_id: U256, estimate: bool) -> Result<B256, ChainFailure> {
         let call = Marketplace::commitCall {
             purchaseId: purchase_id,
         };
-        self.send(self.addrs.marketplace, call.abi_encode()).await
+        let gas = (!estimate).then_some(COMMIT_GAS);
+        self.send_with_gas(self.addrs.marketplace, call.abi_encode(), gas)
+            .await
     }
 
     async fn send_delivery(&self, purchase_id: U256, payload: Bytes) -> Result<B256, ChainFailure> {
