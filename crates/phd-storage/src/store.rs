@@ -19,13 +19,10 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use tokio::io::AsyncWriteExt;
 
 use crate::error::map_sdk;
 use crate::{Error, Result, S3Config};
-
-/// Bytes written by [`Store::get_to_file`] between two background `fdatasync`s: large enough
-/// that the syncs stay few, small enough that the final one has little left.
-const SYNC_EVERY: u64 = 32 << 20;
 
 /// Size and entity tag of a stored object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -816,18 +813,9 @@ impl Store {
     /// A range past the end of the object is [`Error::InvalidRange`]; a short answer is
     /// [`Error::Protocol`].
     pub async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes> {
-        Ok(self.get_range_tagged(key, range).await?.0)
-    }
-
-    /// [`Store::get_range`] with the ETag of the object the bytes came from.
-    async fn get_range_tagged(
-        &self,
-        key: &str,
-        range: Range<u64>,
-    ) -> Result<(Bytes, Option<String>)> {
         const OP: &str = "GetObject";
         if range.start >= range.end {
-            return Ok((Bytes::new(), None));
+            return Ok(Bytes::new());
         }
         let invalid = || Error::InvalidRange {
             op: OP,
@@ -857,7 +845,6 @@ impl Store {
             }
         };
         let want = range.end - range.start;
-        let etag = resp.e_tag().map(clean_etag);
         let mut buf = Vec::with_capacity(usize::try_from(want).unwrap_or(0).min(64 << 20));
         let mut body = resp.body;
         while let Some(chunk) = self.next_chunk(key, &mut body).await? {
@@ -874,7 +861,7 @@ impl Store {
             // A range that starts inside the object but ends past it: S3 returns the tail.
             return Err(invalid());
         }
-        Ok((Bytes::from(buf), etag))
+        Ok(Bytes::from(buf))
     }
 
     /// Bytes `range.start..range.end` of `key` as a stream of body chunks, for relaying without
@@ -975,27 +962,22 @@ impl Store {
         }
     }
 
-    /// Downloads `key` to `path` into a temporary file next to `path`, then fsyncs and renames
-    /// it into place. On any error nothing is left at `path` (an existing file there is
+    /// Downloads `key` to `path`: streams into a temporary file next to `path`, fsyncs, and
+    /// renames it into place. On any error nothing is left at `path` (an existing file there is
     /// replaced only on success).
-    ///
-    /// Objects larger than one part are fetched as parallel ranged GETs (`part_size` bytes,
-    /// `upload_concurrency` in flight), each written at its offset (`pwrite`), so the transfer
-    /// is not bounded by one connection; memory stays at the parts in flight. Every range must
-    /// carry the ETag the HEAD reported (an object replaced mid-download is an error, never a
-    /// mix of versions). Write-back to disk is started every [`SYNC_EVERY`] bytes on a
-    /// blocking thread, overlapping the transfer, so the durability `fsync` before the rename
-    /// finds little left to write.
     pub async fn get_to_file(&self, key: &str, path: impl AsRef<Path>) -> Result<ObjectInfo> {
         const OP: &str = "GetObject";
         let path = path.as_ref();
-        let Some(head) = self.head(key).await? else {
-            return Err(Error::NotFound {
-                op: OP,
-                bucket: self.cfg.bucket.clone(),
-                key: key.to_owned(),
-            });
-        };
+        let resp = self
+            .client
+            .get_object()
+            .bucket(&self.cfg.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| self.sdk_err(OP, key, e))?;
+        let expected = resp.content_length().and_then(|l| u64::try_from(l).ok());
+        let etag = resp.e_tag().map(clean_etag);
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -1005,78 +987,36 @@ impl Store {
             .tempfile_in(&dir)
             .map_err(|e| self.io(OP, key, path, e))?;
         let (file, tmp_path) = tmp.into_parts();
-        let file = Arc::new(file);
-        let part = self.cfg.part_size.max(1);
-        let ranges = (0..head.len.div_ceil(part)).map(|i| i * part..((i + 1) * part).min(head.len));
-        let mut writes = futures::stream::iter(ranges)
-            .map(|range| {
-                let (file, etag) = (Arc::clone(&file), head.etag.clone());
-                let tmp_path = &tmp_path;
-                async move {
-                    let (bytes, got_etag) = self.get_range_tagged(key, range.clone()).await?;
-                    if got_etag != etag {
-                        return Err(self.protocol(
-                            OP,
-                            key,
-                            format!(
-                                "object changed during download (ETag {etag:?}, then {got_etag:?})"
-                            ),
-                        ));
-                    }
-                    let len = bytes.len() as u64;
-                    tokio::task::spawn_blocking(move || {
-                        std::os::unix::fs::FileExt::write_all_at(&*file, &bytes, range.start)
-                    })
-                    .await
-                    .map_err(|e| self.io(OP, key, tmp_path, std::io::Error::other(e)))?
-                    .map_err(|e| self.io(OP, key, tmp_path, e))?;
-                    Ok(len)
-                }
-            })
-            .buffer_unordered(self.cfg.upload_concurrency.max(1));
+        let mut out = tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(file));
+        let mut body = resp.body;
         let mut written: u64 = 0;
-        let mut unsynced: u64 = 0;
-        let mut syncing: Option<tokio::task::JoinHandle<std::io::Result<()>>> = None;
-        while let Some(n) = writes.next().await {
-            let n = n?;
-            written += n;
-            unsynced += n;
-            if unsynced >= SYNC_EVERY && syncing.as_ref().is_none_or(|h| h.is_finished()) {
-                if let Some(done) = syncing.take() {
-                    Self::joined(done.await).map_err(|e| self.io(OP, key, &tmp_path, e))?;
-                }
-                let file = Arc::clone(&file);
-                syncing = Some(tokio::task::spawn_blocking(move || file.sync_data()));
-                unsynced = 0;
-            }
+        while let Some(chunk) = self.next_chunk(key, &mut body).await? {
+            out.write_all(&chunk)
+                .await
+                .map_err(|e| self.io(OP, key, &tmp_path, e))?;
+            written += chunk.len() as u64;
         }
-        drop(writes);
-        if let Some(done) = syncing.take() {
-            Self::joined(done.await).map_err(|e| self.io(OP, key, &tmp_path, e))?;
-        }
-        let file = Arc::clone(&file);
-        Self::joined(tokio::task::spawn_blocking(move || file.sync_all()).await)
+        out.flush()
+            .await
             .map_err(|e| self.io(OP, key, &tmp_path, e))?;
-        if written != head.len {
+        let file = out.into_inner();
+        file.sync_all()
+            .await
+            .map_err(|e| self.io(OP, key, &tmp_path, e))?;
+        drop(file);
+        if let Some(exp) = expected
+            && exp != written
+        {
             return Err(self.protocol(
                 OP,
                 key,
-                format!("body ended after {written} of {} bytes", head.len),
+                format!("body ended after {written} of {exp} bytes"),
             ));
         }
         tmp_path
             .persist(path)
             .map_err(|e| self.io(OP, key, path, e.error))?;
-        Ok(ObjectInfo {
-            len: written,
-            etag: head.etag,
-        })
-    }
-
-    fn joined(
-        r: std::result::Result<std::io::Result<()>, tokio::task::JoinError>,
-    ) -> std::io::Result<()> {
-        r.map_err(std::io::Error::other)?
+        Ok(ObjectInfo { len: written, etag })
     }
 
     /// Length and ETag of `key`, or `None` if it does not exist.
