@@ -46,12 +46,14 @@ contract SeriesCertificationInvariantTest is SeriesCertificationBase {
     }
 
     /// forge-config: default.invariant.runs = 128
+    /// forge-config: audit.invariant.runs = 1000
     function invariant_NoCertificateWithoutIndependentStakedGrantedValidator() public view {
         assertEq(handler.breach(), "");
     }
 
     /// @dev The stored count is the number of validators whose current certificate counts.
     /// forge-config: default.invariant.runs = 128
+    /// forge-config: audit.invariant.runs = 1000
     function invariant_CountMatchesCurrentCertificates() public view {
         uint256 id = handler.seriesId();
         uint256 counted;
@@ -65,6 +67,7 @@ contract SeriesCertificationInvariantTest is SeriesCertificationBase {
 
     /// @dev Every certificate in the history is by an account other than the owner and keepers.
     /// forge-config: default.invariant.runs = 128
+    /// forge-config: audit.invariant.runs = 1000
     function invariant_HistoryHoldsOnlyIndependentValidators() public view {
         uint256 id = handler.seriesId();
         address owner_ = series.series(id).owner;
