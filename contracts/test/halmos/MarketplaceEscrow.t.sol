@@ -144,8 +144,10 @@ contract MarketplaceEscrowHalmos is Test {
         keepers[2] = ks[2];
         bytes[] memory cs = new bytes[](2);
         // x-coordinates of G and 2G: valid compressed points.
-        cs[0] = abi.encodePacked(bytes1(0x02), bytes32(0x79BE667EF9DCBBAC55A06295CE870B07029BFCDB2DCE28D959F2815B16F81798));
-        cs[1] = abi.encodePacked(bytes1(0x02), bytes32(0xC6047F9441ED7D6D3045406E95C07CD85C778E4B8CEF3CA7ABAC09B95C709EE5));
+        cs[0] =
+            abi.encodePacked(bytes1(0x02), bytes32(0x79BE667EF9DCBBAC55A06295CE870B07029BFCDB2DCE28D959F2815B16F81798));
+        cs[1] =
+            abi.encodePacked(bytes1(0x02), bytes32(0xC6047F9441ED7D6D3045406E95C07CD85C778E4B8CEF3CA7ABAC09B95C709EE5));
         IDataRegistry.PublishParams memory p = IDataRegistry.PublishParams({
             storageUri: "s3://phd-data/datasets/0001.sealed",
             contentRoot: keccak256("content root"),
@@ -522,7 +524,9 @@ contract MarketplaceEscrowHalmos is Test {
         bytes memory key = grantee == buyer ? buyerKey : _symbolicPubKey(caller);
         _callAs(
             caller,
-            abi.encodeCall(market.grant, (svm.createUint(2, "dataset"), grantee, key, uint8(svm.createUint(8, "purpose"))))
+            abi.encodeCall(
+                market.grant, (svm.createUint(2, "dataset"), grantee, key, uint8(svm.createUint(8, "purpose")))
+            )
         );
         _assertSolvent(settled, open, price);
     }
@@ -551,7 +555,9 @@ contract MarketplaceEscrowHalmos is Test {
     function check_solvencyAfterSlashNonDelivery() public {
         (uint256 settled, uint256 open, uint256 price, address caller) = _solvencyState();
         uint256 k = svm.createUint(2, "slashed");
-        address keeper = k < 3 ? ks[k] : svm.createAddress("notAKeeper");
+        // Branch to a concrete index: `ks[k]` with a symbolic k is a symbolic storage slot,
+        // which Halmos cannot read (NotConcreteError).
+        address keeper = k == 0 ? ks[0] : k == 1 ? ks[1] : k == 2 ? ks[2] : svm.createAddress("notAKeeper");
         _callAs(caller, abi.encodeCall(market.slashNonDelivery, (_symbolicPid(), keeper)));
         _assertSolvent(settled, open, price);
     }
