@@ -487,50 +487,35 @@ impl KeeperChain for AlloyChain {
     /// cost on the node is per request, not per call.
     async fn delivery_check(&self, purchase_id: U256) -> Result<DeliveryCheck, ChainFailure> {
         let m = self.addrs.marketplace;
-        let view = |input: Vec<u8>| {
-            (
-                TransactionRequest::default()
-                    .with_to(m)
-                    .with_input(Bytes::from(input)),
-                BlockNumberOrTag::Latest,
-            )
-        };
         let mut batch = BatchRequest::new(self.provider.client());
-        let purchase = batch
-            .add_call::<_, Bytes>(
-                "eth_call",
-                &view(
-                    Marketplace::getPurchaseCall {
-                        purchaseId: purchase_id,
-                    }
-                    .abi_encode(),
-                ),
-            )
-            .map_err(transport_failure)?;
-        let delivered = batch
-            .add_call::<_, Bytes>(
-                "eth_call",
-                &view(
-                    Marketplace::hasDeliveredCall {
-                        purchaseId: purchase_id,
-                        keeper: self.me,
-                    }
-                    .abi_encode(),
-                ),
-            )
-            .map_err(transport_failure)?;
-        let committed = batch
-            .add_call::<_, Bytes>(
-                "eth_call",
-                &view(
-                    Marketplace::hasCommittedCall {
-                        purchaseId: purchase_id,
-                        keeper: self.me,
-                    }
-                    .abi_encode(),
-                ),
-            )
-            .map_err(transport_failure)?;
+        let mut add_view = |input: Vec<u8>| {
+            let call = TransactionRequest::default()
+                .with_to(m)
+                .with_input(Bytes::from(input));
+            batch
+                .add_call::<_, Bytes>("eth_call", &(call, BlockNumberOrTag::Latest))
+                .map_err(transport_failure)
+        };
+        let purchase = add_view(
+            Marketplace::getPurchaseCall {
+                purchaseId: purchase_id,
+            }
+            .abi_encode(),
+        )?;
+        let delivered = add_view(
+            Marketplace::hasDeliveredCall {
+                purchaseId: purchase_id,
+                keeper: self.me,
+            }
+            .abi_encode(),
+        )?;
+        let committed = add_view(
+            Marketplace::hasCommittedCall {
+                purchaseId: purchase_id,
+                keeper: self.me,
+            }
+            .abi_encode(),
+        )?;
         let block = batch
             .add_call::<_, Option<alloy::rpc::types::Block>>(
                 "eth_getBlockByNumber",
