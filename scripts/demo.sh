@@ -234,7 +234,7 @@ SEGS=3
 FOLLOW_DIR="$WORK/follow"
 env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u PHD_S3_BUCKET PHD_STATE_DIR="$WORK/customer-state" \
   "$BIN/phd-customer" --json follow "$SERIES" --out "$FOLLOW_DIR" --segments 5 --max-segments "$SEGS" \
-    --purpose research --poll-ms 200 --progress 0 >"$WORK/follow.json" 2>"$WORK/follow.err" &
+    --purpose research --poll-ms 200 --progress 0 --format fhir >"$WORK/follow.json" 2>"$WORK/follow.err" &
 FOLLOW_PID=$!
 for _ in $(seq 1 300); do
   [[ -f "$FOLLOW_DIR/.phd-follow.json" ]] && break
@@ -304,6 +304,21 @@ for seq in $(seq 0 $((SEGS - 1))); do
   cmp "$WORK/stream-segments/$f" "$FOLLOW_DIR/$f" || fail "segment $seq differs from the owner's pseudonymised rows"
 done
 echo "    cmp: the subscriber's $SEGS segments == the owner's pseudonymised segments, byte for byte"
+# `--format fhir`: each segment also as a FHIR R4 Bundle, every sample of every channel in it.
+for seq in $(seq 0 $((SEGS - 1))); do
+  base=$(printf '%s/segment-%012d' "$FOLLOW_DIR" "$seq")
+  rows=$(( $(wc -l <"$base.csv") - 1 ))
+  node -e '
+    const b = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    const comps = b.entry.flatMap(e => e.resource.component);
+    const per = {};
+    for (const c of comps) per[c.code.text] = (per[c.code.text] || 0) + c.valueSampledData.data.split(" ").length;
+    const counts = Object.values(per);
+    if (b.resourceType !== "Bundle" || counts.length !== 6 || counts.some(n => n !== Number(process.argv[2]))) {
+      console.error(JSON.stringify(per)); process.exit(1);
+    }' "$base.fhir.json" "$rows" || fail "segment $seq: the FHIR copy does not carry the segment's $rows samples per channel"
+done
+echo "    FHIR: each segment also written as a FHIR R4 Bundle (segment-<seq>.fhir.json), 6 channels × every sample"
 SEG_ALLOWED=$(grep '"route":"segment"' "$STATE/gateway/access.jsonl" | grep -c '"allowed":true' || true)
 [[ "${SEG_ALLOWED:-0}" -gt 0 ]] || fail "the subscriber did not read through the gateway"
 echo "    gateway access log: $SEG_ALLOWED segment request(s) allowed for subscription $SUB"

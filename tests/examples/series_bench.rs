@@ -91,6 +91,7 @@ async fn lag(args: &[String]) -> eyre::Result<()> {
         subscription_id: None,
         poll: Duration::from_millis(100),
         max_segments: Some(segments),
+        format: phd_ingest::ExportFormat::Csv,
     };
     let follower = tokio::spawn(async move { follow(&sub, &fopts, std::future::pending()).await });
 

@@ -203,6 +203,10 @@ pub struct FollowCmd {
     /// Seconds between progress lines on stderr (0: none).
     #[arg(long, env = "PHD_FOLLOW_PROGRESS", default_value_t = 5)]
     pub progress: u64,
+    /// Also write each segment as omh (`segment-<seq>.omh.json`, Open mHealth data points) or
+    /// fhir (`segment-<seq>.fhir.json`, a FHIR R4 Bundle); the verified CSV is always kept.
+    #[arg(long, env = "PHD_FORMAT", default_value = "csv")]
+    pub format: crate::export::ExportFormat,
 }
 
 fn parse_price(s: &str) -> Result<U256, String> {
@@ -455,6 +459,7 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 subscription_id: f.subscription,
                 poll: Duration::from_millis(f.poll_ms),
                 max_segments: f.max_segments,
+                format: f.format,
                 progress_every: (f.progress > 0).then(|| Duration::from_secs(f.progress)),
                 json_events: out.json,
             };

@@ -33,6 +33,8 @@ pub struct FollowArgs {
     pub poll: Duration,
     /// Stop after this many segments written in this run.
     pub max_segments: Option<u64>,
+    /// Interchange format written beside each segment's CSV.
+    pub format: phd_ingest::ExportFormat,
     /// Interval of progress lines on stderr (`None`: none).
     pub progress_every: Option<Duration>,
     /// Progress lines as JSON.
@@ -110,6 +112,7 @@ pub async fn follow(
         subscription_id: args.subscription_id,
         poll: args.poll,
         max_segments: args.max_segments,
+        format: args.format,
     };
     let run = phd_sdk::series_follow::follow(ctx, &opts, stop);
     match args.progress_every {

@@ -117,15 +117,24 @@ pub enum SdkError {
     /// Purchase not ours / unknown / refunded.
     #[error("purchase {purchase_id}: {reason}")]
     Purchase { purchase_id: u64, reason: String },
-    /// Dataset unknown, or not the acting account's.
     /// An argument is malformed or inconsistent (nothing was sent).
     #[error("invalid {arg}: {reason}")]
     InvalidArg { arg: &'static str, reason: String },
+    /// Dataset unknown, or not the acting account's.
     #[error("dataset {dataset_id}: {reason}")]
     Dataset { dataset_id: u64, reason: String },
     /// A series step failed (sealing, shares, commitments, a gap in the sequence).
     #[error("series {series_id}: {reason}")]
     Series { series_id: u64, reason: String },
+    /// A verified segment could not be converted to the requested interchange format.
+    #[error("series {series_id} segment {seq}: cannot convert it to {format:?}: {source}")]
+    Export {
+        series_id: u64,
+        seq: u64,
+        format: phd_ingest::ExportFormat,
+        #[source]
+        source: phd_ingest::IngestError,
+    },
     /// Writing the output failed.
     #[error("cannot write {path}: {source}")]
     Write {

@@ -1,7 +1,8 @@
 //! The subscriber's follower: subscribes (or resumes a subscription), waits for each covered
 //! segment's releases, verifies shares and chunks, decrypts and writes each segment as its own
-//! file in order (`segment-<seq>.csv`, written atomically), recording progress in a state file
-//! in the output directory so a restart resumes at the next segment.
+//! file in order (`segment-<seq>.csv`, written atomically; on request also converted to Open
+//! mHealth or FHIR beside it), recording progress in a state file in the output directory so a
+//! restart resumes at the next segment.
 //!
 //! A release that does not verify is ignored for decryption (the other keepers' shares are
 //! used when t good ones exist) and proven wrong on-chain by itself
@@ -17,6 +18,7 @@ use std::{
 use alloy::primitives::U256;
 use phd_chain::{Purpose, SeriesStatus};
 use phd_cli::fs::{Access, write_atomic};
+use phd_ingest::ExportFormat;
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -49,6 +51,9 @@ pub struct FollowOptions {
     pub poll: Duration,
     /// Stop after writing this many segments in this run (`None`: until the range or the series ends).
     pub max_segments: Option<u64>,
+    /// Besides each segment's canonical CSV (always kept: it is what a dispute is about), write
+    /// it in this interchange format ([`export_path`]); `Csv`: nothing more.
+    pub format: ExportFormat,
 }
 
 /// Persisted progress.
@@ -80,6 +85,38 @@ pub struct FollowOutcome {
 /// The path of segment `seq` in `out_dir`.
 pub fn segment_path(out_dir: &Path, seq: u64) -> PathBuf {
     out_dir.join(format!("segment-{seq:012}.csv"))
+}
+
+/// The path of segment `seq` converted to `format` (`None` for CSV: the segment file itself).
+pub fn export_path(out_dir: &Path, seq: u64, format: ExportFormat) -> Option<PathBuf> {
+    let ext = match format {
+        ExportFormat::Csv => return None,
+        ExportFormat::Omh => "omh.json",
+        ExportFormat::Fhir => "fhir.json",
+    };
+    Some(out_dir.join(format!("segment-{seq:012}.{ext}")))
+}
+
+/// Writes the conversion before the segment's CSV: the CSV's presence is what a reader takes
+/// as "segment complete", and the state advances only after both, so a crash between them
+/// rewrites both on restart.
+fn write_segment(opts: &FollowOptions, seq: u64, plain: &[u8]) -> Result<()> {
+    if let Some(path) = export_path(&opts.out_dir, seq, opts.format) {
+        let bytes = phd_ingest::export_canonical(plain, opts.format).map_err(|source| {
+            SdkError::Export {
+                series_id: opts.series_id,
+                seq,
+                format: opts.format,
+                source,
+            }
+        })?;
+        write_atomic(&path, &bytes, Access::Default).map_err(|source| SdkError::Write {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    let path = segment_path(&opts.out_dir, seq);
+    write_atomic(&path, plain, Access::Default).map_err(|source| SdkError::Write { path, source })
 }
 
 fn load_state(path: &Path) -> Result<Option<FollowState>> {
@@ -235,11 +272,7 @@ pub async fn follow(
             }
         }
         if let Some(plain) = plain {
-            let path = segment_path(&opts.out_dir, state.next_seq);
-            write_atomic(&path, &plain, Access::Default).map_err(|source| SdkError::Write {
-                path: path.clone(),
-                source,
-            })?;
+            write_segment(opts, state.next_seq, &plain)?;
             tracing::info!(
                 series_id,
                 seq = state.next_seq,
@@ -283,5 +316,65 @@ async fn dispute_logged(
             tracing::warn!(subscription_id, seq, error = %e, "checking releases for disputes failed");
             Vec::new()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(out_dir: &Path, format: ExportFormat) -> FollowOptions {
+        FollowOptions {
+            series_id: 7,
+            out_dir: out_dir.to_path_buf(),
+            since: None,
+            segments: 1,
+            max_price_per_segment: U256::ZERO,
+            purpose: Purpose::Research,
+            subscription_id: None,
+            poll: Duration::from_millis(1),
+            max_segments: None,
+            format,
+        }
+    }
+
+    #[test]
+    fn a_segment_is_kept_as_csv_and_written_as_fhir_beside_it() {
+        let d = tempfile::tempdir().unwrap();
+        let opts = options(d.path(), ExportFormat::Fhir);
+        let csv = b"time,acc_x,acc_y,acc_z\n0,1,2,3\n0.1,1.5,2.5,3.5\n";
+        write_segment(&opts, 3, csv).unwrap();
+        assert_eq!(std::fs::read(segment_path(d.path(), 3)).unwrap(), csv);
+        let fhir = export_path(d.path(), 3, ExportFormat::Fhir).unwrap();
+        assert!(fhir.ends_with("segment-000000000003.fhir.json"));
+        let t = phd_ingest::read_fhir(
+            std::fs::File::open(fhir).unwrap(),
+            &phd_ingest::ReadLimits::default(),
+        )
+        .unwrap();
+        assert_eq!(t.channels, vec![vec![1.0, 1.5], vec![2.0, 2.5], vec![3.0, 3.5]]);
+    }
+
+    #[test]
+    fn a_segment_that_cannot_be_converted_is_not_written_at_all() {
+        let d = tempfile::tempdir().unwrap();
+        let opts = options(d.path(), ExportFormat::Omh);
+        let err = write_segment(&opts, 0, b"not,a\nsensor table\n").unwrap_err();
+        assert!(
+            matches!(err, SdkError::Export { series_id: 7, seq: 0, .. }),
+            "{err}"
+        );
+        // No CSV either and the state does not advance: the segment is not skipped, and a run
+        // without the conversion still gets it.
+        assert!(!segment_path(d.path(), 0).exists());
+    }
+
+    #[test]
+    fn csv_needs_no_second_file() {
+        assert_eq!(export_path(Path::new("/x"), 1, ExportFormat::Csv), None);
+        assert_eq!(
+            export_path(Path::new("/x"), 1, ExportFormat::Omh),
+            Some(PathBuf::from("/x/segment-000000000001.omh.json"))
+        );
     }
 }

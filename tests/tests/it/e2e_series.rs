@@ -10,7 +10,7 @@ use phd_chain::{BlockRange, Purpose};
 use phd_e2e::stack::{Stack, wait_for};
 use phd_sdk::{
     ClientCtx,
-    series_follow::{FollowOptions, follow, segment_path},
+    series_follow::{FollowOptions, export_path, follow, segment_path},
     stream::{SegmentBy, StreamOptions, pseudonymised_segment, stream},
 };
 
@@ -94,6 +94,7 @@ async fn series_stream_two_followers_cancel_and_withdrawal() {
         subscription_id: None,
         poll: Duration::from_millis(100),
         max_segments: Some(0),
+        format: phd_ingest::ExportFormat::Csv,
     };
     let b_sub = follow(&b_ctx, &b_opts, std::future::pending())
         .await
@@ -109,9 +110,11 @@ async fn series_stream_two_followers_cancel_and_withdrawal() {
 
     // Subscriber A back-fills from seq 0.
     let a_ctx = ClientCtx::new(d.customer_client().await.unwrap(), Some(store.clone()));
+    // A also asks for Open mHealth beside each segment's CSV.
     let a_opts = FollowOptions {
         out_dir: work.join("a"),
         max_segments: None,
+        format: phd_ingest::ExportFormat::Omh,
         ..b_opts.clone()
     };
 
@@ -164,6 +167,22 @@ async fn series_stream_two_followers_cancel_and_withdrawal() {
         assert_eq!(n, ROWS);
         let got = std::fs::read(segment_path(&a_opts.out_dir, seq as u64)).unwrap();
         assert_eq!(got, expected, "segment {seq} (A)");
+        // The Open mHealth copy carries the same samples.
+        let omh = export_path(&a_opts.out_dir, seq as u64, a_opts.format).unwrap();
+        let omh = phd_ingest::read_omh(
+            std::fs::File::open(&omh).unwrap(),
+            &phd_ingest::ReadLimits::default(),
+        )
+        .unwrap();
+        let csv = phd_ingest::read_csv(&expected[..], &phd_ingest::ReadOptions::default()).unwrap();
+        assert_eq!(omh.channel_names, csv.channel_names, "segment {seq} (A, omh)");
+        assert_eq!(omh.channels, csv.channels, "segment {seq} (A, omh)");
+        assert_eq!(omh.time.len(), ROWS, "segment {seq} (A, omh)");
+        assert!(
+            export_path(&b_opts.out_dir, seq as u64, phd_ingest::ExportFormat::Omh)
+                .is_some_and(|p| !p.exists()),
+            "B asked for CSV only"
+        );
         if seq < 2 {
             let got = std::fs::read(segment_path(&b_opts.out_dir, seq as u64)).unwrap();
             assert_eq!(got, expected, "segment {seq} (B)");

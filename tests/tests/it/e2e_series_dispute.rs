@@ -59,6 +59,7 @@ async fn wrong_series_release_is_disputed_slashed_and_others_decrypt() -> eyre::
         subscription_id: None,
         poll: Duration::from_millis(100),
         max_segments: Some(0),
+        format: phd_ingest::ExportFormat::Csv,
     };
     let sub = follow(&ctx, &opts, std::future::pending())
         .await?

@@ -202,6 +202,7 @@ async fn stream_binary_killed_repeatedly_loses_and_duplicates_nothing() {
         subscription_id: None,
         poll: Duration::from_millis(50),
         max_segments: Some(SEGMENTS),
+        format: phd_ingest::ExportFormat::Csv,
     };
     let run = tokio::time::timeout(
         Duration::from_secs(120),

@@ -102,6 +102,7 @@ impl Fixture {
             subscription_id: None,
             poll: Duration::from_millis(50),
             max_segments: Some(n),
+            format: phd_ingest::ExportFormat::Csv,
         };
         let run = tokio::time::timeout(
             Duration::from_secs(120),
@@ -301,6 +302,7 @@ async fn stdin_with_the_quality_model_keeps_only_the_shared_activities() {
         subscription_id: None,
         poll: Duration::from_millis(50),
         max_segments: Some(n),
+        format: phd_ingest::ExportFormat::Csv,
     };
     tokio::time::timeout(
         Duration::from_secs(120),
