@@ -352,7 +352,10 @@ mod tests {
             &phd_ingest::ReadLimits::default(),
         )
         .unwrap();
-        assert_eq!(t.channels, vec![vec![1.0, 1.5], vec![2.0, 2.5], vec![3.0, 3.5]]);
+        assert_eq!(
+            t.channels,
+            vec![vec![1.0, 1.5], vec![2.0, 2.5], vec![3.0, 3.5]]
+        );
     }
 
     #[test]
@@ -361,7 +364,14 @@ mod tests {
         let opts = options(d.path(), ExportFormat::Omh);
         let err = write_segment(&opts, 0, b"not,a\nsensor table\n").unwrap_err();
         assert!(
-            matches!(err, SdkError::Export { series_id: 7, seq: 0, .. }),
+            matches!(
+                err,
+                SdkError::Export {
+                    series_id: 7,
+                    seq: 0,
+                    ..
+                }
+            ),
             "{err}"
         );
         // No CSV either and the state does not advance: the segment is not skipped, and a run

@@ -175,7 +175,10 @@ async fn series_stream_two_followers_cancel_and_withdrawal() {
         )
         .unwrap();
         let csv = phd_ingest::read_csv(&expected[..], &phd_ingest::ReadOptions::default()).unwrap();
-        assert_eq!(omh.channel_names, csv.channel_names, "segment {seq} (A, omh)");
+        assert_eq!(
+            omh.channel_names, csv.channel_names,
+            "segment {seq} (A, omh)"
+        );
         assert_eq!(omh.channels, csv.channels, "segment {seq} (A, omh)");
         assert_eq!(omh.time.len(), ROWS, "segment {seq} (A, omh)");
         assert!(
