@@ -396,6 +396,17 @@ impl PhdClient {
             .map_err(self.rpc_err("series"))
     }
 
+    /// Number of series created (ids run from 1).
+    pub async fn series_count(&self) -> Result<u64, ChainError> {
+        let n = self
+            .series_market()
+            .seriesCount()
+            .call()
+            .await
+            .map_err(self.rpc_err("seriesCount"))?;
+        Ok(u64::try_from(n).unwrap_or(u64::MAX))
+    }
+
     /// Keepers of a series, share index order.
     pub async fn series_keepers(&self, series_id: U256) -> Result<Vec<Address>, ChainError> {
         self.series_market()

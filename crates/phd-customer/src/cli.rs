@@ -132,6 +132,26 @@ pub enum Command {
         /// Purchase id.
         purchase: u64,
     },
+    /// List series (live, continuously growing datasets) to subscribe to with `follow`.
+    SeriesBrowse {
+        /// Only series certified by enough independent validators.
+        #[arg(long, env = "PHD_CERTIFIED")]
+        certified: bool,
+        /// Maximum price per segment in PHD.
+        #[arg(long, env = "PHD_MAX_PRICE_PER_SEGMENT", value_parser = parse_price)]
+        max_price_per_segment: Option<U256>,
+        /// Only series whose owner consented to this purpose.
+        #[arg(long, env = "PHD_PURPOSE")]
+        purpose: Option<Purpose>,
+        /// Include withdrawn series.
+        #[arg(long, env = "PHD_BROWSE_ALL")]
+        all: bool,
+    },
+    /// A series' state and certification (each validator's current rolling certificate).
+    SeriesStatus {
+        /// Series id.
+        series: u64,
+    },
     /// Subscribe to a series (or reuse a subscription) and write each new segment, verified
     /// and decrypted, as `<out>/segment-<seq>.csv`; resumes from `<out>` after a restart.
     /// Runs until the paid range is written, the series is withdrawn, or Ctrl-C / SIGTERM.
@@ -447,6 +467,25 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
                 eyre::bail!("some slashes for purchase {purchase} failed");
             }
         }
+        Command::SeriesBrowse {
+            certified,
+            max_price_per_segment,
+            purpose,
+            all,
+        } => {
+            let f = phd_sdk::series_cert::SeriesFilter {
+                certified,
+                max_price_per_segment,
+                purpose,
+                all,
+            };
+            let rows = phd_sdk::series_cert::browse_series(&ctx, &f).await?;
+            out.emit(&rows, || series_table(&rows))?;
+        }
+        Command::SeriesStatus { series } => {
+            let v = phd_sdk::series_cert::series_status(&ctx, series).await?;
+            out.emit(&v, || v.to_text())?;
+        }
         Command::Follow(f) => {
             let f = *f;
             let args = crate::follow::FollowArgs {
@@ -574,6 +613,42 @@ pub async fn run(cli: Cli) -> eyre::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The `series-browse` table.
+fn series_table(rows: &[phd_sdk::series_cert::SeriesStatusView]) -> String {
+    let mut s = format!(
+        "{:>4}  {:<42}  {:<9} {:>8}  {:>6}  {:>12}  {:<24}  {}",
+        "ID", "OWNER", "STATUS", "SEGMENTS", "T OF N", "PRICE/SEG", "CERTIFIED", "PURPOSES"
+    );
+    for v in rows {
+        let cert = v.certification.as_ref().map_or_else(
+            || "-".to_string(),
+            |c| {
+                format!(
+                    "{} ({}/{})",
+                    if c.certified { "yes" } else { "no" },
+                    c.counted,
+                    c.required
+                )
+            },
+        );
+        s.push_str(&format!(
+            "\n{:>4}  {:<42}  {:<9} {:>8}  {:>6}  {:>12}  {:<24}  {}",
+            v.series_id,
+            v.owner,
+            format!("{:?}", v.status),
+            v.segments,
+            format!("{}/{}", v.threshold, v.keepers),
+            v.price_per_segment_phd,
+            cert,
+            v.purposes.join(",")
+        ));
+    }
+    if rows.is_empty() {
+        s.push_str("\n(nothing matches)");
+    }
+    s
 }
 
 /// `series-cancel` (`cancel`: ends the subscription, refunds what was not appended) and
@@ -863,6 +938,40 @@ mod tests {
             ErrorKind::ArgumentConflict,
             "subscribing flags make no sense with an existing subscription"
         );
+    }
+
+    #[test]
+    fn series_browse_and_status() {
+        let Command::SeriesBrowse {
+            certified,
+            max_price_per_segment,
+            purpose,
+            all,
+        } = parse(&[
+            "series-browse",
+            "--certified",
+            "--max-price-per-segment",
+            "2.5",
+            "--purpose",
+            "research",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not series-browse")
+        };
+        assert!(certified && !all);
+        assert_eq!(
+            max_price_per_segment,
+            Some(phd_chain::parse_phd("2.5").unwrap())
+        );
+        assert_eq!(purpose, Some(Purpose::Research));
+        assert!(matches!(
+            parse(&["series-status", "3"]).unwrap().command,
+            Command::SeriesStatus { series: 3 }
+        ));
+        assert!(parse(&["series-status"]).is_err());
+        assert!(parse(&["series-browse", "--purpose", "gossip"]).is_err());
     }
 
     #[test]

@@ -178,8 +178,98 @@ pub struct SeriesStatusView {
     pub threshold: u8,
     pub keepers: u8,
     pub price_per_segment_phd: String,
+    /// Price per segment in wei (for filters and sorting).
+    pub price_per_segment_wei: String,
+    /// Purposes the owner consented to.
+    pub purposes: Vec<String>,
     /// `None` when the deployment has no SeriesCertification.
     pub certification: Option<SeriesCertificationView>,
+}
+
+impl SeriesStatusView {
+    /// Certified by at least k independent validators (false when certification is not
+    /// deployed).
+    pub fn certified(&self) -> bool {
+        self.certification.as_ref().is_some_and(|c| c.certified)
+    }
+}
+
+/// Which series `browse_series` lists.
+#[derive(Debug, Clone, Default)]
+pub struct SeriesFilter {
+    /// Only series certified by at least k independent validators.
+    pub certified: bool,
+    /// Maximum price per segment (wei).
+    pub max_price_per_segment: Option<U256>,
+    /// Only series whose owner consented to this purpose.
+    pub purpose: Option<Purpose>,
+    /// Also list withdrawn series.
+    pub all: bool,
+}
+
+/// Every series matching `filter`, newest first: what a subscriber chooses from before `follow`.
+pub async fn browse_series(
+    ctx: &ClientCtx,
+    filter: &SeriesFilter,
+) -> Result<Vec<SeriesStatusView>> {
+    let count = ctx
+        .chain
+        .series_count()
+        .await
+        .map_err(|e| SdkError::chain("reading the number of series", e))?;
+    let mut out = Vec::new();
+    for id in (1..=count).rev() {
+        let s = ctx
+            .chain
+            .series(U256::from(id))
+            .await
+            .map_err(|e| SdkError::chain(format!("reading series {id}"), e))?;
+        let status = phd_chain::SeriesStatus::from(s.status);
+        if !filter.all && status == phd_chain::SeriesStatus::Withdrawn {
+            continue;
+        }
+        if filter
+            .max_price_per_segment
+            .is_some_and(|m| s.pricePerSegment > m)
+        {
+            continue;
+        }
+        if filter
+            .purpose
+            .is_some_and(|p| (s.purposes & p.bit()).is_zero())
+        {
+            continue;
+        }
+        // Certification is read only for series that pass the cheap filters.
+        let view = view_of(ctx, id, &s).await?;
+        if filter.certified && !view.certified() {
+            continue;
+        }
+        out.push(view);
+    }
+    Ok(out)
+}
+
+async fn view_of(
+    ctx: &ClientCtx,
+    series_id: u64,
+    s: &phd_chain::Series,
+) -> Result<SeriesStatusView> {
+    Ok(SeriesStatusView {
+        series_id,
+        owner: s.owner.to_string(),
+        status: phd_chain::SeriesStatus::from(s.status),
+        segments: s.segmentCount,
+        threshold: s.threshold,
+        keepers: s.keeperCount,
+        price_per_segment_phd: format_phd(s.pricePerSegment),
+        price_per_segment_wei: s.pricePerSegment.to_string(),
+        purposes: Purpose::from_mask(s.purposes)
+            .into_iter()
+            .map(|p| p.name().to_string())
+            .collect(),
+        certification: series_certification(ctx, series_id).await?,
+    })
 }
 
 impl SeriesStatusView {
@@ -222,14 +312,5 @@ pub async fn series_status(ctx: &ClientCtx, series_id: u64) -> Result<SeriesStat
         .series(U256::from(series_id))
         .await
         .map_err(|e| SdkError::chain(format!("reading series {series_id}"), e))?;
-    Ok(SeriesStatusView {
-        series_id,
-        owner: s.owner.to_string(),
-        status: phd_chain::SeriesStatus::from(s.status),
-        segments: s.segmentCount,
-        threshold: s.threshold,
-        keepers: s.keeperCount,
-        price_per_segment_phd: format_phd(s.pricePerSegment),
-        certification: series_certification(ctx, series_id).await?,
-    })
+    view_of(ctx, series_id, &s).await
 }

@@ -59,7 +59,9 @@ impl WebError {
             WebError::Buyer(BuyerError::Refused { .. } | BuyerError::Purchase { .. })
             | WebError::Sdk(SdkError::Purchase { .. }) => StatusCode::CONFLICT,
             _ if self.revert_name().is_some_and(|n| {
-                n.ends_with("UnknownDataset") || n.ends_with("UnknownPurchase")
+                n.ends_with("UnknownDataset")
+                    || n.ends_with("UnknownPurchase")
+                    || n.ends_with("UnknownSeries")
             }) =>
             {
                 StatusCode::NOT_FOUND

@@ -29,7 +29,7 @@ pub fn page(title: &str, body: &str) -> String {
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{t} · PHD exchange</title><link rel="stylesheet" href="/assets/app.css"><script src="/assets/app.js" defer></script></head>
 <body><a class="skip" href="#main">Skip to content</a>
-<header><nav aria-label="Main"><a class="brand" href="/">PHD exchange</a> <a href="/">Catalog</a> <a href="/owner">Owner</a> <a href="/keepers">Keepers</a></nav></header>
+<header><nav aria-label="Main"><a class="brand" href="/">PHD exchange</a> <a href="/">Catalog</a> <a href="/owner">Owner</a> <a href="/series">Series</a> <a href="/keepers">Keepers</a></nav></header>
 <main id="main"><h1>{t}</h1>
 {body}
 </main><footer><p>Keys stay with the service; this page only asks it to act after you confirm.</p></footer></body></html>"##,

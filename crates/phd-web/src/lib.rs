@@ -20,6 +20,7 @@
 //! | `GET /owner/datasets/{id}`, `POST …/price`, `POST …/grant` | erasure status, price change, grants |
 //! | `GET /owner/export` | the GDPR export as a download (as `phd-user export`) |
 //! | `GET /keepers`, `/keepers/{address}` | stake, deliveries, disputes, earnings |
+//! | `GET /series`, `/series/{id}` | live series with their certification, how to follow one |
 //! | `/api/…` | the same as JSON ([`api`]) |
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -30,6 +31,7 @@ pub mod error;
 pub mod html;
 pub mod jobs;
 pub mod pages;
+pub mod series;
 pub mod state;
 
 use std::future::Future;
@@ -64,6 +66,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/keepers", get(pages::keepers))
         .route("/keepers/{address}", get(pages::keeper))
+        .route("/series", get(series::list))
+        .route("/series/{id}", get(series::detail))
         .route("/assets/app.css", get(html::css))
         .route("/assets/app.js", get(html::js))
         .route("/api/listings", get(api::listings))
@@ -78,6 +82,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/owner/datasets/{id}/grant", post(api::grant))
         .route("/api/owner/export", get(api::export))
         .route("/api/keepers/{address}", get(api::keeper))
+        .route("/api/series", get(series::api_list))
+        .route("/api/series/{id}", get(series::api_detail))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -142,6 +142,34 @@ async fn validator_certifies_a_granted_series_and_the_owner_cannot() {
     );
     assert!(c.certified, "k = 1 on the devnet: {}", status.to_text());
 
+    // A subscriber finds the certified series: the SDK catalog, its filters, and the page.
+    let certified = phd_sdk::series_cert::browse_series(
+        &owner_ctx,
+        &phd_sdk::series_cert::SeriesFilter {
+            certified: true,
+            purpose: Some(Purpose::Research),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        certified.iter().map(|v| v.series_id).collect::<Vec<_>>(),
+        vec![sid]
+    );
+    assert_eq!(certified[0].segments, 2);
+    let too_cheap = phd_sdk::series_cert::browse_series(
+        &owner_ctx,
+        &phd_sdk::series_cert::SeriesFilter {
+            max_price_per_segment: Some(price - U256::from(1u64)),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(too_cheap.is_empty(), "the price filter");
+    web_shows_the_certification(owner_ctx.clone(), sid, cert.scoreBps).await;
+
     // The grant scan is the reorg-aware cursor: it remembers the scanned blocks' hashes, and
     // they are this chain's (a reorganisation would show as a mismatch and rewind the scan).
     let series_state = phd_validator::series::load_state(&d.state_dir.join("validator")).unwrap();
@@ -217,4 +245,68 @@ async fn validator_certifies_a_granted_series_and_the_owner_cannot() {
     assert!(events.is_empty());
 
     stack.stop().await;
+}
+
+/// The page and the API list the series as certified, show the validator's certificate, and
+/// answer bad requests with 4xx.
+async fn web_shows_the_certification(reader: ClientCtx, sid: u64, score_bps: u16) {
+    use tower::ServiceExt as _;
+    let app = phd_web::router(
+        phd_web::AppState::new(phd_web::WebConfig {
+            buyer: None,
+            owner: Some(reader),
+            download_dir: std::env::temp_dir(),
+            share_timeout: Duration::from_secs(1),
+            listing_ttl: Duration::ZERO,
+        })
+        .unwrap(),
+    );
+    let get = |uri: String| {
+        let app = app.clone();
+        async move {
+            let r = app
+                .oneshot(
+                    axum::http::Request::get(uri)
+                        .body(axum::body::Body::empty())
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    let (status, body) = get("/api/series?certified=1".into()).await;
+    assert_eq!(status, 200, "{body}");
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(list[0]["series_id"], sid, "{body}");
+    assert_eq!(list[0]["certification"]["certified"], true, "{body}");
+    let (status, body) = get("/series".into()).await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains(&format!(r#"<a href="/series/{sid}">"#)),
+        "{body}"
+    );
+    assert!(body.contains("certified (1/1)"), "{body}");
+    let (status, body) = get(format!("/series/{sid}")).await;
+    assert_eq!(status, 200);
+    let score = format!("{:.2}", f64::from(score_bps) / 10_000.0);
+    assert!(
+        body.contains(&score),
+        "the certificate's score {score}: {body}"
+    );
+    assert!(
+        body.contains(&format!("phd-customer follow {sid}")),
+        "{body}"
+    );
+    for (uri, want) in [
+        (format!("/api/series/{}", sid + 100), 404),
+        ("/api/series/0".into(), 400),
+        ("/api/series?purpose=gossip".into(), 400),
+        ("/series?max_price=lots".into(), 400),
+    ] {
+        let (status, body) = get(uri.clone()).await;
+        assert_eq!(status, want, "{uri}: {body}");
+    }
 }

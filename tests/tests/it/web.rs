@@ -800,6 +800,29 @@ async fn browse_buy_sell_erase(
         "credits shown after withdrawal"
     );
 
+    // Series: a live series is listed (not yet certified) and its page says how to follow it.
+    let sid = stack.create_series(phd(2)).await?;
+    c.goto(&format!("{base}/series")).await?;
+    review(c, "series").await?;
+    eyre::ensure!(
+        text(c, "#series-count").await?.starts_with("1 series"),
+        "series count"
+    );
+    c.find(Locator::Css(&format!(
+        r#"#series-list a[href="/series/{sid}"]"#
+    )))
+    .await?
+    .click()
+    .await?;
+    eyre::ensure!(
+        text(c, "#certification")
+            .await?
+            .starts_with("not certified"),
+        "series certification"
+    );
+    eyre::ensure!(text(c, "#segments").await? == "0", "series segments");
+    review(c, "series-detail").await?;
+
     // Keeper operator.
     let keeper = d.keeper_addresses()[0];
     c.goto(&format!("{base}/keepers")).await?;
