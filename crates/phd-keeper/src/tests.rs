@@ -48,6 +48,13 @@ struct MockState {
     /// Purchases we committed to.
     my_commits: HashSet<U256>,
     commit_txs: u32,
+    /// The commit window is closed: a commit sent with the fixed gas limit is mined as failed,
+    /// one sent after estimation is refused with `CommitClosed` before it is sent.
+    commit_closed: bool,
+    /// Commits mined as failed (their hashes' receipts say so).
+    failed_txs: HashSet<B256>,
+    /// Commits sent after estimating gas.
+    estimated_commits: u32,
     /// (stake, key proof) of our registration.
     registration: Option<(U256, Bytes)>,
     erasures: HashSet<U256>,
@@ -232,8 +239,17 @@ impl KeeperChain for MockChain {
     async fn commit_count(&self, id: U256) -> Result<u8, ChainFailure> {
         Ok(self.with(|s| s.committed(id)))
     }
-    async fn send_commit(&self, id: U256, _estimate: bool) -> Result<B256, ChainFailure> {
+    async fn send_commit(&self, id: U256, estimate: bool) -> Result<B256, ChainFailure> {
         self.with(|s| {
+            s.estimated_commits += u32::from(estimate);
+            if s.commit_closed {
+                if estimate {
+                    return Err(ChainFailure::Reverted(Revert::CommitClosed));
+                }
+                let h = hash("failed commit", id);
+                s.failed_txs.insert(h);
+                return Ok(h);
+            }
             if !s.my_commits.insert(id) {
                 return Err(ChainFailure::Reverted(Revert::AlreadyCommitted));
             }
@@ -258,8 +274,8 @@ impl KeeperChain for MockChain {
             Ok(hash("deliver", id))
         })
     }
-    async fn wait_receipt(&self, _tx: B256) -> Result<Option<bool>, ChainFailure> {
-        Ok(Some(true))
+    async fn wait_receipt(&self, tx: B256) -> Result<Option<bool>, ChainFailure> {
+        Ok(Some(self.with(|s| !s.failed_txs.contains(&tx))))
     }
     async fn events(&self, from: u64, to: u64) -> Result<Vec<ChainEvent>, ChainFailure> {
         Ok(self.with(|s| {
@@ -644,6 +660,28 @@ async fn waits_for_threshold_commitments_before_delivering() {
     eventually(|| f.chain.with(|s| s.delivery_txs == 1)).await;
     k.stop().await.unwrap();
     assert_eq!(f.chain.with(|s| s.commit_txs), 1);
+    assert_eq!(decrypt_delivery(&f, &buyer), f.shares[1]);
+}
+
+/// The first commit goes out with a fixed gas limit and no estimate. When the window closed
+/// in between, it is mined as failed: the retry must estimate (decoding `CommitClosed` without
+/// spending another nonce) and move on to delivering as the t-th keeper, not loop on failed
+/// transactions.
+#[tokio::test]
+async fn a_fixed_gas_commit_that_reverts_is_retried_with_estimation_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (f, buyer) = stored_fixture(dir.path()).await;
+    f.chain.with(|s| s.commit_closed = true);
+    let k = start(&f.chain, config(dir.path())).await;
+    eventually(|| f.chain.with(|s| s.delivery_txs == 1)).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    k.stop().await.unwrap();
+    f.chain.with(|s| {
+        assert_eq!(s.failed_txs.len(), 1, "one commit mined as failed");
+        assert_eq!(s.estimated_commits, 1, "the retry estimated, once");
+        assert_eq!(s.commit_txs, 0, "no commit landed");
+        assert_eq!(s.delivery_txs, 1, "delivered as the t-th keeper");
+    });
     assert_eq!(decrypt_delivery(&f, &buyer), f.shares[1]);
 }
 
