@@ -22,6 +22,24 @@ pub fn esc(s: &str) -> String {
     o
 }
 
+/// The `<option>`s of a purpose filter, `selected` marked.
+pub fn purpose_options(selected: Option<phd_chain::Purpose>) -> String {
+    phd_chain::Purpose::ALL
+        .iter()
+        .map(|p| {
+            format!(
+                r#"<option value="{n}"{sel}>{n}</option>"#,
+                n = p.name(),
+                sel = if selected == Some(*p) {
+                    " selected"
+                } else {
+                    ""
+                }
+            )
+        })
+        .collect()
+}
+
 /// A whole page: `title`, the navigation (current section marked), `body` (already escaped).
 pub fn page(title: &str, body: &str) -> String {
     format!(

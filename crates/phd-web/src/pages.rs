@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use crate::csrf::Session;
 use crate::error::WebError;
-use crate::html::{bar_chart, csrf_field, esc, page, score_gauge};
+use crate::html::{bar_chart, csrf_field, esc, page, purpose_options, score_gauge};
 use crate::state::AppState;
 
 /// Listings per catalog page.
@@ -255,18 +255,7 @@ pub async fn catalog(
         mp = v(&q.max_price),
         mq = v(&q.min_quality),
         ms = v(&q.min_stake),
-        po = Purpose::ALL
-            .iter()
-            .map(|p| format!(
-                r#"<option value="{n}"{sel}>{n}</option>"#,
-                n = p.name(),
-                sel = if f.purpose == Some(*p) {
-                    " selected"
-                } else {
-                    ""
-                }
-            ))
-            .collect::<String>(),
+        po = purpose_options(f.purpose),
         ac = activities
             .iter()
             .map(|a| format!(

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use crate::api::ApiResult;
 use crate::error::WebError;
-use crate::html::{esc, page};
+use crate::html::{esc, page, purpose_options};
 use crate::state::AppState;
 
 /// `GET /series` and `GET /api/series` query.
@@ -94,18 +94,7 @@ pub async fn list(
 <p id="series-count">{n} series match.</p>
 <table id="series-list"><caption>Live series</caption><thead><tr><th scope="col">ID</th><th scope="col">Owner</th><th scope="col">Status</th><th scope="col" class="num">Segments</th><th scope="col">Keepers</th><th scope="col">Purposes</th><th scope="col">Certification</th><th scope="col" class="num">Price per segment (PHD)</th></tr></thead><tbody>"#,
         mp = esc(q.max_price.as_deref().unwrap_or_default()),
-        po = Purpose::ALL
-            .iter()
-            .map(|p| format!(
-                r#"<option value="{n}"{sel}>{n}</option>"#,
-                n = p.name(),
-                sel = if f.purpose == Some(*p) {
-                    " selected"
-                } else {
-                    ""
-                }
-            ))
-            .collect::<String>(),
+        po = purpose_options(f.purpose),
         ce = if f.certified { " checked" } else { "" },
         al = if f.all { " checked" } else { "" },
         n = rows.len(),
