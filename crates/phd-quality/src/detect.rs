@@ -270,7 +270,7 @@ const MODEL_KINDS: [CorruptionKind; 3] = [
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Detector {
     pub thresholds: Thresholds,
-    forest: Forest,
+    pub(crate) forest: Forest,
 }
 
 fn longest_run(x: &[f64]) -> usize {
@@ -390,6 +390,10 @@ pub struct Detection {
     pub validity: Validity,
     /// features (empty if a rule fired before features were computed)
     pub features: Vec<f64>,
+    /// The forest alone called it `Spikes` (no rule or threshold did) and gave the other
+    /// corruptions less weight than "clean": the verdict stands only if a spike statistic
+    /// corroborates it once the activity is known (`classify_windows`).
+    pub forest_spikes: bool,
 }
 
 impl Detector {
@@ -577,6 +581,7 @@ impl Detector {
                 Some(reason) => out.push(Detection {
                     validity: Validity::Invalid { reason },
                     features: Vec::new(),
+                    forest_spikes: false,
                 }),
                 None => {
                     let mut f = Vec::with_capacity(cfg.feature_count());
@@ -593,6 +598,7 @@ impl Detector {
                     out.push(Detection {
                         validity,
                         features: f,
+                        forest_spikes: false,
                     });
                 }
             }
@@ -604,6 +610,14 @@ impl Detector {
                 let (k, _) = argmax(p.get(1..).unwrap_or(&[]));
                 if let Some(Some(reason)) = MODEL_REASONS.get(k + 1) {
                     out[i].validity = Validity::Invalid { reason: *reason };
+                    let clean = p.first().copied().unwrap_or(0.0);
+                    let other: f64 = p
+                        .iter()
+                        .zip(MODEL_REASONS)
+                        .filter(|(_, r)| r.is_some_and(|r| r != InvalidReason::Spikes))
+                        .map(|(v, _)| v)
+                        .sum();
+                    out[i].forest_spikes = *reason == InvalidReason::Spikes && other < clean;
                 }
             }
         }

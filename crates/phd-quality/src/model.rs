@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 
 use crate::corrupt::{CorruptionKind, corrupt};
 use crate::detect::{
-    Detector, InvalidReason, Validity, drift_exceeds, glitch_isolation, lonely_peak, spike_stats,
+    CLASS_SPIKE_MARGIN, Detector, GLITCH_MARGIN, InvalidReason, LONELY_MARGIN, Validity,
+    drift_exceeds, glitch_isolation, lonely_peak, spike_stats,
 };
 use crate::error::{QualityError, Result};
 use crate::features::{FeatureConfig, FeatureExtractor};
@@ -18,8 +19,10 @@ use crate::forest::{Forest, ForestParams, argmax};
 use crate::stream::DriftTracker;
 use crate::window::{Window, windows};
 
-/// Serialisation format version of [`QualityModel`].
-pub const MODEL_VERSION: u32 = 2;
+/// Version of [`QualityModel`]: its serialisation and the decision procedure it implies, so a
+/// model id names one scoring (3: the detector forest's `spikes` verdict needs a corroborating
+/// spike statistic; 2: the long-stream checks).
+pub const MODEL_VERSION: u32 = 3;
 const MAGIC: &[u8; 8] = b"PHDQMDL\x01";
 const MAX_MODEL_BYTES: u64 = 256 << 20;
 
@@ -413,7 +416,7 @@ impl QualityModel {
         let mut fx = FeatureExtractor::new(&v.features);
         let det = v.detector.detect(ws, &v.features, &mut fx)?;
         let valid: Vec<usize> = (0..det.len())
-            .filter(|&i| det[i].validity.is_valid())
+            .filter(|&i| det[i].validity.is_valid() || det[i].forest_spikes)
             .collect();
         let rows: Vec<Vec<f64>> = valid.iter().map(|&i| det[i].features.clone()).collect();
         let proba = v.activity.predict_proba(&rows)?;
@@ -426,6 +429,26 @@ impl QualityModel {
             // predicted activity ever showed (× margin)
             let s = spike_stats(&det[i].features, &v.features);
             let lonely = ws.get(i).map_or(0.0, lonely_peak);
+            let glitch = ws.get(i).map_or(0.0, glitch_isolation);
+            if det[i].forest_spikes {
+                // The forest's spikes verdict stands only when a spike statistic is beyond
+                // what any clean TRAIN window of the predicted activity showed (the limits
+                // without their margins); otherwise it was a clean window's natural jolt.
+                let beyond_clean = th.class_spike_max.get(c).is_some_and(|lim| {
+                    s[0] > lim[0] / CLASS_SPIKE_MARGIN || s[1] > lim[1] / CLASS_SPIKE_MARGIN
+                }) || th
+                    .class_lonely_max
+                    .get(c)
+                    .is_some_and(|lim| lonely > lim / LONELY_MARGIN)
+                    || th
+                        .class_glitch_max
+                        .get(c)
+                        .is_some_and(|lim| glitch > lim / GLITCH_MARGIN);
+                if beyond_clean {
+                    continue;
+                }
+                out[i].0 = Validity::Valid;
+            }
             if th
                 .class_spike_max
                 .get(c)
@@ -439,12 +462,7 @@ impl QualityModel {
             }
             // an isolated one-channel excursion beyond what clean windows of this activity
             // ever showed (docs/QUALITY.md "glitch")
-            if let Some(w) = ws.get(i)
-                && th
-                    .class_glitch_max
-                    .get(c)
-                    .is_some_and(|lim| glitch_isolation(w) > *lim)
-            {
+            if th.class_glitch_max.get(c).is_some_and(|lim| glitch > *lim) {
                 out[i].0 = Validity::Invalid {
                     reason: InvalidReason::Spikes,
                 };

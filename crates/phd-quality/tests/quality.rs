@@ -47,7 +47,7 @@ fn shipped_model_meets_measured_figures_on_test() {
     ] {
         assert!(recall(&r, k) >= 0.99, "{k}: {:?}", r.recall[k]);
     }
-    // measured 0.96
+    // measured 0.985 (0.990 before the forest's spike verdict needed corroboration)
     assert!(recall(&r, "spikes") >= 0.95, "{:?}", r.recall);
     // held-out long-stream kinds (never trained on): measured drift 0.370 (0.125 before the
     // drift checks), fixed-amplitude glitch 0.860 (0.760 before)
@@ -63,14 +63,63 @@ fn shipped_model_meets_measured_figures_on_test() {
 
     let r = m.evaluate(&test, "acc", 5, 0xE7A1).unwrap();
     assert!(r.accuracy >= 0.90, "acc-only accuracy {}", r.accuracy);
-    // known miss: acc-only false rejects 0.10 (docs/QUALITY.md)
-    assert!(r.false_reject_rate <= 0.10, "{:?}", r.false_rejects);
+    // measured 0.05 (2/40); 0.10 before the forest's spike verdict needed corroboration
+    assert!(r.false_reject_rate <= 0.05, "{:?}", r.false_rejects);
     assert!(recall(&r, "spikes") >= 0.95, "{:?}", r.recall);
     assert!(recall(&r, "white_noise") >= 0.95, "{:?}", r.recall);
     assert!(recall(&r, "wrong_scale") >= 0.85, "{:?}", r.recall);
     // measured drift 0.635 (0.055 before), glitch 0.905 (0.690 before)
     assert!(recall(&r, "drift") >= 0.6, "{:?}", r.recall);
     assert!(recall(&r, "glitch") >= 0.9, "{:?}", r.recall);
+}
+
+/// Two clean Standing windows (TEST 2 and 6) that the acc-only detector forest calls `spikes`
+/// with no spike statistic beyond what clean Standing windows show: accepted, while the same
+/// windows with one real spike added are still refused.
+#[test]
+fn a_natural_jolt_is_not_a_spike_but_a_real_spike_is() {
+    let m = shipped();
+    let test = test_table();
+    let rows = |from: usize| {
+        let mut t = test.clone();
+        let keep: Vec<usize> = (from..from + 100).collect();
+        t.time = keep
+            .iter()
+            .map(|&i| test.time[i] - test.time[from])
+            .collect();
+        for (c, col) in t.channels.iter_mut().enumerate() {
+            *col = keep.iter().map(|&i| test.channels[c][i]).collect();
+        }
+        t.recording = vec![0; 100];
+        t.labels = vec![test.labels[test.recording[from] as usize].clone()];
+        t
+    };
+    let opts = ScoreOptions {
+        keep_classes: None,
+        variant: Some("acc".into()),
+    };
+    for recording in [2usize, 6] {
+        let clean = rows(recording * 100);
+        assert_eq!(clean.labels[0].as_deref(), Some("Standing"));
+        let s = m.score(&clean, &opts).unwrap();
+        assert_eq!(
+            s.windows_kept, 1,
+            "recording {recording}: {:?}",
+            s.windows_dropped
+        );
+        let mut spiked = clean.clone();
+        let peak = spiked.channels[1]
+            .iter()
+            .fold(0.0f64, |a, v| a.max(v.abs()));
+        spiked.channels[1][50] += 4.0 * peak.max(1.0);
+        let s = m.score(&spiked, &opts).unwrap();
+        assert_eq!(
+            s.windows_dropped.get("spikes"),
+            Some(&1),
+            "recording {recording}: {:?}",
+            s.windows_dropped
+        );
+    }
 }
 
 /// Training is deterministic: retraining on TRAIN reproduces the shipped model byte for byte.
