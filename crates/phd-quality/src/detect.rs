@@ -270,7 +270,7 @@ const MODEL_KINDS: [CorruptionKind; 3] = [
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Detector {
     pub thresholds: Thresholds,
-    pub(crate) forest: Forest,
+    forest: Forest,
 }
 
 fn longest_run(x: &[f64]) -> usize {
