@@ -142,6 +142,29 @@ async fn series_stream_two_followers_cancel_and_withdrawal() {
         .await
         .unwrap();
     assert_eq!(out.segments, vec![2, 3]);
+    // A's follower stops after three segments (as if killed) and a restart with the same
+    // directory resumes at the fourth: same subscription, nothing paid or written twice.
+    let a_first = tokio::time::timeout(
+        Duration::from_secs(120),
+        follow(
+            &a_ctx,
+            &FollowOptions {
+                max_segments: Some(3),
+                ..a_opts.clone()
+            },
+            std::future::pending(),
+        ),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(a_first.written, vec![0, 1, 2]);
+    let subscriptions_before = owner
+        .series_market()
+        .subscriptionCount()
+        .call()
+        .await
+        .unwrap();
     let a_run = tokio::time::timeout(
         Duration::from_secs(120),
         follow(&a_ctx, &a_opts, std::future::pending()),
@@ -149,7 +172,22 @@ async fn series_stream_two_followers_cancel_and_withdrawal() {
     .await
     .unwrap()
     .unwrap();
-    assert_eq!(a_run.written, vec![0, 1, 2, 3]);
+    assert_eq!(
+        a_run.written,
+        vec![3],
+        "the restart resumes after segment 2"
+    );
+    assert_eq!(a_run.subscription_id, a_first.subscription_id);
+    assert_eq!(
+        owner
+            .series_market()
+            .subscriptionCount()
+            .call()
+            .await
+            .unwrap(),
+        subscriptions_before,
+        "the restart did not subscribe again"
+    );
 
     // Byte-identical to the owner's pseudonymised rows, segment by segment.
     for seq in 0..4usize {
