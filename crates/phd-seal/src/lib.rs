@@ -93,6 +93,11 @@ pub struct OpenLimits {
     /// it is decrypted, but earlier chunks may already have been written when
     /// a later one fails.
     pub verify_all_before_output: bool,
+    /// With `verify_all_before_output`, a selection whose ciphertext totals at most this many
+    /// bytes is read and hashed once: the verified bytes are kept in memory for decryption, so
+    /// nothing can change between check and use. Larger selections are read and hashed again
+    /// per chunk just before decryption (the source may have changed since the first pass).
+    pub hold_verified_bytes: u64,
     /// Worker threads; 0 = number of CPUs.
     pub threads: usize,
     /// Chunks in flight; 0 = 2 × threads.
@@ -107,6 +112,7 @@ impl Default for OpenLimits {
             max_trailer_bytes: 64 << 20,
             window_log_max: 27,
             verify_all_before_output: true,
+            hold_verified_bytes: 64 << 20,
             threads: 0,
             window: 0,
         }
@@ -524,32 +530,59 @@ fn open_parsed<S: ChunkSource + ?Sized, W: Write>(
             .copied())
     };
     let fetch = |e: &ChunkEntry| read_exact_at(source, e.offset, e.ct_len as usize, "chunk");
+    let mut held: Option<std::vec::IntoIter<Vec<u8>>> = None;
     if limits.verify_all_before_output {
+        let ct_total: u64 = selected.iter().map(|e| u64::from(e.ct_len)).sum();
+        let keep = ct_total <= limits.hold_verified_bytes;
+        let mut kept = Vec::with_capacity(if keep { selected.len() } else { 0 });
         pipeline::run(
             threads,
             window,
             next,
             || Ok(()),
-            |(), rel, e| opener.verify_chunk(base + rel, &fetch(&e)?),
-            |_, ()| Ok(()),
+            |(), rel, e| {
+                let ct = fetch(&e)?;
+                opener.verify_chunk(base + rel, &ct)?;
+                Ok(keep.then_some(ct))
+            },
+            |_, ct: Option<Vec<u8>>| {
+                kept.extend(ct);
+                Ok(())
+            },
         )?;
+        if keep {
+            held = Some(kept.into_iter());
+        }
     }
     let mut written = 0u64;
-    let n = pipeline::run(
-        threads,
-        window,
-        next,
-        || opener.decoder(),
-        // Read and verify again: the source may have changed since the first pass.
-        |d, rel, e| opener.open_chunk_with(d, base + rel, &mut fetch(&e)?),
-        |_, pt: Vec<u8>| {
-            writer
-                .write_all(&pt)
-                .map_err(SealError::io("writing plaintext"))?;
-            written += pt.len() as u64;
-            Ok(())
-        },
-    )?;
+    let mut sink = |_, pt: Vec<u8>| {
+        writer
+            .write_all(&pt)
+            .map_err(SealError::io("writing plaintext"))?;
+        written += pt.len() as u64;
+        Ok(())
+    };
+    let n = match held {
+        // Verified in the first pass and held in memory since: decrypt without a second read
+        // or hash.
+        Some(mut chunks) => pipeline::run(
+            threads,
+            window,
+            |i| Ok(next(i)?.and_then(|_| chunks.next())),
+            || opener.decoder(),
+            |d, rel, mut ct: Vec<u8>| opener.decrypt_held(d, base + rel, &mut ct),
+            &mut sink,
+        )?,
+        None => pipeline::run(
+            threads,
+            window,
+            next,
+            || opener.decoder(),
+            // Read and verify again: the source may have changed since the first pass.
+            |d, rel, e| opener.open_chunk_with(d, base + rel, &mut fetch(&e)?),
+            &mut sink,
+        )?,
+    };
     writer
         .flush()
         .map_err(SealError::io("flushing plaintext"))?;

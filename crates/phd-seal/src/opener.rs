@@ -227,6 +227,23 @@ impl ChunkOpener {
         )
     }
 
+    /// Decrypts chunk `index` whose ciphertext the caller checked with
+    /// [`ChunkOpener::verify_chunk`] and has held in memory since (no second hash pass).
+    pub(crate) fn decrypt_held(
+        &self,
+        decoder: &mut ChunkDecoder,
+        index: u64,
+        ciphertext: &mut [u8],
+    ) -> Result<Vec<u8>> {
+        decrypt_verified(
+            &self.keys,
+            &mut decoder.0,
+            index,
+            ciphertext,
+            self.entry(index)?.pt_len,
+        )
+    }
+
     /// A decompressor bounded by this object's chunk size (one per worker thread).
     pub fn decoder(&self) -> Result<ChunkDecoder> {
         let mut d =

@@ -279,6 +279,76 @@ fn streaming_mode_and_limits() {
     ));
 }
 
+/// A source whose first chunk reads differently from its second read on (a file rewritten
+/// while it is opened).
+struct ChangesAfterFirstRead {
+    obj: Vec<u8>,
+    chunk0_reads: std::sync::atomic::AtomicU32,
+}
+
+impl ChunkSource for ChangesAfterFirstRead {
+    fn len(&self) -> u64 {
+        self.obj.len() as u64
+    }
+    fn read_at(&self, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        let mut v = self.obj.read_at(offset, len)?;
+        if offset == 64 {
+            let n = self
+                .chunk0_reads
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if n >= 1 {
+                v[0] ^= 1;
+            }
+        }
+        Ok(v)
+    }
+}
+
+#[test]
+fn bytes_that_change_after_the_check_are_never_decrypted() {
+    let data = pseudo(9000, 3);
+    let (obj, s) = seal_bytes(&data, 1000);
+    let src = |obj: &Vec<u8>| ChangesAfterFirstRead {
+        obj: obj.clone(),
+        chunk0_reads: Default::default(),
+    };
+    // Small enough to hold: one read and one hash per chunk; the later change is never seen.
+    let held = src(&obj);
+    let mut out = Vec::new();
+    open(
+        &s.opening_key,
+        &held,
+        s.root,
+        &mut out,
+        &OpenLimits::default(),
+    )
+    .unwrap();
+    assert_eq!(out, data);
+    assert_eq!(
+        held.chunk0_reads.load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    // Not held: the second read is hashed again and the change refused before any output.
+    let two_pass = src(&obj);
+    let lim = OpenLimits {
+        hold_verified_bytes: 0,
+        ..OpenLimits::default()
+    };
+    let mut out = Vec::new();
+    let err = open(&s.opening_key, &two_pass, s.root, &mut out, &lim).unwrap_err();
+    assert!(
+        matches!(err, SealError::ChunkHashMismatch { index: 0 }),
+        "{err}"
+    );
+    assert!(out.is_empty());
+    assert_eq!(
+        two_pass
+            .chunk0_reads
+            .load(std::sync::atomic::Ordering::SeqCst),
+        2
+    );
+}
+
 #[test]
 fn debug_redacts_keys() {
     let k = SealingKey::from_derived(zeroize::Zeroizing::new([0xabu8; 32])).unwrap();
@@ -295,7 +365,9 @@ proptest! {
         let mut obj = Vec::new();
         let o = SealOptions { chunk_size: chunk, level: 1, threads, window };
         let s = seal(SealingKey::generate().unwrap(), &data[..], &mut obj, &o).unwrap();
-        let lim = OpenLimits { threads, window, ..OpenLimits::default() };
+        // Odd thread counts also take the two-pass path (nothing held between the passes).
+        let hold_verified_bytes = if threads % 2 == 1 { 0 } else { OpenLimits::default().hold_verified_bytes };
+        let lim = OpenLimits { threads, window, hold_verified_bytes, ..OpenLimits::default() };
         let mut out = Vec::new();
         open(&s.opening_key, &obj[..], s.root, &mut out, &lim).unwrap();
         prop_assert_eq!(&out, &data);
