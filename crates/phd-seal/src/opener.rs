@@ -218,13 +218,7 @@ impl ChunkOpener {
         ciphertext: &mut [u8],
     ) -> Result<Vec<u8>> {
         self.verify_chunk(index, ciphertext)?;
-        decrypt_verified(
-            &self.keys,
-            &mut decoder.0,
-            index,
-            ciphertext,
-            self.entry(index)?.pt_len,
-        )
+        self.decrypt_held(decoder, index, ciphertext)
     }
 
     /// Decrypts chunk `index` whose ciphertext the caller checked with
