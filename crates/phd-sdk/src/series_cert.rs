@@ -126,9 +126,44 @@ pub async fn series_certification(
     ctx: &ClientCtx,
     series_id: u64,
 ) -> Result<Option<SeriesCertificationView>> {
+    let Some(events) = certified_events(ctx, Some(series_id)).await? else {
+        return Ok(None);
+    };
+    certification_from(ctx, series_id, &events).await.map(Some)
+}
+
+/// `SeriesCertified` events of one series, or of every series (`None`): one log query where a
+/// catalog would otherwise make one per series. `None` when the deployment has no
+/// SeriesCertification.
+async fn certified_events(
+    ctx: &ClientCtx,
+    series_id: Option<u64>,
+) -> Result<Option<Vec<CertifiedEvent>>> {
     if ctx.chain.deployment().series_certification.is_zero() {
         return Ok(None);
     }
+    ctx.chain
+        .series_certifications(
+            series_id.map(U256::from),
+            None,
+            phd_chain::BlockRange::default(),
+        )
+        .await
+        .map(Some)
+        .map_err(|e| SdkError::chain("reading SeriesCertified events", e))
+}
+
+type CertifiedEvent = phd_chain::EventLog<
+    phd_chain::bindings::series_certification::SeriesCertification::SeriesCertified,
+>;
+
+/// The certification of `series_id` from its summary and `events` (which may hold other
+/// series' events too: they are skipped).
+async fn certification_from(
+    ctx: &ClientCtx,
+    series_id: u64,
+    events: &[CertifiedEvent],
+) -> Result<SeriesCertificationView> {
     let sid = U256::from(series_id);
     let summary = ctx
         .chain
@@ -136,14 +171,9 @@ pub async fn series_certification(
         .await
         .map_err(|e| SdkError::chain("reading the series certification", e))?;
     let min_score = summary.min_score_bps;
-    let events = ctx
-        .chain
-        .series_certifications(Some(sid), None, phd_chain::BlockRange::default())
-        .await
-        .map_err(|e| SdkError::chain("reading SeriesCertified events", e))?;
     let mut seen: Vec<Address> = Vec::new();
     let mut current = Vec::new();
-    for ev in events.iter().rev() {
+    for ev in events.iter().rev().filter(|ev| ev.event.seriesId == sid) {
         let e = &ev.event;
         if seen.contains(&e.validator) {
             continue;
@@ -158,14 +188,14 @@ pub async fn series_certification(
             report_hash: format!("{:#x}", e.reportHash),
         });
     }
-    Ok(Some(SeriesCertificationView {
+    Ok(SeriesCertificationView {
         series_id,
         certified: summary.certified,
         counted: summary.counted,
         required: summary.required,
         certificates: summary.certificates,
         current,
-    }))
+    })
 }
 
 /// A series' state and certification (`phd-user series status`).
@@ -217,6 +247,7 @@ pub async fn browse_series(
         .series_count()
         .await
         .map_err(|e| SdkError::chain("reading the number of series", e))?;
+    let events = certified_events(ctx, None).await?;
     let mut out = Vec::new();
     for id in (1..=count).rev() {
         let s = ctx
@@ -241,7 +272,7 @@ pub async fn browse_series(
             continue;
         }
         // Certification is read only for series that pass the cheap filters.
-        let view = view_of(ctx, id, &s).await?;
+        let view = view_of(ctx, id, &s, events.as_deref()).await?;
         if filter.certified && !view.certified() {
             continue;
         }
@@ -250,11 +281,18 @@ pub async fn browse_series(
     Ok(out)
 }
 
+/// `events`: the `SeriesCertified` events read for this series or for all (`None`: no
+/// SeriesCertification deployed).
 async fn view_of(
     ctx: &ClientCtx,
     series_id: u64,
     s: &phd_chain::Series,
+    events: Option<&[CertifiedEvent]>,
 ) -> Result<SeriesStatusView> {
+    let certification = match events {
+        Some(events) => Some(certification_from(ctx, series_id, events).await?),
+        None => None,
+    };
     Ok(SeriesStatusView {
         series_id,
         owner: s.owner.to_string(),
@@ -268,7 +306,7 @@ async fn view_of(
             .into_iter()
             .map(|p| p.name().to_string())
             .collect(),
-        certification: series_certification(ctx, series_id).await?,
+        certification,
     })
 }
 
@@ -312,5 +350,6 @@ pub async fn series_status(ctx: &ClientCtx, series_id: u64) -> Result<SeriesStat
         .series(U256::from(series_id))
         .await
         .map_err(|e| SdkError::chain(format!("reading series {series_id}"), e))?;
-    view_of(ctx, series_id, &s).await
+    let events = certified_events(ctx, Some(series_id)).await?;
+    view_of(ctx, series_id, &s, events.as_deref()).await
 }
