@@ -41,7 +41,7 @@ impl IntoResponse for ApiError {
 
 pub(crate) type ApiResult = Result<Json<Value>, ApiError>;
 
-fn to_json<T: serde::Serialize>(v: &T) -> Value {
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 

@@ -22,6 +22,21 @@ pub fn esc(s: &str) -> String {
     o
 }
 
+/// A link to `uri` when it is an http(s) URL, else the text alone: URIs written on-chain by
+/// other parties (a validator's report) must not become `javascript:` or `data:` links.
+pub fn external_link(uri: &str, text: &str) -> String {
+    let lower = uri.trim_start().to_ascii_lowercase();
+    if lower.starts_with("https://") || lower.starts_with("http://") {
+        format!(
+            r#"<a href="{}" rel="noopener noreferrer nofollow">{}</a>"#,
+            esc(uri),
+            esc(text)
+        )
+    } else {
+        format!("{} <code>{}</code>", esc(text), esc(uri))
+    }
+}
+
 /// The `<option>`s of a purpose filter, `selected` marked.
 pub fn purpose_options(selected: Option<phd_chain::Purpose>) -> String {
     phd_chain::Purpose::ALL

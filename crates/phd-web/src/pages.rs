@@ -72,17 +72,34 @@ impl Sort {
     ];
 }
 
-fn nonempty(s: &Option<String>) -> Option<&str> {
+/// A query field's trimmed value; absent and blank are the same (an unticked box, an empty input).
+pub(crate) fn nonempty(s: &Option<String>) -> Option<&str> {
     s.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// An optional PHD amount filter, or a 400 naming the field.
+pub(crate) fn amount_filter(
+    what: &'static str,
+    s: &Option<String>,
+) -> Result<Option<U256>, WebError> {
+    nonempty(s)
+        .map(|s| parse_phd(s).map_err(|e| WebError::bad(what, e.to_string())))
+        .transpose()
+}
+
+/// An optional purpose filter, or a 400.
+pub(crate) fn purpose_filter(s: &Option<String>) -> Result<Option<Purpose>, WebError> {
+    nonempty(s)
+        .map(|s| {
+            s.parse::<Purpose>()
+                .map_err(|e| WebError::bad("purpose", e.to_string()))
+        })
+        .transpose()
 }
 
 impl CatalogQuery {
     /// The filters, or a 400 naming the bad field.
     pub fn filters(&self) -> Result<Filters, WebError> {
-        let amount = |what: &'static str, s: Option<&str>| {
-            s.map(|s| parse_phd(s).map_err(|e| WebError::bad(what, e.to_string())))
-                .transpose()
-        };
         let min_quality = nonempty(&self.min_quality)
             .map(|s| {
                 s.parse::<f64>()
@@ -93,12 +110,7 @@ impl CatalogQuery {
                     })
             })
             .transpose()?;
-        let purpose = nonempty(&self.purpose)
-            .map(|s| {
-                s.parse::<Purpose>()
-                    .map_err(|e| WebError::bad("purpose", e.to_string()))
-            })
-            .transpose()?;
+        let purpose = purpose_filter(&self.purpose)?;
         let sort = match nonempty(&self.sort) {
             None => Sort::Newest,
             Some(s) => Sort::ALL
@@ -119,11 +131,11 @@ impl CatalogQuery {
             data_type: nonempty(&self.q).map(str::to_ascii_lowercase),
             certified: nonempty(&self.certified).is_some(),
             certified_device: nonempty(&self.certified_device).is_some(),
-            max_price: amount("max_price", nonempty(&self.max_price))?,
+            max_price: amount_filter("max_price", &self.max_price)?,
             min_quality,
             purpose,
             activity: nonempty(&self.activity).map(str::to_ascii_lowercase),
-            min_stake: amount("min_stake", nonempty(&self.min_stake))?,
+            min_stake: amount_filter("min_stake", &self.min_stake)?,
             sort,
             page: page.unwrap_or(1),
             all: nonempty(&self.all).is_some(),
@@ -360,10 +372,18 @@ fn pct(s: &str) -> String {
 
 /// A dataset id from the path, or a 400.
 pub fn parse_id(s: &str) -> Result<u64, WebError> {
+    parse_numbered("dataset", s)
+}
+
+/// The id of a `what` (ids start at 1) from the path, or a 400 naming it.
+pub(crate) fn parse_numbered(what: &'static str, s: &str) -> Result<u64, WebError> {
     s.parse::<u64>()
         .ok()
         .filter(|i| *i > 0)
-        .ok_or_else(|| WebError::bad("dataset id", format!("{s:?} is not a dataset number")))
+        .ok_or_else(|| WebError::BadRequest {
+            what,
+            reason: format!("{s:?} is not a {what} number"),
+        })
 }
 
 /// An address from the path, or a 400.

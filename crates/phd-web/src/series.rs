@@ -7,13 +7,15 @@ use std::fmt::Write as _;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::Html;
+#[cfg(test)]
 use phd_chain::{Purpose, parse_phd};
 use phd_sdk::series_cert::{SeriesFilter, SeriesStatusView, browse_series, series_status};
 use serde::Deserialize;
 
-use crate::api::ApiResult;
+use crate::api::{ApiResult, to_json};
 use crate::error::WebError;
-use crate::html::{esc, page, purpose_options};
+use crate::html::{esc, external_link, page, purpose_options};
+use crate::pages::{amount_filter, nonempty, parse_numbered, purpose_filter};
 use crate::state::AppState;
 
 /// `GET /series` and `GET /api/series` query.
@@ -30,32 +32,19 @@ pub struct SeriesQuery {
 }
 
 impl SeriesQuery {
+    /// The filters, read like the catalog's (a box counts as ticked when present).
     fn filter(&self) -> Result<SeriesFilter, WebError> {
-        let on = |v: &Option<String>| v.as_deref().is_some_and(|v| v == "1" || v == "on");
-        fn nonempty(v: &Option<String>) -> Option<&str> {
-            v.as_deref().map(str::trim).filter(|v| !v.is_empty())
-        }
         Ok(SeriesFilter {
-            certified: on(&self.certified),
-            max_price_per_segment: nonempty(&self.max_price)
-                .map(|p| parse_phd(p).map_err(|e| WebError::bad("max_price", e.to_string())))
-                .transpose()?,
-            purpose: nonempty(&self.purpose)
-                .map(|p| {
-                    p.parse::<Purpose>()
-                        .map_err(|e| WebError::bad("purpose", e.to_string()))
-                })
-                .transpose()?,
-            all: on(&self.all),
+            certified: nonempty(&self.certified).is_some(),
+            max_price_per_segment: amount_filter("max_price", &self.max_price)?,
+            purpose: purpose_filter(&self.purpose)?,
+            all: nonempty(&self.all).is_some(),
         })
     }
 }
 
 fn parse_series_id(s: &str) -> Result<u64, WebError> {
-    s.parse::<u64>()
-        .ok()
-        .filter(|i| *i > 0)
-        .ok_or_else(|| WebError::bad("series id", format!("{s:?} is not a series number")))
+    parse_numbered("series", s)
 }
 
 fn certification_cell(v: &SeriesStatusView) -> String {
@@ -143,7 +132,7 @@ pub async fn detail(
         for cert in &c.current {
             let _ = write!(
                 b,
-                r#"<tr><td><code>{va}</code></td><td class="num">{th}</td><td class="num">{sc:.2}</td><td>{co}</td><td><a href="{u}">report</a> <code>{h}</code></td></tr>"#,
+                r#"<tr><td><code>{va}</code></td><td class="num">{th}</td><td class="num">{sc:.2}</td><td>{co}</td><td>{u} <code>{h}</code></td></tr>"#,
                 va = esc(&cert.validator),
                 th = cert.through_seq,
                 sc = f64::from(cert.score_bps) / 10_000.0,
@@ -152,7 +141,7 @@ pub async fn detail(
                 } else {
                     "no: below the minimum"
                 },
-                u = esc(&cert.report_uri),
+                u = external_link(&cert.report_uri, "report"),
                 h = esc(&cert.report_hash),
             );
         }
@@ -168,17 +157,13 @@ pub async fn detail(
 /// `GET /api/series`: the same list as JSON.
 pub async fn api_list(State(state): State<AppState>, Query(q): Query<SeriesQuery>) -> ApiResult {
     let f = q.filter()?;
-    Ok(Json(
-        serde_json::to_value(browse_series(state.reader()?, &f).await?).unwrap_or_default(),
-    ))
+    Ok(Json(to_json(&browse_series(state.reader()?, &f).await?)))
 }
 
 /// `GET /api/series/{id}`: one series with its certification.
 pub async fn api_detail(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
     let id = parse_series_id(&id)?;
-    Ok(Json(
-        serde_json::to_value(series_status(state.reader()?, id).await?).unwrap_or_default(),
-    ))
+    Ok(Json(to_json(&series_status(state.reader()?, id).await?)))
 }
 
 #[cfg(test)]
@@ -209,5 +194,30 @@ mod tests {
         assert_eq!(bad.filter().unwrap_err().status(), 400);
         assert_eq!(parse_series_id("0").unwrap_err().status(), 400);
         assert_eq!(parse_series_id("x").unwrap_err().status(), 400);
+        assert!(
+            parse_series_id("x")
+                .unwrap_err()
+                .to_string()
+                .contains("not a series number")
+        );
+    }
+
+    #[test]
+    fn a_report_uri_becomes_a_link_only_when_it_is_http() {
+        let ok = external_link("https://validator.example/r/1.json", "report");
+        assert!(
+            ok.starts_with(r#"<a href="https://validator.example/r/1.json""#),
+            "{ok}"
+        );
+        for hostile in [
+            "javascript:alert(document.cookie)",
+            " JavaScript:alert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "//evil.example/x",
+        ] {
+            let cell = external_link(hostile, "report");
+            assert!(!cell.contains("href"), "{hostile:?} became a link: {cell}");
+            assert!(!cell.contains("<script"), "{cell}");
+        }
     }
 }

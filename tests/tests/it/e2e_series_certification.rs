@@ -168,7 +168,13 @@ async fn validator_certifies_a_granted_series_and_the_owner_cannot() {
     .await
     .unwrap();
     assert!(too_cheap.is_empty(), "the price filter");
-    web_shows_the_certification(owner_ctx.clone(), sid, cert.scoreBps).await;
+    web_shows_the_certification(
+        owner_ctx.clone(),
+        sid,
+        cert.scoreBps,
+        &c.current[0].report_uri,
+    )
+    .await;
 
     // The grant scan is the reorg-aware cursor: it remembers the scanned blocks' hashes, and
     // they are this chain's (a reorganisation would show as a mismatch and rewind the scan).
@@ -249,7 +255,12 @@ async fn validator_certifies_a_granted_series_and_the_owner_cannot() {
 
 /// The page and the API list the series as certified, show the validator's certificate, and
 /// answer bad requests with 4xx.
-async fn web_shows_the_certification(reader: ClientCtx, sid: u64, score_bps: u16) {
+async fn web_shows_the_certification(
+    reader: ClientCtx,
+    sid: u64,
+    score_bps: u16,
+    report_uri: &str,
+) {
     use tower::ServiceExt as _;
     let app = phd_web::router(
         phd_web::AppState::new(phd_web::WebConfig {
@@ -298,6 +309,11 @@ async fn web_shows_the_certification(reader: ClientCtx, sid: u64, score_bps: u16
     );
     assert!(
         body.contains(&format!("phd-customer follow {sid}")),
+        "{body}"
+    );
+    // The validator's http report is linked (a non-http one would be shown as text only).
+    assert!(
+        body.contains(&format!(r#"<a href="{report_uri}""#)),
         "{body}"
     );
     for (uri, want) in [
