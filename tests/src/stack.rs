@@ -361,6 +361,8 @@ pub struct RawPublished {
     pub root: [u8; 32],
     /// The key that opens the object (benchmarks time a local open of the same bytes).
     pub opening_key: std::sync::Arc<phd_seal::OpeningKey>,
+    /// Wall time of sealing and uploading (overlapped).
+    pub seal_upload: std::time::Duration,
 }
 
 /// Publishes an arbitrary plaintext file the way the owner's app does after preparation (for
@@ -394,20 +396,26 @@ pub async fn publish_raw_sealed_under(
     let secret = phd_keys::DatasetSecret::generate()?;
     let (shares, commitments) = phd_keys::split(&secret, t, n)?;
     let key = phd_seal::SealingKey::from_derived(seal_under.unwrap_or(&secret).data_key())?;
-    let sealed = tempfile::NamedTempFile::new_in(plaintext.parent().unwrap_or(Path::new(".")))?;
-    let (src, dst) = (plaintext.to_owned(), sealed.reopen()?);
-    let summary = tokio::task::spawn_blocking(move || -> eyre::Result<phd_seal::SealSummary> {
-        let input = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&src)?);
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, dst);
-        let s = phd_seal::seal(key, input, &mut w, &phd_seal::SealOptions::default())?;
-        std::io::Write::flush(&mut w)?;
-        Ok(s)
-    })
-    .await??;
-    let root = alloy::primitives::B256::from(summary.root);
-    let object_key = format!("bench/{root:x}.phd");
+    // Sealed and uploaded at once, as phd-user publishes (parts leave while sealing goes on).
+    let object_key = format!(
+        "bench/{}.phd",
+        phd_sdk::sealed_upload::fresh_object_name()?
+    );
     let store = devnet.store().await?;
-    store.put_file(&object_key, sealed.path(), |_| {}).await?;
+    let scratch = plaintext.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let opts = phd_sdk::sealed_upload::SealUploadOptions {
+        plaintext_len: std::fs::metadata(plaintext)?.len(),
+        scratch_dir: Some(scratch),
+        ..Default::default()
+    };
+    let input = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(plaintext)?);
+    let started = std::time::Instant::now();
+    let sealed =
+        phd_sdk::sealed_upload::seal_and_upload(&store, &object_key, key, input, &opts, |_| {})
+            .await?;
+    let seal_upload = started.elapsed();
+    let summary = sealed.summary;
+    let root = alloy::primitives::B256::from(summary.root);
     let params = phd_chain::PublishParams {
         storage_uri: format!("s3://{}/{object_key}", devnet.s3.bucket),
         content_root: root,
@@ -467,6 +475,7 @@ pub async fn publish_raw_sealed_under(
         sealed_len: summary.sealed_len,
         root: summary.root,
         opening_key: std::sync::Arc::new(summary.opening_key),
+        seal_upload,
     })
 }
 

@@ -135,6 +135,13 @@ pub enum SdkError {
         #[source]
         source: phd_ingest::IngestError,
     },
+    /// Sealing local data failed (nothing was stored).
+    #[error("{context}: {source}")]
+    Seal {
+        context: String,
+        #[source]
+        source: phd_seal::SealError,
+    },
     /// Writing the output failed.
     #[error("cannot write {path}: {source}")]
     Write {

@@ -37,6 +37,7 @@ pub mod keeper;
 pub mod objects;
 pub mod owner;
 pub mod retrieve;
+pub mod sealed_upload;
 pub mod series;
 pub mod series_cert;
 pub mod series_dispute;

@@ -175,6 +175,21 @@ impl SealedInfo {
     }
 }
 
+/// An upper bound of the sealed length of `plaintext_len` bytes cut into `chunk_size` chunks
+/// (every chunk at zstd's worst case), for sizing uploads before sealing has finished.
+pub fn sealed_len_bound(plaintext_len: u64, chunk_size: u32) -> u64 {
+    let chunk_size = u64::from(chunk_size.max(1));
+    let full = plaintext_len / chunk_size;
+    let rest = plaintext_len % chunk_size;
+    let bound = |n: u64| zstd::zstd_safe::compress_bound(usize::try_from(n).unwrap_or(usize::MAX)) as u64;
+    let chunks = full + u64::from(rest > 0);
+    let body = full
+        .saturating_mul(bound(chunk_size))
+        .saturating_add(if rest > 0 { bound(rest) } else { 0 });
+    (format::HEADER_LEN + format::TRAILER_FIXED_LEN + format::FOOTER_LEN) as u64
+        + body.saturating_add(chunks.saturating_mul(format::ENTRY_LEN as u64))
+}
+
 /// Seal everything `reader` yields into `writer`, consuming the key.
 pub fn seal<R: Read, W: Write>(
     key: SealingKey,

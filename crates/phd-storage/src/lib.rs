@@ -6,6 +6,7 @@
 //! * [`Store`] — `put_file` (single PUT below the threshold, concurrent multipart above,
 //!   aborted on failure), `put_bytes`, `get_range` (random access for sealed objects),
 //!   `put_file_resumable` (continues an interrupted multipart upload from its stored parts),
+//!   `put_growing_file` (uploads a file while a [`GrowingFile`] is still writing it),
 //!   `get_to_file` (temp file + rename), `head`, `exists`, `presign_get`, `delete`,
 //!   `list_incomplete_uploads`, `abort_incomplete_uploads`. Standard retries with backoff and
 //!   connect/attempt/operation timeouts, so a server that is down fails fast with
@@ -21,12 +22,14 @@
 
 mod config;
 mod error;
+mod growing;
 mod ranged;
 pub mod server;
 mod store;
 
 pub use config::{MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, S3Config};
 pub use error::{BoxError, Error};
+pub use growing::{GrowingFile, Growth};
 pub use ranged::{RangedObject, S3Object};
 pub use store::{FileSource, IncompleteUpload, ObjectInfo, ResumedUpload, Store, UploadSource};
 

@@ -119,8 +119,8 @@ impl UploadSource for Bytes {
 /// A local file as an [`UploadSource`] (length fixed at open time).
 #[derive(Debug, Clone)]
 pub struct FileSource {
-    path: PathBuf,
-    len: u64,
+    pub(crate) path: PathBuf,
+    pub(crate) len: u64,
 }
 
 impl FileSource {
@@ -196,15 +196,15 @@ pub struct Store {
 }
 
 /// Aborts a multipart upload if dropped while armed (e.g. the upload future was cancelled).
-struct AbortGuard {
-    client: Client,
-    bucket: String,
-    key: String,
-    upload_id: Option<String>,
+pub(crate) struct AbortGuard {
+    pub(crate) client: Client,
+    pub(crate) bucket: String,
+    pub(crate) key: String,
+    pub(crate) upload_id: Option<String>,
 }
 
 impl AbortGuard {
-    fn disarm(&mut self) -> Option<String> {
+    pub(crate) fn disarm(&mut self) -> Option<String> {
         self.upload_id.take()
     }
 }
@@ -297,7 +297,7 @@ impl Store {
         &self.client
     }
 
-    fn sdk_err<E>(
+    pub(crate) fn sdk_err<E>(
         &self,
         op: &'static str,
         key: &str,
@@ -309,7 +309,7 @@ impl Store {
         map_sdk(op, &self.cfg.bucket, key, &self.endpoint_label, err)
     }
 
-    fn protocol(&self, op: &'static str, key: &str, detail: impl Into<String>) -> Error {
+    pub(crate) fn protocol(&self, op: &'static str, key: &str, detail: impl Into<String>) -> Error {
         Error::Protocol {
             op,
             bucket: self.cfg.bucket.clone(),
@@ -318,7 +318,7 @@ impl Store {
         }
     }
 
-    fn io(&self, op: &'static str, key: &str, path: &Path, source: std::io::Error) -> Error {
+    pub(crate) fn io(&self, op: &'static str, key: &str, path: &Path, source: std::io::Error) -> Error {
         Error::Io {
             op,
             bucket: self.cfg.bucket.clone(),
@@ -414,7 +414,7 @@ impl Store {
         self.put_multipart(key, src, &progress).await
     }
 
-    async fn put_single(&self, key: &str, body: ByteStream, len: u64) -> Result<ObjectInfo> {
+    pub(crate) async fn put_single(&self, key: &str, body: ByteStream, len: u64) -> Result<ObjectInfo> {
         let out = self
             .client
             .put_object()
@@ -518,7 +518,7 @@ impl Store {
         Ok(done)
     }
 
-    async fn upload_part<S: UploadSource>(
+    pub(crate) async fn upload_part<S: UploadSource>(
         &self,
         key: &str,
         upload_id: &str,
@@ -558,7 +558,7 @@ impl Store {
         ))
     }
 
-    async fn complete(
+    pub(crate) async fn complete(
         &self,
         key: &str,
         upload_id: &str,
@@ -686,7 +686,7 @@ impl Store {
         })
     }
 
-    async fn create_upload(&self, key: &str) -> Result<String> {
+    pub(crate) async fn create_upload(&self, key: &str) -> Result<String> {
         let created = self
             .client
             .create_multipart_upload()
@@ -786,7 +786,7 @@ impl Store {
     }
 
     /// Aborts an upload, retrying once; failures are logged (the caller reports the original error).
-    async fn abort_upload(&self, key: &str, upload_id: &str) {
+    pub(crate) async fn abort_upload(&self, key: &str, upload_id: &str) {
         for attempt in 1..=2 {
             match self
                 .client

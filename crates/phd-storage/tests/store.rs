@@ -981,3 +981,123 @@ async fn interrupted_upload_resumes_from_the_stored_parts() {
     );
     e.server.shutdown().await.unwrap();
 }
+
+/// A file uploaded while it is being written: parts go out before the writer has finished
+/// (progress is seen mid-write), the object equals the file, and no part file is left over.
+#[tokio::test]
+async fn a_growing_file_is_uploaded_while_it_is_written() {
+    use std::io::Write as _;
+    let e = env("growing", |c| {
+        c.multipart_threshold = 5 * MIB;
+        c.part_size = 5 * MIB;
+        c.upload_concurrency = 2;
+    })
+    .await;
+    let data = pattern((23 * MIB + 123) as usize, 21);
+    let path = e._dir.path().join("growing.bin");
+    let (mut writer, growth) = phd_storage::GrowingFile::new(std::fs::File::create(&path).unwrap());
+    let uploaded = Arc::new(AtomicU64::new(0));
+    let (first_part_tx, first_part_rx) = std::sync::mpsc::channel::<()>();
+    let write = {
+        let data = data.clone();
+        let uploaded = uploaded.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut sent_mid_write = 0;
+            for (i, piece) in data.chunks(MIB as usize).enumerate() {
+                writer.write_all(piece).unwrap();
+                // Halfway through, wait for the first part to reach the server: the upload
+                // must not wait for the end of the file.
+                if i == 12 {
+                    first_part_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+                    sent_mid_write = uploaded.load(Ordering::SeqCst);
+                }
+            }
+            (writer.finish().unwrap(), sent_mid_write)
+        })
+    };
+    let progress = {
+        let uploaded = uploaded.clone();
+        move |n: u64| {
+            uploaded.store(n, Ordering::SeqCst);
+            let _ = first_part_tx.send(());
+        }
+    };
+    let info = e
+        .store
+        .put_growing_file("g/obj", &path, growth, data.len() as u64, progress)
+        .await
+        .unwrap();
+    let (written, sent_mid_write) = write.await.unwrap();
+    assert_eq!(written, data.len() as u64);
+    assert!(sent_mid_write >= 5 * MIB, "nothing was sent before the file was complete");
+    assert_eq!(info.len, data.len() as u64);
+    assert_eq!(uploaded.load(Ordering::SeqCst), data.len() as u64);
+    let back = e.store.get_range("g/obj", 0..data.len() as u64).await.unwrap();
+    assert!(back[..] == data[..], "stored object differs from the file");
+    assert!(e.store.list_incomplete_uploads("").await.unwrap().is_empty());
+    assert!(leftovers(&e.server_root()).is_empty());
+
+    // Complete below the multipart threshold before a part is full: one PUT.
+    let small = pattern(1000, 3);
+    let path = e._dir.path().join("small.bin");
+    let (mut writer, growth) = phd_storage::GrowingFile::new(std::fs::File::create(&path).unwrap());
+    writer.write_all(&small).unwrap();
+    assert_eq!(writer.finish().unwrap(), 1000);
+    let info = e
+        .store
+        .put_growing_file("g/small", &path, growth, 1 << 30, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(info.len, 1000);
+    assert_eq!(e.store.get_range("g/small", 0..1000).await.unwrap(), small);
+    e.server.shutdown().await.unwrap();
+}
+
+/// A writer that fails part-way (dropped without `finish`) aborts the upload: no object, no
+/// incomplete upload, no part file; and a writer whose upload failed is stopped.
+#[tokio::test]
+async fn a_growing_file_whose_writer_fails_leaves_nothing() {
+    use std::io::Write as _;
+    let e = env("growing-fail", |c| {
+        c.multipart_threshold = 5 * MIB;
+        c.part_size = 5 * MIB;
+        c.upload_concurrency = 2;
+    })
+    .await;
+    let path = e._dir.path().join("broken.bin");
+    let (mut writer, growth) = phd_storage::GrowingFile::new(std::fs::File::create(&path).unwrap());
+    let write = tokio::task::spawn_blocking(move || {
+        for piece in pattern((12 * MIB) as usize, 5).chunks(MIB as usize) {
+            writer.write_all(piece).unwrap();
+        }
+        drop(writer); // the producer failed
+    });
+    let err = e
+        .store
+        .put_growing_file("g/broken", &path, growth, 64 * MIB, |_| {})
+        .await
+        .unwrap_err();
+    write.await.unwrap();
+    assert!(
+        matches!(&err, Error::Source { key, source, .. } if key == "g/broken"
+            && source.to_string().contains("before it was complete")),
+        "{err}"
+    );
+    assert!(!e.store.exists("g/broken").await.unwrap());
+    assert!(e.store.list_incomplete_uploads("").await.unwrap().is_empty());
+    assert!(leftovers(&e.server_root()).is_empty());
+
+    // The server goes down mid-file: the upload fails, and the writer's next write says so.
+    let path = e._dir.path().join("orphan.bin");
+    let (mut writer, growth) = phd_storage::GrowingFile::new(std::fs::File::create(&path).unwrap());
+    writer.write_all(&pattern((6 * MIB) as usize, 8)).unwrap();
+    let store = e.store.clone();
+    e.server.shutdown().await.unwrap();
+    let err = store
+        .put_growing_file("g/orphan", &path, growth, 64 * MIB, |_| {})
+        .await
+        .unwrap_err();
+    assert!(!matches!(err, Error::Source { .. }), "{err}");
+    let refused = writer.write_all(b"more").unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::BrokenPipe);
+}

@@ -135,13 +135,6 @@ impl UserError {
             source: e.into(),
         }
     }
-    /// Storage error with context.
-    pub(crate) fn storage(context: impl Into<String>, e: impl Into<BoxError>) -> Self {
-        UserError::Storage {
-            context: context.into(),
-            source: e.into(),
-        }
-    }
     /// Key error with context.
     pub(crate) fn keys(context: impl Into<String>, e: impl Into<BoxError>) -> Self {
         UserError::Keys {

@@ -11,7 +11,7 @@ use phd_protocol::{
     DatasetId, Health, ShareUpload, UploadReply, keeper_share_aad, share_upload_path,
     upload_message,
 };
-use phd_seal::{SealOptions, SealingKey};
+use phd_seal::SealingKey;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -314,50 +314,53 @@ pub async fn publish(
         source: Box::new(e),
     })?;
     drop(secret);
-    let sealed_tmp = tempfile::NamedTempFile::new().map_err(|source| UserError::Write {
-        path: std::env::temp_dir(),
-        source,
-    })?;
-    let sealed_path = sealed_tmp.path().to_path_buf();
-    let summary = {
-        let file = sealed_tmp.reopen().map_err(|source| UserError::Write {
-            path: sealed_path.clone(),
-            source,
-        })?;
-        let canonical = prepared.canonical.clone();
-        let pb = ctx.progress.bar(None, "sealing");
-        let r = tokio::task::spawn_blocking(move || {
-            let mut w = std::io::BufWriter::new(file);
-            let s = phd_seal::seal(key, &canonical[..], &mut w, &SealOptions::default())?;
-            std::io::Write::flush(&mut w).map_err(|e| phd_seal::SealError::Io {
-                context: "flushing sealed file",
-                source: e,
-            })?;
-            Ok::<_, phd_seal::SealError>(s)
-        })
-        .await
-        .map_err(|e| UserError::Seal {
-            path: args.file.clone(),
-            source: Box::new(e),
-        })?
-        .map_err(|e| UserError::Seal {
-            path: args.file.clone(),
-            source: Box::new(e),
-        })?;
-        pb.finish_and_clear();
-        r
-    };
-    let content_root = B256::from(summary.root);
-    let root_hex = format!("{content_root:#x}");
+    // 6. Seal and upload at once: parts go out while later chunks are still being sealed. The
+    // object is named before its content root exists, so it gets a fresh random name.
     let object_key = format!(
         "datasets/{:#x}/{}.phd",
         ctx.owner(),
-        root_hex.trim_start_matches("0x")
+        phd_sdk::sealed_upload::fresh_object_name()?
     );
     let storage_uri = match &args.gateway {
         Some(gw) => phd_protocol::gateway::gateway_object_uri(gw, &object_key),
         None => format!("s3://{}/{}", store.bucket(), object_key),
     };
+    let opts = phd_sdk::sealed_upload::SealUploadOptions {
+        plaintext_len: prepared.canonical.len() as u64,
+        ..Default::default()
+    };
+    let pb = ctx.progress.bytes(
+        phd_seal::sealed_len_bound(opts.plaintext_len, opts.seal.chunk_size),
+        "sealing and uploading",
+    );
+    let sealed = phd_sdk::sealed_upload::seal_and_upload(
+        &store,
+        &object_key,
+        key,
+        std::io::Cursor::new(prepared.canonical.clone()),
+        &opts,
+        |done| pb.set_position(done),
+    )
+    .await;
+    pb.finish_and_clear();
+    let summary = match sealed {
+        Ok(s) => s.summary,
+        Err(phd_sdk::SdkError::Seal { source, .. }) => {
+            return Err(UserError::Seal {
+                path: args.file.clone(),
+                source: Box::new(source),
+            });
+        }
+        Err(phd_sdk::SdkError::Storage { source, .. }) => {
+            return Err(UserError::Storage {
+                context: format!("uploading {storage_uri} (nothing was published)"),
+                source,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let content_root = B256::from(summary.root);
+    let root_hex = format!("{content_root:#x}");
 
     let local_copy = ctx.state.data_path(&root_hex);
     write_atomic(&local_copy, &prepared.canonical)?;
@@ -374,20 +377,6 @@ pub async fn publish(
             .unwrap_or(serde_json::Value::Null),
         object_deleted: false,
     };
-
-    // 6. Upload.
-    let pb = ctx.progress.bytes(summary.sealed_len, "uploading");
-    let put = store
-        .put_file(&object_key, &sealed_path, |done| pb.set_position(done))
-        .await;
-    pb.finish_and_clear();
-    drop(sealed_tmp);
-    put.map_err(|e| {
-        UserError::storage(
-            format!("uploading {storage_uri} (nothing was published)"),
-            e,
-        )
-    })?;
     ctx.state.upsert(&record)?;
 
     // 7. Publish on-chain; on failure delete the object again.

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use phd_seal::{SealOptions, SealingKey};
+use sha2::Digest as _;
 
 use super::*;
 
@@ -208,6 +209,37 @@ async fn damaged_partial_file_is_refetched_from_the_damage() {
         .await
         .unwrap();
     assert_eq!(got.resumed_chunks, 1);
+    assert_eq!(std::fs::read(&out).unwrap(), pt);
+}
+
+/// A state file of the earlier format (SHA-256 hashes, `PHDPART1`) that would otherwise match
+/// is not trusted: the retrieval starts over and still writes the right plaintext.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_file_of_the_sha256_format_is_not_trusted() {
+    let pt = plaintext(400_000);
+    let (obj, root, key) = sealed(&pt);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("data.csv");
+    let mut broken = MemObject::new(obj.clone());
+    broken.fail_from = obj.len() as u64 * 3 / 4;
+    fetch(Arc::new(broken), &key, root, &out, &small())
+        .await
+        .unwrap_err();
+    let paths = PartialPaths::for_output(&out);
+    let written = std::fs::read(&paths.partial).unwrap();
+    let kept_before = written.len() / CHUNK as usize;
+    assert!(kept_before >= 2);
+    let mut old = b"PHDPART1".to_vec();
+    old.extend_from_slice(&root);
+    for c in written.chunks(CHUNK as usize).take(kept_before) {
+        old.extend_from_slice(&sha2::Sha256::digest(c));
+    }
+    std::fs::write(&paths.state, &old).unwrap();
+
+    let got = fetch(Arc::new(MemObject::new(obj)), &key, root, &out, &small())
+        .await
+        .unwrap();
+    assert_eq!(got.resumed_chunks, 0);
     assert_eq!(std::fs::read(&out).unwrap(), pt);
 }
 
