@@ -123,7 +123,9 @@ async fn seal_then_upload(
     let seal = start.elapsed();
     let store = d.store().await?;
     let start = Instant::now();
-    store.put_file("bench/baseline.phd", &sealed, |_| {}).await?;
+    store
+        .put_file("bench/baseline.phd", &sealed, |_| {})
+        .await?;
     let upload = start.elapsed();
     store.delete("bench/baseline.phd").await?;
     std::fs::remove_file(&sealed)?;

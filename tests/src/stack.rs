@@ -397,10 +397,7 @@ pub async fn publish_raw_sealed_under(
     let (shares, commitments) = phd_keys::split(&secret, t, n)?;
     let key = phd_seal::SealingKey::from_derived(seal_under.unwrap_or(&secret).data_key())?;
     // Sealed and uploaded at once, as phd-user publishes (parts leave while sealing goes on).
-    let object_key = format!(
-        "bench/{}.phd",
-        phd_sdk::sealed_upload::fresh_object_name()?
-    );
+    let object_key = format!("bench/{}.phd", phd_sdk::sealed_upload::fresh_object_name()?);
     let store = devnet.store().await?;
     let scratch = plaintext.parent().unwrap_or(Path::new(".")).to_path_buf();
     let opts = phd_sdk::sealed_upload::SealUploadOptions {

@@ -115,3 +115,166 @@ pub async fn seal_and_upload<R: Read + Send + 'static>(
 fn stopped_by_upload(e: &phd_seal::SealError) -> bool {
     matches!(e, phd_seal::SealError::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use phd_storage::server::{EmbeddedS3, ServerCredentials};
+
+    const MIB: u64 = 1 << 20;
+
+    /// Numbers that compress somewhat, like sensor CSV, so several parts are needed.
+    fn plaintext(len: usize) -> Vec<u8> {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut out = Vec::with_capacity(len + 32);
+        while out.len() < len {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            out.extend_from_slice(format!("{},{}\n", x % 100_000, x >> 48).as_bytes());
+        }
+        out.truncate(len);
+        out
+    }
+
+    async fn s3(dir: &std::path::Path) -> (EmbeddedS3, Store) {
+        let server = EmbeddedS3::start(
+            dir.join("s3"),
+            ServerCredentials::new("test", "test-secret"),
+        )
+        .await
+        .unwrap();
+        let mut cfg = server.client_config("sealed-upload");
+        cfg.multipart_threshold = 5 * MIB;
+        cfg.part_size = 5 * MIB;
+        cfg.upload_concurrency = 2;
+        let store = Store::connect(cfg).await.unwrap();
+        store.ensure_bucket().await.unwrap();
+        (server, store)
+    }
+
+    fn options(scratch: &std::path::Path, len: usize) -> SealUploadOptions {
+        SealUploadOptions {
+            seal: SealOptions {
+                chunk_size: 1 << 20,
+                ..SealOptions::default()
+            },
+            plaintext_len: len as u64,
+            scratch_dir: Some(scratch.to_path_buf()),
+        }
+    }
+
+    /// A reader that fails after `ok` bytes (a disk error half-way through the input).
+    struct FailingReader {
+        data: std::io::Cursor<Vec<u8>>,
+        ok: u64,
+    }
+
+    impl Read for FailingReader {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.data.position() >= self.ok {
+                return Err(std::io::Error::other("disk read error"));
+            }
+            self.data.read(buf)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_uploaded_object_opens_to_the_input_and_nothing_is_left_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let (server, store) = s3(dir.path()).await;
+        let pt = plaintext(24 << 20);
+        let name = fresh_object_name().unwrap();
+        assert_eq!(name.len(), 32);
+        assert_ne!(name, fresh_object_name().unwrap());
+        let key = format!("datasets/{name}.phd");
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let seen = done.clone();
+        let up = seal_and_upload(
+            &store,
+            &key,
+            SealingKey::generate().unwrap(),
+            std::io::Cursor::new(pt.clone()),
+            &options(scratch.path(), pt.len()),
+            move |n| seen.store(n, std::sync::atomic::Ordering::SeqCst),
+        )
+        .await
+        .unwrap();
+        assert_eq!(up.object.len, up.summary.sealed_len);
+        assert!(
+            up.object.len > 5 * MIB,
+            "one part only: the test would not overlap"
+        );
+        assert_eq!(
+            done.load(std::sync::atomic::Ordering::SeqCst),
+            up.object.len
+        );
+        let stored = store.get_range(&key, 0..up.object.len).await.unwrap();
+        let mut out = Vec::new();
+        phd_seal::open(
+            &up.summary.opening_key,
+            &stored[..],
+            up.summary.root,
+            &mut out,
+            &phd_seal::OpenLimits::default(),
+        )
+        .unwrap();
+        assert!(out == pt, "opened plaintext differs from the input");
+        assert!(store.list_incomplete_uploads("").await.unwrap().is_empty());
+        assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0);
+        server.shutdown().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_input_that_fails_half_way_stores_nothing_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let (server, store) = s3(dir.path()).await;
+        let pt = plaintext(24 << 20);
+        let input = FailingReader {
+            data: std::io::Cursor::new(pt.clone()),
+            ok: 16 << 20,
+        };
+        let err = seal_and_upload(
+            &store,
+            "datasets/broken.phd",
+            SealingKey::generate().unwrap(),
+            input,
+            &options(scratch.path(), pt.len()),
+            |_| {},
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&err, SdkError::Seal { source, .. } if source.to_string().contains("disk read error")
+                || std::error::Error::source(source).is_some_and(|s| s.to_string().contains("disk read error"))),
+            "{err}"
+        );
+        assert!(!store.exists("datasets/broken.phd").await.unwrap());
+        assert!(store.list_incomplete_uploads("").await.unwrap().is_empty());
+        assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0);
+        server.shutdown().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_server_that_is_down_is_a_storage_error_and_stops_the_sealer() {
+        let dir = tempfile::tempdir().unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let (server, store) = s3(dir.path()).await;
+        server.shutdown().await.unwrap();
+        let pt = plaintext(24 << 20);
+        let err = seal_and_upload(
+            &store,
+            "datasets/nowhere.phd",
+            SealingKey::generate().unwrap(),
+            std::io::Cursor::new(pt.clone()),
+            &options(scratch.path(), pt.len()),
+            |_| {},
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, SdkError::Storage { .. }), "{err}");
+        assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0);
+    }
+}

@@ -181,7 +181,8 @@ pub fn sealed_len_bound(plaintext_len: u64, chunk_size: u32) -> u64 {
     let chunk_size = u64::from(chunk_size.max(1));
     let full = plaintext_len / chunk_size;
     let rest = plaintext_len % chunk_size;
-    let bound = |n: u64| zstd::zstd_safe::compress_bound(usize::try_from(n).unwrap_or(usize::MAX)) as u64;
+    let bound =
+        |n: u64| zstd::zstd_safe::compress_bound(usize::try_from(n).unwrap_or(usize::MAX)) as u64;
     let chunks = full + u64::from(rest > 0);
     let body = full
         .saturating_mul(bound(chunk_size))

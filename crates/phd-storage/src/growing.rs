@@ -258,7 +258,13 @@ mod tests {
         w.write_all(&[2; 5]).unwrap();
         drop(w);
         let last = waiter.await.unwrap().unwrap_err();
-        assert_eq!(last, Growth { len: 15, complete: false });
+        assert_eq!(
+            last,
+            Growth {
+                len: 15,
+                complete: false
+            }
+        );
     }
 
     #[test]

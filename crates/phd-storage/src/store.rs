@@ -318,7 +318,13 @@ impl Store {
         }
     }
 
-    pub(crate) fn io(&self, op: &'static str, key: &str, path: &Path, source: std::io::Error) -> Error {
+    pub(crate) fn io(
+        &self,
+        op: &'static str,
+        key: &str,
+        path: &Path,
+        source: std::io::Error,
+    ) -> Error {
         Error::Io {
             op,
             bucket: self.cfg.bucket.clone(),
@@ -414,7 +420,12 @@ impl Store {
         self.put_multipart(key, src, &progress).await
     }
 
-    pub(crate) async fn put_single(&self, key: &str, body: ByteStream, len: u64) -> Result<ObjectInfo> {
+    pub(crate) async fn put_single(
+        &self,
+        key: &str,
+        body: ByteStream,
+        len: u64,
+    ) -> Result<ObjectInfo> {
         let out = self
             .client
             .put_object()

@@ -1029,12 +1029,25 @@ async fn a_growing_file_is_uploaded_while_it_is_written() {
         .unwrap();
     let (written, sent_mid_write) = write.await.unwrap();
     assert_eq!(written, data.len() as u64);
-    assert!(sent_mid_write >= 5 * MIB, "nothing was sent before the file was complete");
+    assert!(
+        sent_mid_write >= 5 * MIB,
+        "nothing was sent before the file was complete"
+    );
     assert_eq!(info.len, data.len() as u64);
     assert_eq!(uploaded.load(Ordering::SeqCst), data.len() as u64);
-    let back = e.store.get_range("g/obj", 0..data.len() as u64).await.unwrap();
+    let back = e
+        .store
+        .get_range("g/obj", 0..data.len() as u64)
+        .await
+        .unwrap();
     assert!(back[..] == data[..], "stored object differs from the file");
-    assert!(e.store.list_incomplete_uploads("").await.unwrap().is_empty());
+    assert!(
+        e.store
+            .list_incomplete_uploads("")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(leftovers(&e.server_root()).is_empty());
 
     // Complete below the multipart threshold before a part is full: one PUT.
@@ -1084,7 +1097,13 @@ async fn a_growing_file_whose_writer_fails_leaves_nothing() {
         "{err}"
     );
     assert!(!e.store.exists("g/broken").await.unwrap());
-    assert!(e.store.list_incomplete_uploads("").await.unwrap().is_empty());
+    assert!(
+        e.store
+            .list_incomplete_uploads("")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(leftovers(&e.server_root()).is_empty());
 
     // The server goes down mid-file: the upload fails, and the writer's next write says so.
