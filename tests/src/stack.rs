@@ -361,8 +361,6 @@ pub struct RawPublished {
     pub root: [u8; 32],
     /// The key that opens the object (benchmarks time a local open of the same bytes).
     pub opening_key: std::sync::Arc<phd_seal::OpeningKey>,
-    /// Wall time of sealing and uploading (overlapped).
-    pub seal_upload: std::time::Duration,
 }
 
 /// Publishes an arbitrary plaintext file the way the owner's app does after preparation (for
@@ -406,11 +404,9 @@ pub async fn publish_raw_sealed_under(
         ..Default::default()
     };
     let input = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(plaintext)?);
-    let started = std::time::Instant::now();
     let sealed =
         phd_sdk::sealed_upload::seal_and_upload(&store, &object_key, key, input, &opts, |_| {})
             .await?;
-    let seal_upload = started.elapsed();
     let summary = sealed.summary;
     let root = alloy::primitives::B256::from(summary.root);
     let params = phd_chain::PublishParams {
@@ -472,7 +468,6 @@ pub async fn publish_raw_sealed_under(
         sealed_len: summary.sealed_len,
         root: summary.root,
         opening_key: std::sync::Arc::new(summary.opening_key),
-        seal_upload,
     })
 }
 
