@@ -110,7 +110,7 @@ fn settle() {
 
 /// Seals `input` to a local file, then uploads that file: each step alone, timed.
 async fn seal_then_upload(
-    d: &phd_devnet::Devnet,
+    store: &phd_storage::Store,
     input: &Path,
     work: &Path,
 ) -> eyre::Result<(Duration, Duration)> {
@@ -128,7 +128,6 @@ async fn seal_then_upload(
     })
     .await??;
     let seal = start.elapsed();
-    let store = d.store().await?;
     settle();
     let start = Instant::now();
     store
@@ -142,11 +141,10 @@ async fn seal_then_upload(
 
 /// Seals and uploads `input` overlapped, as publishing does, timed; the object is removed.
 async fn seal_and_upload_timed(
-    d: &phd_devnet::Devnet,
+    store: &phd_storage::Store,
     input: &Path,
     work: &Path,
 ) -> eyre::Result<Duration> {
-    let store = d.store().await?;
     let opts = phd_sdk::sealed_upload::SealUploadOptions {
         plaintext_len: std::fs::metadata(input)?.len(),
         scratch_dir: Some(work.to_path_buf()),
@@ -156,7 +154,7 @@ async fn seal_and_upload_timed(
     settle();
     let start = Instant::now();
     phd_sdk::sealed_upload::seal_and_upload(
-        &store,
+        store,
         "bench/overlapped.phd",
         phd_seal::SealingKey::generate()?,
         reader,
@@ -167,6 +165,58 @@ async fn seal_and_upload_timed(
     let took = start.elapsed();
     store.delete("bench/overlapped.phd").await?;
     Ok(took)
+}
+
+/// Uplink of the emulated owner in the publish comparison: 50 MB/s (400 Mbit/s).
+const UPLINK_BYTES_PER_SEC: f64 = 50e6;
+
+/// A TCP proxy to `target` whose client → server direction is paced to `rate` bytes/s shared
+/// by all connections (an owner's uplink; replies pass unpaced). Loopback S3 on this machine is
+/// CPU-bound, so without a link limit there is nothing for sealing to overlap with.
+async fn throttled_proxy(target: &str, rate: f64) -> eyre::Result<String> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let target = target
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let next_free = Arc::new(tokio::sync::Mutex::new(tokio::time::Instant::now()));
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = listener.accept().await {
+            let (target, next_free) = (target.clone(), next_free.clone());
+            tokio::spawn(async move {
+                let Ok(outbound) = tokio::net::TcpStream::connect(&target).await else {
+                    return;
+                };
+                let _ = (inbound.set_nodelay(true), outbound.set_nodelay(true));
+                let (mut from_client, mut to_client) = inbound.into_split();
+                let (mut from_server, mut to_server) = outbound.into_split();
+                let up = async {
+                    let mut buf = vec![0u8; 64 << 10];
+                    while let Ok(n) = from_client.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        let at = {
+                            let mut next = next_free.lock().await;
+                            let start = (*next).max(tokio::time::Instant::now());
+                            *next = start + Duration::from_secs_f64(n as f64 / rate);
+                            start
+                        };
+                        tokio::time::sleep_until(at).await;
+                        if to_server.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to_server.shutdown().await;
+                };
+                let down = tokio::io::copy(&mut from_server, &mut to_client);
+                let _ = tokio::join!(up, down);
+            });
+        }
+    });
+    Ok(format!("http://{addr}"))
 }
 
 #[tokio::main]
@@ -296,19 +346,34 @@ async fn main() -> eyre::Result<()> {
         // alone on the same input, from the same run.
         // Alternating rounds (the listing's own publish ran right after the input was written,
         // so it is not one of them); medians.
-        let (mut both, mut seal, mut upload) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..n.max(3) {
-            both.push(seal_and_upload_timed(d, &input, &work).await?);
-            let (s, u) = seal_then_upload(d, &input, &work).await?;
-            seal.push(s);
-            upload.push(u);
+        let direct = d.store().await?;
+        let mut uplink_cfg = direct.config().clone();
+        uplink_cfg.endpoint = Some(
+            throttled_proxy(
+                uplink_cfg.endpoint.as_deref().unwrap_or_default(),
+                UPLINK_BYTES_PER_SEC,
+            )
+            .await?,
+        );
+        let uplink = phd_storage::Store::connect(uplink_cfg).await?;
+        for (link, store) in [("loopback", &direct), ("400 Mbit/s uplink", &uplink)] {
+            if link != "loopback" && size < 100 << 20 {
+                continue;
+            }
+            let (mut both, mut seal, mut upload) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..n.max(3) {
+                both.push(seal_and_upload_timed(store, &input, &work).await?);
+                let (s, u) = seal_then_upload(store, &input, &work).await?;
+                seal.push(s);
+                upload.push(u);
+            }
+            publish_rows.push((
+                format!("{label}, {link}"),
+                median(&mut both),
+                median(&mut seal),
+                median(&mut upload),
+            ));
         }
-        publish_rows.push((
-            label.clone(),
-            median(&mut both),
-            median(&mut seal),
-            median(&mut upload),
-        ));
         let local = median(&mut t_local);
         let dl = median(&mut t_dl);
         let fetch = median(&mut t_fetch);
