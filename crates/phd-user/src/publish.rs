@@ -334,7 +334,7 @@ pub async fn publish(
         "sealing and uploading",
     );
     let sealed = phd_sdk::sealed_upload::seal_and_upload(
-        &store,
+        store,
         &object_key,
         key,
         std::io::Cursor::new(prepared.canonical.clone()),
