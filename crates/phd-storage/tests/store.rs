@@ -39,6 +39,14 @@ fn pattern(len: usize, seed: u64) -> Vec<u8> {
     out
 }
 
+/// Multipart from 5 MiB, in parts of 5 MiB (S3's smallest), two in flight: small objects
+/// already take several parts.
+fn five_mib_parts(c: &mut S3Config) {
+    c.multipart_threshold = 5 * MIB;
+    c.part_size = 5 * MIB;
+    c.upload_concurrency = 2;
+}
+
 struct Env {
     _dir: tempfile::TempDir,
     server: EmbeddedS3,
@@ -275,12 +283,7 @@ impl UploadSource for FailingSource {
 
 #[tokio::test]
 async fn failed_multipart_is_aborted() {
-    let e = env("abort", |c| {
-        c.multipart_threshold = 5 * MIB;
-        c.part_size = 5 * MIB;
-        c.upload_concurrency = 2;
-    })
-    .await;
+    let e = env("abort", five_mib_parts).await;
     let src = FailingSource {
         inner: Bytes::from(pattern((16 * MIB) as usize, 9)),
         fail_from: 10 * MIB, // parts 1 and 2 succeed, part 3 fails
@@ -872,12 +875,7 @@ async fn multipart_keys_with_dot_dot_stay_inside_the_root() {
 /// what is missing; a part whose source bytes changed since is sent again.
 #[tokio::test]
 async fn interrupted_upload_resumes_from_the_stored_parts() {
-    let e = env("resume", |c| {
-        c.multipart_threshold = 5 * MIB;
-        c.part_size = 5 * MIB;
-        c.upload_concurrency = 2;
-    })
-    .await;
+    let e = env("resume", five_mib_parts).await;
     let data = pattern((17 * MIB) as usize, 21); // parts of 5, 5, 5 and 2 MiB
     let failing = FailingSource {
         inner: Bytes::from(data.clone()),
@@ -987,12 +985,7 @@ async fn interrupted_upload_resumes_from_the_stored_parts() {
 #[tokio::test]
 async fn a_growing_file_is_uploaded_while_it_is_written() {
     use std::io::Write as _;
-    let e = env("growing", |c| {
-        c.multipart_threshold = 5 * MIB;
-        c.part_size = 5 * MIB;
-        c.upload_concurrency = 2;
-    })
-    .await;
+    let e = env("growing", five_mib_parts).await;
     let data = pattern((23 * MIB + 123) as usize, 21);
     let path = e._dir.path().join("growing.bin");
     let (mut writer, growth) = phd_storage::GrowingFile::new(std::fs::File::create(&path).unwrap());
@@ -1071,12 +1064,7 @@ async fn a_growing_file_is_uploaded_while_it_is_written() {
 #[tokio::test]
 async fn a_growing_file_whose_writer_fails_leaves_nothing() {
     use std::io::Write as _;
-    let e = env("growing-fail", |c| {
-        c.multipart_threshold = 5 * MIB;
-        c.part_size = 5 * MIB;
-        c.upload_concurrency = 2;
-    })
-    .await;
+    let e = env("growing-fail", five_mib_parts).await;
     let path = e._dir.path().join("broken.bin");
     let (mut writer, growth) = phd_storage::GrowingFile::new(std::fs::File::create(&path).unwrap());
     let write = tokio::task::spawn_blocking(move || {

@@ -188,8 +188,17 @@ async fn interrupted_fetch_resumes_from_the_last_written_chunk() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn damaged_partial_file_is_refetched_from_the_damage() {
+/// A 400 kB object whose first fetch broke three quarters of the way through.
+struct Interrupted {
+    pt: Vec<u8>,
+    obj: Vec<u8>,
+    root: [u8; 32],
+    key: OpeningKey,
+    dir: tempfile::TempDir,
+    out: PathBuf,
+}
+
+async fn interrupted_at_three_quarters() -> Interrupted {
     let pt = plaintext(400_000);
     let (obj, root, key) = sealed(&pt);
     let dir = tempfile::tempdir().unwrap();
@@ -199,6 +208,26 @@ async fn damaged_partial_file_is_refetched_from_the_damage() {
     fetch(Arc::new(broken), &key, root, &out, &small())
         .await
         .unwrap_err();
+    Interrupted {
+        pt,
+        obj,
+        root,
+        key,
+        dir,
+        out,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_partial_file_is_refetched_from_the_damage() {
+    let Interrupted {
+        pt,
+        obj,
+        root,
+        key,
+        dir: _dir,
+        out,
+    } = interrupted_at_three_quarters().await;
     let partial = PartialPaths::for_output(&out).partial;
     let mut bytes = std::fs::read(&partial).unwrap();
     assert!(bytes.len() > 3 * CHUNK as usize);
@@ -216,15 +245,14 @@ async fn damaged_partial_file_is_refetched_from_the_damage() {
 /// is not trusted: the retrieval starts over and still writes the right plaintext.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_state_file_of_the_sha256_format_is_not_trusted() {
-    let pt = plaintext(400_000);
-    let (obj, root, key) = sealed(&pt);
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("data.csv");
-    let mut broken = MemObject::new(obj.clone());
-    broken.fail_from = obj.len() as u64 * 3 / 4;
-    fetch(Arc::new(broken), &key, root, &out, &small())
-        .await
-        .unwrap_err();
+    let Interrupted {
+        pt,
+        obj,
+        root,
+        key,
+        dir: _dir,
+        out,
+    } = interrupted_at_three_quarters().await;
     let paths = PartialPaths::for_output(&out);
     let written = std::fs::read(&paths.partial).unwrap();
     let kept_before = written.len() / CHUNK as usize;
