@@ -35,7 +35,7 @@ pub fn fresh_object_name() -> Result<String> {
             arg: "object name",
             reason: format!("no randomness from the OS: {e}"),
         })?;
-    Ok(id.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(alloy::hex::encode(id))
 }
 
 /// How [`seal_and_upload`] seals and where it keeps the sealed bytes meanwhile.
@@ -94,19 +94,20 @@ pub async fn seal_and_upload<R: Read + Send + 'static>(
     });
     match (sealed, uploaded) {
         (Ok(summary), Ok(object)) => Ok(SealedUpload { summary, object }),
-        (Err(source), _) if !stopped_by_upload(&source) => Err(SdkError::Seal {
+        // The upload failed first; the sealer stopped because of it.
+        (Err(stopped), Err(e)) if stopped_by_upload(&stopped) => Err(upload_failed(object_key, e)),
+        (Err(source), _) => Err(SdkError::Seal {
             context: format!("sealing for {object_key}"),
             source,
         }),
-        // The upload failed (and the sealer, if it had not finished, stopped because of it).
-        (_, Err(e)) => Err(SdkError::Storage {
-            context: format!("uploading {object_key}"),
-            source: Box::new(e),
-        }),
-        (Err(source), Ok(_)) => Err(SdkError::Seal {
-            context: format!("sealing for {object_key}"),
-            source,
-        }),
+        (Ok(_), Err(e)) => Err(upload_failed(object_key, e)),
+    }
+}
+
+fn upload_failed(object_key: &str, e: phd_storage::Error) -> SdkError {
+    SdkError::Storage {
+        context: format!("uploading {object_key}"),
+        source: Box::new(e),
     }
 }
 

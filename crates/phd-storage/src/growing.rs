@@ -6,13 +6,13 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use tokio::sync::watch;
 
-use crate::store::{AbortGuard, FileSource};
+use crate::store::FileSource;
 use crate::{Error, ObjectInfo, Result, Store};
 
 /// How far a file being written has grown.
@@ -106,27 +106,12 @@ impl Store {
             return self.put_file(key, path, progress).await;
         }
 
-        let upload_id = self.create_upload(key).await?;
-        let mut guard = AbortGuard {
-            client: self.client().clone(),
-            bucket: self.bucket().to_owned(),
-            key: key.to_owned(),
-            upload_id: Some(upload_id.clone()),
-        };
-        tracing::debug!(bucket = %self.bucket(), key, %upload_id, part_size,
-            "multipart upload of a growing file started");
-        let result = match self
-            .upload_growing_parts(key, &upload_id, path, growth, part_size, &progress)
-            .await
-        {
-            Ok((parts, len)) => self.complete(key, &upload_id, parts, len).await,
-            Err(e) => Err(e),
-        };
-        guard.disarm();
-        if result.is_err() {
-            self.abort_upload(key, &upload_id).await;
-        }
-        result
+        tracing::debug!(bucket = %self.bucket(), key, part_size, "multipart upload of a growing file");
+        self.multipart(key, async |upload_id| {
+            self.upload_growing_parts(key, upload_id, path, growth, part_size, &progress)
+                .await
+        })
+        .await
     }
 
     /// Parts 1, 2, … of the growing file, each started once the file holds it; returns the
@@ -214,7 +199,7 @@ impl Store {
                 std::io::ErrorKind::UnexpectedEof,
                 format!(
                     "{} stopped growing at {} bytes before it was complete",
-                    PathBuf::from(path).display(),
+                    path.display(),
                     at.len
                 ),
             ),

@@ -196,15 +196,15 @@ pub struct Store {
 }
 
 /// Aborts a multipart upload if dropped while armed (e.g. the upload future was cancelled).
-pub(crate) struct AbortGuard {
-    pub(crate) client: Client,
-    pub(crate) bucket: String,
-    pub(crate) key: String,
-    pub(crate) upload_id: Option<String>,
+struct AbortGuard {
+    client: Client,
+    bucket: String,
+    key: String,
+    upload_id: Option<String>,
 }
 
 impl AbortGuard {
-    pub(crate) fn disarm(&mut self) -> Option<String> {
+    fn disarm(&mut self) -> Option<String> {
         self.upload_id.take()
     }
 }
@@ -297,7 +297,7 @@ impl Store {
         &self.client
     }
 
-    pub(crate) fn sdk_err<E>(
+    fn sdk_err<E>(
         &self,
         op: &'static str,
         key: &str,
@@ -309,7 +309,7 @@ impl Store {
         map_sdk(op, &self.cfg.bucket, key, &self.endpoint_label, err)
     }
 
-    pub(crate) fn protocol(&self, op: &'static str, key: &str, detail: impl Into<String>) -> Error {
+    fn protocol(&self, op: &'static str, key: &str, detail: impl Into<String>) -> Error {
         Error::Protocol {
             op,
             bucket: self.cfg.bucket.clone(),
@@ -318,13 +318,7 @@ impl Store {
         }
     }
 
-    pub(crate) fn io(
-        &self,
-        op: &'static str,
-        key: &str,
-        path: &Path,
-        source: std::io::Error,
-    ) -> Error {
+    fn io(&self, op: &'static str, key: &str, path: &Path, source: std::io::Error) -> Error {
         Error::Io {
             op,
             bucket: self.cfg.bucket.clone(),
@@ -420,12 +414,7 @@ impl Store {
         self.put_multipart(key, src, &progress).await
     }
 
-    pub(crate) async fn put_single(
-        &self,
-        key: &str,
-        body: ByteStream,
-        len: u64,
-    ) -> Result<ObjectInfo> {
+    async fn put_single(&self, key: &str, body: ByteStream, len: u64) -> Result<ObjectInfo> {
         let out = self
             .client
             .put_object()
@@ -448,37 +437,44 @@ impl Store {
         src: &S,
         progress: &(impl Fn(u64) + Send + Sync),
     ) -> Result<ObjectInfo> {
-        let bucket = &self.cfg.bucket;
         let len = src.size();
         let part_size = self.cfg.effective_part_size(len);
+        tracing::debug!(bucket = %self.cfg.bucket, key, len, part_size, "multipart upload of a file");
+        let all: Vec<u64> = (1..=len.div_ceil(part_size)).collect();
+        self.multipart(key, async |upload_id| {
+            let parts = self
+                .upload_parts(key, upload_id, src, part_size, &all, 0, progress)
+                .await?;
+            Ok((parts, len))
+        })
+        .await
+    }
+
+    /// One multipart upload of `key`: `parts` uploads the parts under the upload id and returns
+    /// them in order with the object's length; then the upload is completed. If `parts` or the
+    /// completion fails, or the future is dropped, the upload is aborted, so no part is left.
+    pub(crate) async fn multipart(
+        &self,
+        key: &str,
+        parts: impl AsyncFnOnce(&str) -> Result<(Vec<CompletedPart>, u64)>,
+    ) -> Result<ObjectInfo> {
         let upload_id = self.create_upload(key).await?;
         let mut guard = AbortGuard {
             client: self.client.clone(),
-            bucket: bucket.clone(),
+            bucket: self.cfg.bucket.clone(),
             key: key.to_owned(),
             upload_id: Some(upload_id.clone()),
         };
-        tracing::debug!(%bucket, key, %upload_id, len, part_size, "multipart upload started");
-
-        let all: Vec<u64> = (1..=len.div_ceil(part_size)).collect();
-        let result = match self
-            .upload_parts(key, &upload_id, src, part_size, &all, 0, progress)
-            .await
-        {
-            Ok(parts) => self.complete(key, &upload_id, parts, len).await,
+        tracing::debug!(bucket = %self.cfg.bucket, key, %upload_id, "multipart upload started");
+        let result = match parts(&upload_id).await {
+            Ok((parts, len)) => self.complete(key, &upload_id, parts, len).await,
             Err(e) => Err(e),
         };
-        match result {
-            Ok(info) => {
-                guard.disarm();
-                Ok(info)
-            }
-            Err(err) => {
-                guard.disarm();
-                self.abort_upload(key, &upload_id).await;
-                Err(err)
-            }
+        guard.disarm();
+        if result.is_err() {
+            self.abort_upload(key, &upload_id).await;
         }
+        result
     }
 
     /// Uploads the parts numbered `todo` (1-based), at most `upload_concurrency` at once;
@@ -569,7 +565,7 @@ impl Store {
         ))
     }
 
-    pub(crate) async fn complete(
+    async fn complete(
         &self,
         key: &str,
         upload_id: &str,
@@ -697,7 +693,7 @@ impl Store {
         })
     }
 
-    pub(crate) async fn create_upload(&self, key: &str) -> Result<String> {
+    async fn create_upload(&self, key: &str) -> Result<String> {
         let created = self
             .client
             .create_multipart_upload()
@@ -797,7 +793,7 @@ impl Store {
     }
 
     /// Aborts an upload, retrying once; failures are logged (the caller reports the original error).
-    pub(crate) async fn abort_upload(&self, key: &str, upload_id: &str) {
+    async fn abort_upload(&self, key: &str, upload_id: &str) {
         for attempt in 1..=2 {
             match self
                 .client

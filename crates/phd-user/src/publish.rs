@@ -270,7 +270,7 @@ pub async fn publish(
         .progress
         .bar(None, "checking, scoring and pseudonymising");
     // CPU-bound but short (seconds); the checks borrow from the caller, so it runs inline.
-    let prepared = prepare(&args.file, &opts, quality, hardware)?;
+    let mut prepared = prepare(&args.file, &opts, quality, hardware)?;
     spinner.finish_and_clear();
 
     // 2. Hardware: the manufacturer must be approved on-chain.
@@ -325,8 +325,10 @@ pub async fn publish(
         Some(gw) => phd_protocol::gateway::gateway_object_uri(gw, &object_key),
         None => format!("s3://{}/{}", store.bucket(), object_key),
     };
+    // Shared, not copied: the sealer reads it while it is also the local copy written below.
+    let canonical = Bytes::from(std::mem::take(&mut prepared.canonical));
     let opts = phd_sdk::sealed_upload::SealUploadOptions {
-        plaintext_len: prepared.canonical.len() as u64,
+        plaintext_len: canonical.len() as u64,
         ..Default::default()
     };
     let pb = ctx.progress.bytes(
@@ -337,7 +339,7 @@ pub async fn publish(
         store,
         &object_key,
         key,
-        std::io::Cursor::new(prepared.canonical.clone()),
+        std::io::Cursor::new(canonical.0.clone()),
         &opts,
         |done| pb.set_position(done),
     )
@@ -363,7 +365,7 @@ pub async fn publish(
     let root_hex = format!("{content_root:#x}");
 
     let local_copy = ctx.state.data_path(&root_hex);
-    write_atomic(&local_copy, &prepared.canonical)?;
+    write_atomic(&local_copy, &canonical)?;
     let mut record = LocalDataset {
         dataset_id: None,
         object_key: object_key.clone(),
