@@ -348,6 +348,14 @@ impl Env {
     fn server_root(&self) -> std::path::PathBuf {
         self._dir.path().join("s3")
     }
+
+    /// No incomplete multipart upload on the server and no part or temporary file in its root.
+    async fn assert_nothing_left_behind(&self) {
+        let uploads = self.store.list_incomplete_uploads("").await.unwrap();
+        assert!(uploads.is_empty(), "{uploads:?}");
+        let files = leftovers(&self.server_root());
+        assert!(files.is_empty(), "{files:?}");
+    }
 }
 
 #[tokio::test]
@@ -1034,14 +1042,7 @@ async fn a_growing_file_is_uploaded_while_it_is_written() {
         .await
         .unwrap();
     assert!(back[..] == data[..], "stored object differs from the file");
-    assert!(
-        e.store
-            .list_incomplete_uploads("")
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(leftovers(&e.server_root()).is_empty());
+    e.assert_nothing_left_behind().await;
 
     // Complete below the multipart threshold before a part is full: one PUT.
     let small = pattern(1000, 3);
@@ -1085,14 +1086,7 @@ async fn a_growing_file_whose_writer_fails_leaves_nothing() {
         "{err}"
     );
     assert!(!e.store.exists("g/broken").await.unwrap());
-    assert!(
-        e.store
-            .list_incomplete_uploads("")
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(leftovers(&e.server_root()).is_empty());
+    e.assert_nothing_left_behind().await;
 
     // The server goes down mid-file: the upload fails, and the writer's next write says so.
     let path = e._dir.path().join("orphan.bin");

@@ -194,7 +194,8 @@ struct Interrupted {
     obj: Vec<u8>,
     root: [u8; 32],
     key: OpeningKey,
-    dir: tempfile::TempDir,
+    /// Holds the output's directory for the test's lifetime.
+    _dir: tempfile::TempDir,
     out: PathBuf,
 }
 
@@ -213,62 +214,60 @@ async fn interrupted_at_three_quarters() -> Interrupted {
         obj,
         root,
         key,
-        dir,
+        _dir: dir,
         out,
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn damaged_partial_file_is_refetched_from_the_damage() {
-    let Interrupted {
-        pt,
-        obj,
-        root,
-        key,
-        dir: _dir,
-        out,
-    } = interrupted_at_three_quarters().await;
-    let partial = PartialPaths::for_output(&out).partial;
+    let broke = interrupted_at_three_quarters().await;
+    let partial = PartialPaths::for_output(&broke.out).partial;
     let mut bytes = std::fs::read(&partial).unwrap();
     assert!(bytes.len() > 3 * CHUNK as usize);
     bytes[CHUNK as usize + 5] ^= 1; // chunk 1 now differs from what the state file recorded
     std::fs::write(&partial, &bytes).unwrap();
 
-    let got = fetch(Arc::new(MemObject::new(obj)), &key, root, &out, &small())
-        .await
-        .unwrap();
+    let got = fetch(
+        Arc::new(MemObject::new(broke.obj)),
+        &broke.key,
+        broke.root,
+        &broke.out,
+        &small(),
+    )
+    .await
+    .unwrap();
     assert_eq!(got.resumed_chunks, 1);
-    assert_eq!(std::fs::read(&out).unwrap(), pt);
+    assert_eq!(std::fs::read(&broke.out).unwrap(), broke.pt);
 }
 
 /// A state file of the earlier format (SHA-256 hashes, `PHDPART1`) that would otherwise match
 /// is not trusted: the retrieval starts over and still writes the right plaintext.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_state_file_of_the_sha256_format_is_not_trusted() {
-    let Interrupted {
-        pt,
-        obj,
-        root,
-        key,
-        dir: _dir,
-        out,
-    } = interrupted_at_three_quarters().await;
-    let paths = PartialPaths::for_output(&out);
+    let broke = interrupted_at_three_quarters().await;
+    let paths = PartialPaths::for_output(&broke.out);
     let written = std::fs::read(&paths.partial).unwrap();
     let kept_before = written.len() / CHUNK as usize;
     assert!(kept_before >= 2);
     let mut old = b"PHDPART1".to_vec();
-    old.extend_from_slice(&root);
+    old.extend_from_slice(&broke.root);
     for c in written.chunks(CHUNK as usize).take(kept_before) {
         old.extend_from_slice(&sha2::Sha256::digest(c));
     }
     std::fs::write(&paths.state, &old).unwrap();
 
-    let got = fetch(Arc::new(MemObject::new(obj)), &key, root, &out, &small())
-        .await
-        .unwrap();
+    let got = fetch(
+        Arc::new(MemObject::new(broke.obj)),
+        &broke.key,
+        broke.root,
+        &broke.out,
+        &small(),
+    )
+    .await
+    .unwrap();
     assert_eq!(got.resumed_chunks, 0);
-    assert_eq!(std::fs::read(&out).unwrap(), pt);
+    assert_eq!(std::fs::read(&broke.out).unwrap(), broke.pt);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
